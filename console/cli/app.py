@@ -1,0 +1,72 @@
+"""The typer application, its global options, and how commands reach the engine.
+
+Commands import engine modules inside their bodies, so ``flowdeck --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from engine.client import Workspace
+
+app = typer.Typer(
+    name="flowdeck",
+    help="ETL pipelines of YAML and SQL on DuckDB, with a run ledger, a scheduler and an operator console.\n\n"
+    "Run `flowdeck` alone on a terminal to open the console.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class Globals:
+    """Options given before the command."""
+
+    project: str | None = None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"flowdeck {version('flowdeck')}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    ctx: typer.Context,
+    project: Annotated[
+        Optional[str],
+        typer.Option("--project", "-p", help="Project folder (else $FLOWDECK_PROJECT, else the nearest flowdeck.yaml upward).",
+                     show_default=False),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Global options."""
+    ctx.obj = Globals(project=project)
+    if ctx.invoked_subcommand is None:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from console.cli.commands_console import open_console
+
+            open_console(ctx.obj, read_only=False, theme=None)
+        else:
+            typer.echo(ctx.get_help())
+
+
+def workspace(ctx: typer.Context) -> Workspace:
+    """The workspace of the project chosen by the global options."""
+    from engine.client import Workspace
+
+    globals_: Globals = ctx.find_root().obj or Globals()
+    return Workspace.open(globals_.project)

@@ -1,0 +1,162 @@
+"""Commands about pipelines and the project: init, validate, pipelines, graph, schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from console.cli.app import app, workspace
+from console.cli.output import err, out, print_json
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the project in (created if missing).")],
+    template: Annotated[str, typer.Option("--template", "-t", help="Which starter project to write.")] = "minimal",
+) -> None:
+    """Create a new project with a small pipeline that runs as generated.
+
+    Example: `flowdeck init ~/etl && cd ~/etl && flowdeck run hello`
+    """
+    from engine.scaffold import init_project
+
+    written = init_project(directory, template)
+    out().print(f"created a flowdeck project in {directory.resolve()} ({len(written)} files)")
+    out().print(f"next: cd {directory} && flowdeck validate && flowdeck run {written.pipeline}")
+
+
+@app.command()
+def validate(
+    ctx: typer.Context,
+    pipeline: Annotated[Optional[str], typer.Argument(help="Only this pipeline (default: all of them).")] = None,
+) -> None:
+    """Check the project's YAML and SQL without running anything.
+
+    Reports every problem with its file, line and column. Exit code 2 when anything is invalid.
+
+    Example: `flowdeck validate daily_sales`
+    """
+    from engine.errors import EXIT_BAD_INPUT
+
+    ws = workspace(ctx)
+    if pipeline is not None:
+        plans, errors = [ws.plan(pipeline)], []
+    else:
+        plans, errors = ws.validate_all()
+    for plan in plans:
+        out().print(f"[green]✓[/] {plan.name} ({len(plan.steps)} steps)")
+    for error in errors:
+        err().print("[red]✗[/] " + _escape(error.render()) + "\n")
+    if errors:
+        err().print(f"{len(errors)} of {len(plans) + len(errors)} pipelines are invalid")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if not plans:
+        err().print("no pipelines yet: add one under pipelines/<name>/pipeline.yaml")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@app.command("pipelines")
+def list_pipelines(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (see docs/cli.md).")] = False,
+) -> None:
+    """List the pipelines: steps, kinds, output tables, schedule and file triggers.
+
+    Example: `flowdeck pipelines --json`
+    """
+    from engine.errors import FlowdeckError
+    from engine.pipelines import describe_pipeline
+
+    ws = workspace(ctx)
+    described = []
+    for name in ws.project.pipeline_names():
+        try:
+            described.append(describe_pipeline(ws.project.pipeline(name)))
+        except FlowdeckError as error:
+            described.append({"name": name, "valid": False, "error": error.render(), "steps": [],
+                              "schedule": None, "triggers": []})
+    if as_json:
+        print_json(described)
+        return
+    if not described:
+        err().print("no pipelines yet: add one under pipelines/<name>/pipeline.yaml")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("PIPELINE", "STEPS", "SCHEDULE", "TRIGGERS", "DESCRIPTION"):
+        table.add_column(column, overflow="fold")
+    for item in described:
+        if not item.get("valid", True):
+            table.add_row(item["name"], "[red]invalid[/]", "", "", _escape(item["error"].splitlines()[0]))
+            continue
+        steps = ", ".join(f"{step['name']}" for step in item["steps"])
+        schedule = _schedule_text(item["schedule"])
+        triggers = ", ".join(f"{t['folder']}/{'|'.join(t['patterns'])}" for t in item["triggers"])
+        table.add_row(item["name"], steps, schedule, triggers, (item.get("description") or "").strip())
+    out().print(table)
+
+
+def _schedule_text(schedule: dict | None) -> str:
+    if not schedule:
+        return ""
+    if schedule.get("cron"):
+        return f"{schedule['cron']} ({schedule['timezone']})"
+    return f"every {schedule['interval_seconds']:g}s"
+
+
+@app.command()
+def graph(
+    ctx: typer.Context,
+    pipeline: Annotated[str, typer.Argument(help="The pipeline to draw.")],
+    output_format: Annotated[
+        str, typer.Option("--format", "-f", help="text (drawn in the terminal), mermaid or dot.")
+    ] = "text",
+) -> None:
+    """Draw a pipeline's DAG: which step feeds which.
+
+    Example: `flowdeck graph daily_sales --format mermaid`
+    """
+    from engine.errors import FlowdeckError
+    from engine.pipelines import graph_dot, graph_mermaid, graph_text
+
+    renderers = {"text": graph_text, "mermaid": graph_mermaid, "dot": graph_dot}
+    if output_format not in renderers:
+        raise FlowdeckError(f"unknown format {output_format!r}", hint="use text, mermaid or dot")
+    plan = workspace(ctx).plan(pipeline)
+    text = renderers[output_format](plan)
+    if output_format == "text":
+        out().print(text)
+    else:
+        typer.echo(text)
+
+
+@app.command()
+def schema(
+    which: Annotated[str, typer.Argument(help="`pipeline` (pipeline.yaml), `project` (flowdeck.yaml) or `all`.")] = "all",
+) -> None:
+    """Print the JSON Schema of the configuration files, for editors and linters.
+
+    Example: `flowdeck schema pipeline > pipeline.schema.json`
+    """
+    from engine.errors import FlowdeckError
+    from engine.project.models import PipelineConfig, ProjectConfig
+
+    schemas = {
+        "project": ProjectConfig.model_json_schema(),
+        "pipeline": PipelineConfig.model_json_schema(),
+    }
+    if which == "all":
+        typer.echo(json.dumps(schemas, indent=2))
+    elif which in schemas:
+        typer.echo(json.dumps(schemas[which], indent=2))
+    else:
+        raise FlowdeckError(f"unknown schema {which!r}", hint="use pipeline, project or all")

@@ -1,0 +1,225 @@
+"""Commands about runs: run, runs, show, logs, cancel."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from console.cli.app import app, workspace
+from console.cli.output import (
+    err,
+    format_duration,
+    format_rows,
+    format_time,
+    out,
+    print_json,
+    status_text,
+)
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "abandoned")
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """``["day=2026-11-01"]`` → ``{"day": "2026-11-01"}``; a malformed pair is bad input."""
+    from engine.errors import ParamError
+
+    params: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ParamError(f"--param expects NAME=VALUE, got {pair!r}", hint="for example --param day=2026-11-01")
+        params[name.strip()] = value
+    return params
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    pipeline: Annotated[str, typer.Argument(help="The pipeline to run (a folder under pipelines/).")],
+    param: Annotated[
+        Optional[list[str]], typer.Option("--param", "-P", help="A run parameter, NAME=VALUE; repeatable.")
+    ] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Queue the run and return; a background worker executes it.")
+    ] = False,
+) -> None:
+    """Run a pipeline and show its progress step by step.
+
+    Prints the run id. Exit code 0 when the run succeeds, 1 when it fails, 2 on bad input.
+
+    Example: `flowdeck run daily_sales --param since=2026-11-01`
+    """
+    ws = workspace(ctx)
+    record, _ = ws.submit(pipeline, parse_params(param or []))
+    if detach:
+        pid = ws.launch_detached(record.run_id)
+        out().print(f"run {record.run_id} queued; worker pid {pid}")
+        err().print(f"follow it with: flowdeck logs {record.run_id} --follow")
+        return
+    from console.cli.progress import RunProgress
+
+    plan = ws.plan(pipeline)
+    progress = RunProgress(record.run_id, pipeline, plan)
+    outcome: dict[str, str] = {}
+
+    def execute() -> None:
+        try:
+            outcome["status"] = ws.execute(record.run_id, observer=progress.update)
+        except Exception as error:  # reported below; the run itself is recorded by the executor
+            outcome["error"] = str(error)
+
+    worker = threading.Thread(target=execute, name="run", daemon=True)
+    with progress.live():
+        worker.start()
+        interrupts = 0
+        while worker.is_alive():
+            try:
+                worker.join(timeout=0.2)
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts > 1:
+                    err().print("stopping now; the run will be marked abandoned")
+                    raise typer.Exit(130) from None
+                err().print("canceling the run (press Ctrl-C again to stop at once)…")
+                ws.ledger.request_cancel(record.run_id, requested_by="ctrl-c")
+    final = ws.ledger.get_run(record.run_id)
+    assert final is not None
+    progress.summary(final)
+    if outcome.get("error"):
+        err().print(outcome["error"])
+    raise typer.Exit(0 if final.status == "succeeded" else 1)
+
+
+@app.command()
+def runs(
+    ctx: typer.Context,
+    pipeline: Annotated[Optional[str], typer.Option("--pipeline", help="Only runs of this pipeline.")] = None,
+    status: Annotated[
+        Optional[str], typer.Option("--status", help=f"Only runs in this state: {', '.join(RUN_STATUSES)}.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many runs, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (see docs/cli.md).")] = False,
+) -> None:
+    """List runs, newest first.
+
+    Example: `flowdeck runs --pipeline daily_sales --status failed --limit 5`
+    """
+    from engine.errors import FlowdeckError
+
+    if status is not None and status not in RUN_STATUSES:
+        raise FlowdeckError(f"unknown status {status!r}", hint=f"use one of {', '.join(RUN_STATUSES)}")
+    records = workspace(ctx).ledger.list_runs(pipeline=pipeline, status=status, limit=limit)
+    if as_json:
+        print_json([record.to_json() for record in records])
+        return
+    if not records:
+        err().print("no runs yet; start one with `flowdeck run PIPELINE`")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("RUN", "PIPELINE", "STATUS", "TRIGGER", "STARTED", "DURATION"):
+        table.add_column(column, no_wrap=True)
+    for record in records:
+        table.add_row(record.run_id, record.pipeline, status_text(record.status), record.trigger_kind,
+                      format_time(record.started_at or record.created_at), format_duration(record.duration))
+    out().print(table)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A run id, a unique prefix of one, or `last`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run, its steps and checks as JSON.")] = False,
+) -> None:
+    """Show one run: status, timings, and each step's status, rows and errors.
+
+    Example: `flowdeck show last`
+    """
+    ws = workspace(ctx)
+    record = ws.resolve_run(run_id)
+    steps = ws.ledger.steps_of(record.run_id)
+    checks = ws.ledger.checks_of(record.run_id)
+    if as_json:
+        print_json({**record.to_json(), "steps": [s.to_json() for s in steps], "checks": [c.to_json() for c in checks]})
+        return
+    from rich.table import Table
+
+    console = out()
+    console.print(f"[bold]run {record.run_id}[/]  {record.pipeline}  {status_text(record.status)}")
+    console.print(f"trigger {record.trigger_kind} ({record.trigger_key})  by {record.requested_by or '?'}")
+    console.print(f"started {format_time(record.started_at)}  ended {format_time(record.ended_at)}  "
+                  f"took {format_duration(record.duration)}")
+    if record.params:
+        console.print("params " + ", ".join(f"{k}={v}" for k, v in record.params.items()))
+    table = Table(box=None, pad_edge=False)
+    for column in ("STEP", "KIND", "STATUS", "ROWS", "TIME", "ATTEMPTS"):
+        table.add_column(column, justify="right" if column in ("ROWS", "TIME", "ATTEMPTS") else "left")
+    for step in steps:
+        table.add_row(step.step, step.kind, status_text(step.status), format_rows(step.rows_out),
+                      format_duration(step.duration), str(step.attempts))
+    console.print(table)
+    for step in steps:
+        if step.error and step.status == "failed":
+            console.print(f"\n[red]{step.step}[/]: {step.error}")
+    for check in checks:
+        if check.status != "passed":
+            console.print(f"\n{status_text(check.status)} {check.message}")
+            for row in check.sample:
+                console.print(f"    {row}")
+    if record.error and not any(step.error for step in steps):
+        console.print(f"\n[red]error[/]: {record.error}")
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A run id, a unique prefix of one, or `last`.")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until the run ends.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Print a run's event log.
+
+    Example: `flowdeck logs last --follow`
+    """
+    import json
+
+    from console.cli.output import json_default
+
+    ws = workspace(ctx)
+    record = ws.resolve_run(run_id)
+    cursor = 0
+    while True:
+        events = ws.ledger.events(run_id=record.run_id, after=cursor)
+        for event in events:
+            cursor = event.event_id
+            if as_json:
+                typer.echo(json.dumps(event.to_json(), default=json_default))
+            else:
+                level = {"error": "red", "warning": "yellow"}.get(event.level, "dim")
+                step = f" [{event.step}]" if event.step else ""
+                out().print(f"[dim]{format_time(event.ts)}[/] [{level}]{event.level:<7}[/]{step} {event.message}",
+                            markup=True)
+        if not follow:
+            return
+        current = ws.ledger.get_run(record.run_id)
+        if current is None or (current.finished and not events):
+            return
+        time.sleep(0.3)
+
+
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A run id, a unique prefix of one, or `last`.")],
+) -> None:
+    """Cancel a queued run, or ask a running one to stop at its next chance.
+
+    Example: `flowdeck cancel 20261127-104512-3fa9c2`
+    """
+    record = workspace(ctx).cancel(run_id)
+    out().print(f"run {record.run_id}: {status_text(record.status)}"
+                + (" (cancel requested)" if record.status == "running" else ""))

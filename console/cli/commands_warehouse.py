@@ -1,0 +1,46 @@
+"""Commands that read the warehouse: query."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import Annotated
+
+import typer
+
+from console.cli.app import app, workspace
+from console.cli.output import err, json_default, out, print_json
+
+
+@app.command()
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="A read-only SQL query (DuckDB dialect).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of row objects.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV with a header line.")] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")] = 1000,
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait while a run holds the warehouse.")] = 10.0,
+) -> None:
+    """Run a read-only query against the warehouse.
+
+    Example: `flowdeck query "SELECT country, sum(revenue) FROM daily_sales GROUP BY ALL" --csv`
+    """
+    result = workspace(ctx).query(sql, limit=limit, wait=wait, on_wait=lambda message: err().print(message))
+    if as_json:
+        print_json(result.as_dicts())
+    elif as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(result.columns)
+        for row in result.rows:
+            writer.writerow(["" if value is None else json_default(value) if not isinstance(value, (str, int, float)) else value
+                             for value in row])
+    else:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        for column in result.columns:
+            table.add_column(column)
+        for row in result.rows:
+            table.add_row(*("NULL" if value is None else str(value) for value in row))
+        out().print(table)
+        err().print(f"{len(result.rows):,} rows" + (f" (first {limit}; more exist)" if result.truncated else ""))

@@ -1,0 +1,38 @@
+"""Entry point of the `flowdeck` command: registers the commands and turns errors into words.
+
+No traceback ever reaches the user for an error they can act on: every ``FlowdeckError`` is
+printed as its message and exits with its code (2 bad input, 1 failed run, 3 forbidden, 4 busy).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from console.cli import commands_console, commands_pipelines, commands_runs, commands_warehouse  # noqa: F401 - registers
+from console.cli.app import app
+
+
+def run() -> None:
+    """The console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:  # only our own errors are expected here; others are bugs
+        from engine.errors import FlowdeckError
+        from state.ledger import LedgerError
+
+        if isinstance(error, FlowdeckError):
+            from console.cli.output import err
+            from rich.markup import escape
+
+            err().print(f"[red]error[/]: {escape(error.render())}")
+            sys.exit(error.exit_code)
+        if isinstance(error, LedgerError):
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    run()

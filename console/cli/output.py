@@ -1,0 +1,96 @@
+"""Printing for the CLI: one rich Console per stream, JSON, tables and status symbols.
+
+Colour only on a terminal; ``NO_COLOR`` is honoured (rich reads it). Status is always shown
+by a word and a symbol as well as a colour.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from rich.console import Console
+
+STATUS_STYLE = {
+    "queued": ("…", "cyan"),
+    "pending": ("·", "dim"),
+    "running": ("▶", "yellow"),
+    "succeeded": ("✓", "green"),
+    "passed": ("✓", "green"),
+    "failed": ("✗", "red"),
+    "warned": ("!", "yellow"),
+    "skipped": ("-", "dim"),
+    "canceled": ("⊘", "magenta"),
+    "abandoned": ("☠", "red"),
+}
+
+
+PIPE_WIDTH = 200  # off a terminal, do not squeeze tables into 80 columns
+
+
+@cache
+def out() -> Console:
+    """The console for results (stdout)."""
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH
+    return console
+
+
+@cache
+def err() -> Console:
+    """The console for messages and errors (stderr)."""
+    return Console(stderr=True, highlight=False)
+
+
+def status_text(status: str) -> str:
+    """``✓ succeeded`` in the status's colour (rich markup)."""
+    symbol, style = STATUS_STYLE.get(status, ("?", "white"))
+    return f"[{style}]{symbol} {status}[/]"
+
+
+def json_default(value: Any) -> Any:
+    """How values that JSON lacks are written: dates as ISO text, decimals as numbers."""
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return str(value)
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as indented JSON to stdout (never coloured)."""
+    sys.stdout.write(json.dumps(value, indent=2, default=json_default, ensure_ascii=False) + "\n")
+
+
+def format_duration(seconds: float | None) -> str:
+    """``0.42s``, ``3m05s``, ``1h02m``."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_time(ts: float | None) -> str:
+    """A local wall-clock time for tables: ``2026-11-27 10:45:01``."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_rows(rows: int | None) -> str:
+    """``3,100`` or empty."""
+    return "" if rows is None else f"{rows:,}"

@@ -1,0 +1,103 @@
+"""The foreground view of a run: a live table of steps on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rich.live import Live
+from rich.table import Table
+
+from console.cli.output import err, format_duration, format_rows, out, status_text
+from engine.plan import Plan
+from engine.run.executor import RunUpdate
+from state import RunRecord
+
+
+@dataclass
+class _StepLine:
+    name: str
+    kind: str
+    status: str = "pending"
+    rows: int | None = None
+    started: float | None = None
+    ended: float | None = None
+
+
+class RunProgress:
+    """Receives ``RunUpdate``s from the executor (on its threads) and shows them."""
+
+    def __init__(self, run_id: str, pipeline: str, plan: Plan) -> None:
+        self.run_id = run_id
+        self.pipeline = pipeline
+        self.lines = {name: _StepLine(name, plan.steps[name].kind) for name in plan.order}
+        self.notes: list[str] = []
+        self._lock = threading.Lock()
+        self._interactive = out().is_terminal
+        self._live: Live | None = None
+        self._started = time.monotonic()
+
+    @contextmanager
+    def live(self) -> Iterator[None]:
+        """Show the live table for the duration of the block (only on a terminal)."""
+        err().print(f"run [bold]{self.run_id}[/] of [bold]{self.pipeline}[/]")
+        if not self._interactive:
+            yield
+            return
+        with Live(self._render(), console=out(), refresh_per_second=8, transient=False) as live:
+            self._live = live
+            try:
+                yield
+            finally:
+                live.update(self._render())
+                self._live = None
+
+    def update(self, update: RunUpdate) -> None:
+        """Apply one executor update (thread-safe)."""
+        with self._lock:
+            line = self.lines.get(update.step or "")
+            now = time.monotonic()
+            if update.kind == "step.started" and line:
+                line.status, line.started = "running", now
+            elif update.kind.startswith("step.") and line:
+                line.status = update.kind.split(".", 1)[1]
+                line.rows, line.ended = update.rows, now
+                if not self._interactive:
+                    self._print_line(line)
+            elif update.kind == "check" and update.status in ("failed", "warned") and update.message:
+                self.notes.append(f"{status_text(update.status)} {update.message}")
+                if not self._interactive:
+                    err().print(self.notes[-1])
+            elif update.kind == "waiting" and update.message:
+                err().print(f"[yellow]{update.message}[/]")
+            if self._live is not None:
+                self._live.update(self._render())
+
+    def _print_line(self, line: _StepLine) -> None:
+        elapsed = (line.ended or 0) - (line.started or line.ended or 0)
+        out().print(f"{status_text(line.status)}  {line.name} ({line.kind})  {format_rows(line.rows)}"
+                    f"{' rows' if line.rows is not None else ''}  {format_duration(elapsed) if line.started else ''}")
+
+    def _render(self) -> Table:
+        table = Table(box=None, pad_edge=False, show_header=True)
+        for column in ("STEP", "KIND", "STATUS", "ROWS", "TIME"):
+            table.add_column(column, justify="right" if column in ("ROWS", "TIME") else "left")
+        now = time.monotonic()
+        for line in self.lines.values():
+            elapsed = None if line.started is None else (line.ended or now) - line.started
+            table.add_row(line.name, line.kind, status_text(line.status), format_rows(line.rows),
+                          format_duration(elapsed))
+        return table
+
+    def summary(self, run: RunRecord) -> None:
+        """The closing lines: notes on checks, the outcome, the error."""
+        if self._interactive:
+            for note in self.notes:
+                err().print(note)
+        took = format_duration(run.duration)
+        out().print(f"{status_text(run.status)}  run {run.run_id} of {run.pipeline} in {took}")
+        if run.error and run.status != "succeeded":
+            err().print(f"[red]{run.error}[/]")

@@ -1,0 +1,1 @@
+"""Execution backends: the one interface every step goes through, and its implementations."""

@@ -1,0 +1,240 @@
+"""The client API: the one small surface the CLI and the console use to talk to the engine.
+
+A ``Workspace`` is a loaded project plus its ledger. It validates, queues, executes,
+launches detached workers, cancels and reads runs; it never draws anything.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.backends.base import QueryResult
+from engine.backends.duckdb_backend import connect_warehouse
+from engine.errors import FlowdeckError, NotFound
+from engine.plan import Plan, build_plan
+from engine.project.project import Project
+from engine.run.executor import Observer, RunExecutor
+from engine.sql.params import coerce_params
+from state import Ledger, RunRecord
+
+STALE_HEARTBEAT_SECONDS = 120.0
+
+
+def current_user() -> str:
+    """The OS user acting (recorded on runs and, later, in the audit log)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (some containers)
+        return str(os.getuid())
+
+
+class Workspace:
+    """A project and its ledger, opened for one command or one console session."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._ledger: Ledger | None = None
+
+    @classmethod
+    def open(cls, project_dir: str | os.PathLike[str] | None = None) -> Workspace:
+        """Find and load the project (``--project``, ``$FLOWDECK_PROJECT``, or upward from here)."""
+        return cls(Project.load(project_dir))
+
+    @property
+    def ledger(self) -> Ledger:
+        """The project's ledger, opened (and migrated) on first use; dead runs are reaped then."""
+        if self._ledger is None:
+            self.project.ensure_runtime_dirs()
+            self._ledger = Ledger(self.project.ledger_path)
+            self.reap_orphans()
+        return self._ledger
+
+    def close(self) -> None:
+        """Close the ledger."""
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    # -- pipelines -----------------------------------------------------------------------------
+
+    def plan(self, pipeline: str) -> Plan:
+        """Validate one pipeline (YAML, SQL, DAG)."""
+        return build_plan(self.project, pipeline)
+
+    def validate_all(self) -> tuple[list[Plan], list[FlowdeckError]]:
+        """Validate every pipeline; return the good plans and the errors of the bad ones."""
+        plans: list[Plan] = []
+        errors: list[FlowdeckError] = []
+        for name in self.project.pipeline_names():
+            try:
+                plans.append(self.plan(name))
+            except FlowdeckError as error:
+                errors.append(error)
+        return plans, errors
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        pipeline: str,
+        params: dict[str, str] | None = None,
+        *,
+        trigger_kind: str = "manual",
+        trigger_key: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[RunRecord, bool]:
+        """Validate and queue a run; return it and whether it is new (a reused trigger key is not)."""
+        plan = self.plan(pipeline)
+        coerce_params(plan.source.config.params, params or {}, pipeline)  # bad input fails before queuing
+        return self.ledger.create_run(
+            pipeline,
+            trigger_kind=trigger_kind,
+            trigger_key=trigger_key,
+            params=params or {},
+            options=options,
+            requested_by=current_user(),
+        )
+
+    def execute(self, run_id: str, observer: Observer | None = None) -> str:
+        """Claim a queued run and execute it in this process; return its final status."""
+        if not self.ledger.claim_run(run_id):
+            run = self.ledger.get_run(run_id)
+            state = run.status if run else "missing"
+            raise NotFound(f"run {run_id} cannot be started: it is {state}, not queued")
+        run = self.ledger.get_run(run_id)
+        assert run is not None
+        return RunExecutor(self.project, self.ledger, observer=observer).execute(run)
+
+    def launch_detached(self, run_id: str) -> int:
+        """Start a worker process for a queued run that outlives this one; return its pid."""
+        self.project.ensure_runtime_dirs()
+        log_path = self.project.logs_dir / f"worker-{run_id}.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "engine.worker", "--project", str(self.project.root), run_id],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a closed terminal or SSH session must not stop it
+                cwd=self.project.root,
+                env={**os.environ, "PYTHONPATH": _import_root()},
+            )
+        return process.pid
+
+    def cancel(self, run_ref: str) -> RunRecord:
+        """Cancel a queued run at once, or ask a running one to stop."""
+        run = self.resolve_run(run_ref)
+        if run.finished:
+            return run
+        return self.ledger.request_cancel(run.run_id, requested_by=current_user())
+
+    def resolve_run(self, ref: str) -> RunRecord:
+        """A run from its id, a unique prefix of it, or ``last``."""
+        if ref == "last":
+            runs = self.ledger.list_runs(limit=1)
+            if not runs:
+                raise NotFound("there are no runs yet", hint="start one with `flowdeck run PIPELINE`")
+            return runs[0]
+        exact = self.ledger.get_run(ref)
+        if exact is not None:
+            return exact
+        matches = self.ledger.find_runs(ref)
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise NotFound(f"no run with id {ref}", hint="list runs with `flowdeck runs`")
+        raise NotFound(
+            f"{ref} matches {len(matches)} runs: {', '.join(run.run_id for run in matches[:3])}",
+            hint="give more of the run id",
+        )
+
+    def reap_orphans(self) -> list[RunRecord]:
+        """Mark runs whose process died (or stopped heartbeating) as abandoned; return them."""
+        assert self._ledger is not None
+        host = socket.gethostname()
+        now = time.time()
+        reaped: list[RunRecord] = []
+        for run in self._ledger.runs_in_status("running"):
+            reason = _why_dead(run, host, now)
+            if reason and self._ledger.mark_abandoned(run.run_id, reason):
+                reaped.append(run)
+        return reaped
+
+    # -- the warehouse -------------------------------------------------------------------------
+
+    def query(self, sql: str, *, limit: int = 1000, wait: float = 10.0,
+              on_wait: Callable[[str], None] | None = None) -> QueryResult:
+        """Run a read-only query on the warehouse, waiting up to ``wait`` seconds for a writer."""
+
+        def report(pid: int | None, waited: float) -> None:
+            if on_wait is not None:
+                on_wait(f"the warehouse is busy: {self.describe_process(pid)} holds it; waiting ({waited:.0f}s)")
+
+        connection = connect_warehouse(self.project.warehouse_path, read_only=True, timeout=wait, on_wait=report)
+        try:
+            return _read_only_query(connection, sql, limit)
+        finally:
+            connection.close()
+
+    def describe_process(self, pid: int | None) -> str:
+        """Which run (if any) a process id belongs to, for "who holds the warehouse" messages."""
+        for run in self.ledger.runs_in_status("running"):
+            if run.owner_pid == pid:
+                return f"run {run.run_id} of {run.pipeline} (pid {pid})"
+        return f"process {pid}" if pid else "another process"
+
+
+def _read_only_query(cursor: Any, sql: str, limit: int) -> QueryResult:
+    import duckdb
+
+    from engine.errors import SqlError
+
+    try:
+        result = cursor.execute(sql)
+        columns = [column[0] for column in result.description or []]
+        rows = result.fetchmany(limit + 1) if result.description else []
+    except duckdb.Error as error:
+        text = str(error).strip().splitlines()[0]
+        if "read-only mode" in text:
+            raise SqlError("`flowdeck query` only reads; this statement would change the warehouse",
+                           hint="change tables through pipelines") from None
+        raise SqlError(f"the query failed: {text}") from None
+    return QueryResult(columns=columns, rows=rows[:limit], truncated=len(rows) > limit)
+
+
+def _why_dead(run: RunRecord, host: str, now: float) -> str | None:
+    if run.owner_host == host and run.owner_pid and not _pid_alive(run.owner_pid):
+        return f"its process (pid {run.owner_pid}) is gone"
+    last_sign = run.heartbeat_at or run.started_at or run.created_at
+    if now - last_sign > STALE_HEARTBEAT_SECONDS:
+        return f"no heartbeat for {now - last_sign:.0f}s (pid {run.owner_pid} on {run.owner_host})"
+    return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped by its parent) is dead for our purposes
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _import_root() -> str:
+    """Where the ``engine`` package lives, so a worker finds it whatever its working directory."""
+    root = str(Path(__file__).resolve().parent.parent)
+    existing = os.environ.get("PYTHONPATH")
+    return f"{root}{os.pathsep}{existing}" if existing else root

@@ -1,0 +1,126 @@
+"""The errors flowdeck shows to people: what went wrong, where, and what to do next.
+
+Every error a user can meet is a ``FlowdeckError``. The CLI prints ``str(error)`` and exits
+with ``error.exit_code``; nothing else should reach a terminal as a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_FORBIDDEN = 3
+EXIT_BUSY = 4
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a file: 1-based line and column (0 when unknown)."""
+
+    path: Path
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        where = str(self.path)
+        if self.line:
+            where += f":{self.line}"
+            if self.column:
+                where += f":{self.column}"
+        return where
+
+
+class FlowdeckError(Exception):
+    """Base of every error meant for a person.
+
+    ``what`` says what happened, ``location`` where, ``hint`` what to do about it.
+    """
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        location: Location | None = None,
+        hint: str | None = None,
+        excerpt: str | None = None,
+        also: list[FlowdeckError] | None = None,
+    ) -> None:
+        self.what = what
+        self.location = location
+        self.hint = hint
+        self.excerpt = excerpt
+        self.also = also or []
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """The message as printed: location, what, excerpt of the offending line, hint."""
+        head = f"{self.location}: {self.what}" if self.location else self.what
+        parts = [head]
+        if self.excerpt:
+            parts.append(self.excerpt)
+        if self.hint:
+            parts.append(f"hint: {self.hint}")
+        for other in self.also:
+            parts.append("")
+            parts.append(other.render())
+        return "\n".join(parts)
+
+
+class ProjectNotFound(FlowdeckError):
+    """No flowdeck.yaml where we looked."""
+
+
+class ConfigError(FlowdeckError):
+    """A YAML file is malformed or does not match its model."""
+
+
+class SqlError(FlowdeckError):
+    """A SQL file does not parse or is not the kind of statement a step needs."""
+
+
+class PlanError(FlowdeckError):
+    """The steps of a pipeline do not form a valid DAG (cycles, unknown tables)."""
+
+
+class ParamError(FlowdeckError):
+    """A run parameter is unknown, missing or of the wrong type."""
+
+
+class NotFound(FlowdeckError):
+    """A named thing (pipeline, run, step, table) does not exist."""
+
+
+class WarehouseBusy(FlowdeckError):
+    """The DuckDB warehouse is held by another process for longer than we may wait."""
+
+    exit_code = EXIT_BUSY
+
+
+class StepFailed(FlowdeckError):
+    """A step failed while running; carries whether retrying may help."""
+
+    exit_code = EXIT_RUN_FAILED
+
+    def __init__(self, what: str, *, transient: bool = False, **kwargs: object) -> None:
+        self.transient = transient
+        super().__init__(what, **kwargs)  # type: ignore[arg-type]
+
+
+class CheckFailed(StepFailed):
+    """A blocking data-quality check found failing rows."""
+
+
+def excerpt_of(text: str, line: int, column: int = 0) -> str:
+    """Show one line of ``text`` with a caret under ``column`` (both 1-based)."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return ""
+    source = lines[line - 1]
+    gutter = f"{line:>5} | "
+    caret = " " * (len(gutter) + max(column - 1, 0)) + "^" if column else ""
+    return f"{gutter}{source}" + (f"\n{caret}" if caret else "")

@@ -1,0 +1,101 @@
+"""Describing pipelines for people and tools: the listing's JSON and drawings of the DAG."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.plan import Plan
+from engine.project.models import CheckStep, ExtractStep, LoadStep, TransformStep
+from engine.project.project import PipelineSource
+
+
+def describe_pipeline(source: PipelineSource) -> dict[str, Any]:
+    """The documented JSON object of ``flowdeck pipelines --json`` (from the YAML; no SQL parsed)."""
+    config = source.config
+    steps = []
+    for step in config.steps:
+        output = None
+        if isinstance(step, (ExtractStep, TransformStep)):
+            output = (step.output or step.name).lower()
+        steps.append({
+            "name": step.name,
+            "kind": step.kind,
+            "output": output,
+            "materialized": step.materialized if isinstance(step, TransformStep) else ("table" if output else None),
+            "reads": step.table if isinstance(step, (CheckStep, LoadStep)) else None,
+        })
+    schedule = None
+    if config.schedule is not None:
+        schedule = {
+            "cron": config.schedule.cron,
+            "interval_seconds": config.schedule.interval.total_seconds() if config.schedule.interval else None,
+            "timezone": config.schedule.timezone,
+        }
+    return {
+        "name": source.name,
+        "valid": True,
+        "description": (config.description or "").strip() or None,
+        "params": {name: {"type": spec.type, "default": spec.default, "required": spec.required}
+                   for name, spec in config.params.items()},
+        "steps": steps,
+        "schedule": schedule,
+        "triggers": [{"folder": t.folder, "patterns": list(t.patterns), "settle_seconds": t.settle.total_seconds()}
+                     for t in config.triggers],
+    }
+
+
+def levels(plan: Plan) -> list[list[str]]:
+    """Steps grouped by depth: level 0 reads nothing upstream, level n waits for level n-1."""
+    depth: dict[str, int] = {}
+    for name in plan.order:
+        upstream = plan.steps[name].upstream
+        depth[name] = 1 + max((depth[up] for up in upstream), default=-1)
+    grouped: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for name in plan.order:
+        grouped[depth[name]].append(name)
+    return grouped
+
+
+def _label(plan: Plan, name: str) -> str:
+    step = plan.steps[name]
+    kind = step.kind
+    if isinstance(step.config, TransformStep) and step.config.materialized == "view":
+        kind = "view"
+    return f"{name} ({kind})"
+
+
+def graph_text(plan: Plan) -> str:
+    """The DAG drawn level by level for a terminal (rich markup)."""
+    lines = [f"[bold]{plan.name}[/] — {len(plan.steps)} steps"]
+    for depth, names in enumerate(levels(plan)):
+        if depth:
+            lines.append("   │")
+            lines.append("   ▼")
+        for name in names:
+            upstream = sorted(plan.steps[name].upstream, key=lambda n: plan.steps[n].index)
+            feeds = f"  [dim]◂ {', '.join(upstream)}[/]" if upstream else ""
+            lines.append(f" {depth + 1:>2} [bold]{_label(plan, name)}[/]{feeds}")
+    return "\n".join(lines)
+
+
+def graph_mermaid(plan: Plan) -> str:
+    """The DAG as a Mermaid flowchart."""
+    lines = ["flowchart LR"]
+    for name in plan.order:
+        lines.append(f'    {name}["{_label(plan, name)}"]')
+    for name in plan.order:
+        for upstream in sorted(plan.steps[name].upstream):
+            lines.append(f"    {upstream} --> {name}")
+    return "\n".join(lines)
+
+
+def graph_dot(plan: Plan) -> str:
+    """The DAG in Graphviz dot."""
+    lines = [f'digraph "{plan.name}" {{', "    rankdir=LR;", "    node [shape=box];"]
+    for name in plan.order:
+        lines.append(f'    "{name}" [label="{_label(plan, name)}"];')
+    for name in plan.order:
+        for upstream in sorted(plan.steps[name].upstream):
+            lines.append(f'    "{upstream}" -> "{name}";')
+    lines.append("}")
+    return "\n".join(lines)

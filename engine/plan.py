@@ -1,0 +1,292 @@
+"""Turn a pipeline's YAML and SQL into a plan: steps, their inputs and outputs, and the DAG.
+
+Dependencies are inferred from the tables each query reads (sqlglot, CTEs excluded) and from
+``depends_on``. Cycles, unknown tables, duplicate outputs and SQL errors are found here,
+before anything runs, and reported with the file, line and column they concern.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlglot import exp
+
+from engine.errors import FlowdeckError, Location, PlanError, SqlError, excerpt_of
+from engine.project.models import (
+    CheckSpec,
+    CheckStep,
+    ExtractStep,
+    LoadStep,
+    TransformStep,
+)
+from engine.project.project import PipelineSource, Project, config_error_at
+from engine.sql.analysis import ParsedQuery, parse_query
+from engine.sql.params import ParamUse, check_param_uses, path_params
+
+StepConfig = ExtractStep | TransformStep | CheckStep | LoadStep
+
+
+@dataclass(frozen=True)
+class PlannedCheck:
+    """A check with its custom SQL (if any) parsed."""
+
+    spec: CheckSpec
+    name: str
+    query: ParsedQuery | None = None
+    param_uses: tuple[ParamUse, ...] = ()
+
+
+@dataclass
+class PlannedStep:
+    """One step, ready to run: what it reads, what it writes, and what it waits for."""
+
+    name: str
+    kind: str
+    config: StepConfig
+    index: int
+    output: str | None
+    reads: set[str] = field(default_factory=set)
+    upstream: set[str] = field(default_factory=set)
+    query: ParsedQuery | None = None
+    param_uses: tuple[ParamUse, ...] = ()
+    checks: list[PlannedCheck] = field(default_factory=list)
+
+    @property
+    def publishes(self) -> bool:
+        """Whether the step writes a table into the warehouse."""
+        return self.output is not None
+
+
+@dataclass
+class Plan:
+    """A validated pipeline: its steps in a valid execution order."""
+
+    source: PipelineSource
+    steps: dict[str, PlannedStep]
+    order: list[str]
+
+    @property
+    def name(self) -> str:
+        """The pipeline's name."""
+        return self.source.name
+
+    def downstream_of(self, step: str) -> set[str]:
+        """``step`` and every step that depends on it, directly or not."""
+        found = {step}
+        for name in self.order:
+            if self.steps[name].upstream & found:
+                found.add(name)
+        return found
+
+    def outputs(self) -> dict[str, str]:
+        """Table name → step that publishes it."""
+        return {planned.output: name for name, planned in self.steps.items() if planned.output}
+
+
+def build_plan(project: Project, pipeline: str) -> Plan:
+    """Load, parse and check one pipeline; collect every problem into one error."""
+    source = project.pipeline(pipeline)
+    problems: list[FlowdeckError] = []
+    steps: dict[str, PlannedStep] = {}
+    for index, config in enumerate(source.config.steps):
+        if config.name in steps:
+            problems.append(config_error_at(source, ("steps", index, "name"), f"two steps are named `{config.name}`",
+                                            hint="step names must be unique within a pipeline"))
+            continue
+        try:
+            steps[config.name] = _plan_step(source, config, index)
+        except FlowdeckError as error:
+            problems.append(error)
+    if not problems:
+        problems.extend(_link(project, source, steps))
+    if problems:
+        first, *rest = problems
+        raise type(first)(first.what, location=first.location, hint=first.hint, excerpt=first.excerpt,
+                          also=[*first.also, *rest])
+    return Plan(source=source, steps=steps, order=_topological_order(source, steps))
+
+
+def _plan_step(source: PipelineSource, config: StepConfig, index: int) -> PlannedStep:
+    declared = source.config.params
+    planned = PlannedStep(name=config.name, kind=config.kind, config=config, index=index, output=None)
+    if isinstance(config, ExtractStep):
+        planned.output = (config.output or config.name).lower()
+        _check_path_params(source, config.source.path, ("steps", index, "source", "path"))
+    elif isinstance(config, TransformStep):
+        planned.output = (config.output or config.name).lower()
+        sql_file = source.folder / (config.sql or f"{config.name}.sql")
+        planned.query = _read_query(source, sql_file, ("steps", index, "sql"))
+        planned.param_uses = tuple(check_param_uses(planned.query.text, sql_file, declared))
+        planned.reads = planned.query.tables
+    elif isinstance(config, CheckStep):
+        planned.reads = {config.table.lower()}
+        if not config.checks:
+            raise config_error_at(source, ("steps", index), f"check step `{config.name}` has no checks",
+                                  hint="add a `checks:` list")
+    elif isinstance(config, LoadStep):
+        planned.reads = {config.table.lower()}
+        _check_path_params(source, config.to.path, ("steps", index, "to", "path"))
+    for check_index, spec in enumerate(config.checks):
+        planned.checks.append(_plan_check(source, spec, ("steps", index, "checks", check_index)))
+        planned.reads |= _check_reads(planned.checks[-1], planned.output)
+    return planned
+
+
+def _plan_check(source: PipelineSource, spec: CheckSpec, at: tuple[str | int, ...]) -> PlannedCheck:
+    name = spec.name or _default_check_name(spec)
+    if spec.sql is None:
+        return PlannedCheck(spec=spec, name=name)
+    if spec.sql.strip().lower().endswith(".sql"):
+        path = source.folder / spec.sql.strip()
+        query = _read_query(source, path, (*at, "sql"))
+    else:
+        location = source.document.location((*at, "sql"))
+        query = parse_query(spec.sql, location.path)
+        path = location.path
+    uses = tuple(check_param_uses(query.text, path, source.config.params))
+    return PlannedCheck(spec=spec, name=name, query=query, param_uses=uses)
+
+
+def _default_check_name(spec: CheckSpec) -> str:
+    kind = spec.kind
+    if spec.not_null:
+        return f"not_null({', '.join(spec.not_null)})"
+    if spec.unique:
+        return f"unique({', '.join(spec.unique)})"
+    if spec.accepted_values:
+        return f"accepted_values({spec.accepted_values.column})"
+    if spec.freshness:
+        return f"freshness({spec.freshness.column})"
+    if spec.relationships:
+        return f"relationships({spec.relationships.column} -> {spec.relationships.to}.{spec.relationships.field})"
+    return kind
+
+
+def _check_reads(check: PlannedCheck, own_output: str | None) -> set[str]:
+    reads: set[str] = set()
+    if check.spec.relationships:
+        reads.add(check.spec.relationships.to.lower())
+    if check.query:
+        reads |= check.query.tables
+    reads.discard(own_output or "")
+    return reads
+
+
+def _read_query(source: PipelineSource, path: Path, at: tuple[str | int, ...]) -> ParsedQuery:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise config_error_at(
+            source, at, f"SQL file not found: {path.relative_to(source.folder) if path.is_relative_to(source.folder) else path}",
+            hint=f"create {path}, or set `sql:` to the file that holds the query",
+        ) from None
+    return parse_query(text, path)
+
+
+def _check_path_params(source: PipelineSource, template: str, at: tuple[str | int, ...]) -> None:
+    for name in path_params(template):
+        if name not in source.config.params:
+            raise config_error_at(source, at, f"`{{{name}}}` in this path is not a parameter of the pipeline",
+                                  hint=f"declare `{name}` under `params:`")
+
+
+def _link(project: Project, source: PipelineSource, steps: dict[str, PlannedStep]) -> Iterable[FlowdeckError]:
+    """Resolve reads to upstream steps; yield errors for unknown tables, names and duplicate outputs."""
+    producers: dict[str, str] = {}
+    for planned in steps.values():
+        if planned.output is None:
+            continue
+        if planned.output in producers:
+            yield config_error_at(source, ("steps", planned.index, "name"),
+                                  f"steps `{producers[planned.output]}` and `{planned.name}` both write table `{planned.output}`",
+                                  hint="give one of them another name or `output:`")
+        producers[planned.output] = planned.name
+    external = _tables_of_other_pipelines(project, source.name)
+    for planned in steps.values():
+        for table in sorted(planned.reads):
+            if table in producers and producers[table] != planned.name:
+                planned.upstream.add(producers[table])
+            elif table not in producers and table not in external:
+                yield _unknown_table(source, planned, table, [*producers, *external])
+        for index, name in enumerate(planned.config.depends_on):
+            if name not in steps:
+                close = difflib.get_close_matches(name, list(steps), n=1)
+                yield config_error_at(source, ("steps", planned.index, "depends_on", index),
+                                      f"step `{planned.name}` depends on `{name}`, which is not a step of this pipeline",
+                                      hint=f"did you mean `{close[0]}`?" if close else f"steps: {', '.join(steps)}")
+            elif name != planned.name:
+                planned.upstream.add(name)
+
+
+def _tables_of_other_pipelines(project: Project, pipeline: str) -> set[str]:
+    """Outputs of the project's other pipelines; a pipeline may read them (no edge is drawn)."""
+    tables: set[str] = set()
+    for name in project.pipeline_names():
+        if name == pipeline:
+            continue
+        try:
+            other = project.pipeline(name)
+        except FlowdeckError:
+            continue  # that pipeline's own errors are reported when it is validated
+        for step in other.config.steps:
+            if isinstance(step, (ExtractStep, TransformStep)):
+                tables.add((step.output or step.name).lower())
+    return tables
+
+
+def _unknown_table(source: PipelineSource, planned: PlannedStep, table: str, known: list[str]) -> FlowdeckError:
+    close = difflib.get_close_matches(table, known, n=1)
+    hint = f"did you mean `{close[0]}`?" if close else "add a step that produces it, or fix the name"
+    query = planned.query
+    if query is not None:
+        for node in query.tree.find_all(exp.Table):
+            if node.name.lower() == table and "start" in node.this.meta:
+                start = node.this.meta["start"]
+                line = query.text.count("\n", 0, start) + 1
+                column = start - (query.text.rfind("\n", 0, start) + 1) + 1
+                location = Location(query.path, line, column)
+                return PlanError(f"step `{planned.name}` reads table `{table}`, which no step produces",
+                                 location=location, excerpt=excerpt_of(query.text, line, column), hint=hint)
+    return PlanError(f"step `{planned.name}` reads table `{table}`, which no step produces",
+                     location=source.document.location(("steps", planned.index)), hint=hint)
+
+
+def _topological_order(source: PipelineSource, steps: dict[str, PlannedStep]) -> list[str]:
+    """Steps in dependency order, ties broken by their order in the file; a cycle is an error."""
+    remaining = {name: set(planned.upstream) for name, planned in steps.items()}
+    order: list[str] = []
+    while remaining:
+        ready = [name for name, upstream in remaining.items() if not upstream]
+        if not ready:
+            cycle = _find_cycle(remaining)
+            raise PlanError(
+                f"the steps depend on each other in a cycle: {' -> '.join(cycle)}",
+                location=source.document.location(("steps", steps[cycle[0]].index)),
+                hint="a step cannot read, directly or through others, a table it produces; remove one of these edges",
+            )
+        ready.sort(key=lambda name: steps[name].index)
+        for name in ready:
+            order.append(name)
+            del remaining[name]
+        for upstream in remaining.values():
+            upstream.difference_update(ready)
+    return order
+
+
+def _find_cycle(edges: dict[str, set[str]]) -> list[str]:
+    start = next(iter(edges))
+    path = [start]
+    seen = {start: 0}
+    node = start
+    while True:
+        node = sorted(edges[node])[0]
+        if node in seen:
+            return [*path[seen[node]:], node]
+        seen[node] = len(path)
+        path.append(node)
+
+
+__all__ = ["Plan", "PlannedCheck", "PlannedStep", "SqlError", "build_plan"]

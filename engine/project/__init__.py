@@ -1,0 +1,1 @@
+"""Projects on disk: discovery, YAML with positions, config models and their validation."""

@@ -1,0 +1,292 @@
+"""Typed models of flowdeck.yaml and pipeline.yaml, with a default for everything optional.
+
+These models are the single definition of the configuration: validation, the JSON Schema
+printed by ``flowdeck schema`` and the configuration reference in docs/ all come from them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept ``30s``, ``5m``, ``2h``, ``1d``, ``1w``, ``250ms`` or a number of seconds."""
+    if isinstance(value, timedelta) or value is None:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            amount, unit = match.groups()
+            return timedelta(seconds=float(amount) * _UNIT_SECONDS[unit])
+    raise ValueError(f"expected a duration such as 30s, 5m, 2h or 1d, got {value!r}")
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "type": ["string", "number"],
+            "pattern": r"^\d+(\.\d+)?(ms|s|m|h|d|w)?$",
+            "description": "a duration: 30s, 5m, 2h, 1d, 1w, or a number of seconds",
+        }
+    ),
+]
+Identifier = Annotated[str, Field(pattern=IDENTIFIER, description="letters, digits and _, not starting with a digit")]
+Scalar = Union[str, int, float, bool]
+
+
+class Model(BaseModel):
+    """Base of every config model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+
+
+class AcceptedValues(Model):
+    """The column holds only these values (NULL is allowed; add not_null to forbid it)."""
+
+    column: str
+    values: list[Scalar]
+
+
+class RowCount(Model):
+    """The table has between ``min`` and ``max`` rows."""
+
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+
+class Freshness(Model):
+    """The newest value of a timestamp column is no older than ``max_age``."""
+
+    column: str
+    max_age: Duration
+
+
+class Relationship(Model):
+    """Every non-NULL value of ``column`` exists in ``to``.``field`` (a foreign key)."""
+
+    column: str
+    to: str
+    field: str
+
+
+class CheckSpec(Model):
+    """One data-quality assertion. Give exactly one of the check kinds."""
+
+    name: str | None = Field(default=None, description="shown in messages; derived from the check when omitted")
+    severity: Literal["error", "warn"] = Field(
+        default="error", description="error blocks publishing and fails the run; warn records and alerts"
+    )
+    not_null: list[str] | None = Field(default=None, description="columns that must not be NULL")
+    unique: list[str] | None = Field(default=None, description="columns whose combination must be unique")
+    accepted_values: AcceptedValues | None = None
+    row_count: RowCount | None = None
+    freshness: Freshness | None = None
+    relationships: Relationship | None = None
+    sql: str | None = Field(
+        default=None,
+        description="custom check: a SELECT returning failing rows, inline or a .sql file beside pipeline.yaml",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _columns_as_list(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("not_null", "unique"):
+                if isinstance(data.get(key), str):
+                    data[key] = [data[key]]
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> CheckSpec:
+        given = [kind for kind in CHECK_KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none"
+            raise ValueError(f"a check needs exactly one of {', '.join(CHECK_KINDS)} (found: {found})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which check this is (``not_null``, ``unique``, ...)."""
+        return next(kind for kind in CHECK_KINDS if getattr(self, kind) is not None)
+
+
+CHECK_KINDS = ("not_null", "unique", "accepted_values", "row_count", "freshness", "relationships", "sql")
+
+
+# ---------------------------------------------------------------------------------------------
+# steps
+
+
+class FileSource(Model):
+    """Files read by an extract step through DuckDB's readers."""
+
+    path: str = Field(
+        description="a file or glob, relative to the project; `{param}` is replaced by a run parameter"
+    )
+    format: Literal["csv", "parquet", "json"] | None = Field(
+        default=None, description="inferred from the file extension when omitted"
+    )
+    options: dict[str, Scalar | list[str] | dict[str, str]] = Field(
+        default_factory=dict,
+        description="options passed to DuckDB's read_csv / read_parquet / read_json, e.g. {header: true}",
+    )
+    hive_partitioning: bool = False
+    filename: bool = Field(default=False, description="add a `filename` column naming the source file of each row")
+
+
+class FileTarget(Model):
+    """A file written by a load step: written beside, then renamed into place."""
+
+    path: str = Field(description="relative to the project; `{param}` is replaced by a run parameter")
+    format: Literal["parquet", "csv"] | None = Field(default=None, description="inferred from the extension")
+    options: dict[str, Scalar] = Field(
+        default_factory=dict, description="options of DuckDB's COPY, e.g. {compression: zstd}"
+    )
+
+
+class StepBase(Model):
+    """What every step has."""
+
+    name: Identifier
+    description: str | None = None
+    depends_on: list[str] = Field(default_factory=list, description="extra upstream steps, beyond those read in SQL")
+    checks: list[CheckSpec] = Field(
+        default_factory=list, description="checks run on the step's staged output before it is published"
+    )
+
+
+class ExtractStep(StepBase):
+    """Read files into a table."""
+
+    kind: Literal["extract"]
+    source: FileSource
+    output: Identifier | None = Field(default=None, description="table name; the step name when omitted")
+
+
+class TransformStep(StepBase):
+    """Materialise one SQL SELECT as a table or a view."""
+
+    kind: Literal["transform"]
+    sql: str | None = Field(default=None, description="the .sql file beside pipeline.yaml; <name>.sql when omitted")
+    output: Identifier | None = Field(default=None, description="table name; the step name when omitted")
+    materialized: Literal["table", "view"] = "table"
+
+
+class CheckStep(StepBase):
+    """Run checks on a published table; error-severity failures fail the run."""
+
+    kind: Literal["check"]
+    table: Identifier
+
+
+class LoadStep(StepBase):
+    """Write a published table out to a file."""
+
+    kind: Literal["load"]
+    table: Identifier
+    to: FileTarget
+
+
+Step = Annotated[Union[ExtractStep, TransformStep, CheckStep, LoadStep], Field(discriminator="kind")]
+STEP_KINDS = ("extract", "transform", "check", "load")
+
+
+# ---------------------------------------------------------------------------------------------
+# pipelines
+
+
+class ParamSpec(Model):
+    """A run parameter, available to SQL as ``$name`` and to paths as ``{name}``."""
+
+    type: Literal["string", "integer", "number", "boolean", "date", "timestamp"] = "string"
+    default: Scalar | None = None
+    required: bool = False
+    description: str | None = None
+
+
+class Schedule(Model):
+    """When the daemon runs the pipeline: a cron expression or an interval."""
+
+    cron: str | None = Field(default=None, description="five-field cron expression, e.g. '0 6 * * *'")
+    interval: Duration | None = Field(default=None, description="run every this long, e.g. 15m")
+    timezone: str = Field(default="UTC", description="IANA time zone of the cron expression")
+
+    @model_validator(mode="after")
+    def _cron_or_interval(self) -> Schedule:
+        if (self.cron is None) == (self.interval is None):
+            raise ValueError("a schedule needs exactly one of cron or interval")
+        return self
+
+
+class FileTrigger(Model):
+    """Start a run when files matching ``patterns`` land in ``folder``."""
+
+    folder: str = Field(description="watched folder, relative to the project")
+    patterns: list[str] = Field(default_factory=lambda: ["*"], description="glob patterns of file names")
+    settle: Duration = Field(
+        default=timedelta(seconds=2), description="a file is taken once it has not changed for this long"
+    )
+    archive: str | None = Field(default=None, description="move processed files here, relative to the project")
+
+
+class PipelineConfig(Model):
+    """A pipeline.yaml: a DAG of steps with its parameters, schedule and triggers."""
+
+    description: str | None = None
+    params: dict[Identifier, ParamSpec] = Field(default_factory=dict)
+    schedule: Schedule | None = None
+    triggers: list[FileTrigger] = Field(default_factory=list)
+    max_parallel_steps: int | None = Field(
+        default=None, ge=1, description="steps run at once; the project default when omitted"
+    )
+    steps: list[Step] = Field(min_length=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# the project
+
+
+class WarehouseConfig(Model):
+    """The DuckDB database that published tables live in."""
+
+    path: str = Field(default="warehouse.duckdb", description="relative to the runtime directory")
+    threads: int | None = Field(default=None, ge=1, description="DuckDB threads; DuckDB's default when omitted")
+    memory_limit: str | None = Field(default=None, description="e.g. 4GB; DuckDB's default (80% of RAM) when omitted")
+    lock_timeout: Duration = Field(
+        default=timedelta(seconds=60), description="how long a run waits for another process to release the warehouse"
+    )
+
+
+class Defaults(Model):
+    """Project-wide defaults that pipelines may override."""
+
+    max_parallel_steps: int = Field(default=4, ge=1)
+
+
+class ProjectConfig(Model):
+    """flowdeck.yaml at the root of a project."""
+
+    name: str = Field(default="flowdeck", description="shown in the console and in alerts")
+    runtime_dir: str = Field(
+        default=".flowdeck", description="warehouse, ledger, logs and temporary files; relative to the project"
+    )
+    pipelines_dir: str = Field(default="pipelines", description="folder holding one folder per pipeline")
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    defaults: Defaults = Field(default_factory=Defaults)

@@ -1,0 +1,163 @@
+"""A flowdeck project on disk: finding it, its configuration, its pipelines and its runtime paths."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from engine.errors import ConfigError, Location, NotFound, ProjectNotFound
+from engine.project.models import PipelineConfig, ProjectConfig
+from engine.project.validation import validate_document
+from engine.project.yamlfile import YamlDocument, load_yaml
+
+PROJECT_FILE = "flowdeck.yaml"
+PIPELINE_FILE = "pipeline.yaml"
+PROJECT_ENV = "FLOWDECK_PROJECT"
+
+
+def find_project_root(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
+    """Where the project is: ``--project``, then ``$FLOWDECK_PROJECT``, then upward from ``cwd``."""
+    for chosen, origin in ((explicit, "--project"), (os.environ.get(PROJECT_ENV), PROJECT_ENV)):
+        if chosen:
+            root = Path(chosen).expanduser().resolve()
+            if not (root / PROJECT_FILE).is_file():
+                raise ProjectNotFound(
+                    f"{origin} points to {root}, which has no {PROJECT_FILE}",
+                    hint=f"create one with `flowdeck init {root}`, or point {origin} at a project folder",
+                )
+            return root
+    start = (cwd or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    raise ProjectNotFound(
+        f"no {PROJECT_FILE} in {start} or any folder above it",
+        hint=f"run inside a project, pass --project DIR, set {PROJECT_ENV}, or create one with `flowdeck init DIR`",
+    )
+
+
+@dataclass(frozen=True)
+class PipelineSource:
+    """A pipeline's folder, its validated pipeline.yaml and the document it came from."""
+
+    name: str
+    folder: Path
+    config: PipelineConfig
+    document: YamlDocument
+
+    @property
+    def file(self) -> Path:
+        """The pipeline.yaml."""
+        return self.folder / PIPELINE_FILE
+
+
+@dataclass
+class Project:
+    """A loaded flowdeck.yaml and the paths derived from it. Pipelines load on first use."""
+
+    root: Path
+    config: ProjectConfig
+    _pipelines: dict[str, PipelineSource] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Project:
+        """Find and load the project (see ``find_project_root``)."""
+        root = find_project_root(explicit, cwd)
+        document = load_yaml(root / PROJECT_FILE)
+        return cls(root=root, config=validate_document(document, ProjectConfig))
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    @cached_property
+    def runtime_dir(self) -> Path:
+        """Warehouse, ledger, logs and temporary files (``.flowdeck/`` by default)."""
+        return (self.root / self.config.runtime_dir).resolve()
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The DuckDB database file."""
+        return self.runtime_dir / self.config.warehouse.path
+
+    @property
+    def ledger_path(self) -> Path:
+        """The SQLite run ledger."""
+        return self.runtime_dir / "ledger.sqlite"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Log files of the daemon and of detached workers."""
+        return self.runtime_dir / "logs"
+
+    @property
+    def temp_dir(self) -> Path:
+        """Private temporary files of runs."""
+        return self.runtime_dir / "tmp"
+
+    @property
+    def pipelines_dir(self) -> Path:
+        """The folder holding one folder per pipeline."""
+        return self.root / self.config.pipelines_dir
+
+    def ensure_runtime_dirs(self) -> None:
+        """Create the runtime folders, readable by the owner only."""
+        for folder in (self.runtime_dir, self.logs_dir, self.temp_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ignore = self.runtime_dir / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("*\n")
+
+    # -- pipelines -----------------------------------------------------------------------------
+
+    def pipeline_names(self) -> list[str]:
+        """Names of the pipelines on disk (folders holding a pipeline.yaml), sorted."""
+        if not self.pipelines_dir.is_dir():
+            return []
+        return sorted(entry.name for entry in self.pipelines_dir.iterdir() if (entry / PIPELINE_FILE).is_file())
+
+    def pipeline(self, name: str) -> PipelineSource:
+        """Load and validate one pipeline's YAML."""
+        if name not in self._pipelines:
+            folder = self.pipelines_dir / name
+            if not (folder / PIPELINE_FILE).is_file():
+                raise NotFound(
+                    f"no pipeline named `{name}` in {self.pipelines_dir}",
+                    hint=_did_you_mean(name, self.pipeline_names()) or "list them with `flowdeck pipelines`",
+                )
+            document = load_yaml(folder / PIPELINE_FILE)
+            config = validate_document(document, PipelineConfig)
+            self._pipelines[name] = PipelineSource(name=name, folder=folder, config=config, document=document)
+        return self._pipelines[name]
+
+    def pipelines(self) -> list[PipelineSource]:
+        """Every pipeline, validated; raises on the first invalid one."""
+        return [self.pipeline(name) for name in self.pipeline_names()]
+
+    def forget(self, name: str | None = None) -> None:
+        """Drop cached pipeline files so the next access reads them again (after an edit)."""
+        if name is None:
+            self._pipelines.clear()
+        else:
+            self._pipelines.pop(name, None)
+
+    def resolve_path(self, relative: str) -> Path:
+        """A path from configuration, relative to the project root."""
+        return (self.root / relative).resolve() if not os.path.isabs(relative) else Path(relative)
+
+
+def _did_you_mean(name: str, choices: list[str]) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1)
+    if close:
+        return f"did you mean `{close[0]}`?"
+    if choices:
+        return f"known pipelines: {', '.join(choices)}"
+    return None
+
+
+def config_error_at(source: PipelineSource, at: tuple[str | int, ...], what: str, hint: str | None = None) -> ConfigError:
+    """A ConfigError pointing at a value of a pipeline.yaml."""
+    location: Location = source.document.location(at)
+    return ConfigError(what, location=location, hint=hint, excerpt=source.document.excerpt(location))

@@ -1,0 +1,172 @@
+"""Turn a YAML document into a config model, or into errors a person can act on.
+
+This is the one place that translates pydantic's validation errors into flowdeck's words:
+the file, line and column, what was expected, and the nearest valid key or value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from engine.errors import ConfigError
+from engine.project.yamlfile import YamlDocument, YamlPath
+
+M = TypeVar("M", bound=BaseModel)
+MAX_REPORTED = 10
+
+
+def validate_document(document: YamlDocument, model: type[M]) -> M:
+    """Validate ``document`` against ``model``; raise one ``ConfigError`` listing every problem."""
+    data = document.data if document.data is not None else {}
+    if not isinstance(data, dict):
+        location = document.location(())
+        raise ConfigError(
+            f"expected a mapping of keys to values at the top of the file, found {_kind_of(data)}",
+            location=location,
+            excerpt=document.excerpt(location),
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = [_explain(document, model, detail) for detail in error.errors()[:MAX_REPORTED]]
+        first, *rest = problems
+        raise ConfigError(
+            first.what, location=first.location, hint=first.hint, excerpt=first.excerpt, also=rest
+        ) from None
+
+
+def _explain(document: YamlDocument, model: type[BaseModel], detail: Any) -> ConfigError:
+    path, owner = _yaml_path(document.data, model, detail["loc"])
+    kind = detail["type"]
+    name = str(path[-1]) if path else ""
+    value = detail.get("input")
+    hint: str | None = None
+    if kind == "extra_forbidden":
+        location = document.location(path, key=True)
+        what = f"unknown key `{name}`"
+        known = _field_names(owner)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"did you mean `{close[0]}`?" if close else _known_keys_hint(known)
+    elif kind == "missing":
+        location = document.location(path[:-1])
+        what = f"`{name}` is required here but missing"
+        hint = f"add `{name}:`" + (f" ({_describe_field(owner, name)})" if _describe_field(owner, name) else "")
+    elif kind == "union_tag_invalid":
+        location = document.location((*path, "kind"))
+        expected = [tag.strip("' ") for tag in str(detail["ctx"]["expected_tags"]).split(",")]
+        tag = detail["ctx"]["tag"]
+        what = f"unknown step kind `{tag}`; expected one of {', '.join(expected)}"
+        close = difflib.get_close_matches(str(tag), expected, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else None
+    elif kind == "union_tag_not_found":
+        location = document.location(path)
+        what = "this step has no `kind`"
+        hint = "add `kind:` with one of extract, transform, check, load"
+    elif kind == "literal_error":
+        location = document.location(path)
+        expected = [part.strip().strip("'") for part in str(detail["ctx"]["expected"]).replace(" or ", ",").split(",")]
+        expected = [choice for choice in expected if choice]
+        what = f"`{name}` must be one of {', '.join(expected)}, not {value!r}"
+        close = difflib.get_close_matches(str(value), expected, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else None
+    elif kind == "string_pattern_mismatch":
+        location = document.location(path)
+        what = f"{value!r} is not a valid name for `{name}`"
+        hint = "use letters, digits and underscores, not starting with a digit (e.g. daily_sales)"
+    else:
+        location = document.location(path)
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        subject = f"`{name}`" if name and not isinstance(path[-1], int) else "this value"
+        what = f"{subject}: {message}"
+        if kind not in ("value_error", "assertion_error") and value is not None and not isinstance(value, (dict, list)):
+            what += f" (got {value!r})"
+    return ConfigError(what, location=location, hint=hint, excerpt=document.excerpt(location))
+
+
+def _yaml_path(data: Any, model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[YamlPath, type[BaseModel] | None]:
+    """Drop the union tags pydantic puts in ``loc``; return the path and the model holding its last key."""
+    path: list[str | int] = []
+    node: Any = data
+    annotation: Any = model
+    parent: Any = None
+    for element in loc:
+        if isinstance(node, dict) and element not in node and node.get("kind") == element:
+            annotation = _union_member(annotation, element)
+            continue
+        path.append(element)
+        parent = annotation
+        annotation = _child_annotation(annotation, element)
+        node = node.get(element) if isinstance(node, dict) else (
+            node[element] if isinstance(node, list) and isinstance(element, int) and element < len(node) else None
+        )
+    owner = _strip(parent) if path else model
+    return tuple(path), owner if _is_model(owner) else None
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _strip(annotation: Any) -> Any:
+    """Unwrap Annotated[...] and Optional[...] down to the interesting type."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        if origin in (typing.Union, types.UnionType):
+            members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+            if len(members) == 1:
+                annotation = members[0]
+                continue
+        return annotation
+
+
+def _child_annotation(annotation: Any, element: Any) -> Any:
+    annotation = _strip(annotation)
+    if _is_model(annotation):
+        field = annotation.model_fields.get(element)
+        return _strip(field.annotation) if field else None
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple) and isinstance(element, int):
+        return _strip(typing.get_args(annotation)[0])
+    if origin is dict:
+        return _strip(typing.get_args(annotation)[1])
+    return None
+
+
+def _union_member(annotation: Any, tag: Any) -> Any:
+    for member in typing.get_args(_strip(annotation)):
+        member = _strip(member)
+        if _is_model(member):
+            kind = member.model_fields.get("kind")
+            if kind is not None and tag in typing.get_args(kind.annotation):
+                return member
+    return annotation
+
+
+def _field_names(owner: type[BaseModel] | None) -> list[str]:
+    return list(owner.model_fields) if owner is not None else []
+
+
+def _describe_field(owner: type[BaseModel] | None, name: str) -> str | None:
+    if owner is None or name not in owner.model_fields:
+        return None
+    return owner.model_fields[name].description
+
+
+def _known_keys_hint(known: list[str]) -> str | None:
+    return f"valid keys here: {', '.join(known)}" if known else None
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return f"a single value ({value!r})"

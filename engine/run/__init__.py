@@ -1,0 +1,1 @@
+"""Executing runs: the executor, the steps it runs, and the checks it applies."""

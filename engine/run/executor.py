@@ -1,0 +1,225 @@
+"""Execute one claimed run: its steps in dependency order, independent ones in parallel.
+
+The executor records every transition in the ledger as it happens, heartbeats while it
+runs, and stops at the next opportunity when a cancel is requested. A failed step stops
+everything downstream of it; independent branches run to the end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from engine.backends.base import Backend
+from engine.backends.duckdb_backend import DuckDBBackend
+from engine.errors import FlowdeckError, StepFailed
+from engine.plan import Plan, PlannedStep, build_plan
+from engine.project.project import Project
+from engine.run.checks import CheckQuery
+from engine.run.steps import StepContext, run_step
+from engine.sql.params import coerce_params
+from state import Ledger, RunRecord
+
+HEARTBEAT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class RunUpdate:
+    """What the executor tells an in-process observer (the foreground CLI display)."""
+
+    kind: str  # plan, step.started, step.succeeded, step.failed, step.skipped, check, waiting, run.finished
+    step: str | None = None
+    rows: int | None = None
+    message: str | None = None
+    status: str | None = None
+
+
+Observer = Callable[[RunUpdate], None]
+
+
+class RunExecutor:
+    """Runs one run that this process has claimed."""
+
+    def __init__(
+        self,
+        project: Project,
+        ledger: Ledger,
+        *,
+        observer: Observer | None = None,
+        open_backend: Callable[[Project, Callable[[int | None, float], None]], Backend] | None = None,
+    ) -> None:
+        self.project = project
+        self.ledger = ledger
+        self.observer: Observer = observer or (lambda update: None)
+        self._open_backend = open_backend or open_duckdb_backend
+        self._cancel = threading.Event()
+
+    def execute(self, run: RunRecord) -> str:
+        """Execute ``run`` (already claimed by this process); return its final status."""
+        heartbeat = _Heartbeat(self.ledger, run.run_id, self._cancel)
+        heartbeat.start()
+        backend: Backend | None = None
+        try:
+            plan = build_plan(self.project, run.pipeline)
+            params = coerce_params(plan.source.config.params, run.params, run.pipeline)
+            selected = [plan.steps[name] for name in plan.order]
+            self.ledger.add_steps(run.run_id, [(step.name, step.kind, step.output) for step in selected])
+            self.observer(RunUpdate(kind="plan", message=",".join(step.name for step in selected)))
+            backend = self._open_backend(self.project, self._waiting_reporter(run.run_id))
+            heartbeat.backend = backend
+            failures = self._run_steps(run, plan, selected, backend, params)
+        except FlowdeckError as error:
+            return self._finish(run, "failed", error.render())
+        except Exception as error:  # a bug, not bad input: record it rather than lose the run
+            return self._finish(run, "failed", f"internal error: {type(error).__name__}: {error}")
+        finally:
+            heartbeat.stop()
+            if backend is not None:
+                backend.close()
+        if self._cancel.is_set():
+            return self._finish(run, "canceled", "canceled on request")
+        if failures:
+            first = failures[0]
+            more = f" (and {len(failures) - 1} more steps failed)" if len(failures) > 1 else ""
+            return self._finish(run, "failed", f"step {first[0]} failed: {first[1]}{more}")
+        return self._finish(run, "succeeded", None)
+
+    def _finish(self, run: RunRecord, status: str, error: str | None) -> str:
+        self.ledger.finish_run(run.run_id, status, error)
+        self.observer(RunUpdate(kind="run.finished", status=status, message=error))
+        return status
+
+    def _waiting_reporter(self, run_id: str) -> Callable[[int | None, float], None]:
+        def report(pid: int | None, waited: float) -> None:
+            holder = self._describe_holder(pid)
+            message = f"waiting for the warehouse, held by {holder} ({waited:.0f}s so far)"
+            if waited < 1.0:
+                self.ledger.log(run_id, message, level="warning", kind="run.waiting")
+            self.observer(RunUpdate(kind="waiting", message=message))
+
+        return report
+
+    def _describe_holder(self, pid: int | None) -> str:
+        for other in self.ledger.runs_in_status("running"):
+            if other.owner_pid == pid:
+                return f"run {other.run_id} of {other.pipeline} (pid {pid})"
+        return f"process {pid}" if pid else "another process"
+
+    def _run_steps(
+        self, run: RunRecord, plan: Plan, selected: list[PlannedStep], backend: Backend, params: dict[str, Any]
+    ) -> list[tuple[str, str]]:
+        """Run ``selected`` respecting dependencies; return (step, error) of the failed ones."""
+        context = StepContext(
+            project=self.project, backend=backend, run_id=run.run_id, params=params,
+            record_check=self._check_recorder(run.run_id),
+        )
+        names = {step.name for step in selected}
+        waiting = {step.name: step.upstream & names for step in selected}
+        failures: list[tuple[str, str]] = []
+        blocked: set[str] = set()
+        limit = plan.source.config.max_parallel_steps or self.project.config.defaults.max_parallel_steps
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="step") as pool:
+            running: dict[Future[int | None], PlannedStep] = {}
+            while waiting or running:
+                if not self._cancel.is_set():
+                    ready = sorted((name for name, up in waiting.items() if not up), key=lambda n: plan.steps[n].index)
+                    for name in ready[: max(limit - len(running), 0)]:
+                        del waiting[name]
+                        running[pool.submit(self._run_one, context, plan.steps[name])] = plan.steps[name]
+                if not running:
+                    break
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    step = running.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        for upstream in waiting.values():
+                            upstream.discard(step.name)
+                        continue
+                    failures.append((step.name, error.what if isinstance(error, FlowdeckError) else str(error)))
+                    for name in plan.downstream_of(step.name) - {step.name}:
+                        if name in waiting:
+                            del waiting[name]
+                            blocked.add(name)
+        for name in sorted(blocked, key=lambda n: plan.steps[n].index):
+            self.ledger.step_finished(run.run_id, name, "skipped", error="an upstream step failed")
+            self.observer(RunUpdate(kind="step.skipped", step=name))
+        return failures
+
+    def _run_one(self, context: StepContext, step: PlannedStep) -> int | None:
+        run_id = context.run_id
+        self.ledger.step_started(run_id, step.name)
+        self.observer(RunUpdate(kind="step.started", step=step.name))
+        started = time.monotonic()
+        try:
+            rows = run_step(context, step)
+        except StepFailed as error:
+            if self._cancel.is_set():
+                self.ledger.step_finished(run_id, step.name, "canceled", error="canceled on request")
+                self.observer(RunUpdate(kind="step.canceled", step=step.name))
+            else:
+                self.ledger.step_finished(run_id, step.name, "failed", error=error.render())
+                self.observer(RunUpdate(kind="step.failed", step=step.name, message=error.render()))
+            raise
+        except Exception as error:
+            message = f"internal error: {type(error).__name__}: {error}"
+            self.ledger.step_finished(run_id, step.name, "failed", error=message)
+            self.observer(RunUpdate(kind="step.failed", step=step.name, message=message))
+            raise StepFailed(message) from error
+        elapsed = time.monotonic() - started
+        self.ledger.step_finished(run_id, step.name, "succeeded", rows=rows,
+                                  payload={"rows": rows, "seconds": round(elapsed, 3)})
+        self.observer(RunUpdate(kind="step.succeeded", step=step.name, rows=rows))
+        return rows
+
+    def _check_recorder(self, run_id: str) -> Callable[..., None]:
+        def record(step: str, query: CheckQuery, status: str, failing: int, message: str,
+                   sample: list[dict[str, Any]]) -> None:
+            self.ledger.record_check(run_id, step, query.name, severity=query.severity, status=status,
+                                     failing_rows=failing, message=message, sample=sample)
+            self.observer(RunUpdate(kind="check", step=step, status=status, message=message))
+
+        return record
+
+
+def open_duckdb_backend(project: Project, on_wait: Callable[[int | None, float], None]) -> Backend:
+    """The default backend: the project's DuckDB warehouse, opened for writing."""
+    settings = project.config.warehouse
+    project.ensure_runtime_dirs()
+    return DuckDBBackend.open(
+        project.warehouse_path,
+        timeout=settings.lock_timeout.total_seconds(),
+        on_wait=on_wait,
+        threads=settings.threads,
+        memory_limit=settings.memory_limit,
+        temp_directory=project.temp_dir,
+    )
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps the run's heartbeat fresh and notices cancel requests."""
+
+    def __init__(self, ledger: Ledger, run_id: str, cancel: threading.Event) -> None:
+        super().__init__(name=f"heartbeat-{run_id}", daemon=True)
+        self.ledger = ledger
+        self.run_id = run_id
+        self.cancel = cancel
+        self.backend: Backend | None = None
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(HEARTBEAT_SECONDS):
+            self.ledger.heartbeat(self.run_id)
+            record = self.ledger.get_run(self.run_id)
+            if record is not None and record.cancel_requested and not self.cancel.is_set():
+                self.cancel.set()
+                if self.backend is not None:
+                    self.backend.interrupt()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=5)

@@ -1,0 +1,155 @@
+"""Run parameters: checked against their declared types, then bound into SQL and paths.
+
+In SQL a parameter is written ``$day``; flowdeck replaces it by a typed literal
+(``DATE '2026-11-01'``) at the token's position, so the rest of the text is run exactly as
+written. In paths (extract sources, load targets) it is written ``{day}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlglot.dialects.duckdb import DuckDB
+from sqlglot.tokens import TokenType
+
+from engine.errors import Location, ParamError, excerpt_of
+from engine.project.models import ParamSpec
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+_PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class ParamUse:
+    """Where ``$name`` appears in a SQL text (character offsets, 1-based line and column)."""
+
+    name: str
+    start: int
+    end: int
+    line: int
+    column: int
+
+
+def coerce_params(specs: Mapping[str, ParamSpec], given: Mapping[str, str], pipeline: str) -> dict[str, Any]:
+    """Check given values (strings from the command line) against ``specs``; fill defaults."""
+    unknown = sorted(set(given) - set(specs))
+    if unknown:
+        declared = ", ".join(sorted(specs)) or "none"
+        raise ParamError(
+            f"pipeline `{pipeline}` has no parameter `{unknown[0]}` (declared: {declared})",
+            hint="declare it under `params:` in pipeline.yaml, or fix the name",
+        )
+    values: dict[str, Any] = {}
+    for name, spec in specs.items():
+        raw = given.get(name, spec.default)
+        if raw is None:
+            if spec.required:
+                raise ParamError(
+                    f"pipeline `{pipeline}` needs the parameter `{name}` ({spec.type})",
+                    hint=f"pass it with --param {name}=VALUE",
+                )
+            values[name] = None
+            continue
+        values[name] = _coerce(name, spec.type, raw)
+    return values
+
+
+def _coerce(name: str, kind: str, raw: Any) -> Any:
+    text = str(raw).strip()
+    try:
+        if kind == "string":
+            return str(raw)
+        if kind == "integer":
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(text)
+        if kind == "number":
+            return float(text)
+        if kind == "boolean":
+            if isinstance(raw, bool):
+                return raw
+            if text.lower() in _TRUE | _FALSE:
+                return text.lower() in _TRUE
+            raise ValueError
+        if kind == "date":
+            return raw if isinstance(raw, date) and not isinstance(raw, datetime) else date.fromisoformat(text)
+        if kind == "timestamp":
+            return raw if isinstance(raw, datetime) else datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    example = {"integer": "42", "number": "3.5", "boolean": "true", "date": "2026-11-01", "timestamp": "2026-11-01T06:00:00"}
+    raise ParamError(
+        f"parameter `{name}` must be a {kind}, got {raw!r}",
+        hint=f"for example --param {name}={example.get(kind, 'text')}",
+    )
+
+
+def find_param_uses(text: str) -> list[ParamUse]:
+    """Every ``$name`` in ``text`` (not inside strings or comments)."""
+    tokens = DuckDB().tokenize(text)
+    uses: list[ParamUse] = []
+    for marker, token in zip(tokens, tokens[1:]):
+        if marker.token_type == TokenType.PARAMETER and marker.end + 1 == token.start and token.text.isidentifier():
+            uses.append(
+                ParamUse(name=token.text, start=marker.start, end=token.end + 1, line=marker.line, column=marker.col)
+            )
+    return uses
+
+
+def check_param_uses(text: str, path: Path, declared: Mapping[str, ParamSpec]) -> list[ParamUse]:
+    """The ``$name`` uses of a SQL file; an undeclared one is an error at its line and column."""
+    uses = find_param_uses(text)
+    for use in uses:
+        if use.name not in declared:
+            raise ParamError(
+                f"`${use.name}` is not a parameter of this pipeline",
+                location=Location(path, use.line, use.column),
+                excerpt=excerpt_of(text, use.line, use.column),
+                hint=f"declare `{use.name}` under `params:` in pipeline.yaml",
+            )
+    return uses
+
+
+def bind_sql(text: str, uses: list[ParamUse], values: Mapping[str, Any]) -> str:
+    """Replace each ``$name`` by the typed SQL literal of its value."""
+    if not uses:
+        return text
+    pieces: list[str] = []
+    cursor = 0
+    for use in uses:
+        pieces.append(text[cursor : use.start])
+        pieces.append(sql_literal(values.get(use.name)))
+        cursor = use.end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def sql_literal(value: Any) -> str:
+    """A DuckDB literal for a parameter value."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def path_params(template: str) -> list[str]:
+    """Names of the ``{name}`` placeholders in a path."""
+    return _PATH_PARAM.findall(template)
+
+
+def bind_path(template: str, values: Mapping[str, Any]) -> str:
+    """Replace ``{name}`` in a path by the parameter's value."""
+    return _PATH_PARAM.sub(lambda match: "" if values.get(match[1]) is None else str(values[match[1]]), template)

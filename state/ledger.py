@@ -1,0 +1,441 @@
+"""The run ledger: SQLite in WAL mode with ``synchronous=FULL``; the only writer of its tables.
+
+Every state change and the event that records it are written in one ``BEGIN IMMEDIATE``
+transaction. Runs are claimed with a compare-and-set on their status, and a second request
+with the same trigger key creates nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from state.records import FINISHED, CheckRecord, EventRecord, RunRecord, StepRecord
+from state.schema import MIGRATIONS, SCHEMA_VERSION
+
+Redactor = Callable[[str], str]
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be opened or is newer than this flowdeck."""
+
+
+def new_run_id(now: float | None = None) -> str:
+    """A sortable, readable run id: UTC time of creation and 6 random hex digits."""
+    stamp = datetime.fromtimestamp(now or time.time(), tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+class Ledger:
+    """A connection to one ledger file, safe to share between threads of one process."""
+
+    def __init__(self, path: Path, *, redact: Redactor | None = None) -> None:
+        self.path = Path(path)
+        self._redact: Redactor = redact or (lambda text: text)
+        self._lock = threading.RLock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as error:
+            raise LedgerError(f"cannot open the ledger {self.path}: {error}") from None
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def set_redactor(self, redact: Redactor) -> None:
+        """Mask secret values in every text written from now on."""
+        self._redact = redact
+
+    @property
+    def schema_version(self) -> int:
+        """How many migrations have been applied."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        with self._lock:
+            current = self.schema_version
+            if current > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"the ledger {self.path} has schema version {current}, newer than this flowdeck knows "
+                    f"({SCHEMA_VERSION}); upgrade flowdeck"
+                )
+            if current == SCHEMA_VERSION:
+                return
+            if current > 0:
+                backup = self.path.with_name(f"{self.path.name}.v{current}.bak")
+                self._db.execute("PRAGMA wal_checkpoint(FULL)")
+                shutil.copy2(self.path, backup)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.schema_version < SCHEMA_VERSION:  # another process may have migrated meanwhile
+                    for index in range(self.schema_version, SCHEMA_VERSION):
+                        for statement in _statements(MIGRATIONS[index]):
+                            self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken immediately so read-then-write cannot race."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _event(
+        self,
+        db: sqlite3.Connection,
+        run_id: str | None,
+        kind: str,
+        message: str,
+        *,
+        step: str | None = None,
+        level: str = "info",
+        payload: dict[str, Any] | None = None,
+        ts: float | None = None,
+    ) -> int:
+        payload_json = self._redact(json.dumps(payload, default=str)) if payload else None
+        cursor = db.execute(
+            "INSERT INTO events (run_id, ts, kind, step, level, message, payload_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, ts or time.time(), kind, step, level, self._redact(message), payload_json),
+        )
+        return int(cursor.lastrowid or 0)
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        pipeline: str,
+        *,
+        trigger_kind: str,
+        trigger_key: str | None = None,
+        params: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        requested_by: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> tuple[RunRecord, bool]:
+        """Queue a run; with a trigger key already used, return that run and ``False``."""
+        now = time.time()
+        run_id = new_run_id(now)
+        key = trigger_key or f"manual:{run_id}"
+        with self._write() as db:
+            existing = db.execute("SELECT * FROM runs WHERE trigger_key = ?", (key,)).fetchone()
+            if existing is not None:
+                return RunRecord.from_row(existing), False
+            db.execute(
+                """INSERT INTO runs (run_id, pipeline, trigger_kind, trigger_key, status, params_json, options_json,
+                                     requested_by, parent_run_id, created_at)
+                   VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)""",
+                (
+                    run_id,
+                    pipeline,
+                    trigger_kind,
+                    key,
+                    json.dumps(params or {}, default=str, sort_keys=True),
+                    json.dumps(options or {}, default=str, sort_keys=True),
+                    requested_by,
+                    parent_run_id,
+                    now,
+                ),
+            )
+            by = f" by {requested_by}" if requested_by else ""
+            self._event(db, run_id, "run.queued", f"run queued ({trigger_kind}{by})", payload={"trigger_key": key}, ts=now)
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return RunRecord.from_row(row), True
+
+    def claim_run(self, run_id: str, *, pid: int | None = None, host: str | None = None) -> bool:
+        """Move a queued run to running for this process; ``False`` if someone else has it."""
+        now = time.time()
+        pid = pid or os.getpid()
+        host = host or socket.gethostname()
+        with self._write() as db:
+            changed = db.execute(
+                """UPDATE runs SET status = 'running', started_at = ?, heartbeat_at = ?, owner_pid = ?, owner_host = ?,
+                                   version = version + 1
+                   WHERE run_id = ? AND status = 'queued' AND cancel_requested = 0""",
+                (now, now, pid, host, run_id),
+            ).rowcount
+            if changed != 1:
+                return False
+            self._event(db, run_id, "run.started", f"run started (pid {pid} on {host})", payload={"pid": pid, "host": host}, ts=now)
+        return True
+
+    def heartbeat(self, run_id: str) -> bool:
+        """Record that the run's owner is alive; ``False`` if the run is no longer running."""
+        with self._write() as db:
+            return db.execute(
+                "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? AND status = 'running'", (time.time(), run_id)
+            ).rowcount == 1
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None) -> bool:
+        """Move a running run to a final state; ``False`` if it was not running."""
+        if status not in FINISHED:
+            raise ValueError(f"not a final status: {status}")
+        now = time.time()
+        with self._write() as db:
+            changed = db.execute(
+                """UPDATE runs SET status = ?, ended_at = ?, error = ?, version = version + 1
+                   WHERE run_id = ? AND status = 'running'""",
+                (status, now, self._redact(error) if error else None, run_id),
+            ).rowcount
+            if changed != 1:
+                return False
+            if status != "succeeded":  # steps that never finished did not run to the end
+                db.execute(
+                    "UPDATE steps SET status = 'canceled', ended_at = ? WHERE run_id = ? AND status IN ('pending', 'running')",
+                    (now, run_id),
+                )
+            message = f"run {status}" + (f": {error}" if error else "")
+            self._event(db, run_id, f"run.{status}", message, level="info" if status == "succeeded" else "error", ts=now)
+        return True
+
+    def request_cancel(self, run_id: str, requested_by: str | None = None) -> RunRecord:
+        """Ask a run to stop. A queued run is canceled at once; a running one at its next check."""
+        now = time.time()
+        by = f" by {requested_by}" if requested_by else ""
+        with self._write() as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise KeyError(run_id)
+            if row["status"] == "queued":
+                db.execute(
+                    "UPDATE runs SET status = 'canceled', cancel_requested = 1, ended_at = ?, version = version + 1 WHERE run_id = ?",
+                    (now, run_id),
+                )
+                self._event(db, run_id, "run.canceled", f"run canceled before it started{by}", ts=now)
+            elif row["status"] == "running" and not row["cancel_requested"]:
+                db.execute("UPDATE runs SET cancel_requested = 1, version = version + 1 WHERE run_id = ?", (run_id,))
+                self._event(db, run_id, "run.cancel_requested", f"cancel requested{by}", level="warning", ts=now)
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return RunRecord.from_row(row)
+
+    def mark_abandoned(self, run_id: str, reason: str) -> bool:
+        """Record that a running run's owner died; ``False`` if it was not running."""
+        now = time.time()
+        with self._write() as db:
+            changed = db.execute(
+                """UPDATE runs SET status = 'abandoned', ended_at = ?, error = ?, version = version + 1
+                   WHERE run_id = ? AND status = 'running'""",
+                (now, self._redact(reason), run_id),
+            ).rowcount
+            if changed != 1:
+                return False
+            db.execute(
+                "UPDATE steps SET status = 'failed', ended_at = ?, error = ? WHERE run_id = ? AND status = 'running'",
+                (now, "the run's process died", run_id),
+            )
+            self._event(db, run_id, "run.abandoned", f"run abandoned: {reason}", level="error", ts=now)
+        return True
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def add_steps(self, run_id: str, steps: Sequence[tuple[str, str, str | None]]) -> None:
+        """Record the steps a run will execute, in plan order, as pending."""
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO steps (run_id, step, kind, output, position, status) VALUES (?, ?, ?, ?, ?, 'pending')",
+                [(run_id, name, kind, output, position) for position, (name, kind, output) in enumerate(steps)],
+            )
+
+    def step_started(self, run_id: str, step: str) -> None:
+        """Mark a step running (one more attempt)."""
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "UPDATE steps SET status = 'running', started_at = ?, ended_at = NULL, error = NULL, attempts = attempts + 1 "
+                "WHERE run_id = ? AND step = ?",
+                (now, run_id, step),
+            )
+            self._event(db, run_id, "step.started", f"{step} started", step=step, ts=now)
+
+    def step_finished(
+        self,
+        run_id: str,
+        step: str,
+        status: str,
+        *,
+        rows: int | None = None,
+        error: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        """Mark a step succeeded, failed, skipped or canceled, with its row count or error."""
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "UPDATE steps SET status = ?, ended_at = ?, rows_out = ?, error = ? WHERE run_id = ? AND step = ?",
+                (status, now, rows, self._redact(error) if error else None, run_id, step),
+            )
+            detail = f" ({rows:,} rows)" if rows is not None and status == "succeeded" else ""
+            detail += f": {error}" if error else ""
+            level = {"failed": "error", "canceled": "warning"}.get(status, "info")
+            self._event(db, run_id, f"step.{status}", f"{step} {status}{detail}", step=step, level=level,
+                        payload=payload, ts=now)
+
+    # -- checks and log lines --------------------------------------------------------------------
+
+    def record_check(
+        self,
+        run_id: str,
+        step: str,
+        check_name: str,
+        *,
+        severity: str,
+        status: str,
+        failing_rows: int,
+        message: str | None = None,
+        sample: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Store a check's outcome (with a few failing rows) and its event."""
+        now = time.time()
+        sample_json = self._redact(json.dumps(sample, default=str)) if sample else None
+        with self._write() as db:
+            db.execute(
+                """INSERT INTO check_results (run_id, step, check_name, severity, status, failing_rows, message, sample_json, ts)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (run_id, step, check_name, severity, status, failing_rows,
+                 self._redact(message) if message else None, sample_json, now),
+            )
+            level = {"failed": "error", "warned": "warning"}.get(status, "info")
+            text = message or f"check {check_name} {status}"
+            self._event(db, run_id, f"check.{status}", text, step=step, level=level,
+                        payload={"check": check_name, "failing_rows": failing_rows, "severity": severity}, ts=now)
+
+    def log(self, run_id: str | None, message: str, *, step: str | None = None, level: str = "info",
+            kind: str = "log", payload: dict[str, Any] | None = None) -> int:
+        """Append one event that changes no state (a log line, progress)."""
+        with self._write() as db:
+            return self._event(db, run_id, kind, message, step=step, level=level, payload=payload)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """One run by its exact id."""
+        rows = self._query("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        return RunRecord.from_row(rows[0]) if rows else None
+
+    def find_runs(self, prefix: str, limit: int = 5) -> list[RunRecord]:
+        """Runs whose id starts with ``prefix`` (for ids typed by hand)."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._query(
+            "SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT ?", (escaped + "%", limit)
+        )
+        return [RunRecord.from_row(row) for row in rows]
+
+    def list_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        before: float | None = None,
+    ) -> list[RunRecord]:
+        """Runs, newest first, filtered by pipeline, status and free text (in id, pipeline, error)."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        if pipeline:
+            clauses.append("pipeline = ?")
+            args.append(pipeline)
+        if status:
+            clauses.append("status = ?")
+            args.append(status)
+        if text:
+            clauses.append("(run_id LIKE ? OR pipeline LIKE ? OR IFNULL(error, '') LIKE ? OR trigger_kind LIKE ?)")
+            args.extend([f"%{text}%"] * 4)
+        if before is not None:
+            clauses.append("created_at < ?")
+            args.append(before)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(f"SELECT * FROM runs {where} ORDER BY created_at DESC LIMIT ?", (*args, limit))
+        return [RunRecord.from_row(row) for row in rows]
+
+    def runs_in_status(self, *statuses: str) -> list[RunRecord]:
+        """Every run currently in one of ``statuses``, oldest first."""
+        marks = ", ".join("?" * len(statuses))
+        rows = self._query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY created_at", statuses)
+        return [RunRecord.from_row(row) for row in rows]
+
+    def last_run_of(self, pipeline: str) -> RunRecord | None:
+        """The newest run of a pipeline."""
+        runs = self.list_runs(pipeline=pipeline, limit=1)
+        return runs[0] if runs else None
+
+    def steps_of(self, run_id: str) -> list[StepRecord]:
+        """A run's steps in plan order."""
+        rows = self._query("SELECT * FROM steps WHERE run_id = ? ORDER BY position", (run_id,))
+        return [StepRecord.from_row(row) for row in rows]
+
+    def checks_of(self, run_id: str) -> list[CheckRecord]:
+        """A run's check outcomes in the order they ran."""
+        rows = self._query("SELECT * FROM check_results WHERE run_id = ? ORDER BY ts", (run_id,))
+        return [CheckRecord.from_row(row) for row in rows]
+
+    def events(self, *, run_id: str | None = None, after: int = 0, limit: int = 1000) -> list[EventRecord]:
+        """Events after the cursor ``after`` (an event id), oldest first, for one run or all."""
+        if run_id is None:
+            rows = self._query("SELECT * FROM events WHERE event_id > ? ORDER BY event_id LIMIT ?", (after, limit))
+        else:
+            rows = self._query(
+                "SELECT * FROM events WHERE run_id = ? AND event_id > ? ORDER BY event_id LIMIT ?", (run_id, after, limit)
+            )
+        return [EventRecord.from_row(row) for row in rows]
+
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 when there is none); a cheap "anything new?" probe."""
+        rows = self._query("SELECT IFNULL(MAX(event_id), 0) FROM events")
+        return int(rows[0][0])
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

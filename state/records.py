@@ -1,0 +1,230 @@
+"""Rows of the ledger as typed, immutable records, and their stable JSON form."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+RunStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "abandoned"]
+StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "canceled"]
+FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "canceled", "abandoned"})
+
+
+def iso(ts: float | None) -> str | None:
+    """A unix time as an ISO 8601 UTC string (what ``--json`` prints)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of a pipeline."""
+
+    run_id: str
+    pipeline: str
+    trigger_kind: str
+    trigger_key: str
+    status: RunStatus
+    params: dict[str, Any]
+    options: dict[str, Any]
+    requested_by: str | None
+    parent_run_id: str | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    heartbeat_at: float | None
+    owner_pid: int | None
+    owner_host: str | None
+    cancel_requested: bool
+    error: str | None
+    version: int
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> RunRecord:
+        """Build from a ``runs`` row."""
+        return cls(
+            run_id=row["run_id"],
+            pipeline=row["pipeline"],
+            trigger_kind=row["trigger_kind"],
+            trigger_key=row["trigger_key"],
+            status=row["status"],
+            params=json.loads(row["params_json"]),
+            options=json.loads(row["options_json"]),
+            requested_by=row["requested_by"],
+            parent_run_id=row["parent_run_id"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            ended_at=row["ended_at"],
+            heartbeat_at=row["heartbeat_at"],
+            owner_pid=row["owner_pid"],
+            owner_host=row["owner_host"],
+            cancel_requested=bool(row["cancel_requested"]),
+            error=row["error"],
+            version=row["version"],
+        )
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run has reached a final state."""
+        return self.status in FINISHED
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end (or to now, while running)."""
+        if self.started_at is None:
+            return None
+        import time
+
+        return (self.ended_at or time.time()) - self.started_at
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON object of a run (``flowdeck runs --json``)."""
+        return {
+            "run_id": self.run_id,
+            "pipeline": self.pipeline,
+            "status": self.status,
+            "trigger": self.trigger_kind,
+            "trigger_key": self.trigger_key,
+            "params": self.params,
+            "requested_by": self.requested_by,
+            "parent_run_id": self.parent_run_id,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "duration_seconds": None if self.duration is None else round(self.duration, 3),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step of one run."""
+
+    run_id: str
+    step: str
+    kind: str
+    output: str | None
+    position: int
+    status: StepStatus
+    attempts: int
+    started_at: float | None
+    ended_at: float | None
+    rows_out: int | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> StepRecord:
+        """Build from a ``steps`` row."""
+        return cls(**{key: row[key] for key in row.keys()})
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the step ran (so far, while running)."""
+        if self.started_at is None:
+            return None
+        import time
+
+        return (self.ended_at or time.time()) - self.started_at
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON object of a step (``flowdeck show --json``)."""
+        return {
+            "step": self.step,
+            "kind": self.kind,
+            "output": self.output,
+            "status": self.status,
+            "attempts": self.attempts,
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "duration_seconds": None if self.duration is None else round(self.duration, 3),
+            "rows": self.rows_out,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One entry of the append-only event stream."""
+
+    event_id: int
+    run_id: str | None
+    ts: float
+    kind: str
+    step: str | None
+    level: str
+    message: str
+    payload: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> EventRecord:
+        """Build from an ``events`` row."""
+        payload = row["payload_json"]
+        return cls(
+            event_id=row["event_id"],
+            run_id=row["run_id"],
+            ts=row["ts"],
+            kind=row["kind"],
+            step=row["step"],
+            level=row["level"],
+            message=row["message"],
+            payload=json.loads(payload) if payload else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of an event (``flowdeck logs --json``)."""
+        return {
+            "event_id": self.event_id,
+            "run_id": self.run_id,
+            "ts": iso(self.ts),
+            "kind": self.kind,
+            "step": self.step,
+            "level": self.level,
+            "message": self.message,
+            "payload": self.payload,
+        }
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """The outcome of one data-quality check in one run."""
+
+    run_id: str
+    step: str
+    check_name: str
+    severity: str
+    status: str
+    failing_rows: int
+    message: str | None
+    sample: list[dict[str, Any]]
+    ts: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> CheckRecord:
+        """Build from a ``check_results`` row."""
+        return cls(
+            run_id=row["run_id"],
+            step=row["step"],
+            check_name=row["check_name"],
+            severity=row["severity"],
+            status=row["status"],
+            failing_rows=row["failing_rows"],
+            message=row["message"],
+            sample=json.loads(row["sample_json"]) if row["sample_json"] else [],
+            ts=row["ts"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of a check result."""
+        return {
+            "step": self.step,
+            "check": self.check_name,
+            "severity": self.severity,
+            "status": self.status,
+            "failing_rows": self.failing_rows,
+            "message": self.message,
+            "sample": self.sample,
+        }

@@ -1,0 +1,83 @@
+"""The ledger's schema as an ordered list of forward migrations.
+
+``PRAGMA user_version`` holds how many have been applied. Never edit a released migration;
+append a new one. Before migrating an existing ledger, ``Ledger`` copies it aside.
+"""
+
+from __future__ import annotations
+
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "abandoned")
+STEP_STATUSES = ("pending", "running", "succeeded", "failed", "skipped", "canceled")
+
+_V1 = f"""
+CREATE TABLE runs (
+    run_id           TEXT PRIMARY KEY,
+    pipeline         TEXT NOT NULL,
+    trigger_kind     TEXT NOT NULL,
+    trigger_key      TEXT NOT NULL UNIQUE,
+    status           TEXT NOT NULL CHECK (status IN {RUN_STATUSES}),
+    params_json      TEXT NOT NULL DEFAULT '{{}}',
+    options_json     TEXT NOT NULL DEFAULT '{{}}',
+    requested_by     TEXT,
+    parent_run_id    TEXT REFERENCES runs(run_id),
+    created_at       REAL NOT NULL,
+    started_at       REAL,
+    ended_at         REAL,
+    heartbeat_at     REAL,
+    owner_pid        INTEGER,
+    owner_host       TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    error            TEXT,
+    version          INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_by_created ON runs (created_at);
+CREATE INDEX runs_by_pipeline ON runs (pipeline, created_at);
+CREATE INDEX runs_by_status ON runs (status, created_at);
+
+CREATE TABLE steps (
+    run_id     TEXT NOT NULL REFERENCES runs(run_id),
+    step       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    output     TEXT,
+    position   INTEGER NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN {STEP_STATUSES}),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    started_at REAL,
+    ended_at   REAL,
+    rows_out   INTEGER,
+    error      TEXT,
+    PRIMARY KEY (run_id, step)
+);
+
+CREATE TABLE events (
+    event_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id       TEXT,
+    ts           REAL NOT NULL,
+    kind         TEXT NOT NULL,
+    step         TEXT,
+    level        TEXT NOT NULL DEFAULT 'info',
+    message      TEXT NOT NULL,
+    payload_json TEXT
+);
+CREATE INDEX events_by_run ON events (run_id, event_id);
+CREATE TRIGGER events_are_append_only BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'ledger events are append-only');
+END;
+
+CREATE TABLE check_results (
+    run_id       TEXT NOT NULL REFERENCES runs(run_id),
+    step         TEXT NOT NULL,
+    check_name   TEXT NOT NULL,
+    severity     TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('passed', 'failed', 'warned')),
+    failing_rows INTEGER NOT NULL,
+    message      TEXT,
+    sample_json  TEXT,
+    ts           REAL NOT NULL
+);
+CREATE INDEX check_results_by_run ON check_results (run_id, step);
+"""
+
+MIGRATIONS: list[str] = [_V1]
+SCHEMA_VERSION = len(MIGRATIONS)
