@@ -44,7 +44,7 @@ def out() -> Console:
 @cache
 def err() -> Console:
     """The console for messages and errors (stderr)."""
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)  # messages are never hard-wrapped
 
 
 def status_text(status: str) -> str:
