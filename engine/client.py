@@ -18,8 +18,10 @@ from typing import Any
 
 from engine.backends.base import QueryResult
 from engine.backends.duckdb_backend import connect_warehouse
+from engine.daemon.lease import DaemonState, read_daemon_state
 from engine.errors import FlowdeckError, NotFound
 from engine.plan import Plan, build_plan
+from engine.processes import pid_alive
 from engine.project.project import Project
 from engine.run.executor import Observer, RunExecutor
 from engine.sql.params import coerce_params
@@ -90,6 +92,7 @@ class Workspace:
         trigger_kind: str = "manual",
         trigger_key: str | None = None,
         options: dict[str, Any] | None = None,
+        parent_run_id: str | None = None,
     ) -> tuple[RunRecord, bool]:
         """Validate and queue a run; return it and whether it is new (a reused trigger key is not)."""
         plan = self.plan(pipeline)
@@ -101,33 +104,67 @@ class Workspace:
             params=params or {},
             options=options,
             requested_by=current_user(),
+            parent_run_id=parent_run_id,
         )
 
-    def execute(self, run_id: str, observer: Observer | None = None) -> str:
-        """Claim a queued run and execute it in this process; return its final status."""
-        if not self.ledger.claim_run(run_id):
+    def execute(self, run_id: str, observer: Observer | None = None, *, claimed: bool = False,
+                executor: RunExecutor | None = None) -> str:
+        """Claim a queued run and execute it in this process; return its final status.
+
+        With ``claimed``, the run must already have been claimed for this process (the daemon
+        claims for its workers, so the claim and the execution are one compare-and-set).
+        """
+        if claimed:
+            run = self.ledger.get_run(run_id)
+            if run is None or run.status != "running" or run.owner_pid != os.getpid():
+                state = run.status if run else "missing"
+                raise NotFound(f"run {run_id} was not claimed for this process (it is {state})")
+        elif not self.ledger.claim_run(run_id):
             run = self.ledger.get_run(run_id)
             state = run.status if run else "missing"
             raise NotFound(f"run {run_id} cannot be started: it is {state}, not queued")
         run = self.ledger.get_run(run_id)
         assert run is not None
-        return RunExecutor(self.project, self.ledger, observer=observer).execute(run)
+        executor = executor or RunExecutor(self.project, self.ledger, observer=observer)
+        return executor.execute(run)
 
-    def launch_detached(self, run_id: str) -> int:
-        """Start a worker process for a queued run that outlives this one; return its pid."""
+    def spawn_worker(self, run_id: str, *, claimed_by_parent: bool = False) -> subprocess.Popen[bytes]:
+        """Start a worker process for a queued run, logging to ``logs/worker-<run>.log``.
+
+        With ``claimed_by_parent`` the worker waits for one line on its stdin, then executes the
+        run only if the ledger says it was claimed for the worker's pid, and dies with its parent.
+        """
         self.project.ensure_runtime_dirs()
         log_path = self.project.logs_dir / f"worker-{run_id}.log"
+        command = [sys.executable, "-m", "engine.worker", "--project", str(self.project.root), run_id]
+        if claimed_by_parent:
+            command[3:3] = ["--claimed-by-parent", str(os.getpid())]
         with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "engine.worker", "--project", str(self.project.root), run_id],
-                stdin=subprocess.DEVNULL,
+            return subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE if claimed_by_parent else subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a closed terminal or SSH session must not stop it
                 cwd=self.project.root,
                 env={**os.environ, "PYTHONPATH": _import_root()},
             )
-        return process.pid
+
+    def launch_detached(self, run_id: str) -> int:
+        """Start a worker process for a queued run that outlives this one; return its pid."""
+        return self.spawn_worker(run_id).pid
+
+    def hand_off(self, run_id: str) -> str:
+        """Have a queued run executed in the background: by the daemon when one is running (it
+        picks queued runs up), else by a detached worker. Return a sentence saying which."""
+        state = self.daemon_state()
+        if state.running:
+            return f"the daemon (pid {state.lease.pid}) will run it" if state.lease else "the daemon will run it"
+        return f"worker pid {self.launch_detached(run_id)}"
+
+    def daemon_state(self) -> DaemonState:
+        """Whether the project's daemon is running, with its lease (pid, since, HTTP address, report)."""
+        return read_daemon_state(self.ledger)
 
     def cancel(self, run_ref: str) -> RunRecord:
         """Cancel a queued run at once, or ask a running one to stop."""
@@ -211,26 +248,12 @@ def _read_only_query(cursor: Any, sql: str, limit: int) -> QueryResult:
 
 
 def _why_dead(run: RunRecord, host: str, now: float) -> str | None:
-    if run.owner_host == host and run.owner_pid and not _pid_alive(run.owner_pid):
+    if run.owner_host == host and run.owner_pid and not pid_alive(run.owner_pid):
         return f"its process (pid {run.owner_pid}) is gone"
     last_sign = run.heartbeat_at or run.started_at or run.created_at
     if now - last_sign > STALE_HEARTBEAT_SECONDS:
         return f"no heartbeat for {now - last_sign:.0f}s (pid {run.owner_pid} on {run.owner_host})"
     return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped by its parent) is dead for our purposes
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True
 
 
 def _import_root() -> str:

@@ -4,15 +4,26 @@ Nothing here imports the rest of flowdeck; the engine records through ``Ledger``
 """
 
 from state.ledger import Ledger, LedgerError
-from state.records import CheckRecord, EventRecord, RunRecord, StepRecord, RunStatus, StepStatus
+from state.records import (
+    CheckRecord,
+    DaemonLease,
+    EventRecord,
+    RunRecord,
+    RunStatus,
+    ScheduleTick,
+    StepRecord,
+    StepStatus,
+)
 
 __all__ = [
     "CheckRecord",
+    "DaemonLease",
     "EventRecord",
     "Ledger",
     "LedgerError",
     "RunRecord",
     "RunStatus",
+    "ScheduleTick",
     "StepRecord",
     "StepStatus",
 ]

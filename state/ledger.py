@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from state.records import FINISHED, CheckRecord, EventRecord, RunRecord, StepRecord
+from state.records import FINISHED, CheckRecord, DaemonLease, EventRecord, RunRecord, ScheduleTick, StepRecord
 from state.schema import MIGRATIONS, SCHEMA_VERSION
 
 Redactor = Callable[[str], str]
@@ -341,6 +341,133 @@ class Ledger:
         """Append one event that changes no state (a log line, progress)."""
         with self._write() as db:
             return self._event(db, run_id, kind, message, step=step, level=level, payload=payload)
+
+    # -- the daemon ----------------------------------------------------------------------------
+
+    def take_daemon_lease(self, holder_id: str, *, pid: int, host: str, http_address: str | None) -> None:
+        """Record that this daemon now runs the project (the caller holds the OS lock)."""
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                """INSERT INTO daemon_lease (name, holder_id, pid, host, started_at, heartbeat_at, http_address)
+                   VALUES ('daemon', ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (name) DO UPDATE SET holder_id = excluded.holder_id, pid = excluded.pid,
+                       host = excluded.host, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+                       http_address = excluded.http_address, stopped_at = NULL, report_json = NULL""",
+                (holder_id, pid, host, now, now, http_address),
+            )
+            where = f", serving on http://{http_address}" if http_address else ""
+            self._event(db, None, "daemon.started", f"daemon started (pid {pid} on {host}{where})",
+                        payload={"pid": pid, "host": host, "http": http_address}, ts=now)
+
+    def renew_daemon_lease(self, holder_id: str, report: dict[str, Any]) -> bool:
+        """Heartbeat the lease with the daemon's current report; ``False`` if another daemon took it."""
+        with self._write() as db:
+            return db.execute(
+                "UPDATE daemon_lease SET heartbeat_at = ?, report_json = ? WHERE name = 'daemon' AND holder_id = ?",
+                (time.time(), self._redact(json.dumps(report, default=str)), holder_id),
+            ).rowcount == 1
+
+    def release_daemon_lease(self, holder_id: str, report: dict[str, Any]) -> None:
+        """Record that the daemon stopped cleanly."""
+        now = time.time()
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE daemon_lease SET heartbeat_at = ?, stopped_at = ?, report_json = ? "
+                "WHERE name = 'daemon' AND holder_id = ?",
+                (now, now, self._redact(json.dumps(report, default=str)), holder_id),
+            ).rowcount
+            if changed:
+                self._event(db, None, "daemon.stopped", "daemon stopped", ts=now)
+
+    def daemon_lease(self) -> DaemonLease | None:
+        """The lease of the running (or last) daemon, if any daemon ever ran."""
+        rows = self._query("SELECT * FROM daemon_lease WHERE name = 'daemon'")
+        return DaemonLease.from_row(rows[0]) if rows else None
+
+    def schedule_since(self, pipeline: str, spec: str) -> float:
+        """Since when ``spec`` is the pipeline's schedule; a new or changed spec starts now."""
+        now = time.time()
+        with self._write() as db:
+            row = db.execute("SELECT spec, since FROM schedule_state WHERE pipeline = ?", (pipeline,)).fetchone()
+            if row is not None and row["spec"] == spec:
+                return float(row["since"])
+            db.execute(
+                "INSERT INTO schedule_state (pipeline, spec, since) VALUES (?, ?, ?) "
+                "ON CONFLICT (pipeline) DO UPDATE SET spec = excluded.spec, since = excluded.since",
+                (pipeline, spec, now),
+            )
+            self._event(db, None, "schedule.changed", f"schedule of {pipeline} is now {spec}",
+                        payload={"pipeline": pipeline, "spec": spec}, ts=now)
+        return now
+
+    def last_tick_slot(self, pipeline: str) -> float | None:
+        """The latest slot of the pipeline's schedule that was handled (fired, skipped or missed)."""
+        rows = self._query("SELECT MAX(slot) FROM schedule_ticks WHERE pipeline = ?", (pipeline,))
+        return rows[0][0]
+
+    def record_tick(self, pipeline: str, slot: float, status: str, *, run_id: str | None = None,
+                    reason: str | None = None) -> bool:
+        """Record what became of one slot; ``False`` if that slot was already recorded."""
+        now = time.time()
+        with self._write() as db:
+            inserted = db.execute(
+                "INSERT OR IGNORE INTO schedule_ticks (pipeline, slot, status, run_id, reason, ts) VALUES (?, ?, ?, ?, ?, ?)",
+                (pipeline, slot, status, run_id, self._redact(reason) if reason else None, now),
+            ).rowcount == 1
+            if inserted and status != "submitted":
+                level = "error" if status == "failed" else "warning"
+                self._event(db, run_id, f"schedule.{status}", f"schedule of {pipeline}: slot {status}"
+                            + (f": {reason}" if reason else ""), level=level,
+                            payload={"pipeline": pipeline, "slot": slot}, ts=now)
+        return inserted
+
+    def ticks(self, pipeline: str, limit: int = 20) -> list[ScheduleTick]:
+        """The pipeline's latest schedule slots, newest first."""
+        rows = self._query("SELECT * FROM schedule_ticks WHERE pipeline = ? ORDER BY slot DESC LIMIT ?",
+                           (pipeline, limit))
+        return [ScheduleTick.from_row(row) for row in rows]
+
+    def run_by_trigger_key(self, trigger_key: str) -> RunRecord | None:
+        """The run started for a trigger key (a slot, a file's content, a resumed run), if any."""
+        rows = self._query("SELECT * FROM runs WHERE trigger_key = ?", (trigger_key,))
+        return RunRecord.from_row(rows[0]) if rows else None
+
+    # -- aggregates (for /metrics) ---------------------------------------------------------------
+
+    def run_counts(self) -> list[tuple[str, str, str, int]]:
+        """(pipeline, trigger kind, status, number of runs) for every combination present."""
+        rows = self._query("SELECT pipeline, trigger_kind, status, COUNT(*) FROM runs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+        return [(row[0], row[1], row[2], int(row[3])) for row in rows]
+
+    def run_duration_buckets(self, bounds: Sequence[float]) -> list[tuple[str, str, list[int], int, float]]:
+        """Finished runs' durations per (pipeline, status): cumulative counts at ``bounds``, count, sum."""
+        cases = ", ".join(f"SUM(ended_at - started_at <= {float(bound)!r})" for bound in bounds)
+        rows = self._query(
+            f"""SELECT pipeline, status, {cases}, COUNT(*), IFNULL(SUM(ended_at - started_at), 0) FROM runs
+                WHERE ended_at IS NOT NULL AND started_at IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"""
+        )
+        width = len(bounds)
+        return [(row[0], row[1], [int(value or 0) for value in tuple(row)[2:2 + width]], int(row[2 + width]),
+                 float(row[3 + width])) for row in rows]
+
+    def last_success_times(self) -> dict[str, float]:
+        """When each pipeline's latest successful run ended."""
+        rows = self._query("SELECT pipeline, MAX(ended_at) FROM runs WHERE status = 'succeeded' GROUP BY 1")
+        return {row[0]: float(row[1]) for row in rows}
+
+    def rows_processed(self) -> list[tuple[str, str, int]]:
+        """(pipeline, step kind, rows written by succeeded steps)."""
+        rows = self._query(
+            """SELECT runs.pipeline, steps.kind, IFNULL(SUM(steps.rows_out), 0) FROM steps JOIN runs USING (run_id)
+               WHERE steps.status = 'succeeded' GROUP BY 1, 2 ORDER BY 1, 2"""
+        )
+        return [(row[0], row[1], int(row[2])) for row in rows]
+
+    def tick_counts(self) -> list[tuple[str, str, int]]:
+        """(pipeline, tick status, number of slots)."""
+        rows = self._query("SELECT pipeline, status, COUNT(*) FROM schedule_ticks GROUP BY 1, 2 ORDER BY 1, 2")
+        return [(row[0], row[1], int(row[2])) for row in rows]
 
     # -- reading -------------------------------------------------------------------------------
 

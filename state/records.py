@@ -228,3 +228,52 @@ class CheckRecord:
             "message": self.message,
             "sample": self.sample,
         }
+
+
+@dataclass(frozen=True)
+class DaemonLease:
+    """Who runs (or last ran) the project's daemon, where it listens, and what it last reported."""
+
+    holder_id: str
+    pid: int
+    host: str
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None
+    http_address: str | None
+    report: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> DaemonLease:
+        """Build from a ``daemon_lease`` row."""
+        return cls(
+            holder_id=row["holder_id"],
+            pid=row["pid"],
+            host=row["host"],
+            started_at=row["started_at"],
+            heartbeat_at=row["heartbeat_at"],
+            stopped_at=row["stopped_at"],
+            http_address=row["http_address"],
+            report=json.loads(row["report_json"]) if row["report_json"] else {},
+        )
+
+
+@dataclass(frozen=True)
+class ScheduleTick:
+    """What the daemon did with one slot of one pipeline's schedule."""
+
+    pipeline: str
+    slot: float
+    status: Literal["submitted", "skipped", "missed", "failed"]
+    run_id: str | None
+    reason: str | None
+    ts: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> ScheduleTick:
+        """Build from a ``schedule_ticks`` row."""
+        return cls(**{key: row[key] for key in row.keys()})
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of a tick (``flowdeck status --json``)."""
+        return {"slot": iso(self.slot), "status": self.status, "run_id": self.run_id, "reason": self.reason}

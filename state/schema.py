@@ -79,5 +79,37 @@ CREATE TABLE check_results (
 CREATE INDEX check_results_by_run ON check_results (run_id, step);
 """
 
-MIGRATIONS: list[str] = [_V1]
+# The daemon: its lease (who runs it, where its HTTP endpoint is, what it reports), the slots
+# its schedules have handled, and since when each schedule is in force (never catch up before).
+_V_DAEMON = """
+CREATE TABLE daemon_lease (
+    name         TEXT PRIMARY KEY,
+    holder_id    TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    host         TEXT NOT NULL,
+    started_at   REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    stopped_at   REAL,
+    http_address TEXT,
+    report_json  TEXT
+);
+
+CREATE TABLE schedule_ticks (
+    pipeline TEXT NOT NULL,
+    slot     REAL NOT NULL,
+    status   TEXT NOT NULL CHECK (status IN ('submitted', 'skipped', 'missed', 'failed')),
+    run_id   TEXT REFERENCES runs(run_id),
+    reason   TEXT,
+    ts       REAL NOT NULL,
+    PRIMARY KEY (pipeline, slot)
+);
+
+CREATE TABLE schedule_state (
+    pipeline TEXT PRIMARY KEY,
+    spec     TEXT NOT NULL,
+    since    REAL NOT NULL
+);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V_DAEMON]
 SCHEMA_VERSION = len(MIGRATIONS)

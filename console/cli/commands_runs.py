@@ -43,7 +43,7 @@ def run(
         Optional[list[str]], typer.Option("--param", "-P", help="A run parameter, NAME=VALUE; repeatable.")
     ] = None,
     detach: Annotated[
-        bool, typer.Option("--detach", "-d", help="Queue the run and return; a background worker executes it.")
+        bool, typer.Option("--detach", "-d", help="Queue the run and return; the daemon (if running) or a background worker executes it.")
     ] = False,
 ) -> None:
     """Run a pipeline and show its progress step by step.
@@ -55,8 +55,7 @@ def run(
     ws = workspace(ctx)
     record, _ = ws.submit(pipeline, parse_params(param or []))
     if detach:
-        pid = ws.launch_detached(record.run_id)
-        out().print(f"run {record.run_id} queued; worker pid {pid}")
+        out().print(f"run {record.run_id} queued; {ws.hand_off(record.run_id)}")
         err().print(f"follow it with: flowdeck logs {record.run_id} --follow")
         return
     from console.cli.progress import RunProgress

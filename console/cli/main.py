@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import sys
 
-from console.cli import commands_console, commands_pipelines, commands_runs, commands_warehouse  # noqa: F401 - registers
+from console.cli import (  # noqa: F401 - registers the commands
+    commands_console,
+    commands_daemon,
+    commands_pipelines,
+    commands_runs,
+    commands_warehouse,
+)
 from console.cli.app import app
 
 

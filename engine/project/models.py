@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -222,11 +222,58 @@ class ParamSpec(Model):
 
 
 class Schedule(Model):
-    """When the daemon runs the pipeline: a cron expression or an interval."""
+    """When the daemon runs the pipeline: a cron expression or an interval, and what to do about late slots."""
 
     cron: str | None = Field(default=None, description="five-field cron expression, e.g. '0 6 * * *'")
-    interval: Duration | None = Field(default=None, description="run every this long, e.g. 15m")
-    timezone: str = Field(default="UTC", description="IANA time zone of the cron expression")
+    interval: Duration | None = Field(
+        default=None, description="run every this long, e.g. 15m; slots are aligned to multiples of it since 1970-01-01 UTC"
+    )
+    timezone: str = Field(default="UTC", description="IANA time zone of the cron expression, e.g. Europe/Paris")
+    catchup: Literal["all", "latest", "none"] = Field(
+        default="latest",
+        description="slots missed while the daemon was down: run all of them (up to max_catchup), "
+        "only the latest, or none",
+    )
+    max_catchup: int = Field(default=10, ge=1, description="with catchup: all, run at most this many missed slots (the latest ones)")
+    misfire_grace: Duration = Field(
+        default=timedelta(seconds=60),
+        description="a slot reached within this time of its due time runs normally; a later one counts as missed",
+    )
+    overlap: Literal["skip", "queue"] = Field(
+        default="skip",
+        description="when a slot is due while a run of this pipeline is still queued or running: skip the slot, "
+        "or queue a run that starts after it",
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger  # only when a schedule is present
+
+            try:
+                CronTrigger.from_crontab(value, timezone="UTC")
+            except ValueError as error:
+                raise ValueError(f"invalid cron expression {value!r}: {error}") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as UTC or Europe/Paris") from None
+        return value
+
+    @field_validator("interval")
+    @classmethod
+    def _whole_seconds(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and (value.total_seconds() < 1 or value.total_seconds() != int(value.total_seconds())):
+            raise ValueError("an interval must be a whole number of seconds, at least 1s")
+        return value
 
     @model_validator(mode="after")
     def _cron_or_interval(self) -> Schedule:
@@ -239,7 +286,9 @@ class FileTrigger(Model):
     """Start a run when files matching ``patterns`` land in ``folder``."""
 
     folder: str = Field(description="watched folder, relative to the project")
-    patterns: list[str] = Field(default_factory=lambda: ["*"], description="glob patterns of file names")
+    patterns: list[str] = Field(
+        default_factory=lambda: ["*"], description="glob patterns matched against file names (not paths), e.g. '*.csv'"
+    )
     settle: Duration = Field(
         default=timedelta(seconds=2), description="a file is taken once it has not changed for this long"
     )
@@ -253,6 +302,11 @@ class PipelineConfig(Model):
     params: dict[Identifier, ParamSpec] = Field(default_factory=dict)
     schedule: Schedule | None = None
     triggers: list[FileTrigger] = Field(default_factory=list)
+    on_abandoned: Literal["resume", "report"] = Field(
+        default="report",
+        description="when a run's process dies (daemon killed, worker crashed): the daemon queues it again "
+        "(resume, at most 3 times in a row) or only reports it",
+    )
     max_parallel_steps: int | None = Field(
         default=None, ge=1, description="steps run at once; the project default when omitted"
     )
@@ -280,6 +334,29 @@ class Defaults(Model):
     max_parallel_steps: int = Field(default=4, ge=1)
 
 
+class HttpConfig(Model):
+    """Where the daemon serves /healthz, /readyz, /status and /metrics."""
+
+    host: str = Field(default="127.0.0.1", description="address to listen on; loopback unless you mean otherwise")
+    port: int = Field(default=8791, ge=0, le=65535, description="TCP port; 0 picks a free one (see `flowdeck status`)")
+
+
+class DaemonConfig(Model):
+    """The headless daemon (`flowdeck daemon`)."""
+
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="runs executed at once; each holds the DuckDB warehouse for its whole length, so more than "
+        "1 only makes runs wait for each other (see docs/daemon.md)",
+    )
+    shutdown_grace: Duration = Field(
+        default=timedelta(seconds=30),
+        description="on SIGTERM, how long running steps may take to finish before they are interrupted",
+    )
+    http: HttpConfig = Field(default_factory=HttpConfig)
+
+
 class ProjectConfig(Model):
     """flowdeck.yaml at the root of a project."""
 
@@ -290,3 +367,4 @@ class ProjectConfig(Model):
     pipelines_dir: str = Field(default="pipelines", description="folder holding one folder per pipeline")
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
     defaults: Defaults = Field(default_factory=Defaults)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)

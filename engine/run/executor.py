@@ -57,6 +57,23 @@ class RunExecutor:
         self.observer: Observer = observer or (lambda update: None)
         self._open_backend = open_backend or open_duckdb_backend
         self._cancel = threading.Event()
+        self._draining = threading.Event()
+        self._stop_reason: str | None = None
+        self._backend: Backend | None = None
+        self._unfinished = False
+
+    def drain(self, reason: str) -> None:
+        """Start no more steps; running ones finish. A run cut short this way ends ``abandoned``,
+        so that it can be resumed (the daemon's graceful shutdown)."""
+        self._stop_reason = reason
+        self._draining.set()
+
+    def interrupt(self, reason: str) -> None:
+        """Also stop the running steps now; the run ends ``abandoned`` (shutdown grace is over)."""
+        self.drain(reason)
+        self._cancel.set()
+        if self._backend is not None:
+            self._backend.interrupt()
 
     def execute(self, run: RunRecord) -> str:
         """Execute ``run`` (already claimed by this process); return its final status."""
@@ -70,9 +87,13 @@ class RunExecutor:
             self.ledger.add_steps(run.run_id, [(step.name, step.kind, step.output) for step in selected])
             self.observer(RunUpdate(kind="plan", message=",".join(step.name for step in selected)))
             backend = self._open_backend(self.project, self._waiting_reporter(run.run_id))
-            heartbeat.backend = backend
+            heartbeat.backend = self._backend = backend
             failures = self._run_steps(run, plan, selected, backend, params)
         except FlowdeckError as error:
+            if self._stop_reason is not None:
+                return self._finish(run, "abandoned", self._stop_reason)
+            if self._cancel.is_set():
+                return self._finish(run, "canceled", "canceled on request")
             return self._finish(run, "failed", error.render())
         except Exception as error:  # a bug, not bad input: record it rather than lose the run
             return self._finish(run, "failed", f"internal error: {type(error).__name__}: {error}")
@@ -80,6 +101,8 @@ class RunExecutor:
             heartbeat.stop()
             if backend is not None:
                 backend.close()
+        if self._stop_reason is not None and (self._unfinished or self._cancel.is_set()):
+            return self._finish(run, "abandoned", self._stop_reason)
         if self._cancel.is_set():
             return self._finish(run, "canceled", "canceled on request")
         if failures:
@@ -95,6 +118,8 @@ class RunExecutor:
 
     def _waiting_reporter(self, run_id: str) -> Callable[[int | None, float], None]:
         def report(pid: int | None, waited: float) -> None:
+            if self._draining.is_set() or self._cancel.is_set():  # stop waiting: nothing has started yet
+                raise StepFailed("stopped while waiting for the warehouse")
             holder = self._describe_holder(pid)
             message = f"waiting for the warehouse, held by {holder} ({waited:.0f}s so far)"
             if waited < 1.0:
@@ -125,12 +150,13 @@ class RunExecutor:
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="step") as pool:
             running: dict[Future[int | None], PlannedStep] = {}
             while waiting or running:
-                if not self._cancel.is_set():
+                if not self._cancel.is_set() and not self._draining.is_set():
                     ready = sorted((name for name, up in waiting.items() if not up), key=lambda n: plan.steps[n].index)
                     for name in ready[: max(limit - len(running), 0)]:
                         del waiting[name]
                         running[pool.submit(self._run_one, context, plan.steps[name])] = plan.steps[name]
                 if not running:
+                    self._unfinished = bool(waiting) or self._cancel.is_set()
                     break
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for future in done:

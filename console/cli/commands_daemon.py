@@ -1,0 +1,128 @@
+"""Commands of headless mode: daemon, status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from console.cli.app import app, workspace
+from console.cli.output import err, out, print_json, status_text
+
+EXIT_UNHEALTHY = 1
+
+
+@app.command()
+def daemon(
+    ctx: typer.Context,
+    port: Annotated[
+        Optional[int],
+        typer.Option("--port", help="HTTP port on the configured host (default: daemon.http.port in flowdeck.yaml; 0 picks a free one).",
+                     show_default=False),
+    ] = None,
+) -> None:
+    """Run schedules, file triggers and queued runs in the foreground until SIGTERM or Ctrl-C.
+
+    Logs to stderr and to .flowdeck/logs/daemon.log. One daemon per project: a second one
+    exits with code 4 naming the first. On SIGTERM it starts nothing new, lets running steps
+    finish (up to daemon.shutdown_grace), and exits 0. See docs/daemon.md.
+
+    Example: `flowdeck daemon` (or under systemd: docs/flowdeck.service)
+    """
+    from engine.daemon.daemon import Daemon
+
+    raise typer.Exit(Daemon(workspace(ctx), port=port).run())
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON (see docs/daemon.md).")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 unless the daemon is running and ready (for cron and monitoring).")
+    ] = False,
+) -> None:
+    """Show whether the daemon runs, its HTTP address, schedules, watchers, runs and problems.
+
+    Read from the ledger (and the daemon's /readyz when it runs); works without a daemon.
+
+    Example: `flowdeck status --check || systemctl restart flowdeck`
+    """
+    from engine.daemon.daemon import last_errors
+
+    ws = workspace(ctx)
+    state = ws.daemon_state()
+    report = state.lease.report if state.lease and state.running else {}
+    ready, reasons = _probe_ready(state.to_json()["http"]) if state.running else (False, [state.reason])
+    ledger = ws.ledger
+    document: dict[str, Any] = {
+        "daemon": {**state.to_json(), "ready": ready, "reasons": reasons},
+        "healthy": state.running and ready,
+        "schedules": report.get("schedules", []),
+        "watchers": report.get("watchers", []),
+        "problems": report.get("problems", []),
+        "running": [run.to_json() for run in ledger.runs_in_status("running")],
+        "queued": [run.to_json() for run in ledger.runs_in_status("queued")],
+        "last_errors": last_errors(ws),
+    }
+    if as_json:
+        print_json(document)
+    else:
+        _print_status(document)
+    if check and not document["healthy"]:
+        if not as_json:
+            err().print("unhealthy: " + "; ".join(reasons or ["daemon not running"]))
+        raise typer.Exit(EXIT_UNHEALTHY)
+
+
+def _probe_ready(address: str | None) -> tuple[bool, list[str]]:
+    """Ask the daemon's /readyz; an endpoint that does not answer is itself a reason."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    if not address:
+        return False, ["the daemon recorded no HTTP address"]
+    try:
+        with urllib.request.urlopen(f"{address}/readyz", timeout=3) as response:
+            body = json.loads(response.read() or b"{}")
+            return bool(body.get("ok")), list(body.get("reasons", []))
+    except urllib.error.HTTPError as error:
+        try:
+            body = json.loads(error.read() or b"{}")
+        except ValueError:
+            body = {}
+        return False, list(body.get("reasons", [f"/readyz answered {error.code}"]))
+    except (OSError, ValueError) as error:
+        return False, [f"the daemon's HTTP endpoint {address} does not answer: {error}"]
+
+
+def _print_status(document: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    console = out()
+    daemon = document["daemon"]
+    if daemon["running"]:
+        health = "[green]ready[/]" if daemon["ready"] else "[red]not ready[/]"
+        console.print(f"daemon [green]running[/], {health}: pid {daemon['pid']} on {daemon['host']} since "
+                      f"{daemon['since']}, {daemon['http']}")
+    else:
+        console.print(f"daemon [red]not running[/] ({escape(daemon['state'])})")
+    for reason in daemon["reasons"]:
+        if reason != daemon["state"]:
+            console.print(f"  [red]✗[/] {escape(reason)}")
+    for schedule in document["schedules"]:
+        console.print(f"schedule {schedule['pipeline']}: {escape(schedule['schedule'])}, next {schedule['next_fire_time']}")
+    for watcher in document["watchers"]:
+        state = "[red]" + escape(watcher["problem"]) + "[/]" if watcher["problem"] else "watching"
+        console.print(f"watch {watcher['pipeline']}: {escape(watcher['folder'])} {', '.join(watcher['patterns'])} {state}")
+    console.print(f"runs: {len(document['running'])} running, {len(document['queued'])} queued")
+    for run in document["running"] + document["queued"]:
+        console.print(f"  {run['run_id']}  {run['pipeline']}  {status_text(run['status'])}")
+    if document["last_errors"]:
+        console.print("last errors:")
+        for run in document["last_errors"]:
+            first_line = (run["error"] or "").splitlines()[0] if run["error"] else ""
+            console.print(f"  {run['run_id']}  {run['pipeline']}  {status_text(run['status'])}  {escape(first_line)}")
+
+

@@ -1,0 +1,305 @@
+"""The daemon's lifecycle: lock, lease, start the parts, the main loop, signals, clean stop.
+
+One thread (the main one) makes every decision: it handles schedule wake-ups, settles
+files, starts and reaps workers, reloads edited pipelines and renews the lease. APScheduler,
+watchdog and the HTTP server run in their own threads but only hand work to it (or read).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from engine.client import Workspace
+from engine.daemon.http import HttpEndpoint, Routes
+from engine.daemon.lease import LEASE_HEARTBEAT_SECONDS, LEASE_STALE_SECONDS, ProjectLock
+from engine.daemon.metrics import DaemonMetrics
+from engine.daemon.schedules import Schedules
+from engine.daemon.watch import Watchers
+from engine.daemon.workers import WorkerPool, resume_abandoned
+from engine.errors import FlowdeckError
+from engine.project.project import PIPELINE_FILE
+from state import RunRecord
+from state.records import iso
+
+LOOP_SECONDS = 0.25
+RELOAD_CHECK_SECONDS = 2.0
+RECOVERY_SECONDS = 30.0
+HEALTHY_LOOP_SECONDS = 15.0  # a main loop silent for longer than this is stuck
+LOG_FILE = "daemon.log"
+log = logging.getLogger("flowdeck.daemon")
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def setup_logging(logs_dir: Path, level: int = logging.INFO) -> None:
+    """Log to stderr and to ``logs/daemon.log`` (rotated at 10 MB, 5 kept)."""
+    formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    root = logging.getLogger("flowdeck")
+    root.setLevel(level)
+    root.handlers.clear()
+    root.propagate = False
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_file = logging.handlers.RotatingFileHandler(logs_dir / LOG_FILE, maxBytes=10 << 20, backupCount=5)
+    for handler in (to_stderr, to_file):
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+class Daemon:
+    """``flowdeck daemon``: everything the project does while nobody is watching."""
+
+    def __init__(self, workspace: Workspace, *, port: int | None = None) -> None:
+        self.workspace = workspace
+        self.project = workspace.project
+        settings = self.project.config.daemon
+        self.host = settings.http.host
+        self.port = settings.http.port if port is None else port
+        self.grace = settings.shutdown_grace.total_seconds()
+        self.holder_id = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._hurry = threading.Event()
+        self._wakeups: queue.Queue[str] = queue.Queue()
+        self._problems: dict[str, str] = {}  # pipeline → why its last edit or load was rejected
+        self._fingerprints: dict[str, Fingerprint] = {}
+        self._reported: set[str] = set()
+        self._loop_at = time.time()
+        self._lease_ok = False
+        self._started_at = time.time()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until SIGTERM or SIGINT; return the exit code (0 after a clean stop)."""
+        self.project.ensure_runtime_dirs()
+        setup_logging(self.project.logs_dir)
+        lock = ProjectLock(self.project.runtime_dir)
+        lock.acquire()  # raises DaemonAlreadyRunning naming the holder
+        try:
+            return self._run_locked()
+        finally:
+            lock.release()
+
+    def _run_locked(self) -> int:
+        ledger = self.workspace.ledger  # opening it marks runs of dead processes abandoned
+        self.metrics = DaemonMetrics(ledger)
+        self.http = HttpEndpoint(self.host, self.port, Routes(self.health, self.ready, self.status, self.metrics.render))
+        self.schedules = Schedules(self.workspace, self._wakeups)
+        self.watchers = Watchers(self.workspace, self.metrics)
+        self.pool = WorkerPool(self.workspace, self.project.config.daemon.workers, self.metrics, self._run_finished)
+        self.http.start()
+        ledger.take_daemon_lease(self.holder_id, pid=os.getpid(), host=socket.gethostname(),
+                                 http_address=self.http.address)
+        self._lease_ok = True
+        log.info("daemon pid %d for project %s, serving on http://%s", os.getpid(), self.project.root,
+                 self.http.address)
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.schedules.start()
+            self.watchers.start()
+            self._recover()
+            self._reload(initial=True)
+            self._renew_lease()
+            self._loop()
+            log.info("stopping: no new runs; %d running", len(self.pool.running))
+            self.schedules.shutdown()
+            self.watchers.shutdown()
+            self.pool.shutdown(self.grace, self._hurry.is_set)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self.schedules.shutdown()
+            ledger.release_daemon_lease(self.holder_id, self._report())
+            self.http.stop()
+        log.info("daemon stopped")
+        return 0
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self._stop.is_set():
+            self._hurry.set()  # asked twice: skip the rest of the grace time
+            return
+        log.info("%s received: shutting down (send it again to skip the %.0fs grace)", signal.Signals(signum).name,
+                 self.grace)
+        self._stop.set()
+        self._wakeups.put("")  # wake the loop
+
+    def _loop(self) -> None:
+        last_reload = last_lease = last_recovery = time.monotonic()
+        while not self._stop.is_set():
+            self._loop_at = time.time()
+            try:
+                pipeline = self._wakeups.get(timeout=LOOP_SECONDS)
+            except queue.Empty:
+                pipeline = None
+            try:
+                due = [pipeline] if pipeline else []
+                while not self._wakeups.empty():
+                    due.append(self._wakeups.get_nowait())
+                for name in dict.fromkeys(name for name in due if name):
+                    self.schedules.reconcile(name)
+                if self._stop.is_set():
+                    break
+                now = time.monotonic()
+                if now - last_reload >= RELOAD_CHECK_SECONDS:
+                    last_reload = now
+                    self._reload()
+                self.watchers.poll()
+                self.pool.poll(accept=True)
+                if now - last_recovery >= RECOVERY_SECONDS:
+                    last_recovery = now
+                    self._recover()
+                if now - last_lease >= LEASE_HEARTBEAT_SECONDS:
+                    last_lease = now
+                    self._renew_lease()
+            except FlowdeckError as error:
+                log.error("%s", error.render())
+            except Exception:  # one bad pass must not end a daemon that runs for months
+                log.exception("unexpected error in the daemon loop; continuing")
+                time.sleep(1.0)
+
+    # -- pipelines ---------------------------------------------------------------------------
+
+    def _reload(self, *, initial: bool = False) -> None:
+        """Load new and edited pipelines; an invalid edit is reported and the last good one kept."""
+        names = self.project.pipeline_names()
+        for name in set(self._fingerprints) - set(names):
+            del self._fingerprints[name]
+            self._problems.pop(name, None)
+            self.schedules.apply(name, None)
+            self.watchers.apply(name, [])
+            log.info("pipeline %s was removed; its schedule and triggers are gone", name)
+        for name in names:
+            fingerprint = _fingerprint(self.project.pipelines_dir / name)
+            if self._fingerprints.get(name) == fingerprint:
+                continue
+            known = name in self._fingerprints
+            self._fingerprints[name] = fingerprint
+            self.project.forget(name)
+            try:
+                plan = self.workspace.plan(name)
+            except FlowdeckError as error:
+                kept = " (the last good schedule and triggers stay)" if known and name not in self._problems else ""
+                self._problems[name] = f"pipeline {name}: {error.render()}"
+                log.error("pipeline %s is invalid%s:\n%s", name, kept, error.render())
+                continue
+            config = plan.source.config
+            self._problems.pop(name, None)
+            if known and not initial:
+                log.info("pipeline %s changed; reloaded", name)
+            self.schedules.apply(name, config.schedule)
+            self.watchers.apply(name, list(config.triggers))
+
+    def _recover(self) -> None:
+        """Mark runs of dead processes abandoned and resume those their pipeline allows."""
+        self.workspace.reap_orphans()
+        resume_abandoned(self.workspace, self._reported)
+
+    def _run_finished(self, run: RunRecord) -> None:
+        self.watchers.run_finished(run)
+        if run.status == "abandoned":
+            resume_abandoned(self.workspace, self._reported)
+
+    # -- what it reports -------------------------------------------------------------------------
+
+    def problems(self) -> list[str]:
+        """Everything that keeps part of the daemon from working, one sentence each."""
+        return sorted(self._problems.values()) + self.watchers.problems()
+
+    def health(self) -> tuple[bool, list[str]]:
+        """Liveness: the main loop is turning."""
+        silence = time.time() - self._loop_at
+        if silence > HEALTHY_LOOP_SECONDS:
+            return False, [f"the daemon loop has not turned for {silence:.0f}s"]
+        return True, []
+
+    def ready(self) -> tuple[bool, list[str]]:
+        """Readiness: alive, lease held, scheduler running, and every pipeline served as configured."""
+        ok, reasons = self.health()
+        if not self._lease_ok:
+            reasons.append("the ledger lease could not be renewed")
+        if not self.schedules.running and not self._stop.is_set():
+            reasons.append("the scheduler is not running")
+        if self._stop.is_set():
+            reasons.append("shutting down")
+        reasons.extend(self.problems())
+        return not reasons, reasons
+
+    def _report(self) -> dict[str, Any]:
+        """What the lease carries for `flowdeck status` (no HTTP needed to read it)."""
+        return {
+            "problems": self.problems(),
+            "schedules": self.schedules.report(),
+            "watchers": self.watchers.report(),
+            "workers": {"size": self.pool.size, "running": [run.run_id for run in self.pool.running]},
+        }
+
+    def status(self) -> dict[str, Any]:
+        """The /status document."""
+        ledger = self.workspace.ledger
+        ready, reasons = self.ready()
+        report = self._report()
+        return {
+            "daemon": {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": iso(self._started_at),
+                "http": f"http://{self.http.address}",
+                "ready": ready,
+                "reasons": reasons,
+            },
+            **report,
+            "running": [run.to_json() for run in ledger.runs_in_status("running")],
+            "queued": [run.to_json() for run in ledger.runs_in_status("queued")],
+            "last_errors": last_errors(self.workspace),
+        }
+
+    def _renew_lease(self) -> None:
+        try:
+            self._lease_ok = self.workspace.ledger.renew_daemon_lease(self.holder_id, self._report())
+        except Exception as error:  # the ledger is busy or broken: unready until the next renewal
+            self._lease_ok = False
+            log.error("cannot renew the daemon lease: %s", error)
+            return
+        if not self._lease_ok:
+            log.error("the daemon lease was taken over by another holder; stopping")
+            self._stop.set()
+        self.metrics.problems.value = len(self.problems())
+
+
+def last_errors(workspace: Workspace, limit: int = 5) -> list[dict[str, Any]]:
+    """The latest failed and abandoned runs, newest first, with their errors."""
+    ledger = workspace.ledger
+    failed = ledger.list_runs(status="failed", limit=limit) + ledger.list_runs(status="abandoned", limit=limit)
+    failed.sort(key=lambda run: run.ended_at or run.created_at, reverse=True)
+    return [{"run_id": run.run_id, "pipeline": run.pipeline, "status": run.status, "ended_at": iso(run.ended_at),
+             "error": run.error} for run in failed[:limit]]
+
+
+def _fingerprint(folder: Path) -> Fingerprint:
+    """Names, sizes and modification times of a pipeline's files: a change means reload."""
+    entries: list[tuple[str, int, int]] = []
+    for path in sorted(folder.rglob("*")):
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        if path.is_file():
+            entries.append((str(path.relative_to(folder)), info.st_size, info.st_mtime_ns))
+    if not any(name == PIPELINE_FILE for name, *_ in entries):
+        return ()
+    return tuple(entries)
+
+
+__all__ = ["Daemon", "LEASE_STALE_SECONDS", "last_errors", "setup_logging"]

@@ -1,0 +1,124 @@
+"""Prometheus metrics of the daemon: run facts read from the ledger at each scrape, plus the
+few things only the daemon sees (file events, schedule delay).
+
+Counters of runs come from the ledger rather than from in-memory counters, so they survive
+a daemon restart and always agree with `flowdeck runs`. Labels are low-cardinality
+(pipeline, trigger, status, step kind); never run ids, file names or error text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib.metadata import version
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from state import Ledger
+from state.records import FINISHED
+
+RUN_DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400)
+SCHEDULE_DELAY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
+
+
+class LedgerCollector:
+    """Reads run counts, durations, queue depth and freshness from the ledger at scrape time."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the metric families (called by prometheus-client on each scrape)."""
+        counts = self.ledger.run_counts()
+        runs = CounterMetricFamily("flowdeck_runs", "Finished runs, by pipeline, trigger and final status.",
+                                   labels=["pipeline", "trigger", "status"])
+        in_progress: dict[str, int] = {}
+        queued = 0
+        for pipeline, trigger, status, count in counts:
+            if status in FINISHED:
+                runs.add_metric([pipeline, trigger, status], count)
+            elif status == "running":
+                in_progress[pipeline] = in_progress.get(pipeline, 0) + count
+            elif status == "queued":
+                queued += count
+        yield runs
+
+        running = GaugeMetricFamily("flowdeck_runs_in_progress", "Runs executing now, by pipeline.", labels=["pipeline"])
+        for pipeline in sorted({pipeline for pipeline, *_ in counts}):
+            running.add_metric([pipeline], in_progress.get(pipeline, 0))
+        yield running
+        yield GaugeMetricFamily("flowdeck_run_queue_depth", "Runs queued, waiting for a worker.", value=queued)
+
+        durations = HistogramMetricFamily("flowdeck_run_duration_seconds", "Duration of finished runs.",
+                                          labels=["pipeline", "status"])
+        for pipeline, status, cumulative, count, total in self.ledger.run_duration_buckets(RUN_DURATION_BUCKETS):
+            buckets = [(_bound(bound), value) for bound, value in zip(RUN_DURATION_BUCKETS, cumulative)]
+            durations.add_metric([pipeline, status], buckets + [("+Inf", count)], total)
+        yield durations
+
+        success = GaugeMetricFamily("flowdeck_last_success_timestamp_seconds",
+                                    "When each pipeline's latest successful run ended (Unix time).", labels=["pipeline"])
+        for pipeline, ended in sorted(self.ledger.last_success_times().items()):
+            success.add_metric([pipeline], ended)
+        yield success
+
+        rows = CounterMetricFamily("flowdeck_rows_processed", "Rows written by succeeded steps, by pipeline and step kind.",
+                                   labels=["pipeline", "stage"])
+        for pipeline, kind, count in self.ledger.rows_processed():
+            rows.add_metric([pipeline, kind], count)
+        yield rows
+
+        ticks = CounterMetricFamily("flowdeck_schedule_ticks", "Schedule slots handled, by pipeline and outcome.",
+                                    labels=["pipeline", "outcome"])
+        for pipeline, status, count in self.ledger.tick_counts():
+            ticks.add_metric([pipeline, status], count)
+        yield ticks
+
+        lease = self.ledger.daemon_lease()
+        if lease is not None:
+            yield GaugeMetricFamily("flowdeck_daemon_heartbeat_timestamp_seconds",
+                                    "When the daemon last renewed its lease (Unix time).", value=lease.heartbeat_at)
+
+
+def _bound(bound: float) -> str:
+    return str(float(bound))
+
+
+class DaemonMetrics:
+    """The daemon's metric registry."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(LedgerCollector(ledger))  # type: ignore[arg-type]
+        self.file_events = Counter("flowdeck_file_events", "Files seen by file triggers, by pipeline and outcome "
+                                   "(accepted, duplicate, archived, error).", ["pipeline", "outcome"],
+                                   registry=self.registry)
+        self.schedule_delay = Histogram("flowdeck_schedule_delay_seconds", "From a schedule slot to its run starting.",
+                                        ["pipeline"], buckets=SCHEDULE_DELAY_BUCKETS, registry=self.registry)
+        self.problems = GaugeHolder()
+        info = GaugeMetricFamily("flowdeck_build_info", "flowdeck version.", labels=["version"])
+        info.add_metric([version("flowdeck")], 1)
+        self._static: list[Any] = [info]
+        self.registry.register(_Static(self._static, self.problems))  # type: ignore[arg-type]
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+class GaugeHolder:
+    """The number of problems the daemon reports (bad config, unusable folders)."""
+
+    value = 0
+
+
+class _Static:
+    def __init__(self, families: list[Any], problems: GaugeHolder) -> None:
+        self.families = families
+        self.problems = problems
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+        yield GaugeMetricFamily("flowdeck_daemon_problems", "Problems the daemon reports (see /readyz).",
+                                value=self.problems.value)

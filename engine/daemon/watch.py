@@ -1,0 +1,332 @@
+"""File triggers: watchdog tells the daemon a folder changed; the daemon decides when a file is whole.
+
+A file is taken once its size and modification time have not changed for the trigger's
+``settle`` time (so a half-written file is never read), then hashed; the run's trigger key
+``file:<pipeline>:<sha256>`` is unique in the ledger, so the same content never starts a
+second run, whatever its name and however often it is dropped. Events are hints: at start,
+whenever a folder comes back and every ``RESCAN_SECONDS``, the folder itself is listed, so
+files that arrived while the daemon was down (or whose events were lost) are found too.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import FlowdeckError
+from engine.project.models import FileTrigger
+from state import RunRecord
+
+if TYPE_CHECKING:
+    from watchdog.events import FileSystemEvent
+    from watchdog.observers.api import BaseObserver, ObservedWatch
+
+    from engine.client import Workspace
+    from engine.daemon.metrics import DaemonMetrics
+
+RESCAN_SECONDS = 30.0
+FOLDER_CHECK_SECONDS = 2.0
+log = logging.getLogger("flowdeck.daemon.watch")
+
+Signature = tuple[int, int]  # (size, mtime_ns): a file that keeps both for `settle` is whole
+
+
+def file_signature(path: Path) -> Signature | None:
+    """Size and modification time of a regular file, or ``None`` when it is gone or not a file."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if not path.is_file():
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
+def sha256_of(path: Path) -> str:
+    """The hex sha256 of a file's content, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class _Pending:
+    signature: Signature
+    stable_since: float
+
+
+@dataclass
+class FolderWatch:
+    """One file trigger of one pipeline: its folder, what is settling, what was already seen."""
+
+    pipeline: str
+    trigger: FileTrigger
+    folder: Path
+    archive: Path | None
+    problem: str | None = None
+    watch: ObservedWatch | None = None
+    pending: dict[Path, _Pending] = field(default_factory=dict)
+    seen: dict[Path, tuple[Signature, str]] = field(default_factory=dict)  # path → (signature, sha256)
+    last_rescan: float = 0.0
+    last_check: float = 0.0
+
+    def matches(self, path: Path) -> bool:
+        """Whether a path is a direct child of the folder whose name matches a pattern."""
+        return path.parent == self.folder and any(fnmatch.fnmatch(path.name, pattern) for pattern in self.trigger.patterns)
+
+    def describe(self) -> dict[str, Any]:
+        """The watcher's state (for /status and the lease)."""
+        return {
+            "pipeline": self.pipeline,
+            "folder": str(self.folder),
+            "patterns": list(self.trigger.patterns),
+            "settle_seconds": self.trigger.settle.total_seconds(),
+            "archive": str(self.archive) if self.archive else None,
+            "watching": self.watch is not None,
+            "settling": len(self.pending),
+            "problem": self.problem,
+        }
+
+
+class Watchers:
+    """Every file trigger of every pipeline, on one watchdog observer."""
+
+    def __init__(self, workspace: Workspace, metrics: DaemonMetrics) -> None:
+        from watchdog.observers import Observer
+
+        self.workspace = workspace
+        self.metrics = metrics
+        self._observer: BaseObserver = Observer()
+        self._watches: dict[str, list[FolderWatch]] = {}
+        self._touched: set[Path] = set()
+        self._touched_lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start watchdog's observer thread."""
+        self._observer.start()
+
+    def shutdown(self) -> None:
+        """Stop watching."""
+        self._observer.stop()
+        self._observer.join(timeout=5)
+
+    def apply(self, pipeline: str, triggers: list[FileTrigger]) -> None:
+        """Install (or replace, or remove) a pipeline's file triggers."""
+        current = self._watches.get(pipeline, [])
+        if [watch.trigger for watch in current] == list(triggers):
+            return
+        for watch in current:
+            self._unwatch(watch)
+        project = self.workspace.project
+        self._watches[pipeline] = [
+            FolderWatch(pipeline, trigger, project.resolve_path(trigger.folder),
+                        project.resolve_path(trigger.archive) if trigger.archive else None)
+            for trigger in triggers
+        ]
+        if not triggers:
+            self._watches.pop(pipeline)
+        for watch in self._watches.get(pipeline, []):
+            self._check_folder(watch, time.time())
+
+    def problems(self) -> list[str]:
+        """What keeps a watcher from working, one sentence each, naming the pipeline."""
+        return [f"pipeline {watch.pipeline}: {watch.problem}" for watches in self._watches.values()
+                for watch in watches if watch.problem]
+
+    def report(self) -> list[dict[str, Any]]:
+        """Every watcher's state."""
+        return [watch.describe() for _, watches in sorted(self._watches.items()) for watch in watches]
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def poll(self, now: float | None = None) -> None:
+        """Check folders, take touched files into settling, and take the files that have settled."""
+        now = now or time.time()
+        with self._touched_lock:
+            touched, self._touched = self._touched, set()
+        for watches in list(self._watches.values()):
+            for watch in watches:
+                if now - watch.last_check >= FOLDER_CHECK_SECONDS:
+                    self._check_folder(watch, now)
+                if watch.problem:
+                    continue
+                if now - watch.last_rescan >= RESCAN_SECONDS:
+                    self._rescan(watch, now)
+                for path in touched:
+                    if watch.matches(path):
+                        self._note(watch, path, now)
+                self._settle(watch, now)
+
+    def _on_event(self, event: FileSystemEvent) -> None:
+        """Called on watchdog's thread: only remember which paths changed."""
+        if event.is_directory:
+            return
+        paths = [event.src_path, getattr(event, "dest_path", "") or ""]
+        with self._touched_lock:
+            self._touched.update(Path(os.fsdecode(path)) for path in paths if path)
+
+    def _check_folder(self, watch: FolderWatch, now: float) -> None:
+        watch.last_check = now
+        problem = None
+        if not watch.folder.exists():
+            problem = f"watched folder {watch.folder} does not exist"
+        elif not watch.folder.is_dir():
+            problem = f"watched folder {watch.folder} is not a folder"
+        else:
+            try:
+                with os.scandir(watch.folder):
+                    pass
+            except OSError as error:
+                problem = f"watched folder {watch.folder} cannot be read: {error.strerror}"
+        if problem and problem != watch.problem:
+            log.error("pipeline %s: %s; its other triggers and the other pipelines keep running", watch.pipeline, problem)
+        if problem:
+            self._unwatch(watch)
+            watch.problem = problem
+            return
+        if watch.problem:
+            log.info("pipeline %s: watched folder %s is back", watch.pipeline, watch.folder)
+        watch.problem = None
+        if watch.watch is None:
+            from watchdog.events import FileSystemEventHandler
+
+            handler = FileSystemEventHandler()
+            handler.on_any_event = self._on_event  # type: ignore[method-assign]
+            try:
+                watch.watch = self._observer.schedule(handler, str(watch.folder), recursive=False)
+            except OSError as error:
+                watch.problem = f"watched folder {watch.folder} cannot be watched: {error.strerror or error}"
+                log.error("pipeline %s: %s", watch.pipeline, watch.problem)
+                return
+            log.info("pipeline %s: watching %s for %s", watch.pipeline, watch.folder, ", ".join(watch.trigger.patterns))
+            self._rescan(watch, now)
+
+    def _unwatch(self, watch: FolderWatch) -> None:
+        if watch.watch is not None:
+            try:
+                self._observer.unschedule(watch.watch)
+            except (KeyError, OSError):  # the folder vanished under inotify
+                pass
+            watch.watch = None
+
+    def _rescan(self, watch: FolderWatch, now: float) -> None:
+        watch.last_rescan = now
+        try:
+            entries = [Path(entry.path) for entry in os.scandir(watch.folder)]
+        except OSError:
+            return
+        present = set(entries)
+        for path in list(watch.seen):
+            if path not in present:
+                del watch.seen[path]
+        for path in entries:
+            if watch.matches(path):
+                self._note(watch, path, now)
+
+    def _note(self, watch: FolderWatch, path: Path, now: float) -> None:
+        signature = file_signature(path)
+        if signature is None:
+            watch.pending.pop(path, None)
+            return
+        seen = watch.seen.get(path)
+        if seen is not None and seen[0] == signature:
+            return  # already taken with this content
+        pending = watch.pending.get(path)
+        if pending is None or pending.signature != signature:
+            watch.pending[path] = _Pending(signature, now)
+
+    def _settle(self, watch: FolderWatch, now: float) -> None:
+        settle = watch.trigger.settle.total_seconds()
+        for path, pending in list(watch.pending.items()):
+            signature = file_signature(path)
+            if signature is None:
+                del watch.pending[path]
+                continue
+            if signature != pending.signature:  # still being written
+                watch.pending[path] = _Pending(signature, now)
+                continue
+            if now - pending.stable_since < settle:
+                continue
+            try:
+                digest = sha256_of(path)
+            except OSError as error:
+                log.warning("pipeline %s: cannot read %s: %s", watch.pipeline, path, error)
+                del watch.pending[path]
+                continue
+            if file_signature(path) != signature:  # changed while we read it
+                watch.pending[path] = _Pending(file_signature(path) or signature, time.time())
+                continue
+            del watch.pending[path]
+            watch.seen[path] = (signature, digest)
+            self._take(watch, path, digest)
+
+    def _take(self, watch: FolderWatch, path: Path, digest: str) -> None:
+        relative = os.path.relpath(path, self.workspace.project.root)
+        try:
+            record, new = self.workspace.submit(
+                watch.pipeline, {}, trigger_kind="file", trigger_key=f"file:{watch.pipeline}:{digest}",
+                options={"file": relative, "sha256": digest},
+            )
+        except FlowdeckError as error:
+            del watch.seen[path]  # try again at the next rescan, the pipeline may be fixed by then
+            self.metrics.file_events.labels(watch.pipeline, "error").inc()
+            log.error("pipeline %s: file %s could not be queued: %s", watch.pipeline, relative, error.what)
+            return
+        if new:
+            self.metrics.file_events.labels(watch.pipeline, "accepted").inc()
+            self.workspace.ledger.log(record.run_id, f"file {relative} ({digest[:12]}…) started this run",
+                                      kind="file.accepted", payload={"file": relative, "sha256": digest})
+            log.info("pipeline %s: file %s queued run %s", watch.pipeline, relative, record.run_id)
+            return
+        self.metrics.file_events.labels(watch.pipeline, "duplicate").inc()
+        self.workspace.ledger.log(None, f"file {relative} of {watch.pipeline} has the content of run {record.run_id}; "
+                                  "no new run", kind="file.duplicate", payload={"file": relative, "sha256": digest,
+                                                                                 "pipeline": watch.pipeline})
+        log.info("pipeline %s: file %s is the same content as run %s; no new run", watch.pipeline, relative,
+                 record.run_id)
+        if record.status == "succeeded":
+            self._archive(watch, path, digest)
+
+    # -- after a run ---------------------------------------------------------------------------
+
+    def run_finished(self, run: RunRecord) -> None:
+        """Archive the file that started a run, once the run has succeeded (if it is unchanged)."""
+        if run.trigger_kind != "file" or run.status != "succeeded":
+            return
+        path = self.workspace.project.resolve_path(str(run.options.get("file", "")))
+        digest = str(run.options.get("sha256", ""))
+        for watch in self._watches.get(run.pipeline, []):
+            if watch.archive is not None and path.parent == watch.folder:
+                seen = watch.seen.get(path)
+                if seen is not None and seen[1] == digest and file_signature(path) == seen[0]:
+                    self._archive(watch, path, digest)
+
+    def _archive(self, watch: FolderWatch, path: Path, digest: str) -> None:
+        if watch.archive is None:
+            return
+        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        target_dir = watch.archive / day
+        target = target_dir / path.name
+        if target.exists():
+            target = target_dir / f"{path.stem}-{digest[:12]}{path.suffix}"
+        try:
+            target_dir.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(path), str(target))
+        except OSError as error:
+            log.error("pipeline %s: cannot archive %s to %s: %s", watch.pipeline, path, target_dir, error)
+            return
+        watch.seen.pop(path, None)
+        watch.pending.pop(path, None)
+        self.metrics.file_events.labels(watch.pipeline, "archived").inc()
+        log.info("pipeline %s: archived %s to %s", watch.pipeline, path.name, target)
