@@ -16,8 +16,9 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from engine.run.executor import RunExecutor
@@ -33,10 +34,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="wait for the parent (the daemon, pid PID) to claim the run for this process")
     parser.add_argument("run_id")
     arguments = parser.parse_args(argv)
-    signals = _SignalsBeforeStart()  # before the slow imports: a stop request must never be lost
+    stops = _StopRequests()  # before the slow imports: a stop request must never be lost
     if arguments.claimed_by_parent is not None:
         _die_with_parent(arguments.claimed_by_parent)
         sys.stdin.readline()  # the daemon writes a line (or closes) once its claim is decided
+        threading.Thread(target=stops.listen, args=(sys.stdin,), name="control", daemon=True).start()
     from engine.client import Workspace
     from engine.errors import FlowdeckError
     from engine.run.executor import RunExecutor
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         workspace = Workspace.open(arguments.project)
         executor = RunExecutor(workspace.project, workspace.ledger)
-        signals.hand_to(executor)
+        stops.hand_to(executor)
         status = workspace.execute(arguments.run_id, claimed=arguments.claimed_by_parent is not None,
                                    executor=executor)
     except FlowdeckError as error:
@@ -53,35 +55,54 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if status == "succeeded" else 1
 
 
-class _SignalsBeforeStart:
-    """SIGTERM/SIGINT handling: remembered until the executor exists, then handed to it.
+class _StopRequests:
+    """Stop requests, from signals or from the daemon's control lines on stdin ("drain",
+    "interrupt"): remembered until the executor exists, then handed to it.
 
-    The first signal drains the run, the second interrupts its running steps.
+    The first request drains the run, the second interrupts its running steps. The daemon
+    uses the pipe rather than signals because a signal that arrives while Python is still
+    starting, before any handler is installed, would kill the worker outright.
     """
 
     def __init__(self) -> None:
-        self.received: list[int] = []
+        self.level = 0  # 0: none, 1: drain, 2: interrupt
+        self.why = ""
         self.executor: RunExecutor | None = None
+        self._lock = threading.RLock()  # re-entrant: a signal handler runs on the main thread
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
 
     def hand_to(self, executor: RunExecutor) -> None:
-        self.executor = executor
-        for count in range(1, len(self.received) + 1):
-            self._apply(count, self.received[count - 1])
+        """Apply the requests received so far, and the later ones as they come."""
+        with self._lock:
+            self.executor = executor
+            self._apply(0, self.level)
+
+    def listen(self, stream: TextIO) -> None:
+        """Read control lines from the daemon until it closes the pipe."""
+        for line in stream:
+            command = line.strip()
+            if command in ("drain", "interrupt"):
+                self.request(f"the daemon is shutting down ({command})", interrupt=command == "interrupt")
+
+    def request(self, why: str, *, interrupt: bool = False) -> None:
+        """One more stop request: the first drains, the second (or an explicit ``interrupt``) interrupts."""
+        with self._lock:
+            before = self.level
+            self.level = 2 if interrupt else min(self.level + 1, 2)
+            self.why = why
+            if self.executor is not None:
+                self._apply(before, self.level)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.received.append(signum)
-        if self.executor is not None:
-            self._apply(len(self.received), signum)
+        self.request(f"{signal.Signals(signum).name} received")
 
-    def _apply(self, count: int, signum: int) -> None:
+    def _apply(self, before: int, after: int) -> None:
         assert self.executor is not None
-        name = signal.Signals(signum).name
-        if count == 1:
-            self.executor.drain(f"stopped at a step boundary ({name}); resumable")
-        else:
-            self.executor.interrupt(f"interrupted ({name}) after the shutdown grace time; resumable")
+        if before < 1 <= after:
+            self.executor.drain(f"stopped at a step boundary: {self.why}; resumable")
+        if before < 2 <= after:
+            self.executor.interrupt(f"interrupted after the shutdown grace time: {self.why}; resumable")
 
 
 def _die_with_parent(parent_pid: int) -> None:

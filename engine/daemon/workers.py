@@ -10,17 +10,14 @@ At most one run of a pipeline executes at a time.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from engine.errors import FlowdeckError
 from state import RunRecord
-
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.client import Workspace
@@ -81,7 +78,9 @@ class WorkerPool:
         assert process.stdin is not None
         try:
             process.stdin.write(b"go\n" if claimed else b"no\n")
-            process.stdin.close()
+            process.stdin.flush()
+            if not claimed:
+                process.stdin.close()
         except OSError:  # the worker already died; reaping will tell
             pass
         if not claimed:  # someone else took it first; the worker sees it is not its run and exits
@@ -102,6 +101,8 @@ class WorkerPool:
             if code is None:
                 continue
             del self._workers[run_id]
+            if worker.process.stdin is not None:
+                worker.process.stdin.close()
             self._finished(worker, code)
 
     def _finished(self, worker: _Worker, code: int) -> None:
@@ -125,14 +126,14 @@ class WorkerPool:
         if not self._workers:
             return
         log.info("waiting up to %.0fs for %d running run(s) to reach a step boundary", grace, len(self._workers))
-        self._signal_all(signal.SIGTERM)  # drain: finish running steps, start no new one
+        self._tell_all(b"drain\n")  # finish running steps, start no new one
         deadline = time.monotonic() + grace
         while self._workers and time.monotonic() < deadline and not hurry():
             time.sleep(0.1)
             self._reap()
         if self._workers:
             log.warning("interrupting %d run(s) still running after the grace time", len(self._workers))
-            self._signal_all(signal.SIGTERM)  # the second signal interrupts the running steps
+            self._tell_all(b"interrupt\n")  # stop the running steps now
             deadline = time.monotonic() + INTERRUPT_WAIT_SECONDS
             while self._workers and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -143,11 +144,15 @@ class WorkerPool:
             worker.process.wait()
         self._reap()
 
-    def _signal_all(self, signum: int) -> None:
+    def _tell_all(self, command: bytes) -> None:
+        """Write a control line to every worker (a pipe, unlike a signal, waits for the worker to read it)."""
         for worker in self._workers.values():
+            stdin = worker.process.stdin
             try:
-                os.kill(worker.process.pid, signum)
-            except ProcessLookupError:
+                if stdin is not None:
+                    stdin.write(command)
+                    stdin.flush()
+            except OSError:  # it has just exited; reaping will tell
                 pass
 
 
