@@ -29,6 +29,12 @@ def warehouse_held(project: Path) -> Iterator[None]:
         connection.close()
 
 
+def wait_for_resumed(project: Path, run_id: str, daemon: Daemon) -> dict[str, object]:
+    """Wait until the run queued to resume ``run_id`` has succeeded; return it."""
+    return wait_for(lambda: runs(project, "trigger_key = ? AND status = 'succeeded'", (f"resume:{run_id}",)), 60,
+                    what=f"run {run_id} to be resumed", alive=daemon.process)[0]
+
+
 def test_two_daemons_started_together_give_one_daemon_and_one_clear_refusal(tmp_path: Path) -> None:
     project = make_project(tmp_path / "project")
     numbers_pipeline(project, "quiet")
@@ -82,9 +88,7 @@ def test_sigterm_stops_cleanly_leaving_no_run_running(tmp_path: Path) -> None:
     again = Daemon(project, "again.log")
     try:
         again.address()
-        resumed = wait_for(lambda: runs(project, "trigger_key = ? AND status = 'succeeded'",
-                                        (f"resume:{running['run_id']}",)), 60, what="the resumed run",
-                           alive=again.process)[0]
+        resumed = wait_for_resumed(project, running["run_id"], again)
         assert resumed["parent_run_id"] == running["run_id"]
         assert again.terminate() == 0
     finally:
@@ -115,9 +119,7 @@ def test_sigkill_mid_run_then_restart_abandons_resumes_and_loses_nothing(tmp_pat
         restarted = Daemon(project, "restarted.log")
         try:
             restarted.address()
-            resumed = wait_for(lambda: runs(project, "trigger_key = ? AND status = 'succeeded'",
-                                            (f"resume:{victim['run_id']}",)), 60, what="the abandoned run to be resumed",
-                               alive=restarted.process)[0]
+            resumed = wait_for_resumed(project, victim["run_id"], restarted)
             # the queued run of the other pipeline is still run by the new daemon
             wait_for(lambda: runs(project, "pipeline = 'reported' AND status = 'succeeded'"), 60,
                      what="the queued run", alive=restarted.process)
