@@ -6,58 +6,126 @@ launches detached workers, cancels and reads runs; it never draws anything.
 
 from __future__ import annotations
 
-import getpass
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from engine import roles
+from engine.audit import SOURCES, audited
 from engine.backends.base import QueryResult
-from engine.backends.duckdb_backend import connect_warehouse
+from engine.backends.warehouse import open_warehouse
 from engine.daemon.lease import DaemonState, read_daemon_state
-from engine.errors import FlowdeckError, NotFound
+from engine.errors import FlowdeckError, Forbidden, NotFound
+from engine.masking import install_log_masking, mask
 from engine.plan import Plan, build_plan
 from engine.processes import pid_alive
 from engine.project.project import Project
+from engine.roles import Identity
 from engine.run.executor import Observer, RunExecutor
 from engine.sql.params import coerce_params
-from state import Ledger, RunRecord
+from state import AuditRecord, AuditVerification, Ledger, RunRecord
+
+if TYPE_CHECKING:
+    from engine.retention import PruneReport
 
 STALE_HEARTBEAT_SECONDS = 120.0
 
 
 def current_user() -> str:
-    """The OS user acting (recorded on runs and, later, in the audit log)."""
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (some containers)
-        return str(os.getuid())
+    """The OS user acting (recorded on runs and in the audit log); the real user, not $USER."""
+    return Identity.current().user
 
 
 class Workspace:
-    """A project and its ledger, opened for one command or one console session."""
+    """A project and its ledger, opened for one command or one console session.
 
-    def __init__(self, project: Project) -> None:
+    ``source`` says where actions come from (cli, console, daemon, http) for the audit log;
+    ``identity`` is who acts (the process's OS user unless given) and decides the ``role``.
+    """
+
+    def __init__(self, project: Project, *, source: str = "cli", identity: Identity | None = None) -> None:
+        if source not in SOURCES:
+            raise ValueError(f"unknown source {source!r}; one of {', '.join(SOURCES)}")
         self.project = project
+        self.source = source
+        self.identity = identity or Identity.current()
         self._ledger: Ledger | None = None
+        install_log_masking()
 
     @classmethod
-    def open(cls, project_dir: str | os.PathLike[str] | None = None) -> Workspace:
+    def open(cls, project_dir: str | os.PathLike[str] | None = None, *, source: str = "cli",
+             identity: Identity | None = None) -> Workspace:
         """Find and load the project (``--project``, ``$FLOWDECK_PROJECT``, or upward from here)."""
-        return cls(Project.load(project_dir))
+        return cls(Project.load(project_dir), source=source, identity=identity)
 
     @property
     def ledger(self) -> Ledger:
-        """The project's ledger, opened (and migrated) on first use; dead runs are reaped then."""
+        """The project's ledger, opened (and migrated) on first use; dead runs are reaped then.
+
+        Every text it writes passes through the masker.
+        """
         if self._ledger is None:
             self.project.ensure_runtime_dirs()
-            self._ledger = Ledger(self.project.ledger_path)
+            self._ledger = Ledger(self.project.ledger_path, redact=mask)
             self.reap_orphans()
         return self._ledger
+
+    # -- who may do what -----------------------------------------------------------------------
+
+    @property
+    def user(self) -> str:
+        """The OS user acting."""
+        return self.identity.user
+
+    @property
+    def role(self) -> str:
+        """viewer, operator or admin (see engine/roles.py); the console shows a read-only badge for viewers."""
+        return roles.role_of(self.identity, self.project.config.roles)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this user may change nothing (a viewer)."""
+        return not roles.allows(self.role, "run")
+
+    def can(self, action: str) -> bool:
+        """Whether this user may do ``action`` (run, cancel, edit, secrets, ...); the console hides what it may not."""
+        return roles.allows(self.role, action)
+
+    def require(self, action: str, target: str | None = None) -> None:
+        """Refuse ``action`` unless this user's role allows it, naming the role needed."""
+        if self.can(action):
+            return
+        needed = roles.needed_role(action)
+        on = f" ({target})" if target else ""
+        raise Forbidden(
+            f"{self.user} is a {self.role} in this project; {roles.describe(action)}{on} needs the {needed} role",
+            hint=f"ask an admin to add you (or one of your groups, as @group) to roles.{needed}s in flowdeck.yaml",
+        )
+
+    def audit(self, action: str, target: str | None = None, *, outcome: str = "ok",
+              details: dict[str, Any] | None = None) -> AuditRecord:
+        """Append an audit entry for an action done through this workspace (schedule changes, rollbacks ...)."""
+        return self.ledger.append_audit(actor=self.user, source=self.source, action=action, target=target,
+                                        outcome=outcome, details=details)
+
+    @contextmanager
+    def _guarded(self, permission: str, action: str, target: str | None,
+                 details: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Check the role and record the action in one step: ``denied``, ``failed`` or ``ok``."""
+        with audited(self.ledger, actor=self.user, source=self.source, action=action, target=target,
+                     details=details) as extra:
+            self.require(permission, target)
+            yield extra
+
+    def record_login(self) -> AuditRecord:
+        """Record that someone opened the console (the console calls this once at start)."""
+        return self.audit("login", self.project.config.name, details={"role": self.role})
 
     def close(self) -> None:
         """Close the ledger."""
@@ -95,17 +163,20 @@ class Workspace:
         parent_run_id: str | None = None,
     ) -> tuple[RunRecord, bool]:
         """Validate and queue a run; return it and whether it is new (a reused trigger key is not)."""
-        plan = self.plan(pipeline)
-        coerce_params(plan.source.config.params, params or {}, pipeline)  # bad input fails before queuing
-        return self.ledger.create_run(
-            pipeline,
-            trigger_kind=trigger_kind,
-            trigger_key=trigger_key,
-            params=params or {},
-            options=options,
-            requested_by=current_user(),
-            parent_run_id=parent_run_id,
-        )
+        with self._guarded("run", "run", pipeline, {"trigger": trigger_kind}) as details:
+            plan = self.plan(pipeline)
+            coerce_params(plan.source.config.params, params or {}, pipeline)  # bad input fails before queuing
+            record, created = self.ledger.create_run(
+                pipeline,
+                trigger_kind=trigger_kind,
+                trigger_key=trigger_key,
+                params=params or {},
+                options=options,
+                requested_by=self.user,
+                parent_run_id=parent_run_id,
+            )
+            details.update(run_id=record.run_id, new=created)
+        return record, created
 
     def execute(self, run_id: str, observer: Observer | None = None, *, claimed: bool = False,
                 executor: RunExecutor | None = None) -> str:
@@ -113,6 +184,7 @@ class Workspace:
 
         With ``claimed``, the run must already have been claimed for this process (the daemon
         claims for its workers, so the claim and the execution are one compare-and-set).
+        No role check: whoever queued the run was checked then (a worker or the daemon runs it).
         """
         if claimed:
             run = self.ledger.get_run(run_id)
@@ -168,10 +240,12 @@ class Workspace:
 
     def cancel(self, run_ref: str) -> RunRecord:
         """Cancel a queued run at once, or ask a running one to stop."""
-        run = self.resolve_run(run_ref)
-        if run.finished:
-            return run
-        return self.ledger.request_cancel(run.run_id, requested_by=current_user())
+        with self._guarded("cancel", "cancel", run_ref) as details:
+            run = self.resolve_run(run_ref)
+            details["run_id"] = run.run_id
+            if run.finished:
+                return run
+            return self.ledger.request_cancel(run.run_id, requested_by=self.user)
 
     def resolve_run(self, ref: str) -> RunRecord:
         """A run from its id, a unique prefix of it, or ``last``."""
@@ -215,7 +289,7 @@ class Workspace:
             if on_wait is not None:
                 on_wait(f"the warehouse is busy: {self.describe_process(pid)} holds it; waiting ({waited:.0f}s)")
 
-        connection = connect_warehouse(self.project.warehouse_path, read_only=True, timeout=wait, on_wait=report)
+        connection = open_warehouse(self.project, read_only=True, timeout=wait, on_wait=report)
         try:
             return _read_only_query(connection, sql, limit)
         finally:

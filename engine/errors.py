@@ -95,6 +95,12 @@ class NotFound(FlowdeckError):
     """A named thing (pipeline, run, step, table) does not exist."""
 
 
+class Forbidden(FlowdeckError):
+    """The acting user's role does not allow this action."""
+
+    exit_code = EXIT_FORBIDDEN
+
+
 class WarehouseBusy(FlowdeckError):
     """The DuckDB warehouse is held by another process for longer than we may wait."""
 

@@ -3,11 +3,13 @@
 Nothing here imports the rest of flowdeck; the engine records through ``Ledger``.
 """
 
+from state.audit import AuditRecord, AuditVerification
 from state.ledger import Ledger, LedgerError
 from state.records import (
     CheckRecord,
     DaemonLease,
     EventRecord,
+    LineageRecord,
     RunRecord,
     RunStatus,
     ScheduleTick,
@@ -16,6 +18,9 @@ from state.records import (
 )
 
 __all__ = [
+    "AuditRecord",
+    "AuditVerification",
+    "LineageRecord",
     "CheckRecord",
     "DaemonLease",
     "EventRecord",

@@ -21,7 +21,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from state.records import FINISHED, CheckRecord, DaemonLease, EventRecord, RunRecord, ScheduleTick, StepRecord
+from state.audit import GENESIS, PRUNED, AuditRecord, AuditVerification, entry_hash, verify_rows
+from state.records import (
+    FINISHED,
+    CheckRecord,
+    DaemonLease,
+    EventRecord,
+    LineageRecord,
+    RunRecord,
+    ScheduleTick,
+    StepRecord,
+)
 from state.schema import MIGRATIONS, SCHEMA_VERSION
 
 Redactor = Callable[[str], str]
@@ -469,6 +479,188 @@ class Ledger:
         rows = self._query("SELECT pipeline, status, COUNT(*) FROM schedule_ticks GROUP BY 1, 2 ORDER BY 1, 2")
         return [(row[0], row[1], int(row[2])) for row in rows]
 
+    # -- the audit log -------------------------------------------------------------------------
+
+    def append_audit(
+        self,
+        *,
+        actor: str,
+        source: str,
+        action: str,
+        target: str | None = None,
+        outcome: str = "ok",
+        details: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        """Append one entry to the hash-chained audit log."""
+        with self._write() as db:
+            return self._append_audit(db, actor, source, action, target, outcome, details)
+
+    def _append_audit(
+        self, db: sqlite3.Connection, actor: str, source: str, action: str, target: str | None, outcome: str,
+        details: dict[str, Any] | None, prev_hash: str | None = None,
+    ) -> AuditRecord:
+        sequence = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'").fetchone()
+        entry_id = (int(sequence[0]) if sequence else 0) + 1
+        if prev_hash is None:
+            last = db.execute("SELECT hash FROM audit_log ORDER BY entry_id DESC LIMIT 1").fetchone()
+            prev_hash = last[0] if last else GENESIS
+        ts = time.time()
+        target = self._redact(target) if target else target
+        details_json = self._redact(json.dumps(details, sort_keys=True, default=str)) if details else None
+        digest = entry_hash(entry_id, ts, actor, source, action, target, outcome, details_json, prev_hash)
+        db.execute(
+            """INSERT INTO audit_log (entry_id, ts, actor, source, action, target, outcome, details_json, prev_hash, hash)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (entry_id, ts, actor, source, action, target, outcome, details_json, prev_hash, digest),
+        )
+        row = db.execute("SELECT * FROM audit_log WHERE entry_id = ?", (entry_id,)).fetchone()
+        return AuditRecord.from_row(row)
+
+    def audit_entries(self, *, limit: int = 100, action: str | None = None, actor: str | None = None,
+                      before_id: int | None = None) -> list[AuditRecord]:
+        """Audit entries, newest first, filtered by action (prefix) and actor."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        if action:
+            clauses.append("action LIKE ?")
+            args.append(action + "%")
+        if actor:
+            clauses.append("actor = ?")
+            args.append(actor)
+        if before_id is not None:
+            clauses.append("entry_id < ?")
+            args.append(before_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(f"SELECT * FROM audit_log {where} ORDER BY entry_id DESC LIMIT ?", (*args, limit))
+        return [AuditRecord.from_row(row) for row in rows]
+
+    def verify_audit(self) -> AuditVerification:
+        """Check the whole chain; every changed, removed or reordered entry is reported."""
+        return verify_rows(self._query("SELECT * FROM audit_log ORDER BY entry_id"))
+
+    # -- lineage -------------------------------------------------------------------------------
+
+    def record_lineage(
+        self,
+        run_id: str,
+        step: str,
+        *,
+        output: str,
+        output_kind: str,
+        output_checksum: str | None,
+        inputs: Sequence[tuple[str, str, str | None]],
+    ) -> None:
+        """Record which inputs, ``(name, kind, checksum)``, fed ``output`` in this run."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                """INSERT INTO lineage (run_id, step, output, output_kind, output_checksum, input, input_kind,
+                                        input_checksum, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [(run_id, step, output, output_kind, output_checksum, name, kind, checksum, now)
+                 for name, kind, checksum in inputs],
+            )
+
+    def lineage_into(self, output: str, *, latest_only: bool = True) -> list[LineageRecord]:
+        """What fed ``output``: in its latest run (default), or in every recorded run, newest first."""
+        if latest_only:
+            rows = self._query(
+                """SELECT * FROM lineage WHERE output = ? AND run_id = (
+                       SELECT run_id FROM lineage WHERE output = ? ORDER BY ts DESC LIMIT 1) ORDER BY input""",
+                (output, output),
+            )
+        else:
+            rows = self._query("SELECT * FROM lineage WHERE output = ? ORDER BY ts DESC, input", (output,))
+        return [LineageRecord.from_row(row) for row in rows]
+
+    def lineage_from(self, source: str) -> list[LineageRecord]:
+        """Latest recorded edges that read ``source`` (one per output)."""
+        rows = self._query(
+            """SELECT * FROM lineage AS l WHERE input = ? AND ts = (
+                   SELECT max(ts) FROM lineage WHERE input = l.input AND output = l.output) ORDER BY output""",
+            (source,),
+        )
+        return [LineageRecord.from_row(row) for row in rows]
+
+    # -- retention -----------------------------------------------------------------------------
+
+    def prune(
+        self,
+        *,
+        runs_before: float | None,
+        events_before: float | None,
+        audit_before: float | None,
+        lineage_before: float | None,
+        dry_run: bool = False,
+    ) -> dict[str, int]:
+        """Remove what is older than each cutoff (``None`` keeps it); return how many rows of each kind.
+
+        Only finished runs are removed. Audit entries leave through the gate, and an
+        ``audit.pruned`` entry records the new anchor of the chain. A dry run counts exactly
+        what would go, in a transaction it then rolls back.
+        """
+        counts: dict[str, int] = {}
+        try:
+            with self._write() as db:
+                counts = self._prune(db, runs_before, events_before, audit_before, lineage_before)
+                if dry_run:
+                    raise _Rollback
+        except _Rollback:
+            pass
+        return counts
+
+    def _prune(self, db: sqlite3.Connection, runs_before: float | None, events_before: float | None,
+               audit_before: float | None, lineage_before: float | None) -> dict[str, int]:
+        counts = {"runs": 0, "steps": 0, "check_results": 0, "events": 0, "lineage": 0, "audit": 0}
+        if runs_before is not None:
+            finished = tuple(sorted(FINISHED))
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS prune_runs (run_id TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM prune_runs")
+            db.execute(
+                f"""INSERT INTO prune_runs SELECT run_id FROM runs
+                    WHERE status IN ({", ".join("?" * len(finished))}) AND IFNULL(ended_at, created_at) < ?""",
+                (*finished, runs_before),
+            )
+            for table in ("check_results", "steps", "events", "lineage"):
+                counts[table] += db.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM prune_runs)").rowcount
+            self._detach_from_pruned_runs(db)
+            counts["runs"] = db.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM prune_runs)").rowcount
+        if events_before is not None:
+            counts["events"] += db.execute(
+                """DELETE FROM events WHERE ts < ? AND (run_id IS NULL OR run_id NOT IN (
+                       SELECT run_id FROM runs WHERE status IN ('queued', 'running')))""",
+                (events_before,),
+            ).rowcount
+        if lineage_before is not None:
+            counts["lineage"] += db.execute("DELETE FROM lineage WHERE ts < ?", (lineage_before,)).rowcount
+        if audit_before is not None:
+            last = db.execute(
+                "SELECT entry_id, hash FROM audit_log WHERE ts < ? ORDER BY entry_id DESC LIMIT 1", (audit_before,)
+            ).fetchone()
+            if last is not None:
+                db.execute("UPDATE audit_gate SET open = 1 WHERE id = 1")
+                counts["audit"] = db.execute("DELETE FROM audit_log WHERE entry_id <= ?", (last[0],)).rowcount
+                db.execute("UPDATE audit_gate SET open = 0 WHERE id = 1")
+                self._append_audit(db, "flowdeck", "retention", PRUNED, "audit_log", "ok",
+                                   {"removed": counts["audit"], "through": last[0], "anchor": last[1]},
+                                   prev_hash=self._audit_head(db) or last[1])
+        return counts
+
+    @staticmethod
+    def _detach_from_pruned_runs(db: sqlite3.Connection) -> None:
+        """Other rows that point at a pruned run (a parent run, a schedule tick ...) forget it; the rows stay."""
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for reference in db.execute(f"PRAGMA foreign_key_list({table})").fetchall():
+                if reference["table"] == "runs" and table not in ("check_results", "steps", "events", "lineage"):
+                    column = reference["from"]
+                    db.execute(f"UPDATE {table} SET {column} = NULL "
+                               f"WHERE {column} IN (SELECT run_id FROM prune_runs)")
+
+    @staticmethod
+    def _audit_head(db: sqlite3.Connection) -> str | None:
+        row = db.execute("SELECT hash FROM audit_log ORDER BY entry_id DESC LIMIT 1").fetchone()
+        return row[0] if row else None
+
     # -- reading -------------------------------------------------------------------------------
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -551,6 +743,10 @@ class Ledger:
         """The id of the newest event (0 when there is none); a cheap "anything new?" probe."""
         rows = self._query("SELECT IFNULL(MAX(event_id), 0) FROM events")
         return int(rows[0][0])
+
+
+class _Rollback(Exception):
+    """Raised inside a write transaction to undo it (a dry run)."""
 
 
 def _statements(script: str) -> list[str]:

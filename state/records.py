@@ -277,3 +277,30 @@ class ScheduleTick:
     def to_json(self) -> dict[str, Any]:
         """The JSON object of a tick (``flowdeck status --json``)."""
         return {"slot": iso(self.slot), "status": self.status, "run_id": self.run_id, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class LineageRecord:
+    """One input that fed one output in one run (a table or a file, with its checksum)."""
+
+    run_id: str
+    step: str
+    output: str
+    output_kind: str
+    output_checksum: str | None
+    input: str
+    input_kind: str
+    input_checksum: str | None
+    ts: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> LineageRecord:
+        """Build from a ``lineage`` row."""
+        return cls(**{name: row[name] for name in (
+            "run_id", "step", "output", "output_kind", "output_checksum", "input", "input_kind", "input_checksum", "ts")})
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON form."""
+        return {"run_id": self.run_id, "step": self.step, "output": self.output, "output_kind": self.output_kind,
+                "output_checksum": self.output_checksum, "input": self.input, "input_kind": self.input_kind,
+                "input_checksum": self.input_checksum, "ts": iso(self.ts)}

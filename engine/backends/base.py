@@ -79,6 +79,14 @@ class Backend(ABC):
     def stage_files(self, run_id: str, output: str, read: FileRead) -> Staged:
         """Read files into a staging table for ``output``."""
 
+    def file_query(self, read: FileRead) -> str:
+        """The SELECT that ``stage_files`` would run (so a step can rewrite it, e.g. to mask columns)."""
+        raise NotImplementedError(f"the {self.name} backend cannot rewrite the query of an extract step")
+
+    def arrow_batches(self, table: str) -> Any:
+        """The rows of ``table`` as a pyarrow RecordBatchReader (for writers flowdeck drives itself)."""
+        raise NotImplementedError(f"the {self.name} backend cannot stream a table as Arrow batches")
+
     @abstractmethod
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
         """Count the rows ``sql`` returns and keep a few (checks return failing rows)."""

@@ -19,10 +19,12 @@ from typing import Any
 import duckdb
 
 from engine.backends.base import Backend, CommitMarker, Failing, FileRead, QueryResult, Staged
-from engine.errors import StepFailed, WarehouseBusy
+from engine.errors import ConfigError, FlowdeckError, StepFailed, WarehouseBusy
+from engine.masking import mask
 
 META_SCHEMA = "_flowdeck"
 STAGE_PREFIX = "__fd_stage__"
+ARROW_BATCH_ROWS = 64 * 1024
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 _READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
 
@@ -60,11 +62,14 @@ def connect_warehouse(
     timeout: float = 60.0,
     on_wait: WaitCallback | None = None,
     config: dict[str, Any] | None = None,
+    encryption_key: str | None = None,
+    extension_directory: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, waiting up to ``timeout`` seconds while another process holds it.
 
     ``on_wait(pid, waited)`` is called about once a second while waiting, so the caller can
-    say who holds it. Never lets DuckDB's raw lock error through.
+    say who holds it. Never lets DuckDB's raw lock error through. With ``encryption_key`` the
+    file is attached as an encrypted database (see ``_attach_encrypted``).
     """
     started = time.monotonic()
     next_report = 0.0
@@ -74,11 +79,19 @@ def connect_warehouse(
                 raise WarehouseBusy(
                     f"the warehouse {path} does not exist yet", hint="run a pipeline first: `flowdeck run PIPELINE`"
                 )
+            if encryption_key is not None:
+                return _attach_encrypted(path, encryption_key, read_only=read_only, config=config or {},
+                                         extension_directory=extension_directory)
             return duckdb.connect(str(path), read_only=read_only, config=config or {})
+        except duckdb.CatalogException as error:
+            if "encrypted database" in str(error):
+                raise ConfigError(f"the warehouse {path} is encrypted, and flowdeck.yaml does not say so",
+                                  hint="set `warehouse.encrypt: true` (and `encryption_key:`) in flowdeck.yaml") from None
+            raise
         except duckdb.IOException as error:
             pid = lock_holder_pid(error)
             if pid is None:
-                raise StepFailed(f"cannot open the warehouse {path}: {_first_line(error)}", transient=True) from None
+                raise StepFailed(f"cannot open the warehouse {path}: {mask(_first_line(error))}", transient=True) from None
             waited = time.monotonic() - started
             if waited >= timeout:
                 raise WarehouseBusy(
@@ -90,6 +103,75 @@ def connect_warehouse(
                 on_wait(pid, waited)
                 next_report = waited + 1.0
             time.sleep(min(0.1 + waited / 10, 0.5))
+
+
+def _attach_encrypted(path: Path, key: str, *, read_only: bool, config: dict[str, Any],
+                      extension_directory: Path | None) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the warehouse attached, decrypted with ``key``, as its default database.
+
+    Reading uses DuckDB's built-in crypto module. Writing needs httpfs (OpenSSL): without it
+    DuckDB would only write with a cipher it calls unsafe, so flowdeck refuses instead.
+    """
+    if extension_directory is not None:
+        config = {**config, "extension_directory": str(extension_directory), "autoinstall_known_extensions": False,
+                  "autoload_known_extensions": False}
+    connection = duckdb.connect(":memory:", config=config)
+    try:
+        if not read_only:
+            load_crypto_extension(connection, extension_directory)
+        options = f"ENCRYPTION_KEY {literal(key)}" + (", READ_ONLY" if read_only else "")
+        try:
+            connection.execute(f"ATTACH {literal(str(path))} AS warehouse ({options})")
+        except duckdb.InvalidInputException as error:
+            if "encryption key" in str(error).lower():
+                raise ConfigError(f"the warehouse key does not open {path}",
+                                  hint="check the secret named by warehouse.encryption_key") from None
+            raise ConfigError(f"cannot open the encrypted warehouse {path}: {mask(_first_line(error))}",
+                              hint="a warehouse created without encryption must be copied into an encrypted one "
+                              "(see docs/security.md)") from None
+        connection.execute("USE warehouse")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def load_crypto_extension(connection: duckdb.DuckDBPyConnection, extension_directory: Path | None) -> None:
+    """Load httpfs, which gives DuckDB the crypto module it needs to write encrypted files; refuse plainly if it cannot."""
+    try:
+        connection.execute("LOAD httpfs")
+        return
+    except duckdb.Error as error:
+        reason = _first_line(error)
+    if extension_directory is None:
+        try:  # from DuckDB's extension repository (needs the network)
+            connection.execute("INSTALL httpfs")
+            connection.execute("LOAD httpfs")
+            return
+        except duckdb.Error as error:
+            reason = _first_line(error)
+    where = f"the extension directory {extension_directory}" if extension_directory else "DuckDB's extension repository"
+    raise EncryptionUnavailable(
+        f"`warehouse.encrypt: true` needs DuckDB's httpfs extension to write an encrypted warehouse, "
+        f"and it could not be loaded from {where}: {reason}",
+        hint=(f"put httpfs.duckdb_extension built for DuckDB v{duckdb.__version__} ({_platform(connection)}) in "
+              f"{extension_directory or '<dir>'}/v{duckdb.__version__}/{_platform(connection)}/ "
+              "(on a machine with network: `INSTALL httpfs` in DuckDB, then copy it from ~/.duckdb/extensions), "
+              "and set warehouse.extension_directory; flowdeck will not write a weakly encrypted warehouse "
+              "instead, and will not write it unencrypted while `encrypt: true` is set"),
+    )
+
+
+def _platform(connection: duckdb.DuckDBPyConnection) -> str:
+    try:
+        row = connection.execute("SELECT platform FROM pragma_platform()").fetchone()
+        return str(row[0]) if row else "?"
+    except duckdb.Error:
+        return "?"
+
+
+class EncryptionUnavailable(FlowdeckError):
+    """An encrypted warehouse was asked for, and DuckDB cannot write one securely here."""
 
 
 class DuckDBBackend(Backend):
@@ -145,9 +227,9 @@ class DuckDBBackend(Backend):
         except duckdb.InterruptException:
             raise StepFailed(f"{doing}: interrupted (the run was canceled)") from None
         except duckdb.IOException as error:
-            raise StepFailed(f"{doing}: {_first_line(error)}", transient=True) from None
+            raise StepFailed(f"{doing}: {mask(_first_line(error))}", transient=True) from None
         except duckdb.Error as error:
-            raise StepFailed(f"{doing}: {_first_line(error)}", hint=_hint_for(error)) from None
+            raise StepFailed(f"{doing}: {mask(_first_line(error))}", hint=_hint_for(error)) from None
 
     def _ensure_meta_schema(self) -> None:
         self._connection.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
@@ -182,6 +264,9 @@ class DuckDBBackend(Backend):
         return Staged(name=name, rows=rows, checksum=checksum, is_view=view, sql=sql if view else None)
 
     def stage_files(self, run_id: str, output: str, read: FileRead) -> Staged:
+        return self.stage_query(run_id, output, self.file_query(read))
+
+    def file_query(self, read: FileRead) -> str:
         reader = _READERS[read.format]
         options = dict(read.options)
         if read.hive_partitioning:
@@ -189,7 +274,7 @@ class DuckDBBackend(Backend):
         if read.filename:
             options["filename"] = True
         arguments = ", ".join([literal(read.paths), *(f"{key} = {literal(value)}" for key, value in options.items())])
-        return self.stage_query(run_id, output, f"SELECT * FROM {reader}({arguments})")
+        return f"SELECT * FROM {reader}({arguments})"
 
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
         with self._errors("running a check"):
@@ -246,6 +331,10 @@ class DuckDBBackend(Backend):
             partial.unlink(missing_ok=True)
         return int(result[0]) if result else 0
 
+    def arrow_batches(self, table: str) -> Any:
+        with self._errors(f"reading {table}"):
+            return self._cursor().sql(f"SELECT * FROM {quote(table)}").to_arrow_reader(batch_size=ARROW_BATCH_ROWS)
+
     def query(self, sql: str, *, limit: int = 1000) -> QueryResult:
         with self._errors("running the query"):
             cursor = self._cursor().execute(sql)
@@ -258,7 +347,8 @@ class DuckDBBackend(Backend):
 
     def _relation_kind(self, name: str) -> str | None:
         row = self._cursor().execute(
-            "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [name]
+            "SELECT table_type FROM information_schema.tables "
+            "WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ?", [name]
         ).fetchone()
         if row is None:
             return None

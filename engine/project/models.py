@@ -44,6 +44,27 @@ Duration = Annotated[
 ]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER, description="letters, digits and _, not starting with a digit")]
 Scalar = Union[str, int, float, bool]
+MaskMethod = Literal["hash", "redact", "partial"]
+_REFERENCE = re.compile(r"^\$\{(secret|env):[A-Za-z_][A-Za-z0-9_.-]*\}$")
+
+
+def _reference_only(value: Any) -> Any:
+    """A setting that holds a key or token must name it, never contain it."""
+    if value is not None and not (isinstance(value, str) and _REFERENCE.match(value.strip())):
+        raise ValueError("must be a reference such as ${secret:NAME} or ${env:NAME}, never the key itself")
+    return value.strip() if isinstance(value, str) else value
+
+
+SecretReference = Annotated[
+    str,
+    BeforeValidator(_reference_only),
+    WithJsonSchema({"type": "string", "pattern": r"^\$\{(secret|env):[A-Za-z_][A-Za-z0-9_.-]*\}$",
+                    "description": "a reference to a secret: ${secret:NAME} or ${env:NAME}"}),
+]
+MASK_DESCRIPTION = (
+    "column masking: output column -> hash, redact or partial; columns derived from a masked column "
+    "under another name are masked the same way (see docs/security.md)"
+)
 
 
 class Model(BaseModel):
@@ -151,6 +172,15 @@ class FileSource(Model):
     filename: bool = Field(default=False, description="add a `filename` column naming the source file of each row")
 
 
+class ParquetEncryption(Model):
+    """Parquet modular encryption of an export: data keys wrapped by a master key from the secrets store."""
+
+    key: SecretReference = Field(description="the master key, e.g. ${secret:EXPORT_KEY} (`flowdeck secrets set EXPORT_KEY --generate`)")
+    plaintext_footer: bool = Field(
+        default=False, description="leave the footer (schema, row counts) readable without the key"
+    )
+
+
 class FileTarget(Model):
     """A file written by a load step: written beside, then renamed into place."""
 
@@ -158,6 +188,9 @@ class FileTarget(Model):
     format: Literal["parquet", "csv"] | None = Field(default=None, description="inferred from the extension")
     options: dict[str, Scalar] = Field(
         default_factory=dict, description="options of DuckDB's COPY, e.g. {compression: zstd}"
+    )
+    encrypt: ParquetEncryption | None = Field(
+        default=None, description="encrypt the Parquet file (Parquet modular encryption, AES-GCM); parquet only"
     )
 
 
@@ -178,6 +211,7 @@ class ExtractStep(StepBase):
     kind: Literal["extract"]
     source: FileSource
     output: Identifier | None = Field(default=None, description="table name; the step name when omitted")
+    mask: dict[str, MaskMethod] = Field(default_factory=dict, description=MASK_DESCRIPTION)
 
 
 class TransformStep(StepBase):
@@ -187,6 +221,7 @@ class TransformStep(StepBase):
     sql: str | None = Field(default=None, description="the .sql file beside pipeline.yaml; <name>.sql when omitted")
     output: Identifier | None = Field(default=None, description="table name; the step name when omitted")
     materialized: Literal["table", "view"] = "table"
+    mask: dict[str, MaskMethod] = Field(default_factory=dict, description=MASK_DESCRIPTION)
 
 
 class CheckStep(StepBase):
@@ -326,6 +361,61 @@ class WarehouseConfig(Model):
     lock_timeout: Duration = Field(
         default=timedelta(seconds=60), description="how long a run waits for another process to release the warehouse"
     )
+    encrypt: bool = Field(
+        default=False,
+        description="keep the warehouse encrypted at rest (AES-GCM); needs DuckDB's httpfs extension, see docs/security.md",
+    )
+    encryption_key: SecretReference = Field(
+        default="${secret:WAREHOUSE_KEY}", description="where the warehouse key is (with encrypt: true)"
+    )
+    extension_directory: str | None = Field(
+        default=None,
+        description="a local folder of DuckDB extensions (air-gapped servers), relative to the project; "
+        "holds v<duckdb version>/<platform>/httpfs.duckdb_extension",
+    )
+
+
+class RolesConfig(Model):
+    """Who may do what: OS users (`alice`) and groups (`@etl`) mapped to viewer, operator or admin."""
+
+    admins: list[str] = Field(default_factory=list, description="edit pipelines, schedules, secrets and config; prune")
+    operators: list[str] = Field(default_factory=list, description="run, cancel, resume, roll back, acknowledge")
+    viewers: list[str] = Field(default_factory=list, description="read only")
+    default: Literal["viewer", "operator", "admin"] = Field(
+        default="viewer", description="the role of a user listed nowhere"
+    )
+
+
+class RetentionConfig(Model):
+    """How long the ledger keeps things; `flowdeck prune` (and the daemon, daily) removes what is older."""
+
+    runs: Duration | None = Field(default=timedelta(days=90), description="finished runs with their steps and checks; null keeps them forever")
+    events: Duration | None = Field(default=timedelta(days=30), description="event log lines; at most as long as runs")
+    audit: Duration | None = Field(default=timedelta(days=400), description="audit log entries; kept longest (at least as long as runs); null keeps them forever")
+    file_records: Duration | None = Field(default=timedelta(days=90), description="records of processed input files and lineage")
+    output_versions: int = Field(default=5, ge=1, description="versions kept of each published table")
+
+    @model_validator(mode="after")
+    def _audit_kept_longest(self) -> RetentionConfig:
+        if self.audit is not None:
+            for name in ("runs", "events", "file_records"):
+                other = getattr(self, name)
+                if other is None or other > self.audit:
+                    raise ValueError(f"audit entries are kept longest: `audit` must be at least as long as `{name}`")
+        if self.events is not None and self.runs is not None and self.events > self.runs:
+            raise ValueError("`events` cannot be kept longer than the `runs` they belong to")
+        return self
+
+
+class SecurityConfig(Model):
+    """Keys and tokens of flowdeck's own security features, all as references to secrets."""
+
+    pii_hash_key: SecretReference | None = Field(
+        default=None, description="key of `mask: hash` (a keyed hash cannot be reversed by trying every value)"
+    )
+    http_token: SecretReference | None = Field(
+        default=None, description="bearer token the daemon's HTTP endpoints require when bound beyond 127.0.0.1"
+    )
 
 
 class Defaults(Model):
@@ -368,3 +458,8 @@ class ProjectConfig(Model):
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
     defaults: Defaults = Field(default_factory=Defaults)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    roles: RolesConfig | None = Field(
+        default=None, description="who may do what; without it everyone is admin (a single-user machine)"
+    )
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)

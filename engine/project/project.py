@@ -66,7 +66,9 @@ class Project:
         """Find and load the project (see ``find_project_root``)."""
         root = find_project_root(explicit, cwd)
         document = load_yaml(root / PROJECT_FILE)
-        return cls(root=root, config=validate_document(document, ProjectConfig))
+        config = validate_document(document, ProjectConfig)
+        refuse_literal_credentials(document)
+        return cls(root=root, config=config)
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -127,6 +129,7 @@ class Project:
                 )
             document = load_yaml(folder / PIPELINE_FILE)
             config = validate_document(document, PipelineConfig)
+            refuse_literal_credentials(document)
             self._pipelines[name] = PipelineSource(name=name, folder=folder, config=config, document=document)
         return self._pipelines[name]
 
@@ -155,6 +158,16 @@ def _did_you_mean(name: str, choices: list[str]) -> str | None:
     if choices:
         return f"known pipelines: {', '.join(choices)}"
     return None
+
+
+def refuse_literal_credentials(document: YamlDocument) -> None:
+    """Raise one ConfigError listing every credential written in plain text in ``document``."""
+    from engine.secrets.literals import literal_credentials
+
+    problems = literal_credentials(document)
+    if problems:
+        first, *rest = problems
+        raise ConfigError(first.what, location=first.location, hint=first.hint, excerpt=first.excerpt, also=rest)
 
 
 def config_error_at(source: PipelineSource, at: tuple[str | int, ...], what: str, hint: str | None = None) -> ConfigError:

@@ -14,13 +14,19 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from pathlib import Path
+
 from engine.backends.base import Backend
 from engine.backends.duckdb_backend import DuckDBBackend
+from engine.backends.warehouse import open_warehouse
 from engine.errors import FlowdeckError, StepFailed
+from engine.masking import mask
 from engine.plan import Plan, PlannedStep, build_plan
 from engine.project.project import Project
 from engine.run.checks import CheckQuery
 from engine.run.steps import StepContext, run_step
+from engine.run.tempfiles import run_temp_dir
+from engine.secrets import resolve_values
 from engine.sql.params import coerce_params
 from state import Ledger, RunRecord
 
@@ -50,11 +56,11 @@ class RunExecutor:
         ledger: Ledger,
         *,
         observer: Observer | None = None,
-        open_backend: Callable[[Project, Callable[[int | None, float], None]], Backend] | None = None,
+        open_backend: Callable[..., Backend] | None = None,
     ) -> None:
         self.project = project
         self.ledger = ledger
-        self.observer: Observer = observer or (lambda update: None)
+        self.observer: Observer = _masked(observer or (lambda update: None))
         self._open_backend = open_backend or open_duckdb_backend
         self._cancel = threading.Event()
         self._draining = threading.Event()
@@ -81,14 +87,20 @@ class RunExecutor:
         heartbeat.start()
         backend: Backend | None = None
         try:
-            plan = build_plan(self.project, run.pipeline)
-            params = coerce_params(plan.source.config.params, run.params, run.pipeline)
-            selected = [plan.steps[name] for name in plan.order]
-            self.ledger.add_steps(run.run_id, [(step.name, step.kind, step.output) for step in selected])
-            self.observer(RunUpdate(kind="plan", message=",".join(step.name for step in selected)))
-            backend = self._open_backend(self.project, self._waiting_reporter(run.run_id))
-            heartbeat.backend = self._backend = backend
-            failures = self._run_steps(run, plan, selected, backend, params)
+            with run_temp_dir(self.project.temp_dir, run.run_id) as temp_dir:
+                try:
+                    plan = build_plan(self.project, run.pipeline)
+                    params = coerce_params(plan.source.config.params, run.params, run.pipeline)
+                    params = resolve_values(params, self.project)  # secrets: resolved here, masked from now on
+                    selected = [plan.steps[name] for name in plan.order]
+                    self.ledger.add_steps(run.run_id, [(step.name, step.kind, step.output) for step in selected])
+                    self.observer(RunUpdate(kind="plan", message=",".join(step.name for step in selected)))
+                    backend = self._open_backend(self.project, self._waiting_reporter(run.run_id), temp_dir)
+                    heartbeat.backend = self._backend = backend
+                    failures = self._run_steps(run, plan, selected, backend, params)
+                finally:
+                    if backend is not None:  # before the temp folder goes: DuckDB may still hold files in it
+                        backend.close()
         except FlowdeckError as error:
             if self._stop_reason is not None:
                 return self._finish(run, "abandoned", self._stop_reason)
@@ -99,8 +111,6 @@ class RunExecutor:
             return self._finish(run, "failed", f"internal error: {type(error).__name__}: {error}")
         finally:
             heartbeat.stop()
-            if backend is not None:
-                backend.close()
         if self._stop_reason is not None and (self._unfinished or self._cancel.is_set()):
             return self._finish(run, "abandoned", self._stop_reason)
         if self._cancel.is_set():
@@ -141,6 +151,8 @@ class RunExecutor:
         context = StepContext(
             project=self.project, backend=backend, run_id=run.run_id, params=params,
             record_check=self._check_recorder(run.run_id),
+            record_lineage=self._lineage_recorder(run.run_id),
+            log=self._step_logger(run.run_id),
         )
         names = {step.name for step in selected}
         waiting = {step.name: step.upstream & names for step in selected}
@@ -202,6 +214,21 @@ class RunExecutor:
         self.observer(RunUpdate(kind="step.succeeded", step=step.name, rows=rows))
         return rows
 
+    def _lineage_recorder(self, run_id: str) -> Callable[..., None]:
+        def record(step: str, *, output: str, output_kind: str, output_checksum: str | None,
+                   inputs: list[tuple[str, str, str | None]]) -> None:
+            self.ledger.record_lineage(run_id, step, output=output, output_kind=output_kind,
+                                       output_checksum=output_checksum, inputs=inputs)
+
+        return record
+
+    def _step_logger(self, run_id: str) -> Callable[..., None]:
+        def log(step: str, message: str, *, level: str = "info", kind: str = "log",
+                payload: dict[str, Any] | None = None) -> None:
+            self.ledger.log(run_id, message, step=step, level=level, kind=kind, payload=payload)
+
+        return log
+
     def _check_recorder(self, run_id: str) -> Callable[..., None]:
         def record(step: str, query: CheckQuery, status: str, failing: int, message: str,
                    sample: list[dict[str, Any]]) -> None:
@@ -212,18 +239,23 @@ class RunExecutor:
         return record
 
 
-def open_duckdb_backend(project: Project, on_wait: Callable[[int | None, float], None]) -> Backend:
-    """The default backend: the project's DuckDB warehouse, opened for writing."""
-    settings = project.config.warehouse
+def open_duckdb_backend(project: Project, on_wait: Callable[[int | None, float], None],
+                        temp_dir: Path | None = None) -> Backend:
+    """The default backend: the project's DuckDB warehouse, opened for writing, spilling into the run's temp folder."""
     project.ensure_runtime_dirs()
-    return DuckDBBackend.open(
-        project.warehouse_path,
-        timeout=settings.lock_timeout.total_seconds(),
-        on_wait=on_wait,
-        threads=settings.threads,
-        memory_limit=settings.memory_limit,
-        temp_directory=project.temp_dir,
-    )
+    return DuckDBBackend(open_warehouse(project, on_wait=on_wait, temp_directory=temp_dir or project.temp_dir))
+
+
+def _masked(observer: Observer) -> Observer:
+    """An observer that never sees a secret: messages are masked before they reach it."""
+
+    def observe(update: RunUpdate) -> None:
+        if update.message:
+            update = RunUpdate(kind=update.kind, step=update.step, rows=update.rows, message=mask(update.message),
+                               status=update.status)
+        observer(update)
+
+    return observe
 
 
 class _Heartbeat(threading.Thread):

@@ -7,12 +7,16 @@ it was. Each function returns the step's row count.
 from __future__ import annotations
 
 import glob
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine.backends.base import Backend, CommitMarker, Failing, FileRead, Staged
 from engine.errors import CheckFailed, StepFailed
+from engine.lineage import sha256_file
+from engine.masking import MASKER
+from engine.run.column_policies import apply_masking
 from engine.plan import PlannedStep
 from engine.project.models import CheckStep, ExtractStep, LoadStep, TransformStep
 from engine.project.project import Project
@@ -29,6 +33,17 @@ class CheckRecorder(Protocol):
                  sample: list[dict[str, Any]]) -> None: ...
 
 
+class LineageRecorder(Protocol):
+    """Where a step says which inputs fed its output (the ledger, through the executor)."""
+
+    def __call__(self, step: str, *, output: str, output_kind: str, output_checksum: str | None,
+                 inputs: Sequence[tuple[str, str, str | None]]) -> None: ...
+
+
+def _ignore(*_: Any, **__: Any) -> None:
+    return None
+
+
 @dataclass
 class StepContext:
     """Everything a step needs: the project, the backend, the run and its parameters."""
@@ -38,18 +53,35 @@ class StepContext:
     run_id: str
     params: dict[str, Any]
     record_check: CheckRecorder
+    record_lineage: LineageRecorder = field(default=_ignore)
+    log: Callable[..., None] = field(default=_ignore)  # log(step, message, level=..., payload=...)
 
 
 def run_step(context: StepContext, step: PlannedStep) -> int | None:
     """Execute one step; return its row count (None when it has none: views, checks). Raises ``StepFailed`` (or ``CheckFailed``)."""
     config = step.config
     if isinstance(config, ExtractStep):
-        return _publish_checked(context, step, _stage_extract(context, step, config))
+        staged, files = _stage_extract(context, step, config)
+        rows = _publish_checked(context, step, staged)
+        context.record_lineage(step.name, output=staged_output(step), output_kind="table", output_checksum=staged.checksum,
+                               inputs=[(name, "file", sha256_file(Path(name))) for name in files])
+        return rows
     if isinstance(config, TransformStep):
         assert step.query is not None and step.output is not None
         sql = bind_sql(_statement_text(step.query.text), list(step.param_uses), context.params)
-        staged = context.backend.stage_query(context.run_id, step.output, sql, view=config.materialized == "view")
-        return _publish_checked(context, step, staged)
+        view = config.materialized == "view"
+        if view and MASKER.contains_secret(sql):
+            raise StepFailed(
+                f"step `{step.name}` is a view, and its SQL holds a secret value; a view keeps its SQL in the warehouse",
+                hint="set `materialized: table` on this step (a table keeps only its rows)",
+            )
+        if config.mask:
+            sql = apply_masking(context, step, sql, config.mask)
+        staged = context.backend.stage_query(context.run_id, step.output, sql, view=view)
+        rows = _publish_checked(context, step, staged)
+        context.record_lineage(step.name, output=step.output, output_kind="table", output_checksum=staged.checksum,
+                               inputs=[(table, "table", None) for table in sorted(step.query.tables)])
+        return rows
     if isinstance(config, CheckStep):
         run_checks(context, step, config.table.lower())
         return None
@@ -58,7 +90,14 @@ def run_step(context: StepContext, step: PlannedStep) -> int | None:
     raise StepFailed(f"step `{step.name}` has an unknown kind `{step.kind}`")
 
 
-def _stage_extract(context: StepContext, step: PlannedStep, config: ExtractStep) -> Staged:
+def staged_output(step: PlannedStep) -> str:
+    """The table a publishing step writes."""
+    assert step.output is not None
+    return step.output
+
+
+def _stage_extract(context: StepContext, step: PlannedStep, config: ExtractStep) -> tuple[Staged, list[str]]:
+    """Stage the files an extract step reads (masked if it has a policy); return them too, for lineage."""
     assert step.output is not None
     source = config.source
     pattern = bind_path(source.path, context.params)
@@ -81,7 +120,11 @@ def _stage_extract(context: StepContext, step: PlannedStep, config: ExtractStep)
         hive_partitioning=source.hive_partitioning,
         filename=source.filename,
     )
-    return context.backend.stage_files(context.run_id, step.output, read)
+    files = sorted(glob.glob(str(path), recursive=True)) if glob.has_magic(str(path)) else [str(path)]
+    if config.mask:
+        sql = apply_masking(context, step, context.backend.file_query(read), config.mask)
+        return context.backend.stage_query(context.run_id, step.output, sql), files
+    return context.backend.stage_files(context.run_id, step.output, read), files
 
 
 def _publish_checked(context: StepContext, step: PlannedStep, staged: Staged) -> int | None:
@@ -133,7 +176,30 @@ def _load(context: StepContext, config: LoadStep) -> int:
     options = dict(config.to.options)
     if file_format == "csv":
         options.setdefault("header", True)
-    return context.backend.export(config.table.lower(), target, file_format, options)
+    table = config.table.lower()
+    if config.to.encrypt is not None:
+        rows = _export_encrypted(context, config, table, target, file_format, options)
+    else:
+        rows = context.backend.export(table, target, file_format, options)
+    context.record_lineage(config.name, output=str(target), output_kind="file", output_checksum=sha256_file(target),
+                           inputs=[(table, "table", None)])
+    return rows
+
+
+def _export_encrypted(context: StepContext, config: LoadStep, table: str, target: Path, file_format: str,
+                      options: dict[str, Any]) -> int:
+    from engine.encryption import write_encrypted_parquet
+    from engine.secrets import resolve
+
+    assert config.to.encrypt is not None
+    if file_format != "parquet":
+        raise StepFailed(f"step `{config.name}`: only Parquet exports can be encrypted",
+                         hint="write a .parquet file, or remove `encrypt:`")
+    master_key = resolve(config.to.encrypt.key, context.project)
+    compression = options.get("compression")
+    return write_encrypted_parquet(context.backend.arrow_batches(table), target, master_key,
+                                   compression=str(compression) if compression else None,
+                                   plaintext_footer=config.to.encrypt.plaintext_footer)
 
 
 def _format_from_extension(path: Path, step: str) -> str:

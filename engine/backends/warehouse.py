@@ -1,0 +1,49 @@
+"""Opening the project's DuckDB warehouse with its settings: threads, memory, temp folder, encryption."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from engine.backends.duckdb_backend import WaitCallback, connect_warehouse
+
+if TYPE_CHECKING:
+    from engine.project.project import Project
+
+
+def open_warehouse(
+    project: Project,
+    *,
+    read_only: bool = False,
+    timeout: float | None = None,
+    on_wait: WaitCallback | None = None,
+    temp_directory: Path | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse as flowdeck.yaml describes it; an encrypted one is opened with its key from the secrets store."""
+    settings = project.config.warehouse
+    config: dict[str, Any] = {}
+    if settings.threads:
+        config["threads"] = settings.threads
+    if settings.memory_limit:
+        config["memory_limit"] = settings.memory_limit
+    if temp_directory is not None:
+        config["temp_directory"] = str(temp_directory)
+    key: str | None = None
+    if settings.encrypt:
+        from engine.secrets import resolve
+
+        key = resolve(settings.encryption_key, project)
+    extensions = project.resolve_path(settings.extension_directory) if settings.extension_directory else None
+    if not read_only:
+        project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    return connect_warehouse(
+        project.warehouse_path,
+        read_only=read_only,
+        timeout=settings.lock_timeout.total_seconds() if timeout is None else timeout,
+        on_wait=on_wait,
+        config=config,
+        encryption_key=key,
+        extension_directory=extensions,
+    )

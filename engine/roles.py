@@ -1,0 +1,98 @@
+"""Roles: which OS users and groups may read, operate or administer a project.
+
+``roles:`` in flowdeck.yaml lists users (``alice``) and groups (``@etl``) as admins,
+operators and viewers; anyone listed nowhere gets ``roles.default`` (viewer unless said
+otherwise). Without ``roles:`` everyone is admin: on a single-user machine there is no one to
+keep out. The engine checks roles in ``Workspace`` (the one door the CLI, the console and the
+daemon come through); the console also hides what a role may not do.
+
+Roles guard what people do through flowdeck. File permissions guard the files themselves:
+see docs/security.md for the setup that makes the two agree.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+from dataclasses import dataclass
+
+from engine.project.models import RolesConfig
+
+ROLES = ("viewer", "operator", "admin")
+RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+# action -> the least role that may do it, and how a message names the action
+ACTIONS: dict[str, tuple[str, str]] = {
+    "read": ("viewer", "reading runs, logs and tables"),
+    "run": ("operator", "running pipelines"),
+    "cancel": ("operator", "canceling runs"),
+    "resume": ("operator", "resuming runs"),
+    "retry": ("operator", "retrying runs"),
+    "rollback": ("operator", "rolling back tables"),
+    "acknowledge": ("operator", "acknowledging alerts"),
+    "audit": ("operator", "reading the audit log"),
+    "edit": ("admin", "editing pipelines and configuration"),
+    "schedule": ("admin", "changing schedules"),
+    "secrets": ("admin", "changing secrets"),
+    "prune": ("admin", "pruning the ledger"),
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is acting: an OS user name and the names of their groups."""
+
+    user: str
+    groups: frozenset[str] = frozenset()
+
+    @classmethod
+    def current(cls) -> Identity:
+        """The real user of this process (from the password database, not from $USER, which anyone can set)."""
+        uid = os.getuid()
+        try:
+            user = pwd.getpwuid(uid).pw_name
+        except KeyError:  # no passwd entry (some containers)
+            user = str(uid)
+        groups: set[str] = set()
+        for gid in {os.getgid(), *os.getgroups()}:
+            try:
+                groups.add(grp.getgrgid(gid).gr_name)
+            except KeyError:
+                groups.add(str(gid))
+        return cls(user=user, groups=frozenset(groups))
+
+
+def _listed(identity: Identity, members: list[str]) -> bool:
+    for member in members:
+        if member == "*" or member == identity.user:
+            return True
+        if member.startswith("@") and member[1:] in identity.groups:
+            return True
+    return False
+
+
+def role_of(identity: Identity, roles: RolesConfig | None) -> str:
+    """The role of ``identity``: the highest it is listed under, else the default; admin without ``roles:``."""
+    if roles is None:
+        return "admin"
+    for role, members in (("admin", roles.admins), ("operator", roles.operators), ("viewer", roles.viewers)):
+        if _listed(identity, members):
+            return role
+    return roles.default
+
+
+def allows(role: str, action: str) -> bool:
+    """Whether ``role`` may do ``action``."""
+    needed, _ = ACTIONS[action]
+    return RANK[role] >= RANK[needed]
+
+
+def needed_role(action: str) -> str:
+    """The least role that may do ``action``."""
+    return ACTIONS[action][0]
+
+
+def describe(action: str) -> str:
+    """How messages name ``action`` (``running pipelines``)."""
+    return ACTIONS[action][1]

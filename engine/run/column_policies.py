@@ -1,0 +1,55 @@
+"""Applying a step's column masking policy at run time, against the real upstream schemas.
+
+The output columns and the schemas of the tables the step reads come from the backend, so
+``SELECT *`` is expanded exactly as the engine will expand it. The masked query replaces the
+step's query before anything is staged: unmasked values never land in the warehouse, not
+even in a staging table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from engine.errors import StepFailed
+from engine.sql.analysis import DIALECT
+from engine.sql.column_masking import MaskingPolicyError, masked_columns, masked_query
+from engine.sql.lineage import column_sources
+
+if TYPE_CHECKING:
+    from engine.plan import PlannedStep
+    from engine.run.steps import StepContext
+
+
+def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Mapping[str, str]) -> str:
+    """``sql`` rewritten so the policy's columns, and every column derived from them, are masked."""
+    backend = context.backend
+    outputs = backend.query(f"SELECT * FROM (\n{sql}\n) AS __fd_probe LIMIT 0", limit=0).columns
+    sources = None
+    if step.query is not None:
+        schema = {table: backend.query(f"SELECT * FROM {_identifier(table)} LIMIT 0", limit=0).columns
+                  for table in sorted(step.query.tables) if backend.table_exists(table)}
+        sources = column_sources(step.query.tree, schema)
+        if sources is None:
+            context.log(step.name, f"could not trace the columns of step {step.name}; "
+                        "only the columns named in `mask:` are masked", level="warning")
+    try:
+        masked = masked_columns(policy, outputs, sources)
+    except MaskingPolicyError as error:
+        raise StepFailed(f"step `{step.name}`: {error}",
+                         hint="fix `mask:` in pipeline.yaml; nothing was written") from None
+    hash_key = None
+    security = context.project.config.security
+    if security.pii_hash_key and any(item.method == "hash" for item in masked):
+        from engine.secrets import resolve
+
+        hash_key = resolve(security.pii_hash_key, context.project)
+    context.log(step.name, "masked " + ", ".join(item.describe() for item in masked), kind="step.masked",
+                payload={"masked": [{"column": m.column, "method": m.method, "follows": m.follows} for m in masked]})
+    return masked_query(sql, outputs, masked, hash_key)
+
+
+def _identifier(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql(DIALECT)  # type: ignore[union-attr]

@@ -1,0 +1,69 @@
+"""Finding credentials written literally in YAML, so ``validate`` (and every load) refuses them.
+
+A value is a literal credential when its key names one (``password``, ``api_key``,
+``*_token`` ...), when it is a URL carrying a password (``postgres://u:p@host``), or when it
+has the shape of a well-known token. A ``${secret:NAME}`` or ``${env:NAME}`` reference is
+never one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from engine.errors import ConfigError
+from engine.masking import is_sensitive_key, looks_like_token
+from engine.project.yamlfile import YamlDocument, YamlPath
+from engine.secrets.references import has_reference, malformed_references
+
+_URL_PASSWORD = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:(?P<password>[^@\s/]+)@")
+# Mappings whose keys are column or parameter names, not settings: `mask: {password: redact}`.
+_NAME_KEYED = {"mask"}
+
+HINT = "store it with `flowdeck secrets set NAME` and write `${secret:NAME}` here (or `${env:NAME}`)"
+
+
+def literal_credentials(document: YamlDocument) -> list[ConfigError]:
+    """One error for each credential written in plain text in ``document``."""
+    problems: list[ConfigError] = []
+    for path, value in _strings(document.data, ()):
+        what = _why_literal(path, value)
+        if what is None:
+            continue
+        location = document.location(path)
+        problems.append(ConfigError(what, location=location, hint=HINT, excerpt=document.excerpt(location)))
+    return problems
+
+
+def _why_literal(path: YamlPath, value: str) -> str | None:
+    broken = malformed_references(value)
+    if broken:
+        return f"{broken[0]} is not a valid reference; write ${{secret:NAME}} or ${{env:NAME}}"
+    keys = [part for part in path if isinstance(part, str)]
+    key = keys[-1] if keys else ""
+    if key in ("default", "value") and len(keys) > 1:  # params: {api_key: {default: ...}}
+        key = keys[-2]
+    if is_sensitive_key(key) and value.strip() and not has_reference(value) and not _under_names(path):
+        return f"`{key}` holds a literal credential; credentials never go in YAML"
+    match = _URL_PASSWORD.search(value)
+    if match and not has_reference(match["password"]):
+        return "this URL holds a literal password; credentials never go in YAML"
+    if looks_like_token(value):
+        return "this value looks like an access token or private key; credentials never go in YAML"
+    return None
+
+
+def _under_names(path: YamlPath) -> bool:
+    return any(part in _NAME_KEYED for part in path[:-1])
+
+
+def _strings(node: Any, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
+    if isinstance(node, str):
+        yield path, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, (*path, index))
