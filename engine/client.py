@@ -303,6 +303,129 @@ class Workspace:
         return f"process {pid}" if pid else "another process"
 
 
+    # -- secrets -------------------------------------------------------------------------------
+
+    def secret_names(self) -> list[str]:
+        """Names of the secrets in the project's store (never their values)."""
+        from engine.secrets import open_store
+
+        self.require("read")
+        return open_store(self.project).names()
+
+    def secret_store_description(self) -> str:
+        """Where the project's secrets are kept (for messages)."""
+        from engine.secrets import open_store
+
+        return open_store(self.project).where
+
+    def set_secret(self, name: str, value: str) -> str:
+        """Store a secret (admins); return where it went. The value is never logged or audited."""
+        from engine.masking import register_secret
+        from engine.secrets import SecretsError, open_store
+        from engine.secrets.store import check_name
+
+        with self._guarded("secrets", "secret.set", name) as details:
+            check_name(name)
+            if not value:
+                raise SecretsError(f"refusing to store an empty value for `{name}`")
+            register_secret(value)
+            store = open_store(self.project)
+            store.set(name, value)
+            details["store"] = store.where
+        return store.where
+
+    def delete_secret(self, name: str) -> bool:
+        """Remove a secret (admins); ``False`` if there was none."""
+        from engine.secrets import open_store
+
+        with self._guarded("secrets", "secret.delete", name) as details:
+            existed = open_store(self.project).delete(name)
+            details["existed"] = existed
+        return existed
+
+    # -- editing -------------------------------------------------------------------------------
+
+    def write_project_file(self, relative: str, text: str) -> Path:
+        """Replace a file of the project (a pipeline.yaml, a .sql file, flowdeck.yaml) atomically (admins).
+
+        The console's editor saves through this, so the role check and the audit entry hold
+        for every edit. Paths outside the project are refused.
+        """
+        import hashlib
+
+        with self._guarded("edit", "edit", relative) as details:
+            path = (self.project.root / relative).resolve()
+            if not path.is_relative_to(self.project.root) or path.is_relative_to(self.project.runtime_dir):
+                raise Forbidden(f"{relative} is not a file of the project's configuration",
+                                hint="edit files under the project folder, outside its runtime folder")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+            try:
+                partial.write_text(text, encoding="utf-8")
+                os.replace(partial, path)
+            finally:
+                partial.unlink(missing_ok=True)
+            details["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+            self.project.forget()
+        return path
+
+    # -- audit, lineage, retention -------------------------------------------------------------
+
+    def audit_entries(self, *, limit: int = 100, action: str | None = None, actor: str | None = None) -> list[AuditRecord]:
+        """The audit log, newest first (operators and admins)."""
+        self.require("audit")
+        return self.ledger.audit_entries(limit=limit, action=action, actor=actor)
+
+    def verify_audit(self) -> AuditVerification:
+        """Check the audit log's hash chain (operators and admins)."""
+        self.require("audit")
+        return self.ledger.verify_audit()
+
+    def lineage(self, target: str) -> Any:
+        """Upstream and downstream of ``TABLE`` or ``TABLE.COLUMN`` (a ``LineageReport``)."""
+        from engine.lineage import ProjectLineage
+
+        table, _, column = target.lower().partition(".")
+        catalog = ProjectLineage(self.project, self.ledger, self._warehouse_schemas())
+        return catalog.column_report(table, column) if column else catalog.table_report(table)
+
+    def _warehouse_schemas(self) -> dict[str, list[str]]:
+        """Columns of every table in the warehouse; empty when it does not exist or stays busy."""
+        try:
+            connection = open_warehouse(self.project, read_only=True, timeout=2.0)
+        except FlowdeckError:
+            return {}
+        try:
+            rows = connection.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_catalog = current_database() AND table_schema = 'main' "
+                "ORDER BY table_name, ordinal_position"
+            ).fetchall()
+        finally:
+            connection.close()
+        schemas: dict[str, list[str]] = {}
+        for table, column in rows:
+            schemas.setdefault(str(table).lower(), []).append(str(column))
+        return schemas
+
+    def prune(self, *, dry_run: bool = False) -> PruneReport:
+        """Apply the retention policies (admins; the daemon applies them daily as configured)."""
+        from engine.retention import prune
+
+        if self.source == "daemon":  # the configured policy, applied on schedule: no person to check
+            report = prune(self.project, self.ledger, dry_run=dry_run)
+            if not dry_run:
+                self.audit("prune", self.project.config.name, details=report.removed)
+            return report
+        if dry_run:
+            self.require("prune")
+            return prune(self.project, self.ledger, dry_run=True)
+        with self._guarded("prune", "prune", self.project.config.name) as details:
+            report = prune(self.project, self.ledger)
+            details.update(report.removed)
+        return report
+
+
 def _read_only_query(cursor: Any, sql: str, limit: int) -> QueryResult:
     import duckdb
 

@@ -23,6 +23,7 @@ def describe_pipeline(source: PipelineSource) -> dict[str, Any]:
             "output": output,
             "materialized": step.materialized if isinstance(step, TransformStep) else ("table" if output else None),
             "reads": step.table if isinstance(step, (CheckStep, LoadStep)) else None,
+            "mask": dict(step.mask) if isinstance(step, (ExtractStep, TransformStep)) else {},
         })
     schedule = None
     if config.schedule is not None:
@@ -61,7 +62,12 @@ def _label(plan: Plan, name: str) -> str:
     kind = step.kind
     if isinstance(step.config, TransformStep) and step.config.materialized == "view":
         kind = "view"
-    return f"{name} ({kind})"
+    return f"{name} ({kind})" + (f" {mask_label(step.config.mask)}" if getattr(step.config, "mask", None) else "")
+
+
+def mask_label(policy: dict[str, str]) -> str:
+    """``[masks email:hash, ssn:redact]``: where an auditor sees PII stop being readable."""
+    return "[masks " + ", ".join(f"{column}:{method}" for column, method in policy.items()) + "]"
 
 
 def graph_text(plan: Plan) -> str:
@@ -74,7 +80,9 @@ def graph_text(plan: Plan) -> str:
         for name in names:
             upstream = sorted(plan.steps[name].upstream, key=lambda n: plan.steps[n].index)
             feeds = f"  [dim]◂ {', '.join(upstream)}[/]" if upstream else ""
-            lines.append(f" {depth + 1:>2} [bold]{_label(plan, name)}[/]{feeds}")
+            label, _, masks = _label(plan, name).partition(" [masks")
+            masks = f" [yellow]\\[masks{masks}[/]" if masks else ""  # rich markup: a literal [ is escaped
+            lines.append(f" {depth + 1:>2} [bold]{label}[/]{masks}{feeds}")
     return "\n".join(lines)
 
 

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=stops.listen, args=(sys.stdin,), name="control", daemon=True).start()
     from engine.client import Workspace
     from engine.errors import FlowdeckError
+    from engine.masking import mask
     from engine.run.executor import RunExecutor
 
     try:
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         status = workspace.execute(arguments.run_id, claimed=arguments.claimed_by_parent is not None,
                                    executor=executor)
     except FlowdeckError as error:
-        print(error.render(), file=sys.stderr)
+        print(mask(error.render()), file=sys.stderr)
         return error.exit_code
     return 0 if status == "succeeded" else 1
 

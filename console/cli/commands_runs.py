@@ -83,12 +83,14 @@ def run(
                     err().print("stopping now; the run will be marked abandoned")
                     raise typer.Exit(130) from None
                 err().print("canceling the run (press Ctrl-C again to stop at once)…")
-                ws.ledger.request_cancel(record.run_id, requested_by="ctrl-c")
+                ws.ledger.request_cancel(record.run_id, requested_by=f"{ws.user} (ctrl-c)")
     final = ws.ledger.get_run(record.run_id)
     assert final is not None
     progress.summary(final)
     if outcome.get("error"):
-        err().print(outcome["error"])
+        from engine.masking import mask
+
+        err().print(mask(outcome["error"]), markup=False)
     raise typer.Exit(0 if final.status == "succeeded" else 1)
 
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 import sys
 
 from console.cli import (  # noqa: F401 - registers the commands
+    commands_audit,
     commands_console,
     commands_daemon,
+    commands_lineage,
     commands_pipelines,
+    commands_retention,
     commands_runs,
+    commands_secrets,
     commands_warehouse,
 )
 from console.cli.app import app
@@ -28,16 +32,22 @@ def run() -> None:
         from engine.errors import FlowdeckError
         from state.ledger import LedgerError
 
+        from engine.masking import mask
+
         if isinstance(error, FlowdeckError):
             from console.cli.output import err
             from rich.markup import escape
 
-            err().print(f"[red]error[/]: {escape(error.render())}")
+            err().print(f"[red]error[/]: {escape(mask(error.render()))}")
             sys.exit(error.exit_code)
         if isinstance(error, LedgerError):
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {mask(str(error))}", file=sys.stderr)
             sys.exit(2)
-        raise
+        import traceback
+
+        # a bug: the traceback helps, but it may quote a secret's value
+        print(mask(traceback.format_exc()), file=sys.stderr)
+        sys.exit(70)
 
 
 if __name__ == "__main__":

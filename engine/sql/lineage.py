@@ -23,7 +23,7 @@ def qualified(query: exp.Query, schema: Mapping[str, Sequence[str]]) -> exp.Quer
     """``query`` with stars expanded and every column prefixed by its source (a copy)."""
     mapping = _mapping(schema)
     return qualify(query.copy(), schema=mapping, dialect=DIALECT, validate_qualify_columns=False,
-                   infer_schema=True, quote_identifiers=True)  # type: ignore[return-value]
+                   quote_identifiers=True)  # type: ignore[return-value]
 
 
 def output_columns(query: exp.Query, schema: Mapping[str, Sequence[str]]) -> list[str]:

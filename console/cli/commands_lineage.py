@@ -1,0 +1,42 @@
+"""Commands about where data comes from and goes: lineage."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from console.cli.app import app, workspace
+from console.cli.output import err, out, print_json
+
+
+@app.command()
+def lineage(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A table (`daily_sales`) or a column (`daily_sales.revenue`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the edges as JSON (see docs/security.md).")] = False,
+) -> None:
+    """Show what feeds a table or column (upstream) and what it feeds (downstream), with masking and file checksums.
+
+    Example: `flowdeck lineage daily_sales.revenue`
+    """
+    from rich.markup import escape
+
+    report = workspace(ctx).lineage(target)
+    if as_json:
+        print_json(report.to_json())
+        return
+    console = out()
+    console.print(f"[bold]lineage of {escape(report.target)}[/]")
+    for title, edges, arrow in (("upstream", report.upstream, "◂"), ("downstream", report.downstream, "▸")):
+        console.print(f"\n{title}:")
+        if not edges:
+            console.print("  (nothing)")
+        for edge in edges:
+            near, far = (edge.target, edge.source) if arrow == "◂" else (edge.source, edge.target)
+            extra = f"  [yellow]masked: {escape(edge.masked)}[/]" if edge.masked else ""
+            if edge.checksum:
+                extra += f"  [dim]sha256 {edge.checksum[:12]}[/]"
+            console.print(f"  {escape(near)} {arrow} {escape(far)}  [dim]({edge.pipeline}.{edge.step})[/]{extra}")
+    for note in report.notes:
+        err().print(f"note: {note}")

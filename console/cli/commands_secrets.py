@@ -1,0 +1,102 @@
+"""Commands about secrets: secrets set, list, delete, new-master-key. Values are never printed."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from console.cli.app import app, workspace
+from console.cli.output import err, out, print_json
+
+secrets_app = typer.Typer(
+    help="Store credentials outside YAML: in the OS keyring, or in flowdeck's encrypted file keyring.\n\n"
+    "Refer to one in configuration as `${secret:NAME}`.",
+    no_args_is_help=True,
+)
+app.add_typer(secrets_app, name="secrets")
+
+
+def _read_value(name: str) -> str:
+    """The secret's value: typed twice without echo on a terminal, else all of stdin (one trailing newline dropped)."""
+    from engine.secrets import SecretsError
+
+    if sys.stdin.isatty():
+        import getpass
+
+        value = getpass.getpass(f"value of {name} (not shown): ")
+        if getpass.getpass("again: ") != value:
+            raise SecretsError("the two values differ; nothing was stored")
+        return value
+    value = sys.stdin.read()
+    return value[:-1] if value.endswith("\n") else value
+
+
+@secrets_app.command("set")
+def set_secret(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The secret's name, as written in `${secret:NAME}`.")],
+    generate: Annotated[bool, typer.Option("--generate", help="Store a new random value (32 bytes) instead of reading one.")] = False,
+) -> None:
+    """Store a secret. Prompts without echo on a terminal; otherwise reads the value from stdin.
+
+    Needs the admin role. The value is never printed, logged or written to the audit log.
+
+    Example: `printf '%s' "$PGPASSWORD" | flowdeck secrets set PG_PASSWORD`
+    """
+    import secrets
+
+    ws = workspace(ctx)
+    ws.require("secrets", name)  # before prompting: a viewer should not type a password for nothing
+    value = secrets.token_urlsafe(32) if generate else _read_value(name)
+    where = ws.set_secret(name, value)
+    err().print(f"stored secret {name} in {where}")
+
+
+@secrets_app.command("list")
+def list_secrets(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of names.")] = False,
+) -> None:
+    """List the names of the stored secrets (never their values).
+
+    Example: `flowdeck secrets list`
+    """
+    ws = workspace(ctx)
+    names = ws.secret_names()
+    if as_json:
+        print_json(names)
+        return
+    for name in names:
+        out().print(name)
+    err().print(f"{len(names)} secrets in {ws.secret_store_description()}")
+
+
+@secrets_app.command("delete")
+def delete_secret(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The secret to remove.")],
+) -> None:
+    """Remove a secret. Needs the admin role.
+
+    Example: `flowdeck secrets delete PG_PASSWORD`
+    """
+    from engine.errors import NotFound
+
+    if not workspace(ctx).delete_secret(name):
+        raise NotFound(f"there is no secret named {name}", hint="list them with `flowdeck secrets list`")
+    err().print(f"deleted secret {name}")
+
+
+@secrets_app.command("new-master-key")
+def new_master_key() -> None:
+    """Print a new random master key for the encrypted file keyring (used when there is no OS keyring).
+
+    Keep it somewhere safe: without it the secrets file cannot be opened.
+
+    Example: `export FLOWDECK_MASTER_KEY="$(flowdeck secrets new-master-key)"`
+    """
+    import secrets
+
+    typer.echo(secrets.token_urlsafe(32))

@@ -1,0 +1,59 @@
+"""The rule for the daemon's HTTP endpoints: loopback by default; anywhere else only with a token.
+
+Bound to 127.0.0.1 (or ::1, localhost) the endpoints answer everyone on this machine. Bound
+to any other address, every endpoint but ``/healthz`` needs ``Authorization: Bearer
+<token>``, the token being ``security.http_token`` (a reference to a secret); with no token
+configured such a binding is refused at start.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from typing import TYPE_CHECKING
+
+from engine.errors import ConfigError
+
+if TYPE_CHECKING:
+    from engine.project.project import Project
+
+OPEN_PATHS = frozenset({"/healthz"})
+DEFAULT_HOST = "127.0.0.1"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ::1) or ``localhost``."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def http_token(project: Project, host: str) -> str | None:
+    """The token requests must carry when the daemon binds ``host``; ``None`` on loopback without one.
+
+    Raises ``ConfigError`` for a non-loopback binding without ``security.http_token``.
+    """
+    reference = project.config.security.http_token
+    if reference is None:
+        if is_loopback(host):
+            return None
+        raise ConfigError(
+            f"the daemon would listen on {host}, beyond this machine, without a token",
+            hint="set `security.http_token: ${secret:DAEMON_HTTP_TOKEN}` in flowdeck.yaml "
+            "(`flowdeck secrets set DAEMON_HTTP_TOKEN --generate`), or bind 127.0.0.1",
+        )
+    from engine.secrets import resolve
+
+    return resolve(reference, project)
+
+
+def authorized(path: str, authorization: str | None, token: str | None) -> bool:
+    """Whether a request for ``path`` with this ``Authorization`` header may be answered."""
+    if token is None or path.split("?", 1)[0] in OPEN_PATHS:
+        return True
+    if not authorization:
+        return False
+    return hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode())
