@@ -15,9 +15,14 @@ from engine.retention import prune
 
 
 def audited_project(project: Path) -> Path:
-    cli(project, "run", "daily_sales", check=0)
-    cli(project, "cancel", "last", check=0)
-    cli(project, "run", "daily_sales", "--param", "since=2026-11-01", check=0)
+    """Three audited actions, done in-process (the CLI goes through the same Workspace methods)."""
+    workspace = Workspace.open(project)
+    first, _ = workspace.submit("daily_sales")
+    workspace.execute(first.run_id)
+    workspace.cancel("last")
+    second, _ = workspace.submit("daily_sales", {"since": "2026-11-01"})
+    workspace.execute(second.run_id)
+    workspace.close()
     return project / ".flowdeck" / "ledger.sqlite"
 
 

@@ -18,13 +18,15 @@ DAY = 86400.0
 
 
 def two_runs(project: Path) -> Workspace:
-    cli(project, "run", "daily_sales", check=0)
-    cli(project, "run", "daily_sales", check=0)
-    return Workspace.open(project)
+    workspace = Workspace.open(project)
+    for _ in range(2):
+        record, _ = workspace.submit("daily_sales")
+        assert workspace.execute(record.run_id) == "succeeded"
+    return workspace
 
 
 def test_nothing_within_policy_is_removed(project: Path) -> None:
-    two_runs(project)
+    two_runs(project).close()
     result = json.loads(cli(project, "prune", "--json", check=0).stdout)
     assert result["dry_run"] is False and sum(result["removed"].values()) == 0
     assert len(json.loads(cli(project, "runs", "--json", check=0).stdout)) == 2
@@ -49,7 +51,7 @@ def test_old_runs_events_and_lineage_go_but_audit_entries_stay_longer(project: P
 
 
 def test_prune_reports_what_it_removed_and_is_audited(project: Path) -> None:
-    two_runs(project)
+    two_runs(project).close()
     write(project / "flowdeck.yaml", (project / "flowdeck.yaml").read_text()
           + "\nretention:\n  runs: 0s\n  events: 0s\n  file_records: 0s\n  audit: 1d\n")
     dry = cli(project, "prune", "--dry-run", check=0)
