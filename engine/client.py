@@ -164,6 +164,7 @@ class Workspace:
     ) -> tuple[RunRecord, bool]:
         """Validate and queue a run; return it and whether it is new (a reused trigger key is not)."""
         with self._guarded("run", "run", pipeline, {"trigger": trigger_kind}) as details:
+            _refuse_literal_params(params or {})
             plan = self.plan(pipeline)
             coerce_params(plan.source.config.params, params or {}, pipeline)  # bad input fails before queuing
             record, created = self.ledger.create_run(
@@ -424,6 +425,18 @@ class Workspace:
             report = prune(self.project, self.ledger)
             details.update(report.removed)
         return report
+
+
+def _refuse_literal_params(params: dict[str, str]) -> None:
+    """Run parameters are stored in the ledger as given: a credential must come as a reference."""
+    from engine.errors import ParamError
+    from engine.secrets.literals import literal_param_problem
+
+    for name, value in params.items():
+        problem = literal_param_problem(name, str(value))
+        if problem:
+            raise ParamError(f"--param {name}: {problem.replace('in YAML', 'in run parameters')}",
+                             hint=f"store it with `flowdeck secrets set NAME` and pass --param '{name}=${{secret:NAME}}'")
 
 
 def _read_only_query(cursor: Any, sql: str, limit: int) -> QueryResult:

@@ -36,6 +36,11 @@ def literal_credentials(document: YamlDocument) -> list[ConfigError]:
     return problems
 
 
+def literal_param_problem(name: str, value: str) -> str | None:
+    """Why a run parameter given on the command line must not be stored as is (``None`` when it may)."""
+    return _why_literal(("params", name, "default"), value)
+
+
 def _why_literal(path: YamlPath, value: str) -> str | None:
     broken = malformed_references(value)
     if broken:

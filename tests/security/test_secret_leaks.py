@@ -121,3 +121,17 @@ def wait_for(project: Path, run_id: str, timeout: float = 60.0) -> None:
             return
         time.sleep(0.3)
     pytest.fail(f"run {run_id} did not finish within {timeout}s")
+
+
+def test_a_credential_passed_as_a_run_parameter_is_refused_but_a_reference_works(project: Path) -> None:
+    add_failing_connection_pipeline(project)
+    refused = cli(project, "run", "remote_orders", "--param", f"dsn=postgresql://etl:{PASSWORD}@db/sales", env=ENV,
+                  check=2)
+    assert "--param dsn: this URL holds a literal password" in refused.stderr
+    assert "--param 'dsn=${secret:NAME}'" in refused.stderr
+    assert PASSWORD not in refused.stderr
+    cli(project, "secrets", "set", "DSN", input=f"postgresql://etl:{PASSWORD}@db/sales", env=ENV, check=0)
+    failed = cli(project, "run", "remote_orders", "--param", "dsn=${secret:DSN}", env=ENV, check=1)
+    assert "No files found that match the pattern" in failed.stdout + failed.stderr  # resolved, used, masked
+    assert files_containing(project, needles(PASSWORD)) == []
+    assert json.loads(cli(project, "show", "last", "--json", env=ENV, check=0).stdout)["params"] == {"dsn": "${secret:DSN}"}
