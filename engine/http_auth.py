@@ -2,7 +2,7 @@
 
 Bound to 127.0.0.1 (or ::1, localhost) the endpoints answer everyone on this machine. Bound
 to any other address, every endpoint but ``/healthz`` needs ``Authorization: Bearer
-<token>``, the token being ``security.http_token`` (a reference to a secret); with no token
+<token>``, the token being ``daemon.http.token`` (a reference to a secret); with no token
 configured such a binding is refused at start.
 """
 
@@ -34,15 +34,15 @@ def is_loopback(host: str) -> bool:
 def http_token(project: Project, host: str) -> str | None:
     """The token requests must carry when the daemon binds ``host``; ``None`` on loopback without one.
 
-    Raises ``ConfigError`` for a non-loopback binding without ``security.http_token``.
+    Raises ``ConfigError`` for a non-loopback binding without ``daemon.http.token``.
     """
-    reference = project.config.security.http_token
+    reference = project.config.daemon.http.token
     if reference is None:
         if is_loopback(host):
             return None
         raise ConfigError(
             f"the daemon would listen on {host}, beyond this machine, without a token",
-            hint="set `security.http_token: ${secret:DAEMON_HTTP_TOKEN}` in flowdeck.yaml "
+            hint="set `daemon.http.token: ${secret:DAEMON_HTTP_TOKEN}` in flowdeck.yaml "
             "(`flowdeck secrets set DAEMON_HTTP_TOKEN --generate`), or bind 127.0.0.1",
         )
     from engine.secrets import resolve

@@ -64,9 +64,9 @@ def main(
             typer.echo(ctx.get_help())
 
 
-def workspace(ctx: typer.Context) -> Workspace:
-    """The workspace of the project chosen by the global options."""
+def workspace(ctx: typer.Context, *, source: str = "cli") -> Workspace:
+    """The workspace of the project chosen by the global options; ``source`` is where actions come from (audit log)."""
     from engine.client import Workspace
 
     globals_: Globals = ctx.find_root().obj or Globals()
-    return Workspace.open(globals_.project)
+    return Workspace.open(globals_.project, source=source)

@@ -14,7 +14,7 @@ def open_console(globals_: Globals, *, read_only: bool, theme: Optional[str]) ->
     from console.tui.app import run_console
     from engine.client import Workspace
 
-    run_console(Workspace.open(globals_.project), read_only=read_only, theme=theme)
+    run_console(Workspace.open(globals_.project, source="console"), read_only=read_only, theme=theme)
 
 
 @app.command("console")

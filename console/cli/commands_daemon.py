@@ -31,7 +31,7 @@ def daemon(
     """
     from engine.daemon.daemon import Daemon
 
-    raise typer.Exit(Daemon(workspace(ctx), port=port).run())
+    raise typer.Exit(Daemon(workspace(ctx, source="daemon"), port=port).run())
 
 
 @app.command()

@@ -28,6 +28,7 @@ from engine.daemon.metrics import DaemonMetrics
 from engine.daemon.schedules import Schedules
 from engine.daemon.watch import Watchers
 from engine.daemon.workers import WorkerPool, resume_abandoned
+from engine.http_auth import http_token
 from engine.errors import FlowdeckError
 from engine.project.project import PIPELINE_FILE
 from state import RunRecord
@@ -95,7 +96,8 @@ class Daemon:
     def _run_locked(self) -> int:
         ledger = self.workspace.ledger  # opening it marks runs of dead processes abandoned
         self.metrics = DaemonMetrics(ledger)
-        self.http = HttpEndpoint(self.host, self.port, Routes(self.health, self.ready, self.status, self.metrics.render))
+        self.http = HttpEndpoint(self.host, self.port, Routes(self.health, self.ready, self.status, self.metrics.render),
+                                 token=http_token(self.project, self.host))  # refuses beyond loopback without one
         self.schedules = Schedules(self.workspace, self._wakeups)
         self.watchers = Watchers(self.workspace, self.metrics)
         self.pool = WorkerPool(self.workspace, self.project.config.daemon.workers, self.metrics, self._run_finished)

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from engine.errors import FlowdeckError
+from engine.http_auth import authorized
 
 log = logging.getLogger("flowdeck.daemon.http")
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -32,8 +33,8 @@ class Routes:
 class HttpEndpoint:
     """A threaded HTTP server bound to ``host:port`` (port 0: a free one)."""
 
-    def __init__(self, host: str, port: int, routes: Routes) -> None:
-        handler = _handler_for(routes)
+    def __init__(self, host: str, port: int, routes: Routes, *, token: str | None = None) -> None:
+        handler = _handler_for(routes, token)
         try:
             self._server = ThreadingHTTPServer((host, port), handler)
         except OSError as error:
@@ -60,12 +61,15 @@ class HttpEndpoint:
         self._server.server_close()
 
 
-def _handler_for(routes: Routes) -> type[BaseHTTPRequestHandler]:
+def _handler_for(routes: Routes, token: str | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "flowdeck"
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             path = self.path.split("?", 1)[0].rstrip("/") or "/"
+            if not authorized(path, self.headers.get("Authorization"), token):
+                self._send(401, "text/plain; charset=utf-8", b"unauthorized: send Authorization: Bearer <token>\n")
+                return
             try:
                 if path == "/healthz":
                     self._probe(*routes.health())

@@ -408,13 +408,10 @@ class RetentionConfig(Model):
 
 
 class SecurityConfig(Model):
-    """Keys and tokens of flowdeck's own security features, all as references to secrets."""
+    """Keys of flowdeck's own security features, as references to secrets."""
 
     pii_hash_key: SecretReference | None = Field(
         default=None, description="key of `mask: hash` (a keyed hash cannot be reversed by trying every value)"
-    )
-    http_token: SecretReference | None = Field(
-        default=None, description="bearer token the daemon's HTTP endpoints require when bound beyond 127.0.0.1"
     )
 
 
@@ -429,6 +426,11 @@ class HttpConfig(Model):
 
     host: str = Field(default="127.0.0.1", description="address to listen on; loopback unless you mean otherwise")
     port: int = Field(default=8791, ge=0, le=65535, description="TCP port; 0 picks a free one (see `flowdeck status`)")
+    token: SecretReference | None = Field(
+        default=None,
+        description="bearer token every endpoint but /healthz requires; needed to bind beyond loopback "
+        "(e.g. ${secret:DAEMON_HTTP_TOKEN}, see docs/security.md)",
+    )
 
 
 class DaemonConfig(Model):

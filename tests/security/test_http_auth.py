@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 from security_helpers import write
 
+from engine.daemon.http import HttpEndpoint, Routes
 from engine.errors import ConfigError
 from engine.http_auth import authorized, http_token, is_loopback
 from engine.masking import mask
 from engine.project.project import Project
+
+TOKEN = "daemon-token-31415926"
 
 
 @pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.8.0.3", True), ("::1", True),
@@ -27,14 +32,44 @@ def test_binding_beyond_loopback_without_a_token_is_refused(project: Path) -> No
         http_token(loaded, "0.0.0.0")
 
 
-def test_with_a_token_every_endpoint_but_healthz_needs_it(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def with_token(project: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     write(project / "flowdeck.yaml", (project / "flowdeck.yaml").read_text()
-          + "\nsecurity:\n  http_token: ${secret:DAEMON_HTTP_TOKEN}\n")
-    monkeypatch.setenv("FLOWDECK_SECRET_DAEMON_HTTP_TOKEN", "daemon-token-31415926")
-    token = http_token(Project.load(project), "0.0.0.0")
-    assert token == "daemon-token-31415926"
+          + "\ndaemon:\n  http:\n    port: 0\n    token: ${secret:DAEMON_HTTP_TOKEN}\n")
+    monkeypatch.setenv("FLOWDECK_SECRET_DAEMON_HTTP_TOKEN", TOKEN)
+    return Project.load(project)
+
+
+def test_with_a_token_every_endpoint_but_healthz_needs_it(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = http_token(with_token(project, monkeypatch), "0.0.0.0")
+    assert token == TOKEN
     assert authorized("/healthz", None, token)
     assert not authorized("/status", None, token)
     assert not authorized("/metrics", "Bearer wrong", token)
-    assert authorized("/metrics?x=1", "Bearer daemon-token-31415926", token)
+    assert authorized("/metrics?x=1", f"Bearer {TOKEN}", token)
     assert mask(f"token was {token}") == "token was ***"  # resolved through the secrets API, so masked
+
+
+def get(url: str, token: str | None = None) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_daemon_endpoint_enforces_the_token(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = with_token(project, monkeypatch)
+    routes = Routes(health=lambda: (True, []), ready=lambda: (True, []), status=lambda: {"ok": True},
+                    metrics=lambda: b"# metrics\n")
+    endpoint = HttpEndpoint("127.0.0.1", 0, routes, token=http_token(loaded, "127.0.0.1"))
+    endpoint.start()
+    try:
+        base = f"http://{endpoint.address}"
+        assert get(f"{base}/healthz") == 200
+        assert get(f"{base}/status") == 401
+        assert get(f"{base}/metrics", "wrong-token") == 401
+        assert get(f"{base}/status", TOKEN) == 200
+        assert get(f"{base}/metrics", TOKEN) == 200
+    finally:
+        endpoint.stop()
