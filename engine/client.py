@@ -18,13 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 from engine import roles
 from engine.audit import SOURCES, audited
+from engine.alerts import Alert, derive_alerts
 from engine.backends.base import QueryResult
 from engine.backends.warehouse import open_warehouse
 from engine.daemon.lease import DaemonState, read_daemon_state
 from engine.errors import FlowdeckError, Forbidden, NotFound
 from engine.masking import install_log_masking, mask
+from engine.pipelines import PipelineSummary, summarize_pipeline
 from engine.plan import Plan, build_plan
 from engine.processes import pid_alive
+from engine.project.editing import SaveResult, check_source, editable_files, save_source
 from engine.project.project import Project
 from engine.roles import Identity
 from engine.run.executor import Observer, RunExecutor
@@ -149,6 +152,65 @@ class Workspace:
             except FlowdeckError as error:
                 errors.append(error)
         return plans, errors
+
+    def pipeline_summaries(self, now: float | None = None) -> list[PipelineSummary]:
+        """Every pipeline with its trigger, next scheduled time and last run; invalid ones included."""
+        now = time.time() if now is None else now
+        summaries: list[PipelineSummary] = []
+        for name in self.project.pipeline_names():
+            last_run = self.ledger.last_run_of(name)
+            try:
+                source = self.project.pipeline(name)
+            except FlowdeckError as error:
+                summaries.append(summarize_pipeline(name, None, error.what, last_run, now))
+                continue
+            summaries.append(summarize_pipeline(name, source, None, last_run, now))
+        return summaries
+
+    def pipeline_files(self, pipeline: str) -> list[Path]:
+        """The files of a pipeline an operator may edit: pipeline.yaml, then its SQL files."""
+        folder = self.project.pipelines_dir / pipeline
+        if not folder.is_dir():
+            raise NotFound(f"no pipeline named `{pipeline}` in {self.project.pipelines_dir}")
+        return editable_files(folder)
+
+    def check_file(self, path: Path, text: str) -> list[FlowdeckError]:
+        """Problems in ``text`` as the new content of ``path`` (YAML config or step SQL), with positions."""
+        return check_source(path, text)
+
+    def save_file(self, path: Path, text: str, *, force: bool = False) -> SaveResult:
+        """Save an edited pipeline file; refuse an invalid one unless forced; keep the old one in backups."""
+        path = Path(path).resolve()
+        if self.project.pipelines_dir.resolve() not in path.parents:
+            raise NotFound(f"{path} is not a file of a pipeline of this project")
+        self.project.ensure_runtime_dirs()
+        result = save_source(path, text, backup_dir=self.project.runtime_dir / "backups", force=force)
+        self.project.forget(path.parent.name)  # the next plan reads the new file
+        return result
+
+    def published_tables(self, pipeline: str) -> list[str]:
+        """Tables a pipeline publishes into the warehouse (its extract and transform outputs), in step order."""
+        plan = self.plan(pipeline)
+        return [plan.steps[name].output for name in plan.order if plan.steps[name].output]  # type: ignore[misc]
+
+    def preview_table(self, table: str, *, limit: int = 200, wait: float = 30.0,
+                      on_wait: Callable[[str], None] | None = None) -> QueryResult:
+        """The first ``limit`` rows of a published table, waiting (and saying who holds it) while a run writes."""
+        quoted = '"' + table.replace('"', '""') + '"'
+        return self.query(f"SELECT * FROM {quoted}", limit=limit, wait=wait, on_wait=on_wait)
+
+    # -- alerts --------------------------------------------------------------------------------
+
+    def alerts(self, *, limit: int = 200, include_acknowledged: bool = True) -> list[Alert]:
+        """Failed or abandoned runs and failed or warned checks, newest first."""
+        return derive_alerts(self.ledger, limit=limit, include_acknowledged=include_acknowledged)
+
+    def acknowledge_alert(self, alert_id: str) -> bool:
+        """Mark an alert seen by the current user; ``False`` if it already was."""
+        run_id = alert_id.split(":", 2)[1] if alert_id.count(":") >= 1 else None
+        if run_id is not None and self.ledger.get_run(run_id) is None:
+            run_id = None
+        return self.ledger.acknowledge_alert(alert_id, run_id, by=current_user())
 
     # -- runs ----------------------------------------------------------------------------------
 

@@ -2,11 +2,81 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from engine.plan import Plan
-from engine.project.models import CheckStep, ExtractStep, LoadStep, TransformStep
+from engine.project.models import CheckStep, ExtractStep, LoadStep, PipelineConfig, Schedule, TransformStep
 from engine.project.project import PipelineSource
+from state import RunRecord
+
+
+@dataclass(frozen=True)
+class PipelineSummary:
+    """One line of the console's pipeline list: how it is triggered, when next, how it last went."""
+
+    name: str
+    valid: bool
+    error: str | None
+    description: str | None
+    trigger: str
+    next_run_at: float | None
+    last_run: RunRecord | None
+    params: dict[str, str | None]  # name -> default (None when required or without default)
+
+
+def summarize_pipeline(name: str, source: PipelineSource | None, error: str | None,
+                       last_run: RunRecord | None, now: float) -> PipelineSummary:
+    """The summary of one pipeline; an invalid one (``source`` None) keeps its first error line."""
+    if source is None:
+        return PipelineSummary(name=name, valid=False, error=error, description=None, trigger="?",
+                               next_run_at=None, last_run=last_run, params={})
+    config = source.config
+    return PipelineSummary(
+        name=name,
+        valid=True,
+        error=None,
+        description=(config.description or "").strip() or None,
+        trigger=trigger_text(config),
+        next_run_at=next_scheduled_at(config.schedule, now) if config.schedule else None,
+        last_run=last_run,
+        params={param: None if spec.default is None else str(spec.default) for param, spec in config.params.items()},
+    )
+
+
+def trigger_text(config: PipelineConfig) -> str:
+    """How a pipeline starts, in a few words: ``cron 0 6 * * *``, ``every 15m``, ``files landing/*.csv``."""
+    parts: list[str] = []
+    if config.schedule is not None:
+        if config.schedule.cron:
+            parts.append(f"cron {config.schedule.cron}")
+        elif config.schedule.interval:
+            parts.append(f"every {_short_duration(config.schedule.interval.total_seconds())}")
+    for trigger in config.triggers:
+        parts.append(f"files {trigger.folder.rstrip('/')}/{','.join(trigger.patterns)}")
+    return "; ".join(parts) or "manual"
+
+
+def next_scheduled_at(schedule: Schedule, now: float) -> float | None:
+    """When a cron schedule fires next after ``now`` (unix time); None for intervals, which the daemon anchors."""
+    if not schedule.cron:
+        return None
+    from apscheduler.triggers.cron import CronTrigger  # only needed when a pipeline has a cron schedule
+
+    try:
+        trigger = CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
+    except (ValueError, LookupError):  # a bad expression or zone is the validator's to report, not ours
+        return None
+    moment = trigger.get_next_fire_time(None, datetime.fromtimestamp(now, tz=timezone.utc))
+    return moment.timestamp() if moment is not None else None
+
+
+def _short_duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def describe_pipeline(source: PipelineSource) -> dict[str, Any]:

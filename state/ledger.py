@@ -346,6 +346,20 @@ class Ledger:
             self._event(db, run_id, f"check.{status}", text, step=step, level=level,
                         payload={"check": check_name, "failing_rows": failing_rows, "severity": severity}, ts=now)
 
+    def acknowledge_alert(self, alert_id: str, run_id: str | None, *, by: str | None = None) -> bool:
+        """Record that an alert was seen; ``False`` if it already was (the first acknowledgement stays)."""
+        now = time.time()
+        with self._write() as db:
+            changed = db.execute(
+                "INSERT OR IGNORE INTO alert_acknowledgements (alert_id, acknowledged_by, acknowledged_at) VALUES (?, ?, ?)",
+                (alert_id, by, now),
+            ).rowcount
+            if changed == 1:
+                who = f" by {by}" if by else ""
+                self._event(db, run_id, "alert.acknowledged", f"alert {alert_id} acknowledged{who}",
+                            payload={"alert_id": alert_id}, ts=now)
+        return changed == 1
+
     def log(self, run_id: str | None, message: str, *, step: str | None = None, level: str = "info",
             kind: str = "log", payload: dict[str, Any] | None = None) -> int:
         """Append one event that changes no state (a log line, progress)."""
@@ -728,6 +742,28 @@ class Ledger:
         """A run's check outcomes in the order they ran."""
         rows = self._query("SELECT * FROM check_results WHERE run_id = ? ORDER BY ts", (run_id,))
         return [CheckRecord.from_row(row) for row in rows]
+
+    def check_results(self, *, statuses: Sequence[str], limit: int = 200) -> list[CheckRecord]:
+        """Check outcomes in one of ``statuses`` across all runs, newest first."""
+        marks = ", ".join("?" * len(statuses))
+        rows = self._query(
+            f"SELECT * FROM check_results WHERE status IN ({marks}) ORDER BY ts DESC LIMIT ?", (*statuses, limit)
+        )
+        return [CheckRecord.from_row(row) for row in rows]
+
+    def acknowledgements(self, alert_ids: Sequence[str]) -> dict[str, tuple[str | None, float]]:
+        """Who acknowledged each of ``alert_ids`` and when (ids never acknowledged are absent)."""
+        found: dict[str, tuple[str | None, float]] = {}
+        ids = list(alert_ids)
+        for start in range(0, len(ids), 500):  # stay under SQLite's limit on bound variables
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in self._query(
+                f"SELECT alert_id, acknowledged_by, acknowledged_at FROM alert_acknowledgements WHERE alert_id IN ({marks})",
+                chunk,
+            ):
+                found[row["alert_id"]] = (row["acknowledged_by"], row["acknowledged_at"])
+        return found
 
     def events(self, *, run_id: str | None = None, after: int = 0, limit: int = 1000) -> list[EventRecord]:
         """Events after the cursor ``after`` (an event id), oldest first, for one run or all."""

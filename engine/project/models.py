@@ -449,6 +449,19 @@ class DaemonConfig(Model):
     http: HttpConfig = Field(default_factory=HttpConfig)
 
 
+class ConsoleConfig(Model):
+    """The operator console (`flowdeck console`)."""
+
+    theme: str = Field(default="flowdeck-dark", description="a theme from themes/ (flowdeck-dark, flowdeck-light, ansi, nord, ...)")
+    read_only: bool = Field(default=False, description="open the console read-only, as `--read-only` does")
+    mouse: bool = Field(default=True, description="accept mouse input; turn off if a terminal garbles mouse reports")
+    refresh: Duration = Field(
+        default=timedelta(milliseconds=500),
+        description="how often the console looks for new ledger events (runs started anywhere appear this fast)",
+    )
+    preview_rows: int = Field(default=200, ge=1, le=5000, description="rows shown by the data preview of a table")
+
+
 class ProjectConfig(Model):
     """flowdeck.yaml at the root of a project."""
 
@@ -465,3 +478,4 @@ class ProjectConfig(Model):
     )
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)

@@ -1,0 +1,99 @@
+"""Editing a pipeline's files in place: which files, whether a text is valid, and a safe save.
+
+Validation reuses the loaders the engine runs with (YAML with positions, the config models,
+sqlglot), so what the editor accepts is exactly what a run accepts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import ConfigError, FlowdeckError, Location
+from engine.project.models import PipelineConfig, ProjectConfig
+from engine.project.project import PIPELINE_FILE, PROJECT_FILE
+from engine.project.validation import validate_document
+from engine.project.yamlfile import parse_yaml
+from engine.sql.analysis import parse_query
+
+EDITABLE_SUFFIXES = (".yaml", ".yml", ".sql")
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """Where a file was written and where its previous version was kept."""
+
+    path: Path
+    backup: Path | None
+    problems: int
+
+
+def editable_files(folder: Path) -> list[Path]:
+    """A pipeline's files an operator edits: pipeline.yaml first, then its SQL files by name."""
+    files = [folder / PIPELINE_FILE] if (folder / PIPELINE_FILE).is_file() else []
+    files += sorted(path for path in folder.glob("*.sql") if path.is_file())
+    return files
+
+
+def language_of(path: Path) -> str | None:
+    """The syntax-highlighting language of a file (``yaml``, ``sql``), or None for plain text."""
+    return {".yaml": "yaml", ".yml": "yaml", ".sql": "sql"}.get(path.suffix.lower())
+
+
+def check_source(path: Path, text: str) -> list[FlowdeckError]:
+    """Every problem in ``text`` (the would-be content of ``path``), each with line and column."""
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            document = parse_yaml(text, path)
+            if path.name == PIPELINE_FILE:
+                validate_document(document, PipelineConfig)
+            elif path.name == PROJECT_FILE:
+                validate_document(document, ProjectConfig)
+        elif path.suffix.lower() == ".sql":
+            parse_query(text, path)
+    except FlowdeckError as error:
+        return [error, *error.also]
+    return []
+
+
+def save_source(path: Path, text: str, *, backup_dir: Path, force: bool = False) -> SaveResult:
+    """Write ``text`` to ``path`` atomically, keeping the previous version in ``backup_dir``.
+
+    An invalid text is refused with the first problem's location unless ``force`` is set.
+    """
+    problems = check_source(path, text)
+    if problems and not force:
+        first = problems[0]
+        raise ConfigError(
+            f"not saved: {path.name} has {len(problems)} problem{'s' if len(problems) > 1 else ''}: {first.what}",
+            location=first.location or Location(path),
+            excerpt=first.excerpt,
+            hint="fix it, or force the save to keep an invalid file on purpose",
+        )
+    backup: Path | None = None
+    if path.exists():
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        backup = backup_dir / f"{path.parent.name}.{path.name}.{stamp}.bak"
+        counter = 1
+        while backup.exists():  # two saves within a second keep both versions
+            backup = backup_dir / f"{path.parent.name}.{path.name}.{stamp}-{counter}.bak"
+            counter += 1
+        shutil.copy2(path, backup)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if backup is not None:
+            shutil.copymode(backup, temporary)
+        os.replace(temporary, path)  # readers see the old file or the new one, never half of one
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return SaveResult(path=path, backup=backup, problems=len(problems))
