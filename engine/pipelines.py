@@ -140,8 +140,8 @@ def mask_label(policy: dict[str, str]) -> str:
     return "[masks " + ", ".join(f"{column}:{method}" for column, method in policy.items()) + "]"
 
 
-def graph_text(plan: Plan) -> str:
-    """The DAG drawn level by level for a terminal (rich markup)."""
+def graph_text(plan: Plan, marks: dict[str, str] | None = None) -> str:
+    """The DAG drawn level by level for a terminal (rich markup); ``marks`` prefix steps (e.g. last status)."""
     lines = [f"[bold]{plan.name}[/] — {len(plan.steps)} steps"]
     for depth, names in enumerate(levels(plan)):
         if depth:
@@ -152,7 +152,8 @@ def graph_text(plan: Plan) -> str:
             feeds = f"  [dim]◂ {', '.join(upstream)}[/]" if upstream else ""
             label, _, masks = _label(plan, name).partition(" [masks")
             masks = f" [yellow]\\[masks{masks}[/]" if masks else ""  # rich markup: a literal [ is escaped
-            lines.append(f" {depth + 1:>2} [bold]{label}[/]{masks}{feeds}")
+            mark = f"{marks[name]} " if marks and name in marks else ""
+            lines.append(f" {depth + 1:>2} {mark}[bold]{label}[/]{masks}{feeds}")
     return "\n".join(lines)
 
 

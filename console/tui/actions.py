@@ -1,0 +1,195 @@
+"""The one action registry: every key binding, footer entry, help line, palette entry and `:` command.
+
+Nothing can be bound, shown or typed that is not listed here, and the read-only gate asks
+this registry which actions change something. Each action has a stable id (for keymaps),
+its keys (the first is shown in the footer; at least one is a ctrl+letter or F-key, which
+survive terminals and SSH links that lose other combinations) and, optionally, a `:` verb.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+GLOBAL = "global"
+SCOPE_TITLES = {
+    GLOBAL: "Everywhere",
+    "pipelines": "Pipelines",
+    "runs": "Runs",
+    "run": "Run detail",
+    "alerts": "Alerts",
+    "editor": "Editor",
+    "preview": "Data preview",
+}
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One thing an operator can do, and every way to reach it."""
+
+    id: str
+    action: str  # the Textual action; ``app.`` actions work from any screen and from `:` commands
+    keys: tuple[str, ...]
+    description: str
+    scope: str = GLOBAL
+    mutates: bool = False  # refused and hidden in read-only mode
+    footer: bool = True
+    command: str | None = None  # the `:` verb
+    aliases: tuple[str, ...] = ()
+    usage: str = ""  # arguments of the `:` verb, for help
+    palette: bool = True
+
+    @property
+    def action_name(self) -> str:
+        """The action's name without its namespace (what ``check_action`` receives)."""
+        return self.action.split(".", 1)[-1].split("(", 1)[0]
+
+    @property
+    def needs_argument(self) -> bool:
+        """Whether the `:` verb needs an argument (so the palette cannot offer it bare)."""
+        return bool(self.usage) and not self.usage.startswith("[")
+
+    @property
+    def key_display(self) -> str:
+        """The key shown in the footer and help."""
+        return _pretty_key(self.keys[0]) if self.keys else ""
+
+    def binding(self) -> Binding:
+        """The Textual binding of this action."""
+        return Binding(",".join(self.keys), self.action, self.description, show=self.footer,
+                       key_display=self.key_display, id=self.id)
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    # -- everywhere -------------------------------------------------------------------------------
+    ActionSpec("app.help", "app.help", ("question_mark", "f1"), "Help", command="help", aliases=("h",)),
+    ActionSpec("app.command", "app.command_bar", ("colon", "ctrl+k"), "Command", footer=False, palette=False),
+    ActionSpec("app.palette", "app.command_palette", ("ctrl+p",), "Palette", footer=False, palette=False),
+    ActionSpec("app.pipelines", "app.show_pipelines", ("1", "f2"), "Pipelines", command="pipelines",
+               aliases=("p", "pl"), footer=False),  # the top bar shows 1 2 3
+    ActionSpec("app.runs", "app.show_runs", ("2", "f3"), "Runs", command="runs", aliases=("r",),
+               usage="[STATUS] [PIPELINE] [TEXT]", footer=False),
+    ActionSpec("app.alerts", "app.show_alerts", ("3", "f4"), "Alerts", command="alerts", aliases=("a",),
+               footer=False),
+    ActionSpec("app.back", "app.back", ("escape", "f9"), "Back", footer=False, palette=False),
+    ActionSpec("app.run", "app.launch_run", (), "Run a pipeline", mutates=True, command="run",
+               usage="PIPELINE [NAME=VALUE ...]", footer=False),
+    ActionSpec("app.open_run", "app.open_run", (), "Open a run", command="show", aliases=("tail", "logs"),
+               usage="RUN|last", footer=False),
+    ActionSpec("app.edit", "app.edit_pipeline", (), "Edit a pipeline", mutates=True, command="edit",
+               usage="PIPELINE", footer=False),
+    ActionSpec("app.preview", "app.preview_table", (), "Preview a table", command="preview", usage="TABLE",
+               footer=False),
+    ActionSpec("app.cancel", "app.cancel_run", (), "Cancel a run", mutates=True, command="cancel", usage="RUN",
+               footer=False),
+    ActionSpec("app.resume", "app.resume_run", (), "Resume a failed run", mutates=True, command="resume",
+               usage="RUN", footer=False),
+    ActionSpec("app.rerun", "app.rerun_from", (), "Rerun from a step", mutates=True, command="rerun",
+               usage="STEP [RUN]", footer=False),
+    ActionSpec("app.theme", "app.set_theme", ("ctrl+t",), "Next theme", command="theme", usage="[NAME]",
+               footer=False),
+    ActionSpec("app.debug", "app.debug", ("f12",), "Debug info", command="debug", footer=False),
+    ActionSpec("app.quit", "app.quit", ("q", "ctrl+q"), "Quit", command="quit", aliases=("q", "q!", "exit")),
+    # -- pipelines --------------------------------------------------------------------------------
+    ActionSpec("pipelines.run", "app.launch_run", ("r", "f5"), "Run", scope="pipelines", mutates=True,
+               palette=False),
+    ActionSpec("pipelines.edit", "app.edit_pipeline", ("e", "f6"), "Edit", scope="pipelines", mutates=True,
+               palette=False),
+    ActionSpec("pipelines.runs", "runs_of_pipeline", ("enter",), "Its runs", scope="pipelines", palette=False),
+    ActionSpec("pipelines.preview", "app.preview_table", ("v", "f7"), "Preview", scope="pipelines",
+               palette=False),
+    ActionSpec("pipelines.filter", "filter", ("slash", "ctrl+f"), "Filter", scope="pipelines", palette=False),
+    # -- runs ---------------------------------------------------------------------------------------
+    ActionSpec("runs.open", "open_selected", ("enter",), "Open", scope="runs", palette=False),
+    ActionSpec("runs.cancel", "app.cancel_run", ("c", "f8"), "Cancel", scope="runs", mutates=True, palette=False),
+    ActionSpec("runs.resume", "app.resume_run", ("R", "ctrl+r"), "Resume", scope="runs", mutates=True,
+               palette=False),
+    ActionSpec("runs.filter", "filter", ("slash", "ctrl+f"), "Filter", scope="runs", palette=False),
+    ActionSpec("runs.failed", "toggle_failed", ("x", "ctrl+x"), "Failed only", scope="runs", palette=False),
+    # -- run detail -----------------------------------------------------------------------------------
+    ActionSpec("run.cancel", "app.cancel_run", ("c", "f8"), "Cancel", scope="run", mutates=True, palette=False),
+    ActionSpec("run.resume", "app.resume_run", ("R", "ctrl+r"), "Resume", scope="run", mutates=True,
+               palette=False),
+    ActionSpec("run.rerun", "app.rerun_from", ("f", "ctrl+u"), "Rerun from step", scope="run", mutates=True,
+               palette=False),
+    ActionSpec("run.follow", "toggle_follow", ("p", "ctrl+y"), "Pause/follow log", scope="run", palette=False),
+    ActionSpec("run.next_step", "next_step", ("j", "ctrl+n"), "Next step", scope="run", footer=False,
+               palette=False),
+    ActionSpec("run.previous_step", "previous_step", ("k", "ctrl+o"), "Previous step", scope="run", footer=False,
+               palette=False),
+    # -- alerts -----------------------------------------------------------------------------------------
+    ActionSpec("alerts.acknowledge", "acknowledge", ("a", "ctrl+a"), "Acknowledge", scope="alerts",
+               mutates=True, palette=False),
+    ActionSpec("alerts.open", "open_selected", ("enter",), "Open run", scope="alerts", palette=False),
+    ActionSpec("alerts.all", "toggle_acknowledged", ("s", "ctrl+s"), "Show/hide acknowledged", scope="alerts",
+               palette=False),
+    # -- editor ------------------------------------------------------------------------------------------
+    ActionSpec("editor.save", "save", ("ctrl+s",), "Save", scope="editor", mutates=True, palette=False),
+    ActionSpec("editor.next_file", "next_file", ("ctrl+n", "f6"), "Next file", scope="editor", palette=False),
+    ActionSpec("editor.problem", "goto_problem", ("ctrl+g", "f7"), "Go to problem", scope="editor",
+               palette=False),
+    ActionSpec("editor.close", "close", ("escape", "f9"), "Close", scope="editor", palette=False),
+    # -- preview -------------------------------------------------------------------------------------------
+    ActionSpec("preview.refresh", "refresh_preview", ("r", "f5"), "Refresh", scope="preview", palette=False),
+    ActionSpec("preview.next_table", "next_table", ("n", "ctrl+n"), "Next table", scope="preview",
+               palette=False),
+)
+
+BY_ID: dict[str, ActionSpec] = {spec.id: spec for spec in ACTIONS}
+MUTATING_ACTION_NAMES: frozenset[str] = frozenset(spec.action_name for spec in ACTIONS if spec.mutates)
+
+
+def bindings(scope: str) -> list[Binding]:
+    """The key bindings of a scope (``global`` for the app, else a screen's name)."""
+    return [spec.binding() for spec in ACTIONS if spec.scope == scope and spec.keys]
+
+
+def specs(scope: str | None = None) -> list[ActionSpec]:
+    """Every action, or those of one scope."""
+    return [spec for spec in ACTIONS if scope is None or spec.scope == scope]
+
+
+def command_specs() -> dict[str, ActionSpec]:
+    """`:` verbs and their aliases → action."""
+    table: dict[str, ActionSpec] = {}
+    for spec in ACTIONS:
+        if spec.command:
+            for verb in (spec.command, *spec.aliases):
+                table[verb] = spec
+    return table
+
+
+def is_refused(action_name: str, read_only: bool) -> bool:
+    """Whether the read-only gate refuses (and hides) this action."""
+    return read_only and action_name in MUTATING_ACTION_NAMES
+
+
+def help_sections(read_only: bool = False) -> Iterable[tuple[str, list[tuple[str, str, str]]]]:
+    """(title, [(keys, `:` command, description)]) per scope, for the help screen and docs/console.md."""
+    for scope, title in SCOPE_TITLES.items():
+        rows = []
+        for spec in specs(scope):
+            if read_only and spec.mutates:
+                continue
+            keys = " ".join(_pretty_key(key) for key in spec.keys)
+            verb = ""
+            if spec.command:
+                verb = " ".join(f":{name}" for name in (spec.command, *spec.aliases))
+                if spec.usage:
+                    verb += f" {spec.usage}"
+            rows.append((keys, verb, spec.description + (" (changes things)" if spec.mutates else "")))
+        if rows:
+            yield title, rows
+
+
+_KEY_NAMES = {"question_mark": "?", "colon": ":", "slash": "/", "escape": "esc"}
+
+
+def _pretty_key(key: str) -> str:
+    if key in _KEY_NAMES:
+        return _KEY_NAMES[key]
+    if key.startswith("ctrl+"):
+        return "^" + key[5:]
+    return key

@@ -1,0 +1,608 @@
+"""The console app: screens by mode, the action handlers, and the ledger poll that keeps it live.
+
+Threading rule: engine calls run in thread workers (``engine_worker``); workers only post
+messages; the handlers below and on the screens own every widget. The app reads the ledger
+(a cheap "newest event id" probe, throttled) so runs started anywhere show up, and it never
+runs a pipeline itself: launching queues a run and starts a detached worker process.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from textual import on
+from textual.app import App
+from textual.message import Message
+from textual.message_pump import MessagePump
+from textual.worker import Worker
+
+from console.tui.actions import GLOBAL, bindings, command_specs, help_sections, is_refused
+from console.tui.commands import ConsoleCommands
+from console.tui.messages import EngineFailed, LedgerChanged, RunCancelRequested, RunSubmitted
+from console.tui.screens.alerts import AlertsScreen
+from console.tui.screens.base import ConsoleScreen
+from console.tui.screens.command_line import CommandLineScreen
+from console.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ParamsDialog, TextDialog
+from console.tui.screens.editor import EditorScreen
+from console.tui.screens.pipelines import PipelinesScreen
+from console.tui.screens.preview import PreviewScreen
+from console.tui.screens.run_detail import RunDetailScreen
+from console.tui.screens.runs import RunsScreen
+from console.tui.themes import BUILTIN_THEMES_DIR, DEFAULT_THEME, load_themes
+from engine.client import Workspace
+from engine.errors import FlowdeckError
+from state import EventRecord, LedgerError
+
+POLL_EVENT_CAP = 5000  # events read per poll; a flood is read over several polls, none skipped
+REAP_EVERY_SECONDS = 10.0
+TOAST_CHARS = 90  # a toast is a nudge; the alerts screen has the whole story
+ALERT_EVENTS = {
+    "run.failed": ("error", "run failed"),
+    "run.abandoned": ("error", "run abandoned"),
+    "check.failed": ("error", "check failed"),
+    "check.warned": ("warning", "check warned"),
+}
+
+
+class FlowdeckConsole(App[None]):
+    """The operator console on one project."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "flowdeck"
+    BINDINGS = bindings(GLOBAL)
+    MODES = {"pipelines": PipelinesScreen, "runs": RunsScreen, "alerts": AlertsScreen}
+    DEFAULT_MODE = "pipelines"
+    COMMANDS = {ConsoleCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+    NOTIFICATION_TIMEOUT = 6
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        read_only: bool | None = None,
+        theme: str | None = None,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float | None = None,
+        extra_theme_dirs: tuple[Path, ...] = (),
+    ) -> None:
+        super().__init__()
+        self.workspace = workspace
+        settings = workspace.project.config.console
+        self.read_only = settings.read_only if read_only is None else read_only
+        self.clock = clock
+        self.poll_interval = poll_interval if poll_interval is not None else settings.refresh.total_seconds()
+        self.preview_rows = settings.preview_rows
+        self.command_history: list[str] = []
+        self.launched_here: set[str] = set()
+        self.running_count = 0
+        self.pipeline_names: list[str] = workspace.project.pipeline_names()
+        self._cursor: int | None = None
+        self._poll_worker: Worker[None] | None = None
+        self._last_reap = 0.0
+        self._poll_failed = False
+        loaded = load_themes(BUILTIN_THEMES_DIR, workspace.project.root / "themes", *extra_theme_dirs)
+        self.theme_names = sorted(loaded.themes)
+        self._theme_problems = loaded.problems
+        for registered in loaded.themes.values():
+            self.register_theme(registered)
+        self._requested_theme = theme or settings.theme
+
+    # -- start -------------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        """Apply the theme, report bad theme files, start watching the ledger."""
+        for problem in self._theme_problems:
+            self.notify(f"theme file skipped: {problem}", title="invalid theme", severity="warning", timeout=10)
+        self.apply_theme(self._requested_theme, fallback=True)
+        self.set_interval(self.poll_interval, self._poll_ledger)
+        self._poll_ledger()
+
+    def apply_theme(self, name: str, *, fallback: bool = False) -> bool:
+        """Switch to theme ``name``; unknown names toast and (at start) fall back to the default."""
+        if name in self.available_themes:
+            self.theme = name
+            return True
+        known = ", ".join(self.theme_names)
+        self.notify(f"no theme named {name!r}; themes: {known}", title="theme", severity="warning", timeout=10)
+        if fallback:
+            self.theme = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        return False
+
+    # -- workers -------------------------------------------------------------------------------------
+
+    def engine_worker(self, target: MessagePump, job: Callable[[], Message | None], *, title: str,
+                      group: str, exclusive: bool = False) -> Worker[None]:
+        """Run ``job`` (an engine call) in a thread; post its message to ``target``, or an error dialog."""
+
+        def work() -> None:
+            try:
+                message = job()
+            except FlowdeckError as error:
+                self.post_message(EngineFailed(title, error, error.render()))
+                return
+            except LedgerError as error:
+                self.post_message(EngineFailed(title, None, str(error)))
+                return
+            except Exception as error:  # a bug must become a dialog, never a crashed console
+                self.post_message(EngineFailed(title, None, f"internal error: {type(error).__name__}: {error}"))
+                return
+            if message is not None:
+                target.post_message(message)
+
+        return target.run_worker(work, thread=True, group=group, exclusive=exclusive, exit_on_error=False,
+                                 name=title)
+
+    def on_engine_failed(self, message: EngineFailed) -> None:
+        """Show an engine error as a dialog."""
+        self.push_screen(ErrorDialog(message.title, message.text))
+
+    # -- the ledger poll ------------------------------------------------------------------------------
+
+    def _poll_ledger(self) -> None:
+        if self._poll_worker is not None and not self._poll_worker.is_finished:
+            return  # the previous probe is still running: skip this tick rather than pile up
+        cursor = self._cursor
+        reap = self.clock() - self._last_reap >= REAP_EVERY_SECONDS
+        if reap:
+            self._last_reap = self.clock()
+        ledger_owner = self.workspace
+
+        def probe() -> Message | None:
+            try:
+                ledger = ledger_owner.ledger
+                if reap:
+                    ledger_owner.reap_orphans()  # a worker killed while we watch becomes "abandoned"
+                newest = ledger.last_event_id()
+                if cursor is None:
+                    running = len(ledger.runs_in_status("queued", "running"))
+                    return LedgerChanged(events=[], cursor=newest, previous_cursor=-running - 1)
+                if newest == cursor:
+                    return None
+                events = ledger.events(after=cursor, limit=POLL_EVENT_CAP)
+                return LedgerChanged(events=events, cursor=events[-1].event_id if events else newest,
+                                     previous_cursor=cursor)
+            except (LedgerError, OSError) as error:
+                return EngineFailed("reading the ledger", None, str(error))
+
+        self._poll_worker = self.run_worker(probe_and_post(self, probe), thread=True, group="poll",
+                                            exit_on_error=False, name="ledger poll")
+
+    def on_ledger_changed(self, message: LedgerChanged) -> None:
+        """Toast alerts, update counts, and let the visible screen refresh."""
+        first = self._cursor is None
+        self._cursor = message.cursor
+        if first:
+            self.running_count = -message.previous_cursor - 1
+            self.refresh_top_bars()
+            return
+        running_changed = False
+        for event in message.events:
+            self._toast(event)
+            if event.kind.startswith("run."):
+                running_changed = True
+        if running_changed:
+            self._count_running()
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen):
+            screen.ledger_changed(message.events)
+        elif len(self.screen_stack) > 1 and isinstance(self.screen_stack[-2], ConsoleScreen):
+            self.screen_stack[-2].ledger_changed(message.events)  # under a dialog: keep it current
+
+    def _toast(self, event: EventRecord) -> None:
+        if event.kind in ALERT_EVENTS:
+            severity, title = ALERT_EVENTS[event.kind]
+            symbol = "✗" if severity == "error" else "!"
+            self.notify(_clip(f"{event.step or event.run_id}: {event.message}", TOAST_CHARS),
+                        title=f"{symbol} {title}", severity=severity, timeout=12, markup=False)  # type: ignore[arg-type]
+        elif event.kind == "run.succeeded" and event.run_id in self.launched_here:
+            self.notify(f"run {event.run_id}", title="✓ run succeeded", markup=False, timeout=4)
+
+    def _count_running(self) -> None:
+        workspace = self.workspace
+
+        def count() -> Message | None:
+            return RunningCounted(len(workspace.ledger.runs_in_status("queued", "running")))
+
+        self.engine_worker(self, count, title="counting runs", group="count", exclusive=True)
+
+    def on_running_counted(self, message: RunningCounted) -> None:
+        """Show how many runs are active."""
+        self.running_count = message.count
+        self.refresh_top_bars()
+
+    def top_bar_text(self, screen_title: str) -> Any:
+        """The top line: project, the three main screens (current one highlighted), where you are, badges."""
+        from rich.text import Text
+
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" flowdeck ", style="bold reverse")
+        text.append(f" {self.workspace.project.config.name} ")
+        for key, mode, label in (("1", "pipelines", "Pipelines"), ("2", "runs", "Runs"), ("3", "alerts", "Alerts")):
+            current = self.current_mode == mode
+            text.append(f" {key} ", style="bold")
+            text.append(label, style="reverse" if current else "")
+        if self.read_only:
+            text.append("  ")
+            text.append(" READ-ONLY ", style="bold reverse")
+        if self.running_count:
+            text.append(f"  ▶ {self.running_count} active")
+        if screen_title not in ("Pipelines", "Runs", "Alerts"):
+            text.append(f"  › {screen_title}")
+        return text
+
+    def refresh_top_bars(self) -> None:
+        """Redraw the top bar of every screen."""
+        from console.tui.widgets.top_bar import TopBar
+
+        for screen in self.screen_stack:
+            for bar in screen.query(TopBar):
+                bar.update_from_app()
+
+    # -- the read-only gate -------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide and refuse every action that changes something in read-only mode."""
+        return not is_refused(action, self.read_only)
+
+    def refuse_if_read_only(self, what: str) -> bool:
+        """Say no (with a toast) when read-only; ``True`` if refused."""
+        if self.read_only:
+            self.notify(f"read-only console: {what} is not allowed", title="refused", severity="warning")
+            return True
+        return False
+
+    # -- navigation --------------------------------------------------------------------------------------
+
+    @property
+    def console_screen(self) -> ConsoleScreen | None:
+        """The topmost console screen (below any dialog)."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, ConsoleScreen):
+                return screen
+        return None
+
+    def _go(self, mode: str) -> None:
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+        else:
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+
+    def action_show_pipelines(self, arg: str = "") -> None:
+        """Go to the pipelines screen."""
+        self._go("pipelines")
+
+    def action_show_runs(self, arg: str = "") -> None:
+        """Go to the runs screen, with an optional filter (``failed``, a pipeline, text)."""
+        line = arg.strip() or None
+        if self.current_mode == "runs":
+            self._go("runs")
+            screen = self.screen
+            if line is not None and isinstance(screen, RunsScreen):
+                screen.set_filter(line)
+        else:
+            RunsScreen.pending_filter = line  # applied when the screen shows
+            self._go("runs")
+
+    def action_show_alerts(self, arg: str = "") -> None:
+        """Go to the alerts screen."""
+        self._go("alerts")
+
+    def action_back(self) -> None:
+        """Close the current screen, or go back to the pipelines."""
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen) and screen.handle_back():
+            return
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self.current_mode != "pipelines":
+            self.switch_mode("pipelines")
+
+    def action_help(self, arg: str = "") -> None:
+        """The key and command reference, generated from the action registry."""
+        table = Table(box=None, show_header=True, pad_edge=False, expand=True)
+        table.add_column("keys", no_wrap=True)
+        table.add_column(":command")
+        table.add_column("does")
+        for title, rows in help_sections(read_only=self.read_only):
+            table.add_row(f"[bold]{title}[/]", "", "")
+            for keys, verb, description in rows:
+                table.add_row(keys, verb, description)
+            table.add_row("", "", "")
+        mode = "read-only: actions that change things are hidden" if self.read_only else ""
+        self.push_screen(TextDialog(f"? help {mode}".strip(), table, dialog_id="help"))
+
+    def action_debug(self, arg: str = "") -> None:
+        """Versions, terminal and colour facts: what to paste in a bug report."""
+        self.push_screen(TextDialog("debug", debug_text(self), dialog_id="debug"))
+
+    def action_command_bar(self) -> None:
+        """Open the `:` command line."""
+        self.push_screen(CommandLineScreen(self.command_history), self.run_command_line)
+
+    def run_command_line(self, line: str | None) -> None:
+        """Run one `:` command (``run daily_sales``, ``runs failed``, ``theme nord``)."""
+        if not line:
+            return
+        verb, _, rest = line.partition(" ")
+        table = command_specs()
+        spec = table.get(verb.lower())
+        if spec is None:
+            close = difflib.get_close_matches(verb.lower(), list(table), n=1)
+            hint = f"; did you mean :{close[0]}?" if close else "; press ? for the list"
+            self.notify(f"unknown command :{verb}{hint}", title="command", severity="error")
+            return
+        if is_refused(spec.action_name, self.read_only):
+            self.refuse_if_read_only(f":{spec.command}")
+            return
+        rest = rest.strip()
+        action = f"{spec.action}({rest!r})" if rest else spec.action
+        self.call_later(self.run_action, action)
+
+    # -- themes -------------------------------------------------------------------------------------------
+
+    def action_set_theme(self, arg: str = "") -> None:
+        """Switch to a named theme, or to the next one from themes/."""
+        name = arg.strip()
+        if not name:
+            names = self.theme_names or [self.theme]
+            index = names.index(self.theme) + 1 if self.theme in names else 0
+            name = names[index % len(names)]
+        if self.apply_theme(name):
+            self.notify(f"theme {name}", timeout=2)
+
+    def watch_theme(self, theme: str) -> None:
+        """Keep the editor's syntax colours in step with the theme."""
+        for screen in self.screen_stack:
+            if isinstance(screen, EditorScreen):
+                screen.match_theme()
+
+    # -- runs ------------------------------------------------------------------------------------------------
+
+    def action_launch_run(self, arg: str = "") -> None:
+        """Queue a run of a pipeline and hand it to a detached worker; ask for parameters first."""
+        if self.refuse_if_read_only("running a pipeline"):
+            return
+        screen = self.console_screen
+        words = arg.split()
+        if words:
+            pipeline, params = words[0], parse_assignments(words[1:])
+            if params is None:
+                self.notify("parameters are NAME=VALUE, e.g. :run daily_sales since=2026-11-01", severity="error")
+                return
+            self.submit_run(pipeline, params)
+            return
+        pipeline = screen.selected_pipeline() if screen else None
+        if not pipeline:
+            self.notify("choose a pipeline first (or type :run PIPELINE)", severity="warning")
+            return
+        declared = screen.selected_params() if screen else None
+        if declared:
+            self.push_screen(ParamsDialog(pipeline, declared),
+                             lambda values: self.submit_run(pipeline, values) if values is not None else None)
+        else:
+            self.submit_run(pipeline, {})
+
+    def submit_run(self, pipeline: str, params: dict[str, str]) -> None:
+        """Queue the run and start its worker process (in a thread: validation reads files)."""
+        workspace = self.workspace
+
+        def submit() -> Message:
+            record, _ = workspace.submit(pipeline, {name: value for name, value in params.items() if value != ""})
+            pid = workspace.launch_detached(record.run_id)
+            return RunSubmitted(record, pid, "launched")
+
+        self.engine_worker(self, submit, title=f"running {pipeline}", group="submit")
+
+    def on_run_submitted(self, message: RunSubmitted) -> None:
+        """Open the new run's live view."""
+        run = message.run
+        self.launched_here.add(run.run_id)
+        self.notify(f"{run.pipeline} {run.run_id}", title=f"▶ {message.action}", markup=False, timeout=3)
+        self.push_screen(RunDetailScreen(run.run_id))
+
+    def _run_ref(self, arg: str) -> str | None:
+        ref = arg.strip()
+        if ref:
+            return ref
+        screen = self.console_screen
+        ref = screen.selected_run() if screen else None
+        if not ref:
+            self.notify("choose a run first (or give its id)", severity="warning")
+        return ref
+
+    def action_open_run(self, arg: str = "") -> None:
+        """Open a run's detail (``last``, an id or a unique prefix)."""
+        ref = self._run_ref(arg)
+        if not ref:
+            return
+        workspace = self.workspace
+
+        def resolve() -> Message:
+            return RunResolved(workspace.resolve_run(ref).run_id)
+
+        self.engine_worker(self, resolve, title=f"opening run {ref}", group="resolve")
+
+    def on_run_resolved(self, message: RunResolved) -> None:
+        """Show the resolved run."""
+        self.push_screen(RunDetailScreen(message.run_id))
+
+    def action_cancel_run(self, arg: str = "") -> None:
+        """Ask a queued or running run to stop (after a confirmation)."""
+        if self.refuse_if_read_only("canceling a run"):
+            return
+        ref = self._run_ref(arg)
+        if not ref:
+            return
+        workspace = self.workspace
+
+        def cancel(confirmed: bool | None) -> None:
+            if confirmed:
+                self.engine_worker(self, lambda: RunCancelRequested(workspace.cancel(ref)),
+                                   title=f"canceling {ref}", group="cancel")
+
+        self.push_screen(ConfirmDialog(f"Cancel run {ref}?", yes="Cancel run"), cancel)
+
+    def on_run_cancel_requested(self, message: RunCancelRequested) -> None:
+        """Say what happened."""
+        run = message.run
+        if run.status == "canceled":
+            text = f"run {run.run_id} canceled"
+        elif run.finished:
+            text = f"run {run.run_id} had already {run.status}"
+        else:
+            text = f"cancel requested; run {run.run_id} stops at its next step boundary"
+        self.notify(text, title="⊘ cancel", markup=False)
+
+    def action_resume_run(self, arg: str = "") -> None:
+        """Resume a failed run from its failed step, in a new worker."""
+        if self.refuse_if_read_only("resuming a run"):
+            return
+        ref = self._run_ref(arg)
+        if not ref:
+            return
+        workspace = self.workspace
+
+        def resume() -> Message:
+            record = workspace.resume(ref)
+            return RunSubmitted(record, workspace.launch_detached(record.run_id), "resumed")
+
+        self.engine_worker(self, resume, title=f"resuming {ref}", group="submit")
+
+    def action_rerun_from(self, arg: str = "") -> None:
+        """Rerun a run's pipeline from a step (and everything downstream of it)."""
+        if self.refuse_if_read_only("rerunning a run"):
+            return
+        words = arg.split()
+        screen = self.console_screen
+        step = words[0] if words else (screen.selected_step() if screen else None)
+        ref = self._run_ref(words[1] if len(words) > 1 else "")
+        if not ref:
+            return
+        if not step:
+            self.notify("choose a step first (or type :rerun STEP RUN)", severity="warning")
+            return
+        workspace = self.workspace
+
+        def rerun() -> Message:
+            record = workspace.rerun_from(ref, step)
+            return RunSubmitted(record, workspace.launch_detached(record.run_id), f"rerun from {step}")
+
+        self.push_screen(ConfirmDialog(f"Rerun {ref} from step {step} (and everything after it)?", yes="Rerun"),
+                         lambda yes: self.engine_worker(self, rerun, title=f"rerunning {ref}", group="submit")
+                         if yes else None)
+
+    # -- other screens ----------------------------------------------------------------------------------------
+
+    def action_edit_pipeline(self, arg: str = "") -> None:
+        """Open a pipeline's YAML and SQL in the editor."""
+        if self.refuse_if_read_only("editing"):
+            return
+        screen = self.console_screen
+        pipeline = arg.strip() or (screen.selected_pipeline() if screen else None)
+        if not pipeline:
+            self.notify("choose a pipeline first (or type :edit PIPELINE)", severity="warning")
+            return
+        if pipeline not in self.workspace.project.pipeline_names():
+            self.notify(f"no pipeline named {pipeline!r}", severity="error")
+            return
+        self.push_screen(EditorScreen(pipeline))
+
+    def action_preview_table(self, arg: str = "") -> None:
+        """Show the first rows of a published table (of the selected pipeline, or named)."""
+        screen = self.console_screen
+        table = arg.strip() or None
+        pipeline = None if table else (screen.selected_pipeline() if screen else None)
+        if not table and not pipeline:
+            self.notify("choose a pipeline first (or type :preview TABLE)", severity="warning")
+            return
+        self.push_screen(PreviewScreen(pipeline=pipeline, table=table))
+
+
+class RunningCounted(Message):
+    """How many runs are queued or running."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
+
+class RunResolved(Message):
+    """A run reference resolved to an id."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+
+def probe_and_post(app: App[Any], probe: Callable[[], Message | None]) -> Callable[[], None]:
+    """A thread body that runs ``probe`` and posts what it returns to the app."""
+
+    def body() -> None:
+        message = probe()
+        if message is not None:
+            app.post_message(message)
+
+    return body
+
+
+def _clip(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def parse_assignments(words: list[str]) -> dict[str, str] | None:
+    """``["since=2026-11-01"]`` → ``{"since": "2026-11-01"}``; None if one is not NAME=VALUE."""
+    params: dict[str, str] = {}
+    for word in words:
+        name, sep, value = word.partition("=")
+        if not sep or not name:
+            return None
+        params[name] = value
+    return params
+
+
+def debug_text(app: FlowdeckConsole) -> str:
+    """Facts for a bug report: versions, terminal, colours, syntax highlighting."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from textual.widgets import TextArea
+
+    def package(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    syntax = TextArea.code_editor("", language="sql").is_syntax_aware
+    lines = [
+        f"flowdeck {package('flowdeck')} · textual {package('textual')} · duckdb {package('duckdb')} · "
+        f"sqlglot {package('sqlglot')}",
+        f"project: {app.workspace.project.root}",
+        f"ledger: {app.workspace.project.ledger_path}",
+        f"TERM={os.environ.get('TERM', '')} COLORTERM={os.environ.get('COLORTERM', '')} "
+        f"NO_COLOR={'set' if 'NO_COLOR' in os.environ else 'unset'} "
+        f"TEXTUAL_COLOR_SYSTEM={os.environ.get('TEXTUAL_COLOR_SYSTEM', '')}",
+        f"colour system: {app.console.color_system or 'none'} · theme: {app.theme} · size: {app.size.width}x{app.size.height}",
+        f"SQL/YAML highlighting: {'on' if syntax else 'OFF — install textual[syntax] (tree-sitter) to get it'}",
+        f"read-only: {'yes' if app.read_only else 'no'} · ledger poll every {app.poll_interval:g}s",
+        f"themes: {', '.join(app.theme_names)}",
+    ]
+    return "\n".join(lines)
+
+
+def run_console(workspace: Workspace, *, read_only: bool = False, theme: str | None = None) -> None:
+    """Open the console full screen until the operator quits (what `flowdeck console` calls)."""
+    settings = workspace.project.config.console
+    app = FlowdeckConsole(workspace, read_only=read_only or settings.read_only, theme=theme)
+    try:
+        app.run(mouse=settings.mouse)
+    finally:
+        workspace.close()

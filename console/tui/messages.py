@@ -1,0 +1,156 @@
+"""Messages the console's workers post; handlers on the app and screens turn them into widget state.
+
+Workers never touch widgets: each builds a message with data ready to render and posts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.message import Message
+
+from engine.alerts import Alert
+from engine.backends.base import QueryResult
+from engine.errors import FlowdeckError
+from engine.pipelines import PipelineSummary
+from engine.project.editing import SaveResult
+from state import CheckRecord, EventRecord, RunRecord, StepRecord
+
+
+@dataclass
+class LedgerChanged(Message):
+    """New events arrived in the ledger since ``previous_cursor`` (runs started anywhere)."""
+
+    events: list[EventRecord]
+    cursor: int
+    previous_cursor: int
+
+
+@dataclass
+class EngineFailed(Message):
+    """An engine call failed; shown as a readable dialog."""
+
+    title: str
+    error: FlowdeckError | None
+    text: str
+
+
+@dataclass
+class PipelinesLoaded(Message):
+    """The pipeline list."""
+
+    summaries: list[PipelineSummary]
+
+
+@dataclass
+class DagLoaded(Message):
+    """The DAG drawing of one pipeline (rich markup), or why there is none."""
+
+    pipeline: str
+    markup: str
+
+
+@dataclass
+class RunsLoaded(Message):
+    """Runs matching the runs screen's filter."""
+
+    runs: list[RunRecord]
+
+
+@dataclass
+class RunDetailLoaded(Message):
+    """A run, its steps and checks, and its events after the screen's cursor."""
+
+    run: RunRecord
+    steps: list[StepRecord]
+    checks: list[CheckRecord]
+    events: list[EventRecord]
+    cursor: int
+    reset_log: bool
+
+
+@dataclass
+class AlertsLoaded(Message):
+    """The alert list."""
+
+    alerts: list[Alert]
+
+
+@dataclass
+class AlertAcknowledged(Message):
+    """An alert was acknowledged (or already was)."""
+
+    alert_id: str
+    newly: bool
+
+
+@dataclass
+class RunSubmitted(Message):
+    """A run was queued and handed to a detached worker."""
+
+    run: RunRecord
+    worker_pid: int | None
+    action: str  # launched, resumed, rerun
+
+
+@dataclass
+class RunCancelRequested(Message):
+    """A cancel was requested (or the run had already finished)."""
+
+    run: RunRecord
+
+
+@dataclass
+class TablesListed(Message):
+    """The tables a pipeline publishes."""
+
+    tables: list[str]
+
+
+@dataclass
+class PreviewWaiting(Message):
+    """The warehouse is held by a writer; who, and for how long we have waited."""
+
+    table: str
+    text: str
+
+
+@dataclass
+class PreviewLoaded(Message):
+    """The first rows of a table."""
+
+    table: str
+    result: QueryResult
+
+
+@dataclass
+class FilesListed(Message):
+    """A pipeline's editable files and their text."""
+
+    files: list[tuple[Path, str]]
+
+
+@dataclass
+class FileChecked(Message):
+    """Problems in one version (``generation``) of an edited file."""
+
+    path: Path
+    generation: int
+    problems: list[FlowdeckError]
+
+
+@dataclass
+class FileSaved(Message):
+    """A file was written (its old version kept as a backup)."""
+
+    result: SaveResult
+    text: str
+
+
+@dataclass
+class SaveRefused(Message):
+    """A save was refused because the file has problems (the operator may force it)."""
+
+    path: Path
+    problems: list[FlowdeckError]

@@ -1,0 +1,124 @@
+"""The alerts screen: failed and abandoned runs, failed and warned checks; acknowledge them."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Static
+
+from console.tui.actions import bindings
+from console.tui.messages import AlertAcknowledged, AlertsLoaded
+from console.tui.screens.base import ConsoleScreen
+from console.tui.widgets.status import short_time, status_text
+from console.tui.widgets.top_bar import TopBar
+from engine.alerts import Alert
+from state import EventRecord
+
+
+class AlertsScreen(ConsoleScreen):
+    """What went wrong, newest first, until someone acknowledges it."""
+
+    SCOPE = "alerts"
+    TITLE_TEXT = "Alerts"
+    BINDINGS = bindings("alerts")
+
+    def __init__(self) -> None:
+        super().__init__(id="alerts")
+        self.alerts: list[Alert] = []
+        self.show_acknowledged = True
+
+    def compose(self) -> ComposeResult:
+        """Top bar, counts, table, footer."""
+        yield TopBar(self.TITLE_TEXT)
+        yield Static("", id="alerts-line", classes="subtitle")
+        table: DataTable[object] = DataTable(id="alert-table", cursor_type="row")
+        table.add_column("STATE", key="state", width=7)
+        table.add_column("LEVEL", key="level", width=9)
+        table.add_column("WHEN", key="when", width=11)
+        table.add_column("PIPELINE", key="pipeline", width=14)
+        table.add_column("WHAT", key="what")
+        yield table
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        """Focus the list."""
+        self.query_one(DataTable).focus()
+
+    def load(self) -> Message:
+        """The alerts (runs in a thread)."""
+        return AlertsLoaded(self.console.workspace.alerts(include_acknowledged=self.show_acknowledged))
+
+    def ledger_changed(self, events: list[EventRecord]) -> None:
+        """Runs finishing, checks and acknowledgements change this list."""
+        if any(event.kind.startswith(("run.", "check.", "alert.")) for event in events):
+            self.reload()
+
+    def on_alerts_loaded(self, message: AlertsLoaded) -> None:
+        """Fill the table, keeping the cursor on the same alert."""
+        self.alerts = message.alerts
+        table = self.query_one(DataTable)
+        selected = self._selected_alert()
+        table.clear()
+        now = self.console.clock()
+        for alert in message.alerts:
+            state = status_text("acked" if alert.acknowledged else "new")
+            level = status_text(alert.severity)
+            what = f"{alert.title}: {alert.detail}" if alert.detail else alert.title
+            table.add_row(state, level, short_time(alert.ts, now=now), alert.pipeline, what, key=alert.alert_id)
+        if selected is not None and selected.alert_id in table.rows:
+            table.move_cursor(row=table.get_row_index(selected.alert_id))
+        new = sum(1 for alert in message.alerts if not alert.acknowledged)
+        shown = "including acknowledged" if self.show_acknowledged else "acknowledged hidden"
+        self.query_one("#alerts-line", Static).update(f"{new} new · {len(message.alerts)} shown ({shown})")
+
+    def _selected_alert(self) -> Alert | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return next((alert for alert in self.alerts if alert.alert_id == row_key.value), None)
+
+    def selected_run(self) -> str | None:
+        """The run the highlighted alert is about."""
+        alert = self._selected_alert()
+        return alert.run_id if alert else None
+
+    def selected_pipeline(self) -> str | None:
+        """The pipeline the highlighted alert is about."""
+        alert = self._selected_alert()
+        return alert.pipeline if alert else None
+
+    def action_acknowledge(self) -> None:
+        """Acknowledge the highlighted alert."""
+        if self.console.refuse_if_read_only("acknowledging an alert"):
+            return
+        alert = self._selected_alert()
+        if alert is None:
+            return
+        workspace = self.console.workspace
+        self.console.engine_worker(
+            self, lambda: AlertAcknowledged(alert.alert_id, workspace.acknowledge_alert(alert.alert_id)),
+            title="acknowledging", group="ack")
+
+    def on_alert_acknowledged(self, message: AlertAcknowledged) -> None:
+        """Say so and refresh."""
+        self.notify("acknowledged" if message.newly else "already acknowledged", timeout=2)
+        self.reload()
+
+    def action_toggle_acknowledged(self) -> None:
+        """Show or hide acknowledged alerts."""
+        self.show_acknowledged = not self.show_acknowledged
+        self.reload()
+
+    def action_open_selected(self) -> None:
+        """Open the run of the highlighted alert."""
+        run = self.selected_run()
+        if run:
+            from console.tui.screens.run_detail import RunDetailScreen
+
+            self.app.push_screen(RunDetailScreen(run))
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open_selected()

@@ -1,0 +1,180 @@
+"""The pipelines screen: each pipeline's last run, next scheduled time and trigger, and its DAG."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Container, VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Input, Static
+
+from console.tui.actions import bindings
+from console.tui.messages import DagLoaded, PipelinesLoaded
+from console.tui.screens.base import ConsoleScreen
+from console.tui.widgets.status import short_time, status_text
+from console.tui.widgets.top_bar import TopBar
+from engine.errors import FlowdeckError
+from engine.pipelines import PipelineSummary, graph_text
+from state import EventRecord
+
+
+class PipelinesScreen(ConsoleScreen):
+    """The pipeline list and the selected pipeline's DAG."""
+
+    SCOPE = "pipelines"
+    TITLE_TEXT = "Pipelines"
+    BINDINGS = bindings("pipelines")
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+
+    def __init__(self) -> None:
+        super().__init__(id="pipelines")
+        self.summaries: list[PipelineSummary] = []
+        self.filter_text = ""
+        self._dag_for: str | None = None
+
+    def compose(self) -> ComposeResult:
+        """Top bar, filter, list and DAG side by side (stacked when narrow), footer."""
+        yield TopBar(self.TITLE_TEXT)
+        yield Input(placeholder="filter pipelines (Esc clears)", id="filter", classes="filter")
+        with Container(id="pipelines-body"):
+            table: DataTable[object] = DataTable(id="pipeline-table", cursor_type="row", zebra_stripes=False)
+            table.add_column("PIPELINE", key="name", width=16)
+            table.add_column("LAST RUN", key="status", width=12)
+            table.add_column("WHEN", key="when", width=11)
+            table.add_column("NEXT", key="next", width=11)
+            table.add_column("TRIGGER", key="trigger", width=16)
+            yield table
+            with VerticalScroll(id="dag-panel"):
+                yield Static("", id="dag")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        """Start with the filter hidden and the list focused."""
+        self.query_one("#filter", Input).display = False
+        self.query_one(DataTable).focus()
+
+    def load(self) -> Message:
+        """Every pipeline's summary (runs in a thread)."""
+        return PipelinesLoaded(self.console.workspace.pipeline_summaries(now=self.console.clock()))
+
+    def ledger_changed(self, events: list[EventRecord]) -> None:
+        """Only run state changes alter this screen."""
+        if any(event.kind.startswith("run.") for event in events):
+            self.reload()
+
+    def on_pipelines_loaded(self, message: PipelinesLoaded) -> None:
+        """Fill the table, keeping the cursor on the same pipeline."""
+        self.summaries = message.summaries
+        self.console.pipeline_names = [summary.name for summary in self.summaries]
+        self._render_rows()
+
+    def _render_rows(self) -> None:
+        table = self.query_one(DataTable)
+        selected = self.selected_pipeline()
+        table.clear()
+        now = self.console.clock()
+        for summary in self.summaries:
+            if self.filter_text and self.filter_text.lower() not in summary.name.lower():
+                continue
+            last = summary.last_run
+            status = status_text("invalid" if not summary.valid else last.status if last else "never")
+            when = short_time((last.ended_at or last.started_at or last.created_at) if last else None, now=now)
+            table.add_row(summary.name, status, when, short_time(summary.next_run_at, now=now),
+                          summary.trigger, key=summary.name)
+        if selected is not None and selected in table.rows:
+            table.move_cursor(row=table.get_row_index(selected))
+        self._load_dag()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        self.action_runs_of_pipeline()
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._load_dag()
+
+    def _load_dag(self) -> None:
+        name = self.selected_pipeline()
+        if name is None:
+            self.query_one("#dag", Static).update("no pipelines" if not self.summaries else "")
+            return
+        summary = next((s for s in self.summaries if s.name == name), None)
+        last = summary.last_run if summary else None
+        workspace = self.console.workspace
+
+        def draw() -> Message:
+            try:
+                plan = workspace.plan(name)
+            except FlowdeckError as error:
+                return DagLoaded(name, f"[b]✗ {name} is invalid[/b]\n\n{_escape(error.render())}\n\n"
+                                       "press e to edit it")
+            marks: dict[str, str] = {}
+            if last is not None:
+                from console.cli.output import STATUS_STYLE
+
+                for step in workspace.ledger.steps_of(last.run_id):
+                    symbol, style = STATUS_STYLE.get(step.status, ("?", ""))
+                    marks[step.step] = f"[{style}]{symbol}[/]" if style else symbol
+            text = graph_text(plan, marks=marks)
+            description = summary.description if summary else None
+            if description:
+                text += f"\n\n[dim]{_escape(description)}[/dim]"
+            return DagLoaded(name, text)
+
+        self.console.engine_worker(self, draw, title=f"drawing {name}", group="dag", exclusive=True)
+
+    def on_dag_loaded(self, message: DagLoaded) -> None:
+        """Show the DAG if it is still the selected pipeline's."""
+        if message.pipeline == self.selected_pipeline():
+            self.query_one("#dag", Static).update(message.markup)
+
+    # -- actions -----------------------------------------------------------------------------------------
+
+    def selected_pipeline(self) -> str | None:
+        """The pipeline under the cursor."""
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return str(row_key.value)
+
+    def selected_params(self) -> dict[str, str | None] | None:
+        """The selected pipeline's parameters and defaults."""
+        name = self.selected_pipeline()
+        summary = next((s for s in self.summaries if s.name == name), None)
+        return summary.params if summary else None
+
+    def action_runs_of_pipeline(self) -> None:
+        """Show the selected pipeline's runs."""
+        name = self.selected_pipeline()
+        if name:
+            self.console.action_show_runs(name)
+
+    def action_filter(self) -> None:
+        """Show and focus the filter."""
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.focus()
+
+    def handle_back(self) -> bool:
+        """Esc first clears and hides an open filter."""
+        field = self.query_one("#filter", Input)
+        if not field.display:
+            return False
+        field.value = ""
+        field.display = False
+        self.query_one(DataTable).focus()
+        return True
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self._render_rows()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(DataTable).focus()
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")

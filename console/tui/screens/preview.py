@@ -1,0 +1,125 @@
+"""A small preview of a published table: the first rows, capped, read without blocking the screen.
+
+While a run holds the warehouse the preview waits in a worker and says which run holds it;
+the raw DuckDB lock error is never shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Static
+
+from console.tui.actions import bindings
+from console.tui.messages import PreviewLoaded, PreviewWaiting, TablesListed
+from console.tui.screens.base import ConsoleScreen
+from console.tui.widgets.top_bar import TopBar
+from state import EventRecord
+
+CELL_WIDTH = 40  # longer values are cut: a preview is for looking, not reading documents
+
+
+class PreviewScreen(ConsoleScreen):
+    """The first rows of one table; ``n`` steps through the pipeline's tables."""
+
+    SCOPE = "preview"
+    TITLE_TEXT = "Preview"
+    BINDINGS = bindings("preview")
+
+    def __init__(self, *, pipeline: str | None = None, table: str | None = None) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.tables: list[str] = [table] if table else []
+        self.table = table
+
+    def compose(self) -> ComposeResult:
+        """Top bar, status line, rows, footer."""
+        yield TopBar("Preview")
+        yield Static("", id="preview-status", classes="subtitle")
+        yield DataTable(id="preview-table", cursor_type="cell")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        """List the pipeline's tables, or read the named table."""
+        self.query_one(DataTable).focus()
+        if self.table is None and self.pipeline is not None:
+            workspace, pipeline = self.console.workspace, self.pipeline
+            self.console.engine_worker(self, lambda: TablesListed(workspace.published_tables(pipeline)),
+                                       title=f"listing tables of {pipeline}", group="tables")
+        else:
+            self.refresh_preview()
+
+    def on_screen_resume(self) -> None:
+        """A preview is read on request only."""
+        self.refresh_top_bar()
+
+    def ledger_changed(self, events: list[EventRecord]) -> None:
+        """A preview is read on request only (r refreshes)."""
+
+    def on_tables_listed(self, message: TablesListed) -> None:
+        """Start with the pipeline's last table (usually its result)."""
+        self.tables = message.tables
+        if not self.tables:
+            self.query_one("#preview-status", Static).update(f"{self.pipeline} publishes no tables")
+            return
+        self.table = self.tables[-1]
+        self.refresh_preview()
+
+    def refresh_preview(self) -> None:
+        """Read the table's first rows in a worker."""
+        table = self.table
+        if table is None:
+            return
+        self.query_one(TopBar).screen_title = f"Preview {table}"
+        self.query_one(TopBar).update_from_app()
+        self.query_one("#preview-status", Static).update(f"reading {table}…")
+        workspace, limit = self.console.workspace, self.console.preview_rows
+
+        def read() -> Message:
+            result = workspace.preview_table(table, limit=limit,
+                                             on_wait=lambda text: self.post_message(PreviewWaiting(table, text)))
+            return PreviewLoaded(table, result)
+
+        self.console.engine_worker(self, read, title=f"reading {table}", group="preview", exclusive=True)
+
+    def action_refresh_preview(self) -> None:
+        """Read again."""
+        self.refresh_preview()
+
+    def action_next_table(self) -> None:
+        """Preview the pipeline's next table."""
+        if len(self.tables) > 1 and self.table in self.tables:
+            self.table = self.tables[(self.tables.index(self.table) + 1) % len(self.tables)]
+            self.refresh_preview()
+
+    def on_preview_waiting(self, message: PreviewWaiting) -> None:
+        """Say who holds the warehouse while we wait."""
+        if message.table == self.table:
+            self.query_one("#preview-status", Static).update(f"⏳ {message.text}")
+
+    def on_preview_loaded(self, message: PreviewLoaded) -> None:
+        """Show the rows."""
+        if message.table != self.table:
+            return
+        result = message.result
+        grid = self.query_one(DataTable)
+        grid.clear(columns=True)
+        grid.add_columns(*result.columns)
+        grid.add_rows([[_cell(value) for value in row] for row in result.rows])
+        more = f" (first {len(result.rows):,}; more exist)" if result.truncated else ""
+        others = f" · n: next of {len(self.tables)} tables" if len(self.tables) > 1 else ""
+        self.query_one("#preview-status", Static).update(
+            f"{message.table}: {len(result.rows):,} rows{more} · {len(result.columns)} columns{others}")
+
+    def selected_pipeline(self) -> str | None:
+        """The pipeline whose tables are shown."""
+        return self.pipeline
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    text = str(value)
+    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"

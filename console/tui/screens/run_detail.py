@@ -1,0 +1,201 @@
+"""One run, live: each step's progress with rows and elapsed time, the log tail, and failing checks."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Log, Static
+
+from console.tui.actions import bindings
+from console.tui.messages import RunDetailLoaded
+from console.tui.screens.base import ConsoleScreen
+from console.tui.widgets.status import format_duration, short_time, status_text
+from console.tui.widgets.step_progress import StepProgress
+from console.tui.widgets.top_bar import TopBar
+from state import CheckRecord, EventRecord, RunRecord, StepRecord
+
+LOG_LINES_KEPT = 5000  # the tail in memory; the ledger keeps everything
+EVENTS_PER_READ = 2000
+
+
+class RunDetailScreen(ConsoleScreen):
+    """The live view of one run; it reattaches to a running run whoever started it."""
+
+    SCOPE = "run"
+    TITLE_TEXT = "Run"
+    BINDINGS = bindings("run")
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.run: RunRecord | None = None
+        self.steps: list[StepRecord] = []
+        self.checks: list[CheckRecord] = []
+        self.following = True
+        self.selected_index = 0
+        self._cursor = 0
+        self._ticker_started = False
+
+    def compose(self) -> ComposeResult:
+        """Summary, steps, failing checks (when any), log, footer."""
+        yield TopBar(f"Run {self.run_id}")
+        yield Static("loading…", id="run-summary", classes="subtitle")
+        yield VerticalScroll(id="steps")
+        checks: DataTable[object] = DataTable(id="checks", cursor_type="row")
+        checks.add_column("CHECK", key="check")
+        checks.add_column("STEP", key="step")
+        checks.add_column("STATUS", key="status", width=10)
+        checks.add_column("ROWS", key="rows")
+        checks.add_column("SAMPLE", key="sample")
+        yield checks
+        yield Static("", id="log-title", classes="subtitle")
+        yield Log(max_lines=LOG_LINES_KEPT, auto_scroll=True, id="log")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        """Hide the checks until a check fails; tick elapsed times each second."""
+        self.query_one("#checks").display = False
+        self._update_log_title()
+        self.set_interval(1.0, self._tick)
+
+    def load(self) -> Message | None:
+        """The run, its steps and checks, and its new events (runs in a thread)."""
+        ledger = self.console.workspace.ledger
+        run = ledger.get_run(self.run_id)
+        if run is None:
+            return None
+        cursor = self._cursor
+        events: list[EventRecord] = []
+        while True:  # read everything new; keep only what the log holds
+            chunk = ledger.events(run_id=self.run_id, after=cursor, limit=EVENTS_PER_READ)
+            if not chunk:
+                break
+            cursor = chunk[-1].event_id
+            events.extend(chunk)
+            events = events[-LOG_LINES_KEPT:]
+            if len(chunk) < EVENTS_PER_READ:
+                break
+        return RunDetailLoaded(run=run, steps=ledger.steps_of(self.run_id), checks=ledger.checks_of(self.run_id),
+                               events=events, cursor=cursor, reset_log=self._cursor == 0)
+
+    def ledger_changed(self, events: list[EventRecord]) -> None:
+        """Reload when this run has news."""
+        if any(event.run_id == self.run_id for event in events):
+            self.reload()
+
+    def on_run_detail_loaded(self, message: RunDetailLoaded) -> None:
+        """Draw the run; append new log lines (following the tail unless paused)."""
+        if message.cursor < self._cursor:
+            return  # an older load finishing late
+        self._cursor = message.cursor
+        self.run = message.run
+        self._draw_summary()
+        self._draw_steps(message.steps)
+        self._draw_checks(message.checks)
+        log = self.query_one(Log)
+        if message.events:
+            log.write_lines([line for event in message.events for line in _log_lines(event)],
+                            scroll_end=self.following)
+
+    def _draw_summary(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        done = sum(1 for step in self.steps if step.status in ("succeeded", "skipped"))
+        summary = status_text(run.status)
+        took = format_duration(run.duration) or "not started"
+        started = short_time(run.started_at or run.created_at, now=self.console.clock())
+        summary.append(f" · {run.pipeline} · {done}/{len(self.steps)} steps · {took} · {run.trigger_kind} · {started}")
+        if run.cancel_requested and not run.finished:
+            summary.append("  ·  cancel requested")
+        if run.error:
+            summary.append(f"\n{run.error.splitlines()[0]}", style="bold")
+        self.query_one("#run-summary", Static).update(summary)
+
+    def _draw_steps(self, steps: list[StepRecord]) -> None:
+        container = self.query_one("#steps", VerticalScroll)
+        if [step.step for step in steps] != [step.step for step in self.steps] or not container.children:
+            container.remove_children()
+            container.mount_all([StepProgress(step) for step in steps])
+        else:
+            for widget, step in zip(container.query(StepProgress), steps):
+                widget.show(step)
+        self.steps = steps
+        self._mark_selected()
+        self._draw_summary()
+
+    def _draw_checks(self, checks: list[CheckRecord]) -> None:
+        failing = [check for check in checks if check.status != "passed"]
+        table = self.query_one("#checks", DataTable)
+        table.display = bool(failing)
+        if [c.check_name for c in failing] == [str(table.get_row_at(i)[0]) for i in range(table.row_count)]:
+            return
+        table.clear()
+        for check in failing:
+            sample = "; ".join(", ".join(f"{k}={v}" for k, v in row.items()) for row in check.sample[:3])
+            table.add_row(check.check_name, check.step, status_text(check.status), f"{check.failing_rows:,}",
+                          sample or (check.message or ""))
+        self.checks = checks
+
+    def _tick(self) -> None:
+        now = self.console.clock()
+        for widget in self.query(StepProgress):
+            if widget.step.status == "running":
+                widget.tick(now)
+        if self.run is not None and not self.run.finished:
+            self._draw_summary()
+
+    # -- selection and log ---------------------------------------------------------------------------------
+
+    def _mark_selected(self) -> None:
+        for index, widget in enumerate(self.query(StepProgress)):
+            widget.set_class(index == self.selected_index, "-selected")
+
+    def action_next_step(self) -> None:
+        """Select the next step (for rerun-from)."""
+        self.selected_index = min(self.selected_index + 1, max(len(self.steps) - 1, 0))
+        self._mark_selected()
+
+    def action_previous_step(self) -> None:
+        """Select the previous step."""
+        self.selected_index = max(self.selected_index - 1, 0)
+        self._mark_selected()
+
+    def action_toggle_follow(self) -> None:
+        """Pause the log where it is, or follow the tail again."""
+        self.following = not self.following
+        log = self.query_one(Log)
+        log.auto_scroll = self.following
+        if self.following:
+            log.scroll_end(animate=False)
+        self._update_log_title()
+
+    def _update_log_title(self) -> None:
+        state = "▶ following" if self.following else "⏸ paused (p follows again)"
+        self.query_one("#log-title", Static).update(f"log · {state}")
+
+    def selected_run(self) -> str | None:
+        """This run."""
+        return self.run_id
+
+    def selected_pipeline(self) -> str | None:
+        """This run's pipeline."""
+        return self.run.pipeline if self.run else None
+
+    def selected_step(self) -> str | None:
+        """The highlighted step."""
+        if not self.steps:
+            return None
+        return self.steps[min(self.selected_index, len(self.steps) - 1)].step
+
+
+def _log_lines(event: EventRecord) -> list[str]:
+    """An event as log lines: time, level word, step, message (continuation lines indented)."""
+    from datetime import datetime
+
+    stamp = datetime.fromtimestamp(event.ts).strftime("%H:%M:%S")
+    level = {"error": "ERR ", "warning": "WARN"}.get(event.level, "    ")
+    step = f"[{event.step}] " if event.step else ""
+    first, *rest = event.message.splitlines() or [""]
+    return [f"{stamp} {level} {step}{first}", *(f"{'':14}{line}" for line in rest)]

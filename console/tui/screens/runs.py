@@ -1,0 +1,195 @@
+"""The runs screen: run history, newest first, filtered by status, pipeline and free text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Input, Static
+
+from console.tui.actions import bindings
+from console.tui.messages import RunsLoaded
+from console.tui.screens.base import ConsoleScreen
+from console.tui.widgets.status import format_duration, short_time, status_text
+from console.tui.widgets.top_bar import TopBar
+from state.schema import RUN_STATUSES
+
+RUNS_SHOWN = 200
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What the runs list is narrowed to."""
+
+    status: str | None = None
+    pipeline: str | None = None
+    text: str | None = None
+
+    @classmethod
+    def parse(cls, line: str, pipelines: list[str]) -> RunFilter:
+        """``failed daily_sales oops`` or ``status:failed pipeline:daily_sales oops``: words in any order."""
+        status = pipeline = None
+        text: list[str] = []
+        for word in line.split():
+            key, sep, value = word.partition(":")
+            if sep and key in ("status", "pipeline"):
+                if key == "status":
+                    status = value
+                else:
+                    pipeline = value
+            elif word in RUN_STATUSES:
+                status = word
+            elif word in pipelines:
+                pipeline = word
+            else:
+                text.append(word)
+        return cls(status=status, pipeline=pipeline, text=" ".join(text) or None)
+
+    def describe(self) -> str:
+        """The filter in words, for the title line."""
+        parts = [f"status {self.status}" if self.status else "", f"pipeline {self.pipeline}" if self.pipeline else "",
+                 f"text “{self.text}”" if self.text else ""]
+        shown = ", ".join(part for part in parts if part)
+        return f"filter: {shown}" if shown else "all runs"
+
+    def as_line(self) -> str:
+        """The filter as typed."""
+        return " ".join(part for part in (self.status, self.pipeline, self.text) if part)
+
+
+class RunsScreen(ConsoleScreen):
+    """Every run of every pipeline (up to the newest 200 matching the filter)."""
+
+    SCOPE = "runs"
+    TITLE_TEXT = "Runs"
+    BINDINGS = bindings("runs")
+    pending_filter: ClassVar[str | None] = None  # set by `:runs ...` before switching here
+
+    def __init__(self) -> None:
+        super().__init__(id="runs")
+        self.filter = RunFilter()
+
+    def compose(self) -> ComposeResult:
+        """Top bar, filter line, table, footer."""
+        yield TopBar(self.TITLE_TEXT)
+        yield Input(placeholder="filter: failed · daily_sales · text (Enter applies, Esc clears)", id="filter",
+                    classes="filter")
+        yield Static("all runs", id="runs-filter-line", classes="subtitle")
+        table: DataTable[object] = DataTable(id="run-table", cursor_type="row")
+        table.add_column("RUN", key="run", width=22)
+        table.add_column("PIPELINE", key="pipeline", width=14)
+        table.add_column("STATUS", key="status", width=12)
+        table.add_column("TRIGGER", key="trigger", width=8)
+        table.add_column("STARTED", key="started", width=11)
+        table.add_column("TOOK", key="took")
+        yield table
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        """Filter hidden, list focused."""
+        self.query_one("#filter", Input).display = False
+        self.query_one(DataTable).focus()
+
+    def on_screen_resume(self) -> None:
+        """Apply a filter given by `:runs ...`, then reload."""
+        self.take_pending_filter()
+        super().on_screen_resume()
+
+    def take_pending_filter(self) -> None:
+        """Use (once) the filter the app left for this screen."""
+        line = RunsScreen.pending_filter
+        if line is None:
+            return
+        RunsScreen.pending_filter = None
+        self.set_filter(line)
+
+    def set_filter(self, line: str) -> None:
+        """Narrow the list to ``line`` (see ``RunFilter.parse``) and reload."""
+        self.filter = RunFilter.parse(line, self.console.pipeline_names)
+        self.query_one("#runs-filter-line", Static).update(self.filter.describe())
+        self.reload()
+
+    def load(self) -> Message:
+        """The newest runs matching the filter (runs in a thread)."""
+        chosen = self.filter
+        return RunsLoaded(self.console.workspace.ledger.list_runs(
+            pipeline=chosen.pipeline, status=chosen.status, text=chosen.text, limit=RUNS_SHOWN))
+
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        """Fill the table, keeping the cursor on the same run."""
+        table = self.query_one(DataTable)
+        selected = self.selected_run()
+        table.clear()
+        now = self.console.clock()
+        for run in message.runs:
+            table.add_row(run.run_id, run.pipeline, status_text(run.status), run.trigger_kind,
+                          short_time(run.started_at or run.created_at, now=now), format_duration(run.duration),
+                          key=run.run_id)
+        if selected is not None and selected in table.rows:
+            table.move_cursor(row=table.get_row_index(selected))
+        if not message.runs:
+            self.query_one("#runs-filter-line", Static).update(
+                f"{self.filter.describe()} — no runs" + ("" if self.filter.as_line() else "; press r on a pipeline"))
+        else:
+            self.query_one("#runs-filter-line", Static).update(f"{self.filter.describe()} — {len(message.runs)} shown")
+
+    def selected_run(self) -> str | None:
+        """The run under the cursor."""
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return str(row_key.value)
+
+    def selected_pipeline(self) -> str | None:
+        """The pipeline of the run under the cursor."""
+        run = self.selected_run()
+        if run is None:
+            return self.filter.pipeline
+        return str(self.query_one(DataTable).get_cell(run, "pipeline"))
+
+    def action_open_selected(self) -> None:
+        """Open the run under the cursor."""
+        run = self.selected_run()
+        if run:
+            from console.tui.screens.run_detail import RunDetailScreen
+
+            self.app.push_screen(RunDetailScreen(run))
+
+    def action_filter(self) -> None:
+        """Show the filter line, prefilled with the current filter."""
+        field = self.query_one("#filter", Input)
+        field.value = self.filter.as_line()
+        field.display = True
+        field.focus()
+
+    def action_toggle_failed(self) -> None:
+        """Show only failed runs, or all again."""
+        current = self.filter
+        status = None if current.status == "failed" else "failed"
+        self.set_filter(" ".join(part for part in (status, current.pipeline, current.text) if part))
+
+    def handle_back(self) -> bool:
+        """Esc closes an open filter line first, then clears an active filter."""
+        field = self.query_one("#filter", Input)
+        if field.display:
+            field.display = False
+            self.query_one(DataTable).focus()
+            return True
+        if self.filter.as_line():
+            self.set_filter("")
+            return True
+        return False
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.input.display = False
+        self.set_filter(event.value)
+        self.query_one(DataTable).focus()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open_selected()

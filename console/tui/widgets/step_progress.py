@@ -1,0 +1,67 @@
+"""One line per step of a run: status by symbol and word, name, a progress bar, rows and elapsed time."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import ProgressBar, Static
+
+from console.tui.widgets.status import format_duration, format_rows, status_text
+from state import StepRecord
+
+DONE = frozenset({"succeeded", "failed", "skipped", "canceled"})
+
+
+class StepProgress(Horizontal):
+    """A step's live line; ``show`` updates it from a fresh ``StepRecord``."""
+
+    DEFAULT_CSS = """
+    StepProgress { height: 1; }
+    StepProgress .step-status { width: 13; }
+    StepProgress .step-name { width: 1fr; min-width: 12; }
+    StepProgress ProgressBar { width: 18; }
+    StepProgress ProgressBar Bar { width: 16; }
+    StepProgress .step-rows { width: 11; text-align: right; }
+    StepProgress .step-elapsed { width: 9; text-align: right; }
+    StepProgress.-selected .step-name { text-style: reverse; }
+    """
+
+    def __init__(self, step: StepRecord) -> None:
+        super().__init__(id=f"step-{step.step}")
+        self.step = step
+
+    def compose(self) -> ComposeResult:
+        """Status, name, bar, rows, elapsed."""
+        yield Static(classes="step-status")
+        yield Static(classes="step-name", markup=False)
+        yield ProgressBar(total=1, show_percentage=False, show_eta=False)
+        yield Static(classes="step-rows")
+        yield Static(classes="step-elapsed")
+
+    def on_mount(self) -> None:
+        """Draw the step as it was when created."""
+        self.show(self.step)
+
+    def show(self, step: StepRecord, now: float | None = None) -> None:
+        """Draw ``step``; a running step has an indeterminate bar and a ticking elapsed time."""
+        self.step = step
+        self.query_one(".step-status", Static).update(status_text(step.status))
+        attempts = f" (try {step.attempts})" if step.attempts > 1 else ""
+        self.query_one(".step-name", Static).update(Text(f"{step.step} · {step.kind}{attempts}"))
+        bar = self.query_one(ProgressBar)
+        if step.status == "running":
+            bar.update(total=None)
+        else:
+            bar.update(total=1, progress=1 if step.status in DONE else 0)
+        self.query_one(".step-rows", Static).update(f"{format_rows(step.rows_out)} rows" if step.rows_out is not None else "")
+        self.tick(now)
+
+    def tick(self, now: float | None = None) -> None:
+        """Refresh the elapsed time (each second while running)."""
+        elapsed = None
+        if self.step.started_at is not None:
+            elapsed = (self.step.ended_at or now or time.time()) - self.step.started_at
+        self.query_one(".step-elapsed", Static).update(format_duration(elapsed))

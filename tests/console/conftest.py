@@ -1,0 +1,124 @@
+"""Fixtures for console tests: a copy of the example project in a temporary folder, and Pilot helpers.
+
+Everything nondeterministic is pinned: the clock the console shows times against, the time
+zone, cursor blink and animations (in the snapshot tests), the ledger poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.client import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+FIXED_NOW = 1_795_000_000.0  # 2026-11-18 (UTC), a fixed "now" for screens that show times
+SIZES = [(80, 24), (120, 40)]
+
+SLOW_PIPELINE = """\
+description: A deliberately slow pipeline (three heavy SQL steps) for console tests.
+steps:
+  - name: slow_one
+    kind: transform
+  - name: slow_two
+    kind: transform
+  - name: slow_three
+    kind: transform
+"""
+SLOW_SQL = "SELECT sum(hash(i)) AS total, {n} AS step FROM range(0, {rows}) t(i)\n"
+
+
+def copy_example_project(target: Path) -> Path:
+    """The bundled example project (config, pipelines, sample data) copied into ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO / "flowdeck.yaml", target / "flowdeck.yaml")
+    for folder in ("pipelines", "data", "landing"):
+        shutil.copytree(REPO / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__", "generated"))
+    return target
+
+
+def add_slow_pipeline(project: Path, rows: int = 500_000_000) -> None:
+    """A pipeline whose steps each take a couple of seconds, to watch and kill things mid-run."""
+    folder = project / "pipelines" / "slow_sales"
+    folder.mkdir(parents=True)
+    (folder / "pipeline.yaml").write_text(SLOW_PIPELINE)
+    for number, name in enumerate(("slow_one", "slow_two", "slow_three"), start=1):
+        (folder / f"{name}.sql").write_text(SLOW_SQL.format(n=number, rows=rows))
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    """A fresh copy of the example project."""
+    return copy_example_project(tmp_path / "project")
+
+
+@pytest.fixture
+def workspace(project_dir: Path) -> Iterator[Workspace]:
+    """A workspace on the copied project, closed after the test."""
+    ws = Workspace.open(project_dir)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Times on screen in UTC, whatever the machine's zone."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+def make_app(ws: Workspace, **options: object):  # type: ignore[no-untyped-def]
+    """The console app as tests drive it: fast ledger polling, a fixed clock unless asked otherwise."""
+    from console.tui.app import FlowdeckConsole
+
+    options.setdefault("poll_interval", 0.1)
+    return FlowdeckConsole(ws, **options)  # type: ignore[arg-type]
+
+
+def drive(app: object, scenario: Callable[[object], Awaitable[None]], size: tuple[int, int] = (80, 24)) -> None:
+    """Run ``scenario(pilot)`` against ``app`` headless at ``size``."""
+
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:  # type: ignore[attr-defined]
+            await scenario(pilot)
+
+    asyncio.run(main())
+
+
+async def wait_for(pilot: object, condition: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
+    """Let the app run until ``condition()`` holds (fails the test after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+
+
+def screen_text(app: object) -> str:
+    """What the terminal shows right now, as plain text lines."""
+    from rich.console import Console
+
+    screen = app.screen  # type: ignore[attr-defined]
+    width, height = app.size  # type: ignore[attr-defined]
+    console = Console(width=width, height=height, record=True, color_system=None, legacy_windows=False,
+                      file=open("/dev/null", "w"))  # noqa: SIM115 - closed with the console
+    update = screen._compositor.render_update(full=True)
+    console.print(update)
+    return console.export_text()
+
+
+def notifications(app: object) -> list[str]:
+    """Titles and messages of the toasts raised so far."""
+    return [f"{n.title}: {n.message}" for n in app._notifications]  # type: ignore[attr-defined]
+
+
+def finished_run(ws: Workspace, pipeline: str = "daily_sales", params: dict[str, str] | None = None) -> str:
+    """Run a pipeline to the end in this process (test setup, not the console) and return its id."""
+    record, _ = ws.submit(pipeline, params or {})
+    ws.execute(record.run_id)
+    return record.run_id

@@ -1,0 +1,97 @@
+"""Pilot tests: the screens, moving between them, and what they show, at 80x24 and 120x40."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable
+
+from conftest import SIZES, drive, finished_run, make_app, screen_text, wait_for
+from console.tui.screens.alerts import AlertsScreen
+from console.tui.screens.pipelines import PipelinesScreen
+from console.tui.screens.run_detail import RunDetailScreen
+from console.tui.screens.runs import RunsScreen
+from engine.client import Workspace
+
+
+def rows(table: DataTable) -> list[list[str]]:  # type: ignore[type-arg]
+    """Cells as text."""
+    return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pipelines_screen_lists_each_pipeline_with_last_run_next_time_and_trigger(workspace: Workspace, size: tuple[int, int]) -> None:
+    finished_run(workspace)
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        table = app.screen.query_one("#pipeline-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2, what="the pipeline list")
+        listed = {row[0]: row for row in rows(table)}
+        assert set(listed) == {"daily_sales", "ingest_orders"}
+        assert listed["daily_sales"][1] == "✓ succeeded"
+        assert listed["ingest_orders"][1] == "· never"
+        assert listed["daily_sales"][4].startswith("cron 0 6 * * *")
+        assert listed["ingest_orders"][4].startswith("files landing/orders")
+        assert listed["daily_sales"][3] != "" and listed["ingest_orders"][3] == ""  # cron has a next time; files do not
+        await wait_for(pilot, lambda: "raw_orders (extract)" in screen_text(app), what="the DAG")
+        text = screen_text(app)
+        assert "daily_sales — 8 steps" in text
+        assert "✓ raw_orders" in text  # the last run's step status marks the DAG
+
+    drive(app, scenario, size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_number_and_function_keys_move_between_pipelines_runs_and_alerts(workspace: Workspace, size: tuple[int, int]) -> None:
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        assert isinstance(app.screen, PipelinesScreen)
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("3")
+        await wait_for(pilot, lambda: isinstance(app.screen, AlertsScreen))
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, PipelinesScreen))
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("escape")  # back goes home
+        await wait_for(pilot, lambda: isinstance(app.screen, PipelinesScreen))
+
+    drive(app, scenario, size)
+
+
+def test_enter_on_a_pipeline_shows_its_runs_and_enter_on_a_run_opens_it(workspace: Workspace) -> None:
+    run_id = finished_run(workspace)
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        table = app.screen.query_one("#pipeline-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        runs = app.screen.query_one("#run-table", DataTable)
+        await wait_for(pilot, lambda: runs.row_count == 1)
+        assert app.screen.filter.pipeline == "daily_sales"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        assert app.screen.run_id == run_id
+        await wait_for(pilot, lambda: "8/8 steps" in screen_text(app), what="the run summary")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+
+    drive(app, scenario)
+
+
+def test_help_lists_keys_and_commands_from_the_action_registry(workspace: Workspace) -> None:
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: app.screen.id == "help")
+        text = screen_text(app)
+        assert ":run PIPELINE" in text and "Cancel" in text and ":theme" in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, PipelinesScreen))
+
+    drive(app, scenario, (120, 40))
