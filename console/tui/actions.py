@@ -77,7 +77,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("app.run", "app.launch_run", (), "Run a pipeline", mutates=True, command="run",
                usage="PIPELINE [NAME=VALUE ...]", footer=False),
     ActionSpec("app.open_run", "app.open_run", (), "Open a run", command="show", aliases=("tail", "logs"),
-               usage="RUN|last", footer=False),
+               usage="RUN (or last)", footer=False),
     ActionSpec("app.edit", "app.edit_pipeline", (), "Edit a pipeline", mutates=True, command="edit",
                usage="PIPELINE", footer=False),
     ActionSpec("app.preview", "app.preview_table", (), "Preview a table", command="preview", usage="TABLE",

@@ -176,6 +176,8 @@ class FlowdeckConsole(App[None]):
 
     def on_ledger_changed(self, message: LedgerChanged) -> None:
         """Toast alerts, update counts, and let the visible screen refresh."""
+        if not self.screen_stack:
+            return  # shutting down
         first = self._cursor is None
         self._cursor = message.cursor
         if first:

@@ -1,0 +1,164 @@
+"""Plain unit tests of the console's pieces: the action registry, themes, filters, and the engine helpers it uses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from console.tui.actions import ACTIONS, GLOBAL, SCOPE_TITLES, command_specs, help_sections, is_refused
+from console.tui.screens.runs import RunFilter
+from console.tui.themes import load_theme_file
+from engine.client import Workspace
+from engine.errors import ConfigError
+from engine.pipelines import next_scheduled_at
+from engine.project.editing import save_source
+from engine.project.models import Schedule
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_bound_action_has_a_ctrl_letter_or_function_key_alias() -> None:
+    for spec in ACTIONS:
+        if spec.keys and spec.keys != ("enter",):
+            assert any(key.startswith("ctrl+") or key[:1] == "f" and key[1:].isdigit() for key in spec.keys), spec.id
+
+
+def test_no_two_actions_share_a_key_within_a_screen_or_with_the_global_keys() -> None:
+    for scope in SCOPE_TITLES:
+        seen: dict[str, str] = {}
+        scoped = [spec for spec in ACTIONS if spec.scope == scope]
+        for spec in scoped:
+            for key in spec.keys:
+                assert key not in seen, f"{key} bound to {seen[key]} and {spec.id}"
+                seen[key] = spec.id
+        if scope == GLOBAL:
+            continue
+        global_keys = {key for spec in ACTIONS if spec.scope == GLOBAL for key in spec.keys}
+        overridden = {key for key in seen if key in global_keys} - {"escape", "f9"}  # screens may refine "back"
+        assert not overridden, f"{scope} shadows global keys {overridden}"
+
+
+def test_binding_ids_and_colon_verbs_are_unique() -> None:
+    ids = [spec.id for spec in ACTIONS]
+    assert len(ids) == len(set(ids))
+    verbs = [verb for spec in ACTIONS if spec.command for verb in (spec.command, *spec.aliases)]
+    assert len(verbs) == len(set(verbs))
+    assert {"run", "runs", "theme", "pipelines", "alerts", "cancel", "quit"} <= set(command_specs())
+
+
+def test_read_only_refuses_exactly_the_actions_that_change_something() -> None:
+    for spec in ACTIONS:
+        assert is_refused(spec.action_name, read_only=True) == spec.mutates
+        assert not is_refused(spec.action_name, read_only=False)
+    listed = {row[2] for _, rows in help_sections(read_only=True) for row in rows}
+    assert not any("changes things" in description for description in listed)
+
+
+def test_docs_console_page_carries_the_generated_key_reference() -> None:
+    from console.tui.docs import keys_markdown
+
+    page = (REPO / "docs" / "console.md").read_text()
+    assert keys_markdown() in page, "docs/console.md is stale: run `python -m console.tui.docs --write`"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("failed", RunFilter(status="failed")),
+    ("daily_sales failed", RunFilter(status="failed", pipeline="daily_sales")),
+    ("status:running pipeline:other oops", RunFilter(status="running", pipeline="other", text="oops")),
+    ("disk full", RunFilter(text="disk full")),
+    ("", RunFilter()),
+])
+def test_run_filter_reads_status_pipeline_and_text_in_any_order(line: str, expected: RunFilter) -> None:
+    assert RunFilter.parse(line, ["daily_sales", "ingest_orders"]) == expected
+
+
+def test_theme_files_are_validated_with_readable_reasons(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("name: good\nprimary: '#336699'\ndark: false\n")
+    assert load_theme_file(good).name == "good"
+    cases = {
+        "colour.yaml": ("name: x\nprimary: '#zzzzzz'\n", "#zzzzzz"),
+        "key.yaml": ("name: x\nprimary: red\nforegrund: red\n", "foregrund"),
+        "name.yaml": ("name: Bad Name\nprimary: red\n", "name"),
+        "list.yaml": ("- a\n- b\n", "mapping"),
+        "yaml.yaml": ("name: [unclosed\n", "cannot read"),
+    }
+    for file_name, (text, reason) in cases.items():
+        path = tmp_path / file_name
+        path.write_text(text)
+        with pytest.raises(ValueError) as caught:
+            load_theme_file(path)
+        assert reason in str(caught.value), (file_name, caught.value)
+
+
+def test_next_scheduled_time_follows_the_cron_in_its_time_zone() -> None:
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc).timestamp()
+    paris_six = next_scheduled_at(Schedule(cron="0 6 * * *", timezone="Europe/Paris"), now)
+    assert paris_six == datetime(2026, 11, 28, 5, 0, tzinfo=timezone.utc).timestamp()  # 06:00 CET = 05:00 UTC
+    assert next_scheduled_at(Schedule(interval=900), now) is None  # the daemon anchors intervals
+    assert next_scheduled_at(Schedule(cron="not a cron"), now) is None
+
+
+def test_save_keeps_the_previous_version_and_refuses_invalid_text(tmp_path: Path) -> None:
+    folder = tmp_path / "pipelines" / "p"
+    folder.mkdir(parents=True)
+    target = folder / "step.sql"
+    target.write_text("SELECT 1 AS one\n")
+    backups = tmp_path / "backups"
+    with pytest.raises(ConfigError, match="not saved: step.sql has 1 problem"):
+        save_source(target, "SELECT FROM", backup_dir=backups)
+    assert target.read_text() == "SELECT 1 AS one\n" and not backups.exists()
+    first = save_source(target, "SELECT 2 AS two\n", backup_dir=backups)
+    second = save_source(target, "SELECT FROM", backup_dir=backups, force=True)
+    assert target.read_text() == "SELECT FROM" and second.problems == 1
+    assert first.backup is not None and first.backup.read_text() == "SELECT 1 AS one\n"
+    assert second.backup is not None and second.backup.read_text() == "SELECT 2 AS two\n"
+    assert [path.name for path in folder.iterdir()] == ["step.sql"]  # no temporary file left behind
+
+
+def test_alerts_come_from_failed_runs_and_checks_and_acknowledgements_persist(workspace: Workspace) -> None:
+    ledger = workspace.ledger
+    failed, _ = ledger.create_run("daily_sales", trigger_kind="schedule")
+    ledger.claim_run(failed.run_id)
+    ledger.finish_run(failed.run_id, "failed", "boom\nwith detail")
+    fine, _ = ledger.create_run("daily_sales", trigger_kind="manual")
+    ledger.claim_run(fine.run_id)
+    ledger.record_check(fine.run_id, "orders_clean", "unique(order_id)", severity="warn", status="warned",
+                        failing_rows=2)
+    ledger.record_check(fine.run_id, "orders_clean", "not_null(order_id)", severity="error", status="passed",
+                        failing_rows=0)
+    ledger.finish_run(fine.run_id, "succeeded")
+    alerts = workspace.alerts()
+    assert [(alert.kind, alert.run_id) for alert in alerts] == [("check.warned", fine.run_id),
+                                                               ("run.failed", failed.run_id)]
+    assert alerts[1].detail == "boom" and alerts[0].severity == "warning"
+    assert workspace.acknowledge_alert(alerts[1].alert_id) is True
+    assert workspace.acknowledge_alert(alerts[1].alert_id) is False  # the first acknowledgement stays
+    reopened = Workspace.open(workspace.project.root)
+    try:
+        again = {alert.alert_id: alert for alert in reopened.alerts()}
+        assert again[alerts[1].alert_id].acknowledged and again[alerts[1].alert_id].acknowledged_by
+        assert [a.alert_id for a in reopened.alerts(include_acknowledged=False)] == [alerts[0].alert_id]
+        assert any(event.kind == "alert.acknowledged" for event in reopened.ledger.events(run_id=failed.run_id))
+    finally:
+        reopened.close()
+
+
+def test_pipeline_summaries_include_invalid_pipelines_with_their_error(workspace: Workspace, project_dir: Path) -> None:
+    broken = project_dir / "pipelines" / "broken"
+    broken.mkdir()
+    (broken / "pipeline.yaml").write_text("steps:\n  - name: x\n    kind: nope\n")
+    summaries = {summary.name: summary for summary in workspace.pipeline_summaries(now=time.time())}
+    assert not summaries["broken"].valid and "unknown step kind `nope`" in (summaries["broken"].error or "")
+    assert summaries["daily_sales"].params == {"since": "2026-01-01"}
+
+
+def test_headless_engine_and_state_never_load_textual() -> None:
+    code = ("import sys, engine.client, engine.worker, engine.alerts, engine.pipelines, engine.project.editing, state; "
+            "sys.exit(1 if any(m == 'textual' or m.startswith('textual.') for m in sys.modules) else 0)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
