@@ -1,0 +1,68 @@
+"""SVG snapshots of key screens at 80x24, with the clock fixed and cursor blink and animations off.
+
+Accept intended changes with ``pytest tests/console/test_console_snapshots.py --snapshot-update``.
+Snapshots render in full colour whatever the terminal; the degraded modes are checked elsewhere.
+"""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, TextArea
+
+from conftest import FIXED_NOW, make_app, screen_text, wait_for
+from engine.client import Workspace
+
+
+def steady(pilot) -> None:  # type: ignore[no-untyped-def]
+    """Nothing moves between two renders: no animations, no blinking cursors, no toasts."""
+    pilot.app.animation_level = "none"
+    for area in pilot.app.screen.query(TextArea):
+        area.cursor_blink = False
+    pilot.app.clear_notifications()
+
+
+def test_pipelines_screen_snapshot(workspace: Workspace, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(workspace, clock=lambda: FIXED_NOW)
+
+    async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#pipeline-table", DataTable).row_count == 2)
+        await wait_for(pilot, lambda: "raw_orders (extract)" in screen_text(pilot.app))
+        steady(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
+
+
+def test_help_screen_snapshot(workspace: Workspace, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(workspace, clock=lambda: FIXED_NOW)
+
+    async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: pilot.app.screen.id == "help")
+        steady(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
+
+
+def test_editor_with_a_problem_snapshot(workspace: Workspace, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(workspace, clock=lambda: FIXED_NOW, read_only=False)
+
+    async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("e")
+        await wait_for(pilot, lambda: pilot.app.screen.query(TextArea) and pilot.app.screen.query_one(TextArea).text)
+        area = pilot.app.screen.query_one(TextArea)
+        area.text = area.text.replace("kind: extract", "kind: extrakt", 1)
+        await wait_for(pilot, lambda: "unknown step kind" in screen_text(pilot.app))
+        area.cursor_location = (0, 0)
+        steady(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
+
+
+def test_read_only_runs_screen_snapshot(workspace: Workspace, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(workspace, clock=lambda: FIXED_NOW, read_only=True)
+
+    async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "no runs" in screen_text(pilot.app))
+        steady(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)

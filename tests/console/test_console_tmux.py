@@ -1,0 +1,119 @@
+"""End to end: the real console in tmux at 80x24, driven by keys; runs outlive the console.
+
+Launches daily_sales with keys and waits for the screen to say it succeeded; launches a slow
+pipeline, kills the console (tmux hangs up on it, as a dropped SSH session would) while that
+run is in progress, starts the console again and watches the same run continue and finish.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import add_slow_pipeline, copy_example_project
+from state import Ledger
+
+FLOWDECK = Path(sys.executable).with_name("flowdeck")
+
+
+class Terminal:
+    """A private tmux server with one 80x24 window running a command."""
+
+    def __init__(self, socket: Path) -> None:
+        self.socket = socket
+
+    def tmux(self, *args: str) -> str:
+        """Run a tmux command on this server."""
+        return subprocess.run(["tmux", "-S", str(self.socket), *args], check=True, capture_output=True,
+                              text=True).stdout
+
+    def start(self, command: list[str], env: dict[str, str]) -> None:
+        """Open the window running ``command``."""
+        exports = " ".join(f"{key}={value}" for key, value in env.items())
+        self.tmux("new-session", "-d", "-s", "console", "-x", "80", "-y", "24",
+                  f"env {exports} {' '.join(command)}; sleep 600")
+
+    def screen(self) -> str:
+        """The 80x24 text on screen now."""
+        return self.tmux("capture-pane", "-p", "-t", "console")
+
+    def keys(self, *keys: str) -> None:
+        """Type keys (tmux key names: Enter, Escape, or literal text)."""
+        for key in keys:
+            self.tmux("send-keys", "-t", "console", key)
+            time.sleep(0.15)
+
+    def wait_for(self, condition: Callable[[str], bool], timeout: float, what: str) -> str:
+        """Poll the screen until ``condition(screen)`` holds."""
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if condition(text):
+                return text
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; the screen shows:\n{text}")
+
+    def kill(self) -> None:
+        """Kill the server: every process in the window gets SIGHUP, like an SSH hang-up."""
+        subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Terminal]:
+    """A tmux server of this test's own (its socket in tmp_path)."""
+    assert shutil.which("tmux"), "tmux is needed (.ci/run installs it)"
+    term = Terminal(tmp_path / "tmux.sock")
+    yield term
+    term.kill()
+
+
+def _console_env(project: Path) -> dict[str, str]:
+    return {"TERM": "xterm-256color", "TEXTUAL_ANIMATIONS": "none", "FLOWDECK_PROJECT": str(project),
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+
+@pytest.mark.slow
+def test_console_in_tmux_launches_by_keys_and_a_run_outlives_a_killed_console(tmp_path: Path, terminal: Terminal) -> None:
+    project = copy_example_project(tmp_path / "project")
+    add_slow_pipeline(project, rows=800_000_000)
+    env = _console_env(project)
+    terminal.start([str(FLOWDECK), "console"], env)
+    terminal.wait_for(lambda s: "daily_sales" in s and "slow_sales" in s, 30, "the pipeline list")
+
+    terminal.keys("r")  # daily_sales is the first row
+    terminal.wait_for(lambda s: "run daily_sales" in s and "since" in s, 10, "the parameter dialog")
+    terminal.keys("Enter")
+    screen = terminal.wait_for(lambda s: "✓ succeeded · daily_sales · 8/8 steps" in s, 90, "daily_sales to succeed")
+    assert "export_daily_sales" in screen
+
+    terminal.keys("F9", ":", "run slow_sales", "Enter")  # F9: Esc followed by a key reads as alt+key
+    terminal.wait_for(lambda s: "▶ running · slow_sales" in s, 60, "the slow run to start")
+    ledger = Ledger(project / ".flowdeck" / "ledger.sqlite")
+    try:
+        slow = ledger.list_runs(pipeline="slow_sales")[0]
+        assert slow.status == "running"
+        terminal.kill()  # the console dies mid-run
+        time.sleep(0.5)
+        assert ledger.get_run(slow.run_id).status == "running"  # type: ignore[union-attr]
+
+        terminal.start([str(FLOWDECK), "console"], env)
+        terminal.wait_for(lambda s: "slow_sales" in s, 30, "the console to come back")
+        terminal.keys("2")
+        seen = terminal.wait_for(lambda s: slow.run_id in s, 15, "the slow run in the run list")
+        row = next(line for line in seen.splitlines() if slow.run_id in line)
+        assert "▶ running" in row, row  # still going after the console died
+        terminal.keys("Enter")
+        terminal.wait_for(lambda s: "✓ succeeded · slow_sales · 3/3 steps" in s, 120, "the slow run to finish")
+        final = ledger.get_run(slow.run_id)
+        assert final is not None and final.status == "succeeded"
+        assert [step.status for step in ledger.steps_of(slow.run_id)] == ["succeeded"] * 3
+    finally:
+        ledger.close()
