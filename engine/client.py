@@ -17,25 +17,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import roles
-from engine.audit import SOURCES, audited
 from engine.alerts import Alert, derive_alerts
+from engine.audit import SOURCES, audited
 from engine.backends.base import QueryResult
-from engine.backends.warehouse import open_warehouse
 from engine.daemon.lease import DaemonState, read_daemon_state
 from engine.errors import FlowdeckError, Forbidden, NotFound
 from engine.masking import install_log_masking, mask
-from engine.pipelines import PipelineSummary, summarize_pipeline
-from engine.plan import Plan, build_plan
 from engine.processes import pid_alive
-from engine.project.editing import SaveResult, check_source, editable_files, save_source
 from engine.project.project import Project
 from engine.roles import Identity
-from engine.run.executor import Observer, RunExecutor
-from engine.sql.params import coerce_params
 from state import AuditRecord, AuditVerification, Ledger, RunRecord
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspace (and the console) stays fast
+    from engine.pipelines import PipelineSummary
+    from engine.plan import Plan
+    from engine.project.editing import SaveResult
     from engine.retention import PruneReport
+    from engine.run.executor import Observer, RunExecutor
 
 STALE_HEARTBEAT_SECONDS = 120.0
 
@@ -140,6 +138,8 @@ class Workspace:
 
     def plan(self, pipeline: str) -> Plan:
         """Validate one pipeline (YAML, SQL, DAG)."""
+        from engine.plan import build_plan
+
         return build_plan(self.project, pipeline)
 
     def validate_all(self) -> tuple[list[Plan], list[FlowdeckError]]:
@@ -155,6 +155,8 @@ class Workspace:
 
     def pipeline_summaries(self, now: float | None = None) -> list[PipelineSummary]:
         """Every pipeline with its trigger, next scheduled time and last run; invalid ones included."""
+        from engine.pipelines import summarize_pipeline
+
         now = time.time() if now is None else now
         summaries: list[PipelineSummary] = []
         for name in self.project.pipeline_names():
@@ -169,6 +171,8 @@ class Workspace:
 
     def pipeline_files(self, pipeline: str) -> list[Path]:
         """The files of a pipeline an operator may edit: pipeline.yaml, then its SQL files."""
+        from engine.project.editing import editable_files
+
         folder = self.project.pipelines_dir / pipeline
         if not folder.is_dir():
             raise NotFound(f"no pipeline named `{pipeline}` in {self.project.pipelines_dir}")
@@ -176,10 +180,14 @@ class Workspace:
 
     def check_file(self, path: Path, text: str) -> list[FlowdeckError]:
         """Problems in ``text`` as the new content of ``path`` (YAML config or step SQL), with positions."""
+        from engine.project.editing import check_source
+
         return check_source(path, text)
 
     def save_file(self, path: Path, text: str, *, force: bool = False) -> SaveResult:
         """Save an edited pipeline file; refuse an invalid one unless forced; keep the old one in backups."""
+        from engine.project.editing import save_source
+
         path = Path(path).resolve()
         if self.project.pipelines_dir.resolve() not in path.parents:
             raise NotFound(f"{path} is not a file of a pipeline of this project")
@@ -225,6 +233,8 @@ class Workspace:
         parent_run_id: str | None = None,
     ) -> tuple[RunRecord, bool]:
         """Validate and queue a run; return it and whether it is new (a reused trigger key is not)."""
+        from engine.sql.params import coerce_params
+
         with self._guarded("run", "run", pipeline, {"trigger": trigger_kind}) as details:
             _refuse_literal_params(params or {})
             plan = self.plan(pipeline)
@@ -260,6 +270,8 @@ class Workspace:
             raise NotFound(f"run {run_id} cannot be started: it is {state}, not queued")
         run = self.ledger.get_run(run_id)
         assert run is not None
+        from engine.run.executor import RunExecutor
+
         executor = executor or RunExecutor(self.project, self.ledger, observer=observer)
         return executor.execute(run)
 
@@ -348,9 +360,13 @@ class Workspace:
               on_wait: Callable[[str], None] | None = None) -> QueryResult:
         """Run a read-only query on the warehouse, waiting up to ``wait`` seconds for a writer."""
 
+        from engine.backends.duckdb_backend import connect_warehouse
+
         def report(pid: int | None, waited: float) -> None:
             if on_wait is not None:
                 on_wait(f"the warehouse is busy: {self.describe_process(pid)} holds it; waiting ({waited:.0f}s)")
+
+        from engine.backends.warehouse import open_warehouse
 
         connection = open_warehouse(self.project, read_only=True, timeout=wait, on_wait=report)
         try:
@@ -454,6 +470,8 @@ class Workspace:
 
     def _warehouse_schemas(self) -> dict[str, list[str]]:
         """Columns of every table in the warehouse; empty when it does not exist or stays busy."""
+        from engine.backends.warehouse import open_warehouse
+
         try:
             connection = open_warehouse(self.project, read_only=True, timeout=2.0)
         except FlowdeckError:

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from textual import on
@@ -35,9 +35,12 @@ from console.tui.screens.preview import PreviewScreen
 from console.tui.screens.run_detail import RunDetailScreen
 from console.tui.screens.runs import RunsScreen
 from console.tui.themes import BUILTIN_THEMES_DIR, DEFAULT_THEME, load_themes
-from engine.client import Workspace
 from engine.errors import FlowdeckError
-from state import EventRecord, LedgerError
+from state import LedgerError
+
+if TYPE_CHECKING:
+    from engine.client import Workspace
+    from state import EventRecord
 
 POLL_EVENT_CAP = 5000  # events read per poll; a flood is read over several polls, none skipped
 REAP_EVERY_SECONDS = 10.0

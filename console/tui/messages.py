@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from engine.alerts import Alert
-from engine.backends.base import QueryResult
-from engine.errors import FlowdeckError
-from engine.pipelines import PipelineSummary
-from engine.project.editing import SaveResult
-from state import CheckRecord, EventRecord, RunRecord, StepRecord
+if TYPE_CHECKING:  # annotations only: the console's first paint must not wait for sqlglot or DuckDB
+    from engine.alerts import Alert
+    from engine.backends.base import QueryResult
+    from engine.errors import FlowdeckError
+    from engine.pipelines import PipelineSummary
+    from engine.project.editing import SaveResult
+    from state import CheckRecord, EventRecord, RunRecord, StepRecord
 
 
 @dataclass

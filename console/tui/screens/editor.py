@@ -8,6 +8,7 @@ refuses an invalid file unless the operator confirms, and keeps the previous ver
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -21,9 +22,10 @@ from console.tui.messages import FileChecked, FileSaved, FilesListed, SaveRefuse
 from console.tui.screens.base import ConsoleScreen
 from console.tui.screens.dialogs import ConfirmDialog
 from console.tui.widgets.top_bar import TopBar
-from engine.errors import FlowdeckError
-from engine.project.editing import language_of
-from state import EventRecord
+
+if TYPE_CHECKING:
+    from engine.errors import FlowdeckError
+    from state import EventRecord
 
 CHECK_DELAY_SECONDS = 0.3  # validate after this long without typing
 
@@ -96,6 +98,8 @@ class EditorScreen(ConsoleScreen):
         self.current = path
         editor = self.query_one(TextArea)
         self._loading_text = True
+        from engine.project.editing import language_of
+
         editor.language = language_of(path)
         editor.load_text(self.buffers[path])
         self._loading_text = False

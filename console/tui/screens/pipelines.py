@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container, VerticalScroll
@@ -14,8 +16,10 @@ from console.tui.screens.base import ConsoleScreen
 from console.tui.widgets.status import short_time, status_text
 from console.tui.widgets.top_bar import TopBar
 from engine.errors import FlowdeckError
-from engine.pipelines import PipelineSummary, graph_text
-from state import EventRecord
+
+if TYPE_CHECKING:
+    from engine.pipelines import PipelineSummary
+    from state import EventRecord
 
 
 class PipelinesScreen(ConsoleScreen):
@@ -103,6 +107,8 @@ class PipelinesScreen(ConsoleScreen):
         workspace = self.console.workspace
 
         def draw() -> Message:
+            from engine.pipelines import graph_text
+
             try:
                 plan = workspace.plan(name)
             except FlowdeckError as error:

@@ -1,0 +1,177 @@
+"""Console latency: start to first paint, and keystroke to screen while a run streams events.
+
+Drives the real console in a private tmux server at 80x24 (what an operator's terminal sees),
+so the figures include Python start-up, imports, the terminal round trip and rendering.
+
+    .venv/bin/python bench/console_latency.py [--starts 5] [--keys 30] [--events-per-second 2000]
+
+Targets (DESIGN.md §10): first paint < 1 s; keystroke to screen < 50 ms while a run streams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FLOWDECK = Path(sys.executable).with_name("flowdeck")
+
+STREAMER = r"""
+import sys, time
+from state import Ledger
+ledger = Ledger(__import__("pathlib").Path(sys.argv[1]))
+record, _ = ledger.create_run("daily_sales", trigger_kind="manual")
+ledger.claim_run(record.run_id)  # this process owns it, so nobody reaps it
+ledger.add_steps(record.run_id, [("extract", "extract", "t")])
+ledger.step_started(record.run_id, "extract")
+print(record.run_id, flush=True)
+rate = float(sys.argv[2]); written = 0; started = time.monotonic()
+while True:
+    due = int((time.monotonic() - started) * rate)
+    while written < due:
+        ledger.log(record.run_id, f"progress line {written}: {written * 37 % 100000} rows so far", step="extract")
+        written += 1
+    if written % 500 == 0:
+        ledger.heartbeat(record.run_id)
+    time.sleep(0.002)
+"""
+
+
+class Tmux:
+    """One private tmux server with an 80x24 window."""
+
+    def __init__(self, socket: Path) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-S", str(self.socket), *args], check=True, capture_output=True,
+                              text=True).stdout
+
+    def start(self, command: str) -> None:
+        self("new-session", "-d", "-s", "b", "-x", "80", "-y", "24", command)
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "b")
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], capture_output=True)
+
+
+def wait_screen(tmux: Tmux, predicate, timeout: float = 30.0) -> float:  # type: ignore[no-untyped-def]
+    """Seconds until the screen satisfies ``predicate``."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if predicate(tmux.screen()):
+            return time.perf_counter() - started
+    raise TimeoutError(tmux.screen())
+
+
+def make_project(root: Path) -> Path:
+    """A copy of the example project."""
+    shutil.copy2(REPO / "flowdeck.yaml", root / "flowdeck.yaml")
+    for folder in ("pipelines", "data", "landing"):
+        shutil.copytree(REPO / folder, root / folder)
+    return root
+
+
+def console_command(project: Path) -> str:
+    return f"env TERM=xterm-256color FLOWDECK_PROJECT={project} {FLOWDECK} console"
+
+
+def first_paint(project: Path, work: Path, times: int) -> list[float]:
+    """Seconds from launching `flowdeck console` to the pipeline list on screen."""
+    results: list[float] = []
+    for attempt in range(times):
+        tmux = Tmux(work / f"paint-{attempt}.sock")
+        started = time.perf_counter()
+        tmux.start(console_command(project))
+        try:
+            wait_screen(tmux, lambda screen: "daily_sales" in screen and "ingest_orders" in screen)
+            results.append(time.perf_counter() - started)
+        finally:
+            tmux.kill()
+    return results
+
+
+def keystroke_latency(project: Path, work: Path, presses: int, rate: float) -> tuple[list[float], float]:
+    """Seconds from sending a key to its effect on screen, on the live view of a run streaming events."""
+    ledger_path = project / ".flowdeck" / "ledger.sqlite"
+    subprocess.run([str(FLOWDECK), "--project", str(project), "runs"], capture_output=True, check=True)  # migrate
+    streamer = subprocess.Popen([sys.executable, "-c", STREAMER, str(ledger_path), str(rate)],
+                                stdout=subprocess.PIPE, text=True, cwd=REPO)
+    tmux = Tmux(work / "keys.sock")
+    try:
+        assert streamer.stdout is not None
+        run_id = streamer.stdout.readline().strip()
+        tmux.start(console_command(project))
+        wait_screen(tmux, lambda screen: "daily_sales" in screen)
+        tmux("send-keys", "-t", "b", ":")
+        time.sleep(0.3)
+        tmux("send-keys", "-t", "b", f"show {run_id}", "Enter")
+        wait_screen(tmux, lambda screen: "progress line" in screen)
+        from state import Ledger
+
+        with Ledger(ledger_path) as ledger:
+            before = ledger.last_event_id()
+            stream_started = time.monotonic()
+            latencies: list[float] = []
+            for _ in range(presses):
+                following = "▶ following" in tmux.screen()
+                expected = "⏸ paused" if following else "▶ following"
+                started = time.perf_counter()
+                tmux("send-keys", "-t", "b", "p")
+                wait_screen(tmux, lambda screen: expected in screen, timeout=5)
+                latencies.append(time.perf_counter() - started)
+                time.sleep(0.1)
+            achieved = (ledger.last_event_id() - before) / (time.monotonic() - stream_started)
+        return latencies, achieved
+    finally:
+        tmux.kill()
+        streamer.kill()
+        streamer.wait()
+
+
+def main() -> None:
+    """Measure and print the figures (JSON with --json)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--keys", type=int, default=30)
+    parser.add_argument("--events-per-second", type=float, default=2000.0)
+    parser.add_argument("--json", action="store_true")
+    arguments = parser.parse_args()
+    if not shutil.which("tmux"):
+        sys.exit("tmux is needed: apt-get install tmux")
+    with tempfile.TemporaryDirectory(prefix="flowdeck-bench-") as folder:
+        work = Path(folder)
+        (work / "project").mkdir()
+        project = make_project(work / "project")
+        paints = first_paint(project, work, arguments.starts)
+        keys, rate = keystroke_latency(project, work, arguments.keys, arguments.events_per_second)
+    figures = {
+        "first_paint_seconds": {"median": statistics.median(paints), "max": max(paints)},
+        "keystroke_ms": {"median": statistics.median(keys) * 1000,
+                         "p95": sorted(keys)[int(len(keys) * 0.95) - 1] * 1000, "max": max(keys) * 1000},
+        "events_per_second_streamed": rate,
+        "load_average_1min": os.getloadavg()[0],
+    }
+    if arguments.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"first paint: median {figures['first_paint_seconds']['median']:.3f}s, "
+          f"max {figures['first_paint_seconds']['max']:.3f}s over {arguments.starts} starts (target < 1s)")
+    print(f"keystroke to screen while {rate:,.0f} events/s stream: median {figures['keystroke_ms']['median']:.1f}ms, "
+          f"p95 {figures['keystroke_ms']['p95']:.1f}ms, max {figures['keystroke_ms']['max']:.1f}ms "
+          f"over {arguments.keys} keys (target < 50ms)")
+    print(f"machine load average during the run: {figures['load_average_1min']:.1f} on {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()
