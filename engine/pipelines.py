@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.plan import Plan
 from engine.project.models import CheckStep, ExtractStep, LoadStep, PipelineConfig, Schedule, TransformStep
 from engine.project.project import PipelineSource
 from state import RunRecord
+
+if TYPE_CHECKING:  # listing pipelines must not load sqlglot; drawing a plan gets one already built
+    from engine.plan import Plan
 
 
 @dataclass(frozen=True)
