@@ -410,6 +410,8 @@ class FlowdeckConsole(App[None]):
         """Open the new run's live view."""
         run = message.run
         self.launched_here.add(run.run_id)
+        if isinstance(self.screen, RunDetailScreen) and self.screen.run_id == run.run_id:
+            return  # already watching it
         self.notify(f"{run.pipeline} {run.run_id}", title=f"▶ {message.action}", markup=False, timeout=3)
         self.push_screen(RunDetailScreen(run.run_id))
 
@@ -476,8 +478,13 @@ class FlowdeckConsole(App[None]):
         workspace = self.workspace
 
         def resume() -> Message:
-            record = workspace.resume(ref)
-            return RunSubmitted(record, workspace.launch_detached(record.run_id), "resumed")
+            resume_run = getattr(workspace, "resume", None)
+            if resume_run is None:
+                raise FlowdeckError("this flowdeck cannot resume runs yet",
+                                    hint="rerun the pipeline instead (r on the pipelines screen)")
+            record, new = resume_run(ref)
+            pid = workspace.launch_detached(record.run_id) if new else None
+            return RunSubmitted(record, pid, "resumed" if new else "already being resumed")
 
         self.engine_worker(self, resume, title=f"resuming {ref}", group="submit")
 
@@ -497,7 +504,14 @@ class FlowdeckConsole(App[None]):
         workspace = self.workspace
 
         def rerun() -> Message:
-            record = workspace.rerun_from(ref, step)
+            import inspect
+
+            if "from_step" not in inspect.signature(workspace.submit).parameters:
+                raise FlowdeckError("this flowdeck cannot rerun from a step yet",
+                                    hint="rerun the whole pipeline instead (r on the pipelines screen)")
+            parent = workspace.resolve_run(ref)
+            record, _ = workspace.submit(parent.pipeline, {k: str(v) for k, v in parent.params.items()},
+                                         from_step=step)  # type: ignore[call-arg]
             return RunSubmitted(record, workspace.launch_detached(record.run_id), f"rerun from {step}")
 
         self.push_screen(ConfirmDialog(f"Rerun {ref} from step {step} (and everything after it)?", yes="Rerun"),

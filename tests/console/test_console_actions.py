@@ -236,3 +236,32 @@ def test_log_tail_follows_and_pauses(workspace: Workspace) -> None:
         assert "following" in screen_text(app)
 
     drive(app, scenario)
+
+
+def test_command_palette_offers_registry_actions_and_pipelines(workspace: Workspace) -> None:
+    launched: list[str] = []
+    workspace.launch_detached = lambda run_id: launched.append(run_id) or 0  # type: ignore[method-assign]
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("ctrl+p")
+        await pilot.press(*"run daily")
+        await wait_for(pilot, lambda: "Run daily_sales" in screen_text(app), what="the palette entry")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        assert len(launched) == 1
+
+    drive(app, scenario)
+
+
+def test_debug_screen_reports_terminal_colours_and_syntax_highlighting(workspace: Workspace) -> None:
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("f12")
+        await wait_for(pilot, lambda: app.screen.id == "debug")
+        text = screen_text(app)
+        assert "SQL/YAML highlighting: on" in text
+        assert "TERM=" in text and "colour system:" in text and "textual 8.2.8" in text
+
+    drive(app, scenario, (120, 40))

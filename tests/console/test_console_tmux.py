@@ -8,6 +8,7 @@ run is in progress, starts the console again and watches the same run continue a
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,3 +118,49 @@ def test_console_in_tmux_launches_by_keys_and_a_run_outlives_a_killed_console(tm
         assert [step.status for step in ledger.steps_of(slow.run_id)] == ["succeeded"] * 3
     finally:
         ledger.close()
+
+
+GREYS_256 = {0, 7, 8, 15, 16, 59, 102, 145, 188, 231, *range(232, 256)}
+
+
+def _colours(raw: str) -> list[tuple[str, ...]]:
+    """Every SGR colour the screen uses: ("5", n) for 256-colour, ("2", r, g, b) for truecolor, ("16", code)."""
+    found: list[tuple[str, ...]] = []
+    for params in re.findall(r"\x1b\[([0-9;]*)m", raw):
+        parts = params.split(";")
+        index = 0
+        while index < len(parts):
+            part = parts[index]
+            if part in ("38", "48") and index + 1 < len(parts):
+                if parts[index + 1] == "5":
+                    found.append(("5", parts[index + 2]))
+                    index += 3
+                    continue
+                if parts[index + 1] == "2":
+                    found.append(("2", *parts[index + 2:index + 5]))
+                    index += 5
+                    continue
+            if part.isdigit() and (30 <= int(part) <= 37 or 40 <= int(part) <= 47 or 90 <= int(part) <= 107):
+                found.append(("16", part))
+            index += 1
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra_env", [{"TERM": "screen", "TEXTUAL_COLOR_SYSTEM": "standard"}, {"NO_COLOR": "1"}],
+                         ids=["16-colours", "no-color"])
+def test_console_in_16_colours_and_with_no_color_shows_status_by_symbol_and_word(
+        tmp_path: Path, terminal: Terminal, extra_env: dict[str, str]) -> None:
+    project = copy_example_project(tmp_path / "project")
+    subprocess.run([str(FLOWDECK), "--project", str(project), "run", "daily_sales"], check=True,
+                   capture_output=True)
+    terminal.start([str(FLOWDECK), "console"], {**_console_env(project), **extra_env})
+    terminal.wait_for(lambda s: "✓ succeeded" in s and "· never" in s, 30, "the statuses as words")
+    colours = _colours(terminal.tmux("capture-pane", "-p", "-e", "-t", "console"))
+    assert colours, "the screen uses some colour or grey"
+    if "NO_COLOR" in extra_env:  # monochrome: only greys, so status must read without hue
+        hues = [c for c in colours if (c[0] == "5" and int(c[1]) not in GREYS_256)
+                or (c[0] == "2" and len(set(c[1:])) > 1) or (c[0] == "16" and c[1][-1] not in "079")]
+        assert not hues, hues[:5]
+    else:  # 16 colours: no 256-colour or truecolor sequences
+        assert all(c[0] == "16" for c in colours), [c for c in colours if c[0] != "16"][:5]
