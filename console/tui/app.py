@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
-from textual import on
 from textual.app import App
 from textual.message import Message
 from textual.message_pump import MessagePump

@@ -95,7 +95,11 @@ def test_console_in_tmux_launches_by_keys_and_a_run_outlives_a_killed_console(tm
     screen = terminal.wait_for(lambda s: "✓ succeeded · daily_sales · 8/8 steps" in s, 90, "daily_sales to succeed")
     assert "export_daily_sales" in screen
 
-    terminal.keys("F9", ":", "run slow_sales", "Enter")  # F9: Esc followed by a key reads as alt+key
+    terminal.keys("F9")  # not Esc: Esc followed quickly by a key reads as alt+key
+    terminal.wait_for(lambda s: "PIPELINE" in s and "Run" in s.splitlines()[-1], 10, "the pipeline list")
+    terminal.keys(":")
+    terminal.wait_for(lambda s: "runs failed" in s, 10, "the command line")
+    terminal.keys("run slow_sales", "Enter")
     terminal.wait_for(lambda s: "▶ running · slow_sales" in s, 60, "the slow run to start")
     ledger = Ledger(project / ".flowdeck" / "ledger.sqlite")
     try:
