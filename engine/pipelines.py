@@ -61,13 +61,11 @@ def trigger_text(config: PipelineConfig) -> str:
 
 
 def next_scheduled_at(schedule: Schedule, now: float) -> float | None:
-    """When a cron schedule fires next after ``now`` (unix time); None for intervals, which the daemon anchors."""
-    if not schedule.cron:
-        return None
-    from apscheduler.triggers.cron import CronTrigger  # only needed when a pipeline has a cron schedule
+    """When the daemon fires this schedule next after ``now`` (unix time), from its own trigger."""
+    from engine.daemon.schedules import build_trigger  # the daemon's trigger: the same slots it will fire
 
     try:
-        trigger = CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
+        trigger = build_trigger(schedule)
     except (ValueError, LookupError):  # a bad expression or zone is the validator's to report, not ours
         return None
     moment = trigger.get_next_fire_time(None, datetime.fromtimestamp(now, tz=timezone.utc))

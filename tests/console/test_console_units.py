@@ -96,12 +96,12 @@ def test_theme_files_are_validated_with_readable_reasons(tmp_path: Path) -> None
         assert reason in str(caught.value), (file_name, caught.value)
 
 
-def test_next_scheduled_time_follows_the_cron_in_its_time_zone() -> None:
-    now = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc).timestamp()
+def test_next_scheduled_time_follows_the_cron_in_its_time_zone_and_intervals_from_the_epoch() -> None:
+    now = datetime(2026, 11, 27, 12, 5, tzinfo=timezone.utc).timestamp()
     paris_six = next_scheduled_at(Schedule(cron="0 6 * * *", timezone="Europe/Paris"), now)
     assert paris_six == datetime(2026, 11, 28, 5, 0, tzinfo=timezone.utc).timestamp()  # 06:00 CET = 05:00 UTC
-    assert next_scheduled_at(Schedule(interval=900), now) is None  # the daemon anchors intervals
-    assert next_scheduled_at(Schedule(cron="not a cron"), now) is None
+    quarter = next_scheduled_at(Schedule(interval=900), now)  # the daemon aligns interval slots to the epoch
+    assert quarter == datetime(2026, 11, 27, 12, 15, tzinfo=timezone.utc).timestamp()
 
 
 def test_save_keeps_the_previous_version_and_refuses_invalid_text(tmp_path: Path) -> None:
