@@ -111,6 +111,52 @@ CREATE TABLE schedule_state (
 );
 """
 
+# Security: the hash-chained, append-only audit log and run lineage (docs/security.md).
+_SECURITY = """
+CREATE TABLE audit_log (
+    entry_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts           REAL NOT NULL,
+    actor        TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    target       TEXT,
+    outcome      TEXT NOT NULL,
+    details_json TEXT,
+    prev_hash    TEXT NOT NULL,
+    hash         TEXT NOT NULL UNIQUE
+);
+CREATE INDEX audit_log_by_ts ON audit_log (ts);
+CREATE TABLE audit_gate (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    open INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO audit_gate (id, open) VALUES (1, 0);
+CREATE TRIGGER audit_log_refuses_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+CREATE TRIGGER audit_log_refuses_delete BEFORE DELETE ON audit_log
+WHEN (SELECT open FROM audit_gate WHERE id = 1) = 0
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only; entries leave only through retention (flowdeck prune)');
+END;
+
+CREATE TABLE lineage (
+    run_id          TEXT NOT NULL REFERENCES runs(run_id),
+    step            TEXT NOT NULL,
+    output          TEXT NOT NULL,
+    output_kind     TEXT NOT NULL CHECK (output_kind IN ('table', 'file')),
+    output_checksum TEXT,
+    input           TEXT NOT NULL,
+    input_kind      TEXT NOT NULL CHECK (input_kind IN ('table', 'file')),
+    input_checksum  TEXT,
+    ts              REAL NOT NULL
+);
+CREATE INDEX lineage_by_output ON lineage (output, ts);
+CREATE INDEX lineage_by_input ON lineage (input, ts);
+CREATE INDEX lineage_by_run ON lineage (run_id);
+"""
+
 # Acknowledged alerts: which alert (by its stable id) someone has seen, who and when.
 _V_ALERT_ACKNOWLEDGEMENTS = """
 CREATE TABLE alert_acknowledgements (

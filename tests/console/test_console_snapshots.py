@@ -6,10 +6,61 @@ Snapshots render in full colour whatever the terminal; the degraded modes are ch
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from textual.widgets import DataTable, TextArea
 
 from conftest import FIXED_NOW, make_app, screen_text, wait_for
 from engine.client import Workspace
+
+# The snapshots show a project of their own, so changes to the bundled example do not move them.
+SNAPSHOT_PROJECT = {
+    "flowdeck.yaml": "name: snapshot-shop\n",
+    "pipelines/orders/pipeline.yaml": """\
+description: Orders by day, from a CSV feed.
+schedule:
+  cron: "30 5 * * *"
+steps:
+  - name: raw_orders
+    kind: extract
+    source:
+      path: data/orders.csv
+  - name: orders_by_day
+    kind: transform
+    checks:
+      - row_count: {min: 1}
+  - name: export_orders
+    kind: load
+    table: orders_by_day
+    to:
+      path: exports/orders.parquet
+""",
+    "pipelines/orders/orders_by_day.sql": "SELECT order_date, count(*) AS orders\nFROM raw_orders\nGROUP BY order_date\n",
+    "pipelines/landing/pipeline.yaml": """\
+triggers:
+  - folder: landing
+    patterns: ["*.csv"]
+steps:
+  - name: landed
+    kind: extract
+    source:
+      path: landing/*.csv
+""",
+}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A small fixed project (overrides the example-project workspace of conftest)."""
+    for name, text in SNAPSHOT_PROJECT.items():
+        path = tmp_path / "snap" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    ws = Workspace.open(tmp_path / "snap")
+    yield ws
+    ws.close()
 
 
 def steady(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -25,7 +76,7 @@ def test_pipelines_screen_snapshot(workspace: Workspace, snap_compare) -> None: 
 
     async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
         await wait_for(pilot, lambda: pilot.app.screen.query_one("#pipeline-table", DataTable).row_count == 2)
-        await wait_for(pilot, lambda: "raw_orders (extract)" in screen_text(pilot.app))
+        await wait_for(pilot, lambda: "landed (extract)" in screen_text(pilot.app))  # the first pipeline's DAG
         steady(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
@@ -46,7 +97,7 @@ def test_editor_with_a_problem_snapshot(workspace: Workspace, snap_compare) -> N
     app = make_app(workspace, clock=lambda: FIXED_NOW, read_only=False)
 
     async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
-        await pilot.press("e")
+        await pilot.press("colon", *"edit orders", "enter")
         await wait_for(pilot, lambda: pilot.app.screen.query(TextArea) and pilot.app.screen.query_one(TextArea).text)
         area = pilot.app.screen.query_one(TextArea)
         area.text = area.text.replace("kind: extract", "kind: extrakt", 1)
