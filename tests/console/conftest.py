@@ -90,7 +90,7 @@ def drive(app: object, scenario: Callable[[object], Awaitable[None]], size: tupl
     asyncio.run(main())
 
 
-async def wait_for(pilot: object, condition: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
+async def wait_for(pilot: object, condition: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
     """Let the app run until ``condition()`` holds (fails the test after ``timeout`` seconds)."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -150,7 +150,7 @@ def test_editor_shows_config_errors_in_yaml_and_goes_to_them(workspace: Workspac
         assert "did you mean `extract`" in screen_text(app)
         editor.cursor_location = (0, 0)
         await pilot.press("ctrl+g")
-        assert editor.cursor_location == (line - 1, 10)
+        await wait_for(pilot, lambda: editor.cursor_location == (line - 1, 10), what="the cursor at the problem")
 
     drive(app, scenario, (120, 40))
 

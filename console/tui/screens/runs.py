@@ -81,10 +81,10 @@ class RunsScreen(ConsoleScreen):
         table: DataTable[object] = DataTable(id="run-table", cursor_type="row")
         table.add_column("RUN", key="run", width=22)
         table.add_column("PIPELINE", key="pipeline", width=14)
-        table.add_column("STATUS", key="status", width=12)
-        table.add_column("TRIGGER", key="trigger", width=8)
+        table.add_column("STATUS", key="status", width=11)
         table.add_column("STARTED", key="started", width=11)
-        table.add_column("TOOK", key="took")
+        table.add_column("TOOK", key="took", width=7)
+        table.add_column("TRIGGER", key="trigger")  # last: it is the first to go off an 80-column screen
         yield table
         yield Footer(show_command_palette=False)
 
@@ -125,14 +125,15 @@ class RunsScreen(ConsoleScreen):
         table.clear()
         now = self.console.clock()
         for run in message.runs:
-            table.add_row(run.run_id, run.pipeline, status_text(run.status), run.trigger_kind,
+            table.add_row(run.run_id, run.pipeline, status_text(run.status),
                           short_time(run.started_at or run.created_at, now=now), format_duration(run.duration),
-                          key=run.run_id)
+                          run.trigger_kind, key=run.run_id)
         if selected is not None and selected in table.rows:
             table.move_cursor(row=table.get_row_index(selected))
         if not message.runs:
             self.query_one("#runs-filter-line", Static).update(
-                f"{self.filter.describe()} — no runs" + ("" if self.filter.as_line() else "; press r on a pipeline"))
+                f"{self.filter.describe()} — no runs"
+                + ("" if self.filter.as_line() or self.console.read_only else "; press r on a pipeline"))
         else:
             self.query_one("#runs-filter-line", Static).update(f"{self.filter.describe()} — {len(message.runs)} shown")
 
