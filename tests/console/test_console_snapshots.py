@@ -63,6 +63,13 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     ws.close()
 
 
+def still_app(workspace: Workspace, **options: object):  # type: ignore[no-untyped-def]
+    """The console with a fixed clock and no animations from its first frame (tab underlines slide)."""
+    app = make_app(workspace, clock=lambda: FIXED_NOW, **options)
+    app.animation_level = "none"
+    return app
+
+
 def steady(pilot) -> None:  # type: ignore[no-untyped-def]
     """Nothing moves between two renders: no animations, no blinking cursors, no toasts."""
     pilot.app.animation_level = "none"
@@ -72,7 +79,7 @@ def steady(pilot) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_pipelines_screen_snapshot(workspace: Workspace, snap_compare) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(workspace, clock=lambda: FIXED_NOW)
+    app = still_app(workspace)
 
     async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
         await wait_for(pilot, lambda: pilot.app.screen.query_one("#pipeline-table", DataTable).row_count == 2)
@@ -83,7 +90,7 @@ def test_pipelines_screen_snapshot(workspace: Workspace, snap_compare) -> None: 
 
 
 def test_help_screen_snapshot(workspace: Workspace, snap_compare) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(workspace, clock=lambda: FIXED_NOW)
+    app = still_app(workspace)
 
     async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.press("question_mark")
@@ -94,7 +101,7 @@ def test_help_screen_snapshot(workspace: Workspace, snap_compare) -> None:  # ty
 
 
 def test_editor_with_a_problem_snapshot(workspace: Workspace, snap_compare) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(workspace, clock=lambda: FIXED_NOW, read_only=False)
+    app = still_app(workspace)
 
     async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.press("colon", *"edit orders", "enter")
@@ -109,7 +116,7 @@ def test_editor_with_a_problem_snapshot(workspace: Workspace, snap_compare) -> N
 
 
 def test_read_only_runs_screen_snapshot(workspace: Workspace, snap_compare) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(workspace, clock=lambda: FIXED_NOW, read_only=True)
+    app = still_app(workspace, read_only=True)
 
     async def ready(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.press("2")

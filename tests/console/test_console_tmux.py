@@ -3,6 +3,10 @@
 Launches daily_sales with keys and waits for the screen to say it succeeded; launches a slow
 pipeline, kills the console (tmux hangs up on it, as a dropped SSH session would) while that
 run is in progress, starts the console again and watches the same run continue and finish.
+
+The slow run is slow without burning CPU (other suites share the machine): another process
+holds the warehouse, so the run waits for it, running, until the test lets go; then its
+three SQL steps (about a second each, on one thread) run while the console watches.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from conftest import add_slow_pipeline, copy_example_project
 from state import Ledger
 
 FLOWDECK = Path(sys.executable).with_name("flowdeck")
+HOLD_WAREHOUSE = "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print('holding', flush=True); time.sleep(600)"
 
 
 class Terminal:
@@ -84,7 +89,9 @@ def _console_env(project: Path) -> dict[str, str]:
 @pytest.mark.slow
 def test_console_in_tmux_launches_by_keys_and_a_run_outlives_a_killed_console(tmp_path: Path, terminal: Terminal) -> None:
     project = copy_example_project(tmp_path / "project")
-    add_slow_pipeline(project, rows=800_000_000)
+    add_slow_pipeline(project, rows=150_000_000)
+    config = project / "flowdeck.yaml"
+    config.write_text(config.read_text().replace("  lock_timeout: 60s", "  lock_timeout: 300s\n  threads: 1"))
     env = _console_env(project)
     terminal.start([str(FLOWDECK), "console"], env)
     terminal.wait_for(lambda s: "daily_sales" in s and "slow_sales" in s, 30, "the pipeline list")
@@ -99,10 +106,13 @@ def test_console_in_tmux_launches_by_keys_and_a_run_outlives_a_killed_console(tm
     terminal.wait_for(lambda s: "PIPELINE" in s and "Run" in s.splitlines()[-1], 10, "the pipeline list")
     terminal.keys(":")
     terminal.wait_for(lambda s: "runs failed" in s, 10, "the command line")
-    terminal.keys("run slow_sales", "Enter")
-    terminal.wait_for(lambda s: "▶ running · slow_sales" in s, 60, "the slow run to start")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WAREHOUSE, str(project / ".flowdeck" / "warehouse.duckdb")],
+                              stdout=subprocess.PIPE, text=True)
     ledger = Ledger(project / ".flowdeck" / "ledger.sqlite")
     try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        terminal.keys("run slow_sales", "Enter")
+        terminal.wait_for(lambda s: "▶ running · slow_sales" in s, 60, "the slow run to start")
         slow = ledger.list_runs(pipeline="slow_sales")[0]
         assert slow.status == "running"
         terminal.kill()  # the console dies mid-run
@@ -116,11 +126,15 @@ def test_console_in_tmux_launches_by_keys_and_a_run_outlives_a_killed_console(tm
         row = next(line for line in seen.splitlines() if slow.run_id in line)
         assert "▶ running" in row, row  # still going after the console died
         terminal.keys("Enter")
+        terminal.wait_for(lambda s: "▶ running · slow_sales" in s and "warehouse" in s, 15, "the run, waiting")
+        holder.kill()  # let go of the warehouse: the run goes on
         terminal.wait_for(lambda s: "✓ succeeded · slow_sales · 3/3 steps" in s, 120, "the slow run to finish")
         final = ledger.get_run(slow.run_id)
         assert final is not None and final.status == "succeeded"
         assert [step.status for step in ledger.steps_of(slow.run_id)] == ["succeeded"] * 3
     finally:
+        holder.kill()
+        holder.wait()
         ledger.close()
 
 

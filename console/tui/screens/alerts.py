@@ -11,6 +11,7 @@ from console.tui.actions import bindings
 from console.tui.messages import AlertAcknowledged, AlertsLoaded
 from console.tui.screens.base import ConsoleScreen
 from console.tui.widgets.status import short_time, status_text
+from console.tui.widgets.tables import cursor_key, refill
 from console.tui.widgets.top_bar import TopBar
 from engine.alerts import Alert
 from state import EventRecord
@@ -57,27 +58,18 @@ class AlertsScreen(ConsoleScreen):
     def on_alerts_loaded(self, message: AlertsLoaded) -> None:
         """Fill the table, keeping the cursor on the same alert."""
         self.alerts = message.alerts
-        table = self.query_one(DataTable)
-        selected = self._selected_alert()
-        table.clear()
         now = self.console.clock()
-        for alert in message.alerts:
-            state = status_text("acked" if alert.acknowledged else "new")
-            level = status_text(alert.severity)
-            what = f"{alert.title}: {alert.detail}" if alert.detail else alert.title
-            table.add_row(state, level, short_time(alert.ts, now=now), alert.pipeline, what, key=alert.alert_id)
-        if selected is not None and selected.alert_id in table.rows:
-            table.move_cursor(row=table.get_row_index(selected.alert_id))
+        refill(self.query_one(DataTable), ((alert.alert_id, (
+            status_text("acked" if alert.acknowledged else "new"), status_text(alert.severity),
+            short_time(alert.ts, now=now), alert.pipeline,
+            f"{alert.title}: {alert.detail}" if alert.detail else alert.title)) for alert in message.alerts))
         new = sum(1 for alert in message.alerts if not alert.acknowledged)
         shown = "including acknowledged" if self.show_acknowledged else "acknowledged hidden"
         self.query_one("#alerts-line", Static).update(f"{new} new · {len(message.alerts)} shown ({shown})")
 
     def _selected_alert(self) -> Alert | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return next((alert for alert in self.alerts if alert.alert_id == row_key.value), None)
+        key = cursor_key(self.query_one(DataTable))
+        return next((alert for alert in self.alerts if alert.alert_id == key), None)
 
     def selected_run(self) -> str | None:
         """The run the highlighted alert is about."""

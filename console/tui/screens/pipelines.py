@@ -14,6 +14,7 @@ from console.tui.actions import bindings
 from console.tui.messages import DagLoaded, PipelinesLoaded
 from console.tui.screens.base import ConsoleScreen
 from console.tui.widgets.status import short_time, status_text
+from console.tui.widgets.tables import cursor_key, refill
 from console.tui.widgets.top_bar import TopBar
 from engine.errors import FlowdeckError
 
@@ -73,20 +74,17 @@ class PipelinesScreen(ConsoleScreen):
         self._render_rows()
 
     def _render_rows(self) -> None:
-        table = self.query_one(DataTable)
-        selected = self.selected_pipeline()
-        table.clear()
         now = self.console.clock()
+        rows = []
         for summary in self.summaries:
             if self.filter_text and self.filter_text.lower() not in summary.name.lower():
                 continue
             last = summary.last_run
             status = status_text("invalid" if not summary.valid else last.status if last else "never")
             when = short_time((last.ended_at or last.started_at or last.created_at) if last else None, now=now)
-            table.add_row(summary.name, status, when, short_time(summary.next_run_at, now=now),
-                          summary.trigger, key=summary.name)
-        if selected is not None and selected in table.rows:
-            table.move_cursor(row=table.get_row_index(selected))
+            rows.append((summary.name, (summary.name, status, when, short_time(summary.next_run_at, now=now),
+                                        summary.trigger)))
+        refill(self.query_one(DataTable), rows)
         self._load_dag()
 
     @on(DataTable.RowSelected)
@@ -138,11 +136,7 @@ class PipelinesScreen(ConsoleScreen):
 
     def selected_pipeline(self) -> str | None:
         """The pipeline under the cursor."""
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return str(row_key.value)
+        return cursor_key(self.query_one(DataTable))
 
     def selected_params(self) -> dict[str, str | None] | None:
         """The selected pipeline's parameters and defaults."""

@@ -14,6 +14,7 @@ from console.tui.actions import bindings
 from console.tui.messages import RunsLoaded
 from console.tui.screens.base import ConsoleScreen
 from console.tui.widgets.status import format_duration, short_time, status_text
+from console.tui.widgets.tables import cursor_key, refill
 from console.tui.widgets.top_bar import TopBar
 from state.schema import RUN_STATUSES
 
@@ -120,16 +121,10 @@ class RunsScreen(ConsoleScreen):
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         """Fill the table, keeping the cursor on the same run."""
-        table = self.query_one(DataTable)
-        selected = self.selected_run()
-        table.clear()
         now = self.console.clock()
-        for run in message.runs:
-            table.add_row(run.run_id, run.pipeline, status_text(run.status),
-                          short_time(run.started_at or run.created_at, now=now), format_duration(run.duration),
-                          run.trigger_kind, key=run.run_id)
-        if selected is not None and selected in table.rows:
-            table.move_cursor(row=table.get_row_index(selected))
+        refill(self.query_one(DataTable), ((run.run_id, (
+            run.run_id, run.pipeline, status_text(run.status), short_time(run.started_at or run.created_at, now=now),
+            format_duration(run.duration), run.trigger_kind)) for run in message.runs))
         if not message.runs:
             self.query_one("#runs-filter-line", Static).update(
                 f"{self.filter.describe()} — no runs"
@@ -139,11 +134,7 @@ class RunsScreen(ConsoleScreen):
 
     def selected_run(self) -> str | None:
         """The run under the cursor."""
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return str(row_key.value)
+        return cursor_key(self.query_one(DataTable))
 
     def selected_pipeline(self) -> str | None:
         """The pipeline of the run under the cursor."""
