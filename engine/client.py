@@ -185,16 +185,21 @@ class Workspace:
         return check_source(path, text)
 
     def save_file(self, path: Path, text: str, *, force: bool = False) -> SaveResult:
-        """Save an edited pipeline file; refuse an invalid one unless forced; keep the old one in backups."""
-        from engine.project.editing import save_source
+        """Save an edited pipeline file: refuse an invalid one unless forced, keep the old one in backups.
+
+        The write itself is ``write_project_file`` (role check, audit entry, atomic replace).
+        """
+        from engine.project.editing import SaveResult, check_source, keep_backup, refusal
 
         path = Path(path).resolve()
         if self.project.pipelines_dir.resolve() not in path.parents:
             raise NotFound(f"{path} is not a file of a pipeline of this project")
-        self.project.ensure_runtime_dirs()
-        result = save_source(path, text, backup_dir=self.project.runtime_dir / "backups", force=force)
-        self.project.forget(path.parent.name)  # the next plan reads the new file
-        return result
+        problems = check_source(path, text)
+        if problems and not force:
+            raise refusal(path, problems)
+        backup = keep_backup(path, self.project.runtime_dir / "backups") if self.can("edit") else None
+        self.write_project_file(str(path.relative_to(self.project.root)), text)
+        return SaveResult(path=path, backup=backup, problems=len(problems))
 
     def published_tables(self, pipeline: str) -> list[str]:
         """Tables a pipeline publishes into the warehouse (its extract and transform outputs), in step order."""
@@ -214,11 +219,13 @@ class Workspace:
         return derive_alerts(self.ledger, limit=limit, include_acknowledged=include_acknowledged)
 
     def acknowledge_alert(self, alert_id: str) -> bool:
-        """Mark an alert seen by the current user; ``False`` if it already was."""
-        run_id = alert_id.split(":", 2)[1] if alert_id.count(":") >= 1 else None
-        if run_id is not None and self.ledger.get_run(run_id) is None:
-            run_id = None
-        return self.ledger.acknowledge_alert(alert_id, run_id, by=current_user())
+        """Mark an alert seen by the current user (operators); ``False`` if it already was."""
+        with self._guarded("acknowledge", "acknowledge", alert_id) as details:
+            run_id = alert_id.split(":", 2)[1] if ":" in alert_id else None
+            if run_id is not None and self.ledger.get_run(run_id) is None:
+                run_id = None
+            details["new"] = self.ledger.acknowledge_alert(alert_id, run_id, by=self.user)
+        return bool(details["new"])
 
     # -- runs ----------------------------------------------------------------------------------
 

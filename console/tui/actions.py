@@ -34,7 +34,7 @@ class ActionSpec:
     keys: tuple[str, ...]
     description: str
     scope: str = GLOBAL
-    mutates: bool = False  # refused and hidden in read-only mode
+    permission: str | None = None  # the role permission it needs (engine/roles.py); None: reading only
     footer: bool = True
     command: str | None = None  # the `:` verb
     aliases: tuple[str, ...] = ()
@@ -45,6 +45,11 @@ class ActionSpec:
     def action_name(self) -> str:
         """The action's name without its namespace (what ``check_action`` receives)."""
         return self.action.split(".", 1)[-1].split("(", 1)[0]
+
+    @property
+    def mutates(self) -> bool:
+        """Whether it changes something (hidden and refused in read-only mode)."""
+        return self.permission is not None
 
     @property
     def needs_argument(self) -> bool:
@@ -74,28 +79,28 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("app.alerts", "app.show_alerts", ("3", "f4"), "Alerts", command="alerts", aliases=("a",),
                footer=False),
     ActionSpec("app.back", "app.back", ("escape", "f9"), "Back", footer=False, palette=False),
-    ActionSpec("app.run", "app.launch_run", (), "Run a pipeline", mutates=True, command="run",
+    ActionSpec("app.run", "app.launch_run", (), "Run a pipeline", permission="run", command="run",
                usage="PIPELINE [NAME=VALUE ...]", footer=False),
     ActionSpec("app.open_run", "app.open_run", (), "Open a run", command="show", aliases=("tail", "logs"),
                usage="RUN (or last)", footer=False),
-    ActionSpec("app.edit", "app.edit_pipeline", (), "Edit a pipeline", mutates=True, command="edit",
+    ActionSpec("app.edit", "app.edit_pipeline", (), "Edit a pipeline", permission="edit", command="edit",
                usage="PIPELINE", footer=False),
     ActionSpec("app.preview", "app.preview_table", (), "Preview a table", command="preview", usage="TABLE",
                footer=False),
-    ActionSpec("app.cancel", "app.cancel_run", (), "Cancel a run", mutates=True, command="cancel", usage="RUN",
+    ActionSpec("app.cancel", "app.cancel_run", (), "Cancel a run", permission="cancel", command="cancel", usage="RUN",
                footer=False),
-    ActionSpec("app.resume", "app.resume_run", (), "Resume a failed run", mutates=True, command="resume",
+    ActionSpec("app.resume", "app.resume_run", (), "Resume a failed run", permission="resume", command="resume",
                usage="RUN", footer=False),
-    ActionSpec("app.rerun", "app.rerun_from", (), "Rerun from a step", mutates=True, command="rerun",
+    ActionSpec("app.rerun", "app.rerun_from", (), "Rerun from a step", permission="run", command="rerun",
                usage="STEP [RUN]", footer=False),
     ActionSpec("app.theme", "app.set_theme", ("ctrl+t",), "Next theme", command="theme", usage="[NAME]",
                footer=False),
     ActionSpec("app.debug", "app.debug", ("f12",), "Debug info", command="debug", footer=False),
     ActionSpec("app.quit", "app.quit", ("q", "ctrl+q"), "Quit", command="quit", aliases=("q", "q!", "exit")),
     # -- pipelines --------------------------------------------------------------------------------
-    ActionSpec("pipelines.run", "app.launch_run", ("r", "f5"), "Run", scope="pipelines", mutates=True,
+    ActionSpec("pipelines.run", "app.launch_run", ("r", "f5"), "Run", scope="pipelines", permission="run",
                palette=False),
-    ActionSpec("pipelines.edit", "app.edit_pipeline", ("e", "f6"), "Edit", scope="pipelines", mutates=True,
+    ActionSpec("pipelines.edit", "app.edit_pipeline", ("e", "f6"), "Edit", scope="pipelines", permission="edit",
                palette=False),
     ActionSpec("pipelines.runs", "runs_of_pipeline", ("enter",), "Its runs", scope="pipelines", palette=False),
     ActionSpec("pipelines.preview", "app.preview_table", ("v", "f7"), "Preview", scope="pipelines",
@@ -103,16 +108,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("pipelines.filter", "filter", ("slash", "ctrl+f"), "Filter", scope="pipelines", palette=False),
     # -- runs ---------------------------------------------------------------------------------------
     ActionSpec("runs.open", "open_selected", ("enter",), "Open", scope="runs", palette=False),
-    ActionSpec("runs.cancel", "app.cancel_run", ("c", "f8"), "Cancel", scope="runs", mutates=True, palette=False),
-    ActionSpec("runs.resume", "app.resume_run", ("R", "ctrl+r"), "Resume", scope="runs", mutates=True,
+    ActionSpec("runs.cancel", "app.cancel_run", ("c", "f8"), "Cancel", scope="runs", permission="cancel", palette=False),
+    ActionSpec("runs.resume", "app.resume_run", ("R", "ctrl+r"), "Resume", scope="runs", permission="resume",
                palette=False),
     ActionSpec("runs.filter", "filter", ("slash", "ctrl+f"), "Filter", scope="runs", palette=False),
     ActionSpec("runs.failed", "toggle_failed", ("x", "ctrl+x"), "Failed only", scope="runs", palette=False),
     # -- run detail -----------------------------------------------------------------------------------
-    ActionSpec("run.cancel", "app.cancel_run", ("c", "f8"), "Cancel", scope="run", mutates=True, palette=False),
-    ActionSpec("run.resume", "app.resume_run", ("R", "ctrl+r"), "Resume", scope="run", mutates=True,
+    ActionSpec("run.cancel", "app.cancel_run", ("c", "f8"), "Cancel", scope="run", permission="cancel", palette=False),
+    ActionSpec("run.resume", "app.resume_run", ("R", "ctrl+r"), "Resume", scope="run", permission="resume",
                palette=False),
-    ActionSpec("run.rerun", "app.rerun_from", ("f", "ctrl+u"), "Rerun from step", scope="run", mutates=True,
+    ActionSpec("run.rerun", "app.rerun_from", ("f", "ctrl+u"), "Rerun from step", scope="run", permission="run",
                palette=False),
     ActionSpec("run.follow", "toggle_follow", ("p", "ctrl+y"), "Pause/follow log", scope="run", palette=False),
     ActionSpec("run.next_step", "next_step", ("j", "ctrl+n"), "Next step", scope="run", footer=False,
@@ -121,12 +126,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
                palette=False),
     # -- alerts -----------------------------------------------------------------------------------------
     ActionSpec("alerts.acknowledge", "acknowledge", ("a", "ctrl+a"), "Acknowledge", scope="alerts",
-               mutates=True, palette=False),
+               permission="acknowledge", palette=False),
     ActionSpec("alerts.open", "open_selected", ("enter",), "Open run", scope="alerts", palette=False),
     ActionSpec("alerts.all", "toggle_acknowledged", ("s", "ctrl+s"), "Show/hide acknowledged", scope="alerts",
                palette=False),
     # -- editor ------------------------------------------------------------------------------------------
-    ActionSpec("editor.save", "save", ("ctrl+s",), "Save", scope="editor", mutates=True, palette=False),
+    ActionSpec("editor.save", "save", ("ctrl+s",), "Save", scope="editor", permission="edit", palette=False),
     ActionSpec("editor.next_file", "next_file", ("ctrl+n", "f6"), "Next file", scope="editor", palette=False),
     ActionSpec("editor.problem", "goto_problem", ("ctrl+g", "f7"), "Go to problem", scope="editor",
                palette=False),
@@ -138,7 +143,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 BY_ID: dict[str, ActionSpec] = {spec.id: spec for spec in ACTIONS}
-MUTATING_ACTION_NAMES: frozenset[str] = frozenset(spec.action_name for spec in ACTIONS if spec.mutates)
+PERMISSION_OF: dict[str, str] = {spec.action_name: spec.permission for spec in ACTIONS if spec.permission}
+PERMISSIONS: frozenset[str] = frozenset(PERMISSION_OF.values())
 
 
 def bindings(scope: str) -> list[Binding]:
@@ -161,17 +167,21 @@ def command_specs() -> dict[str, ActionSpec]:
     return table
 
 
-def is_refused(action_name: str, read_only: bool) -> bool:
-    """Whether the read-only gate refuses (and hides) this action."""
-    return read_only and action_name in MUTATING_ACTION_NAMES
+def is_refused(action_name: str, read_only: bool, allowed: frozenset[str] | None = None) -> bool:
+    """Whether the gate refuses (and hides) this action: read-only mode, or a permission the user's role lacks."""
+    permission = PERMISSION_OF.get(action_name)
+    if permission is None:
+        return False
+    return read_only or (allowed is not None and permission not in allowed)
 
 
-def help_sections(read_only: bool = False) -> Iterable[tuple[str, list[tuple[str, str, str]]]]:
+def help_sections(read_only: bool = False,
+                  allowed: frozenset[str] | None = None) -> Iterable[tuple[str, list[tuple[str, str, str]]]]:
     """(title, [(keys, `:` command, description)]) per scope, for the help screen and docs/console.md."""
     for scope, title in SCOPE_TITLES.items():
         rows = []
         for spec in specs(scope):
-            if read_only and spec.mutates:
+            if is_refused(spec.action_name, read_only, allowed):
                 continue
             keys = " ".join(_pretty_key(key) for key in spec.keys)
             verb = ""

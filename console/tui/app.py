@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.worker import Worker
 
-from console.tui.actions import GLOBAL, bindings, command_specs, help_sections, is_refused
+from console.tui.actions import GLOBAL, PERMISSIONS, bindings, command_specs, help_sections, is_refused
 from console.tui.commands import ConsoleCommands
 from console.tui.messages import EngineFailed, LedgerChanged, RunCancelRequested, RunSubmitted
 from console.tui.screens.alerts import AlertsScreen
@@ -77,7 +77,10 @@ class FlowdeckConsole(App[None]):
         super().__init__()
         self.workspace = workspace
         settings = workspace.project.config.console
-        self.read_only = settings.read_only if read_only is None else read_only
+        # Read-only by flag, by config, or because the user's role (engine/roles.py) may change nothing;
+        # an operator who may run but not edit sees exactly the actions their role allows.
+        self.read_only = bool(read_only) or settings.read_only or workspace.read_only
+        self.allowed = frozenset(permission for permission in PERMISSIONS if workspace.can(permission))
         self.clock = clock
         self.poll_interval = poll_interval if poll_interval is not None else settings.refresh.total_seconds()
         self.preview_rows = settings.preview_rows
@@ -105,6 +108,12 @@ class FlowdeckConsole(App[None]):
         self.apply_theme(self._requested_theme, fallback=True)
         self.set_interval(self.poll_interval, self._poll_ledger)
         self._poll_ledger()
+        workspace = self.workspace
+
+        def record_login() -> None:
+            workspace.record_login()  # the audit log says who opened the console, and as what role
+
+        self.engine_worker(self, record_login, title="recording the login", group="login")
 
     def apply_theme(self, name: str, *, fallback: bool = False) -> bool:
         """Switch to theme ``name``; unknown names toast and (at start) fall back to the default."""
@@ -235,6 +244,8 @@ class FlowdeckConsole(App[None]):
         if self.read_only:
             text.append("  ")
             text.append(" READ-ONLY ", style="bold reverse")
+        elif len(self.allowed) < len(PERMISSIONS):
+            text.append(f"  {self.workspace.role}", style="bold")
         if self.running_count:
             text.append(f"  ▶ {self.running_count} active")
         if screen_title not in ("Pipelines", "Runs", "Alerts"):
@@ -253,14 +264,21 @@ class FlowdeckConsole(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide and refuse every action that changes something in read-only mode."""
-        return not is_refused(action, self.read_only)
+        return not is_refused(action, self.read_only, self.allowed)
 
-    def refuse_if_read_only(self, what: str) -> bool:
-        """Say no (with a toast) when read-only; ``True`` if refused."""
-        if self.read_only:
-            self.notify(f"read-only console: {what} is not allowed", title="refused", severity="warning")
+    def refuse_if_read_only(self, what: str, action: str | None = None) -> bool:
+        """Say no (with a toast) when read-only or the role lacks the action's permission; ``True`` if refused."""
+        if self.read_only or (action is not None and is_refused(action, False, self.allowed)):
+            self.notify(f"{self._refusal_reason()}: {what} is not allowed", title="refused", severity="warning")
             return True
         return False
+
+    def _refusal_reason(self) -> str:
+        if self.read_only and self.workspace.read_only:
+            return f"read-only console ({self.workspace.user} is a {self.workspace.role})"
+        if self.read_only:
+            return "read-only console"
+        return f"{self.workspace.user} is a {self.workspace.role}"
 
     # -- navigation --------------------------------------------------------------------------------------
 
@@ -315,7 +333,7 @@ class FlowdeckConsole(App[None]):
         table.add_column("keys", no_wrap=True)
         table.add_column(":command")
         table.add_column("does")
-        for title, rows in help_sections(read_only=self.read_only):
+        for title, rows in help_sections(read_only=self.read_only, allowed=self.allowed):
             table.add_row(f"[bold]{title}[/]", "", "")
             for keys, verb, description in rows:
                 table.add_row(keys, verb, description)
@@ -343,8 +361,9 @@ class FlowdeckConsole(App[None]):
             hint = f"; did you mean :{close[0]}?" if close else "; press ? for the list"
             self.notify(f"unknown command :{verb}{hint}", title="command", severity="error")
             return
-        if is_refused(spec.action_name, self.read_only):
-            self.refuse_if_read_only(f":{spec.command}")
+        if is_refused(spec.action_name, self.read_only, self.allowed):
+            self.notify(f"{self._refusal_reason()}: :{spec.command} is not allowed", title="refused",
+                        severity="warning")
             return
         rest = rest.strip()
         action = f"{spec.action}({rest!r})" if rest else spec.action
@@ -372,7 +391,7 @@ class FlowdeckConsole(App[None]):
 
     def action_launch_run(self, arg: str = "") -> None:
         """Queue a run of a pipeline and hand it to a detached worker; ask for parameters first."""
-        if self.refuse_if_read_only("running a pipeline"):
+        if self.refuse_if_read_only("running a pipeline", "launch_run"):
             return
         screen = self.console_screen
         words = arg.split()
@@ -442,7 +461,7 @@ class FlowdeckConsole(App[None]):
 
     def action_cancel_run(self, arg: str = "") -> None:
         """Ask a queued or running run to stop (after a confirmation)."""
-        if self.refuse_if_read_only("canceling a run"):
+        if self.refuse_if_read_only("canceling a run", "cancel_run"):
             return
         ref = self._run_ref(arg)
         if not ref:
@@ -469,7 +488,7 @@ class FlowdeckConsole(App[None]):
 
     def action_resume_run(self, arg: str = "") -> None:
         """Resume a failed run from its failed step, in a new worker."""
-        if self.refuse_if_read_only("resuming a run"):
+        if self.refuse_if_read_only("resuming a run", "resume_run"):
             return
         ref = self._run_ref(arg)
         if not ref:
@@ -489,7 +508,7 @@ class FlowdeckConsole(App[None]):
 
     def action_rerun_from(self, arg: str = "") -> None:
         """Rerun a run's pipeline from a step (and everything downstream of it)."""
-        if self.refuse_if_read_only("rerunning a run"):
+        if self.refuse_if_read_only("rerunning a run", "rerun_from"):
             return
         words = arg.split()
         screen = self.console_screen
@@ -521,7 +540,7 @@ class FlowdeckConsole(App[None]):
 
     def action_edit_pipeline(self, arg: str = "") -> None:
         """Open a pipeline's YAML and SQL in the editor."""
-        if self.refuse_if_read_only("editing"):
+        if self.refuse_if_read_only("editing", "edit_pipeline"):
             return
         screen = self.console_screen
         pipeline = arg.strip() or (screen.selected_pipeline() if screen else None)

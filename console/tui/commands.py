@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from console.tui.actions import ACTIONS
+from console.tui.actions import ACTIONS, is_refused
 
 if TYPE_CHECKING:
     from console.tui.app import FlowdeckConsole
@@ -28,13 +28,14 @@ class ConsoleCommands(Provider):
             return partial(app.call_later, app.run_action, action)
 
         for spec in ACTIONS:
-            if not spec.palette or (app.read_only and spec.mutates) or spec.needs_argument:
+            if not spec.palette or is_refused(spec.action_name, app.read_only, app.allowed) or spec.needs_argument:
                 continue
             verb = f":{spec.command}" if spec.command else spec.key_display
             entries.append((spec.description, verb, run(spec.action)))
         for name in app.pipeline_names:
-            if not app.read_only:
+            if not is_refused("launch_run", app.read_only, app.allowed):
                 entries.append((f"Run {name}", f":run {name}", run(f"app.launch_run({name!r})")))
+            if not is_refused("edit_pipeline", app.read_only, app.allowed):
                 entries.append((f"Edit {name}", f":edit {name}", run(f"app.edit_pipeline({name!r})")))
             entries.append((f"Runs of {name}", f":runs {name}", run(f"app.show_runs({name!r})")))
         for status in ("failed", "running"):

@@ -1,4 +1,4 @@
-"""Editing a pipeline's files in place: which files, whether a text is valid, and a safe save.
+"""Editing a pipeline's files: which files, whether a text is valid, and the backup kept on save.
 
 Validation reuses the loaders the engine runs with (YAML with positions, the config models,
 sqlglot), so what the editor accepts is exactly what a run accepts.
@@ -6,9 +6,7 @@ sqlglot), so what the editor accepts is exactly what a run accepts.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,40 +58,27 @@ def check_source(path: Path, text: str) -> list[FlowdeckError]:
     return []
 
 
-def save_source(path: Path, text: str, *, backup_dir: Path, force: bool = False) -> SaveResult:
-    """Write ``text`` to ``path`` atomically, keeping the previous version in ``backup_dir``.
+def refusal(path: Path, problems: list[FlowdeckError]) -> ConfigError:
+    """The error that refuses to save ``path`` because of ``problems`` (the first one located)."""
+    first = problems[0]
+    return ConfigError(
+        f"not saved: {path.name} has {len(problems)} problem{'s' if len(problems) > 1 else ''}: {first.what}",
+        location=first.location or Location(path),
+        excerpt=first.excerpt,
+        hint="fix it, or force the save to keep an invalid file on purpose",
+    )
 
-    An invalid text is refused with the first problem's location unless ``force`` is set.
-    """
-    problems = check_source(path, text)
-    if problems and not force:
-        first = problems[0]
-        raise ConfigError(
-            f"not saved: {path.name} has {len(problems)} problem{'s' if len(problems) > 1 else ''}: {first.what}",
-            location=first.location or Location(path),
-            excerpt=first.excerpt,
-            hint="fix it, or force the save to keep an invalid file on purpose",
-        )
-    backup: Path | None = None
-    if path.exists():
-        backup_dir.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        backup = backup_dir / f"{path.parent.name}.{path.name}.{stamp}.bak"
-        counter = 1
-        while backup.exists():  # two saves within a second keep both versions
-            backup = backup_dir / f"{path.parent.name}.{path.name}.{stamp}-{counter}.bak"
-            counter += 1
-        shutil.copy2(path, backup)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if backup is not None:
-            shutil.copymode(backup, temporary)
-        os.replace(temporary, path)  # readers see the old file or the new one, never half of one
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return SaveResult(path=path, backup=backup, problems=len(problems))
+
+def keep_backup(path: Path, backup_dir: Path) -> Path | None:
+    """Copy ``path`` (if it exists) into ``backup_dir`` as ``<folder>.<name>.<time>.bak``; return the copy."""
+    if not path.exists():
+        return None
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = backup_dir / f"{path.parent.name}.{path.name}.{stamp}.bak"
+    counter = 1
+    while backup.exists():  # two saves within a second keep both versions
+        backup = backup_dir / f"{path.parent.name}.{path.name}.{stamp}-{counter}.bak"
+        counter += 1
+    shutil.copy2(path, backup)
+    return backup

@@ -52,6 +52,40 @@ def test_read_only_hides_every_changing_action_and_refuses_it_by_key_and_command
     drive(app, scenario, size)
 
 
+def test_an_operator_may_run_and_cancel_but_not_edit_and_a_viewer_gets_a_read_only_console(
+        workspace: Workspace, project_dir: Path) -> None:
+    user = workspace.user
+    config = project_dir / "flowdeck.yaml"
+    config.write_text(config.read_text() + f"\nroles:\n  operators: [{user}]\n")
+    operator = Workspace.open(project_dir, source="console")
+    app = make_app(operator)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_for(pilot, lambda: app.screen.query_one("#pipeline-table", DataTable).row_count == 2)
+        assert not app.read_only
+        assert app.check_action("launch_run", ()) and app.check_action("cancel_run", ())
+        assert not app.check_action("edit_pipeline", ())
+        footer = screen_text(app).splitlines()[-1]
+        assert "Run" in footer and "Edit" not in footer
+        await pilot.press("colon", *"edit daily_sales", "enter")
+        await wait_for(pilot, lambda: any(f"{user} is a operator" in text or f"{user} is an operator" in text
+                                          for text in notifications(app)), what="the refusal naming the role")
+        assert not isinstance(app.screen, EditorScreen)
+
+    try:
+        drive(app, scenario)
+        logins = operator.audit_entries(action="login")
+        assert [(entry.actor, entry.source) for entry in logins] == [(user, "console")]  # opening is audited
+    finally:
+        operator.close()
+    config.write_text(config.read_text().replace(f"operators: [{user}]", f"viewers: [{user}]"))
+    viewer = Workspace.open(project_dir, source="console")
+    try:
+        assert make_app(viewer).read_only  # a viewer's console is read-only without the flag
+    finally:
+        viewer.close()
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_theme_changes_by_command_by_key_and_unknown_names_keep_the_current_one(
         workspace: Workspace, size: tuple[int, int]) -> None:

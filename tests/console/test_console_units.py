@@ -14,9 +14,8 @@ from console.tui.actions import ACTIONS, GLOBAL, SCOPE_TITLES, command_specs, he
 from console.tui.screens.runs import RunFilter
 from console.tui.themes import load_theme_file
 from engine.client import Workspace
-from engine.errors import ConfigError
+from engine.errors import ConfigError, NotFound
 from engine.pipelines import next_scheduled_at
-from engine.project.editing import save_source
 from engine.project.models import Schedule
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,21 +103,25 @@ def test_next_scheduled_time_follows_the_cron_in_its_time_zone_and_intervals_fro
     assert quarter == datetime(2026, 11, 27, 12, 15, tzinfo=timezone.utc).timestamp()
 
 
-def test_save_keeps_the_previous_version_and_refuses_invalid_text(tmp_path: Path) -> None:
-    folder = tmp_path / "pipelines" / "p"
-    folder.mkdir(parents=True)
-    target = folder / "step.sql"
-    target.write_text("SELECT 1 AS one\n")
-    backups = tmp_path / "backups"
-    with pytest.raises(ConfigError, match="not saved: step.sql has 1 problem"):
-        save_source(target, "SELECT FROM", backup_dir=backups)
-    assert target.read_text() == "SELECT 1 AS one\n" and not backups.exists()
-    first = save_source(target, "SELECT 2 AS two\n", backup_dir=backups)
-    second = save_source(target, "SELECT FROM", backup_dir=backups, force=True)
+def test_save_keeps_the_previous_version_refuses_invalid_text_and_is_audited(workspace: Workspace,
+                                                                            project_dir: Path) -> None:
+    folder = project_dir / "pipelines" / "daily_sales"
+    target = folder / "sales.sql"
+    original = target.read_text()
+    backups = workspace.project.runtime_dir / "backups"
+    with pytest.raises(ConfigError, match="not saved: sales.sql has 1 problem"):
+        workspace.save_file(target, "SELECT FROM")
+    assert target.read_text() == original and not backups.exists()
+    first = workspace.save_file(target, "SELECT 2 AS two\n")
+    second = workspace.save_file(target, "SELECT FROM", force=True)
     assert target.read_text() == "SELECT FROM" and second.problems == 1
-    assert first.backup is not None and first.backup.read_text() == "SELECT 1 AS one\n"
+    assert first.backup is not None and first.backup.read_text() == original
     assert second.backup is not None and second.backup.read_text() == "SELECT 2 AS two\n"
-    assert [path.name for path in folder.iterdir()] == ["step.sql"]  # no temporary file left behind
+    assert not [path.name for path in folder.iterdir() if path.name.startswith(".")]  # no temporary file left
+    edits = workspace.audit_entries(action="edit")
+    assert [entry.target for entry in edits] == ["pipelines/daily_sales/sales.sql"] * 2
+    with pytest.raises(NotFound):
+        workspace.save_file(project_dir / "flowdeck.yaml", "name: x\n")  # the editor edits pipelines only
 
 
 def test_alerts_come_from_failed_runs_and_checks_and_acknowledgements_persist(workspace: Workspace) -> None:

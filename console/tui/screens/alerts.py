@@ -83,7 +83,7 @@ class AlertsScreen(ConsoleScreen):
 
     def action_acknowledge(self) -> None:
         """Acknowledge the highlighted alert."""
-        if self.console.refuse_if_read_only("acknowledging an alert"):
+        if self.console.refuse_if_read_only("acknowledging an alert", "acknowledge"):
             return
         alert = self._selected_alert()
         if alert is None:

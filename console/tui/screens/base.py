@@ -39,7 +39,7 @@ class ConsoleScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide and refuse actions that change things in read-only mode."""
-        return not is_refused(action, self.console.read_only)
+        return not is_refused(action, self.console.read_only, self.console.allowed)
 
     # -- loading ---------------------------------------------------------------------------------
 

@@ -192,7 +192,7 @@ class EditorScreen(ConsoleScreen):
 
     def action_save(self, force: bool = False) -> None:
         """Save the current file; an invalid one only after confirming."""
-        if self.console.refuse_if_read_only("saving"):
+        if self.console.refuse_if_read_only("saving", "save"):
             return
         path = self.current
         if path is None:
