@@ -19,23 +19,29 @@ from typing import TYPE_CHECKING, Any
 from engine import roles
 from engine.alerts import Alert, derive_alerts
 from engine.audit import SOURCES, audited
-from engine.backends.base import QueryResult
+from engine.backends.base import QueryResult, TableVersion
 from engine.daemon.lease import DaemonState, read_daemon_state
-from engine.errors import FlowdeckError, Forbidden, NotFound
+from engine.errors import FlowdeckError, Forbidden, NotFound, ParamError
 from engine.masking import install_log_masking, mask
-from engine.processes import pid_alive
+from engine.processes import pid_alive, process_identity
+from engine.project.models import ExtractStep, TransformStep
 from engine.project.project import Project
 from engine.roles import Identity
+from engine.run.trigger_keys import manual_key, resume_key
 from state import AuditRecord, AuditVerification, Ledger, RunRecord
+from state.records import CommitRecord
 
 if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspace (and the console) stays fast
     from engine.pipelines import PipelineSummary
     from engine.plan import Plan
     from engine.project.editing import SaveResult
     from engine.retention import PruneReport
+    from engine.backends.base import Backend
     from engine.run.executor import Observer, RunExecutor
+    from engine.run.janitor import CleanupReport
 
 STALE_HEARTBEAT_SECONDS = 120.0
+RESUMABLE = ("failed", "abandoned", "canceled")
 
 
 def current_user() -> str:
@@ -57,6 +63,7 @@ class Workspace:
         self.source = source
         self.identity = identity or Identity.current()
         self._ledger: Ledger | None = None
+        self.reaped: list[RunRecord] = []
         install_log_masking()
 
     @classmethod
@@ -74,7 +81,7 @@ class Workspace:
         if self._ledger is None:
             self.project.ensure_runtime_dirs()
             self._ledger = Ledger(self.project.ledger_path, redact=mask)
-            self.reap_orphans()
+            self.reaped = self.reap_orphans()
         return self._ledger
 
     # -- who may do what -----------------------------------------------------------------------
@@ -237,15 +244,31 @@ class Workspace:
         trigger_kind: str = "manual",
         trigger_key: str | None = None,
         options: dict[str, Any] | None = None,
-        parent_run_id: str | None = None,
+        request_id: str | None = None,
+        from_step: str | None = None,
+        reprocess: bool = False,
     ) -> tuple[RunRecord, bool]:
-        """Validate and queue a run; return it and whether it is new (a reused trigger key is not)."""
+        """Validate and queue a run; return it and whether it is new (a reused trigger key is not).
+
+        ``request_id`` makes a manual request idempotent: asking again with the same id returns
+        the run it started. ``from_step`` runs that step and everything downstream of it;
+        ``reprocess`` makes incremental steps read all their input again and rebuild their tables.
+        """
         from engine.sql.params import coerce_params
 
         with self._guarded("run", "run", pipeline, {"trigger": trigger_kind}) as details:
             _refuse_literal_params(params or {})
             plan = self.plan(pipeline)
             coerce_params(plan.source.config.params, params or {}, pipeline)  # bad input fails before queuing
+            options = dict(options or {})
+            if from_step is not None:
+                options["from_step"] = self._step_of(plan, from_step)
+            if reprocess:
+                options["reprocess"] = True
+            if request_id is not None:
+                if not request_id.strip():
+                    raise ParamError("--request-id must not be empty", hint="pass an id unique to this request")
+                trigger_key = manual_key(pipeline, request_id.strip())
             record, created = self.ledger.create_run(
                 pipeline,
                 trigger_kind=trigger_kind,
@@ -253,10 +276,63 @@ class Workspace:
                 params=params or {},
                 options=options,
                 requested_by=self.user,
-                parent_run_id=parent_run_id,
             )
             details.update(run_id=record.run_id, new=created)
         return record, created
+
+    @staticmethod
+    def _step_of(plan: Plan, name: str) -> str:
+        if name in plan.steps:
+            return name
+        import difflib
+
+        close = difflib.get_close_matches(name, list(plan.steps), n=1)
+        raise NotFound(
+            f"pipeline `{plan.name}` has no step `{name}`",
+            hint=(f"did you mean `{close[0]}`? " if close else "") + f"its steps: {', '.join(plan.order)}",
+        )
+
+    def resume(self, run_ref: str) -> tuple[RunRecord, bool]:
+        """Queue a run continuing a failed, abandoned or canceled one from its first unfinished step.
+
+        The new run has the same pipeline, parameters and options, and ``parent_run_id`` set;
+        steps the parent finished are reused, not run again. A run is resumed once: asking
+        again returns the run that resumed it (``False``) while it is queued or running, and
+        is refused once that run has finished (resume that one instead).
+        """
+        with self._guarded("resume", "resume", run_ref) as details:
+            parent = self.resolve_run(run_ref)
+            details["parent_run_id"] = parent.run_id
+            record, created = self._resume(parent)
+            details.update(run_id=record.run_id, new=created)
+        return record, created
+
+    def _resume(self, parent: RunRecord) -> tuple[RunRecord, bool]:
+        existing = self.ledger.run_by_trigger_key(resume_key(parent.run_id))
+        if existing is not None:
+            if not existing.finished:
+                return existing, False
+            raise ParamError(
+                f"run {parent.run_id} was already resumed by run {existing.run_id}, which {existing.status}",
+                hint=f"resume that one instead: `flowdeck run --resume {existing.run_id}`"
+                if existing.status in RESUMABLE else f"see it with `flowdeck show {existing.run_id}`",
+            )
+        if parent.status not in RESUMABLE:
+            hint = (f"to run it again from a step: `flowdeck run {parent.pipeline} --from STEP`"
+                    if parent.status == "succeeded" else f"wait for it to finish: `flowdeck logs {parent.run_id} -f`")
+            raise ParamError(f"run {parent.run_id} {parent.status}; only a failed, abandoned or canceled run can be "
+                             "resumed", hint=hint)
+        self.plan(parent.pipeline)  # a pipeline broken since then fails here, before anything is queued
+        options = {**parent.options, "resume_of": parent.run_id}
+        return self.ledger.create_run(
+            parent.pipeline,
+            trigger_kind="resume",
+            trigger_key=resume_key(parent.run_id),
+            params=parent.params,
+            options=options,
+            requested_by=self.user,
+            parent_run_id=parent.run_id,
+        )
 
     def execute(self, run_id: str, observer: Observer | None = None, *, claimed: bool = False,
                 executor: RunExecutor | None = None) -> str:
@@ -271,7 +347,7 @@ class Workspace:
             if run is None or run.status != "running" or run.owner_pid != os.getpid():
                 state = run.status if run else "missing"
                 raise NotFound(f"run {run_id} was not claimed for this process (it is {state})")
-        elif not self.ledger.claim_run(run_id):
+        elif not self.ledger.claim_run(run_id, pid=os.getpid(), process_started=process_identity(os.getpid())):
             run = self.ledger.get_run(run_id)
             state = run.status if run else "missing"
             raise NotFound(f"run {run_id} cannot be started: it is {state}, not queued")
@@ -360,6 +436,121 @@ class Workspace:
             if reason and self._ledger.mark_abandoned(run.run_id, reason):
                 reaped.append(run)
         return reaped
+
+    def cleanup(self, on_wait: Callable[[str], None] | None = None) -> CleanupReport:
+        """Abandon dead runs, reconcile the ledger from the warehouse's markers, and remove what
+        dead runs left: staging tables, half-written export files, temporary files."""
+        from engine.run import janitor
+        from engine.run.reconcile import reconcile_ledger
+
+        already_open = self._ledger is not None
+        ledger = self.ledger  # opening it reaps
+        abandoned = [*self.reaped, *(self.reap_orphans() if already_open else [])]
+        report = janitor.CleanupReport(abandoned=sorted({run.run_id for run in abandoned}))
+        with self._guarded("cleanup", "cleanup", self.project.config.name) as details:
+            backend = self._writer(on_wait)
+            try:
+                recovered = reconcile_ledger(ledger, backend)
+                report.reconciled = [f"{c.output}: {c.kind} by {c.step} of run {c.run_id} (commit {c.seq})"
+                                     for c in recovered]
+                live = janitor.live_run_ids(ledger)
+                janitor.sweep_staging(backend, live, report)
+                janitor.sweep_partials(self.project, self.project.pipeline_names(), live, report)
+                janitor.sweep_temp(self.project, live, report)
+            finally:
+                backend.close()
+            details.update({name: len(items) for name, items in report.to_json().items() if items})
+        if report.removed_anything:
+            ledger.log(None, "cleanup: " + ", ".join(f"{len(items)} {name.replace('_', ' ')}"
+                                                     for name, items in report.to_json().items() if items),
+                       kind="cleanup", payload=report.to_json())
+        return report
+
+    # -- table versions ----------------------------------------------------------------------------
+
+    def versions(self, table: str, *, wait: float = 10.0, on_wait: Callable[[str], None] | None = None) -> list[TableVersion]:
+        """The current version of a published table and the versions kept for rollback, newest first."""
+        self.require("read")
+        name = table.lower()
+        backend = self._reader(wait, on_wait)
+        try:
+            found = backend.versions(name)
+        finally:
+            backend.close()
+        if not found:
+            raise NotFound(f"no table `{name}` in the warehouse", hint="list tables with `flowdeck query \"SHOW TABLES\"`")
+        return found
+
+    def rollback(self, table: str, to_run: str, *, on_wait: Callable[[str], None] | None = None) -> CommitRecord:
+        """Make the kept version of ``table`` holding ``to_run``'s data current again; recorded in the ledger.
+
+        ``to_run`` may be a unique prefix of the run id. The version replaced is kept in its
+        place, so a rollback can itself be rolled back. Tables read by other steps are not
+        rebuilt: rerun downstream steps with ``flowdeck run PIPELINE --from STEP``.
+        """
+        name = table.lower()
+        with self._guarded("rollback", "rollback", name, {"to_run": to_run}) as details:
+            record, current = self._rollback(name, to_run, on_wait)
+            details.update(previous_run=current, commit=record.seq)
+        return record
+
+    def _rollback(self, name: str, to_run: str, on_wait: Callable[[str], None] | None) -> tuple[CommitRecord, str | None]:
+        from engine.backends.base import CommitMarker
+        from engine.run.reconcile import commit_record
+        from state.ledger import new_run_id
+
+        backend = self._writer(on_wait)
+        try:
+            versions = backend.versions(name)
+            if not versions:
+                raise NotFound(f"no table `{name}` in the warehouse",
+                               hint="list tables with `flowdeck query \"SHOW TABLES\"`")
+            matches = sorted({v.run_id for v in versions if v.run_id.startswith(to_run)})
+            if len(matches) > 1:
+                raise ParamError(f"{to_run} matches versions of {len(matches)} runs: {', '.join(matches)}",
+                                 hint="give more of the run id")
+            target = matches[0] if matches else to_run
+            current = next((v.run_id for v in versions if v.current), None)
+            user = self.user
+            marker = CommitMarker(run_id=f"rollback-{new_run_id()}", step=self._step_publishing(name) or "rollback",
+                                  output=name, rows=None, checksum="", kind="rollback", data_run_id=target,
+                                  state={"requested_by": user})
+            committed = backend.rollback(name, target, marker)
+            record = commit_record(committed, backend.warehouse_id(), requested_by=user)
+        finally:
+            backend.close()
+        self.ledger.record_rollback(record, previous_run=current)
+        return record, current
+
+    def _step_publishing(self, table: str) -> str | None:
+        for name in self.project.pipeline_names():
+            try:
+                steps = self.project.pipeline(name).config.steps
+            except FlowdeckError:
+                continue
+            for step in steps:
+                if isinstance(step, (ExtractStep, TransformStep)) and (step.output or step.name).lower() == table:
+                    return step.name
+        return None
+
+    def _writer(self, on_wait: Callable[[str], None] | None) -> Backend:
+        def report(pid: int | None, waited: float) -> None:
+            if on_wait is not None:
+                on_wait(f"waiting for the warehouse, held by {self.describe_process(pid)} ({waited:.0f}s so far)")
+
+        from engine.run.executor import open_duckdb_backend
+
+        return open_duckdb_backend(self.project, report)
+
+    def _reader(self, wait: float, on_wait: Callable[[str], None] | None) -> Backend:
+        def report(pid: int | None, waited: float) -> None:
+            if on_wait is not None:
+                on_wait(f"the warehouse is busy: {self.describe_process(pid)} holds it; waiting ({waited:.0f}s)")
+
+        from engine.backends.duckdb_backend import DuckDBBackend
+        from engine.backends.warehouse import open_warehouse
+
+        return DuckDBBackend(open_warehouse(self.project, read_only=True, timeout=wait, on_wait=report), read_only=True)
 
     # -- the warehouse -------------------------------------------------------------------------
 
@@ -545,8 +736,12 @@ def _read_only_query(cursor: Any, sql: str, limit: int) -> QueryResult:
 
 
 def _why_dead(run: RunRecord, host: str, now: float) -> str | None:
-    if run.owner_host == host and run.owner_pid and not pid_alive(run.owner_pid):
-        return f"its process (pid {run.owner_pid}) is gone"
+    if run.owner_host == host and run.owner_pid:
+        if not pid_alive(run.owner_pid):
+            return f"its process (pid {run.owner_pid}) is gone"
+        identity = process_identity(run.owner_pid)
+        if run.owner_started and identity is not None and identity != run.owner_started:
+            return f"its process (pid {run.owner_pid}) is gone; that pid now belongs to another process"
     last_sign = run.heartbeat_at or run.started_at or run.created_at
     if now - last_sign > STALE_HEARTBEAT_SECONDS:
         return f"no heartbeat for {now - last_sign:.0f}s (pid {run.owner_pid} on {run.owner_host})"

@@ -10,7 +10,6 @@ the file cannot be opened; with it any Parquet reader with a compatible KMS clie
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,24 +74,21 @@ def encryption_properties(master_key: str, *, plaintext_footer: bool = False) ->
 
 def write_encrypted_parquet(batches: pa.RecordBatchReader, path: Path, master_key: str, *,
                             compression: str | None = None, plaintext_footer: bool = False) -> int:
-    """Write ``batches`` to ``path`` encrypted, complete or not at all; return the number of rows."""
+    """Write ``batches`` encrypted to exactly ``path``; return the number of rows.
+
+    The load step gives a path beside the real file and renames it into place once complete
+    (engine/run/steps.py), so a half-written file never carries the real name.
+    """
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     rows = 0
-    try:
-        properties = encryption_properties(master_key, plaintext_footer=plaintext_footer)
-        with pq.ParquetWriter(partial, batches.schema, encryption_properties=properties,
-                              compression=compression or "snappy") as writer:
-            for batch in batches:
-                writer.write_batch(batch)
-                rows += batch.num_rows
-        with open(partial, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    properties = encryption_properties(master_key, plaintext_footer=plaintext_footer)
+    with pq.ParquetWriter(path, batches.schema, encryption_properties=properties,
+                          compression=compression or "snappy") as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            rows += batch.num_rows
     return rows
 
 

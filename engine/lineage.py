@@ -8,7 +8,6 @@ so an auditor can see where PII stops being readable.
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,21 +23,6 @@ if TYPE_CHECKING:
     from engine.plan import Plan, PlannedStep
     from engine.project.project import Project
     from state import Ledger
-
-CHUNK = 1024 * 1024
-
-
-def sha256_file(path: Path) -> str | None:
-    """The file's sha256 in hex, or ``None`` when it does not exist."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-    except FileNotFoundError:
-        return None
-    return digest.hexdigest()
-
 
 @dataclass(frozen=True)
 class Edge:

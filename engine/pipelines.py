@@ -91,7 +91,7 @@ def describe_pipeline(source: PipelineSource) -> dict[str, Any]:
             "name": step.name,
             "kind": step.kind,
             "output": output,
-            "materialized": step.materialized if isinstance(step, TransformStep) else ("table" if output else None),
+            "materialized": step.materialized if isinstance(step, (ExtractStep, TransformStep)) else None,
             "reads": step.table if isinstance(step, (CheckStep, LoadStep)) else None,
             "mask": dict(step.mask) if isinstance(step, (ExtractStep, TransformStep)) else {},
         })

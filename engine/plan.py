@@ -53,11 +53,17 @@ class PlannedStep:
     query: ParsedQuery | None = None
     param_uses: tuple[ParamUse, ...] = ()
     checks: list[PlannedCheck] = field(default_factory=list)
+    delta_source: str | None = None
 
     @property
     def publishes(self) -> bool:
         """Whether the step writes a table into the warehouse."""
         return self.output is not None
+
+    @property
+    def incremental(self) -> bool:
+        """Whether the step merges new rows into its table instead of replacing it."""
+        return getattr(self.config, "materialized", None) == "incremental"
 
 
 @dataclass
@@ -121,6 +127,7 @@ def _plan_step(source: PipelineSource, config: StepConfig, index: int) -> Planne
         planned.query = _read_query(source, sql_file, ("steps", index, "sql"))
         planned.param_uses = tuple(check_param_uses(planned.query.text, sql_file, declared))
         planned.reads = planned.query.tables
+        planned.delta_source = _delta_source(source, config, index, planned.reads)
     elif isinstance(config, CheckStep):
         planned.reads = {config.table.lower()}
         if not config.checks:
@@ -133,6 +140,26 @@ def _plan_step(source: PipelineSource, config: StepConfig, index: int) -> Planne
         planned.checks.append(_plan_check(source, spec, ("steps", index, "checks", check_index)))
         planned.reads |= _check_reads(planned.checks[-1], planned.output)
     return planned
+
+
+def _delta_source(source: PipelineSource, config: TransformStep, index: int, reads: set[str]) -> str | None:
+    """The table an incremental transform reads new rows from (by watermark or time range)."""
+    if config.watermark is None and config.time_range is None:
+        return None
+    if config.delta_source is not None:
+        table = config.delta_source.lower()
+        if table not in reads:
+            raise config_error_at(source, ("steps", index, "delta_source"),
+                                  f"step `{config.name}` reads no table `{table}`",
+                                  hint=f"name one of the tables its query reads: {', '.join(sorted(reads)) or 'none'}")
+        return table
+    if len(reads) != 1:
+        key = "watermark" if config.watermark is not None else "time_range"
+        raise config_error_at(source, ("steps", index, key),
+                              f"step `{config.name}` reads {len(reads)} tables, so flowdeck cannot tell which one "
+                              f"`{key}` applies to",
+                              hint=f"add `delta_source:` naming one of {', '.join(sorted(reads))}")
+    return next(iter(reads))
 
 
 def _plan_check(source: PipelineSource, spec: CheckSpec, at: tuple[str | int, ...]) -> PlannedCheck:

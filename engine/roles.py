@@ -30,6 +30,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "resume": ("operator", "resuming runs"),
     "retry": ("operator", "retrying runs"),
     "rollback": ("operator", "rolling back tables"),
+    "cleanup": ("operator", "cleaning up after dead runs"),
     "acknowledge": ("operator", "acknowledging alerts"),
     "audit": ("operator", "reading the audit log"),
     "edit": ("admin", "editing pipelines and configuration"),

@@ -24,13 +24,19 @@ from typing import Any
 from state.audit import GENESIS, PRUNED, AuditRecord, AuditVerification, entry_hash, verify_rows
 from state.records import (
     FINISHED,
+    AttemptRecord,
     CheckRecord,
+    CommitRecord,
     DaemonLease,
     EventRecord,
+    ExportRecord,
+    InputFile,
+    Interval,
     LineageRecord,
     RunRecord,
     ScheduleTick,
     StepRecord,
+    Watermark,
 )
 from state.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -162,9 +168,11 @@ class Ledger:
     ) -> tuple[RunRecord, bool]:
         """Queue a run; with a trigger key already used, return that run and ``False``."""
         now = time.time()
-        run_id = new_run_id(now)
-        key = trigger_key or f"manual:{run_id}"
         with self._write() as db:
+            run_id = new_run_id(now)
+            while db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():  # same second, same random
+                run_id = new_run_id(now)
+            key = trigger_key or f"manual:{run_id}"
             existing = db.execute("SELECT * FROM runs WHERE trigger_key = ?", (key,)).fetchone()
             if existing is not None:
                 return RunRecord.from_row(existing), False
@@ -189,17 +197,23 @@ class Ledger:
             row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return RunRecord.from_row(row), True
 
-    def claim_run(self, run_id: str, *, pid: int | None = None, host: str | None = None) -> bool:
-        """Move a queued run to running for this process; ``False`` if someone else has it."""
+    def claim_run(
+        self, run_id: str, *, pid: int | None = None, host: str | None = None, process_started: str | None = None
+    ) -> bool:
+        """Move a queued run to running for this process; ``False`` if someone else has it.
+
+        ``process_started`` identifies the owner process beyond its pid (its start time), so
+        that a later process given the same pid is not mistaken for the owner.
+        """
         now = time.time()
         pid = pid or os.getpid()
         host = host or socket.gethostname()
         with self._write() as db:
             changed = db.execute(
                 """UPDATE runs SET status = 'running', started_at = ?, heartbeat_at = ?, owner_pid = ?, owner_host = ?,
-                                   version = version + 1
+                                   owner_started = ?, version = version + 1
                    WHERE run_id = ? AND status = 'queued' AND cancel_requested = 0""",
-                (now, now, pid, host, run_id),
+                (now, now, pid, host, process_started, run_id),
             ).rowcount
             if changed != 1:
                 return False
@@ -229,6 +243,10 @@ class Ledger:
             if status != "succeeded":  # steps that never finished did not run to the end
                 db.execute(
                     "UPDATE steps SET status = 'canceled', ended_at = ? WHERE run_id = ? AND status IN ('pending', 'running')",
+                    (now, run_id),
+                )
+                db.execute(
+                    "UPDATE step_attempts SET status = 'canceled', ended_at = ? WHERE run_id = ? AND status = 'running'",
                     (now, run_id),
                 )
             message = f"run {status}" + (f": {error}" if error else "")
@@ -270,6 +288,14 @@ class Ledger:
                 "UPDATE steps SET status = 'failed', ended_at = ?, error = ? WHERE run_id = ? AND status = 'running'",
                 (now, "the run's process died", run_id),
             )
+            db.execute(
+                "UPDATE step_attempts SET status = 'failed', ended_at = ?, error = ? WHERE run_id = ? AND status = 'running'",
+                (now, "the run's process died", run_id),
+            )
+            db.execute(
+                "UPDATE steps SET status = 'canceled', error = ? WHERE run_id = ? AND status = 'pending'",
+                ("not started: the run's process died", run_id),
+            )
             self._event(db, run_id, "run.abandoned", f"run abandoned: {reason}", level="error", ts=now)
         return True
 
@@ -283,16 +309,38 @@ class Ledger:
                 [(run_id, name, kind, output, position) for position, (name, kind, output) in enumerate(steps)],
             )
 
-    def step_started(self, run_id: str, step: str) -> None:
-        """Mark a step running (one more attempt)."""
+    def step_started(self, run_id: str, step: str) -> int:
+        """Mark a step running: one more attempt, recorded on its own; return the attempt number."""
         now = time.time()
         with self._write() as db:
             db.execute(
-                "UPDATE steps SET status = 'running', started_at = ?, ended_at = NULL, error = NULL, attempts = attempts + 1 "
-                "WHERE run_id = ? AND step = ?",
+                "UPDATE steps SET status = 'running', started_at = coalesce(started_at, ?), ended_at = NULL, error = NULL, "
+                "attempts = attempts + 1 WHERE run_id = ? AND step = ?",
                 (now, run_id, step),
             )
-            self._event(db, run_id, "step.started", f"{step} started", step=step, ts=now)
+            row = db.execute("SELECT attempts FROM steps WHERE run_id = ? AND step = ?", (run_id, step)).fetchone()
+            attempt = int(row["attempts"]) if row else 1
+            db.execute(
+                "INSERT OR REPLACE INTO step_attempts (run_id, step, attempt, status, started_at) VALUES (?, ?, ?, 'running', ?)",
+                (run_id, step, attempt, now),
+            )
+            again = f" (attempt {attempt})" if attempt > 1 else ""
+            self._event(db, run_id, "step.started", f"{step} started{again}", step=step,
+                        payload={"attempt": attempt}, ts=now)
+        return attempt
+
+    def step_retrying(self, run_id: str, step: str, attempt: int, error: str, retry_in: float) -> None:
+        """Record that an attempt failed transiently and the step will be tried again in ``retry_in`` seconds."""
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "UPDATE step_attempts SET status = 'failed', ended_at = ?, transient = 1, retry_in = ?, error = ? "
+                "WHERE run_id = ? AND step = ? AND attempt = ?",
+                (now, retry_in, self._redact(error), run_id, step, attempt),
+            )
+            self._event(db, run_id, "step.retrying",
+                        f"{step} attempt {attempt} failed ({error}); retrying in {retry_in:g}s",
+                        step=step, level="warning", payload={"attempt": attempt, "retry_in": retry_in}, ts=now)
 
     def step_finished(
         self,
@@ -303,19 +351,242 @@ class Ledger:
         rows: int | None = None,
         error: str | None = None,
         payload: dict[str, Any] | None = None,
+        transient: bool | None = None,
+        commit: CommitRecord | None = None,
+        export: ExportRecord | None = None,
     ) -> None:
-        """Mark a step succeeded, failed, skipped or canceled, with its row count or error."""
+        """Mark a step succeeded, failed, skipped or canceled, with its row count or error.
+
+        A publish's commit marker (and the incremental state it carried) and a load step's
+        export are recorded in the same transaction as the step's success.
+        """
         now = time.time()
         with self._write() as db:
             db.execute(
                 "UPDATE steps SET status = ?, ended_at = ?, rows_out = ?, error = ? WHERE run_id = ? AND step = ?",
                 (status, now, rows, self._redact(error) if error else None, run_id, step),
             )
+            if status in ("succeeded", "failed", "canceled"):
+                db.execute(
+                    "UPDATE step_attempts SET status = ?, ended_at = ?, transient = ?, error = ? "
+                    "WHERE run_id = ? AND step = ? AND status = 'running'",
+                    (status, now, None if transient is None else int(transient),
+                     self._redact(error) if error else None, run_id, step),
+                )
+            if commit is not None:
+                self._insert_commit(db, commit, now)
+            if export is not None:
+                db.execute(
+                    "INSERT INTO exports (run_id, step, path, format, rows, bytes, sha256, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (export.run_id, export.step, export.path, export.format, export.rows, export.bytes, export.sha256,
+                     export.ts),
+                )
             detail = f" ({rows:,} rows)" if rows is not None and status == "succeeded" else ""
             detail += f": {error}" if error else ""
+            detail += f"; {payload['note']}" if payload and payload.get("note") else ""
             level = {"failed": "error", "canceled": "warning"}.get(status, "info")
             self._event(db, run_id, f"step.{status}", f"{step} {status}{detail}", step=step, level=level,
                         payload=payload, ts=now)
+
+    def step_reused(self, run_id: str, step: str, *, from_run: str, rows: int | None) -> None:
+        """Mark a step done without running it: run ``from_run`` already published its output."""
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "UPDATE steps SET status = 'succeeded', started_at = ?, ended_at = ?, rows_out = ?, reused_from = ? "
+                "WHERE run_id = ? AND step = ?",
+                (now, now, rows, from_run, run_id, step),
+            )
+            self._event(db, run_id, "step.reused", f"{step} reused: run {from_run} already completed it", step=step,
+                        payload={"from_run": from_run, "rows": rows}, ts=now)
+
+    # -- commits, reconciliation and incremental state ------------------------------------------
+
+    def _insert_commit(self, db: sqlite3.Connection, commit: CommitRecord, now: float) -> bool:
+        """Insert a commit and its state rows unless the ledger has it already; whether it was new."""
+        inserted = db.execute(
+            """INSERT OR IGNORE INTO commits (warehouse_id, seq, run_id, step, output, kind, data_run_id, base_run_id,
+                                              rows, checksum, committed_at, recorded_at, reconciled, requested_by)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (commit.warehouse_id, commit.seq, commit.run_id, commit.step, commit.output, commit.kind,
+             commit.data_run_id, commit.base_run_id, commit.rows, commit.checksum, commit.committed_at, now,
+             int(commit.reconciled), commit.requested_by),
+        ).rowcount == 1
+        if not inserted:
+            return False
+        key = (commit.warehouse_id, commit.seq, commit.run_id, commit.output)
+        db.executemany(
+            "INSERT INTO input_files (warehouse_id, seq, run_id, output, path, size, mtime_ns, sha256) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*key, f.path, f.size, f.mtime_ns, f.sha256) for f in commit.files],
+        )
+        if commit.watermark is not None:
+            mark = commit.watermark
+            db.execute(
+                "INSERT INTO watermarks (warehouse_id, seq, run_id, output, column_name, value, value_type) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*key, mark.column, mark.value, mark.value_type),
+            )
+        db.executemany(
+            "INSERT INTO intervals (warehouse_id, seq, run_id, output, column_name, range_start, range_end) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(*key, interval.column, interval.start, interval.end) for interval in commit.intervals],
+        )
+        return True
+
+    def reconcile_position(self, warehouse_id: str) -> int:
+        """The last marker sequence number reconciliation has read from this warehouse (0: none)."""
+        rows = self._query("SELECT last_seq FROM reconciled_markers WHERE warehouse_id = ?", (warehouse_id,))
+        return int(rows[0][0]) if rows else 0
+
+    def reconcile(self, warehouse_id: str, markers: Sequence[CommitRecord]) -> list[CommitRecord]:
+        """Record every marker the ledger lacks (a crash came between the warehouse commit and
+        the ledger write); return those. Marks the publishing step succeeded, with an event.
+        """
+        now = time.time()
+        recovered: list[CommitRecord] = []
+        with self._write() as db:
+            for marker in sorted(markers, key=lambda m: m.seq):
+                if not self._insert_commit(db, marker, now):
+                    continue
+                recovered.append(marker)
+                if marker.kind == "rollback":
+                    self._event(db, None, "table.rolled_back",
+                                f"table {marker.output} rolled back to run {marker.data_run_id} (recovered from the "
+                                f"warehouse's commit marker)", payload={"output": marker.output,
+                                                                        "to_run": marker.data_run_id}, ts=now)
+                    continue
+                changed = db.execute(
+                    "UPDATE steps SET status = 'succeeded', rows_out = ?, error = NULL, ended_at = coalesce(ended_at, ?) "
+                    "WHERE run_id = ? AND step = ? AND status != 'succeeded'",
+                    (marker.rows, now, marker.run_id, marker.step),
+                ).rowcount
+                if changed:
+                    self._event(db, marker.run_id, "step.reconciled",
+                                f"{marker.step} had published {marker.output} (commit {marker.seq}) before its process "
+                                f"stopped; recorded from the warehouse's commit marker", step=marker.step,
+                                level="warning", payload={"seq": marker.seq, "rows": marker.rows}, ts=now)
+            last = max([m.seq for m in markers], default=0)
+            db.execute(
+                "INSERT INTO reconciled_markers (warehouse_id, last_seq) VALUES (?, ?) "
+                "ON CONFLICT (warehouse_id) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+                (warehouse_id, last),
+            )
+        return recovered
+
+    def record_rollback(self, commit: CommitRecord, previous_run: str | None) -> None:
+        """Record a rollback of a table (its commit marker) and its event."""
+        now = time.time()
+        by = f" by {commit.requested_by}" if commit.requested_by else ""
+        with self._write() as db:
+            self._insert_commit(db, commit, now)
+            self._event(db, None, "table.rolled_back",
+                        f"table {commit.output} rolled back from run {previous_run} to run {commit.data_run_id}{by}",
+                        payload={"output": commit.output, "to_run": commit.data_run_id, "from_run": previous_run,
+                                 "rollback_id": commit.run_id, "requested_by": commit.requested_by}, ts=now)
+
+    def commits_of_output(self, warehouse_id: str, output: str) -> list[CommitRecord]:
+        """Every commit of one table in one warehouse, oldest first."""
+        rows = self._query("SELECT * FROM commits WHERE warehouse_id = ? AND output = ? ORDER BY seq",
+                           (warehouse_id, output))
+        return [CommitRecord.from_row(row) for row in rows]
+
+    def commits_of_run(self, run_id: str) -> list[CommitRecord]:
+        """The commits a run made, oldest first."""
+        rows = self._query("SELECT * FROM commits WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [CommitRecord.from_row(row) for row in rows]
+
+    def data_chain(self, warehouse_id: str, output: str) -> list[str]:
+        """The runs whose batches make up the table's current data, newest first.
+
+        An incremental publish adds its batch to the data of ``base_run_id``; a full publish
+        starts a new chain; a rollback makes an older run's data current again.
+        """
+        commits = self.commits_of_output(warehouse_id, output)
+        if not commits:
+            return []
+        base_of = {c.run_id: c.base_run_id for c in commits if c.kind == "publish"}
+        chain: list[str] = []
+        current: str | None = commits[-1].data_run_id
+        while current is not None and current not in chain:
+            chain.append(current)
+            current = base_of.get(current)
+        return chain
+
+    def processed_files(self, warehouse_id: str, output: str) -> dict[str, str]:
+        """Path → sha256 of the input files in the table's current data."""
+        chain = self.data_chain(warehouse_id, output)
+        if not chain:
+            return {}
+        marks = ", ".join("?" * len(chain))
+        rows = self._query(
+            f"SELECT path, sha256 FROM input_files WHERE warehouse_id = ? AND output = ? AND run_id IN ({marks}) "
+            "ORDER BY seq", (warehouse_id, output, *chain),
+        )
+        return {row["path"]: row["sha256"] for row in rows}
+
+    def watermark(self, warehouse_id: str, output: str, column: str) -> Watermark | None:
+        """The newest watermark of ``column`` in the table's current data."""
+        chain = self.data_chain(warehouse_id, output)
+        if not chain:
+            return None
+        marks = ", ".join("?" * len(chain))
+        rows = self._query(
+            f"SELECT column_name, value, value_type FROM watermarks WHERE warehouse_id = ? AND output = ? "
+            f"AND column_name = ? AND run_id IN ({marks}) ORDER BY seq DESC LIMIT 1",
+            (warehouse_id, output, column, *chain),
+        )
+        return Watermark(rows[0]["column_name"], rows[0]["value"], rows[0]["value_type"]) if rows else None
+
+    def processed_intervals(self, warehouse_id: str, output: str, column: str) -> list[Interval]:
+        """The intervals of ``column`` in the table's current data, by start."""
+        chain = self.data_chain(warehouse_id, output)
+        if not chain:
+            return []
+        marks = ", ".join("?" * len(chain))
+        rows = self._query(
+            f"SELECT DISTINCT column_name, range_start, range_end FROM intervals WHERE warehouse_id = ? AND output = ? "
+            f"AND column_name = ? AND run_id IN ({marks}) ORDER BY range_start",
+            (warehouse_id, output, column, *chain),
+        )
+        return [Interval(row["column_name"], row["range_start"], row["range_end"]) for row in rows]
+
+    def publish_count(self, warehouse_id: str, output: str) -> int:
+        """How many times the table has been published in this warehouse (rollbacks not counted)."""
+        rows = self._query("SELECT count(*) FROM commits WHERE warehouse_id = ? AND output = ? AND kind = 'publish'",
+                           (warehouse_id, output))
+        return int(rows[0][0])
+
+    def known_sha256(self, path: str, size: int, mtime_ns: int) -> str | None:
+        """The content hash recorded for a file with this path, size and modification time, if any."""
+        rows = self._query(
+            "SELECT sha256 FROM input_files WHERE path = ? AND size = ? AND mtime_ns = ? ORDER BY rowid DESC LIMIT 1",
+            (path, size, mtime_ns),
+        )
+        return rows[0]["sha256"] if rows else None
+
+    def files_of_run(self, run_id: str) -> list[tuple[str, InputFile]]:
+        """(output, file) of every input file a run's commits recorded."""
+        rows = self._query("SELECT * FROM input_files WHERE run_id = ? ORDER BY seq, path", (run_id,))
+        return [(row["output"], InputFile(row["path"], row["size"], row["mtime_ns"], row["sha256"])) for row in rows]
+
+    def exports_of(self, run_id: str, step: str | None = None) -> list[ExportRecord]:
+        """Files a run's load steps wrote (optionally of one step), oldest first."""
+        if step is None:
+            rows = self._query("SELECT * FROM exports WHERE run_id = ? ORDER BY ts", (run_id,))
+        else:
+            rows = self._query("SELECT * FROM exports WHERE run_id = ? AND step = ? ORDER BY ts", (run_id, step))
+        return [ExportRecord.from_row(row) for row in rows]
+
+    def attempts_of(self, run_id: str) -> list[AttemptRecord]:
+        """Every attempt of every step of a run, in the order they started."""
+        rows = self._query("SELECT * FROM step_attempts WHERE run_id = ? ORDER BY started_at, attempt", (run_id,))
+        return [AttemptRecord.from_row(row) for row in rows]
+
+    def children_of(self, run_id: str) -> list[RunRecord]:
+        """Runs that resumed this one."""
+        rows = self._query("SELECT * FROM runs WHERE parent_run_id = ? ORDER BY created_at", (run_id,))
+        return [RunRecord.from_row(row) for row in rows]
 
     # -- checks and log lines --------------------------------------------------------------------
 
@@ -624,7 +895,8 @@ class Ledger:
 
     def _prune(self, db: sqlite3.Connection, runs_before: float | None, events_before: float | None,
                audit_before: float | None, lineage_before: float | None) -> dict[str, int]:
-        counts = {"runs": 0, "steps": 0, "check_results": 0, "events": 0, "lineage": 0, "audit": 0}
+        counts = {"runs": 0, "steps": 0, "step_attempts": 0, "check_results": 0, "exports": 0, "events": 0,
+                  "lineage": 0, "audit": 0}
         if runs_before is not None:
             finished = tuple(sorted(FINISHED))
             db.execute("CREATE TEMP TABLE IF NOT EXISTS prune_runs (run_id TEXT PRIMARY KEY)")
@@ -634,7 +906,8 @@ class Ledger:
                     WHERE status IN ({", ".join("?" * len(finished))}) AND IFNULL(ended_at, created_at) < ?""",
                 (*finished, runs_before),
             )
-            for table in ("check_results", "steps", "events", "lineage"):
+            # commits and the incremental state they carry stay: they describe data, not runs
+            for table in ("check_results", "step_attempts", "exports", "steps", "events", "lineage"):
                 counts[table] += db.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM prune_runs)").rowcount
             self._detach_from_pruned_runs(db)
             counts["runs"] = db.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM prune_runs)").rowcount

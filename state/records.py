@@ -39,6 +39,7 @@ class RunRecord:
     heartbeat_at: float | None
     owner_pid: int | None
     owner_host: str | None
+    owner_started: str | None
     cancel_requested: bool
     error: str | None
     version: int
@@ -62,6 +63,7 @@ class RunRecord:
             heartbeat_at=row["heartbeat_at"],
             owner_pid=row["owner_pid"],
             owner_host=row["owner_host"],
+            owner_started=row["owner_started"],
             cancel_requested=bool(row["cancel_requested"]),
             error=row["error"],
             version=row["version"],
@@ -92,6 +94,7 @@ class RunRecord:
             "params": self.params,
             "requested_by": self.requested_by,
             "parent_run_id": self.parent_run_id,
+            "options": self.options,
             "created_at": iso(self.created_at),
             "started_at": iso(self.started_at),
             "ended_at": iso(self.ended_at),
@@ -115,6 +118,7 @@ class StepRecord:
     ended_at: float | None
     rows_out: int | None
     error: str | None
+    reused_from: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StepRecord:
@@ -143,7 +147,155 @@ class StepRecord:
             "duration_seconds": None if self.duration is None else round(self.duration, 3),
             "rows": self.rows_out,
             "error": self.error,
+            "reused_from": self.reused_from,
         }
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt of one step: retries of transient failures each get their own."""
+
+    run_id: str
+    step: str
+    attempt: int
+    status: str
+    started_at: float
+    ended_at: float | None
+    transient: bool | None
+    retry_in: float | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AttemptRecord:
+        """Build from a ``step_attempts`` row."""
+        transient = row["transient"]
+        return cls(
+            run_id=row["run_id"], step=row["step"], attempt=row["attempt"], status=row["status"],
+            started_at=row["started_at"], ended_at=row["ended_at"],
+            transient=None if transient is None else bool(transient), retry_in=row["retry_in"], error=row["error"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of an attempt (``flowdeck show --json``, under each step)."""
+        return {
+            "attempt": self.attempt,
+            "status": self.status,
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "transient": self.transient,
+            "retry_in_seconds": self.retry_in,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A file an extract step read: where, how big, and its content hash."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of an input file."""
+        return {"path": self.path, "size": self.size, "mtime_ns": self.mtime_ns, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """The highest value of a column an incremental step has read from its delta source."""
+
+    column: str
+    value: str
+    value_type: str
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A half-open range [start, end) of a time column an incremental step has processed."""
+
+    column: str
+    start: str
+    end: str
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    """A commit marker: one publish (or rollback) of one table, and the incremental state it carried.
+
+    ``data_run_id`` is the run whose data the table holds after the commit (the publishing run,
+    or the run a rollback restored); ``base_run_id`` the data an incremental publish merged into
+    (None when the table was replaced whole).
+    """
+
+    warehouse_id: str
+    seq: int
+    run_id: str
+    step: str
+    output: str
+    kind: str
+    data_run_id: str
+    base_run_id: str | None
+    rows: int | None
+    checksum: str
+    committed_at: float
+    requested_by: str | None = None
+    reconciled: bool = False
+    files: tuple[InputFile, ...] = ()
+    watermark: Watermark | None = None
+    intervals: tuple[Interval, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> CommitRecord:
+        """Build from a ``commits`` row (without its state rows)."""
+        return cls(
+            warehouse_id=row["warehouse_id"], seq=row["seq"], run_id=row["run_id"], step=row["step"],
+            output=row["output"], kind=row["kind"], data_run_id=row["data_run_id"], base_run_id=row["base_run_id"],
+            rows=row["rows"], checksum=row["checksum"], committed_at=row["committed_at"],
+            requested_by=row["requested_by"], reconciled=bool(row["reconciled"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of a commit."""
+        return {
+            "seq": self.seq,
+            "run_id": self.run_id,
+            "step": self.step,
+            "output": self.output,
+            "kind": self.kind,
+            "data_run_id": self.data_run_id,
+            "base_run_id": self.base_run_id,
+            "rows": self.rows,
+            "checksum": self.checksum,
+            "committed_at": iso(self.committed_at),
+            "requested_by": self.requested_by,
+            "reconciled": self.reconciled,
+        }
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """A file a load step wrote, complete, with its checksum."""
+
+    run_id: str
+    step: str
+    path: str
+    format: str
+    rows: int
+    bytes: int
+    sha256: str
+    ts: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> ExportRecord:
+        """Build from an ``exports`` row."""
+        return cls(**{key: row[key] for key in row.keys()})
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of an export."""
+        return {"step": self.step, "path": self.path, "format": self.format, "rows": self.rows,
+                "bytes": self.bytes, "sha256": self.sha256, "ts": iso(self.ts)}
 
 
 @dataclass(frozen=True)

@@ -168,5 +168,105 @@ CREATE INDEX check_results_by_status ON check_results (status, ts);
 """
 
 
-MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS]
+_V_RERUNS = """
+-- pid reuse: the owner process's start time, so a recycled pid is not taken for the owner
+ALTER TABLE runs ADD COLUMN owner_started TEXT;
+-- a step a resumed run did not execute because an earlier run had already published it
+ALTER TABLE steps ADD COLUMN reused_from TEXT;
+
+-- every attempt of every step (retries included), in the order they ran
+CREATE TABLE step_attempts (
+    run_id     TEXT NOT NULL REFERENCES runs(run_id),
+    step       TEXT NOT NULL,
+    attempt    INTEGER NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'canceled')),
+    started_at REAL NOT NULL,
+    ended_at   REAL,
+    transient  INTEGER,
+    retry_in   REAL,
+    error      TEXT,
+    PRIMARY KEY (run_id, step, attempt)
+);
+
+-- the ledger's copy of the warehouse's commit markers (written after the warehouse commit,
+-- or by reconciliation from the markers when that write was lost)
+CREATE TABLE commits (
+    warehouse_id TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    run_id       TEXT NOT NULL,
+    step         TEXT NOT NULL,
+    output       TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('publish', 'rollback')),
+    data_run_id  TEXT NOT NULL,
+    base_run_id  TEXT,
+    rows         INTEGER,
+    checksum     TEXT NOT NULL,
+    committed_at REAL NOT NULL,
+    recorded_at  REAL NOT NULL,
+    reconciled   INTEGER NOT NULL DEFAULT 0,
+    requested_by TEXT,
+    PRIMARY KEY (warehouse_id, seq)
+);
+CREATE INDEX commits_by_output ON commits (warehouse_id, output, seq);
+CREATE INDEX commits_by_run ON commits (run_id);
+
+-- how far reconciliation has read each warehouse's markers
+CREATE TABLE reconciled_markers (
+    warehouse_id TEXT PRIMARY KEY,
+    last_seq     INTEGER NOT NULL
+);
+
+-- incremental state, committed in the warehouse with the data it describes (see commits)
+CREATE TABLE input_files (
+    warehouse_id TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    run_id       TEXT NOT NULL,
+    output       TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    mtime_ns     INTEGER NOT NULL,
+    sha256       TEXT NOT NULL,
+    rows         INTEGER
+);
+CREATE INDEX input_files_by_output ON input_files (warehouse_id, output, path);
+CREATE INDEX input_files_by_path ON input_files (path, size, mtime_ns);
+
+CREATE TABLE watermarks (
+    warehouse_id TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    run_id       TEXT NOT NULL,
+    output       TEXT NOT NULL,
+    column_name  TEXT NOT NULL,
+    value        TEXT NOT NULL,
+    value_type   TEXT NOT NULL
+);
+CREATE INDEX watermarks_by_output ON watermarks (warehouse_id, output);
+
+CREATE TABLE intervals (
+    warehouse_id TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    run_id       TEXT NOT NULL,
+    output       TEXT NOT NULL,
+    column_name  TEXT NOT NULL,
+    range_start  TEXT NOT NULL,
+    range_end    TEXT NOT NULL
+);
+CREATE INDEX intervals_by_output ON intervals (warehouse_id, output);
+
+-- files written by load steps: complete, renamed into place, with their checksum
+CREATE TABLE exports (
+    run_id  TEXT NOT NULL REFERENCES runs(run_id),
+    step    TEXT NOT NULL,
+    path    TEXT NOT NULL,
+    format  TEXT NOT NULL,
+    rows    INTEGER NOT NULL,
+    bytes   INTEGER NOT NULL,
+    sha256  TEXT NOT NULL,
+    ts      REAL NOT NULL
+);
+CREATE INDEX exports_by_run ON exports (run_id, step);
+CREATE INDEX exports_by_path ON exports (path, ts);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -18,6 +18,10 @@ from console.cli.output import (
     print_json,
     status_text,
 )
+
+if TYPE_CHECKING:
+    from engine.client import Workspace
+    from engine.run.executor import RunUpdate
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "abandoned")
 
@@ -38,35 +42,91 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 @app.command()
 def run(
     ctx: typer.Context,
-    pipeline: Annotated[str, typer.Argument(help="The pipeline to run (a folder under pipelines/).")],
+    pipeline: Annotated[
+        Optional[str], typer.Argument(help="The pipeline to run (a folder under pipelines/); omit with --resume.")
+    ] = None,
     param: Annotated[
         Optional[list[str]], typer.Option("--param", "-P", help="A run parameter, NAME=VALUE; repeatable.")
     ] = None,
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Queue the run and return; the daemon (if running) or a background worker executes it.")
     ] = False,
+    resume: Annotated[
+        Optional[str],
+        typer.Option("--resume", metavar="RUN_ID",
+                     help="Continue a failed, abandoned or canceled run from its first unfinished step."),
+    ] = None,
+    from_step: Annotated[
+        Optional[str], typer.Option("--from", metavar="STEP", help="Run only this step and everything downstream of it.")
+    ] = None,
+    request_id: Annotated[
+        Optional[str],
+        typer.Option("--request-id", metavar="ID",
+                     help="Make the request idempotent: a second request with the same id starts no second run."),
+    ] = None,
+    reprocess: Annotated[
+        bool, typer.Option("--reprocess", help="Incremental steps read all their input again and rebuild their tables.")
+    ] = False,
 ) -> None:
     """Run a pipeline and show its progress step by step.
 
-    Prints the run id. Exit code 0 when the run succeeds, 1 when it fails, 2 on bad input.
+    Prints the run id. Exit code 0 when the run succeeds, 1 when it fails, 2 on bad input,
+    4 when the warehouse stayed busy longer than `warehouse.lock_timeout`.
 
     Example: `flowdeck run daily_sales --param since=2026-11-01`
+
+    Example: `flowdeck run --resume 20261127-104512-3fa9c2`
+
+    Example: `flowdeck run daily_sales --from orders_clean --request-id nightly-2026-11-27`
     """
+    from engine.errors import ParamError
+
     ws = workspace(ctx)
-    record, _ = ws.submit(pipeline, parse_params(param or []))
+    if resume is not None:
+        if param or from_step or request_id or reprocess:
+            raise ParamError("--resume continues a run as it was; it takes no --param, --from, --request-id or "
+                             "--reprocess", hint="drop those options, or start a new run instead")
+        record, new = ws.resume(resume)
+        if pipeline is not None and pipeline != record.pipeline:
+            raise ParamError(f"run {resume} is a run of `{record.pipeline}`, not `{pipeline}`",
+                             hint=f"flowdeck run --resume {resume}")
+        if new:
+            err().print(f"resuming run {record.parent_run_id} as run {record.run_id}")
+    else:
+        if pipeline is None:
+            raise ParamError("which pipeline? give its name, or --resume RUN_ID",
+                             hint="for example `flowdeck run daily_sales`; list them with `flowdeck pipelines`")
+        record, new = ws.submit(pipeline, parse_params(param or []), request_id=request_id, from_step=from_step,
+                                reprocess=reprocess)
+    if not new and record.status != "queued":
+        err().print(f"run {record.run_id} was already started for this request ({record.status}); "
+                    "not starting another")
+        if not record.finished:
+            err().print(f"follow it with: flowdeck logs {record.run_id} --follow")
+        raise typer.Exit(0 if record.status in ("succeeded", "running") else 1)
     if detach:
         out().print(f"run {record.run_id} queued; {ws.hand_off(record.run_id)}")
         err().print(f"follow it with: flowdeck logs {record.run_id} --follow")
         return
+    _execute_in_foreground(ws, record.run_id, record.pipeline)
+
+
+def _execute_in_foreground(ws: Workspace, run_id: str, pipeline: str) -> None:
+    """Execute a queued run here, with the live step table; exit with the run's outcome."""
     from console.cli.progress import RunProgress
 
     plan = ws.plan(pipeline)
-    progress = RunProgress(record.run_id, pipeline, plan)
-    outcome: dict[str, str] = {}
+    progress = RunProgress(run_id, pipeline, plan)
+    outcome: dict[str, object] = {}
+
+    def observe(update: RunUpdate) -> None:
+        if update.kind == "run.finished":
+            outcome["exit_code"] = update.exit_code
+        progress.update(update)
 
     def execute() -> None:
         try:
-            outcome["status"] = ws.execute(record.run_id, observer=progress.update)
+            outcome["status"] = ws.execute(run_id, observer=observe)
         except Exception as error:  # reported below; the run itself is recorded by the executor
             outcome["error"] = str(error)
 
@@ -83,15 +143,18 @@ def run(
                     err().print("stopping now; the run will be marked abandoned")
                     raise typer.Exit(130) from None
                 err().print("canceling the run (press Ctrl-C again to stop at once)…")
-                ws.ledger.request_cancel(record.run_id, requested_by=f"{ws.user} (ctrl-c)")
-    final = ws.ledger.get_run(record.run_id)
+                ws.ledger.request_cancel(run_id, requested_by=f"{ws.user} (ctrl-c)")
+    final = ws.ledger.get_run(run_id)
     assert final is not None
     progress.summary(final)
     if outcome.get("error"):
         from engine.masking import mask
 
-        err().print(mask(outcome["error"]), markup=False)
-    raise typer.Exit(0 if final.status == "succeeded" else 1)
+        err().print(mask(str(outcome["error"])), markup=False)
+    if final.status == "succeeded":
+        raise typer.Exit(0)
+    code = outcome.get("exit_code")
+    raise typer.Exit(code if isinstance(code, int) and code else 1)
 
 
 @app.command()
@@ -136,43 +199,79 @@ def show(
     run_id: Annotated[str, typer.Argument(help="A run id, a unique prefix of one, or `last`.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the run, its steps and checks as JSON.")] = False,
 ) -> None:
-    """Show one run: status, timings, and each step's status, rows and errors.
+    """Show one run: status, timings, each step's status, rows, attempts and errors, files written.
 
     Example: `flowdeck show last`
     """
     ws = workspace(ctx)
     record = ws.resolve_run(run_id)
-    steps = ws.ledger.steps_of(record.run_id)
-    checks = ws.ledger.checks_of(record.run_id)
+    ledger = ws.ledger
+    steps = ledger.steps_of(record.run_id)
+    checks = ledger.checks_of(record.run_id)
+    attempts = ledger.attempts_of(record.run_id)
+    exports = ledger.exports_of(record.run_id)
+    commits = ledger.commits_of_run(record.run_id)
+    children = ledger.children_of(record.run_id)
     if as_json:
-        print_json({**record.to_json(), "steps": [s.to_json() for s in steps], "checks": [c.to_json() for c in checks]})
+        by_step: dict[str, list[dict[str, object]]] = {}
+        for attempt in attempts:
+            by_step.setdefault(attempt.step, []).append(attempt.to_json())
+        print_json({
+            **record.to_json(),
+            "steps": [{**s.to_json(), "attempt_history": by_step.get(s.step, [])} for s in steps],
+            "checks": [c.to_json() for c in checks],
+            "exports": [e.to_json() for e in exports],
+            "commits": [c.to_json() for c in commits],
+            "resumed_by": [child.run_id for child in children],
+        })
         return
+    from rich.markup import escape
     from rich.table import Table
 
     console = out()
     console.print(f"[bold]run {record.run_id}[/]  {record.pipeline}  {status_text(record.status)}")
-    console.print(f"trigger {record.trigger_kind} ({record.trigger_key})  by {record.requested_by or '?'}")
+    console.print(f"trigger {record.trigger_kind} ({escape(record.trigger_key)})  by {record.requested_by or '?'}")
+    if record.parent_run_id:
+        console.print(f"resumes run {record.parent_run_id}")
+    for child in children:
+        console.print(f"resumed by run {child.run_id} ({status_text(child.status)})")
     console.print(f"started {format_time(record.started_at)}  ended {format_time(record.ended_at)}  "
                   f"took {format_duration(record.duration)}")
     if record.params:
         console.print("params " + ", ".join(f"{k}={v}" for k, v in record.params.items()))
+    chosen = [f"from step {record.options['from_step']}" if record.options.get("from_step") else "",
+              "reprocessing all input" if record.options.get("reprocess") else ""]
+    if any(chosen):
+        console.print("options " + ", ".join(item for item in chosen if item))
     table = Table(box=None, pad_edge=False)
     for column in ("STEP", "KIND", "STATUS", "ROWS", "TIME", "ATTEMPTS"):
         table.add_column(column, justify="right" if column in ("ROWS", "TIME", "ATTEMPTS") else "left")
     for step in steps:
-        table.add_row(step.step, step.kind, status_text(step.status), format_rows(step.rows_out),
-                      format_duration(step.duration), str(step.attempts))
+        status = status_text("reused") + f" [dim]({step.reused_from})[/]" if step.reused_from else status_text(step.status)
+        table.add_row(step.step, step.kind, status, format_rows(step.rows_out),
+                      "" if step.reused_from else format_duration(step.duration), str(step.attempts))
     console.print(table)
+    retried = [a for a in attempts if a.status == "failed" and a.retry_in is not None]
+    for attempt in retried:
+        console.print(f"\n[yellow]{attempt.step}[/] attempt {attempt.attempt} failed (transient), retried after "
+                      f"{attempt.retry_in:g}s: {escape(attempt.error or '')}")
     for step in steps:
         if step.error and step.status == "failed":
-            console.print(f"\n[red]{step.step}[/]: {step.error}")
+            console.print(f"\n[red]{step.step}[/]: {escape(step.error)}")
+    for commit in commits:
+        if commit.reconciled:
+            console.print(f"\n[yellow]{commit.step}[/] published {commit.output} (commit {commit.seq}); the ledger "
+                          "learned it from the warehouse's commit marker after the run's process stopped")
+    for export in exports:
+        console.print(f"\nwrote {escape(export.path)} ({export.rows:,} rows, {export.bytes:,} bytes, "
+                      f"sha256 {export.sha256[:16]}…)")
     for check in checks:
         if check.status != "passed":
-            console.print(f"\n{status_text(check.status)} {check.message}")
+            console.print(f"\n{status_text(check.status)} {escape(check.message or '')}")
             for row in check.sample:
-                console.print(f"    {row}")
+                console.print(f"    {escape(str(row))}")
     if record.error and not any(step.error for step in steps):
-        console.print(f"\n[red]error[/]: {record.error}")
+        console.print(f"\n[red]error[/]: {escape(record.error)}")
 
 
 @app.command()

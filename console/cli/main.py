@@ -14,6 +14,7 @@ from console.cli import (  # noqa: F401 - registers the commands
     commands_daemon,
     commands_lineage,
     commands_pipelines,
+    commands_recovery,
     commands_retention,
     commands_runs,
     commands_secrets,

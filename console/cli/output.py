@@ -24,6 +24,7 @@ STATUS_STYLE = {
     "failed": ("✗", "red"),
     "warned": ("!", "yellow"),
     "skipped": ("-", "dim"),
+    "reused": ("↺", "cyan"),
     "canceled": ("⊘", "magenta"),
     "abandoned": ("☠", "red"),
 }

@@ -25,6 +25,7 @@ class _StepLine:
     rows: int | None = None
     started: float | None = None
     ended: float | None = None
+    note: str | None = None
 
 
 class RunProgress:
@@ -60,11 +61,21 @@ class RunProgress:
         with self._lock:
             line = self.lines.get(update.step or "")
             now = time.monotonic()
-            if update.kind == "step.started" and line:
-                line.status, line.started = "running", now
+            if update.kind == "plan" and update.message is not None:
+                chosen = update.message.split(",") if update.message else []
+                self.lines = {name: line for name, line in self.lines.items() if name in chosen}
+            elif update.kind == "step.started" and line:
+                line.status, line.started = "running", line.started or now
+            elif update.kind == "step.retrying" and update.message:
+                err().print(f"[yellow]{update.message}[/]")
+            elif update.kind == "step.reused" and line:
+                line.status, line.rows = "reused", update.rows
+                if not self._interactive:
+                    self._print_line(line)
             elif update.kind.startswith("step.") and line:
                 line.status = update.kind.split(".", 1)[1]
                 line.rows, line.ended = update.rows, now
+                line.note = update.message if update.kind == "step.succeeded" else None
                 if not self._interactive:
                     self._print_line(line)
             elif update.kind == "check" and update.status in ("failed", "warned") and update.message:
@@ -73,13 +84,16 @@ class RunProgress:
                     err().print(self.notes[-1])
             elif update.kind == "waiting" and update.message:
                 err().print(f"[yellow]{update.message}[/]")
+            elif update.kind == "note" and update.message:
+                err().print(f"[dim]{update.message}[/]")
             if self._live is not None:
                 self._live.update(self._render())
 
     def _print_line(self, line: _StepLine) -> None:
         elapsed = (line.ended or 0) - (line.started or line.ended or 0)
         out().print(f"{status_text(line.status)}  {line.name} ({line.kind})  {format_rows(line.rows)}"
-                    f"{' rows' if line.rows is not None else ''}  {format_duration(elapsed) if line.started else ''}")
+                    f"{' rows' if line.rows is not None else ''}  {format_duration(elapsed) if line.started else ''}"
+                    + (f"  ({line.note})" if line.note else ""))
 
     def _render(self) -> Table:
         table = Table(box=None, pad_edge=False, show_header=True)

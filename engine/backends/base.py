@@ -2,14 +2,25 @@
 
 The run executor only talks to a ``Backend``; which database does the work (DuckDB, Spark)
 is the backend's business. Every method is safe to call from several threads at once.
+
+What the engine relies on for safe reruns (docs/rerunning.md):
+- ``publish`` is atomic: the new data (or the merged batch), the previous version kept
+  aside, and the commit marker become visible together or not at all;
+- commit markers are numbered in commit order and can be read back (``commit_markers``);
+- staging objects carry their run's tag (``run_tag``) so leftovers of dead runs can be found.
 """
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+def run_tag(run_id: str) -> str:
+    """A run id as it appears in the names of warehouse objects (letters, digits, underscores)."""
+    return re.sub(r"[^A-Za-z0-9]", "_", run_id)
 
 
 @dataclass(frozen=True)
@@ -25,13 +36,62 @@ class FileRead:
 
 @dataclass(frozen=True)
 class CommitMarker:
-    """What publishing a step writes beside its output, in the same transaction."""
+    """What publishing a step writes beside its output, in the same transaction.
+
+    ``state`` is the incremental state the publish carries (files read, watermark, intervals),
+    committed with the data it describes. ``seq`` and ``committed_at`` are filled in by the
+    backend; ``rows`` and ``checksum`` describe the table after the commit.
+    """
 
     run_id: str
     step: str
     output: str
     rows: int | None
     checksum: str
+    kind: str = "publish"  # publish | rollback
+    data_run_id: str | None = None  # the run whose data the table holds afterwards (run_id when None)
+    base_run_id: str | None = None  # the data an incremental publish merged into (None: replaced whole)
+    state: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = None
+    committed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+    """How an incremental batch goes into its table (see ``Backend.publish``).
+
+    The engine has already removed duplicates inside the batch (and, for ``error``, refused
+    keys that exist), so the backend only decides, per key, between the table's row and the
+    batch's: ``skip`` keeps the table's, ``update`` takes the batch's unless the table's is
+    later by ``order_by``, ``keep`` and ``error`` insert every batch row. Keys compare with
+    NULL equal to NULL.
+    """
+
+    unique_key: tuple[str, ...]
+    on_duplicate: str
+    order_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableVersion:
+    """One version of a published table: the current one or one kept for rollback."""
+
+    output: str
+    run_id: str  # the run whose data this version holds
+    table: str  # where it lives now (the output's own name for the current version)
+    rows: int | None
+    checksum: str | None
+    published_at: float | None
+    current: bool
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A staging object in the warehouse and the tag of the run that made it."""
+
+    name: str
+    run_tag: str
+    is_view: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +131,8 @@ class Backend(ABC):
 
     name: str = "backend"
 
+    # -- staging and checks ------------------------------------------------------------------
+
     @abstractmethod
     def stage_query(self, run_id: str, output: str, sql: str, *, view: bool = False) -> Staged:
         """Build ``sql``'s result (or a view of it) under a staging name for ``output``."""
@@ -88,20 +150,72 @@ class Backend(ABC):
         raise NotImplementedError(f"the {self.name} backend cannot stream a table as Arrow batches")
 
     @abstractmethod
+    def columns(self, relation_sql: str) -> list[tuple[str, str]]:
+        """(name, type) of the columns a table, view or query returns, without reading its rows."""
+
+    @abstractmethod
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
         """Count the rows ``sql`` returns and keep a few (checks return failing rows)."""
 
+    # -- publishing, versions, markers ---------------------------------------------------------
+
     @abstractmethod
-    def publish(self, staged: Staged, output: str, marker: CommitMarker) -> None:
-        """Atomically replace ``output`` by ``staged`` and write ``marker`` in the same transaction."""
+    def publish(
+        self, staged: Staged, output: str, marker: CommitMarker, *, merge: MergeSpec | None = None,
+        keep_versions: int = 1,
+    ) -> CommitMarker:
+        """Make ``staged`` the data of ``output`` and write ``marker``, all in one transaction.
+
+        Without ``merge`` the staged table replaces ``output``; with it, the staged batch is
+        merged into ``output`` (created from the batch when missing). When ``keep_versions`` > 1
+        the data ``output`` held before is kept as a version (named for the run whose data it
+        is, ``marker.base_run_id`` or the previous marker's data run), and versions beyond the
+        newest ``keep_versions - 1`` are dropped. Views are never versioned. Returns the marker
+        as committed: its ``seq``, ``committed_at``, and the table's rows and checksum afterwards.
+        """
 
     @abstractmethod
     def discard(self, staged: Staged) -> None:
         """Drop a staged output that will not be published."""
 
     @abstractmethod
-    def export(self, table: str, path: Path, file_format: str, options: dict[str, Any]) -> int:
-        """Write ``table`` to ``path`` (complete or not at all); return the number of rows."""
+    def commit_markers(self, after_seq: int = 0) -> list[CommitMarker]:
+        """Every commit marker numbered above ``after_seq``, in commit order."""
+
+    @abstractmethod
+    def warehouse_id(self) -> str:
+        """An id the warehouse keeps for life, so markers of a recreated warehouse are told apart."""
+
+    @abstractmethod
+    def versions(self, output: str) -> list[TableVersion]:
+        """The current version of ``output`` and the versions kept of it, newest first."""
+
+    @abstractmethod
+    def rollback(self, output: str, to_run_id: str, marker: CommitMarker) -> CommitMarker:
+        """Make the kept version of ``output`` holding ``to_run_id``'s data current again, in one
+        transaction with ``marker``; the current data is kept as a version in its place.
+        Raises ``NotFound`` (changing nothing) when no such version is kept."""
+
+    # -- leftovers of dead runs ---------------------------------------------------------------
+
+    @abstractmethod
+    def staging_leftovers(self) -> list[Leftover]:
+        """Every staging object in the warehouse, with the tag of the run that made it."""
+
+    @abstractmethod
+    def drop_leftover(self, leftover: Leftover) -> None:
+        """Drop one staging object (its run is dead)."""
+
+    # -- files and reads ----------------------------------------------------------------------
+
+    @abstractmethod
+    def export(
+        self, table: str, path: Path, file_format: str, options: dict[str, Any], *,
+        order_by: list[str] | None = None,
+    ) -> int:
+        """Write ``table`` to exactly ``path`` (the engine writes beside the real name and renames);
+        rows sorted by ``order_by`` (every column when None, the table's order when empty), so the
+        same data gives the same file. Return the number of rows."""
 
     @abstractmethod
     def query(self, sql: str, *, limit: int = 1000) -> QueryResult:

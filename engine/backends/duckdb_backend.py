@@ -2,12 +2,16 @@
 
 Steps build into staging tables named with the run id, in the same schema as their output,
 so publishing is a rename inside one transaction (no copy) together with the commit marker.
-Each thread works through its own cursor, so independent steps run in parallel.
+The table it replaces is renamed to a version name rather than dropped, so a rollback is a
+rename too. Each thread works through its own cursor, so independent steps run in parallel.
+
+Bookkeeping lives in the ``_flowdeck`` schema: ``info`` (the warehouse id), ``commits`` (the
+commit markers, numbered by a sequence) and ``versions`` (which kept table holds which run's data).
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import threading
 import time
@@ -18,13 +22,27 @@ from typing import Any
 
 import duckdb
 
-from engine.backends.base import Backend, CommitMarker, Failing, FileRead, QueryResult, Staged
-from engine.errors import ConfigError, FlowdeckError, StepFailed, WarehouseBusy
+from engine.backends.base import (
+    Backend,
+    CommitMarker,
+    Failing,
+    FileRead,
+    Leftover,
+    MergeSpec,
+    QueryResult,
+    Staged,
+    TableVersion,
+    run_tag,
+)
+from engine.debug_hooks import crash_point
+from engine.errors import ConfigError, FlowdeckError, NotFound, StepFailed, WarehouseBusy
 from engine.masking import mask
 
 META_SCHEMA = "_flowdeck"
 STAGE_PREFIX = "__fd_stage__"
+VERSION_PREFIX = "__fd_v__"
 ARROW_BATCH_ROWS = 64 * 1024
+_COMMIT_COLUMNS = "seq, run_id, step, output, kind, data_run_id, base_run_id, rows, checksum, state_json, committed_at"
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 _READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
 
@@ -179,13 +197,17 @@ class DuckDBBackend(Backend):
 
     name = "duckdb"
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, connection: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> None:
         self._connection = connection
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
         self._publish_lock = threading.Lock()
-        self._ensure_meta_schema()
+        self.read_only = read_only
+        self._meta: bool | None = None  # whether the _flowdeck schema exists (a read-only warehouse may lack it)
+        if not read_only:
+            self._ensure_meta_schema()
+            self._meta = True
 
     @classmethod
     def open(
@@ -197,8 +219,9 @@ class DuckDBBackend(Backend):
         threads: int | None = None,
         memory_limit: str | None = None,
         temp_directory: Path | None = None,
+        read_only: bool = False,
     ) -> DuckDBBackend:
-        """Open the warehouse for writing (see ``connect_warehouse``)."""
+        """Open the warehouse (for writing unless ``read_only``; see ``connect_warehouse``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {}
         if threads:
@@ -207,7 +230,8 @@ class DuckDBBackend(Backend):
             config["memory_limit"] = memory_limit
         if temp_directory:
             config["temp_directory"] = str(temp_directory)
-        return cls(connect_warehouse(path, timeout=timeout, on_wait=on_wait, config=config))
+        connection = connect_warehouse(path, read_only=read_only, timeout=timeout, on_wait=on_wait, config=config)
+        return cls(connection, read_only=read_only)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -226,24 +250,52 @@ class DuckDBBackend(Backend):
             yield
         except duckdb.InterruptException:
             raise StepFailed(f"{doing}: interrupted (the run was canceled)") from None
-        except duckdb.IOException as error:
+        except (duckdb.IOException, duckdb.TransactionException) as error:  # the disk, a conflict: may pass
             raise StepFailed(f"{doing}: {mask(_first_line(error))}", transient=True) from None
         except duckdb.Error as error:
             raise StepFailed(f"{doing}: {mask(_first_line(error))}", hint=_hint_for(error)) from None
 
     def _ensure_meta_schema(self) -> None:
-        self._connection.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
-        self._connection.execute(
+        connection = self._connection
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
+        columns = {row[0] for row in connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = 'commits'",
+            [META_SCHEMA]).fetchall()}
+        if columns and "seq" not in columns:  # markers of a pre-release warehouse: keep them aside
+            connection.execute(f"ALTER TABLE {META_SCHEMA}.commits RENAME TO commits_unnumbered")
+        connection.execute(f"CREATE SEQUENCE IF NOT EXISTS {META_SCHEMA}.commit_seq")
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.info (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        connection.execute(f"INSERT INTO {META_SCHEMA}.info VALUES ('warehouse_id', uuid()::VARCHAR) ON CONFLICT DO NOTHING")
+        connection.execute(
             f"""CREATE TABLE IF NOT EXISTS {META_SCHEMA}.commits (
+                    seq BIGINT NOT NULL DEFAULT nextval('{META_SCHEMA}.commit_seq'),
                     run_id VARCHAR NOT NULL, step VARCHAR NOT NULL, output VARCHAR NOT NULL,
-                    rows BIGINT, checksum VARCHAR NOT NULL,
-                    committed_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT current_timestamp)"""
+                    kind VARCHAR NOT NULL, data_run_id VARCHAR NOT NULL, base_run_id VARCHAR,
+                    rows BIGINT, checksum VARCHAR NOT NULL, state_json VARCHAR NOT NULL,
+                    committed_at DOUBLE NOT NULL)"""
+        )
+        connection.execute(
+            f"""CREATE TABLE IF NOT EXISTS {META_SCHEMA}.versions (
+                    output VARCHAR NOT NULL, run_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL,
+                    rows BIGINT, checksum VARCHAR, published_at DOUBLE, retired_seq BIGINT NOT NULL)"""
         )
 
     @staticmethod
     def stage_name(run_id: str, output: str) -> str:
         """The private name a run builds ``output`` under."""
-        return f"{STAGE_PREFIX}{output}__{re.sub(r'[^A-Za-z0-9]', '_', run_id)}"
+        return f"{STAGE_PREFIX}{output}__{run_tag(run_id)}"
+
+    @staticmethod
+    def version_name(output: str, data_run_id: str) -> str:
+        """Where the version of ``output`` holding ``data_run_id``'s data is kept."""
+        return f"{VERSION_PREFIX}{output}__{run_tag(data_run_id)}"
+
+    def _has_meta(self) -> bool:
+        if self._meta is None:
+            self._meta = self._cursor().execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = 'commits'",
+                [META_SCHEMA]).fetchone()[0] > 0  # type: ignore[index]
+        return self._meta
 
     def _measure(self, relation: str) -> tuple[int, str]:
         rows, checksum = self._cursor().execute(
@@ -276,6 +328,11 @@ class DuckDBBackend(Backend):
         arguments = ", ".join([literal(read.paths), *(f"{key} = {literal(value)}" for key, value in options.items())])
         return f"SELECT * FROM {reader}({arguments})"
 
+    def columns(self, relation_sql: str) -> list[tuple[str, str]]:
+        with self._errors("reading column names"):
+            rows = self._cursor().execute(f"DESCRIBE {relation_sql}").fetchall()
+        return [(str(row[0]), str(row[1])) for row in rows]
+
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
         with self._errors("running a check"):
             cursor = self._cursor().execute(
@@ -288,47 +345,221 @@ class DuckDBBackend(Backend):
         count = int(rows[0][-1])
         return Failing(count=count, sample=[dict(zip(columns[:-1], row[:-1])) for row in rows])
 
-    def publish(self, staged: Staged, output: str, marker: CommitMarker) -> None:
+    def publish(
+        self, staged: Staged, output: str, marker: CommitMarker, *, merge: MergeSpec | None = None,
+        keep_versions: int = 1,
+    ) -> CommitMarker:
         with self._publish_lock, self._errors(f"publishing {output}"):
             cursor = self._cursor()
             existing = self._relation_kind(output)
+            previous_run = self._current_data_run(output)
+            if merge is not None and existing == "TABLE":
+                self._check_same_columns(staged, output, marker.step)
             cursor.execute("BEGIN TRANSACTION")
             try:
-                if existing:
-                    cursor.execute(f"DROP {existing} {quote(output)}")
+                kept: str | None = None
                 if staged.is_view:
+                    if existing:
+                        cursor.execute(f"DROP {existing} {quote(output)}")
                     cursor.execute(f"CREATE VIEW {quote(output)} AS\n{staged.sql}\n")
                     cursor.execute(f"DROP VIEW {quote(staged.name)}")
-                else:
+                elif merge is None or existing != "TABLE":
+                    if existing == "TABLE" and keep_versions > 1:
+                        kept = self.version_name(output, previous_run or "unknown")
+                        cursor.execute(f"DROP TABLE IF EXISTS {quote(kept)}")
+                        cursor.execute(f"ALTER TABLE {quote(output)} RENAME TO {quote(kept)}")
+                    elif existing:
+                        cursor.execute(f"DROP {existing} {quote(output)}")
                     cursor.execute(f"ALTER TABLE {quote(staged.name)} RENAME TO {quote(output)}")
-                cursor.execute(
-                    f"INSERT INTO {META_SCHEMA}.commits (run_id, step, output, rows, checksum) VALUES (?, ?, ?, ?, ?)",
-                    [marker.run_id, marker.step, marker.output, marker.rows, marker.checksum],
-                )
+                else:
+                    if keep_versions > 1 and staged.rows != 0:  # an empty batch changes nothing worth keeping
+                        kept = self.version_name(output, previous_run or "unknown")
+                        cursor.execute(f"DROP TABLE IF EXISTS {quote(kept)}")
+                        cursor.execute(f"CREATE TABLE {quote(kept)} AS SELECT * FROM {quote(output)}")
+                    for statement in _merge_statements(staged.name, output, merge):
+                        cursor.execute(statement)
+                    cursor.execute(f"DROP TABLE {quote(staged.name)}")
+                rows, checksum = (None, "view") if staged.is_view else self._measure(output)
+                committed = self._insert_marker(cursor, marker, rows=rows, checksum=checksum)
+                if kept is not None:
+                    previous = self._latest_marker(output, before=committed.seq)
+                    cursor.execute(
+                        f"INSERT INTO {META_SCHEMA}.versions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [output, previous_run or "unknown", kept, previous.rows if previous else None,
+                         previous.checksum if previous else None,
+                         self._published_at(output, previous_run) if previous_run else None, committed.seq],
+                    )
+                self._prune_versions(cursor, output, keep_versions - 1)
+                crash_point("publishing", marker.step)
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
+        return committed
+
+    def _check_same_columns(self, staged: Staged, output: str, step: str) -> None:
+        new = dict(self.columns(quote(staged.name)))
+        old = dict(self.columns(quote(output)))
+        if set(new) != set(old):
+            added = sorted(set(new) - set(old))
+            missing = sorted(set(old) - set(new))
+            what = "; ".join(part for part in (f"new columns {', '.join(added)}" if added else "",
+                                                f"missing columns {', '.join(missing)}" if missing else "") if part)
+            raise StepFailed(
+                f"step `{step}`: the new rows do not fit table {output} ({what})",
+                hint="rebuild the table from all its input with `flowdeck run PIPELINE --from STEP --reprocess`",
+            )
+
+    def _insert_marker(self, cursor: duckdb.DuckDBPyConnection, marker: CommitMarker, *, rows: int | None,
+                       checksum: str) -> CommitMarker:
+        now = time.time()
+        seq = cursor.execute(
+            f"""INSERT INTO {META_SCHEMA}.commits (run_id, step, output, kind, data_run_id, base_run_id, rows, checksum,
+                                                  state_json, committed_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq""",
+            [marker.run_id, marker.step, marker.output, marker.kind, marker.data_run_id or marker.run_id,
+             marker.base_run_id, rows, checksum, json.dumps(marker.state, sort_keys=True, default=str), now],
+        ).fetchone()[0]  # type: ignore[index]
+        return CommitMarker(
+            run_id=marker.run_id, step=marker.step, output=marker.output, rows=rows, checksum=checksum,
+            kind=marker.kind, data_run_id=marker.data_run_id or marker.run_id, base_run_id=marker.base_run_id,
+            state=marker.state, seq=int(seq), committed_at=now,
+        )
+
+    def _latest_marker(self, output: str, *, before: int | None = None) -> CommitMarker | None:
+        if not self._has_meta():
+            return None
+        row = self._cursor().execute(
+            f"SELECT {_COMMIT_COLUMNS} FROM {META_SCHEMA}.commits WHERE output = ? AND seq < ? ORDER BY seq DESC LIMIT 1",
+            [output, before if before is not None else 2**62],
+        ).fetchone()
+        return _marker_from_row(row) if row else None
+
+    def _current_data_run(self, output: str) -> str | None:
+        marker = self._latest_marker(output)
+        return marker.data_run_id if marker else None
+
+    def _published_at(self, output: str, data_run_id: str) -> float | None:
+        """When a run's data for ``output`` was published (not when a rollback made it current again)."""
+        row = self._cursor().execute(
+            f"SELECT max(committed_at) FROM {META_SCHEMA}.commits WHERE output = ? AND run_id = ? AND kind = 'publish'",
+            [output, data_run_id]).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def _prune_versions(self, cursor: duckdb.DuckDBPyConnection, output: str, keep: int) -> None:
+        kept = cursor.execute(
+            f"SELECT table_name FROM {META_SCHEMA}.versions WHERE output = ? ORDER BY retired_seq DESC", [output]
+        ).fetchall()
+        for (table_name,) in kept[keep:]:
+            cursor.execute(f"DROP TABLE IF EXISTS {quote(table_name)}")
+            cursor.execute(f"DELETE FROM {META_SCHEMA}.versions WHERE output = ? AND table_name = ?", [output, table_name])
+
+    def commit_markers(self, after_seq: int = 0) -> list[CommitMarker]:
+        if not self._has_meta():
+            return []
+        rows = self._cursor().execute(
+            f"SELECT {_COMMIT_COLUMNS} FROM {META_SCHEMA}.commits WHERE seq > ? ORDER BY seq", [after_seq]
+        ).fetchall()
+        return [_marker_from_row(row) for row in rows]
+
+    def warehouse_id(self) -> str:
+        if not self._has_meta():
+            return "none"
+        row = self._cursor().execute(f"SELECT value FROM {META_SCHEMA}.info WHERE key = 'warehouse_id'").fetchone()
+        return str(row[0]) if row else "none"
+
+    def versions(self, output: str) -> list[TableVersion]:
+        found: list[TableVersion] = []
+        current = self._latest_marker(output)
+        if self._relation_kind(output) is not None:
+            found.append(TableVersion(
+                output=output, run_id=current.data_run_id or current.run_id if current else "unknown", table=output,
+                rows=current.rows if current else None, checksum=current.checksum if current else None,
+                published_at=self._published_at(output, current.data_run_id or current.run_id) if current else None,
+                current=True,
+            ))
+        if not self._has_meta():
+            return found
+        rows = self._cursor().execute(
+            f"SELECT run_id, table_name, rows, checksum, published_at FROM {META_SCHEMA}.versions "
+            "WHERE output = ? ORDER BY retired_seq DESC", [output],
+        ).fetchall()
+        found.extend(TableVersion(output=output, run_id=row[0], table=row[1], rows=row[2], checksum=row[3],
+                                  published_at=row[4], current=False) for row in rows)
+        return found
+
+    def rollback(self, output: str, to_run_id: str, marker: CommitMarker) -> CommitMarker:
+        with self._publish_lock, self._errors(f"rolling back {output}"):
+            cursor = self._cursor()
+            versions = self.versions(output)
+            target = next((v for v in versions if not v.current and v.run_id == to_run_id), None)
+            if target is None:
+                current = next((v for v in versions if v.current), None)
+                if current is not None and current.run_id == to_run_id:
+                    raise NotFound(f"table {output} already holds the data of run {to_run_id}",
+                                   hint="nothing to roll back")
+                kept = ", ".join(v.run_id for v in versions if not v.current) or "none"
+                raise NotFound(
+                    f"no version of table {output} from run {to_run_id} is kept (kept versions: {kept})",
+                    hint=f"list them with `flowdeck versions {output}`; older versions are pruned "
+                    "(keep more with `versions:` on the step or `retention.output_versions`)",
+                )
+            previous_run = self._current_data_run(output) or "unknown"
+            existing = self._relation_kind(output)
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                kept_name = self.version_name(output, previous_run)
+                if existing:
+                    cursor.execute(f"DROP TABLE IF EXISTS {quote(kept_name)}")
+                    cursor.execute(f"ALTER TABLE {quote(output)} RENAME TO {quote(kept_name)}")
+                cursor.execute(f"ALTER TABLE {quote(target.table)} RENAME TO {quote(output)}")
+                cursor.execute(f"DELETE FROM {META_SCHEMA}.versions WHERE output = ? AND table_name = ?",
+                               [output, target.table])
+                rows, checksum = self._measure(output)
+                committed = self._insert_marker(cursor, marker, rows=rows, checksum=checksum)
+                if existing:
+                    current = next((v for v in versions if v.current), None)
+                    cursor.execute(
+                        f"INSERT INTO {META_SCHEMA}.versions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [output, previous_run, kept_name, current.rows if current else None,
+                         current.checksum if current else None, current.published_at if current else None,
+                         committed.seq],
+                    )
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+        return committed
+
+    def staging_leftovers(self) -> list[Leftover]:
+        rows = self._cursor().execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND starts_with(table_name, ?)", [STAGE_PREFIX],
+        ).fetchall()
+        return [Leftover(name=name, run_tag=name.rsplit("__", 1)[-1], is_view=kind == "VIEW") for name, kind in rows]
+
+    def drop_leftover(self, leftover: Leftover) -> None:
+        with self._errors(f"removing {leftover.name}"):
+            self._cursor().execute(f"DROP {'VIEW' if leftover.is_view else 'TABLE'} IF EXISTS {quote(leftover.name)}")
 
     def discard(self, staged: Staged) -> None:
         kind = "VIEW" if staged.is_view else "TABLE"
         with self._errors("removing a staged table"):
             self._cursor().execute(f"DROP {kind} IF EXISTS {quote(staged.name)}")
 
-    def export(self, table: str, path: Path, file_format: str, options: dict[str, Any]) -> int:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    def export(
+        self, table: str, path: Path, file_format: str, options: dict[str, Any], *,
+        order_by: list[str] | None = None,
+    ) -> int:
         settings = ", ".join([f"FORMAT {file_format}", *(f"{key} {literal(value)}" for key, value in options.items())])
-        try:
-            with self._errors(f"exporting {table} to {path.name}"):
-                result = self._cursor().execute(
-                    f"COPY (SELECT * FROM {quote(table)}) TO {literal(str(partial))} ({settings})"
-                ).fetchone()
-            with open(partial, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(partial, path)  # the real name only ever holds a complete file
-        finally:
-            partial.unlink(missing_ok=True)
+        if order_by is None:
+            order = " ORDER BY ALL"
+        else:
+            order = f" ORDER BY {', '.join(quote(column) for column in order_by)}" if order_by else ""
+        with self._errors(f"exporting {table} to {path.name}"):
+            result = self._cursor().execute(
+                f"COPY (SELECT * FROM {quote(table)}{order}) TO {literal(str(path))} ({settings})"
+            ).fetchone()
         return int(result[0]) if result else 0
 
     def arrow_batches(self, table: str) -> Any:
@@ -371,6 +602,32 @@ class DuckDBBackend(Backend):
                     pass
             self._cursors.clear()
         self._connection.close()
+
+
+def _merge_statements(batch: str, output: str, merge: MergeSpec) -> list[str]:
+    """The statements merging a de-duplicated batch into its table, per ``merge.on_duplicate``."""
+    same_key = " AND ".join(f"t.{quote(key)} IS NOT DISTINCT FROM b.{quote(key)}" for key in merge.unique_key)
+    insert_all = f"INSERT INTO {quote(output)} BY NAME SELECT * FROM {quote(batch)}"
+    insert_new = (f"INSERT INTO {quote(output)} BY NAME SELECT * FROM {quote(batch)} AS b "
+                  f"WHERE NOT EXISTS (SELECT 1 FROM {quote(output)} AS t WHERE {same_key})")
+    if merge.on_duplicate == "skip":
+        return [insert_new]
+    if merge.on_duplicate == "update":
+        newer = "false"
+        if merge.order_by:  # the table's row survives only when it is strictly later
+            table_order = ", ".join(f"t.{quote(column)}" for column in merge.order_by)
+            batch_order = ", ".join(f"b.{quote(column)}" for column in merge.order_by)
+            newer = f"coalesce(row({table_order}) > row({batch_order}), false)"
+        return [f"DELETE FROM {quote(output)} AS t USING {quote(batch)} AS b WHERE {same_key} AND NOT {newer}",
+                insert_new]
+    return [insert_all]  # keep, and error (whose duplicates were refused before publishing)
+
+
+def _marker_from_row(row: tuple[Any, ...]) -> CommitMarker:
+    seq, run_id, step, output, kind, data_run_id, base_run_id, rows, checksum, state_json, committed_at = row
+    return CommitMarker(run_id=run_id, step=step, output=output, rows=rows, checksum=checksum, kind=kind,
+                        data_run_id=data_run_id, base_run_id=base_run_id, state=json.loads(state_json),
+                        seq=int(seq), committed_at=float(committed_at))
 
 
 def _first_line(error: BaseException) -> str:

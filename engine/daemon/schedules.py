@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import FlowdeckError
 from engine.project.models import Schedule
+from engine.run.trigger_keys import schedule_key
 from state.records import iso
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ class Schedules:
         ledger = self.workspace.ledger
         try:
             record, new = self.workspace.submit(
-                pipeline, {}, trigger_kind="schedule", trigger_key=f"schedule:{pipeline}:{iso(slot)}",
+                pipeline, {}, trigger_kind="schedule", trigger_key=schedule_key(pipeline, slot),
                 options={"scheduled_for": slot},
             )
         except FlowdeckError as error:

@@ -11,7 +11,6 @@ files that arrived while the daemon was down (or whose events were lost) are fou
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import logging
 import os
 import shutil
@@ -24,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import FlowdeckError
 from engine.project.models import FileTrigger
+from engine.run.files import sha256_of
+from engine.run.trigger_keys import file_key
 from state import RunRecord
 
 if TYPE_CHECKING:
@@ -49,15 +50,6 @@ def file_signature(path: Path) -> Signature | None:
     if not path.is_file():
         return None
     return info.st_size, info.st_mtime_ns
-
-
-def sha256_of(path: Path) -> str:
-    """The hex sha256 of a file's content, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -275,7 +267,7 @@ class Watchers:
         relative = os.path.relpath(path, self.workspace.project.root)
         try:
             record, new = self.workspace.submit(
-                watch.pipeline, {}, trigger_kind="file", trigger_key=f"file:{watch.pipeline}:{digest}",
+                watch.pipeline, {}, trigger_kind="file", trigger_key=file_key(watch.pipeline, digest),
                 options={"file": relative, "sha256": digest},
             )
         except FlowdeckError as error:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.errors import FlowdeckError
+from engine.processes import process_identity
+from engine.run.trigger_keys import resume_key
 from state import RunRecord
 
 if TYPE_CHECKING:
@@ -74,7 +76,8 @@ class WorkerPool:
 
     def _start(self, run: RunRecord) -> bool:
         process = self.workspace.spawn_worker(run.run_id, claimed_by_parent=True)
-        claimed = self.workspace.ledger.claim_run(run.run_id, pid=process.pid)
+        claimed = self.workspace.ledger.claim_run(run.run_id, pid=process.pid,
+                                                  process_started=process_identity(process.pid))
         assert process.stdin is not None
         try:
             process.stdin.write(b"go\n" if claimed else b"no\n")
@@ -170,7 +173,7 @@ def resume_abandoned(workspace: Workspace, reported: set[str], now: float | None
     for run in ledger.list_runs(status="abandoned", limit=200):
         if run.run_id in reported or (run.ended_at or run.created_at) < now - RESUME_WINDOW_SECONDS:
             continue
-        if ledger.run_by_trigger_key(f"resume:{run.run_id}") is not None:
+        if ledger.run_by_trigger_key(resume_key(run.run_id)) is not None:
             continue
         try:
             policy = workspace.project.pipeline(run.pipeline).config.on_abandoned
@@ -185,10 +188,7 @@ def resume_abandoned(workspace: Workspace, reported: set[str], now: float | None
             reported.add(run.run_id)
             continue
         try:
-            record, new = workspace.submit(
-                run.pipeline, {key: str(value) for key, value in run.params.items()}, trigger_kind="resume",
-                trigger_key=f"resume:{run.run_id}", options={"resume_of": run.run_id}, parent_run_id=run.run_id,
-            )
+            record, new = workspace.resume(run.run_id)
         except FlowdeckError as error:
             log.error("run %s of %s cannot be resumed: %s", run.run_id, run.pipeline, error.what)
             reported.add(run.run_id)

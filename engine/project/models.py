@@ -67,6 +67,13 @@ MASK_DESCRIPTION = (
 )
 
 
+def one_or_many(data: Any, *keys: str) -> Any:
+    """Let a list of column names be written as one name: ``unique: id`` means ``unique: [id]``."""
+    if isinstance(data, dict) and any(isinstance(data.get(key), str) for key in keys):
+        data = {**data, **{key: [data[key]] for key in keys if isinstance(data.get(key), str)}}
+    return data
+
+
 class Model(BaseModel):
     """Base of every config model: unknown keys are errors, values are immutable."""
 
@@ -127,12 +134,7 @@ class CheckSpec(Model):
     @model_validator(mode="before")
     @classmethod
     def _columns_as_list(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            for key in ("not_null", "unique"):
-                if isinstance(data.get(key), str):
-                    data[key] = [data[key]]
-        return data
+        return one_or_many(data, "not_null", "unique")
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> CheckSpec:
@@ -182,7 +184,7 @@ class ParquetEncryption(Model):
 
 
 class FileTarget(Model):
-    """A file written by a load step: written beside, then renamed into place."""
+    """A file written by a load step: written beside, then renamed into place, its sha256 recorded."""
 
     path: str = Field(description="relative to the project; `{param}` is replaced by a run parameter")
     format: Literal["parquet", "csv"] | None = Field(default=None, description="inferred from the extension")
@@ -192,6 +194,37 @@ class FileTarget(Model):
     encrypt: ParquetEncryption | None = Field(
         default=None, description="encrypt the Parquet file (Parquet modular encryption, AES-GCM); parquet only"
     )
+    order_by: list[str] | None = Field(
+        default=None,
+        description="columns the rows are sorted by, so that the same data always gives the same file; "
+        "every column when omitted, [] to keep the table's order",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _order_as_list(cls, data: Any) -> Any:
+        return one_or_many(data, "order_by")
+
+
+class Retries(Model):
+    """How often a step is tried when it fails transiently (I/O errors, a busy resource)."""
+
+    attempts: int = Field(default=1, ge=1, le=100, description="tries in all, the first included; 1 never retries")
+    backoff: Duration = Field(
+        default=timedelta(seconds=1), description="wait before the second try; doubled before each further one"
+    )
+    max_backoff: Duration = Field(default=timedelta(minutes=5), description="the longest wait between two tries")
+
+
+class TimeRange(Model):
+    """Process a time column of the delta source interval by interval, recording each one done."""
+
+    column: str = Field(description="a DATE or TIMESTAMP column of the delta source")
+    unit: Literal["hour", "day", "week", "month"] = Field(default="day", description="the size of one interval")
+    lookback: int = Field(
+        default=0, ge=0, description="intervals before the newest processed one to read again (for late rows)"
+    )
+
 
 
 class StepBase(Model):
@@ -203,25 +236,103 @@ class StepBase(Model):
     checks: list[CheckSpec] = Field(
         default_factory=list, description="checks run on the step's staged output before it is published"
     )
+    retries: Retries | None = Field(
+        default=None, description="retries of transient failures; the project's `defaults.retries` when omitted"
+    )
 
 
-class ExtractStep(StepBase):
+class PublishingStep(StepBase):
+    """What every step that publishes a table has: versions kept, and incremental merging."""
+
+    output: Identifier | None = Field(default=None, description="table name; the step name when omitted")
+    versions: int | None = Field(
+        default=None, ge=1, le=100,
+        description="versions of the table kept for `flowdeck rollback`, the current one included; "
+        "the project's `retention.output_versions` when omitted",
+    )
+    unique_key: list[str] | None = Field(
+        default=None, description="incremental: the columns that identify a row (required for incremental)"
+    )
+    on_duplicate: Literal["error", "skip", "update", "keep"] = Field(
+        default="error",
+        description="incremental: what to do with an incoming row whose key already exists (in the table or "
+        "earlier in the same batch): error fails the step, skip keeps the existing row, update replaces it "
+        "with the latest by `order_by`, keep inserts it beside",
+    )
+    order_by: list[str] | None = Field(
+        default=None,
+        description="incremental: columns ordering rows of one key, latest last (required by on_duplicate: update)",
+    )
+    watermark: str | None = Field(
+        default=None,
+        description="incremental: a column of the delta source that grows; only rows above the last value read "
+        "are processed",
+    )
+    time_range: TimeRange | None = Field(
+        default=None, description="incremental: process the delta source interval by interval instead"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _columns_as_lists(cls, data: Any) -> Any:
+        return one_or_many(data, "unique_key", "order_by")
+
+    @model_validator(mode="after")
+    def _incremental_settings(self) -> PublishingStep:
+        incremental = getattr(self, "materialized", "table") == "incremental"
+        if incremental and not self.unique_key:
+            raise ValueError(
+                f"step `{self.name}` is `materialized: incremental` but has no `unique_key`; add `unique_key: "
+                "[column, ...]` naming the columns that identify a row, so a rerun cannot insert a row twice"
+            )
+        if not incremental:
+            given = [key for key in ("unique_key", "order_by", "watermark", "time_range", "delta_source")
+                     if getattr(self, key, None) is not None]
+            if self.on_duplicate != "error":
+                given.append("on_duplicate")
+            if given:
+                raise ValueError(
+                    f"step `{self.name}`: `{given[0]}` only applies to `materialized: incremental` steps; "
+                    "add `materialized: incremental` or remove it"
+                )
+        if self.on_duplicate == "update" and not self.order_by:
+            raise ValueError(
+                f"step `{self.name}` has `on_duplicate: update` but no `order_by`; add `order_by: [column]` so "
+                "flowdeck knows which of two rows with the same key is the latest"
+            )
+        if self.watermark is not None and self.time_range is not None:
+            raise ValueError(f"step `{self.name}` has both `watermark` and `time_range`; keep one of them")
+        return self
+
+
+class ExtractStep(PublishingStep):
     """Read files into a table."""
 
     kind: Literal["extract"]
     source: FileSource
-    output: Identifier | None = Field(default=None, description="table name; the step name when omitted")
     mask: dict[str, MaskMethod] = Field(default_factory=dict, description=MASK_DESCRIPTION)
+    materialized: Literal["table", "incremental"] = Field(
+        default="table",
+        description="table replaces the table with every file read; incremental reads only new or changed files "
+        "and merges their rows by `unique_key`",
+    )
 
 
-class TransformStep(StepBase):
-    """Materialise one SQL SELECT as a table or a view."""
+class TransformStep(PublishingStep):
+    """Materialise one SQL SELECT as a table, a view, or incrementally."""
 
     kind: Literal["transform"]
     sql: str | None = Field(default=None, description="the .sql file beside pipeline.yaml; <name>.sql when omitted")
-    output: Identifier | None = Field(default=None, description="table name; the step name when omitted")
-    materialized: Literal["table", "view"] = "table"
     mask: dict[str, MaskMethod] = Field(default_factory=dict, description=MASK_DESCRIPTION)
+    materialized: Literal["table", "view", "incremental"] = Field(
+        default="table",
+        description="table replaces the table; view stores the query; incremental merges new rows by `unique_key`",
+    )
+    delta_source: Identifier | None = Field(
+        default=None,
+        description="incremental: the table whose new rows are read (by `watermark` or `time_range`); "
+        "the only table the query reads when omitted",
+    )
 
 
 class CheckStep(StepBase):
@@ -393,7 +504,11 @@ class RetentionConfig(Model):
     events: Duration | None = Field(default=timedelta(days=30), description="event log lines; at most as long as runs")
     audit: Duration | None = Field(default=timedelta(days=400), description="audit log entries; kept longest (at least as long as runs); null keeps them forever")
     file_records: Duration | None = Field(default=timedelta(days=90), description="records of processed input files and lineage")
-    output_versions: int = Field(default=5, ge=1, description="versions kept of each published table")
+    output_versions: int = Field(
+        default=3, ge=1, le=100,
+        description="versions of each published table kept for `flowdeck rollback`, the current one included; "
+        "a step's `versions:` overrides it",
+    )
 
     @model_validator(mode="after")
     def _audit_kept_longest(self) -> RetentionConfig:
@@ -419,6 +534,7 @@ class Defaults(Model):
     """Project-wide defaults that pipelines may override."""
 
     max_parallel_steps: int = Field(default=4, ge=1)
+    retries: Retries = Field(default_factory=Retries, description="retries of steps that set none")
 
 
 class HttpConfig(Model):

@@ -1,8 +1,12 @@
 """Execute one claimed run: its steps in dependency order, independent ones in parallel.
 
-The executor records every transition in the ledger as it happens, heartbeats while it
-runs, and stops at the next opportunity when a cancel is requested. A failed step stops
-everything downstream of it; independent branches run to the end.
+Before any step, the executor takes the warehouse (waiting, and saying for whom, while another
+process holds it), reconciles the ledger from the warehouse's commit markers and sweeps the
+leftovers of dead runs. It then selects the steps to run: all of them, those downstream of
+``--from STEP``, or, for a resumed run, those its parent did not finish. It records every
+transition and every attempt in the ledger as it happens, retries transient failures with
+backoff, heartbeats while it runs, and stops at the next opportunity when a cancel is
+requested. A failed step stops everything downstream of it; independent branches run to the end.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pathlib import Path
@@ -19,12 +23,17 @@ from pathlib import Path
 from engine.backends.base import Backend
 from engine.backends.duckdb_backend import DuckDBBackend
 from engine.backends.warehouse import open_warehouse
-from engine.errors import FlowdeckError, StepFailed
+from engine.debug_hooks import crash_point
+from engine.errors import EXIT_RUN_FAILED, FlowdeckError, PlanError, StepFailed
 from engine.masking import mask
 from engine.plan import Plan, PlannedStep, build_plan
+from engine.project.models import LoadStep, Retries
 from engine.project.project import Project
+from engine.run import janitor
 from engine.run.checks import CheckQuery
-from engine.run.steps import StepContext, run_step
+from engine.run.files import sha256_of
+from engine.run.reconcile import commit_record, reconcile_ledger
+from engine.run.steps import StepContext, StepResult, run_step
 from engine.run.tempfiles import run_temp_dir
 from engine.secrets import resolve_values
 from engine.sql.params import coerce_params
@@ -37,14 +46,21 @@ HEARTBEAT_SECONDS = 2.0
 class RunUpdate:
     """What the executor tells an in-process observer (the foreground CLI display)."""
 
-    kind: str  # plan, step.started, step.succeeded, step.failed, step.skipped, check, waiting, run.finished
+    kind: str  # plan, step.started, step.succeeded, step.failed, step.skipped, step.reused, step.retrying,
+    #            check, waiting, note, run.finished
     step: str | None = None
     rows: int | None = None
     message: str | None = None
     status: str | None = None
+    exit_code: int | None = None  # with run.finished: what a command should exit with
 
 
 Observer = Callable[[RunUpdate], None]
+
+
+def backoff_seconds(policy: Retries, attempt: int) -> float:
+    """The wait after failed attempt ``attempt`` (1-based): ``backoff``, doubled each time, capped."""
+    return min(policy.backoff.total_seconds() * 2 ** (attempt - 1), policy.max_backoff.total_seconds())
 
 
 class RunExecutor:
@@ -67,6 +83,7 @@ class RunExecutor:
         self._stop_reason: str | None = None
         self._backend: Backend | None = None
         self._unfinished = False
+        self._lost = threading.Event()
 
     def drain(self, reason: str) -> None:
         """Start no more steps; running ones finish. A run cut short this way ends ``abandoned``,
@@ -83,7 +100,7 @@ class RunExecutor:
 
     def execute(self, run: RunRecord) -> str:
         """Execute ``run`` (already claimed by this process); return its final status."""
-        heartbeat = _Heartbeat(self.ledger, run.run_id, self._cancel)
+        heartbeat = _Heartbeat(self.ledger, run.run_id, self._cancel, self._lost)
         heartbeat.start()
         backend: Backend | None = None
         try:
@@ -92,25 +109,38 @@ class RunExecutor:
                     plan = build_plan(self.project, run.pipeline)
                     params = coerce_params(plan.source.config.params, run.params, run.pipeline)
                     params = resolve_values(params, self.project)  # secrets: resolved here, masked from now on
-                    selected = [plan.steps[name] for name in plan.order]
-                    self.ledger.add_steps(run.run_id, [(step.name, step.kind, step.output) for step in selected])
-                    self.observer(RunUpdate(kind="plan", message=",".join(step.name for step in selected)))
                     backend = self._open_backend(self.project, self._waiting_reporter(run.run_id), temp_dir)
                     heartbeat.backend = self._backend = backend
-                    failures = self._run_steps(run, plan, selected, backend, params)
+                    self._prepare(run, backend)
+                    selected, reused = self._select(run, plan)
+                    self.ledger.add_steps(run.run_id, [(plan.steps[n].name, plan.steps[n].kind, plan.steps[n].output)
+                                                       for n in selected])
+                    self.observer(RunUpdate(kind="plan", message=",".join(selected)))
+                    for name, (from_run, rows) in reused.items():
+                        self.ledger.step_reused(run.run_id, name, from_run=from_run, rows=rows)
+                        self.observer(RunUpdate(kind="step.reused", step=name, rows=rows, message=from_run))
+                    to_run = [plan.steps[name] for name in selected if name not in reused]
+                    self._require_upstream_tables(plan, set(selected), to_run, backend)
+                    failures = self._run_steps(run, plan, to_run, backend, params)
                 finally:
                     if backend is not None:  # before the temp folder goes: DuckDB may still hold files in it
                         backend.close()
         except FlowdeckError as error:
             if self._stop_reason is not None:
                 return self._finish(run, "abandoned", self._stop_reason)
-            if self._cancel.is_set():
+            if self._cancel.is_set() and not self._lost.is_set():
                 return self._finish(run, "canceled", "canceled on request")
-            return self._finish(run, "failed", error.render())
+            return self._finish(run, "failed", error.render(), exit_code=error.exit_code)
         except Exception as error:  # a bug, not bad input: record it rather than lose the run
             return self._finish(run, "failed", f"internal error: {type(error).__name__}: {error}")
         finally:
             heartbeat.stop()
+        if self._lost.is_set():
+            current = self.ledger.get_run(run.run_id)
+            status = current.status if current else "abandoned"
+            self.observer(RunUpdate(kind="run.finished", status=status, message=current.error if current else None,
+                                    exit_code=EXIT_RUN_FAILED))
+            return status
         if self._stop_reason is not None and (self._unfinished or self._cancel.is_set()):
             return self._finish(run, "abandoned", self._stop_reason)
         if self._cancel.is_set():
@@ -121,9 +151,12 @@ class RunExecutor:
             return self._finish(run, "failed", f"step {first[0]} failed: {first[1]}{more}")
         return self._finish(run, "succeeded", None)
 
-    def _finish(self, run: RunRecord, status: str, error: str | None) -> str:
-        self.ledger.finish_run(run.run_id, status, error)
-        self.observer(RunUpdate(kind="run.finished", status=status, message=error))
+    def _finish(self, run: RunRecord, status: str, error: str | None, *, exit_code: int | None = None) -> str:
+        if not self.ledger.finish_run(run.run_id, status, error):  # someone marked it abandoned meanwhile
+            current = self.ledger.get_run(run.run_id)
+            status = current.status if current else status
+        code = 0 if status == "succeeded" else (exit_code or EXIT_RUN_FAILED)
+        self.observer(RunUpdate(kind="run.finished", status=status, message=error, exit_code=code))
         return status
 
     def _waiting_reporter(self, run_id: str) -> Callable[[int | None, float], None]:
@@ -133,7 +166,8 @@ class RunExecutor:
             holder = self._describe_holder(pid)
             message = f"waiting for the warehouse, held by {holder} ({waited:.0f}s so far)"
             if waited < 1.0:
-                self.ledger.log(run_id, message, level="warning", kind="run.waiting")
+                self.ledger.log(run_id, message, level="warning", kind="run.waiting",
+                                payload={"holder_pid": pid, "holder": holder})
             self.observer(RunUpdate(kind="waiting", message=message))
 
         return report
@@ -144,6 +178,78 @@ class RunExecutor:
                 return f"run {other.run_id} of {other.pipeline} (pid {pid})"
         return f"process {pid}" if pid else "another process"
 
+    # -- before the steps ------------------------------------------------------------------------
+
+    def _prepare(self, run: RunRecord, backend: Backend) -> None:
+        """Reconcile the ledger from the markers and sweep what dead runs left behind."""
+        recovered = reconcile_ledger(self.ledger, backend)
+        if recovered:
+            self._note(run.run_id, f"recovered {len(recovered)} commit(s) the ledger had missed: "
+                       + ", ".join(f"{c.step} of run {c.run_id}" for c in recovered[:5]))
+        report = janitor.CleanupReport()
+        live = janitor.live_run_ids(self.ledger)
+        janitor.sweep_staging(backend, live, report)
+        janitor.sweep_partials(self.project, [run.pipeline], live, report)
+        janitor.sweep_temp(self.project, live, report)
+        swept = report.staging_tables + report.partial_files + report.temp_files
+        if swept:
+            self._note(run.run_id, f"removed {len(swept)} leftover(s) of dead runs: {', '.join(swept[:5])}")
+
+    def _note(self, run_id: str, message: str) -> None:
+        self.ledger.log(run_id, message, kind="run.note")
+        self.observer(RunUpdate(kind="note", message=message))
+
+    def _select(self, run: RunRecord, plan: Plan) -> tuple[list[str], dict[str, tuple[str, int | None]]]:
+        """The steps this run covers, in plan order, and those it reuses: step → (run that did it, rows)."""
+        options = run.options
+        names = list(plan.order)
+        from_step = options.get("from_step")
+        if from_step:
+            if from_step not in plan.steps:
+                raise PlanError(f"pipeline `{plan.name}` has no step `{from_step}`")
+            downstream = plan.downstream_of(from_step)
+            names = [name for name in names if name in downstream]
+        reused: dict[str, tuple[str, int | None]] = {}
+        parent = options.get("resume_of")
+        if parent:
+            done = {step.step: step for step in self.ledger.steps_of(parent)}
+            names = [name for name in names if name in done]  # the parent's selection, steps since removed dropped
+            for name in names:
+                step = done[name]
+                upstream_rerun = any(up in names and up not in reused for up in plan.steps[name].upstream)
+                if step.status != "succeeded" or upstream_rerun:
+                    continue
+                origin = step.reused_from or parent
+                if isinstance(plan.steps[name].config, LoadStep) and not self._export_intact(origin, name):
+                    continue
+                reused[name] = (origin, step.rows_out)
+        return names, reused
+
+    def _export_intact(self, run_id: str, step: str) -> bool:
+        """Whether the file a load step wrote is still there, byte for byte."""
+        exports = self.ledger.exports_of(run_id, step)
+        if not exports:
+            return False
+        path = self.project.resolve_path(exports[-1].path)
+        try:
+            return path.is_file() and sha256_of(path) == exports[-1].sha256
+        except OSError:
+            return False
+
+    def _require_upstream_tables(self, plan: Plan, selected: set[str], to_run: list[PlannedStep],
+                                 backend: Backend) -> None:
+        """A step run without its upstream steps needs their tables to exist already."""
+        for step in to_run:
+            for upstream in sorted(step.upstream - selected):
+                table = plan.steps[upstream].output
+                if table and not backend.table_exists(table):
+                    raise PlanError(
+                        f"step `{step.name}` reads table `{table}` (from step `{upstream}`), which does not exist yet",
+                        hint=f"run the whole pipeline first: `flowdeck run {plan.name}`",
+                    )
+
+    # -- the steps -------------------------------------------------------------------------------
+
     def _run_steps(
         self, run: RunRecord, plan: Plan, selected: list[PlannedStep], backend: Backend, params: dict[str, Any]
     ) -> list[tuple[str, str]]:
@@ -153,6 +259,7 @@ class RunExecutor:
             record_check=self._check_recorder(run.run_id),
             record_lineage=self._lineage_recorder(run.run_id),
             log=self._step_logger(run.run_id),
+            ledger=self.ledger, warehouse_id=backend.warehouse_id(), reprocess=bool(run.options.get("reprocess")),
         )
         names = {step.name for step in selected}
         waiting = {step.name: step.upstream & names for step in selected}
@@ -160,7 +267,7 @@ class RunExecutor:
         blocked: set[str] = set()
         limit = plan.source.config.max_parallel_steps or self.project.config.defaults.max_parallel_steps
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="step") as pool:
-            running: dict[Future[int | None], PlannedStep] = {}
+            running: dict[Future[StepResult], PlannedStep] = {}
             while waiting or running:
                 if not self._cancel.is_set() and not self._draining.is_set():
                     ready = sorted((name for name, up in waiting.items() if not up), key=lambda n: plan.steps[n].index)
@@ -188,31 +295,55 @@ class RunExecutor:
             self.observer(RunUpdate(kind="step.skipped", step=name))
         return failures
 
-    def _run_one(self, context: StepContext, step: PlannedStep) -> int | None:
+    def _retries(self, step: PlannedStep) -> Retries:
+        return step.config.retries or self.project.config.defaults.retries
+
+    def _run_one(self, context: StepContext, step: PlannedStep) -> StepResult:
+        """Run one step, retrying transient failures; record each attempt and the outcome."""
         run_id = context.run_id
-        self.ledger.step_started(run_id, step.name)
-        self.observer(RunUpdate(kind="step.started", step=step.name))
-        started = time.monotonic()
-        try:
-            rows = run_step(context, step)
-        except StepFailed as error:
-            if self._cancel.is_set():
-                self.ledger.step_finished(run_id, step.name, "canceled", error="canceled on request")
-                self.observer(RunUpdate(kind="step.canceled", step=step.name))
-            else:
-                self.ledger.step_finished(run_id, step.name, "failed", error=error.render())
+        policy = self._retries(step)
+        while True:
+            attempt = self.ledger.step_started(run_id, step.name)
+            self.observer(RunUpdate(kind="step.started", step=step.name))
+            started = time.monotonic()
+            try:
+                result = run_step(context, step)
+            except StepFailed as error:
+                if self._cancel.is_set():
+                    self.ledger.step_finished(run_id, step.name, "canceled", error="canceled on request")
+                    self.observer(RunUpdate(kind="step.canceled", step=step.name))
+                    raise
+                if error.transient and attempt < policy.attempts and not self._draining.is_set():
+                    delay = backoff_seconds(policy, attempt)
+                    self.ledger.step_retrying(run_id, step.name, attempt, error.what, delay)
+                    self.observer(RunUpdate(kind="step.retrying", step=step.name,
+                                            message=f"{step.name}: attempt {attempt} failed ({error.what}); "
+                                                    f"retrying in {delay:g}s"))
+                    if self._cancel.wait(delay):
+                        self.ledger.step_finished(run_id, step.name, "canceled", error="canceled on request")
+                        self.observer(RunUpdate(kind="step.canceled", step=step.name))
+                        raise
+                    continue
+                self.ledger.step_finished(run_id, step.name, "failed", error=error.render(), transient=error.transient)
                 self.observer(RunUpdate(kind="step.failed", step=step.name, message=error.render()))
-            raise
-        except Exception as error:
-            message = f"internal error: {type(error).__name__}: {error}"
-            self.ledger.step_finished(run_id, step.name, "failed", error=message)
-            self.observer(RunUpdate(kind="step.failed", step=step.name, message=message))
-            raise StepFailed(message) from error
+                raise
+            except Exception as error:
+                message = f"internal error: {type(error).__name__}: {error}"
+                self.ledger.step_finished(run_id, step.name, "failed", error=message, transient=False)
+                self.observer(RunUpdate(kind="step.failed", step=step.name, message=message))
+                raise StepFailed(message) from error
+            break
+        if result.commit is not None:
+            crash_point("published", step.name)  # the warehouse has it; the ledger does not yet
         elapsed = time.monotonic() - started
-        self.ledger.step_finished(run_id, step.name, "succeeded", rows=rows,
-                                  payload={"rows": rows, "seconds": round(elapsed, 3)})
-        self.observer(RunUpdate(kind="step.succeeded", step=step.name, rows=rows))
-        return rows
+        payload = {**result.payload, "seconds": round(elapsed, 3), "attempts": attempt}
+        if result.note:
+            payload["note"] = result.note
+        commit = commit_record(result.commit, context.warehouse_id) if result.commit is not None else None
+        self.ledger.step_finished(run_id, step.name, "succeeded", rows=result.rows, payload=payload, commit=commit,
+                                  export=result.export)
+        self.observer(RunUpdate(kind="step.succeeded", step=step.name, rows=result.rows, message=result.note))
+        return result
 
     def _lineage_recorder(self, run_id: str) -> Callable[..., None]:
         def record(step: str, *, output: str, output_kind: str, output_checksum: str | None,
@@ -251,29 +382,35 @@ def _masked(observer: Observer) -> Observer:
 
     def observe(update: RunUpdate) -> None:
         if update.message:
-            update = RunUpdate(kind=update.kind, step=update.step, rows=update.rows, message=mask(update.message),
-                               status=update.status)
+            update = replace(update, message=mask(update.message))
         observer(update)
 
     return observe
 
 
 class _Heartbeat(threading.Thread):
-    """Keeps the run's heartbeat fresh and notices cancel requests."""
+    """Keeps the run's heartbeat fresh, notices cancel requests, and stops the run if it lost it.
 
-    def __init__(self, ledger: Ledger, run_id: str, cancel: threading.Event) -> None:
+    A run someone else marked abandoned (its heartbeat looked stale) must not go on writing
+    beside whatever resumes it, so the executor stops as if canceled.
+    """
+
+    def __init__(self, ledger: Ledger, run_id: str, cancel: threading.Event, lost: threading.Event) -> None:
         super().__init__(name=f"heartbeat-{run_id}", daemon=True)
         self.ledger = ledger
         self.run_id = run_id
         self.cancel = cancel
+        self.lost = lost
         self.backend: Backend | None = None
         self._stopped = threading.Event()
 
     def run(self) -> None:
         while not self._stopped.wait(HEARTBEAT_SECONDS):
-            self.ledger.heartbeat(self.run_id)
+            alive = self.ledger.heartbeat(self.run_id)
             record = self.ledger.get_run(self.run_id)
-            if record is not None and record.cancel_requested and not self.cancel.is_set():
+            if not alive:
+                self.lost.set()
+            if (not alive or (record is not None and record.cancel_requested)) and not self.cancel.is_set():
                 self.cancel.set()
                 if self.backend is not None:
                     self.backend.interrupt()

@@ -1,4 +1,5 @@
--- Typed orders from every landed file; the latest version of an order wins.
+-- Typed orders from the newly landed rows; flowdeck merges them into the table by order_id,
+-- keeping the latest version of each order (on_duplicate: update, order_by updated_at).
 SELECT
     TRY_CAST(order_id AS BIGINT)       AS order_id,
     TRY_CAST(customer_id AS INTEGER)   AS customer_id,
@@ -10,4 +11,3 @@ SELECT
     filename                           AS source_file
 FROM landed_orders
 WHERE TRY_CAST(order_id AS BIGINT) IS NOT NULL
-QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY updated_at DESC, filename DESC) = 1

@@ -1,0 +1,171 @@
+"""Incremental steps: which rows are new (by watermark or time range), and how a batch is shaped
+for its merge policy before it is published.
+
+The state that says what has been read (watermark, intervals, files) is committed in the
+warehouse together with the merged rows and copied to the ledger after; it is read back here
+from the ledger, which the run reconciled from the warehouse's markers before it started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.backends.base import Backend, MergeSpec
+from engine.backends.duckdb_backend import literal, quote
+from engine.errors import StepFailed
+from engine.project.models import PublishingStep
+from state import Ledger
+from state.records import Interval, Watermark
+
+LOAD_ID_COLUMN = "_fd_load_id"
+MAX_INTERVALS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Which rows of the delta source a run reads, and the state to record once they are published."""
+
+    predicate: str | None  # None: every row
+    watermark: Watermark | None = None
+    intervals: tuple[Interval, ...] = ()
+    note: str = ""
+
+    @property
+    def nothing_new(self) -> bool:
+        """Whether the predicate excludes every row."""
+        return self.predicate == "false"
+
+
+def merge_spec(config: PublishingStep) -> MergeSpec:
+    """The merge policy of an incremental step."""
+    return MergeSpec(unique_key=tuple(config.unique_key or ()), on_duplicate=config.on_duplicate,
+                     order_by=tuple(config.order_by or ()))
+
+
+def plan_delta(backend: Backend, ledger: Ledger, warehouse_id: str, step: str, output: str,
+               config: PublishingStep, relation: str, source_name: str, *, reprocess: bool) -> Delta:
+    """The rows of ``relation`` (the delta source, named ``source_name`` in messages) to read now."""
+    if config.watermark is not None:
+        return _watermark_delta(backend, ledger, warehouse_id, step, output, config.watermark, relation,
+                                source_name, reprocess)
+    if config.time_range is not None:
+        return _time_range_delta(backend, ledger, warehouse_id, step, output, config, relation, source_name,
+                                 reprocess)
+    return Delta(predicate=None)
+
+
+def _column_type(backend: Backend, relation: str, column: str, source_name: str, step: str) -> str:
+    columns = dict(backend.columns(f"SELECT * FROM {relation}"))
+    if column not in columns:
+        raise StepFailed(
+            f"step `{step}`: {source_name} has no column `{column}` (columns: {', '.join(columns)})",
+            hint="fix `watermark:` or `time_range.column:` in pipeline.yaml",
+        )
+    return columns[column]
+
+
+def _watermark_delta(backend: Backend, ledger: Ledger, warehouse_id: str, step: str, output: str, column: str,
+                     relation: str, source_name: str, reprocess: bool) -> Delta:
+    value_type = _column_type(backend, relation, column, source_name, step)
+    previous = None if reprocess else ledger.watermark(warehouse_id, output, column)
+    above = f"{quote(column)} > CAST({literal(previous.value)} AS {value_type})" if previous else "true"
+    newest = backend.query(f"SELECT max({quote(column)})::VARCHAR FROM {relation} WHERE {above}", limit=1).rows
+    high = newest[0][0] if newest else None
+    if high is None:
+        return Delta(predicate="false", note=f"no rows of {source_name} with {column} above {previous.value}"
+                     if previous else f"{source_name} has no rows with {column} set")
+    # bounded above too, so rows arriving while the step runs wait for the next run
+    predicate = f"{above} AND {quote(column)} <= CAST({literal(high)} AS {value_type})"
+    since = f"above {previous.value} " if previous else ""
+    return Delta(predicate=predicate, watermark=Watermark(column, high, value_type),
+                 note=f"rows of {source_name} with {column} {since}up to {high}")
+
+
+def _time_range_delta(backend: Backend, ledger: Ledger, warehouse_id: str, step: str, output: str,
+                      config: PublishingStep, relation: str, source_name: str, reprocess: bool) -> Delta:
+    spec = config.time_range
+    assert spec is not None
+    column = quote(spec.column)
+    _column_type(backend, relation, spec.column, source_name, step)
+    start = f"date_trunc('{spec.unit}', {column}::TIMESTAMP)"
+    present = backend.query(
+        f"SELECT DISTINCT {start}::VARCHAR, ({start} + INTERVAL 1 {spec.unit})::VARCHAR FROM {relation} "
+        f"WHERE {column} IS NOT NULL ORDER BY 1", limit=MAX_INTERVALS,
+    ).rows
+    done = [] if reprocess else ledger.processed_intervals(warehouse_id, output, spec.column)
+    done_starts = {interval.start for interval in done}
+    again = {interval.start for interval in done[-spec.lookback:]} if spec.lookback else set()
+    todo = [Interval(spec.column, str(begin), str(end)) for begin, end in present
+            if begin not in done_starts or begin in again]
+    if not todo:
+        return Delta(predicate="false", note=f"every {spec.unit} of {source_name} is already processed")
+    ranges: list[list[str]] = []
+    for interval in todo:  # contiguous intervals become one range, so the predicate stays short
+        if ranges and ranges[-1][1] == interval.start:
+            ranges[-1][1] = interval.end
+        else:
+            ranges.append([interval.start, interval.end])
+    predicate = " OR ".join(
+        f"({column} >= CAST({literal(low)} AS TIMESTAMP) AND {column} < CAST({literal(high)} AS TIMESTAMP))"
+        for low, high in ranges
+    )
+    return Delta(predicate=f"({predicate})", intervals=tuple(todo),
+                 note=f"{len(todo)} {spec.unit}(s) of {source_name} from {todo[0].start}")
+
+
+def shape_batch(sql: str, spec: MergeSpec, *, load_id: int | None = None) -> str:
+    """The batch query: for skip and update one row per key, then stamped with its load id (extracts).
+
+    ``skip`` keeps a key's earliest row by ``order_by``, ``update`` its latest; ties are broken
+    by the row's hash (taken before the load id is added), so the same input always gives the
+    same batch.
+    """
+    if spec.on_duplicate in ("skip", "update"):
+        direction = "DESC" if spec.on_duplicate == "update" else "ASC"
+        order = [f"b.{quote(column)} {direction} NULLS LAST" for column in spec.order_by] + ["hash(b)"]
+        keys = ", ".join(f"b.{quote(key)}" for key in spec.unique_key)
+        sql = (f"SELECT * FROM (\n{sql}\n) AS b\n"
+               f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {', '.join(order)}) = 1")
+    if load_id is not None:
+        sql = f"SELECT *, {int(load_id)}::BIGINT AS {LOAD_ID_COLUMN} FROM (\n{sql}\n) AS stamped"
+    return sql
+
+
+def check_key_columns(backend: Backend, staged: str, spec: MergeSpec, step: str) -> None:
+    """Fail clearly when ``unique_key`` or ``order_by`` names a column the batch does not have."""
+    columns = [name for name, _ in backend.columns(f"SELECT * FROM {quote(staged)}")]
+    for setting, names in (("unique_key", spec.unique_key), ("order_by", spec.order_by)):
+        missing = [name for name in names if name not in columns]
+        if missing:
+            raise StepFailed(
+                f"step `{step}`: `{setting}` names {', '.join(missing)}, which the step's rows do not have "
+                f"(columns: {', '.join(columns)})",
+                hint=f"fix `{setting}:` in pipeline.yaml",
+            )
+
+
+def refuse_duplicates(backend: Backend, staged: str, output: str, spec: MergeSpec, step: str, *,
+                      against_table: bool) -> None:
+    """For ``on_duplicate: error``: fail when a key occurs twice in the batch, or is already in the table."""
+    keys = ", ".join(quote(key) for key in spec.unique_key)
+    shown = ", ".join(spec.unique_key)
+    inside = backend.failing_rows(
+        f"SELECT {keys}, count(*) AS occurrences FROM {quote(staged)} GROUP BY ALL HAVING count(*) > 1")
+    if inside.count:
+        raise StepFailed(
+            f"step `{step}`: {inside.count:,} value(s) of ({shown}) occur more than once in the new rows "
+            f"(on_duplicate: error); for example: {inside.sample[0]}",
+            hint="fix the input, or choose on_duplicate: skip, update (with order_by) or keep",
+        )
+    if not against_table:
+        return
+    same_key = " AND ".join(f"t.{quote(key)} IS NOT DISTINCT FROM b.{quote(key)}" for key in spec.unique_key)
+    existing = backend.failing_rows(
+        f"SELECT {', '.join(f'b.{quote(key)}' for key in spec.unique_key)} FROM {quote(staged)} AS b "
+        f"WHERE EXISTS (SELECT 1 FROM {quote(output)} AS t WHERE {same_key})")
+    if existing.count:
+        raise StepFailed(
+            f"step `{step}`: {existing.count:,} incoming value(s) of ({shown}) already exist in table {output} "
+            f"(on_duplicate: error); for example: {existing.sample[0]}",
+            hint="choose on_duplicate: skip, update (with order_by) or keep, or rebuild the table with --reprocess",
+        )

@@ -1,0 +1,30 @@
+"""Trigger keys: what makes two requests "the same run". The ledger starts one run per key.
+
+A manual request carries a request id chosen by the caller (a retried script sends the same
+one); a schedule fires once per slot; a file trigger fires once per file content; a run is
+resumed once. Keys name the pipeline, so the same id in two pipelines is two runs.
+"""
+
+from __future__ import annotations
+
+from state.records import iso
+
+
+def manual_key(pipeline: str, request_id: str) -> str:
+    """A manual run asked for with ``--request-id``."""
+    return f"manual:{pipeline}:{request_id}"
+
+
+def schedule_key(pipeline: str, slot: float) -> str:
+    """A scheduled run: the slot (unix time) it was due at, whoever fires it and however often."""
+    return f"schedule:{pipeline}:{iso(slot)}"
+
+
+def file_key(pipeline: str, sha256: str) -> str:
+    """A file-triggered run: the content that landed (the same bytes under another name are the same)."""
+    return f"file:{pipeline}:{sha256}"
+
+
+def resume_key(parent_run_id: str) -> str:
+    """The run resuming ``parent_run_id`` (a run is resumed at most once; resume the resumer next)."""
+    return f"resume:{parent_run_id}"
