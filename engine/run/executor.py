@@ -24,7 +24,7 @@ from engine.backends.base import Backend
 from engine.backends.duckdb_backend import DuckDBBackend
 from engine.backends.warehouse import open_warehouse
 from engine.debug_hooks import crash_point
-from engine.errors import EXIT_RUN_FAILED, FlowdeckError, PlanError, StepFailed
+from engine.errors import EXIT_RUN_FAILED, FlowdeckError, PlanError, StepFailed, WarehouseBusy
 from engine.masking import mask
 from engine.plan import Plan, PlannedStep, build_plan
 from engine.project.models import LoadStep, Retries
@@ -130,7 +130,9 @@ class RunExecutor:
                 return self._finish(run, "abandoned", self._stop_reason)
             if self._cancel.is_set() and not self._lost.is_set():
                 return self._finish(run, "canceled", "canceled on request")
-            return self._finish(run, "failed", error.render(), exit_code=error.exit_code)
+            # a run that failed exits 1, whatever failed it; only a busy warehouse says so (exit 4)
+            return self._finish(run, "failed", error.render(),
+                                exit_code=error.exit_code if isinstance(error, WarehouseBusy) else None)
         except Exception as error:  # a bug, not bad input: record it rather than lose the run
             return self._finish(run, "failed", f"internal error: {type(error).__name__}: {error}")
         finally:

@@ -245,7 +245,7 @@ def _publish_checked(context: StepContext, step: PlannedStep, staged: Staged, *,
         raise
     marker = CommitMarker(run_id=context.run_id, step=step.name, output=step.output, rows=staged.rows,
                           checksum=staged.checksum, base_run_id=base_run_id, state=state or {})
-    keep = getattr(step.config, "versions", None) or context.project.config.defaults.versions
+    keep = getattr(step.config, "versions", None) or context.project.config.retention.output_versions
     committed = context.backend.publish(staged, step.output, marker, merge=merge, keep_versions=keep)
     payload: dict[str, Any] = {"rows": staged.rows, "table_rows": committed.rows, "checksum": committed.checksum,
                                "commit": committed.seq}

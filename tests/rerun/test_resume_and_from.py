@@ -65,7 +65,7 @@ def test_from_step_reruns_that_step_and_everything_downstream_only(project: Path
 
 def test_from_step_whose_upstream_never_ran_fails_clearly(project: Path) -> None:
     result = flowdeck(project, "run", "daily_sales", "--from", "orders_clean")
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "reads table `raw_orders` (from step `raw_orders`), which does not exist yet" in result.stderr
     assert "flowdeck run daily_sales" in result.stderr
 
