@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+
 def run_tag(run_id: str) -> str:
     """A run id as it appears in the names of warehouse objects (letters, digits, underscores)."""
     return re.sub(r"[^A-Za-z0-9]", "_", run_id)
@@ -151,7 +152,7 @@ class Backend(ABC):
 
     @abstractmethod
     def columns(self, relation_sql: str) -> list[tuple[str, str]]:
-        """(name, type) of the columns a table, view or query returns, without reading its rows."""
+        """(name, type) of the columns of a (quoted) table name or a SELECT, without reading its rows."""
 
     @abstractmethod
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
