@@ -558,8 +558,6 @@ class Workspace:
               on_wait: Callable[[str], None] | None = None) -> QueryResult:
         """Run a read-only query on the warehouse, waiting up to ``wait`` seconds for a writer."""
 
-        from engine.backends.duckdb_backend import connect_warehouse
-
         def report(pid: int | None, waited: float) -> None:
             if on_wait is not None:
                 on_wait(f"the warehouse is busy: {self.describe_process(pid)} holds it; waiting ({waited:.0f}s)")

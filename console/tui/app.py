@@ -496,11 +496,7 @@ class FlowdeckConsole(App[None]):
         workspace = self.workspace
 
         def resume() -> Message:
-            resume_run = getattr(workspace, "resume", None)
-            if resume_run is None:
-                raise FlowdeckError("this flowdeck cannot resume runs yet",
-                                    hint="rerun the pipeline instead (r on the pipelines screen)")
-            record, new = resume_run(ref)
+            record, new = workspace.resume(ref)
             pid = workspace.launch_detached(record.run_id) if new else None
             return RunSubmitted(record, pid, "resumed" if new else "already being resumed")
 
@@ -522,14 +518,9 @@ class FlowdeckConsole(App[None]):
         workspace = self.workspace
 
         def rerun() -> Message:
-            import inspect
-
-            if "from_step" not in inspect.signature(workspace.submit).parameters:
-                raise FlowdeckError("this flowdeck cannot rerun from a step yet",
-                                    hint="rerun the whole pipeline instead (r on the pipelines screen)")
             parent = workspace.resolve_run(ref)
             record, _ = workspace.submit(parent.pipeline, {k: str(v) for k, v in parent.params.items()},
-                                         from_step=step)  # type: ignore[call-arg]
+                                         from_step=step)
             return RunSubmitted(record, workspace.launch_detached(record.run_id), f"rerun from {step}")
 
         self.push_screen(ConfirmDialog(f"Rerun {ref} from step {step} (and everything after it)?", yes="Rerun"),
