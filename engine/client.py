@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import roles
-from engine.alerts import Alert, derive_alerts
 from engine.audit import SOURCES, audited
+from engine.alerts.rules import AlertRules, DaemonHealth
 from engine.backends.base import QueryResult, TableVersion
 from engine.daemon.lease import DaemonState, read_daemon_state
 from engine.errors import FlowdeckError, Forbidden, NotFound, ParamError
@@ -28,10 +28,12 @@ from engine.project.models import ExtractStep, TransformStep
 from engine.project.project import Project
 from engine.roles import Identity
 from engine.run.trigger_keys import manual_key, resume_key
-from state import AuditRecord, AuditVerification, Ledger, RunRecord
+from state import AlertRecord, AuditRecord, AuditVerification, Ledger, Notification, RunRecord, Silence
 from state.records import CommitRecord
 
 if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspace (and the console) stays fast
+    from engine.alerts.sender import DeliveryReport
+    from engine.monitor.views import RunMetrics, StatsReport
     from engine.pipelines import PipelineSummary
     from engine.plan import Plan
     from engine.project.editing import SaveResult
@@ -42,6 +44,7 @@ if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspac
 
 STALE_HEARTBEAT_SECONDS = 120.0
 RESUMABLE = ("failed", "abandoned", "canceled")
+RUN_END_DELIVERY_SECONDS = 30.0  # how long the end of a run may spend delivering notifications
 
 
 def current_user() -> str:
@@ -80,7 +83,8 @@ class Workspace:
         """
         if self._ledger is None:
             self.project.ensure_runtime_dirs()
-            self._ledger = Ledger(self.project.ledger_path, redact=mask)
+            self._ledger = Ledger(self.project.ledger_path, redact=mask,
+                                  alert_hook=AlertRules(self.project).on_transition)
             self.reaped = self.reap_orphans()
         return self._ledger
 
@@ -219,21 +223,6 @@ class Workspace:
         quoted = '"' + table.replace('"', '""') + '"'
         return self.query(f"SELECT * FROM {quoted}", limit=limit, wait=wait, on_wait=on_wait)
 
-    # -- alerts --------------------------------------------------------------------------------
-
-    def alerts(self, *, limit: int = 200, include_acknowledged: bool = True) -> list[Alert]:
-        """Failed or abandoned runs and failed or warned checks, newest first."""
-        return derive_alerts(self.ledger, limit=limit, include_acknowledged=include_acknowledged)
-
-    def acknowledge_alert(self, alert_id: str) -> bool:
-        """Mark an alert seen by the current user (operators); ``False`` if it already was."""
-        with self._guarded("acknowledge", "acknowledge", alert_id) as details:
-            run_id = alert_id.split(":", 2)[1] if ":" in alert_id else None
-            if run_id is not None and self.ledger.get_run(run_id) is None:
-                run_id = None
-            details["new"] = self.ledger.acknowledge_alert(alert_id, run_id, by=self.user)
-        return bool(details["new"])
-
     # -- runs ----------------------------------------------------------------------------------
 
     def submit(
@@ -356,7 +345,9 @@ class Workspace:
         from engine.run.executor import RunExecutor
 
         executor = executor or RunExecutor(self.project, self.ledger, observer=observer)
-        return executor.execute(run)
+        status = executor.execute(run)
+        self.flush_alerts()
+        return status
 
     def spawn_worker(self, run_id: str, *, claimed_by_parent: bool = False) -> subprocess.Popen[bytes]:
         """Start a worker process for a queued run, logging to ``logs/worker-<run>.log``.
@@ -551,6 +542,122 @@ class Workspace:
         from engine.backends.warehouse import open_warehouse
 
         return DuckDBBackend(open_warehouse(self.project, read_only=True, timeout=wait, on_wait=report), read_only=True)
+
+    # -- monitoring ----------------------------------------------------------------------------
+
+    def run_metrics(self, run_ref: str) -> RunMetrics:
+        """A run with its steps' measures (rows in/out, bytes, throughput, live query progress) and
+        the process's CPU, memory and I/O over time: what run detail screens and reports draw."""
+        from engine.monitor.views import run_metrics
+
+        return run_metrics(self.ledger, self.resolve_run(run_ref))
+
+    def stats(self, pipeline: str | None = None, *, days: float | None = 30.0, recent: int = 50) -> StatsReport:
+        """Run counts, duration trends, errors by kind and slowest steps (`flowdeck stats`, the dashboard)."""
+        from engine.monitor.views import stats_report
+
+        if pipeline is not None:
+            self.project.pipeline(pipeline)  # an unknown name is bad input, not an empty report
+        return stats_report(self.ledger, pipeline, days=days, recent=recent)
+
+    # -- alerts --------------------------------------------------------------------------------
+
+    def alerts(self, *, limit: int = 200, include_acknowledged: bool = True, status: str | None = None,
+               pipeline: str | None = None) -> list[AlertRecord]:
+        """Alerts, firing first then newest first (what `flowdeck alerts` and the console list)."""
+        return self.ledger.alerts(status=status, limit=limit, include_acknowledged=include_acknowledged,
+                                  pipeline=pipeline)
+
+    def resolve_alert(self, ref: str) -> AlertRecord:
+        """An alert from its fingerprint or a unique prefix of it."""
+        exact = self.ledger.get_alert(ref)
+        if exact is not None:
+            return exact
+        matches = self.ledger.find_alerts(ref)
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise NotFound(f"no alert with id {ref}", hint="list them with `flowdeck alerts`")
+        raise NotFound(f"{ref} matches {len(matches)} alerts", hint="give more of the alert id")
+
+    def acknowledge_alert(self, alert_id: str) -> bool:
+        """Acknowledge a firing alert for the current user: no reminders until it resolves and fires
+        again. ``False`` if it was already acknowledged (or is not firing)."""
+        alert = self.resolve_alert(alert_id)
+        return self.ledger.acknowledge_alert(alert.fingerprint, by=current_user())
+
+    def silence(self, pipeline: str, seconds: float, comment: str | None = None) -> Silence:
+        """No notifications about ``pipeline`` (``*``: every pipeline) for ``seconds``; alerts still change state."""
+        if pipeline != "*":
+            self.project.pipeline(pipeline)  # a typo must not silence nothing
+        return self.ledger.add_silence(pipeline, seconds, by=current_user(), comment=comment)
+
+    def unsilence(self, pipeline: str) -> int:
+        """End a pipeline's silences now; return how many were active."""
+        return self.ledger.end_silences(pipeline, by=current_user())
+
+    def silences(self) -> list[Silence]:
+        """The silences active now."""
+        return self.ledger.silences()
+
+    def notifications(self, *, states: tuple[str, ...] = ("pending", "sending", "failed"),
+                      limit: int = 100) -> list[Notification]:
+        """Outbox notifications in some states (by default: not delivered yet), newest first."""
+        return self.ledger.notifications(states=states, limit=limit)
+
+    def evaluate_alerts(self, daemon: DaemonHealth | None = None) -> None:
+        """Evaluate the conditions no transition announces (deadlines, stale data, the daemon's
+        health) and enqueue the reminders due. Without ``daemon``, its health is read from its lease."""
+        rules = AlertRules(self.project)
+        health = daemon if daemon is not None else self._daemon_health()
+        self.ledger.evaluate_alerts(lambda book: rules.evaluate(book, health))
+
+    def _daemon_health(self) -> DaemonHealth:
+        state = self.daemon_state()
+        lease = state.lease
+        if state.running or lease is None or lease.stopped_at is not None:
+            return DaemonHealth(unhealthy_for=None)  # running, never started, or stopped on purpose
+        return DaemonHealth(unhealthy_for=time.time() - lease.heartbeat_at, reasons=(state.reason,))
+
+    def deliver_notifications(self, *, ids: list[int] | None = None, deadline: float | None = None) -> DeliveryReport:
+        """Deliver the notifications due now (or just ``ids``) from this process; return what happened."""
+        from engine.alerts.sender import Sender
+
+        return Sender(self).deliver_due(ids=ids, deadline=deadline)
+
+    def flush_alerts(self) -> DeliveryReport | None:
+        """At the end of a run: with no daemon running (it has its own sender), evaluate and deliver
+        what is due, so nothing waits for a daemon that is not there. Never raises."""
+        import logging
+
+        try:
+            if self.daemon_state().running:
+                return None
+            self.evaluate_alerts()
+            return self.deliver_notifications(deadline=time.monotonic() + RUN_END_DELIVERY_SECONDS)
+        except Exception:  # notifications stay in the outbox; `flowdeck alerts send` delivers them
+            logging.getLogger("flowdeck.alerts").exception("could not deliver notifications at the end of the run")
+            return None
+
+    def test_channel(self, name: str) -> tuple[Notification, str | None]:
+        """Send a test notification on one channel now (through the outbox); return it and the
+        error if the channel did not take it."""
+        import secrets
+
+        from engine.alerts.channels import channel_named
+
+        if channel_named(self.project, name) is None:
+            known = ", ".join(sorted({*self.project.config.alerts.channels, "console"}))
+            raise NotFound(f"no channel named `{name}` in alerts.channels of flowdeck.yaml", hint=f"known: {known}")
+        key = f"test-{secrets.token_hex(6)}"
+        outbox_id = self.ledger.enqueue_notification(
+            name, "test", {"summary": f"test notification from flowdeck ({self.project.config.name}) "
+                                      f"by {current_user()}"}, dedup_key=key)
+        report = self.deliver_notifications(ids=[outbox_id])
+        notification = self.ledger.get_notification(outbox_id)
+        assert notification is not None
+        failures = [message for _, message in report.retrying + report.given_up]
+        return notification, failures[0] if failures else None
 
     # -- the warehouse -------------------------------------------------------------------------
 

@@ -3,8 +3,19 @@
 Nothing here imports the rest of flowdeck; the engine records through ``Ledger``.
 """
 
+from state.alerting import (
+    AlertBook,
+    AlertRecord,
+    AlertSignal,
+    Delivery,
+    Notification,
+    Silence,
+    Transition,
+    fingerprint_of,
+)
 from state.audit import AuditRecord, AuditVerification
 from state.ledger import Ledger, LedgerError
+from state.monitoring import ProgressSample, ResourceSample, StepHistory, StepMetrics
 from state.records import (
     CheckRecord,
     DaemonLease,
@@ -18,17 +29,29 @@ from state.records import (
 )
 
 __all__ = [
+    "AlertBook",
+    "AlertRecord",
+    "AlertSignal",
     "AuditRecord",
     "AuditVerification",
-    "LineageRecord",
     "CheckRecord",
     "DaemonLease",
+    "Delivery",
     "EventRecord",
+    "fingerprint_of",
     "Ledger",
     "LedgerError",
+    "LineageRecord",
+    "Notification",
+    "ProgressSample",
+    "ResourceSample",
     "RunRecord",
     "RunStatus",
     "ScheduleTick",
+    "Silence",
+    "StepHistory",
+    "StepMetrics",
     "StepRecord",
     "StepStatus",
+    "Transition",
 ]

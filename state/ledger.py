@@ -21,7 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from state.alerting import AlertHook, AlertLedger, Transition
 from state.audit import GENESIS, PRUNED, AuditRecord, AuditVerification, entry_hash, verify_rows
+from state.monitoring import MonitoringLedger
 from state.records import (
     FINISHED,
     AttemptRecord,
@@ -54,12 +56,18 @@ def new_run_id(now: float | None = None) -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
-class Ledger:
-    """A connection to one ledger file, safe to share between threads of one process."""
+class Ledger(MonitoringLedger, AlertLedger):
+    """A connection to one ledger file, safe to share between threads of one process.
 
-    def __init__(self, path: Path, *, redact: Redactor | None = None) -> None:
+    Alert rules plug in as a hook (``set_alert_hook``) called inside the transactions of
+    ``finish_run``, ``mark_abandoned``, ``record_check`` and ``record_tick``, so an alert and
+    its notifications commit together with the transition that raised them.
+    """
+
+    def __init__(self, path: Path, *, redact: Redactor | None = None, alert_hook: AlertHook | None = None) -> None:
         self.path = Path(path)
         self._redact: Redactor = redact or (lambda text: text)
+        self._alert_hook = alert_hook
         self._lock = threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -251,7 +259,12 @@ class Ledger:
                 )
             message = f"run {status}" + (f": {error}" if error else "")
             self._event(db, run_id, f"run.{status}", message, level="info" if status == "succeeded" else "error", ts=now)
+            self._run_transition(db, run_id, now)
         return True
+
+    def _run_transition(self, db: sqlite3.Connection, run_id: str, now: float) -> None:
+        row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        self._transition(db, Transition(kind="run.finished", ts=now, run=RunRecord.from_row(row)))
 
     def request_cancel(self, run_id: str, requested_by: str | None = None) -> RunRecord:
         """Ask a run to stop. A queued run is canceled at once; a running one at its next check."""
@@ -297,6 +310,7 @@ class Ledger:
                 ("not started: the run's process died", run_id),
             )
             self._event(db, run_id, "run.abandoned", f"run abandoned: {reason}", level="error", ts=now)
+            self._run_transition(db, run_id, now)
         return True
 
     # -- steps ---------------------------------------------------------------------------------
@@ -616,20 +630,10 @@ class Ledger:
             text = message or f"check {check_name} {status}"
             self._event(db, run_id, f"check.{status}", text, step=step, level=level,
                         payload={"check": check_name, "failing_rows": failing_rows, "severity": severity}, ts=now)
-
-    def acknowledge_alert(self, alert_id: str, run_id: str | None, *, by: str | None = None) -> bool:
-        """Record that an alert was seen; ``False`` if it already was (the first acknowledgement stays)."""
-        now = time.time()
-        with self._write() as db:
-            changed = db.execute(
-                "INSERT OR IGNORE INTO alert_acknowledgements (alert_id, acknowledged_by, acknowledged_at) VALUES (?, ?, ?)",
-                (alert_id, by, now),
-            ).rowcount
-            if changed == 1:
-                who = f" by {by}" if by else ""
-                self._event(db, run_id, "alert.acknowledged", f"alert {alert_id} acknowledged{who}",
-                            payload={"alert_id": alert_id}, ts=now)
-        return changed == 1
+            check = CheckRecord(run_id=run_id, step=step, check_name=check_name, severity=severity, status=status,
+                                failing_rows=failing_rows, message=self._redact(message) if message else None,
+                                sample=[], ts=now)
+            self._transition(db, Transition(kind="check.recorded", ts=now, check=check))
 
     def log(self, run_id: str | None, message: str, *, step: str | None = None, level: str = "info",
             kind: str = "log", payload: dict[str, Any] | None = None) -> int:
@@ -715,6 +719,10 @@ class Ledger:
                 self._event(db, run_id, f"schedule.{status}", f"schedule of {pipeline}: slot {status}"
                             + (f": {reason}" if reason else ""), level=level,
                             payload={"pipeline": pipeline, "slot": slot}, ts=now)
+            if inserted:
+                tick = ScheduleTick(pipeline=pipeline, slot=slot, status=status, run_id=run_id,  # type: ignore[arg-type]
+                                    reason=self._redact(reason) if reason else None, ts=now)
+                self._transition(db, Transition(kind="tick.recorded", ts=now, tick=tick))
         return inserted
 
     def ticks(self, pipeline: str, limit: int = 20) -> list[ScheduleTick]:
@@ -1015,28 +1023,6 @@ class Ledger:
         """A run's check outcomes in the order they ran."""
         rows = self._query("SELECT * FROM check_results WHERE run_id = ? ORDER BY ts", (run_id,))
         return [CheckRecord.from_row(row) for row in rows]
-
-    def check_results(self, *, statuses: Sequence[str], limit: int = 200) -> list[CheckRecord]:
-        """Check outcomes in one of ``statuses`` across all runs, newest first."""
-        marks = ", ".join("?" * len(statuses))
-        rows = self._query(
-            f"SELECT * FROM check_results WHERE status IN ({marks}) ORDER BY ts DESC LIMIT ?", (*statuses, limit)
-        )
-        return [CheckRecord.from_row(row) for row in rows]
-
-    def acknowledgements(self, alert_ids: Sequence[str]) -> dict[str, tuple[str | None, float]]:
-        """Who acknowledged each of ``alert_ids`` and when (ids never acknowledged are absent)."""
-        found: dict[str, tuple[str | None, float]] = {}
-        ids = list(alert_ids)
-        for start in range(0, len(ids), 500):  # stay under SQLite's limit on bound variables
-            chunk = ids[start:start + 500]
-            marks = ", ".join("?" * len(chunk))
-            for row in self._query(
-                f"SELECT alert_id, acknowledged_by, acknowledged_at FROM alert_acknowledgements WHERE alert_id IN ({marks})",
-                chunk,
-            ):
-                found[row["alert_id"]] = (row["acknowledged_by"], row["acknowledged_at"])
-        return found
 
     def events(self, *, run_id: str | None = None, after: int = 0, limit: int = 1000) -> list[EventRecord]:
         """Events after the cursor ``after`` (an event id), oldest first, for one run or all."""

@@ -268,5 +268,114 @@ CREATE INDEX exports_by_run ON exports (run_id, step);
 CREATE INDEX exports_by_path ON exports (path, ts);
 """
 
-MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS]
+# Monitoring: per-step measures (rows in, bytes in and out, what kind of error) and the run
+# process's samples over time (CPU, memory, I/O, and DuckDB's query progress per step),
+# written in batches by the run's monitor thread.
+_V_MONITORING = """
+CREATE TABLE step_metrics (
+    run_id     TEXT NOT NULL REFERENCES runs(run_id),
+    step       TEXT NOT NULL,
+    rows_in    INTEGER,
+    bytes_in   INTEGER,
+    bytes_out  INTEGER,
+    error_kind TEXT,
+    PRIMARY KEY (run_id, step)
+);
+
+CREATE TABLE resource_samples (
+    run_id      TEXT NOT NULL REFERENCES runs(run_id),
+    ts          REAL NOT NULL,
+    cpu_percent REAL,
+    rss_bytes   INTEGER,
+    read_bytes  INTEGER,
+    write_bytes INTEGER,
+    threads     INTEGER
+);
+CREATE INDEX resource_samples_by_run ON resource_samples (run_id, ts);
+
+CREATE TABLE progress_samples (
+    run_id  TEXT NOT NULL REFERENCES runs(run_id),
+    step    TEXT NOT NULL,
+    ts      REAL NOT NULL,
+    percent REAL NOT NULL
+);
+CREATE INDEX progress_samples_by_run ON progress_samples (run_id, step, ts);
+CREATE INDEX runs_by_pipeline_status ON runs (pipeline, status, ended_at);
+"""
+
+# Alerting: alert state by fingerprint (one row per alert identity, its current episode), the
+# notification log deciding what was already told to which channel (Alertmanager's nflog),
+# the outbox the sender drains (rows written in the transaction of the event that caused
+# them), every delivery attempt, and silences.
+_V_ALERTS = """
+DROP TABLE IF EXISTS alert_acknowledgements;  -- the console's first, derived alerts: acknowledgements now live on alerts
+CREATE TABLE alerts (
+    fingerprint      TEXT PRIMARY KEY,
+    rule             TEXT NOT NULL,
+    severity         TEXT NOT NULL CHECK (severity IN ('critical', 'warning', 'info')),
+    labels_json      TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('firing', 'resolved')),
+    summary          TEXT NOT NULL,
+    annotations_json TEXT NOT NULL DEFAULT '{}',
+    pipeline         TEXT,
+    run_id           TEXT,
+    starts_at        REAL NOT NULL,
+    ends_at          REAL,
+    last_seen_at     REAL NOT NULL,
+    occurrences      INTEGER NOT NULL DEFAULT 1,
+    acknowledged_by  TEXT,
+    acknowledged_at  REAL
+);
+CREATE INDEX alerts_by_status ON alerts (status, last_seen_at);
+CREATE INDEX alerts_by_pipeline ON alerts (pipeline, rule, status);
+
+CREATE TABLE alert_notifications (
+    fingerprint TEXT NOT NULL REFERENCES alerts(fingerprint),
+    channel     TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('firing', 'resolved')),
+    notified_at REAL NOT NULL,
+    PRIMARY KEY (fingerprint, channel)
+);
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    dedup_key       TEXT NOT NULL UNIQUE,
+    channel         TEXT NOT NULL,
+    fingerprint     TEXT,
+    kind            TEXT NOT NULL CHECK (kind IN ('firing', 'resolved', 'reminder', 'test')),
+    payload_json    TEXT NOT NULL,
+    created_at      REAL NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    claimed_by      TEXT,
+    lease_until     REAL,
+    sent_at         REAL,
+    last_error      TEXT
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+
+CREATE TABLE outbox_attempts (
+    outbox_id  INTEGER NOT NULL REFERENCES outbox(id),
+    attempt    INTEGER NOT NULL,
+    claimed_by TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at   REAL,
+    outcome    TEXT CHECK (outcome IN ('sent', 'failed', 'interrupted')),
+    error      TEXT,
+    PRIMARY KEY (outbox_id, attempt)
+);
+
+CREATE TABLE silences (
+    silence_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline   TEXT NOT NULL,
+    starts_at  REAL NOT NULL,
+    ends_at    REAL NOT NULL,
+    created_by TEXT,
+    comment    TEXT
+);
+CREATE INDEX silences_by_pipeline ON silences (pipeline, ends_at);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:  # annotations only: the console's first paint must not wait for sqlglot or DuckDB
-    from engine.alerts import Alert
+    from state import AlertRecord
     from engine.backends.base import QueryResult
     from engine.errors import FlowdeckError
     from engine.pipelines import PipelineSummary
@@ -76,7 +76,7 @@ class RunDetailLoaded(Message):
 class AlertsLoaded(Message):
     """The alert list."""
 
-    alerts: list[Alert]
+    alerts: list[AlertRecord]
 
 
 @dataclass

@@ -233,3 +233,10 @@ class Backend(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the warehouse."""
+
+    def query_progress(self, thread_id: int) -> float | None:
+        """How far (percent) the query the thread ``thread_id`` is running has got; None when unknown.
+
+        Called from a monitoring thread while the query runs. Backends without an estimate keep this default.
+        """
+        return None

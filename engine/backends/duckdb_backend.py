@@ -201,6 +201,7 @@ class DuckDBBackend(Backend):
         self._connection = connection
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursor_of_thread: dict[int, duckdb.DuckDBPyConnection] = {}
         self._cursors_lock = threading.Lock()
         self._publish_lock = threading.Lock()
         self.read_only = read_only
@@ -239,10 +240,25 @@ class DuckDBBackend(Backend):
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
             cursor = self._connection.cursor()
+            # DuckDB tracks a query's progress only with the progress bar on (its printing stays off)
+            cursor.execute("SET enable_progress_bar = true")
+            cursor.execute("SET enable_progress_bar_print = false")
             self._local.cursor = cursor
             with self._cursors_lock:
                 self._cursors.append(cursor)
+                self._cursor_of_thread[threading.get_ident()] = cursor
         return cursor
+
+    def query_progress(self, thread_id: int) -> float | None:
+        with self._cursors_lock:  # held while asking, so close() cannot close the cursor under us
+            cursor = self._cursor_of_thread.get(thread_id)
+            if cursor is None:
+                return None
+            try:
+                percent = cursor.query_progress()
+            except duckdb.Error:
+                return None
+        return percent if percent >= 0 else None
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -601,6 +617,7 @@ class DuckDBBackend(Backend):
                 except duckdb.Error:
                     pass
             self._cursors.clear()
+            self._cursor_of_thread.clear()
         self._connection.close()
 
 

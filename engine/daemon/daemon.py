@@ -21,6 +21,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from engine.alerts.rules import DaemonHealth
+from engine.alerts.sender import SenderThread
 from engine.client import Workspace
 from engine.daemon.http import HttpEndpoint, Routes
 from engine.daemon.lease import LEASE_HEARTBEAT_SECONDS, LEASE_STALE_SECONDS, ProjectLock
@@ -38,6 +40,7 @@ LOOP_SECONDS = 0.25
 RELOAD_CHECK_SECONDS = 2.0
 RECOVERY_SECONDS = 30.0
 HEALTHY_LOOP_SECONDS = 15.0  # a main loop silent for longer than this is stuck
+ALERT_EVALUATION_SECONDS = 10.0  # deadlines, stale data, own health, reminders
 LOG_FILE = "daemon.log"
 log = logging.getLogger("flowdeck.daemon")
 
@@ -79,6 +82,7 @@ class Daemon:
         self._loop_at = time.time()
         self._lease_ok = False
         self._started_at = time.time()
+        self._unready_since: float | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -101,6 +105,7 @@ class Daemon:
         self.schedules = Schedules(self.workspace, self._wakeups)
         self.watchers = Watchers(self.workspace, self.metrics)
         self.pool = WorkerPool(self.workspace, self.project.config.daemon.workers, self.metrics, self._run_finished)
+        self.sender = SenderThread(self.workspace)
         self.http.start()
         ledger.take_daemon_lease(self.holder_id, pid=os.getpid(), host=socket.gethostname(),
                                  http_address=self.http.address)
@@ -111,6 +116,7 @@ class Daemon:
         try:
             self.schedules.start()
             self.watchers.start()
+            self.sender.start()
             self._recover()
             self._reload(initial=True)
             self._renew_lease()
@@ -123,6 +129,8 @@ class Daemon:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             self.schedules.shutdown()
+            if self.sender.is_alive():
+                self.sender.stop()  # what it could not send stays in the outbox for the next sender
             ledger.release_daemon_lease(self.holder_id, self._report())
             self.http.stop()
         log.info("daemon stopped")
@@ -138,7 +146,7 @@ class Daemon:
         self._wakeups.put("")  # wake the loop
 
     def _loop(self) -> None:
-        last_reload = last_lease = last_recovery = time.monotonic()
+        last_reload = last_lease = last_recovery = last_alerts = time.monotonic()
         while not self._stop.is_set():
             self._loop_at = time.time()
             try:
@@ -165,6 +173,9 @@ class Daemon:
                 if now - last_lease >= LEASE_HEARTBEAT_SECONDS:
                     last_lease = now
                     self._renew_lease()
+                if now - last_alerts >= ALERT_EVALUATION_SECONDS:
+                    last_alerts = now
+                    self._evaluate_alerts()
             except FlowdeckError as error:
                 log.error("%s", error.render())
             except Exception:  # one bad pass must not end a daemon that runs for months
@@ -208,6 +219,16 @@ class Daemon:
         self.workspace.reap_orphans()
         resume_abandoned(self.workspace, self._reported)
 
+    def _evaluate_alerts(self) -> None:
+        """Periodic alert rules, with this daemon's own readiness as its health."""
+        ready, reasons = self.ready()
+        if ready:
+            self._unready_since = None
+        elif self._unready_since is None:
+            self._unready_since = time.time()
+        unhealthy_for = None if ready or self._unready_since is None else time.time() - self._unready_since
+        self.workspace.evaluate_alerts(DaemonHealth(unhealthy_for=unhealthy_for, reasons=tuple(reasons)))
+
     def _run_finished(self, run: RunRecord) -> None:
         self.watchers.run_finished(run)
         if run.status == "abandoned":
@@ -245,6 +266,7 @@ class Daemon:
             "schedules": self.schedules.report(),
             "watchers": self.watchers.report(),
             "workers": {"size": self.pool.size, "running": [run.run_id for run in self.pool.running]},
+            "alert_sender": {"running": self.sender.is_alive(), "last_error": self.sender.last_error},
         }
 
     def status(self) -> dict[str, Any]:

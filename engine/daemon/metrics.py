@@ -75,6 +75,19 @@ class LedgerCollector:
             ticks.add_metric([pipeline, status], count)
         yield ticks
 
+        alerts = GaugeMetricFamily("flowdeck_alerts_firing", "Alerts firing now, by rule and severity.",
+                                   labels=["rule", "severity"])
+        for rule, severity, count in self.ledger.firing_counts():
+            alerts.add_metric([rule, severity], count)
+        yield alerts
+
+        notifications = CounterMetricFamily("flowdeck_alert_notifications",
+                                            "Notifications in the outbox, by channel and state (pending, sending, "
+                                            "sent, failed = given up).", labels=["channel", "state"])
+        for channel, state, count in self.ledger.notification_counts():
+            notifications.add_metric([channel, state], count)
+        yield notifications
+
         lease = self.ledger.daemon_lease()
         if lease is not None:
             yield GaugeMetricFamily("flowdeck_daemon_heartbeat_timestamp_seconds",

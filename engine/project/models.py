@@ -441,6 +441,178 @@ class FileTrigger(Model):
     archive: str | None = Field(default=None, description="move processed files here, relative to the project")
 
 
+# ---------------------------------------------------------------------------------------------
+# alerts
+
+Severity = Literal["critical", "warning", "info"]
+REFERENCE = re.compile(r"\$\{(secret|env):[A-Za-z_][A-Za-z0-9_.-]*\}")
+_URL_PASSWORD = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:(?P<password>[^@\s/]+)@")
+
+
+class Rule(Model):
+    """A built-in alert rule: on or off, its severity, and labels added to its alerts."""
+
+    enabled: bool = Field(default=True, description="false turns the rule off")
+    severity: Severity | None = Field(default=None, description="critical, warning or info; each rule has its own default")
+    labels: dict[str, str] = Field(default_factory=dict, description="extra labels for routing, e.g. {team: finance}")
+
+
+class SlowRunRule(Rule):
+    """A run slower than usual (``factor`` times the median of recent successful runs) or past a deadline."""
+
+    factor: float = Field(default=3.0, gt=1.0, description="slower than this many times the usual duration fires")
+    history: int = Field(default=20, ge=1, description="how many recent successful runs make the usual duration")
+    min_runs: int = Field(default=5, ge=1, description="no comparison before this many successful runs")
+    min_duration: Duration = Field(
+        default=timedelta(seconds=60), description="runs shorter than this never count as slow (noise on tiny runs)"
+    )
+    deadline: Duration | None = Field(default=None, description="a run still running (or ending) after this long fires")
+
+
+class StaleRule(Rule):
+    """No successful run of the pipeline within ``after``: its data is stale."""
+
+    after: Duration | None = Field(default=None, description="the window; off until set, e.g. 26h for a daily pipeline")
+
+
+class DaemonRule(Rule):
+    """The daemon stopped heartbeating, or has been unready, for longer than ``after``."""
+
+    after: Duration = Field(default=timedelta(minutes=2), description="how long before it alerts")
+
+
+class AlertRules(Model):
+    """The built-in rules; each has sensible defaults, change only what you need."""
+
+    run_failed: Rule = Field(default_factory=Rule, description="a run failed (critical)")
+    run_abandoned: Rule = Field(default_factory=Rule, description="a run's process died (critical)")
+    check_failed: Rule = Field(default_factory=Rule, description="a check with severity error failed (critical)")
+    check_warned: Rule = Field(default_factory=Rule, description="a check with severity warn found rows (warning)")
+    run_slow: SlowRunRule = Field(default_factory=SlowRunRule, description="slower than usual or past a deadline (warning)")
+    schedule_missed: Rule = Field(default_factory=Rule, description="a scheduled slot was missed or could not run (warning)")
+    data_stale: StaleRule = Field(default_factory=StaleRule, description="no successful run within a window (warning)")
+    daemon_unhealthy: DaemonRule = Field(default_factory=DaemonRule, description="the daemon is down or unready (critical)")
+
+
+class PipelineAlerts(Model):
+    """A pipeline's own alert settings: labels, and rule settings overriding flowdeck.yaml's."""
+
+    labels: dict[str, str] = Field(default_factory=dict, description="labels added to every alert of this pipeline")
+    run_failed: Rule | None = None
+    run_abandoned: Rule | None = None
+    check_failed: Rule | None = None
+    check_warned: Rule | None = None
+    run_slow: SlowRunRule | None = None
+    schedule_missed: Rule | None = None
+    data_stale: StaleRule | None = None
+
+
+CHANNEL_TYPES = ("email", "slack", "webhook", "sms", "console")
+
+
+class Channel(Model):
+    """Where notifications go: an Apprise URL whose credentials are ``${secret:NAME}`` or ``${env:NAME}`` references."""
+
+    type: Literal["email", "slack", "webhook", "sms", "console"] = Field(
+        description="email (mailto:// or mailtos://), slack, webhook (json:// or jsons://), sms (an Apprise SMS "
+        "service such as twilio://), console (a toast in open consoles; no url)"
+    )
+    url: str | None = Field(
+        default=None, description="the Apprise URL; credentials only as ${secret:NAME} or ${env:NAME}"
+    )
+    send_resolved: bool = Field(default=True, description="also tell this channel when an alert resolves")
+
+    @model_validator(mode="after")
+    def _url_fits_type(self) -> Channel:
+        if self.type == "console":
+            if self.url:
+                raise ValueError("a console channel has no url")
+            return self
+        if not self.url:
+            raise ValueError(f"a {self.type} channel needs a url (an Apprise URL)")
+        scheme = self.url.split("://", 1)[0].lower() if "://" in self.url else ""
+        expected = {"email": ("mailto", "mailtos"), "webhook": ("json", "jsons")}.get(self.type)
+        if expected and scheme not in expected:
+            raise ValueError(f"a {self.type} channel's url starts with {' or '.join(e + '://' for e in expected)}")
+        if self.type == "slack" and scheme not in ("slack", "https") and not scheme.startswith("${"):
+            raise ValueError("a slack channel's url is slack://... or https://hooks.slack.com/services/...")
+        password = _URL_PASSWORD.match(self.url)
+        if password and not REFERENCE.search(password["password"]):
+            raise ValueError("this url holds a literal password; credentials never go in YAML: store it with "
+                             "`flowdeck secrets set NAME` and write ${secret:NAME} (or ${env:NAME})")
+        if self.type in ("slack", "sms") and not REFERENCE.search(self.url):
+            raise ValueError(f"a {self.type} url carries its credentials (tokens); write them as ${{secret:NAME}} "
+                             "or ${env:NAME}, or the whole url as one reference")
+        return self
+
+
+class Route(Model):
+    """Which alerts go to which channels: the first route whose ``match`` fits wins (unless ``continue``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    match: dict[str, Union[str, list[str]]] = Field(
+        default_factory=dict,
+        description="label → value (or list of values) an alert must have; labels: severity, rule, pipeline, "
+        "step, and your own; empty matches everything",
+    )
+    channels: list[Identifier] = Field(min_length=1, description="channel names from alerts.channels")
+    repeat_interval: Duration | None = Field(
+        default=None, description="remind of a still-firing alert this often; alerts.repeat_interval when omitted"
+    )
+    continue_matching: bool = Field(
+        default=False, alias="continue", description="also try the next routes after this one matched"
+    )
+
+
+class RetryPolicy(Model):
+    """How the sender retries a notification a channel did not take."""
+
+    initial: Duration = Field(default=timedelta(seconds=10), description="wait before the first retry; doubles each time")
+    max: Duration = Field(default=timedelta(minutes=10), description="the longest wait between two tries")
+    give_up_after: Duration = Field(
+        default=timedelta(days=1), description="stop trying after this long (the notification stays visible, failed)"
+    )
+
+
+class AlertsConfig(Model):
+    """Alert rules, channels, routes and delivery (see docs/alerting.md)."""
+
+    rules: AlertRules = Field(default_factory=AlertRules)
+    channels: dict[Identifier, Channel] = Field(
+        default_factory=dict, description="named channels; `console` (toasts in open consoles) always exists"
+    )
+    routes: list[Route] = Field(
+        default_factory=lambda: [Route(channels=["console"])],
+        description="ordered routes; by default every alert goes to the console",
+    )
+    repeat_interval: Duration = Field(
+        default=timedelta(hours=4), description="remind of a still-firing alert this often (per channel)"
+    )
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+    @model_validator(mode="after")
+    def _routes_name_channels(self) -> AlertsConfig:
+        known = set(self.channels) | {"console"}
+        for index, route in enumerate(self.routes, start=1):
+            for name in route.channels:
+                if name not in known:
+                    raise ValueError(f"route {index} sends to channel `{name}`, which alerts.channels does not define "
+                                     f"(known: {', '.join(sorted(known))})")
+        return self
+
+
+class MonitoringConfig(Model):
+    """How runs are sampled while they execute."""
+
+    sample_interval: Duration = Field(
+        default=timedelta(seconds=1), description="how often CPU, memory, I/O and query progress are sampled"
+    )
+    flush_interval: Duration = Field(
+        default=timedelta(seconds=3), description="samples are written to the ledger in batches this often"
+    )
+
+
 class PipelineConfig(Model):
     """A pipeline.yaml: a DAG of steps with its parameters, schedule and triggers."""
 
@@ -455,6 +627,9 @@ class PipelineConfig(Model):
     )
     max_parallel_steps: int | None = Field(
         default=None, ge=1, description="steps run at once; the project default when omitted"
+    )
+    alerts: PipelineAlerts = Field(
+        default_factory=PipelineAlerts, description="this pipeline's alert labels and rule settings (docs/alerting.md)"
     )
     steps: list[Step] = Field(min_length=1)
 
@@ -595,3 +770,5 @@ class ProjectConfig(Model):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)

@@ -11,6 +11,7 @@ requested. A failed step stops everything downstream of it; independent branches
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -24,16 +25,17 @@ from engine.backends.base import Backend
 from engine.backends.duckdb_backend import DuckDBBackend
 from engine.backends.warehouse import open_warehouse
 from engine.debug_hooks import crash_point
-from engine.errors import EXIT_RUN_FAILED, FlowdeckError, PlanError, StepFailed, WarehouseBusy
+from engine.errors import EXIT_RUN_FAILED, CheckFailed, FlowdeckError, PlanError, SqlError, StepFailed, WarehouseBusy
 from engine.masking import mask
 from engine.plan import Plan, PlannedStep, build_plan
 from engine.project.models import LoadStep, Retries
 from engine.project.project import Project
+from engine.monitor.sampler import RunMonitor
 from engine.run import janitor
 from engine.run.checks import CheckQuery
 from engine.run.files import sha256_of
 from engine.run.reconcile import commit_record, reconcile_ledger
-from engine.run.steps import StepContext, StepResult, run_step
+from engine.run.steps import StepContext, StepResult, bytes_moved, run_step
 from engine.run.tempfiles import run_temp_dir
 from engine.secrets import resolve_values
 from engine.sql.params import coerce_params
@@ -84,6 +86,9 @@ class RunExecutor:
         self._backend: Backend | None = None
         self._unfinished = False
         self._lost = threading.Event()
+        self._step_threads: dict[str, int] = {}  # running step → the thread running it (for query progress)
+        self._rows: dict[str, int | None] = {}  # finished step → its row count (the next steps' rows in)
+        self._plan: Plan | None = None
 
     def drain(self, reason: str) -> None:
         """Start no more steps; running ones finish. A run cut short this way ends ``abandoned``,
@@ -102,11 +107,15 @@ class RunExecutor:
         """Execute ``run`` (already claimed by this process); return its final status."""
         heartbeat = _Heartbeat(self.ledger, run.run_id, self._cancel, self._lost)
         heartbeat.start()
+        settings = self.project.config.monitoring
+        monitor = RunMonitor(self.ledger, run.run_id, self._progress, sample_seconds=settings.sample_interval.total_seconds(),
+                             flush_seconds=settings.flush_interval.total_seconds())
+        monitor.start()
         backend: Backend | None = None
         try:
             with run_temp_dir(self.project.temp_dir, run.run_id) as temp_dir:
                 try:
-                    plan = build_plan(self.project, run.pipeline)
+                    plan = self._plan = build_plan(self.project, run.pipeline)
                     params = coerce_params(plan.source.config.params, run.params, run.pipeline)
                     params = resolve_values(params, self.project)  # secrets: resolved here, masked from now on
                     backend = self._open_backend(self.project, self._waiting_reporter(run.run_id), temp_dir)
@@ -137,6 +146,7 @@ class RunExecutor:
             return self._finish(run, "failed", f"internal error: {type(error).__name__}: {error}")
         finally:
             heartbeat.stop()
+            monitor.stop()
         if self._lost.is_set():
             current = self.ledger.get_run(run.run_id)
             status = current.status if current else "abandoned"
@@ -152,6 +162,35 @@ class RunExecutor:
             more = f" (and {len(failures) - 1} more steps failed)" if len(failures) > 1 else ""
             return self._finish(run, "failed", f"step {first[0]} failed: {first[1]}{more}")
         return self._finish(run, "succeeded", None)
+
+    def _progress(self) -> dict[str, float]:
+        """DuckDB's progress estimate of each running step's query (for the monitor thread)."""
+        backend = self._backend
+        if backend is None:
+            return {}
+        found: dict[str, float] = {}
+        for step, thread_id in list(self._step_threads.items()):
+            percent = backend.query_progress(thread_id)
+            if percent is not None:
+                found[step] = percent
+        return found
+
+    def _record_metrics(self, context: StepContext, step: PlannedStep, rows: int | None,
+                        error: BaseException | None = None) -> None:
+        """What the step read and wrote (rows in from its upstream steps, bytes of files), or its kind of error."""
+        upstream = [self._rows.get(name) for name in step.upstream]
+        rows_in = sum(value for value in upstream if value is not None) if any(v is not None for v in upstream) else None
+        if step.kind == "extract":
+            rows_in = rows
+        try:
+            bytes_in, bytes_out = bytes_moved(context, step) if error is None else (None, None)
+        except (OSError, FlowdeckError):
+            bytes_in = bytes_out = None
+        try:
+            self.ledger.record_step_metrics(context.run_id, step.name, rows_in=rows_in, bytes_in=bytes_in,
+                                            bytes_out=bytes_out, error_kind=error_kind(error) if error else None)
+        except Exception:  # a measure is never worth failing a step for
+            pass
 
     def _finish(self, run: RunRecord, status: str, error: str | None, *, exit_code: int | None = None) -> str:
         if not self.ledger.finish_run(run.run_id, status, error):  # someone marked it abandoned meanwhile
@@ -308,9 +347,11 @@ class RunExecutor:
             attempt = self.ledger.step_started(run_id, step.name)
             self.observer(RunUpdate(kind="step.started", step=step.name))
             started = time.monotonic()
+            self._step_threads[step.name] = threading.get_ident()
             try:
                 result = run_step(context, step)
             except StepFailed as error:
+                self._step_threads.pop(step.name, None)
                 if self._cancel.is_set():
                     self.ledger.step_finished(run_id, step.name, "canceled", error="canceled on request")
                     self.observer(RunUpdate(kind="step.canceled", step=step.name))
@@ -326,10 +367,13 @@ class RunExecutor:
                         self.observer(RunUpdate(kind="step.canceled", step=step.name))
                         raise
                     continue
+                self._record_metrics(context, step, None, error)
                 self.ledger.step_finished(run_id, step.name, "failed", error=error.render(), transient=error.transient)
                 self.observer(RunUpdate(kind="step.failed", step=step.name, message=error.render()))
                 raise
             except Exception as error:
+                self._step_threads.pop(step.name, None)
+                self._record_metrics(context, step, None, error)
                 message = f"internal error: {type(error).__name__}: {error}"
                 self.ledger.step_finished(run_id, step.name, "failed", error=message, transient=False)
                 self.observer(RunUpdate(kind="step.failed", step=step.name, message=message))
@@ -338,6 +382,9 @@ class RunExecutor:
         if result.commit is not None:
             crash_point("published", step.name)  # the warehouse has it; the ledger does not yet
         elapsed = time.monotonic() - started
+        self._step_threads.pop(step.name, None)
+        self._rows[step.name] = result.rows
+        self._record_metrics(context, step, result.rows)
         payload = {**result.payload, "seconds": round(elapsed, 3), "attempts": attempt}
         if result.note:
             payload["note"] = result.note
@@ -370,6 +417,26 @@ class RunExecutor:
             self.observer(RunUpdate(kind="check", step=step, status=status, message=message))
 
         return record
+
+
+def error_kind(error: BaseException) -> str:
+    """The kind of error that stopped a step, as counted by `flowdeck stats`."""
+    if isinstance(error, CheckFailed):
+        return "check failed"
+    if isinstance(error, WarehouseBusy):
+        return "warehouse busy"
+    if isinstance(error, SqlError):
+        return "sql error"
+    if isinstance(error, StepFailed):
+        if "interrupted" in error.what:
+            return "interrupted"
+        if error.transient:
+            return "transient error"
+        engine_kind = re.search(r"\b([A-Z][a-z]+) Error\b", error.what)  # DuckDB's "Binder Error: ..." and kin
+        return f"{engine_kind[1].lower()} error" if engine_kind else "step error"
+    if isinstance(error, FlowdeckError):
+        return type(error).__name__
+    return "internal error"
 
 
 def open_duckdb_backend(project: Project, on_wait: Callable[[int | None, float], None],

@@ -102,10 +102,35 @@ def run_step(context: StepContext, step: PlannedStep) -> StepResult:
 # -- extract and transform -------------------------------------------------------------------------
 
 
+def source_path(context: StepContext, config: ExtractStep) -> Path:
+    """The file or glob an extract step reads, with run parameters bound."""
+    return context.project.resolve_path(bind_path(config.source.path, context.params))
+
+
+def target_path(context: StepContext, config: LoadStep) -> Path:
+    """The file a load step writes, with run parameters bound."""
+    return context.project.resolve_path(bind_path(config.to.path, context.params))
+
+
+def bytes_moved(context: StepContext, step: PlannedStep) -> tuple[int | None, int | None]:
+    """(bytes read from files, bytes written to files) by a step that has run: an extract's source
+    files, a load's target file; None where the step touches no file."""
+    config = step.config
+    if isinstance(config, ExtractStep):
+        files = matching_files(source_path(context, config), step.name)
+        return sum(found.stat().st_size for found in files if found.is_file()), None
+    if isinstance(config, LoadStep):
+        target = target_path(context, config)
+        return None, target.stat().st_size if target.is_file() else None
+    return None, None
+
+
+
+
 def _extract(context: StepContext, step: PlannedStep, config: ExtractStep) -> StepResult:
     assert step.output is not None
     source = config.source
-    path = context.project.resolve_path(bind_path(source.path, context.params))
+    path = source_path(context, config)
     paths = matching_files(path, step.name)
     file_format = source.format or _format_from_extension(path, step.name)
 
@@ -288,7 +313,7 @@ def partial_path(target: Path, run_id: str) -> Path:
 
 
 def _load(context: StepContext, step: PlannedStep, config: LoadStep) -> StepResult:
-    target = context.project.resolve_path(bind_path(config.to.path, context.params))
+    target = target_path(context, config)
     file_format = config.to.format or _format_from_extension(target, config.name)
     if file_format not in ("parquet", "csv"):
         raise StepFailed(f"step `{config.name}`: cannot write {file_format} files", hint="use parquet or csv")

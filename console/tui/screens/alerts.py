@@ -13,7 +13,7 @@ from console.tui.screens.base import ConsoleScreen
 from console.tui.widgets.status import short_time, status_text
 from console.tui.widgets.tables import cursor_key, refill
 from console.tui.widgets.top_bar import TopBar
-from engine.alerts import Alert
+from state import AlertRecord
 from state import EventRecord
 
 
@@ -26,7 +26,7 @@ class AlertsScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__(id="alerts")
-        self.alerts: list[Alert] = []
+        self.alerts: list[AlertRecord] = []
         self.show_acknowledged = True
 
     def compose(self) -> ComposeResult:
@@ -67,7 +67,7 @@ class AlertsScreen(ConsoleScreen):
         shown = "including acknowledged" if self.show_acknowledged else "acknowledged hidden"
         self.query_one("#alerts-line", Static).update(f"{new} new · {len(message.alerts)} shown ({shown})")
 
-    def _selected_alert(self) -> Alert | None:
+    def _selected_alert(self) -> AlertRecord | None:
         key = cursor_key(self.query_one(DataTable))
         return next((alert for alert in self.alerts if alert.alert_id == key), None)
 

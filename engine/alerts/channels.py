@@ -1,0 +1,150 @@
+"""Channels: turn an outbox notification into a message and deliver it through Apprise (email,
+Slack, JSON webhook, SMS) or as a console toast (an event in the ledger the console shows).
+
+Channel URLs hold ``${secret:NAME}`` / ``${env:NAME}`` references, resolved here just before
+sending and never stored; every text that leaves (errors included) is masked first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import FlowdeckError
+from engine.project.models import Channel
+from engine.secrets import mask, resolve
+from state import Notification
+
+if TYPE_CHECKING:
+    from engine.project.project import Project
+    from state import Ledger
+
+CONSOLE_CHANNEL = Channel(type="console")
+TOAST_EVENT = "alert.toast"
+_NOTIFY_TYPE = {"firing": "failure", "reminder": "warning", "resolved": "success", "test": "info"}
+_SEVERITY_TYPE = {"critical": "failure", "warning": "warning", "info": "info"}
+
+
+class DeliveryError(Exception):
+    """A channel did not take a notification; ``retryable`` is False when trying again cannot help."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a channel sends: a title, a text body, Apprise's notification type and structured fields."""
+
+    title: str
+    body: str
+    notify_type: str
+    fields: dict[str, Any]
+
+
+def channel_named(project: Project, name: str) -> Channel | None:
+    """The configured channel called ``name`` (``console`` always exists)."""
+    channels = project.config.alerts.channels
+    if name in channels:
+        return channels[name]
+    return CONSOLE_CHANNEL if name == "console" else None
+
+
+def compose(notification: Notification, project_name: str) -> Message:
+    """The message for one notification: the same facts for every channel, shaped for reading."""
+    payload = notification.payload
+    kind = notification.kind
+    if kind == "test":
+        text = str(payload.get("summary") or "test notification")
+        fields = {"notification_id": notification.dedup_key, "kind": kind, "project": project_name}
+        return Message(f"[flowdeck {project_name}] TEST: {text}", f"{text}\n\nproject: {project_name}\n"
+                       f"notification: {notification.dedup_key}", "info", fields)
+    alert: dict[str, Any] = payload.get("alert", {})
+    annotations: dict[str, Any] = alert.get("annotations", {})
+    labels: dict[str, str] = alert.get("labels", {})
+    state = {"firing": "FIRING", "reminder": "STILL FIRING", "resolved": "RESOLVED"}.get(kind, kind.upper())
+    title = f"[{state}:{alert.get('severity')}] {alert.get('summary')} ({project_name})"
+    lines = [str(alert.get("summary")), ""]
+    facts = [
+        ("status", "resolved" if kind == "resolved" else "firing"),
+        ("severity", alert.get("severity")),
+        ("rule", alert.get("rule")),
+        ("pipeline", labels.get("pipeline")),
+        ("step", labels.get("step") or annotations.get("step")),
+        ("check", labels.get("check")),
+        ("run", annotations.get("run_id") or alert.get("run_id")),
+        ("error", annotations.get("error")),
+        ("details", annotations.get("description")),
+        ("resolved by", annotations.get("resolved_by")),
+        ("firing since", alert.get("starts_at")),
+        ("resolved at", alert.get("ends_at")),
+        ("occurrences", alert.get("occurrences")),
+    ]
+    lines += [f"{name}: {value}" for name, value in facts if value not in (None, "")]
+    extra = {key: value for key, value in labels.items() if key not in ("pipeline", "step", "check")}
+    if extra:
+        lines.append("labels: " + ", ".join(f"{key}={value}" for key, value in sorted(extra.items())))
+    lines += ["", f"project: {project_name}", f"fingerprint: {alert.get('fingerprint')}",
+              f"notification: {notification.dedup_key}"]
+    notify_type = _NOTIFY_TYPE.get(kind, "info") if kind != "firing" else _SEVERITY_TYPE.get(
+        str(alert.get("severity")), "failure")
+    fields = {
+        "notification_id": notification.dedup_key, "kind": kind,
+        "status": "resolved" if kind == "resolved" else "firing", "project": project_name,
+        "rule": alert.get("rule"), "severity": alert.get("severity"), "pipeline": labels.get("pipeline"),
+        "step": labels.get("step") or annotations.get("step"), "run_id": annotations.get("run_id") or alert.get("run_id"),
+        "fingerprint": alert.get("fingerprint"), "alert": alert,
+    }
+    return Message(title, "\n".join(lines), notify_type, fields)
+
+
+def deliver(name: str, channel: Channel, notification: Notification, project: Project, ledger: Ledger) -> None:
+    """Send one notification on one channel; raise ``DeliveryError`` if the channel did not take it."""
+    message = compose(notification, project.config.name)
+    if channel.type == "console":
+        level = {"failure": "error", "warning": "warning"}.get(message.notify_type, "info")
+        ledger.log(message.fields.get("run_id") if notification.kind != "test" else None, message.title,
+                   kind=TOAST_EVENT, level=level,
+                   payload={"notification_id": notification.dedup_key, "kind": notification.kind,
+                            "fingerprint": notification.fingerprint, "severity": message.fields.get("severity"),
+                            "pipeline": message.fields.get("pipeline")})
+        return
+    assert channel.url is not None
+    try:
+        url = resolve(channel.url, project)
+    except FlowdeckError as error:
+        raise DeliveryError(f"channel {name}: {error.what}", retryable=True) from None
+    _send_apprise(name, channel, url, message)
+
+
+def _send_apprise(name: str, channel: Channel, url: str, message: Message) -> None:
+    import apprise
+
+    body = message.title if channel.type == "sms" else message.body
+    try:
+        if channel.type == "webhook":
+            from apprise.plugins.custom_json import NotifyJSON
+
+            parsed = NotifyJSON.parse_url(url)
+            if not parsed:
+                raise DeliveryError(f"channel {name}: not a json:// or jsons:// URL", retryable=False)
+            parsed["payload"] = {**(parsed.get("payload") or {}), "flowdeck": message.fields}
+            service = apprise.Apprise.instantiate(parsed)
+        else:
+            service = apprise.Apprise.instantiate(url)
+    except DeliveryError:
+        raise
+    except Exception as error:  # Apprise raises a variety of things on a malformed URL
+        raise DeliveryError(f"channel {name}: Apprise cannot use its url: {mask(str(error))}", retryable=False) from None
+    if service is None:
+        raise DeliveryError(f"channel {name}: Apprise does not recognise its url (check the scheme and the "
+                            "fields it needs)", retryable=False)
+    sender = apprise.Apprise()
+    sender.add(service)
+    result = sender.notify(body=body, title="" if channel.type == "sms" else message.title,
+                           notify_type=apprise.NotifyType(message.notify_type))
+    if not result:
+        problems = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")]
+        reason = "; ".join(problems[-3:]) or "the service did not accept it"
+        raise DeliveryError(f"channel {name}: {mask(reason)}")

@@ -1,0 +1,160 @@
+"""The outbox sender: claim due notifications, deliver them, mark them, retry with backoff.
+
+Delivery is at least once. A notification is claimed (compare-and-set, with a lease) before
+it is sent and marked after; a sender that dies between the two leaves the row claimed, and
+the next sender puts it back (at once when the dead claimer's pid is gone from this host,
+else when the lease ends) and sends it again. The receiver may so see a notification twice,
+never zero times; every copy carries the same ``notification_id`` to drop repeats by.
+Exactly once would need the channel to take part in the transaction, which SMTP, Slack,
+webhooks and SMS gateways do not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from engine.alerts.channels import DeliveryError, channel_named, deliver
+from engine.processes import pid_alive
+from engine.secrets import mask
+from state import Notification
+
+if TYPE_CHECKING:
+    from engine.client import Workspace
+
+LEASE_SECONDS = 120.0  # longer than any one delivery takes (Apprise's timeouts are seconds)
+log = logging.getLogger("flowdeck.alerts.sender")
+
+
+@dataclass
+class DeliveryReport:
+    """What one pass of the sender did."""
+
+    sent: list[Notification] = field(default_factory=list)
+    retrying: list[tuple[Notification, str]] = field(default_factory=list)
+    given_up: list[tuple[Notification, str]] = field(default_factory=list)
+
+    @property
+    def attempted(self) -> int:
+        """How many notifications were tried."""
+        return len(self.sent) + len(self.retrying) + len(self.given_up)
+
+
+def claimer_id() -> str:
+    """This process as a claimer: ``pid@host#token`` (the pid and host say whether it still lives)."""
+    return f"{os.getpid()}@{socket.gethostname()}#{secrets.token_hex(3)}"
+
+
+class Sender:
+    """Delivers the project's outbox. Several senders (daemon, run processes, the CLI) may run at
+    once: each notification is claimed by one of them at a time."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.claimer = claimer_id()
+
+    def deliver_due(self, *, ids: list[int] | None = None, limit: int = 100,
+                    deadline: float | None = None) -> DeliveryReport:
+        """Deliver the notifications due now (or just ``ids``), each once; return what happened."""
+        ledger = self.workspace.ledger
+        report = DeliveryReport()
+        self.release_dead_claims()
+        while report.attempted < limit and (deadline is None or time.monotonic() < deadline):
+            batch = ledger.claim_notifications(self.claimer, lease_seconds=LEASE_SECONDS,
+                                               limit=min(10, limit - report.attempted), ids=ids)
+            if not batch:
+                break
+            for notification in batch:
+                self._deliver(notification, report)
+        return report
+
+    def release_dead_claims(self) -> int:
+        """Put back notifications claimed by a process of this host that no longer exists."""
+        host = socket.gethostname()
+        released = 0
+        for outbox_id, claimer in self.workspace.ledger.sending_claims():
+            pid_text, _, rest = claimer.partition("@")
+            claim_host = rest.split("#", 1)[0]
+            if claim_host != host or not pid_text.isdigit() or claimer == self.claimer:
+                continue
+            pid = int(pid_text)
+            if pid != os.getpid() and not pid_alive(pid):
+                reason = (f"the sender (pid {pid}) died while delivering it; it may have reached the channel "
+                          "before that: sending again (at least once)")
+                if self.workspace.ledger.release_claim(outbox_id, claimer, reason):
+                    log.warning("notification %d: %s", outbox_id, reason)
+                    released += 1
+        return released
+
+    def _deliver(self, notification: Notification, report: DeliveryReport) -> None:
+        ledger = self.workspace.ledger
+        project = self.workspace.project
+        channel = channel_named(project, notification.channel)
+        try:
+            if channel is None:
+                raise DeliveryError(f"channel {notification.channel} is no longer defined in flowdeck.yaml",
+                                    retryable=False)
+            deliver(notification.channel, channel, notification, project, ledger)
+        except DeliveryError as error:
+            message = mask(str(error))
+            # a test is for the operator watching now: report it, do not retry it behind their back
+            retry_at = self._retry_at(notification) if error.retryable and notification.kind != "test" else None
+            ledger.mark_failed(notification.id, self.claimer, message, retry_at=retry_at)
+            if retry_at is None:
+                report.given_up.append((notification, message))
+                log.error("notification %d to %s given up: %s", notification.id, notification.channel, message)
+            else:
+                report.retrying.append((notification, message))
+                log.warning("notification %d to %s failed (attempt %d), retrying in %.0fs: %s", notification.id,
+                            notification.channel, notification.attempts, retry_at - time.time(), message)
+            return
+        except Exception as error:  # a bug or an unexpected library error: keep the notification, retry later
+            message = mask(f"internal error: {type(error).__name__}: {error}")
+            ledger.mark_failed(notification.id, self.claimer, message, retry_at=self._retry_at(notification))
+            report.retrying.append((notification, message))
+            log.exception("notification %d to %s: unexpected error", notification.id, notification.channel)
+            return
+        ledger.mark_sent(notification.id, self.claimer)
+        report.sent.append(notification)
+        log.info("notification %d (%s) sent to %s", notification.id, notification.kind, notification.channel)
+
+    def _retry_at(self, notification: Notification) -> float | None:
+        """Exponential backoff from ``retry.initial`` up to ``retry.max``; None once ``give_up_after`` has passed."""
+        policy = self.workspace.project.config.alerts.retry
+        now = time.time()
+        if now - notification.created_at >= policy.give_up_after.total_seconds():
+            return None
+        delay = policy.initial.total_seconds() * 2 ** max(notification.attempts - 1, 0)
+        return now + min(delay, policy.max.total_seconds())
+
+
+class SenderThread(threading.Thread):
+    """The daemon's sender: delivers due notifications as they come, until stopped."""
+
+    def __init__(self, workspace: Workspace, *, poll_seconds: float = 1.0) -> None:
+        super().__init__(name="alert-sender", daemon=True)
+        self.sender = Sender(workspace)
+        self.poll_seconds = poll_seconds
+        self._stop_event = threading.Event()
+        self.last_error: str | None = None
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                self.sender.deliver_due()
+                self.last_error = None
+            except Exception as error:  # a busy ledger or a bug: log it and keep going
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.exception("the alert sender failed; trying again")
+            self._stop_event.wait(self.poll_seconds)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the current delivery."""
+        self._stop_event.set()
+        self.join(timeout)

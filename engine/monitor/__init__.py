@@ -1,0 +1,1 @@
+"""Run monitoring: the sampler that measures a running run, and views of runs' measures and history."""

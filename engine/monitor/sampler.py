@@ -1,0 +1,115 @@
+"""The run monitor: a thread sampling the run process (CPU, memory, I/O through psutil) and the
+DuckDB query progress of each running step, written to the ledger in batches.
+
+Samples are taken every ``monitoring.sample_interval`` and written every
+``monitoring.flush_interval`` in one transaction. A long run is thinned as it goes: after
+every ``THIN_AFTER`` samples the interval doubles, so a run of hours stays a few thousand rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from state import Ledger, ProgressSample, ResourceSample
+
+THIN_AFTER = 600
+log = logging.getLogger("flowdeck.monitor")
+
+ProgressProbe = Callable[[], dict[str, float]]
+
+
+class RunMonitor(threading.Thread):
+    """Samples one run until stopped; ``progress`` returns {step: percent} for the running steps."""
+
+    def __init__(self, ledger: Ledger, run_id: str, progress: ProgressProbe, *, sample_seconds: float = 1.0,
+                 flush_seconds: float = 3.0) -> None:
+        super().__init__(name=f"monitor-{run_id}", daemon=True)
+        self.ledger = ledger
+        self.run_id = run_id
+        self.progress = progress
+        self.sample_seconds = sample_seconds
+        self.flush_seconds = flush_seconds
+        self._stopped = threading.Event()
+        self._resources: list[ResourceSample] = []
+        self._progress: list[ProgressSample] = []
+        self._last_percent: dict[str, float] = {}
+        self._count = 0
+        self._process = _own_process()
+
+    def run(self) -> None:
+        interval = self.sample_seconds
+        last_flush = time.monotonic()
+        while not self._stopped.wait(interval):
+            self._sample()
+            if time.monotonic() - last_flush >= self.flush_seconds:
+                self._flush()
+                last_flush = time.monotonic()
+            if self._count and self._count % THIN_AFTER == 0:
+                interval *= 2
+
+    def stop(self) -> None:
+        """Take a last sample, write what is buffered, and end the thread."""
+        self._stopped.set()
+        self.join(timeout=5)
+        self._sample()
+        self._flush()
+
+    def _sample(self) -> None:
+        now = time.time()
+        sample = _resources_now(self._process, now)
+        if sample is not None:
+            self._resources.append(sample)
+            self._count += 1
+        try:
+            progress = self.progress()
+        except Exception:  # a probe racing a step that just ended: skip this sample
+            progress = {}
+        for step, percent in progress.items():
+            if percent < 0 or self._last_percent.get(step) == percent:
+                continue  # no estimate, or nothing new to say
+            self._last_percent[step] = percent
+            self._progress.append(ProgressSample(step=step, ts=now, percent=round(percent, 2)))
+
+    def _flush(self) -> None:
+        resources, progress = self._resources, self._progress
+        self._resources, self._progress = [], []
+        try:
+            self.ledger.record_samples(self.run_id, resources, progress)
+        except Exception as error:  # monitoring must never fail a run
+            log.warning("could not record %d samples of run %s: %s", len(resources) + len(progress), self.run_id, error)
+
+
+def _own_process() -> object | None:
+    try:
+        import psutil
+
+        process = psutil.Process()
+        process.cpu_percent(None)  # the first call only starts the measurement
+        return process
+    except Exception:  # psutil missing or /proc unreadable: no resource samples, the run goes on
+        return None
+
+
+def _resources_now(process: object | None, now: float) -> ResourceSample | None:
+    if process is None:
+        return None
+    import psutil
+
+    assert isinstance(process, psutil.Process)
+    try:
+        with process.oneshot():
+            cpu = process.cpu_percent(None)
+            rss = process.memory_info().rss
+            threads = process.num_threads()
+            try:
+                io = process.io_counters()
+                read, written = io.read_bytes, io.write_bytes
+            except (psutil.AccessDenied, AttributeError, NotImplementedError):
+                read = written = None
+    except psutil.Error:
+        return None
+    return ResourceSample(ts=now, cpu_percent=round(cpu, 1), rss_bytes=rss, read_bytes=read, write_bytes=written,
+                          threads=threads)
