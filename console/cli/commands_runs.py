@@ -199,15 +199,17 @@ def show(
     run_id: Annotated[str, typer.Argument(help="A run id, a unique prefix of one, or `last`.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the run, its steps and checks as JSON.")] = False,
 ) -> None:
-    """Show one run: status, timings, each step's status, rows, attempts and errors, files written.
+    """Show one run: status, timings, each step's status, rows in and out, bytes, throughput, attempts and
+    errors, files written, live query progress of running steps, and the run process's CPU and memory.
 
     Example: `flowdeck show last`
     """
     ws = workspace(ctx)
-    record = ws.resolve_run(run_id)
+    metrics = ws.run_metrics(run_id)
+    record = metrics.run
     ledger = ws.ledger
-    steps = ledger.steps_of(record.run_id)
-    checks = ledger.checks_of(record.run_id)
+    steps = [view.record for view in metrics.steps]
+    checks = metrics.checks
     attempts = ledger.attempts_of(record.run_id)
     exports = ledger.exports_of(record.run_id)
     commits = ledger.commits_of_run(record.run_id)
@@ -218,15 +220,20 @@ def show(
             by_step.setdefault(attempt.step, []).append(attempt.to_json())
         print_json({
             **record.to_json(),
-            "steps": [{**s.to_json(), "attempt_history": by_step.get(s.step, [])} for s in steps],
+            "steps": [{**view.to_json(), "attempt_history": by_step.get(view.record.step, [])}
+                      for view in metrics.steps],
             "checks": [c.to_json() for c in checks],
             "exports": [e.to_json() for e in exports],
             "commits": [c.to_json() for c in commits],
             "resumed_by": [child.run_id for child in children],
+            "resources": metrics.to_json()["resources"],
         })
         return
     from rich.markup import escape
     from rich.table import Table
+
+    from console.cli.charts import format_bytes, format_rate
+    from console.cli.commands_monitor import _print_resources
 
     console = out()
     console.print(f"[bold]run {record.run_id}[/]  {record.pipeline}  {status_text(record.status)}")
@@ -244,13 +251,20 @@ def show(
     if any(chosen):
         console.print("options " + ", ".join(item for item in chosen if item))
     table = Table(box=None, pad_edge=False)
-    for column in ("STEP", "KIND", "STATUS", "ROWS", "TIME", "ATTEMPTS"):
-        table.add_column(column, justify="right" if column in ("ROWS", "TIME", "ATTEMPTS") else "left")
-    for step in steps:
+    numeric = ("ROWS IN", "ROWS OUT", "BYTES", "TIME", "ROWS/S", "ATTEMPTS")
+    for column in ("STEP", "KIND", "STATUS", *numeric):
+        table.add_column(column, justify="right" if column in numeric else "left")
+    for view in metrics.steps:
+        step = view.record
         status = status_text("reused") + f" [dim]({step.reused_from})[/]" if step.reused_from else status_text(step.status)
-        table.add_row(step.step, step.kind, status, format_rows(step.rows_out),
-                      "" if step.reused_from else format_duration(step.duration), str(step.attempts))
+        if view.progress is not None:
+            status += f" {view.progress:.0f}%"
+        moved = (view.bytes_in or 0) + (view.bytes_out or 0)
+        table.add_row(step.step, step.kind, status, format_rows(view.rows_in), format_rows(step.rows_out),
+                      format_bytes(moved) if moved else "", "" if step.reused_from else format_duration(step.duration),
+                      format_rate(view.rows_per_second, "rows"), str(step.attempts))
     console.print(table)
+    _print_resources(metrics)
     retried = [a for a in attempts if a.status == "failed" and a.retry_in is not None]
     for attempt in retried:
         console.print(f"\n[yellow]{attempt.step}[/] attempt {attempt.attempt} failed (transient), retried after "

@@ -9,10 +9,12 @@ from __future__ import annotations
 import sys
 
 from console.cli import (  # noqa: F401 - registers the commands
+    commands_alerts,
     commands_audit,
     commands_console,
     commands_daemon,
     commands_lineage,
+    commands_monitor,
     commands_pipelines,
     commands_recovery,
     commands_retention,
