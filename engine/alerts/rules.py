@@ -119,10 +119,7 @@ class AlertRules:
                 signal = self.signal("run_failed", rule, pipeline, f"run of {pipeline} failed{where}", run_id=run.run_id,
                                      annotations={"run_id": run.run_id, "step": step.step if step else None,
                                                   "error": error})
-                checks = [alert for alert in book.firing(pipeline=pipeline, rule="check_failed")
-                          if alert.run_id == run.run_id]
-                inhibited = f"{checks[0].summary} (the run failed because of it)" if checks else None
-                book.fire(signal, inhibited_by=inhibited)
+                book.fire(signal, inhibited_by=self._inhibitor(book, "run_failed", pipeline, run.run_id))
         elif run.status == "abandoned":
             rule = self.rule("run_abandoned", pipeline)
             if rule is not None:
@@ -133,6 +130,14 @@ class AlertRules:
                 self._resolve(book, name, pipeline, f"run {run.run_id} succeeded", run_id=run.run_id)
         if run.status in ("succeeded", "failed") and run.started_at and run.ended_at:
             self._judge_speed(book, run, run.ended_at - run.started_at, finished=True)
+
+    def _inhibitor(self, book: AlertBook, rule: str, pipeline: str | None, run_id: str | None) -> str | None:
+        """Why an alert is not to be told while another one is (Alertmanager's inhibition): a run that
+        failed because a blocking check failed is told as that check, not twice."""
+        if rule != "run_failed" or pipeline is None:
+            return None
+        checks = [alert for alert in book.firing(pipeline=pipeline, rule="check_failed") if alert.run_id == run_id]
+        return f"{checks[0].summary} (the run failed because of it)" if checks else None
 
     def _check_recorded(self, book: AlertBook, run: RunRecord, step: str, check: str, status: str, failing: int,
                         message: str | None) -> None:
@@ -189,6 +194,8 @@ class AlertRules:
         if daemon is not None:
             self._judge_daemon(book, daemon)
         for alert in book.firing():
+            if self._inhibitor(book, alert.rule, alert.pipeline, alert.run_id) is not None:
+                continue
             routed = {**alert.labels, "severity": alert.severity, "rule": alert.rule}
             book.notify_due(alert.fingerprint, deliveries_for(self.config, routed))
 

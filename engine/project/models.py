@@ -536,8 +536,8 @@ class Channel(Model):
             raise ValueError(f"a {self.type} channel's url starts with {' or '.join(e + '://' for e in expected)}")
         if self.type == "slack" and scheme not in ("slack", "https") and not scheme.startswith("${"):
             raise ValueError("a slack channel's url is slack://... or https://hooks.slack.com/services/...")
-        password = _URL_PASSWORD.match(self.url)
-        if password and not REFERENCE.search(password["password"]):
+        password = _URL_PASSWORD.match(REFERENCE.sub("\x00ref\x00", self.url))  # a reference holds a colon
+        if password and "\x00ref\x00" not in password["password"]:
             raise ValueError("this url holds a literal password; credentials never go in YAML: store it with "
                              "`flowdeck secrets set NAME` and write ${secret:NAME} (or ${env:NAME})")
         if self.type in ("slack", "sms") and not REFERENCE.search(self.url):
