@@ -23,7 +23,7 @@ from typing import Any
 
 from state.alerting import AlertHook, AlertLedger, Transition
 from state.audit import GENESIS, PRUNED, AuditRecord, AuditVerification, entry_hash, verify_rows
-from state.monitoring import MonitoringLedger
+from state.monitoring import PER_RUN_MEASURES, MonitoringLedger
 from state.records import (
     FINISHED,
     AttemptRecord,
@@ -917,6 +917,8 @@ class Ledger(MonitoringLedger, AlertLedger):
             # commits and the incremental state they carry stay: they describe data, not runs
             for table in ("check_results", "step_attempts", "exports", "steps", "events", "lineage"):
                 counts[table] += db.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM prune_runs)").rowcount
+            for table in PER_RUN_MEASURES:  # a pruned run's measures go with it (not counted apart)
+                db.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM prune_runs)")
             self._detach_from_pruned_runs(db)
             counts["runs"] = db.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM prune_runs)").rowcount
         if events_before is not None:
@@ -946,7 +948,8 @@ class Ledger(MonitoringLedger, AlertLedger):
         tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
             for reference in db.execute(f"PRAGMA foreign_key_list({table})").fetchall():
-                if reference["table"] == "runs" and table not in ("check_results", "steps", "events", "lineage"):
+                if reference["table"] == "runs" and table not in ("check_results", "steps", "events", "lineage",
+                                                                  *PER_RUN_MEASURES):
                     column = reference["from"]
                     db.execute(f"UPDATE {table} SET {column} = NULL "
                                f"WHERE {column} IN (SELECT run_id FROM prune_runs)")

@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+PER_RUN_MEASURES = ("step_metrics", "resource_samples", "progress_samples")  # rows that live and die with their run
+
 
 @dataclass(frozen=True)
 class StepMetrics:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import FlowdeckError
 from engine.project.models import Channel
-from engine.secrets import mask, resolve
+from engine.masking import mask
+from engine.secrets import resolve
 from state import Notification
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from engine.alerts.channels import DeliveryError, channel_named, deliver
 from engine.processes import pid_alive
-from engine.secrets import mask
+from engine.masking import mask
 from state import Notification
 
 if TYPE_CHECKING:

@@ -445,8 +445,6 @@ class FileTrigger(Model):
 # alerts
 
 Severity = Literal["critical", "warning", "info"]
-REFERENCE = re.compile(r"\$\{(secret|env):[A-Za-z_][A-Za-z0-9_.-]*\}")
-_URL_PASSWORD = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:(?P<password>[^@\s/]+)@")
 
 
 class Rule(Model):
@@ -536,11 +534,9 @@ class Channel(Model):
             raise ValueError(f"a {self.type} channel's url starts with {' or '.join(e + '://' for e in expected)}")
         if self.type == "slack" and scheme not in ("slack", "https") and not scheme.startswith("${"):
             raise ValueError("a slack channel's url is slack://... or https://hooks.slack.com/services/...")
-        password = _URL_PASSWORD.match(REFERENCE.sub("\x00ref\x00", self.url))  # a reference holds a colon
-        if password and "\x00ref\x00" not in password["password"]:
-            raise ValueError("this url holds a literal password; credentials never go in YAML: store it with "
-                             "`flowdeck secrets set NAME` and write ${secret:NAME} (or ${env:NAME})")
-        if self.type in ("slack", "sms") and not REFERENCE.search(self.url):
+        from engine.secrets.references import has_reference  # literal passwords: engine/secrets/literals.py
+
+        if self.type in ("slack", "sms") and not has_reference(self.url):
             raise ValueError(f"a {self.type} url carries its credentials (tokens); write them as ${{secret:NAME}} "
                              "or ${env:NAME}, or the whole url as one reference")
         return self
