@@ -528,11 +528,12 @@ class Channel(Model):
             return self
         if not self.url:
             raise ValueError(f"a {self.type} channel needs a url (an Apprise URL)")
+        whole_reference = self.url.startswith("${")  # the whole URL kept in the secrets store: checked when sent
         scheme = self.url.split("://", 1)[0].lower() if "://" in self.url else ""
         expected = {"email": ("mailto", "mailtos"), "webhook": ("json", "jsons")}.get(self.type)
-        if expected and scheme not in expected:
+        if expected and scheme not in expected and not whole_reference:
             raise ValueError(f"a {self.type} channel's url starts with {' or '.join(e + '://' for e in expected)}")
-        if self.type == "slack" and scheme not in ("slack", "https") and not scheme.startswith("${"):
+        if self.type == "slack" and scheme not in ("slack", "https") and not whole_reference:
             raise ValueError("a slack channel's url is slack://... or https://hooks.slack.com/services/...")
         from engine.secrets.references import has_reference  # literal passwords: engine/secrets/literals.py
 
