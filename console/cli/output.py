@@ -15,6 +15,10 @@ from typing import Any
 
 from rich.console import Console
 
+from engine.units import format_duration
+
+__all__ = ["err", "format_duration", "format_rows", "format_time", "json_default", "out", "print_json", "status_text"]
+
 STATUS_STYLE = {
     "queued": ("…", "cyan"),
     "pending": ("·", "dim"),
@@ -70,19 +74,6 @@ def json_default(value: Any) -> Any:
 def print_json(value: Any) -> None:
     """Write ``value`` as indented JSON to stdout (never coloured)."""
     sys.stdout.write(json.dumps(value, indent=2, default=json_default, ensure_ascii=False) + "\n")
-
-
-def format_duration(seconds: float | None) -> str:
-    """``0.42s``, ``3m05s``, ``1h02m``."""
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def format_time(ts: float | None) -> str:

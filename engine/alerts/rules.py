@@ -17,6 +17,7 @@ from engine.alerts.routing import deliveries_for
 from engine.errors import FlowdeckError
 from engine.project.models import PipelineAlerts, Rule, SlowRunRule, StaleRule
 from engine.project.project import Project
+from engine.units import format_duration
 from state import AlertBook, AlertSignal, RunRecord, Transition
 
 DEFAULT_SEVERITY: dict[str, str] = {
@@ -167,13 +168,15 @@ class AlertRules:
         if len(history) >= rule.min_runs:
             usual = statistics.median(history)
             if seconds > rule.factor * usual and seconds >= rule.min_duration.total_seconds():
-                reasons.append(f"{_duration(seconds)} is more than {rule.factor:g}x the usual {_duration(usual)}")
+                reasons.append(f"{format_duration(seconds)} is more than {rule.factor:g}x "
+                               f"the usual {format_duration(usual)}")
         if rule.deadline is not None and seconds > rule.deadline.total_seconds():
-            reasons.append(f"{_duration(seconds)} is past the deadline of {_duration(rule.deadline.total_seconds())}")
+            deadline = format_duration(rule.deadline.total_seconds())
+            reasons.append(f"{format_duration(seconds)} is past the deadline of {deadline}")
         if reasons:
             doing = "took" if finished else "has been running for"
             book.fire(self.signal("run_slow", rule, run.pipeline,
-                                  f"run of {run.pipeline} {doing} {_duration(seconds)}", run_id=run.run_id,
+                                  f"run of {run.pipeline} {doing} {format_duration(seconds)}", run_id=run.run_id,
                                   annotations={"run_id": run.run_id, "seconds": round(seconds, 3),
                                                "usual_seconds": round(usual, 3) if usual else None,
                                                "description": "; ".join(reasons)}),
@@ -210,9 +213,10 @@ class AlertRules:
         window = rule.after.total_seconds()
         age = book.now - since
         if age > window:
-            what = f"last successful run ended {_duration(age)} ago" if last else f"no successful run in {_duration(age)}"
+            what = (f"last successful run ended {format_duration(age)} ago" if last
+                    else f"no successful run in {format_duration(age)}")
             book.fire(self.signal("data_stale", rule, pipeline, f"data of {pipeline} is stale: {what}",
-                                  annotations={"description": f"the window is {_duration(window)}",
+                                  annotations={"description": f"the window is {format_duration(window)}",
                                                "last_success_age_seconds": round(age, 1)}),
                       occurrence=False)
 
@@ -230,12 +234,3 @@ class AlertRules:
         elif daemon.unhealthy_for is None:
             self._resolve(book, "daemon_unhealthy", None, "the daemon is healthy again", component="daemon")
 
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
