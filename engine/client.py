@@ -584,17 +584,20 @@ class Workspace:
         """Acknowledge a firing alert for the current user: no reminders until it resolves and fires
         again. ``False`` if it was already acknowledged (or is not firing)."""
         alert = self.resolve_alert(alert_id)
-        return self.ledger.acknowledge_alert(alert.fingerprint, by=current_user())
+        with self._guarded("acknowledge", "alert.acknowledge", alert.fingerprint, {"rule": alert.rule}):
+            return self.ledger.acknowledge_alert(alert.fingerprint, by=self.user)
 
     def silence(self, pipeline: str, seconds: float, comment: str | None = None) -> Silence:
         """No notifications about ``pipeline`` (``*``: every pipeline) for ``seconds``; alerts still change state."""
         if pipeline != "*":
             self.project.pipeline(pipeline)  # a typo must not silence nothing
-        return self.ledger.add_silence(pipeline, seconds, by=current_user(), comment=comment)
+        with self._guarded("acknowledge", "alert.silence", pipeline, {"seconds": seconds}):
+            return self.ledger.add_silence(pipeline, seconds, by=self.user, comment=comment)
 
     def unsilence(self, pipeline: str) -> int:
         """End a pipeline's silences now; return how many were active."""
-        return self.ledger.end_silences(pipeline, by=current_user())
+        with self._guarded("acknowledge", "alert.unsilence", pipeline):
+            return self.ledger.end_silences(pipeline, by=self.user)
 
     def silences(self) -> list[Silence]:
         """The silences active now."""
@@ -604,6 +607,11 @@ class Workspace:
                       limit: int = 100) -> list[Notification]:
         """Outbox notifications in some states (by default: not delivered yet), newest first."""
         return self.ledger.notifications(states=states, limit=limit)
+
+    def retry_failed_notifications(self) -> int:
+        """Queue every given-up notification again (after fixing its channel); return how many."""
+        with self._guarded("acknowledge", "alert.retry_failed", None):
+            return self.ledger.retry_failed_notifications()
 
     def evaluate_alerts(self, daemon: DaemonHealth | None = None) -> None:
         """Evaluate the conditions no transition announces (deadlines, stale data, the daemon's
@@ -649,10 +657,11 @@ class Workspace:
         if channel_named(self.project, name) is None:
             known = ", ".join(sorted({*self.project.config.alerts.channels, "console"}))
             raise NotFound(f"no channel named `{name}` in alerts.channels of flowdeck.yaml", hint=f"known: {known}")
+        self.require("acknowledge", f"testing channel {name}")
         key = f"test-{secrets.token_hex(6)}"
         outbox_id = self.ledger.enqueue_notification(
             name, "test", {"summary": f"test notification from flowdeck ({self.project.config.name}) "
-                                      f"by {current_user()}"}, dedup_key=key)
+                                      f"by {self.user}"}, dedup_key=key)
         report = self.deliver_notifications(ids=[outbox_id])
         notification = self.ledger.get_notification(outbox_id)
         assert notification is not None

@@ -183,7 +183,7 @@ def send(
     """
     ws = workspace(ctx)
     if retry_failed:
-        ws.ledger.retry_failed_notifications()
+        ws.retry_failed_notifications()
     ws.evaluate_alerts()
     report = ws.deliver_notifications()
     failures: list[dict[str, Any]] = [

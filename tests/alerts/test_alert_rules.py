@@ -276,3 +276,21 @@ def test_alerts_cli_lists_acknowledges_silences_and_tests(tmp_path: Path) -> Non
     make_healthy(root)
     assert flowdeck(root, "run", "orders").returncode == 0
     assert json.loads(flowdeck(root, "alerts", "--json").stdout)["alerts"] == []
+
+
+def test_a_viewer_may_list_alerts_but_not_acknowledge_silence_or_test(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", "roles: {admins: [nobody-here], default: viewer}\n")
+    ws = Workspace.open(root)
+    run, _ = ws.ledger.create_run("orders", trigger_kind="schedule")  # the daemon's doing, not the viewer's
+    ws.ledger.claim_run(run.run_id)
+    ws.ledger.finish_run(run.run_id, "failed", "boom")
+    ws.close()
+    listed = flowdeck(root, "alerts", "--json")
+    assert listed.returncode == 0 and '"run_failed"' in listed.stdout
+    import json
+
+    fingerprint = json.loads(listed.stdout)["alerts"][0]["fingerprint"]
+    for args in (("alerts", "ack", fingerprint[:8]),
+                 ("alerts", "silence", "orders", "--for", "1h"), ("alerts", "test", "console")):
+        refused = flowdeck(root, *args)
+        assert refused.returncode == 3 and "operator" in refused.stderr, (args, refused.stderr)
