@@ -123,6 +123,7 @@ def _send_apprise(name: str, channel: Channel, url: str, message: Message) -> No
     import apprise
 
     body = message.title if channel.type == "sms" else message.body
+    asset = apprise.AppriseAsset(storage_mode="memory")  # Apprise keeps no files: nothing under $HOME
     try:
         if channel.type == "webhook":
             from apprise.plugins.custom_json import NotifyJSON
@@ -131,9 +132,9 @@ def _send_apprise(name: str, channel: Channel, url: str, message: Message) -> No
             if not parsed:
                 raise DeliveryError(f"channel {name}: not a json:// or jsons:// URL", retryable=False)
             parsed["payload"] = {**(parsed.get("payload") or {}), "flowdeck": message.fields}
-            service = apprise.Apprise.instantiate(parsed)
+            service = apprise.Apprise.instantiate(parsed, asset=asset)
         else:
-            service = apprise.Apprise.instantiate(url)
+            service = apprise.Apprise.instantiate(url, asset=asset)
     except DeliveryError:
         raise
     except Exception as error:  # Apprise raises a variety of things on a malformed URL
@@ -141,7 +142,7 @@ def _send_apprise(name: str, channel: Channel, url: str, message: Message) -> No
     if service is None:
         raise DeliveryError(f"channel {name}: Apprise does not recognise its url (check the scheme and the "
                             "fields it needs)", retryable=False)
-    sender = apprise.Apprise()
+    sender = apprise.Apprise(asset=asset)
     sender.add(service)
     result = sender.notify(body=body, title="" if channel.type == "sms" else message.title,
                            notify_type=apprise.NotifyType(message.notify_type))
