@@ -95,31 +95,28 @@ def test_a_silenced_pipeline_changes_alert_state_but_notifies_nobody_until_the_s
     assert [n.kind for n in outbox(ws)] == ["firing"]
 
 
-def test_a_failed_blocking_check_notifies_as_the_check_not_twice(tmp_path: Path) -> None:
-    ws = open_project(tmp_path / "p")
-    write(tmp_path / "p" / "pipelines" / "orders" / "pipeline.yaml", """
+def row_count_at_most(ws: Workspace, rows: int) -> None:
+    """Make `orders` one extract step with a blocking row-count check."""
+    write(ws.project.pipelines_dir / "orders" / "pipeline.yaml", f"""
         steps:
           - name: raw_orders
             kind: extract
-            source: {path: data/orders.csv}
+            source: {{path: data/orders.csv}}
             checks:
-              - row_count: {max: 10}
+              - row_count: {{max: {rows}}}
         """)
     ws.project.forget()
+
+
+def test_a_failed_blocking_check_notifies_as_the_check_not_twice(tmp_path: Path) -> None:
+    ws = open_project(tmp_path / "p")
+    row_count_at_most(ws, 10)  # the CSV has 40 rows
     run, _ = ws.submit("orders")
     assert ws.execute(run.run_id) == "failed"
     assert [(n.kind, n.payload["alert"]["rule"]) for n in outbox(ws)] == [("firing", "check_failed")]
     firing = {alert.rule for alert in ws.alerts(status="firing")}
     assert firing == {"check_failed", "run_failed"}  # both are true; only the cause is told
-    write(tmp_path / "p" / "pipelines" / "orders" / "pipeline.yaml", """
-        steps:
-          - name: raw_orders
-            kind: extract
-            source: {path: data/orders.csv}
-            checks:
-              - row_count: {max: 1000}
-        """)
-    ws.project.forget()
+    row_count_at_most(ws, 1000)
     run, _ = ws.submit("orders")
     assert ws.execute(run.run_id) == "succeeded"
     assert [(n.kind, n.payload["alert"]["rule"]) for n in outbox(ws)] == [("firing", "check_failed"),
