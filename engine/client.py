@@ -627,11 +627,13 @@ class Workspace:
             return DaemonHealth(unhealthy_for=None)  # running, never started, or stopped on purpose
         return DaemonHealth(unhealthy_for=time.time() - lease.heartbeat_at, reasons=(state.reason,))
 
-    def deliver_notifications(self, *, ids: list[int] | None = None, deadline: float | None = None) -> DeliveryReport:
-        """Deliver the notifications due now (or just ``ids``) from this process; return what happened."""
+    def deliver_notifications(self, *, ids: list[int] | None = None, channels: list[str] | None = None,
+                              deadline: float | None = None) -> DeliveryReport:
+        """Deliver the notifications due now (or just ``ids``, or those of ``channels``) from this
+        process; return what happened. An open console delivers the ``console`` channel (its toasts)."""
         from engine.alerts.sender import Sender
 
-        return Sender(self).deliver_due(ids=ids, deadline=deadline)
+        return Sender(self).deliver_due(ids=ids, channels=channels, deadline=deadline)
 
     def flush_alerts(self) -> DeliveryReport | None:
         """At the end of a run: with no daemon running (it has its own sender), evaluate and deliver

@@ -561,7 +561,8 @@ class AlertLedger:
                            fingerprint=None, now=now)
 
     def claim_notifications(self, claimer: str, *, lease_seconds: float, limit: int = 20,
-                            ids: Sequence[int] | None = None, now: float | None = None) -> list[Notification]:
+                            ids: Sequence[int] | None = None, channels: Sequence[str] | None = None,
+                            now: float | None = None) -> list[Notification]:
         """Take up to ``limit`` due notifications for ``claimer`` (pending and due, or whose claim lease
         ran out), each by a compare-and-set, and record the attempt. Nobody else can take them until
         the lease ends or they are marked."""
@@ -569,10 +570,11 @@ class AlertLedger:
         claimed: list[Notification] = []
         with self._write() as db:
             only = f" AND id IN ({', '.join('?' * len(ids))})" if ids else ""
+            only += f" AND channel IN ({', '.join('?' * len(channels))})" if channels else ""
             candidates = db.execute(
                 f"""SELECT id FROM outbox WHERE ((state = 'pending' AND next_attempt_at <= ?)
                                                OR (state = 'sending' AND lease_until < ?)){only}
-                    ORDER BY next_attempt_at, id LIMIT ?""", (now, now, *(ids or ()), limit)).fetchall()
+                    ORDER BY next_attempt_at, id LIMIT ?""", (now, now, *(ids or ()), *(channels or ()), limit)).fetchall()
             for (outbox_id,) in candidates:
                 changed = db.execute(
                     """UPDATE outbox SET state = 'sending', claimed_by = ?, lease_until = ?, attempts = attempts + 1

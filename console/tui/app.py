@@ -44,12 +44,7 @@ if TYPE_CHECKING:
 POLL_EVENT_CAP = 5000  # events read per poll; a flood is read over several polls, none skipped
 REAP_EVERY_SECONDS = 10.0
 TOAST_CHARS = 90  # a toast is a nudge; the alerts screen has the whole story
-ALERT_EVENTS = {
-    "run.failed": ("error", "run failed"),
-    "run.abandoned": ("error", "run abandoned"),
-    "check.failed": ("error", "check failed"),
-    "check.warned": ("warning", "check warned"),
-}
+TOAST_EVENT = "alert.toast"  # the console channel's deliveries (docs/alerting.md): routed, de-duplicated alerts
 
 
 class FlowdeckConsole(App[None]):
@@ -170,6 +165,7 @@ class FlowdeckConsole(App[None]):
                 ledger = ledger_owner.ledger
                 if reap:
                     ledger_owner.reap_orphans()  # a worker killed while we watch becomes "abandoned"
+                ledger_owner.deliver_notifications(channels=["console"])  # toasts; becomes events read below
                 newest = ledger.last_event_id()
                 if cursor is None:
                     running = len(ledger.runs_in_status("queued", "running"))
@@ -209,11 +205,20 @@ class FlowdeckConsole(App[None]):
             self.screen_stack[-2].ledger_changed(message.events)  # under a dialog: keep it current
 
     def _toast(self, event: EventRecord) -> None:
-        if event.kind in ALERT_EVENTS:
-            severity, title = ALERT_EVENTS[event.kind]
-            symbol = "✗" if severity == "error" else "!"
-            self.notify(_clip(f"{event.step or event.run_id}: {event.message}", TOAST_CHARS),
-                        title=f"{symbol} {title}", severity=severity, timeout=12, markup=False)  # type: ignore[arg-type]
+        if event.kind == TOAST_EVENT:
+            payload = event.payload or {}
+            kind = payload.get("kind")
+            severity = "information" if kind in ("resolved", "test") else \
+                "error" if payload.get("severity") == "critical" else "warning"
+            symbol = {"resolved": "✓", "test": "i"}.get(str(kind), "✗" if severity == "error" else "!")
+            title = str(payload.get("rule") or "alert").replace("_", " ")
+            title = "test notification" if kind == "test" else title + {"resolved": " resolved",
+                                                                       "reminder": " (still firing)"}.get(str(kind), "")
+            text = str(payload.get("summary") or event.message)
+            if payload.get("detail"):
+                text += f": {payload['detail']}"
+            self.notify(_clip(text, TOAST_CHARS), title=f"{symbol} {title}", severity=severity,  # type: ignore[arg-type]
+                        timeout=12, markup=False)
         elif event.kind == "run.succeeded" and event.run_id in self.launched_here:
             self.notify(f"run {event.run_id}", title="✓ run succeeded", markup=False, timeout=4)
 

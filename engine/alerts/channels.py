@@ -109,7 +109,10 @@ def deliver(name: str, channel: Channel, notification: Notification, project: Pr
                    kind=TOAST_EVENT, level=level,
                    payload={"notification_id": notification.dedup_key, "kind": notification.kind,
                             "fingerprint": notification.fingerprint, "severity": message.fields.get("severity"),
-                            "pipeline": message.fields.get("pipeline")})
+                            "rule": message.fields.get("rule"), "pipeline": message.fields.get("pipeline"),
+                            "summary": (message.fields.get("alert") or {}).get("summary") or message.title,
+                            "detail": _first_line(((message.fields.get("alert") or {}).get("annotations") or {})
+                                                  .get("error"))})
         return
     assert channel.url is not None
     try:
@@ -150,3 +153,7 @@ def _send_apprise(name: str, channel: Channel, url: str, message: Message) -> No
         problems = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")]
         reason = "; ".join(problems[-3:]) or "the service did not accept it"
         raise DeliveryError(f"channel {name}: {mask(reason)}")
+
+
+def _first_line(text: object) -> str | None:
+    return str(text).strip().splitlines()[0] if text else None

@@ -59,15 +59,16 @@ class Sender:
         self.workspace = workspace
         self.claimer = claimer_id()
 
-    def deliver_due(self, *, ids: list[int] | None = None, limit: int = 100,
+    def deliver_due(self, *, ids: list[int] | None = None, channels: list[str] | None = None, limit: int = 100,
                     deadline: float | None = None) -> DeliveryReport:
-        """Deliver the notifications due now (or just ``ids``), each once; return what happened."""
+        """Deliver the notifications due now (or just ``ids``, or those of ``channels``), each once."""
         ledger = self.workspace.ledger
         report = DeliveryReport()
         self.release_dead_claims()
         while report.attempted < limit and (deadline is None or time.monotonic() < deadline):
             batch = ledger.claim_notifications(self.claimer, lease_seconds=LEASE_SECONDS,
-                                               limit=min(10, limit - report.attempted), ids=ids)
+                                               limit=min(10, limit - report.attempted), ids=ids,
+                                               channels=channels)
             if not batch:
                 break
             for notification in batch:

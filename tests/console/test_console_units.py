@@ -135,19 +135,20 @@ def test_alerts_come_from_failed_runs_and_checks_and_acknowledgements_persist(wo
                         failing_rows=2)
     ledger.record_check(fine.run_id, "orders_clean", "not_null(order_id)", severity="error", status="passed",
                         failing_rows=0)
-    ledger.finish_run(fine.run_id, "succeeded")
+    ledger.finish_run(fine.run_id, "succeeded")  # resolves the failure, not the warning
     alerts = workspace.alerts()
-    assert [(alert.kind, alert.run_id) for alert in alerts] == [("check.warned", fine.run_id),
-                                                               ("run.failed", failed.run_id)]
-    assert alerts[1].detail == "boom" and alerts[0].severity == "warning"
-    assert workspace.acknowledge_alert(alerts[1].alert_id) is True
-    assert workspace.acknowledge_alert(alerts[1].alert_id) is False  # the first acknowledgement stays
+    assert [(alert.kind, alert.status, alert.run_id) for alert in alerts] == [
+        ("check_warned", "firing", fine.run_id), ("run_failed", "resolved", failed.run_id)]
+    assert alerts[1].detail == "boom" and alerts[0].severity == "warning" and alerts[1].severity == "critical"
+    assert workspace.acknowledge_alert(alerts[0].alert_id) is True
+    assert workspace.acknowledge_alert(alerts[0].alert_id) is False  # the first acknowledgement stays
+    assert workspace.acknowledge_alert(alerts[1].alert_id) is False  # resolved: nothing to acknowledge
     reopened = Workspace.open(workspace.project.root)
     try:
         again = {alert.alert_id: alert for alert in reopened.alerts()}
-        assert again[alerts[1].alert_id].acknowledged and again[alerts[1].alert_id].acknowledged_by
-        assert [a.alert_id for a in reopened.alerts(include_acknowledged=False)] == [alerts[0].alert_id]
-        assert any(event.kind == "alert.acknowledged" for event in reopened.ledger.events(run_id=failed.run_id))
+        assert again[alerts[0].alert_id].acknowledged and again[alerts[0].alert_id].acknowledged_by
+        assert [a.alert_id for a in reopened.alerts(include_acknowledged=False)] == [alerts[1].alert_id]
+        assert any(event.kind == "alert.acknowledged" for event in reopened.ledger.events(run_id=fine.run_id))
     finally:
         reopened.close()
 

@@ -1,4 +1,4 @@
-"""The alerts screen: failed and abandoned runs, failed and warned checks; acknowledge them."""
+"""The alerts screen: alerts firing (and recently resolved), newest first; acknowledge them."""
 
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ class AlertsScreen(ConsoleScreen):
         self.alerts = message.alerts
         now = self.console.clock()
         refill(self.query_one(DataTable), ((alert.alert_id, (
-            status_text("acked" if alert.acknowledged else "new"), status_text(alert.severity),
-            short_time(alert.ts, now=now), alert.pipeline,
+            status_text("resolved" if alert.status == "resolved" else "acked" if alert.acknowledged else "new"),
+            status_text(alert.severity), short_time(alert.ts, now=now), alert.pipeline or "-",
             f"{alert.title}: {alert.detail}" if alert.detail else alert.title)) for alert in message.alerts))
         new = sum(1 for alert in message.alerts if not alert.acknowledged)
         shown = "including acknowledged" if self.show_acknowledged else "acknowledged hidden"

@@ -18,7 +18,10 @@ CONSOLE_STATUS_STYLE = {
     "new": ("!", "bold"),
     "acked": ("✓", "dim"),
     "error": ("✗", "red"),
+    "critical": ("‼", "red"),
     "warning": ("!", "yellow"),
+    "info": ("i", "cyan"),
+    "resolved": ("✓", "green"),
 }
 
 
