@@ -664,10 +664,12 @@ class AlertLedger:
                            "WHERE outbox_id = ? ORDER BY attempt", (outbox_id,))
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
-    def next_notification_due(self) -> float | None:
-        """When the earliest pending notification is due (or a claim lease ends); None if nothing waits."""
+    def next_notification_due(self, channels: Sequence[str] | None = None) -> float | None:
+        """When the earliest pending notification (of ``channels``) is due, or a claim lease ends;
+        None if nothing waits. A read: senders ask it before taking the write lock."""
+        only = f" AND channel IN ({', '.join('?' * len(channels))})" if channels else ""
         rows = self._query("SELECT MIN(CASE state WHEN 'pending' THEN next_attempt_at ELSE lease_until END) "
-                           "FROM outbox WHERE state IN ('pending', 'sending')")
+                           f"FROM outbox WHERE state IN ('pending', 'sending'){only}", tuple(channels or ()))
         return rows[0][0] if rows else None
 
     def firing_counts(self) -> list[tuple[str, str, int]]:

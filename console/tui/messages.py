@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:  # annotations only: the console's first paint must not wait for sqlglot or DuckDB
+    from engine.monitor.views import RunMetrics
     from state import AlertRecord
     from engine.backends.base import QueryResult
     from engine.errors import FlowdeckError
@@ -70,6 +71,7 @@ class RunDetailLoaded(Message):
     events: list[EventRecord]
     cursor: int
     reset_log: bool
+    metrics: RunMetrics | None = None  # step measures, live query progress, CPU and memory over time
 
 
 @dataclass

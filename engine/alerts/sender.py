@@ -64,7 +64,10 @@ class Sender:
         """Deliver the notifications due now (or just ``ids``, or those of ``channels``), each once."""
         ledger = self.workspace.ledger
         report = DeliveryReport()
-        self.release_dead_claims()
+        self.release_dead_claims()  # a read, unless a dead sender's claim is to be put back
+        due = ledger.next_notification_due(channels)
+        if ids is None and (due is None or due > time.time()):
+            return report  # nothing waits: no write transaction (consoles and the daemon ask often)
         while report.attempted < limit and (deadline is None or time.monotonic() < deadline):
             batch = ledger.claim_notifications(self.claimer, lease_seconds=LEASE_SECONDS,
                                                limit=min(10, limit - report.attempted), ids=ids,

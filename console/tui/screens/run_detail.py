@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Log, Static
 
+from console.cli.charts import format_bytes, sparkline
 from console.tui.actions import bindings
 from console.tui.messages import RunDetailLoaded
 from console.tui.screens.base import ConsoleScreen
@@ -14,6 +17,9 @@ from console.tui.widgets.status import format_duration, short_time, status_text
 from console.tui.widgets.step_progress import StepProgress
 from console.tui.widgets.top_bar import TopBar
 from state import CheckRecord, EventRecord, RunRecord, StepRecord
+
+if TYPE_CHECKING:
+    from engine.monitor.views import RunMetrics
 
 LOG_LINES_KEPT = 5000  # the tail in memory; the ledger keeps everything
 EVENTS_PER_READ = 2000
@@ -30,6 +36,7 @@ class RunDetailScreen(ConsoleScreen):
         super().__init__()
         self.run_id = run_id
         self.run: RunRecord | None = None
+        self.metrics: RunMetrics | None = None
         self.steps: list[StepRecord] = []
         self.checks: list[CheckRecord] = []
         self.following = True
@@ -76,8 +83,9 @@ class RunDetailScreen(ConsoleScreen):
             events = events[-LOG_LINES_KEPT:]
             if len(chunk) < EVENTS_PER_READ:
                 break
-        return RunDetailLoaded(run=run, steps=ledger.steps_of(self.run_id), checks=ledger.checks_of(self.run_id),
-                               events=events, cursor=cursor, reset_log=self._cursor == 0)
+        metrics = self.console.workspace.run_metrics(run.run_id)
+        return RunDetailLoaded(run=run, steps=[view.record for view in metrics.steps], checks=metrics.checks,
+                               events=events, cursor=cursor, reset_log=self._cursor == 0, metrics=metrics)
 
     def ledger_changed(self, events: list[EventRecord]) -> None:
         """Reload when this run has news."""
@@ -90,6 +98,7 @@ class RunDetailScreen(ConsoleScreen):
             return  # an older load finishing late
         self._cursor = message.cursor
         self.run = message.run
+        self.metrics = message.metrics
         self._draw_summary()
         self._draw_steps(message.steps)
         self._draw_checks(message.checks)
@@ -109,6 +118,11 @@ class RunDetailScreen(ConsoleScreen):
         summary.append(f" · {run.pipeline} · {done}/{len(self.steps)} steps · {took} · {run.trigger_kind} · {started}")
         if run.cancel_requested and not run.finished:
             summary.append("  ·  cancel requested")
+        metrics = self.metrics
+        if metrics is not None and metrics.resources:
+            summary.append(f"\ncpu {sparkline(metrics.series('cpu_percent'), 24)} {metrics.mean_cpu_percent or 0:.0f}%"
+                           f"  ·  memory {sparkline(metrics.series('rss_bytes'), 24)} "
+                           f"{format_bytes(metrics.peak_rss_bytes)} peak")
         if run.error:
             summary.append(f"\n{run.error.splitlines()[0]}", style="bold")
         self.query_one("#run-summary", Static).update(summary)
@@ -119,8 +133,9 @@ class RunDetailScreen(ConsoleScreen):
             container.remove_children()
             container.mount_all([StepProgress(step) for step in steps])
         else:
+            progress = {view.record.step: view.progress for view in self.metrics.steps} if self.metrics else {}
             for widget, step in zip(container.query(StepProgress), steps):
-                widget.show(step)
+                widget.show(step, progress=progress.get(step.step))
         self.steps = steps
         self._mark_selected()
         self._draw_summary()

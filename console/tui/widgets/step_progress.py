@@ -45,14 +45,17 @@ class StepProgress(Horizontal):
         """Draw the step as it was when created."""
         self.show(self.step)
 
-    def show(self, step: StepRecord, now: float | None = None) -> None:
-        """Draw ``step``; a running step has an indeterminate bar and a ticking elapsed time."""
+    def show(self, step: StepRecord, now: float | None = None, *, progress: float | None = None) -> None:
+        """Draw ``step``; a running step's bar shows DuckDB's query progress when known (else it is
+        indeterminate) and its elapsed time ticks."""
         self.step = step
         self.query_one(".step-status", Static).update(status_text(step.status))
         attempts = f" (try {step.attempts})" if step.attempts > 1 else ""
         self.query_one(".step-name", Static).update(Text(f"{step.step} · {step.kind}{attempts}"))
         bar = self.query_one(ProgressBar)
-        if step.status == "running":
+        if step.status == "running" and progress is not None:
+            bar.update(total=100, progress=progress)
+        elif step.status == "running":
             bar.update(total=None)
         else:
             bar.update(total=1, progress=1 if step.status in DONE else 0)
