@@ -20,6 +20,7 @@ SCOPE_TITLES = {
     "runs": "Runs",
     "run": "Run detail",
     "alerts": "Alerts",
+    "dashboard": "Dashboard",
     "editor": "Editor",
     "preview": "Data preview",
 }
@@ -78,6 +79,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                usage="[STATUS] [PIPELINE] [TEXT]", footer=False),
     ActionSpec("app.alerts", "app.show_alerts", ("3", "f4"), "Alerts", command="alerts", aliases=("a",),
                footer=False),
+    ActionSpec("app.dashboard", "app.show_dashboard", ("4", "f10"), "Dashboard", command="stats",
+               aliases=("dashboard", "d"), footer=False),
     ActionSpec("app.back", "app.back", ("escape", "f9"), "Back", footer=False, palette=False),
     ActionSpec("app.run", "app.launch_run", (), "Run a pipeline", permission="run", command="run",
                usage="PIPELINE [NAME=VALUE ...]", footer=False),

@@ -25,6 +25,7 @@ from console.tui.actions import GLOBAL, PERMISSIONS, bindings, command_specs, he
 from console.tui.commands import ConsoleCommands
 from console.tui.messages import EngineFailed, LedgerChanged, RunCancelRequested, RunSubmitted
 from console.tui.screens.alerts import AlertsScreen
+from console.tui.screens.dashboard import DashboardScreen
 from console.tui.screens.base import ConsoleScreen
 from console.tui.screens.command_line import CommandLineScreen
 from console.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ParamsDialog, TextDialog
@@ -53,7 +54,7 @@ class FlowdeckConsole(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "flowdeck"
     BINDINGS = bindings(GLOBAL)
-    MODES = {"pipelines": PipelinesScreen, "runs": RunsScreen, "alerts": AlertsScreen}
+    MODES = {"pipelines": PipelinesScreen, "runs": RunsScreen, "alerts": AlertsScreen, "dashboard": DashboardScreen}
     DEFAULT_MODE = "pipelines"
     COMMANDS = {ConsoleCommands}
     COMMAND_PALETTE_BINDING = "ctrl+p"
@@ -321,6 +322,10 @@ class FlowdeckConsole(App[None]):
     def action_show_alerts(self, arg: str = "") -> None:
         """Go to the alerts screen."""
         self._go("alerts")
+
+    def action_show_dashboard(self, arg: str = "") -> None:
+        """Go to the dashboard (history and trends)."""
+        self._go("dashboard")
 
     def action_back(self) -> None:
         """Close the current screen, or go back to the pipelines."""

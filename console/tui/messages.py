@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:  # annotations only: the console's first paint must not wait for sqlglot or DuckDB
-    from engine.monitor.views import RunMetrics
+    from engine.monitor.views import RunMetrics, StatsReport
     from state import AlertRecord
     from engine.backends.base import QueryResult
     from engine.errors import FlowdeckError
@@ -72,6 +72,13 @@ class RunDetailLoaded(Message):
     cursor: int
     reset_log: bool
     metrics: RunMetrics | None = None  # step measures, live query progress, CPU and memory over time
+
+
+@dataclass
+class StatsLoaded(Message):
+    """Run history and trends for the dashboard."""
+
+    report: StatsReport
 
 
 @dataclass

@@ -7,6 +7,7 @@ from textual.widgets import DataTable
 
 from conftest import SIZES, drive, finished_run, make_app, screen_text, wait_for
 from console.tui.screens.alerts import AlertsScreen
+from console.tui.screens.dashboard import DashboardScreen
 from console.tui.screens.pipelines import PipelinesScreen
 from console.tui.screens.run_detail import RunDetailScreen
 from console.tui.screens.runs import RunsScreen
@@ -95,3 +96,22 @@ def test_help_lists_keys_and_commands_from_the_action_registry(workspace: Worksp
         await wait_for(pilot, lambda: isinstance(app.screen, PipelinesScreen))
 
     drive(app, scenario, (120, 40))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_shows_counts_trends_and_slowest_steps_and_follows_new_runs(workspace: Workspace,
+                                                                              size: tuple[int, int]) -> None:
+    finished_run(workspace)
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), what="the dashboard")
+        table = lambda: app.screen.query_one("#stats-table", DataTable)  # noqa: E731
+        await wait_for(pilot, lambda: table().row_count == 1, what="the statistics")
+        assert rows(table())[0][:5] == ["daily_sales", "1", "1", "0", "100%"]
+        assert "slowest steps:" in screen_text(app)
+        finished_run(workspace)  # another run, finished elsewhere
+        await wait_for(pilot, lambda: rows(table())[0][1] == "2", what="the dashboard to follow the new run")
+
+    drive(app, scenario, size)
