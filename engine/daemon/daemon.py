@@ -116,10 +116,10 @@ class Daemon:
         try:
             self.schedules.start()
             self.watchers.start()
-            self.sender.start()
             self._recover()
             self._reload(initial=True)
             self._renew_lease()
+            self.sender.start()  # after the start-up catch-up: its first delivery must not delay due slots
             self._loop()
             log.info("stopping: no new runs; %d running", len(self.pool.running))
             self.schedules.shutdown()

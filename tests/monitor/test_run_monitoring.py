@@ -85,8 +85,10 @@ def test_a_long_query_is_sampled_for_progress_and_resources_in_batches(tmp_path:
     metrics = ws.run_metrics(run_id)
     progress = metrics.progress.get("crunched", [])
     assert len(progress) >= 3, "DuckDB's progress was not sampled"
-    percents = [sample.percent for sample in progress]
-    assert all(0 <= value <= 100 for value in percents) and percents == sorted(percents)
+    step = next(view.record for view in metrics.steps if view.record.step == "crunched")
+    assert all(0 <= sample.percent <= 100 for sample in progress)  # DuckDB's estimate may step back between stages
+    assert all(step.started_at <= sample.ts <= step.ended_at for sample in progress)  # type: ignore[operator]
+    assert all(a.percent != b.percent for a, b in zip(progress, progress[1:]))  # only changes are stored
     assert len(metrics.resources) >= 5
     assert max(metrics.series("cpu_percent")) > 20  # the query kept a core busy
 
