@@ -105,7 +105,10 @@ class WorkerPool:
                 continue
             del self._workers[run_id]
             if worker.process.stdin is not None:
-                worker.process.stdin.close()
+                try:
+                    worker.process.stdin.close()
+                except OSError:  # a "drain" line still buffered for a worker that has exited: EPIPE on flush
+                    pass
             self._finished(worker, code)
 
     def _finished(self, worker: _Worker, code: int) -> None:
