@@ -98,6 +98,10 @@ def ledger_rows(project: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tup
     connection = sqlite3.connect(project / ".flowdeck" / "ledger.sqlite")
     try:
         return connection.execute(sql, args).fetchall()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):  # the ledger file exists but its process has not migrated it yet
+            return []
+        raise
     finally:
         connection.close()
 
