@@ -80,9 +80,10 @@ def _waiting_recorded(project: Path) -> bool:
     if not (project / ".flowdeck" / "ledger.sqlite").exists():
         return False
     try:
-        return ledger_rows(project, "SELECT count(*) FROM events WHERE kind = 'run.waiting'")[0][0] > 0
+        rows = ledger_rows(project, "SELECT count(*) FROM events WHERE kind = 'run.waiting'")
     except sqlite3.Error:  # the ledger is being created
         return False
+    return bool(rows) and rows[0][0] > 0  # no rows: the ledger is not migrated yet
 
 
 def test_two_runs_at_once_take_turns_and_both_succeed(project: Path) -> None:
