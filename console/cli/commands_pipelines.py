@@ -15,7 +15,7 @@ from console.cli.output import err, out, print_json
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create the project in (created if missing).")],
-    template: Annotated[str, typer.Option("--template", "-t", help="Which starter project to write.")] = "minimal",
+    template: Annotated[str, typer.Option("--template", "-t", help="Which starter project to write (a folder of engine/templates/).")] = "minimal",
 ) -> None:
     """Create a new project with a small pipeline that runs as generated.
 
@@ -24,7 +24,7 @@ def init(
     from engine.scaffold import init_project
 
     written = init_project(directory, template)
-    out().print(f"created a flowdeck project in {directory.resolve()} ({len(written)} files)")
+    out().print(f"created a flowdeck project in {written.root} ({len(written)} files)")
     out().print(f"next: cd {directory} && flowdeck validate && flowdeck run {written.pipeline}")
 
 
