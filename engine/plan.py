@@ -12,8 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlglot import exp
-
 from engine.errors import FlowdeckError, Location, PlanError, SqlError, excerpt_of
 from engine.project.models import (
     CheckSpec,
@@ -24,6 +22,7 @@ from engine.project.models import (
 )
 from engine.project.project import PipelineSource, Project, config_error_at
 from engine.sql.analysis import ParsedQuery, parse_query
+from engine.sql.cache import AnalysisCache
 from engine.sql.params import ParamUse, check_param_uses, path_params
 
 StepConfig = ExtractStep | TransformStep | CheckStep | LoadStep
@@ -97,15 +96,17 @@ def build_plan(project: Project, pipeline: str) -> Plan:
     source = project.pipeline(pipeline)
     problems: list[FlowdeckError] = []
     steps: dict[str, PlannedStep] = {}
+    cache = project.analysis_cache
     for index, config in enumerate(source.config.steps):
         if config.name in steps:
             problems.append(config_error_at(source, ("steps", index, "name"), f"two steps are named `{config.name}`",
                                             hint="step names must be unique within a pipeline"))
             continue
         try:
-            steps[config.name] = _plan_step(source, config, index)
+            steps[config.name] = _plan_step(source, config, index, cache)
         except FlowdeckError as error:
             problems.append(error)
+    cache.save()
     if not problems:
         problems.extend(_link(project, source, steps))
     if problems:
@@ -115,7 +116,7 @@ def build_plan(project: Project, pipeline: str) -> Plan:
     return Plan(source=source, steps=steps, order=_topological_order(source, steps))
 
 
-def _plan_step(source: PipelineSource, config: StepConfig, index: int) -> PlannedStep:
+def _plan_step(source: PipelineSource, config: StepConfig, index: int, cache: AnalysisCache) -> PlannedStep:
     declared = source.config.params
     planned = PlannedStep(name=config.name, kind=config.kind, config=config, index=index, output=None)
     if isinstance(config, ExtractStep):
@@ -124,9 +125,9 @@ def _plan_step(source: PipelineSource, config: StepConfig, index: int) -> Planne
     elif isinstance(config, TransformStep):
         planned.output = (config.output or config.name).lower()
         sql_file = source.folder / (config.sql or f"{config.name}.sql")
-        planned.query = _read_query(source, sql_file, ("steps", index, "sql"))
-        planned.param_uses = tuple(check_param_uses(planned.query.text, sql_file, declared))
-        planned.reads = planned.query.tables
+        planned.query = _read_query(source, sql_file, ("steps", index, "sql"), cache)
+        planned.param_uses = tuple(check_param_uses(planned.query.text, sql_file, declared, planned.query.param_uses))
+        planned.reads = set(planned.query.tables)
         planned.delta_source = _delta_source(source, config, index, planned.reads)
     elif isinstance(config, CheckStep):
         planned.reads = {config.table.lower()}
@@ -137,7 +138,7 @@ def _plan_step(source: PipelineSource, config: StepConfig, index: int) -> Planne
         planned.reads = {config.table.lower()}
         _check_path_params(source, config.to.path, ("steps", index, "to", "path"))
     for check_index, spec in enumerate(config.checks):
-        planned.checks.append(_plan_check(source, spec, ("steps", index, "checks", check_index)))
+        planned.checks.append(_plan_check(source, spec, ("steps", index, "checks", check_index), cache))
         planned.reads |= _check_reads(planned.checks[-1], planned.output)
     return planned
 
@@ -162,18 +163,18 @@ def _delta_source(source: PipelineSource, config: TransformStep, index: int, rea
     return next(iter(reads))
 
 
-def _plan_check(source: PipelineSource, spec: CheckSpec, at: tuple[str | int, ...]) -> PlannedCheck:
+def _plan_check(source: PipelineSource, spec: CheckSpec, at: tuple[str | int, ...], cache: AnalysisCache) -> PlannedCheck:
     name = spec.name or _default_check_name(spec)
     if spec.sql is None:
         return PlannedCheck(spec=spec, name=name)
     if spec.sql.strip().lower().endswith(".sql"):
         path = source.folder / spec.sql.strip()
-        query = _read_query(source, path, (*at, "sql"))
+        query = _read_query(source, path, (*at, "sql"), cache)
     else:
         location = source.document.location((*at, "sql"))
-        query = parse_query(spec.sql, location.path)
+        query = parse_query(spec.sql, location.path, cache)
         path = location.path
-    uses = tuple(check_param_uses(query.text, path, source.config.params))
+    uses = tuple(check_param_uses(query.text, path, source.config.params, query.param_uses))
     return PlannedCheck(spec=spec, name=name, query=query, param_uses=uses)
 
 
@@ -202,7 +203,7 @@ def _check_reads(check: PlannedCheck, own_output: str | None) -> set[str]:
     return reads
 
 
-def _read_query(source: PipelineSource, path: Path, at: tuple[str | int, ...]) -> ParsedQuery:
+def _read_query(source: PipelineSource, path: Path, at: tuple[str | int, ...], cache: AnalysisCache) -> ParsedQuery:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -210,7 +211,7 @@ def _read_query(source: PipelineSource, path: Path, at: tuple[str | int, ...]) -
             source, at, f"SQL file not found: {path.relative_to(source.folder) if path.is_relative_to(source.folder) else path}",
             hint=f"create {path}, or set `sql:` to the file that holds the query",
         ) from None
-    return parse_query(text, path)
+    return parse_query(text, path, cache)
 
 
 def _check_path_params(source: PipelineSource, template: str, at: tuple[str | int, ...]) -> None:
@@ -269,6 +270,8 @@ def _unknown_table(source: PipelineSource, planned: PlannedStep, table: str, kno
     hint = f"did you mean `{close[0]}`?" if close else "add a step that produces it, or fix the name"
     query = planned.query
     if query is not None:
+        from sqlglot import exp
+
         for node in query.tree.find_all(exp.Table):
             if node.name.lower() == table and "start" in node.this.meta:
                 start = node.this.meta["start"]

@@ -30,6 +30,8 @@ def open_warehouse(
         config["memory_limit"] = settings.memory_limit
     if temp_directory is not None:
         config["temp_directory"] = str(temp_directory)
+    # relative file names in SQL (`read_csv('data/x.csv')`) are found in the project, whatever the working directory
+    config["file_search_path"] = str(project.root)
     key: str | None = None
     if settings.encrypt:
         from engine.secrets import resolve

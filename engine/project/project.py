@@ -6,11 +6,15 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.errors import ConfigError, Location, NotFound, ProjectNotFound
 from engine.project.models import PipelineConfig, ProjectConfig
 from engine.project.validation import validate_document
 from engine.project.yamlfile import YamlDocument, load_yaml
+
+if TYPE_CHECKING:
+    from engine.sql.cache import AnalysisCache
 
 PROJECT_FILE = "flowdeck.yaml"
 PIPELINE_FILE = "pipeline.yaml"
@@ -96,6 +100,18 @@ class Project:
     def temp_dir(self) -> Path:
         """Private temporary files of runs."""
         return self.runtime_dir / "tmp"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Derived data that can be rebuilt at any time (the SQL analysis memo)."""
+        return self.runtime_dir / "cache"
+
+    @cached_property
+    def analysis_cache(self) -> AnalysisCache:
+        """Analyses of the project's SQL texts, so unchanged SQL is not parsed again."""
+        from engine.sql.cache import AnalysisCache
+
+        return AnalysisCache(self.cache_dir / "sql-analysis.json")
 
     @property
     def pipelines_dir(self) -> Path:

@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlglot import exp
-
 from engine.backends.base import Failing
 from engine.backends.duckdb_backend import literal, quote
 from engine.plan import PlannedCheck
-from engine.sql.analysis import DIALECT
+from engine.sql.analysis import statement_text
 from engine.sql.params import bind_sql
 
 
@@ -130,20 +128,17 @@ def check_queries(
             )
         ]
     assert check.query is not None  # the model guarantees one kind is set
-    sql = bind_sql(check.query.text, list(check.param_uses), params or {})
+    sql = bind_sql(statement_text(check.query.text), list(check.param_uses), params or {})
     if output is not None and relation != output:
         sql = _retarget(sql, output, relation)
     return [CheckQuery(name=check.name, severity=severity, sql=sql, column=None, describe="{rows} returned by the check query")]
 
 
 def _retarget(sql: str, output: str, relation: str) -> str:
-    """Point a custom check written against ``output`` at the staging ``relation``."""
-    import sqlglot
+    """Point a custom check written against ``output`` at the staging ``relation``.
 
-    tree = sqlglot.parse_one(sql, read=DIALECT)
-    for table in tree.find_all(exp.Table):
-        if table.name.lower() == output and not table.args.get("db"):
-            if not table.alias:  # keep `output.column` references working
-                table.set("alias", exp.TableAlias(this=exp.to_identifier(output)))
-            table.set("this", exp.to_identifier(relation, quoted=True))
-    return tree.sql(dialect=DIALECT)
+    A CTE named like the output shadows the published table for the whole check query,
+    including its subqueries, without parsing it (schema-qualified names still reach the
+    published table, on purpose).
+    """
+    return f"WITH {quote(output)} AS (SELECT * FROM {quote(relation)})\nSELECT * FROM (\n{sql}\n) AS {quote('check')}"

@@ -29,6 +29,7 @@ from engine.run import incremental
 from engine.run.checks import CheckQuery, check_queries
 from engine.run.column_policies import apply_masking
 from engine.run.files import fingerprint, matching_files, sha256_of
+from engine.sql.analysis import statement_text
 from engine.sql.delta import restrict_table
 from engine.sql.params import bind_path, bind_sql
 from state import Ledger
@@ -188,7 +189,7 @@ def _record_file_lineage(context: StepContext, step: PlannedStep, result: StepRe
 
 def _transform(context: StepContext, step: PlannedStep, config: TransformStep) -> StepResult:
     assert step.query is not None and step.output is not None
-    sql = bind_sql(_statement_text(step.query.text), list(step.param_uses), context.params)
+    sql = bind_sql(statement_text(step.query.text), list(step.param_uses), context.params)
     view = config.materialized == "view"
     if view and MASKER.contains_secret(sql):
         raise StepFailed(
@@ -392,14 +393,6 @@ def _format_from_extension(path: Path, step: str) -> str:
         f"step `{step}`: cannot tell the file format of {path.name}",
         hint="set `format:` to csv, parquet or json",
     )
-
-
-def _statement_text(text: str) -> str:
-    """The query without trailing semicolons, so it can be wrapped in CREATE ... AS."""
-    stripped = text.rstrip()
-    while stripped.endswith(";"):
-        stripped = stripped[:-1].rstrip()
-    return stripped
 
 
 def _row_text(row: dict[str, Any]) -> str:

@@ -1,40 +1,151 @@
-"""What flowdeck learns from a step's SQL with sqlglot: does it parse, is it a query, what it reads.
+"""What flowdeck learns from a step's SQL: is it valid DuckDB, is it one query, what it reads.
 
-Parsing happens once per file per load; the parsed tree is kept on the step so planning,
-lineage and transpiling reuse it.
+sqlglot finds the tables a query reads and its ``$parameters``; DuckDB's own parser has the
+last word on syntax, because sqlglot accepts some text DuckDB rejects (``... ON\nWHERE x``).
+Both are costly to import, so the results for a given SQL text can be memoised in an
+``AnalysisCache``: an unchanged file is not parsed again, and a run of unchanged pipelines
+never imports sqlglot. The parsed tree is still there when someone asks for it (lineage,
+error positions): ``ParsedQuery.tree`` parses on first use.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
-from sqlglot.optimizer.scope import traverse_scope
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import Location, SqlError, excerpt_of
+from engine.sql.params import ParamUse, find_param_uses
+
+if TYPE_CHECKING:
+    import duckdb
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, TokenError
+
+    from engine.sql.cache import AnalysisCache
 
 DIALECT = "duckdb"
+SYNTAX_HINT = "fix the SQL at this position; `flowdeck validate` checks it without running anything"
 
 
 @dataclass(frozen=True)
 class ParsedQuery:
-    """A SELECT statement read from a file, and what it reads."""
+    """A SELECT statement read from a file: the tables it reads and the parameters it uses."""
 
     path: Path
     text: str
-    tree: exp.Query
+    tables: frozenset[str]
+    param_uses: tuple[ParamUse, ...] = ()
 
-    @property
-    def tables(self) -> set[str]:
-        """Names of the tables this query reads (lower-case, CTEs and table functions excluded)."""
-        return tables_read(self.tree)
+    @cached_property
+    def tree(self) -> exp.Query:
+        """The sqlglot tree of the query (parsed on first use when the analysis came from the cache)."""
+        return _parse_select(self.text, self.path)
 
 
-def parse_query(text: str, path: Path) -> ParsedQuery:
-    """Parse one SELECT from ``text``; syntax errors name the file, line and column."""
+def parse_query(text: str, path: Path, cache: AnalysisCache | None = None) -> ParsedQuery:
+    """Check and analyse one SELECT from ``text``; syntax errors name the file, line and column.
+
+    With a ``cache``, a text analysed before is not parsed again.
+    """
+    if cache is not None:
+        known = cache.get(text)
+        if known is not None:
+            return ParsedQuery(path=path, text=text, tables=frozenset(known["tables"]),
+                               param_uses=tuple(ParamUse(*use) for use in known["params"]))
+    check_duckdb_syntax(text, path)
+    tree = _parse_select(text, path)
+    query = ParsedQuery(path=path, text=text, tables=frozenset(tables_read(tree)),
+                        param_uses=tuple(find_param_uses(text)))
+    query.__dict__["tree"] = tree  # already parsed: spare the cached property the work
+    if cache is not None:
+        cache.put(text, {"tables": sorted(query.tables),
+                         "params": [[use.name, use.start, use.end, use.line, use.column] for use in query.param_uses]})
+    return query
+
+
+def statement_text(text: str) -> str:
+    """The query without trailing semicolons, so it can be wrapped (``CREATE ... AS``, a subquery)."""
+    stripped = text.rstrip()
+    while stripped.endswith(";"):
+        stripped = stripped[:-1].rstrip()
+    return stripped
+
+
+def tables_read(tree: exp.Expression) -> set[str]:
+    """Names of the tables ``tree`` reads; CTEs and table functions such as read_csv are not tables."""
+    from sqlglot import exp
+    from sqlglot.optimizer.scope import traverse_scope
+
+    names: set[str] = set()
+    try:
+        scopes = traverse_scope(tree)
+    except Exception:  # sqlglot cannot scope every query; fall back to a plain walk
+        cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+        return {t.name.lower() for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in cte_names}
+    for scope in scopes:
+        for source in scope.sources.values():
+            if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier) and source.name:
+                names.add(source.name.lower())
+    return names
+
+
+# -- DuckDB's parser ---------------------------------------------------------------------------
+
+_parser_lock = threading.Lock()
+_parser_connection: duckdb.DuckDBPyConnection | None = None
+
+
+def check_duckdb_syntax(text: str, path: Path) -> None:
+    """Raise ``SqlError`` at the line and column where DuckDB's parser rejects ``text``.
+
+    Uses ``json_serialize_sql``, which parses without binding: no table needs to exist.
+    Statements it cannot serialise (anything but SELECT) are left to the caller's checks.
+    """
+    global _parser_connection
+    import duckdb
+
+    with _parser_lock:
+        if _parser_connection is None:
+            _parser_connection = duckdb.connect(":memory:")
+        row = _parser_connection.execute("SELECT json_serialize_sql(?)", [text]).fetchone()
+    result: dict[str, Any] = json.loads(row[0]) if row else {}
+    if not result.get("error") or result.get("error_type") != "parser":
+        return
+    message = str(result.get("error_message") or "syntax error")
+    line, column = _line_column(text, result.get("position"))
+    raise SqlError(
+        f"SQL {message}" if message.startswith("syntax error") else f"SQL syntax error: {message}",
+        location=Location(path, line, column),
+        excerpt=excerpt_of(text, line, column) if line else None,
+        hint=SYNTAX_HINT,
+    )
+
+
+def _line_column(text: str, position: Any) -> tuple[int, int]:
+    """1-based line and column of DuckDB's error position (a byte offset into the UTF-8 text)."""
+    try:
+        offset = int(position)
+    except (TypeError, ValueError):
+        return 0, 0
+    prefix = text.encode("utf-8")[:offset].decode("utf-8", errors="ignore")
+    line = prefix.count("\n") + 1
+    column = len(prefix) - (prefix.rfind("\n") + 1) + 1
+    return line, column
+
+
+# -- sqlglot -----------------------------------------------------------------------------------
+
+
+def _parse_select(text: str, path: Path) -> exp.Query:
+    """Parse ``text`` with sqlglot; it must hold exactly one SELECT."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, TokenError
+
     try:
         statements = [statement for statement in sqlglot.parse(text, read=DIALECT) if statement is not None]
     except ParseError as error:
@@ -58,22 +169,7 @@ def parse_query(text: str, path: Path) -> ParsedQuery:
             excerpt=excerpt_of(text, 1, 1),
             hint="flowdeck creates and replaces the output table itself; write only the query that fills it",
         )
-    return ParsedQuery(path=path, text=text, tree=tree)
-
-
-def tables_read(tree: exp.Expression) -> set[str]:
-    """Names of the tables ``tree`` reads; CTEs and table functions such as read_csv are not tables."""
-    names: set[str] = set()
-    try:
-        scopes = traverse_scope(tree)
-    except Exception:  # sqlglot cannot scope every query; fall back to a plain walk
-        cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        return {t.name.lower() for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in cte_names}
-    for scope in scopes:
-        for source in scope.sources.values():
-            if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier) and source.name:
-                names.add(source.name.lower())
-    return names
+    return tree
 
 
 def _syntax_error(error: ParseError, text: str, path: Path) -> SqlError:
@@ -89,7 +185,7 @@ def _syntax_error(error: ParseError, text: str, path: Path) -> SqlError:
         f"SQL syntax error{near}: {description}",
         location=Location(path, line, column),
         excerpt=excerpt_of(text, line, column),
-        hint="fix the SQL at this position; `flowdeck validate` checks it without running anything",
+        hint=SYNTAX_HINT,
     )
 
 

@@ -8,14 +8,11 @@ written. In paths (extract sources, load targets) it is written ``{day}``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-
-from sqlglot.dialects.duckdb import DuckDB
-from sqlglot.tokens import TokenType
 
 from engine.errors import Location, ParamError, excerpt_of
 from engine.project.models import ParamSpec
@@ -92,6 +89,9 @@ def _coerce(name: str, kind: str, raw: Any) -> Any:
 
 def find_param_uses(text: str) -> list[ParamUse]:
     """Every ``$name`` in ``text`` (not inside strings or comments)."""
+    from sqlglot.dialects.duckdb import DuckDB  # imported here: sqlglot is costly to load
+    from sqlglot.tokens import TokenType
+
     tokens = DuckDB().tokenize(text)
     uses: list[ParamUse] = []
     for marker, token in zip(tokens, tokens[1:]):
@@ -102,9 +102,11 @@ def find_param_uses(text: str) -> list[ParamUse]:
     return uses
 
 
-def check_param_uses(text: str, path: Path, declared: Mapping[str, ParamSpec]) -> list[ParamUse]:
-    """The ``$name`` uses of a SQL file; an undeclared one is an error at its line and column."""
-    uses = find_param_uses(text)
+def check_param_uses(
+    text: str, path: Path, declared: Mapping[str, ParamSpec], uses: Sequence[ParamUse] | None = None
+) -> list[ParamUse]:
+    """The ``$name`` uses of a SQL file (found in ``text`` unless given); an undeclared one is an error."""
+    uses = list(find_param_uses(text) if uses is None else uses)
     for use in uses:
         if use.name not in declared:
             raise ParamError(
