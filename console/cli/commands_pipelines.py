@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from console.cli.app import app, workspace
-from console.cli.output import err, out, print_json
+from console.cli.output import err, out, plain, print_json
 
 
 @app.command()
@@ -24,8 +24,8 @@ def init(
     from engine.scaffold import init_project
 
     written = init_project(directory, template)
-    out().print(f"created a flowdeck project in {written.root} ({len(written)} files)")
-    out().print(f"next: cd {directory} && flowdeck validate && flowdeck run {written.pipeline}")
+    out().print(f"created a flowdeck project in {plain(written.root)} ({len(written)} files)")
+    out().print(f"next: cd {plain(directory)} && flowdeck validate && flowdeck run {written.pipeline}")
 
 
 @app.command()
@@ -49,18 +49,12 @@ def validate(
     for plan in plans:
         out().print(f"[green]✓[/] {plan.name} ({len(plan.steps)} steps)")
     for error in errors:
-        err().print("[red]✗[/] " + _escape(error.render()) + "\n")
+        err().print("[red]✗[/] " + plain(error.render()) + "\n")
     if errors:
         err().print(f"{len(errors)} of {len(plans) + len(errors)} pipelines are invalid")
         raise typer.Exit(EXIT_BAD_INPUT)
     if not plans:
         err().print("no pipelines yet: add one under pipelines/<name>/pipeline.yaml")
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 @app.command("pipelines")
@@ -96,12 +90,13 @@ def list_pipelines(
         table.add_column(column, overflow="fold")
     for item in described:
         if not item.get("valid", True):
-            table.add_row(item["name"], "[red]invalid[/]", "", "", _escape(item["error"].splitlines()[0]))
+            table.add_row(item["name"], "[red]invalid[/]", "", "", plain(item["error"].splitlines()[0]))
             continue
         steps = ", ".join(f"{step['name']}" for step in item["steps"])
         schedule = _schedule_text(item["schedule"])
         triggers = ", ".join(f"{t['folder']}/{'|'.join(t['patterns'])}" for t in item["triggers"])
-        table.add_row(item["name"], steps, schedule, triggers, (item.get("description") or "").strip())
+        table.add_row(item["name"], plain(steps), plain(schedule), plain(triggers),
+                      plain((item.get("description") or "").strip()))
     out().print(table)
 
 

@@ -15,6 +15,7 @@ from console.cli.output import (
     format_rows,
     format_time,
     out,
+    plain,
     print_json,
     status_text,
 )
@@ -184,12 +185,17 @@ def runs(
         return
     from rich.table import Table
 
-    table = Table(box=None, pad_edge=False)
-    for column in ("RUN", "PIPELINE", "STATUS", "TRIGGER", "STARTED", "DURATION"):
-        table.add_column(column, no_wrap=True)
+    table = Table(box=None, pad_edge=False, collapse_padding=True)
+    # a run id is for copying: never cut it (nor the status); the start time gives way first at 80 columns
+    table.add_column("RUN", no_wrap=True, min_width=22)
+    table.add_column("PIPELINE", no_wrap=True, min_width=8)
+    table.add_column("STATUS", no_wrap=True, min_width=12)
+    table.add_column("TRIGGER", no_wrap=True)
+    table.add_column("STARTED", no_wrap=True)
+    table.add_column("DURATION", no_wrap=True)
     for record in records:
         table.add_row(record.run_id, record.pipeline, status_text(record.status), record.trigger_kind,
-                      format_time(record.started_at or record.created_at), format_duration(record.duration))
+                      format_time(record.started_at or record.created_at, short=True), format_duration(record.duration))
     out().print(table)
 
 
@@ -314,9 +320,8 @@ def logs(
                 typer.echo(json.dumps(event.to_json(), default=json_default))
             else:
                 level = {"error": "red", "warning": "yellow"}.get(event.level, "dim")
-                step = f" [{event.step}]" if event.step else ""
-                out().print(f"[dim]{format_time(event.ts)}[/] [{level}]{event.level:<7}[/]{step} {event.message}",
-                            markup=True)
+                step = plain(f" [{event.step}]") if event.step else ""
+                out().print(f"[dim]{format_time(event.ts)}[/] [{level}]{event.level:<7}[/]{step} {plain(event.message)}")
         if not follow:
             return
         current = ws.ledger.get_run(record.run_id)

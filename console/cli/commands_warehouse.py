@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from console.cli.app import app, workspace
-from console.cli.output import err, json_default, out, print_json
+from console.cli.output import err, json_default, out, plain, print_json
 
 
 @app.command()
@@ -25,7 +25,7 @@ def query(
 
     Example: `flowdeck query "SELECT country, sum(revenue) FROM daily_sales GROUP BY ALL" --csv`
     """
-    result = workspace(ctx).query(sql, limit=limit, wait=wait, on_wait=lambda message: err().print(message))
+    result = workspace(ctx).query(sql, limit=limit, wait=wait, on_wait=lambda message: err().print(plain(message)))
     if as_json:
         print_json(result.as_dicts())
     elif as_csv:
@@ -41,6 +41,6 @@ def query(
         for column in result.columns:
             table.add_column(column)
         for row in result.rows:
-            table.add_row(*("NULL" if value is None else str(value) for value in row))
+            table.add_row(*("[dim]NULL[/]" if value is None else plain(value) for value in row))
         out().print(table)
         err().print(f"{len(result.rows):,} rows" + (f" (first {limit}; more exist)" if result.truncated else ""))

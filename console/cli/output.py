@@ -14,10 +14,11 @@ from functools import cache
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from engine.units import format_duration
 
-__all__ = ["err", "format_duration", "format_rows", "format_time", "json_default", "out", "print_json", "status_text"]
+__all__ = ["err", "format_duration", "format_rows", "format_time", "json_default", "out", "plain", "print_json", "status_text"]
 
 STATUS_STYLE = {
     "queued": ("…", "cyan"),
@@ -52,6 +53,11 @@ def err() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)  # messages are never hard-wrapped
 
 
+def plain(value: object) -> str:
+    """Text from outside (messages, values, paths) made safe to embed in rich markup."""
+    return escape(str(value))
+
+
 def status_text(status: str) -> str:
     """``✓ succeeded`` in the status's colour (rich markup)."""
     symbol, style = STATUS_STYLE.get(status, ("?", "white"))
@@ -76,11 +82,11 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=json_default, ensure_ascii=False) + "\n")
 
 
-def format_time(ts: float | None) -> str:
-    """A local wall-clock time for tables: ``2026-11-27 10:45:01``."""
+def format_time(ts: float | None, *, short: bool = False) -> str:
+    """A local wall-clock time for tables: ``2026-11-27 10:45:01`` (``11-27 10:45:01`` when short)."""
     if ts is None:
         return ""
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ts).strftime("%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S")
 
 
 def format_rows(rows: int | None) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from rich.live import Live
 from rich.table import Table
 
-from console.cli.output import err, format_duration, format_rows, out, status_text
+from console.cli.output import err, format_duration, format_rows, out, plain, status_text
 from engine.plan import Plan
 from engine.run.executor import RunUpdate
 from state import RunRecord
@@ -79,13 +79,13 @@ class RunProgress:
                 if not self._interactive:
                     self._print_line(line)
             elif update.kind == "check" and update.status in ("failed", "warned") and update.message:
-                self.notes.append(f"{status_text(update.status)} {update.message}")
+                self.notes.append(f"{status_text(update.status)} {plain(update.message)}")
                 if not self._interactive:
                     err().print(self.notes[-1])
             elif update.kind == "waiting" and update.message:
-                err().print(f"[yellow]{update.message}[/]")
+                err().print(f"[yellow]{plain(update.message)}[/]")
             elif update.kind == "note" and update.message:
-                err().print(f"[dim]{update.message}[/]")
+                err().print(f"[dim]{plain(update.message)}[/]")
             if self._live is not None:
                 self._live.update(self._render())
 
@@ -114,4 +114,4 @@ class RunProgress:
         took = format_duration(run.duration)
         out().print(f"{status_text(run.status)}  run {run.run_id} of {run.pipeline} in {took}")
         if run.error and run.status != "succeeded":
-            err().print(f"[red]{run.error}[/]")
+            err().print(f"[red]{plain(run.error)}[/]")

@@ -111,7 +111,7 @@ class Project:
         """Analyses of the project's SQL texts, so unchanged SQL is not parsed again."""
         from engine.sql.cache import AnalysisCache
 
-        return AnalysisCache(self.cache_dir / "sql-analysis.json")
+        return AnalysisCache(self.cache_dir / "sql-analysis.json", prepare=self.ensure_runtime_dirs)
 
     @property
     def pipelines_dir(self) -> Path:

@@ -9,11 +9,13 @@ The file is an optimisation: unreadable, stale or concurrently rewritten, it is 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import threading
 from importlib.util import find_spec
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +48,10 @@ def _mtime(path: Path) -> str:
 class AnalysisCache:
     """Analysis results by SQL text, loaded on first use and written back by ``save``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, prepare: Callable[[], None] | None = None) -> None:
+        """``prepare`` creates the folders above ``path`` the way their owner wants them (private)."""
         self.path = path
+        self._prepare = prepare
         self._entries: dict[str, Any] | None = None
         self._fingerprint = ""
         self._dirty = False
@@ -96,9 +100,12 @@ class AnalysisCache:
                 self._entries = entries
             partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
             try:
+                if self._prepare is not None:
+                    self._prepare()
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 partial.write_text(json.dumps({"fingerprint": self._fingerprint, "entries": entries}), encoding="utf-8")
                 os.replace(partial, self.path)
                 self._dirty = False
             except OSError:
-                partial.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    partial.unlink(missing_ok=True)

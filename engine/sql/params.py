@@ -96,9 +96,10 @@ def find_param_uses(text: str) -> list[ParamUse]:
     uses: list[ParamUse] = []
     for marker, token in zip(tokens, tokens[1:]):
         if marker.token_type == TokenType.PARAMETER and marker.end + 1 == token.start and token.text.isidentifier():
-            uses.append(
-                ParamUse(name=token.text, start=marker.start, end=token.end + 1, line=marker.line, column=marker.col)
-            )
+            start = marker.start
+            line = text.count("\n", 0, start) + 1
+            column = start - (text.rfind("\n", 0, start) + 1) + 1
+            uses.append(ParamUse(name=token.text, start=start, end=token.end + 1, line=line, column=column))
     return uses
 
 

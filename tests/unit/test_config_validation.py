@@ -1,0 +1,127 @@
+"""YAML with positions and the config models' errors, in flowdeck's words."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.errors import EXIT_BAD_INPUT, ConfigError
+from engine.project.models import PipelineConfig, ProjectConfig, parse_duration
+from engine.project.validation import validate_document
+from engine.project.yamlfile import parse_yaml
+
+STEPS = "steps:\n  - name: a\n    kind: extract\n    source: {path: data/a.csv}\n"
+
+
+def _pipeline(text: str) -> PipelineConfig:
+    return validate_document(parse_yaml(text, Path("pipeline.yaml")), PipelineConfig)
+
+
+def _error(text: str, model: type = PipelineConfig) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        validate_document(parse_yaml(text, Path("pipeline.yaml")), model)
+    assert caught.value.exit_code == EXIT_BAD_INPUT
+    return caught.value
+
+
+def test_positions_of_keys_and_values_are_remembered() -> None:
+    document = parse_yaml("a: 1\nsteps:\n  - name: x\n    sql: x.sql\n", Path("p.yaml"))
+    assert (document.location(("steps", 0, "sql")).line, document.location(("steps", 0, "sql")).column) == (4, 10)
+    assert document.location(("steps", 0, "sql"), key=True).column == 5
+    assert document.location(("steps", 0, "missing")).line == 3  # falls back to the parent
+
+
+def test_yaml_syntax_error_has_line_column_and_excerpt() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml("steps:\n  - name: a\n   kind: [\n", Path("p.yaml"))
+    error = caught.value
+    assert error.location is not None and error.location.line >= 3
+    assert "this is not valid YAML" in error.what
+    assert "|" in (error.excerpt or "") and "^" in (error.excerpt or "")
+
+
+def test_duplicate_key_is_an_error_not_a_silent_overwrite() -> None:
+    with pytest.raises(ConfigError, match="the key `name` appears twice") as caught:
+        parse_yaml("name: a\nname: b\n", Path("p.yaml"))
+    assert caught.value.location.line == 2
+
+
+def test_unknown_key_suggests_the_nearest_and_points_at_it() -> None:
+    error = _error(STEPS + "shedule:\n  cron: '0 6 * * *'\n")
+    assert error.what == "unknown key `shedule`"
+    assert error.hint == "did you mean `schedule`?"
+    assert (error.location.line, error.location.column) == (5, 1)
+
+
+def test_unknown_key_inside_a_step_is_checked_against_that_steps_kind() -> None:
+    error = _error("steps:\n  - name: a\n    kind: transform\n    materialised: view\n")
+    assert error.what == "unknown key `materialised`" and error.hint == "did you mean `materialized`?"
+    assert error.location.line == 4
+
+
+def test_unknown_key_with_nothing_close_lists_the_valid_ones() -> None:
+    error = _error("zzz: 1\n", ProjectConfig)
+    assert error.hint.startswith("valid keys here: name, runtime_dir")
+
+
+def test_missing_required_key_says_what_to_add() -> None:
+    error = _error("steps:\n  - name: a\n    kind: load\n    table: t\n")
+    assert error.what == "`to` is required here but missing"
+    assert error.hint.startswith("add `to:`")
+
+
+def test_unknown_step_kind_suggests_the_nearest() -> None:
+    error = _error("steps:\n  - name: a\n    kind: transfrom\n")
+    assert "unknown step kind `transfrom`" in error.what and error.hint == "did you mean `transform`?"
+    assert error.location.line == 3
+
+
+def test_wrong_literal_lists_the_choices() -> None:
+    error = _error("steps:\n  - name: a\n    kind: transform\n    materialized: incremental\n")
+    assert error.what == "`materialized` must be one of table, view, not 'incremental'"
+
+
+def test_bad_step_name_explains_the_rule() -> None:
+    error = _error("steps:\n  - name: 2fast\n    kind: transform\n")
+    assert "is not a valid name" in error.what and "letters, digits and underscores" in error.hint
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    error = _error("shedule: {}\nsteps:\n  - name: a\n    kind: transfrom\n")
+    rendered = error.render()
+    assert "unknown key `shedule`" in rendered and "unknown step kind `transfrom`" in rendered
+
+
+def test_a_check_needs_exactly_one_kind() -> None:
+    error = _error("steps:\n  - name: a\n    kind: transform\n    checks:\n      - not_null: [x]\n        unique: [x]\n")
+    assert "exactly one of" in error.what and "not_null, unique" in error.what
+
+
+def test_defaults_fill_everything_optional() -> None:
+    config = _pipeline(STEPS)
+    assert config.params == {} and config.schedule is None and config.triggers == []
+    project = validate_document(parse_yaml("", Path("flowdeck.yaml")), ProjectConfig)
+    assert project.runtime_dir == ".flowdeck" and project.warehouse.path == "warehouse.duckdb"
+    assert project.defaults.max_parallel_steps == 4 and project.warehouse.lock_timeout == timedelta(seconds=60)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86400), ("250ms", 0.25), (90, 90)])
+def test_durations_read_the_way_people_write_them(text: object, seconds: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+def test_a_bad_duration_is_explained() -> None:
+    error = _error(STEPS + "triggers:\n  - folder: in\n    settle: soon\n")
+    assert "expected a duration such as 30s" in error.what and error.location.line == 7
+
+
+def test_schedule_needs_cron_or_interval_not_both() -> None:
+    error = _error(STEPS + "schedule:\n  cron: '0 6 * * *'\n  interval: 5m\n")
+    assert "exactly one of cron or interval" in error.what
+
+
+def test_top_level_list_is_refused_with_a_reason() -> None:
+    error = _error("- a\n- b\n")
+    assert "expected a mapping of keys to values" in error.what and "a list" in error.what
