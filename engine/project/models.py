@@ -91,30 +91,30 @@ class Model(BaseModel):
 class AcceptedValues(Model):
     """The column holds only these values (NULL is allowed; add not_null to forbid it)."""
 
-    column: str
-    values: list[Scalar]
+    column: str = Field(description="the column to check")
+    values: list[Scalar] = Field(description="the values allowed in it")
 
 
 class RowCount(Model):
     """The table has between ``min`` and ``max`` rows."""
 
-    min: int | None = Field(default=None, ge=0)
-    max: int | None = Field(default=None, ge=0)
+    min: int | None = Field(default=None, ge=0, description="fewest rows allowed")
+    max: int | None = Field(default=None, ge=0, description="most rows allowed")
 
 
 class Freshness(Model):
     """The newest value of a timestamp column is no older than ``max_age``."""
 
-    column: str
-    max_age: Duration
+    column: str = Field(description="a timestamp or date column")
+    max_age: Duration = Field(description="how old its newest value may be, e.g. 1d")
 
 
 class Relationship(Model):
     """Every non-NULL value of ``column`` exists in ``to``.``field`` (a foreign key)."""
 
-    column: str
-    to: str
-    field: str
+    column: str = Field(description="the referring column of the checked table")
+    to: str = Field(description="the referred table")
+    field: str = Field(description="the referred column")
 
 
 class CheckSpec(Model):
@@ -126,10 +126,12 @@ class CheckSpec(Model):
     )
     not_null: list[str] | None = Field(default=None, description="columns that must not be NULL")
     unique: list[str] | None = Field(default=None, description="columns whose combination must be unique")
-    accepted_values: AcceptedValues | None = None
-    row_count: RowCount | None = None
-    freshness: Freshness | None = None
-    relationships: Relationship | None = None
+    accepted_values: AcceptedValues | None = Field(default=None, description="a column holds only listed values")
+    row_count: RowCount | None = Field(default=None, description="the number of rows is within bounds")
+    freshness: Freshness | None = Field(default=None, description="the newest value of a column is recent enough")
+    relationships: Relationship | None = Field(
+        default=None, description="every value of a column exists in another table (a foreign key)"
+    )
     sql: str | None = Field(
         default=None,
         description="custom check: a SELECT returning failing rows, inline or a .sql file beside pipeline.yaml",
@@ -174,7 +176,7 @@ class FileSource(Model):
         default_factory=dict,
         description="options passed to DuckDB's read_csv / read_parquet / read_json, e.g. {header: true}",
     )
-    hive_partitioning: bool = False
+    hive_partitioning: bool = Field(default=False, description="read `key=value` folder names as columns")
     filename: bool = Field(default=False, description="add a `filename` column naming the source file of each row")
 
 
@@ -235,7 +237,7 @@ class StepBase(Model):
     """What every step has."""
 
     name: Identifier
-    description: str | None = None
+    description: str | None = Field(default=None, description="what the step does, shown in the console")
     depends_on: list[str] = Field(default_factory=list, description="extra upstream steps, beyond those read in SQL")
     checks: list[CheckSpec] = Field(
         default_factory=list, description="checks run on the step's staged output before it is published"
@@ -312,8 +314,8 @@ class PublishingStep(StepBase):
 class ExtractStep(PublishingStep):
     """Read files into a table."""
 
-    kind: Literal["extract"]
-    source: FileSource
+    kind: Literal["extract"] = Field(description="the step kind")
+    source: FileSource = Field(description="the files to read")
     mask: dict[str, MaskMethod] = Field(default_factory=dict, description=MASK_DESCRIPTION)
     materialized: Literal["table", "incremental"] = Field(
         default="table",
@@ -325,7 +327,7 @@ class ExtractStep(PublishingStep):
 class TransformStep(PublishingStep):
     """Materialise one SQL SELECT as a table, a view, or incrementally."""
 
-    kind: Literal["transform"]
+    kind: Literal["transform"] = Field(description="the step kind")
     sql: str | None = Field(default=None, description="the .sql file beside pipeline.yaml; <name>.sql when omitted")
     mask: dict[str, MaskMethod] = Field(default_factory=dict, description=MASK_DESCRIPTION)
     materialized: Literal["table", "view", "incremental"] = Field(
@@ -342,16 +344,16 @@ class TransformStep(PublishingStep):
 class CheckStep(StepBase):
     """Run checks on a published table; error-severity failures fail the run."""
 
-    kind: Literal["check"]
-    table: Identifier
+    kind: Literal["check"] = Field(description="the step kind")
+    table: Identifier = Field(description="the published table to check")
 
 
 class LoadStep(StepBase):
     """Write a published table out to a file."""
 
-    kind: Literal["load"]
-    table: Identifier
-    to: FileTarget
+    kind: Literal["load"] = Field(description="the step kind")
+    table: Identifier = Field(description="the published table to write out")
+    to: FileTarget = Field(description="the file to write")
 
 
 Step = Annotated[Union[ExtractStep, TransformStep, CheckStep, LoadStep], Field(discriminator="kind")]
@@ -365,10 +367,12 @@ STEP_KINDS = ("extract", "transform", "check", "load")
 class ParamSpec(Model):
     """A run parameter, available to SQL as ``$name`` and to paths as ``{name}``."""
 
-    type: Literal["string", "integer", "number", "boolean", "date", "timestamp"] = "string"
-    default: Scalar | None = None
-    required: bool = False
-    description: str | None = None
+    type: Literal["string", "integer", "number", "boolean", "date", "timestamp"] = Field(
+        default="string", description="values given on the command line are checked against it"
+    )
+    default: Scalar | None = Field(default=None, description="the value when none is given")
+    required: bool = Field(default=False, description="a run must be given a value")
+    description: str | None = Field(default=None, description="what the parameter means")
 
 
 class Schedule(Model):
@@ -617,10 +621,10 @@ class MonitoringConfig(Model):
 class PipelineConfig(Model):
     """A pipeline.yaml: a DAG of steps with its parameters, schedule and triggers."""
 
-    description: str | None = None
-    params: dict[Identifier, ParamSpec] = Field(default_factory=dict)
-    schedule: Schedule | None = None
-    triggers: list[FileTrigger] = Field(default_factory=list)
+    description: str | None = Field(default=None, description="what the pipeline is for, shown by `flowdeck pipelines`")
+    params: dict[Identifier, ParamSpec] = Field(default_factory=dict, description="run parameters, by name")
+    schedule: Schedule | None = Field(default=None, description="when the daemon runs it; never when omitted")
+    triggers: list[FileTrigger] = Field(default_factory=list, description="folders whose new files start a run")
     on_abandoned: Literal["resume", "report"] = Field(
         default="report",
         description="when a run's process dies (daemon killed, worker crashed): the daemon queues it again "
@@ -632,7 +636,7 @@ class PipelineConfig(Model):
     alerts: PipelineAlerts = Field(
         default_factory=PipelineAlerts, description="this pipeline's alert labels and rule settings (docs/alerting.md)"
     )
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1, description="the steps; their order in the file breaks ties only")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -709,7 +713,7 @@ class SecurityConfig(Model):
 class Defaults(Model):
     """Project-wide defaults that pipelines may override."""
 
-    max_parallel_steps: int = Field(default=4, ge=1)
+    max_parallel_steps: int = Field(default=4, ge=1, description="independent steps of a run executed at once")
     retries: Retries = Field(default_factory=Retries, description="retries of steps that set none")
 
 
@@ -762,14 +766,14 @@ class ProjectConfig(Model):
         default=".flowdeck", description="warehouse, ledger, logs and temporary files; relative to the project"
     )
     pipelines_dir: str = Field(default="pipelines", description="folder holding one folder per pipeline")
-    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
-    defaults: Defaults = Field(default_factory=Defaults)
-    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig, description="the DuckDB warehouse")
+    defaults: Defaults = Field(default_factory=Defaults, description="defaults that pipelines may override")
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="the headless daemon")
     roles: RolesConfig | None = Field(
         default=None, description="who may do what; without it everyone is admin (a single-user machine)"
     )
-    retention: RetentionConfig = Field(default_factory=RetentionConfig)
-    security: SecurityConfig = Field(default_factory=SecurityConfig)
-    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
-    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig, description="how long runs, events and versions are kept")
+    security: SecurityConfig = Field(default_factory=SecurityConfig, description="masking, audit and temporary-file settings")
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig, description="the operator console")
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="what is measured while runs execute (docs/monitoring.md)")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="alert rules, routes, channels and silences (docs/alerting.md)")

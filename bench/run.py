@@ -1,0 +1,276 @@
+"""flowdeck's performance harness: engine overhead against hand-written DuckDB SQL, and CLI start-up.
+
+    python bench/run.py [--rows 5000000] [--rounds 3] [--runs 10] [--only pipeline|startup]
+
+1. The pipeline: the same three steps (type and de-duplicate millions of orders, join and
+   aggregate, export to Parquet) run through `flowdeck run` and as hand-written DuckDB SQL in
+   one process (bench/hand_sql.py), alternating, each from an empty warehouse. Prints both
+   wall times and their ratio, and checks that both produced the same figures.
+2. Start-up: `flowdeck --help`, `flowdeck validate` and a complete `flowdeck run daily_sales`
+   on a copy of the bundled example project.
+
+Every figure is a whole process, timed from outside. The machine is often shared, so before
+each run the harness waits (a while) for it to be quiet, and reports how much CPU other
+processes used during each run; treat figures taken on a busy machine with care.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+WORKLOAD = HERE / "workload"
+PROJECT = HERE / "project"
+FLOWDECK = Path(sys.executable).with_name("flowdeck")
+TARGETS = {"ratio": 1.05, "help": 0.3, "validate": 0.5, "run": 0.5}
+CORES = os.cpu_count() or 1
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as handle:
+        values = [int(value) for value in handle.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def wait_for_quiet(limit: float = 30.0, busy_below: float = 0.15) -> float:
+    """Wait until the machine is under ``busy_below`` busy over half a second (at most ``limit`` s)."""
+    deadline = time.monotonic() + limit
+    while True:
+        busy0, total0 = _cpu_ticks()
+        time.sleep(0.5)
+        busy1, total1 = _cpu_ticks()
+        busy = (busy1 - busy0) / max(total1 - total0, 1)
+        if busy < busy_below or time.monotonic() >= deadline:
+            return busy
+
+
+@dataclass
+class Sample:
+    """One timed process."""
+
+    wall: float
+    cpu: float  # user + system of the process and its children
+    others: float  # CPU seconds other processes used meanwhile
+
+
+@dataclass
+class Series:
+    """Samples of one command."""
+
+    name: str
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def walls(self) -> list[float]:
+        return [sample.wall for sample in self.samples]
+
+    def median(self) -> float:
+        return statistics.median(self.walls)
+
+    def best(self) -> float:
+        return min(self.walls)
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "runs": len(self.samples),
+            "wall_median": round(self.median(), 3),
+            "wall_best": round(self.best(), 3),
+            "cpu_median": round(statistics.median(sample.cpu for sample in self.samples), 3),
+            "others_cpu_median": round(statistics.median(sample.others for sample in self.samples), 3),
+        }
+
+
+def timed(command: list[str], *, env: dict[str, str], cwd: Path, quiet: bool = True) -> Sample:
+    """Run ``command`` to completion; its wall time, its CPU time and the CPU others used meanwhile."""
+    if quiet:
+        wait_for_quiet()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0, _ = _cpu_ticks()
+    started = time.perf_counter()
+    completed = subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - started
+    busy1, _ = _cpu_ticks()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if completed.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    ticks = os.sysconf("SC_CLK_TCK")
+    others = max((busy1 - busy0) / ticks - cpu, 0.0)
+    return Sample(wall=wall, cpu=cpu, others=others)
+
+
+def child_env() -> dict[str, str]:
+    """The environment of measured processes: what a user's shell has (bytecode caching on, no colour)."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHONDONTWRITEBYTECODE", "FLOWDECK_PROJECT", "FORCE_COLOR")}
+    env["NO_COLOR"] = "1"
+    return env
+
+
+# -- the pipeline ------------------------------------------------------------------------------
+
+
+def ensure_workload(rows: int) -> None:
+    """Generate the workload unless it is there with this many rows."""
+    manifest = WORKLOAD / "workload.json"
+    try:
+        if json.loads(manifest.read_text())["rows"] == rows:
+            return
+    except (OSError, ValueError, KeyError):
+        pass
+    print(f"generating the workload ({rows:,} orders) ...", file=sys.stderr)
+    subprocess.run([sys.executable, str(HERE / "generate.py"), "--rows", str(rows), "--out", str(WORKLOAD)], check=True)
+    manifest.write_text(json.dumps({"rows": rows}))
+
+
+def _remove_database(path: Path) -> None:
+    for candidate in (path, path.with_name(path.name + ".wal")):
+        candidate.unlink(missing_ok=True)
+
+
+def bench_pipeline(rounds: int) -> dict[str, object]:
+    """Alternate the hand-written SQL and `flowdeck run`, each from an empty database; compare."""
+    env = child_env()
+    out = WORKLOAD / "out"
+    out.mkdir(exist_ok=True)
+    orders, customers = WORKLOAD / "orders.csv", WORKLOAD / "customers.csv"
+    hand_db, hand_out = WORKLOAD / "hand.duckdb", out / "hand_daily_revenue.parquet"
+    flowdeck_out = out / "flowdeck_daily_revenue.parquet"
+    warehouse = PROJECT / ".flowdeck" / "warehouse.duckdb"
+    hand_command = [sys.executable, str(HERE / "hand_sql.py"), str(hand_db), str(hand_out), str(orders), str(customers)]
+    flowdeck_command = [str(FLOWDECK), "--project", str(PROJECT), "run", "orders_daily",
+                        "--param", f"orders_csv={orders}", "--param", f"customers_csv={customers}"]
+    # once untimed: fills the page cache, writes bytecode and the SQL analysis memo
+    _remove_database(warehouse)
+    timed(flowdeck_command, env=env, cwd=REPO, quiet=False)
+    hand, flowdeck = Series("hand-written DuckDB SQL"), Series("flowdeck run")
+    for index in range(rounds):
+        order = [(hand, hand_command, hand_db), (flowdeck, flowdeck_command, warehouse)]
+        for series, command, database in order if index % 2 == 0 else reversed(order):
+            _remove_database(database)
+            series.samples.append(timed(command, env=env, cwd=REPO))
+            print(f"  round {index + 1}: {series.name}: {series.samples[-1].wall:.2f}s", file=sys.stderr)
+    same = compare_outputs(hand_out, flowdeck_out)
+    return {
+        "hand": hand.summary(),
+        "flowdeck": flowdeck.summary(),
+        "ratio_median": round(flowdeck.median() / hand.median(), 3),
+        "ratio_best": round(flowdeck.best() / hand.best(), 3),
+        "same_result": same,
+    }
+
+
+def compare_outputs(first: Path, second: Path) -> dict[str, object]:
+    """Row count and totals of both exports; they must agree."""
+    import duckdb
+
+    query = "SELECT count(*), sum(orders), sum(customers), sum(revenue)::VARCHAR FROM read_parquet('{}')"
+    a = duckdb.sql(query.format(first)).fetchone()
+    b = duckdb.sql(query.format(second)).fetchone()
+    if a != b:
+        raise SystemExit(f"the two runs disagree: hand {a} vs flowdeck {b}")
+    return {"rows": a[0], "orders": a[1], "revenue": a[3]}
+
+
+# -- start-up ----------------------------------------------------------------------------------
+
+
+def bench_startup(runs: int) -> dict[str, object]:
+    """`--help`, `validate` and `run daily_sales` on a copy of the example project."""
+    env = child_env()
+    with tempfile.TemporaryDirectory(prefix="flowdeck-bench-") as folder:
+        project = Path(folder) / "example"
+        project.mkdir()
+        shutil.copy2(REPO / "flowdeck.yaml", project)
+        for part in ("pipelines", "data/sample", "landing"):
+            shutil.copytree(REPO / part, project / part, ignore=shutil.ignore_patterns("*.csv") if part == "landing" else None)
+        base = [str(FLOWDECK), "--project", str(project)]
+        commands = {
+            "help": [str(FLOWDECK), "--help"],
+            "validate": [*base, "validate"],
+            "run": [*base, "run", "daily_sales"],
+        }
+        first = {name: timed(command, env=env, cwd=project, quiet=False).wall
+                 for name, command in (("validate", commands["validate"]), ("run", commands["run"]))}
+        results: dict[str, object] = {"first_validate": round(first["validate"], 3), "first_run": round(first["run"], 3)}
+        for name, command in commands.items():
+            series = Series(name)
+            timed(command, env=env, cwd=project, quiet=False)  # warm-up
+            for _ in range(runs):
+                series.samples.append(timed(command, env=env, cwd=project))
+            results[name] = series.summary()
+            print(f"  {name}: median {series.median():.3f}s, best {series.best():.3f}s", file=sys.stderr)
+    return results
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def report(results: dict[str, dict]) -> str:
+    """The figures as a small text table, with the targets."""
+    lines = [f"machine: {CORES} cores, Python {sys.version.split()[0]}"]
+    pipeline = results.get("pipeline")
+    if pipeline:
+        lines.append(f"pipeline ({pipeline['same_result']['rows']:,} result rows, outputs identical):")
+        for key in ("hand", "flowdeck"):
+            item = pipeline[key]
+            lines.append(f"  {key:<9} wall median {item['wall_median']:6.2f}s  best {item['wall_best']:6.2f}s  "
+                         f"cpu {item['cpu_median']:6.2f}s  (others used {item['others_cpu_median']:.2f}s cpu)")
+        verdict = "ok" if pipeline["ratio_median"] <= TARGETS["ratio"] else "OVER TARGET"
+        lines.append(f"  ratio     median {pipeline['ratio_median']:.3f}  best {pipeline['ratio_best']:.3f}  "
+                     f"(target <= {TARGETS['ratio']}: {verdict})")
+    startup = results.get("startup")
+    if startup:
+        lines.append("start-up (example project):")
+        for key in ("help", "validate", "run"):
+            item = startup[key]
+            verdict = "ok" if item["wall_median"] < TARGETS[key] else "OVER TARGET"
+            lines.append(f"  {key:<9} wall median {item['wall_median']:.3f}s  best {item['wall_best']:.3f}s  "
+                         f"(target < {TARGETS[key]}s: {verdict}; others used {item['others_cpu_median']:.2f}s cpu)")
+        lines.append(f"  first validate (SQL not analysed yet) {startup['first_validate']:.3f}s, "
+                     f"first run {startup['first_run']:.3f}s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line."""
+    parser = argparse.ArgumentParser(description="flowdeck benchmarks (see bench/README.md)")
+    parser.add_argument("--rows", type=int, default=5_000_000, help="order rows of the workload (default 5,000,000)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the pipeline comparison")
+    parser.add_argument("--runs", type=int, default=10, help="timed runs of each start-up command")
+    parser.add_argument("--only", choices=["pipeline", "startup"], help="run one part only")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    arguments = parser.parse_args(argv)
+    results: dict[str, dict] = {}
+    if arguments.only in (None, "pipeline"):
+        ensure_workload(arguments.rows)
+        print("pipeline: hand-written SQL vs flowdeck run ...", file=sys.stderr)
+        results["pipeline"] = bench_pipeline(arguments.rounds)
+    if arguments.only in (None, "startup"):
+        print("start-up ...", file=sys.stderr)
+        results["startup"] = bench_startup(arguments.runs)
+    print(report(results))
+    if arguments.json:
+        arguments.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
