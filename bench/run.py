@@ -49,9 +49,13 @@ def _cpu_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
-def wait_for_quiet(limit: float = 30.0, busy_below: float = 0.15) -> float:
+QUIET_WAIT = 10.0  # seconds to wait for a quiet machine before each run (--quiet-wait)
+ATTEMPTS = 3  # a run during which other processes used much CPU is redone, at most this often
+
+
+def wait_for_quiet(limit: float | None = None, busy_below: float = 0.15) -> float:
     """Wait until the machine is under ``busy_below`` busy over half a second (at most ``limit`` s)."""
-    deadline = time.monotonic() + limit
+    deadline = time.monotonic() + (QUIET_WAIT if limit is None else limit)
     while True:
         busy0, total0 = _cpu_ticks()
         time.sleep(0.5)
@@ -98,6 +102,23 @@ class Series:
 
 
 def timed(command: list[str], *, env: dict[str, str], cwd: Path, quiet: bool = True) -> Sample:
+    """Time ``command``; redo it (up to ATTEMPTS times) while other processes eat the machine.
+
+    A sample counts as disturbed when others used more than a quarter of the machine during
+    it; the least disturbed of the attempts is kept.
+    """
+    best: Sample | None = None
+    for _ in range(ATTEMPTS if quiet else 1):
+        sample = _timed_once(command, env=env, cwd=cwd, quiet=quiet)
+        if best is None or sample.others < best.others:
+            best = sample
+        if sample.others <= 0.25 * sample.wall * CORES:
+            break
+    assert best is not None
+    return best
+
+
+def _timed_once(command: list[str], *, env: dict[str, str], cwd: Path, quiet: bool) -> Sample:
     """Run ``command`` to completion; its wall time, its CPU time and the CPU others used meanwhile."""
     if quiet:
         wait_for_quiet()
@@ -216,7 +237,8 @@ def bench_startup(runs: int) -> dict[str, object]:
             for _ in range(runs):
                 series.samples.append(timed(command, env=env, cwd=project))
             results[name] = series.summary()
-            print(f"  {name}: median {series.median():.3f}s, best {series.best():.3f}s", file=sys.stderr)
+            print(f"  {name}: median {series.median():.3f}s, best {series.best():.3f}s, "
+                  f"cpu {results[name]['cpu_median']:.3f}s", file=sys.stderr)
     return results
 
 
@@ -243,7 +265,8 @@ def report(results: dict[str, dict]) -> str:
             item = startup[key]
             verdict = "ok" if item["wall_median"] < TARGETS[key] else "OVER TARGET"
             lines.append(f"  {key:<9} wall median {item['wall_median']:.3f}s  best {item['wall_best']:.3f}s  "
-                         f"(target < {TARGETS[key]}s: {verdict}; others used {item['others_cpu_median']:.2f}s cpu)")
+                         f"cpu {item['cpu_median']:.3f}s  (target < {TARGETS[key]}s: {verdict}; "
+                         f"others used {item['others_cpu_median']:.2f}s cpu)")
         lines.append(f"  first validate (SQL not analysed yet) {startup['first_validate']:.3f}s, "
                      f"first run {startup['first_run']:.3f}s")
     return "\n".join(lines)
@@ -251,13 +274,17 @@ def report(results: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line."""
+    global QUIET_WAIT
     parser = argparse.ArgumentParser(description="flowdeck benchmarks (see bench/README.md)")
     parser.add_argument("--rows", type=int, default=5_000_000, help="order rows of the workload (default 5,000,000)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the pipeline comparison")
     parser.add_argument("--runs", type=int, default=10, help="timed runs of each start-up command")
     parser.add_argument("--only", choices=["pipeline", "startup"], help="run one part only")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--quiet-wait", type=float, default=QUIET_WAIT,
+                        help=f"seconds to wait for a quiet machine before each run (default {QUIET_WAIT:g})")
     arguments = parser.parse_args(argv)
+    QUIET_WAIT = arguments.quiet_wait
     results: dict[str, dict] = {}
     if arguments.only in (None, "pipeline"):
         ensure_workload(arguments.rows)

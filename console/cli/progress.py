@@ -7,14 +7,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-from rich.live import Live
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from console.cli.output import err, format_duration, format_rows, out, plain, status_text
 from engine.plan import Plan
 from engine.run.executor import RunUpdate
 from state import RunRecord
+
+if TYPE_CHECKING:  # the live table is drawn only on a terminal; off one, rich.live is not loaded
+    from rich.live import Live
+    from rich.table import Table
 
 
 @dataclass
@@ -48,6 +50,8 @@ class RunProgress:
         if not self._interactive:
             yield
             return
+        from rich.live import Live
+
         with Live(self._render(), console=out(), refresh_per_second=8, transient=False) as live:
             self._live = live
             try:
@@ -96,6 +100,8 @@ class RunProgress:
                     + (f"  ({line.note})" if line.note else ""))
 
     def _render(self) -> Table:
+        from rich.table import Table
+
         table = Table(box=None, pad_edge=False, show_header=True)
         for column in ("STEP", "KIND", "STATUS", "ROWS", "TIME"):
             table.add_column(column, justify="right" if column in ("ROWS", "TIME") else "left")

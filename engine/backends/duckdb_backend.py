@@ -94,7 +94,7 @@ def connect_warehouse(
     while True:
         try:
             if read_only and not path.exists():
-                raise WarehouseBusy(
+                raise NotFound(
                     f"the warehouse {path} does not exist yet", hint="run a pipeline first: `flowdeck run PIPELINE`"
                 )
             if encryption_key is not None:

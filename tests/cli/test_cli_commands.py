@@ -156,7 +156,7 @@ def test_query_refuses_to_change_the_warehouse(ran_daily_sales: Path, flowdeck) 
 
 def test_query_before_any_run_says_what_to_do(flowdeck) -> None:
     result = flowdeck("query", "SELECT 1")
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "does not exist yet" in result.stderr and "flowdeck run" in result.stderr
     assert "Traceback" not in result.output
 
