@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
-    CliResult,
     assert_consistent,
     ledger_rows,
     run_flowdeck,
@@ -30,71 +29,53 @@ def _replace(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def _run_and_validate(project: Path) -> tuple[CliResult, CliResult]:
-    return run_flowdeck("run", "daily_sales", project=project), run_flowdeck("validate", project=project)
+# (file, text to replace, replacement, words the error must hold (regular expressions),
+#  where it must point: (text on the line, column) or None, extra commands that must refuse too)
+CASES = {
+    "yaml_syntax": ("pipelines/daily_sales/pipeline.yaml", "  since:\n    type: date", "  since:\n    type: date\n   default: [",
+                    [r"pipeline\.yaml:\d+:\d+: this is not valid YAML"], None, []),
+    "unknown_key": ("pipelines/daily_sales/pipeline.yaml", "schedule:", "shedule:",
+                    ["unknown key `shedule`", "did you mean `schedule`\\?", r"\n +\d+ \| shedule:\n +\^"], ("shedule:", 1), []),
+    "unknown_project_key": ("flowdeck.yaml", "warehouse:", "warehous:",
+                            ["unknown key `warehous`", "did you mean `warehouse`\\?"], ("warehous:", 1), [("pipelines",)]),
+    "missing_sql_file": ("pipelines/daily_sales/pipeline.yaml", "sql: sales.sql", "sql: sales_v2.sql",
+                         ["SQL file not found: sales_v2.sql"], ("sql: sales_v2.sql", 10), []),
+    # sqlglot alone accepts this (it reads `ON WHERE` as a join without a condition); DuckDB does not
+    "sql_syntax": ("pipelines/daily_sales/sales.sql", "JOIN raw_products AS p ON p.product_id = o.product_id",
+                   "JOIN raw_products AS p ON\nWHERE p.product_id = o.product_id",
+                   ['SQL syntax error at or near "WHERE"', r"\d \| WHERE p\.product_id = o\.product_id\n +\^"],
+                   ("WHERE p.product_id", 1), []),
+    # orders_clean now also reads daily_sales, which is built from orders_clean
+    "cycle": ("pipelines/daily_sales/orders_clean.sql", "    FROM raw_orders\n",
+              "    FROM raw_orders\n    WHERE order_id NOT IN (SELECT orders FROM daily_sales)\n",
+              [r"cycle: (orders_clean|sales|daily_sales)( -> (orders_clean|sales|daily_sales)){3}\n"], None, []),
+    "unknown_table": ("pipelines/daily_sales/sales.sql", "JOIN raw_customers AS c", "JOIN raw_customer AS c",
+                      ["step `sales` reads table `raw_customer`, which no step produces", "did you mean `raw_customers`\\?"],
+                      ("raw_customer AS c", 6), []),
+}
 
 
-def _assert_rejected_unchanged(project: Path, before: dict, results: tuple[CliResult, ...], *words: str) -> None:
-    """Exit 2, the words in every message, no traceback, no new run, the warehouse untouched."""
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_refused_in_plain_words_and_changes_nothing(ran_daily_sales: Path, case: str) -> None:
+    project = ran_daily_sales
+    relative, old, new, words, where, more_commands = CASES[case]
+    before = warehouse_snapshot(project)
+    _replace(project / relative, old, new)
+    results = [run_flowdeck(*command, project=project)
+               for command in [("run", "daily_sales"), ("validate",), *more_commands]]
     for result in results:
         assert result.returncode == 2, result
         assert "Traceback" not in result.output, result
         for word in words:
-            assert word in result.stderr, (word, result)
+            assert re.search(word, result.stderr), (word, result)
+        if where is not None:
+            text, column = where
+            line = next(number for number, content in enumerate((project / relative).read_text().splitlines(), 1)
+                        if text in content)
+            assert f"{Path(relative).name}:{line}:{column}: " in result.stderr, result
     assert len(ledger_rows(project, "SELECT run_id FROM runs")) == 1  # the good run only: nothing was queued
     assert warehouse_snapshot(project) == before
     assert_consistent(project)
-
-
-def test_yaml_syntax_error_names_file_line_and_column(ran_daily_sales: Path) -> None:
-    project = ran_daily_sales
-    before = warehouse_snapshot(project)
-    _replace(project / PIPELINE_DIR / "pipeline.yaml", "  since:\n    type: date", "  since:\n    type: date\n   default: [")
-    results = _run_and_validate(project)
-    _assert_rejected_unchanged(project, before, results, "pipeline.yaml:", "this is not valid YAML")
-    assert re.search(r"pipeline\.yaml:\d+:\d+: this is not valid YAML", results[0].stderr)
-
-
-def test_unknown_key_suggests_the_nearest_valid_one(ran_daily_sales: Path) -> None:
-    project = ran_daily_sales
-    before = warehouse_snapshot(project)
-    _replace(project / PIPELINE_DIR / "pipeline.yaml", "schedule:", "shedule:")
-    results = _run_and_validate(project)
-    _assert_rejected_unchanged(project, before, results, "unknown key `shedule`", "did you mean `schedule`?")
-    line = next(number for number, text in enumerate((project / PIPELINE_DIR / "pipeline.yaml").read_text().splitlines(), 1)
-                if text.startswith("shedule:"))
-    assert f"pipeline.yaml:{line}:1: unknown key `shedule`" in results[0].stderr
-    assert "shedule:" in results[0].stderr and "^" in results[0].stderr  # the offending line, marked
-
-
-def test_unknown_key_in_flowdeck_yaml_is_reported_by_every_command(ran_daily_sales: Path) -> None:
-    project = ran_daily_sales
-    before = warehouse_snapshot(project)
-    _replace(project / "flowdeck.yaml", "warehouse:", "warehous:")
-    results = (*_run_and_validate(project), run_flowdeck("pipelines", project=project))
-    _assert_rejected_unchanged(project, before, results, "flowdeck.yaml:", "unknown key `warehous`",
-                               "did you mean `warehouse`?")
-
-
-def test_missing_sql_file_names_the_step_setting(ran_daily_sales: Path) -> None:
-    project = ran_daily_sales
-    before = warehouse_snapshot(project)
-    _replace(project / PIPELINE_DIR / "pipeline.yaml", "sql: sales.sql", "sql: sales_v2.sql")
-    results = _run_and_validate(project)
-    _assert_rejected_unchanged(project, before, results, "SQL file not found: sales_v2.sql", "pipeline.yaml:")
-
-
-def test_sql_syntax_error_shows_file_line_column_and_the_line(ran_daily_sales: Path) -> None:
-    project = ran_daily_sales
-    before = warehouse_snapshot(project)
-    sql = project / PIPELINE_DIR / "sales.sql"
-    # sqlglot alone accepts this (it reads `ON WHERE` as a join without a condition); DuckDB does not
-    _replace(sql, "JOIN raw_products AS p ON p.product_id = o.product_id",
-             "JOIN raw_products AS p ON\nWHERE p.product_id = o.product_id")
-    results = _run_and_validate(project)
-    line = sql.read_text().splitlines().index("WHERE p.product_id = o.product_id") + 1
-    _assert_rejected_unchanged(project, before, results, f"sales.sql:{line}:1: SQL syntax error at or near \"WHERE\"",
-                               f"{line:>5} | WHERE p.product_id = o.product_id")
 
 
 def test_sql_syntax_error_column_counts_characters_not_bytes(ran_daily_sales: Path) -> None:
@@ -107,30 +88,6 @@ def test_sql_syntax_error_column_counts_characters_not_bytes(ran_daily_sales: Pa
     column = line_text.index("FROM FROM") + len("FROM ") + 1
     assert result.returncode == 2, result
     assert f"daily_sales.sql:{line}:{column}:" in result.stderr, result
-
-
-def test_dependency_cycle_names_the_steps(ran_daily_sales: Path) -> None:
-    project = ran_daily_sales
-    before = warehouse_snapshot(project)
-    # orders_clean now also reads daily_sales, which is built from orders_clean
-    _replace(project / PIPELINE_DIR / "orders_clean.sql", "    FROM raw_orders\n",
-             "    FROM raw_orders\n    WHERE order_id NOT IN (SELECT orders FROM daily_sales)\n")
-    results = _run_and_validate(project)
-    _assert_rejected_unchanged(project, before, results, "cycle")
-    cycle = re.search(r"cycle: ([\w -> ]+)", results[0].stderr)
-    assert cycle is not None, results[0]
-    assert set(cycle.group(1).split(" -> ")) == {"orders_clean", "sales", "daily_sales"}
-
-
-def test_unknown_table_names_step_table_and_nearest_name(ran_daily_sales: Path) -> None:
-    project = ran_daily_sales
-    before = warehouse_snapshot(project)
-    sql = project / PIPELINE_DIR / "sales.sql"
-    _replace(sql, "JOIN raw_customers AS c", "JOIN raw_customer AS c")
-    results = _run_and_validate(project)
-    line = next(number for number, text in enumerate(sql.read_text().splitlines(), 1) if "raw_customer AS c" in text)
-    _assert_rejected_unchanged(project, before, results, "step `sales` reads table `raw_customer`, which no step produces",
-                               "did you mean `raw_customers`?", f"sales.sql:{line}:6:")
 
 
 def test_every_problem_of_a_pipeline_is_reported_at_once(ran_daily_sales: Path) -> None:
@@ -205,4 +162,7 @@ def test_bad_run_request_is_refused_before_queuing(ran_daily_sales: Path, args: 
     project = ran_daily_sales
     before = warehouse_snapshot(project)
     result = run_flowdeck(*args, project=project)
-    _assert_rejected_unchanged(project, before, (result,), words)
+    assert result.returncode == 2, result
+    assert words in result.stderr and "Traceback" not in result.output
+    assert len(ledger_rows(project, "SELECT run_id FROM runs")) == 1
+    assert warehouse_snapshot(project) == before
