@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import FlowdeckError, NotFound
 from engine.project.models import ExtractStep, LoadStep, TransformStep
-from engine.sql.column_masking import MaskedColumn, masked_columns
-from engine.sql.lineage import column_sources
 
+# sqlglot-based modules are imported where they are used: a run records lineage (sha256_file)
+# and must not pay sqlglot's import for it
 if TYPE_CHECKING:
+    from engine.sql.column_masking import MaskedColumn
     from engine.plan import Plan, PlannedStep
     from engine.project.project import Project
     from state import Ledger
@@ -172,6 +173,8 @@ class ProjectLineage:
     def _sources(self, step: PlannedStep) -> dict[str, set[tuple[str, str]]] | None:
         if step.query is None:
             return None
+        from engine.sql.lineage import column_sources
+
         schema = {table: self.schemas[table] for table in step.query.tables if table in self.schemas}
         return column_sources(step.query.tree, schema)
 
@@ -180,6 +183,8 @@ class ProjectLineage:
         policy = getattr(step.config, "mask", None) or {}
         if not policy or step.output is None:
             return {}
+        from engine.sql.column_masking import MaskedColumn, masked_columns
+
         outputs = self.schemas.get(step.output) or list(policy)
         try:
             chosen: list[MaskedColumn] = masked_columns(policy, outputs, self._sources(step))

@@ -742,7 +742,7 @@ class DaemonConfig(Model):
         default=timedelta(seconds=30),
         description="on SIGTERM, how long running steps may take to finish before they are interrupted",
     )
-    http: HttpConfig = Field(default_factory=HttpConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig, description="the daemon's HTTP endpoints")
 
 
 class ConsoleConfig(Model):

@@ -11,12 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from sqlglot import exp
-
 from engine.errors import StepFailed
 from engine.sql.analysis import DIALECT
-from engine.sql.column_masking import MaskingPolicyError, masked_columns, masked_query
-from engine.sql.lineage import column_sources
 
 if TYPE_CHECKING:
     from engine.plan import PlannedStep
@@ -25,6 +21,10 @@ if TYPE_CHECKING:
 
 def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Mapping[str, str]) -> str:
     """``sql`` rewritten so the policy's columns, and every column derived from them, are masked."""
+    # imported here: only steps with a masking policy need sqlglot, and it is costly to load
+    from engine.sql.column_masking import MaskingPolicyError, masked_columns, masked_query
+    from engine.sql.lineage import column_sources
+
     backend = context.backend
     outputs = backend.query(f"SELECT * FROM (\n{sql}\n) AS __fd_probe LIMIT 0", limit=0).columns
     sources = None
@@ -52,4 +52,6 @@ def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Map
 
 
 def _identifier(name: str) -> str:
+    from sqlglot import exp
+
     return exp.to_identifier(name, quoted=True).sql(DIALECT)  # type: ignore[union-attr]
