@@ -203,8 +203,10 @@ def compare_outputs(first: Path, second: Path) -> dict[str, object]:
     import duckdb
 
     query = "SELECT count(*), sum(orders), sum(customers), sum(revenue)::VARCHAR FROM read_parquet('{}')"
-    a = duckdb.sql(query.format(first)).fetchone()
-    b = duckdb.sql(query.format(second)).fetchone()
+    connection = duckdb.connect()
+    a = connection.execute(query.format(first)).fetchone()
+    b = connection.execute(query.format(second)).fetchone()
+    connection.close()
     if a != b:
         raise SystemExit(f"the two runs disagree: hand {a} vs flowdeck {b}")
     return {"rows": a[0], "orders": a[1], "revenue": a[3]}
