@@ -125,3 +125,30 @@ def test_schedule_needs_cron_or_interval_not_both() -> None:
 def test_top_level_list_is_refused_with_a_reason() -> None:
     error = _error("- a\n- b\n")
     assert "expected a mapping of keys to values" in error.what and "a list" in error.what
+
+
+def test_cron_fast_path_never_vouches_for_what_apscheduler_rejects() -> None:
+    import itertools
+    import random
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    from engine.project.models import plainly_valid_cron
+
+    def accepted(expression: str) -> bool:
+        try:
+            CronTrigger.from_crontab(expression, timezone="UTC")
+        except ValueError:
+            return False
+        return True
+
+    pieces = ["*", "*/15", "*/59", "*/60", "0", "5", "7", "23", "31", "59", "60", "1-5", "5-1", "1-1", "0-59/59",
+              "0-59/60", "1-31/30", "1-31/31", "1,2,3", "1,,2", "3/2", "mon", "jan", "L", "", "-1"]
+    rng = random.Random(7)
+    expressions = [" ".join(rng.choice(pieces) for _ in range(5)) for _ in range(3000)]
+    expressions += ["0 6 * * *", "*/5 * * * *", "0 0 1 1 0", "0 0 * * 6", "0 0 * * 7", "0 0 0 * *", "0 6 * *",
+                    "0 6 * * * *", " 0  6 * * * ", *(" ".join(p) for p in itertools.product(["0", "*/60"], repeat=5))]
+    vouched = [expression for expression in expressions if plainly_valid_cron(expression)]
+    assert len(vouched) > 10  # the fast path is taken for ordinary expressions
+    assert [expression for expression in vouched if not accepted(expression)] == []
+    assert plainly_valid_cron("0 6 * * *") and plainly_valid_cron("*/15 8-18 * * 0-4")
