@@ -143,7 +143,9 @@ def default_text(field: Any) -> str:
     if value in ([], {}):
         return "empty"
     if isinstance(value, list):
-        return "`" + json.dumps(value) + "`"
+        plain = [item.model_dump(mode="json", exclude_defaults=True) if isinstance(item, BaseModel) else item
+                 for item in value]
+        return "`" + json.dumps(plain) + "`"
     return f"`{value}`"
 
 

@@ -536,13 +536,13 @@ class PipelineAlerts(Model):
     """A pipeline's own alert settings: labels, and rule settings overriding flowdeck.yaml's."""
 
     labels: dict[str, str] = Field(default_factory=dict, description="labels added to every alert of this pipeline")
-    run_failed: Rule | None = None
-    run_abandoned: Rule | None = None
-    check_failed: Rule | None = None
-    check_warned: Rule | None = None
-    run_slow: SlowRunRule | None = None
-    schedule_missed: Rule | None = None
-    data_stale: StaleRule | None = None
+    run_failed: Rule | None = Field(default=None, description="a run of this pipeline failed; the project's rule when omitted")
+    run_abandoned: Rule | None = Field(default=None, description="a run's process died; the project's rule when omitted")
+    check_failed: Rule | None = Field(default=None, description="a check with severity error failed; the project's rule when omitted")
+    check_warned: Rule | None = Field(default=None, description="a check with severity warn found rows; the project's rule when omitted")
+    run_slow: SlowRunRule | None = Field(default=None, description="slower than usual or past a deadline; the project's rule when omitted")
+    schedule_missed: Rule | None = Field(default=None, description="a scheduled slot was missed; the project's rule when omitted")
+    data_stale: StaleRule | None = Field(default=None, description="no successful run within a window; the project's rule when omitted")
 
 
 CHANNEL_TYPES = ("email", "slack", "webhook", "sms", "console")
@@ -615,7 +615,7 @@ class RetryPolicy(Model):
 class AlertsConfig(Model):
     """Alert rules, channels, routes and delivery (see docs/alerting.md)."""
 
-    rules: AlertRules = Field(default_factory=AlertRules)
+    rules: AlertRules = Field(default_factory=AlertRules, description="the built-in alert rules and their settings")
     channels: dict[Identifier, Channel] = Field(
         default_factory=dict, description="named channels; `console` (toasts in open consoles) always exists"
     )
@@ -626,7 +626,7 @@ class AlertsConfig(Model):
     repeat_interval: Duration = Field(
         default=timedelta(hours=4), description="remind of a still-firing alert this often (per channel)"
     )
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="how the sender retries a notification a channel refused")
 
     @model_validator(mode="after")
     def _routes_name_channels(self) -> AlertsConfig:
