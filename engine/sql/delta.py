@@ -6,14 +6,14 @@ only the rows matching a predicate, so DuckDB reads no older rows from it.
 
 from __future__ import annotations
 
-import sqlglot
-from sqlglot import exp
-
 from engine.sql.analysis import DIALECT
 
 
 def restrict_table(sql: str, table: str, predicate: str) -> str:
     """``sql`` with each read of ``table`` replaced by ``(SELECT * FROM table WHERE predicate)``."""
+    import sqlglot  # only incremental steps need it; a plain run never loads sqlglot
+    from sqlglot import exp
+
     tree = sqlglot.parse_one(sql, read=DIALECT)
     cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     if table.lower() in cte_names:

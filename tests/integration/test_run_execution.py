@@ -39,7 +39,9 @@ def test_detached_run_is_finished_by_a_worker_that_outlives_the_cli(project: Pat
 def test_logs_follow_of_a_finished_run_prints_everything_and_returns(ran_daily_sales: Path) -> None:
     result = run_flowdeck("logs", "last", "--follow", project=ran_daily_sales, timeout=30)
     assert result.returncode == 0
-    assert result.stdout.strip().splitlines()[-1].endswith("run succeeded")
+    lines = result.stdout.strip().splitlines()
+    assert "run queued" in lines[0]
+    assert [line for line in lines if " run " in line or line.endswith("run succeeded")][-1].endswith("run succeeded")
 
 
 def _parallel_project(project: Path, *, pipeline_limit: int | None) -> None:

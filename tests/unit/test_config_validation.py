@@ -79,8 +79,8 @@ def test_unknown_step_kind_suggests_the_nearest() -> None:
 
 
 def test_wrong_literal_lists_the_choices() -> None:
-    error = _error("steps:\n  - name: a\n    kind: transform\n    materialized: incremental\n")
-    assert error.what == "`materialized` must be one of table, view, not 'incremental'"
+    error = _error("steps:\n  - name: a\n    kind: transform\n    materialized: ephemeral\n")
+    assert error.what == "`materialized` must be one of table, view, incremental, not 'ephemeral'"
 
 
 def test_bad_step_name_explains_the_rule() -> None:
