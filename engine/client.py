@@ -34,6 +34,7 @@ from state.records import CommitRecord
 if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspace (and the console) stays fast
     from engine.alerts.sender import DeliveryReport
     from engine.monitor.views import RunMetrics, StatsReport
+    from engine.connectors.health import ConnectionReport
     from engine.pipelines import PipelineSummary
     from engine.plan import Plan
     from engine.project.editing import SaveResult
@@ -695,6 +696,41 @@ class Workspace:
                 return f"run {run.run_id} of {run.pipeline} (pid {pid})"
         return f"process {pid}" if pid else "another process"
 
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def connections(self) -> list[dict[str, Any]]:
+        """The declared database connections: where they point (no password) and which steps use them."""
+        from engine.connectors.connection import describe
+        from engine.connectors.health import tables_used
+
+        self.require("read")
+        listed = []
+        for name, config in sorted(self.project.config.connections.items()):
+            uses = tables_used(self.project, name)
+            listed.append({
+                "name": name, "type": config.type, "where": describe(self.project, name),
+                "sslmode": config.sslmode, "health_check": config.health_check,
+                "used_by": [{"step": use.step, "access": use.access, "table": use.table} for use in uses],
+            })
+        return listed
+
+    def test_connections(self, names: list[str] | None = None, *, tables: list[str] | None = None
+                         ) -> list[ConnectionReport]:
+        """Connect to each named connection (all when none) and probe the tables the pipelines use.
+
+        Operators and admins only: it logs in with the connection's credentials.
+        """
+        from engine.connectors.connection import connection_config
+        from engine.connectors.health import test_connection
+
+        chosen = names or sorted(self.project.config.connections)
+        for name in chosen:
+            connection_config(self.project, name)  # an unknown name is bad input, before anything else
+        with self._guarded("run", "connections.test", ",".join(chosen)) as details:
+            reports = [test_connection(self.project, name, tables=tables) for name in chosen]
+            details["failed"] = [report.name for report in reports if not report.ok]
+        return reports
 
     # -- secrets -------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import FlowdeckError, NotFound
-from engine.project.models import ExtractStep, LoadStep, TransformStep
+from engine.project.models import DatabaseSource, DatabaseTarget, ExtractStep, LoadStep, TransformStep
 
 # sqlglot-based modules are imported where they are used: a run records lineage (sha256_file)
 # and must not pay sqlglot's import for it
@@ -107,8 +107,8 @@ class ProjectLineage:
             return
         step = producer.step
         if isinstance(step.config, ExtractStep):
-            for path, checksum in self._files_read(table, step):
-                yield Edge(f"file:{path}", table, producer.pipeline, step.name, self._mask_text(step), checksum)
+            for node, checksum in self._inputs_read(table, step):
+                yield Edge(node, table, producer.pipeline, step.name, self._mask_text(step), checksum)
         else:
             for source in sorted(step.query.tables if step.query else step.reads):
                 yield Edge(source, table, producer.pipeline, step.name, self._mask_text(step))
@@ -117,7 +117,7 @@ class ProjectLineage:
         for consumer in self.consumers.get(table, []):
             step = consumer.step
             if isinstance(step.config, LoadStep):
-                yield Edge(table, f"file:{step.config.to.path}", consumer.pipeline, step.name)
+                yield Edge(table, _target_node(step.config), consumer.pipeline, step.name)
             elif step.output and step.output != table:
                 yield Edge(table, step.output, consumer.pipeline, step.name, self._mask_text(step))
 
@@ -142,8 +142,8 @@ class ProjectLineage:
         step = producer.step
         masked = self._masked(step).get(column)
         if isinstance(step.config, ExtractStep):
-            for path, checksum in self._files_read(table, step):
-                yield Edge(f"file:{path}#{column}", node, producer.pipeline, step.name, masked, checksum)
+            for source, checksum in self._inputs_read(table, step):
+                yield Edge(f"{source}#{column}", node, producer.pipeline, step.name, masked, checksum)
             return
         sources = self._sources(step) or {}
         for source_table, source_column in sorted(sources.get(column, set())):
@@ -154,7 +154,7 @@ class ProjectLineage:
         for consumer in self.consumers.get(table, []):
             step = consumer.step
             if isinstance(step.config, LoadStep):
-                yield Edge(node, f"file:{step.config.to.path}#{column}", consumer.pipeline, step.name)
+                yield Edge(node, f"{_target_node(step.config)}#{column}", consumer.pipeline, step.name)
                 continue
             if not isinstance(step.config, TransformStep) or not step.output:
                 continue
@@ -197,13 +197,16 @@ class ProjectLineage:
         masks = self._masked(step)
         return ", ".join(f"{column}: {method}" for column, method in masks.items()) or None
 
-    def _files_read(self, table: str, step: PlannedStep) -> list[tuple[str, str | None]]:
+    def _inputs_read(self, table: str, step: PlannedStep) -> list[tuple[str, str | None]]:
+        """The nodes an extract read: ``file:PATH`` (as recorded, else as configured) or ``db:CONNECTION:TABLE``."""
+        assert isinstance(step.config, ExtractStep)
+        if isinstance(step.config.source, DatabaseSource):
+            return [(f"db:{step.config.source.label}", None)]
         recorded = self.ledger.lineage_into(table) if self.ledger is not None else []
         files = [(record.input, record.input_checksum) for record in recorded if record.input_kind == "file"]
         if files:
-            return [(self._relative(path), checksum) for path, checksum in files]
-        assert isinstance(step.config, ExtractStep)
-        return [(step.config.source.path, None)]
+            return [(f"file:{self._relative(path)}", checksum) for path, checksum in files]
+        return [(f"file:{step.config.source.path}", None)]
 
     def _relative(self, path: str) -> str:
         try:
@@ -223,3 +226,10 @@ class ProjectLineage:
                 if following not in seen:
                     seen.add(following)
                     queue.append(following)
+
+
+def _target_node(config: LoadStep) -> str:
+    """What a load step writes, as a lineage node: ``file:PATH`` or ``db:CONNECTION:TABLE``."""
+    if isinstance(config.to, DatabaseTarget):
+        return f"db:{config.to.label}"
+    return f"file:{config.to.path}"

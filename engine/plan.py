@@ -16,6 +16,8 @@ from engine.errors import FlowdeckError, Location, PlanError, SqlError, excerpt_
 from engine.project.models import (
     CheckSpec,
     CheckStep,
+    DatabaseSource,
+    DatabaseTarget,
     ExtractStep,
     LoadStep,
     TransformStep,
@@ -53,6 +55,7 @@ class PlannedStep:
     param_uses: tuple[ParamUse, ...] = ()
     checks: list[PlannedCheck] = field(default_factory=list)
     delta_source: str | None = None
+    source_query: str | None = None  # an extract's query in its database's own SQL, run by that database
 
     @property
     def publishes(self) -> bool:
@@ -103,7 +106,7 @@ def build_plan(project: Project, pipeline: str) -> Plan:
                                             hint="step names must be unique within a pipeline"))
             continue
         try:
-            steps[config.name] = _plan_step(source, config, index, cache)
+            steps[config.name] = _plan_step(project, source, config, index, cache)
         except FlowdeckError as error:
             problems.append(error)
     cache.save()
@@ -116,12 +119,22 @@ def build_plan(project: Project, pipeline: str) -> Plan:
     return Plan(source=source, steps=steps, order=_topological_order(source, steps))
 
 
-def _plan_step(source: PipelineSource, config: StepConfig, index: int, cache: AnalysisCache) -> PlannedStep:
+def _plan_step(project: Project, source: PipelineSource, config: StepConfig, index: int, cache: AnalysisCache) -> PlannedStep:
     declared = source.config.params
     planned = PlannedStep(name=config.name, kind=config.kind, config=config, index=index, output=None)
     if isinstance(config, ExtractStep):
         planned.output = (config.output or config.name).lower()
-        _check_path_params(source, config.source.path, ("steps", index, "source", "path"))
+        if isinstance(config.source, DatabaseSource):
+            at = ("steps", index, "source")
+            _check_connection(project, source, config.source.connection, (*at, "connection"))
+            planned.source_query = _source_query(source, config.source, (*at, "query"))
+            if config.time_range is not None:
+                raise config_error_at(source, ("steps", index, "time_range"),
+                                      f"step `{config.name}` reads a database: it reads new rows by `watermark`, "
+                                      "not by `time_range`",
+                                      hint="use `watermark:` with a column that grows (updated_at, an id)")
+        else:
+            _check_path_params(source, config.source.path, ("steps", index, "source", "path"))
     elif isinstance(config, TransformStep):
         planned.output = (config.output or config.name).lower()
         sql_file = source.folder / (config.sql or f"{config.name}.sql")
@@ -136,7 +149,10 @@ def _plan_step(source: PipelineSource, config: StepConfig, index: int, cache: An
                                   hint="add a `checks:` list")
     elif isinstance(config, LoadStep):
         planned.reads = {config.table.lower()}
-        _check_path_params(source, config.to.path, ("steps", index, "to", "path"))
+        if isinstance(config.to, DatabaseTarget):
+            _check_connection(project, source, config.to.connection, ("steps", index, "to", "connection"))
+        else:
+            _check_path_params(source, config.to.path, ("steps", index, "to", "path"))
     for check_index, spec in enumerate(config.checks):
         planned.checks.append(_plan_check(source, spec, ("steps", index, "checks", check_index), cache))
         planned.reads |= _check_reads(planned.checks[-1], planned.output)
@@ -212,6 +228,33 @@ def _read_query(source: PipelineSource, path: Path, at: tuple[str | int, ...], c
             hint=f"create {path}, or set `sql:` to the file that holds the query",
         ) from None
     return parse_query(text, path, cache)
+
+
+def _check_connection(project: Project, source: PipelineSource, name: str, at: tuple[str | int, ...]) -> None:
+    connections = project.config.connections
+    if name not in connections:
+        close = difflib.get_close_matches(name, list(connections), n=1)
+        known = ", ".join(sorted(connections))
+        raise config_error_at(
+            source, at, f"no connection named `{name}` in flowdeck.yaml",
+            hint=f"did you mean `{close[0]}`?" if close else (f"declared connections: {known}" if known else
+                                                               "declare it under `connections:` in flowdeck.yaml"),
+        )
+
+
+def _source_query(source: PipelineSource, database: DatabaseSource, at: tuple[str | int, ...]) -> str | None:
+    """The text of a database source's query: inline, or a .sql file beside pipeline.yaml."""
+    if database.query is None:
+        return None
+    text = database.query.strip()
+    if text.lower().endswith(".sql") and "\n" not in text:
+        path = source.folder / text
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise config_error_at(source, at, f"SQL file not found: {text}",
+                                  hint=f"create {path}, or write the query inline") from None
+    return database.query
 
 
 def _check_path_params(source: PipelineSource, template: str, at: tuple[str | int, ...]) -> None:

@@ -377,5 +377,30 @@ CREATE TABLE silences (
 CREATE INDEX silences_by_pipeline ON silences (pipeline, ends_at);
 """
 
-MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS]
+
+# Database connectors: lineage inputs and outputs may be database tables (``connection:table``).
+# SQLite cannot alter a CHECK constraint, so the table is rebuilt with its rows and indexes.
+_CONNECTORS = """
+CREATE TABLE lineage_with_databases (
+    run_id          TEXT NOT NULL REFERENCES runs(run_id),
+    step            TEXT NOT NULL,
+    output          TEXT NOT NULL,
+    output_kind     TEXT NOT NULL CHECK (output_kind IN ('table', 'file', 'database')),
+    output_checksum TEXT,
+    input           TEXT NOT NULL,
+    input_kind      TEXT NOT NULL CHECK (input_kind IN ('table', 'file', 'database')),
+    input_checksum  TEXT,
+    ts              REAL NOT NULL
+);
+INSERT INTO lineage_with_databases (run_id, step, output, output_kind, output_checksum, input, input_kind,
+                                    input_checksum, ts)
+    SELECT run_id, step, output, output_kind, output_checksum, input, input_kind, input_checksum, ts FROM lineage;
+DROP TABLE lineage;
+ALTER TABLE lineage_with_databases RENAME TO lineage;
+CREATE INDEX lineage_by_output ON lineage (output, ts);
+CREATE INDEX lineage_by_input ON lineage (input, ts);
+CREATE INDEX lineage_by_run ON lineage (run_id);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS, _CONNECTORS]
 SCHEMA_VERSION = len(MIGRATIONS)

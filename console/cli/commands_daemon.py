@@ -60,6 +60,7 @@ def status(
         "healthy": state.running and ready,
         "schedules": report.get("schedules", []),
         "watchers": report.get("watchers", []),
+        "connections": report.get("connections", []),
         "problems": report.get("problems", []),
         "running": [run.to_json() for run in ledger.runs_in_status("running")],
         "queued": [run.to_json() for run in ledger.runs_in_status("queued")],
@@ -116,6 +117,14 @@ def _print_status(document: dict[str, Any]) -> None:
     for watcher in document["watchers"]:
         state = "[red]" + escape(watcher["problem"]) + "[/]" if watcher["problem"] else "watching"
         console.print(f"watch {watcher['pipeline']}: {escape(watcher['folder'])} {', '.join(watcher['patterns'])} {state}")
+    for connection in document["connections"]:
+        if connection["ok"] is None:
+            state = "[dim]not checked yet[/]"
+        elif connection["ok"]:
+            state = f"[green]✓ reachable[/] (checked {connection['checked_at']})"
+        else:
+            state = f"[red]✗ {escape(connection['message'] or 'unreachable')}[/] (checked {connection['checked_at']})"
+        console.print(f"connection {escape(connection['name'])}: {state}")
     console.print(f"runs: {len(document['running'])} running, {len(document['queued'])} queued")
     for run in document["running"] + document["queued"]:
         console.print(f"  {run['run_id']}  {run['pipeline']}  {status_text(run['status'])}")

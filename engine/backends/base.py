@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+ARROW_RELATION = "__fd_arrow"
+"""The name a query given to ``stage_arrow`` reads the incoming Arrow batches under."""
+
 
 def run_tag(run_id: str) -> str:
     """A run id as it appears in the names of warehouse objects (letters, digits, underscores)."""
@@ -149,6 +152,14 @@ class Backend(ABC):
     def arrow_batches(self, table: str) -> Any:
         """The rows of ``table`` as a pyarrow RecordBatchReader (for writers flowdeck drives itself)."""
         raise NotImplementedError(f"the {self.name} backend cannot stream a table as Arrow batches")
+
+    def stage_arrow(self, run_id: str, output: str, batches: Any, *, sql: str | None = None) -> Staged:
+        """Read a pyarrow RecordBatchReader into a staging table for ``output``, one batch at a time.
+
+        ``sql`` is a SELECT over ``ARROW_RELATION`` (the incoming rows) to stage instead of the
+        rows as they come (masked, shaped for an incremental merge).
+        """
+        raise NotImplementedError(f"the {self.name} backend cannot read Arrow batches")
 
     @abstractmethod
     def columns(self, relation_sql: str) -> list[tuple[str, str]]:

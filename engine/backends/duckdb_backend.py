@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 
 from engine.backends.base import (
+    ARROW_RELATION,
     Backend,
     CommitMarker,
     Failing,
@@ -349,6 +350,23 @@ class DuckDBBackend(Backend):
             rows = self._cursor().execute(f"DESCRIBE {relation_sql}").fetchall()
         return [(str(row[0]), str(row[1])) for row in rows]
 
+    def stage_arrow(self, run_id: str, output: str, batches: Any, *, sql: str | None = None) -> Staged:
+        name = self.stage_name(run_id, output)
+        with self._errors(f"building {output}"):
+            cursor = self._cursor()  # the relation is registered on this thread's cursor only
+            cursor.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+            cursor.register(ARROW_RELATION, batches)
+            try:
+                cursor.execute(f"CREATE TABLE {quote(name)} AS\n{sql or f'SELECT * FROM {ARROW_RELATION}'}\n")
+            finally:
+                cursor.unregister(ARROW_RELATION)
+            try:
+                rows, checksum = self._measure(name)
+            except BaseException:
+                cursor.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+                raise
+        return Staged(name=name, rows=rows, checksum=checksum)
+
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
         with self._errors("running a check"):
             cursor = self._cursor().execute(
@@ -579,8 +597,14 @@ class DuckDBBackend(Backend):
         return int(result[0]) if result else 0
 
     def arrow_batches(self, table: str) -> Any:
+        # A streaming reader needs a connection of its own: DuckDB refuses to start one on a
+        # cursor with an unfinished result, and refuses other queries there until it is read.
+        # The cursor lives until the backend closes; interrupt() reaches it meanwhile.
+        cursor = self._connection.cursor()
+        with self._cursors_lock:
+            self._cursors.append(cursor)
         with self._errors(f"reading {table}"):
-            return self._cursor().sql(f"SELECT * FROM {quote(table)}").to_arrow_reader(batch_size=ARROW_BATCH_ROWS)
+            return cursor.sql(f"SELECT * FROM {quote(table)}").to_arrow_reader(batch_size=ARROW_BATCH_ROWS)
 
     def query(self, sql: str, *, limit: int = 1000) -> QueryResult:
         with self._errors("running the query"):

@@ -24,6 +24,7 @@ from typing import Any
 from engine.alerts.rules import DaemonHealth
 from engine.alerts.sender import SenderThread
 from engine.client import Workspace
+from engine.daemon.connections import ConnectionChecks
 from engine.daemon.http import HttpEndpoint, Routes
 from engine.daemon.lease import LEASE_HEARTBEAT_SECONDS, LEASE_STALE_SECONDS, ProjectLock
 from engine.daemon.metrics import DaemonMetrics
@@ -106,6 +107,8 @@ class Daemon:
         self.watchers = Watchers(self.workspace, self.metrics)
         self.pool = WorkerPool(self.workspace, self.project.config.daemon.workers, self.metrics, self._run_finished)
         self.sender = SenderThread(self.workspace)
+        every = self.project.config.daemon.connection_checks
+        self.connections = ConnectionChecks(self.project, every.total_seconds() if every else None)
         self.http.start()
         ledger.take_daemon_lease(self.holder_id, pid=os.getpid(), host=socket.gethostname(),
                                  http_address=self.http.address)
@@ -116,6 +119,7 @@ class Daemon:
         try:
             self.schedules.start()
             self.watchers.start()
+            self.connections.start()
             self._recover()
             self._reload(initial=True)
             self._renew_lease()
@@ -124,6 +128,7 @@ class Daemon:
             log.info("stopping: no new runs; %d running", len(self.pool.running))
             self.schedules.shutdown()
             self.watchers.shutdown()
+            self.connections.shutdown()
             self.pool.shutdown(self.grace, self._hurry.is_set)
         finally:
             for signum, handler in previous.items():
@@ -131,6 +136,7 @@ class Daemon:
             self.schedules.shutdown()
             if self.sender.is_alive():
                 self.sender.stop()  # what it could not send stays in the outbox for the next sender
+            self.connections.shutdown()
             ledger.release_daemon_lease(self.holder_id, self._report())
             self.http.stop()
         log.info("daemon stopped")
@@ -238,7 +244,7 @@ class Daemon:
 
     def problems(self) -> list[str]:
         """Everything that keeps part of the daemon from working, one sentence each."""
-        return sorted(self._problems.values()) + self.watchers.problems()
+        return sorted(self._problems.values()) + self.watchers.problems() + self.connections.problems()
 
     def health(self) -> tuple[bool, list[str]]:
         """Liveness: the main loop is turning."""
@@ -265,6 +271,7 @@ class Daemon:
             "problems": self.problems(),
             "schedules": self.schedules.report(),
             "watchers": self.watchers.report(),
+            "connections": self.connections.report(),
             "workers": {"size": self.pool.size, "running": [run.run_id for run in self.pool.running]},
             "alert_sender": {"running": self.sender.is_alive(), "last_error": self.sender.last_error},
         }

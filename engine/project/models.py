@@ -10,7 +10,17 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -104,6 +114,17 @@ def one_or_many(data: Any, *keys: str) -> Any:
     if isinstance(data, dict) and any(isinstance(data.get(key), str) for key in keys):
         data = {**data, **{key: [data[key]] for key in keys if isinstance(data.get(key), str)}}
     return data
+
+
+def by_connection(database: type) -> Any:
+    """A union discriminator: a mapping naming a ``connection`` is the database form, else the file form."""
+
+    def form(value: Any) -> str:
+        if isinstance(value, dict):
+            return "database" if "connection" in value else "file"
+        return "database" if isinstance(value, database) else "file"
+
+    return form
 
 
 class Model(BaseModel):
@@ -212,6 +233,37 @@ class FileSource(Model):
     filename: bool = Field(default=False, description="add a `filename` column naming the source file of each row")
 
 
+class DatabaseSource(Model):
+    """A table or a query of a database connection, read by an extract step through Arrow ADBC."""
+
+    connection: Identifier = Field(description="a connection declared under `connections:` in flowdeck.yaml")
+    table: str | None = Field(
+        default=None, description="a table (or view) of the source, optionally schema-qualified: `public.orders`"
+    )
+    query: str | None = Field(
+        default=None,
+        description="a SELECT in the source's own SQL dialect, run by the source (inline, or a .sql file beside "
+        "pipeline.yaml)",
+    )
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> DatabaseSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("a database source needs exactly one of `table` or `query`")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How lineage and messages name this source: ``connection:table`` or ``connection:query``."""
+        return f"{self.connection}:{self.table or 'query'}"
+
+
+ExtractSource = Annotated[
+    Union[Annotated[FileSource, Tag("file")], Annotated[DatabaseSource, Tag("database")]],
+    Discriminator(by_connection(DatabaseSource)),
+]
+
+
 class ParquetEncryption(Model):
     """Parquet modular encryption of an export: data keys wrapped by a master key from the secrets store."""
 
@@ -263,6 +315,44 @@ class TimeRange(Model):
         default=0, ge=0, description="intervals before the newest processed one to read again (for late rows)"
     )
 
+
+
+class DatabaseTarget(Model):
+    """A table of a database connection written by a load step, in one transaction on the target."""
+
+    connection: Identifier = Field(description="a connection declared under `connections:` in flowdeck.yaml")
+    table: str = Field(description="the target table, optionally schema-qualified: `analytics.daily_sales`; "
+                       "created from the loaded columns when missing")
+    mode: Literal["replace", "append", "upsert"] = Field(
+        default="replace",
+        description="replace: the table's rows become the loaded rows (the table itself, its grants and indexes "
+        "stay); append: the rows are added; upsert: rows whose `key` exists are replaced, others added",
+    )
+    key: list[str] | None = Field(default=None, description="upsert: the columns identifying a row")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_as_list(cls, data: Any) -> Any:
+        return one_or_many(data, "key")
+
+    @model_validator(mode="after")
+    def _key_with_upsert(self) -> DatabaseTarget:
+        if self.mode == "upsert" and not self.key:
+            raise ValueError("`mode: upsert` needs `key:` naming the columns that identify a row")
+        if self.mode != "upsert" and self.key:
+            raise ValueError(f"`key` only applies to `mode: upsert` (this target is `mode: {self.mode}`)")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How lineage and messages name this target: ``connection:table``."""
+        return f"{self.connection}:{self.table}"
+
+
+LoadTarget = Annotated[
+    Union[Annotated[FileTarget, Tag("file")], Annotated[DatabaseTarget, Tag("database")]],
+    Discriminator(by_connection(DatabaseTarget)),
+]
 
 
 class StepBase(Model):
@@ -344,15 +434,18 @@ class PublishingStep(StepBase):
 
 
 class ExtractStep(PublishingStep):
-    """Read files into a table."""
+    """Read files, or a table or query of a database, into a table."""
 
     kind: Literal["extract"] = Field(description="the step kind")
-    source: FileSource = Field(description="the files to read")
+    source: ExtractSource = Field(
+        description="files (`path:`) or a database table or query (`connection:` with `table:` or `query:`)"
+    )
     mask: dict[str, MaskMethod] = Field(default_factory=dict, description=MASK_DESCRIPTION)
     materialized: Literal["table", "incremental"] = Field(
         default="table",
-        description="table replaces the table with every file read; incremental reads only new or changed files "
-        "and merges their rows by `unique_key`",
+        description="table replaces the table with every file read (or every row of a database source); "
+        "incremental reads only new or changed files (or, from a database, rows above the `watermark`) and merges "
+        "them by `unique_key`",
     )
 
 
@@ -381,11 +474,11 @@ class CheckStep(StepBase):
 
 
 class LoadStep(StepBase):
-    """Write a published table out to a file."""
+    """Write a published table out to a file or into a database table."""
 
     kind: Literal["load"] = Field(description="the step kind")
     table: Identifier = Field(description="the published table to write out")
-    to: FileTarget = Field(description="the file to write")
+    to: LoadTarget = Field(description="a file (`path:`) or a database table (`connection:` and `table:`)")
 
 
 Step = Annotated[Union[ExtractStep, TransformStep, CheckStep, LoadStep], Field(discriminator="kind")]
@@ -698,6 +791,46 @@ class WarehouseConfig(Model):
     )
 
 
+class ConnectionConfig(Model):
+    """A database flowdeck reads from or writes to through Arrow ADBC (see docs/connections.md)."""
+
+    type: Literal["postgresql", "sqlite"] = Field(description="the kind of database")
+    uri: str = Field(
+        description="postgresql: `postgresql://host:port/database` (no password in it); sqlite: the database "
+        "file, relative to the project"
+    )
+    user: str | None = Field(default=None, description="postgresql: the user to log in as (or in the URI)")
+    password: SecretReference | None = Field(
+        default=None, description="postgresql: a reference to the password, e.g. ${secret:SALES_DB}"
+    )
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
+        default=None, description="postgresql: TLS mode, passed to libpq (its default, prefer, when omitted)"
+    )
+    sslrootcert: str | None = Field(
+        default=None, description="postgresql: CA certificate file the server's certificate is checked against "
+        "(verify-ca, verify-full); relative to the project"
+    )
+    sslcert: str | None = Field(default=None, description="postgresql: client certificate file, relative to the project")
+    sslkey: str | None = Field(default=None, description="postgresql: client key file, relative to the project")
+    connect_timeout: Duration = Field(
+        default=timedelta(seconds=10), description="how long connecting may take before it counts as unreachable"
+    )
+    health_check: bool = Field(
+        default=True, description="whether the daemon checks this connection on its schedule and reports it in /readyz"
+    )
+
+    @model_validator(mode="after")
+    def _settings_of_type(self) -> ConnectionConfig:
+        if self.type == "sqlite":
+            given = [name for name in ("user", "password", "sslmode", "sslrootcert", "sslcert", "sslkey")
+                     if getattr(self, name) is not None]
+            if given:
+                raise ValueError(f"`{given[0]}` does not apply to a sqlite connection (a file on this machine)")
+        elif not self.uri.startswith(("postgresql://", "postgres://")) and "${" not in self.uri:
+            raise ValueError("a postgresql `uri` starts with postgresql://, e.g. postgresql://db.example.com:5432/sales")
+        return self
+
+
 class RolesConfig(Model):
     """Who may do what: OS users (`alice`) and groups (`@etl`) mapped to viewer, operator or admin."""
 
@@ -775,6 +908,11 @@ class DaemonConfig(Model):
         description="on SIGTERM, how long running steps may take to finish before they are interrupted",
     )
     http: HttpConfig = Field(default_factory=HttpConfig, description="the daemon's HTTP endpoints")
+    connection_checks: Duration | None = Field(
+        default=timedelta(seconds=60),
+        description="how often the daemon checks that each connection (with health_check: true) answers; "
+        "null turns the checks off",
+    )
 
 
 class ConsoleConfig(Model):
@@ -799,6 +937,9 @@ class ProjectConfig(Model):
     )
     pipelines_dir: str = Field(default="pipelines", description="folder holding one folder per pipeline")
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig, description="the DuckDB warehouse")
+    connections: dict[Identifier, ConnectionConfig] = Field(
+        default_factory=dict, description="databases that extract and load steps read from and write to, by name"
+    )
     defaults: Defaults = Field(default_factory=Defaults, description="defaults that pipelines may override")
     daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="the headless daemon")
     roles: RolesConfig | None = Field(

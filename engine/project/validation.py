@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 
 from engine.errors import ConfigError
 from engine.project.yamlfile import YamlDocument, YamlPath
@@ -117,9 +117,11 @@ def _yaml_path(data: Any, model: type[BaseModel], loc: tuple[Any, ...]) -> tuple
     annotation: Any = model
     parent: Any = None
     for element in loc:
-        if isinstance(node, dict) and element not in node and node.get("kind") == element:
-            annotation = _union_member(annotation, element)
-            continue
+        if isinstance(node, dict) and element not in node:
+            member = _union_member(annotation, element)
+            if member is not None:  # a union's tag (a step `kind`, a source's form), not a key
+                annotation = member
+                continue
         path.append(element)
         parent = annotation
         annotation = _child_annotation(annotation, element)
@@ -163,13 +165,19 @@ def _child_annotation(annotation: Any, element: Any) -> Any:
 
 
 def _union_member(annotation: Any, tag: Any) -> Any:
-    for member in typing.get_args(_strip(annotation)):
+    """The member of a tagged union that ``tag`` picks (by its ``kind`` literal or its ``Tag``), or None."""
+    union = _strip(annotation)
+    if typing.get_origin(union) not in (typing.Union, types.UnionType):
+        return None
+    for member in typing.get_args(union):
+        tags = [meta.tag for meta in getattr(member, "__metadata__", ()) if isinstance(meta, Tag)]
         member = _strip(member)
-        if _is_model(member):
-            kind = member.model_fields.get("kind")
-            if kind is not None and tag in typing.get_args(kind.annotation):
-                return member
-    return annotation
+        if not _is_model(member):
+            continue
+        kind = member.model_fields.get("kind")
+        if tag in tags or (kind is not None and tag in typing.get_args(kind.annotation)):
+            return member
+    return None
 
 
 def _field_names(owner: type[BaseModel] | None) -> list[str]:

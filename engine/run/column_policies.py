@@ -19,14 +19,20 @@ if TYPE_CHECKING:
     from engine.run.steps import StepContext
 
 
-def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Mapping[str, str]) -> str:
-    """``sql`` rewritten so the policy's columns, and every column derived from them, are masked."""
+def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Mapping[str, str], *,
+                  columns: list[str] | None = None) -> str:
+    """``sql`` rewritten so the policy's columns, and every column derived from them, are masked.
+
+    ``columns``: the output columns of ``sql`` when they are known without running it (a
+    stream of Arrow batches cannot be probed: a probe would consume it).
+    """
     # imported here: only steps with a masking policy need sqlglot, and it is costly to load
     from engine.sql.column_masking import MaskingPolicyError, masked_columns, masked_query
     from engine.sql.lineage import column_sources
 
     backend = context.backend
-    outputs = backend.query(f"SELECT * FROM (\n{sql}\n) AS __fd_probe LIMIT 0", limit=0).columns
+    outputs = columns if columns is not None else backend.query(
+        f"SELECT * FROM (\n{sql}\n) AS __fd_probe LIMIT 0", limit=0).columns
     sources = None
     if step.query is not None:
         schema = {table: backend.query(f"SELECT * FROM {_identifier(table)} LIMIT 0", limit=0).columns

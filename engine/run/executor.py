@@ -299,7 +299,7 @@ class RunExecutor:
             project=self.project, backend=backend, run_id=run.run_id, params=params,
             record_check=self._check_recorder(run.run_id),
             record_lineage=self._lineage_recorder(run.run_id),
-            log=self._step_logger(run.run_id),
+            log=self._step_logger(run.run_id), pipeline=run.pipeline,
             ledger=self.ledger, warehouse_id=backend.warehouse_id(), reprocess=bool(run.options.get("reprocess")),
         )
         names = {step.name for step in selected}

@@ -23,7 +23,15 @@ from engine.debug_hooks import crash_point, fault_point
 from engine.errors import CheckFailed, StepFailed
 from engine.masking import MASKER
 from engine.plan import PlannedStep
-from engine.project.models import CheckStep, ExtractStep, LoadStep, PublishingStep, TransformStep
+from engine.project.models import (
+    CheckStep,
+    DatabaseSource,
+    DatabaseTarget,
+    ExtractStep,
+    LoadStep,
+    PublishingStep,
+    TransformStep,
+)
 from engine.project.project import Project
 from engine.run import incremental
 from engine.run.checks import CheckQuery, check_queries
@@ -71,6 +79,7 @@ class StepContext:
     log: Callable[..., None] = field(default=_ignore)  # log(step, message, level=..., payload=...)
     warehouse_id: str = "none"
     reprocess: bool = False
+    pipeline: str = ""
 
 
 @dataclass
@@ -115,22 +124,24 @@ def target_path(context: StepContext, config: LoadStep) -> Path:
 
 def bytes_moved(context: StepContext, step: PlannedStep) -> tuple[int | None, int | None]:
     """(bytes read from files, bytes written to files) by a step that has run: an extract's source
-    files, a load's target file; None where the step touches no file."""
+    files, a load's target file; None where the step touches no file (a database is measured in rows)."""
     config = step.config
-    if isinstance(config, ExtractStep):
+    if isinstance(config, ExtractStep) and not isinstance(config.source, DatabaseSource):
         files = matching_files(source_path(context, config), step.name)
         return sum(found.stat().st_size for found in files if found.is_file()), None
-    if isinstance(config, LoadStep):
+    if isinstance(config, LoadStep) and not isinstance(config.to, DatabaseTarget):
         target = target_path(context, config)
         return None, target.stat().st_size if target.is_file() else None
     return None, None
 
 
-
-
 def _extract(context: StepContext, step: PlannedStep, config: ExtractStep) -> StepResult:
     assert step.output is not None
     source = config.source
+    if isinstance(source, DatabaseSource):
+        from engine.connectors.extract import extract_database
+
+        return extract_database(context, step, config)
     path = source_path(context, config)
     paths = matching_files(path, step.name)
     file_format = source.format or _format_from_extension(path, step.name)
@@ -150,7 +161,7 @@ def _extract(context: StepContext, step: PlannedStep, config: ExtractStep) -> St
             except StepFailed:
                 context.backend.discard(staged)
                 raise
-        result = _publish_checked(context, step, staged, state={"files": [f.to_json() for f in files]})
+        result = publish_checked(context, step, staged, state={"files": [f.to_json() for f in files]})
         _record_file_lineage(context, step, result, paths, files)
         return result
     files = [fingerprint(found, context.project.root, context.ledger, step.name) for found in paths]
@@ -203,7 +214,7 @@ def _transform(context: StepContext, step: PlannedStep, config: TransformStep) -
         if config.mask:
             sql = apply_masking(context, step, sql, config.mask)
         staged = context.backend.stage_query(context.run_id, step.output, sql, view=view)
-        result = _publish_checked(context, step, staged)
+        result = publish_checked(context, step, staged)
     if result.commit is not None:
         context.record_lineage(step.name, output=step.output, output_kind="table", output_checksum=result.commit.checksum,
                                inputs=[(table, "table", None) for table in sorted(step.query.tables)])
@@ -230,6 +241,15 @@ def _incremental(context: StepContext, step: PlannedStep, config: PublishingStep
     if isinstance(config, TransformStep) and config.mask:  # an extract's file query is masked already
         sql = apply_masking(context, step, sql, config.mask)
     staged = backend.stage_query(context.run_id, step.output, incremental.shape_batch(sql, spec, load_id=load_id))
+    return publish_increment(context, step, staged, spec, delta, files=files, load_id=load_id)
+
+
+def publish_increment(context: StepContext, step: PlannedStep, staged: Staged, spec: MergeSpec,
+                      delta: incremental.Delta, *, files: list[InputFile] | None = None,
+                      load_id: int | None = None) -> StepResult:
+    """Merge an incremental step's staged batch into its table, with the state saying what it read."""
+    assert step.output is not None
+    backend = context.backend
     merging = not context.reprocess and backend.table_exists(step.output)
     try:
         incremental.check_key_columns(backend, staged.name, spec, step.name)
@@ -252,14 +272,14 @@ def _incremental(context: StepContext, step: PlannedStep, config: PublishingStep
         backend.discard(staged)
         return StepResult(rows=0, note=delta.note or "no new rows", payload={"rows_read": 0})
     base = context.ledger.data_chain(context.warehouse_id, step.output)[:1] if merging else []
-    result = _publish_checked(context, step, staged, state=state, merge=spec if merging else None,
+    result = publish_checked(context, step, staged, state=state, merge=spec if merging else None,
                               base_run_id=base[0] if base else None)
     result.note = delta.note or None
     result.payload.update(rows_read=staged.rows, merged=merging)
     return result
 
 
-def _publish_checked(context: StepContext, step: PlannedStep, staged: Staged, *, state: dict[str, Any] | None = None,
+def publish_checked(context: StepContext, step: PlannedStep, staged: Staged, *, state: dict[str, Any] | None = None,
                      merge: MergeSpec | None = None, base_run_id: str | None = None) -> StepResult:
     """Run the step's checks on the staged data; publish only if no blocking check failed."""
     assert step.output is not None
@@ -314,6 +334,10 @@ def partial_path(target: Path, run_id: str) -> Path:
 
 
 def _load(context: StepContext, step: PlannedStep, config: LoadStep) -> StepResult:
+    if isinstance(config.to, DatabaseTarget):
+        from engine.connectors.load import load_database_target
+
+        return load_database_target(context, config)
     target = target_path(context, config)
     file_format = config.to.format or _format_from_extension(target, config.name)
     if file_format not in ("parquet", "csv"):

@@ -202,3 +202,11 @@ def _token_error(error: TokenError, text: str, path: Path) -> SqlError:
         excerpt=excerpt_of(text, line) if line else None,
         hint="close the quote or comment that starts on this line",
     )
+
+
+def statement_text(text: str) -> str:
+    """A query without its trailing semicolons, so it can be wrapped (``CREATE ... AS``, a subquery)."""
+    stripped = text.strip()
+    while stripped.endswith(";"):
+        stripped = stripped[:-1].rstrip()
+    return stripped

@@ -1,0 +1,147 @@
+"""Extract steps from a database: the table or query runs in the source, filtered there by the
+watermark, and its rows stream into a staging table of the warehouse as Arrow batches.
+
+An incremental extract (``materialized: incremental``) works like any incremental step of
+docs/rerunning.md: the watermark it read up to is committed with the merged rows and read
+back from the ledger. Only the filtering differs: it is pushed down to the source, bounded
+above by the newest value there when the step starts, so rows arriving meanwhile wait for the
+next run instead of being half-read.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from typing import TYPE_CHECKING, Any
+
+from engine.backends.base import ARROW_RELATION, Staged
+from engine.backends.duckdb_backend import quote
+from engine.connectors.connection import BatchStream, Connection, connected
+from engine.connectors.dialects import Dialect, QualifiedName
+from engine.connectors.progress import Counted, ledger_reporter
+from engine.errors import StepFailed
+from engine.project.models import DatabaseSource, ExtractStep
+from engine.run import incremental
+from engine.sql.analysis import statement_text
+from state.records import Watermark
+
+if TYPE_CHECKING:
+    from engine.plan import PlannedStep
+    from engine.run.steps import StepContext, StepResult
+
+SOURCE_ALIAS = "flowdeck_source"
+
+
+def source_query(dialect: Dialect, source: DatabaseSource, query_text: str | None) -> str:
+    """The SELECT the source runs for every row: the table, or the query as a subquery."""
+    if source.table is not None:
+        return f"SELECT * FROM {dialect.table(QualifiedName.parse(source.table))}"
+    assert query_text is not None
+    return f"SELECT * FROM (\n{statement_text(query_text)}\n) AS {SOURCE_ALIAS}"
+
+
+def extract_database(context: StepContext, step: PlannedStep, config: ExtractStep) -> StepResult:
+    """Read the step's table or query into its output: replaced whole, or merged (incremental)."""
+    from engine.run.steps import StepResult, publish_checked, publish_increment
+
+    source = config.source
+    assert isinstance(source, DatabaseSource) and step.output is not None
+    label = source.table or "the query"
+    with connected(context.project, source.connection) as connection:
+        base = source_query(connection.dialect, source, step.source_query)
+        if not step.incremental:
+            staged, counted = _stage(context, step, config, connection, base, label)
+            result = publish_checked(context, step, staged)
+        else:
+            spec = incremental.merge_spec(config)
+            sql, previous, note = base, None, f"every row of {label}"
+            if config.watermark is not None:
+                sql, previous, note = _pushed_down(context, step, config.watermark, connection, base, label)
+                if sql is None:
+                    return StepResult(rows=0, note=note, payload={"rows_read": 0})
+            load_id = context.ledger.publish_count(context.warehouse_id, step.output) + 1
+            staged, counted = _stage(context, step, config, connection, sql, label,
+                                     shape=lambda select: incremental.shape_batch(select, spec, load_id=load_id))
+            mark = _watermark_read(context, staged, config.watermark, previous) if config.watermark else None
+            delta = incremental.Delta(predicate=None, watermark=mark, note=note)
+            result = publish_increment(context, step, staged, spec, delta, load_id=load_id)
+    result.payload.update(rows_read=counted.rows, batches=counted.batches)
+    if result.commit is not None:
+        context.record_lineage(step.name, output=step.output, output_kind="table",
+                               output_checksum=result.commit.checksum, inputs=[(source.label, "database", None)])
+    return result
+
+
+def _stage(context: StepContext, step: PlannedStep, config: ExtractStep, connection: Connection, sql: str,
+           label: str, *, shape: Any = None) -> tuple[Staged, Counted]:
+    """Stream ``sql``'s rows from the source into the step's staging table (masked, then shaped)."""
+    assert step.output is not None
+    doing = f"step `{step.name}` reading {label} from connection `{connection.name}`"
+    table = config.source.table if isinstance(config.source, DatabaseSource) else None
+    with connection.read(sql, doing, table=table) as stream:
+        counted = Counted(stream, stream.schema, ledger_reporter(context, step.name, "read"))
+        select = _select(context, step, config, stream)
+        if shape is not None:
+            select = shape(select or f"SELECT * FROM {ARROW_RELATION}")
+        staged = context.backend.stage_arrow(context.run_id, step.output, counted.reader(), sql=select)
+    context.log(step.name, f"read {counted.rows:,} rows from {label} ({counted.batches} batches)", kind="step.progress",
+                payload={"rows": counted.rows, "batches": counted.batches, "done": True})
+    return staged, counted
+
+
+def _select(context: StepContext, step: PlannedStep, config: ExtractStep, stream: BatchStream) -> str | None:
+    """The masked SELECT over the incoming rows, when the step has a masking policy."""
+    if not config.mask:
+        return None
+    from engine.run.column_policies import apply_masking
+
+    return apply_masking(context, step, f"SELECT * FROM {ARROW_RELATION}", config.mask,
+                         columns=list(stream.schema.names))
+
+
+def _pushed_down(context: StepContext, step: PlannedStep, column: str, connection: Connection, base: str,
+                 label: str) -> tuple[str | None, Watermark | None, str]:
+    """The query reading only the new rows, the watermark read before, and what it reads, in words.
+
+    The query is None when the source has nothing above the last watermark.
+    """
+    assert step.output is not None
+    dialect = connection.dialect
+    previous = None if context.reprocess else context.ledger.watermark(context.warehouse_id, step.output, column)
+    name = dialect.quote(column)
+    above = f"{name} > {dialect.stored_literal(previous.value, previous.value_type)}" if previous else None
+    newest = connection.execute(
+        f"SELECT max({name}) FROM (\n{base}\n) AS {SOURCE_ALIAS}" + (f" WHERE {above}" if above else ""),
+        f"step `{step.name}` reading the newest {column} of {label}", table=None)
+    high = newest[0][0] if newest else None
+    since = f" above {previous.value}" if previous else ""
+    if high is None:
+        return None, previous, f"no rows of {label} with {column}{since}"
+    bounded = (f"{above} AND " if above else "") + f"{name} <= {dialect.literal(high)}"
+    sql = f"SELECT * FROM (\n{base}\n) AS {SOURCE_ALIAS} WHERE {bounded}"
+    return sql, previous, f"rows of {label} with {column}{since} up to {watermark_text(high)}"
+
+
+def _watermark_read(context: StepContext, staged: Staged, column: str, previous: Watermark | None) -> Watermark | None:
+    """The watermark the staged rows carry: their newest value, typed as the warehouse stores it."""
+    types = dict(context.backend.columns(quote(staged.name)))
+    if column not in types:
+        context.backend.discard(staged)
+        raise StepFailed(f"the watermark column `{column}` is not among the columns read ({', '.join(types)})",
+                         hint="fix `watermark:` in pipeline.yaml")
+    newest = context.backend.query(f"SELECT max({quote(column)}) FROM {quote(staged.name)}", limit=1).rows
+    value = newest[0][0] if newest else None
+    if value is None:
+        return previous
+    return Watermark(column, watermark_text(value), types[column])
+
+
+def watermark_text(value: Any) -> str:
+    """A watermark value as the ledger keeps it (and as it is written back into a source's SQL)."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (float, decimal.Decimal)):
+        return repr(value) if isinstance(value, float) else str(value)
+    return str(value)

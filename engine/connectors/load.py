@@ -1,0 +1,191 @@
+"""Load steps into a database: a published table streams out of the warehouse as Arrow batches
+and lands in the target inside ONE transaction, with a load marker, the dlt way.
+
+The marker (table ``_flowdeck_loads`` beside the target) is keyed by the pipeline, the step,
+the target and the *data version* loaded: the warehouse commit that made the table's current
+data. It is written in the same transaction as the rows, so either both are there or
+neither. A second load of the same version (a rerun, a resumed run reusing the upstream
+steps) finds the marker and loads nothing: the rows are there exactly once.
+
+A failure, a cancel or a killed process rolls the transaction back: the target is left as it
+was. Modes: ``replace`` (the rows become the loaded rows; the table, its grants and indexes
+stay), ``append``, ``upsert`` (rows whose key exists are replaced, others added).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from engine.backends.duckdb_backend import quote
+from engine.connectors.connection import Connection, connected
+from engine.connectors.dialects import QualifiedName, adapt_batch, adapted_schema
+from engine.connectors.progress import Counted, ledger_reporter
+from engine.errors import StepFailed
+from engine.project.models import DatabaseTarget, LoadStep
+
+if TYPE_CHECKING:
+    from engine.run.steps import StepContext, StepResult
+
+
+@dataclass(frozen=True)
+class LoadMarker:
+    """What identifies one load: this data version, by this step, into this table."""
+
+    load_id: str  # the commit that made the loaded table's data (``data_version``)
+    pipeline: str
+    step: str
+    target: str
+    run_id: str  # the run doing the load
+    mode: str
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """How many rows the load wrote, or found already written by an earlier load of the same version."""
+
+    rows: int
+    already_loaded: bool = False
+
+
+def load_database_target(context: StepContext, config: LoadStep) -> StepResult:
+    """Write the step's table into its database target, unless this data version is there already."""
+    from engine.run.steps import StepResult
+
+    target = config.to
+    assert isinstance(target, DatabaseTarget)
+    table = config.table.lower()
+    if target.mode == "upsert":
+        _refuse_bad_keys(context, config.name, table, list(target.key or ()))
+    marker = LoadMarker(load_id=data_version(context, table), pipeline=context.pipeline, step=config.name,
+                        target=target.table, run_id=context.run_id, mode=target.mode)
+    with connected(context.project, target.connection, create=True) as connection:
+        outcome = load_batches(connection, context.backend.arrow_batches(table), target, marker,
+                               report=ledger_reporter(context, config.name, "loaded"))
+    payload = {"rows": outcome.rows, "target": target.label, "load_id": marker.load_id,
+               "already_loaded": outcome.already_loaded}
+    if outcome.already_loaded:
+        note = (f"{target.table} already holds this data ({outcome.rows:,} rows, version {marker.load_id}, loaded by "
+                "an earlier run); nothing loaded again")
+        context.log(config.name, note, kind="step.already_loaded", payload=payload)
+    else:
+        note = None
+        context.log(config.name, f"loaded {outcome.rows:,} rows into {target.table} ({target.mode})",
+                    kind="step.progress", payload={**payload, "done": True})
+        context.record_lineage(config.name, output=target.label, output_kind="database", output_checksum=None,
+                               inputs=[(table, "table", None)])
+    return StepResult(rows=outcome.rows, note=note, payload=payload)
+
+
+def data_version(context: StepContext, table: str) -> str:
+    """The commit that made ``table``'s current data, as ``warehouse:seq``: a rerun of a load-only
+    pipeline or a resumed run sees the same one; a new publish or a rollback makes a new one."""
+    commits = context.ledger.commits_of_output(context.warehouse_id, table)
+    return f"{context.warehouse_id}:{commits[-1].seq}" if commits else f"run:{context.run_id}"
+
+
+def load_batches(connection: Connection, batches: pa.RecordBatchReader, target: DatabaseTarget, marker: LoadMarker,
+                 *, report: Any = None) -> LoadOutcome:
+    """Write ``batches`` into ``target`` with ``marker`` in one transaction; roll back on any failure."""
+    import adbc_driver_manager
+
+    dialect = connection.dialect
+    table = QualifiedName.parse(target.table)
+    markers = dialect.marker_table(table)
+    doing = f"loading into {target.table} (connection `{connection.name}`)"
+    _ensure_marker_table(connection, markers, doing)
+    schema = adapted_schema(batches.schema, dialect.target_field)
+    converted: Any = batches if schema is None else (adapt_batch(batch, schema) for batch in batches)
+    counted = Counted(converted, schema or batches.schema, report or (lambda rows, count: None))
+    try:
+        found = connection.execute(
+            f"SELECT rows FROM {dialect.table(markers)} WHERE pipeline = {dialect.literal(marker.pipeline)} "
+            f"AND step = {dialect.literal(marker.step)} AND target = {dialect.literal(marker.target)} "
+            f"AND load_id = {dialect.literal(marker.load_id)}", doing)
+        if found:
+            connection.rollback()
+            return LoadOutcome(rows=int(found[0][0]), already_loaded=True)
+        exists = connection.exists(table)
+        with connection.cursor() as cursor:
+            if target.mode == "upsert" and exists:
+                rows = _upsert(connection, cursor, counted.reader(), table, list(target.key or ()), marker)
+            else:
+                if target.mode == "replace" and exists:
+                    cursor.execute(dialect.empty(table))
+                rows = _ingest(cursor, counted.reader(), table, "append" if exists else "create")
+            cursor.execute(
+                f"INSERT INTO {dialect.table(markers)} (load_id, pipeline, step, target, run_id, mode, rows) VALUES ("
+                + ", ".join(dialect.literal(value) for value in (marker.load_id, marker.pipeline, marker.step,
+                                                                   marker.target, marker.run_id, marker.mode))
+                + f", {int(rows)})")
+        connection.commit()
+    except adbc_driver_manager.Error as error:
+        connection.rollback()
+        raise connection.failure(error, doing, table=target.table) from None
+    except BaseException:
+        connection.rollback()
+        raise
+    return LoadOutcome(rows=rows)
+
+
+def _ingest(cursor: Any, reader: pa.RecordBatchReader, table: QualifiedName, mode: str, *,
+            temporary: bool = False) -> int:
+    """Bulk-write ``reader`` (COPY for PostgreSQL, prepared inserts for SQLite); return the rows written."""
+    written = cursor.adbc_ingest(table.name, reader, mode=mode, db_schema_name=None if temporary else table.schema,
+                                 temporary=temporary)
+    return int(written) if written is not None and written >= 0 else 0
+
+
+def _upsert(connection: Connection, cursor: Any, reader: pa.RecordBatchReader, table: QualifiedName, key: list[str],
+            marker: LoadMarker) -> int:
+    """Stage the rows in a temporary table, delete the target's rows with the same keys, insert them all."""
+    dialect = connection.dialect
+    stage = dialect.stage_name(re.sub(r"[^A-Za-z0-9]", "_", marker.run_id))
+    cursor.execute(f"DROP TABLE IF EXISTS {dialect.table(stage)}")
+    rows = _ingest(cursor, reader, stage, "create", temporary=True)
+    cursor.execute(dialect.delete_matching(table, stage, key))
+    cursor.execute(dialect.insert_from(table, stage, list(reader.schema.names)))
+    cursor.execute(f"DROP TABLE {dialect.table(stage)}")
+    return rows
+
+
+def _ensure_marker_table(connection: Connection, markers: QualifiedName, doing: str) -> None:
+    """Create the marker table in its own short transaction (two first loads at once: one wins)."""
+    import adbc_driver_manager
+
+    for attempt in range(2):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(connection.dialect.create_marker_table(markers))
+            connection.commit()
+            return
+        except adbc_driver_manager.Error as error:
+            connection.rollback()
+            if attempt == 1 or "already exists" not in str(error) and "duplicate key" not in str(error):
+                raise connection.failure(error, doing, table=str(markers)) from None
+
+
+def _refuse_bad_keys(context: StepContext, step: str, table: str, key: list[str]) -> None:
+    """An upsert key must exist, never be NULL (it would match nothing) and be unique among the loaded rows."""
+    backend = context.backend
+    columns = backend.query(f"SELECT * FROM {quote(table)} LIMIT 0", limit=0).columns
+    missing = [column for column in key if column not in columns]
+    if missing:
+        raise StepFailed(f"step `{step}`: the upsert key names {', '.join(missing)}, which table {table} does not "
+                         f"have (columns: {', '.join(columns)})", hint="fix `to.key` in pipeline.yaml")
+    keys = ", ".join(quote(column) for column in key)
+    nulls = backend.failing_rows(f"SELECT {keys} FROM {quote(table)} WHERE "
+                                 + " OR ".join(f"{quote(column)} IS NULL" for column in key))
+    if nulls.count:
+        raise StepFailed(f"step `{step}`: {nulls.count:,} rows of {table} have a NULL in the upsert key "
+                         f"({', '.join(key)}); such a row matches no row of the target", hint="filter them out or "
+                         "fill the key in a transform; nothing was loaded")
+    twice = backend.failing_rows(f"SELECT {keys}, count(*) AS occurrences FROM {quote(table)} "
+                                 f"GROUP BY {keys} HAVING count(*) > 1")
+    if twice.count:
+        raise StepFailed(f"step `{step}`: {twice.count:,} values of the upsert key ({', '.join(key)}) occur more than "
+                         f"once in {table}, e.g. {twice.sample[0]}", hint="make the key unique in a transform "
+                         "(which row should win?); nothing was loaded")
