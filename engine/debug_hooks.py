@@ -10,8 +10,9 @@ Only for tests and for operators rehearsing recovery; inert unless the variables
 Several ``point:step`` entries may be separated by commas; ``*`` as the step matches any.
 Points: ``staging`` (before a step stages), ``staged`` (staged, not yet checked or published),
 ``publishing`` (inside the publish transaction, before COMMIT), ``published`` (committed, ledger
-not yet written), ``exporting`` (export file written beside, not yet renamed), ``exported``
-(renamed into place, ledger not yet written). Modelled on Dagster's DebugCrashFlags.
+not yet written), ``exporting`` (export file written beside, not yet renamed; or a database
+load's rows and marker written, not yet committed), ``exported`` (renamed into place, or
+committed on the target database; ledger not yet written). Modelled on Dagster's DebugCrashFlags.
 """
 
 from __future__ import annotations

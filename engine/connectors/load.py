@@ -24,6 +24,7 @@ from engine.backends.duckdb_backend import quote
 from engine.connectors.connection import Connection, connected
 from engine.connectors.dialects import QualifiedName, adapt_batch, adapted_schema
 from engine.connectors.progress import Counted, ledger_reporter
+from engine.debug_hooks import crash_point
 from engine.errors import StepFailed
 from engine.project.models import DatabaseTarget, LoadStep
 
@@ -65,6 +66,8 @@ def load_database_target(context: StepContext, config: LoadStep) -> StepResult:
     with connected(context.project, target.connection, create=True) as connection:
         outcome = load_batches(connection, context.backend.arrow_batches(table), target, marker,
                                report=ledger_reporter(context, config.name, "loaded"))
+    if not outcome.already_loaded:
+        crash_point("exported", config.name)  # committed on the target, the ledger not yet written
     payload = {"rows": outcome.rows, "target": target.label, "load_id": marker.load_id,
                "already_loaded": outcome.already_loaded}
     if outcome.already_loaded:
@@ -121,6 +124,7 @@ def load_batches(connection: Connection, batches: pa.RecordBatchReader, target: 
                 + ", ".join(dialect.literal(value) for value in (marker.load_id, marker.pipeline, marker.step,
                                                                    marker.target, marker.run_id, marker.mode))
                 + f", {int(rows)})")
+        crash_point("exporting", marker.step)  # rows and marker written, not committed
         connection.commit()
     except adbc_driver_manager.Error as error:
         connection.rollback()

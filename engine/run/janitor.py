@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.backends.base import Backend, run_tag
 from engine.errors import FlowdeckError
-from engine.project.models import LoadStep
+from engine.project.models import DatabaseTarget, LoadStep
 from engine.project.project import Project
 from engine.run import tempfiles
 from engine.run.steps import PARTIAL_MARK
@@ -98,8 +98,8 @@ def _export_folders(project: Project, pipelines: list[str]) -> set[Path]:
         except FlowdeckError:
             continue  # an invalid pipeline writes nothing
         for step in source.config.steps:
-            if not isinstance(step, LoadStep):
-                continue
+            if not isinstance(step, LoadStep) or isinstance(step.to, DatabaseTarget):
+                continue  # a database load leaves nothing beside its target: its transaction does
             template = step.to.path
             for param in path_params(template):
                 template = template.replace("{" + param + "}", "*")

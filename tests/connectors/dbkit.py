@@ -101,25 +101,31 @@ def pipeline(root: Path, name: str, steps: str, **sql: str) -> None:
         write(root / "pipelines" / name / f"{file}.sql", text)
 
 
-def environment(password: str | None) -> dict[str, str]:
+def environment(password: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a flowdeck subprocess: the secret in FLOWDECK_SECRET_*, no keyring."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("FLOWDECK_")}
-    env.update({"NO_COLOR": "1", "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    env.update({"NO_COLOR": "1", "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring", **(extra or {})})
     if password is not None:
         env[f"FLOWDECK_SECRET_{PASSWORD_SECRET}"] = password
     return env
 
 
-def flowdeck(root: Path, *args: str, password: str | None, timeout: float = 600.0) -> subprocess.CompletedProcess[str]:
-    """Run the CLI on the project with the connection password in its environment."""
+def flowdeck(root: Path, *args: str, password: str | None, timeout: float = 600.0,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI on the project with the connection password (and ``env``) in its environment."""
     return subprocess.run([FLOWDECK, "--project", str(root), *args], capture_output=True, text=True,
-                          timeout=timeout, env=environment(password))
+                          timeout=timeout, env=environment(password, env))
 
 
 def spawn(root: Path, *args: str, password: str | None) -> subprocess.Popen[bytes]:
     """Start the CLI without waiting for it."""
     return subprocess.Popen([FLOWDECK, "--project", str(root), *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment(password))
+
+
+def last_run_id(root: Path) -> str:
+    """The id of the project's newest run."""
+    return ledger_rows(root, "SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 1")[0][0]
 
 
 def ledger_rows(root: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -145,9 +151,13 @@ def step_status(root: Path, step: str) -> dict[str, Any]:
 
 
 def progress_events(root: Path, step: str) -> list[dict[str, Any]]:
-    """The payloads of the ``step.progress`` events of ``step``, oldest first."""
-    return [json.loads(payload) for (payload,) in ledger_rows(
-        root, "SELECT payload_json FROM events WHERE step = ? AND kind = 'step.progress' ORDER BY event_id", (step,))]
+    """The payloads of the ``step.progress`` events of ``step``, oldest first (none while there is no ledger yet)."""
+    try:
+        rows = ledger_rows(root, "SELECT payload_json FROM events WHERE step = ? AND kind = 'step.progress' "
+                                 "ORDER BY event_id", (step,))
+    except sqlite3.OperationalError:  # the run has not created or migrated its ledger yet
+        return []
+    return [json.loads(payload) for (payload,) in rows]
 
 
 def closed_port() -> int:

@@ -66,6 +66,14 @@ def test_bad_connections_are_refused_with_the_line_they_are_on(tmp_path: Path, c
     ("""
      - name: raw
        kind: extract
+       source: {connection: sales_db, table: orders}
+       materialized: incremental
+       unique_key: id
+       time_range: {column: sold_at}
+     """, "it reads new rows by `watermark`, not by `time_range`"),
+    ("""
+     - name: raw
+       kind: extract
        source: {path: data/x.csv}
      - name: out
        kind: load
@@ -94,7 +102,10 @@ def test_validate_and_schema_know_the_database_forms(tmp_path: Path) -> None:
     root = project(tmp_path, steps="""
         - name: raw
           kind: extract
-          source: {connection: sales_db, query: orders.sql, watermark: updated_at, unique_key: id}
+          source: {connection: sales_db, query: orders.sql}
+          materialized: incremental
+          watermark: updated_at
+          unique_key: id
         - name: out
           kind: load
           table: raw

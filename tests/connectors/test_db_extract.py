@@ -69,7 +69,10 @@ def test_incremental_extract_reads_only_rows_above_the_watermark(tmp_path: Path,
     pipeline(root, "events", """
         - name: events
           kind: extract
-          source: {connection: src, table: events, watermark: id}
+          source: {connection: src, table: events}
+          materialized: incremental
+          unique_key: id
+          watermark: id
         """)
     assert flowdeck(root, "run", "events", password=pg.cluster.password).returncode == 0
     pg.execute("INSERT INTO events SELECT g, 'new', g FROM generate_series(6, 8) g",
@@ -77,30 +80,46 @@ def test_incremental_extract_reads_only_rows_above_the_watermark(tmp_path: Path,
     result = flowdeck(root, "run", "events", password=pg.cluster.password)
     assert result.returncode == 0, result.stderr
 
-    assert warehouse(root, "SELECT id, kind FROM events ORDER BY id") == \
-        [(i, "old") for i in range(1, 6)] + [(i, "new") for i in range(6, 9)]
+    assert warehouse(root, "SELECT id, kind, _fd_load_id FROM events ORDER BY id") == \
+        [(i, "old", 1) for i in range(1, 6)] + [(i, "new", 2) for i in range(6, 9)]
     read = [event for event in progress_events(root, "events") if event.get("done")]
     assert [event["rows"] for event in read] == [5, 3]  # the second run read 3 rows from the source, not 8
-    assert step_status(root, "events")["rows"] == 8  # the published table: old rows kept, new ones added
+    assert step_status(root, "events")["rows"] == 3
+
+    # nothing new: the source is asked for its newest id and nothing is read
+    assert flowdeck(root, "run", "events", password=pg.cluster.password).returncode == 0
+    assert len([event for event in progress_events(root, "events") if event.get("done")]) == 2
+    assert step_status(root, "events")["rows"] == 0
+
+    # --reprocess reads everything again, the change to row 2 included
+    assert flowdeck(root, "run", "events", "--reprocess", password=pg.cluster.password).returncode == 0
+    assert warehouse(root, "SELECT id, kind FROM events ORDER BY id") == pg.rows("SELECT id, kind FROM events ORDER BY id")
 
 
-def test_incremental_extract_with_a_unique_key_replaces_rows_read_again(tmp_path: Path, pg: PgDatabase) -> None:
-    pg.execute("CREATE TABLE accounts (id integer, balance integer, updated_at timestamp)",
-               "INSERT INTO accounts VALUES (1, 10, '2024-01-01 00:00'), (2, 20, '2024-01-02 00:00'), "
-               "(3, 30, '2024-01-03 00:00')")
+def test_incremental_extract_updates_rows_read_again_by_key(tmp_path: Path, pg: PgDatabase) -> None:
+    pg.execute("CREATE TABLE accounts (id integer, balance integer, updated_at timestamptz)",
+               "INSERT INTO accounts VALUES (1, 10, '2024-01-01 00:00+00'), (2, 20, '2024-01-02 00:00+00'), "
+               "(3, 30, '2024-01-03 00:00+00')")
     root = make_project(tmp_path / "project", {"src": pg_connection(pg)})
     pipeline(root, "accounts", """
         - name: accounts
           kind: extract
-          source: {connection: src, table: accounts, watermark: updated_at, unique_key: id}
+          source: {connection: src, query: "SELECT id, balance, updated_at FROM accounts"}
+          materialized: incremental
+          unique_key: id
+          watermark: updated_at
+          on_duplicate: update
+          order_by: updated_at
         """)
     assert flowdeck(root, "run", "accounts", password=pg.cluster.password).returncode == 0
-    pg.execute("UPDATE accounts SET balance = 31, updated_at = '2024-01-04 00:00' WHERE id = 3",
-               "INSERT INTO accounts VALUES (4, 40, '2024-01-03 00:00')")  # late: at the last watermark
-    assert flowdeck(root, "run", "accounts", password=pg.cluster.password).returncode == 0
+    pg.execute("UPDATE accounts SET balance = 31, updated_at = '2024-01-04 00:00+00' WHERE id = 3",
+               "INSERT INTO accounts VALUES (4, 40, '2024-01-05 00:00+00')")
+    result = flowdeck(root, "run", "accounts", password=pg.cluster.password)
+    assert result.returncode == 0, result.stderr
 
     assert warehouse(root, "SELECT id, balance FROM accounts ORDER BY id") == pg.rows(
         "SELECT id, balance FROM accounts ORDER BY id") == [(1, 10), (2, 20), (3, 31), (4, 40)]
+    assert [event["rows"] for event in progress_events(root, "accounts") if event.get("done")] == [3, 2]
 
 
 def test_a_masking_policy_masks_database_rows_before_they_are_staged(tmp_path: Path, pg: PgDatabase) -> None:

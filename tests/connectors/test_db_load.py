@@ -9,6 +9,7 @@ import pytest
 from dbkit import (
     PgDatabase,
     flowdeck,
+    last_run_id,
     ledger_rows,
     make_project,
     pg_connection,
@@ -180,3 +181,25 @@ def test_the_load_writes_lineage_to_the_database_table(target: Target) -> None:
         [("out:orders", "database", "orders", "table")]
     lineage = flowdeck(root, "lineage", "orders", password=None)
     assert "db:out:orders" in lineage.stdout, lineage.stdout + lineage.stderr
+
+
+@pytest.mark.parametrize("point", ["exporting", "exported"])
+def test_a_run_killed_around_the_target_commit_resumes_to_rows_loaded_exactly_once(target: Target, point: str) -> None:
+    # exporting: rows and marker written, not committed; exported: committed, the ledger not told
+    target.execute("CREATE TABLE orders (id BIGINT, item TEXT, qty BIGINT)")
+    root = orders_project(target, "append")
+    csv(root, [(1, "tea", 2), (2, "jam", 5)])
+    killed = flowdeck(root, "run", "ship", password=target.password, env={"FLOWDECK_DEBUG_CRASH_AT": f"{point}:to_target"})
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    committed = point == "exported"
+    assert target.rows("SELECT count(*) FROM orders") == [(2 if committed else 0,)]
+    parent = last_run_id(root)
+
+    resumed = flowdeck(root, "run", "--resume", parent, password=target.password)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert target.rows("SELECT id, item, qty FROM orders ORDER BY id") == [(1, "tea", 2), (2, "jam", 5)]
+    assert target.rows("SELECT count(*) FROM _flowdeck_loads") == [(1,)]
+    run = last_run_id(root)
+    assert ledger_rows(root, "SELECT reused_from FROM steps WHERE run_id = ? AND step = 'orders'", (run,)) == [(parent,)]
+    found = ledger_rows(root, "SELECT count(*) FROM events WHERE run_id = ? AND kind = 'step.already_loaded'", (run,))
+    assert found == [(1 if committed else 0,)]
