@@ -33,8 +33,8 @@ from state.records import CommitRecord
 
 if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspace (and the console) stays fast
     from engine.alerts.sender import DeliveryReport
-    from engine.monitor.views import RunMetrics, StatsReport
     from engine.connectors.health import ConnectionReport
+    from engine.monitor.views import RunMetrics, StatsReport
     from engine.pipelines import PipelineSummary
     from engine.plan import Plan
     from engine.project.editing import SaveResult
@@ -695,7 +695,6 @@ class Workspace:
             if run.owner_pid == pid:
                 return f"run {run.run_id} of {run.pipeline} (pid {pid})"
         return f"process {pid}" if pid else "another process"
-
 
     # -- connections ---------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a copy of the bundled example project, and the real `flowdeck` CLI run as a subprocess.
+"""Shared fixtures: a copy of the bundled example project, the real `flowdeck` CLI run as a
+subprocess, and an environment without inherited secrets.
 
 Nothing here depends on the terminal, $HOME or the time of day: every test gets its own
 project folder under ``tmp_path`` and a scrubbed environment.
@@ -18,7 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import keyring
 import pytest
+from keyring.backends import fail
+
+from engine.masking import MASKER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FLOWDECK = Path(sys.executable).with_name("flowdeck")
@@ -185,3 +190,19 @@ def ran_daily_sales(project: Path) -> Iterator[Path]:
     result = run_flowdeck("run", "daily_sales", project=project)
     assert result.returncode == 0, result
     yield project
+
+
+@pytest.fixture
+def no_inherited_secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No keyring backend, no master key or credentials, no FLOWDECK_ setting or secret from the
+    environment (in this process and its subprocesses); an empty masker before and after."""
+    for name in list(os.environ):
+        if name.startswith("FLOWDECK_") or name in ("CREDENTIALS_DIRECTORY", "PYTHON_KEYRING_BACKEND"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    MASKER.forget_all()
+    yield
+    keyring.set_keyring(previous)
+    MASKER.forget_all()

@@ -12,7 +12,7 @@ from console.cli.output import out, print_json
 EXIT_CONNECTION_FAILED = 1
 
 connections_app = typer.Typer(
-    help="The databases extract and load steps use (`connections:` in flowdeck.yaml; see docs/connections.md).",
+    help="The databases extract and load steps use (`connections:` in flowdeck.yaml; see docs/connectors.md).",
     no_args_is_help=True,
 )
 app.add_typer(connections_app, name="connections")
@@ -21,7 +21,7 @@ app.add_typer(connections_app, name="connections")
 @connections_app.command("list")
 def list_connections(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON (see docs/connections.md).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON (see docs/connectors.md).")] = False,
 ) -> None:
     """List the declared connections: type, where they point (never a password), the steps using them.
 
@@ -35,7 +35,7 @@ def list_connections(
         return
     console = out()
     if not listed:
-        console.print("no connections declared (add `connections:` to flowdeck.yaml; see docs/connections.md)")
+        console.print("no connections declared (add `connections:` to flowdeck.yaml; see docs/connectors.md)")
         return
     for item in listed:
         tls = f", sslmode {item['sslmode']}" if item["sslmode"] else ""
@@ -54,7 +54,7 @@ def test_connections(
         typer.Option("--table", "-t", help="Check that this table can be read, instead of the tables the "
                      "pipelines use (repeatable).", show_default=False),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON (see docs/connections.md).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON (see docs/connectors.md).")] = False,
 ) -> None:
     """Check that a connection works: the server answers, TLS and the login succeed, and every table
     the pipelines read or write through it can be read or written (nothing is changed).

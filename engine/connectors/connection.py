@@ -39,7 +39,7 @@ def connection_config(project: Project, name: str) -> ConnectionConfig:
         known = ", ".join(sorted(connections)) or "none"
         raise NotFound(f"no connection named `{name}` in flowdeck.yaml (declared: {known})",
                        hint=f"did you mean `{close[0]}`?" if close else "declare it under `connections:` "
-                       "(see docs/connections.md)")
+                       "(see docs/connectors.md)")
     return connections[name]
 
 

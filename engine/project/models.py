@@ -792,7 +792,7 @@ class WarehouseConfig(Model):
 
 
 class ConnectionConfig(Model):
-    """A database flowdeck reads from or writes to through Arrow ADBC (see docs/connections.md)."""
+    """A database flowdeck reads from or writes to through Arrow ADBC (see docs/connectors.md)."""
 
     type: Literal["postgresql", "sqlite"] = Field(description="the kind of database")
     uri: str = Field(

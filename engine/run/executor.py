@@ -24,6 +24,7 @@ from pathlib import Path
 from engine.backends.base import Backend
 from engine.backends.duckdb_backend import DuckDBBackend
 from engine.backends.warehouse import open_warehouse
+from engine.connectors.failures import ConnectionFailed
 from engine.debug_hooks import crash_point
 from engine.errors import EXIT_RUN_FAILED, CheckFailed, FlowdeckError, PlanError, SqlError, StepFailed, WarehouseBusy
 from engine.masking import mask
@@ -427,6 +428,8 @@ def error_kind(error: BaseException) -> str:
         return "warehouse busy"
     if isinstance(error, SqlError):
         return "sql error"
+    if isinstance(error, ConnectionFailed):  # which way the database failed says more than "transient"
+        return f"database {error.reason.replace('_', ' ')}"
     if isinstance(error, StepFailed):
         if "interrupted" in error.what:
             return "interrupted"

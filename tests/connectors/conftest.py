@@ -8,12 +8,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import keyring
 import pytest
 from dbkit import PgDatabase
-from postgres_server import Cluster, SharedCluster
-
-from engine.masking import MASKER
+from postgres_server import Cluster, SharedCluster, external_cluster
 
 
 def _session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -24,7 +21,12 @@ def _session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """The session's PostgreSQL cluster (started by the first worker that needs it, stopped by the last)."""
+    """The session's PostgreSQL cluster: the one .ci/run started, or one started by the first worker
+    that needs it and stopped by the last."""
+    external = external_cluster()
+    if external is not None:
+        yield external
+        return
     shared = SharedCluster(_session_dir(tmp_path_factory) / "flowdeck-postgres")
     cluster = shared.enter()
     try:
@@ -53,17 +55,6 @@ def pg(postgres: Cluster) -> PgDatabase:
 
 
 @pytest.fixture(autouse=True)
-def secrets_from_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No OS keyring, no master key, no inherited FLOWDECK_ settings; an empty masker."""
-    for name in list(os.environ):
-        if name.startswith("FLOWDECK_") or name in ("CREDENTIALS_DIRECTORY",):
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    from keyring.backends import fail
-
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    MASKER.forget_all()
-    yield
-    keyring.set_keyring(previous)
-    MASKER.forget_all()
+def secrets_from_environment(no_inherited_secrets: None) -> None:
+    """No OS keyring, no master key, no inherited FLOWDECK_ settings, an empty masker: a test passes
+    the connection password to flowdeck in FLOWDECK_SECRET_* itself (dbkit.environment)."""

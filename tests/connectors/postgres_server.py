@@ -4,7 +4,9 @@
 PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` system user
 (created by the Debian package) through ``runuser``. Several processes (pytest-xdist workers)
 share one cluster: the first to take the lock starts it, each registers itself, and the last
-to leave stops it (``SharedCluster``).
+to leave stops it (``SharedCluster``). ``.ci/run`` starts the cluster itself before the tests
+and stops it after (``python tests/connectors/postgres_server.py start|stop STATE``); the tests
+find it through ``POSTGRES_TEST_CLUSTER`` (``external_cluster``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +31,7 @@ from engine.processes import pid_alive
 
 SUPERUSER = "postgres"
 SERVICE_USER = "postgres"  # the OS user the server runs as when we are root
+ENV_CLUSTER = "POSTGRES_TEST_CLUSTER"  # the state file of a cluster started outside the tests (.ci/run)
 
 
 @dataclass(frozen=True)
@@ -209,3 +213,34 @@ class SharedCluster:
                 return
             self.state_file.unlink()
             stop_cluster(Cluster(**state["cluster"]))
+
+
+def external_cluster() -> Cluster | None:
+    """The cluster ``.ci/run`` started for the tests (``POSTGRES_TEST_CLUSTER``), if any."""
+    state = os.environ.get(ENV_CLUSTER)
+    if not state:
+        return None
+    cluster = Cluster(**json.loads(Path(state).read_text()))
+    if not pid_alive(cluster.pid):
+        raise RuntimeError(f"{ENV_CLUSTER}={state}: its PostgreSQL server (pid {cluster.pid}) is not running")
+    return cluster
+
+
+def main(argv: list[str]) -> int:
+    """``start STATE`` (start a cluster, write how to reach it to STATE) or ``stop STATE``."""
+    if len(argv) != 2 or argv[0] not in ("start", "stop"):
+        print("usage: postgres_server.py start|stop STATE_FILE", file=sys.stderr)
+        return 2
+    command, state = argv[0], Path(argv[1])
+    if command == "start":
+        cluster = start_cluster()
+        state.write_text(json.dumps(asdict(cluster)))
+        print(f"PostgreSQL {server_binaries().parent.name} on 127.0.0.1:{cluster.port} ({cluster.folder})")
+    elif state.exists():
+        stop_cluster(Cluster(**json.loads(state.read_text())))
+        state.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -12,6 +12,7 @@ from dbkit import (
     closed_port,
     flowdeck,
     ledger_bytes,
+    ledger_rows,
     make_project,
     pg_connection,
     pipeline,
@@ -56,6 +57,8 @@ def test_a_wrong_password_says_authentication_failed(tmp_path: Path, items: PgDa
     error = step_status(root, "pulled")["error"]
     assert "refused the login of user `postgres` (authentication failed)" in error
     assert "flowdeck secrets set" in error
+    assert ledger_rows(root, "SELECT error_kind FROM step_metrics WHERE step = 'pulled'") == \
+        [("database authentication",)]  # what `flowdeck stats` counts it as
     test = flowdeck(root, "connections", "test", "src", "--json", password=WRONG_PASSWORD)
     assert test.returncode == 1
     check = json.loads(test.stdout)["connections"][0]["checks"][0]
@@ -71,6 +74,7 @@ def test_a_closed_port_says_connection_refused(tmp_path: Path, items: PgDatabase
     error = step_status(root, "pulled")["error"]
     assert f"nothing accepts connections at 127.0.0.1:{port} (connection refused)" in error
     assert "authentication" not in error and "TLS" not in error
+    assert ledger_rows(root, "SELECT error_kind FROM step_metrics WHERE step = 'pulled'") == [("database refused",)]
     test = flowdeck(root, "connections", "test", password=items.cluster.password)
     assert test.returncode == 1 and "[refused]" in test.stdout
     assert_never_shown(items.cluster.password, result.stdout, result.stderr, test.stdout, ledger_bytes(root))

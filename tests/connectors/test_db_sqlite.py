@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from dbkit import flowdeck, make_project, pipeline, sqlite_rows, step_status
 
+from engine.client import Workspace
+
 pytestmark = pytest.mark.slow
 
 
@@ -20,12 +22,18 @@ def shop_file(path: Path) -> None:
                         for i in range(1, 2001)])
 
 
-def test_sqlite_to_sqlite_through_a_transform_matches_sqlite_itself(tmp_path: Path) -> None:
+def shop_project(tmp_path: Path) -> Path:
+    """A project reading `shop` (data/shop.sqlite, its sales) and writing `reports` (out/reports.sqlite)."""
     root = tmp_path / "project"
     shop_file(root / "data" / "shop.sqlite")
     make_project(root, {"shop": "{type: sqlite, uri: data/shop.sqlite}",
                         "reports": "{type: sqlite, uri: out/reports.sqlite}"})
     (root / "out").mkdir()
+    return root
+
+
+def test_sqlite_to_sqlite_through_a_transform_matches_sqlite_itself(tmp_path: Path) -> None:
+    root = shop_project(tmp_path)
     pipeline(root, "regions", """
         - name: sales
           kind: extract
@@ -78,3 +86,28 @@ def test_a_missing_sqlite_source_and_table_have_their_own_messages(tmp_path: Pat
     assert "does not exist" in step_status(root, "from_gone")["error"]
     assert "table `returns` does not exist" in step_status(root, "no_table")["error"]
     assert not (root / "data" / "gone.sqlite").exists()  # reading never creates the file
+
+
+def test_database_steps_record_rows_read_and_loaded_in_the_run_measures(tmp_path: Path) -> None:
+    root = shop_project(tmp_path)
+    pipeline(root, "copy", """
+        - name: sales
+          kind: extract
+          source: {connection: shop, query: "SELECT * FROM sales WHERE region <> 'east'"}
+        - name: publish
+          kind: load
+          table: sales
+          to: {connection: reports, table: sales_copy, mode: replace}
+        """)
+    workspace = Workspace.open(root)
+    record, _ = workspace.submit("copy")
+    workspace.execute(record.run_id)
+
+    kept = sqlite_rows(root / "data" / "shop.sqlite", "SELECT count(*) FROM sales WHERE region <> 'east'")[0][0]
+    assert sqlite_rows(root / "out" / "reports.sqlite", "SELECT count(*) FROM sales_copy")[0][0] == kept
+    steps = {view.record.step: view for view in workspace.run_metrics(record.run_id).steps}
+    assert (steps["sales"].rows_in, steps["sales"].rows_out) == (kept, kept)
+    assert (steps["publish"].rows_in, steps["publish"].rows_out) == (kept, kept)
+    # a database is no file: no bytes are claimed, and the throughput is in rows
+    assert all(view.bytes_in is None and view.bytes_out is None for view in steps.values())
+    assert all(view.rows_per_second and view.rows_per_second > 0 for view in steps.values())

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import keyring
 import pytest
-from keyring.backends import fail
-
-from engine.masking import MASKER
 
 REPO = Path(__file__).resolve().parents[2]
 SUPPORT = Path(__file__).resolve().parent / "support"
@@ -32,19 +27,10 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No keyring backend, no master key, no credentials, no secret in the environment; an empty masker."""
-    for name in list(os.environ):
-        if name.startswith("FLOWDECK_") or name in ("CREDENTIALS_DIRECTORY", "PYTHON_KEYRING_BACKEND"):
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+def isolated_secrets(no_inherited_secrets: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No keyring backend, no master key, no credentials, no secret in the environment; an empty
+    masker; the test keyring (when a test asks for it) in a file of this test's own."""
     monkeypatch.setenv("FLOWDECK_TEST_KEYRING_FILE", str(tmp_path / "test-keyring.json"))
-    previous = keyring.get_keyring()
-    keyring.set_keyring(fail.Keyring())
-    MASKER.forget_all()
-    yield
-    keyring.set_keyring(previous)
-    MASKER.forget_all()
 
 
 @pytest.fixture
