@@ -61,6 +61,9 @@ def _nested(annotation: Any, key: str) -> list[tuple[str, type[BaseModel]]]:
         if len(members) > 1 and all(isinstance(m, type) and issubclass(m, BaseModel) and "kind" in m.model_fields
                                     for m in members):
             return [(f"{key} with kind: {typing.get_args(m.model_fields['kind'].annotation)[0]}", m) for m in members]
+        forms = [arg for arg in arguments if isinstance(_strip(arg), type) and issubclass(_strip(arg), BaseModel)]
+        if len(forms) > 1:  # one key, several forms (files or a database): one section each, named by its tag
+            return [(f"{key} ({_form_name(form)})", _strip(form)) for form in forms]
         return [found for member in members for found in _nested(member, key)]
     if origin is list:
         return _nested(arguments[0], f"{key}[]")
@@ -69,6 +72,15 @@ def _nested(annotation: Any, key: str) -> list[tuple[str, type[BaseModel]]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [(key, annotation)]
     return []
+
+
+def _form_name(annotation: Any) -> str:
+    """What tells one form of a union from the others: its discriminator tag, or its model's name."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        for meta in annotation.__metadata__:
+            if isinstance(getattr(meta, "tag", None), str):
+                return meta.tag
+    return _strip(annotation).__name__
 
 
 def sections() -> list[tuple[str, type[BaseModel]]]:
@@ -157,8 +169,9 @@ def summary_of(model: type[BaseModel]) -> str:
 
 def section(title: str, model: type[BaseModel], links: dict[type, str]) -> str:
     """One heading with its table of keys."""
-    heading = title if title.endswith(".yaml") else f"`{title.split(' with ')[0]}`" + (
-        f" with `{title.split(' with ')[1]}`" if " with " in title else "")
+    key, _, form = title.partition(" (")
+    heading = title if title.endswith(".yaml") else f"`{key.split(' with ')[0]}`" + (
+        f" with `{key.split(' with ')[1]}`" if " with " in key else "") + (f" ({form}" if form else "")
     lines = [f"## {heading}", "", summary_of(model), "",
              "| key | type | default | description |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
