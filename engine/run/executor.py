@@ -183,15 +183,12 @@ class RunExecutor:
         rows_in = sum(value for value in upstream if value is not None) if any(v is not None for v in upstream) else None
         if step.kind == "extract":
             rows_in = rows
-        try:
+        try:  # a measure is never worth failing a step for; the tests of the measures catch wrong ones
             bytes_in, bytes_out = bytes_moved(context, step) if error is None else (None, None)
-        except (OSError, FlowdeckError):
-            bytes_in = bytes_out = None
-        try:
             self.ledger.record_step_metrics(context.run_id, step.name, rows_in=rows_in, bytes_in=bytes_in,
                                             bytes_out=bytes_out, error_kind=error_kind(error) if error else None)
-        except Exception:  # a measure is never worth failing a step for
-            pass
+        except Exception as failure:
+            context.log(step.name, f"could not record this step's measures: {failure}", level="warning")
 
     def _finish(self, run: RunRecord, status: str, error: str | None, *, exit_code: int | None = None) -> str:
         if not self.ledger.finish_run(run.run_id, status, error):  # someone marked it abandoned meanwhile
