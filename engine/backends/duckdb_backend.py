@@ -389,6 +389,7 @@ class DuckDBBackend(Backend):
             previous_run = self._current_data_run(output)
             if merge is not None and existing == "TABLE":
                 self._check_same_columns(staged, output, marker.step)
+            merged = merge is not None and existing == "TABLE" and not staged.is_view
             cursor.execute("BEGIN TRANSACTION")
             try:
                 kept: str | None = None
@@ -397,7 +398,7 @@ class DuckDBBackend(Backend):
                         cursor.execute(f"DROP {existing} {quote(output)}")
                     cursor.execute(f"CREATE VIEW {quote(output)} AS\n{staged.sql}\n")
                     cursor.execute(f"DROP VIEW {quote(staged.name)}")
-                elif merge is None or existing != "TABLE":
+                elif not merged:
                     if existing == "TABLE" and keep_versions > 1:
                         kept = self.version_name(output, previous_run or "unknown")
                         cursor.execute(f"DROP TABLE IF EXISTS {quote(kept)}")
@@ -406,6 +407,7 @@ class DuckDBBackend(Backend):
                         cursor.execute(f"DROP {existing} {quote(output)}")
                     cursor.execute(f"ALTER TABLE {quote(staged.name)} RENAME TO {quote(output)}")
                 else:
+                    assert merge is not None
                     if keep_versions > 1 and staged.rows != 0:  # an empty batch changes nothing worth keeping
                         kept = self.version_name(output, previous_run or "unknown")
                         cursor.execute(f"DROP TABLE IF EXISTS {quote(kept)}")
@@ -413,7 +415,12 @@ class DuckDBBackend(Backend):
                     for statement in _merge_statements(staged.name, output, merge):
                         cursor.execute(statement)
                     cursor.execute(f"DROP TABLE {quote(staged.name)}")
-                rows, checksum = (None, "view") if staged.is_view else self._measure(output)
+                if staged.is_view:
+                    rows, checksum = None, "view"
+                elif merged:  # the table now holds old and new rows: measure what was published
+                    rows, checksum = self._measure(output)
+                else:  # renamed as staged: staging measured these very rows, so no second full scan
+                    rows, checksum = staged.rows, staged.checksum
                 committed = self._insert_marker(cursor, marker, rows=rows, checksum=checksum)
                 if kept is not None:
                     previous = self._latest_marker(output, before=committed.seq)
