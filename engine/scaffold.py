@@ -1,12 +1,14 @@
 """`flowdeck init`: write a new project from a template folder under engine/templates/.
 
 A template is nothing but a folder holding a complete project (flowdeck.yaml, pipelines/,
-sample data); adding a template means adding a folder. Nothing that already exists is ever
-overwritten.
+sample data); adding a template means adding a folder. The first line of its flowdeck.yaml,
+a comment, is the one-line description `flowdeck init --list-templates` shows. Nothing that
+already exists is ever overwritten.
 """
 
 from __future__ import annotations
 
+import difflib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +18,16 @@ from engine.errors import FlowdeckError, NotFound
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 PROJECT_FILE = "flowdeck.yaml"
+DEFAULT_TEMPLATE = "minimal"  # what `flowdeck init` uses when it cannot ask: the smallest project that runs
 _SKIPPED = {"__pycache__", ".flowdeck", ".DS_Store"}
+
+
+@dataclass(frozen=True)
+class Template:
+    """A project template: its name (the folder's) and its one-line description."""
+
+    name: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,20 @@ def template_names() -> list[str]:
     return sorted(entry.name for entry in TEMPLATES_DIR.iterdir() if (entry / PROJECT_FILE).is_file())
 
 
-def init_project(directory: str | Path, template: str = "minimal") -> ScaffoldResult:
+def templates() -> list[Template]:
+    """Every template with its description, the default first, then by name."""
+    found = [Template(name, _description(TEMPLATES_DIR / name / PROJECT_FILE)) for name in template_names()]
+    return sorted(found, key=lambda template: (template.name != DEFAULT_TEMPLATE, template.name))
+
+
+def _description(project_file: Path) -> str:
+    """The first line of a template's flowdeck.yaml, when it is a comment; else nothing."""
+    with open(project_file, encoding="utf-8") as handle:
+        first = handle.readline().strip()
+    return first.lstrip("#").strip() if first.startswith("#") else ""
+
+
+def init_project(directory: str | Path, template: str = DEFAULT_TEMPLATE) -> ScaffoldResult:
     """Write the ``template`` project into ``directory`` (created if missing).
 
     Refuses, writing nothing, when ``directory`` already holds a project or any file the
@@ -47,7 +71,12 @@ def init_project(directory: str | Path, template: str = "minimal") -> ScaffoldRe
     source = TEMPLATES_DIR / template
     known = template_names()
     if template not in known:
-        raise NotFound(f"no project template named `{template}`", hint=f"available templates: {', '.join(known)}")
+        close = difflib.get_close_matches(template, known, n=1)
+        raise NotFound(
+            f"no project template named `{template}`; nothing was written",
+            hint=(f"did you mean `{close[0]}`? " if close else "")
+            + f"available templates: {', '.join(known)} (`flowdeck init --list-templates` describes them)",
+        )
     root = Path(directory).expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise FlowdeckError(f"{root} exists and is not a folder", hint="choose another path for the new project")

@@ -14,17 +14,42 @@ from console.cli.output import err, out, plain, print_json
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder to create the project in (created if missing).")],
-    template: Annotated[str, typer.Option("--template", "-t", help="Which starter project to write (a folder of engine/templates/).")] = "minimal",
+    directory: Annotated[Optional[Path], typer.Argument(help="Folder to create the project in (created if missing).",
+                                                        show_default=False)] = None,
+    template: Annotated[Optional[str], typer.Option(
+        "--template", "-t", show_default=False,
+        help="Which starter project to write (see --list-templates). Asked on a terminal; `minimal` without one.")] = None,
+    list_templates: Annotated[bool, typer.Option("--list-templates", help="List the templates, one a line, and exit.")] = False,
 ) -> None:
-    """Create a new project with a small pipeline that runs as generated.
+    """Create a new project from a template: a small pipeline and sample data that run as generated.
 
-    Example: `flowdeck init ~/etl && cd ~/etl && flowdeck run hello`
+    Example: `flowdeck init ~/etl --template incremental_daily && cd ~/etl && flowdeck run sales_daily`
     """
-    from engine.scaffold import init_project
+    from console.cli.prompts import Asker
+    from engine.errors import FlowdeckError
+    from engine.scaffold import DEFAULT_TEMPLATE, init_project, templates
 
+    known = templates()
+    if list_templates:
+        width = max(len(entry.name) for entry in known)
+        for entry in known:
+            typer.echo(f"{entry.name:<{width}}  {entry.description}".rstrip())
+        return
+    if directory is None:
+        raise FlowdeckError("which folder? `flowdeck init` needs the folder to create the project in",
+                            hint="e.g. `flowdeck init ~/etl` (or `flowdeck init --list-templates` to see the templates)")
+    if template is None:
+        asker = Asker()
+        if asker.interactive:
+            template = asker.choice("Which template?", [(entry.name, entry.description) for entry in known],
+                                    flag="--template NAME", default=DEFAULT_TEMPLATE)
+        else:
+            template = DEFAULT_TEMPLATE
+            err().print(f"no terminal to ask on: using the `{template}` template "
+                        "(choose one with --template NAME; `flowdeck init --list-templates` lists them)")
     written = init_project(directory, template)
-    out().print(f"created a flowdeck project in {plain(written.root)} ({len(written)} files)")
+    out().print(f"created a flowdeck project in {plain(written.root)} from the `{plain(template)}` template "
+                f"({len(written)} files)")
     out().print(f"next: cd {plain(directory)} && flowdeck validate && flowdeck run {written.pipeline}")
 
 
