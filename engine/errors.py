@@ -18,11 +18,17 @@ EXIT_BUSY = 4
 
 @dataclass(frozen=True)
 class Location:
-    """A place in a file: 1-based line and column (0 when unknown)."""
+    """A place in a file: 1-based line and column (0 when unknown), and in a YAML file the key path.
+
+    ``key`` is the path of the setting concerned (``steps[1].checks[0].not_null``, as yq/jq
+    spell it, indexes from 0), so a message names the key to change even after the file moved
+    on or when the line shown is its parent's.
+    """
 
     path: Path
     line: int = 0
     column: int = 0
+    key: str = ""
 
     def __str__(self) -> str:
         where = str(self.path)
@@ -63,6 +69,8 @@ class FlowdeckError(Exception):
         parts = [head]
         if self.excerpt:
             parts.append(self.excerpt)
+        if self.location is not None and self.location.key:
+            parts.append(f"key: {self.location.key}")
         if self.hint:
             parts.append(f"hint: {self.hint}")
         for other in self.also:

@@ -35,9 +35,17 @@ SENSITIVE_KEYS = frozenset({
     "master_key", "encryption_key",
 })
 
+# The password of scheme://user:password@host. The user part may be a ${env:X} reference, read
+# whole, so the `:` inside a reference is never taken for the user/password separator
+# (`scheme://${env:X}@host` has no password); a password that is one reference is left alone.
+URL_PASSWORD = re.compile(
+    r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://(?:\$\{[^}\s]*\}|\$(?!\{)|[^/\s:@'\"$])*:)"
+    r"(?!\$\{[^}\s]*\}@)(?P<secret>[^@\s'\"/]+)(?=@)"
+)
+
 _ALWAYS = [
     # the password part of scheme://user:password@host (connection strings in driver errors)
-    (re.compile(r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@'\"]*:)(?P<secret>[^@\s'\"/]+)(?=@)"), "keep"),
+    (URL_PASSWORD, "keep"),
     (re.compile(r"(?P<keep>(?i:\bpassword)\s*=\s*)(?P<secret>[^\s;'\"&]+)"), "keep"),
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), None),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"), None),
@@ -137,6 +145,22 @@ def is_sensitive_key(key: Any) -> bool:
         return False
     name = key.lower().replace("-", "_")
     return name in SENSITIVE_KEYS or any(name.endswith("_" + word) for word in ("password", "token", "secret", "api_key"))
+
+
+_KEY_VALUE = re.compile(r"(?P<keep>(?P<key>[A-Za-z_][A-Za-z0-9_-]*)[\"']?\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,}#]+)")
+
+
+def mask_config_line(line: str) -> str:
+    """A line of configuration as it may be shown: values of credential keys (``password: x``) and
+    the always-masked shapes replaced by ``***``; ``${secret:NAME}`` references are kept."""
+
+    def hide(match: re.Match[str]) -> str:
+        value = match["value"]
+        if not is_sensitive_key(match["key"]) or value.strip("\"'").startswith("${") or not value.strip("\"'"):
+            return match.group(0)
+        return match["keep"] + MASK
+
+    return MASKER.mask(_KEY_VALUE.sub(hide, line))
 
 
 MASKER = Masker()

@@ -7,6 +7,7 @@ the file, line and column, what was expected, and the nearest valid key or value
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 import os
 import types
 import typing
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Tag, ValidationError
 
 from engine.errors import ConfigError
-from engine.project.yamlfile import YamlDocument, YamlPath
+from engine.project.yamlfile import YamlDocument, YamlPath, key_path
 
 M = TypeVar("M", bound=BaseModel)
 MAX_REPORTED = 10
@@ -75,7 +76,7 @@ def _explain(document: YamlDocument, model: type[BaseModel], detail: Any) -> Con
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"did you mean `{close[0]}`?" if close else _known_keys_hint(known)
     elif kind == "missing":
-        location = document.location(path[:-1])
+        location = replace(document.location(path[:-1]), key=key_path(path))  # shown where it belongs
         what = f"`{name}` is required here but missing"
         hint = f"add `{name}:`" + (f" ({_describe_field(owner, name)})" if _describe_field(owner, name) else "")
     elif kind == "union_tag_invalid":

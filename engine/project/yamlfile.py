@@ -34,23 +34,39 @@ class YamlDocument:
     key_positions: dict[YamlPath, tuple[int, int]] = field(default_factory=dict)
 
     def location(self, at: YamlPath, *, key: bool = False) -> Location:
-        """Where the value (or, with ``key``, the key) at ``at`` is; falls back to its parent."""
+        """Where the value (or, with ``key``, the key) at ``at`` is; falls back to its parent.
+
+        The location names the key path ``at`` itself, even when the position is its parent's
+        (a missing key is reported where it should be added).
+        """
         positions = self.key_positions if key else self.value_positions
+        named = key_path(at)
         probe = tuple(at)
         while probe:
             if probe in positions:
                 line, column = positions[probe]
-                return Location(self.path, line, column)
+                return Location(self.path, line, column, named)
             if not key and probe in self.key_positions:
                 line, column = self.key_positions[probe]
-                return Location(self.path, line, column)
+                return Location(self.path, line, column, named)
             probe = probe[:-1]
         line, column = self.value_positions.get((), (0, 0))
-        return Location(self.path, line, column)
+        return Location(self.path, line, column, named)
 
     def excerpt(self, location: Location) -> str:
-        """The source line at ``location`` with a caret."""
-        return excerpt_of(self.text, location.line, location.column)
+        """The source line at ``location`` with a caret; a credential written on it is shown as ``***``."""
+        return _masked_excerpt(self.text, location.line, location.column)
+
+
+def key_path(at: YamlPath) -> str:
+    """``("steps", 1, "checks", 0, "not_null")`` → ``steps[1].checks[0].not_null`` (yq's spelling)."""
+    text = ""
+    for part in at:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
 
 
 def load_yaml(path: Path) -> YamlDocument:
@@ -76,7 +92,7 @@ def parse_yaml(text: str, path: Path) -> YamlDocument:
         raise ConfigError(
             f"this is not valid YAML: {problem}",
             location=location,
-            excerpt=excerpt_of(text, line, column),
+            excerpt=_masked_excerpt(text, line, column),
             hint="check indentation and quoting on this line or the one before it",
         ) from None
     document = YamlDocument(path=path, text=text, data=None)
@@ -85,6 +101,13 @@ def parse_yaml(text: str, path: Path) -> YamlDocument:
         return document
     document.data = _build(root, (), document)
     return document
+
+
+def _masked_excerpt(text: str, line: int, column: int) -> str:
+    """``excerpt_of`` for YAML: an error message must not echo the literal password it complains about."""
+    from engine.masking import mask_config_line
+
+    return excerpt_of("\n".join(mask_config_line(source) for source in text.splitlines()), line, column)
 
 
 _constructor = yaml.SafeLoader("")  # only its scalar constructors are used
@@ -101,11 +124,11 @@ def _build(node: yaml.Node, at: YamlPath, document: YamlDocument) -> Any:
             child = (*at, key)
             key_position = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in result:
-                location = Location(document.path, *key_position)
+                location = Location(document.path, *key_position, key_path(child))
                 raise ConfigError(
                     f"the key `{key}` appears twice",
                     location=location,
-                    excerpt=excerpt_of(document.text, *key_position),
+                    excerpt=_masked_excerpt(document.text, *key_position),
                     hint="remove one of them; YAML would silently keep only the last",
                 )
             document.key_positions[child] = key_position

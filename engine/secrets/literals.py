@@ -8,16 +8,14 @@ never one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from engine.errors import ConfigError
-from engine.masking import is_sensitive_key, looks_like_token
+from engine.masking import URL_PASSWORD, is_sensitive_key, looks_like_token
 from engine.project.yamlfile import YamlDocument, YamlPath
 from engine.secrets.references import has_reference, malformed_references
 
-_URL_PASSWORD = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:(?P<password>[^@\s/]+)@")
 # Mappings whose keys are column or parameter names, not settings: `mask: {password: redact}`.
 _NAME_KEYED = {"mask"}
 
@@ -51,8 +49,8 @@ def _why_literal(path: YamlPath, value: str) -> str | None:
         key = keys[-2]
     if is_sensitive_key(key) and value.strip() and not has_reference(value) and not _under_names(path):
         return f"`{key}` holds a literal credential; credentials never go in YAML"
-    match = _URL_PASSWORD.search(value)
-    if match and not has_reference(match["password"]):
+    match = URL_PASSWORD.search(value)
+    if match and not has_reference(match["secret"]):
         return "this URL holds a literal password; credentials never go in YAML"
     if looks_like_token(value):
         return "this value looks like an access token or private key; credentials never go in YAML"
