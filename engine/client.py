@@ -32,6 +32,7 @@ from state import AlertRecord, AuditRecord, AuditVerification, Ledger, Notificat
 from state.records import CommitRecord
 
 if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspace (and the console) stays fast
+    from engine.assistant import PipelineAnswers
     from engine.alerts.sender import DeliveryReport
     from engine.connectors.health import ConnectionReport
     from engine.monitor.views import RunMetrics, StatsReport
@@ -796,6 +797,20 @@ class Workspace:
             details["sha256"] = hashlib.sha256(text.encode()).hexdigest()
             self.project.forget()
         return path
+
+    def create_pipeline(self, answers: PipelineAnswers) -> list[Path]:
+        """Write the pipeline the assistant's answers describe, once the project's validation accepts it (admins).
+
+        Nothing is written when any answer or the resulting files are invalid; each file goes
+        through ``write_project_file`` (role check, audit entry, atomic replace).
+        """
+        from engine.assistant import draft_pipeline
+
+        self.require("edit", f"pipelines/{answers.name}")
+        draft = draft_pipeline(self.project, answers)
+        written = [self.write_project_file(relative, text) for relative, text in draft.files.items()]
+        self.project.forget()
+        return written
 
     # -- audit, lineage, retention -------------------------------------------------------------
 

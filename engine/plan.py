@@ -275,7 +275,7 @@ def _link(project: Project, source: PipelineSource, steps: dict[str, PlannedStep
                                   f"steps `{producers[planned.output]}` and `{planned.name}` both write table `{planned.output}`",
                                   hint="give one of them another name or `output:`")
         producers[planned.output] = planned.name
-    external = _tables_of_other_pipelines(project, source.name)
+    external = tables_of_other_pipelines(project, source.name)
     for planned in steps.values():
         for table in sorted(planned.reads):
             if table in producers and producers[table] != planned.name:
@@ -292,7 +292,7 @@ def _link(project: Project, source: PipelineSource, steps: dict[str, PlannedStep
                 planned.upstream.add(name)
 
 
-def _tables_of_other_pipelines(project: Project, pipeline: str) -> set[str]:
+def tables_of_other_pipelines(project: Project, pipeline: str) -> set[str]:
     """Outputs of the project's other pipelines; a pipeline may read them (no edge is drawn)."""
     tables: set[str] = set()
     for name in project.pipeline_names():

@@ -16,6 +16,7 @@ from console.cli import (  # noqa: F401 - registers the commands
     commands_daemon,
     commands_lineage,
     commands_monitor,
+    commands_new,
     commands_pipelines,
     commands_recovery,
     commands_retention,

@@ -71,13 +71,12 @@ class Asker:
     def confirm(self, question: str, *, flag: str, default: bool = False) -> bool:
         """Yes or no."""
         if not self.interactive:
-            raise self.missing(question, flag)
+            raise self.missing(f"confirm: {question}", flag)
 
         def valid(answer: str) -> str | None:
             return None if answer.lower() in ("y", "yes", "n", "no") else "answer y or n"
 
-        answer = self.text(f"{question} [{'Y/n' if default else 'y/N'}]", flag=flag,
-                           default="y" if default else "n", check=valid)
+        answer = self.text(f"{question} (y/n)", flag=flag, default="y" if default else "n", check=valid)
         return answer.lower() in ("y", "yes")
 
     def missing(self, question: str, flag: str) -> MissingAnswer:
@@ -98,6 +97,11 @@ class Asker:
         if not self.terminal:
             sys.stdout.write(line if line.endswith("\n") else line + "\n")  # a transcript that reads like a session
         return line.rstrip("\n")
+
+    def say(self, text: str) -> None:
+        """Tell the person something between questions (only when asking)."""
+        if self.interactive:
+            self._say(text)
 
     @staticmethod
     def _say(text: str) -> None:

@@ -23,6 +23,7 @@ SCOPE_TITLES = {
     "dashboard": "Dashboard",
     "editor": "Editor",
     "preview": "Data preview",
+    "new": "New pipeline",
 }
 
 
@@ -90,6 +91,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                usage="PIPELINE", footer=False),
     ActionSpec("app.preview", "app.preview_table", (), "Preview a table", command="preview", usage="TABLE",
                footer=False),
+    ActionSpec("app.new_pipeline", "app.new_pipeline", (), "New pipeline (assistant)", permission="edit",
+               command="new", usage="[NAME]", footer=False),
     ActionSpec("app.cancel", "app.cancel_run", (), "Cancel a run", permission="cancel", command="cancel", usage="RUN",
                footer=False),
     ActionSpec("app.resume", "app.resume_run", (), "Resume a failed run", permission="resume", command="resume",
@@ -109,6 +112,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("pipelines.preview", "app.preview_table", ("v", "f7"), "Preview", scope="pipelines",
                palette=False),
     ActionSpec("pipelines.filter", "filter", ("slash", "ctrl+f"), "Filter", scope="pipelines", palette=False),
+    ActionSpec("pipelines.new", "app.new_pipeline", ("n", "ctrl+e"), "New", scope="pipelines", permission="edit",
+               palette=False),
     # -- runs ---------------------------------------------------------------------------------------
     ActionSpec("runs.open", "open_selected", ("enter",), "Open", scope="runs", palette=False),
     ActionSpec("runs.cancel", "app.cancel_run", ("c", "f8"), "Cancel", scope="runs", permission="cancel", palette=False),
@@ -139,6 +144,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("editor.problem", "goto_problem", ("ctrl+g", "f7"), "Go to problem", scope="editor",
                palette=False),
     ActionSpec("editor.close", "close", ("escape", "f9"), "Close", scope="editor", palette=False),
+    # -- new pipeline ------------------------------------------------------------------------------------------
+    ActionSpec("new.save", "save", ("ctrl+s", "f5"), "Save", scope="new", permission="edit", palette=False),
+    ActionSpec("new.close", "close", ("escape", "f9"), "Cancel", scope="new", palette=False),
     # -- preview -------------------------------------------------------------------------------------------
     ActionSpec("preview.refresh", "refresh_preview", ("r", "f5"), "Refresh", scope="preview", palette=False),
     ActionSpec("preview.next_table", "next_table", ("n", "ctrl+n"), "Next table", scope="preview",

@@ -30,6 +30,7 @@ from console.tui.screens.base import ConsoleScreen
 from console.tui.screens.command_line import CommandLineScreen
 from console.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ParamsDialog, TextDialog
 from console.tui.screens.editor import EditorScreen
+from console.tui.screens.new_pipeline import NewPipelineScreen
 from console.tui.screens.pipelines import PipelinesScreen
 from console.tui.screens.preview import PreviewScreen
 from console.tui.screens.run_detail import RunDetailScreen
@@ -552,6 +553,12 @@ class FlowdeckConsole(App[None]):
             self.notify(f"no pipeline named {pipeline!r}", severity="error")
             return
         self.push_screen(EditorScreen(pipeline))
+
+    def action_new_pipeline(self, arg: str = "") -> None:
+        """Open the new-pipeline assistant (the form of `flowdeck new pipeline`)."""
+        if self.refuse_if_read_only("creating a pipeline", "new_pipeline"):
+            return
+        self.push_screen(NewPipelineScreen(arg.strip()))
 
     def action_preview_table(self, arg: str = "") -> None:
         """Show the first rows of a published table (of the selected pipeline, or named)."""

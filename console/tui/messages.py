@@ -165,3 +165,25 @@ class SaveRefused(Message):
 
     path: Path
     problems: list[FlowdeckError]
+
+
+@dataclass
+class DraftChecked(Message):
+    """The new-pipeline form's answers (version ``generation``) as files, and what is wrong with them.
+
+    ``fields`` holds problems of single answers by field name (shown beside the input);
+    ``problems`` holds what the project's validation found in the files.
+    """
+
+    generation: int
+    files: dict[str, str]
+    fields: dict[str, str]
+    problems: list[FlowdeckError]
+
+
+@dataclass
+class PipelineCreated(Message):
+    """The assistant wrote a new pipeline's files."""
+
+    name: str
+    paths: list[Path]

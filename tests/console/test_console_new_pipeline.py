@@ -1,0 +1,128 @@
+"""Pilot tests of the new-pipeline form: the assistant of `flowdeck new pipeline`, in the console."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Static
+
+from conftest import drive, make_app, notifications, screen_text, wait_for
+from console.tui.commands import ConsoleCommands
+from console.tui.screens.new_pipeline import NewPipelineScreen
+from engine.client import Workspace
+from tests.conftest import run_flowdeck
+
+
+async def _type(pilot, app, field: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    widget = app.screen.query_one(f"#{field}", Input)
+    widget.focus()
+    widget.value = ""
+    await pilot.press(*text) if text else None
+
+
+def _status(app) -> str:  # type: ignore[no-untyped-def]
+    return str(app.screen.query_one("#new-problems", Static).render())
+
+
+async def _open_form(pilot, app) -> None:  # type: ignore[no-untyped-def]
+    await wait_for(pilot, lambda: app.screen.query("#pipeline-table")
+                   and app.screen.query_one("#pipeline-table", DataTable).row_count == 2, what="the pipelines")
+    await pilot.press("n")
+    await wait_for(pilot, lambda: isinstance(app.screen, NewPipelineScreen), what="the new-pipeline form")
+
+
+def test_filled_form_previews_validates_and_writes_a_pipeline_that_validates(workspace: Workspace,
+                                                                            project_dir: Path) -> None:
+    app = make_app(workspace)
+    folder = project_dir / "pipelines" / "orders_copy"
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _open_form(pilot, app)
+        await _type(pilot, app, "name", "orders_copy")
+        await _type(pilot, app, "source", "data/sample/customers.csv")
+        await _type(pilot, app, "not_null", "customer_id")
+        await _type(pilot, app, "unique", "customer_id")
+        await _type(pilot, app, "export", "exports/customers_copy.parquet")
+        await wait_for(pilot, lambda: "✓ valid" in _status(app), what="the answers to validate")
+        preview = str(app.screen.query_one("#preview", Static).render())
+        assert "pipelines/orders_copy/pipeline.yaml" in preview and 'cron: "0 6 * * *"' in preview
+        assert "unique: [customer_id]" in preview
+        assert not folder.exists()  # previewing writes nothing
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NewPipelineScreen), what="the form to close")
+        assert any("orders_copy created" in toast for toast in notifications(app))
+        assert "orders_copy" in app.pipeline_names
+
+    drive(app, scenario, (120, 40))
+    assert sorted(path.name for path in folder.iterdir()) == ["orders_copy.sql", "pipeline.yaml"]
+    validated = run_flowdeck("validate", "orders_copy", project=project_dir)
+    assert validated.returncode == 0, validated
+    entries = workspace.audit_entries(action="edit")
+    assert {entry.target for entry in entries} >= {"pipelines/orders_copy/pipeline.yaml"}
+
+
+def test_a_bad_cron_is_marked_beside_its_input_and_nothing_is_written(workspace: Workspace, project_dir: Path) -> None:
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _open_form(pilot, app)
+        await _type(pilot, app, "name", "broken")
+        await _type(pilot, app, "source", "data/sample/customers.csv")
+        await _type(pilot, app, "cron", "61 * * * *")
+        await wait_for(pilot, lambda: "61" in str(app.screen.query_one("#error-cron", Static).render()),
+                       what="the inline cron error")
+        error = str(app.screen.query_one("#error-cron", Static).render())
+        assert "invalid cron expression" in error and "59" in error
+        assert app.screen.query_one("#cron", Input).has_class("-invalid")
+        assert "fix: cron" in _status(app)
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, NewPipelineScreen)  # still open, nothing written
+        assert any("not saved" in toast for toast in notifications(app))
+        assert "invalid cron expression" in screen_text(app)
+
+    drive(app, scenario, (120, 40))
+    assert not (project_dir / "pipelines" / "broken").exists()
+
+
+def test_a_name_taken_by_a_pipeline_is_refused_inline(workspace: Workspace) -> None:
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _open_form(pilot, app)
+        await _type(pilot, app, "name", "daily_sales")
+        await wait_for(pilot, lambda: "already has a pipeline" in str(app.screen.query_one("#error-name", Static).render()),
+                       what="the name to be refused")
+
+    drive(app, scenario, (120, 40))
+
+
+def test_colon_new_opens_the_form_with_the_name_and_the_palette_offers_it(workspace: Workspace) -> None:
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("colon")
+        await pilot.press(*"new weekly_report")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewPipelineScreen), what="the form")
+        assert app.screen.query_one("#name", Input).value == "weekly_report"
+        titles = [title for title, _, _ in ConsoleCommands(app.screen)._entries()]
+        assert "New pipeline (assistant)" in titles
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NewPipelineScreen), what="the form to close")
+
+    drive(app, scenario)
+
+
+def test_read_only_console_hides_and_refuses_the_assistant(workspace: Workspace) -> None:
+    app = make_app(workspace, read_only=True)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_for(pilot, lambda: app.screen.query("#pipeline-table"), what="the pipelines")
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, NewPipelineScreen)
+        titles = [title for title, _, _ in ConsoleCommands(app.screen)._entries()]
+        assert "New pipeline (assistant)" not in titles
+
+    drive(app, scenario)
