@@ -14,7 +14,7 @@ from state.alerting import (
     fingerprint_of,
 )
 from state.audit import AuditRecord, AuditVerification
-from state.ledger import Ledger, LedgerError
+from state.ledger import Ledger, LedgerError, stored_schema_version
 from state.monitoring import ProgressSample, ResourceSample, StepHistory, StepMetrics
 from state.records import (
     CheckRecord,
@@ -53,5 +53,6 @@ __all__ = [
     "StepMetrics",
     "StepRecord",
     "StepStatus",
+    "stored_schema_version",
     "Transition",
 ]

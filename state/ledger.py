@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,20 @@ BUSY_TIMEOUT_SECONDS = 30.0
 
 class LedgerError(Exception):
     """The ledger file cannot be opened or is newer than this flowdeck."""
+
+
+def stored_schema_version(path: Path) -> int | None:
+    """The schema version of the ledger file at ``path``, read without opening it for writing or migrating it.
+
+    ``None`` when there is no ledger yet; ``LedgerError`` when the file is not a readable ledger.
+    """
+    if not Path(path).exists():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error as error:
+        raise LedgerError(f"cannot read the ledger {path}: {error}") from None
 
 
 def new_run_id(now: float | None = None) -> str:

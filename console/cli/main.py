@@ -14,6 +14,7 @@ from console.cli import (  # noqa: F401 - registers the commands
     commands_connections,
     commands_console,
     commands_daemon,
+    commands_doctor,
     commands_lineage,
     commands_monitor,
     commands_new,
