@@ -188,7 +188,11 @@ class Workspace:
 
         folder = self.project.pipelines_dir / pipeline
         if not folder.is_dir():
-            raise NotFound(f"no pipeline named `{pipeline}` in {self.project.pipelines_dir}")
+            from engine.project.project import did_you_mean
+
+            raise NotFound(f"no pipeline named `{pipeline}` in {self.project.pipelines_dir}",
+                           hint=did_you_mean(pipeline, self.project.pipeline_names())
+                           or "create one with `flowdeck new pipeline`")
         return editable_files(folder)
 
     def check_file(self, path: Path, text: str) -> list[FlowdeckError]:
@@ -206,7 +210,8 @@ class Workspace:
 
         path = Path(path).resolve()
         if self.project.pipelines_dir.resolve() not in path.parents:
-            raise NotFound(f"{path} is not a file of a pipeline of this project")
+            raise NotFound(f"{path} is not a file of a pipeline of this project",
+                           hint=f"only files under {self.project.pipelines_dir} are saved from the editor")
         problems = check_source(path, text)
         if problems and not force:
             raise refusal(path, problems)
@@ -412,7 +417,8 @@ class Workspace:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise NotFound(f"no run with id {ref}", hint="list runs with `flowdeck runs`")
+            raise NotFound(f"no run with id {ref} in the ledger of this project ({self.project.root})",
+                           hint="list runs with `flowdeck runs`, or `last` for the latest; is --project the right one?")
         raise NotFound(
             f"{ref} matches {len(matches)} runs: {', '.join(run.run_id for run in matches[:3])}",
             hint="give more of the run id",

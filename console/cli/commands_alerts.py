@@ -33,7 +33,8 @@ def parse_duration(text: str) -> float:
     try:
         return float(parse(text).total_seconds())
     except ValueError:
-        raise ParamError(f"--for expects a duration such as 30m, 2h or 1d, got {text!r}") from None
+        raise ParamError(f"--for expects a duration such as 30m, 2h or 1d, got {text!r}",
+                         hint="a number with a unit: s, m, h, d or w (e.g. --for 2h)") from None
 
 
 @alerts_app.callback(invoke_without_command=True)

@@ -141,7 +141,7 @@ class Project:
             if not (folder / PIPELINE_FILE).is_file():
                 raise NotFound(
                     f"no pipeline named `{name}` in {self.pipelines_dir}",
-                    hint=_did_you_mean(name, self.pipeline_names()) or "list them with `flowdeck pipelines`",
+                    hint=did_you_mean(name, self.pipeline_names()) or "list them with `flowdeck pipelines`",
                 )
             document = load_yaml(folder / PIPELINE_FILE)
             config = validate_document(document, PipelineConfig)
@@ -165,7 +165,8 @@ class Project:
         return (self.root / relative).resolve() if not os.path.isabs(relative) else Path(relative)
 
 
-def _did_you_mean(name: str, choices: list[str]) -> str | None:
+def did_you_mean(name: str, choices: list[str]) -> str | None:
+    """A hint for a mistyped pipeline name: the closest one, else the list of them."""
     import difflib
 
     close = difflib.get_close_matches(name, choices, n=1)
