@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from engine.errors import ConfigError
-from engine.masking import URL_PASSWORD, is_sensitive_key, looks_like_token
+from engine.errors import ConfigError, Location, excerpt_of
+from engine.masking import MASK, URL_PASSWORD, is_sensitive_key, looks_like_token
 from engine.project.yamlfile import YamlDocument, YamlPath
 from engine.secrets.references import has_reference, malformed_references
 
@@ -30,7 +30,7 @@ def literal_credentials(document: YamlDocument) -> list[ConfigError]:
         if what is None:
             continue
         location = document.location(path)
-        problems.append(ConfigError(what, location=location, hint=HINT, excerpt=document.excerpt(location)))
+        problems.append(ConfigError(what, location=location, hint=HINT, excerpt=_hidden(document, location, value)))
     return problems
 
 
@@ -55,6 +55,20 @@ def _why_literal(path: YamlPath, value: str) -> str | None:
     if looks_like_token(value):
         return "this value looks like an access token or private key; credentials never go in YAML"
     return None
+
+
+def _hidden(document: YamlDocument, location: Location, value: str) -> str:
+    """The excerpt of the line holding a literal credential, the value shown as ``***``.
+
+    The line may not say it holds one (`default: hunter2` under a `db_password` parameter), so
+    the value is hidden by position: from its column to the end of its line. A URL keeps all
+    but its password (the excerpt masks URL passwords on its own).
+    """
+    if URL_PASSWORD.search(value) or not location.line or not location.column:
+        return document.excerpt(location)
+    lines = document.text.splitlines()
+    lines[location.line - 1] = lines[location.line - 1][: location.column - 1] + MASK
+    return excerpt_of("\n".join(lines), location.line, location.column)
 
 
 def _under_names(path: YamlPath) -> bool:
