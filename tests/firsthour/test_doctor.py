@@ -219,3 +219,16 @@ def _can_write(folder: Path) -> bool:
         return False
 
 
+
+
+def test_every_doctor_json_field_and_check_name_is_documented(tmp_path: Path) -> None:
+    from tests.conftest import REPO_ROOT
+
+    root = _project(tmp_path)
+    payload = run_flowdeck("doctor", "--json", project=root, env=clean_env(**NO_KEYRING)).json()
+    text = (REPO_ROOT / "docs" / "cli.md").read_text()
+    section = text[text.index("### `doctor --json`"):]
+    for name in [*payload, *payload["checks"][0]]:
+        assert f"| `{name}` |" in section, name
+    for check in {item["check"] for item in payload["checks"]}:
+        assert f"`{check}`" in section, check
