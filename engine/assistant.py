@@ -124,6 +124,15 @@ def check_destination(project: Project, value: str) -> str | None:
     return problem
 
 
+def check_connection(project: Project, value: str) -> str | None:
+    """A connection declared under `connections:` in flowdeck.yaml."""
+    declared = sorted(getattr(project.config, "connections", None) or {})
+    if value in declared:
+        return None
+    return f"no connection named {value} in flowdeck.yaml (" + (
+        f"declared: {', '.join(declared)})" if declared else "none is declared: add one under `connections:`)")
+
+
 def check_source_path(value: str) -> str | None:
     """A file or glob relative to the project."""
     if not value.strip():

@@ -397,6 +397,13 @@ def check_connections(project: Project) -> Iterator[Finding]:
     if not connections:
         yield Finding("connections", "skip", "none declared in flowdeck.yaml")
         return
+    from engine.client import Workspace
+
+    workspace = Workspace(project, source="cli")
+    if not workspace.can("run"):  # testing logs in with the connection's credentials: operators and admins
+        yield Finding("connections", "skip", f"not tested: {workspace.user} is a {workspace.role}; testing "
+                      "connections needs the operator role", "ask an operator to run `flowdeck doctor`")
+        return
     for name in sorted(connections):
         try:
             report = test_connection(project, name)

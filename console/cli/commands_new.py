@@ -32,7 +32,7 @@ app.add_typer(new_app, name="new")
 
 # the flag that gives each answer, for "missing answer" and "not usable" messages
 FLAGS = {
-    "name": "NAME (the argument)", "source": "--source", "format": "--format", "source_table": "--source-table",
+    "name": "NAME (the argument)", "source": "--source", "connection": "--connection", "format": "--format", "source_table": "--source-table",
     "when": "--cron, --interval, --watch or --no-schedule", "cron": "--cron", "timezone": "--timezone",
     "interval": "--interval", "watch": "--watch", "settle": "--settle", "not_null": "--not-null",
     "unique": "--unique", "min_rows": "--min-rows", "table": "--table", "export": "--export",
@@ -162,7 +162,14 @@ def _ask_name(asker: Asker, project: Project, given: str | None) -> str:
 
 def _ask_source(asker: Asker, project: Project, answers: PipelineAnswers, *, source: str | None,
                 file_format: str | None, connection: str | None, source_table: str | None, query: str | None) -> None:
-    from engine.assistant import FILE_FORMATS, check_format, check_source_path, source_columns
+    from engine.assistant import (
+        FILE_FORMATS,
+        AnswerError,
+        check_connection,
+        check_format,
+        check_source_path,
+        source_columns,
+    )
 
     connections = sorted(getattr(project.config, "connections", None) or {})
     if connection is None and source is None and connections and asker.interactive:
@@ -172,6 +179,9 @@ def _ask_source(asker: Asker, project: Project, answers: PipelineAnswers, *, sou
                               flag="--source or --connection", default="files")
         connection = None if choice == "files" else choice
     if connection is not None:
+        problem = check_connection(project, connection)
+        if problem:
+            raise AnswerError("connection", problem)
         answers.connection = connection
         if source_table is None and query is None:
             source_table = asker.text(f"Table of {connection} to read (schema.table)", flag=FLAGS["source_table"])

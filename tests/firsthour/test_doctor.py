@@ -146,6 +146,31 @@ def test_a_warehouse_held_by_a_foreign_process_is_named_with_its_pid(tmp_path: P
     assert finding.fix is not None and f"kill {holder.pid}" in finding.fix
 
 
+def test_an_unreachable_connection_fails_with_the_reason_and_a_fix(tmp_path: Path) -> None:
+    import socket
+
+    root = _project(tmp_path)
+    with socket.socket() as probe:  # a port nothing listens on once this closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    project_file = root / "flowdeck.yaml"
+    project_file.write_text(project_file.read_text() + f"""
+connections:
+  sales_db:
+    type: postgresql
+    uri: postgresql://127.0.0.1:{port}/sales
+    user: etl
+    password: ${{env:SALES_DB_PASSWORD}}
+    connect_timeout: 2s
+""")
+    code, findings = _doctor(root, SALES_DB_PASSWORD="not-a-real-one")
+    finding = findings["connection sales_db"]
+    assert (code, finding.status) == (1, "fail")
+    assert f"127.0.0.1:{port}" in finding.detail and "refused" in finding.detail.lower()
+    assert finding.fix and ("listen" in finding.fix or "port" in finding.fix), finding
+    assert "not-a-real-one" not in finding.detail + finding.fix
+
+
 def test_an_invalid_pipeline_fails_naming_the_file_line_and_key(tmp_path: Path) -> None:
     root = _project(tmp_path)
     pipeline = root / "pipelines" / "hello" / "pipeline.yaml"

@@ -108,3 +108,24 @@ def test_an_existing_pipeline_name_is_refused(tmp_path: Path) -> None:
     result = run_flowdeck("new", "pipeline", "clean_tables", "--source", "x.csv", "--no-schedule", "--yes", project=root)
     assert result.returncode == 2
     assert "already has a pipeline named clean_tables" in result.stderr and "NAME" in result.stderr
+
+
+def test_a_database_table_becomes_an_extract_through_the_connection(tmp_path: Path) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    root = tmp_path / "p"
+    assert run_flowdeck("init", str(root), "--template", "database_export", cwd=tmp_path).returncode == 0
+    unknown = run_flowdeck("new", "pipeline", "c", "--connection", "shopp", "--source-table", "customers",
+                           "--no-schedule", "--yes", project=root)
+    assert unknown.returncode == 2 and "no connection named shopp in flowdeck.yaml (declared: shop)" in unknown.stderr
+    assert "change --connection" in unknown.stderr
+    result = _piped(root, ["customer_copy", "2", "customers", "none", "", "customer_id", "", "", "", "y"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2. shop" in result.stdout
+    text = (root / "pipelines/customer_copy/pipeline.yaml").read_text()
+    assert "connection: shop" in text and "table: customers" in text
+    assert run_flowdeck("run", "customer_copy", project=root).returncode == 0
+    with closing(sqlite3.connect(root / "data/shop.sqlite")) as db:
+        expected = db.execute("SELECT count(*) FROM customers").fetchone()[0]
+    assert warehouse_rows(root, "SELECT count(*) FROM customer_copy") == [(expected,)]

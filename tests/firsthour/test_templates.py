@@ -84,12 +84,24 @@ def _data_quality(root: Path) -> dict[str, int]:
     return {}  # publishes views only; its checks are compared in their own test
 
 
+def _database_export(root: Path) -> dict[str, int]:
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(root / "data/shop.sqlite")) as db:  # read here directly, not through flowdeck
+        orders = db.execute("SELECT count(*) FROM orders").fetchone()[0]
+        customers = db.execute("SELECT count(*) FROM customers").fetchone()[0]
+        joined = db.execute("SELECT count(*) FROM orders JOIN customers USING (customer_id)").fetchone()[0]
+    return {"orders": orders, "customers": customers, "orders_export": joined}
+
+
 EXPECTED: dict[str, Callable[[Path], dict[str, int]]] = {
     "minimal": _minimal,
     "files_to_tables": _files_to_tables,
     "incremental_daily": _incremental_daily,
     "file_triggered": _file_triggered,
     "data_quality": _data_quality,
+    "database_export": _database_export,
 }
 
 
@@ -155,6 +167,19 @@ def test_files_to_tables_exports_the_cleaned_orders(tmp_path: Path) -> None:
     checks = run_flowdeck("show", "last", "--json", project=root).json()["checks"]
     relationship = next(check for check in checks if check["check"].startswith("relationships"))
     assert (relationship["status"], relationship["failing_rows"]) == ("warned", len(strangers))
+
+
+def test_database_export_reads_the_database_it_brings_and_writes_parquet(tmp_path: Path) -> None:
+    import duckdb
+
+    root = _init(tmp_path, "database_export")
+    tested = run_flowdeck("connections", "test", "shop", project=root)
+    assert tested.returncode == 0, tested
+    assert run_flowdeck("run", "export_orders", project=root).returncode == 0
+    exported = duckdb.connect().execute(
+        f"SELECT count(*), count(DISTINCT order_id) FROM read_parquet('{root / 'exports/orders.parquet'}')").fetchone()
+    expected = _database_export(root)["orders_export"]
+    assert exported == (expected, expected)
 
 
 def test_incremental_rerun_adds_nothing_and_a_new_day_is_merged(tmp_path: Path) -> None:
