@@ -126,3 +126,36 @@ def test_read_only_console_hides_and_refuses_the_assistant(workspace: Workspace)
         assert "New pipeline (assistant)" not in titles
 
     drive(app, scenario)
+
+
+def test_with_connections_the_form_reads_a_database_table(tmp_path: Path) -> None:
+    from textual.widgets import Select
+
+    from engine.scaffold import init_project
+
+    root = init_project(tmp_path / "db", "database_export").root
+    workspace = Workspace.open(root)
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_for(pilot, lambda: app.screen.query("#pipeline-table")
+                       and app.screen.query_one("#pipeline-table", DataTable).row_count == 1, what="the pipelines")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewPipelineScreen), what="the form")
+        assert not app.screen.query_one("#group-source_table").display  # files until a connection is chosen
+        app.screen.query_one("#connection", Select).value = "shop"
+        await pilot.pause(0.1)
+        assert app.screen.query_one("#group-source_table").display and not app.screen.query_one("#group-source").display
+        await _type(pilot, app, "name", "customers_nightly")
+        await _type(pilot, app, "source_table", "customers")
+        await wait_for(pilot, lambda: "✓ valid" in _status(app), what="the answers to validate")
+        assert "connection: shop" in str(app.screen.query_one("#preview", Static).render())
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NewPipelineScreen), what="the form to close")
+
+    try:
+        drive(app, scenario, (120, 40))
+    finally:
+        workspace.close()
+    result = run_flowdeck("run", "customers_nightly", project=root)
+    assert result.returncode == 0, result
