@@ -123,7 +123,7 @@ def check_packages(installed: Callable[[str], str | None] | None = None,
                 yield Finding(name, "skip", f"not installed (only needed for {role})",
                               f"to use it: pip install {name}" + (f"=={pins[name]}" if name in pins else ""))
             else:
-                yield Finding(name, "fail", f"not installed ({role})", f"reinstall flowdeck: pip install flowdeck")
+                yield Finding(name, "fail", f"not installed ({role})", "reinstall flowdeck: pip install flowdeck")
             continue
         wanted = pins.get(name)
         if wanted and version != wanted:
@@ -213,7 +213,7 @@ def check_paths(project: Project) -> Iterator[Finding]:
             state = "writable" if path.is_dir() else "can be created"
             yield Finding(check, "ok", f"{path} {state}")
         else:
-            yield Finding(check, "fail", problem, _path_fix(project, path))
+            yield Finding(check, "fail", problem, _path_fix(path))
 
 
 def writable_problem(folder: Path) -> str | None:
@@ -235,7 +235,7 @@ def writable_problem(folder: Path) -> str | None:
     return None
 
 
-def _path_fix(project: Project, path: Path) -> str:
+def _path_fix(path: Path) -> str:
     owner = _user()
     return (f"make it writable by {owner} (e.g. chown -R {owner} {path} or chmod u+w), remove what is in the way, "
             "or point runtime_dir in flowdeck.yaml at a writable folder")

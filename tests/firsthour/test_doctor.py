@@ -94,37 +94,41 @@ def test_a_read_only_runtime_folder_is_judged_by_trying_to_write(tmp_path: Path)
         assert finding.fix is not None and "make it writable by" in finding.fix
 
 
-def test_a_ledger_from_a_newer_flowdeck_fails_and_says_to_upgrade(tmp_path: Path) -> None:
+def _ran_with_ledger_version(tmp_path: Path, version: int) -> Path:
+    """A project after one run, its ledger then stamped with another schema version; the ledger's path."""
     root = _project(tmp_path)
     assert run_flowdeck("run", "hello", project=root).returncode == 0
     ledger = root / ".flowdeck" / "ledger.sqlite"
     with closing(sqlite3.connect(ledger)) as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 3}")
+        db.execute(f"PRAGMA user_version = {version}")
         db.commit()
-    code, findings = _doctor(root)
+    return ledger
+
+
+def _ledger_version(ledger: Path) -> int:
+    with closing(sqlite3.connect(ledger)) as db:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def test_a_ledger_from_a_newer_flowdeck_fails_and_says_to_upgrade(tmp_path: Path) -> None:
+    ledger = _ran_with_ledger_version(tmp_path, SCHEMA_VERSION + 3)
+    code, findings = _doctor(ledger.parent.parent)
     assert code == 1
     finding = findings["ledger"]
     assert finding.status == "fail"
     assert f"schema version {SCHEMA_VERSION + 3}, newer than this flowdeck's {SCHEMA_VERSION}" in finding.detail
     assert finding.fix is not None and "upgrade flowdeck" in finding.fix
     assert findings["daemon"].status == "skip"
-    with closing(sqlite3.connect(ledger)) as db:  # the doctor only looked
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 3
+    assert _ledger_version(ledger) == SCHEMA_VERSION + 3  # the doctor only looked
 
 
 def test_pending_migrations_are_a_warning_and_nothing_is_migrated(tmp_path: Path) -> None:
-    root = _project(tmp_path)
-    assert run_flowdeck("run", "hello", project=root).returncode == 0
-    ledger = root / ".flowdeck" / "ledger.sqlite"
-    with closing(sqlite3.connect(ledger)) as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 2}")
-        db.commit()
-    code, findings = _doctor(root)
+    ledger = _ran_with_ledger_version(tmp_path, SCHEMA_VERSION - 2)
+    code, findings = _doctor(ledger.parent.parent)
     assert code == 0
     assert findings["ledger"].status == "warn" and "2 migrations pending" in findings["ledger"].detail
     assert not list(ledger.parent.glob("*.bak"))
-    with closing(sqlite3.connect(ledger)) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION - 2
+    assert _ledger_version(ledger) == SCHEMA_VERSION - 2
 
 
 def test_a_warehouse_held_by_a_foreign_process_is_named_with_its_pid(tmp_path: Path) -> None:
