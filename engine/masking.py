@@ -38,9 +38,10 @@ SENSITIVE_KEYS = frozenset({
 # The password of scheme://user:password@host. The user part may be a ${env:X} reference, read
 # whole, so the `:` inside a reference is never taken for the user/password separator
 # (`scheme://${env:X}@host` has no password); a password that is one reference is left alone.
+# `?` and `#` end the authority: in `mailto://host:25?from=a@example.com` nothing is a password.
 URL_PASSWORD = re.compile(
-    r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://(?:\$\{[^}\s]*\}|\$(?!\{)|[^/\s:@'\"$])*:)"
-    r"(?!\$\{[^}\s]*\}@)(?P<secret>[^@\s'\"/]+)(?=@)"
+    r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://(?:\$\{[^}\s]*\}|\$(?!\{)|[^/\s:@'\"$?#])*:)"
+    r"(?!\$\{[^}\s]*\}@)(?P<secret>[^@\s'\"/?#]+)(?=@)"
 )
 
 _ALWAYS = [

@@ -142,6 +142,15 @@ def test_a_url_with_a_literal_password_is_refused_but_a_reference_is_accepted(pr
     cli(project, "validate", check=0)
 
 
+def test_addresses_in_a_url_query_are_not_taken_for_a_password(project: Path) -> None:
+    url = "mailto://localhost:25?from=flowdeck@example.com&to=you@example.com"
+    config = project / "flowdeck.yaml"
+    config.write_text(config.read_text() + f"alerts:\n  channels:\n    mail: {{type: email, url: '{url}'}}\n")
+    cli(project, "validate", check=0)
+    assert mask(f"sending to {url}") == f"sending to {url}"
+    assert "hunter2" not in mask("postgresql://etl:hunter2@db:5432/sales?sslmode=require")
+
+
 def test_a_misspelt_reference_is_refused(project: Path) -> None:
     write(project / "flowdeck.yaml", (project / "flowdeck.yaml").read_text()
           + "security:\n  pii_hash_key: ${secrte:PII_KEY}\n")
