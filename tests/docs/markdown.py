@@ -1,0 +1,116 @@
+"""Reading the documentation the way the doc tests need it: fenced blocks, the commands in them, links.
+
+A fenced block's info string is its language, optionally followed by ``file=PATH`` (the tutorial's
+"save this as PATH"; ``append`` adds it to the end of the file instead). In ``sh`` blocks every
+line that is not blank or a comment is a command (a trailing ``\\`` continues it); a trailing
+comment with ``→ exit N`` says the command is meant to exit with N (a failure shown on purpose).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+FENCE = re.compile(r"^(?P<indent>\s*)```(?P<info>[^`]*)$")
+EXPECTED_EXIT = re.compile(r"→ exit (\d+)")
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced code block of a Markdown file."""
+
+    path: Path
+    line: int  # of the opening fence, 1-based
+    language: str
+    options: tuple[str, ...]
+    text: str
+
+    @property
+    def target(self) -> str | None:
+        """The file this block is saved as (``file=PATH``), if any."""
+        return next((option.split("=", 1)[1] for option in self.options if option.startswith("file=")), None)
+
+    @property
+    def appends(self) -> bool:
+        """Whether the block is added to the end of its ``file=`` rather than replacing it."""
+        return "append" in self.options
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command line of an ``sh`` block, where it is and how it should end."""
+
+    path: Path
+    line: int
+    text: str
+    expected_exit: int
+
+    @property
+    def where(self) -> str:
+        """``docs/page.md:LINE``, for messages."""
+        return f"{_shown(self.path)}:{self.line}"
+
+
+def _shown(path: Path) -> str:
+    parts = path.parts
+    return "/".join(parts[parts.index("docs"):]) if "docs" in parts else path.name
+
+
+def blocks(path: Path) -> list[Block]:
+    """Every fenced block of a Markdown file, in order (indented ones too, e.g. inside a list)."""
+    found: list[Block] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    index = 0
+    while index < len(lines):
+        opening = FENCE.match(lines[index])
+        if opening is None:
+            index += 1
+            continue
+        indent = len(opening["indent"])
+        info = opening["info"].split()
+        body: list[str] = []
+        end = index + 1
+        while end < len(lines) and lines[end].strip() != "```":
+            line = lines[end]
+            body.append(line[min(indent, len(line) - len(line.lstrip())):])  # the fence's indentation, not more
+            end += 1
+        if end == len(lines):
+            raise ValueError(f"{_shown(path)}:{index + 1}: a code block is never closed")
+        found.append(Block(path, index + 1, info[0] if info else "", tuple(info[1:]), "\n".join(body) + "\n"))
+        index = end + 1
+    return found
+
+
+def commands(block: Block) -> list[Command]:
+    """The command lines of an ``sh`` block (continuation lines joined), with their expected exit codes."""
+    found: list[Command] = []
+    pending: list[str] = []
+    start = 0
+    for offset, raw in enumerate(block.text.splitlines(), start=1):
+        if not pending:
+            start = offset
+            if not raw.strip() or raw.lstrip().startswith("#"):
+                continue
+        pending.append(raw)
+        if raw.rstrip().endswith("\\"):
+            continue
+        text = "\n".join(pending)
+        expected = EXPECTED_EXIT.search(text)
+        found.append(Command(block.path, block.line + start, text, int(expected.group(1)) if expected else 0))
+        pending = []
+    return found
+
+
+def links(path: Path) -> list[tuple[int, str]]:
+    """Each Markdown link target of a file outside code blocks, with its line number."""
+    found: list[tuple[int, str]] = []
+    in_code = False
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if FENCE.match(line):
+            in_code = not in_code
+            continue
+        if not in_code:
+            found.extend((number, target) for target in LINK.findall(re.sub(r"`[^`]*`", "", line)))
+    return found

@@ -1,0 +1,66 @@
+"""Every shell example of the documentation runs, as written, on a copy of the example project.
+
+Each page's ``sh`` blocks run in order, each block in its own subshell starting at the project
+folder (what a block changes on disk stays; its `cd` and `export` do not). The project has a
+history first (see ``prepared_example``), so examples about runs, versions and alerts have
+something to act on. Placeholders of the docs are replaced by real values:
+
+- a run id (``20261127-104512-3fa9c2`` or a prefix of one): the failed run after ``--resume``,
+  an older successful run after ``--to`` (a rollback), else the current successful run;
+- an alert id after ``alerts ack``: the id of the alert the failed run raised;
+- ``/var/backups`` and ``/srv``: folders under the test's own temporary folder;
+- the ``ops_email`` channel: the test's SMTP server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FLOWDECK, REPO_ROOT
+from tests.docs.conftest import DOC_PAGES, SMTP_URL_VARIABLE, Mailbox, PreparedProject
+from tests.docs.markdown import blocks
+from tests.docs.runner import Script, doc_env, failures, page_steps
+
+RUN_ID = r"\b\d{8}-\d{6}(?:-[0-9a-f]{6})?\b"
+OWN_TESTS = {"tutorial.md"}  # followed from start to end by test_tutorial.py
+PAGES = [page for page in DOC_PAGES if page.name not in OWN_TESTS and page_steps(blocks(page))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES, ids=[str(page.relative_to(REPO_ROOT)) for page in PAGES])
+def test_every_shell_example_of_the_page_runs(page: Path, example_with_history: PreparedProject, mailbox: Mailbox,
+                                              tmp_path: Path) -> None:
+    project = example_with_history
+
+    def run_id(match: re.Match[str]) -> str:
+        before = match.string[:match.start()]
+        if re.search(r"--resume\s+$", before):
+            return project.failed_run
+        return project.older_run if re.search(r"--to\s+$", before) else project.current_run
+
+    substitutions = [
+        (RUN_ID, run_id),
+        (r"(alerts ack\s+)[0-9a-f]{8}\b", rf"\g<1>{project.alert_id}"),
+        (r"(?<![\w/])/var/backups\b", str(tmp_path / "var" / "backups")),
+        (r"(?<![\w/])/srv\b", str(tmp_path / "srv")),
+    ]
+    env = doc_env(tmp_path / "home", **{
+        SMTP_URL_VARIABLE: f"mailto://127.0.0.1:{mailbox.port}?from=flowdeck@example.com&to=oncall@example.com",
+        # a machine with an OS keyring (a file-backed stand-in from the security tests)
+        "PYTHON_KEYRING_BACKEND": "flowdeck_test_keyring.FileBackedKeyring",
+        "PYTHONPATH": str(REPO_ROOT / "tests" / "security" / "support"),
+        "FLOWDECK_TEST_KEYRING_FILE": str(tmp_path / "keyring.json"),
+        "PGPASSWORD": "doc-test-password",
+    })
+    script = Script(page_steps(blocks(page)), project.root, env, substitutions)
+    try:
+        outcomes = script.run(tmp_path / "script")
+    finally:
+        stop_problems = script.stop_daemons(str(FLOWDECK), project.root)
+    problems = failures(outcomes)
+    assert not problems, "\n\n".join(problems)
+    assert script.finished, f"{page.name}: the examples did not run to the end (see {tmp_path / 'script'})"
+    assert not stop_problems, stop_problems
