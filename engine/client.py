@@ -34,6 +34,7 @@ from state.records import CommitRecord
 if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspace (and the console) stays fast
     from engine.assistant import PipelineAnswers
     from engine.alerts.sender import DeliveryReport
+    from engine.backup import BackupReport
     from engine.connectors.health import ConnectionReport
     from engine.monitor.views import RunMetrics, StatsReport
     from engine.pipelines import PipelineSummary
@@ -695,6 +696,20 @@ class Workspace:
             return _read_only_query(connection, sql, limit)
         finally:
             connection.close()
+
+    def backup(self, folder: Path, *, on_wait: Callable[[str], None] | None = None) -> BackupReport:
+        """Copy the ledger, the warehouse and the secrets file into ``folder``, consistently, while runs go on."""
+
+        def report(pid: int | None, waited: float) -> None:
+            if on_wait is not None:
+                on_wait(f"waiting for the warehouse, held by {self.describe_process(pid)} ({waited:.0f}s so far)")
+
+        from engine.backup import back_up
+
+        with self._guarded("backup", "backup", str(folder)) as details:
+            result = back_up(self.project, self.ledger, folder, report)
+            details.update(files=sorted(result.files), runs=result.runs)
+        return result
 
     def describe_process(self, pid: int | None) -> str:
         """Which run (if any) a process id belongs to, for "who holds the warehouse" messages."""

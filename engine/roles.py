@@ -37,6 +37,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "schedule": ("admin", "changing schedules"),
     "secrets": ("admin", "changing secrets"),
     "prune": ("admin", "pruning the ledger"),
+    "backup": ("admin", "backing up the ledger, the warehouse and the secrets file"),
 }
 
 

@@ -109,6 +109,12 @@ class Ledger(MonitoringLedger, AlertLedger):
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def backup_to(self, path: Path) -> None:
+        """Write a consistent copy of the ledger to ``path`` with SQLite's backup API (others may go on writing)."""
+        with self._lock, closing(sqlite3.connect(path)) as target:
+            self._db.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+
     def set_redactor(self, redact: Redactor) -> None:
         """Mask secret values in every text written from now on."""
         self._redact = redact

@@ -11,6 +11,7 @@ import sys
 from console.cli import (  # noqa: F401 - registers the commands
     commands_alerts,
     commands_audit,
+    commands_backup,
     commands_connections,
     commands_console,
     commands_daemon,
