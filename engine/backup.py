@@ -1,9 +1,9 @@
 """Consistent online backups of a project's runtime state: the ledger, the warehouse, the secrets file.
 
-The ledger is copied with SQLite's backup API (a snapshot, while the daemon and runs go on
-writing). The warehouse is copied while flowdeck holds its lock, after a checkpoint, so no run
-writes to it during the copy and the file holds every committed change (a run that wants it
-meanwhile waits, as for any other writer). The encrypted secrets file is copied as it is.
+Both are copied while flowdeck holds the warehouse's lock, so no run publishes during the copy
+(a run that wants the warehouse meanwhile waits, as for any other writer): the warehouse after
+a checkpoint, so its file holds every committed change; the ledger with SQLite's backup API,
+a snapshot taken while the daemon goes on recording events. The encrypted secrets file is copied as it is.
 A ``SHA256SUMS`` file (``sha256sum -c`` reads it) and a ``manifest.json`` describe the copy.
 """
 
@@ -62,11 +62,31 @@ def back_up(project: Project, ledger: Ledger, folder: Path,
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)  # the copy holds everything the project holds
     report = BackupReport(folder=folder)
-    ledger.backup_to(folder / LEDGER_FILE)
-    report.schema_version = ledger.schema_version
-    report.runs = sum(count for *_, count in ledger.run_counts())
+
+    def copy_ledger() -> None:
+        ledger.backup_to(folder / LEDGER_FILE)
+        report.schema_version = ledger.schema_version
+        report.runs = sum(count for *_, count in ledger.run_counts())
+
     if project.warehouse_path.exists():
-        report.tables, report.waited_seconds = _copy_warehouse(project, folder / project.warehouse_path.name, on_wait)
+        # the warehouse first, and held while the ledger is copied too: no run publishes between the two
+        # copies, so the ledger's record of what was published matches the warehouse's commit markers
+        from engine.backends.warehouse import open_warehouse
+
+        started = time.monotonic()
+        connection = open_warehouse(project, on_wait=on_wait)
+        report.waited_seconds = time.monotonic() - started
+        try:
+            connection.execute("CHECKPOINT")  # every committed change into the file itself, the WAL emptied
+            report.tables = [row[0] for row in connection.execute(
+                "SELECT DISTINCT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'main' AND table_name NOT LIKE '\\_\\_fd\\_%' ESCAPE '\\' ORDER BY 1").fetchall()]
+            copy_ledger()
+            shutil.copy2(project.warehouse_path, folder / project.warehouse_path.name)
+        finally:
+            connection.close()
+    else:
+        copy_ledger()
     secrets_file = project.runtime_dir / "secrets.enc"
     if secrets_file.exists():
         shutil.copy2(secrets_file, folder / secrets_file.name)
@@ -76,22 +96,4 @@ def back_up(project: Project, ledger: Ledger, folder: Path,
     (folder / CHECKSUMS).write_text("".join(f"{entry['sha256']}  {name}\n" for name, entry in report.files.items()))
     (folder / MANIFEST).write_text(json.dumps(report.to_json(), indent=2) + "\n")
     return report
-
-
-def _copy_warehouse(project: Project, target: Path,
-                    on_wait: Callable[[int | None, float], None] | None) -> tuple[list[str], float]:
-    from engine.backends.warehouse import open_warehouse
-
-    started = time.monotonic()
-    connection = open_warehouse(project, on_wait=on_wait)  # the writer's lock: no run writes while we copy
-    waited = time.monotonic() - started
-    try:
-        connection.execute("CHECKPOINT")  # every committed change into the file itself, the WAL emptied
-        tables = [row[0] for row in connection.execute(
-            "SELECT DISTINCT table_name FROM information_schema.tables "
-            "WHERE table_schema = 'main' AND table_name NOT LIKE '\\_\\_fd\\_%' ESCAPE '\\' ORDER BY 1").fetchall()]
-        shutil.copy2(project.warehouse_path, target)
-    finally:
-        connection.close()
-    return tables, waited
 

@@ -114,3 +114,23 @@ def links(path: Path) -> list[tuple[int, str]]:
         if not in_code:
             found.extend((number, target) for target in LINK.findall(re.sub(r"`[^`]*`", "", line)))
     return found
+
+
+def anchors(path: Path) -> set[str]:
+    """The anchors GitHub gives the headings of a file (lower case, punctuation dropped, `-` for spaces, `-1` for repeats)."""
+    found: set[str] = set()
+    in_code = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if FENCE.match(line):
+            in_code = not in_code
+            continue
+        heading = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if in_code or heading is None:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+        candidate, repeat = slug, 0
+        while candidate in found:
+            repeat += 1
+            candidate = f"{slug}-{repeat}"
+        found.add(candidate)
+    return found
