@@ -134,3 +134,17 @@ def anchors(path: Path) -> set[str]:
             candidate = f"{slug}-{repeat}"
         found.add(candidate)
     return found
+
+
+def section(path: Path, heading: str) -> list[Block]:
+    """The blocks under a heading (``## Backup and restore``), up to the next heading of its level or above."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    level = len(heading) - len(heading.lstrip("#"))
+    start = lines.index(heading) + 1
+    end = next((number for number in range(start, len(lines))
+                if re.match(rf"^#{{1,{level}}}\s", lines[number]) and not _inside_code(lines, number)), len(lines))
+    return [block for block in blocks(path) if start < block.line <= end]
+
+
+def _inside_code(lines: list[str], number: int) -> bool:
+    return sum(1 for line in lines[:number] if FENCE.match(line)) % 2 == 1
