@@ -76,6 +76,17 @@ def test_run_filter_reads_status_pipeline_and_text_in_any_order(line: str, expec
     assert RunFilter.parse(line, ["daily_sales", "ingest_orders"]) == expected
 
 
+def test_console_page_describes_every_screen_of_the_registry() -> None:
+    from console.tui.actions import GLOBAL, SCOPE_TITLES
+
+    page = (REPO / "docs" / "console.md").read_text()
+    screens = page.split("## Screens", 1)[1].split("\n## ", 1)[0]
+    for scope, title in SCOPE_TITLES.items():
+        if scope != GLOBAL:
+            assert f"- **{title}**" in screens, f"docs/console.md does not describe the {title} screen"
+
+
+
 def test_theme_files_are_validated_with_readable_reasons(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text("name: good\nprimary: '#336699'\ndark: false\n")

@@ -43,9 +43,10 @@ def prepared_example(tmp_path_factory: pytest.TempPathFactory) -> PreparedProjec
     root = copy_example_project(tmp_path_factory.mktemp("prepared") / "project")
     config_path = root / "flowdeck.yaml"
     config = yaml.safe_load(config_path.read_text())
-    # the channel the docs try (`flowdeck alerts test ops_email`), sent to the test's own SMTP server
-    config.setdefault("alerts", {}).setdefault("channels", {})["ops_email"] = {
-        "type": "email", "url": "${env:" + SMTP_URL_VARIABLE + "}"}
+    # the channels the docs try (`flowdeck alerts test ops_email`), sent to the test's own SMTP server
+    for channel in ("ops_email", "finance_email"):
+        config.setdefault("alerts", {}).setdefault("channels", {})[channel] = {
+            "type": "email", "url": "${env:" + SMTP_URL_VARIABLE + "}"}
     # enough kept versions that the older run's table is still there after a page's own runs
     config.setdefault("retention", {})["output_versions"] = 20
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -8,8 +8,10 @@ something to act on. Placeholders of the docs are replaced by real values:
 - a run id (``20261127-104512-3fa9c2`` or a prefix of one): the failed run after ``--resume``,
   an older successful run after ``--to`` (a rollback), else the current successful run;
 - an alert id after ``alerts ack``: the id of the alert the failed run raised;
-- ``/var/backups`` and ``/srv``: folders under the test's own temporary folder;
-- the ``ops_email`` channel: the test's SMTP server on 127.0.0.1.
+- ``/var/backups`` and ``/srv``: folders under the test's own temporary folder (``BACKUP=`` of a
+  restore: the newest backup there);
+- ``http://127.0.0.1:8791``: the address of the daemon the page started (on a free port);
+- the channels the pages try (``ops_email``, ``finance_email``): the test's SMTP server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -44,7 +46,12 @@ def test_every_shell_example_of_the_page_runs(page: Path, example_with_history: 
     substitutions = [
         (RUN_ID, run_id),
         (r"(alerts ack\s+)[0-9a-f]{8}\b", rf"\g<1>{project.alert_id}"),
+        # "the backup to restore" (operations.md): the newest one there
+        (r"(?m)^BACKUP=/var/backups/flowdeck/\S+", "BACKUP=$(ls -td /var/backups/flowdeck/*/ | head -n 1)"),
         (r"(?<![\w/])/var/backups\b", str(tmp_path / "var" / "backups")),
+        # the daemon's default address: the daemons here listen on a free port, which `status` knows
+        (r"http://127\.0\.0\.1:8791", "$(flowdeck status --json | python3 -c 'import json, sys; "
+                                         "print(json.load(sys.stdin)[\"daemon\"][\"http\"])')"),
         (r"(?<![\w/])/srv\b", str(tmp_path / "srv")),
     ]
     env = doc_env(tmp_path / "home", **{
