@@ -3,7 +3,7 @@
     python docs/gen_config_reference.py           # rewrite docs/configuration.md
     python docs/gen_config_reference.py --check   # exit 1 if the committed file is out of date
 
-Every key, its type, its default and its description come from engine/project/models.py.
+Every key, its type, its default, its description and an example come from engine/project/models.py.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
@@ -39,7 +40,9 @@ the file, line and column and suggests the nearest valid key. `flowdeck validate
 everything without running; `flowdeck schema` prints the same rules as JSON Schema for editors.
 
 Durations are written `250ms`, `30s`, `5m`, `2h`, `1d`, `1w` or as a number of seconds.
-Paths are relative to the project folder unless they are absolute.
+Paths are relative to the project folder unless they are absolute. The example of each key is
+its value as you would write it in YAML (a mapping or list shown inline can be written either
+way); every example is checked by the test suite to be valid.
 """
 
 ROOTS: list[tuple[str, type[BaseModel]]] = [("flowdeck.yaml", models.ProjectConfig), ("pipeline.yaml", models.PipelineConfig)]
@@ -173,12 +176,22 @@ def section(title: str, model: type[BaseModel], links: dict[type, str]) -> str:
     heading = title if title.endswith(".yaml") else f"`{key.split(' with ')[0]}`" + (
         f" with `{key.split(' with ')[1]}`" if " with " in key else "") + (f" ({form}" if form else "")
     lines = [f"## {heading}", "", summary_of(model), "",
-             "| key | type | default | description |", "|---|---|---|---|"]
+             "| key | type | default | description | example |", "|---|---|---|---|---|"]
     for name, field in model.model_fields.items():
         description = (field.description or "").replace("|", "\\|")
         shown = type_text(field.annotation, links, list(field.metadata))
-        lines.append(f"| `{name}` | {shown} | {default_text(field)} | {description} |")
+        lines.append(f"| `{field.alias or name}` | {shown} | {default_text(field)} | {description} | {example_text(field)} |")
     return "\n".join(lines)
+
+
+def example_text(field: Any) -> str:
+    """A field's first example as YAML would write it, in one line (`{threads: 4}`, `[order_id]`, `30s`)."""
+    if not field.examples:
+        return ""
+    text = yaml.safe_dump(field.examples[0], default_flow_style=True, sort_keys=False, width=1 << 20,
+                          allow_unicode=True).strip()
+    text = text.removesuffix("\n...").strip()
+    return "`" + text.replace("|", "\\|") + "`"
 
 
 def generate() -> str:

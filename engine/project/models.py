@@ -144,50 +144,73 @@ class Model(BaseModel):
 class AcceptedValues(Model):
     """The column holds only these values (NULL is allowed; add not_null to forbid it)."""
 
-    column: str = Field(description="the column to check")
-    values: list[Scalar] = Field(description="the values allowed in it")
+    column: str = Field(description="the column to check", examples=["status"])
+    values: list[Scalar] = Field(description="the values allowed in it", examples=[["paid", "shipped", "delivered"]])
 
 
 class RowCount(Model):
     """The table has between ``min`` and ``max`` rows."""
 
-    min: int | None = Field(default=None, ge=0, description="fewest rows allowed")
-    max: int | None = Field(default=None, ge=0, description="most rows allowed")
+    min: int | None = Field(default=None, ge=0, description="fewest rows allowed", examples=[1])
+    max: int | None = Field(default=None, ge=0, description="most rows allowed", examples=[1000000])
 
 
 class Freshness(Model):
     """The newest value of a timestamp column is no older than ``max_age``."""
 
-    column: str = Field(description="a timestamp or date column")
-    max_age: Duration = Field(description="how old its newest value may be, e.g. 1d")
+    column: str = Field(description="a timestamp or date column", examples=["updated_at"])
+    max_age: Duration = Field(description="how old its newest value may be, e.g. 1d", examples=["26h"])
 
 
 class Relationship(Model):
     """Every non-NULL value of ``column`` exists in ``to``.``field`` (a foreign key)."""
 
-    column: str = Field(description="the referring column of the checked table")
-    to: str = Field(description="the referred table")
-    field: str = Field(description="the referred column")
+    column: str = Field(description="the referring column of the checked table", examples=["customer_id"])
+    to: str = Field(description="the referred table", examples=["customers"])
+    field: str = Field(description="the referred column", examples=["customer_id"])
 
 
 class CheckSpec(Model):
     """One data-quality assertion. Give exactly one of the check kinds."""
 
-    name: str | None = Field(default=None, description="shown in messages; derived from the check when omitted")
-    severity: Literal["error", "warn"] = Field(
-        default="error", description="error blocks publishing and fails the run; warn records and alerts"
+    model_config = ConfigDict(json_schema_extra={"examples": [{"not_null": ["order_id"]}]})
+
+    name: str | None = Field(
+        default=None, description="shown in messages; derived from the check when omitted",
+        examples=["revenue_not_negative"],
     )
-    not_null: list[str] | None = Field(default=None, description="columns that must not be NULL")
-    unique: list[str] | None = Field(default=None, description="columns whose combination must be unique")
-    accepted_values: AcceptedValues | None = Field(default=None, description="a column holds only listed values")
-    row_count: RowCount | None = Field(default=None, description="the number of rows is within bounds")
-    freshness: Freshness | None = Field(default=None, description="the newest value of a column is recent enough")
+    severity: Literal["error", "warn"] = Field(
+        default="error", description="error blocks publishing and fails the run; warn records and alerts",
+        examples=["warn"],
+    )
+    not_null: list[str] | None = Field(
+        default=None, description="columns that must not be NULL",
+        examples=[["order_id", "customer_id"]],
+    )
+    unique: list[str] | None = Field(
+        default=None, description="columns whose combination must be unique",
+        examples=[["order_id"]],
+    )
+    accepted_values: AcceptedValues | None = Field(
+        default=None, description="a column holds only listed values",
+        examples=[{"column": "status", "values": ["paid", "shipped"]}],
+    )
+    row_count: RowCount | None = Field(
+        default=None, description="the number of rows is within bounds",
+        examples=[{"min": 1}],
+    )
+    freshness: Freshness | None = Field(
+        default=None, description="the newest value of a column is recent enough",
+        examples=[{"column": "updated_at", "max_age": "1d"}],
+    )
     relationships: Relationship | None = Field(
-        default=None, description="every value of a column exists in another table (a foreign key)"
+        default=None, description="every value of a column exists in another table (a foreign key)",
+        examples=[{"column": "customer_id", "to": "customers", "field": "customer_id"}],
     )
     sql: str | None = Field(
         default=None,
         description="custom check: a SELECT returning failing rows, inline or a .sql file beside pipeline.yaml",
+        examples=["SELECT * FROM daily_sales WHERE revenue < 0"],
     )
 
     @model_validator(mode="before")
@@ -220,30 +243,46 @@ class FileSource(Model):
     """Files read by an extract step through DuckDB's readers."""
 
     path: str = Field(
-        description="a file or glob, relative to the project; `{param}` is replaced by a run parameter"
+        description="a file or glob, relative to the project; `{param}` is replaced by a run parameter",
+        examples=["landing/orders/{day}/*.csv"],
     )
     format: Literal["csv", "parquet", "json"] | None = Field(
-        default=None, description="inferred from the file extension when omitted"
+        default=None, description="inferred from the file extension when omitted",
+        examples=["csv"],
     )
     options: dict[str, Scalar | list[str] | dict[str, str]] = Field(
         default_factory=dict,
         description="options passed to DuckDB's read_csv / read_parquet / read_json, e.g. {header: true}",
+        examples=[{"header": True, "delim": ";"}],
     )
-    hive_partitioning: bool = Field(default=False, description="read `key=value` folder names as columns")
-    filename: bool = Field(default=False, description="add a `filename` column naming the source file of each row")
+    hive_partitioning: bool = Field(
+        default=False, description="read `key=value` folder names as columns",
+        examples=[True],
+    )
+    filename: bool = Field(
+        default=False, description="add a `filename` column naming the source file of each row",
+        examples=[True],
+    )
 
 
 class DatabaseSource(Model):
     """A table or a query of a database connection, read by an extract step through Arrow ADBC."""
 
-    connection: Identifier = Field(description="a connection declared under `connections:` in flowdeck.yaml")
+    model_config = ConfigDict(json_schema_extra={"examples": [{"connection": "sales_db", "table": "public.orders"}]})
+
+    connection: Identifier = Field(
+        description="a connection declared under `connections:` in flowdeck.yaml",
+        examples=["sales_db"],
+    )
     table: str | None = Field(
-        default=None, description="a table (or view) of the source, optionally schema-qualified: `public.orders`"
+        default=None, description="a table (or view) of the source, optionally schema-qualified: `public.orders`",
+        examples=["public.orders"],
     )
     query: str | None = Field(
         default=None,
         description="a SELECT in the source's own SQL dialect, run by the source (inline, or a .sql file beside "
         "pipeline.yaml)",
+        examples=["SELECT * FROM orders WHERE status <> 'test'"],
     )
 
     @model_validator(mode="after")
@@ -267,27 +306,40 @@ ExtractSource = Annotated[
 class ParquetEncryption(Model):
     """Parquet modular encryption of an export: data keys wrapped by a master key from the secrets store."""
 
-    key: SecretReference = Field(description="the master key, e.g. ${secret:EXPORT_KEY} (`flowdeck secrets set EXPORT_KEY --generate`)")
+    key: SecretReference = Field(
+        description="the master key, e.g. ${secret:EXPORT_KEY} (`flowdeck secrets set EXPORT_KEY --generate`)",
+        examples=["${secret:EXPORT_KEY}"],
+    )
     plaintext_footer: bool = Field(
-        default=False, description="leave the footer (schema, row counts) readable without the key"
+        default=False, description="leave the footer (schema, row counts) readable without the key",
+        examples=[True],
     )
 
 
 class FileTarget(Model):
     """A file written by a load step: written beside, then renamed into place, its sha256 recorded."""
 
-    path: str = Field(description="relative to the project; `{param}` is replaced by a run parameter")
-    format: Literal["parquet", "csv"] | None = Field(default=None, description="inferred from the extension")
+    path: str = Field(
+        description="relative to the project; `{param}` is replaced by a run parameter",
+        examples=["exports/daily_sales_{since}.parquet"],
+    )
+    format: Literal["parquet", "csv"] | None = Field(
+        default=None, description="inferred from the extension",
+        examples=["parquet"],
+    )
     options: dict[str, Scalar] = Field(
-        default_factory=dict, description="options of DuckDB's COPY, e.g. {compression: zstd}"
+        default_factory=dict, description="options of DuckDB's COPY, e.g. {compression: zstd}",
+        examples=[{"compression": "zstd"}],
     )
     encrypt: ParquetEncryption | None = Field(
-        default=None, description="encrypt the Parquet file (Parquet modular encryption, AES-GCM); parquet only"
+        default=None, description="encrypt the Parquet file (Parquet modular encryption, AES-GCM); parquet only",
+        examples=[{"key": "${secret:EXPORT_KEY}"}],
     )
     order_by: list[str] | None = Field(
         default=None,
         description="columns the rows are sorted by, so that the same data always gives the same file; "
         "every column when omitted, [] to keep the table's order",
+        examples=[["order_date", "country"]],
     )
 
     @model_validator(mode="before")
@@ -299,20 +351,31 @@ class FileTarget(Model):
 class Retries(Model):
     """How often a step is tried when it fails transiently (I/O errors, a busy resource)."""
 
-    attempts: int = Field(default=1, ge=1, le=100, description="tries in all, the first included; 1 never retries")
-    backoff: Duration = Field(
-        default=timedelta(seconds=1), description="wait before the second try; doubled before each further one"
+    attempts: int = Field(
+        default=1, ge=1, le=100, description="tries in all, the first included; 1 never retries",
+        examples=[3],
     )
-    max_backoff: Duration = Field(default=timedelta(minutes=5), description="the longest wait between two tries")
+    backoff: Duration = Field(
+        default=timedelta(seconds=1), description="wait before the second try; doubled before each further one",
+        examples=["5s"],
+    )
+    max_backoff: Duration = Field(
+        default=timedelta(minutes=5), description="the longest wait between two tries",
+        examples=["1m"],
+    )
 
 
 class TimeRange(Model):
     """Process a time column of the delta source interval by interval, recording each one done."""
 
-    column: str = Field(description="a DATE or TIMESTAMP column of the delta source")
-    unit: Literal["hour", "day", "week", "month"] = Field(default="day", description="the size of one interval")
+    column: str = Field(description="a DATE or TIMESTAMP column of the delta source", examples=["order_date"])
+    unit: Literal["hour", "day", "week", "month"] = Field(
+        default="day", description="the size of one interval",
+        examples=["day"],
+    )
     lookback: int = Field(
-        default=0, ge=0, description="intervals before the newest processed one to read again (for late rows)"
+        default=0, ge=0, description="intervals before the newest processed one to read again (for late rows)",
+        examples=[2],
     )
 
 
@@ -320,15 +383,24 @@ class TimeRange(Model):
 class DatabaseTarget(Model):
     """A table of a database connection written by a load step, in one transaction on the target."""
 
-    connection: Identifier = Field(description="a connection declared under `connections:` in flowdeck.yaml")
+    model_config = ConfigDict(json_schema_extra={"examples": [{"connection": "analytics_db", "table": "analytics.daily_sales", "mode": "upsert", "key": ["order_date", "country"]}]})
+
+    connection: Identifier = Field(
+        description="a connection declared under `connections:` in flowdeck.yaml",
+        examples=["analytics_db"],
+    )
     table: str = Field(description="the target table, optionally schema-qualified: `analytics.daily_sales`; "
-                       "created from the loaded columns when missing")
+                       "created from the loaded columns when missing", examples=["analytics.daily_sales"])
     mode: Literal["replace", "append", "upsert"] = Field(
         default="replace",
         description="replace: the table's rows become the loaded rows (the table itself, its grants and indexes "
         "stay); append: the rows are added; upsert: rows whose `key` exists are replaced, others added",
+        examples=["upsert"],
     )
-    key: list[str] | None = Field(default=None, description="upsert: the columns identifying a row")
+    key: list[str] | None = Field(
+        default=None, description="upsert: the columns identifying a row",
+        examples=[["order_date", "country"]],
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -358,46 +430,63 @@ LoadTarget = Annotated[
 class StepBase(Model):
     """What every step has."""
 
-    name: Identifier
-    description: str | None = Field(default=None, description="what the step does, shown in the console")
-    depends_on: list[str] = Field(default_factory=list, description="extra upstream steps, beyond those read in SQL")
+    name: Identifier = Field(examples=["orders_clean"])
+    description: str | None = Field(
+        default=None, description="what the step does, shown in the console",
+        examples=["orders typed and de-duplicated"],
+    )
+    depends_on: list[str] = Field(
+        default_factory=list, description="extra upstream steps, beyond those read in SQL",
+        examples=[["raw_customers"]],
+    )
     checks: list[CheckSpec] = Field(
-        default_factory=list, description="checks run on the step's staged output before it is published"
+        default_factory=list, description="checks run on the step's staged output before it is published",
+        examples=[[{"not_null": ["order_id"]}]],
     )
     retries: Retries | None = Field(
-        default=None, description="retries of transient failures; the project's `defaults.retries` when omitted"
+        default=None, description="retries of transient failures; the project's `defaults.retries` when omitted",
+        examples=[{"attempts": 3, "backoff": "10s"}],
     )
 
 
 class PublishingStep(StepBase):
     """What every step that publishes a table has: versions kept, and incremental merging."""
 
-    output: Identifier | None = Field(default=None, description="table name; the step name when omitted")
+    output: Identifier | None = Field(
+        default=None, description="table name; the step name when omitted",
+        examples=["orders"],
+    )
     versions: int | None = Field(
         default=None, ge=1, le=100,
         description="versions of the table kept for `flowdeck rollback`, the current one included; "
         "the project's `retention.output_versions` when omitted",
+        examples=[5],
     )
     unique_key: list[str] | None = Field(
-        default=None, description="incremental: the columns that identify a row (required for incremental)"
+        default=None, description="incremental: the columns that identify a row (required for incremental)",
+        examples=[["order_id"]],
     )
     on_duplicate: Literal["error", "skip", "update", "keep"] = Field(
         default="error",
         description="incremental: what to do with an incoming row whose key already exists (in the table or "
         "earlier in the same batch): error fails the step, skip keeps the existing row, update replaces it "
         "with the latest by `order_by`, keep inserts it beside",
+        examples=["update"],
     )
     order_by: list[str] | None = Field(
         default=None,
         description="incremental: columns ordering rows of one key, latest last (required by on_duplicate: update)",
+        examples=[["updated_at"]],
     )
     watermark: str | None = Field(
         default=None,
         description="incremental: a column of the delta source that grows; only rows above the last value read "
         "are processed",
+        examples=["updated_at"],
     )
     time_range: TimeRange | None = Field(
-        default=None, description="incremental: process the delta source interval by interval instead"
+        default=None, description="incremental: process the delta source interval by interval instead",
+        examples=[{"column": "order_date", "unit": "day", "lookback": 2}],
     )
 
     @model_validator(mode="before")
@@ -436,49 +525,69 @@ class PublishingStep(StepBase):
 class ExtractStep(PublishingStep):
     """Read files, or a table or query of a database, into a table."""
 
-    kind: Literal["extract"] = Field(description="the step kind")
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "landed_orders", "kind": "extract", "source": {"path": "landing/orders/*.csv"}, "materialized": "incremental", "unique_key": ["order_id"], "order_by": ["updated_at"]}]})
+
+    kind: Literal["extract"] = Field(description="the step kind", examples=["extract"])
     source: ExtractSource = Field(
-        description="files (`path:`) or a database table or query (`connection:` with `table:` or `query:`)"
+        description="files (`path:`) or a database table or query (`connection:` with `table:` or `query:`)",
+        examples=[{"path": "data/orders/*.parquet", "hive_partitioning": True}],
     )
-    mask: dict[str, MaskMethod] = Field(default_factory=dict, description=MASK_DESCRIPTION)
+    mask: dict[str, MaskMethod] = Field(
+        default_factory=dict, description=MASK_DESCRIPTION,
+        examples=[{"email": "hash", "phone": "partial"}],
+    )
     materialized: Literal["table", "incremental"] = Field(
         default="table",
         description="table replaces the table with every file read (or every row of a database source); "
         "incremental reads only new or changed files (or, from a database, rows above the `watermark`) and merges "
         "them by `unique_key`",
+        examples=["incremental"],
     )
 
 
 class TransformStep(PublishingStep):
     """Materialise one SQL SELECT as a table, a view, or incrementally."""
 
-    kind: Literal["transform"] = Field(description="the step kind")
-    sql: str | None = Field(default=None, description="the .sql file beside pipeline.yaml; <name>.sql when omitted")
-    mask: dict[str, MaskMethod] = Field(default_factory=dict, description=MASK_DESCRIPTION)
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "orders", "kind": "transform", "sql": "orders.sql", "materialized": "incremental", "unique_key": ["order_id"], "order_by": ["updated_at"]}]})
+
+    kind: Literal["transform"] = Field(description="the step kind", examples=["transform"])
+    sql: str | None = Field(
+        default=None, description="the .sql file beside pipeline.yaml; <name>.sql when omitted",
+        examples=["orders_clean.sql"],
+    )
+    mask: dict[str, MaskMethod] = Field(
+        default_factory=dict, description=MASK_DESCRIPTION,
+        examples=[{"email": "hash"}],
+    )
     materialized: Literal["table", "view", "incremental"] = Field(
         default="table",
         description="table replaces the table; view stores the query; incremental merges new rows by `unique_key`",
+        examples=["view"],
     )
     delta_source: Identifier | None = Field(
         default=None,
         description="incremental: the table whose new rows are read (by `watermark` or `time_range`); "
         "the only table the query reads when omitted",
+        examples=["raw_orders"],
     )
 
 
 class CheckStep(StepBase):
     """Run checks on a published table; error-severity failures fail the run."""
 
-    kind: Literal["check"] = Field(description="the step kind")
-    table: Identifier = Field(description="the published table to check")
+    kind: Literal["check"] = Field(description="the step kind", examples=["check"])
+    table: Identifier = Field(description="the published table to check", examples=["orders_clean"])
 
 
 class LoadStep(StepBase):
     """Write a published table out to a file or into a database table."""
 
-    kind: Literal["load"] = Field(description="the step kind")
-    table: Identifier = Field(description="the published table to write out")
-    to: LoadTarget = Field(description="a file (`path:`) or a database table (`connection:` and `table:`)")
+    kind: Literal["load"] = Field(description="the step kind", examples=["load"])
+    table: Identifier = Field(description="the published table to write out", examples=["daily_sales"])
+    to: LoadTarget = Field(
+        description="a file (`path:`) or a database table (`connection:` and `table:`)",
+        examples=[{"path": "exports/daily_sales.parquet", "options": {"compression": "zstd"}}],
+    )
 
 
 Step = Annotated[Union[ExtractStep, TransformStep, CheckStep, LoadStep], Field(discriminator="kind")]
@@ -493,35 +602,54 @@ class ParamSpec(Model):
     """A run parameter, available to SQL as ``$name`` and to paths as ``{name}``."""
 
     type: Literal["string", "integer", "number", "boolean", "date", "timestamp"] = Field(
-        default="string", description="values given on the command line are checked against it"
+        default="string", description="values given on the command line are checked against it",
+        examples=["date"],
     )
-    default: Scalar | None = Field(default=None, description="the value when none is given")
-    required: bool = Field(default=False, description="a run must be given a value")
-    description: str | None = Field(default=None, description="what the parameter means")
+    default: Scalar | None = Field(default=None, description="the value when none is given", examples=["2026-01-01"])
+    required: bool = Field(default=False, description="a run must be given a value", examples=[True])
+    description: str | None = Field(
+        default=None, description="what the parameter means",
+        examples=["first order date included"],
+    )
 
 
 class Schedule(Model):
     """When the daemon runs the pipeline: a cron expression or an interval, and what to do about late slots."""
 
-    cron: str | None = Field(default=None, description="five-field cron expression, e.g. '0 6 * * *'")
-    interval: Duration | None = Field(
-        default=None, description="run every this long, e.g. 15m; slots are aligned to multiples of it since 1970-01-01 UTC"
+    model_config = ConfigDict(json_schema_extra={"examples": [{"cron": "0 6 * * *", "timezone": "Europe/Paris"}]})
+
+    cron: str | None = Field(
+        default=None, description="five-field cron expression, e.g. '0 6 * * *'",
+        examples=["0 6 * * *"],
     )
-    timezone: str = Field(default="UTC", description="IANA time zone of the cron expression, e.g. Europe/Paris")
+    interval: Duration | None = Field(
+        default=None, description="run every this long, e.g. 15m; slots are aligned to multiples of it since 1970-01-01 UTC",
+        examples=["15m"],
+    )
+    timezone: str = Field(
+        default="UTC", description="IANA time zone of the cron expression, e.g. Europe/Paris",
+        examples=["Europe/Paris"],
+    )
     catchup: Literal["all", "latest", "none"] = Field(
         default="latest",
         description="slots missed while the daemon was down: run all of them (up to max_catchup), "
         "only the latest, or none",
+        examples=["all"],
     )
-    max_catchup: int = Field(default=10, ge=1, description="with catchup: all, run at most this many missed slots (the latest ones)")
+    max_catchup: int = Field(
+        default=10, ge=1, description="with catchup: all, run at most this many missed slots (the latest ones)",
+        examples=[3],
+    )
     misfire_grace: Duration = Field(
         default=timedelta(seconds=60),
         description="a slot reached within this time of its due time runs normally; a later one counts as missed",
+        examples=["5m"],
     )
     overlap: Literal["skip", "queue"] = Field(
         default="skip",
         description="when a slot is due while a run of this pipeline is still queued or running: skip the slot, "
         "or queue a run that starts after it",
+        examples=["queue"],
     )
 
     @field_validator("cron")
@@ -564,14 +692,19 @@ class Schedule(Model):
 class FileTrigger(Model):
     """Start a run when files matching ``patterns`` land in ``folder``."""
 
-    folder: str = Field(description="watched folder, relative to the project")
+    folder: str = Field(description="watched folder, relative to the project", examples=["landing/orders"])
     patterns: list[str] = Field(
-        default_factory=lambda: ["*"], description="glob patterns matched against file names (not paths), e.g. '*.csv'"
+        default_factory=lambda: ["*"], description="glob patterns matched against file names (not paths), e.g. '*.csv'",
+        examples=[["*.csv", "*.csv.gz"]],
     )
     settle: Duration = Field(
-        default=timedelta(seconds=2), description="a file is taken once it has not changed for this long"
+        default=timedelta(seconds=2), description="a file is taken once it has not changed for this long",
+        examples=["10s"],
     )
-    archive: str | None = Field(default=None, description="move processed files here, relative to the project")
+    archive: str | None = Field(
+        default=None, description="move processed files here, relative to the project",
+        examples=["archive/orders"],
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -583,59 +716,126 @@ Severity = Literal["critical", "warning", "info"]
 class Rule(Model):
     """A built-in alert rule: on or off, its severity, and labels added to its alerts."""
 
-    enabled: bool = Field(default=True, description="false turns the rule off")
-    severity: Severity | None = Field(default=None, description="critical, warning or info; each rule has its own default")
-    labels: dict[str, str] = Field(default_factory=dict, description="extra labels for routing, e.g. {team: finance}")
+    enabled: bool = Field(default=True, description="false turns the rule off", examples=[False])
+    severity: Severity | None = Field(
+        default=None, description="critical, warning or info; each rule has its own default",
+        examples=["warning"],
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="extra labels for routing, e.g. {team: finance}",
+        examples=[{"team": "finance"}],
+    )
 
 
 class SlowRunRule(Rule):
     """A run slower than usual (``factor`` times the median of recent successful runs) or past a deadline."""
 
-    factor: float = Field(default=3.0, gt=1.0, description="slower than this many times the usual duration fires")
-    history: int = Field(default=20, ge=1, description="how many recent successful runs make the usual duration")
-    min_runs: int = Field(default=5, ge=1, description="no comparison before this many successful runs")
-    min_duration: Duration = Field(
-        default=timedelta(seconds=60), description="runs shorter than this never count as slow (noise on tiny runs)"
+    factor: float = Field(
+        default=3.0, gt=1.0, description="slower than this many times the usual duration fires",
+        examples=[2.5],
     )
-    deadline: Duration | None = Field(default=None, description="a run still running (or ending) after this long fires")
+    history: int = Field(
+        default=20, ge=1, description="how many recent successful runs make the usual duration",
+        examples=[30],
+    )
+    min_runs: int = Field(default=5, ge=1, description="no comparison before this many successful runs", examples=[10])
+    min_duration: Duration = Field(
+        default=timedelta(seconds=60), description="runs shorter than this never count as slow (noise on tiny runs)",
+        examples=["5m"],
+    )
+    deadline: Duration | None = Field(
+        default=None, description="a run still running (or ending) after this long fires",
+        examples=["2h"],
+    )
 
 
 class StaleRule(Rule):
     """No successful run of the pipeline within ``after``: its data is stale."""
 
-    after: Duration | None = Field(default=None, description="the window; off until set, e.g. 26h for a daily pipeline")
+    after: Duration | None = Field(
+        default=None, description="the window; off until set, e.g. 26h for a daily pipeline",
+        examples=["26h"],
+    )
 
 
 class DaemonRule(Rule):
     """The daemon stopped heartbeating, or has been unready, for longer than ``after``."""
 
-    after: Duration = Field(default=timedelta(minutes=2), description="how long before it alerts")
+    after: Duration = Field(default=timedelta(minutes=2), description="how long before it alerts", examples=["5m"])
 
 
 class AlertRules(Model):
     """The built-in rules; each has sensible defaults, change only what you need."""
 
-    run_failed: Rule = Field(default_factory=Rule, description="a run failed (critical)")
-    run_abandoned: Rule = Field(default_factory=Rule, description="a run's process died (critical)")
-    check_failed: Rule = Field(default_factory=Rule, description="a check with severity error failed (critical)")
-    check_warned: Rule = Field(default_factory=Rule, description="a check with severity warn found rows (warning)")
-    run_slow: SlowRunRule = Field(default_factory=SlowRunRule, description="slower than usual or past a deadline (warning)")
-    schedule_missed: Rule = Field(default_factory=Rule, description="a scheduled slot was missed or could not run (warning)")
-    data_stale: StaleRule = Field(default_factory=StaleRule, description="no successful run within a window (warning)")
-    daemon_unhealthy: DaemonRule = Field(default_factory=DaemonRule, description="the daemon is down or unready (critical)")
+    run_failed: Rule = Field(
+        default_factory=Rule, description="a run failed (critical)",
+        examples=[{"severity": "warning"}],
+    )
+    run_abandoned: Rule = Field(
+        default_factory=Rule, description="a run's process died (critical)",
+        examples=[{"enabled": False}],
+    )
+    check_failed: Rule = Field(
+        default_factory=Rule, description="a check with severity error failed (critical)",
+        examples=[{"labels": {"team": "data-quality"}}],
+    )
+    check_warned: Rule = Field(
+        default_factory=Rule, description="a check with severity warn found rows (warning)",
+        examples=[{"severity": "info"}],
+    )
+    run_slow: SlowRunRule = Field(
+        default_factory=SlowRunRule, description="slower than usual or past a deadline (warning)",
+        examples=[{"factor": 2, "deadline": "2h"}],
+    )
+    schedule_missed: Rule = Field(
+        default_factory=Rule, description="a scheduled slot was missed or could not run (warning)",
+        examples=[{"severity": "critical"}],
+    )
+    data_stale: StaleRule = Field(
+        default_factory=StaleRule, description="no successful run within a window (warning)",
+        examples=[{"after": "26h"}],
+    )
+    daemon_unhealthy: DaemonRule = Field(
+        default_factory=DaemonRule, description="the daemon is down or unready (critical)",
+        examples=[{"after": "5m"}],
+    )
 
 
 class PipelineAlerts(Model):
     """A pipeline's own alert settings: labels, and rule settings overriding flowdeck.yaml's."""
 
-    labels: dict[str, str] = Field(default_factory=dict, description="labels added to every alert of this pipeline")
-    run_failed: Rule | None = Field(default=None, description="a run of this pipeline failed; the project's rule when omitted")
-    run_abandoned: Rule | None = Field(default=None, description="a run's process died; the project's rule when omitted")
-    check_failed: Rule | None = Field(default=None, description="a check with severity error failed; the project's rule when omitted")
-    check_warned: Rule | None = Field(default=None, description="a check with severity warn found rows; the project's rule when omitted")
-    run_slow: SlowRunRule | None = Field(default=None, description="slower than usual or past a deadline; the project's rule when omitted")
-    schedule_missed: Rule | None = Field(default=None, description="a scheduled slot was missed; the project's rule when omitted")
-    data_stale: StaleRule | None = Field(default=None, description="no successful run within a window; the project's rule when omitted")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="labels added to every alert of this pipeline",
+        examples=[{"team": "finance"}],
+    )
+    run_failed: Rule | None = Field(
+        default=None, description="a run of this pipeline failed; the project's rule when omitted",
+        examples=[{"severity": "warning"}],
+    )
+    run_abandoned: Rule | None = Field(
+        default=None, description="a run's process died; the project's rule when omitted",
+        examples=[{"enabled": False}],
+    )
+    check_failed: Rule | None = Field(
+        default=None, description="a check with severity error failed; the project's rule when omitted",
+        examples=[{"severity": "warning"}],
+    )
+    check_warned: Rule | None = Field(
+        default=None, description="a check with severity warn found rows; the project's rule when omitted",
+        examples=[{"enabled": False}],
+    )
+    run_slow: SlowRunRule | None = Field(
+        default=None, description="slower than usual or past a deadline; the project's rule when omitted",
+        examples=[{"deadline": "45m"}],
+    )
+    schedule_missed: Rule | None = Field(
+        default=None, description="a scheduled slot was missed; the project's rule when omitted",
+        examples=[{"severity": "critical"}],
+    )
+    data_stale: StaleRule | None = Field(
+        default=None, description="no successful run within a window; the project's rule when omitted",
+        examples=[{"after": "26h"}],
+    )
 
 
 CHANNEL_TYPES = ("email", "slack", "webhook", "sms", "console")
@@ -644,14 +844,21 @@ CHANNEL_TYPES = ("email", "slack", "webhook", "sms", "console")
 class Channel(Model):
     """Where notifications go: an Apprise URL whose credentials are ``${secret:NAME}`` or ``${env:NAME}`` references."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"type": "email", "url": "mailtos://alerts:${secret:SMTP_PASSWORD}@smtp.example.com?from=etl@example.com&to=oncall@example.com"}]})
+
     type: Literal["email", "slack", "webhook", "sms", "console"] = Field(
         description="email (mailto:// or mailtos://), slack, webhook (json:// or jsons://), sms (an Apprise SMS "
-        "service such as twilio://), console (a toast in open consoles; no url)"
+        "service such as twilio://), console (a toast in open consoles; no url)",
+        examples=["email"],
     )
     url: str | None = Field(
-        default=None, description="the Apprise URL; credentials only as ${secret:NAME} or ${env:NAME}"
+        default=None, description="the Apprise URL; credentials only as ${secret:NAME} or ${env:NAME}",
+        examples=["mailtos://alerts:${secret:SMTP_PASSWORD}@smtp.example.com?from=etl@example.com&to=oncall@example.com"],
     )
-    send_resolved: bool = Field(default=True, description="also tell this channel when an alert resolves")
+    send_resolved: bool = Field(
+        default=True, description="also tell this channel when an alert resolves",
+        examples=[False],
+    )
 
     @model_validator(mode="after")
     def _url_fits_type(self) -> Channel:
@@ -685,41 +892,63 @@ class Route(Model):
         default_factory=dict,
         description="label → value (or list of values) an alert must have; labels: severity, rule, pipeline, "
         "step, and your own; empty matches everything",
+        examples=[{"severity": "critical", "team": ["finance", "sales"]}],
     )
-    channels: list[Identifier] = Field(min_length=1, description="channel names from alerts.channels")
+    channels: list[Identifier] = Field(
+        min_length=1, description="channel names from alerts.channels",
+        examples=[["ops_email", "console"]],
+    )
     repeat_interval: Duration | None = Field(
-        default=None, description="remind of a still-firing alert this often; alerts.repeat_interval when omitted"
+        default=None, description="remind of a still-firing alert this often; alerts.repeat_interval when omitted",
+        examples=["30m"],
     )
     continue_matching: bool = Field(
-        default=False, alias="continue", description="also try the next routes after this one matched"
+        default=False, alias="continue", description="also try the next routes after this one matched",
+        examples=[True],
     )
 
 
 class RetryPolicy(Model):
     """How the sender retries a notification a channel did not take."""
 
-    initial: Duration = Field(default=timedelta(seconds=10), description="wait before the first retry; doubles each time")
-    max: Duration = Field(default=timedelta(minutes=10), description="the longest wait between two tries")
+    initial: Duration = Field(
+        default=timedelta(seconds=10), description="wait before the first retry; doubles each time",
+        examples=["30s"],
+    )
+    max: Duration = Field(
+        default=timedelta(minutes=10), description="the longest wait between two tries",
+        examples=["30m"],
+    )
     give_up_after: Duration = Field(
-        default=timedelta(days=1), description="stop trying after this long (the notification stays visible, failed)"
+        default=timedelta(days=1), description="stop trying after this long (the notification stays visible, failed)",
+        examples=["12h"],
     )
 
 
 class AlertsConfig(Model):
     """Alert rules, channels, routes and delivery (see docs/alerting.md)."""
 
-    rules: AlertRules = Field(default_factory=AlertRules, description="the built-in alert rules and their settings")
+    rules: AlertRules = Field(
+        default_factory=AlertRules, description="the built-in alert rules and their settings",
+        examples=[{"data_stale": {"after": "26h"}}],
+    )
     channels: dict[Identifier, Channel] = Field(
-        default_factory=dict, description="named channels; `console` (toasts in open consoles) always exists"
+        default_factory=dict, description="named channels; `console` (toasts in open consoles) always exists",
+        examples=[{"ops_email": {"type": "email", "url": "mailtos://alerts:${secret:SMTP_PASSWORD}@smtp.example.com?from=etl@example.com&to=oncall@example.com"}}],
     )
     routes: list[Route] = Field(
         default_factory=lambda: [Route(channels=["console"])],
         description="ordered routes; by default every alert goes to the console",
+        examples=[[{"match": {"severity": ["critical", "warning"]}, "channels": ["console"]}]],
     )
     repeat_interval: Duration = Field(
-        default=timedelta(hours=4), description="remind of a still-firing alert this often (per channel)"
+        default=timedelta(hours=4), description="remind of a still-firing alert this often (per channel)",
+        examples=["1h"],
     )
-    retry: RetryPolicy = Field(default_factory=RetryPolicy, description="how the sender retries a notification a channel refused")
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy, description="how the sender retries a notification a channel refused",
+        examples=[{"give_up_after": "6h"}],
+    )
 
     @model_validator(mode="after")
     def _routes_name_channels(self) -> AlertsConfig:
@@ -736,32 +965,52 @@ class MonitoringConfig(Model):
     """How runs are sampled while they execute."""
 
     sample_interval: Duration = Field(
-        default=timedelta(seconds=1), description="how often CPU, memory, I/O and query progress are sampled"
+        default=timedelta(seconds=1), description="how often CPU, memory, I/O and query progress are sampled",
+        examples=["2s"],
     )
     flush_interval: Duration = Field(
-        default=timedelta(seconds=3), description="samples are written to the ledger in batches this often"
+        default=timedelta(seconds=3), description="samples are written to the ledger in batches this often",
+        examples=["5s"],
     )
 
 
 class PipelineConfig(Model):
     """A pipeline.yaml: a DAG of steps with its parameters, schedule and triggers."""
 
-    description: str | None = Field(default=None, description="what the pipeline is for, shown by `flowdeck pipelines`")
-    params: dict[Identifier, ParamSpec] = Field(default_factory=dict, description="run parameters, by name")
-    schedule: Schedule | None = Field(default=None, description="when the daemon runs it; never when omitted")
-    triggers: list[FileTrigger] = Field(default_factory=list, description="folders whose new files start a run")
+    description: str | None = Field(
+        default=None, description="what the pipeline is for, shown by `flowdeck pipelines`",
+        examples=["Daily sales by country and category, from the order, customer and product feeds."],
+    )
+    params: dict[Identifier, ParamSpec] = Field(
+        default_factory=dict, description="run parameters, by name",
+        examples=[{"since": {"type": "date", "default": "2026-01-01"}}],
+    )
+    schedule: Schedule | None = Field(
+        default=None, description="when the daemon runs it; never when omitted",
+        examples=[{"cron": "0 6 * * *", "timezone": "Europe/Paris"}],
+    )
+    triggers: list[FileTrigger] = Field(
+        default_factory=list, description="folders whose new files start a run",
+        examples=[[{"folder": "landing/orders", "patterns": ["*.csv"]}]],
+    )
     on_abandoned: Literal["resume", "report"] = Field(
         default="report",
         description="when a run's process dies (daemon killed, worker crashed): the daemon queues it again "
         "(resume, at most 3 times in a row) or only reports it",
+        examples=["resume"],
     )
     max_parallel_steps: int | None = Field(
-        default=None, ge=1, description="steps run at once; the project default when omitted"
+        default=None, ge=1, description="steps run at once; the project default when omitted",
+        examples=[2],
     )
     alerts: PipelineAlerts = Field(
-        default_factory=PipelineAlerts, description="this pipeline's alert labels and rule settings (docs/alerting.md)"
+        default_factory=PipelineAlerts, description="this pipeline's alert labels and rule settings (docs/alerting.md)",
+        examples=[{"labels": {"team": "finance"}}],
     )
-    steps: list[Step] = Field(min_length=1, description="the steps; their order in the file breaks ties only")
+    steps: list[Step] = Field(
+        min_length=1, description="the steps; their order in the file breaks ties only",
+        examples=[[{"name": "raw_orders", "kind": "extract", "source": {"path": "data/orders.csv"}}]],
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -771,52 +1020,82 @@ class PipelineConfig(Model):
 class WarehouseConfig(Model):
     """The DuckDB database that published tables live in."""
 
-    path: str = Field(default="warehouse.duckdb", description="relative to the runtime directory")
-    threads: int | None = Field(default=None, ge=1, description="DuckDB threads; DuckDB's default when omitted")
-    memory_limit: str | None = Field(default=None, description="e.g. 4GB; DuckDB's default (80% of RAM) when omitted")
+    path: str = Field(
+        default="warehouse.duckdb", description="relative to the runtime directory",
+        examples=["shop.duckdb"],
+    )
+    threads: int | None = Field(
+        default=None, ge=1, description="DuckDB threads; DuckDB's default when omitted",
+        examples=[4],
+    )
+    memory_limit: str | None = Field(
+        default=None, description="e.g. 4GB; DuckDB's default (80% of RAM) when omitted",
+        examples=["4GB"],
+    )
     lock_timeout: Duration = Field(
-        default=timedelta(seconds=60), description="how long a run waits for another process to release the warehouse"
+        default=timedelta(seconds=60), description="how long a run waits for another process to release the warehouse",
+        examples=["10m"],
     )
     encrypt: bool = Field(
         default=False,
         description="keep the warehouse encrypted at rest (AES-GCM); needs DuckDB's httpfs extension, see docs/security.md",
+        examples=[True],
     )
     encryption_key: SecretReference = Field(
-        default="${secret:WAREHOUSE_KEY}", description="where the warehouse key is (with encrypt: true)"
+        default="${secret:WAREHOUSE_KEY}", description="where the warehouse key is (with encrypt: true)",
+        examples=["${secret:WAREHOUSE_KEY}"],
     )
     extension_directory: str | None = Field(
         default=None,
         description="a local folder of DuckDB extensions (air-gapped servers), relative to the project; "
         "holds v<duckdb version>/<platform>/httpfs.duckdb_extension",
+        examples=["vendor/duckdb-extensions"],
     )
 
 
 class ConnectionConfig(Model):
     """A database flowdeck reads from or writes to through Arrow ADBC (see docs/connectors.md)."""
 
-    type: Literal["postgresql", "sqlite"] = Field(description="the kind of database")
+    model_config = ConfigDict(json_schema_extra={"examples": [{"type": "postgresql", "uri": "postgresql://db.example.com:5432/sales"}]})
+
+    type: Literal["postgresql", "sqlite"] = Field(description="the kind of database", examples=["postgresql"])
     uri: str = Field(
         description="postgresql: `postgresql://host:port/database` (no password in it); sqlite: the database "
-        "file, relative to the project"
+        "file, relative to the project",
+        examples=["postgresql://db.example.com:5432/sales"],
     )
-    user: str | None = Field(default=None, description="postgresql: the user to log in as (or in the URI)")
+    user: str | None = Field(
+        default=None, description="postgresql: the user to log in as (or in the URI)",
+        examples=["etl"],
+    )
     password: SecretReference | None = Field(
-        default=None, description="postgresql: a reference to the password, e.g. ${secret:SALES_DB}"
+        default=None, description="postgresql: a reference to the password, e.g. ${secret:SALES_DB}",
+        examples=["${secret:SALES_DB_PASSWORD}"],
     )
     sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
-        default=None, description="postgresql: TLS mode, passed to libpq (its default, prefer, when omitted)"
+        default=None, description="postgresql: TLS mode, passed to libpq (its default, prefer, when omitted)",
+        examples=["verify-full"],
     )
     sslrootcert: str | None = Field(
         default=None, description="postgresql: CA certificate file the server's certificate is checked against "
-        "(verify-ca, verify-full); relative to the project"
+        "(verify-ca, verify-full); relative to the project",
+        examples=["certs/db-ca.pem"],
     )
-    sslcert: str | None = Field(default=None, description="postgresql: client certificate file, relative to the project")
-    sslkey: str | None = Field(default=None, description="postgresql: client key file, relative to the project")
+    sslcert: str | None = Field(
+        default=None, description="postgresql: client certificate file, relative to the project",
+        examples=["certs/etl.crt"],
+    )
+    sslkey: str | None = Field(
+        default=None, description="postgresql: client key file, relative to the project",
+        examples=["certs/etl.key"],
+    )
     connect_timeout: Duration = Field(
-        default=timedelta(seconds=10), description="how long connecting may take before it counts as unreachable"
+        default=timedelta(seconds=10), description="how long connecting may take before it counts as unreachable",
+        examples=["30s"],
     )
     health_check: bool = Field(
-        default=True, description="whether the daemon checks this connection on its schedule and reports it in /readyz"
+        default=True, description="whether the daemon checks this connection on its schedule and reports it in /readyz",
+        examples=[False],
     )
 
     @model_validator(mode="after")
@@ -834,25 +1113,45 @@ class ConnectionConfig(Model):
 class RolesConfig(Model):
     """Who may do what: OS users (`alice`) and groups (`@etl`) mapped to viewer, operator or admin."""
 
-    admins: list[str] = Field(default_factory=list, description="edit pipelines, schedules, secrets and config; prune")
-    operators: list[str] = Field(default_factory=list, description="run, cancel, resume, roll back, acknowledge")
-    viewers: list[str] = Field(default_factory=list, description="read only")
+    admins: list[str] = Field(
+        default_factory=list, description="edit pipelines, schedules, secrets and config; prune",
+        examples=[["alice"]],
+    )
+    operators: list[str] = Field(
+        default_factory=list, description="run, cancel, resume, roll back, acknowledge",
+        examples=[["bob", "@etl"]],
+    )
+    viewers: list[str] = Field(default_factory=list, description="read only", examples=[["@analysts"]])
     default: Literal["viewer", "operator", "admin"] = Field(
-        default="viewer", description="the role of a user listed nowhere"
+        default="viewer", description="the role of a user listed nowhere",
+        examples=["operator"],
     )
 
 
 class RetentionConfig(Model):
     """How long the ledger keeps things; `flowdeck prune` (and the daemon, daily) removes what is older."""
 
-    runs: Duration | None = Field(default=timedelta(days=90), description="finished runs with their steps and checks; null keeps them forever")
-    events: Duration | None = Field(default=timedelta(days=30), description="event log lines; at most as long as runs")
-    audit: Duration | None = Field(default=timedelta(days=400), description="audit log entries; kept longest (at least as long as runs); null keeps them forever")
-    file_records: Duration | None = Field(default=timedelta(days=90), description="records of processed input files and lineage")
+    runs: Duration | None = Field(
+        default=timedelta(days=90), description="finished runs with their steps and checks; null keeps them forever",
+        examples=["180d"],
+    )
+    events: Duration | None = Field(
+        default=timedelta(days=30), description="event log lines; at most as long as runs",
+        examples=["14d"],
+    )
+    audit: Duration | None = Field(
+        default=timedelta(days=400), description="audit log entries; kept longest (at least as long as runs); null keeps them forever",
+        examples=["730d"],
+    )
+    file_records: Duration | None = Field(
+        default=timedelta(days=90), description="records of processed input files and lineage",
+        examples=["180d"],
+    )
     output_versions: int = Field(
         default=3, ge=1, le=100,
         description="versions of each published table kept for `flowdeck rollback`, the current one included; "
         "a step's `versions:` overrides it",
+        examples=[5],
     )
 
     @model_validator(mode="after")
@@ -871,26 +1170,40 @@ class SecurityConfig(Model):
     """Keys of flowdeck's own security features, as references to secrets."""
 
     pii_hash_key: SecretReference | None = Field(
-        default=None, description="key of `mask: hash` (a keyed hash cannot be reversed by trying every value)"
+        default=None, description="key of `mask: hash` (a keyed hash cannot be reversed by trying every value)",
+        examples=["${secret:PII_HASH_KEY}"],
     )
 
 
 class Defaults(Model):
     """Project-wide defaults that pipelines may override."""
 
-    max_parallel_steps: int = Field(default=4, ge=1, description="independent steps of a run executed at once")
-    retries: Retries = Field(default_factory=Retries, description="retries of steps that set none")
+    max_parallel_steps: int = Field(
+        default=4, ge=1, description="independent steps of a run executed at once",
+        examples=[2],
+    )
+    retries: Retries = Field(
+        default_factory=Retries, description="retries of steps that set none",
+        examples=[{"attempts": 3, "backoff": "5s"}],
+    )
 
 
 class HttpConfig(Model):
     """Where the daemon serves /healthz, /readyz, /status and /metrics."""
 
-    host: str = Field(default="127.0.0.1", description="address to listen on; loopback unless you mean otherwise")
-    port: int = Field(default=8791, ge=0, le=65535, description="TCP port; 0 picks a free one (see `flowdeck status`)")
+    host: str = Field(
+        default="127.0.0.1", description="address to listen on; loopback unless you mean otherwise",
+        examples=["10.0.0.5"],
+    )
+    port: int = Field(
+        default=8791, ge=0, le=65535, description="TCP port; 0 picks a free one (see `flowdeck status`)",
+        examples=[9100],
+    )
     token: SecretReference | None = Field(
         default=None,
         description="bearer token every endpoint but /healthz requires; needed to bind beyond loopback "
         "(e.g. ${secret:DAEMON_HTTP_TOKEN}, see docs/security.md)",
+        examples=["${secret:DAEMON_HTTP_TOKEN}"],
     )
 
 
@@ -902,51 +1215,100 @@ class DaemonConfig(Model):
         ge=1,
         description="runs executed at once; each holds the DuckDB warehouse for its whole length, so more than "
         "1 only makes runs wait for each other (see docs/daemon.md)",
+        examples=[1],
     )
     shutdown_grace: Duration = Field(
         default=timedelta(seconds=30),
         description="on SIGTERM, how long running steps may take to finish before they are interrupted",
+        examples=["2m"],
     )
-    http: HttpConfig = Field(default_factory=HttpConfig, description="the daemon's HTTP endpoints")
+    http: HttpConfig = Field(
+        default_factory=HttpConfig, description="the daemon's HTTP endpoints",
+        examples=[{"host": "127.0.0.1", "port": 9100}],
+    )
     connection_checks: Duration | None = Field(
         default=timedelta(seconds=60),
         description="how often the daemon checks that each connection (with health_check: true) answers; "
         "null turns the checks off",
+        examples=["5m"],
     )
 
 
 class ConsoleConfig(Model):
     """The operator console (`flowdeck console`)."""
 
-    theme: str = Field(default="flowdeck-dark", description="a theme from themes/ (flowdeck-dark, flowdeck-light, ansi, nord, ...)")
-    read_only: bool = Field(default=False, description="open the console read-only, as `--read-only` does")
-    mouse: bool = Field(default=True, description="accept mouse input; turn off if a terminal garbles mouse reports")
+    theme: str = Field(
+        default="flowdeck-dark", description="a theme from themes/ (flowdeck-dark, flowdeck-light, ansi, nord, ...)",
+        examples=["ansi"],
+    )
+    read_only: bool = Field(
+        default=False, description="open the console read-only, as `--read-only` does",
+        examples=[True],
+    )
+    mouse: bool = Field(
+        default=True, description="accept mouse input; turn off if a terminal garbles mouse reports",
+        examples=[False],
+    )
     refresh: Duration = Field(
         default=timedelta(milliseconds=500),
         description="how often the console looks for new ledger events (runs started anywhere appear this fast)",
+        examples=["1s"],
     )
-    preview_rows: int = Field(default=200, ge=1, le=5000, description="rows shown by the data preview of a table")
+    preview_rows: int = Field(
+        default=200, ge=1, le=5000, description="rows shown by the data preview of a table",
+        examples=[500],
+    )
 
 
 class ProjectConfig(Model):
     """flowdeck.yaml at the root of a project."""
 
-    name: str = Field(default="flowdeck", description="shown in the console and in alerts")
+    name: str = Field(default="flowdeck", description="shown in the console and in alerts", examples=["example-shop"])
     runtime_dir: str = Field(
-        default=".flowdeck", description="warehouse, ledger, logs and temporary files; relative to the project"
+        default=".flowdeck", description="warehouse, ledger, logs and temporary files; relative to the project",
+        examples=["/var/lib/flowdeck/shop"],
     )
-    pipelines_dir: str = Field(default="pipelines", description="folder holding one folder per pipeline")
-    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig, description="the DuckDB warehouse")
+    pipelines_dir: str = Field(
+        default="pipelines", description="folder holding one folder per pipeline",
+        examples=["etl/pipelines"],
+    )
+    warehouse: WarehouseConfig = Field(
+        default_factory=WarehouseConfig, description="the DuckDB warehouse",
+        examples=[{"threads": 4, "memory_limit": "4GB"}],
+    )
     connections: dict[Identifier, ConnectionConfig] = Field(
-        default_factory=dict, description="databases that extract and load steps read from and write to, by name"
+        default_factory=dict, description="databases that extract and load steps read from and write to, by name",
+        examples=[{"sales_db": {"type": "postgresql", "uri": "postgresql://db.example.com:5432/sales", "user": "etl", "password": "${secret:SALES_DB_PASSWORD}"}}],
     )
-    defaults: Defaults = Field(default_factory=Defaults, description="defaults that pipelines may override")
-    daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="the headless daemon")
+    defaults: Defaults = Field(
+        default_factory=Defaults, description="defaults that pipelines may override",
+        examples=[{"max_parallel_steps": 2}],
+    )
+    daemon: DaemonConfig = Field(
+        default_factory=DaemonConfig, description="the headless daemon",
+        examples=[{"http": {"port": 8792}}],
+    )
     roles: RolesConfig | None = Field(
-        default=None, description="who may do what; without it everyone is admin (a single-user machine)"
+        default=None, description="who may do what; without it everyone is admin (a single-user machine)",
+        examples=[{"admins": ["alice"], "operators": ["@etl"]}],
     )
-    retention: RetentionConfig = Field(default_factory=RetentionConfig, description="how long runs, events and versions are kept")
-    security: SecurityConfig = Field(default_factory=SecurityConfig, description="masking, audit and temporary-file settings")
-    console: ConsoleConfig = Field(default_factory=ConsoleConfig, description="the operator console")
-    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="what is measured while runs execute (docs/monitoring.md)")
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="alert rules, routes, channels and silences (docs/alerting.md)")
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="how long runs, events and versions are kept",
+        examples=[{"runs": "180d"}],
+    )
+    security: SecurityConfig = Field(
+        default_factory=SecurityConfig, description="masking, audit and temporary-file settings",
+        examples=[{"pii_hash_key": "${secret:PII_HASH_KEY}"}],
+    )
+    console: ConsoleConfig = Field(
+        default_factory=ConsoleConfig, description="the operator console",
+        examples=[{"theme": "ansi"}],
+    )
+    monitoring: MonitoringConfig = Field(
+        default_factory=MonitoringConfig, description="what is measured while runs execute (docs/monitoring.md)",
+        examples=[{"sample_interval": "2s"}],
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, description="alert rules, routes, channels and silences (docs/alerting.md)",
+        examples=[{"channels": {"ops_email": {"type": "email", "url": "mailtos://alerts:${secret:SMTP_PASSWORD}@smtp.example.com?from=etl@example.com&to=oncall@example.com"}}, "routes": [{"match": {"severity": "critical"}, "channels": ["ops_email", "console"]}]}],
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import REPO_ROOT, copy_example_project
 
@@ -24,7 +25,75 @@ def test_configuration_reference_matches_the_models() -> None:
 
 def test_configuration_reference_describes_every_key() -> None:
     rows = [line for line in (DOCS / "configuration.md").read_text().splitlines() if line.startswith("| `")]
-    assert rows and all(not line.rstrip().endswith("|  |") for line in rows), "a config field has no description"
+    descriptions = [re.split(r"(?<!\\)\|", line)[4].strip() for line in rows]  # | key | type | default | description |
+    assert rows and all(descriptions), "a config field has no description"
+
+
+def _config_sections() -> list[tuple[str, Any]]:
+    sys.path.insert(0, str(DOCS))
+    try:
+        import gen_config_reference
+    finally:
+        sys.path.remove(str(DOCS))
+    return gen_config_reference.sections()
+
+
+def test_every_key_of_the_configuration_has_an_example() -> None:
+    missing = [f"{model.__name__}.{name}" for _, model in _config_sections()
+               for name, field in model.model_fields.items() if not field.examples]
+    assert not missing, f"fields without examples=[...] in engine/project/models.py: {missing}"
+    rows = [line for line in (DOCS / "configuration.md").read_text().splitlines() if line.startswith("| `")]
+    assert rows and all(line.rstrip().endswith("` |") for line in rows), "a row of the reference shows no example"
+
+
+def _validates(model: Any, data: dict[str, Any]) -> str | None:
+    from pydantic import ValidationError
+
+    try:
+        model.model_validate(data)
+    except ValidationError as error:
+        return str(error)
+    return None
+
+
+def test_every_example_is_valid_where_it_is_written() -> None:
+    """Each key's example validates in its model: beside the model's own example (the keys it goes with),
+    or beside the examples of the model's required keys only."""
+    problems = []
+    for _, model in _config_sections():
+        context = ((model.model_config.get("json_schema_extra") or {}).get("examples") or [None])[0]
+        if context is not None and (error := _validates(model, context)):
+            problems.append(f"{model.__name__} example: {error}")
+        required = {field.alias or name: field.examples[0] for name, field in model.model_fields.items()
+                    if field.is_required()}
+        for name, field in model.model_fields.items():
+            key = field.alias or name
+            bases = [base for base in (context, required) if base is not None]
+            errors = [_validates(model, {**base, key: field.examples[0]}) for base in bases]
+            if all(errors):
+                problems.append(f"{model.__name__}.{name} = {field.examples[0]!r}: {errors[-1]}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_examples_of_each_file_together_make_a_valid_file(tmp_path: Path) -> None:
+    from engine.project.models import PipelineConfig, ProjectConfig
+    from engine.project.project import Project
+
+    for model in (ProjectConfig, PipelineConfig):
+        whole = {field.alias or name: field.examples[0] for name, field in model.model_fields.items()}
+        assert _validates(model, whole) is None, model.__name__
+    # and through the real loader, as YAML files of a project
+    import yaml
+
+    project = {name: field.examples[0] for name, field in ProjectConfig.model_fields.items()
+               if name not in ("runtime_dir", "pipelines_dir")}
+    (tmp_path / "flowdeck.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+    pipeline = {name: field.examples[0] for name, field in PipelineConfig.model_fields.items()}
+    (tmp_path / "pipelines" / "example").mkdir(parents=True)
+    (tmp_path / "pipelines" / "example" / "pipeline.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    loaded = Project.load(tmp_path)
+    assert loaded.config.alerts.routes[0].channels == ["ops_email", "console"]
+    assert loaded.pipeline("example").config.schedule is not None
 
 
 def test_cli_page_has_a_section_and_an_example_for_every_command() -> None:
