@@ -57,6 +57,7 @@ SKIPPED: tuple[Skip, ...] = (
     Skip("operations.md", r"\bsudo |^systemctl |^journalctl ", "server administration: needs root and systemd"),
     Skip("operations.md", r"^python3 -m pip wheel ", "builds a wheel from a checkout of flowdeck itself (the test runs in a project)"),
     Skip("cli.md", r"systemctl restart", "restarts a systemd service: needs root and systemd"),
+    Skip("development.md", r"^make setup|^\.venv/bin/python -m pytest", "sets up a checkout of flowdeck, or runs this very suite"),
 )
 
 
