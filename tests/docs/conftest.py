@@ -47,6 +47,11 @@ def prepared_example(tmp_path_factory: pytest.TempPathFactory) -> PreparedProjec
     for channel in ("ops_email", "finance_email"):
         config.setdefault("alerts", {}).setdefault("channels", {})[channel] = {
             "type": "email", "url": "${env:" + SMTP_URL_VARIABLE + "}"}
+    # the connection the docs test (`flowdeck connections test sales_db`): a SQLite database in the project
+    with closing(sqlite3.connect(root / "data" / "sales.sqlite")) as db, db:
+        db.execute("CREATE TABLE orders (order_id INTEGER PRIMARY KEY, amount REAL)")
+        db.execute("INSERT INTO orders VALUES (1, 12.5), (2, 40.0)")
+    config["connections"] = {"sales_db": {"type": "sqlite", "uri": "data/sales.sqlite"}}
     # enough kept versions that the older run's table is still there after a page's own runs
     config.setdefault("retention", {})["output_versions"] = 20
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
