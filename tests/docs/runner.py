@@ -52,6 +52,8 @@ SKIPPED: tuple[Skip, ...] = (
     Skip("cli.md", r"^flowdeck console\b", "full-screen app: needs a terminal (tests/console drive it in tmux and Pilot)"),
     Skip("README.md", r"^\.venv/bin/flowdeck console\b", "full-screen app: needs a terminal (tests/console)"),
     Skip("tutorial.md", r"^flowdeck console\b", "full-screen app: needs a terminal (tests/console)"),
+    Skip("README.md", r"^\.venv/bin/flowdeck new pipeline\s*(#|$)", "asks its questions on a terminal; "
+         "new-pipeline.md's examples give the answers as flags"),
     Skip("README.md", r"^make (demo|test)\b", "sets up .venv and runs the suite itself; test_docs.py checks the Makefile targets"),
     Skip("daemon.md", r"^(sudo |systemctl )", "installs a systemd unit: needs root and systemd"),
     Skip("operations.md", r"\bsudo |^systemctl |^journalctl ", "server administration: needs root and systemd"),

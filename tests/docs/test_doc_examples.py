@@ -17,17 +17,18 @@ something to act on. Placeholders of the docs are replaced by real values:
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import FLOWDECK, REPO_ROOT
 from tests.docs.conftest import DOC_PAGES, SMTP_URL_VARIABLE, Mailbox, PreparedProject
-from tests.docs.markdown import blocks
+from tests.docs.markdown import Block, blocks
 from tests.docs.runner import Script, doc_env, failures, page_steps
 
 RUN_ID = r"\b\d{8}-\d{6}(?:-[0-9a-f]{6})?\b"
-OWN_TESTS = {"tutorial.md"}  # followed from start to end by test_tutorial.py
+OWN_TESTS = {"tutorial.md", "templates.md"}  # the tutorial: test_tutorial.py; templates: below, one project each
 PAGES = [page for page in DOC_PAGES if page.name not in OWN_TESTS and page_steps(blocks(page))]
 
 
@@ -70,4 +71,41 @@ def test_every_shell_example_of_the_page_runs(page: Path, example_with_history: 
     problems = failures(outcomes)
     assert not problems, "\n\n".join(problems)
     assert script.finished, f"{page.name}: the examples did not run to the end (see {tmp_path / 'script'})"
+    assert not stop_problems, stop_problems
+
+
+TEMPLATES_PAGE = REPO_ROOT / "docs" / "templates.md"
+
+
+def template_sections() -> dict[str, list[Block]]:
+    """templates.md's blocks by the template their section is about (``## `name` ``); "" for the introduction."""
+    headings = [(number, match.group(1)) for number, line in enumerate(TEMPLATES_PAGE.read_text().splitlines(), start=1)
+                if (match := re.match(r"^## `(\w+)`", line))]
+    sections: dict[str, list[Block]] = {"": []}
+    for block in blocks(TEMPLATES_PAGE):
+        owner = [name for number, name in headings if number < block.line]
+        sections.setdefault(owner[-1] if owner else "", []).append(block)
+    return sections
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("template", sorted(template_sections()), ids=lambda name: name or "introduction")
+def test_every_template_example_runs_in_a_project_of_its_template(template: str, tmp_path: Path) -> None:
+    """templates.md: the examples of a template's section run in a project made from that template, as generated."""
+    env = doc_env(tmp_path / "home")
+    start = tmp_path / "work"
+    start.mkdir()
+    if template:
+        created = subprocess.run([str(FLOWDECK), "init", str(start / template), "--template", template], env=env,
+                                 capture_output=True, text=True, timeout=120)
+        assert created.returncode == 0, created.stderr
+        start = start / template
+    script = Script(page_steps(template_sections()[template]), start, env)
+    try:
+        outcomes = script.run(tmp_path / "script")
+    finally:
+        stop_problems = script.stop_daemons(str(FLOWDECK), start)
+    problems = failures(outcomes)
+    assert not problems, "\n\n".join(problems)
+    assert script.finished, f"the examples did not run to the end (see {tmp_path / 'script'})"
     assert not stop_problems, stop_problems
