@@ -34,6 +34,7 @@ from state.records import CommitRecord
 if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspace (and the console) stays fast
     from engine.assistant import PipelineAnswers
     from engine.alerts.sender import DeliveryReport
+    from engine.backends.spark.lint import LintReport
     from engine.backup import BackupReport
     from engine.connectors.health import ConnectionReport
     from engine.monitor.views import RunMetrics, StatsReport
@@ -231,6 +232,12 @@ class Workspace:
         quoted = '"' + table.replace('"', '""') + '"'
         return self.query(f"SELECT * FROM {quoted}", limit=limit, wait=wait, on_wait=on_wait)
 
+    def lint_spark(self, pipeline: str) -> LintReport:
+        """What the Spark lint refuses (and rewrites) in one pipeline, without running anything."""
+        from engine.backends.spark.lint import lint_plan
+
+        return lint_plan(self.project, self.plan(pipeline))
+
     # -- runs ----------------------------------------------------------------------------------
 
     def submit(
@@ -266,6 +273,11 @@ class Workspace:
                 if not request_id.strip():
                     raise ParamError("--request-id must not be empty", hint="pass an id unique to this request")
                 trigger_key = manual_key(pipeline, request_id.strip())
+            engine = options.get("engine") or self.project.config.engine
+            if engine == "spark":
+                from engine.run.executor import check_spark_lint
+
+                check_spark_lint(self.project, plan)  # refused constructs fail before queuing too
             record, created = self.ledger.create_run(
                 pipeline,
                 trigger_kind=trigger_kind,

@@ -343,14 +343,15 @@ class Ledger(MonitoringLedger, AlertLedger):
                 [(run_id, name, kind, output, position) for position, (name, kind, output) in enumerate(steps)],
             )
 
-    def step_started(self, run_id: str, step: str) -> int:
-        """Mark a step running: one more attempt, recorded on its own; return the attempt number."""
+    def step_started(self, run_id: str, step: str, *, engine: str | None = None) -> int:
+        """Mark a step running on ``engine`` (duckdb, spark): one more attempt, recorded on its own;
+        return the attempt number."""
         now = time.time()
         with self._write() as db:
             db.execute(
                 "UPDATE steps SET status = 'running', started_at = coalesce(started_at, ?), ended_at = NULL, error = NULL, "
-                "attempts = attempts + 1 WHERE run_id = ? AND step = ?",
-                (now, run_id, step),
+                "attempts = attempts + 1, engine = coalesce(?, engine) WHERE run_id = ? AND step = ?",
+                (now, engine, run_id, step),
             )
             row = db.execute("SELECT attempts FROM steps WHERE run_id = ? AND step = ?", (run_id, step)).fetchone()
             attempt = int(row["attempts"]) if row else 1
@@ -359,8 +360,9 @@ class Ledger(MonitoringLedger, AlertLedger):
                 (run_id, step, attempt, now),
             )
             again = f" (attempt {attempt})" if attempt > 1 else ""
-            self._event(db, run_id, "step.started", f"{step} started{again}", step=step,
-                        payload={"attempt": attempt}, ts=now)
+            on = f" on {engine}" if engine else ""
+            self._event(db, run_id, "step.started", f"{step} started{on}{again}", step=step,
+                        payload={"attempt": attempt, **({"engine": engine} if engine else {})}, ts=now)
         return attempt
 
     def step_retrying(self, run_id: str, step: str, attempt: int, error: str, retry_in: float) -> None:

@@ -119,6 +119,7 @@ class StepRecord:
     rows_out: int | None
     error: str | None
     reused_from: str | None = None
+    engine: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StepRecord:
@@ -148,6 +149,7 @@ class StepRecord:
             "rows": self.rows_out,
             "error": self.error,
             "reused_from": self.reused_from,
+            "engine": self.engine,
         }
 
 

@@ -402,5 +402,12 @@ CREATE INDEX lineage_by_input ON lineage (input, ts);
 CREATE INDEX lineage_by_run ON lineage (run_id);
 """
 
-MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS, _CONNECTORS]
+# Which engine (duckdb, spark) ran each step: a column rather than an event payload, so history,
+# `show` and the console can read and filter it like any other property of a step.
+_STEP_ENGINE = """
+ALTER TABLE steps ADD COLUMN engine TEXT;
+"""
+
+MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS,
+                         _CONNECTORS, _STEP_ENGINE]
 SCHEMA_VERSION = len(MIGRATIONS)

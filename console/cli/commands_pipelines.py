@@ -57,26 +57,46 @@ def init(
 def validate(
     ctx: typer.Context,
     pipeline: Annotated[Optional[str], typer.Argument(help="Only this pipeline (default: all of them).")] = None,
+    engine: Annotated[
+        Optional[str],
+        typer.Option("--engine", "-e", help="Also check that the SQL runs the same on this engine: duckdb or spark "
+                     "(spark runs the lint of docs/spark.md; nothing is run, no JVM is started)."),
+    ] = None,
 ) -> None:
     """Check the project's YAML and SQL without running anything.
 
     Reports every problem with its file, line and column. Exit code 2 when anything is invalid.
 
-    Example: `flowdeck validate daily_sales`
+    Example: `flowdeck validate daily_sales --engine spark`
     """
-    from engine.errors import EXIT_BAD_INPUT
+    from engine.errors import EXIT_BAD_INPUT, FlowdeckError
 
     ws = workspace(ctx)
+    chosen = engine or ws.project.config.engine
+    if chosen not in ("duckdb", "spark"):
+        raise FlowdeckError(f"unknown engine {chosen!r}", hint="use duckdb or spark")
     if pipeline is not None:
         plans, errors = [ws.plan(pipeline)], []
     else:
         plans, errors = ws.validate_all()
+    valid = []
     for plan in plans:
-        out().print(f"[green]✓[/] {plan.name} ({len(plan.steps)} steps)")
+        if chosen == "spark":
+            report = ws.lint_spark(plan.name)
+            if not report.ok:
+                errors.append(report.error())
+                continue
+            rewritten = sorted({rule for rules in report.rewrites.values() for rule in rules})
+            note = f"; on spark, rewritten: {', '.join(rewritten)}" if rewritten else ""
+            out().print(f"[green]✓[/] {plan.name} ({len(plan.steps)} steps, runs on spark{_escape(note)})")
+        else:
+            out().print(f"[green]✓[/] {plan.name} ({len(plan.steps)} steps)")
+        valid.append(plan)
     for error in errors:
         err().print("[red]✗[/] " + plain(error.render()) + "\n")
     if errors:
-        err().print(f"{len(errors)} of {len(plans) + len(errors)} pipelines are invalid")
+        err().print(f"{len(errors)} of {len(valid) + len(errors)} pipelines are invalid"
+                    + (" or refused on spark" if chosen == "spark" else ""))
         raise typer.Exit(EXIT_BAD_INPUT)
     if not plans:
         err().print("no pipelines yet: add one under pipelines/<name>/pipeline.yaml")

@@ -68,13 +68,18 @@ def run(
     reprocess: Annotated[
         bool, typer.Option("--reprocess", help="Incremental steps read all their input again and rebuild their tables.")
     ] = False,
+    engine: Annotated[
+        Optional[str],
+        typer.Option("--engine", "-e", help="Run on duckdb or spark (default: `engine:` in flowdeck.yaml, else duckdb)."),
+    ] = None,
 ) -> None:
     """Run a pipeline and show its progress step by step.
 
-    Prints the run id. Exit code 0 when the run succeeds, 1 when it fails, 2 on bad input,
-    4 when the warehouse stayed busy longer than `warehouse.lock_timeout`.
+    Prints the run id. Exit code 0 when the run succeeds, 1 when it fails, 2 on bad input
+    (including SQL the Spark lint refuses, with `--engine spark`), 4 when the warehouse stayed
+    busy longer than `warehouse.lock_timeout`.
 
-    Example: `flowdeck run daily_sales --param since=2026-11-01`
+    Example: `flowdeck run daily_sales --param since=2026-11-01 --engine spark`
 
     Example: `flowdeck run --resume 20261127-104512-3fa9c2`
 
@@ -82,11 +87,13 @@ def run(
     """
     from engine.errors import ParamError
 
+    if engine is not None and engine not in ("duckdb", "spark"):
+        raise ParamError(f"unknown engine {engine!r}", hint="use duckdb or spark")
     ws = workspace(ctx)
     if resume is not None:
-        if param or from_step or request_id or reprocess:
-            raise ParamError("--resume continues a run as it was; it takes no --param, --from, --request-id or "
-                             "--reprocess", hint="drop those options, or start a new run instead")
+        if param or from_step or request_id or reprocess or engine:
+            raise ParamError("--resume continues a run as it was (on the same engine); it takes no --param, --from, "
+                             "--request-id, --reprocess or --engine", hint="drop those options, or start a new run instead")
         record, new = ws.resume(resume)
         if pipeline is not None and pipeline != record.pipeline:
             raise ParamError(f"run {resume} is a run of `{record.pipeline}`, not `{pipeline}`",
@@ -98,7 +105,7 @@ def run(
             raise ParamError("which pipeline? give its name, or --resume RUN_ID",
                              hint="for example `flowdeck run daily_sales`; list them with `flowdeck pipelines`")
         record, new = ws.submit(pipeline, parse_params(param or []), request_id=request_id, from_step=from_step,
-                                reprocess=reprocess)
+                                reprocess=reprocess, options={"engine": engine} if engine else None)
     if not new and record.status != "queued":
         err().print(f"run {record.run_id} was already started for this request ({record.status}); "
                     "not starting another")
@@ -256,9 +263,12 @@ def show(
               "reprocessing all input" if record.options.get("reprocess") else ""]
     if any(chosen):
         console.print("options " + ", ".join(item for item in chosen if item))
+    engines = sorted({step.engine for step in steps if step.engine})
+    if engines:
+        console.print("engine " + ", ".join(engines))
     table = Table(box=None, pad_edge=False)
     numeric = ("ROWS IN", "ROWS OUT", "BYTES", "TIME", "ROWS/S", "ATTEMPTS")
-    for column in ("STEP", "KIND", "STATUS", *numeric):
+    for column in ("STEP", "KIND", "STATUS", *numeric, "ENGINE"):
         table.add_column(column, justify="right" if column in numeric else "left")
     for view in metrics.steps:
         step = view.record
@@ -268,7 +278,7 @@ def show(
         moved = (view.bytes_in or 0) + (view.bytes_out or 0)
         table.add_row(step.step, step.kind, status, format_rows(view.rows_in), format_rows(step.rows_out),
                       format_bytes(moved) if moved else "", "" if step.reused_from else format_duration(step.duration),
-                      format_rate(view.rows_per_second, "rows"), str(step.attempts))
+                      format_rate(view.rows_per_second, "rows"), str(step.attempts), step.engine or "")
     console.print(table)
     _print_resources(metrics)
     retried = [a for a in attempts if a.status == "failed" and a.retry_in is not None]

@@ -336,14 +336,7 @@ class DuckDBBackend(Backend):
         return self.stage_query(run_id, output, self.file_query(read))
 
     def file_query(self, read: FileRead) -> str:
-        reader = _READERS[read.format]
-        options = dict(read.options)
-        if read.hive_partitioning:
-            options["hive_partitioning"] = True
-        if read.filename:
-            options["filename"] = True
-        arguments = ", ".join([literal(read.paths), *(f"{key} = {literal(value)}" for key, value in options.items())])
-        return f"SELECT * FROM {reader}({arguments})"
+        return reader_sql(read)
 
     def columns(self, relation_sql: str) -> list[tuple[str, str]]:
         with self._errors("reading column names"):
@@ -592,16 +585,8 @@ class DuckDBBackend(Backend):
         self, table: str, path: Path, file_format: str, options: dict[str, Any], *,
         order_by: list[str] | None = None,
     ) -> int:
-        settings = ", ".join([f"FORMAT {file_format}", *(f"{key} {literal(value)}" for key, value in options.items())])
-        if order_by is None:
-            order = " ORDER BY ALL"
-        else:
-            order = f" ORDER BY {', '.join(quote(column) for column in order_by)}" if order_by else ""
         with self._errors(f"exporting {table} to {path.name}"):
-            result = self._cursor().execute(
-                f"COPY (SELECT * FROM {quote(table)}{order}) TO {literal(str(path))} ({settings})"
-            ).fetchone()
-        return int(result[0]) if result else 0
+            return write_file(self._cursor(), table, path, file_format, options, order_by=order_by)
 
     def arrow_batches(self, table: str) -> Any:
         # A streaming reader needs a connection of its own: DuckDB refuses to start one on a
@@ -676,6 +661,32 @@ def _marker_from_row(row: tuple[Any, ...]) -> CommitMarker:
     return CommitMarker(run_id=run_id, step=step, output=output, rows=rows, checksum=checksum, kind=kind,
                         data_run_id=data_run_id, base_run_id=base_run_id, state=json.loads(state_json),
                         seq=int(seq), committed_at=float(committed_at))
+
+
+def reader_sql(read: FileRead) -> str:
+    """The DuckDB query that reads ``read``'s files (read_csv / read_parquet / read_json with its options)."""
+    reader = _READERS[read.format]
+    options = dict(read.options)
+    if read.hive_partitioning:
+        options["hive_partitioning"] = True
+    if read.filename:
+        options["filename"] = True
+    arguments = ", ".join([literal(read.paths), *(f"{key} = {literal(value)}" for key, value in options.items())])
+    return f"SELECT * FROM {reader}({arguments})"
+
+
+def write_file(cursor: duckdb.DuckDBPyConnection, relation: str, path: Path, file_format: str,
+               options: dict[str, Any], *, order_by: list[str] | None = None) -> int:
+    """COPY ``relation`` to exactly ``path``, rows sorted by ``order_by`` (every column when None,
+    the relation's order when empty); return the row count. Spark exports go through it too, so
+    both engines write the same file for the same data."""
+    settings = ", ".join([f"FORMAT {file_format}", *(f"{key} {literal(value)}" for key, value in options.items())])
+    if order_by is None:
+        order = " ORDER BY ALL"
+    else:
+        order = f" ORDER BY {', '.join(quote(column) for column in order_by)}" if order_by else ""
+    result = cursor.execute(f"COPY (SELECT * FROM {quote(relation)}{order}) TO {literal(str(path))} ({settings})").fetchone()
+    return int(result[0]) if result else 0
 
 
 def _first_line(error: BaseException) -> str:

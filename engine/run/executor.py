@@ -80,7 +80,7 @@ class RunExecutor:
         self.project = project
         self.ledger = ledger
         self.observer: Observer = _masked(observer or (lambda update: None))
-        self._open_backend = open_backend or open_duckdb_backend
+        self._open_backend = open_backend
         self._cancel = threading.Event()
         self._draining = threading.Event()
         self._stop_reason: str | None = None
@@ -119,7 +119,11 @@ class RunExecutor:
                     plan = self._plan = build_plan(self.project, run.pipeline)
                     params = coerce_params(plan.source.config.params, run.params, run.pipeline)
                     params = resolve_values(params, self.project)  # secrets: resolved here, masked from now on
-                    backend = self._open_backend(self.project, self._waiting_reporter(run.run_id), temp_dir)
+                    engine = engine_of(self.project, run)
+                    if engine == "spark":
+                        check_spark_lint(self.project, plan)  # refuse before any step runs
+                    opener = self._open_backend or (open_spark_backend if engine == "spark" else open_duckdb_backend)
+                    backend = opener(self.project, self._waiting_reporter(run.run_id), temp_dir)
                     heartbeat.backend = self._backend = backend
                     self._prepare(run, backend)
                     selected, reused = self._select(run, plan)
@@ -342,7 +346,7 @@ class RunExecutor:
         run_id = context.run_id
         policy = self._retries(step)
         while True:
-            attempt = self.ledger.step_started(run_id, step.name)
+            attempt = self.ledger.step_started(run_id, step.name, engine=context.backend.name)
             self.observer(RunUpdate(kind="step.started", step=step.name))
             started = time.monotonic()
             self._step_threads[step.name] = threading.get_ident()
@@ -455,6 +459,28 @@ def _masked(observer: Observer) -> Observer:
         observer(update)
 
     return observe
+
+
+def open_spark_backend(project: Project, on_wait: Callable[[int | None, float], None],
+                       temp_dir: Path | None = None) -> Backend:
+    """The Spark backend (pyspark is imported only now, so DuckDB runs never load it)."""
+    from engine.backends.spark.backend import open_spark_backend as open_spark
+
+    return open_spark(project)
+
+
+def engine_of(project: Project, run: RunRecord) -> str:
+    """Which engine runs ``run``: its ``--engine`` option, else the project's `engine:`."""
+    return str(run.options.get("engine") or project.config.engine)
+
+
+def check_spark_lint(project: Project, plan: Plan) -> None:
+    """Raise the lint's refusal when ``plan`` uses constructs Spark would run differently."""
+    from engine.backends.spark.lint import lint_plan
+
+    report = lint_plan(project, plan)
+    if not report.ok:
+        raise report.error()
 
 
 class _Heartbeat(threading.Thread):

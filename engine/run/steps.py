@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -112,11 +112,6 @@ def run_step(context: StepContext, step: PlannedStep) -> StepResult:
 # -- extract and transform -------------------------------------------------------------------------
 
 
-def source_path(context: StepContext, config: ExtractStep) -> Path:
-    """The file or glob an extract step reads, with run parameters bound."""
-    return context.project.resolve_path(bind_path(config.source.path, context.params))
-
-
 def target_path(context: StepContext, config: LoadStep) -> Path:
     """The file a load step writes, with run parameters bound."""
     return context.project.resolve_path(bind_path(config.to.path, context.params))
@@ -124,10 +119,14 @@ def target_path(context: StepContext, config: LoadStep) -> Path:
 
 def bytes_moved(context: StepContext, step: PlannedStep) -> tuple[int | None, int | None]:
     """(bytes read from files, bytes written to files) by a step that has run: an extract's source
-    files, a load's target file; None where the step touches no file (a database is measured in rows)."""
+    files, a load's target file; None where the step touches no file (a database is measured in rows),
+    or reads files only the engine's cluster sees."""
     config = step.config
     if isinstance(config, ExtractStep) and not isinstance(config.source, DatabaseSource):
-        files = matching_files(source_path(context, config), step.name)
+        pattern = extract_read(context.project, step.name, config, context.params).paths[0]
+        if "://" in pattern:
+            return None, None
+        files = matching_files(Path(pattern), step.name)
         return sum(found.stat().st_size for found in files if found.is_file()), None
     if isinstance(config, LoadStep) and not isinstance(config.to, DatabaseTarget):
         target = target_path(context, config)
@@ -137,18 +136,18 @@ def bytes_moved(context: StepContext, step: PlannedStep) -> tuple[int | None, in
 
 def _extract(context: StepContext, step: PlannedStep, config: ExtractStep) -> StepResult:
     assert step.output is not None
-    source = config.source
-    if isinstance(source, DatabaseSource):
+    if isinstance(config.source, DatabaseSource):
         from engine.connectors.extract import extract_database
 
         return extract_database(context, step, config)
-    path = source_path(context, config)
+    read = extract_read(context.project, step.name, config, context.params)
+    if "://" in read.paths[0]:
+        return _extract_remote(context, step, read)
+    path = Path(read.paths[0])
     paths = matching_files(path, step.name)
-    file_format = source.format or _format_from_extension(path, step.name)
 
     def reader(chosen: list[Path]) -> FileRead:
-        return FileRead(paths=[str(found) for found in chosen], format=file_format, options=dict(source.options),
-                        hive_partitioning=source.hive_partitioning, filename=source.filename)
+        return replace(read, paths=[str(found) for found in chosen])
 
     if not step.incremental:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"hash-{step.name}") as hasher:
@@ -180,6 +179,34 @@ def _extract(context: StepContext, step: PlannedStep, config: ExtractStep) -> St
     result.payload.update(files_read=len(new), files_skipped=skipped)
     if result.commit is not None:
         _record_file_lineage(context, step, result, [found for found, _ in new], [f for _, f in new])
+    return result
+
+
+def extract_read(project: Project, step: str, config: ExtractStep, params: dict[str, Any]) -> FileRead:
+    """The files an extract step names: a path or glob resolved in the project, or a path with a
+    scheme (``s3a://``, ``hdfs://``: one only a Spark cluster reads) exactly as written."""
+    source = config.source
+    pattern = bind_path(source.path, params)
+    path = pattern if "://" in pattern else str(project.resolve_path(pattern))
+    return FileRead(paths=[path], format=source.format or _format_from_extension(Path(path), step),
+                    options=dict(source.options), hive_partitioning=source.hive_partitioning,
+                    filename=source.filename)
+
+
+def _extract_remote(context: StepContext, step: PlannedStep, read: FileRead) -> StepResult:
+    """Read files only the engine's cluster sees: unchecked and untracked (their content is not on this machine)."""
+    assert step.output is not None
+    if step.incremental:
+        raise StepFailed(
+            f"step `{step.name}`: an incremental extract reads only new or changed files, which flowdeck tells "
+            f"by their content, and {read.paths[0]} is not on this machine",
+            hint="make the step `materialized: table`, or land the files where flowdeck can read them",
+        )
+    staged = context.backend.stage_query(context.run_id, step.output, _file_query(context, step, read))
+    result = _publish_checked(context, step, staged)
+    checksum = result.commit.checksum if result.commit is not None else None
+    context.record_lineage(step.name, output=step.output, output_kind="table", output_checksum=checksum,
+                           inputs=[(read.paths[0], "file", None)])
     return result
 
 

@@ -1,0 +1,218 @@
+"""The Spark lint: refuse, before anything runs, every construct Spark would run differently.
+
+The checks run on the DuckDB syntax tree (and once on the generated Spark SQL). A refusal
+names the construct, the file and line, and a Spark-safe alternative (``rules.py``).
+``lint_plan`` checks every step and custom check of a pipeline; ``flowdeck validate --engine
+spark`` prints its report and the executor refuses a Spark run whose report has findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from engine.errors import Location, PlanError, excerpt_of
+
+if TYPE_CHECKING:
+    from engine.backends.spark.transpile import Finding, _Context
+    from engine.plan import Plan
+    from engine.project.project import Project
+
+_LIST_AGGREGATES = (exp.ArrayAgg, exp.GroupConcat)
+_PICK_ANY = (exp.AnyValue, exp.First, exp.Last)
+_FLOATS = {exp.DType.DOUBLE, exp.DType.FLOAT} if hasattr(exp, "DType") else set()
+_FILE_FUNCTIONS = (exp.ReadCSV,) + ((exp.ReadParquet,) if hasattr(exp, "ReadParquet") else ())
+_FILE_NAMES = {"read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
+               "read_ndjson", "read_json_objects", "read_text", "read_blob", "read_xlsx"}
+_SPARK_KEYWORD_CALLS = {"array", "struct", "map", "cast", "try_cast", "exists", "in", "values", "over", "filter",
+                        "within", "using", "interval", "extract", "position", "trim", "overlay", "substring",
+                        "date", "timestamp", "timestamp_ntz", "timestamp_ltz", "decimal", "varchar", "char", "group"}
+
+
+def check_syntax(tree: exp.Expr, context: _Context, *, output: bool) -> None:
+    """Refusals that need no types: DuckDB-only syntax, non-deterministic picks, file functions."""
+    for node in tree.walk():
+        if isinstance(node, _LIST_AGGREGATES) and not _is_ordered(node):
+            context.refuse("unordered_list_agg", node)
+        elif isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+            continue
+        elif isinstance(node, _PICK_ANY) and not isinstance(node.parent, exp.Window):
+            if not (isinstance(node.parent, exp.IgnoreNulls) and isinstance(node.parent.parent, exp.Window)):
+                context.refuse("nondeterministic_pick", node)
+        elif isinstance(node, exp.Anonymous) and node.name.lower() in ("arbitrary", "any_value", "first", "last"):
+            context.refuse("nondeterministic_pick", node, name=node.name)
+        elif isinstance(node, exp.Select) and (node.args.get("limit") or node.args.get("offset")):
+            if not node.args.get("order"):
+                context.refuse("limit_without_order", node.args.get("limit") or node.args["offset"], name="limit")
+        elif isinstance(node, exp.JSONExtract):
+            context.refuse("json_extract", node)
+        elif isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
+            context.refuse("hash", node, name="hash")
+        elif isinstance(node, exp.DataType) and node.this in (exp.DType.TIMESTAMPTZ, exp.DType.TIMESTAMPLTZ):
+            context.refuse("timestamptz", node.parent or node)
+        elif isinstance(node, (exp.AtTimeZone, exp.ConvertTimezone)):
+            context.refuse("timestamptz", node)
+        elif isinstance(node, exp.Table):
+            _check_table(node, context)
+        elif isinstance(node, exp.Union) and node.args.get("by_name"):
+            context.refuse("duckdb_only_syntax", node, detail="UNION BY NAME")
+        elif isinstance(node, (exp.Pivot, exp.Columns, exp.Comprehension, exp.SimilarTo)):
+            context.refuse("duckdb_only_syntax", node, detail=type(node).__name__.upper())
+        elif isinstance(node, exp.Star) and (node.args.get("replace") or node.args.get("rename")):
+            context.refuse("duckdb_only_syntax", node, detail="* REPLACE / * RENAME")
+        elif isinstance(node, exp.Join) and str(node.args.get("method") or "").upper() in ("ASOF", "POSITIONAL"):
+            context.refuse("duckdb_only_syntax", node, detail=f"{node.args['method']} JOIN")
+        elif isinstance(node, exp.PercentileDisc):
+            context.refuse("median_decimal", node, detail="quantile_disc")
+        elif isinstance(node, exp.Select):
+            generators = [s for s in node.selects if s.find(exp.Unnest, exp.Explode)]
+            if len(generators) > 1:
+                context.refuse("several_unnest", generators[1])
+    if output:
+        _check_output_names(tree, context)
+
+
+def _is_ordered(node: exp.Expr) -> bool:
+    if isinstance(node, exp.GroupConcat):
+        return isinstance(node.this, exp.Order) or bool(node.find(exp.WithinGroup)) or isinstance(
+            node.parent, exp.WithinGroup)
+    return isinstance(node.this, exp.Order)
+
+
+def _check_table(node: exp.Table, context: _Context) -> None:
+    source = node.this
+    if isinstance(source, _FILE_FUNCTIONS) or (
+        isinstance(source, exp.Anonymous) and source.name.lower() in _FILE_NAMES
+    ):
+        context.refuse("file_function", node)
+    elif isinstance(source, exp.Identifier) and source.quoted and any(ch in source.name for ch in "./*"):
+        context.refuse("file_function", node)
+    elif isinstance(source, (exp.GenerateSeries, exp.Unnest, exp.Explode)) or (
+        isinstance(source, exp.Anonymous) and source.name.lower() in ("range", "generate_series")
+    ):
+        context.refuse("table_function_range", node)
+
+
+def _check_output_names(tree: exp.Expr, context: _Context) -> None:
+    select = tree
+    while isinstance(select, exp.SetOperation):
+        select = select.this  # the first branch names the columns
+    if not isinstance(select, exp.Select):
+        return
+    for projection in select.selects:
+        if not isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
+            context.refuse("unnamed_output", projection)
+
+
+def check_types(tree: exp.Expr, context: _Context) -> None:
+    """Refusals that depend on types: floats printed as text, medians over DECIMAL."""
+    for node in tree.walk():
+        if isinstance(node, (exp.Cast, exp.TryCast)) and node.to.is_type(*exp.DataType.TEXT_TYPES):
+            if node.this.type is not None and node.this.type.this in _FLOATS:
+                context.refuse("double_to_text", node)
+        elif isinstance(node, (exp.Median, exp.PercentileCont)):
+            if node.this.type is not None and node.this.type.this == exp.DType.DECIMAL:
+                context.refuse("median_decimal", node)
+
+
+def check_generated(spark_sql: str, tree: exp.Expr, context: _Context) -> None:
+    """The last net: a function name Spark does not know would fail at run time, so refuse it now."""
+    from engine.backends.spark.transpile import called_functions, spark_functions
+
+    known = spark_functions()
+    for name in called_functions(spark_sql):
+        lowered = name.lower()
+        if lowered in known or lowered in _SPARK_KEYWORD_CALLS:
+            continue
+        if any(f"{lowered}(" in f.construct.lower() for f in context.findings):
+            continue  # already refused by a more specific rule
+        node = next((n for n in tree.walk() if isinstance(n, exp.Func) and n.sql_name().lower() == lowered), None)
+        context.refuse("unknown_function", node if node is not None else exp.Anonymous(this=name),
+                       detail=f"Spark has no function {name}", name=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# a whole pipeline
+
+
+@dataclass
+class LintIssue:
+    """One refused construct in one file of a pipeline."""
+
+    step: str
+    path: Path
+    finding: Finding
+    text: str
+
+    def render(self) -> str:
+        """file:line:col: message, the line with a caret, and the alternative."""
+        finding = self.finding
+        location = Location(self.path, finding.line, finding.column)
+        excerpt = excerpt_of(self.text, finding.line, finding.column) if finding.line else ""
+        parts = [f"{location}: step `{self.step}`: {finding.message()}"]
+        if excerpt:
+            parts.append(excerpt)
+        parts.append(f"hint: on Spark use {finding.rule.alternative} (rule `{finding.rule.id}`)")
+        return "\n".join(parts)
+
+
+@dataclass
+class LintReport:
+    """Everything the lint refuses in one pipeline, and what it would rewrite."""
+
+    pipeline: str
+    issues: list[LintIssue] = field(default_factory=list)
+    rewrites: dict[str, list[str]] = field(default_factory=dict)  # step → rule ids
+
+    @property
+    def ok(self) -> bool:
+        """Whether the pipeline may run on Spark."""
+        return not self.issues
+
+    def error(self) -> PlanError:
+        """The refusal as one error (the first issue, with the others attached)."""
+        first, *rest = self.issues
+        errors = [_issue_error(issue) for issue in (first, *rest)]
+        head = errors[0]
+        return PlanError(head.what, location=head.location, excerpt=head.excerpt, hint=head.hint, also=errors[1:])
+
+
+def _issue_error(issue: LintIssue) -> PlanError:
+    finding = issue.finding
+    return PlanError(
+        f"step `{issue.step}`: {finding.message()}",
+        location=Location(issue.path, finding.line, finding.column),
+        excerpt=excerpt_of(issue.text, finding.line, finding.column) if finding.line else None,
+        hint=f"on Spark use {finding.rule.alternative} (rule `{finding.rule.id}`, see docs/spark.md)",
+    )
+
+
+def lint_plan(project: Project, plan: Plan) -> LintReport:
+    """Transpile every query of ``plan`` for Spark (no JVM) and collect what the lint refuses."""
+    from engine.backends.spark.schemas import plan_schemas
+    from engine.backends.spark.sources import check_source_options
+    from engine.backends.spark.transpile import transpile
+    from engine.project.models import ExtractStep
+
+    report = LintReport(pipeline=plan.name)
+    schemas = plan_schemas(project, plan)
+    for name in plan.order:
+        step = plan.steps[name]
+        if isinstance(step.config, ExtractStep):
+            for problem in check_source_options(step.config.source):
+                report.issues.append(problem.as_issue(name, plan.source.file, plan.source.document,
+                                                      ("steps", step.index, "source", "options")))
+        queries = []
+        if step.query is not None:
+            queries.append((step.query, True))
+        queries += [(check.query, False) for check in step.checks if check.query is not None]
+        for query, is_output in queries:
+            translated = transpile(query.text, schema=schemas, output=is_output)
+            for finding in translated.findings:
+                report.issues.append(LintIssue(step=name, path=query.path, finding=finding, text=query.text))
+            if translated.rewrites:
+                report.rewrites.setdefault(name, []).extend(translated.rewrites)
+    return report

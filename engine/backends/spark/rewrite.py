@@ -1,0 +1,382 @@
+"""Rewrites that make Spark compute what DuckDB computes (see ``rules.py`` for the list).
+
+Each rewrite replaces a node of the typed DuckDB syntax tree by Spark SQL with DuckDB's
+meaning. Rewrites run bottom-up, so a node's children are already rewritten; a rewrite that
+needs a type it cannot know refuses instead (``unknown_type``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+from sqlglot.dialects.spark import Spark
+
+if TYPE_CHECKING:
+    from engine.backends.spark.transpile import _Context
+
+DType = exp.DType
+_INTEGERS = exp.DataType.INTEGER_TYPES
+_NUMBERS = exp.DataType.NUMERIC_TYPES
+_TEXT = exp.DataType.TEXT_TYPES
+_TIMESTAMPS = {DType.TIMESTAMP, DType.TIMESTAMP_S, DType.TIMESTAMP_MS, DType.TIMESTAMP_NS, DType.DATETIME,
+               DType.TIMESTAMPNTZ}
+_DATE_PART_BOUNDARIES = {
+    "YEAR": "year({b}) - year({a})",
+    "QUARTER": "(year({b}) * 4 + quarter({b})) - (year({a}) * 4 + quarter({a}))",
+    "MONTH": "(year({b}) * 12 + month({b})) - (year({a}) * 12 + month({a}))",
+    "DAY": "datediff(CAST({b} AS DATE), CAST({a} AS DATE))",
+    "HOUR": "CAST(floor(unix_micros(CAST({b} AS TIMESTAMP)) / 3600000000D) - "
+            "floor(unix_micros(CAST({a} AS TIMESTAMP)) / 3600000000D) AS BIGINT)",
+    "MINUTE": "CAST(floor(unix_micros(CAST({b} AS TIMESTAMP)) / 60000000D) - "
+              "floor(unix_micros(CAST({a} AS TIMESTAMP)) / 60000000D) AS BIGINT)",
+    "SECOND": "CAST(floor(unix_micros(CAST({b} AS TIMESTAMP)) / 1000000D) - "
+              "floor(unix_micros(CAST({a} AS TIMESTAMP)) / 1000000D) AS BIGINT)",
+}
+_UNIT_ALIASES = {"YEARS": "YEAR", "Y": "YEAR", "YR": "YEAR", "YRS": "YEAR", "QUARTERS": "QUARTER",
+                 "MONTHS": "MONTH", "MON": "MONTH", "MONS": "MONTH", "DAYS": "DAY", "D": "DAY", "DAYOFMONTH": "DAY",
+                 "HOURS": "HOUR", "H": "HOUR", "HR": "HOUR", "HRS": "HOUR", "MINUTES": "MINUTE", "MIN": "MINUTE",
+                 "MINS": "MINUTE", "M": "MINUTE", "SECONDS": "SECOND", "SEC": "SECOND", "SECS": "SECOND", "S": "SECOND"}
+_DOW_NAMES = {"dow": "dow", "dayofweek": "dow", "weekday": "dow", "isodow": "isodow"}
+
+
+def rewrite(tree: exp.Expr, context: _Context) -> exp.Expr:
+    """Apply every rewrite to ``tree``, children before parents, and return the new tree."""
+    root = tree
+    for node in reversed(list(tree.walk(bfs=False))):
+        for rule in _REWRITES:
+            replaced = rule(node, context)
+            if replaced is None:
+                continue
+            if replaced is not node:
+                replaced.type = node.type  # parents still decide by the type DuckDB gives it
+                if node is root:
+                    root = replaced
+                else:
+                    node.replace(replaced)
+            break
+    return root
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def spark(sql: str) -> exp.Expr:
+    """Spark SQL text as a node that generates exactly that text."""
+    return exp.Var(this=sql)
+
+
+def text(node: exp.Expr) -> str:
+    """A (rewritten) node as Spark SQL."""
+    from engine.backends.spark.transpile import FlowdeckSpark
+
+    return node.sql(dialect=FlowdeckSpark)
+
+
+def _type(node: exp.Expr) -> DType | None:
+    kind = node.type
+    if kind is None or kind.this in (DType.UNKNOWN, DType.NULL):
+        return None
+    return kind.this
+
+
+def _literal_string(node: exp.Expr | None) -> str | None:
+    return node.this if isinstance(node, exp.Literal) and node.is_string else None
+
+
+def _literal_int(node: exp.Expr | None) -> int | None:
+    if isinstance(node, exp.Literal) and node.is_int:
+        return int(node.this)
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and node.this.is_int:
+        return -int(node.this.this)
+    return None
+
+
+# -- the rewrites ---------------------------------------------------------------------------------
+
+
+def _division(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if not isinstance(node, exp.Div):
+        return None
+    if any(_type(side) in (DType.INTERVAL,) for side in (node.this, node.expression)):
+        return None
+    context.rewrote("division")
+    a = f"CAST({text(node.this)} AS DOUBLE)"
+    divisor = _literal_number(node.expression)
+    if divisor is not None and divisor != 0:
+        return spark(f"({a} / CAST({text(node.expression)} AS DOUBLE))")
+    b = f"CAST({text(node.expression)} AS DOUBLE)"
+    # DuckDB: x / 0 is ±inf (NaN for 0 / 0); Spark under ANSI raises, so answer zero divisors here
+    return spark(f"(CASE WHEN {b} = 0 THEN {a} * CAST('Infinity' AS DOUBLE) ELSE try_divide({a}, {b}) END)")
+
+
+def _literal_number(node: exp.Expr) -> float | None:
+    if isinstance(node, exp.Literal) and not node.is_string:
+        try:
+            return float(node.this)
+        except ValueError:
+            return None
+    return None
+
+
+def _regexp_replace(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if not isinstance(node, exp.RegexpReplace):
+        return None
+    pattern = _literal_string(node.expression)
+    replacement = _literal_string(node.args.get("replacement"))
+    modifiers_node = node.args.get("modifiers")
+    modifiers = _literal_string(modifiers_node) if modifiers_node is not None else ""
+    if pattern is None or replacement is None or modifiers is None or set(modifiers) - set("gic"):
+        context.refuse("regexp_replace", node, detail="only literal patterns, replacements and the options g, i, c",
+                       name="regexp_replace")
+        return node
+    context.rewrote("regexp_replace")
+    flags = "(?i)" if "i" in modifiers and "c" not in modifiers.split("i")[-1] else ""
+    subject = text(node.this)
+    if "g" in modifiers:
+        java_pattern, java_replacement = flags + pattern, _java_replacement(replacement, shift=0)
+    else:  # first match only: a lazy prefix finds the leftmost match; put it back in front
+        java_pattern = flags + r"^([\s\S]*?)(?:" + pattern + ")"
+        java_replacement = "$1" + _java_replacement(replacement, shift=1)
+        java_pattern = _shift_backreferences(java_pattern, len(flags) + len(r"^([\s\S]*?)(?:"))
+    return spark(f"regexp_replace({subject}, {_quote(java_pattern)}, {_quote(java_replacement)})")
+
+
+def _java_replacement(replacement: str, *, shift: int) -> str:
+    """RE2's replacement (``\\1``, ``\\\\``) as Java's (``$1``, literal ``$`` escaped)."""
+    out: list[str] = []
+    index = 0
+    while index < len(replacement):
+        char = replacement[index]
+        if char == "\\" and index + 1 < len(replacement):
+            following = replacement[index + 1]
+            out.append(f"${int(following) + shift}" if following.isdigit() else "\\\\" if following == "\\" else following)
+            index += 2
+            continue
+        out.append("\\$" if char == "$" else char)
+        index += 1
+    return "".join(out)
+
+
+def _shift_backreferences(pattern: str, start: int) -> str:
+    """Back-references inside the user's pattern move up one group (our prefix is group 1)."""
+    head, body = pattern[:start], pattern[start:]
+    return head + re.sub(r"\\(\d)", lambda m: "\\" + str(int(m[1]) + 1), body)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _ordered_list(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order):
+        context.rewrote("ordered_list_agg")
+        return spark(_sorted_values(node.this))
+    if isinstance(node, exp.GroupConcat) and isinstance(node.this, exp.Order):
+        context.rewrote("ordered_list_agg")
+        separator = node.args.get("separator")
+        joined = f"array_join({_sorted_values(node.this)}, {text(separator) if separator is not None else chr(39) + ',' + chr(39)})"
+        # string_agg over no non-NULL value is NULL in DuckDB; array_join of nothing is ''
+        return spark(f"(CASE WHEN count({text(node.this.this)}) = 0 THEN NULL ELSE {joined} END)")
+    return None
+
+
+def _sorted_values(order: exp.Order) -> str:
+    """``list(value ORDER BY keys)`` in Spark: collect (keys, value) structs, sort them, keep the values."""
+    value = order.this
+    keys = list(order.expressions)
+    fields = ", ".join([*(f"{text(key.this)} AS k{i}" for i, key in enumerate(keys)), f"{text(value)} AS v"])
+    comparison = "0"
+    for i, key in reversed(list(enumerate(keys))):
+        descending = bool(key.args.get("desc"))
+        nulls_first = bool(key.args.get("nulls_first"))
+        before, after = ("-1", "1") if not descending else ("1", "-1")
+        null_left = "-1" if nulls_first else "1"
+        null_right = "1" if nulls_first else "-1"
+        comparison = (
+            f"CASE WHEN l.k{i} IS NULL AND r.k{i} IS NULL THEN {comparison} WHEN l.k{i} IS NULL THEN {null_left} "
+            f"WHEN r.k{i} IS NULL THEN {null_right} WHEN l.k{i} < r.k{i} THEN {before} "
+            f"WHEN l.k{i} > r.k{i} THEN {after} ELSE {comparison} END"
+        )
+    return f"transform(array_sort(collect_list(struct({fields})), (l, r) -> {comparison}), s -> s.v)"
+
+
+def _date_diff(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if not isinstance(node, exp.DateDiff):
+        return None
+    unit_node = node.args.get("unit")
+    unit = (unit_node.name if unit_node is not None else "DAY").upper()
+    unit = _UNIT_ALIASES.get(unit, unit)
+    template = _DATE_PART_BOUNDARIES.get(unit)
+    if template is None:
+        context.refuse("date_diff", node, detail=f"unit {unit.lower()}")
+        return node
+    context.rewrote("date_diff")
+    return spark("(" + template.format(a=text(node.expression), b=text(node.this)) + ")")
+
+
+def _day_of_week(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    kind: str | None = None
+    argument: exp.Expr | None = None
+    if isinstance(node, exp.DayOfWeekIso):
+        kind, argument = "isodow", node.this
+    elif isinstance(node, exp.DayOfWeek):
+        kind, argument = "dow", node.this
+    elif isinstance(node, exp.Extract) and node.name.lower() in _DOW_NAMES:
+        kind, argument = _DOW_NAMES[node.name.lower()], node.expression
+    elif isinstance(node, exp.Anonymous) and node.name.lower() == "weekday" and len(node.expressions) == 1:
+        kind, argument = "dow", node.expressions[0]
+    elif isinstance(node, exp.Anonymous) and node.name.lower() in ("date_part", "datepart") and node.expressions:
+        part = _literal_string(node.expressions[0])
+        if part is not None and part.lower() in _DOW_NAMES and len(node.expressions) == 2:
+            kind, argument = _DOW_NAMES[part.lower()], node.expressions[1]
+    if kind is None or argument is None:
+        return None
+    context.rewrote("day_of_week")
+    value = text(argument)
+    if kind == "isodow":
+        return spark(f"CAST(((dayofweek({value}) + 5) % 7 + 1) AS BIGINT)")
+    return spark(f"CAST((dayofweek({value}) - 1) AS BIGINT)")
+
+
+def _epoch(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if isinstance(node, exp.TimeToUnix):
+        argument, scale = node.this, 0
+    elif isinstance(node, exp.UnixToTime) and _literal_int(node.args.get("scale")) == 3:
+        argument, scale = node.this, 3
+    elif isinstance(node, exp.Anonymous) and node.name.lower() in ("epoch_us", "epoch_ns") and len(node.expressions) == 1:
+        argument, scale = node.expressions[0], 6 if node.name.lower() == "epoch_us" else 9
+    else:
+        return None
+    kind = _type(argument)
+    if kind in _INTEGERS and scale == 3:  # epoch_ms(integer) is a timestamp from milliseconds
+        context.rewrote("epoch")
+        return spark(f"CAST(timestamp_millis({text(argument)}) AS TIMESTAMP)")
+    if kind not in _TIMESTAMPS and kind != DType.DATE:
+        context.refuse("unknown_type" if kind is None else "epoch", node,
+                       detail="the argument must be a TIMESTAMP or DATE")
+        return node
+    context.rewrote("epoch")
+    micros = f"unix_micros(CAST({text(argument)} AS TIMESTAMP))"
+    if scale == 0:
+        return spark(f"({micros} / 1000000D)")
+    if scale == 3:
+        return spark(f"CAST(floor({micros} / 1000D) AS BIGINT)")
+    return spark(micros if scale == 6 else f"({micros} * 1000)")
+
+
+def _bracket(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if not isinstance(node, exp.Bracket) or len(node.expressions) != 1:
+        return None
+    base, index = node.this, node.expressions[0]
+    kind = _type(base)
+    if kind == DType.STRUCT:
+        return None
+    if kind == DType.MAP and not isinstance(index, exp.Slice):
+        context.rewrote("list_index")
+        return spark(f"try_element_at({text(base)}, {text(index)})")
+    if kind not in (DType.ARRAY, DType.LIST) and kind not in _TEXT:
+        context.refuse("unknown_type" if kind is None else "list_index", node,
+                       detail="indexing needs a list or text of known type")
+        return node
+    is_text = kind in _TEXT
+    if isinstance(index, exp.Slice):
+        start, end = _literal_int(index.this), _literal_int(index.expression)
+        if (index.this is not None and (start is None or start < 0)) or (
+                index.expression is not None and (end is None or end < 0)):
+            context.refuse("list_index", node, detail="slices need non-negative literal bounds")
+            return node
+        first = max(start or 1, 1)
+        length = f"{end - first + 1}" if end is not None else f"{'length' if is_text else 'array_size'}({text(base)})"
+        context.rewrote("list_index")
+        return spark(f"{'substring' if is_text else 'slice'}({text(base)}, {first}, {length})")
+    literal = _literal_int(index)
+    # sqlglot stores a literal index already shifted to 0-based, a computed one as written (1-based)
+    position = str(literal + 1) if literal is not None else f"NULLIF({text(index)}, 0)"
+    context.rewrote("list_index")
+    if position == "0":
+        return spark("NULL")
+    if is_text:
+        return spark(f"substring({text(base)}, {position}, 1)")
+    return spark(f"try_element_at({text(base)}, {position})")
+
+
+def _length(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if not isinstance(node, exp.Length):
+        return None
+    kind = _type(node.this)
+    if kind in (DType.ARRAY, DType.LIST):
+        context.rewrote("length_of_list")
+        return spark(f"array_size({text(node.this)})")
+    if kind is None and not isinstance(node.this, exp.Literal):
+        context.refuse("unknown_type", node, detail="len() of a list or of text?", name="len")
+    return None
+
+
+def _avg_decimal(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if isinstance(node, exp.Avg) and _type(node.this) == DType.DECIMAL:
+        context.rewrote("avg_decimal")
+        return spark(f"avg(CAST({text(node.this)} AS DOUBLE))")
+    return None
+
+
+def _cast_text_to_integer(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if not isinstance(node, (exp.Cast, exp.TryCast)) or not node.to.is_type(*_INTEGERS):
+        return None
+    kind = _type(node.this)
+    if kind is not None and kind not in _TEXT:
+        return None
+    context.rewrote("cast_text_to_integer")
+    cast = "TRY_CAST" if isinstance(node, exp.TryCast) or node.args.get("safe") else "CAST"
+    target = text(node.to)
+    return spark(f"{cast}(round({cast}({text(node.this)} AS DECIMAL(38, 10))) AS {target})")
+
+
+def _date_plus_interval(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if not isinstance(node, (exp.Add, exp.Sub)):
+        return None
+    left, right = node.this, node.expression
+    if isinstance(right, exp.Interval):
+        operand = left
+    elif isinstance(left, exp.Interval) and isinstance(node, exp.Add):
+        operand, left, right = right, right, left
+    else:
+        return None
+    kind = _type(operand)
+    if kind in _TIMESTAMPS:
+        return None
+    if kind != DType.DATE:
+        context.refuse("unknown_type", node, detail="date or timestamp?")
+        return node
+    context.rewrote("date_plus_interval")
+    sign = "+" if isinstance(node, exp.Add) else "-"
+    return spark(f"(CAST({text(operand)} AS TIMESTAMP) {sign} {text(right)})")
+
+
+def _try_strptime(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime" and len(node.expressions) == 2):
+        return None
+    value, fmt = node.expressions
+    if _literal_string(fmt) is None:
+        context.refuse("try_strptime", node, detail="the format must be a string literal", name="try_strptime")
+        return node
+    context.rewrote("try_strptime")
+    to_timestamp = exp.StrToTime(this=value, format=fmt).sql(dialect=Spark)
+    arguments = to_timestamp[to_timestamp.index("(") :]
+    return spark(f"try_to_timestamp{arguments}")
+
+
+def _quantile_cont(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if not isinstance(node, exp.PercentileCont) or node.expression is None:
+        return None
+    if _type(node.this) == DType.DECIMAL:
+        return None  # refused by the lint (median_decimal)
+    context.rewrote("quantile_cont")
+    return spark(f"percentile({text(node.this)}, {text(node.expression)})")
+
+
+_REWRITES = [
+    _division, _regexp_replace, _ordered_list, _date_diff, _day_of_week, _epoch, _bracket, _length,
+    _avg_decimal, _cast_text_to_integer, _date_plus_interval, _try_strptime, _quantile_cont,
+]

@@ -1,0 +1,140 @@
+"""The catalogue of DuckDB constructs that mean something else on Spark, and what flowdeck does about each.
+
+Every rule is either a ``rewrite`` (the transpiler changes the Spark SQL so the result is the
+same as on DuckDB) or a ``refuse`` (the lint stops the pipeline before it runs, naming the
+construct, the file and line, and a Spark-safe alternative). Some rewrites need a column's
+type; when the type cannot be known they refuse instead. docs/spark.md is generated from
+this list (``python -m engine.backends.spark.rules``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One construct: what it is, what flowdeck does on Spark, why, and what to write instead."""
+
+    id: str
+    construct: str
+    action: str  # "rewrite" or "refuse"
+    why: str
+    alternative: str
+
+
+_RULES = [
+    # -- rewrites: the same result on both engines -------------------------------------------
+    Rule("division", "`a / b`", "rewrite",
+         "DuckDB divides as DOUBLE and returns inf/NaN for a zero divisor; Spark keeps DECIMAL and "
+         "raises DIVIDE_BY_ZERO under ANSI mode",
+         "none needed: rewritten to DOUBLE division with DuckDB's zero-divisor results"),
+    Rule("regexp_replace", "`regexp_replace(s, pattern, replacement[, options])`", "rewrite",
+         "without the `g` option DuckDB replaces the first match only, Spark every match; "
+         "back-references are `\\1` in DuckDB and `$1` in Spark",
+         "none needed; a pattern, replacement or option that is not a string literal is refused"),
+    Rule("ordered_list_agg", "`list(x ORDER BY k)`, `array_agg(x ORDER BY k)`", "rewrite",
+         "Spark's collect_list drops the ORDER BY and the NULL elements",
+         "none needed: rewritten to a sort of (key, value) structs"),
+    Rule("date_diff", "`date_diff('unit', a, b)` / `datediff`", "rewrite",
+         "DuckDB counts unit boundaries crossed, Spark counts whole units elapsed",
+         "none needed for year, quarter, month, day, hour, minute, second; other units are refused: "
+         "compute them from `epoch(b) - epoch(a)`"),
+    Rule("day_of_week", "`dayofweek`, `isodow`, `date_part('dow' | 'isodow', …)`", "rewrite",
+         "Spark numbers Sunday 1 … Saturday 7, DuckDB Sunday 0 … Saturday 6 (isodow Monday 1 … Sunday 7)",
+         "none needed"),
+    Rule("epoch", "`epoch(ts)`, `epoch_ms(ts)`, `epoch_us(ts)`", "rewrite",
+         "sqlglot maps epoch to UNIX_TIMESTAMP (drops fractions) and epoch_ms(ts) to TIMESTAMP_MILLIS "
+         "(the wrong direction)",
+         "none needed when the argument's type is known; otherwise cast it: `epoch_ms(ts::TIMESTAMP)`"),
+    Rule("list_index", "`list[i]`, `list[a:b]`, `str[i]`", "rewrite",
+         "sqlglot does not shift computed indexes from 1-based to 0-based, and Spark raises on an "
+         "index out of range where DuckDB returns NULL",
+         "none needed for lists and strings of known type; otherwise use `list_extract(list, i)`"),
+    Rule("length_of_list", "`len(list)`", "rewrite",
+         "sqlglot turns len into LENGTH, which Spark only accepts for strings",
+         "none needed when the type is known; otherwise write `array_length(list)` or `length(text)`"),
+    Rule("avg_decimal", "`avg(decimal)`", "rewrite",
+         "DuckDB averages DECIMALs into a DOUBLE, Spark into a DECIMAL with 4 more digits",
+         "none needed: averaged as DOUBLE on Spark too"),
+    Rule("cast_text_to_integer", "`CAST(text AS INTEGER)` / `TRY_CAST` to an integer type", "rewrite",
+         "DuckDB rounds '12.5' to 13, Spark returns NULL (TRY_CAST) or fails (CAST)",
+         "none needed: text is read as a DECIMAL and rounded first"),
+    Rule("date_plus_interval", "`date ± INTERVAL …`", "rewrite",
+         "DuckDB returns a TIMESTAMP, Spark a DATE",
+         "none needed when the operand is known to be a DATE"),
+    Rule("try_strptime", "`try_strptime(text, format)`", "rewrite",
+         "sqlglot passes it through; Spark calls it try_to_timestamp with a Java pattern",
+         "none needed"),
+    Rule("quantile_cont", "`quantile_cont(x, q)`", "rewrite",
+         "sqlglot emits PERCENTILE_CONT with the wrong number of arguments",
+         "none needed (not for DECIMAL arguments, see median_decimal)"),
+    Rule("qualify", "`QUALIFY`", "rewrite",
+         "sqlglot moves QUALIFY into a subquery that leaks a `_w` column through `SELECT *`",
+         "none needed: Spark 4 runs QUALIFY natively"),
+    # -- refusals: no faithful Spark translation ---------------------------------------------
+    Rule("unordered_list_agg", "`list(x)`, `array_agg(x)`, `string_agg(x, sep)` without ORDER BY", "refuse",
+         "the order of the elements depends on how Spark partitions the data",
+         "add ORDER BY inside the aggregate: `list(x ORDER BY x)`"),
+    Rule("nondeterministic_pick", "`any_value`, `first`, `last`, `arbitrary` (aggregates)", "refuse",
+         "which row is picked depends on how Spark partitions the data",
+         "`min(x)`, `max(x)`, or `arg_min(x, key)` / `arg_max(x, key)`"),
+    Rule("limit_without_order", "`LIMIT` / `OFFSET` without ORDER BY", "refuse",
+         "which rows are kept depends on how Spark partitions the data",
+         "add an ORDER BY that makes the kept rows unique"),
+    Rule("json_extract", "`json_extract(j, path)`, `j -> path`", "refuse",
+         "DuckDB returns JSON (strings keep their quotes), Spark's get_json_object returns unquoted text",
+         "`json_extract_string(j, path)` or `j ->> path` (text on both engines; cast it if needed)"),
+    Rule("double_to_text", "`CAST(double AS VARCHAR)` (also `::TEXT`)", "refuse",
+         "the engines print floating-point numbers differently ('1e-05' vs '1.0E-5')",
+         "`printf('%.2f', x)` or `CAST(x AS DECIMAL(18, 2))::VARCHAR`"),
+    Rule("median_decimal", "`median`, `quantile_cont`, `quantile_disc` over DECIMAL; `quantile_disc`", "refuse",
+         "DuckDB keeps the DECIMAL type and interpolates in it; Spark returns a DOUBLE",
+         "`median(x::DOUBLE)` / `quantile_cont(x::DOUBLE, q)`"),
+    Rule("hash", "`hash(x)`", "refuse",
+         "the engines use different hash functions", "`md5(x)` or `sha256(x)` (the same on both)"),
+    Rule("unnamed_output", "an unnamed expression in the step's output (`SELECT count(*) FROM …`)", "refuse",
+         "the engines name unnamed columns differently (`count_star()` vs `count(1)`)",
+         "name it: `count(*) AS orders`"),
+    Rule("timestamptz", "`TIMESTAMPTZ`, `AT TIME ZONE`", "refuse",
+         "DuckDB renders time zones in the machine's zone, Spark in the session's (UTC)",
+         "keep timestamps as TIMESTAMP in UTC"),
+    Rule("file_function", "`read_csv(…)`, `read_parquet(…)`, `read_json(…)`, `FROM 'file.parquet'` in a transform",
+         "refuse", "Spark has no such table functions, and a path on this machine is not one the cluster sees",
+         "declare the files as an extract step (`kind: extract`, `source: {path: …}`) and read its table"),
+    Rule("table_function_range", "`range(…)` / `generate_series(…)` in FROM", "refuse",
+         "Spark's range names its column `id` and sqlglot emits invalid SQL for an alias list",
+         "`SELECT unnest(generate_series(a, b)) AS x`"),
+    Rule("duckdb_only_syntax",
+         "`UNION BY NAME`, `PIVOT`/`UNPIVOT`, `COLUMNS(…)`, `* REPLACE`, `* RENAME`, `ASOF`/`POSITIONAL JOIN`, "
+         "list comprehensions, `SIMILAR TO`", "refuse",
+         "Spark SQL has no equivalent syntax",
+         "spell it out: explicit column lists, `CASE WHEN` for pivots, a window function for ASOF"),
+    Rule("several_unnest", "more than one `unnest` in one SELECT", "refuse",
+         "DuckDB zips the lists, Spark allows one generator per SELECT",
+         "`unnest(list_zip(a, b))` is not portable either: unnest one list per SELECT"),
+    Rule("unknown_function", "a function Spark does not have", "refuse",
+         "Spark would fail when the step runs", "rewrite it with functions both engines have"),
+    Rule("unknown_type", "a construct whose meaning depends on a type flowdeck cannot determine", "refuse",
+         "flowdeck refuses rather than guess (for example when the source files are missing)",
+         "cast the operand explicitly (`x::INTEGER[]`, `x::TIMESTAMP`)"),
+]
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
+
+
+def rules_markdown() -> str:
+    """The rules as two Markdown tables (rewritten, refused), as published in docs/spark.md."""
+    lines: list[str] = []
+    for action, title in (("rewrite", "Rewritten so the result is the same"), ("refuse", "Refused before the run")):
+        lines += [f"### {title}", "", "| rule | construct | why | Spark-safe alternative |", "|---|---|---|---|"]
+        for rule in _RULES:
+            if rule.action == action:
+                cells = [f"`{rule.id}`", rule.construct, rule.why, rule.alternative]
+                lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(rules_markdown(), end="")

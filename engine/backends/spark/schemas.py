@@ -1,0 +1,74 @@
+"""Column types of a pipeline's tables, found without running it: DuckDB binds each step's query.
+
+The lint needs types (is ``x[1]`` a list or text? is ``avg(p)`` over a DECIMAL?) before
+anything runs. An in-memory DuckDB creates a view per step (extract steps over their files,
+transforms over their SQL with parameters as typed NULLs) and describes it; binding reads
+file headers but no data. A step whose files are missing simply has no known types.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from engine.backends.duckdb_backend import quote, reader_sql
+from engine.errors import FlowdeckError
+from engine.project.models import ExtractStep, TransformStep
+from engine.sql.params import find_param_uses
+
+if TYPE_CHECKING:
+    from engine.plan import Plan
+    from engine.project.project import Project
+
+_PARAM_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN",
+                "date": "DATE", "timestamp": "TIMESTAMP"}
+
+
+def plan_schemas(project: Project, plan: Plan) -> dict[str, dict[str, str]]:
+    """Table → column → DuckDB type, for every step output of ``plan`` whose types can be found."""
+    from engine.run.steps import extract_read
+
+    specs = plan.source.config.params
+    defaults = {name: spec.default for name, spec in specs.items()}
+    schemas: dict[str, dict[str, str]] = {}
+    connection = duckdb.connect()
+    try:
+        for name in plan.order:
+            step = plan.steps[name]
+            config = step.config
+            try:
+                if isinstance(config, ExtractStep):
+                    sql = reader_sql(extract_read(project, name, config, defaults))
+                elif isinstance(config, TransformStep) and step.query is not None:
+                    sql = _typed_nulls(step.query.text, {n: _PARAM_TYPES[s.type] for n, s in specs.items()})
+                else:
+                    continue
+                assert step.output is not None
+                connection.execute(f"CREATE OR REPLACE VIEW {quote(step.output)} AS {_strip(sql)}")
+                rows = connection.execute(f"DESCRIBE {quote(step.output)}").fetchall()
+                schemas[step.output] = {str(row[0]): str(row[1]) for row in rows}
+            except (duckdb.Error, FlowdeckError):
+                continue  # unknown types: the lint refuses what depends on them
+    finally:
+        connection.close()
+    return schemas
+
+
+def _typed_nulls(text: str, types: dict[str, str]) -> str:
+    """``$name`` replaced by ``CAST(NULL AS type)``: binding needs the type, not the value."""
+    pieces: list[str] = []
+    cursor = 0
+    for use in find_param_uses(text):
+        pieces.append(text[cursor:use.start])
+        pieces.append(f"CAST(NULL AS {types.get(use.name, 'VARCHAR')})")
+        cursor = use.end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def _strip(sql: str) -> str:
+    stripped = sql.rstrip()
+    while stripped.endswith(";"):
+        stripped = stripped[:-1].rstrip()
+    return stripped

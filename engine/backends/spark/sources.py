@@ -1,0 +1,108 @@
+"""Extract sources on Spark: DuckDB reader options translated to ``spark.read`` options.
+
+Only options with a faithful Spark equivalent are accepted; the lint refuses the others
+(naming the option in pipeline.yaml), so a source never reads differently on Spark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from engine.backends.base import FileRead
+from engine.backends.spark.rules import Rule
+
+if TYPE_CHECKING:
+    from engine.backends.spark.lint import LintIssue
+    from engine.project.models import FileSource
+    from engine.project.yamlfile import YamlDocument
+
+SOURCE_RULE = Rule(
+    "source_option", "an extract option or format Spark's reader cannot honour the same way", "refuse",
+    "Spark's CSV/JSON readers differ from DuckDB's sniffer for it",
+    "csv: header, delim/sep, quote, escape, nullstr, all_varchar, columns; json: columns (required), format",
+)
+# DuckDB option → Spark reader option, for options that mean the same on both
+_CSV = {"header": "header", "delim": "sep", "sep": "sep", "quote": "quote", "escape": "escape", "nullstr": "nullValue"}
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """An option (or a missing one) the Spark reader cannot honour."""
+
+    option: str
+    message: str
+
+    def as_issue(self, step: str, path: Path, document: YamlDocument, at: tuple[str | int, ...]) -> LintIssue:
+        """The problem as a lint issue pointing into pipeline.yaml."""
+        from engine.backends.spark.lint import LintIssue
+        from engine.backends.spark.transpile import Finding
+
+        location = document.location(at)
+        finding = Finding(SOURCE_RULE, location.line, location.column, self.option, self.message)
+        return LintIssue(step=step, path=path, finding=finding, text=path.read_text(encoding="utf-8"))
+
+
+def check_source_options(source: FileSource) -> list[SourceProblem]:
+    """What in ``source`` the Spark reader would read differently (nothing for a faithful source)."""
+    file_format = source.format or _format_of(source.path)
+    problems: list[SourceProblem] = []
+    allowed = {"csv": {*_CSV, "all_varchar", "columns"}, "json": {"columns", "format"}, "parquet": set()}
+    for option in source.options:
+        if option not in allowed.get(file_format or "", set()):
+            problems.append(SourceProblem(option, f"option `{option}` of a {file_format} source"))
+    if file_format == "json" and "columns" not in source.options:
+        problems.append(SourceProblem("columns", "a json source without `columns` (Spark infers no dates from JSON)"))
+    json_format = str(source.options.get("format", "newline_delimited"))
+    if file_format == "json" and json_format not in ("newline_delimited", "array"):
+        problems.append(SourceProblem("format", f"json format `{json_format}`"))
+    return problems
+
+
+def _format_of(path: str) -> str | None:
+    for suffix in reversed(Path(path).suffixes):
+        suffix = suffix.lower()
+        if suffix in (".csv", ".tsv"):
+            return "csv"
+        if suffix in (".parquet", ".pq"):
+            return "parquet"
+        if suffix in (".json", ".ndjson", ".jsonl"):
+            return "json"
+    return None
+
+
+def reader_options(read: FileRead) -> tuple[dict[str, str], str | None]:
+    """Spark reader options and DDL schema (or None) for ``read``; assumes the lint accepted it."""
+    options: dict[str, str] = {}
+    schema: str | None = None
+    raw: dict[str, Any] = dict(read.options)
+    columns = raw.pop("columns", None)
+    if isinstance(columns, dict):
+        schema = ", ".join(f"`{name}` {exp.DataType.build(str(kind), dialect='duckdb').sql('spark')}"
+                           for name, kind in columns.items())
+    if read.format == "csv":
+        all_varchar = bool(raw.pop("all_varchar", False))
+        options["header"] = "true"  # DuckDB's sniffer finds the header row; say so when it is not given
+        options["inferSchema"] = "false" if all_varchar or schema else "true"
+        options["mode"] = "PERMISSIVE"
+        for key, value in raw.items():
+            options[_CSV[key]] = str(value).lower() if isinstance(value, bool) else str(value)
+    elif read.format == "json":
+        options["multiLine"] = "true" if raw.get("format") == "array" else "false"
+    if read.hive_partitioning:
+        options["basePath"] = _base_path(read.paths[0])
+    return options, schema
+
+
+def _base_path(pattern: str) -> str:
+    """The folder above the first glob character: where hive partition folders start."""
+    parts = pattern.split("/")
+    fixed: list[str] = []
+    for part in parts:
+        if any(ch in part for ch in "*?["):
+            break
+        fixed.append(part)
+    return "/".join(fixed) or "/"
