@@ -173,8 +173,6 @@ class SparkBackend(Backend):
             return self._write_staged(run_id, output, self.spark.sql(spark_sql))
 
     def stage_files(self, run_id: str, output: str, read: FileRead) -> Staged:
-        from pyspark.sql import functions as F
-
         with self._errors(f"reading the files of {output}"):
             options, schema = reader_options(read)
             reader = self.spark.read.format(read.format).options(**options)
@@ -182,7 +180,7 @@ class SparkBackend(Backend):
                 reader = reader.schema(schema)
             frame = reader.load(read.paths if len(read.paths) > 1 else read.paths[0])
             if read.filename:  # DuckDB's `filename` column: the path of the file each row came from
-                frame = frame.withColumn("filename", F.regexp_replace(F.col("_metadata.file_path"), "^file:(//)?", ""))
+                frame = frame.selectExpr("*", "regexp_replace(_metadata.file_path, '^file:(//)?', '') AS filename")
             return self._write_staged(run_id, output, frame)
 
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:

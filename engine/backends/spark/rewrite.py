@@ -136,15 +136,15 @@ def _regexp_replace(node: exp.Expr, context: _Context) -> exp.Expr | None:
     subject = text(node.this)
     if "g" in modifiers:
         java_pattern, java_replacement = flags + pattern, _java_replacement(replacement, shift=0)
-    else:  # first match only: a lazy prefix finds the leftmost match; put it back in front
-        java_pattern = flags + r"^([\s\S]*?)(?:" + pattern + ")"
-        java_replacement = "$1" + _java_replacement(replacement, shift=1)
-        java_pattern = _shift_backreferences(java_pattern, len(flags) + len(r"^([\s\S]*?)(?:"))
+    else:  # first match only: a lazy prefix finds the leftmost match (group 1), the match is group 2
+        prefix = flags + r"^([\s\S]*?)("
+        java_pattern = _shift_backreferences(prefix + pattern + ")", len(prefix))
+        java_replacement = "$1" + _java_replacement(replacement, shift=2)
     return spark(f"regexp_replace({subject}, {_quote(java_pattern)}, {_quote(java_replacement)})")
 
 
 def _java_replacement(replacement: str, *, shift: int) -> str:
-    """RE2's replacement (``\\1``, ``\\\\``) as Java's (``$1``, literal ``$`` escaped)."""
+    """RE2's replacement (``\\1``, ``\\\\``) as Java's (``$1``, literal ``$`` escaped); groups move up by ``shift``."""
     out: list[str] = []
     index = 0
     while index < len(replacement):
@@ -160,9 +160,9 @@ def _java_replacement(replacement: str, *, shift: int) -> str:
 
 
 def _shift_backreferences(pattern: str, start: int) -> str:
-    """Back-references inside the user's pattern move up one group (our prefix is group 1)."""
+    """Back-references inside the user's pattern move up two groups (the prefix and the match)."""
     head, body = pattern[:start], pattern[start:]
-    return head + re.sub(r"\\(\d)", lambda m: "\\" + str(int(m[1]) + 1), body)
+    return head + re.sub(r"\\(\d)", lambda m: "\\" + str(int(m[1]) + 2), body)
 
 
 def _quote(value: str) -> str:
@@ -262,7 +262,7 @@ def _epoch(node: exp.Expr, context: _Context) -> exp.Expr | None:
     if scale == 0:
         return spark(f"({micros} / 1000000D)")
     if scale == 3:
-        return spark(f"CAST(floor({micros} / 1000D) AS BIGINT)")
+        return spark(f"CAST(round({micros} / 1000D) AS BIGINT)")  # DuckDB rounds to the nearest millisecond
     return spark(micros if scale == 6 else f"({micros} * 1000)")
 
 
@@ -319,6 +319,47 @@ def _avg_decimal(node: exp.Expr, context: _Context) -> exp.Expr | None:
         context.rewrote("avg_decimal")
         return spark(f"avg(CAST({text(node.this)} AS DOUBLE))")
     return None
+
+
+def _round_double(node: exp.Expr, context: _Context) -> exp.Expr | None:
+    if isinstance(node, (exp.Floor, exp.Ceil)) and _type(node.this) in (DType.DOUBLE, DType.FLOAT):
+        if node.args.get("decimals") is None:
+            context.rewrote("round_double")
+            name = "floor" if isinstance(node, exp.Floor) else "ceil"
+            return spark(f"CAST({name}({text(node.this)}) AS DOUBLE)")
+    if isinstance(node, exp.Round) and _type(node.this) in (DType.DOUBLE, DType.FLOAT):
+        digits = _literal_int(node.args.get("decimals"))
+        if node.args.get("decimals") is not None and digits is None:
+            context.refuse("unknown_type", node, detail="round() needs literal digits", name="round")
+            return node
+        if not digits:
+            return None  # to a whole number both engines agree
+        context.rewrote("round_double")
+        return spark(_exact_round(text(node.this), digits))
+    return None
+
+
+def _exact_round(value: str, digits: int) -> str:
+    """Round the binary value of a DOUBLE half away from zero, as DuckDB does, in Spark SQL.
+
+    ``x * 10^n`` is computed exactly as ``p + e`` (Dekker's two-product: ``p`` the rounded
+    product, ``e`` its error); only when ``p`` lands exactly on a half does ``e`` decide.
+    """
+    scale = f"1e{abs(digits)}D"
+    if digits < 0:
+        return f"(round({value} / {scale}, 0) * {scale})"
+    a, b = f"({value})", scale
+    split = "134217729D"
+    a_hi = f"({split} * {a} - ({split} * {a} - {a}))"
+    a_lo = f"({a} - {a_hi})"
+    b_hi = f"({split} * {b} - ({split} * {b} - {b}))"
+    b_lo = f"({b} - {b_hi})"
+    p = f"({a} * {b})"
+    e = f"((({a_hi} * {b_hi} - {p}) + {a_hi} * {b_lo} + {a_lo} * {b_hi}) + {a_lo} * {b_lo})"
+    tie = f"({p} - floor({p}) = 0.5D)"
+    rounded = (f"CASE WHEN {tie} AND {e} > 0 THEN ceil({p}) WHEN {tie} AND {e} < 0 THEN floor({p}) "
+               f"ELSE round({p}, 0) END")
+    return f"(CAST({rounded} AS DOUBLE) / {scale})"
 
 
 def _cast_text_to_integer(node: exp.Expr, context: _Context) -> exp.Expr | None:
@@ -378,5 +419,5 @@ def _quantile_cont(node: exp.Expr, context: _Context) -> exp.Expr | None:
 
 _REWRITES = [
     _division, _regexp_replace, _ordered_list, _date_diff, _day_of_week, _epoch, _bracket, _length,
-    _avg_decimal, _cast_text_to_integer, _date_plus_interval, _try_strptime, _quantile_cont,
+    _avg_decimal, _round_double, _cast_text_to_integer, _date_plus_interval, _try_strptime, _quantile_cont,
 ]

@@ -57,6 +57,10 @@ _RULES = [
     Rule("avg_decimal", "`avg(decimal)`", "rewrite",
          "DuckDB averages DECIMALs into a DOUBLE, Spark into a DECIMAL with 4 more digits",
          "none needed: averaged as DOUBLE on Spark too"),
+    Rule("round_double", "`round(double, n)`, `floor(double)`, `ceil(double)`", "rewrite",
+         "Spark rounds a DOUBLE's shortest decimal text (round(6.85, 1) = 6.9), DuckDB its binary value (6.8); "
+         "Spark's floor and ceil return BIGINT where DuckDB keeps DOUBLE",
+         "none needed: rounded as DuckDB does"),
     Rule("cast_text_to_integer", "`CAST(text AS INTEGER)` / `TRY_CAST` to an integer type", "rewrite",
          "DuckDB rounds '12.5' to 13, Spark returns NULL (TRY_CAST) or fails (CAST)",
          "none needed: text is read as a DECIMAL and rounded first"),

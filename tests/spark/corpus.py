@@ -1,0 +1,210 @@
+"""A corpus of DuckDB transforms, each with the verdict flowdeck must reach on Spark.
+
+``same``: the query runs on both engines and gives identical rows; a rule id: the lint
+refuses it before running. The data is small and deterministic, with the edge cases that
+tell engines apart: NULLs, month and year boundaries, a Sunday, microseconds, empty and
+NULL lists, a quoted comma in a CSV field, dirty numeric text, zero divisors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Case:
+    """One transform: its family, its SQL (DuckDB dialect) and the expected verdict."""
+
+    name: str
+    family: str
+    sql: str
+    verdict: str = "same"
+
+
+def write_data(folder: Path) -> dict[str, tuple[str, dict[str, object], bool]]:
+    """Write the corpus files; return table → (path or glob, reader options, filename column)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    landed = folder / "landed"
+    landed.mkdir(exist_ok=True)
+    connection = duckdb.connect()
+    connection.execute(
+        """
+        CREATE TABLE events AS
+        SELECT
+            i::BIGINT AS id,
+            (i % 7 + 1)::INTEGER AS user_id,
+            TIMESTAMP '2026-12-29 22:00:00' + to_microseconds(((i * 37 * 3600 + i * 61) * 1000000 + i * 1237)::BIGINT) AS ts,
+            (DATE '2026-12-28' + (i * 3)::INTEGER)::DATE AS d,
+            ((i * 733) % 9973 / 100.0 + i / 1000.0)::DECIMAL(10, 2) AS amount,
+            (CASE WHEN i % 11 = 0 THEN 0.0 ELSE round((i * 1.37) % 97, 3) END)::DOUBLE AS price,
+            CASE WHEN i % 9 = 0 THEN NULL ELSE (i % 5)::INTEGER END AS qty,
+            CASE WHEN i % 10 = 0 THEN NULL WHEN i % 10 = 1 THEN []::VARCHAR[]
+                 ELSE list_transform(range(i % 4 + 1), lambda x: chr(97 + ((x + i) % 5)::INTEGER)) END AS tags,
+            'https://shop' || (i % 3) || '.example.com/item?id=' || (i * 7) || '&ref=' || (i % 13) AS url,
+            '{"kind": "' || (CASE WHEN i % 2 = 0 THEN 'view' ELSE 'buy' END) || '", "n": ' || i || '}' AS payload,
+            {'a': i % 4, 'b': 'b' || (i % 3)} AS props,
+            CASE WHEN i % 6 = 0 THEN NULL WHEN i % 6 = 1 THEN '2026-0' || (i % 9 + 1) || '-1' || (i % 9)
+                 ELSE 'note ' || (i % 17) END AS note,
+            (['12', '12.5', ' 7 ', 'x', NULL, '1e3', '-3.5', '2147483648'])[i % 8 + 1] AS code
+        FROM range(1, 121) AS r(i)
+        """
+    )
+    connection.execute(f"COPY events TO '{folder / 'events.parquet'}' (FORMAT parquet)")
+    users = folder / "users.csv"
+    users.write_text(
+        "user_id,name,country,signup,score\n"
+        + "".join(
+            f'{i},"Name {i}, Jr",{["FR", "DE", "ES"][i % 3]},2026-{(i % 12) + 1:02d}-{(i % 27) + 1:02d},{i * 1.5}\n'
+            for i in range(1, 9)
+        )
+    )
+    items = folder / "items.jsonl"
+    items.write_text("".join(f'{{"id": {i}, "label": "item {i}", "day": "2026-11-{i:02d}"}}\n' for i in range(1, 6)))
+    for batch in (1, 2):
+        (landed / f"batch{batch}.csv").write_text(
+            "order_id,amount\n" + "".join(f"{batch * 100 + i},{i * 2.5}\n" for i in range(batch + 2)))
+    connection.close()
+    return {
+        "events": (str(folder / "events.parquet"), {}, False),
+        "users": (str(users), {}, False),
+        "items": (str(items), {"columns": {"id": "BIGINT", "label": "VARCHAR", "day": "DATE"}}, False),
+        "landed": (str(landed / "*.csv"), {"header": True}, True),
+    }
+
+
+CASES = [
+    # -- CTEs, joins, grouping ----------------------------------------------------------------
+    Case("cte_join", "ctes", "WITH big AS (SELECT user_id, sum(amount) AS total FROM events GROUP BY user_id) "
+         "SELECT u.name, b.total FROM big AS b JOIN users AS u USING (user_id) ORDER BY u.name"),
+    Case("left_join_group_by_all", "joins", "SELECT u.country, count(e.id) AS n, sum(e.amount) AS total "
+         "FROM users AS u LEFT JOIN events AS e ON e.user_id = u.user_id GROUP BY ALL ORDER BY ALL"),
+    Case("semi_join", "joins", "SELECT u.user_id FROM users AS u SEMI JOIN events AS e ON e.user_id = u.user_id "
+         "AND e.qty = 4 ORDER BY u.user_id"),
+    Case("anti_join", "joins", "SELECT u.user_id FROM users AS u ANTI JOIN events AS e ON e.user_id = u.user_id "
+         "AND e.price > 90 ORDER BY u.user_id"),
+    Case("exists_subquery", "joins", "SELECT name FROM users AS u WHERE EXISTS (SELECT 1 FROM events AS e "
+         "WHERE e.user_id = u.user_id AND e.amount > 95) ORDER BY name"),
+    Case("count_filter", "grouping", "SELECT user_id, count(*) FILTER (WHERE qty > 2) AS big FROM events "
+         "GROUP BY user_id ORDER BY user_id"),
+    Case("union_all", "grouping", "SELECT id AS k FROM events WHERE id < 5 UNION ALL SELECT user_id AS k FROM users "
+         "ORDER BY k"),
+    Case("order_by_nulls", "ordering", "SELECT note, id FROM events ORDER BY note, id"),
+    Case("order_by_all", "ordering", "SELECT qty, count(*) AS n FROM events GROUP BY ALL ORDER BY ALL"),
+    Case("distinct_on", "ordering", "SELECT DISTINCT ON (user_id) user_id, id FROM events ORDER BY user_id, id"),
+    Case("exclude_star", "ordering", "SELECT * EXCLUDE (tags, props) FROM events ORDER BY id"),
+    Case("limit_ordered", "ordering", "SELECT id FROM events ORDER BY id DESC LIMIT 5"),
+    # -- window functions, QUALIFY ------------------------------------------------------------
+    Case("window_running_sum", "windows", "SELECT id, sum(qty) OVER (PARTITION BY user_id ORDER BY ts, id "
+         "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running FROM events ORDER BY id"),
+    Case("window_lag_rank", "windows", "SELECT id, lag(amount) OVER (PARTITION BY user_id ORDER BY ts, id) AS prev, "
+         "dense_rank() OVER (ORDER BY user_id) AS r FROM events ORDER BY id"),
+    Case("qualify_columns", "qualify", "SELECT user_id, id FROM events "
+         "QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY ts DESC, id) = 1 ORDER BY user_id"),
+    Case("qualify_star", "qualify", "SELECT * FROM events QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY id) = 1 "
+         "ORDER BY id"),
+    # -- dates and timestamps -------------------------------------------------------------------
+    Case("strftime", "dates", "SELECT id, strftime(ts, '%Y-%m-%d %H:%M') AS s FROM events ORDER BY id"),
+    Case("strftime_names", "dates", "SELECT id, strftime(d, '%A %d %B %Y') AS s FROM events ORDER BY id"),
+    Case("date_trunc", "dates", "SELECT date_trunc('month', d) AS m, date_trunc('week', d) AS w, count(*) AS n "
+         "FROM events GROUP BY ALL ORDER BY ALL"),
+    Case("date_part_quarter", "dates", "SELECT id, date_part('quarter', d) AS q, last_day(d) AS l FROM events ORDER BY id"),
+    Case("date_diff", "dates", "SELECT id, date_diff('month', d, DATE '2027-01-01') AS m, "
+         "date_diff('day', d, DATE '2027-01-01') AS dd, date_diff('year', d, DATE '2027-03-01') AS y, "
+         "date_diff('hour', ts, TIMESTAMP '2027-01-03 00:00:00') AS h, datediff('quarter', d, DATE '2027-06-30') AS q "
+         "FROM events ORDER BY id"),
+    Case("date_diff_week", "dates", "SELECT id, date_diff('week', d, DATE '2027-01-01') AS w FROM events", "date_diff"),
+    Case("day_of_week", "dates", "SELECT id, dayofweek(d) AS dow, isodow(d) AS iso, extract(dow FROM d) AS e, "
+         "date_part('isodow', d) AS p FROM events ORDER BY id"),
+    Case("epoch", "dates", "SELECT id, epoch(ts) AS e, epoch_ms(ts) AS ms, epoch_us(ts) AS us FROM events ORDER BY id"),
+    Case("epoch_ms_integer", "dates", "SELECT id, epoch_ms(id * 1000000) AS t FROM events ORDER BY id"),
+    Case("date_plus_interval", "dates", "SELECT id, d + INTERVAL 1 DAY AS next_day, ts - INTERVAL 90 MINUTE AS earlier "
+         "FROM events ORDER BY id"),
+    Case("date_plus_days", "dates", "SELECT id, d + 7 AS week_later FROM events ORDER BY id"),
+    Case("strptime", "dates", "SELECT id, strptime(strftime(ts, '%Y-%m-%d'), '%Y-%m-%d') AS p, "
+         "try_strptime(note, '%Y-%m-%d') AS t FROM events ORDER BY id"),
+    Case("timestamp_text", "dates", "SELECT id, CAST(d AS VARCHAR) AS s, CAST(ts AS VARCHAR) AS t FROM events ORDER BY id"),
+    Case("timestamptz", "dates", "SELECT id, ts::TIMESTAMPTZ AS z FROM events", "timestamptz"),
+    # -- regular expressions and strings --------------------------------------------------------
+    Case("regexp_replace_first", "regex", "SELECT id, regexp_replace(url, '[0-9]', '#') AS r FROM events ORDER BY id"),
+    Case("regexp_replace_global", "regex", "SELECT id, regexp_replace(url, '([a-z]+)://', '\\1:', 'g') AS r, "
+         "regexp_replace(url, '[0-9]+', '<\\0>', 'g') AS w FROM events ORDER BY id"),
+    Case("regexp_backreference", "regex", "SELECT id, regexp_replace(url, '(\\d)(\\d)', '\\2\\1') AS r FROM events ORDER BY id"),
+    Case("regexp_case_insensitive", "regex", "SELECT id, regexp_replace(url, 'HTTPS', 'x', 'i') AS r FROM events ORDER BY id"),
+    Case("regexp_extract", "regex", "SELECT id, regexp_extract(url, 'id=(\\d+)', 1) AS x, regexp_matches(url, '^https') AS m "
+         "FROM events ORDER BY id"),
+    Case("regexp_extract_all", "regex", "SELECT id, regexp_extract_all(url, '\\d+') AS xs FROM events ORDER BY id"),
+    Case("like_ilike", "strings", "SELECT id, url LIKE '%shop1%' AS l, url ILIKE '%SHOP2%' AS i FROM events ORDER BY id"),
+    Case("string_functions", "strings", "SELECT id, upper(note) AS u, length(note) AS n, left(url, 5) AS l, "
+         "split_part(url, '/', 3) AS host, starts_with(url, 'https') AS s, contains(url, 'id=') AS c, "
+         "strpos(url, '.') AS p FROM events ORDER BY id"),
+    Case("string_split", "strings", "SELECT id, string_split(url, '.') AS parts FROM events ORDER BY id"),
+    Case("concat_nulls", "strings", "SELECT id, concat(note, '-', user_id) AS c, note || '!' AS bang FROM events ORDER BY id"),
+    Case("string_agg_ordered", "strings", "SELECT user_id, string_agg(note, ',' ORDER BY id) AS notes FROM events "
+         "GROUP BY user_id ORDER BY user_id"),
+    Case("string_agg_unordered", "strings", "SELECT user_id, string_agg(note, ',') AS notes FROM events GROUP BY user_id",
+         "unordered_list_agg"),
+    # -- lists and structs ------------------------------------------------------------------------
+    Case("list_functions", "lists", "SELECT id, len(tags) AS n, array_length(tags) AS n2, list_contains(tags, 'a') AS has_a, "
+         "tags[1] AS first_tag, tags[-1] AS last_tag FROM events ORDER BY id"),
+    Case("list_index_computed", "lists", "SELECT id, tags[qty] AS t FROM events ORDER BY id"),
+    Case("list_slice", "lists", "SELECT id, tags[2:3] AS t, note[1:4] AS prefix FROM events ORDER BY id"),
+    Case("list_lambdas", "lists", "SELECT id, list_transform(tags, lambda x: upper(x)) AS up, list_filter(tags, lambda x: x <> 'a') AS f "
+         "FROM events ORDER BY id"),
+    Case("unnest", "lists", "SELECT id, unnest(tags) AS tag FROM events ORDER BY id, tag"),
+    Case("list_agg_ordered", "lists", "SELECT user_id, list(qty ORDER BY id DESC) AS qs FROM events GROUP BY user_id "
+         "ORDER BY user_id"),
+    Case("list_agg_unordered", "lists", "SELECT user_id, list(qty) AS qs FROM events GROUP BY user_id", "unordered_list_agg"),
+    Case("structs", "structs", "SELECT id, props.a AS a, props.b AS b, {'k': id, 'v': note} AS s, struct_pack(x := qty) AS p "
+         "FROM events ORDER BY id"),
+    Case("list_literal", "lists", "SELECT id, [id, id + 1] AS pair FROM events ORDER BY id"),
+    Case("generate_series_scalar", "lists", "SELECT unnest(generate_series(1, 3)) AS x ORDER BY x"),
+    Case("range_table_function", "lists", "SELECT * FROM range(3) AS t(x)", "table_function_range"),
+    Case("several_unnest", "lists", "SELECT unnest(tags) AS a, unnest(tags) AS b FROM events", "several_unnest"),
+    # -- JSON -------------------------------------------------------------------------------------
+    Case("json_extract_string", "json", "SELECT id, json_extract_string(payload, '$.kind') AS k, payload ->> '$.n' AS n "
+         "FROM events ORDER BY id"),
+    Case("json_extract", "json", "SELECT id, json_extract(payload, '$.kind') AS k FROM events", "json_extract"),
+    Case("json_arrow", "json", "SELECT id, payload -> '$.n' AS n FROM events", "json_extract"),
+    # -- decimals and numbers ---------------------------------------------------------------------
+    Case("decimal_sum", "decimals", "SELECT user_id, sum(amount) AS total, min(amount) AS lo FROM events GROUP BY user_id "
+         "ORDER BY user_id"),
+    Case("decimal_avg", "decimals", "SELECT user_id, round(avg(amount), 2) AS a FROM events GROUP BY user_id ORDER BY user_id"),
+    Case("decimal_median", "decimals", "SELECT median(amount) AS m FROM events", "median_decimal"),
+    Case("division", "numbers", "SELECT id, amount / qty AS per_unit, price / 3 AS third, qty / 2 AS half FROM events "
+         "ORDER BY id"),
+    Case("division_by_zero", "numbers", "SELECT id, price / (id - id) AS r, 0 / (id - id) AS nan FROM events ORDER BY id"),
+    Case("integer_division", "numbers", "SELECT id, qty // 2 AS h, qty % 3 AS m FROM events ORDER BY id"),
+    Case("quantile", "numbers", "SELECT quantile_cont(price, 0.9) AS p90, median(price) AS med FROM events"),
+    Case("quantile_disc", "numbers", "SELECT quantile_disc(price, 0.5) AS p FROM events", "median_decimal"),
+    Case("try_cast_text", "numbers", "SELECT id, TRY_CAST(code AS INTEGER) AS i, TRY_CAST(code AS BIGINT) AS b, "
+         "TRY_CAST(code AS DOUBLE) AS f FROM events ORDER BY id"),
+    Case("rounding", "numbers", "SELECT id, round(price, 1) AS r, floor(price) AS f, ceil(price) AS c FROM events ORDER BY id"),
+    Case("double_to_text", "numbers", "SELECT id, price::VARCHAR AS p FROM events", "double_to_text"),
+    Case("conditionals", "numbers", "SELECT id, coalesce(note, 'none') AS n, if(qty > 2, 'big', 'small') AS size, "
+         "greatest(qty, 2) AS g, nullif(qty, 0) AS nz FROM events ORDER BY id"),
+    Case("arg_max", "numbers", "SELECT user_id, arg_max(id, amount) AS top FROM events GROUP BY user_id ORDER BY user_id"),
+    Case("hash", "numbers", "SELECT id, hash(url) AS h FROM events", "hash"),
+    Case("md5", "numbers", "SELECT id, md5(url) AS h FROM events ORDER BY id"),
+    # -- non-determinism and DuckDB-only syntax ---------------------------------------------------
+    Case("limit_without_order", "determinism", "SELECT id FROM events LIMIT 5", "limit_without_order"),
+    Case("any_value", "determinism", "SELECT user_id, any_value(id) AS some_id FROM events GROUP BY user_id",
+         "nondeterministic_pick"),
+    Case("unnamed_output", "naming", "SELECT user_id, count(*) FROM events GROUP BY user_id", "unnamed_output"),
+    Case("union_by_name", "syntax", "SELECT id FROM events UNION ALL BY NAME SELECT user_id AS id FROM users",
+         "duckdb_only_syntax"),
+    Case("pivot", "syntax", "SELECT * FROM events PIVOT (sum(qty) FOR user_id IN (1, 2))", "duckdb_only_syntax"),
+    Case("columns_expression", "syntax", "SELECT COLUMNS('i.*') FROM events", "duckdb_only_syntax"),
+    Case("asof_join", "syntax", "SELECT e.id, u.name FROM events AS e ASOF JOIN users AS u ON e.user_id >= u.user_id",
+         "duckdb_only_syntax"),
+    Case("unknown_function", "syntax", "SELECT id, bar(url) AS b FROM events", "unknown_function"),
+    # -- file readers -----------------------------------------------------------------------------
+    Case("csv_reader_types", "files", "SELECT * FROM users ORDER BY user_id"),
+    Case("json_reader_columns", "files", "SELECT * FROM items ORDER BY id"),
+    Case("csv_glob_filename", "files", "SELECT filename, count(*) AS n, sum(amount) AS total FROM landed "
+         "GROUP BY filename ORDER BY filename"),
+    Case("file_function_in_sql", "files", "SELECT * FROM read_csv('users.csv')", "file_function"),
+    Case("file_path_in_sql", "files", "SELECT * FROM 'events.parquet'", "file_function"),
+]
