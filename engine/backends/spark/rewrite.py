@@ -318,6 +318,10 @@ def _avg_decimal(node: exp.Expr, context: _Context) -> exp.Expr | None:
     if isinstance(node, exp.Avg) and _type(node.this) == DType.DECIMAL:
         context.rewrote("avg_decimal")
         return spark(f"avg(CAST({text(node.this)} AS DOUBLE))")
+    if isinstance(node, exp.Sum) and _type(node.this) == DType.DECIMAL and node.this.type is not None:
+        scale = node.this.type.expressions[1].this.this if len(node.this.type.expressions) > 1 else "0"
+        context.rewrote("avg_decimal")  # DuckDB sums DECIMAL(p, s) into DECIMAL(38, s), Spark into (p + 10, s)
+        return spark(f"CAST(sum({text(node.this)}) AS DECIMAL(38, {scale}))")
     return None
 
 

@@ -54,9 +54,10 @@ _RULES = [
     Rule("length_of_list", "`len(list)`", "rewrite",
          "sqlglot turns len into LENGTH, which Spark only accepts for strings",
          "none needed when the type is known; otherwise write `array_length(list)` or `length(text)`"),
-    Rule("avg_decimal", "`avg(decimal)`", "rewrite",
-         "DuckDB averages DECIMALs into a DOUBLE, Spark into a DECIMAL with 4 more digits",
-         "none needed: averaged as DOUBLE on Spark too"),
+    Rule("avg_decimal", "`avg(decimal)`, `sum(decimal)`", "rewrite",
+         "DuckDB averages DECIMALs into a DOUBLE, Spark into a DECIMAL with 4 more digits; DuckDB sums "
+         "DECIMAL(p, s) into DECIMAL(38, s), Spark into DECIMAL(p + 10, s)",
+         "none needed: the same types on Spark"),
     Rule("round_double", "`round(double, n)`, `floor(double)`, `ceil(double)`", "rewrite",
          "Spark rounds a DOUBLE's shortest decimal text (round(6.85, 1) = 6.9), DuckDB its binary value (6.8); "
          "Spark's floor and ceil return BIGINT where DuckDB keeps DOUBLE",

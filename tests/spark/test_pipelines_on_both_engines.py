@@ -1,0 +1,107 @@
+"""The example pipelines give the same tables, files and checks on DuckDB and on local Spark."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from engine.client import Workspace
+from engine.errors import CheckFailed
+
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+
+
+def run(project: Path, pipeline: str, engine: str) -> tuple[Workspace, str, str]:
+    """Queue and execute one run in this process; return the workspace, run id and final status."""
+    workspace = Workspace.open(project)
+    record, _ = workspace.submit(pipeline, options={"engine": engine})
+    return workspace, record.run_id, workspace.execute(record.run_id)
+
+
+def published(workspace: Workspace, table: str, engine: str) -> list[tuple[Any, ...]]:
+    """A published table's rows, read back through the engine that wrote it, sorted."""
+    if engine == "duckdb":
+        return sorted(workspace.query(f"SELECT * FROM {table}", limit=100_000).rows, key=repr)
+    from engine.backends.spark.backend import open_spark_backend
+
+    backend = open_spark_backend(workspace.project)
+    try:
+        return sorted(backend.query(f"SELECT * FROM {table}", limit=100_000).rows, key=repr)
+    finally:
+        backend.close()
+
+
+def file_rows(path: Path) -> tuple[list[tuple[str, str]], list[tuple[Any, ...]]]:
+    """An exported Parquet file's schema and rows, read with DuckDB."""
+    connection = duckdb.connect()
+    try:
+        schema = [(row[0], row[1]) for row in connection.execute(f"DESCRIBE SELECT * FROM '{path}'").fetchall()]
+        rows = connection.execute(f"SELECT * FROM '{path}' ORDER BY ALL").fetchall()
+    finally:
+        connection.close()
+    return schema, rows
+
+
+def test_daily_sales_gives_the_same_tables_file_and_checks_on_both_engines(example_project: Path, local_spark: Any) -> None:
+    export = example_project / "exports" / "daily_sales.parquet"
+    duck, duck_run, duck_status = run(example_project, "daily_sales", "duckdb")
+    assert duck_status == "succeeded"
+    duck_file = file_rows(export)
+    export.unlink()
+    spark, spark_run, spark_status = run(example_project, "daily_sales", "spark")
+    assert spark_status == "succeeded", spark.ledger.get_run(spark_run)
+    spark_schema, spark_rows = file_rows(export)
+    duck_schema, duck_rows = duck_file
+    assert spark_rows == duck_rows  # the same rows in the exported file
+    # ... and the same column types, except DuckDB's HUGEINT integer sum (a DOUBLE in Parquet), BIGINT on Spark
+    assert [c for c in spark_schema if c[0] != "units"] == [c for c in duck_schema if c[0] != "units"]
+    assert dict(spark_schema)["units"] == "BIGINT"
+    for table in ("orders_clean", "daily_sales"):
+        assert published(spark, table, "spark") == published(duck, table, "duckdb")
+
+    ledger = spark.ledger
+    assert {step.engine for step in ledger.steps_of(duck_run)} == {"duckdb"}
+    assert {step.engine for step in ledger.steps_of(spark_run)} == {"spark"}
+    assert [(s.step, s.rows_out) for s in ledger.steps_of(spark_run)] == [
+        (s.step, s.rows_out) for s in ledger.steps_of(duck_run)]
+    checks = lambda run_id: sorted((c.step, c.check_name, c.status, c.failing_rows) for c in ledger.checks_of(run_id))  # noqa: E731
+    assert checks(spark_run) == checks(duck_run)
+
+
+def test_ingest_orders_reads_globbed_files_with_their_names_the_same_way(example_project: Path, local_spark: Any) -> None:
+    landing = example_project / "landing" / "orders"
+    lines = (example_project / "data" / "sample" / "orders.csv").read_text().splitlines()
+    (landing / "delivery-1.csv").write_text("\n".join(lines[:400]) + "\n")
+    (landing / "delivery-2.csv").write_text("\n".join([lines[0], *lines[300:700]]) + "\n")
+    duck, _, duck_status = run(example_project, "ingest_orders", "duckdb")
+    spark, _, spark_status = run(example_project, "ingest_orders", "spark")
+    assert (duck_status, spark_status) == ("succeeded", "succeeded")
+    rows = published(spark, "ingested_orders", "spark")
+    assert rows == published(duck, "ingested_orders", "duckdb")
+    assert {row[-1] for row in rows} == {str(landing / "delivery-1.csv"), str(landing / "delivery-2.csv")}
+
+
+def test_a_failing_check_on_spark_publishes_nothing_and_keeps_the_previous_version(
+        example_project: Path, local_spark: Any) -> None:
+    workspace, _, status = run(example_project, "daily_sales", "spark")
+    assert status == "succeeded"
+    before = published(workspace, "daily_sales", "spark")
+    pipeline = example_project / "pipelines" / "daily_sales" / "pipeline.yaml"
+    pipeline.write_text(pipeline.read_text().replace("WHERE revenue < 0", "WHERE revenue > 0"))
+    workspace, run_id, status = run(example_project, "daily_sales", "spark")
+    assert status == "failed"
+    failed = {step.step: step for step in workspace.ledger.steps_of(run_id)}["daily_sales"]
+    assert failed.status == "failed" and "revenue_not_negative failed" in (failed.error or "")
+    assert published(workspace, "daily_sales", "spark") == before
+    versions = list((example_project / ".flowdeck" / "spark-warehouse" / "tables" / "daily_sales").iterdir())
+    assert len(versions) == 1, "the staged version of the failed run was removed"
+    assert CheckFailed.exit_code == 1
+
+
+def test_an_example_project_copy_starts_without_spark_outputs(example_project: Path) -> None:
+    assert not (example_project / ".flowdeck").exists()
+    assert shutil.which("java"), "Java is installed by .ci/run for the Spark tests"
