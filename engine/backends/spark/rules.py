@@ -117,7 +117,7 @@ _RULES = [
          "spell it out: explicit column lists, `CASE WHEN` for pivots, a window function for ASOF"),
     Rule("several_unnest", "more than one `unnest` in one SELECT", "refuse",
          "DuckDB zips the lists, Spark allows one generator per SELECT",
-         "`unnest(list_zip(a, b))` is not portable either: unnest one list per SELECT"),
+         "unnest one list per SELECT (nest a second SELECT for the next list)"),
     Rule("unknown_function", "a function Spark does not have", "refuse",
          "Spark would fail when the step runs", "rewrite it with functions both engines have"),
     Rule("unknown_type", "a construct whose meaning depends on a type flowdeck cannot determine", "refuse",

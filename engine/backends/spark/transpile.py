@@ -84,6 +84,8 @@ class _Context:
         self.rewrites: list[str] = []
 
     def refuse(self, rule_id: str, node: exp.Expr, detail: str | None = None, name: str | None = None) -> None:
+        if name is None and isinstance(node, exp.Func):  # point at the function's name, not its first argument
+            name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
         line, column = position(node, self.text, name)
         if not line and name:  # a node made up for the message: find the name in the text
             line, column = _find_call(self.text, name)

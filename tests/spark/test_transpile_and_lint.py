@@ -1,0 +1,177 @@
+"""The transpiler, its rewrites and the lint, in pure Python (no JVM): what Spark SQL comes out, what is refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.backends.spark.rewrite import _java_replacement
+from engine.backends.spark.rules import RULES, rules_markdown
+from engine.backends.spark.transpile import transpile
+from tests.spark.conftest import REPO
+from tests.spark.corpus import CASES
+
+SCHEMA = {"t": {"l": "VARCHAR[]", "i": "INTEGER", "p": "DECIMAL(10,2)", "a": "INTEGER", "b": "INTEGER", "s": "VARCHAR",
+                "d": "DATE", "ts": "TIMESTAMP", "x": "DOUBLE", "j": "VARCHAR"}}
+CORPUS_SCHEMA = {
+    "events": {"id": "BIGINT", "user_id": "INTEGER", "ts": "TIMESTAMP", "d": "DATE", "amount": "DECIMAL(10,2)",
+               "price": "DOUBLE", "qty": "INTEGER", "tags": "VARCHAR[]", "url": "VARCHAR", "payload": "VARCHAR",
+               "props": "STRUCT(a INTEGER, b VARCHAR)", "note": "VARCHAR", "code": "VARCHAR"},
+    "users": {"user_id": "BIGINT", "name": "VARCHAR", "country": "VARCHAR", "signup": "DATE", "score": "DOUBLE"},
+}
+
+
+def spark_sql(sql: str) -> str:
+    translated = transpile(sql, schema=SCHEMA)
+    assert not translated.refused, [finding.message() for finding in translated.findings]
+    return translated.sql
+
+
+@pytest.mark.parametrize(("duckdb_sql", "fragment", "rule"), [
+    ("SELECT a / b AS r FROM t", "try_divide(CAST(t.a AS DOUBLE), CAST(t.b AS DOUBLE))", "division"),
+    ("SELECT a / b AS r FROM t", "THEN CAST(t.a AS DOUBLE) * CAST('Infinity' AS DOUBLE)", "division"),
+    ("SELECT regexp_replace(s, 'a', 'b') AS r FROM t", r"regexp_replace(t.s, '^([\\s\\S]*?)(a)', '$1b')", "regexp_replace"),
+    ("SELECT regexp_replace(s, '(a)', '\\1$', 'g') AS r FROM t", r"regexp_replace(t.s, '(a)', '$1\\$')", "regexp_replace"),
+    ("SELECT list(s ORDER BY i DESC) AS r FROM t", "array_sort(collect_list(struct(t.i AS k0, t.s AS v))", "ordered_list_agg"),
+    ("SELECT date_diff('month', d, ts) AS r FROM t", "(year(t.ts) * 12 + month(t.ts)) - (year(t.d) * 12 + month(t.d))",
+     "date_diff"),
+    ("SELECT dayofweek(d) AS r FROM t", "(dayofweek(t.d) - 1)", "day_of_week"),
+    ("SELECT isodow(d) AS r FROM t", "((dayofweek(t.d) + 5) % 7 + 1)", "day_of_week"),
+    ("SELECT epoch(ts) AS r FROM t", "unix_micros(CAST(t.ts AS TIMESTAMP)) / 1000000D", "epoch"),
+    ("SELECT epoch_ms(ts) AS r FROM t", "round(unix_micros(CAST(t.ts AS TIMESTAMP)) / 1000D)", "epoch"),
+    ("SELECT epoch_ms(i) AS r FROM t", "timestamp_millis(t.i)", "epoch"),
+    ("SELECT l[1] AS r FROM t", "try_element_at(t.l, 1)", "list_index"),
+    ("SELECT l[-1] AS r FROM t", "try_element_at(t.l, -1)", "list_index"),
+    ("SELECT l[i] AS r FROM t", "try_element_at(t.l, NULLIF(t.i, 0))", "list_index"),
+    ("SELECT l[2:3] AS r FROM t", "slice(t.l, 2, 2)", "list_index"),
+    ("SELECT s[2] AS r FROM t", "substring(t.s, 2, 1)", "list_index"),
+    ("SELECT len(l) AS r FROM t", "array_size(t.l)", "length_of_list"),
+    ("SELECT avg(p) AS r FROM t", "avg(CAST(t.p AS DOUBLE))", "avg_decimal"),
+    ("SELECT sum(p) AS r FROM t", "CAST(sum(t.p) AS DECIMAL(38, 2))", "avg_decimal"),
+    ("SELECT round(x, 2) AS r FROM t", "CASE WHEN", "round_double"),
+    ("SELECT floor(x) AS r FROM t", "CAST(floor(t.x) AS DOUBLE)", "round_double"),
+    ("SELECT TRY_CAST(s AS INTEGER) AS r FROM t", "TRY_CAST(round(TRY_CAST(t.s AS DECIMAL(38, 10))) AS INT)",
+     "cast_text_to_integer"),
+    ("SELECT d + INTERVAL 1 DAY AS r FROM t", "CAST(t.d AS TIMESTAMP) + INTERVAL '1' DAY", "date_plus_interval"),
+    ("SELECT try_strptime(s, '%Y-%m-%d') AS r FROM t", "try_to_timestamp(t.s, 'yyyy-M-d')", "try_strptime"),
+    ("SELECT quantile_cont(x, 0.9) AS r FROM t", "percentile(t.x, 0.9)", "quantile_cont"),
+])
+def test_rewrite_produces_spark_sql_with_duckdbs_meaning(duckdb_sql: str, fragment: str, rule: str) -> None:
+    translated = transpile(duckdb_sql, schema=SCHEMA)
+    assert fragment in translated.sql
+    assert rule in translated.rewrites
+
+
+def test_qualify_stays_native_so_select_star_leaks_no_helper_column() -> None:
+    sql = spark_sql("SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY a ORDER BY b) = 1")
+    assert "QUALIFY ROW_NUMBER()" in sql and "_w" not in sql
+
+
+def test_plain_constructs_are_left_to_sqlglot() -> None:
+    translated = transpile("SELECT a, count(*) AS n FROM t WHERE s ILIKE 'x%' GROUP BY ALL ORDER BY ALL", schema=SCHEMA)
+    assert translated.rewrites == [] and not translated.refused
+    assert translated.sql.endswith("GROUP BY ALL ORDER BY ALL NULLS LAST")
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if case.verdict != "same"], ids=lambda case: case.name)
+def test_lint_refuses_each_refused_corpus_case_without_a_jvm(case) -> None:
+    refused = {finding.rule.id for finding in transpile(case.sql, schema=CORPUS_SCHEMA).findings}
+    assert case.verdict in refused
+
+
+def test_type_dependent_constructs_are_refused_when_the_type_is_unknown() -> None:
+    translated = transpile("SELECT len(c) AS n, c[1] AS f, epoch(c) AS e FROM unknown_table")
+    assert [finding.rule.id for finding in translated.findings] == ["unknown_type"] * 3
+
+
+def test_a_finding_points_at_the_line_and_column_of_the_construct() -> None:
+    translated = transpile("SELECT\n    a,\n    hash(s) AS h\nFROM t", schema=SCHEMA)
+    (finding,) = translated.findings
+    assert (finding.rule.id, finding.line, finding.column) == ("hash", 3, 5)
+
+
+def test_unnamed_outputs_are_refused_only_where_they_name_a_table_column() -> None:
+    assert transpile("SELECT count(*) FROM t", schema=SCHEMA, output=True).refused
+    assert not transpile("SELECT count(*) FROM t", schema=SCHEMA, output=False).refused
+
+
+@pytest.mark.parametrize(("re2", "java", "shift"), [
+    ("\\1-\\2", "$1-$2", 0), ("\\0", "$2", 2), ("$5", "\\$5", 0), ("a\\\\b", "a\\\\b", 0),
+])
+def test_regexp_replacements_are_translated_from_re2_to_java(re2: str, java: str, shift: int) -> None:
+    assert _java_replacement(re2, shift=shift) == java
+
+
+def test_every_rule_has_an_alternative_and_the_docs_list_them_all() -> None:
+    assert all(rule.alternative and rule.why and rule.action in ("rewrite", "refuse") for rule in RULES.values())
+    docs = (REPO / "docs" / "spark.md").read_text()
+    assert rules_markdown() in docs, "regenerate the tables: python -m engine.backends.spark.rules"
+
+
+def test_importing_the_engine_and_the_lint_never_imports_pyspark() -> None:
+    code = ("import sys, engine, engine.client, engine.run.executor, engine.backends.spark.lint, "
+            "engine.backends.spark.transpile; print(json.dumps(sorted(m for m in sys.modules if m.startswith('pyspark'))))")
+    result = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, cwd=REPO,
+                            check=True)
+    assert json.loads(result.stdout) == []
+
+
+def flowdeck(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "console.cli.main", "--project", str(project), *arguments],
+                          capture_output=True, text=True, cwd=REPO, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1",
+                                                                         "COLUMNS": "200"})
+
+
+def test_validate_engine_spark_accepts_the_example_and_names_the_rewrites(example_project: Path) -> None:
+    result = flowdeck(example_project, "validate", "--engine", "spark")
+    assert result.returncode == 0, result.stderr
+    assert "daily_sales (8 steps, runs on spark; on spark, rewritten: avg_decimal, cast_text_to_integer, try_strptime" in result.stdout
+
+
+def test_validate_and_run_refuse_unfaithful_sql_with_file_line_and_alternative(example_project: Path) -> None:
+    sql = example_project / "pipelines" / "daily_sales" / "daily_sales.sql"
+    sql.write_text(sql.read_text().replace("    sum(amount)                   AS revenue",
+                                           "    sum(amount)                   AS revenue,\n    any_value(segment) AS seg"))
+    line = sql.read_text().splitlines().index("    any_value(segment) AS seg") + 1
+    result = flowdeck(example_project, "validate", "daily_sales", "--engine", "spark")
+    assert result.returncode == 2
+    assert f"daily_sales.sql:{line}:5: step `daily_sales`: `ANY_VALUE(segment)` cannot run on Spark" in result.stderr
+    assert "hint: on Spark use `min(x)`, `max(x)`, or `arg_min(x, key)`" in result.stderr
+    assert flowdeck(example_project, "validate", "daily_sales").returncode == 0  # DuckDB runs it as it is
+    run = flowdeck(example_project, "run", "daily_sales", "--engine", "spark")
+    assert run.returncode == 2 and "any_value" in run.stderr.lower()
+    assert json.loads(flowdeck(example_project, "runs", "--json").stdout) == []  # refused before queuing
+
+
+def test_spark_sources_refuse_options_the_spark_reader_cannot_honour(example_project: Path) -> None:
+    pipeline = example_project / "pipelines" / "daily_sales" / "pipeline.yaml"
+    pipeline.write_text(pipeline.read_text().replace("{header: true, all_varchar: true}",
+                                                     "{header: true, all_varchar: true, sample_size: 10}"))
+    result = flowdeck(example_project, "validate", "daily_sales", "--engine", "spark")
+    assert result.returncode == 2
+    assert "pipeline.yaml:" in result.stderr and "option `sample_size` of a csv source" in result.stderr
+
+
+def test_the_engine_is_a_checked_project_setting(example_project: Path) -> None:
+    config = example_project / "flowdeck.yaml"
+    config.write_text(config.read_text().replace("engine: duckdb", "engine: sprak"))
+    result = flowdeck(example_project, "validate")
+    assert result.returncode == 2 and "flowdeck.yaml" in result.stderr and "engine" in result.stderr
+
+
+def test_the_ledger_records_which_engine_ran_each_step(tmp_path: Path) -> None:
+    from state import Ledger
+
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        run, _ = ledger.create_run("p", trigger_kind="manual", params={})
+        ledger.add_steps(run.run_id, [("a", "transform", "a"), ("b", "transform", "b")])
+        ledger.step_started(run.run_id, "a", engine="spark")
+        ledger.step_started(run.run_id, "b")
+        steps = {step.step: step for step in ledger.steps_of(run.run_id)}
+        assert (steps["a"].engine, steps["b"].engine) == ("spark", None)
+        assert steps["a"].to_json()["engine"] == "spark"
+        assert "on spark" in ledger.events(run_id=run.run_id)[-2].message
