@@ -695,7 +695,18 @@ class Workspace:
 
     def query(self, sql: str, *, limit: int = 1000, wait: float = 10.0,
               on_wait: Callable[[str], None] | None = None) -> QueryResult:
-        """Run a read-only query on the warehouse, waiting up to ``wait`` seconds for a writer."""
+        """Run a read-only query on the warehouse, waiting up to ``wait`` seconds for a writer.
+
+        With `engine: spark` the query runs on Spark, over the outputs published there.
+        """
+        if self.project.config.engine == "spark":
+            from engine.backends.spark.backend import open_spark_backend
+
+            backend = open_spark_backend(self.project)
+            try:
+                return backend.query(sql, limit=limit)
+            finally:
+                backend.close()
 
         def report(pid: int | None, waited: float) -> None:
             if on_wait is not None:

@@ -20,7 +20,7 @@ FAMILIES = {"ctes", "joins", "grouping", "ordering", "windows", "qualify", "date
             "structs", "json", "decimals", "numbers", "files"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def engines(tmp_path_factory: pytest.TempPathFactory, local_spark: Any) -> dict[str, Any]:
     """The corpus tables, read by each engine's own readers and published on both backends."""
     from engine.backends.spark.backend import SparkBackend

@@ -26,7 +26,7 @@ from engine.backends.duckdb_backend import STAGE_PREFIX, write_file
 from engine.backends.spark.session import connect, first_line
 from engine.backends.spark.sources import reader_options
 from engine.backends.spark.transpile import Transpiled, transpile
-from engine.errors import StepFailed
+from engine.errors import SqlError, StepFailed
 from engine.sql.analysis import DIALECT
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ class SparkBackend(Backend):
         self._locations: dict[str, str] = {}  # staging view → its Parquet location
         self._schemas: dict[str, dict[str, str]] = {}
         self._publish_lock = threading.Lock()
+        self._current: dict[str, dict[str, Any]] = {}  # output → its current commit marker
         with self._errors("opening the Spark warehouse"):
             self._register_published()
 
@@ -94,6 +95,7 @@ class SparkBackend(Backend):
     def _register_published(self) -> None:
         """Make every published output readable by name in this session, newest marker winning."""
         for marker in self.commits():
+            self._current[marker["output"]] = marker
             if marker["view_sql"]:
                 try:
                     self.spark.sql(f"CREATE OR REPLACE TEMP VIEW `{marker['output']}` AS {marker['view_sql']}")
@@ -200,7 +202,7 @@ class SparkBackend(Backend):
             record = (marker.run_id, marker.step, marker.output, marker.rows, marker.checksum,
                       None if staged.is_view else location, staged.sql if staged.is_view else None,
                       datetime.now(timezone.utc).isoformat(timespec="microseconds"))
-            previous = {m["output"]: m for m in self.commits()}.get(output)
+            previous = self._current.get(output)
             # The marker is the commit: one file, written whole, naming the new version.
             self.spark.createDataFrame([record], schema=_MARKER_FIELDS).coalesce(1).write.mode("append").json(
                 self._commits_dir)
@@ -209,6 +211,8 @@ class SparkBackend(Backend):
             else:
                 self.spark.read.parquet(location).createOrReplaceTempView(output)
             self.spark.catalog.dropTempView(staged.name)
+            self._current[output] = dict(zip(("run_id", "step", "output", "rows", "checksum", "location", "view_sql",
+                                               "committed_at"), record))
             self._schemas.pop(output, None)
             self._locations.pop(staged.name, None)
             if previous is not None:
@@ -249,6 +253,16 @@ class SparkBackend(Backend):
             connection.close()
 
     def query(self, sql: str, *, limit: int = 1000) -> QueryResult:
+        import sqlglot
+        from sqlglot import exp
+
+        try:
+            is_query = isinstance(sqlglot.parse_one(sql, read=DIALECT), exp.Query)
+        except Exception:
+            is_query = True  # a syntax error: let the query report it
+        if not is_query:
+            raise SqlError("a query on Spark only reads; this statement would change something",
+                           hint="change tables through pipelines")
         with self._errors("running the query"):
             frame = self.spark.sql(self._translate(sql, output=False))
             rows = frame.limit(limit + 1).collect()
