@@ -431,19 +431,26 @@ def _fsync_directory(folder: Path) -> None:
         os.close(descriptor)
 
 
-def _format_from_extension(path: Path, step: str) -> str:
-    suffixes = [suffix.lower() for suffix in path.suffixes]
-    for suffix in reversed(suffixes):
+def format_of(path: Path | str) -> str | None:
+    """The file format its extension names (csv, parquet, json), or None."""
+    for suffix in reversed([suffix.lower() for suffix in Path(path).suffixes]):
         if suffix in (".csv", ".tsv"):
             return "csv"
         if suffix in (".parquet", ".pq"):
             return "parquet"
         if suffix in (".json", ".ndjson", ".jsonl"):
             return "json"
-    raise StepFailed(
-        f"step `{step}`: cannot tell the file format of {path.name}",
-        hint="set `format:` to csv, parquet or json",
-    )
+    return None
+
+
+def _format_from_extension(path: Path, step: str) -> str:
+    found = format_of(path)
+    if found is None:
+        raise StepFailed(
+            f"step `{step}`: cannot tell the file format of {path.name}",
+            hint="set `format:` to csv, parquet or json",
+        )
+    return found
 
 
 def _row_text(row: dict[str, Any]) -> str:

@@ -48,7 +48,9 @@ class SourceProblem:
 
 def check_source_options(source: FileSource) -> list[SourceProblem]:
     """What in ``source`` the Spark reader would read differently (nothing for a faithful source)."""
-    file_format = source.format or _format_of(source.path)
+    from engine.run.steps import format_of
+
+    file_format = source.format or format_of(source.path)
     problems: list[SourceProblem] = []
     allowed = {"csv": {*_CSV, "all_varchar", "columns"}, "json": {"columns", "format"}, "parquet": set()}
     for option in source.options:
@@ -60,18 +62,6 @@ def check_source_options(source: FileSource) -> list[SourceProblem]:
     if file_format == "json" and json_format not in ("newline_delimited", "array"):
         problems.append(SourceProblem("format", f"json format `{json_format}`"))
     return problems
-
-
-def _format_of(path: str) -> str | None:
-    for suffix in reversed(Path(path).suffixes):
-        suffix = suffix.lower()
-        if suffix in (".csv", ".tsv"):
-            return "csv"
-        if suffix in (".parquet", ".pq"):
-            return "parquet"
-        if suffix in (".json", ".ndjson", ".jsonl"):
-            return "json"
-    return None
 
 
 def reader_options(read: FileRead) -> tuple[dict[str, str], str | None]:
