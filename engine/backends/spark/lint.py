@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 _LIST_AGGREGATES = (exp.ArrayAgg, exp.GroupConcat)
 _PICK_ANY = (exp.AnyValue, exp.First, exp.Last)
-_FLOATS = {exp.DType.DOUBLE, exp.DType.FLOAT} if hasattr(exp, "DType") else set()
-_FILE_FUNCTIONS = (exp.ReadCSV,) + ((exp.ReadParquet,) if hasattr(exp, "ReadParquet") else ())
+_FLOATS = {exp.DType.DOUBLE, exp.DType.FLOAT}
+_FILE_FUNCTIONS = (exp.ReadCSV, exp.ReadParquet)
 _FILE_NAMES = {"read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
                "read_ndjson", "read_json_objects", "read_text", "read_blob", "read_xlsx"}
 _SPARK_KEYWORD_CALLS = {"array", "struct", "map", "cast", "try_cast", "exists", "in", "values", "over", "filter",

@@ -118,6 +118,10 @@ _RULES = [
     Rule("several_unnest", "more than one `unnest` in one SELECT", "refuse",
          "DuckDB zips the lists, Spark allows one generator per SELECT",
          "unnest one list per SELECT (nest a second SELECT for the next list)"),
+    Rule("source_option", "an extract step's reader option Spark's reader cannot honour the same way", "refuse",
+         "Spark's CSV and JSON readers differ from DuckDB's sniffer for it (and infer no dates from JSON)",
+         "csv: header, delim/sep, quote, escape, nullstr, all_varchar, columns; json: `columns` (required) and "
+         "format (newline_delimited or array); parquet: none"),
     Rule("unknown_function", "a function Spark does not have", "refuse",
          "Spark would fail when the step runs", "rewrite it with functions both engines have"),
     Rule("unknown_type", "a construct whose meaning depends on a type flowdeck cannot determine", "refuse",

@@ -13,18 +13,14 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from engine.backends.base import FileRead
-from engine.backends.spark.rules import Rule
+from engine.backends.spark.rules import RULES
 
 if TYPE_CHECKING:
     from engine.backends.spark.lint import LintIssue
     from engine.project.models import FileSource
     from engine.project.yamlfile import YamlDocument
 
-SOURCE_RULE = Rule(
-    "source_option", "an extract option or format Spark's reader cannot honour the same way", "refuse",
-    "Spark's CSV/JSON readers differ from DuckDB's sniffer for it",
-    "csv: header, delim/sep, quote, escape, nullstr, all_varchar, columns; json: columns (required), format",
-)
+SOURCE_RULE = RULES["source_option"]
 # DuckDB option → Spark reader option, for options that mean the same on both
 _CSV = {"header": "header", "delim": "sep", "sep": "sep", "quote": "quote", "escape": "escape", "nullstr": "nullValue"}
 
