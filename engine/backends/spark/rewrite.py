@@ -353,11 +353,13 @@ def _exact_round(value: str, digits: int) -> str:
     if digits < 0:
         return f"(round({value} / {scale}, 0) * {scale})"
     a, b = f"({value})", scale
-    split = "134217729D"
+    split = "134217729D"  # 2^27 + 1: Veltkamp's split of a double into two 26-bit halves
     a_hi = f"({split} * {a} - ({split} * {a} - {a}))"
     a_lo = f"({a} - {a_hi})"
-    b_hi = f"({split} * {b} - ({split} * {b} - {b}))"
-    b_lo = f"({b} - {b_hi})"
+    factor = 10.0 ** digits  # the same split of the constant, done here in the same IEEE arithmetic
+    spread = 134217729.0 * factor
+    factor_hi = spread - (spread - factor)
+    b_hi, b_lo = f"{factor_hi!r}D", f"{factor - factor_hi!r}D"
     p = f"({a} * {b})"
     e = f"((({a_hi} * {b_hi} - {p}) + {a_hi} * {b_lo} + {a_lo} * {b_hi}) + {a_lo} * {b_lo})"
     tie = f"({p} - floor({p}) = 0.5D)"

@@ -124,13 +124,16 @@ def transpile(sql: str, *, schema: Schema | None = None, schema_dialect: str = R
 
 def _typed(tree: exp.Expr, schema: Schema | None, schema_dialect: str) -> exp.Expr:
     """Qualify (expanding stars) and annotate types; without a usable schema, annotate what can be."""
+    from sqlglot.schema import MappingSchema
+
     mapping: dict[str, Any] = {table: dict(columns) for table, columns in (schema or {}).items()}
     try:
-        qualified = qualify(tree.copy(), schema=mapping or None, dialect=schema_dialect if mapping else READ_DIALECT,
-                            validate_qualify_columns=False, quote_identifiers=False, identify=False,
-                            expand_alias_refs=False)
+        # column types are parsed in the dialect they come in (DuckDB's from the lint, Spark's at run time)
+        types = MappingSchema(mapping, dialect=schema_dialect) if mapping else None
+        qualified = qualify(tree.copy(), schema=types, dialect=READ_DIALECT, validate_qualify_columns=False,
+                            quote_identifiers=False, identify=False, expand_alias_refs=False)
         _keep_output_names(tree, qualified)
-        return annotate_types(qualified, schema=mapping or None, dialect=READ_DIALECT)
+        return annotate_types(qualified, schema=types, dialect=READ_DIALECT)
     except Exception:  # sqlglot cannot qualify every query; fall back to local typing
         return annotate_types(tree, dialect=READ_DIALECT)
 
