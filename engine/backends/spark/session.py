@@ -33,7 +33,6 @@ SESSION_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "true",
     "spark.sql.timestampType": "TIMESTAMP_NTZ",
-    "spark.sql.shuffle.partitions": "2",
 }
 _TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"
 
@@ -124,6 +123,8 @@ def _start(settings: SparkConfig) -> LocalServer:
         ("spark.connect.grpc.binding.port", str(port)),
         ("spark.sql.warehouse.dir", warehouse_dir),  # fresh: a reused one fails with LOCATION_ALREADY_EXISTS
         ("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin"),
+        # Spark's 200 shuffle partitions only slow a single machine down; a cluster keeps its own setting
+        *([("spark.sql.shuffle.partitions", "4")] if settings.master.startswith("local") else []),
         *settings.conf.items(),
         *SESSION_CONF.items(),
     ])
