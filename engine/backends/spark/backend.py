@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from pyspark.sql.connect.dataframe import DataFrame
     from pyspark.sql.connect.session import SparkSession
 
-    from engine.project.models import SparkConfig
     from engine.project.project import Project
 
 _MARKER_FIELDS = "run_id STRING, step STRING, output STRING, rows BIGINT, checksum STRING, location STRING, " \
@@ -50,7 +49,7 @@ def warehouse_root(project: Project) -> str:
 
 def open_spark_backend(project: Project) -> SparkBackend:
     """A Spark backend on the project's configured server (started in-process in master mode)."""
-    return SparkBackend(connect(project.config.spark), warehouse_root(project), project.config.spark)
+    return SparkBackend(connect(project.config.spark), warehouse_root(project))
 
 
 class SparkBackend(Backend):
@@ -58,10 +57,9 @@ class SparkBackend(Backend):
 
     name = "spark"
 
-    def __init__(self, session: SparkSession, warehouse: str, settings: SparkConfig | None = None) -> None:
+    def __init__(self, session: SparkSession, warehouse: str) -> None:
         self.spark = session
         self.warehouse = warehouse.rstrip("/")
-        self.settings = settings
         self._locations: dict[str, str] = {}  # staging view → its Parquet location
         self._schemas: dict[str, dict[str, str]] = {}
         self._publish_lock = threading.Lock()

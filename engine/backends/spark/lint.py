@@ -44,9 +44,8 @@ def check_syntax(tree: exp.Expr, context: _Context, *, output: bool) -> None:
                 context.refuse("nondeterministic_pick", node)
         elif isinstance(node, exp.Anonymous) and node.name.lower() in ("arbitrary", "any_value", "first", "last"):
             context.refuse("nondeterministic_pick", node, name=node.name)
-        elif isinstance(node, exp.Select) and (node.args.get("limit") or node.args.get("offset")):
-            if not node.args.get("order"):
-                context.refuse("limit_without_order", node.args.get("limit") or node.args["offset"], name="limit")
+        elif isinstance(node, exp.Select):
+            _check_select(node, context)
         elif isinstance(node, exp.JSONExtract):
             context.refuse("json_extract", node)
         elif isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
@@ -67,12 +66,16 @@ def check_syntax(tree: exp.Expr, context: _Context, *, output: bool) -> None:
             context.refuse("duckdb_only_syntax", node, detail=f"{node.args['method']} JOIN")
         elif isinstance(node, exp.PercentileDisc):
             context.refuse("median_decimal", node, detail="quantile_disc")
-        elif isinstance(node, exp.Select):
-            generators = [s for s in node.selects if s.find(exp.Unnest, exp.Explode)]
-            if len(generators) > 1:
-                context.refuse("several_unnest", generators[1])
     if output:
         _check_output_names(tree, context)
+
+
+def _check_select(node: exp.Select, context: _Context) -> None:
+    if (node.args.get("limit") or node.args.get("offset")) and not node.args.get("order"):
+        context.refuse("limit_without_order", node.args.get("limit") or node.args["offset"], name="limit")
+    generators = [projection for projection in node.selects if projection.find(exp.Unnest, exp.Explode)]
+    if len(generators) > 1:
+        context.refuse("several_unnest", generators[1])
 
 
 def _is_ordered(node: exp.Expr) -> bool:
