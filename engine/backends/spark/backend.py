@@ -174,14 +174,33 @@ class SparkBackend(Backend):
 
     def stage_files(self, run_id: str, output: str, read: FileRead) -> Staged:
         with self._errors(f"reading the files of {output}"):
-            options, schema = reader_options(read)
-            reader = self.spark.read.format(read.format).options(**options)
-            if schema:
-                reader = reader.schema(schema)
-            frame = reader.load(read.paths if len(read.paths) > 1 else read.paths[0])
-            if read.filename:  # DuckDB's `filename` column: the path of the file each row came from
-                frame = frame.selectExpr("*", "regexp_replace(_metadata.file_path, '^file:(//)?', '') AS filename")
+            frame = self._reader_frame(read)
             return self._write_staged(run_id, output, frame)
+
+    def file_query(self, read: FileRead) -> str:
+        """The files as a temporary view read by spark.read, and the (DuckDB-dialect) SELECT of it."""
+        import hashlib
+
+        name = "__fd_files_" + hashlib.sha256(repr(read).encode()).hexdigest()[:16]
+        with self._errors("reading the source files"):
+            self._reader_frame(read).createOrReplaceTempView(name)
+        self._schemas.pop(name, None)
+        return f'SELECT * FROM "{name}"'
+
+    def _reader_frame(self, read: FileRead) -> DataFrame:
+        options, schema = reader_options(read)
+        reader = self.spark.read.format(read.format).options(**options)
+        if schema:
+            reader = reader.schema(schema)
+        frame = reader.load(read.paths if len(read.paths) > 1 else read.paths[0])
+        if read.filename:  # DuckDB's `filename` column: the path of the file each row came from
+            frame = frame.selectExpr("*", "regexp_replace(_metadata.file_path, '^file:(//)?', '') AS filename")
+        return frame
+
+    def arrow_batches(self, table: str) -> Any:
+        """The rows of ``table`` as a pyarrow RecordBatchReader (fetched through Spark Connect's Arrow stream)."""
+        with self._errors(f"reading {table}"):
+            return self.spark.table(f"`{table}`").toArrow().to_reader()
 
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
         with self._errors("running a check"):
