@@ -105,3 +105,16 @@ def test_a_failing_check_on_spark_publishes_nothing_and_keeps_the_previous_versi
 def test_an_example_project_copy_starts_without_spark_outputs(example_project: Path) -> None:
     assert not (example_project / ".flowdeck").exists()
     assert shutil.which("java"), "Java is installed by .ci/run for the Spark tests"
+
+
+def test_column_masking_of_an_extract_gives_the_same_masked_values_on_spark(example_project: Path, local_spark: Any) -> None:
+    pipeline = example_project / "pipelines" / "daily_sales" / "pipeline.yaml"
+    pipeline.write_text(pipeline.read_text().replace(
+        "      path: data/sample/customers.csv\n",
+        "      path: data/sample/customers.csv\n    mask: {email: hash, name: partial}\n"))
+    duck, _, duck_status = run(example_project, "daily_sales", "duckdb")
+    spark, _, spark_status = run(example_project, "daily_sales", "spark")
+    assert (duck_status, spark_status) == ("succeeded", "succeeded")
+    rows = published(spark, "raw_customers", "spark")
+    assert rows == published(duck, "raw_customers", "duckdb")
+    assert not any("@example.com" in str(row) for row in rows)
