@@ -48,20 +48,3 @@ def local_spark():
 
     return local_server(SparkConfig(master="local[2]"))
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put the ``xdist_group`` tests in their group, as ``--dist loadgroup`` means to.
-
-    pytest-xdist 3.8 marks the group by appending ``@group`` to ``item._nodeid``, but pytest 9
-    keeps node ids in ``item._id``, so the group is lost and the Spark tests would spread over
-    every worker (one JVM each). Doing the same on ``_id`` keeps them on one worker.
-    """
-    if not getattr(config.option, "loadgroup", False):
-        return
-    from _pytest.nodeid import coerce_node_id
-
-    for item in items:
-        mark = item.get_closest_marker("xdist_group")
-        if mark is not None and "@" not in item.nodeid.rsplit("]", 1)[-1]:
-            group = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
-            item._id = coerce_node_id(f"{item.nodeid}@{group}")  # type: ignore[attr-defined]
