@@ -94,6 +94,11 @@ def test_a_finding_points_at_the_line_and_column_of_the_construct() -> None:
     assert (finding.rule.id, finding.line, finding.column) == ("hash", 3, 5)
 
 
+def test_limit_zero_keeps_no_row_so_it_needs_no_order() -> None:
+    assert not transpile("SELECT * FROM t LIMIT 0", schema=SCHEMA).refused
+    assert transpile("SELECT * FROM t LIMIT 1", schema=SCHEMA).refused
+
+
 def test_unnamed_outputs_are_refused_only_where_they_name_a_table_column() -> None:
     assert transpile("SELECT count(*) FROM t", schema=SCHEMA, output=True).refused
     assert not transpile("SELECT count(*) FROM t", schema=SCHEMA, output=False).refused

@@ -71,8 +71,10 @@ def check_syntax(tree: exp.Expr, context: _Context, *, output: bool) -> None:
 
 
 def _check_select(node: exp.Select, context: _Context) -> None:
-    if (node.args.get("limit") or node.args.get("offset")) and not node.args.get("order"):
-        context.refuse("limit_without_order", node.args.get("limit") or node.args["offset"], name="limit")
+    limit = node.args.get("limit")
+    keeps_nothing = isinstance(limit, exp.Limit) and limit.expression is not None and limit.expression.name == "0"
+    if (limit or node.args.get("offset")) and not node.args.get("order") and not keeps_nothing:
+        context.refuse("limit_without_order", limit or node.args["offset"], name="limit")
     generators = [projection for projection in node.selects if projection.find(exp.Unnest, exp.Explode)]
     if len(generators) > 1:
         context.refuse("several_unnest", generators[1])
