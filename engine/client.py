@@ -546,6 +546,9 @@ class Workspace:
         return None
 
     def _writer(self, on_wait: Callable[[str], None] | None) -> Backend:
+        if self.project.config.engine == "spark":
+            return self._spark()
+
         def report(pid: int | None, waited: float) -> None:
             if on_wait is not None:
                 on_wait(f"waiting for the warehouse, held by {self.describe_process(pid)} ({waited:.0f}s so far)")
@@ -555,6 +558,9 @@ class Workspace:
         return open_duckdb_backend(self.project, report)
 
     def _reader(self, wait: float, on_wait: Callable[[str], None] | None) -> Backend:
+        if self.project.config.engine == "spark":
+            return self._spark()
+
         def report(pid: int | None, waited: float) -> None:
             if on_wait is not None:
                 on_wait(f"the warehouse is busy: {self.describe_process(pid)} holds it; waiting ({waited:.0f}s)")
@@ -563,6 +569,12 @@ class Workspace:
         from engine.backends.warehouse import open_warehouse
 
         return DuckDBBackend(open_warehouse(self.project, read_only=True, timeout=wait, on_wait=report), read_only=True)
+
+    def _spark(self) -> Backend:
+        """The Spark warehouse (with `engine: spark`: versions, rollback, cleanup and queries go there)."""
+        from engine.backends.spark.backend import open_spark_backend
+
+        return open_spark_backend(self.project)
 
     # -- monitoring ----------------------------------------------------------------------------
 
@@ -700,9 +712,7 @@ class Workspace:
         With `engine: spark` the query runs on Spark, over the outputs published there.
         """
         if self.project.config.engine == "spark":
-            from engine.backends.spark.backend import open_spark_backend
-
-            backend = open_spark_backend(self.project)
+            backend = self._spark()
             try:
                 return backend.query(sql, limit=limit)
             finally:

@@ -18,6 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.errors import NotFound, StepFailed
+
+
+def quote(name: str) -> str:
+    """An identifier quoted in DuckDB's dialect, the dialect of all SQL the engine writes."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 ARROW_RELATION = "__fd_arrow"
 """The name a query given to ``stage_arrow`` reads the incoming Arrow batches under."""
 
@@ -89,6 +97,19 @@ class TableVersion:
     current: bool
 
 
+def rollback_refusal(output: str, to_run_id: str, versions: list[TableVersion]) -> NotFound:
+    """Why a rollback of ``output`` to ``to_run_id`` cannot happen, given its ``versions`` (listing the kept ones)."""
+    current = next((v for v in versions if v.current), None)
+    if current is not None and current.run_id == to_run_id:
+        return NotFound(f"table {output} already holds the data of run {to_run_id}", hint="nothing to roll back")
+    kept = ", ".join(v.run_id for v in versions if not v.current) or "none"
+    return NotFound(
+        f"no version of table {output} from run {to_run_id} is kept (kept versions: {kept})",
+        hint=f"list them with `flowdeck versions {output}`; older versions are pruned "
+        "(keep more with `versions:` on the step or `retention.output_versions`)",
+    )
+
+
 @dataclass(frozen=True)
 class Leftover:
     """A staging object in the warehouse and the tag of the run that made it."""
@@ -131,9 +152,13 @@ class Failing:
 
 
 class Backend(ABC):
-    """Runs the SQL of steps. Implementations: ``DuckDBBackend`` (default)."""
+    """Runs the SQL of steps. Implementations: ``DuckDBBackend`` (default), ``SparkBackend``."""
 
     name: str = "backend"
+    # Whether ties in an incremental batch (two rows of one key, equal by ``order_by``) can be
+    # broken by DuckDB's row hash, as docs/rerunning.md promises. A backend that cannot has such
+    # ties refused before staging (``incremental.refuse_ambiguous_ties``), never broken otherwise.
+    breaks_ties_by_duckdb_hash: bool = True
 
     # -- staging and checks ------------------------------------------------------------------
 
@@ -170,6 +195,20 @@ class Backend(ABC):
         """Count the rows ``sql`` returns and keep a few (checks return failing rows)."""
 
     # -- publishing, versions, markers ---------------------------------------------------------
+
+    def check_same_columns(self, staged: Staged, output: str, step: str) -> None:
+        """Fail clearly when an incremental batch's columns differ from its table's (before merging)."""
+        new = dict(self.columns(quote(staged.name)))
+        old = dict(self.columns(quote(output)))
+        if set(new) != set(old):
+            added = sorted(set(new) - set(old))
+            missing = sorted(set(old) - set(new))
+            what = "; ".join(part for part in (f"new columns {', '.join(added)}" if added else "",
+                                                f"missing columns {', '.join(missing)}" if missing else "") if part)
+            raise StepFailed(
+                f"step `{step}`: the new rows do not fit table {output} ({what})",
+                hint="rebuild the table from all its input with `flowdeck run PIPELINE --from STEP --reprocess`",
+            )
 
     @abstractmethod
     def publish(

@@ -33,10 +33,12 @@ from engine.backends.base import (
     QueryResult,
     Staged,
     TableVersion,
+    quote,
+    rollback_refusal,
     run_tag,
 )
 from engine.debug_hooks import crash_point
-from engine.errors import ConfigError, FlowdeckError, NotFound, StepFailed, WarehouseBusy
+from engine.errors import ConfigError, FlowdeckError, StepFailed, WarehouseBusy
 from engine.masking import mask
 
 META_SCHEMA = "_flowdeck"
@@ -48,11 +50,6 @@ _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (
 _READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
 
 WaitCallback = Callable[[int | None, float], None]
-
-
-def quote(name: str) -> str:
-    """A DuckDB identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def literal(value: Any) -> str:
@@ -381,7 +378,7 @@ class DuckDBBackend(Backend):
             existing = self._relation_kind(output)
             previous_run = self._current_data_run(output)
             if merge is not None and existing == "TABLE":
-                self._check_same_columns(staged, output, marker.step)
+                self.check_same_columns(staged, output, marker.step)
             merged = merge is not None and existing == "TABLE" and not staged.is_view
             cursor.execute("BEGIN TRANSACTION")
             try:
@@ -430,19 +427,6 @@ class DuckDBBackend(Backend):
                 cursor.execute("ROLLBACK")
                 raise
         return committed
-
-    def _check_same_columns(self, staged: Staged, output: str, step: str) -> None:
-        new = dict(self.columns(quote(staged.name)))
-        old = dict(self.columns(quote(output)))
-        if set(new) != set(old):
-            added = sorted(set(new) - set(old))
-            missing = sorted(set(old) - set(new))
-            what = "; ".join(part for part in (f"new columns {', '.join(added)}" if added else "",
-                                                f"missing columns {', '.join(missing)}" if missing else "") if part)
-            raise StepFailed(
-                f"step `{step}`: the new rows do not fit table {output} ({what})",
-                hint="rebuild the table from all its input with `flowdeck run PIPELINE --from STEP --reprocess`",
-            )
 
     def _insert_marker(self, cursor: duckdb.DuckDBPyConnection, marker: CommitMarker, *, rows: int | None,
                        checksum: str) -> CommitMarker:
@@ -528,16 +512,7 @@ class DuckDBBackend(Backend):
             versions = self.versions(output)
             target = next((v for v in versions if not v.current and v.run_id == to_run_id), None)
             if target is None:
-                current = next((v for v in versions if v.current), None)
-                if current is not None and current.run_id == to_run_id:
-                    raise NotFound(f"table {output} already holds the data of run {to_run_id}",
-                                   hint="nothing to roll back")
-                kept = ", ".join(v.run_id for v in versions if not v.current) or "none"
-                raise NotFound(
-                    f"no version of table {output} from run {to_run_id} is kept (kept versions: {kept})",
-                    hint=f"list them with `flowdeck versions {output}`; older versions are pruned "
-                    "(keep more with `versions:` on the step or `retention.output_versions`)",
-                )
+                raise rollback_refusal(output, to_run_id, versions)
             previous_run = self._current_data_run(output) or "unknown"
             existing = self._relation_kind(output)
             cursor.execute("BEGIN TRANSACTION")

@@ -113,22 +113,52 @@ def _time_range_delta(backend: Backend, ledger: Ledger, warehouse_id: str, step:
                  note=f"{len(todo)} {spec.unit}(s) of {source_name} from {todo[0].start}")
 
 
-def shape_batch(sql: str, spec: MergeSpec, *, load_id: int | None = None) -> str:
+def shape_batch(sql: str, spec: MergeSpec, *, load_id: int | None = None, hash_ties: bool = True) -> str:
     """The batch query: for skip and update one row per key, then stamped with its load id (extracts).
 
     ``skip`` keeps a key's earliest row by ``order_by``, ``update`` its latest; ties are broken
     by the row's hash (taken before the load id is added), so the same input always gives the
-    same batch.
+    same batch. Without ``hash_ties`` (a backend without DuckDB's row hash) ties are left to the
+    engine: ``refuse_ambiguous_ties`` has made sure that tied rows are equal.
     """
     if spec.on_duplicate in ("skip", "update"):
-        direction = "DESC" if spec.on_duplicate == "update" else "ASC"
-        order = [f"b.{quote(column)} {direction} NULLS LAST" for column in spec.order_by] + ["hash(b)"]
-        keys = ", ".join(f"b.{quote(key)}" for key in spec.unique_key)
+        keys = [f"b.{quote(key)}" for key in spec.unique_key]
+        # without a tie-break, any order will do (Spark wants one): the first rows are all equal
+        order = _batch_order(spec) + ["hash(b)"] if hash_ties else _batch_order(spec) or keys
         sql = (f"SELECT * FROM (\n{sql}\n) AS b\n"
-               f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {', '.join(order)}) = 1")
+               f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} ORDER BY {', '.join(order)}) = 1")
     if load_id is not None:
         sql = f"SELECT *, {int(load_id)}::BIGINT AS {LOAD_ID_COLUMN} FROM (\n{sql}\n) AS stamped"
     return sql
+
+
+def _batch_order(spec: MergeSpec) -> list[str]:
+    direction = "DESC" if spec.on_duplicate == "update" else "ASC"
+    return [f"b.{quote(column)} {direction} NULLS LAST" for column in spec.order_by]
+
+
+def refuse_ambiguous_ties(backend: Backend, sql: str, spec: MergeSpec, step: str) -> None:
+    """For a backend that cannot break ties by DuckDB's row hash: fail when a key's first rows by
+    ``order_by`` (skip: earliest, update: latest) are not all equal, since DuckDB would keep one
+    of them by a hash no other engine computes. Equal tied rows give the same batch either way."""
+    if spec.on_duplicate not in ("skip", "update"):
+        return
+    keys = ", ".join(quote(key) for key in spec.unique_key)
+    first = f"SELECT * FROM (\n{sql}\n) AS b"
+    if spec.order_by:
+        partition = ", ".join(f"b.{quote(key)}" for key in spec.unique_key)
+        first += f"\nQUALIFY rank() OVER (PARTITION BY {partition} ORDER BY {', '.join(_batch_order(spec))}) = 1"
+    tied = backend.failing_rows(
+        f"SELECT {keys}, count(*) AS different_rows FROM (SELECT DISTINCT * FROM (\n{first}\n) AS first_rows) AS tied "
+        f"GROUP BY {keys} HAVING count(*) > 1")
+    if tied.count:
+        by = f"`order_by` ({', '.join(spec.order_by)})" if spec.order_by else "`order_by` (none is set)"
+        raise StepFailed(
+            f"step `{step}`: {tied.count:,} value(s) of ({', '.join(spec.unique_key)}) have different rows that tie on "
+            f"{by}; DuckDB would keep one of them by its own row hash, which the {backend.name} engine cannot "
+            f"compute, so nothing was published; for example: {tied.sample[0]}",
+            hint="add to `order_by:` a column that tells the rows of one key apart (see docs/spark.md)",
+        )
 
 
 def check_key_columns(backend: Backend, staged: str, spec: MergeSpec, step: str) -> None:

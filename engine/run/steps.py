@@ -267,7 +267,10 @@ def _incremental(context: StepContext, step: PlannedStep, config: PublishingStep
                 sql = f"SELECT * FROM ({sql}) AS source WHERE {delta.predicate}"
     if isinstance(config, TransformStep) and config.mask:  # an extract's file query is masked already
         sql = apply_masking(context, step, sql, config.mask)
-    staged = backend.stage_query(context.run_id, step.output, incremental.shape_batch(sql, spec, load_id=load_id))
+    if not backend.breaks_ties_by_duckdb_hash:
+        incremental.refuse_ambiguous_ties(backend, sql, spec, step.name)
+    staged = backend.stage_query(context.run_id, step.output, incremental.shape_batch(
+        sql, spec, load_id=load_id, hash_ties=backend.breaks_ties_by_duckdb_hash))
     return publish_increment(context, step, staged, spec, delta, files=files, load_id=load_id)
 
 
