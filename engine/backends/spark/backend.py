@@ -1,31 +1,49 @@
 """The Spark backend: each step's SQL transpiled to Spark SQL; flowdeck owns storage and publishing.
 
 Published outputs are Parquet datasets under the Spark warehouse
-(``<warehouse>/tables/<output>/<version>/``). Publishing writes a commit marker (run, step,
-output, rows, checksum, location) as one file under ``<warehouse>/_flowdeck/commits/``: the
-marker *is* the commit, so a table's current version is the newest marker that names it,
-and data nobody's marker points to was never published. Each backend opens its own Spark
-Connect session and registers the published outputs in it as temporary views, so steps read
-them by name, as they do in DuckDB.
+(``<warehouse>/tables/<output>/<version>/``); a version folder is written once and never
+changed, so a merge writes a new one and a rollback only points back at an older one.
+Publishing writes a commit marker as one JSON file under ``<warehouse>/_flowdeck/markers/<seq>/``:
+the marker *is* the commit. It names the table's current folder (or a view's SQL), the folders
+kept as versions, and the incremental state, so the newest marker of a table says everything
+about it; a crash before the marker leaves the previous version current, and folders no
+marker names are leftovers. Each backend opens its own Spark Connect session and registers the
+published outputs in it as temporary views, so steps read them by name, as they do in DuckDB.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.backends.base import Backend, CommitMarker, Failing, FileRead, QueryResult, Staged
+from engine.backends.base import (
+    Backend,
+    CommitMarker,
+    Failing,
+    FileRead,
+    Leftover,
+    MergeSpec,
+    QueryResult,
+    Staged,
+    TableVersion,
+    rollback_refusal,
+    run_tag,
+)
 from engine.backends.duckdb_backend import STAGE_PREFIX, write_file
 from engine.backends.spark.session import connect, first_line
 from engine.backends.spark.sources import reader_options
 from engine.backends.spark.transpile import Transpiled, transpile
+from engine.debug_hooks import crash_point
 from engine.errors import SqlError, StepFailed
 from engine.sql.analysis import DIALECT
 
@@ -35,8 +53,11 @@ if TYPE_CHECKING:
 
     from engine.project.project import Project
 
-_MARKER_FIELDS = "run_id STRING, step STRING, output STRING, rows BIGINT, checksum STRING, location STRING, " \
-                 "view_sql STRING, committed_at STRING"
+_MARKER_FIELDS = ("seq BIGINT, run_id STRING, step STRING, output STRING, kind STRING, data_run_id STRING, "
+                  "base_run_id STRING, rows BIGINT, checksum STRING, state_json STRING, committed_at DOUBLE, "
+                  "published_at DOUBLE, location STRING, view_sql STRING, kept_json STRING")
+_MARKER_COLUMNS = [part.split()[0] for part in _MARKER_FIELDS.split(", ")]
+_SEQ_DIGITS = 12
 
 
 def warehouse_root(project: Project) -> str:
@@ -52,10 +73,56 @@ def open_spark_backend(project: Project) -> SparkBackend:
     return SparkBackend(connect(project.config.spark), warehouse_root(project))
 
 
+@dataclass(frozen=True)
+class _Kept:
+    """A version folder kept for rollback, and whose data it holds."""
+
+    run_id: str
+    location: str
+    rows: int | None
+    checksum: str | None
+    published_at: float | None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One commit marker as stored: the engine's marker plus where the table's data is after it."""
+
+    marker: CommitMarker
+    published_at: float | None  # when the current data was published (a rollback keeps the original time)
+    location: str | None  # the current version's folder; None for a view
+    view_sql: str | None
+    kept: tuple[_Kept, ...] = field(default_factory=tuple)
+
+    def row(self) -> tuple[Any, ...]:
+        marker = self.marker
+        kept = json.dumps([vars(version) for version in self.kept])
+        return (marker.seq, marker.run_id, marker.step, marker.output, marker.kind, marker.data_run_id,
+                marker.base_run_id, marker.rows, marker.checksum, json.dumps(marker.state, sort_keys=True, default=str),
+                marker.committed_at, self.published_at, self.location, self.view_sql, kept)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> _Entry:
+        marker = CommitMarker(run_id=row["run_id"], step=row["step"], output=row["output"], rows=row["rows"],
+                              checksum=row["checksum"], kind=row["kind"], data_run_id=row["data_run_id"],
+                              base_run_id=row["base_run_id"], state=json.loads(row["state_json"] or "{}"),
+                              seq=int(row["seq"]), committed_at=float(row["committed_at"]))
+        kept = tuple(_Kept(**version) for version in json.loads(row["kept_json"] or "[]"))
+        return cls(marker=marker, published_at=row["published_at"], location=row["location"],
+                   view_sql=row["view_sql"], kept=kept)
+
+    def version(self) -> _Kept:
+        """The current data, as it is kept once something replaces it."""
+        assert self.location is not None
+        return _Kept(run_id=self.marker.data_run_id or self.marker.run_id, location=self.location,
+                     rows=self.marker.rows, checksum=self.marker.checksum, published_at=self.published_at)
+
+
 class SparkBackend(Backend):
     """Stage, check, publish and export with Spark, through one Spark Connect session."""
 
     name = "spark"
+    breaks_ties_by_duckdb_hash = False  # Spark has no DuckDB row hash: tied rows must be equal
 
     def __init__(self, session: SparkSession, warehouse: str) -> None:
         self.spark = session
@@ -63,19 +130,26 @@ class SparkBackend(Backend):
         self._locations: dict[str, str] = {}  # staging view → its Parquet location
         self._schemas: dict[str, dict[str, str]] = {}
         self._publish_lock = threading.Lock()
-        self._current: dict[str, dict[str, Any]] = {}  # output → its current commit marker
+        self._entries: list[_Entry] = []  # every marker read so far, in commit order
+        self._current: dict[str, _Entry] = {}  # output → its newest marker
         with self._errors("opening the Spark warehouse"):
+            self._id = self._read_warehouse_id()
+            self._refresh()
             self._register_published()
 
     # -- plumbing ------------------------------------------------------------------------------
 
     @property
-    def _commits_dir(self) -> str:
-        return f"{self.warehouse}/_flowdeck/commits"
+    def _markers_dir(self) -> str:
+        return f"{self.warehouse}/_flowdeck/markers"
 
     @property
     def _local(self) -> bool:
         return "://" not in self.warehouse or self.warehouse.startswith("file://")
+
+    def _path(self, location: str) -> Path:
+        """A location of a local warehouse as a path on this machine."""
+        return Path(location.removeprefix("file://"))
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -90,32 +164,109 @@ class SparkBackend(Backend):
                 raise StepFailed(f"{doing}: interrupted (the run was canceled)") from None
             raise StepFailed(f"{doing}: {text}", transient=transient, hint=_hint_for(text)) from None
 
-    def _register_published(self) -> None:
-        """Make every published output readable by name in this session, newest marker winning."""
-        for marker in self.commits():
-            self._current[marker["output"]] = marker
-            if marker["view_sql"]:
-                try:
-                    self.spark.sql(f"CREATE OR REPLACE TEMP VIEW `{marker['output']}` AS {marker['view_sql']}")
-                except Exception:
-                    continue  # a view over a table that no longer exists; the next publish replaces it
-            elif marker["location"]:
-                self.spark.read.parquet(marker["location"]).createOrReplaceTempView(marker["output"])
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One publisher at a time: threads of this process, and (on a local warehouse) other processes."""
+        with self._publish_lock:
+            if not self._local:
+                yield  # a cluster's warehouse: one writing process at a time, as documented
+                return
+            import fcntl
 
-    def commits(self) -> list[dict[str, Any]]:
-        """The current commit marker of every published output, oldest first."""
-        if self._local and not Path(self._commits_dir.removeprefix("file://")).exists():
-            return []
+            lock_path = self._path(f"{self.warehouse}/_flowdeck/publish.lock")
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(lock_path, "a+") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _read_warehouse_id(self) -> str:
+        """The id kept in ``_flowdeck/info`` (written by the first backend to open the warehouse)."""
+        info = f"{self.warehouse}/_flowdeck/info"
+        for _ in range(2):
+            try:
+                rows = self.spark.read.schema("warehouse_id STRING").json(info).collect()
+                if rows and rows[0]["warehouse_id"]:
+                    return str(rows[0]["warehouse_id"])
+            except Exception as error:
+                if "PATH_NOT_FOUND" not in str(error) and "does not exist" not in str(error):
+                    raise
+            try:
+                self.spark.createDataFrame([(str(uuid.uuid4()),)], schema="warehouse_id STRING").coalesce(1) \
+                    .write.mode("error").json(info)
+            except Exception as error:
+                if "PATH_ALREADY_EXISTS" not in str(error) and "already exists" not in str(error):
+                    raise  # otherwise another process wrote it first: read theirs
+        raise StepFailed(f"cannot read or write the warehouse id in {info}")
+
+    def _refresh(self) -> None:
+        """Read the markers committed since the last read (by this or another process)."""
+        last = self._entries[-1].marker.seq if self._entries else 0
+        assert last is not None
+        if self._local:
+            folder = self._path(self._markers_dir)
+            names = sorted(name for name in os.listdir(folder) if name.isdigit() and int(name) > last) \
+                if folder.is_dir() else []
+            if not names:
+                return
+            frame = self.spark.read.schema(_MARKER_FIELDS).json([f"{self._markers_dir}/{name}" for name in names])
+        else:
+            frame = self.spark.read.schema(_MARKER_FIELDS).option("recursiveFileLookup", "true") \
+                .json(self._markers_dir).where(f"seq > {int(last)}")
         try:
-            rows = self.spark.read.schema(_MARKER_FIELDS).json(self._commits_dir).collect()
+            rows = frame.collect()
         except Exception as error:
             if "PATH_NOT_FOUND" in str(error):
-                return []
+                return
             raise
-        latest: dict[str, dict[str, Any]] = {}
-        for row in sorted((row.asDict() for row in rows), key=lambda marker: marker["committed_at"] or ""):
-            latest[row["output"]] = row
-        return sorted(latest.values(), key=lambda marker: marker["committed_at"] or "")
+        for row in sorted((row.asDict() for row in rows), key=lambda found: found["seq"]):
+            entry = _Entry.from_row(row)
+            self._entries.append(entry)
+            self._current[entry.marker.output] = entry
+            self._schemas.pop(entry.marker.output, None)
+
+    def _register_published(self, outputs: list[str] | None = None) -> None:
+        """Make published outputs readable by name in this session (all of them, or ``outputs``)."""
+        for output in outputs if outputs is not None else list(self._current):
+            entry = self._current[output]
+            if entry.view_sql:
+                try:
+                    self.spark.sql(f"CREATE OR REPLACE TEMP VIEW `{output}` AS {entry.view_sql}")
+                except Exception:
+                    continue  # a view over a table that no longer exists; the next publish replaces it
+            elif entry.location:
+                self.spark.read.parquet(entry.location).createOrReplaceTempView(output)
+
+    def _write_marker(self, entry: _Entry) -> _Entry:
+        """Commit: write the marker under the next free number, and return it as committed."""
+        while True:
+            seq = (self._entries[-1].marker.seq or 0) + 1 if self._entries else 1
+            committed = replace(entry, marker=replace(entry.marker, seq=seq, committed_at=time.time()))
+            try:
+                self.spark.createDataFrame([committed.row()], schema=_MARKER_FIELDS).coalesce(1).write \
+                    .mode("error").json(f"{self._markers_dir}/{seq:0{_SEQ_DIGITS}d}")
+                break
+            except Exception as error:
+                if "PATH_ALREADY_EXISTS" not in str(error) and "already exists" not in str(error):
+                    raise
+                self._refresh()  # another process committed this number first
+        self._entries.append(committed)
+        self._current[committed.marker.output] = committed
+        return committed
+
+    def _referenced(self) -> set[str]:
+        """Every folder a table's newest marker names (current or kept): the data nobody may remove."""
+        return {location for entry in self._current.values()
+                for location in (entry.location, *(kept.location for kept in entry.kept)) if location}
+
+    def _remove_folders(self, locations: set[str]) -> None:
+        """Delete version folders no marker needs any more (on a local warehouse; a cluster's are left)."""
+        if not self._local:
+            return
+        for location in locations - self._referenced():
+            shutil.rmtree(self._path(location), ignore_errors=True)
 
     def _translate(self, sql: str, *, output: bool) -> str:
         translated = transpile(sql, schema=self._schema_of(sql), schema_dialect="spark", output=output)
@@ -146,12 +297,15 @@ class SparkBackend(Backend):
     @staticmethod
     def stage_name(run_id: str, output: str) -> str:
         """The private name a run builds ``output`` under (the same as on DuckDB)."""
-        return f"{STAGE_PREFIX}{output}__{re.sub(r'[^A-Za-z0-9]', '_', run_id)}"
+        return f"{STAGE_PREFIX}{output}__{run_tag(run_id)}"
+
+    def _new_location(self, run_id: str, output: str) -> str:
+        """A fresh version folder for ``output``, named for the run that writes it."""
+        return f"{self.warehouse}/tables/{output}/{run_tag(run_id)}-{uuid.uuid4().hex[:8]}"
 
     def _write_staged(self, run_id: str, output: str, frame: DataFrame) -> Staged:
         name = self.stage_name(run_id, output)
-        version = f"{re.sub(r'[^A-Za-z0-9]', '_', run_id)}-{uuid.uuid4().hex[:8]}"
-        location = f"{self.warehouse}/tables/{output}/{version}"
+        location = self._new_location(run_id, output)
         frame.write.parquet(location)  # a fresh version folder: never overwrites
         staged_frame = self.spark.read.parquet(location)
         staged_frame.createOrReplaceTempView(name)
@@ -213,59 +367,149 @@ class SparkBackend(Backend):
         samples = [{key: value for key, value in row.asDict().items() if key != "__fd_failing"} for row in rows]
         return Failing(count=int(rows[0]["__fd_failing"]), sample=samples)
 
-    def publish(self, staged: Staged, output: str, marker: CommitMarker) -> None:
-        with self._publish_lock, self._errors(f"publishing {output}"):
-            location = self._locations.get(staged.name)
-            record = (marker.run_id, marker.step, marker.output, marker.rows, marker.checksum,
-                      None if staged.is_view else location, staged.sql if staged.is_view else None,
-                      datetime.now(timezone.utc).isoformat(timespec="microseconds"))
-            previous = self._current.get(output)
-            # The marker is the commit: one file, written whole, naming the new version.
-            self.spark.createDataFrame([record], schema=_MARKER_FIELDS).coalesce(1).write.mode("append").json(
-                self._commits_dir)
-            if staged.is_view:
-                self.spark.sql(f"CREATE OR REPLACE TEMP VIEW `{output}` AS {staged.sql}")
-            else:
-                self.spark.read.parquet(location).createOrReplaceTempView(output)
-            self.spark.catalog.dropTempView(staged.name)
-            self._current[output] = dict(zip(("run_id", "step", "output", "rows", "checksum", "location", "view_sql",
-                                               "committed_at"), record))
-            self._schemas.pop(output, None)
-            self._locations.pop(staged.name, None)
-            if previous is not None:
-                self._prune(output, keep={location, previous["location"]})
+    def columns(self, relation_sql: str) -> list[tuple[str, str]]:
+        """(name, type) of a table or query's columns, the types spelled in DuckDB's dialect (the engine's)."""
+        from sqlglot import exp
 
-    def _prune(self, output: str, keep: set[str | None]) -> None:
-        """Remove versions older than the previous one (on a local warehouse; a cluster's is left alone)."""
-        if not self._local:
-            return
-        folder = Path(f"{self.warehouse}/tables/{output}".removeprefix("file://"))
-        kept = [Path(str(location).removeprefix("file://")) for location in keep if location]
-        if not folder.is_dir() or not kept:
-            return
-        oldest_kept = min(path.stat().st_mtime for path in kept if path.exists()) if any(p.exists() for p in kept) else 0
-        for version in folder.iterdir():
-            # only versions older than both kept ones: a newer one may be another run's staged data
-            if version not in kept and version.stat().st_mtime < oldest_kept:
-                shutil.rmtree(version, ignore_errors=True)
+        is_query = re.match(r"\s*(\(|select\b|with\b|from\b)", relation_sql, re.IGNORECASE)
+        sql = relation_sql if is_query else f"SELECT * FROM {relation_sql}"
+        with self._errors("reading column names"):
+            fields = self.spark.sql(self._translate(sql, output=False)).schema.fields
+        return [(field.name, exp.DataType.build(field.dataType.simpleString(), dialect="spark").sql("duckdb"))
+                for field in fields]
+
+    def publish(
+        self, staged: Staged, output: str, marker: CommitMarker, *, merge: MergeSpec | None = None,
+        keep_versions: int = 1,
+    ) -> CommitMarker:
+        with self._writing(), self._errors(f"publishing {output}"):
+            self._refresh()
+            previous = self._current.get(output)
+            replaced = previous.location if previous is not None else None  # the table's data before
+            kept = list(previous.kept) if previous is not None else []
+            location: str | None = None
+            rows, checksum = staged.rows, staged.checksum
+            if staged.is_view:
+                replaced = None  # a view is not versioned; its table (if it was one) goes
+                if previous is not None and previous.location:
+                    replaced = previous.location
+            elif merge is None or replaced is None:
+                location = self._locations[staged.name]
+            elif staged.rows == 0:  # an empty batch changes nothing: the table keeps its folder
+                assert previous is not None
+                location, rows, checksum = replaced, previous.marker.rows, previous.marker.checksum
+                replaced = None
+            else:
+                self.check_same_columns(staged, output, marker.step)
+                location = self._new_location(marker.run_id, output)
+                self.spark.sql(_merge_sql(self._spark_columns(output), staged.name, output, merge)) \
+                    .write.parquet(location)
+                rows, checksum = _measure(self.spark.read.parquet(location))
+            if replaced is not None and keep_versions > 1 and location is not None:
+                assert previous is not None
+                kept.insert(0, previous.version())
+            dropped = {version.location for version in kept[max(keep_versions - 1, 0):]}
+            kept = kept[:max(keep_versions - 1, 0)]
+            crash_point("publishing", marker.step)  # the data is written, the marker is not: nothing happened
+            committed = self._write_marker(_Entry(
+                marker=replace(marker, rows=rows, checksum=checksum, data_run_id=marker.data_run_id or marker.run_id),
+                published_at=time.time(), location=location, view_sql=staged.sql if staged.is_view else None,
+                kept=tuple(kept)))
+            self._register_published([output])
+            self.spark.catalog.dropTempView(staged.name)
+            self._schemas.pop(output, None)
+            staged_location = self._locations.pop(staged.name, None)
+            self._remove_folders({*dropped, *(item for item in (replaced, staged_location) if item)})
+        return committed.marker
+
+    def _spark_columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, Spark type) of a table registered in this session, in its order."""
+        return [(field.name, field.dataType.simpleString()) for field in self.spark.table(f"`{table}`").schema.fields]
 
     def discard(self, staged: Staged) -> None:
         with self._errors("removing a staged table"):
             self.spark.catalog.dropTempView(staged.name)
             location = self._locations.pop(staged.name, None)
             if location and self._local:
-                shutil.rmtree(location.removeprefix("file://"), ignore_errors=True)
+                shutil.rmtree(self._path(location), ignore_errors=True)
 
-    def export(self, table: str, path: Path, file_format: str, options: dict[str, Any]) -> int:
+    def commit_markers(self, after_seq: int = 0) -> list[CommitMarker]:
+        with self._errors("reading the commit markers"):
+            self._refresh()
+        return [entry.marker for entry in self._entries if (entry.marker.seq or 0) > after_seq]
+
+    def warehouse_id(self) -> str:
+        return self._id
+
+    def versions(self, output: str) -> list[TableVersion]:
+        with self._errors("reading the commit markers"):
+            self._refresh()
+        entry = self._current.get(output)
+        if entry is None:
+            return []
+        marker = entry.marker
+        current = TableVersion(output=output, run_id=marker.data_run_id or marker.run_id,
+                               table=entry.location or output, rows=marker.rows,
+                               checksum=None if entry.view_sql else marker.checksum,
+                               published_at=entry.published_at, current=True)
+        return [current, *(TableVersion(output=output, run_id=kept.run_id, table=kept.location, rows=kept.rows,
+                                        checksum=kept.checksum, published_at=kept.published_at, current=False)
+                           for kept in entry.kept)]
+
+    def rollback(self, output: str, to_run_id: str, marker: CommitMarker) -> CommitMarker:
+        with self._writing(), self._errors(f"rolling back {output}"):
+            self._refresh()
+            entry = self._current.get(output)
+            target = next((kept for kept in entry.kept if kept.run_id == to_run_id), None) if entry else None
+            if entry is None or target is None:
+                raise rollback_refusal(output, to_run_id, self.versions(output))
+            kept = [kept for kept in entry.kept if kept is not target]
+            if entry.location is not None:
+                kept.insert(0, entry.version())  # so a rollback can be rolled back
+            committed = self._write_marker(_Entry(
+                marker=replace(marker, rows=target.rows, checksum=target.checksum or "", data_run_id=to_run_id),
+                published_at=target.published_at, location=target.location, view_sql=None, kept=tuple(kept)))
+            self._register_published([output])
+            self._schemas.pop(output, None)
+        return committed.marker
+
+    def staging_leftovers(self) -> list[Leftover]:
+        """Version folders no marker names (staged by a run, or replaced before their removal)."""
+        if not self._local:
+            return []  # listing a cluster's storage needs its file system; see docs/spark.md
+        with self._errors("reading the commit markers"):
+            self._refresh()
+        referenced = {self._path(location) for location in self._referenced()}
+        tables = self._path(f"{self.warehouse}/tables")
+        found: list[Leftover] = []
+        for folder in sorted(tables.glob("*/*")) if tables.is_dir() else []:
+            if folder.is_dir() and folder not in referenced and "-" in folder.name:
+                found.append(Leftover(name=str(folder.relative_to(tables)), run_tag=folder.name.rsplit("-", 1)[0]))
+        return found
+
+    def drop_leftover(self, leftover: Leftover) -> None:
+        folder = self._path(f"{self.warehouse}/tables/{leftover.name}")
+        with self._errors(f"removing {leftover.name}"):
+            self._refresh()
+            if folder in {self._path(location) for location in self._referenced()}:
+                return  # published since it was listed
+            shutil.rmtree(folder)
+
+    def export(
+        self, table: str, path: Path, file_format: str, options: dict[str, Any], *,
+        order_by: list[str] | None = None,
+    ) -> int:
         import duckdb
 
         with self._errors(f"exporting {table} to {path.name}"):
             arrow = self.spark.table(f"`{table}`").toArrow()
-        # The file is written by the same writer as on DuckDB, so it is byte-for-byte the same kind of file.
+        # The rows are sorted and written by the same writer as on DuckDB, so the same data gives the same file.
         connection = duckdb.connect()
         try:
             connection.register(table, arrow)
-            return write_file(connection, table, path, file_format, options)
+            return write_file(connection, table, path, file_format, options, order_by=order_by)
+        except duckdb.Error as error:
+            raise StepFailed(f"exporting {table} to {path.name}: {first_line(error)}") from None
         finally:
             connection.close()
 
@@ -301,6 +545,42 @@ class SparkBackend(Backend):
             self.spark.stop()
         except Exception:
             pass
+
+
+def _spark_quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _merge_sql(columns: list[tuple[str, str]], batch: str, output: str, merge: MergeSpec) -> str:
+    """The Spark query giving ``output`` after merging ``batch`` into it, row for row what DuckDB's
+    ``_merge_statements`` leave: the batch's columns by name, cast to the table's types."""
+    table, new = _spark_quote(output), _spark_quote(batch)
+    batch_rows = ", ".join(f"CAST(b.{_spark_quote(name)} AS {kind}) AS {_spark_quote(name)}" for name, kind in columns)
+    same_key = " AND ".join(f"t.{_spark_quote(key)} <=> b.{_spark_quote(key)}" for key in merge.unique_key)
+    if merge.on_duplicate == "skip":
+        return (f"SELECT * FROM {table} UNION ALL "
+                f"SELECT {batch_rows} FROM {new} AS b LEFT ANTI JOIN {table} AS t ON {same_key}")
+    if merge.on_duplicate == "update":
+        # DuckDB deletes the table's rows of the batch's keys unless the table's is strictly later by
+        # order_by (row comparison: NULL above every value), then inserts the batch rows whose key is gone
+        newer = _row_greater([f"t.{_spark_quote(c)}" for c in merge.order_by],
+                             [f"b.{_spark_quote(c)}" for c in merge.order_by])
+        return (f"WITH kept AS (SELECT t.* FROM {table} AS t LEFT ANTI JOIN {new} AS b ON {same_key} AND NOT ({newer})) "
+                f"SELECT * FROM kept UNION ALL "
+                f"SELECT {batch_rows} FROM {new} AS b LEFT ANTI JOIN kept AS t ON {same_key}")
+    return f"SELECT * FROM {table} UNION ALL SELECT {batch_rows} FROM {new} AS b"  # keep, error
+
+
+def _row_greater(left: list[str], right: list[str]) -> str:
+    """DuckDB's ``row(left) > row(right)``, never NULL: compared in order, NULL greater than any value."""
+    if not left:
+        return "false"
+    terms = []
+    for index, (a, b) in enumerate(zip(left, right)):
+        equal_before = [f"({x} <=> {y})" for x, y in zip(left[:index], right[:index])]
+        greater = f"(CASE WHEN {a} IS NULL THEN {b} IS NOT NULL WHEN {b} IS NULL THEN false ELSE {a} > {b} END)"
+        terms.append(" AND ".join([*equal_before, greater]))
+    return " OR ".join(f"({term})" for term in terms)
 
 
 def _measure(frame: DataFrame) -> tuple[int, str]:
