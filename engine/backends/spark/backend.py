@@ -44,7 +44,7 @@ from engine.backends.spark.session import connect, first_line
 from engine.backends.spark.sources import reader_options
 from engine.backends.spark.transpile import Transpiled, transpile
 from engine.debug_hooks import crash_point
-from engine.errors import SqlError, StepFailed
+from engine.errors import FlowdeckError, SqlError, StepFailed
 from engine.sql.analysis import DIALECT
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ class SparkBackend(Backend):
     def _errors(self, doing: str) -> Iterator[None]:
         try:
             yield
-        except StepFailed:
+        except FlowdeckError:  # already says what went wrong (a refused rollback, a failed step)
             raise
         except Exception as error:
             text = first_line(error)
