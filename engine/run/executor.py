@@ -437,7 +437,10 @@ def error_kind(error: BaseException) -> str:
         if error.transient:
             return "transient error"
         engine_kind = re.search(r"\b([A-Z][a-z]+) Error\b", error.what)  # DuckDB's "Binder Error: ..." and kin
-        return f"{engine_kind[1].lower()} error" if engine_kind else "step error"
+        if engine_kind:
+            return f"{engine_kind[1].lower()} error"
+        spark_class = re.search(r"\[([A-Z]+(?:_[A-Z]+)*)(?:\.[A-Z_]+)?\]", error.what)  # Spark's "[CAST_INVALID_INPUT] ..."
+        return spark_class[1].lower().replace("_", " ") if spark_class else "step error"
     if isinstance(error, FlowdeckError):
         return type(error).__name__
     return "internal error"

@@ -71,6 +71,15 @@ def test_daily_sales_gives_the_same_tables_file_and_checks_on_both_engines(examp
     checks = lambda run_id: sorted((c.step, c.check_name, c.status, c.failing_rows) for c in ledger.checks_of(run_id))  # noqa: E731
     assert checks(spark_run) == checks(duck_run)
 
+    # the engine's measures mean the same on both; only DuckDB estimates query progress
+    measures = lambda run_id: [(view.record.step, view.rows_in, view.bytes_in)  # noqa: E731
+                               for view in spark.run_metrics(run_id).steps]
+    assert measures(spark_run) == measures(duck_run)
+    spark_metrics = spark.run_metrics(spark_run)
+    assert spark_metrics.resources and not spark_metrics.progress
+    [export_step] = [view for view in spark_metrics.steps if view.record.kind == "load"]
+    assert export_step.bytes_out == export.stat().st_size
+
 
 def test_ingest_orders_reads_globbed_files_with_their_names_the_same_way(example_project: Path, local_spark: Any) -> None:
     landing = example_project / "landing" / "orders"
@@ -100,6 +109,25 @@ def test_a_failing_check_on_spark_publishes_nothing_and_keeps_the_previous_versi
     versions = list((example_project / ".flowdeck" / "spark-warehouse" / "tables" / "daily_sales").iterdir())
     assert len(versions) == 1, "the staged version of the failed run was removed"
     assert CheckFailed.exit_code == 1
+
+
+def test_a_step_failing_on_spark_is_counted_by_spark_error_class(example_project: Path, local_spark: Any) -> None:
+    pipeline = example_project / "pipelines" / "bad_cast"
+    pipeline.mkdir()
+    (pipeline / "pipeline.yaml").write_text(
+        "steps:\n"
+        "  - {name: raw_orders, kind: extract, source: {path: data/sample/orders.csv, options: {all_varchar: true}}}\n"
+        "  - {name: statuses, kind: transform, sql: statuses.sql}\n")
+    (pipeline / "statuses.sql").write_text("SELECT CAST(status AS INTEGER) AS status FROM raw_orders ORDER BY status\n")
+    kinds = {}
+    for engine in ("duckdb", "spark"):
+        workspace, run_id, status = run(example_project, "bad_cast", engine)
+        assert status == "failed"
+        [failed] = [view for view in workspace.run_metrics(run_id).steps if view.record.status == "failed"]
+        kinds[engine] = (failed.record.step, failed.metrics.error_kind if failed.metrics else None)
+    assert kinds == {"duckdb": ("statuses", "conversion error"), "spark": ("statuses", "cast invalid input")}
+    errors = workspace.stats("bad_cast").to_json()["errors_by_kind"]
+    assert sorted(row["kind"] for row in errors) == ["cast invalid input", "conversion error"]
 
 
 def test_an_example_project_copy_starts_without_spark_outputs(example_project: Path) -> None:
