@@ -88,7 +88,7 @@ def validate(
                 continue
             rewritten = sorted({rule for rules in report.rewrites.values() for rule in rules})
             note = f"; on spark, rewritten: {', '.join(rewritten)}" if rewritten else ""
-            out().print(f"[green]✓[/] {plan.name} ({len(plan.steps)} steps, runs on spark{_escape(note)})")
+            out().print(f"[green]✓[/] {plan.name} ({len(plan.steps)} steps, runs on spark{plain(note)})")
         else:
             out().print(f"[green]✓[/] {plan.name} ({len(plan.steps)} steps)")
         valid.append(plan)

@@ -38,7 +38,7 @@ from engine.backends.base import (
     run_tag,
 )
 from engine.debug_hooks import crash_point
-from engine.errors import ConfigError, FlowdeckError, StepFailed, WarehouseBusy
+from engine.errors import ConfigError, FlowdeckError, NotFound, StepFailed, WarehouseBusy
 from engine.masking import mask
 
 META_SCHEMA = "_flowdeck"

@@ -27,7 +27,7 @@ RUN_FIELDS = {"run_id", "pipeline", "status", "trigger", "trigger_key", "params"
               "options", "created_at", "started_at", "ended_at", "duration_seconds", "error"}
 STEP_FIELDS = {"step", "kind", "output", "status", "attempts", "started_at", "ended_at", "duration_seconds", "rows", "error",
                "reused_from", "rows_in", "rows_out", "bytes_in", "bytes_out", "rows_per_second", "bytes_per_second",
-               "progress_percent", "error_kind", "attempt_history"}
+               "progress_percent", "error_kind", "attempt_history", "engine"}
 CHECK_FIELDS = {"step", "check", "severity", "status", "failing_rows", "message", "sample"}
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -115,7 +115,7 @@ def test_show_json_has_the_run_its_steps_and_checks(ran_daily_sales: Path, flowd
     assert [step["step"] for step in shown["steps"]][:3] == ["raw_orders", "raw_customers", "raw_products"]
     for step in shown["steps"]:
         assert set(step) == STEP_FIELDS
-        assert step["status"] == "succeeded" and step["attempts"] == 1
+        assert step["status"] == "succeeded" and step["attempts"] == 1 and step["engine"] == "duckdb"
     rows = {step["step"]: step["rows"] for step in shown["steps"]}
     assert rows["raw_orders"] == warehouse_rows(ran_daily_sales, "SELECT count(*) FROM raw_orders")[0][0]
     assert rows["sales"] is None  # a view is not counted
