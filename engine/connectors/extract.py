@@ -14,7 +14,7 @@ import datetime
 import decimal
 from typing import TYPE_CHECKING, Any
 
-from engine.backends.base import ARROW_RELATION, Staged
+from engine.backends.base import ARROW_RELATION, MergeSpec, Staged
 from engine.backends.duckdb_backend import quote
 from engine.connectors.connection import BatchStream, Connection, connected
 from engine.connectors.dialects import Dialect, QualifiedName
@@ -60,8 +60,7 @@ def extract_database(context: StepContext, step: PlannedStep, config: ExtractSte
                 if sql is None:
                     return StepResult(rows=0, note=note, payload={"rows_read": 0})
             load_id = context.ledger.publish_count(context.warehouse_id, step.output) + 1
-            staged, counted = _stage(context, step, config, connection, sql, label,
-                                     shape=lambda select: incremental.shape_batch(select, spec, load_id=load_id))
+            staged, counted = _stage(context, step, config, connection, sql, label, spec=spec, load_id=load_id)
             mark = _watermark_read(context, staged, config.watermark, previous) if config.watermark else None
             delta = incremental.Delta(predicate=None, watermark=mark, note=note)
             result = publish_increment(context, step, staged, spec, delta, load_id=load_id)
@@ -73,20 +72,42 @@ def extract_database(context: StepContext, step: PlannedStep, config: ExtractSte
 
 
 def _stage(context: StepContext, step: PlannedStep, config: ExtractStep, connection: Connection, sql: str,
-           label: str, *, shape: Any = None) -> tuple[Staged, Counted]:
-    """Stream ``sql``'s rows from the source into the step's staging table (masked, then shaped)."""
+           label: str, *, spec: MergeSpec | None = None, load_id: int | None = None) -> tuple[Staged, Counted]:
+    """Stream ``sql``'s rows from the source into the step's staging table (masked, then shaped
+    as an incremental batch when ``spec`` is given)."""
     assert step.output is not None
     doing = f"step `{step.name}` reading {label} from connection `{connection.name}`"
     table = config.source.table if isinstance(config.source, DatabaseSource) else None
+    backend = context.backend
     with connection.read(sql, doing, table=table) as stream:
         counted = Counted(stream, stream.schema, ledger_reporter(context, step.name, "read"))
         select = _select(context, step, config, stream)
-        if shape is not None:
-            select = shape(select or f"SELECT * FROM {ARROW_RELATION}")
-        staged = context.backend.stage_arrow(context.run_id, step.output, counted.reader(), sql=select)
+        if spec is None:
+            staged = backend.stage_arrow(context.run_id, step.output, counted.reader(), sql=select)
+        elif backend.breaks_ties_by_duckdb_hash:
+            shaped = incremental.shape_batch(select or f"SELECT * FROM {ARROW_RELATION}", spec, load_id=load_id)
+            staged = backend.stage_arrow(context.run_id, step.output, counted.reader(), sql=shaped)
+        else:
+            staged = _stage_refusing_ties(context, step, counted.reader(), select, spec, load_id)
     context.log(step.name, f"read {counted.rows:,} rows from {label} ({counted.batches} batches)", kind="step.progress",
                 payload={"rows": counted.rows, "batches": counted.batches, "done": True})
     return staged, counted
+
+
+def _stage_refusing_ties(context: StepContext, step: PlannedStep, rows: Any, select: str | None, spec: MergeSpec,
+                         load_id: int | None) -> Staged:
+    """A batch for a backend without DuckDB's row hash (Spark): the rows land as read, ties between
+    different rows of one key are refused (docs/spark.md), and the batch is shaped from them."""
+    assert step.output is not None
+    backend = context.backend
+    landed = backend.stage_arrow(context.run_id, f"{step.output}__batch", rows, sql=select)
+    try:
+        batch = f"SELECT * FROM {quote(landed.name)}"
+        incremental.refuse_ambiguous_ties(backend, batch, spec, step.name)
+        return backend.stage_query(context.run_id, step.output,
+                                   incremental.shape_batch(batch, spec, load_id=load_id, hash_ties=False))
+    finally:
+        backend.discard(landed)
 
 
 def _select(context: StepContext, step: PlannedStep, config: ExtractStep, stream: BatchStream) -> str | None:

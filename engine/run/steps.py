@@ -28,6 +28,7 @@ from engine.project.models import (
     DatabaseSource,
     DatabaseTarget,
     ExtractStep,
+    FileSource,
     LoadStep,
     PublishingStep,
     TransformStep,
@@ -186,6 +187,7 @@ def extract_read(project: Project, step: str, config: ExtractStep, params: dict[
     """The files an extract step names: a path or glob resolved in the project, or a path with a
     scheme (``s3a://``, ``hdfs://``: one only a Spark cluster reads) exactly as written."""
     source = config.source
+    assert isinstance(source, FileSource), "a database source names no files"
     pattern = bind_path(source.path, params)
     path = pattern if "://" in pattern else str(project.resolve_path(pattern))
     return FileRead(paths=[path], format=source.format or _format_from_extension(Path(path), step),
@@ -203,7 +205,7 @@ def _extract_remote(context: StepContext, step: PlannedStep, read: FileRead) -> 
             hint="make the step `materialized: table`, or land the files where flowdeck can read them",
         )
     staged = context.backend.stage_query(context.run_id, step.output, _file_query(context, step, read))
-    result = _publish_checked(context, step, staged)
+    result = publish_checked(context, step, staged)
     checksum = result.commit.checksum if result.commit is not None else None
     context.record_lineage(step.name, output=step.output, output_kind="table", output_checksum=checksum,
                            inputs=[(read.paths[0], "file", None)])

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.backends.base import (
+    ARROW_RELATION,
     Backend,
     CommitMarker,
     Failing,
@@ -58,6 +59,7 @@ _MARKER_FIELDS = ("seq BIGINT, run_id STRING, step STRING, output STRING, kind S
                   "published_at DOUBLE, location STRING, view_sql STRING, kept_json STRING")
 _MARKER_COLUMNS = [part.split()[0] for part in _MARKER_FIELDS.split(", ")]
 _SEQ_DIGITS = 12
+_ARROW_CHUNK_BYTES = 32 * 1024 * 1024  # rows sent to Spark per write when reading from a database
 
 
 def warehouse_root(project: Project) -> str:
@@ -261,6 +263,15 @@ class SparkBackend(Backend):
         return {location for entry in self._current.values()
                 for location in (entry.location, *(kept.location for kept in entry.kept)) if location}
 
+    def _remove_local(self, location: str) -> None:
+        """Delete a folder of a local warehouse, and its table's folder if nothing else is left in it."""
+        folder = self._path(location)
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            folder.parent.rmdir()
+        except OSError:
+            pass  # other versions live there (or a writer just made it again): keep it
+
     def _remove_folders(self, locations: set[str]) -> None:
         """Delete version folders no marker needs any more (on a local warehouse; a cluster's are left)."""
         if not self._local:
@@ -351,6 +362,38 @@ class SparkBackend(Backend):
             frame = frame.selectExpr("*", "regexp_replace(_metadata.file_path, '^file:(//)?', '') AS filename")
         return frame
 
+    def stage_arrow(self, run_id: str, output: str, batches: Any, *, sql: str | None = None) -> Staged:
+        """Land the Arrow batches as Parquet through Spark Connect (a chunk at a time, so the rows
+        never sit in memory whole), then stage ``sql`` over them, or the rows as they came."""
+        import pyarrow as pa
+
+        landing = self._new_location(run_id, output)  # named like a version folder: a leftover if we die
+        relation = f"{ARROW_RELATION}_{uuid.uuid4().hex[:12]}"  # steps run in parallel on one session
+        try:
+            with self._errors(f"writing the rows of {output}"):
+                chunk: list[Any] = []
+                size, written = 0, False
+                for batch in batches:
+                    chunk.append(batch)
+                    size += batch.nbytes
+                    if size >= _ARROW_CHUNK_BYTES:
+                        self._append_rows(pa.Table.from_batches(chunk, schema=batches.schema), landing)
+                        chunk, size, written = [], 0, True
+                if chunk or not written:  # an empty read still lands its columns
+                    self._append_rows(pa.Table.from_batches(chunk, schema=batches.schema), landing)
+                self.spark.read.parquet(landing).createOrReplaceTempView(relation)
+            query = sql or f"SELECT * FROM {ARROW_RELATION}"
+            return self.stage_query(run_id, output, re.sub(rf"\b{ARROW_RELATION}\b", relation, query))
+        finally:
+            self.spark.catalog.dropTempView(relation)
+            self._schemas.pop(relation, None)
+            if self._local:
+                self._remove_local(landing)
+
+    def _append_rows(self, table: Any, location: str) -> None:
+        """Add an Arrow table's rows to the Parquet folder ``location`` (sent to Spark over Connect)."""
+        self.spark.createDataFrame(table).write.mode("append").parquet(location)
+
     def arrow_batches(self, table: str) -> Any:
         """The rows of ``table`` as a pyarrow RecordBatchReader (fetched through Spark Connect's Arrow stream)."""
         with self._errors(f"reading {table}"):
@@ -431,7 +474,7 @@ class SparkBackend(Backend):
             self.spark.catalog.dropTempView(staged.name)
             location = self._locations.pop(staged.name, None)
             if location and self._local:
-                shutil.rmtree(self._path(location), ignore_errors=True)
+                self._remove_local(location)
 
     def commit_markers(self, after_seq: int = 0) -> list[CommitMarker]:
         with self._errors("reading the commit markers"):

@@ -200,13 +200,13 @@ def lint_plan(project: Project, plan: Plan) -> LintReport:
     from engine.backends.spark.schemas import plan_schemas
     from engine.backends.spark.sources import check_source_options
     from engine.backends.spark.transpile import transpile
-    from engine.project.models import ExtractStep
+    from engine.project.models import ExtractStep, FileSource
 
     report = LintReport(pipeline=plan.name)
     schemas = plan_schemas(project, plan)
     for name in plan.order:
         step = plan.steps[name]
-        if isinstance(step.config, ExtractStep):
+        if isinstance(step.config, ExtractStep) and isinstance(step.config.source, FileSource):
             for problem in check_source_options(step.config.source):
                 report.issues.append(problem.as_issue(name, plan.source.file, plan.source.document,
                                                       ("steps", step.index, "source", "options")))

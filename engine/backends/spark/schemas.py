@@ -3,7 +3,8 @@
 The lint needs types (is ``x[1]`` a list or text? is ``avg(p)`` over a DECIMAL?) before
 anything runs. An in-memory DuckDB creates a view per step (extract steps over their files,
 transforms over their SQL with parameters as typed NULLs) and describes it; binding reads
-file headers but no data. A step whose files are missing simply has no known types.
+file headers but no data. A step whose files are missing, or that reads a database (which
+the lint does not connect to), simply has no known types.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import duckdb
 
 from engine.backends.duckdb_backend import quote, reader_sql
 from engine.errors import FlowdeckError
-from engine.project.models import ExtractStep, TransformStep
+from engine.project.models import ExtractStep, FileSource, TransformStep
 from engine.sql.params import find_param_uses
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def plan_schemas(project: Project, plan: Plan) -> dict[str, dict[str, str]]:
             step = plan.steps[name]
             config = step.config
             try:
-                if isinstance(config, ExtractStep):
+                if isinstance(config, ExtractStep) and isinstance(config.source, FileSource):
                     sql = reader_sql(extract_read(project, name, config, defaults))
                 elif isinstance(config, TransformStep) and step.query is not None:
                     sql = _typed_nulls(step.query.text, {n: _PARAM_TYPES[s.type] for n, s in specs.items()})
