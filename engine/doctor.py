@@ -10,6 +10,9 @@ by trying, never by reading mode bits.
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -68,6 +71,7 @@ def diagnose(project_dir: str | os.PathLike[str] | None = None, *, environ: Mapp
     findings.append(check_warehouse(project))
     findings.append(check_daemon(project, ledger_usable=ledger.status == "ok"))
     findings.extend(check_connections(project))
+    findings.append(check_spark(project, environ))
     findings.append(check_pipelines(project))
     return findings
 
@@ -417,6 +421,40 @@ def check_connections(project: Project) -> Iterator[Finding]:
         else:
             yield Finding(f"connection {name}", "fail", f"{report.where}: {failure.what}: {failure.message}",
                           failure.hint or f"see `flowdeck connections test {name}`")
+
+
+MIN_JAVA = 17
+
+
+def check_spark(project: Project, environ: Mapping[str, str],
+                installed: Callable[[str], str | None] | None = None) -> Finding:
+    """With `engine: spark`: pyspark is installed and, unless a Spark Connect server is used,
+    Java 17+ is on PATH (flowdeck starts the Spark driver itself). Nothing is started."""
+    config = project.config
+    if config.engine != "spark":
+        return Finding("spark", "skip", f"not the project's engine (engine: {config.engine}); docs/spark.md")
+    if (installed or _installed_version)("pyspark") is None:
+        return Finding("spark", "fail", "engine: spark, but pyspark is not installed",
+                       "pip install 'flowdeck[spark]' (see docs/spark.md)")
+    if config.spark.remote:
+        return Finding("spark", "ok", f"runs on the Spark Connect server {config.spark.remote} (not contacted)")
+    java = shutil.which("java", path=environ.get("PATH", ""))
+    install = (f"install Java {MIN_JAVA} or newer (Debian: apt-get install openjdk-17-jre-headless), "
+               "or set spark.remote to a Spark Connect server")
+    if java is None:
+        return Finding("spark", "fail", f"master {config.spark.master} starts Spark in flowdeck's process, "
+                       "which needs Java, and there is no `java` on PATH", install)
+    try:
+        shown = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
+    except (OSError, subprocess.SubprocessError) as error:
+        return Finding("spark", "warn", f"{java} -version failed: {error}", install)
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', shown)
+    if found is None:
+        return Finding("spark", "warn", f"cannot tell the version of {java}: {shown.strip()[:80]}", install)
+    major = int(found[2]) if found[1] == "1" and found[2] else int(found[1])  # "1.8" is Java 8
+    if major < MIN_JAVA:
+        return Finding("spark", "fail", f"Java {major} at {java}; Spark 4 needs Java {MIN_JAVA} or newer", install)
+    return Finding("spark", "ok", f"master {config.spark.master}, Java {major} ({java})")
 
 
 def check_pipelines(project: Project) -> Finding:
