@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup bench clean java
+.PHONY: demo test setup bench clean tools
 
 # The Spark extra is part of the development install: the Spark tests run in CI (docs/spark.md).
 $(STAMP): pyproject.toml constraints.txt
@@ -16,11 +16,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
-# Spark (master mode, used by the Spark tests) needs Java 17+; Debian 12 ships 17.
-java:
-	@command -v java >/dev/null 2>&1 || { \
-		echo "java is missing: installing openjdk-17-jre-headless"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+# What the test suite uses beyond Python, installed from Debian packages when missing:
+# tmux (the console's end-to-end tests), sqlite3, curl and jq (the operator guide's examples),
+# the PostgreSQL server binaries (the connector tests start throwaway clusters) and Java 17+
+# (Spark in master mode; Debian 12 ships 17).
+tools:
+	@missing=""; \
+	for tool in tmux sqlite3 curl jq; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 setup: $(STAMP)
 
@@ -28,7 +36,7 @@ demo: $(STAMP)
 	$(BIN)/flowdeck run daily_sales
 	@if [ -t 0 ] && [ -t 1 ]; then $(BIN)/flowdeck console; fi
 
-test: $(STAMP) java
+test: $(STAMP) tools
 	$(BIN)/python -m pytest -n auto
 
 bench: $(STAMP)

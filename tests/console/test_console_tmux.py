@@ -75,7 +75,7 @@ class Terminal:
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
     """A tmux server of this test's own (its socket in tmp_path)."""
-    assert shutil.which("tmux"), "tmux is needed (.ci/run installs it)"
+    assert shutil.which("tmux"), "tmux is needed (make test installs it)"
     term = Terminal(tmp_path / "tmux.sock")
     yield term
     term.kill()
