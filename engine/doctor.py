@@ -292,12 +292,10 @@ def check_warehouse(project: Project) -> Finding:
     path = project.warehouse_path
     if not path.exists():
         return Finding("warehouse", "ok", f"no warehouse yet at {path} (the first run creates it)")
-    holders: list[int | None] = []
     try:
-        connection = open_warehouse(project, read_only=True, timeout=0.05,
-                                    on_wait=lambda pid, _waited: holders.append(pid))
-    except WarehouseBusy:
-        pid = holders[0] if holders else None
+        connection = open_warehouse(project, read_only=True, timeout=0.05)
+    except WarehouseBusy as busy:
+        pid = busy.holder_pid
         return _held_warehouse(project, path, pid, pid is not None and pid_alive(pid))
     except FlowdeckError as error:
         return Finding("warehouse", "fail", f"cannot open {path}: {error.what}",

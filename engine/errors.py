@@ -114,6 +114,10 @@ class WarehouseBusy(FlowdeckError):
 
     exit_code = EXIT_BUSY
 
+    def __init__(self, what: str, *, holder_pid: int | None = None, **kwargs: object) -> None:
+        self.holder_pid = holder_pid  # the process DuckDB named as holding the file's lock, when it did
+        super().__init__(what, **kwargs)  # type: ignore[arg-type]
+
 
 class StepFailed(FlowdeckError):
     """A step failed while running; carries whether retrying may help."""

@@ -114,6 +114,7 @@ def connect_warehouse(
                     f"the warehouse {path} is held by process {pid}, and it did not let go within {timeout:.0f}s",
                     hint="wait for that run to finish (`flowdeck runs --status running`), "
                     "or raise warehouse.lock_timeout in flowdeck.yaml",
+                    holder_pid=pid,
                 ) from None
             if on_wait is not None and waited >= next_report:
                 on_wait(pid, waited)

@@ -65,8 +65,8 @@ def test_an_operator_may_run_and_cancel_but_not_edit_and_a_viewer_gets_a_read_on
         assert not app.read_only
         assert app.check_action("launch_run", ()) and app.check_action("cancel_run", ())
         assert not app.check_action("edit_pipeline", ())
-        footer = screen_text(app).splitlines()[-1]
-        assert "Run" in footer and "Edit" not in footer
+        await wait_for(pilot, lambda: "Run" in screen_text(app).splitlines()[-1], what="the footer's keys")
+        assert "Edit" not in screen_text(app).splitlines()[-1]
         await pilot.press("colon", *"edit daily_sales", "enter")
         await wait_for(pilot, lambda: any(f"{user} is a operator" in text or f"{user} is an operator" in text
                                           for text in notifications(app)), what="the refusal naming the role")
