@@ -95,8 +95,17 @@ async def wait_for(pilot: object, condition: Callable[[], object], timeout: floa
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
+            raise AssertionError(f"timed out waiting for {what or condition}; {app_state(pilot.app)}")  # type: ignore[attr-defined]
         await pilot.pause(0.05)  # type: ignore[attr-defined]
+
+
+def app_state(app: object) -> str:
+    """What the app was doing, for a failed wait: its screens, its toasts, and any crash."""
+    stack = " > ".join(f"{type(screen).__name__}#{screen.id}" + (f" ({screen.text})" if type(screen).__name__ == "ErrorDialog" else "")
+                       for screen in app.screen_stack)  # type: ignore[attr-defined]
+    error = getattr(app, "_exception", None)
+    crashed = f"; the app crashed: {error!r}" if error is not None else ""
+    return f"screens: {stack}; toasts: {notifications(app)}{crashed}"
 
 
 def screen_text(app: object) -> str:
