@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from console.cli.app import app, workspace
-from console.cli.output import err, format_time, out, print_json
+from console.cli.output import err, format_time, out, plain, print_json
 
 alerts_app = typer.Typer(
     help="Alerts raised by runs, checks, schedules and the daemon, and the notifications sent about them.",
@@ -63,7 +63,6 @@ def alerts(
                     "silences": [silence.to_json() for silence in silences],
                     "notifications": [notification.to_json() for notification in notifications]})
         return
-    from rich.markup import escape
     from rich.table import Table
 
     console = out()
@@ -80,14 +79,14 @@ def alerts(
             if record.silenced_until:
                 state += " (silenced)"
             table.add_row(record.fingerprint[:8], state, severity_text(record.severity), record.rule,
-                          record.pipeline or "", format_time(record.starts_at), escape(record.summary))
+                          record.pipeline or "", format_time(record.starts_at), plain(record.summary))
         console.print(table)
     if silences:
         console.print()
         for silence in silences:
             console.print(f"silenced: {silence.pipeline} until {format_time(silence.ends_at)}"
                           + (f" by {silence.created_by}" if silence.created_by else "")
-                          + (f" ({escape(silence.comment)})" if silence.comment else ""))
+                          + (f" ({plain(silence.comment)})" if silence.comment else ""))
     undelivered = [n for n in notifications if n.state != "sent"]
     if notifications:
         console.print()
@@ -100,7 +99,7 @@ def alerts(
             table.add_row(str(notification.id), notification.channel, notification.kind,
                           f"[{style}]{notification.state}[/]", str(notification.attempts),
                           format_time(notification.next_attempt_at) if notification.state == "pending" else "",
-                          escape(notification.last_error or ""))
+                          plain(notification.last_error or ""))
         console.print(table)
     if any(n.state == "failed" for n in undelivered):
         err().print("some notifications were given up: fix the channel, then `flowdeck alerts send --retry-failed`")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from console.cli.app import app, workspace
-from console.cli.output import err, format_time, out, print_json
+from console.cli.output import err, format_time, out, plain, print_json
 
 audit_app = typer.Typer(
     help="The append-only, hash-chained audit log: who did what, from where, and how it ended.",
@@ -37,7 +37,6 @@ def audit_list(
     if not entries:
         err().print("the audit log is empty")
         return
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False)
@@ -46,7 +45,7 @@ def audit_list(
     for entry in entries:
         style = {"denied": "red", "failed": "yellow"}.get(entry.outcome, "green")
         table.add_row(str(entry.entry_id), format_time(entry.ts), entry.actor, entry.source, entry.action,
-                      escape(entry.target or ""), f"[{style}]{entry.outcome}[/]")
+                      plain(entry.target or ""), f"[{style}]{entry.outcome}[/]")
     out().print(table)
 
 

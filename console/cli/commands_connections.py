@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from console.cli.app import app, workspace
-from console.cli.output import out, print_json
+from console.cli.output import out, plain, print_json
 
 EXIT_CONNECTION_FAILED = 1
 
@@ -27,7 +27,6 @@ def list_connections(
 
     Example: `flowdeck connections list`
     """
-    from rich.markup import escape
 
     listed = workspace(ctx).connections()
     if as_json:
@@ -39,9 +38,9 @@ def list_connections(
         return
     for item in listed:
         tls = f", sslmode {item['sslmode']}" if item["sslmode"] else ""
-        console.print(f"[bold]{escape(item['name'])}[/]  {item['type']}  {escape(item['where'])}{tls}")
+        console.print(f"[bold]{plain(item['name'])}[/]  {item['type']}  {plain(item['where'])}{tls}")
         for use in item["used_by"]:
-            console.print(f"  {use['access']:5}  {escape(use['table'] or 'query')}  ({escape(use['step'])})")
+            console.print(f"  {use['access']:5}  {plain(use['table'] or 'query')}  ({plain(use['step'])})")
 
 
 @connections_app.command("test")
@@ -75,14 +74,13 @@ def test_connections(
 
 
 def _print_report(report: dict[str, Any]) -> None:
-    from rich.markup import escape
 
     console = out()
     state = "[green]✓ ok[/]" if report["ok"] else "[red]✗ failed[/]"
-    console.print(f"[bold]{escape(report['name'])}[/] ({report['type']}, {escape(report['where'])}): {state}")
+    console.print(f"[bold]{plain(report['name'])}[/] ({report['type']}, {plain(report['where'])}): {state}")
     for check in report["checks"]:
         mark = "[green]✓[/]" if check["ok"] else "[red]✗[/]"
         reason = f" [{check['reason']}]" if check["reason"] and not check["ok"] else ""
-        console.print(f"  {mark} {escape(check['what'])}{escape(reason)}: {escape(check['message'] or '')}")
+        console.print(f"  {mark} {plain(check['what'])}{plain(reason)}: {plain(check['message'] or '')}")
         if check["hint"] and not check["ok"]:
-            console.print(f"      hint: {escape(check['hint'])}")
+            console.print(f"      hint: {plain(check['hint'])}")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from console.cli.app import app, workspace
-from console.cli.output import err, out, print_json, status_text
+from console.cli.output import err, out, plain, print_json, status_text
 
 EXIT_UNHEALTHY = 1
 
@@ -99,7 +99,6 @@ def _probe_ready(address: str | None) -> tuple[bool, list[str]]:
 
 
 def _print_status(document: dict[str, Any]) -> None:
-    from rich.markup import escape
 
     console = out()
     daemon = document["daemon"]
@@ -108,23 +107,23 @@ def _print_status(document: dict[str, Any]) -> None:
         console.print(f"daemon [green]running[/], {health}: pid {daemon['pid']} on {daemon['host']} since "
                       f"{daemon['since']}, {daemon['http']}")
     else:
-        console.print(f"daemon [red]not running[/] ({escape(daemon['state'])})")
+        console.print(f"daemon [red]not running[/] ({plain(daemon['state'])})")
     for reason in daemon["reasons"]:
         if reason != daemon["state"]:
-            console.print(f"  [red]✗[/] {escape(reason)}")
+            console.print(f"  [red]✗[/] {plain(reason)}")
     for schedule in document["schedules"]:
-        console.print(f"schedule {schedule['pipeline']}: {escape(schedule['schedule'])}, next {schedule['next_fire_time']}")
+        console.print(f"schedule {schedule['pipeline']}: {plain(schedule['schedule'])}, next {schedule['next_fire_time']}")
     for watcher in document["watchers"]:
-        state = "[red]" + escape(watcher["problem"]) + "[/]" if watcher["problem"] else "watching"
-        console.print(f"watch {watcher['pipeline']}: {escape(watcher['folder'])} {', '.join(watcher['patterns'])} {state}")
+        state = "[red]" + plain(watcher["problem"]) + "[/]" if watcher["problem"] else "watching"
+        console.print(f"watch {watcher['pipeline']}: {plain(watcher['folder'])} {', '.join(watcher['patterns'])} {state}")
     for connection in document["connections"]:
         if connection["ok"] is None:
             state = "[dim]not checked yet[/]"
         elif connection["ok"]:
             state = f"[green]✓ reachable[/] (checked {connection['checked_at']})"
         else:
-            state = f"[red]✗ {escape(connection['message'] or 'unreachable')}[/] (checked {connection['checked_at']})"
-        console.print(f"connection {escape(connection['name'])}: {state}")
+            state = f"[red]✗ {plain(connection['message'] or 'unreachable')}[/] (checked {connection['checked_at']})"
+        console.print(f"connection {plain(connection['name'])}: {state}")
     console.print(f"runs: {len(document['running'])} running, {len(document['queued'])} queued")
     for run in document["running"] + document["queued"]:
         console.print(f"  {run['run_id']}  {run['pipeline']}  {status_text(run['status'])}")
@@ -132,6 +131,6 @@ def _print_status(document: dict[str, Any]) -> None:
         console.print("last errors:")
         for run in document["last_errors"]:
             first_line = (run["error"] or "").splitlines()[0] if run["error"] else ""
-            console.print(f"  {run['run_id']}  {run['pipeline']}  {status_text(run['status'])}  {escape(first_line)}")
+            console.print(f"  {run['run_id']}  {run['pipeline']}  {status_text(run['status'])}  {plain(first_line)}")
 
 

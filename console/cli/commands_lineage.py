@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from console.cli.app import app, workspace
-from console.cli.output import err, out, print_json
+from console.cli.output import err, out, plain, print_json
 
 
 @app.command()
@@ -20,23 +20,22 @@ def lineage(
 
     Example: `flowdeck lineage daily_sales.revenue`
     """
-    from rich.markup import escape
 
     report = workspace(ctx).lineage(target)
     if as_json:
         print_json(report.to_json())
         return
     console = out()
-    console.print(f"[bold]lineage of {escape(report.target)}[/]")
+    console.print(f"[bold]lineage of {plain(report.target)}[/]")
     for title, edges, arrow in (("upstream", report.upstream, "◂"), ("downstream", report.downstream, "▸")):
         console.print(f"\n{title}:")
         if not edges:
             console.print("  (nothing)")
         for edge in edges:
             near, far = (edge.target, edge.source) if arrow == "◂" else (edge.source, edge.target)
-            extra = f"  [yellow]masked: {escape(edge.masked)}[/]" if edge.masked else ""
+            extra = f"  [yellow]masked: {plain(edge.masked)}[/]" if edge.masked else ""
             if edge.checksum:
                 extra += f"  [dim]sha256 {edge.checksum[:12]}[/]"
-            console.print(f"  {escape(near)} {arrow} {escape(far)}  [dim]({edge.pipeline}.{edge.step})[/]{extra}")
+            console.print(f"  {plain(near)} {arrow} {plain(far)}  [dim]({edge.pipeline}.{edge.step})[/]{extra}")
     for note in report.notes:
         err().print(f"note: {note}")

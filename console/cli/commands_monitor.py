@@ -9,7 +9,7 @@ import typer
 
 from console.cli.app import app, workspace
 from console.cli.charts import bar, format_bytes, format_rate, sparkline, status_bars, timeline
-from console.cli.output import format_duration, format_rows, format_time, out, print_json, status_text
+from console.cli.output import format_duration, format_rows, format_time, out, plain, print_json, status_text
 
 if TYPE_CHECKING:
     from engine.monitor.views import RunMetrics
@@ -98,7 +98,6 @@ def report(
 
 
 def _print_report(metrics: RunMetrics, alerts: list) -> None:  # type: ignore[type-arg]
-    from rich.markup import escape
     from rich.table import Table
 
     console = out()
@@ -124,11 +123,11 @@ def _print_report(metrics: RunMetrics, alerts: list) -> None:  # type: ignore[ty
     _print_resources(metrics)
     failing = [check for check in metrics.checks if check.status != "passed"]
     for check in failing:
-        console.print(f"{status_text(check.status)} {escape(check.message or check.check_name)}")
+        console.print(f"{status_text(check.status)} {plain(check.message or check.check_name)}")
     for alert in alerts:
-        console.print(f"alert {alert.status}: {alert.rule}: {escape(alert.summary)}")
+        console.print(f"alert {alert.status}: {alert.rule}: {plain(alert.summary)}")
     if run.error:
-        console.print(f"\n[red]error[/]: {escape(run.error)}")
+        console.print(f"\n[red]error[/]: {plain(run.error)}")
 
 
 def _print_resources(metrics: RunMetrics) -> None:

@@ -242,7 +242,6 @@ def show(
             "resources": metrics.to_json()["resources"],
         })
         return
-    from rich.markup import escape
     from rich.table import Table
 
     from console.cli.charts import format_bytes, format_rate
@@ -250,7 +249,7 @@ def show(
 
     console = out()
     console.print(f"[bold]run {record.run_id}[/]  {record.pipeline}  {status_text(record.status)}")
-    console.print(f"trigger {record.trigger_kind} ({escape(record.trigger_key)})  by {record.requested_by or '?'}")
+    console.print(f"trigger {record.trigger_kind} ({plain(record.trigger_key)})  by {record.requested_by or '?'}")
     if record.parent_run_id:
         console.print(f"resumes run {record.parent_run_id}")
     for child in children:
@@ -284,24 +283,24 @@ def show(
     retried = [a for a in attempts if a.status == "failed" and a.retry_in is not None]
     for attempt in retried:
         console.print(f"\n[yellow]{attempt.step}[/] attempt {attempt.attempt} failed (transient), retried after "
-                      f"{attempt.retry_in:g}s: {escape(attempt.error or '')}")
+                      f"{attempt.retry_in:g}s: {plain(attempt.error or '')}")
     for step in steps:
         if step.error and step.status == "failed":
-            console.print(f"\n[red]{step.step}[/]: {escape(step.error)}")
+            console.print(f"\n[red]{step.step}[/]: {plain(step.error)}")
     for commit in commits:
         if commit.reconciled:
             console.print(f"\n[yellow]{commit.step}[/] published {commit.output} (commit {commit.seq}); the ledger "
                           "learned it from the warehouse's commit marker after the run's process stopped")
     for export in exports:
-        console.print(f"\nwrote {escape(export.path)} ({export.rows:,} rows, {export.bytes:,} bytes, "
+        console.print(f"\nwrote {plain(export.path)} ({export.rows:,} rows, {export.bytes:,} bytes, "
                       f"sha256 {export.sha256[:16]}…)")
     for check in checks:
         if check.status != "passed":
-            console.print(f"\n{status_text(check.status)} {escape(check.message or '')}")
+            console.print(f"\n{status_text(check.status)} {plain(check.message or '')}")
             for row in check.sample:
-                console.print(f"    {escape(str(row))}")
+                console.print(f"    {plain(str(row))}")
     if record.error and not any(step.error for step in steps):
-        console.print(f"\n[red]error[/]: {escape(record.error)}")
+        console.print(f"\n[red]error[/]: {plain(record.error)}")
 
 
 @app.command()

@@ -42,10 +42,9 @@ def run() -> None:
         from engine.masking import mask
 
         if isinstance(error, FlowdeckError):
-            from console.cli.output import err
-            from rich.markup import escape
+            from console.cli.output import err, plain
 
-            err().print(f"[red]error[/]: {escape(mask(error.render()))}")
+            err().print(f"[red]error[/]: {plain(mask(error.render()))}")
             sys.exit(error.exit_code)
         if isinstance(error, LedgerError):
             print(f"error: {mask(str(error))}", file=sys.stderr)
