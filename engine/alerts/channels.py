@@ -8,6 +8,7 @@ sending and never stored; every text that leaves (errors included) is masked fir
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import FlowdeckError
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from engine.project.project import Project
     from state import Ledger
 
-CONSOLE_CHANNEL = Channel(type="console")
 TOAST_EVENT = "alert.toast"
 _NOTIFY_TYPE = {"firing": "failure", "reminder": "warning", "resolved": "success", "test": "info"}
 _SEVERITY_TYPE = {"critical": "failure", "warning": "warning", "info": "info"}
@@ -49,7 +49,13 @@ def channel_named(project: Project, name: str) -> Channel | None:
     channels = project.config.alerts.channels
     if name in channels:
         return channels[name]
-    return CONSOLE_CHANNEL if name == "console" else None
+    return _console_channel() if name == "console" else None
+
+
+@cache
+def _console_channel() -> Channel:
+    # Built on first use: a model instance at import time would build its validator in every process.
+    return Channel(type="console")
 
 
 def compose(notification: Notification, project_name: str) -> Message:
