@@ -85,9 +85,23 @@ def drive(app: object, scenario: Callable[[object], Awaitable[None]], size: tupl
 
     async def main() -> None:
         async with app.run_test(size=size) as pilot:  # type: ignore[attr-defined]
+            await wait_for(pilot, lambda: started(app), what="the first screen's data and the first ledger poll")
             await scenario(pilot)
 
     asyncio.run(main())
+
+
+def started(app: object) -> bool:
+    """The console as an operator first sees it: its first screen loaded, the ledger read once.
+
+    Scenarios start from here, as a person starts typing once the screen is drawn; a key sent
+    while start-up workers are still answering tests a moment no one can aim for.
+    """
+    from console.tui.screens.base import ConsoleScreen
+
+    screen = app.screen  # type: ignore[attr-defined]
+    loader = screen._load_worker if isinstance(screen, ConsoleScreen) else None
+    return app._cursor is not None and loader is not None and loader.is_finished  # type: ignore[attr-defined]
 
 
 async def wait_for(pilot: object, condition: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
