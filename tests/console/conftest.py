@@ -92,7 +92,8 @@ def drive(app: object, scenario: Callable[[object], Awaitable[None]], size: tupl
 
 
 def started(app: object) -> bool:
-    """The console as an operator first sees it: its first screen loaded, the ledger read once.
+    """The console as an operator first sees it: its first screen loaded, the ledger read once,
+    the footer's keys drawn.
 
     Scenarios start from here, as a person starts typing once the screen is drawn; a key sent
     while start-up workers are still answering tests a moment no one can aim for.
@@ -101,7 +102,9 @@ def started(app: object) -> bool:
 
     screen = app.screen  # type: ignore[attr-defined]
     loader = screen._load_worker if isinstance(screen, ConsoleScreen) else None
-    return app._cursor is not None and loader is not None and loader.is_finished  # type: ignore[attr-defined]
+    if app._cursor is None or loader is None or not loader.is_finished:  # type: ignore[attr-defined]
+        return False
+    return screen_text(app).splitlines()[-1].strip() != ""
 
 
 async def wait_for(pilot: object, condition: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
