@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -70,6 +71,7 @@ class Workspace:
         self.source = source
         self.identity = identity or Identity.current()
         self._ledger: Ledger | None = None
+        self._ledger_opening = threading.Lock()  # the console's workers all reach for the ledger as it starts
         self.reaped: list[RunRecord] = []
         install_log_masking()
 
@@ -86,10 +88,12 @@ class Workspace:
         Every text it writes passes through the masker.
         """
         if self._ledger is None:
-            self.project.ensure_runtime_dirs()
-            self._ledger = Ledger(self.project.ledger_path, redact=mask,
-                                  alert_hook=AlertRules(self.project).on_transition)
-            self.reaped = self.reap_orphans()
+            with self._ledger_opening:  # one connection per workspace, however many threads ask first
+                if self._ledger is None:
+                    self.project.ensure_runtime_dirs()
+                    self._ledger = Ledger(self.project.ledger_path, redact=mask,
+                                          alert_hook=AlertRules(self.project).on_transition)
+                    self.reaped = self.reap_orphans()
         return self._ledger
 
     # -- who may do what -----------------------------------------------------------------------
