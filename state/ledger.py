@@ -64,6 +64,24 @@ def stored_schema_version(path: Path) -> int | None:
         raise LedgerError(f"cannot read the ledger {path}: {error}") from None
 
 
+def _use_wal(db: sqlite3.Connection, path: Path) -> None:
+    """Switch the ledger to WAL (a no-op once it is). Processes opening a new ledger at the same
+    moment race for that switch, and SQLite answers "locked" at once instead of waiting; so try
+    again, for as long as any other write would wait."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                raise LedgerError(f"cannot open the ledger {path}: {error}") from None
+            if time.monotonic() > deadline:
+                raise LedgerError(f"cannot open the ledger {path}: another process kept it locked for "
+                                  f"{BUSY_TIMEOUT_SECONDS:g} s; try again when it is done") from None
+            time.sleep(0.01)
+
+
 def new_run_id(now: float | None = None) -> str:
     """A sortable, readable run id: UTC time of creation and 6 random hex digits."""
     stamp = datetime.fromtimestamp(now or time.time(), tz=timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -91,7 +109,7 @@ class Ledger(MonitoringLedger, AlertLedger):
         except sqlite3.Error as error:
             raise LedgerError(f"cannot open the ledger {self.path}: {error}") from None
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _use_wal(self._db, self.path)
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()

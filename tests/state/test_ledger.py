@@ -139,6 +139,33 @@ def test_only_one_of_many_processes_claims_a_run(tmp_path: Path) -> None:
         assert [event.kind for event in ledger.events(run_id=run.run_id)].count("run.started") == 1
 
 
+def _open_new(path: str, barrier: object, results: object) -> None:
+    barrier.wait()  # type: ignore[attr-defined]
+    try:
+        with Ledger(Path(path)) as ledger:
+            results.put(ledger.schema_version)  # type: ignore[attr-defined]
+    except Exception as error:  # noqa: BLE001 - reported to the test
+        results.put(f"{type(error).__name__}: {error}")  # type: ignore[attr-defined]
+
+
+def test_processes_creating_the_same_new_ledger_at_once_all_open_it(tmp_path: Path) -> None:
+    # A daemon, a console and a CLI started together on a fresh project: before the fix about one
+    # such start in four failed with sqlite3's "database is locked" (from switching to WAL).
+    context = multiprocessing.get_context("fork")
+    for attempt in range(20):
+        path = tmp_path / f"attempt-{attempt}" / "ledger.sqlite"
+        barrier, results = context.Barrier(6), context.Queue()
+        workers = [context.Process(target=_open_new, args=(str(path), barrier, results)) for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=60)
+        assert outcomes == [SCHEMA_VERSION] * 6
+        with Ledger(path) as ledger:
+            assert ledger._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
 def test_finish_cancels_unfinished_steps_and_records_why(ledger: Ledger) -> None:
     run, _ = ledger.create_run("daily_sales", trigger_kind="manual")
     ledger.claim_run(run.run_id)
