@@ -220,10 +220,9 @@ def test_log_tail_follows_and_pauses(workspace: Workspace) -> None:
         for index in range(60):
             workspace.ledger.log(record.run_id, f"line {index}")
         await wait_for(pilot, lambda: log.line_count >= 61, what="the new lines")
-        await pilot.pause(0.2)
-        assert log.scroll_y == log.max_scroll_y > 0  # following the tail
+        await wait_for(pilot, lambda: log.scroll_y == log.max_scroll_y > 0, what="the view following the tail")
         await pilot.press("p")
-        assert "paused" in screen_text(app)
+        await wait_for(pilot, lambda: "paused" in screen_text(app), what="the paused state")
         log.scroll_home(animate=False)
         for index in range(20):
             workspace.ledger.log(record.run_id, f"later {index}")
@@ -231,9 +230,8 @@ def test_log_tail_follows_and_pauses(workspace: Workspace) -> None:
         await pilot.pause(0.2)
         assert log.scroll_y == 0  # paused: new lines do not move the view
         await pilot.press("p")
-        await pilot.pause(0.2)
-        assert log.scroll_y == log.max_scroll_y
-        assert "following" in screen_text(app)
+        await wait_for(pilot, lambda: log.scroll_y == log.max_scroll_y and "following" in screen_text(app),
+                       what="the view back at the tail, following")
 
     drive(app, scenario)
 

@@ -76,9 +76,8 @@ def test_a_bad_cron_is_marked_beside_its_input_and_nothing_is_written(workspace:
         assert app.screen.query_one("#cron", Input).has_class("-invalid")
         assert "fix: cron" in _status(app)
         await pilot.press("ctrl+s")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: any("not saved" in toast for toast in notifications(app)), what="the refusal")
         assert isinstance(app.screen, NewPipelineScreen)  # still open, nothing written
-        assert any("not saved" in toast for toast in notifications(app))
         assert "invalid cron expression" in screen_text(app)
 
     drive(app, scenario, (120, 40))
@@ -144,8 +143,8 @@ def test_with_connections_the_form_reads_a_database_table(tmp_path: Path) -> Non
         await wait_for(pilot, lambda: isinstance(app.screen, NewPipelineScreen), what="the form")
         assert not app.screen.query_one("#group-source_table").display  # files until a connection is chosen
         app.screen.query_one("#connection", Select).value = "shop"
-        await pilot.pause(0.1)
-        assert app.screen.query_one("#group-source_table").display and not app.screen.query_one("#group-source").display
+        await wait_for(pilot, lambda: app.screen.query_one("#group-source_table").display
+                       and not app.screen.query_one("#group-source").display, what="the table question instead of files")
         await _type(pilot, app, "name", "customers_nightly")
         await _type(pilot, app, "source_table", "customers")
         await wait_for(pilot, lambda: "✓ valid" in _status(app), what="the answers to validate")
