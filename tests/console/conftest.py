@@ -118,8 +118,13 @@ async def wait_for(pilot: object, condition: Callable[[], object], timeout: floa
 
 def app_state(app: object) -> str:
     """What the app was doing, for a failed wait: its screens, its toasts, and any crash."""
-    stack = " > ".join(f"{type(screen).__name__}#{screen.id}" + (f" ({screen.text})" if type(screen).__name__ == "ErrorDialog" else "")
-                       for screen in app.screen_stack)  # type: ignore[attr-defined]
+    from console.tui.screens.dialogs import ErrorDialog
+
+    def described(screen: object) -> str:
+        text = f" ({screen.text})" if isinstance(screen, ErrorDialog) else ""
+        return f"{type(screen).__name__}#{screen.id}{text}"  # type: ignore[attr-defined]
+
+    stack = " > ".join(described(screen) for screen in app.screen_stack)  # type: ignore[attr-defined]
     error = getattr(app, "_exception", None)
     crashed = f"; the app crashed: {error!r}" if error is not None else ""
     return f"screens: {stack}; toasts: {notifications(app)}{crashed}"

@@ -256,8 +256,6 @@ def test_debug_screen_reports_terminal_colours_and_syntax_highlighting(workspace
     app = make_app(workspace)
 
     async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
-        # As an operator would: the pipeline list is on screen before the key.
-        await wait_for(pilot, lambda: "daily_sales" in screen_text(app), what="the pipeline list")
         await pilot.press("f12")
         await wait_for(pilot, lambda: app.screen.id == "debug", what="the debug dialog")
         text = screen_text(app)
