@@ -39,6 +39,7 @@ from state.records import iso
 
 LOOP_SECONDS = 0.25
 RELOAD_CHECK_SECONDS = 2.0
+RELOAD_SETTLE_SECONDS = 1.0  # an edited pipeline is read once its files have been still this long: never half a save
 RECOVERY_SECONDS = 30.0
 HEALTHY_LOOP_SECONDS = 15.0  # a main loop silent for longer than this is stuck
 ALERT_EVALUATION_SECONDS = 10.0  # deadlines, stale data, own health, reminders
@@ -194,6 +195,8 @@ class Daemon:
         """Load new and edited pipelines; an invalid edit is reported and the last good one kept."""
         names = self.project.pipeline_names()
         for name in set(self._fingerprints) - set(names):
+            if not _settled(_folder_modified(self.project.pipelines_dir / name)):
+                continue  # an editor may be saving pipeline.yaml as a new file: look again on a later pass
             del self._fingerprints[name]
             self._problems.pop(name, None)
             self.schedules.apply(name, None)
@@ -203,6 +206,8 @@ class Daemon:
             fingerprint = _fingerprint(self.project.pipelines_dir / name)
             if self._fingerprints.get(name) == fingerprint:
                 continue
+            if not initial and not _settled(_last_modified(fingerprint)):
+                continue  # still being saved: read it whole on a later pass
             known = name in self._fingerprints
             self._fingerprints[name] = fingerprint
             self.project.forget(name)
@@ -331,6 +336,24 @@ def _fingerprint(folder: Path) -> Fingerprint:
     if not any(name == PIPELINE_FILE for name, *_ in entries):
         return ()
     return tuple(entries)
+
+
+def _last_modified(fingerprint: Fingerprint) -> float:
+    """When the newest file of a fingerprint was last written (0 for none), in seconds since the epoch."""
+    return max((mtime_ns for _name, _size, mtime_ns in fingerprint), default=0) / 1e9
+
+
+def _folder_modified(folder: Path) -> float:
+    """When a file was last added to, renamed in or removed from ``folder`` (0 if it is gone)."""
+    try:
+        return folder.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _settled(modified_at: float) -> bool:
+    """Whether something last modified at ``modified_at`` has been still long enough to be read whole."""
+    return modified_at <= time.time() - RELOAD_SETTLE_SECONDS
 
 
 __all__ = ["Daemon", "LEASE_STALE_SECONDS", "last_errors", "setup_logging"]

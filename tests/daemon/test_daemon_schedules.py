@@ -96,9 +96,9 @@ def test_an_edited_schedule_is_reloaded_and_an_invalid_edit_keeps_the_last_good_
         yaml_path = project / "pipelines" / "edited" / "pipeline.yaml"
         good = yaml_path.read_text()
         yaml_path.write_text(good.replace("interval: 2s", "cron: 'every day'"))
-        wait_for(lambda: http_get(f"{address}/readyz")[0] == 503, 20, what="the invalid edit to be reported")
-        reasons = json.loads(http_get(f"{address}/readyz")[1])["reasons"]
-        assert any("pipeline edited" in reason and "every day" in reason for reason in reasons)
+        wait_for(lambda: any("pipeline edited" in reason and "every day" in reason for reason in readiness(address)),
+                 20, what="the invalid edit to be reported", alive=daemon.process)
+        assert http_get(f"{address}/readyz")[0] == 503
         # the 2s schedule stays in force; its slots cannot start runs of an invalid pipeline, and say why
         edited_at = time.time()
         failed = wait_for(lambda: query(project, "SELECT slot, reason FROM schedule_ticks WHERE pipeline = 'edited' "
@@ -108,8 +108,7 @@ def test_an_edited_schedule_is_reloaded_and_an_invalid_edit_keeps_the_last_good_
 
         yaml_path.write_text(good.replace("interval: 2s", "interval: 3s"))
         wait_for(lambda: http_get(f"{address}/readyz")[0] == 200, 20, what="the fixed edit to be accepted")
-        schedules = json.loads(http_get(f"{address}/status")[1])["schedules"]
-        assert [entry["schedule"] for entry in schedules] == ["every 3s"]
+        assert schedules(address) == ["every 3s"]
         fixed_at = time.time()
         wait_for(lambda: runs(project, "pipeline = 'edited' AND trigger_kind = 'schedule' AND created_at > ?",
                               (fixed_at,)), 20, what="a run on the new schedule", alive=daemon.process)
@@ -119,6 +118,47 @@ def test_an_edited_schedule_is_reloaded_and_an_invalid_edit_keeps_the_last_good_
     new_slots = [run["options"]["scheduled_for"] for run in runs(project, "trigger_kind = 'schedule' AND created_at > ?",
                                                                  (fixed_at,))]
     assert new_slots and all(slot % 3 == 0 for slot in new_slots)
+
+
+def test_a_pipeline_being_saved_is_read_only_once_whole(project: Path) -> None:
+    numbers_pipeline(project, "saved", "schedule:\n  interval: 1h\n")
+    daemon = Daemon(project)
+    try:
+        address = daemon.address()
+        yaml_path = project / "pipelines" / "saved" / "pipeline.yaml"
+        edited = yaml_path.read_text().replace("interval: 1h", "interval: 2h")
+        # a slow writer: 12 pieces 0.3 s apart, so the file is half-written across at least one reload check
+        pieces = [edited[i:i + len(edited) // 12 + 1] for i in range(0, len(edited), len(edited) // 12 + 1)]
+        with yaml_path.open("w") as file:
+            for piece in pieces:
+                file.write(piece)
+                file.flush()
+                assert readiness(address) == [], "a half-written pipeline.yaml was read"
+                time.sleep(0.3)
+        wait_for(lambda: schedules(address) == ["every 7200s"], 20, what="the whole edit to be read", alive=daemon.process)
+
+        # an editor that saves by writing a new file and renaming it: pipeline.yaml is briefly gone each time
+        for hours in range(3, 9):
+            yaml_path.rename(yaml_path.with_suffix(".yaml~"))
+            time.sleep(0.4)
+            write(yaml_path, edited.replace("interval: 2h", f"interval: {hours}h"))
+            time.sleep(0.8)
+        wait_for(lambda: schedules(address) == ["every 28800s"], 20, what="the last save to be read", alive=daemon.process)
+        assert daemon.terminate() == 0
+    finally:
+        daemon.stop_quietly()
+    log = (project / ".flowdeck" / "logs" / "daemon.log").read_text()
+    assert "is invalid" not in log and "was removed" not in log, log
+
+
+def readiness(address: str) -> list[str]:
+    """The reasons /readyz gives for not being ready (none when it is)."""
+    return json.loads(http_get(f"{address}/readyz")[1])["reasons"]
+
+
+def schedules(address: str) -> list[str]:
+    """The schedules in force, as /status describes them."""
+    return [entry["schedule"] for entry in json.loads(http_get(f"{address}/status")[1])["schedules"]]
 
 
 def test_missed_slots_after_downtime_follow_catchup_all_from_the_ledger(project: Path) -> None:
