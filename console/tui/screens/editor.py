@@ -14,10 +14,10 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import Footer, Static, Tab, Tabs, TextArea
 
 from console.tui.actions import bindings
+from console.tui.checking import TypingCheck
 from console.tui.messages import FileChecked, FileSaved, FilesListed, SaveRefused
 from console.tui.screens.base import ConsoleScreen
 from console.tui.screens.dialogs import ConfirmDialog
@@ -26,8 +26,6 @@ from console.tui.widgets.top_bar import TopBar
 if TYPE_CHECKING:
     from engine.errors import FlowdeckError
     from state import EventRecord
-
-CHECK_DELAY_SECONDS = 0.3  # validate after this long without typing
 
 
 class EditorScreen(ConsoleScreen):
@@ -45,8 +43,7 @@ class EditorScreen(ConsoleScreen):
         self.buffers: dict[Path, str] = {}
         self.problems: dict[Path, list[FlowdeckError]] = {}
         self.current: Path | None = None
-        self.generation = 0
-        self._check_timer: Timer | None = None
+        self.check = TypingCheck(self, self._check_text)
         self._loading_text = False
 
     def compose(self) -> ComposeResult:
@@ -105,7 +102,7 @@ class EditorScreen(ConsoleScreen):
         self._loading_text = False
         index = self.files.index(path)
         self.query_one(Tabs).active = f"file-{index}"
-        self._schedule_check(0)
+        self.check.now()
 
     @on(Tabs.TabActivated)
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -120,27 +117,20 @@ class EditorScreen(ConsoleScreen):
         if self._loading_text or self.current is None:
             return
         self.buffers[self.current] = event.text_area.text
-        self._schedule_check(CHECK_DELAY_SECONDS)
+        self.check.soon()
+        self._draw_status()
 
-    def _schedule_check(self, delay: float) -> None:
-        if self._check_timer is not None:
-            self._check_timer.stop()
-        self._check_timer = self.set_timer(delay, self._check_now) if delay else None
-        if not delay:
-            self._check_now()
-
-    def _check_now(self) -> None:
+    def _check_text(self, generation: int) -> None:
         if self.current is None:
             return
-        self.generation += 1
-        path, text, generation = self.current, self.query_one(TextArea).text, self.generation
+        path, text = self.current, self.query_one(TextArea).text
         workspace = self.console.workspace
         self.console.engine_worker(self, lambda: FileChecked(path, generation, workspace.check_file(path, text)),
                                    title="checking", group="check", exclusive=True)
 
     def on_file_checked(self, message: FileChecked) -> None:
         """Show the first problem of the newest check (older ones finishing late are ignored)."""
-        if message.generation != self.generation or message.path != self.current:
+        if message.path != self.current or not self.check.take(message.generation):
             return
         self.problems[message.path] = message.problems
         self._draw_status()
@@ -153,7 +143,9 @@ class EditorScreen(ConsoleScreen):
         modified = self.buffers.get(path) != self.saved_text.get(path)
         line = Text()
         line.append("● modified  " if modified else "  saved     ", style="bold" if modified else "dim")
-        if not problems:
+        if self.check.pending:
+            line.append("… checking", style="dim")
+        elif not problems:
             line.append("✓ valid", style="green")
         else:
             first = problems[0]

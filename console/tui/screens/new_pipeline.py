@@ -16,11 +16,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Select, Static
 from textual.worker import Worker
 
 from console.tui.actions import bindings
+from console.tui.checking import TypingCheck
 from console.tui.messages import DraftChecked, PipelineCreated
 from console.tui.screens.base import ConsoleScreen
 from console.tui.widgets.top_bar import TopBar
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from engine.assistant import PipelineAnswers
     from state import EventRecord
 
-CHECK_DELAY_SECONDS = 0.3
 WHEN_OPTIONS = [("on a cron schedule", "cron"), ("every interval", "interval"), ("when files land", "files"),
                 ("by hand only", "none")]
 FORMAT_OPTIONS = [("from the extension", ""), ("csv", "csv"), ("parquet", "parquet"), ("json", "json")]
@@ -64,9 +63,8 @@ class NewPipelineScreen(ConsoleScreen):
     def __init__(self, name: str = "") -> None:
         super().__init__()
         self.initial_name = name
-        self.generation = 0
+        self.check = TypingCheck(self, self._check_answers)
         self.checked: DraftChecked | None = None
-        self._timer: Timer | None = None
         self._save_worker: Worker[None] | None = None
         self.saving = False
 
@@ -105,7 +103,7 @@ class NewPipelineScreen(ConsoleScreen):
         """Show the fields the default schedule needs, focus the name."""
         self._show_groups()
         self.query_one("#name", Input).focus()
-        self._schedule_check(0)
+        self.check.now()
 
     def ledger_changed(self, events: list[EventRecord]) -> None:
         """Runs do not change the form."""
@@ -158,20 +156,13 @@ class NewPipelineScreen(ConsoleScreen):
     def _changed(self, event: Message) -> None:
         if isinstance(event, Select.Changed):
             self._show_groups()
-        self._schedule_check(CHECK_DELAY_SECONDS)
+        self.check.soon()
+        self._draw_status()
 
     # -- checking: in a worker, the newest answers win ----------------------------------------------------
 
-    def _schedule_check(self, delay: float) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_timer(delay, self._check_now) if delay else None
-        if not delay:
-            self._check_now()
-
-    def _check_now(self) -> None:
-        self.generation += 1
-        generation, answers, min_rows = self.generation, self.answers(), self._value("min_rows")
+    def _check_answers(self, generation: int) -> None:
+        answers, min_rows = self.answers(), self._value("min_rows")
         project = self.console.workspace.project
 
         def check() -> Message:
@@ -203,7 +194,7 @@ class NewPipelineScreen(ConsoleScreen):
 
     def on_draft_checked(self, message: DraftChecked) -> None:
         """Mark wrong answers beside their inputs; show the files or what is wrong with them."""
-        if message.generation != self.generation:
+        if not self.check.take(message.generation):
             return  # an older version of the answers, finished late
         self.checked = message
         for field in (*TEXT_FIELDS, "format"):
@@ -229,7 +220,9 @@ class NewPipelineScreen(ConsoleScreen):
         line = Text()
         if message is None:
             return
-        if message.problems:
+        if self.check.pending:
+            line.append("… checking the answers", style="dim")
+        elif message.problems:
             first = message.problems[0]
             key = f" ({first.location.key})" if first.location is not None and first.location.key else ""
             line.append(f"✗ {first.what}{key}", style="red")
@@ -250,7 +243,7 @@ class NewPipelineScreen(ConsoleScreen):
         """Write the files, if the latest check found nothing wrong (the engine checks again)."""
         if self.console.refuse_if_read_only("creating a pipeline", "save"):
             return
-        if self.checked is None or self.checked.generation != self.generation:
+        if self.checked is None or self.check.pending:
             self.notify("still checking the answers; try again in a moment", severity="warning", timeout=3)
             return
         if self.checked.fields or self.checked.problems or not self.checked.files:
