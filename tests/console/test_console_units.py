@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import subprocess
 import sys
 import time
@@ -177,3 +179,29 @@ def test_headless_engine_and_state_never_load_textual() -> None:
     code = ("import sys, engine.client, engine.worker, engine.alerts.rules, engine.pipelines, engine.project.editing, state; "
             "sys.exit(1 if any(m == 'textual' or m.startswith('textual.') for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+def test_a_step_line_given_a_state_before_its_parts_exist_draws_the_newest_once_they_do() -> None:
+    # a run's next state can reach the run view right after it mounted the step lines
+    from textual.app import App
+    from textual.widgets import Static
+
+    from console.tui.widgets.step_progress import StepProgress
+    from state import StepRecord
+
+    pending = StepRecord(run_id="r1", step="orders", kind="transform", output="orders", position=0, status="pending",
+                         attempts=1, started_at=None, ended_at=None, rows_out=None, error=None)
+    done = dataclasses.replace(pending, status="succeeded", started_at=100.0, ended_at=103.0, rows_out=1200)
+    app: App[None] = App()
+
+    async def scenario() -> str:
+        async with app.run_test() as pilot:
+            line = StepProgress(pending)
+            app.screen.mount(line)  # not awaited, as the run view mounts
+            line.show(done)
+            line.tick()
+            await pilot.pause()
+            return " ".join(str(part.render()) for part in line.query(Static))
+
+    drawn = asyncio.run(scenario())
+    assert "succeeded" in drawn and "1,200 rows" in drawn and "3.00s" in drawn and "pending" not in drawn, drawn

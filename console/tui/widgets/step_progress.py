@@ -32,6 +32,8 @@ class StepProgress(Horizontal):
     def __init__(self, step: StepRecord) -> None:
         super().__init__(id=f"step-{step.step}")
         self.step = step
+        self.progress: float | None = None
+        self._composed = False  # a run's newest state can arrive before this line's parts exist
 
     def compose(self) -> ComposeResult:
         """Status, name, bar, rows, elapsed."""
@@ -42,13 +44,16 @@ class StepProgress(Horizontal):
         yield Static(classes="step-elapsed")
 
     def on_mount(self) -> None:
-        """Draw the step as it was when created."""
-        self.show(self.step)
+        """Draw the newest state shown so far (``show`` before mounting only remembers it)."""
+        self._composed = True
+        self.show(self.step, progress=self.progress)
 
     def show(self, step: StepRecord, now: float | None = None, *, progress: float | None = None) -> None:
         """Draw ``step``; a running step's bar shows DuckDB's query progress when known (else it is
         indeterminate) and its elapsed time ticks."""
-        self.step = step
+        self.step, self.progress = step, progress
+        if not self._composed:
+            return
         self.query_one(".step-status", Static).update(status_text(step.status))
         attempts = f" (try {step.attempts})" if step.attempts > 1 else ""
         self.query_one(".step-name", Static).update(Text(f"{step.step} · {step.kind}{attempts}"))
@@ -64,6 +69,8 @@ class StepProgress(Horizontal):
 
     def tick(self, now: float | None = None) -> None:
         """Refresh the elapsed time (each second while running)."""
+        if not self._composed:
+            return
         elapsed = None
         if self.step.started_at is not None:
             elapsed = (self.step.ended_at or now or time.time()) - self.step.started_at
