@@ -125,6 +125,7 @@ def test_a_pipeline_being_saved_is_read_only_once_whole(project: Path) -> None:
     daemon = Daemon(project)
     try:
         address = daemon.address()
+        wait_for(lambda: schedules(address) == ["every 3600s"], 20, what="the pipeline to be loaded", alive=daemon.process)
         yaml_path = project / "pipelines" / "saved" / "pipeline.yaml"
         edited = yaml_path.read_text().replace("interval: 1h", "interval: 2h")
         # a slow writer: 25 pieces 0.1 s apart, so the file is half-written across at least one 2 s reload check
