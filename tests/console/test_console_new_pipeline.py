@@ -20,6 +20,11 @@ async def _type(pilot, app, field: str, text: str) -> None:  # type: ignore[no-u
     await pilot.press(*text) if text else None
 
 
+async def _fill(pilot, app, **answers: str) -> None:  # type: ignore[no-untyped-def]
+    for field, text in answers.items():
+        await _type(pilot, app, field, text)
+
+
 def _status(app) -> str:  # type: ignore[no-untyped-def]
     return str(app.screen.query_one("#new-problems", Static).render())
 
@@ -38,11 +43,8 @@ def test_filled_form_previews_validates_and_writes_a_pipeline_that_validates(wor
 
     async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
         await _open_form(pilot, app)
-        await _type(pilot, app, "name", "orders_copy")
-        await _type(pilot, app, "source", "data/sample/customers.csv")
-        await _type(pilot, app, "not_null", "customer_id")
-        await _type(pilot, app, "unique", "customer_id")
-        await _type(pilot, app, "export", "exports/customers_copy.parquet")
+        await _fill(pilot, app, name="orders_copy", source="data/sample/customers.csv", not_null="customer_id",
+                    unique="customer_id", export="exports/customers_copy.parquet")
         await wait_for(pilot, lambda: "✓ valid" in _status(app), what="the answers to validate")
         preview = str(app.screen.query_one("#preview", Static).render())
         assert "pipelines/orders_copy/pipeline.yaml" in preview and 'cron: "0 6 * * *"' in preview
@@ -68,8 +70,7 @@ def test_answers_typed_since_the_last_check_are_neither_called_valid_nor_saved(w
 
     async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
         await _open_form(pilot, app)
-        await _type(pilot, app, "name", "orders_copy")
-        await _type(pilot, app, "source", "data/sample/customers.csv")
+        await _fill(pilot, app, name="orders_copy", source="data/sample/customers.csv")
         await wait_for(pilot, lambda: "✓ valid" in _status(app), what="the answers to validate")
         screen: NewPipelineScreen = app.screen
         screen.check.delay = 60  # the operator is still typing: no check starts meanwhile
@@ -94,9 +95,7 @@ def test_a_bad_cron_is_marked_beside_its_input_and_nothing_is_written(workspace:
 
     async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
         await _open_form(pilot, app)
-        await _type(pilot, app, "name", "broken")
-        await _type(pilot, app, "source", "data/sample/customers.csv")
-        await _type(pilot, app, "cron", "61 * * * *")
+        await _fill(pilot, app, name="broken", source="data/sample/customers.csv", cron="61 * * * *")
         await wait_for(pilot, lambda: "61" in str(app.screen.query_one("#error-cron", Static).render()),
                        what="the inline cron error")
         error = str(app.screen.query_one("#error-cron", Static).render())
@@ -173,8 +172,7 @@ def test_with_connections_the_form_reads_a_database_table(tmp_path: Path) -> Non
         app.screen.query_one("#connection", Select).value = "shop"
         await wait_for(pilot, lambda: app.screen.query_one("#group-source_table").display
                        and not app.screen.query_one("#group-source").display, what="the table question instead of files")
-        await _type(pilot, app, "name", "customers_nightly")
-        await _type(pilot, app, "source_table", "customers")
+        await _fill(pilot, app, name="customers_nightly", source_table="customers")
         await wait_for(pilot, lambda: "✓ valid" in _status(app), what="the answers to validate")
         assert "connection: shop" in str(app.screen.query_one("#preview", Static).render())
         await pilot.press("ctrl+s")
