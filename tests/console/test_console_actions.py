@@ -32,7 +32,7 @@ def test_r_on_a_pipeline_asks_parameters_queues_the_run_and_a_detached_worker_ru
         run_id = app.screen.run_id
         await wait_for(pilot, lambda: app.screen.run is not None and app.screen.run.status == "succeeded",
                        timeout=60, what="the run to succeed")
-        assert "✓ succeeded" in screen_text(app), (app.screen.run, list(workspace.project.logs_dir.iterdir()))
+        await wait_for(pilot, lambda: "✓ succeeded" in screen_text(app), what="the run view to say so")
         run = workspace.ledger.get_run(run_id)
         assert run is not None and run.params == {"since": "2026-10-15"}
         assert run.owner_pid != os.getpid()  # executed by a worker process, not inside the console
@@ -203,7 +203,7 @@ def test_run_detail_shows_failing_check_rows_with_samples(workspace: Workspace, 
         assert row[0].startswith("relationships(customer_id")
         assert row[2] == "✗ failed" and row[3] == "1"
         assert "customer_id=" in row[4]  # a sample of the failing rows
-        assert "✗ failed" in screen_text(app)
+        await wait_for(pilot, lambda: "✗ failed" in screen_text(app), what="the failed check on screen")
 
     drive(app, scenario, (120, 40))
 

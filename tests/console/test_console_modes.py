@@ -28,7 +28,7 @@ def test_read_only_hides_every_changing_action_and_refuses_it_by_key_and_command
 
     async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
         await wait_for(pilot, lambda: app.screen.query_one("#pipeline-table", DataTable).row_count == 2)
-        assert "READ-ONLY" in screen_text(app)
+        await wait_for(pilot, lambda: "READ-ONLY" in screen_text(app), what="the read-only mark")
         await wait_for(pilot, lambda: "Preview" in screen_text(app).splitlines()[-1], what="the footer's keys")
         footer = screen_text(app).splitlines()[-1]
         assert "Run" not in footer and "Edit" not in footer
@@ -47,7 +47,7 @@ def test_read_only_hides_every_changing_action_and_refuses_it_by_key_and_command
         assert [run.run_id for run in workspace.ledger.list_runs()] == [queued.run_id]  # nothing new was queued
         assert workspace.ledger.get_run(queued.run_id).status == "queued"  # type: ignore[union-attr]
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: app.screen.id == "help")
+        await wait_for(pilot, lambda: app.screen.id == "help" and "Preview" in screen_text(app), what="the help")
         assert "Cancel" not in screen_text(app) and "Rerun" not in screen_text(app)
 
     drive(app, scenario, size)
@@ -167,7 +167,8 @@ def test_editor_highlights_sql_and_shows_a_syntax_error_with_line_and_column_as_
         editor.cursor_location = (0, 0)
         screen.check.delay = 60  # still typing: the last result is stale until the next check
         await pilot.press(*["delete"] * 6)
-        assert "… checking" in screen_text(app) and "✗" not in screen_text(app)
+        await wait_for(pilot, lambda: "… checking" in screen_text(app), what="the stale result to be withdrawn")
+        assert "✗" not in screen_text(app)
         screen.check.now()
         await wait_for(pilot, lambda: "✓ valid" in screen_text(app))
 
@@ -184,8 +185,8 @@ def test_editor_shows_config_errors_in_yaml_and_goes_to_them(workspace: Workspac
         text = editor.text
         line = text.splitlines().index("    kind: extract") + 1
         editor.text = text.replace("    kind: extract", "    kind: extrakt", 1)
-        await wait_for(pilot, lambda: f"✗ line {line}, col 11: unknown step kind `extrakt`" in screen_text(app))
-        assert "did you mean `extract`" in screen_text(app)
+        await wait_for(pilot, lambda: f"✗ line {line}, col 11: unknown step kind `extrakt`" in screen_text(app)
+                       and "did you mean `extract`" in screen_text(app), what="the problem and its hint")
         editor.cursor_location = (0, 0)
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: editor.cursor_location == (line - 1, 10), what="the cursor at the problem")

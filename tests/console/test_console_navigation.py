@@ -110,7 +110,7 @@ def test_dashboard_shows_counts_trends_and_slowest_steps_and_follows_new_runs(wo
         table = lambda: app.screen.query_one("#stats-table", DataTable)  # noqa: E731
         await wait_for(pilot, lambda: table().row_count == 1, what="the statistics")
         assert rows(table())[0][:5] == ["daily_sales", "1", "1", "0", "100%"]
-        assert "slowest steps:" in screen_text(app)
+        await wait_for(pilot, lambda: "slowest steps:" in screen_text(app), what="the slowest steps")
         finished_run(workspace)  # another run, finished elsewhere
         await wait_for(pilot, lambda: rows(table())[0][1] == "2", what="the dashboard to follow the new run")
 

@@ -52,7 +52,8 @@ def test_filled_form_previews_validates_and_writes_a_pipeline_that_validates(wor
         assert not folder.exists()  # previewing writes nothing
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not isinstance(app.screen, NewPipelineScreen), what="the form to close")
-        assert any("orders_copy created" in toast for toast in notifications(app))
+        await wait_for(pilot, lambda: any("orders_copy created" in toast for toast in notifications(app)),
+                       what="the toast")  # a toast is a message the app handles after the form closed
         assert "orders_copy" in app.pipeline_names
 
     drive(app, scenario, (120, 40))
