@@ -143,6 +143,16 @@ def http_get(url: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
+def readiness(address: str) -> list[str]:
+    """The reasons the daemon's /readyz gives for not being ready (none when it is)."""
+    return json.loads(http_get(f"{address}/readyz")[1])["reasons"]
+
+
+def schedules(address: str) -> list[str]:
+    """The schedules in force, as the daemon's /status describes them."""
+    return [entry["schedule"] for entry in json.loads(http_get(f"{address}/status")[1])["schedules"]]
+
+
 def wait_for(predicate: Callable[[], T | None], timeout: float, *, what: str,
              alive: subprocess.Popen[bytes] | None = None, interval: float = 0.1) -> T:
     """Poll ``predicate`` until it returns something truthy; fail naming ``what`` after ``timeout``."""

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from daemonkit import Daemon, flowdeck, http_get, make_project, numbers_pipeline, query, runs, wait_for, write
+from daemonkit import (Daemon, flowdeck, http_get, make_project, numbers_pipeline, query, readiness, runs, schedules,
+                       wait_for, write)
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +78,7 @@ def test_bad_schedules_and_folders_are_reported_while_other_pipelines_run(projec
 
         # the folder appears: that problem goes away without a restart
         (project / "landing" / "nowhere").mkdir(parents=True)
-        wait_for(lambda: "no_folder" not in http_get(f"{address}/readyz")[1].decode(), 20,
+        wait_for(lambda: not any("no_folder" in reason for reason in readiness(address)), 20,
                  what="the watcher to pick up the new folder", alive=daemon.process)
         assert daemon.terminate() == 0
     finally:
@@ -151,16 +152,6 @@ def test_a_pipeline_being_saved_is_read_only_once_whole(project: Path) -> None:
         daemon.stop_quietly()
     log = (project / ".flowdeck" / "logs" / "daemon.log").read_text()
     assert "is invalid" not in log and "was removed" not in log, log
-
-
-def readiness(address: str) -> list[str]:
-    """The reasons /readyz gives for not being ready (none when it is)."""
-    return json.loads(http_get(f"{address}/readyz")[1])["reasons"]
-
-
-def schedules(address: str) -> list[str]:
-    """The schedules in force, as /status describes them."""
-    return [entry["schedule"] for entry in json.loads(http_get(f"{address}/status")[1])["schedules"]]
 
 
 def test_missed_slots_after_downtime_follow_catchup_all_from_the_ledger(project: Path) -> None:
