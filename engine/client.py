@@ -192,7 +192,7 @@ class Workspace:
         """The files of a pipeline an operator may edit: pipeline.yaml, then its SQL files."""
         from engine.project.editing import editable_files
 
-        folder = self.project.pipelines_dir / pipeline
+        folder = self.project.pipeline_folder(pipeline)
         if not folder.is_dir():
             from engine.project.project import did_you_mean
 

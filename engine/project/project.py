@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import ConfigError, Location, NotFound, ProjectNotFound
-from engine.project.models import PipelineConfig, ProjectConfig
+from engine.project.models import IDENTIFIER, PipelineConfig, ProjectConfig
 from engine.project.validation import validate_document
 from engine.project.yamlfile import YamlDocument, load_yaml
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 PROJECT_FILE = "flowdeck.yaml"
 PIPELINE_FILE = "pipeline.yaml"
 PROJECT_ENV = "FLOWDECK_PROJECT"
+# A pipeline is named by its folder directly under pipelines/: an identifier, never a path.
+_PIPELINE_NAME = re.compile(IDENTIFIER)
 
 
 def find_project_root(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
@@ -134,10 +137,26 @@ class Project:
             return []
         return sorted(entry.name for entry in self.pipelines_dir.iterdir() if (entry / PIPELINE_FILE).is_file())
 
+    def pipeline_folder(self, name: str) -> Path:
+        """The folder of pipeline ``name``, directly under pipelines/.
+
+        The one gate every pipeline name a person or a ledger row gives passes before it becomes
+        a path: a name is an identifier (letters, digits and _), so ``../elsewhere`` or an
+        absolute path can never make a pipeline of a folder outside the project.
+        """
+        if not isinstance(name, str) or not _PIPELINE_NAME.fullmatch(name):
+            shown = name if isinstance(name, str) and name.isprintable() else repr(name)
+            raise NotFound(
+                f"`{shown}` is not a pipeline name: a pipeline is a folder directly under {self.pipelines_dir}, "
+                "named with letters, digits and _ (not a path)",
+                hint=did_you_mean(str(name), self.pipeline_names()) or "list them with `flowdeck pipelines`",
+            )
+        return self.pipelines_dir / name
+
     def pipeline(self, name: str) -> PipelineSource:
-        """Load and validate one pipeline's YAML."""
+        """Load and validate one pipeline's YAML (its name passes ``pipeline_folder``'s gate first)."""
         if name not in self._pipelines:
-            folder = self.pipelines_dir / name
+            folder = self.pipeline_folder(name)
             if not (folder / PIPELINE_FILE).is_file():
                 raise NotFound(
                     f"no pipeline named `{name}` in {self.pipelines_dir}",

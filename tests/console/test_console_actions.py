@@ -175,6 +175,22 @@ def test_an_engine_error_appears_as_a_readable_dialog(workspace: Workspace) -> N
     drive(app, scenario)
 
 
+def test_colon_run_of_a_path_outside_the_project_is_refused_in_words(workspace: Workspace, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "pipeline.yaml").write_text("steps:\n  - name: daily_sales\n    kind: transform\n")
+    (outside / "daily_sales.sql").write_text("SELECT 1 AS loot\n")
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("colon", *f"run {outside}", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog), what="the refusal")
+        assert "is not a pipeline name" in app.screen.text
+        assert workspace.ledger.list_runs(limit=5) == []
+
+    drive(app, scenario)
+
+
 def test_unknown_colon_command_suggests_the_nearest(workspace: Workspace) -> None:
     app = make_app(workspace)
 
