@@ -26,7 +26,7 @@ FLOWDECK = Path(sys.executable).with_name("flowdeck")
 
 STREAMER = r"""
 import sys, time
-from state import Ledger
+from flowdeck.state import Ledger
 ledger = Ledger(__import__("pathlib").Path(sys.argv[1]))
 record, _ = ledger.create_run("daily_sales", trigger_kind="manual")
 ledger.claim_run(record.run_id)  # this process owns it, so nobody reaps it
@@ -48,8 +48,8 @@ while True:
 HEADLESS_PAINT = r"""
 import sys, time
 started = time.perf_counter()
-from console.tui.app import FlowdeckConsole
-from engine.client import Workspace
+from flowdeck.console.tui.app import FlowdeckConsole
+from flowdeck.engine.workspace import Workspace
 
 app = FlowdeckConsole(Workspace.open(sys.argv[1]))
 
@@ -148,7 +148,7 @@ def keystroke_latency(project: Path, work: Path, presses: int, rate: float) -> t
         time.sleep(0.3)
         tmux("send-keys", "-t", "b", f"show {run_id}", "Enter")
         wait_screen(tmux, lambda screen: "progress line" in screen)
-        from state import Ledger
+        from flowdeck.state import Ledger
 
         with Ledger(ledger_path) as ledger:
             before = ledger.last_event_id()

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.client import Workspace  # noqa: E402
+from flowdeck.engine.workspace import Workspace  # noqa: E402
 
 
 def copy_example(target: Path, master: str) -> Path:
@@ -64,7 +64,7 @@ def main() -> None:
         project = copy_example(folder / "project", arguments.master)
         duckdb_runs = [timed_run(project, "duckdb") for _ in range(arguments.runs)]
 
-        from engine.backends.spark.session import connect, local_server
+        from flowdeck.engine.backends.spark.session import connect, local_server
 
         settings = Workspace.open(project).project.config.spark
         server = local_server(settings)

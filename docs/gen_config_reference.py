@@ -24,7 +24,7 @@ from pydantic_core import PydanticUndefined
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from engine.project import models  # noqa: E402 - after the path is set
+from flowdeck.engine.project import models  # noqa: E402 - after the path is set
 
 TARGET = HERE / "configuration.md"
 

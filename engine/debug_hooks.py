@@ -55,7 +55,7 @@ def fault_point(point: str, step: str) -> None:
             if _failures[(point, step)] >= times:
                 return
             _failures[(point, step)] += 1
-        from engine.errors import StepFailed
+        from flowdeck.engine.errors import StepFailed
 
         raise StepFailed(f"injected transient failure at {point} of step `{step}` ({FAIL_VARIABLE})", transient=True)
 

@@ -3,7 +3,7 @@
 Nothing here imports the rest of flowdeck; the engine records through ``Ledger``.
 """
 
-from state.alerting import (
+from flowdeck.state.alerting import (
     AlertBook,
     AlertRecord,
     AlertSignal,
@@ -13,10 +13,10 @@ from state.alerting import (
     Transition,
     fingerprint_of,
 )
-from state.audit import AuditRecord, AuditVerification
-from state.ledger import Ledger, LedgerError, stored_schema_version
-from state.monitoring import ProgressSample, ResourceSample, StepHistory, StepMetrics
-from state.records import (
+from flowdeck.state.audit import AuditRecord, AuditVerification
+from flowdeck.state.ledger import Ledger, LedgerError, stored_schema_version
+from flowdeck.state.monitoring import ProgressSample, ResourceSample, StepHistory, StepMetrics
+from flowdeck.state.records import (
     CheckRecord,
     DaemonLease,
     EventRecord,

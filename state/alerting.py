@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from state.records import CheckRecord, RunRecord, ScheduleTick, StepRecord, iso
+from flowdeck.state.records import CheckRecord, RunRecord, ScheduleTick, StepRecord, iso
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")

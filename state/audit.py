@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from state.records import iso
+from flowdeck.state.records import iso
 
 GENESIS = ""
 PRUNED = "audit.pruned"

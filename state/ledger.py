@@ -21,10 +21,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from state.alerting import AlertHook, AlertLedger, Transition
-from state.audit import GENESIS, PRUNED, AuditRecord, AuditVerification, entry_hash, verify_rows
-from state.monitoring import PER_RUN_MEASURES, MonitoringLedger
-from state.records import (
+from flowdeck.state.alerting import AlertHook, AlertLedger, Transition
+from flowdeck.state.audit import GENESIS, PRUNED, AuditRecord, AuditVerification, entry_hash, verify_rows
+from flowdeck.state.monitoring import PER_RUN_MEASURES, MonitoringLedger
+from flowdeck.state.records import (
     FINISHED,
     AttemptRecord,
     CheckRecord,
@@ -40,7 +40,7 @@ from state.records import (
     StepRecord,
     Watermark,
 )
-from state.schema import MIGRATIONS, SCHEMA_VERSION
+from flowdeck.state.schema import MIGRATIONS, SCHEMA_VERSION
 
 Redactor = Callable[[str], str]
 BUSY_TIMEOUT_SECONDS = 30.0

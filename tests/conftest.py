@@ -23,7 +23,7 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from engine.masking import MASKER
+from flowdeck.engine.masking import MASKER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FLOWDECK = Path(sys.executable).with_name("flowdeck")

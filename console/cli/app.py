@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 if TYPE_CHECKING:
-    from engine.client import Workspace
+    from flowdeck.engine.workspace import Workspace
 
 app = typer.Typer(
     name="flowdeck",
@@ -57,7 +57,7 @@ def main(
     ctx.obj = Globals(project=project)
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            from console.cli.commands_console import open_console
+            from flowdeck.console.cli.commands_console import open_console
 
             open_console(ctx.obj, read_only=False, theme=None)
         else:
@@ -66,7 +66,7 @@ def main(
 
 def workspace(ctx: typer.Context, *, source: str = "cli") -> Workspace:
     """The workspace of the project chosen by the global options; ``source`` is where actions come from (audit log)."""
-    from engine.client import Workspace
+    from flowdeck.engine.workspace import Workspace
 
     globals_: Globals = ctx.find_root().obj or Globals()
     return Workspace.open(globals_.project, source=source)

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.output import err, format_time, out, plain, print_json
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.output import err, format_time, out, plain, print_json
 
 alerts_app = typer.Typer(
     help="Alerts raised by runs, checks, schedules and the daemon, and the notifications sent about them.",
@@ -27,8 +27,8 @@ def severity_text(severity: str) -> str:
 
 def parse_duration(text: str) -> float:
     """``2h`` → 7200.0; bad input is a clear error."""
-    from engine.errors import ParamError
-    from engine.project.models import parse_duration as parse
+    from flowdeck.engine.errors import ParamError
+    from flowdeck.engine.project.models import parse_duration as parse
 
     try:
         return float(parse(text).total_seconds())

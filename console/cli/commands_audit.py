@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.output import err, format_time, out, plain, print_json
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.output import err, format_time, out, plain, print_json
 
 audit_app = typer.Typer(
     help="The append-only, hash-chained audit log: who did what, from where, and how it ended.",
@@ -82,7 +82,7 @@ def whoami(
 
     Example: `flowdeck whoami`
     """
-    from engine.roles import ACTIONS
+    from flowdeck.engine.governance.roles import ACTIONS
 
     ws = workspace(ctx)
     allowed = [action for action in ACTIONS if ws.can(action)]

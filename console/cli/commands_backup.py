@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.output import err, out, plain, print_json
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.output import err, out, plain, print_json
 
 
 @app.command()

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.output import out, plain, print_json
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.output import out, plain, print_json
 
 EXIT_CONNECTION_FAILED = 1
 

@@ -6,13 +6,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from console.cli.app import Globals, app
+from flowdeck.console.cli.app import Globals, app
 
 
 def open_console(globals_: Globals, *, read_only: bool, theme: Optional[str]) -> None:
     """Start the Textual console on the chosen project."""
-    from console.tui.app import run_console
-    from engine.client import Workspace
+    from flowdeck.console.tui.app import run_console
+    from flowdeck.engine.workspace import Workspace
 
     run_console(Workspace.open(globals_.project, source="console"), read_only=read_only, theme=theme)
 

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.output import err, out, plain, print_json, status_text
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.output import err, out, plain, print_json, status_text
 
 EXIT_UNHEALTHY = 1
 
@@ -29,7 +29,7 @@ def daemon(
 
     Example: `flowdeck daemon` (or under systemd: docs/flowdeck.service)
     """
-    from engine.daemon.daemon import Daemon
+    from flowdeck.engine.daemon.daemon import Daemon
 
     raise typer.Exit(Daemon(workspace(ctx, source="daemon"), port=port).run())
 
@@ -48,7 +48,7 @@ def status(
 
     Example: `flowdeck status --check || systemctl restart flowdeck`
     """
-    from engine.daemon.daemon import last_errors
+    from flowdeck.engine.daemon.daemon import last_errors
 
     ws = workspace(ctx)
     state = ws.daemon_state()

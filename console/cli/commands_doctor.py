@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from console.cli.app import Globals, app
-from console.cli.output import out, plain, print_json
+from flowdeck.console.cli.app import Globals, app
+from flowdeck.console.cli.output import out, plain, print_json
 
 STYLE = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"), "skip": ("-", "dim")}
 
@@ -25,7 +25,7 @@ def doctor(
 
     Example: `flowdeck doctor`
     """
-    from engine.doctor import diagnose, worst
+    from flowdeck.engine.operations.doctor import diagnose, worst
 
     globals_: Globals = ctx.find_root().obj or Globals()
     findings = diagnose(globals_.project, stdout_is_terminal=sys.stdout.isatty())

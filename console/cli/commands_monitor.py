@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.charts import bar, format_bytes, format_rate, sparkline, status_bars, timeline
-from console.cli.output import format_duration, format_rows, format_time, out, plain, print_json, status_text
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.charts import bar, format_bytes, format_rate, sparkline, status_bars, timeline
+from flowdeck.console.cli.output import format_duration, format_rows, format_time, out, plain, print_json, status_text
 
 if TYPE_CHECKING:
-    from engine.monitor.views import RunMetrics
+    from flowdeck.engine.monitor.views import RunMetrics
 
 
 @app.command()
@@ -86,7 +86,7 @@ def report(
     ws = workspace(ctx)
     metrics = ws.run_metrics(run_id)
     if html is not None:
-        from console.cli.report_html import render_run_report
+        from flowdeck.console.cli.report_html import render_run_report
 
         html.write_text(render_run_report(metrics, ws.project.config.name), encoding="utf-8")
         out().print(f"wrote {html}")

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.output import err, out, plain
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.output import err, out, plain
 
 if TYPE_CHECKING:
-    from console.cli.prompts import Asker
-    from engine.assistant import AnswerError, PipelineAnswers
-    from engine.project.project import Project
+    from flowdeck.console.cli.prompts import Asker
+    from flowdeck.engine.operations.assistant import AnswerError, PipelineAnswers
+    from flowdeck.engine.project.project import Project
 
 new_app = typer.Typer(
     help="Create a pipeline with an assistant that asks what it needs (`flowdeck new pipeline`).",
@@ -95,8 +95,8 @@ def new_pipeline(
 
     Example: `flowdeck new pipeline orders --source 'data/orders/*.csv' --cron '0 6 * * *' --unique order_id --yes`
     """
-    from console.cli.prompts import Asker
-    from engine.assistant import AnswerError, PipelineAnswers, draft_problems, render, split_list
+    from flowdeck.console.cli.prompts import Asker
+    from flowdeck.engine.operations.assistant import AnswerError, PipelineAnswers, draft_problems, render, split_list
 
     ws = workspace(ctx)
     project = ws.project
@@ -122,7 +122,7 @@ def new_pipeline(
         first, *rest = problems
         if isinstance(first, AnswerError):
             raise _with_flag(first)
-        from engine.errors import ConfigError
+        from flowdeck.engine.errors import ConfigError
 
         raise ConfigError(f"not written: the new pipeline would not be valid: {first.what}", location=first.location,
                           excerpt=first.excerpt, hint=first.hint, also=rest)
@@ -142,7 +142,7 @@ def new_pipeline(
 
 def _with_flag(error: AnswerError) -> AnswerError:
     """An answer error whose hint names the flag that gives that answer."""
-    from engine.assistant import AnswerError
+    from flowdeck.engine.operations.assistant import AnswerError
 
     flag = FLAGS.get(error.field, f"--{error.field.replace('_', '-')}")
     return AnswerError(error.field, error.what.split(": ", 1)[-1], hint=f"change {flag}" + (
@@ -150,7 +150,7 @@ def _with_flag(error: AnswerError) -> AnswerError:
 
 
 def _ask_name(asker: Asker, project: Project, given: str | None) -> str:
-    from engine.assistant import AnswerError, check_new_pipeline_name
+    from flowdeck.engine.operations.assistant import AnswerError, check_new_pipeline_name
 
     if given is not None:
         problem = check_new_pipeline_name(project, given)
@@ -162,7 +162,7 @@ def _ask_name(asker: Asker, project: Project, given: str | None) -> str:
 
 def _ask_source(asker: Asker, project: Project, answers: PipelineAnswers, *, source: str | None,
                 file_format: str | None, connection: str | None, source_table: str | None, query: str | None) -> None:
-    from engine.assistant import (
+    from flowdeck.engine.operations.assistant import (
         FILE_FORMATS,
         AnswerError,
         check_connection,
@@ -204,7 +204,7 @@ def _ask_source(asker: Asker, project: Project, answers: PipelineAnswers, *, sou
 def _ask_when(asker: Asker, answers: PipelineAnswers, *, cron: str | None, timezone: str | None, interval: str | None,
               watch: str | None, patterns: list[str] | None, settle: str | None, archive: str | None,
               no_schedule: bool) -> None:
-    from engine.assistant import AnswerError, check_cron, check_interval, check_settle, check_timezone
+    from flowdeck.engine.operations.assistant import AnswerError, check_cron, check_interval, check_settle, check_timezone
 
     given = [kind for kind, value in (("cron", cron), ("interval", interval), ("files", watch), ("none", no_schedule))
              if value]
@@ -243,7 +243,7 @@ def _ask_when(asker: Asker, answers: PipelineAnswers, *, cron: str | None, timez
 
 def _ask_checks(asker: Asker, project: Project, answers: PipelineAnswers, *, not_null: list[str], unique: list[str],
                 min_rows: int | None, no_checks: bool) -> None:
-    from engine.assistant import check_columns, check_min_rows, source_columns, split_list, unknown_check_columns
+    from flowdeck.engine.operations.assistant import check_columns, check_min_rows, source_columns, split_list, unknown_check_columns
 
     answers.not_null, answers.unique, answers.min_rows = not_null, unique, min_rows
     if no_checks or not_null or unique or min_rows is not None or not asker.interactive:
@@ -267,7 +267,7 @@ def _ask_checks(asker: Asker, project: Project, answers: PipelineAnswers, *, not
 
 def _ask_destination(asker: Asker, project: Project, answers: PipelineAnswers, *, table: str | None,
                      export: str | None, no_export: bool) -> None:
-    from engine.assistant import AnswerError, check_destination, check_export
+    from flowdeck.engine.operations.assistant import AnswerError, check_destination, check_export
 
     if table is not None:
         problem = check_destination(project, table)

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.output import err, out, plain, print_json
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.output import err, out, plain, print_json
 
 
 @app.command()
@@ -25,9 +25,9 @@ def init(
 
     Example: `flowdeck init ~/etl --template incremental_daily && cd ~/etl && flowdeck run sales_daily`
     """
-    from console.cli.prompts import Asker
-    from engine.errors import FlowdeckError
-    from engine.scaffold import DEFAULT_TEMPLATE, init_project, templates
+    from flowdeck.console.cli.prompts import Asker
+    from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.engine.operations.scaffold import DEFAULT_TEMPLATE, init_project, templates
 
     known = templates()
     if list_templates:
@@ -69,7 +69,7 @@ def validate(
 
     Example: `flowdeck validate daily_sales --engine spark`
     """
-    from engine.errors import EXIT_BAD_INPUT, FlowdeckError
+    from flowdeck.engine.errors import EXIT_BAD_INPUT, FlowdeckError
 
     ws = workspace(ctx)
     chosen = engine or ws.project.config.engine
@@ -111,8 +111,8 @@ def list_pipelines(
 
     Example: `flowdeck pipelines --json`
     """
-    from engine.errors import FlowdeckError
-    from engine.pipelines import describe_pipeline
+    from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.engine.plan.describe import describe_pipeline
 
     ws = workspace(ctx)
     described = []
@@ -165,8 +165,8 @@ def graph(
 
     Example: `flowdeck graph daily_sales --format mermaid`
     """
-    from engine.errors import FlowdeckError
-    from engine.pipelines import graph_dot, graph_mermaid, graph_text
+    from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.engine.plan.describe import graph_dot, graph_mermaid, graph_text
 
     renderers = {"text": graph_text, "mermaid": graph_mermaid, "dot": graph_dot}
     if output_format not in renderers:
@@ -187,8 +187,8 @@ def schema(
 
     Example: `flowdeck schema pipeline > pipeline.schema.json`
     """
-    from engine.errors import FlowdeckError
-    from engine.project.models import PipelineConfig, ProjectConfig
+    from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.engine.project.models import PipelineConfig, ProjectConfig
 
     schemas = {
         "project": ProjectConfig.model_json_schema(),

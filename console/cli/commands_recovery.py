@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.output import err, format_rows, format_time, out, print_json
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.output import err, format_rows, format_time, out, print_json
 
 
 @app.command()
@@ -95,6 +95,6 @@ def cleanup(
 
 
 def _iso(ts: float | None) -> str | None:
-    from state.records import iso
+    from flowdeck.state.records import iso
 
     return iso(ts)

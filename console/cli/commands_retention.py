@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.output import out, print_json
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.output import out, print_json
 
 
 @app.command()

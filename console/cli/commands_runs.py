@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.output import (
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.output import (
     err,
     format_duration,
     format_rows,
@@ -21,15 +21,15 @@ from console.cli.output import (
 )
 
 if TYPE_CHECKING:
-    from engine.client import Workspace
-    from engine.run.executor import RunUpdate
+    from flowdeck.engine.workspace import Workspace
+    from flowdeck.engine.run.executor import RunUpdate
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "abandoned")
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
     """``["day=2026-11-01"]`` → ``{"day": "2026-11-01"}``; a malformed pair is bad input."""
-    from engine.errors import ParamError
+    from flowdeck.engine.errors import ParamError
 
     params: dict[str, str] = {}
     for pair in pairs:
@@ -85,7 +85,7 @@ def run(
 
     Example: `flowdeck run daily_sales --from orders_clean --request-id nightly-2026-11-27`
     """
-    from engine.errors import ParamError
+    from flowdeck.engine.errors import ParamError
 
     if engine is not None and engine not in ("duckdb", "spark"):
         raise ParamError(f"unknown engine {engine!r}", hint="use duckdb or spark")
@@ -121,7 +121,7 @@ def run(
 
 def _execute_in_foreground(ws: Workspace, run_id: str, pipeline: str) -> None:
     """Execute a queued run here, with the live step table; exit with the run's outcome."""
-    from console.cli.progress import RunProgress
+    from flowdeck.console.cli.progress import RunProgress
 
     plan = ws.plan(pipeline)
     progress = RunProgress(run_id, pipeline, plan)
@@ -156,7 +156,7 @@ def _execute_in_foreground(ws: Workspace, run_id: str, pipeline: str) -> None:
     assert final is not None
     progress.summary(final)
     if outcome.get("error"):
-        from engine.masking import mask
+        from flowdeck.engine.masking import mask
 
         err().print(mask(str(outcome["error"])), markup=False)
     if final.status == "succeeded":
@@ -179,7 +179,7 @@ def runs(
 
     Example: `flowdeck runs --pipeline daily_sales --status failed --limit 5`
     """
-    from engine.errors import FlowdeckError
+    from flowdeck.engine.errors import FlowdeckError
 
     if status is not None and status not in RUN_STATUSES:
         raise FlowdeckError(f"unknown status {status!r}", hint=f"use one of {', '.join(RUN_STATUSES)}")
@@ -244,8 +244,8 @@ def show(
         return
     from rich.table import Table
 
-    from console.cli.charts import format_bytes, format_rate
-    from console.cli.commands_monitor import _print_resources
+    from flowdeck.console.cli.charts import format_bytes, format_rate
+    from flowdeck.console.cli.commands_monitor import _print_resources
 
     console = out()
     console.print(f"[bold]run {record.run_id}[/]  {record.pipeline}  {status_text(record.status)}")
@@ -316,7 +316,7 @@ def logs(
     """
     import json
 
-    from console.cli.output import json_default
+    from flowdeck.console.cli.output import json_default
 
     ws = workspace(ctx)
     record = ws.resolve_run(run_id)

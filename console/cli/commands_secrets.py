@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.output import err, out, print_json
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.output import err, out, print_json
 
 secrets_app = typer.Typer(
     help="Store credentials outside YAML: in the OS keyring, or in flowdeck's encrypted file keyring.\n\n"
@@ -20,7 +20,7 @@ app.add_typer(secrets_app, name="secrets")
 
 def _read_value(name: str) -> str:
     """The secret's value: typed twice without echo on a terminal, else all of stdin (one trailing newline dropped)."""
-    from engine.secrets import SecretsError
+    from flowdeck.engine.secrets import SecretsError
 
     if sys.stdin.isatty():
         import getpass
@@ -82,7 +82,7 @@ def delete_secret(
 
     Example: `flowdeck secrets delete PG_PASSWORD`
     """
-    from engine.errors import NotFound
+    from flowdeck.engine.errors import NotFound
 
     if not workspace(ctx).delete_secret(name):
         raise NotFound(f"there is no secret named {name}", hint="list them with `flowdeck secrets list`")

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from console.cli.app import app, workspace
-from console.cli.output import err, json_default, out, plain, print_json
+from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.output import err, json_default, out, plain, print_json
 
 
 @app.command()

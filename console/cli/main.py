@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from console.cli import (  # noqa: F401 - registers the commands
+from flowdeck.console.cli import (  # noqa: F401 - registers the commands
     commands_alerts,
     commands_audit,
     commands_backup,
@@ -26,7 +26,7 @@ from console.cli import (  # noqa: F401 - registers the commands
     commands_secrets,
     commands_warehouse,
 )
-from console.cli.app import app
+from flowdeck.console.cli.app import app
 
 
 def run() -> None:
@@ -36,13 +36,13 @@ def run() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # only our own errors are expected here; others are bugs
-        from engine.errors import FlowdeckError
-        from state.ledger import LedgerError
+        from flowdeck.engine.errors import FlowdeckError
+        from flowdeck.state.ledger import LedgerError
 
-        from engine.masking import mask
+        from flowdeck.engine.masking import mask
 
         if isinstance(error, FlowdeckError):
-            from console.cli.output import err, plain
+            from flowdeck.console.cli.output import err, plain
 
             err().print(f"[red]error[/]: {plain(mask(error.render()))}")
             sys.exit(error.exit_code)

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from console.cli.output import err, format_duration, format_rows, out, plain, status_text
-from engine.plan import Plan
-from engine.run.executor import RunUpdate
-from state import RunRecord
+from flowdeck.console.cli.output import err, format_duration, format_rows, out, plain, status_text
+from flowdeck.engine.plan.planner import Plan
+from flowdeck.engine.run.executor import RunUpdate
+from flowdeck.state import RunRecord
 
 if TYPE_CHECKING:  # the live table is drawn only on a terminal; off one, rich.live is not loaded
     from rich.live import Live

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from engine.errors import FlowdeckError
+from flowdeck.engine.errors import FlowdeckError
 
 Check = Callable[[str], "str | None"]  # an answer → why it is wrong, or None
 

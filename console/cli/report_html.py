@@ -9,11 +9,11 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from console.cli.charts import format_bytes, format_rate
-from console.cli.output import format_duration, format_time
+from flowdeck.console.cli.charts import format_bytes, format_rate
+from flowdeck.console.cli.output import format_duration, format_time
 
 if TYPE_CHECKING:
-    from engine.monitor.views import RunMetrics
+    from flowdeck.engine.monitor.views import RunMetrics
 
 COLOURS = {"succeeded": "#2e9e4f", "failed": "#d64545", "running": "#d9a400", "skipped": "#9aa0a6",
            "canceled": "#a05ad6", "pending": "#c8c8c8", "abandoned": "#d64545"}

@@ -21,27 +21,27 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.worker import Worker
 
-from console.tui.actions import GLOBAL, PERMISSIONS, bindings, command_specs, help_sections, is_refused
-from console.tui.commands import ConsoleCommands
-from console.tui.messages import EngineFailed, LedgerChanged, RunCancelRequested, RunSubmitted
-from console.tui.screens.alerts import AlertsScreen
-from console.tui.screens.dashboard import DashboardScreen
-from console.tui.screens.base import ConsoleScreen
-from console.tui.screens.command_line import CommandLineScreen
-from console.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ParamsDialog, TextDialog
-from console.tui.screens.editor import EditorScreen
-from console.tui.screens.new_pipeline import NewPipelineScreen
-from console.tui.screens.pipelines import PipelinesScreen
-from console.tui.screens.preview import PreviewScreen
-from console.tui.screens.run_detail import RunDetailScreen
-from console.tui.screens.runs import RunsScreen
-from console.tui.themes import BUILTIN_THEMES_DIR, DEFAULT_THEME, load_themes
-from engine.errors import FlowdeckError
-from state import LedgerError
+from flowdeck.console.tui.actions import GLOBAL, PERMISSIONS, bindings, command_specs, help_sections, is_refused
+from flowdeck.console.tui.commands import ConsoleCommands
+from flowdeck.console.tui.messages import EngineFailed, LedgerChanged, RunCancelRequested, RunSubmitted
+from flowdeck.console.tui.screens.alerts import AlertsScreen
+from flowdeck.console.tui.screens.dashboard import DashboardScreen
+from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.screens.command_line import CommandLineScreen
+from flowdeck.console.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ParamsDialog, TextDialog
+from flowdeck.console.tui.screens.editor import EditorScreen
+from flowdeck.console.tui.screens.new_pipeline import NewPipelineScreen
+from flowdeck.console.tui.screens.pipelines import PipelinesScreen
+from flowdeck.console.tui.screens.preview import PreviewScreen
+from flowdeck.console.tui.screens.run_detail import RunDetailScreen
+from flowdeck.console.tui.screens.runs import RunsScreen
+from flowdeck.console.tui.themes import BUILTIN_THEMES_DIR, DEFAULT_THEME, load_themes
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.state import LedgerError
 
 if TYPE_CHECKING:
-    from engine.client import Workspace
-    from state import EventRecord
+    from flowdeck.engine.workspace import Workspace
+    from flowdeck.state import EventRecord
 
 POLL_EVENT_CAP = 5000  # events read per poll; a flood is read over several polls, none skipped
 REAP_EVERY_SECONDS = 10.0
@@ -261,7 +261,7 @@ class FlowdeckConsole(App[None]):
 
     def refresh_top_bars(self) -> None:
         """Redraw the top bar of every screen."""
-        from console.tui.widgets.top_bar import TopBar
+        from flowdeck.console.tui.widgets.top_bar import TopBar
 
         for screen in self.screen_stack:
             for bar in screen.query(TopBar):

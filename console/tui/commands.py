@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from console.tui.actions import ACTIONS, is_refused
+from flowdeck.console.tui.actions import ACTIONS, is_refused
 
 if TYPE_CHECKING:
-    from console.tui.app import FlowdeckConsole
+    from flowdeck.console.tui.app import FlowdeckConsole
 
 
 class ConsoleCommands(Provider):

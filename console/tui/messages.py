@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:  # annotations only: the console's first paint must not wait for sqlglot or DuckDB
-    from engine.monitor.views import RunMetrics, StatsReport
-    from state import AlertRecord
-    from engine.backends.base import QueryResult
-    from engine.errors import FlowdeckError
-    from engine.pipelines import PipelineSummary
-    from engine.project.editing import SaveResult
-    from state import CheckRecord, EventRecord, RunRecord, StepRecord
+    from flowdeck.engine.monitor.views import RunMetrics, StatsReport
+    from flowdeck.state import AlertRecord
+    from flowdeck.engine.backends.base import QueryResult
+    from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.engine.plan.describe import PipelineSummary
+    from flowdeck.engine.project.editing import SaveResult
+    from flowdeck.state import CheckRecord, EventRecord, RunRecord, StepRecord
 
 
 @dataclass

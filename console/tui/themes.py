@@ -13,8 +13,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from textual.theme import Theme
 
+import flowdeck.themes
+
 DEFAULT_THEME = "flowdeck-dark"
-BUILTIN_THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
+BUILTIN_THEMES_DIR = Path(flowdeck.themes.__file__).resolve().parent  # package data, installed or not
 
 
 class ThemeFile(BaseModel):

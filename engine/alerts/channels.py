@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import FlowdeckError
-from engine.project.models import Channel
-from engine.masking import mask
-from engine.secrets import resolve
-from state import Notification
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.project.models import Channel
+from flowdeck.engine.masking import mask
+from flowdeck.engine.secrets import resolve
+from flowdeck.state import Notification
 
 if TYPE_CHECKING:
-    from engine.project.project import Project
-    from state import Ledger
+    from flowdeck.engine.project.project import Project
+    from flowdeck.state import Ledger
 
 TOAST_EVENT = "alert.toast"
 _NOTIFY_TYPE = {"firing": "failure", "reminder": "warning", "resolved": "success", "test": "info"}

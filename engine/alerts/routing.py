@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.project.models import AlertsConfig, Route
-from state import Delivery
+from flowdeck.engine.project.models import AlertsConfig, Route
+from flowdeck.state import Delivery
 
 CONSOLE = "console"
 

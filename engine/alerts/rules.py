@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from engine.alerts.routing import deliveries_for
-from engine.errors import FlowdeckError
-from engine.project.models import PipelineAlerts, Rule, SlowRunRule, StaleRule
-from engine.project.project import Project
-from engine.units import format_duration
-from state import AlertBook, AlertSignal, RunRecord, Transition
+from flowdeck.engine.alerts.routing import deliveries_for
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.project.models import PipelineAlerts, Rule, SlowRunRule, StaleRule
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.units import format_duration
+from flowdeck.state import AlertBook, AlertSignal, RunRecord, Transition
 
 DEFAULT_SEVERITY: dict[str, str] = {
     "run_failed": "critical",

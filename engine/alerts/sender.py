@@ -20,13 +20,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from engine.alerts.channels import DeliveryError, channel_named, deliver
-from engine.processes import pid_alive
-from engine.masking import mask
-from state import Notification
+from flowdeck.engine.alerts.channels import DeliveryError, channel_named, deliver
+from flowdeck.engine.run.processes import pid_alive
+from flowdeck.engine.masking import mask
+from flowdeck.state import Notification
 
 if TYPE_CHECKING:
-    from engine.client import Workspace
+    from flowdeck.engine.workspace import Workspace
 
 LEASE_SECONDS = 120.0  # longer than any one delivery takes (Apprise's timeouts are seconds)
 log = logging.getLogger("flowdeck.alerts.sender")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import NotFound, StepFailed
+from flowdeck.engine.errors import NotFound, StepFailed
 
 
 def quote(name: str) -> str:

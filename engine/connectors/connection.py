@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from engine.connectors.dialects import DIALECTS, Dialect, QualifiedName, adapt_batch, adapted_schema
-from engine.connectors.failures import ConnectionFailed, explain
-from engine.errors import ConfigError, NotFound
-from engine.project.models import ConnectionConfig
+from flowdeck.engine.connectors.dialects import DIALECTS, Dialect, QualifiedName, adapt_batch, adapted_schema
+from flowdeck.engine.connectors.failures import ConnectionFailed, explain
+from flowdeck.engine.errors import ConfigError, NotFound
+from flowdeck.engine.project.models import ConnectionConfig
 
 if TYPE_CHECKING:
-    from engine.project.project import Project
+    from flowdeck.engine.project.project import Project
 
 APPLICATION_NAME = "flowdeck"
 MIN_CONNECT_TIMEOUT = 2  # libpq treats anything lower as 2 seconds
@@ -218,7 +218,7 @@ def connected(project: Project, name: str, *, create: bool = False) -> Iterator[
 
 
 def _sqlite_path(project: Project, config: ConnectionConfig) -> Path:
-    from engine.secrets import has_reference, resolve
+    from flowdeck.engine.secrets import has_reference, resolve
 
     uri = resolve(config.uri, project) if has_reference(config.uri) else config.uri
     return project.resolve_path(uri.removeprefix("sqlite://").removeprefix("file:"))
@@ -226,7 +226,7 @@ def _sqlite_path(project: Project, config: ConnectionConfig) -> Path:
 
 def _postgresql_uri(project: Project, config: ConnectionConfig) -> tuple[str, str | None]:
     """The libpq URI with user, password and TLS options as query parameters; and the user."""
-    from engine.secrets import has_reference, resolve
+    from flowdeck.engine.secrets import has_reference, resolve
 
     def resolved(text: str) -> str:
         return resolve(text, project) if has_reference(text) else text

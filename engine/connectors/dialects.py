@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from engine.errors import StepFailed
+from flowdeck.engine.errors import StepFailed
 
 MARKER_TABLE = "_flowdeck_loads"
 LOAD_STAGE_PREFIX = "__fd_load_"

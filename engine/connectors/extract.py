@@ -14,20 +14,20 @@ import datetime
 import decimal
 from typing import TYPE_CHECKING, Any
 
-from engine.backends.base import ARROW_RELATION, MergeSpec, Staged
-from engine.backends.duckdb_backend import quote
-from engine.connectors.connection import BatchStream, Connection, connected
-from engine.connectors.dialects import Dialect, QualifiedName
-from engine.connectors.progress import Counted, ledger_reporter
-from engine.errors import StepFailed
-from engine.project.models import DatabaseSource, ExtractStep
-from engine.run import incremental
-from engine.sql.analysis import statement_text
-from state.records import Watermark
+from flowdeck.engine.backends.base import ARROW_RELATION, MergeSpec, Staged
+from flowdeck.engine.backends.duckdb.backend import quote
+from flowdeck.engine.connectors.connection import BatchStream, Connection, connected
+from flowdeck.engine.connectors.dialects import Dialect, QualifiedName
+from flowdeck.engine.connectors.progress import Counted, ledger_reporter
+from flowdeck.engine.errors import StepFailed
+from flowdeck.engine.project.models import DatabaseSource, ExtractStep
+from flowdeck.engine.run import incremental
+from flowdeck.engine.sql.analysis import statement_text
+from flowdeck.state.records import Watermark
 
 if TYPE_CHECKING:
-    from engine.plan import PlannedStep
-    from engine.run.steps import StepContext, StepResult
+    from flowdeck.engine.plan.planner import PlannedStep
+    from flowdeck.engine.run.steps import StepContext, StepResult
 
 SOURCE_ALIAS = "flowdeck_source"
 
@@ -42,7 +42,7 @@ def source_query(dialect: Dialect, source: DatabaseSource, query_text: str | Non
 
 def extract_database(context: StepContext, step: PlannedStep, config: ExtractStep) -> StepResult:
     """Read the step's table or query into its output: replaced whole, or merged (incremental)."""
-    from engine.run.steps import StepResult, publish_checked, publish_increment
+    from flowdeck.engine.run.steps import StepResult, publish_checked, publish_increment
 
     source = config.source
     assert isinstance(source, DatabaseSource) and step.output is not None
@@ -114,7 +114,7 @@ def _select(context: StepContext, step: PlannedStep, config: ExtractStep, stream
     """The masked SELECT over the incoming rows, when the step has a masking policy."""
     if not config.mask:
         return None
-    from engine.run.column_policies import apply_masking
+    from flowdeck.engine.run.column_policies import apply_masking
 
     return apply_masking(context, step, f"SELECT * FROM {ARROW_RELATION}", config.mask,
                          columns=list(stream.schema.names))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.errors import StepFailed
-from engine.masking import mask
+from flowdeck.engine.errors import StepFailed
+from flowdeck.engine.masking import mask
 
 # (reason, pattern over the driver's message or SQLSTATE) in the order they are tried: a refused
 # port says "refused" whatever sslmode is; a login refused by pg_hba mentions SSL but is authentication.

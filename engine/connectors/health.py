@@ -11,16 +11,16 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.connectors.connection import Connection, connection_config, describe, open_connection
-from engine.connectors.dialects import MARKER_TABLE, QualifiedName
-from engine.connectors.failures import ConnectionFailed
-from engine.errors import FlowdeckError
-from engine.masking import mask
-from engine.project.models import DatabaseSource, DatabaseTarget, ExtractStep, LoadStep
-from engine.sql.analysis import statement_text
+from flowdeck.engine.connectors.connection import Connection, connection_config, describe, open_connection
+from flowdeck.engine.connectors.dialects import MARKER_TABLE, QualifiedName
+from flowdeck.engine.connectors.failures import ConnectionFailed
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.masking import mask
+from flowdeck.engine.project.models import DatabaseSource, DatabaseTarget, ExtractStep, LoadStep
+from flowdeck.engine.sql.analysis import statement_text
 
 if TYPE_CHECKING:
-    from engine.project.project import Project
+    from flowdeck.engine.project.project import Project
 
 PROBE_TABLE = "_flowdeck_probe"
 
@@ -92,7 +92,7 @@ def tables_used(project: Project, name: str) -> list[TableUse]:
                 if step.source.connection == name:
                     query = None
                     if step.source.query is not None:
-                        from engine.plan import build_plan
+                        from flowdeck.engine.plan.planner import build_plan
 
                         try:
                             query = build_plan(project, pipeline).steps[step.name].source_query
@@ -203,7 +203,7 @@ def _server_version(connection: Connection) -> str | None:
 
 
 def _failed(what: str, error: FlowdeckError, started: float) -> Check:
-    from engine.secrets import SecretsError
+    from flowdeck.engine.secrets import SecretsError
 
     reason = "secret" if isinstance(error, SecretsError) else getattr(error, "reason", "unknown")
     return Check(what, False, reason=reason, message=mask(error.what),

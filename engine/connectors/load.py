@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from engine.backends.duckdb_backend import quote
-from engine.connectors.connection import Connection, connected
-from engine.connectors.dialects import QualifiedName, adapt_batch, adapted_schema
-from engine.connectors.progress import Counted, ledger_reporter
-from engine.debug_hooks import crash_point
-from engine.errors import StepFailed
-from engine.project.models import DatabaseTarget, LoadStep
+from flowdeck.engine.backends.duckdb.backend import quote
+from flowdeck.engine.connectors.connection import Connection, connected
+from flowdeck.engine.connectors.dialects import QualifiedName, adapt_batch, adapted_schema
+from flowdeck.engine.connectors.progress import Counted, ledger_reporter
+from flowdeck.engine.debug_hooks import crash_point
+from flowdeck.engine.errors import StepFailed
+from flowdeck.engine.project.models import DatabaseTarget, LoadStep
 
 if TYPE_CHECKING:
-    from engine.run.steps import StepContext, StepResult
+    from flowdeck.engine.run.steps import StepContext, StepResult
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class LoadOutcome:
 
 def load_database_target(context: StepContext, config: LoadStep) -> StepResult:
     """Write the step's table into its database target, unless this data version is there already."""
-    from engine.run.steps import StepResult
+    from flowdeck.engine.run.steps import StepResult
 
     target = config.to
     assert isinstance(target, DatabaseTarget)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from engine.run.steps import StepContext
+    from flowdeck.engine.run.steps import StepContext
 
 REPORT_SECONDS = 1.0
 

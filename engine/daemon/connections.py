@@ -11,8 +11,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.connectors.health import Check
-    from engine.project.project import Project
+    from flowdeck.engine.connectors.health import Check
+    from flowdeck.engine.project.project import Project
 
 log = logging.getLogger("flowdeck.daemon.connections")
 
@@ -47,7 +47,7 @@ class ConnectionChecks:
 
     def check_now(self) -> None:
         """Check every connection once (the loop's work)."""
-        from engine.connectors.health import Check, probe_reachable  # the drivers load only when there is a check
+        from flowdeck.engine.connectors.health import Check, probe_reachable  # the drivers load only when there is a check
 
         for name in self.names:
             if self._stop.is_set():
@@ -82,7 +82,7 @@ class ConnectionChecks:
         """The last outcome of each checked connection (``flowdeck status``, /status)."""
         with self._lock:
             results = dict(self._results)
-        from state.records import iso
+        from flowdeck.state.records import iso
 
         return [{"name": name, "ok": results[name][0].ok if name in results else None,
                  "checked_at": iso(results[name][1]) if name in results else None,

@@ -21,21 +21,21 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from engine.alerts.rules import DaemonHealth
-from engine.alerts.sender import SenderThread
-from engine.client import Workspace
-from engine.daemon.connections import ConnectionChecks
-from engine.daemon.http import HttpEndpoint, Routes
-from engine.daemon.lease import LEASE_HEARTBEAT_SECONDS, LEASE_STALE_SECONDS, ProjectLock
-from engine.daemon.metrics import DaemonMetrics
-from engine.daemon.schedules import Schedules
-from engine.daemon.watch import Watchers
-from engine.daemon.workers import WorkerPool, resume_abandoned
-from engine.http_auth import http_token
-from engine.errors import FlowdeckError
-from engine.project.project import PIPELINE_FILE
-from state import RunRecord
-from state.records import iso
+from flowdeck.engine.alerts.rules import DaemonHealth
+from flowdeck.engine.alerts.sender import SenderThread
+from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.daemon.connections import ConnectionChecks
+from flowdeck.engine.daemon.http import HttpEndpoint, Routes
+from flowdeck.engine.daemon.lease import LEASE_HEARTBEAT_SECONDS, LEASE_STALE_SECONDS, ProjectLock
+from flowdeck.engine.daemon.metrics import DaemonMetrics
+from flowdeck.engine.daemon.schedules import Schedules
+from flowdeck.engine.daemon.watch import Watchers
+from flowdeck.engine.daemon.workers import WorkerPool, resume_abandoned
+from flowdeck.engine.daemon.http_auth import http_token
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.project.project import PIPELINE_FILE
+from flowdeck.state import RunRecord
+from flowdeck.state.records import iso
 
 LOOP_SECONDS = 0.25
 RELOAD_CHECK_SECONDS = 2.0

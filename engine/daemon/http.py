@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from engine.errors import FlowdeckError
-from engine.http_auth import authorized
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.daemon.http_auth import authorized
 
 log = logging.getLogger("flowdeck.daemon.http")
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import EXIT_BUSY, FlowdeckError
-from engine.processes import pid_alive
-from state import DaemonLease, Ledger
-from state.records import iso
+from flowdeck.engine.errors import EXIT_BUSY, FlowdeckError
+from flowdeck.engine.run.processes import pid_alive
+from flowdeck.state import DaemonLease, Ledger
+from flowdeck.state.records import iso
 
 LOCK_FILE = "daemon.lock"
 LEASE_HEARTBEAT_SECONDS = 5.0

@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import FlowdeckError
-from engine.project.models import Schedule
-from engine.run.trigger_keys import schedule_key
-from state.records import iso
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.project.models import Schedule
+from flowdeck.engine.run.trigger_keys import schedule_key
+from flowdeck.state.records import iso
 
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
-    from engine.client import Workspace
+    from flowdeck.engine.workspace import Workspace
 
 CATCHUP_HORIZON_SECONDS = 7 * 86400  # never look further back than this for missed slots
 MISSED_RECORDED = 100  # missed slots recorded one by one; older ones only counted in an event

@@ -21,18 +21,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import FlowdeckError
-from engine.project.models import FileTrigger
-from engine.run.files import sha256_of
-from engine.run.trigger_keys import file_key
-from state import RunRecord
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.project.models import FileTrigger
+from flowdeck.engine.run.files import sha256_of
+from flowdeck.engine.run.trigger_keys import file_key
+from flowdeck.state import RunRecord
 
 if TYPE_CHECKING:
     from watchdog.events import FileSystemEvent
     from watchdog.observers.api import BaseObserver, ObservedWatch
 
-    from engine.client import Workspace
-    from engine.daemon.metrics import DaemonMetrics
+    from flowdeck.engine.workspace import Workspace
+    from flowdeck.engine.daemon.metrics import DaemonMetrics
 
 RESCAN_SECONDS = 30.0
 FOLDER_CHECK_SECONDS = 2.0

@@ -1,6 +1,6 @@
 """The daemon's bounded pool of run workers, and what it does with runs whose process died.
 
-Each run executes in its own process (``python -m engine.worker``), so a crashing run cannot
+Each run executes in its own process (``python -m flowdeck.engine.run.worker``), so a crashing run cannot
 take the daemon down. The daemon claims a queued run for the worker's pid with the ledger's
 compare-and-set; the worker executes only a run claimed for it, so no run executes twice,
 whoever else (a `flowdeck run --detach` worker, a second daemon) is after it.
@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.errors import FlowdeckError
-from engine.processes import process_identity
-from engine.run.trigger_keys import resume_key
-from state import RunRecord
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.run.processes import process_identity
+from flowdeck.engine.run.trigger_keys import resume_key
+from flowdeck.state import RunRecord
 
 if TYPE_CHECKING:
-    from engine.client import Workspace
-    from engine.daemon.metrics import DaemonMetrics
+    from flowdeck.engine.workspace import Workspace
+    from flowdeck.engine.daemon.metrics import DaemonMetrics
 
 MAX_RESUMES = 3  # a run abandoned this many times in a row is only reported
 RESUME_WINDOW_SECONDS = 24 * 3600  # runs abandoned longer ago than this are not resumed

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from state import Ledger, ProgressSample, ResourceSample
+from flowdeck.state import Ledger, ProgressSample, ResourceSample
 
 THIN_AFTER = 600
 log = logging.getLogger("flowdeck.monitor")

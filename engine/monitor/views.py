@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from state import CheckRecord, Ledger, ProgressSample, ResourceSample, RunRecord, StepHistory, StepMetrics, StepRecord
-from state.records import iso
+from flowdeck.state import CheckRecord, Ledger, ProgressSample, ResourceSample, RunRecord, StepHistory, StepMetrics, StepRecord
+from flowdeck.state.records import iso
 
 
 @dataclass(frozen=True)

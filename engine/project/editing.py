@@ -11,12 +11,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import ConfigError, FlowdeckError, Location
-from engine.project.models import PipelineConfig, ProjectConfig
-from engine.project.project import PIPELINE_FILE, PROJECT_FILE
-from engine.project.validation import validate_document
-from engine.project.yamlfile import parse_yaml
-from engine.sql.analysis import parse_query
+from flowdeck.engine.errors import ConfigError, FlowdeckError, Location
+from flowdeck.engine.project.models import PipelineConfig, ProjectConfig
+from flowdeck.engine.project.project import PIPELINE_FILE, PROJECT_FILE
+from flowdeck.engine.project.validation import validate_document
+from flowdeck.engine.project.yamlfile import parse_yaml
+from flowdeck.engine.sql.analysis import parse_query
 
 EDITABLE_SUFFIXES = (".yaml", ".yml", ".sql")
 

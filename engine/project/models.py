@@ -875,7 +875,7 @@ class Channel(Model):
             raise ValueError(f"a {self.type} channel's url starts with {' or '.join(e + '://' for e in expected)}")
         if self.type == "slack" and scheme not in ("slack", "https") and not whole_reference:
             raise ValueError("a slack channel's url is slack://... or https://hooks.slack.com/services/...")
-        from engine.secrets.references import has_reference  # literal passwords: engine/secrets/literals.py
+        from flowdeck.engine.secrets.references import has_reference  # literal passwords: engine/secrets/literals.py
 
         if self.type in ("slack", "sms") and not has_reference(self.url):
             raise ValueError(f"a {self.type} url carries its credentials (tokens); write them as ${{secret:NAME}} "

@@ -9,13 +9,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.errors import ConfigError, Location, NotFound, ProjectNotFound
-from engine.project.models import IDENTIFIER, PipelineConfig, ProjectConfig
-from engine.project.validation import validate_document
-from engine.project.yamlfile import YamlDocument, load_yaml
+from flowdeck.engine.errors import ConfigError, Location, NotFound, ProjectNotFound
+from flowdeck.engine.project.models import IDENTIFIER, PipelineConfig, ProjectConfig
+from flowdeck.engine.project.validation import validate_document
+from flowdeck.engine.project.yamlfile import YamlDocument, load_yaml
 
 if TYPE_CHECKING:
-    from engine.sql.cache import AnalysisCache
+    from flowdeck.engine.sql.cache import AnalysisCache
 
 PROJECT_FILE = "flowdeck.yaml"
 PIPELINE_FILE = "pipeline.yaml"
@@ -112,7 +112,7 @@ class Project:
     @cached_property
     def analysis_cache(self) -> AnalysisCache:
         """Analyses of the project's SQL texts, so unchanged SQL is not parsed again."""
-        from engine.sql.cache import AnalysisCache
+        from flowdeck.engine.sql.cache import AnalysisCache
 
         return AnalysisCache(self.cache_dir / "sql-analysis.json", prepare=self.ensure_runtime_dirs)
 
@@ -198,7 +198,7 @@ def did_you_mean(name: str, choices: list[str]) -> str | None:
 
 def refuse_literal_credentials(document: YamlDocument) -> None:
     """Raise one ConfigError listing every credential written in plain text in ``document``."""
-    from engine.secrets.literals import literal_credentials
+    from flowdeck.engine.secrets.literals import literal_credentials
 
     problems = literal_credentials(document)
     if problems:

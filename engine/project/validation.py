@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Tag, ValidationError
 
-from engine.errors import ConfigError
-from engine.project.yamlfile import YamlDocument, YamlPath, key_path
+from flowdeck.engine.errors import ConfigError
+from flowdeck.engine.project.yamlfile import YamlDocument, YamlPath, key_path
 
 M = TypeVar("M", bound=BaseModel)
 MAX_REPORTED = 10

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from engine.errors import ConfigError, Location, excerpt_of
+from flowdeck.engine.errors import ConfigError, Location, excerpt_of
 
 try:  # the C loader is several times faster; fall back when libyaml is missing
     _Loader: type = yaml.CSafeLoader
@@ -105,7 +105,7 @@ def parse_yaml(text: str, path: Path) -> YamlDocument:
 
 def _masked_excerpt(text: str, line: int, column: int) -> str:
     """``excerpt_of`` for YAML: an error message must not echo the literal password it complains about."""
-    from engine.masking import mask_config_line
+    from flowdeck.engine.masking import mask_config_line
 
     return excerpt_of("\n".join(mask_config_line(source) for source in text.splitlines()), line, column)
 

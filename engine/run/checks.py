@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from engine.backends.base import Failing
-from engine.backends.duckdb_backend import literal, quote
-from engine.plan import PlannedCheck
-from engine.sql.analysis import statement_text
-from engine.sql.params import bind_sql
+from flowdeck.engine.backends.base import Failing
+from flowdeck.engine.backends.duckdb.backend import literal, quote
+from flowdeck.engine.plan.planner import PlannedCheck
+from flowdeck.engine.sql.analysis import statement_text
+from flowdeck.engine.sql.params import bind_sql
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from engine.errors import StepFailed
-from engine.sql.analysis import DIALECT
+from flowdeck.engine.errors import StepFailed
+from flowdeck.engine.sql.analysis import DIALECT
 
 if TYPE_CHECKING:
-    from engine.plan import PlannedStep
-    from engine.run.steps import StepContext
+    from flowdeck.engine.plan.planner import PlannedStep
+    from flowdeck.engine.run.steps import StepContext
 
 
 def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Mapping[str, str], *,
@@ -27,8 +27,8 @@ def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Map
     stream of Arrow batches cannot be probed: a probe would consume it).
     """
     # imported here: only steps with a masking policy need sqlglot, and it is costly to load
-    from engine.sql.column_masking import MaskingPolicyError, masked_columns, masked_query
-    from engine.sql.lineage import column_sources
+    from flowdeck.engine.sql.column_masking import MaskingPolicyError, masked_columns, masked_query
+    from flowdeck.engine.sql.lineage import column_sources
 
     backend = context.backend
     outputs = columns if columns is not None else backend.query(
@@ -49,7 +49,7 @@ def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Map
     hash_key = None
     security = context.project.config.security
     if security.pii_hash_key and any(item.method == "hash" for item in masked):
-        from engine.secrets import resolve
+        from flowdeck.engine.secrets import resolve
 
         hash_key = resolve(security.pii_hash_key, context.project)
     context.log(step.name, "masked " + ", ".join(item.describe() for item in masked), kind="step.masked",

@@ -21,26 +21,26 @@ from typing import Any
 
 from pathlib import Path
 
-from engine.backends.base import Backend
-from engine.backends.duckdb_backend import DuckDBBackend
-from engine.backends.warehouse import open_warehouse
-from engine.connectors.failures import ConnectionFailed
-from engine.debug_hooks import crash_point
-from engine.errors import EXIT_RUN_FAILED, CheckFailed, FlowdeckError, PlanError, SqlError, StepFailed, WarehouseBusy
-from engine.masking import mask
-from engine.plan import Plan, PlannedStep, build_plan
-from engine.project.models import LoadStep, Retries
-from engine.project.project import Project
-from engine.monitor.sampler import RunMonitor
-from engine.run import janitor
-from engine.run.checks import CheckQuery
-from engine.run.files import sha256_of
-from engine.run.reconcile import commit_record, reconcile_ledger
-from engine.run.steps import StepContext, StepResult, bytes_moved, run_step
-from engine.run.tempfiles import run_temp_dir
-from engine.secrets import resolve_values
-from engine.sql.params import coerce_params
-from state import Ledger, RunRecord
+from flowdeck.engine.backends.base import Backend
+from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
+from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
+from flowdeck.engine.connectors.failures import ConnectionFailed
+from flowdeck.engine.debug_hooks import crash_point
+from flowdeck.engine.errors import EXIT_RUN_FAILED, CheckFailed, FlowdeckError, PlanError, SqlError, StepFailed, WarehouseBusy
+from flowdeck.engine.masking import mask
+from flowdeck.engine.plan.planner import Plan, PlannedStep, build_plan
+from flowdeck.engine.project.models import LoadStep, Retries
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.monitor.sampler import RunMonitor
+from flowdeck.engine.run import janitor
+from flowdeck.engine.run.checks import CheckQuery
+from flowdeck.engine.run.files import sha256_of
+from flowdeck.engine.run.reconcile import commit_record, reconcile_ledger
+from flowdeck.engine.run.steps import StepContext, StepResult, bytes_moved, run_step
+from flowdeck.engine.run.tempfiles import run_temp_dir
+from flowdeck.engine.secrets import resolve_values
+from flowdeck.engine.sql.params import coerce_params
+from flowdeck.state import Ledger, RunRecord
 
 HEARTBEAT_SECONDS = 2.0
 
@@ -467,7 +467,7 @@ def _masked(observer: Observer) -> Observer:
 def open_spark_backend(project: Project, on_wait: Callable[[int | None, float], None],
                        temp_dir: Path | None = None) -> Backend:
     """The Spark backend (pyspark is imported only now, so DuckDB runs never load it)."""
-    from engine.backends.spark.backend import open_spark_backend as open_spark
+    from flowdeck.engine.backends.spark.backend import open_spark_backend as open_spark
 
     return open_spark(project)
 
@@ -479,7 +479,7 @@ def engine_of(project: Project, run: RunRecord) -> str:
 
 def check_spark_lint(project: Project, plan: Plan) -> None:
     """Raise the lint's refusal when ``plan`` uses constructs Spark would run differently."""
-    from engine.backends.spark.lint import lint_plan
+    from flowdeck.engine.backends.spark.lint import lint_plan
 
     report = lint_plan(project, plan)
     if not report.ok:

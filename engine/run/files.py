@@ -10,9 +10,9 @@ import glob
 import hashlib
 from pathlib import Path
 
-from engine.errors import StepFailed
-from state import Ledger
-from state.records import InputFile
+from flowdeck.engine.errors import StepFailed
+from flowdeck.state import Ledger
+from flowdeck.state.records import InputFile
 
 CHUNK = 1 << 20
 

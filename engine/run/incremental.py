@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.backends.base import Backend, MergeSpec
-from engine.backends.duckdb_backend import literal, quote
-from engine.errors import StepFailed
-from engine.project.models import PublishingStep
-from state import Ledger
-from state.records import Interval, Watermark
+from flowdeck.engine.backends.base import Backend, MergeSpec
+from flowdeck.engine.backends.duckdb.backend import literal, quote
+from flowdeck.engine.errors import StepFailed
+from flowdeck.engine.project.models import PublishingStep
+from flowdeck.state import Ledger
+from flowdeck.state.records import Interval, Watermark
 
 LOAD_ID_COLUMN = "_fd_load_id"
 MAX_INTERVALS = 1_000_000

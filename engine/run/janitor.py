@@ -11,14 +11,14 @@ import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.backends.base import Backend, run_tag
-from engine.errors import FlowdeckError
-from engine.project.models import DatabaseTarget, LoadStep
-from engine.project.project import Project
-from engine.run import tempfiles
-from engine.run.steps import PARTIAL_MARK
-from engine.sql.params import path_params
-from state import Ledger
+from flowdeck.engine.backends.base import Backend, run_tag
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.project.models import DatabaseTarget, LoadStep
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.run import tempfiles
+from flowdeck.engine.run.steps import PARTIAL_MARK
+from flowdeck.engine.sql.params import path_params
+from flowdeck.state import Ledger
 
 LIVE_STATUSES = ("queued", "running")
 

@@ -8,9 +8,9 @@ so nothing a crash interrupted is lost or done twice.
 
 from __future__ import annotations
 
-from engine.backends.base import Backend, CommitMarker
-from state import Ledger
-from state.records import CommitRecord, InputFile, Interval, Watermark
+from flowdeck.engine.backends.base import Backend, CommitMarker
+from flowdeck.state import Ledger
+from flowdeck.state.records import CommitRecord, InputFile, Interval, Watermark
 
 
 def commit_record(marker: CommitMarker, warehouse_id: str, *, reconciled: bool = False,

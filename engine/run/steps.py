@@ -17,13 +17,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.backends.base import Backend, CommitMarker, Failing, FileRead, MergeSpec, Staged
-from engine.backends.duckdb_backend import quote
-from engine.debug_hooks import crash_point, fault_point
-from engine.errors import CheckFailed, StepFailed
-from engine.masking import MASKER
-from engine.plan import PlannedStep
-from engine.project.models import (
+from flowdeck.engine.backends.base import Backend, CommitMarker, Failing, FileRead, MergeSpec, Staged
+from flowdeck.engine.backends.duckdb.backend import quote
+from flowdeck.engine.debug_hooks import crash_point, fault_point
+from flowdeck.engine.errors import CheckFailed, StepFailed
+from flowdeck.engine.masking import MASKER
+from flowdeck.engine.plan.planner import PlannedStep
+from flowdeck.engine.project.models import (
     CheckStep,
     DatabaseSource,
     DatabaseTarget,
@@ -33,16 +33,16 @@ from engine.project.models import (
     PublishingStep,
     TransformStep,
 )
-from engine.project.project import Project
-from engine.run import incremental
-from engine.run.checks import CheckQuery, check_queries
-from engine.run.column_policies import apply_masking
-from engine.run.files import fingerprint, matching_files, sha256_of
-from engine.sql.analysis import statement_text
-from engine.sql.delta import restrict_table
-from engine.sql.params import bind_path, bind_sql
-from state import Ledger
-from state.records import ExportRecord, InputFile
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.run import incremental
+from flowdeck.engine.run.checks import CheckQuery, check_queries
+from flowdeck.engine.run.column_policies import apply_masking
+from flowdeck.engine.run.files import fingerprint, matching_files, sha256_of
+from flowdeck.engine.sql.analysis import statement_text
+from flowdeck.engine.sql.delta import restrict_table
+from flowdeck.engine.sql.params import bind_path, bind_sql
+from flowdeck.state import Ledger
+from flowdeck.state.records import ExportRecord, InputFile
 
 SAMPLE_ROWS = 5
 PARTIAL_MARK = ".fdpartial-"
@@ -138,7 +138,7 @@ def bytes_moved(context: StepContext, step: PlannedStep) -> tuple[int | None, in
 def _extract(context: StepContext, step: PlannedStep, config: ExtractStep) -> StepResult:
     assert step.output is not None
     if isinstance(config.source, DatabaseSource):
-        from engine.connectors.extract import extract_database
+        from flowdeck.engine.connectors.extract import extract_database
 
         return extract_database(context, step, config)
     read = extract_read(context.project, step.name, config, context.params)
@@ -367,7 +367,7 @@ def partial_path(target: Path, run_id: str) -> Path:
 
 def _load(context: StepContext, step: PlannedStep, config: LoadStep) -> StepResult:
     if isinstance(config.to, DatabaseTarget):
-        from engine.connectors.load import load_database_target
+        from flowdeck.engine.connectors.load import load_database_target
 
         return load_database_target(context, config)
     target = target_path(context, config)
@@ -408,8 +408,8 @@ def _load(context: StepContext, step: PlannedStep, config: LoadStep) -> StepResu
 
 def _export_encrypted(context: StepContext, config: LoadStep, table: str, path: Path, file_format: str,
                       options: dict[str, Any]) -> int:
-    from engine.encryption import write_encrypted_parquet
-    from engine.secrets import resolve
+    from flowdeck.engine.secrets.encryption import write_encrypted_parquet
+    from flowdeck.engine.secrets import resolve
 
     assert config.to.encrypt is not None
     if file_format != "parquet":

@@ -7,7 +7,7 @@ resumed once. Keys name the pipeline, so the same id in two pipelines is two run
 
 from __future__ import annotations
 
-from state.records import iso
+from flowdeck.state.records import iso
 
 
 def manual_key(pipeline: str, request_id: str) -> str:

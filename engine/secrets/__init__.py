@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from engine.masking import register_secret
-from engine.secrets.filekeyring import SecretsError
-from engine.secrets.references import Reference, has_reference, references_in, substitute
-from engine.secrets.store import SETUP_HINT, lookup, open_store
+from flowdeck.engine.masking import register_secret
+from flowdeck.engine.secrets.filekeyring import SecretsError
+from flowdeck.engine.secrets.references import Reference, has_reference, references_in, substitute
+from flowdeck.engine.secrets.store import SETUP_HINT, lookup, open_store
 
 if TYPE_CHECKING:
-    from engine.project.project import Project
+    from flowdeck.engine.project.project import Project
 
 __all__ = ["SETUP_HINT", "SecretsError", "has_reference", "open_store", "references_in", "resolve", "resolve_values"]
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from engine.errors import FlowdeckError
+from flowdeck.engine.errors import FlowdeckError
 
 FORMAT = "flowdeck-secrets"
 VERSION = 1

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from engine.errors import ConfigError, Location, excerpt_of
-from engine.masking import MASK, URL_PASSWORD, is_sensitive_key, looks_like_token
-from engine.project.yamlfile import YamlDocument, YamlPath
-from engine.secrets.references import has_reference, malformed_references
+from flowdeck.engine.errors import ConfigError, Location, excerpt_of
+from flowdeck.engine.masking import MASK, URL_PASSWORD, is_sensitive_key, looks_like_token
+from flowdeck.engine.project.yamlfile import YamlDocument, YamlPath
+from flowdeck.engine.secrets.references import has_reference, malformed_references
 
 # Mappings whose keys are column or parameter names, not settings: `mask: {password: redact}`.
 _NAME_KEYED = {"mask"}

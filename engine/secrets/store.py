@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from engine.masking import register_secret
-from engine.secrets.filekeyring import FileKeyring, SecretsError
-from engine.secrets.references import is_valid_name
+from flowdeck.engine.masking import register_secret
+from flowdeck.engine.secrets.filekeyring import FileKeyring, SecretsError
+from flowdeck.engine.secrets.references import is_valid_name
 
 if TYPE_CHECKING:
-    from engine.project.project import Project
+    from flowdeck.engine.project.project import Project
 
 MASTER_KEY_ENV = "FLOWDECK_MASTER_KEY"
 SECRET_ENV_PREFIX = "FLOWDECK_SECRET_"

@@ -17,15 +17,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import Location, SqlError, excerpt_of
-from engine.sql.params import ParamUse, find_param_uses
+from flowdeck.engine.errors import Location, SqlError, excerpt_of
+from flowdeck.engine.sql.params import ParamUse, find_param_uses
 
 if TYPE_CHECKING:
     import duckdb
     from sqlglot import exp
     from sqlglot.errors import ParseError, TokenError
 
-    from engine.sql.cache import AnalysisCache
+    from flowdeck.engine.sql.cache import AnalysisCache
 
 DIALECT = "duckdb"
 SYNTAX_HINT = "fix the SQL at this position; `flowdeck validate` checks it without running anything"

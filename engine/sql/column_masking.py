@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from engine.sql.analysis import DIALECT
-from engine.sql.lineage import SourceColumn
+from flowdeck.engine.sql.analysis import DIALECT
+from flowdeck.engine.sql.lineage import SourceColumn
 
 MASK_METHODS = ("hash", "redact", "partial")
 KEEP_LAST = 4

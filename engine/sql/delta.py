@@ -6,7 +6,7 @@ only the rows matching a predicate, so DuckDB reads no older rows from it.
 
 from __future__ import annotations
 
-from engine.sql.analysis import DIALECT
+from flowdeck.engine.sql.analysis import DIALECT
 
 
 def restrict_table(sql: str, table: str, predicate: str) -> str:

@@ -14,7 +14,7 @@ from sqlglot import exp
 from sqlglot.lineage import lineage
 from sqlglot.optimizer.qualify import qualify
 
-from engine.sql.analysis import DIALECT
+from flowdeck.engine.sql.analysis import DIALECT
 
 SourceColumn = tuple[str, str]  # (table, column), lower-case
 

@@ -14,8 +14,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.errors import Location, ParamError, excerpt_of
-from engine.project.models import ParamSpec
+from flowdeck.engine.errors import Location, ParamError, excerpt_of
+from flowdeck.engine.project.models import ParamSpec
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}

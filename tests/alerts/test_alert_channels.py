@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from alertkit import HttpReceiver, SmtpServer, flowdeck, make_failing, make_healthy, make_project, wait_until
 
-from engine.client import Workspace
+from flowdeck.engine.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 

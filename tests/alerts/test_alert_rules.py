@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from alertkit import flowdeck, make_failing, make_healthy, make_project, write
 
-from engine.alerts.rules import AlertRules
-from engine.alerts.routing import deliveries_for
-from engine.client import Workspace
-from engine.project.models import AlertsConfig
-from state import Notification
+from flowdeck.engine.alerts.rules import AlertRules
+from flowdeck.engine.alerts.routing import deliveries_for
+from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.project.models import AlertsConfig
+from flowdeck.state import Notification
 
 HOUR = 3600.0
 

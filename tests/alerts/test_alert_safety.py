@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from alertkit import FLOWDECK, HttpReceiver, SmtpServer, flowdeck, make_failing, make_project
 
-from engine.client import Workspace
+from flowdeck.engine.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def test_a_run_process_killed_right_after_failing_leaves_its_notification_in_the
         root = make_project(tmp_path / "project", hook_alerts(hook.port))
         script = textwrap.dedent(f"""
             import os, signal
-            from engine.client import Workspace
+            from flowdeck.engine.workspace import Workspace
             ws = Workspace.open({str(root)!r})
             run, _ = ws.submit("orders")
             ws.ledger.claim_run(run.run_id)

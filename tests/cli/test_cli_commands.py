@@ -207,7 +207,7 @@ def test_logs_prints_the_event_stream_and_json_lines(ran_daily_sales: Path, flow
 
 
 def test_cancel_a_queued_run(project: Path, flowdeck) -> None:
-    from engine.client import Workspace
+    from flowdeck.engine.workspace import Workspace
 
     workspace = Workspace.open(project)
     record, _ = workspace.submit("daily_sales")

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engine.processes import pid_alive
+from flowdeck.engine.run.processes import pid_alive
 
 SUPERUSER = "postgres"
 SERVICE_USER = "postgres"  # the OS user the server runs as when we are root

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from dbkit import flowdeck, make_project, pipeline, write
 
-from engine.connectors.connection import _postgresql_uri
-from engine.connectors.dialects import PostgreSQL, QualifiedName, SQLite
-from engine.connectors.failures import reason_of
-from engine.errors import ConfigError, PlanError
-from engine.masking import mask
-from engine.plan import build_plan
-from engine.project.project import Project
+from flowdeck.engine.connectors.connection import _postgresql_uri
+from flowdeck.engine.connectors.dialects import PostgreSQL, QualifiedName, SQLite
+from flowdeck.engine.connectors.failures import reason_of
+from flowdeck.engine.errors import ConfigError, PlanError
+from flowdeck.engine.masking import mask
+from flowdeck.engine.plan.planner import build_plan
+from flowdeck.engine.project.project import Project
 
 PG = '{type: postgresql, uri: "postgresql://db.example.com:5432/sales", user: etl, password: "${secret:SALES_DB}"}'
 

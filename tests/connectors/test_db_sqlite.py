@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from dbkit import flowdeck, make_project, pipeline, sqlite_rows, step_status
 
-from engine.client import Workspace
+from flowdeck.engine.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 

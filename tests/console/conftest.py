@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.client import Workspace
+from flowdeck.engine.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 FIXED_NOW = 1_795_000_000.0  # 2026-11-18 (UTC), a fixed "now" for screens that show times
@@ -74,7 +74,7 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_app(ws: Workspace, **options: object):  # type: ignore[no-untyped-def]
     """The console app as tests drive it: fast ledger polling, a fixed clock unless asked otherwise."""
-    from console.tui.app import FlowdeckConsole
+    from flowdeck.console.tui.app import FlowdeckConsole
 
     options.setdefault("poll_interval", 0.1)
     return FlowdeckConsole(ws, **options)  # type: ignore[arg-type]
@@ -98,7 +98,7 @@ def started(app: object) -> bool:
     Scenarios start from here, as a person starts typing once the screen is drawn; a key sent
     while start-up workers are still answering tests a moment no one can aim for.
     """
-    from console.tui.screens.base import ConsoleScreen
+    from flowdeck.console.tui.screens.base import ConsoleScreen
 
     screen = app.screen  # type: ignore[attr-defined]
     loader = screen._load_worker if isinstance(screen, ConsoleScreen) else None
@@ -118,7 +118,7 @@ async def wait_for(pilot: object, condition: Callable[[], object], timeout: floa
 
 def app_state(app: object) -> str:
     """What the app was doing, for a failed wait: its screens, its toasts, and any crash."""
-    from console.tui.screens.dialogs import ErrorDialog
+    from flowdeck.console.tui.screens.dialogs import ErrorDialog
 
     def described(screen: object) -> str:
         text = f" ({screen.text})" if isinstance(screen, ErrorDialog) else ""

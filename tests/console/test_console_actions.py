@@ -8,10 +8,10 @@ import pytest
 from textual.widgets import DataTable
 
 from conftest import SIZES, drive, finished_run, make_app, notifications, screen_text, wait_for
-from console.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ParamsDialog
-from console.tui.screens.run_detail import RunDetailScreen
-from console.tui.screens.runs import RunsScreen
-from engine.client import Workspace
+from flowdeck.console.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ParamsDialog
+from flowdeck.console.tui.screens.run_detail import RunDetailScreen
+from flowdeck.console.tui.screens.runs import RunsScreen
+from flowdeck.engine.workspace import Workspace
 
 
 @pytest.mark.slow

@@ -12,12 +12,12 @@ import pytest
 from textual.widgets import DataTable, TextArea
 
 from conftest import SIZES, drive, finished_run, make_app, notifications, screen_text, wait_for
-from console.tui.actions import ACTIONS
-from console.tui.screens.dialogs import ConfirmDialog
-from console.tui.screens.editor import EditorScreen
-from console.tui.screens.preview import PreviewScreen
-from console.tui.screens.runs import RunsScreen
-from engine.client import Workspace
+from flowdeck.console.tui.actions import ACTIONS
+from flowdeck.console.tui.screens.dialogs import ConfirmDialog
+from flowdeck.console.tui.screens.editor import EditorScreen
+from flowdeck.console.tui.screens.preview import PreviewScreen
+from flowdeck.console.tui.screens.runs import RunsScreen
+from flowdeck.engine.workspace import Workspace
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -110,7 +110,7 @@ def test_theme_changes_by_command_by_key_and_unknown_names_keep_the_current_one(
 
 
 def test_themes_folder_ships_dark_light_ansi_and_nord() -> None:
-    from console.tui.themes import BUILTIN_THEMES_DIR, load_themes
+    from flowdeck.console.tui.themes import BUILTIN_THEMES_DIR, load_themes
 
     loaded = load_themes(BUILTIN_THEMES_DIR)
     assert loaded.problems == []

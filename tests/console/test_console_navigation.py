@@ -6,12 +6,12 @@ import pytest
 from textual.widgets import DataTable
 
 from conftest import SIZES, drive, finished_run, make_app, screen_text, wait_for
-from console.tui.screens.alerts import AlertsScreen
-from console.tui.screens.dashboard import DashboardScreen
-from console.tui.screens.pipelines import PipelinesScreen
-from console.tui.screens.run_detail import RunDetailScreen
-from console.tui.screens.runs import RunsScreen
-from engine.client import Workspace
+from flowdeck.console.tui.screens.alerts import AlertsScreen
+from flowdeck.console.tui.screens.dashboard import DashboardScreen
+from flowdeck.console.tui.screens.pipelines import PipelinesScreen
+from flowdeck.console.tui.screens.run_detail import RunDetailScreen
+from flowdeck.console.tui.screens.runs import RunsScreen
+from flowdeck.engine.workspace import Workspace
 
 
 def rows(table: DataTable) -> list[list[str]]:  # type: ignore[type-arg]

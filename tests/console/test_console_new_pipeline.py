@@ -7,9 +7,9 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, Static
 
 from conftest import drive, make_app, notifications, screen_text, wait_for
-from console.tui.commands import ConsoleCommands
-from console.tui.screens.new_pipeline import NewPipelineScreen
-from engine.client import Workspace
+from flowdeck.console.tui.commands import ConsoleCommands
+from flowdeck.console.tui.screens.new_pipeline import NewPipelineScreen
+from flowdeck.engine.workspace import Workspace
 from tests.conftest import run_flowdeck
 
 
@@ -158,7 +158,7 @@ def test_read_only_console_hides_and_refuses_the_assistant(workspace: Workspace)
 def test_with_connections_the_form_reads_a_database_table(tmp_path: Path) -> None:
     from textual.widgets import Select
 
-    from engine.scaffold import init_project
+    from flowdeck.engine.operations.scaffold import init_project
 
     root = init_project(tmp_path / "db", "database_export").root
     workspace = Workspace.open(root)

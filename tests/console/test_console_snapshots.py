@@ -13,7 +13,7 @@ import pytest
 from textual.widgets import DataTable, TextArea
 
 from conftest import FIXED_NOW, make_app, screen_text, wait_for
-from engine.client import Workspace
+from flowdeck.engine.workspace import Workspace
 
 # The snapshots show a project of their own, so changes to the bundled example do not move them.
 SNAPSHOT_PROJECT = {

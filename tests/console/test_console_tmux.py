@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import add_slow_pipeline, copy_example_project
-from state import Ledger
+from flowdeck.state import Ledger
 
 FLOWDECK = Path(sys.executable).with_name("flowdeck")
 HOLD_WAREHOUSE = "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print('holding', flush=True); time.sleep(600)"

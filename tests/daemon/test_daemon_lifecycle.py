@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from daemonkit import Daemon, flowdeck, make_project, numbers_pipeline, query, runs, wait_for
 
-from engine.processes import pid_alive
+from flowdeck.engine.run.processes import pid_alive
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine.daemon.schedules import due_slots, plan_slots
-from engine.project.models import Schedule
+from flowdeck.engine.daemon.schedules import due_slots, plan_slots
+from flowdeck.engine.project.models import Schedule
 
 
 def at(text: str) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from state.schema import SCHEMA_VERSION
+from flowdeck.state.schema import SCHEMA_VERSION
 from tests.conftest import REPO_ROOT, clean_env, run_flowdeck
 
 PAGE = REPO_ROOT / "docs" / "troubleshooting.md"
@@ -90,7 +90,7 @@ alerts:
 
 
 def test_no_keyring_and_no_master_key(project: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "console.cli.main", "--project", str(project), "secrets", "set",
+    result = subprocess.run([sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(project), "secrets", "set",
                              "PG_PASSWORD"], input="s3cret\n", capture_output=True, text=True,
                             env=clean_env(**NO_KEYRING), timeout=60)
     assert result.returncode == 2, result
@@ -99,7 +99,7 @@ def test_no_keyring_and_no_master_key(project: Path) -> None:
 
 def test_wrong_master_key(project: Path) -> None:
     def set_secret(key: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "console.cli.main", "--project", str(project), "secrets", "set",
+        return subprocess.run([sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(project), "secrets", "set",
                                "PG_PASSWORD"], input="s3cret\n", capture_output=True, text=True, timeout=60,
                               env=clean_env(FLOWDECK_MASTER_KEY=key, **NO_KEYRING))
 

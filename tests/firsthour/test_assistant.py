@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.assistant import (
+from flowdeck.engine.operations.assistant import (
     AnswerError,
     PipelineAnswers,
     answer_problems,
@@ -16,11 +16,11 @@ from engine.assistant import (
     source_columns,
     validate_draft,
 )
-from engine.client import Workspace
-from engine.errors import Forbidden
-from engine.project.models import PipelineConfig
-from engine.project.project import Project
-from engine.scaffold import init_project
+from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.errors import Forbidden
+from flowdeck.engine.project.models import PipelineConfig
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.operations.scaffold import init_project
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.doctor import Finding, check_packages, check_python, check_terminal, writable_problem
-from state.schema import SCHEMA_VERSION
+from flowdeck.engine.operations.doctor import Finding, check_packages, check_python, check_terminal, writable_problem
+from flowdeck.state.schema import SCHEMA_VERSION
 from tests.conftest import clean_env, run_flowdeck
 
 NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}

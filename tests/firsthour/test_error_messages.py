@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.masking import mask, mask_config_line
-from engine.project.yamlfile import parse_yaml
-from engine.secrets.literals import literal_credentials
+from flowdeck.engine.masking import mask, mask_config_line
+from flowdeck.engine.project.yamlfile import parse_yaml
+from flowdeck.engine.secrets.literals import literal_credentials
 from tests.conftest import run_flowdeck
 
 Setup = Callable[[Path], None]

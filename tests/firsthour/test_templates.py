@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.project.project import Project
-from engine.scaffold import DEFAULT_TEMPLATE, TEMPLATES_DIR, template_names, templates
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.operations.scaffold import DEFAULT_TEMPLATE, TEMPLATES_DIR, template_names, templates
 from tests.conftest import FLOWDECK, clean_env, ledger_rows, run_flowdeck, warehouse_rows
 
 

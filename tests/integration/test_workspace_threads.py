@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from engine.client import Workspace
-from state import Ledger
+from flowdeck.engine.workspace import Workspace
+from flowdeck.state import Ledger
 
 THREADS = 8
 

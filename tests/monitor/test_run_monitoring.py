@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from engine.client import Workspace
-from engine.monitor.sampler import RunMonitor
-from state import Ledger, ProgressSample, ResourceSample
+from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.monitor.sampler import RunMonitor
+from flowdeck.state import Ledger, ProgressSample, ResourceSample
 
 FLOWDECK = str(Path(sys.executable).with_name("flowdeck"))
 ORDERS = 120

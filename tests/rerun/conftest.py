@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.client import Workspace
+from flowdeck.engine.workspace import Workspace
 from tests.rerun.helpers import copy_example
 
 
@@ -28,6 +28,6 @@ def workspace(project: Path) -> Iterator[Workspace]:
 @pytest.fixture(autouse=True)
 def _fresh_fault_counts() -> None:
     """Injected failures count per process; each test starts from none."""
-    from engine import debug_hooks
+    from flowdeck.engine import debug_hooks
 
     debug_hooks.reset()

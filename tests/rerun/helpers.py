@@ -20,10 +20,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def flowdeck(project: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a child process; return its exit code and output."""
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    environment = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
     environment.pop("FLOWDECK_PROJECT", None)
     return subprocess.run(
-        [sys.executable, "-m", "console.cli.main", "--project", str(project), *args],
+        [sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(project), *args],
         cwd=project, env=environment, capture_output=True, text=True, timeout=timeout,
     )
 
@@ -119,7 +119,7 @@ def edit_pipeline(project: Path, name: str, **step_changes: dict[str, Any]) -> N
 
 def run_in_process(project: Path, pipeline: str, **submit: Any) -> tuple[str, str]:
     """Queue and execute a run in this process through the client API; return (run id, status)."""
-    from engine.client import Workspace
+    from flowdeck.engine.workspace import Workspace
 
     workspace = Workspace.open(project)
     try:

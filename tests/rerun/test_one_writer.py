@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from state import Ledger
+from flowdeck.state import Ledger
 from tests.rerun.helpers import REPO, flowdeck, ledger_rows
 
 HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(float(sys.argv[2]))"
@@ -23,7 +23,7 @@ def warehouse_held(project: Path, seconds: float) -> Iterator[subprocess.Popen[s
     """Another process holding the warehouse open for ``seconds``."""
     (project / ".flowdeck").mkdir(exist_ok=True)
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(project / ".flowdeck" / "warehouse.duckdb"), str(seconds)],
-                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+                              stdout=subprocess.PIPE, text=True, env=dict(os.environ))
     assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
     try:
         yield holder
@@ -64,8 +64,8 @@ def test_the_wait_names_the_run_that_holds_the_warehouse(project: Path) -> None:
 
 def test_a_run_that_waits_less_than_lock_timeout_goes_on_and_succeeds(project: Path) -> None:
     with warehouse_held(project, 120) as holder:
-        run = subprocess.Popen([sys.executable, "-m", "console.cli.main", "--project", str(project), "run", "daily_sales"],
-                               cwd=project, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+        run = subprocess.Popen([sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(project), "run", "daily_sales"],
+                               cwd=project, env=dict(os.environ), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not _waiting_recorded(project):
@@ -87,8 +87,8 @@ def _waiting_recorded(project: Path) -> bool:
 
 
 def test_two_runs_at_once_take_turns_and_both_succeed(project: Path) -> None:
-    environment = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "console.cli.main", "--project", str(project), "run", "daily_sales"]
+    environment = dict(os.environ)
+    command = [sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(project), "run", "daily_sales"]
     runs = [subprocess.Popen(command, cwd=project, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True) for _ in range(2)]
     codes = [run.wait(timeout=120) for run in runs]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.client import Workspace, process_identity
-from state import Ledger
-from engine.backends.base import run_tag
+from flowdeck.engine.workspace import Workspace, process_identity
+from flowdeck.state import Ledger
+from flowdeck.engine.backends.base import run_tag
 from tests.rerun.helpers import REPO, flowdeck, land_deliveries, ledger_rows, warehouse_tables, write_pipeline
 
 
@@ -108,8 +108,8 @@ def test_a_run_marked_abandoned_while_alive_stops_instead_of_writing_on(project:
             kind: transform
     """, {"big.sql": "SELECT sum(i) AS total FROM range(20000000000) AS t(i)\n",
           "after.sql": "SELECT * FROM big\n"})
-    child = subprocess.Popen([sys.executable, "-m", "console.cli.main", "--project", str(project), "run", "slow"],
-                             cwd=project, env={**os.environ, "PYTHONPATH": str(REPO)},
+    child = subprocess.Popen([sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(project), "run", "slow"],
+                             cwd=project, env=dict(os.environ),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -10,11 +10,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from engine.backends.base import FileRead
-from engine.backends.duckdb_backend import DuckDBBackend
-from engine.errors import StepFailed
-from engine.project.models import Retries
-from engine.run.executor import backoff_seconds
+from flowdeck.engine.backends.base import FileRead
+from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
+from flowdeck.engine.errors import StepFailed
+from flowdeck.engine.project.models import Retries
+from flowdeck.engine.run.executor import backoff_seconds
 from tests.rerun.helpers import edit_pipeline, flowdeck, ledger_rows, run_in_process
 
 RETRIES = {"retries": {"attempts": 3, "backoff": "50ms"}}

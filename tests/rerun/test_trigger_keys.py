@@ -7,8 +7,9 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from engine.client import Workspace
-from engine.run.trigger_keys import file_key, schedule_key
+from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.run.trigger_keys import file_key, schedule_key
+from tests.conftest import clean_env
 from tests.rerun.helpers import REPO, flowdeck, ledger_rows, sha256_file, write_csv
 
 
@@ -29,12 +30,12 @@ def test_different_request_ids_start_different_runs(project: Path) -> None:
 
 def test_concurrent_requests_with_one_id_from_several_processes_make_one_run(project: Path) -> None:
     script = (
-        "import sys; from engine.client import Workspace\n"
+        "import sys; from flowdeck.engine.workspace import Workspace\n"
         "ws = Workspace.open(sys.argv[1]); run, new = ws.submit('daily_sales', request_id='same')\n"
         "print(run.run_id, new)\n"
     )
     children = [subprocess.Popen([sys.executable, "-c", script, str(project)], stdout=subprocess.PIPE, text=True,
-                                 env={"PYTHONPATH": str(REPO)}) for _ in range(4)]
+                                 env=clean_env()) for _ in range(4)]
     answers = [child.communicate(timeout=60)[0].split() for child in children]
     assert len({run_id for run_id, _ in answers}) == 1
     assert sorted(new for _, new in answers) == ["False", "False", "False", "True"]
@@ -59,11 +60,10 @@ def test_the_same_file_content_under_two_names_queues_one_run(workspace: Workspa
 
 
 def test_a_run_id_drawn_twice_in_one_second_is_drawn_again(workspace: Workspace, monkeypatch) -> None:
-    import state.ledger
-
+    import flowdeck.state.ledger as ledger_module
     draws = iter(["abcdef", "abcdef", "abcdef", "123456"])
-    monkeypatch.setattr(state.ledger.secrets, "token_hex", lambda _: next(draws))
-    monkeypatch.setattr(state.ledger.time, "time", lambda: 1_800_000_000.0)
+    monkeypatch.setattr(ledger_module.secrets, "token_hex", lambda _: next(draws))
+    monkeypatch.setattr(ledger_module.time, "time", lambda: 1_800_000_000.0)
     first = workspace.submit("daily_sales")[0]
     second = workspace.submit("daily_sales")[0]
     assert first.run_id.endswith("abcdef") and second.run_id.endswith("123456")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from security_helpers import cli
 
-from engine.client import Workspace
-from engine.retention import prune
+from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.governance.retention import prune
 
 
 def audited_project(project: Path) -> Path:

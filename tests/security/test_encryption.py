@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from security_helpers import MASTER_KEY, cli, files_containing, write
 
-from engine.client import Workspace
-from engine.encryption import DecryptionFailed, read_encrypted_parquet
-from engine.project.project import Project
-from engine.run.executor import RunExecutor, open_duckdb_backend
+from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.secrets.encryption import DecryptionFailed, read_encrypted_parquet
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.run.executor import RunExecutor, open_duckdb_backend
 
 EXPORT_KEY = "export-master-key-5e4d3c2b1a09"
 ENV = {"FLOWDECK_MASTER_KEY": MASTER_KEY}

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from security_helpers import write
 
-from engine.daemon.http import HttpEndpoint, Routes
-from engine.errors import ConfigError
-from engine.http_auth import authorized, http_token, is_loopback
-from engine.masking import mask
-from engine.project.project import Project
+from flowdeck.engine.daemon.http import HttpEndpoint, Routes
+from flowdeck.engine.errors import ConfigError
+from flowdeck.engine.daemon.http_auth import authorized, http_token, is_loopback
+from flowdeck.engine.masking import mask
+from flowdeck.engine.project.project import Project
 
 TOKEN = "daemon-token-31415926"
 

@@ -7,7 +7,7 @@ import json
 import logging
 import urllib.parse
 
-from engine.masking import MASK, MASKER, install_log_masking, mask, mask_value, register_secret
+from flowdeck.engine.masking import MASK, MASKER, install_log_masking, mask, mask_value, register_secret
 
 SECRET = "s3cr3t/p@ss w0rd'x"
 

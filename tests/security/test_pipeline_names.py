@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import clean_env, ledger_rows, run_flowdeck, warehouse_rows
-from engine.client import Workspace
-from engine.errors import NotFound
+from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.errors import NotFound
 
 OUTSIDE_PIPELINE = """\
 params:
@@ -88,7 +88,7 @@ def test_a_queued_run_whose_row_names_a_path_fails_in_the_worker_without_running
                                          requested_by="mallory")
     finally:
         ws.close()
-    worker = subprocess.run([sys.executable, "-m", "engine.worker", "--project", str(project), record.run_id],
+    worker = subprocess.run([sys.executable, "-m", "flowdeck.engine.run.worker", "--project", str(project), record.run_id],
                             env=clean_env(FD_TEST_STOLEN=STOLEN), capture_output=True, text=True, timeout=120)
     assert worker.returncode != 0, worker
     run = ledger_rows(project, "SELECT status, error FROM runs WHERE run_id = ?", (record.run_id,))[0]

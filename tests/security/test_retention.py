@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from security_helpers import cli, write
 
-from engine.client import Workspace
-from engine.errors import ConfigError
-from engine.project.project import Project
-from engine.retention import prune
+from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.errors import ConfigError
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.governance.retention import prune
 
 DAY = 86400.0
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from security_helpers import MASTER_KEY, cli, write
 
-from engine.client import Workspace
-from engine.errors import EXIT_FORBIDDEN, Forbidden
-from engine.roles import Identity
+from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.errors import EXIT_FORBIDDEN, Forbidden
+from flowdeck.engine.governance.roles import Identity
 
 ME = Identity.current()
 

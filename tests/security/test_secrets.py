@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from security_helpers import MASTER_KEY, cli, write
 
-from engine.errors import ConfigError
-from engine.masking import mask
-from engine.project.project import Project
-from engine.secrets import SecretsError, open_store, resolve
-from engine.secrets.store import FileStore, KeyringStore
+from flowdeck.engine.errors import ConfigError
+from flowdeck.engine.masking import mask
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.secrets import SecretsError, open_store, resolve
+from flowdeck.engine.secrets.store import FileStore, KeyringStore
 
 VALUE = "pg-pass-9d8c7b6a"
 

@@ -43,8 +43,8 @@ def example_project(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def local_spark():
     """The one Spark driver of this test process (started on first use, stopped at exit)."""
-    from engine.backends.spark.session import local_server
-    from engine.project.models import SparkConfig
+    from flowdeck.engine.backends.spark.session import local_server
+    from flowdeck.engine.project.models import SparkConfig
 
     return local_server(SparkConfig(master="local[2]"))
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from engine.backends.base import CommitMarker, FileRead
-from engine.backends.duckdb_backend import DuckDBBackend
-from engine.backends.spark.transpile import transpile
+from flowdeck.engine.backends.base import CommitMarker, FileRead
+from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
+from flowdeck.engine.backends.spark.transpile import transpile
 from tests.spark.corpus import CASES, Case, write_data
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
@@ -23,9 +23,9 @@ FAMILIES = {"ctes", "joins", "grouping", "ordering", "windows", "qualify", "date
 @pytest.fixture(scope="session")
 def engines(tmp_path_factory: pytest.TempPathFactory, local_spark: Any) -> dict[str, Any]:
     """The corpus tables, read by each engine's own readers and published on both backends."""
-    from engine.backends.spark.backend import SparkBackend
-    from engine.backends.spark.session import connect
-    from engine.project.models import SparkConfig
+    from flowdeck.engine.backends.spark.backend import SparkBackend
+    from flowdeck.engine.backends.spark.session import connect
+    from flowdeck.engine.project.models import SparkConfig
 
     folder = tmp_path_factory.mktemp("corpus")
     tables = write_data(folder / "data")

@@ -123,7 +123,7 @@ def test_validate_engine_spark_lints_a_pipeline_reading_a_database_without_conne
         "  - {name: firsts, kind: transform}\n"),
         firsts="SELECT region, list(id ORDER BY id)[1] AS first_id FROM sales GROUP BY region\n")
     (database_project / "data" / "shop.sqlite").unlink()  # the lint never opens the database
-    result = subprocess.run([sys.executable, "-m", "console.cli.main", "--project", str(database_project),
+    result = subprocess.run([sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(database_project),
                              "validate", "regions", "--engine", "spark"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     # the database's column types are unknown to the lint, so a type-dependent construct is refused

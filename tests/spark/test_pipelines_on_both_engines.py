@@ -9,8 +9,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from engine.client import Workspace
-from engine.errors import CheckFailed
+from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.errors import CheckFailed
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
@@ -26,7 +26,7 @@ def published(workspace: Workspace, table: str, engine: str) -> list[tuple[Any, 
     """A published table's rows, read back through the engine that wrote it, sorted."""
     if engine == "duckdb":
         return sorted(workspace.query(f"SELECT * FROM {table}", limit=100_000).rows, key=repr)
-    from engine.backends.spark.backend import open_spark_backend
+    from flowdeck.engine.backends.spark.backend import open_spark_backend
 
     backend = open_spark_backend(workspace.project)
     try:

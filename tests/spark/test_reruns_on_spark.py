@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from engine import debug_hooks
-from engine.client import Workspace
-from engine.errors import NotFound
+from flowdeck.engine import debug_hooks
+from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.errors import NotFound
 from tests.spark.test_pipelines_on_both_engines import published, run
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]

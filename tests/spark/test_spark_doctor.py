@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.doctor import check_spark
-from engine.project.project import Project
+from flowdeck.engine.operations.doctor import check_spark
+from flowdeck.engine.project.project import Project
 from tests.spark.conftest import copy_example
 
 

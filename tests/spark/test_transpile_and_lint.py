@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.backends.spark.rewrite import _java_replacement
-from engine.backends.spark.rules import RULES, rules_markdown
-from engine.backends.spark.transpile import transpile
+from flowdeck.engine.backends.spark.rewrite import _java_replacement
+from flowdeck.engine.backends.spark.rules import RULES, rules_markdown
+from flowdeck.engine.backends.spark.transpile import transpile
 from tests.spark.conftest import REPO
 from tests.spark.corpus import CASES
 
@@ -114,19 +114,19 @@ def test_regexp_replacements_are_translated_from_re2_to_java(re2: str, java: str
 def test_every_rule_has_an_alternative_and_the_docs_list_them_all() -> None:
     assert all(rule.alternative and rule.why and rule.action in ("rewrite", "refuse") for rule in RULES.values())
     docs = (REPO / "docs" / "spark.md").read_text()
-    assert rules_markdown() in docs, "regenerate the tables: python -m engine.backends.spark.rules"
+    assert rules_markdown() in docs, "regenerate the tables: python -m flowdeck.engine.backends.spark.rules"
 
 
 def test_importing_the_engine_and_the_lint_never_imports_pyspark() -> None:
-    code = ("import sys, engine, engine.client, engine.run.executor, engine.backends.spark.lint, "
-            "engine.backends.spark.transpile; print(json.dumps(sorted(m for m in sys.modules if m.startswith('pyspark'))))")
+    code = ("import sys, flowdeck.engine, flowdeck.engine.workspace, flowdeck.engine.run.executor, "
+            "flowdeck.engine.backends.spark.lint, flowdeck.engine.backends.spark.transpile; print(json.dumps(sorted(m for m in sys.modules if m.startswith('pyspark'))))")
     result = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, cwd=REPO,
                             check=True)
     assert json.loads(result.stdout) == []
 
 
 def flowdeck(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "console.cli.main", "--project", str(project), *arguments],
+    return subprocess.run([sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(project), *arguments],
                           capture_output=True, text=True, cwd=REPO, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1",
                                                                          "COLUMNS": "200"})
 
@@ -169,7 +169,7 @@ def test_the_engine_is_a_checked_project_setting(example_project: Path) -> None:
 
 
 def test_the_ledger_records_which_engine_ran_each_step(tmp_path: Path) -> None:
-    from state import Ledger
+    from flowdeck.state import Ledger
 
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         run, _ = ledger.create_run("p", trigger_kind="manual", params={})

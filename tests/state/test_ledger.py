@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import state.ledger as ledger_module
-from state import Ledger, LedgerError
-from state.schema import MIGRATIONS, SCHEMA_VERSION
+import flowdeck.state.ledger as ledger_module
+from flowdeck.state import Ledger, LedgerError
+from flowdeck.state.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from tests.conftest import REPO_ROOT, clean_env, run_flowdeck
 
-HEADLESS_MODULES = ["engine", "engine.client", "engine.plan", "engine.pipelines", "engine.run.executor",
-                    "engine.worker", "engine.scaffold", "engine.backends.duckdb_backend", "state"]
+HEADLESS_MODULES = ["flowdeck.engine", "flowdeck.engine.workspace", "flowdeck.engine.plan.planner", "flowdeck.engine.plan.describe", "flowdeck.engine.run.executor",
+                    "flowdeck.engine.run.worker", "flowdeck.engine.operations.scaffold", "flowdeck.engine.backends.duckdb.backend",
+                    "flowdeck.engine.alerts.rules", "flowdeck.engine.project.editing", "flowdeck.state"]
 
 
 def _modules_after(code: str, cwd: Path = REPO_ROOT) -> set[str]:
@@ -39,7 +40,7 @@ def test_importing_the_engine_does_not_load_textual() -> None:
 
 def test_headless_run_does_not_load_textual(project: Path) -> None:
     loaded = _modules_after(
-        "from engine.client import Workspace\n"
+        "from flowdeck.engine.workspace import Workspace\n"
         f"ws = Workspace.open({str(project)!r})\n"
         "record, _ = ws.submit('daily_sales')\n"
         "assert ws.execute(record.run_id) == 'succeeded'\n"
@@ -49,7 +50,7 @@ def test_headless_run_does_not_load_textual(project: Path) -> None:
 
 def test_cli_run_does_not_load_textual(project: Path) -> None:
     loaded = _modules_after(
-        "from console.cli.main import app\n"
+        "from flowdeck.console.cli.main import app\n"
         "try:\n"
         f"    app(['--project', {str(project)!r}, 'run', 'daily_sales'])\n"
         "except SystemExit as exit:\n"
@@ -58,31 +59,40 @@ def test_cli_run_does_not_load_textual(project: Path) -> None:
     assert "textual" not in _top_level(loaded)
 
 
+def _imported_names(path: Path) -> list[str]:
+    """Every module name an ``import`` or ``from ... import`` in ``path`` names, at any depth."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return names
+
+
+def _within(name: str, *packages: str) -> bool:
+    return any(name == package or name.startswith(package + ".") for package in packages)
+
+
 def test_state_imports_nothing_else_from_the_repository() -> None:
-    loaded = _top_level(_modules_after("import state, state.ledger, state.records, state.schema"))
-    assert not loaded & {"engine", "console", "textual"}
+    loaded = _modules_after("import flowdeck.state, flowdeck.state.ledger, flowdeck.state.records, flowdeck.state.schema")
+    assert not [name for name in loaded if _within(name, "flowdeck.engine", "flowdeck.console", "textual")]
     for path in (REPO_ROOT / "state").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                assert node.module.split(".")[0] not in ("engine", "console"), f"{path.name} imports {node.module}"
-            elif isinstance(node, ast.Import):
-                assert all(alias.name.split(".")[0] not in ("engine", "console") for alias in node.names), path.name
+        for name in _imported_names(path):
+            assert not _within(name, "flowdeck.engine", "flowdeck.console"), f"{path.name} imports {name}"
 
 
 def test_engine_never_imports_the_console() -> None:
     for path in (REPO_ROOT / "engine").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else (
-                [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
-            for name in names:
-                assert name.split(".")[0] not in ("console", "textual"), f"{path} imports {name}"
+        for name in _imported_names(path):
+            assert not _within(name, "flowdeck.console", "textual"), f"{path} imports {name}"
 
 
 def test_unchanged_sql_is_not_parsed_again(project: Path) -> None:
     """Once analysed, validating and running unchanged pipelines loads neither sqlglot nor (for validate) DuckDB."""
     assert run_flowdeck("validate", project=project).returncode == 0  # analyses and remembers every SQL file
     validate = _modules_after(
-        "from console.cli.main import app\n"
+        "from flowdeck.console.cli.main import app\n"
         "try:\n"
         f"    app(['--project', {str(project)!r}, 'validate'])\n"
         "except SystemExit as exit:\n"
@@ -90,7 +100,7 @@ def test_unchanged_sql_is_not_parsed_again(project: Path) -> None:
     )
     assert not _top_level(validate) & {"sqlglot", "duckdb", "textual"}
     run = _modules_after(
-        "from console.cli.main import app\n"
+        "from flowdeck.console.cli.main import app\n"
         "try:\n"
         f"    app(['--project', {str(project)!r}, 'run', 'daily_sales'])\n"
         "except SystemExit as exit:\n"
@@ -101,7 +111,7 @@ def test_unchanged_sql_is_not_parsed_again(project: Path) -> None:
 
 def test_help_loads_no_engine_heavyweights() -> None:
     loaded = _modules_after(
-        "from console.cli.main import app\n"
+        "from flowdeck.console.cli.main import app\n"
         "try:\n"
         "    app(['--help'])\n"
         "except SystemExit:\n"

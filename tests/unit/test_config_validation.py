@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import EXIT_BAD_INPUT, ConfigError
-from engine.project.models import PipelineConfig, ProjectConfig, parse_duration
-from engine.project.validation import validate_document
-from engine.project.yamlfile import parse_yaml
+from flowdeck.engine.errors import EXIT_BAD_INPUT, ConfigError
+from flowdeck.engine.project.models import PipelineConfig, ProjectConfig, parse_duration
+from flowdeck.engine.project.validation import validate_document
+from flowdeck.engine.project.yamlfile import parse_yaml
 
 STEPS = "steps:\n  - name: a\n    kind: extract\n    source: {path: data/a.csv}\n"
 
@@ -133,7 +133,7 @@ def test_cron_fast_path_never_vouches_for_what_apscheduler_rejects() -> None:
 
     from apscheduler.triggers.cron import CronTrigger
 
-    from engine.project.models import plainly_valid_cron
+    from flowdeck.engine.project.models import plainly_valid_cron
 
     def accepted(expression: str) -> bool:
         try:

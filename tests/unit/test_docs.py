@@ -76,8 +76,8 @@ def test_every_example_is_valid_where_it_is_written() -> None:
 
 
 def test_the_examples_of_each_file_together_make_a_valid_file(tmp_path: Path) -> None:
-    from engine.project.models import PipelineConfig, ProjectConfig
-    from engine.project.project import Project
+    from flowdeck.engine.project.models import PipelineConfig, ProjectConfig
+    from flowdeck.engine.project.project import Project
 
     for model in (ProjectConfig, PipelineConfig):
         whole = {field.alias or name: field.examples[0] for name, field in model.model_fields.items()}
@@ -97,7 +97,7 @@ def test_the_examples_of_each_file_together_make_a_valid_file(tmp_path: Path) ->
 
 
 def test_cli_page_has_a_section_and_an_example_for_every_command() -> None:
-    from console.cli.main import app
+    from flowdeck.console.cli.main import app
 
     text = (DOCS / "cli.md").read_text()
     commands = [info.name or info.callback.__name__ for info in app.registered_commands]
@@ -109,8 +109,8 @@ def test_cli_page_has_a_section_and_an_example_for_every_command() -> None:
 
 
 def test_every_json_field_is_documented(tmp_path: Path) -> None:
-    from engine.client import Workspace
-    from engine.pipelines import describe_pipeline
+    from flowdeck.engine.workspace import Workspace
+    from flowdeck.engine.plan.describe import describe_pipeline
 
     workspace = Workspace.open(copy_example_project(tmp_path / "p"))
     record, _ = workspace.submit("daily_sales")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import EXIT_BAD_INPUT, ParamError
-from engine.project.models import ParamSpec
-from engine.sql.params import bind_path, bind_sql, check_param_uses, coerce_params, find_param_uses, sql_literal
+from flowdeck.engine.errors import EXIT_BAD_INPUT, ParamError
+from flowdeck.engine.project.models import ParamSpec
+from flowdeck.engine.sql.params import bind_path, bind_sql, check_param_uses, coerce_params, find_param_uses, sql_literal
 
 SPECS = {
     "day": ParamSpec(type="date", required=True),

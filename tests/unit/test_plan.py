@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ConfigError, PlanError
-from engine.plan import build_plan
-from engine.project.project import Project
+from flowdeck.engine.errors import ConfigError, PlanError
+from flowdeck.engine.plan.planner import build_plan
+from flowdeck.engine.project.project import Project
 from tests.conftest import copy_example_project
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-import engine.scaffold as scaffold
-from engine.errors import FlowdeckError, NotFound
-from engine.plan import build_plan
-from engine.project.project import Project
-from engine.scaffold import init_project, template_names
+import flowdeck.engine.operations.scaffold as scaffold
+from flowdeck.engine.errors import FlowdeckError, NotFound
+from flowdeck.engine.plan.planner import build_plan
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.operations.scaffold import init_project, template_names
 
 
 def test_minimal_template_writes_a_valid_project(tmp_path: Path) -> None:

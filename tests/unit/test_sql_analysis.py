@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import SqlError
-from engine.sql.analysis import parse_query, statement_text
-from engine.sql.cache import AnalysisCache
+from flowdeck.engine.errors import SqlError
+from flowdeck.engine.sql.analysis import parse_query, statement_text
+from flowdeck.engine.sql.cache import AnalysisCache
 
 SQL = Path("step.sql")
 

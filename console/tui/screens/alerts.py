@@ -7,14 +7,14 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
-from console.tui.actions import bindings
-from console.tui.messages import AlertAcknowledged, AlertsLoaded
-from console.tui.screens.base import ConsoleScreen
-from console.tui.widgets.status import short_time, status_text
-from console.tui.widgets.tables import cursor_key, refill
-from console.tui.widgets.top_bar import TopBar
-from state import AlertRecord
-from state import EventRecord
+from flowdeck.console.tui.actions import bindings
+from flowdeck.console.tui.messages import AlertAcknowledged, AlertsLoaded
+from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.status import short_time, status_text
+from flowdeck.console.tui.widgets.tables import cursor_key, refill
+from flowdeck.console.tui.widgets.top_bar import TopBar
+from flowdeck.state import AlertRecord
+from flowdeck.state import EventRecord
 
 
 class AlertsScreen(ConsoleScreen):
@@ -107,7 +107,7 @@ class AlertsScreen(ConsoleScreen):
         """Open the run of the highlighted alert."""
         run = self.selected_run()
         if run:
-            from console.tui.screens.run_detail import RunDetailScreen
+            from flowdeck.console.tui.screens.run_detail import RunDetailScreen
 
             self.app.push_screen(RunDetailScreen(run))
 

@@ -14,11 +14,11 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from console.tui.actions import is_refused
-from state import EventRecord
+from flowdeck.console.tui.actions import is_refused
+from flowdeck.state import EventRecord
 
 if TYPE_CHECKING:
-    from console.tui.app import FlowdeckConsole
+    from flowdeck.console.tui.app import FlowdeckConsole
 
 
 class ConsoleScreen(Screen[None]):
@@ -70,7 +70,7 @@ class ConsoleScreen(Screen[None]):
 
     def refresh_top_bar(self) -> None:
         """Redraw this screen's top bar (mode, counts and badges may have changed meanwhile)."""
-        from console.tui.widgets.top_bar import TopBar
+        from flowdeck.console.tui.widgets.top_bar import TopBar
 
         for bar in self.query(TopBar):
             bar.update_from_app()

@@ -8,14 +8,14 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
-from console.cli.charts import sparkline
-from console.tui.actions import bindings
-from console.tui.messages import StatsLoaded
-from console.tui.screens.base import ConsoleScreen
-from console.tui.widgets.status import format_duration
-from console.tui.widgets.tables import refill
-from console.tui.widgets.top_bar import TopBar
-from state import EventRecord
+from flowdeck.console.cli.charts import sparkline
+from flowdeck.console.tui.actions import bindings
+from flowdeck.console.tui.messages import StatsLoaded
+from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.status import format_duration
+from flowdeck.console.tui.widgets.tables import refill
+from flowdeck.console.tui.widgets.top_bar import TopBar
+from flowdeck.state import EventRecord
 
 DAYS = 30.0
 

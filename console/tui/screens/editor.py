@@ -16,16 +16,16 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import Footer, Static, Tab, Tabs, TextArea
 
-from console.tui.actions import bindings
-from console.tui.checking import TypingCheck
-from console.tui.messages import FileChecked, FileSaved, FilesListed, SaveRefused
-from console.tui.screens.base import ConsoleScreen
-from console.tui.screens.dialogs import ConfirmDialog
-from console.tui.widgets.top_bar import TopBar
+from flowdeck.console.tui.actions import bindings
+from flowdeck.console.tui.checking import TypingCheck
+from flowdeck.console.tui.messages import FileChecked, FileSaved, FilesListed, SaveRefused
+from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.screens.dialogs import ConfirmDialog
+from flowdeck.console.tui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
-    from engine.errors import FlowdeckError
-    from state import EventRecord
+    from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.state import EventRecord
 
 
 class EditorScreen(ConsoleScreen):
@@ -95,7 +95,7 @@ class EditorScreen(ConsoleScreen):
         self.current = path
         editor = self.query_one(TextArea)
         self._loading_text = True
-        from engine.project.editing import language_of
+        from flowdeck.engine.project.editing import language_of
 
         editor.language = language_of(path)
         editor.load_text(self.buffers[path])

@@ -19,15 +19,15 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Label, Select, Static
 from textual.worker import Worker
 
-from console.tui.actions import bindings
-from console.tui.checking import TypingCheck
-from console.tui.messages import DraftChecked, PipelineCreated
-from console.tui.screens.base import ConsoleScreen
-from console.tui.widgets.top_bar import TopBar
+from flowdeck.console.tui.actions import bindings
+from flowdeck.console.tui.checking import TypingCheck
+from flowdeck.console.tui.messages import DraftChecked, PipelineCreated
+from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
-    from engine.assistant import PipelineAnswers
-    from state import EventRecord
+    from flowdeck.engine.operations.assistant import PipelineAnswers
+    from flowdeck.state import EventRecord
 
 WHEN_OPTIONS = [("on a cron schedule", "cron"), ("every interval", "interval"), ("when files land", "files"),
                 ("by hand only", "none")]
@@ -124,7 +124,7 @@ class NewPipelineScreen(ConsoleScreen):
 
     def answers(self) -> PipelineAnswers:
         """The form's content as the assistant's answers."""
-        from engine.assistant import PipelineAnswers, split_list
+        from flowdeck.engine.operations.assistant import PipelineAnswers, split_list
 
         min_rows = self._value("min_rows")
         connection = self._value("connection") or None
@@ -166,7 +166,7 @@ class NewPipelineScreen(ConsoleScreen):
         project = self.console.workspace.project
 
         def check() -> Message:
-            from engine.assistant import (
+            from flowdeck.engine.operations.assistant import (
                 answer_problems,
                 check_destination,
                 check_min_rows,

@@ -10,17 +10,17 @@ from textual.containers import Container, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
-from console.tui.actions import bindings
-from console.tui.messages import DagLoaded, PipelinesLoaded
-from console.tui.screens.base import ConsoleScreen
-from console.tui.widgets.status import short_time, status_text
-from console.tui.widgets.tables import cursor_key, refill
-from console.tui.widgets.top_bar import TopBar
-from engine.errors import FlowdeckError
+from flowdeck.console.tui.actions import bindings
+from flowdeck.console.tui.messages import DagLoaded, PipelinesLoaded
+from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.status import short_time, status_text
+from flowdeck.console.tui.widgets.tables import cursor_key, refill
+from flowdeck.console.tui.widgets.top_bar import TopBar
+from flowdeck.engine.errors import FlowdeckError
 
 if TYPE_CHECKING:
-    from engine.pipelines import PipelineSummary
-    from state import EventRecord
+    from flowdeck.engine.plan.describe import PipelineSummary
+    from flowdeck.state import EventRecord
 
 
 class PipelinesScreen(ConsoleScreen):
@@ -105,7 +105,7 @@ class PipelinesScreen(ConsoleScreen):
         workspace = self.console.workspace
 
         def draw() -> Message:
-            from engine.pipelines import graph_text
+            from flowdeck.engine.plan.describe import graph_text
 
             try:
                 plan = workspace.plan(name)
@@ -114,7 +114,7 @@ class PipelinesScreen(ConsoleScreen):
                                        "press e to edit it")
             marks: dict[str, str] = {}
             if last is not None:
-                from console.cli.output import STATUS_STYLE
+                from flowdeck.console.cli.output import STATUS_STYLE
 
                 for step in workspace.ledger.steps_of(last.run_id):
                     symbol, style = STATUS_STYLE.get(step.status, ("?", ""))

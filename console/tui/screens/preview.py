@@ -12,11 +12,11 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
-from console.tui.actions import bindings
-from console.tui.messages import PreviewLoaded, PreviewWaiting, TablesListed
-from console.tui.screens.base import ConsoleScreen
-from console.tui.widgets.top_bar import TopBar
-from state import EventRecord
+from flowdeck.console.tui.actions import bindings
+from flowdeck.console.tui.messages import PreviewLoaded, PreviewWaiting, TablesListed
+from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.top_bar import TopBar
+from flowdeck.state import EventRecord
 
 CELL_WIDTH = 40  # longer values are cut: a preview is for looking, not reading documents
 

@@ -9,17 +9,17 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Log, Static
 
-from console.cli.charts import format_bytes, sparkline
-from console.tui.actions import bindings
-from console.tui.messages import RunDetailLoaded
-from console.tui.screens.base import ConsoleScreen
-from console.tui.widgets.status import format_duration, short_time, status_text
-from console.tui.widgets.step_progress import StepProgress
-from console.tui.widgets.top_bar import TopBar
-from state import CheckRecord, EventRecord, RunRecord, StepRecord
+from flowdeck.console.cli.charts import format_bytes, sparkline
+from flowdeck.console.tui.actions import bindings
+from flowdeck.console.tui.messages import RunDetailLoaded
+from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.status import format_duration, short_time, status_text
+from flowdeck.console.tui.widgets.step_progress import StepProgress
+from flowdeck.console.tui.widgets.top_bar import TopBar
+from flowdeck.state import CheckRecord, EventRecord, RunRecord, StepRecord
 
 if TYPE_CHECKING:
-    from engine.monitor.views import RunMetrics
+    from flowdeck.engine.monitor.views import RunMetrics
 
 LOG_LINES_KEPT = 5000  # the tail in memory; the ledger keeps everything
 EVENTS_PER_READ = 2000

@@ -10,13 +10,13 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
-from console.tui.actions import bindings
-from console.tui.messages import RunsLoaded
-from console.tui.screens.base import ConsoleScreen
-from console.tui.widgets.status import format_duration, short_time, status_text
-from console.tui.widgets.tables import cursor_key, refill
-from console.tui.widgets.top_bar import TopBar
-from state.schema import RUN_STATUSES
+from flowdeck.console.tui.actions import bindings
+from flowdeck.console.tui.messages import RunsLoaded
+from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.status import format_duration, short_time, status_text
+from flowdeck.console.tui.widgets.tables import cursor_key, refill
+from flowdeck.console.tui.widgets.top_bar import TopBar
+from flowdeck.state.schema import RUN_STATUSES
 
 RUNS_SHOWN = 200
 
@@ -147,7 +147,7 @@ class RunsScreen(ConsoleScreen):
         """Open the run under the cursor."""
         run = self.selected_run()
         if run:
-            from console.tui.screens.run_detail import RunDetailScreen
+            from flowdeck.console.tui.screens.run_detail import RunDetailScreen
 
             self.app.push_screen(RunDetailScreen(run))
 

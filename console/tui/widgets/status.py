@@ -6,7 +6,7 @@ from datetime import datetime
 
 from rich.text import Text
 
-from console.cli.output import STATUS_STYLE, format_duration, format_rows
+from flowdeck.console.cli.output import STATUS_STYLE, format_duration, format_rows
 
 __all__ = ["format_duration", "format_rows", "short_time", "status_text"]
 

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from console.tui.widgets.status import format_duration, format_rows, status_text
-from state import StepRecord
+from flowdeck.console.tui.widgets.status import format_duration, format_rows, status_text
+from flowdeck.state import StepRecord
 
 DONE = frozenset({"succeeded", "failed", "skipped", "canceled"})
 

@@ -22,7 +22,7 @@ class TopBar(Static):
 
     def update_from_app(self) -> None:
         """Redraw (the app calls this when the read-only state or run counts change)."""
-        from console.tui.app import FlowdeckConsole
+        from flowdeck.console.tui.app import FlowdeckConsole
 
         app = self.app
         if isinstance(app, FlowdeckConsole):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.backends.base import (
+from flowdeck.engine.backends.base import (
     ARROW_RELATION,
     Backend,
     CommitMarker,
@@ -40,19 +40,19 @@ from engine.backends.base import (
     rollback_refusal,
     run_tag,
 )
-from engine.backends.duckdb_backend import STAGE_PREFIX, write_file
-from engine.backends.spark.session import connect, first_line
-from engine.backends.spark.sources import reader_options
-from engine.backends.spark.transpile import Transpiled, transpile
-from engine.debug_hooks import crash_point
-from engine.errors import FlowdeckError, SqlError, StepFailed
-from engine.sql.analysis import DIALECT
+from flowdeck.engine.backends.duckdb.backend import STAGE_PREFIX, write_file
+from flowdeck.engine.backends.spark.session import connect, first_line
+from flowdeck.engine.backends.spark.sources import reader_options
+from flowdeck.engine.backends.spark.transpile import Transpiled, transpile
+from flowdeck.engine.debug_hooks import crash_point
+from flowdeck.engine.errors import FlowdeckError, SqlError, StepFailed
+from flowdeck.engine.sql.analysis import DIALECT
 
 if TYPE_CHECKING:
     from pyspark.sql.connect.dataframe import DataFrame
     from pyspark.sql.connect.session import SparkSession
 
-    from engine.project.project import Project
+    from flowdeck.engine.project.project import Project
 
 _MARKER_FIELDS = ("seq BIGINT, run_id STRING, step STRING, output STRING, kind STRING, data_run_id STRING, "
                   "base_run_id STRING, rows BIGINT, checksum STRING, state_json STRING, committed_at DOUBLE, "

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from engine.errors import Location, PlanError, excerpt_of
+from flowdeck.engine.errors import Location, PlanError, excerpt_of
 
 if TYPE_CHECKING:
-    from engine.backends.spark.transpile import Finding, _Context
-    from engine.plan import Plan
-    from engine.project.project import Project
+    from flowdeck.engine.backends.spark.transpile import Finding, _Context
+    from flowdeck.engine.plan.planner import Plan
+    from flowdeck.engine.project.project import Project
 
 _LIST_AGGREGATES = (exp.ArrayAgg, exp.GroupConcat)
 _PICK_ANY = (exp.AnyValue, exp.First, exp.Last)
@@ -125,7 +125,7 @@ def check_types(tree: exp.Expr, context: _Context) -> None:
 
 def check_generated(spark_sql: str, tree: exp.Expr, context: _Context) -> None:
     """The last net: a function name Spark does not know would fail at run time, so refuse it now."""
-    from engine.backends.spark.transpile import called_functions, spark_functions
+    from flowdeck.engine.backends.spark.transpile import called_functions, spark_functions
 
     known = spark_functions()
     for name in called_functions(spark_sql):
@@ -197,10 +197,10 @@ def _issue_error(issue: LintIssue) -> PlanError:
 
 def lint_plan(project: Project, plan: Plan) -> LintReport:
     """Transpile every query of ``plan`` for Spark (no JVM) and collect what the lint refuses."""
-    from engine.backends.spark.schemas import plan_schemas
-    from engine.backends.spark.sources import check_source_options
-    from engine.backends.spark.transpile import transpile
-    from engine.project.models import ExtractStep, FileSource
+    from flowdeck.engine.backends.spark.schemas import plan_schemas
+    from flowdeck.engine.backends.spark.sources import check_source_options
+    from flowdeck.engine.backends.spark.transpile import transpile
+    from flowdeck.engine.project.models import ExtractStep, FileSource
 
     report = LintReport(pipeline=plan.name)
     schemas = plan_schemas(project, plan)

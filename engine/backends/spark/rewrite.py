@@ -14,7 +14,7 @@ from sqlglot import exp
 from sqlglot.dialects.spark import Spark
 
 if TYPE_CHECKING:
-    from engine.backends.spark.transpile import _Context
+    from flowdeck.engine.backends.spark.transpile import _Context
 
 DType = exp.DType
 _INTEGERS = exp.DataType.INTEGER_TYPES
@@ -69,7 +69,7 @@ def spark(sql: str) -> exp.Expr:
 
 def text(node: exp.Expr) -> str:
     """A (rewritten) node as Spark SQL."""
-    from engine.backends.spark.transpile import FlowdeckSpark
+    from flowdeck.engine.backends.spark.transpile import FlowdeckSpark
 
     return node.sql(dialect=FlowdeckSpark)
 

@@ -4,7 +4,7 @@ Every rule is either a ``rewrite`` (the transpiler changes the Spark SQL so the 
 same as on DuckDB) or a ``refuse`` (the lint stops the pipeline before it runs, naming the
 construct, the file and line, and a Spark-safe alternative). Some rewrites need a column's
 type; when the type cannot be known they refuse instead. docs/spark.md is generated from
-this list (``python -m engine.backends.spark.rules``).
+this list (``python -m flowdeck.engine.backends.spark.rules``).
 """
 
 from __future__ import annotations

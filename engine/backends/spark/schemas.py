@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from engine.backends.duckdb_backend import quote, reader_sql
-from engine.errors import FlowdeckError
-from engine.project.models import ExtractStep, FileSource, TransformStep
-from engine.sql.params import find_param_uses
+from flowdeck.engine.backends.duckdb.backend import quote, reader_sql
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.project.models import ExtractStep, FileSource, TransformStep
+from flowdeck.engine.sql.params import find_param_uses
 
 if TYPE_CHECKING:
-    from engine.plan import Plan
-    from engine.project.project import Project
+    from flowdeck.engine.plan.planner import Plan
+    from flowdeck.engine.project.project import Project
 
 _PARAM_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN",
                 "date": "DATE", "timestamp": "TIMESTAMP"}
@@ -28,7 +28,7 @@ _PARAM_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "b
 
 def plan_schemas(project: Project, plan: Plan) -> dict[str, dict[str, str]]:
     """Table → column → DuckDB type, for every step output of ``plan`` whose types can be found."""
-    from engine.run.steps import extract_read
+    from flowdeck.engine.run.steps import extract_read
 
     specs = plan.source.config.params
     defaults = {name: spec.default for name, spec in specs.items()}

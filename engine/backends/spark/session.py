@@ -21,12 +21,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import FlowdeckError, StepFailed
+from flowdeck.engine.errors import FlowdeckError, StepFailed
 
 if TYPE_CHECKING:
     from pyspark.sql.connect.session import SparkSession
 
-    from engine.project.models import SparkConfig
+    from flowdeck.engine.project.models import SparkConfig
 
 # Settings every session gets so that results match DuckDB's: UTC, ANSI, TIMESTAMP without zone.
 SESSION_CONF = {

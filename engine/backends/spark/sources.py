@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from engine.backends.base import FileRead
-from engine.backends.spark.rules import RULES
+from flowdeck.engine.backends.base import FileRead
+from flowdeck.engine.backends.spark.rules import RULES
 
 if TYPE_CHECKING:
-    from engine.backends.spark.lint import LintIssue
-    from engine.project.models import FileSource
-    from engine.project.yamlfile import YamlDocument
+    from flowdeck.engine.backends.spark.lint import LintIssue
+    from flowdeck.engine.project.models import FileSource
+    from flowdeck.engine.project.yamlfile import YamlDocument
 
 SOURCE_RULE = RULES["source_option"]
 # DuckDB option → Spark reader option, for options that mean the same on both
@@ -34,8 +34,8 @@ class SourceProblem:
 
     def as_issue(self, step: str, path: Path, document: YamlDocument, at: tuple[str | int, ...]) -> LintIssue:
         """The problem as a lint issue pointing into pipeline.yaml."""
-        from engine.backends.spark.lint import LintIssue
-        from engine.backends.spark.transpile import Finding
+        from flowdeck.engine.backends.spark.lint import LintIssue
+        from flowdeck.engine.backends.spark.transpile import Finding
 
         location = document.location(at)
         finding = Finding(SOURCE_RULE, location.line, location.column, self.option, self.message)
@@ -44,7 +44,7 @@ class SourceProblem:
 
 def check_source_options(source: FileSource) -> list[SourceProblem]:
     """What in ``source`` the Spark reader would read differently (nothing for a faithful source)."""
-    from engine.run.steps import format_of
+    from flowdeck.engine.run.steps import format_of
 
     file_format = source.format or format_of(source.path)
     problems: list[SourceProblem] = []

@@ -22,7 +22,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.tokens import TokenType
 
-from engine.backends.spark.rules import RULES, Rule
+from flowdeck.engine.backends.spark.rules import RULES, Rule
 
 READ_DIALECT = "duckdb"
 Schema = dict[str, dict[str, str]]
@@ -106,7 +106,7 @@ def transpile(sql: str, *, schema: Schema | None = None, schema_dialect: str = R
     reads; without it, type-dependent constructs are refused. ``output`` says the query
     fills a table, so its columns must be named.
     """
-    from engine.backends.spark import lint, rewrite
+    from flowdeck.engine.backends.spark import lint, rewrite
 
     context = _Context(sql)
     try:

@@ -18,7 +18,7 @@ def cli(project: Path, *args: str, input: str | None = None, env: dict[str, str]
     environment = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{SUPPORT}", "NO_COLOR": "1", "COLUMNS": "200",
                    **(env or {})}
     result = subprocess.run(
-        [sys.executable, "-m", "console.cli.main", "--project", str(project), *args],
+        [sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(project), *args],
         input=input if input is not None else "", capture_output=True, text=True, env=environment, timeout=120,
     )
     if check is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import FlowdeckError
+from flowdeck.engine.errors import FlowdeckError
 
 if TYPE_CHECKING:
     import pyarrow as pa

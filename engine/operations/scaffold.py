@@ -1,4 +1,4 @@
-"""`flowdeck init`: write a new project from a template folder under engine/templates/.
+"""`flowdeck init`: write a new project from a template folder under engine/operations/templates/.
 
 A template is nothing but a folder holding a complete project (flowdeck.yaml, pipelines/,
 sample data); adding a template means adding a folder. The first line of its flowdeck.yaml,
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import FlowdeckError, NotFound
+from flowdeck.engine.errors import FlowdeckError, NotFound
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 PROJECT_FILE = "flowdeck.yaml"

@@ -19,13 +19,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ParamError
-from engine.run.files import sha256_of
-from state.records import iso
+from flowdeck.engine.errors import ParamError
+from flowdeck.engine.run.files import sha256_of
+from flowdeck.state.records import iso
 
 if TYPE_CHECKING:
-    from engine.project.project import Project
-    from state import Ledger
+    from flowdeck.engine.project.project import Project
+    from flowdeck.state import Ledger
 
 LEDGER_FILE = "ledger.sqlite"
 MANIFEST = "manifest.json"
@@ -71,7 +71,7 @@ def back_up(project: Project, ledger: Ledger, folder: Path,
     if project.warehouse_path.exists():
         # the warehouse first, and held while the ledger is copied too: no run publishes between the two
         # copies, so the ledger's record of what was published matches the warehouse's commit markers
-        from engine.backends.warehouse import open_warehouse
+        from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
 
         started = time.monotonic()
         connection = open_warehouse(project, on_wait=on_wait)

@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import FlowdeckError, NotFound
-from engine.project.models import DatabaseSource, DatabaseTarget, ExtractStep, LoadStep, TransformStep
+from flowdeck.engine.errors import FlowdeckError, NotFound
+from flowdeck.engine.project.models import DatabaseSource, DatabaseTarget, ExtractStep, LoadStep, TransformStep
 
 # sqlglot-based modules are imported where they are used: a run records lineage (sha256_file)
 # and must not pay sqlglot's import for it
 if TYPE_CHECKING:
-    from engine.sql.column_masking import MaskedColumn
-    from engine.plan import Plan, PlannedStep
-    from engine.project.project import Project
-    from state import Ledger
+    from flowdeck.engine.sql.column_masking import MaskedColumn
+    from flowdeck.engine.plan.planner import Plan, PlannedStep
+    from flowdeck.engine.project.project import Project
+    from flowdeck.state import Ledger
 
 @dataclass(frozen=True)
 class Edge:
@@ -67,7 +67,7 @@ class ProjectLineage:
     """The project's steps indexed by the tables they write and read, with the warehouse's schemas."""
 
     def __init__(self, project: Project, ledger: Ledger | None, schemas: dict[str, list[str]]) -> None:
-        from engine.plan import build_plan
+        from flowdeck.engine.plan.planner import build_plan
 
         self.project = project
         self.ledger = ledger
@@ -173,7 +173,7 @@ class ProjectLineage:
     def _sources(self, step: PlannedStep) -> dict[str, set[tuple[str, str]]] | None:
         if step.query is None:
             return None
-        from engine.sql.lineage import column_sources
+        from flowdeck.engine.sql.lineage import column_sources
 
         schema = {table: self.schemas[table] for table in step.query.tables if table in self.schemas}
         return column_sources(step.query.tree, schema)
@@ -183,7 +183,7 @@ class ProjectLineage:
         policy = getattr(step.config, "mask", None) or {}
         if not policy or step.output is None:
             return {}
-        from engine.sql.column_masking import MaskedColumn, masked_columns
+        from flowdeck.engine.sql.column_masking import MaskedColumn, masked_columns
 
         outputs = self.schemas.get(step.output) or list(policy)
         try:

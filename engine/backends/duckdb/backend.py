@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from engine.backends.base import (
+from flowdeck.engine.backends.base import (
     ARROW_RELATION,
     Backend,
     CommitMarker,
@@ -37,9 +37,9 @@ from engine.backends.base import (
     rollback_refusal,
     run_tag,
 )
-from engine.debug_hooks import crash_point
-from engine.errors import ConfigError, FlowdeckError, NotFound, StepFailed, WarehouseBusy
-from engine.masking import mask
+from flowdeck.engine.debug_hooks import crash_point
+from flowdeck.engine.errors import ConfigError, FlowdeckError, NotFound, StepFailed, WarehouseBusy
+from flowdeck.engine.masking import mask
 
 META_SCHEMA = "_flowdeck"
 STAGE_PREFIX = "__fd_stage__"

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import FlowdeckError, Location, PlanError, SqlError, excerpt_of
-from engine.project.models import (
+from flowdeck.engine.errors import FlowdeckError, Location, PlanError, SqlError, excerpt_of
+from flowdeck.engine.project.models import (
     CheckSpec,
     CheckStep,
     DatabaseSource,
@@ -22,10 +22,10 @@ from engine.project.models import (
     LoadStep,
     TransformStep,
 )
-from engine.project.project import PipelineSource, Project, config_error_at
-from engine.sql.analysis import ParsedQuery, parse_query
-from engine.sql.cache import AnalysisCache
-from engine.sql.params import ParamUse, check_param_uses, path_params
+from flowdeck.engine.project.project import PipelineSource, Project, config_error_at
+from flowdeck.engine.sql.analysis import ParsedQuery, parse_query
+from flowdeck.engine.sql.cache import AnalysisCache
+from flowdeck.engine.sql.params import ParamUse, check_param_uses, path_params
 
 StepConfig = ExtractStep | TransformStep | CheckStep | LoadStep
 

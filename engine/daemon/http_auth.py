@@ -12,10 +12,10 @@ import hmac
 import ipaddress
 from typing import TYPE_CHECKING
 
-from engine.errors import ConfigError
+from flowdeck.engine.errors import ConfigError
 
 if TYPE_CHECKING:
-    from engine.project.project import Project
+    from flowdeck.engine.project.project import Project
 
 OPEN_PATHS = frozenset({"/healthz"})
 DEFAULT_HOST = "127.0.0.1"
@@ -45,7 +45,7 @@ def http_token(project: Project, host: str) -> str | None:
             hint="set `daemon.http.token: ${secret:DAEMON_HTTP_TOKEN}` in flowdeck.yaml "
             "(`flowdeck secrets set DAEMON_HTTP_TOKEN --generate`), or bind 127.0.0.1",
         )
-    from engine.secrets import resolve
+    from flowdeck.engine.secrets import resolve
 
     return resolve(reference, project)
 

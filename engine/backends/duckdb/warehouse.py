@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from engine.backends.duckdb_backend import WaitCallback, connect_warehouse
+from flowdeck.engine.backends.duckdb.backend import WaitCallback, connect_warehouse
 
 if TYPE_CHECKING:
-    from engine.project.project import Project
+    from flowdeck.engine.project.project import Project
 
 
 def open_warehouse(
@@ -34,7 +34,7 @@ def open_warehouse(
     config["file_search_path"] = str(project.root)
     key: str | None = None
     if settings.encrypt:
-        from engine.secrets import resolve
+        from flowdeck.engine.secrets import resolve
 
         key = resolve(settings.encryption_key, project)
     extensions = project.resolve_path(settings.extension_directory) if settings.extension_directory else None

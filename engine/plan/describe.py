@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from engine.project.models import CheckStep, ExtractStep, LoadStep, PipelineConfig, Schedule, TransformStep
-from engine.project.project import PipelineSource
-from state import RunRecord
+from flowdeck.engine.project.models import CheckStep, ExtractStep, LoadStep, PipelineConfig, Schedule, TransformStep
+from flowdeck.engine.project.project import PipelineSource
+from flowdeck.state import RunRecord
 
 if TYPE_CHECKING:  # listing pipelines must not load sqlglot; drawing a plan gets one already built
-    from engine.plan import Plan
+    from flowdeck.engine.plan.planner import Plan
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def trigger_text(config: PipelineConfig) -> str:
 
 def next_scheduled_at(schedule: Schedule, now: float) -> float | None:
     """When the daemon fires this schedule next after ``now`` (unix time), from its own trigger."""
-    from engine.daemon.schedules import build_trigger  # the daemon's trigger: the same slots it will fire
+    from flowdeck.engine.daemon.schedules import build_trigger  # the daemon's trigger: the same slots it will fire
 
     try:
         trigger = build_trigger(schedule)

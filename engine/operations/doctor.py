@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from engine.errors import FlowdeckError
+from flowdeck.engine.errors import FlowdeckError
 
 if TYPE_CHECKING:
-    from engine.project.project import Project
+    from flowdeck.engine.project.project import Project
 
 Status = Literal["ok", "warn", "fail", "skip"]
 STATUSES: tuple[Status, ...] = ("ok", "warn", "fail", "skip")
@@ -55,7 +55,7 @@ class Finding:
 def diagnose(project_dir: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None,
              stdout_is_terminal: bool | None = None) -> list[Finding]:
     """Run every check; the project ones only when a project is found (and it is said when not)."""
-    from engine.project.project import Project
+    from flowdeck.engine.project.project import Project
 
     environ = os.environ if environ is None else environ
     findings = [check_python(), *check_packages(), check_terminal(environ, stdout_is_terminal)]
@@ -172,7 +172,7 @@ def check_terminal(environ: Mapping[str, str], stdout_is_terminal: bool | None =
 
 
 def _project_not_loaded(error: FlowdeckError) -> Finding:
-    from engine.errors import ProjectNotFound
+    from flowdeck.engine.errors import ProjectNotFound
 
     if isinstance(error, ProjectNotFound):
         return Finding("project", "warn", f"no project checked: {error.what}",
@@ -183,8 +183,8 @@ def _project_not_loaded(error: FlowdeckError) -> Finding:
 
 def check_keyring(project: Project) -> Finding:
     """Where `flowdeck secrets set` would keep secrets: the OS keyring, else the encrypted file keyring."""
-    from engine.secrets.filekeyring import SecretsError
-    from engine.secrets.store import MASTER_KEY_ENV, master_key, os_keyring, secrets_file
+    from flowdeck.engine.secrets.filekeyring import SecretsError
+    from flowdeck.engine.secrets.store import MASTER_KEY_ENV, master_key, os_keyring, secrets_file
 
     backend = os_keyring()
     if backend is not None:
@@ -256,8 +256,8 @@ def _user() -> str:
 
 def check_ledger(project: Project) -> Finding:
     """The ledger's schema version matches this flowdeck's (no pending migrations, not from a newer flowdeck)."""
-    from state import LedgerError, stored_schema_version
-    from state.schema import SCHEMA_VERSION
+    from flowdeck.state import LedgerError, stored_schema_version
+    from flowdeck.state.schema import SCHEMA_VERSION
 
     path = project.ledger_path
     try:
@@ -285,9 +285,9 @@ def check_ledger(project: Project) -> Finding:
 
 def check_warehouse(project: Project) -> Finding:
     """The warehouse opens read-only; if another process holds it, that this is a live flowdeck process."""
-    from engine.backends.warehouse import open_warehouse
-    from engine.errors import WarehouseBusy
-    from engine.processes import pid_alive
+    from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
+    from flowdeck.engine.errors import WarehouseBusy
+    from flowdeck.engine.run.processes import pid_alive
 
     path = project.warehouse_path
     if not path.exists():
@@ -328,8 +328,8 @@ def _held_warehouse(project: Project, path: Path, pid: int | None, alive: bool) 
 
 def _flowdeck_owner(project: Project, pid: int) -> str | None:
     """Which run or daemon of this project a pid is, when the ledger can say."""
-    from state import Ledger, LedgerError, stored_schema_version
-    from state.schema import SCHEMA_VERSION
+    from flowdeck.state import Ledger, LedgerError, stored_schema_version
+    from flowdeck.state.schema import SCHEMA_VERSION
 
     try:
         if stored_schema_version(project.ledger_path) != SCHEMA_VERSION:
@@ -348,8 +348,8 @@ def _flowdeck_owner(project: Project, pid: int) -> str | None:
 
 def check_daemon(project: Project, *, ledger_usable: bool) -> Finding:
     """Whether the daemon runs, and whether anything needs it (schedules, file triggers)."""
-    from engine.daemon.lease import read_daemon_state
-    from state import Ledger, LedgerError
+    from flowdeck.engine.daemon.lease import read_daemon_state
+    from flowdeck.state import Ledger, LedgerError
 
     needing = _pipelines_needing_daemon(project)
     if not project.ledger_path.exists():
@@ -392,14 +392,14 @@ def check_connections(project: Project) -> Iterator[Finding]:
     """Each database connection answers (the same test as `flowdeck connections test`)."""
     connections = getattr(project.config, "connections", None)
     try:
-        from engine.connectors.health import test_connection
+        from flowdeck.engine.connectors.health import test_connection
     except ImportError:
         yield Finding("connections", "skip", "unavailable: this flowdeck has no database connectors")
         return
     if not connections:
         yield Finding("connections", "skip", "none declared in flowdeck.yaml")
         return
-    from engine.client import Workspace
+    from flowdeck.engine.workspace import Workspace
 
     workspace = Workspace(project, source="cli")
     if not workspace.can("run"):  # testing logs in with the connection's credentials: operators and admins
@@ -457,7 +457,7 @@ def check_spark(project: Project, environ: Mapping[str, str],
 
 def check_pipelines(project: Project) -> Finding:
     """Every pipeline validates (YAML, SQL, DAG), as `flowdeck validate` checks them."""
-    from engine.plan import build_plan
+    from flowdeck.engine.plan.planner import build_plan
 
     names = project.pipeline_names()
     bad: list[FlowdeckError] = []

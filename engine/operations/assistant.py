@@ -18,12 +18,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.errors import ConfigError, FlowdeckError, Location
-from engine.project.models import IDENTIFIER
+from flowdeck.engine.errors import ConfigError, FlowdeckError, Location
+from flowdeck.engine.project.models import IDENTIFIER
 
 if TYPE_CHECKING:
-    from engine.plan import Plan
-    from engine.project.project import Project
+    from flowdeck.engine.plan.planner import Plan
+    from flowdeck.engine.project.project import Project
 
 FILE_FORMATS = ("csv", "parquet", "json")
 EXPORT_FORMATS = ("parquet", "csv")
@@ -113,7 +113,7 @@ def check_new_pipeline_name(project: Project, value: str) -> str | None:
 
 def check_destination(project: Project, value: str) -> str | None:
     """A table name no other pipeline of the project publishes (nor its raw_ table)."""
-    from engine.plan import tables_of_other_pipelines
+    from flowdeck.engine.plan.planner import tables_of_other_pipelines
 
     problem = check_name(value)
     if problem is None:
@@ -164,7 +164,7 @@ def check_interval(value: str) -> str | None:
 
 def check_settle(value: str) -> str | None:
     """A duration such as 5s."""
-    from engine.project.models import parse_duration
+    from flowdeck.engine.project.models import parse_duration
 
     try:
         parse_duration(value)
@@ -211,7 +211,7 @@ def split_list(value: str | list[str] | None) -> list[str]:
 def _schedule_problem(values: dict[str, str]) -> str | None:
     from pydantic import ValidationError
 
-    from engine.project.models import Schedule
+    from flowdeck.engine.project.models import Schedule
 
     try:
         Schedule.model_validate(values)
@@ -378,8 +378,8 @@ def validate_draft(project: Project, draft: DraftPipeline) -> list[FlowdeckError
     (linked, not copied, so tables they publish can be read) and the draft's files. Nothing is
     written into the project.
     """
-    from engine.plan import build_plan
-    from engine.project.project import Project as ProjectType
+    from flowdeck.engine.plan.planner import build_plan
+    from flowdeck.engine.project.project import Project as ProjectType
 
     if (project.pipelines_dir / draft.name).exists():
         return [FlowdeckError(f"the project already has a pipeline named `{draft.name}`",
@@ -411,8 +411,8 @@ def validate_draft(project: Project, draft: DraftPipeline) -> list[FlowdeckError
 
 def _tables_published_elsewhere(project: Project, plan: Plan) -> Iterator[FlowdeckError]:
     """Tables the draft would publish that another pipeline already publishes (two writers of one table)."""
-    from engine.plan import tables_of_other_pipelines
-    from engine.project.project import config_error_at
+    from flowdeck.engine.plan.planner import tables_of_other_pipelines
+    from flowdeck.engine.project.project import config_error_at
 
     taken = tables_of_other_pipelines(project, plan.name)
     for name in plan.order:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from engine.errors import FlowdeckError, Forbidden
-from state import Ledger
+from flowdeck.engine.errors import FlowdeckError, Forbidden
+from flowdeck.state import Ledger
 
 SOURCES = ("cli", "console", "daemon", "http")
 # run, cancel, resume, rollback, edit, secret.set, secret.delete, schedule.change, login, prune, audit.pruned

@@ -17,35 +17,35 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import roles
-from engine.audit import SOURCES, audited
-from engine.alerts.rules import AlertRules, DaemonHealth
-from engine.backends.base import QueryResult, TableVersion
-from engine.daemon.lease import DaemonState, read_daemon_state
-from engine.errors import FlowdeckError, Forbidden, NotFound, ParamError
-from engine.masking import install_log_masking, mask
-from engine.processes import pid_alive, process_identity
-from engine.project.models import ExtractStep, TransformStep
-from engine.project.project import Project
-from engine.roles import Identity
-from engine.run.trigger_keys import manual_key, resume_key
-from state import AlertRecord, AuditRecord, AuditVerification, Ledger, Notification, RunRecord, Silence
-from state.records import CommitRecord
+from flowdeck.engine.governance import roles
+from flowdeck.engine.governance.audit import SOURCES, audited
+from flowdeck.engine.alerts.rules import AlertRules, DaemonHealth
+from flowdeck.engine.backends.base import QueryResult, TableVersion
+from flowdeck.engine.daemon.lease import DaemonState, read_daemon_state
+from flowdeck.engine.errors import FlowdeckError, Forbidden, NotFound, ParamError
+from flowdeck.engine.masking import install_log_masking, mask
+from flowdeck.engine.run.processes import pid_alive, process_identity
+from flowdeck.engine.project.models import ExtractStep, TransformStep
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.governance.roles import Identity
+from flowdeck.engine.run.trigger_keys import manual_key, resume_key
+from flowdeck.state import AlertRecord, AuditRecord, AuditVerification, Ledger, Notification, RunRecord, Silence
+from flowdeck.state.records import CommitRecord
 
 if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspace (and the console) stays fast
-    from engine.assistant import PipelineAnswers
-    from engine.alerts.sender import DeliveryReport
-    from engine.backends.spark.lint import LintReport
-    from engine.backup import BackupReport
-    from engine.connectors.health import ConnectionReport
-    from engine.monitor.views import RunMetrics, StatsReport
-    from engine.pipelines import PipelineSummary
-    from engine.plan import Plan
-    from engine.project.editing import SaveResult
-    from engine.retention import PruneReport
-    from engine.backends.base import Backend
-    from engine.run.executor import Observer, RunExecutor
-    from engine.run.janitor import CleanupReport
+    from flowdeck.engine.operations.assistant import PipelineAnswers
+    from flowdeck.engine.alerts.sender import DeliveryReport
+    from flowdeck.engine.backends.spark.lint import LintReport
+    from flowdeck.engine.operations.backup import BackupReport
+    from flowdeck.engine.connectors.health import ConnectionReport
+    from flowdeck.engine.monitor.views import RunMetrics, StatsReport
+    from flowdeck.engine.plan.describe import PipelineSummary
+    from flowdeck.engine.plan.planner import Plan
+    from flowdeck.engine.project.editing import SaveResult
+    from flowdeck.engine.governance.retention import PruneReport
+    from flowdeck.engine.backends.base import Backend
+    from flowdeck.engine.run.executor import Observer, RunExecutor
+    from flowdeck.engine.run.janitor import CleanupReport
 
 STALE_HEARTBEAT_SECONDS = 120.0
 RESUMABLE = ("failed", "abandoned", "canceled")
@@ -157,7 +157,7 @@ class Workspace:
 
     def plan(self, pipeline: str) -> Plan:
         """Validate one pipeline (YAML, SQL, DAG)."""
-        from engine.plan import build_plan
+        from flowdeck.engine.plan.planner import build_plan
 
         return build_plan(self.project, pipeline)
 
@@ -174,7 +174,7 @@ class Workspace:
 
     def pipeline_summaries(self, now: float | None = None) -> list[PipelineSummary]:
         """Every pipeline with its trigger, next scheduled time and last run; invalid ones included."""
-        from engine.pipelines import summarize_pipeline
+        from flowdeck.engine.plan.describe import summarize_pipeline
 
         now = time.time() if now is None else now
         summaries: list[PipelineSummary] = []
@@ -190,11 +190,11 @@ class Workspace:
 
     def pipeline_files(self, pipeline: str) -> list[Path]:
         """The files of a pipeline an operator may edit: pipeline.yaml, then its SQL files."""
-        from engine.project.editing import editable_files
+        from flowdeck.engine.project.editing import editable_files
 
         folder = self.project.pipeline_folder(pipeline)
         if not folder.is_dir():
-            from engine.project.project import did_you_mean
+            from flowdeck.engine.project.project import did_you_mean
 
             raise NotFound(f"no pipeline named `{pipeline}` in {self.project.pipelines_dir}",
                            hint=did_you_mean(pipeline, self.project.pipeline_names())
@@ -203,7 +203,7 @@ class Workspace:
 
     def check_file(self, path: Path, text: str) -> list[FlowdeckError]:
         """Problems in ``text`` as the new content of ``path`` (YAML config or step SQL), with positions."""
-        from engine.project.editing import check_source
+        from flowdeck.engine.project.editing import check_source
 
         return check_source(path, text)
 
@@ -212,7 +212,7 @@ class Workspace:
 
         The write itself is ``write_project_file`` (role check, audit entry, atomic replace).
         """
-        from engine.project.editing import SaveResult, check_source, keep_backup, refusal
+        from flowdeck.engine.project.editing import SaveResult, check_source, keep_backup, refusal
 
         path = Path(path).resolve()
         if self.project.pipelines_dir.resolve() not in path.parents:
@@ -238,7 +238,7 @@ class Workspace:
 
     def lint_spark(self, pipeline: str) -> LintReport:
         """What the Spark lint refuses (and rewrites) in one pipeline, without running anything."""
-        from engine.backends.spark.lint import lint_plan
+        from flowdeck.engine.backends.spark.lint import lint_plan
 
         return lint_plan(self.project, self.plan(pipeline))
 
@@ -262,7 +262,7 @@ class Workspace:
         the run it started. ``from_step`` runs that step and everything downstream of it;
         ``reprocess`` makes incremental steps read all their input again and rebuild their tables.
         """
-        from engine.sql.params import coerce_params
+        from flowdeck.engine.sql.params import coerce_params
 
         with self._guarded("run", "run", pipeline, {"trigger": trigger_kind}) as details:
             _refuse_literal_params(params or {})
@@ -279,7 +279,7 @@ class Workspace:
                 trigger_key = manual_key(pipeline, request_id.strip())
             engine = options.get("engine") or self.project.config.engine
             if engine == "spark":
-                from engine.run.executor import check_spark_lint
+                from flowdeck.engine.run.executor import check_spark_lint
 
                 check_spark_lint(self.project, plan)  # refused constructs fail before queuing too
             record, created = self.ledger.create_run(
@@ -366,7 +366,7 @@ class Workspace:
             raise NotFound(f"run {run_id} cannot be started: it is {state}, not queued")
         run = self.ledger.get_run(run_id)
         assert run is not None
-        from engine.run.executor import RunExecutor
+        from flowdeck.engine.run.executor import RunExecutor
 
         executor = executor or RunExecutor(self.project, self.ledger, observer=observer)
         status = executor.execute(run)
@@ -381,7 +381,7 @@ class Workspace:
         """
         self.project.ensure_runtime_dirs()
         log_path = self.project.logs_dir / f"worker-{run_id}.log"
-        command = [sys.executable, "-m", "engine.worker", "--project", str(self.project.root), run_id]
+        command = [sys.executable, "-m", "flowdeck.engine.run.worker", "--project", str(self.project.root), run_id]
         if claimed_by_parent:
             command[3:3] = ["--claimed-by-parent", str(os.getpid())]
         with open(log_path, "ab") as log:
@@ -392,7 +392,6 @@ class Workspace:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a closed terminal or SSH session must not stop it
                 cwd=self.project.root,
-                env={**os.environ, "PYTHONPATH": _import_root()},
             )
 
     def launch_detached(self, run_id: str) -> int:
@@ -456,8 +455,8 @@ class Workspace:
     def cleanup(self, on_wait: Callable[[str], None] | None = None) -> CleanupReport:
         """Abandon dead runs, reconcile the ledger from the warehouse's markers, and remove what
         dead runs left: staging tables, half-written export files, temporary files."""
-        from engine.run import janitor
-        from engine.run.reconcile import reconcile_ledger
+        from flowdeck.engine.run import janitor
+        from flowdeck.engine.run.reconcile import reconcile_ledger
 
         already_open = self._ledger is not None
         ledger = self.ledger  # opening it reaps
@@ -511,9 +510,9 @@ class Workspace:
         return record
 
     def _rollback(self, name: str, to_run: str, on_wait: Callable[[str], None] | None) -> tuple[CommitRecord, str | None]:
-        from engine.backends.base import CommitMarker
-        from engine.run.reconcile import commit_record
-        from state.ledger import new_run_id
+        from flowdeck.engine.backends.base import CommitMarker
+        from flowdeck.engine.run.reconcile import commit_record
+        from flowdeck.state.ledger import new_run_id
 
         backend = self._writer(on_wait)
         try:
@@ -557,7 +556,7 @@ class Workspace:
             if on_wait is not None:
                 on_wait(f"waiting for the warehouse, held by {self.describe_process(pid)} ({waited:.0f}s so far)")
 
-        from engine.run.executor import open_duckdb_backend
+        from flowdeck.engine.run.executor import open_duckdb_backend
 
         return open_duckdb_backend(self.project, report)
 
@@ -569,14 +568,14 @@ class Workspace:
             if on_wait is not None:
                 on_wait(f"the warehouse is busy: {self.describe_process(pid)} holds it; waiting ({waited:.0f}s)")
 
-        from engine.backends.duckdb_backend import DuckDBBackend
-        from engine.backends.warehouse import open_warehouse
+        from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
+        from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
 
         return DuckDBBackend(open_warehouse(self.project, read_only=True, timeout=wait, on_wait=report), read_only=True)
 
     def _spark(self) -> Backend:
         """The Spark warehouse (with `engine: spark`: versions, rollback, cleanup and queries go there)."""
-        from engine.backends.spark.backend import open_spark_backend
+        from flowdeck.engine.backends.spark.backend import open_spark_backend
 
         return open_spark_backend(self.project)
 
@@ -585,13 +584,13 @@ class Workspace:
     def run_metrics(self, run_ref: str) -> RunMetrics:
         """A run with its steps' measures (rows in/out, bytes, throughput, live query progress) and
         the process's CPU, memory and I/O over time: what run detail screens and reports draw."""
-        from engine.monitor.views import run_metrics
+        from flowdeck.engine.monitor.views import run_metrics
 
         return run_metrics(self.ledger, self.resolve_run(run_ref))
 
     def stats(self, pipeline: str | None = None, *, days: float | None = 30.0, recent: int = 50) -> StatsReport:
         """Run counts, duration trends, errors by kind and slowest steps (`flowdeck stats`, the dashboard)."""
-        from engine.monitor.views import stats_report
+        from flowdeck.engine.monitor.views import stats_report
 
         if pipeline is not None:
             self.project.pipeline(pipeline)  # an unknown name is bad input, not an empty report
@@ -668,7 +667,7 @@ class Workspace:
                               deadline: float | None = None) -> DeliveryReport:
         """Deliver the notifications due now (or just ``ids``, or those of ``channels``) from this
         process; return what happened. An open console delivers the ``console`` channel (its toasts)."""
-        from engine.alerts.sender import Sender
+        from flowdeck.engine.alerts.sender import Sender
 
         return Sender(self).deliver_due(ids=ids, channels=channels, deadline=deadline)
 
@@ -691,7 +690,7 @@ class Workspace:
         error if the channel did not take it."""
         import secrets
 
-        from engine.alerts.channels import channel_named
+        from flowdeck.engine.alerts.channels import channel_named
 
         if channel_named(self.project, name) is None:
             known = ", ".join(sorted({*self.project.config.alerts.channels, "console"}))
@@ -726,7 +725,7 @@ class Workspace:
             if on_wait is not None:
                 on_wait(f"the warehouse is busy: {self.describe_process(pid)} holds it; waiting ({waited:.0f}s)")
 
-        from engine.backends.warehouse import open_warehouse
+        from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
 
         connection = open_warehouse(self.project, read_only=True, timeout=wait, on_wait=report)
         try:
@@ -741,7 +740,7 @@ class Workspace:
             if on_wait is not None:
                 on_wait(f"waiting for the warehouse, held by {self.describe_process(pid)} ({waited:.0f}s so far)")
 
-        from engine.backup import back_up
+        from flowdeck.engine.operations.backup import back_up
 
         with self._guarded("backup", "backup", str(folder)) as details:
             result = back_up(self.project, self.ledger, folder, report)
@@ -759,8 +758,8 @@ class Workspace:
 
     def connections(self) -> list[dict[str, Any]]:
         """The declared database connections: where they point (no password) and which steps use them."""
-        from engine.connectors.connection import describe
-        from engine.connectors.health import tables_used
+        from flowdeck.engine.connectors.connection import describe
+        from flowdeck.engine.connectors.health import tables_used
 
         self.require("read")
         listed = []
@@ -779,8 +778,8 @@ class Workspace:
 
         Operators and admins only: it logs in with the connection's credentials.
         """
-        from engine.connectors.connection import connection_config
-        from engine.connectors.health import test_connection
+        from flowdeck.engine.connectors.connection import connection_config
+        from flowdeck.engine.connectors.health import test_connection
 
         chosen = names or sorted(self.project.config.connections)
         for name in chosen:
@@ -794,22 +793,22 @@ class Workspace:
 
     def secret_names(self) -> list[str]:
         """Names of the secrets in the project's store (never their values)."""
-        from engine.secrets import open_store
+        from flowdeck.engine.secrets import open_store
 
         self.require("read")
         return open_store(self.project).names()
 
     def secret_store_description(self) -> str:
         """Where the project's secrets are kept (for messages)."""
-        from engine.secrets import open_store
+        from flowdeck.engine.secrets import open_store
 
         return open_store(self.project).where
 
     def set_secret(self, name: str, value: str) -> str:
         """Store a secret (admins); return where it went. The value is never logged or audited."""
-        from engine.masking import register_secret
-        from engine.secrets import SecretsError, open_store
-        from engine.secrets.store import check_name
+        from flowdeck.engine.masking import register_secret
+        from flowdeck.engine.secrets import SecretsError, open_store
+        from flowdeck.engine.secrets.store import check_name
 
         with self._guarded("secrets", "secret.set", name) as details:
             check_name(name)
@@ -823,7 +822,7 @@ class Workspace:
 
     def delete_secret(self, name: str) -> bool:
         """Remove a secret (admins); ``False`` if there was none."""
-        from engine.secrets import open_store
+        from flowdeck.engine.secrets import open_store
 
         with self._guarded("secrets", "secret.delete", name) as details:
             existed = open_store(self.project).delete(name)
@@ -862,7 +861,7 @@ class Workspace:
         Nothing is written when any answer or the resulting files are invalid; each file goes
         through ``write_project_file`` (role check, audit entry, atomic replace).
         """
-        from engine.assistant import draft_pipeline
+        from flowdeck.engine.operations.assistant import draft_pipeline
 
         self.require("edit", f"pipelines/{answers.name}")
         draft = draft_pipeline(self.project, answers)
@@ -884,7 +883,7 @@ class Workspace:
 
     def lineage(self, target: str) -> Any:
         """Upstream and downstream of ``TABLE`` or ``TABLE.COLUMN`` (a ``LineageReport``)."""
-        from engine.lineage import ProjectLineage
+        from flowdeck.engine.governance.lineage import ProjectLineage
 
         table, _, column = target.lower().partition(".")
         catalog = ProjectLineage(self.project, self.ledger, self._warehouse_schemas())
@@ -892,7 +891,7 @@ class Workspace:
 
     def _warehouse_schemas(self) -> dict[str, list[str]]:
         """Columns of every table in the warehouse; empty when it does not exist or stays busy."""
-        from engine.backends.warehouse import open_warehouse
+        from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
 
         try:
             connection = open_warehouse(self.project, read_only=True, timeout=2.0)
@@ -913,7 +912,7 @@ class Workspace:
 
     def prune(self, *, dry_run: bool = False) -> PruneReport:
         """Apply the retention policies (admins; the daemon applies them daily as configured)."""
-        from engine.retention import prune
+        from flowdeck.engine.governance.retention import prune
 
         if self.source == "daemon":  # the configured policy, applied on schedule: no person to check
             report = prune(self.project, self.ledger, dry_run=dry_run)
@@ -931,8 +930,8 @@ class Workspace:
 
 def _refuse_literal_params(params: dict[str, str]) -> None:
     """Run parameters are stored in the ledger as given: a credential must come as a reference."""
-    from engine.errors import ParamError
-    from engine.secrets.literals import literal_param_problem
+    from flowdeck.engine.errors import ParamError
+    from flowdeck.engine.secrets.literals import literal_param_problem
 
     for name, value in params.items():
         problem = literal_param_problem(name, str(value))
@@ -944,7 +943,7 @@ def _refuse_literal_params(params: dict[str, str]) -> None:
 def _read_only_query(cursor: Any, sql: str, limit: int) -> QueryResult:
     import duckdb
 
-    from engine.errors import SqlError
+    from flowdeck.engine.errors import SqlError
 
     try:
         result = cursor.execute(sql)
@@ -970,10 +969,3 @@ def _why_dead(run: RunRecord, host: str, now: float) -> str | None:
     if now - last_sign > STALE_HEARTBEAT_SECONDS:
         return f"no heartbeat for {now - last_sign:.0f}s (pid {run.owner_pid} on {run.owner_host})"
     return None
-
-
-def _import_root() -> str:
-    """Where the ``engine`` package lives, so a worker finds it whatever its working directory."""
-    root = str(Path(__file__).resolve().parent.parent)
-    existing = os.environ.get("PYTHONPATH")
-    return f"{root}{os.pathsep}{existing}" if existing else root

@@ -1,4 +1,4 @@
-"""A worker process: executes one run, outside any terminal (``python -m engine.worker``).
+"""A worker process: executes one run, outside any terminal (``python -m flowdeck.engine.run.worker``).
 
 Started by ``flowdeck run --detach`` and by the console (the worker claims the run itself),
 and by the daemon's pool (``--claimed-by-parent``: the daemon claims the run for this
@@ -21,14 +21,14 @@ from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from engine.run.executor import RunExecutor
+    from flowdeck.engine.run.executor import RunExecutor
 
 _PR_SET_PDEATHSIG = 1
 
 
 def main(argv: list[str] | None = None) -> int:
     """Execute the run named on the command line; exit 0 if it succeeded."""
-    parser = argparse.ArgumentParser(prog="python -m engine.worker")
+    parser = argparse.ArgumentParser(prog="python -m flowdeck.engine.run.worker")
     parser.add_argument("--project", required=True)
     parser.add_argument("--claimed-by-parent", type=int, metavar="PID",
                         help="wait for the parent (the daemon, pid PID) to claim the run for this process")
@@ -39,10 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         _die_with_parent(arguments.claimed_by_parent)
         sys.stdin.readline()  # the daemon writes a line (or closes) once its claim is decided
         threading.Thread(target=stops.listen, args=(sys.stdin,), name="control", daemon=True).start()
-    from engine.client import Workspace
-    from engine.errors import FlowdeckError
-    from engine.masking import mask
-    from engine.run.executor import RunExecutor
+    from flowdeck.engine.workspace import Workspace
+    from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.engine.masking import mask
+    from flowdeck.engine.run.executor import RunExecutor
 
     try:
         workspace = Workspace.open(arguments.project)

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine.run.tempfiles import sweep
-from state.records import iso
+from flowdeck.engine.run.tempfiles import sweep
+from flowdeck.state.records import iso
 
 if TYPE_CHECKING:
-    from engine.project.project import Project
-    from state import Ledger
+    from flowdeck.engine.project.project import Project
+    from flowdeck.state import Ledger
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Operations: checking an installation (doctor), backups, new projects (scaffold) and new pipelines (assistant)."""

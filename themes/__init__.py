@@ -1,0 +1,1 @@
+"""Console themes as data files, one YAML file a theme; shipped as package data."""
