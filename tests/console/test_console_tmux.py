@@ -13,69 +13,25 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import add_slow_pipeline, copy_example_project
 from flowdeck.state import Ledger
+from tests.tmuxkit import Terminal
 
 FLOWDECK = Path(sys.executable).with_name("flowdeck")
 HOLD_WAREHOUSE = "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print('holding', flush=True); time.sleep(600)"
 
 
-class Terminal:
-    """A private tmux server with one 80x24 window running a command."""
-
-    def __init__(self, socket: Path) -> None:
-        self.socket = socket
-
-    def tmux(self, *args: str) -> str:
-        """Run a tmux command on this server."""
-        return subprocess.run(["tmux", "-S", str(self.socket), *args], check=True, capture_output=True,
-                              text=True).stdout
-
-    def start(self, command: list[str], env: dict[str, str]) -> None:
-        """Open the window running ``command``."""
-        exports = " ".join(f"{key}={value}" for key, value in env.items())
-        self.tmux("new-session", "-d", "-s", "console", "-x", "80", "-y", "24",
-                  f"env {exports} {' '.join(command)}; sleep 600")
-
-    def screen(self) -> str:
-        """The 80x24 text on screen now."""
-        return self.tmux("capture-pane", "-p", "-t", "console")
-
-    def keys(self, *keys: str) -> None:
-        """Type keys (tmux key names: Enter, Escape, or literal text)."""
-        for key in keys:
-            self.tmux("send-keys", "-t", "console", key)
-            time.sleep(0.15)
-
-    def wait_for(self, condition: Callable[[str], bool], timeout: float, what: str) -> str:
-        """Poll the screen until ``condition(screen)`` holds."""
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if condition(text):
-                return text
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; the screen shows:\n{text}")
-
-    def kill(self) -> None:
-        """Kill the server: every process in the window gets SIGHUP, like an SSH hang-up."""
-        subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], capture_output=True)
-
-
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
     """A tmux server of this test's own (its socket in tmp_path)."""
-    assert shutil.which("tmux"), "tmux is needed (make test installs it)"
     term = Terminal(tmp_path / "tmux.sock")
     yield term
     term.kill()
