@@ -13,24 +13,30 @@ STAMP  := $(VENV)/.installed
 # and the Spark extra (the Spark tests run in CI, docs/spark.md). Editable, so the checkout is
 # what runs; the package still imports as `flowdeck.*` (setup.py maps the folders). setuptools
 # says, at length, that an editable install is one; that note is filtered out, nothing else.
+# pip's own output goes to $(LOG), shown whole if a step fails, so the demo prints the demo.
+LOG      := $(VENV)/setup.log
+QUIETLY  = >>$(LOG) 2>&1 || { cat $(LOG); echo "setting up $(VENV) failed (above: $(LOG))"; exit 1; }
 EDITABLE := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -c constraints.txt -e
 $(BASE): pyproject.toml constraints.txt setup.py
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
-	$(EDITABLE) .
-	touch $(BASE)
+	@echo "setting up $(VENV) with flowdeck and what it needs (a minute or two the first time; pip's output: $(LOG))"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip==26.3 $(QUIETLY)
+	@$(EDITABLE) . $(QUIETLY)
+	@touch $(BASE)
 
 $(STAMP): $(BASE)
-	$(EDITABLE) '.[dev,spark]'
-	touch $(STAMP)
+	@echo "adding the test tools and the Spark extra to $(VENV) (pip's output: $(LOG))"
+	@$(EDITABLE) '.[dev,spark]' $(QUIETLY)
+	@touch $(STAMP)
 
 # What the test suite uses beyond Python, installed from Debian packages when missing:
-# tmux (the console's end-to-end tests), sqlite3, curl and jq (the operator guide's examples),
-# the PostgreSQL server binaries (the connector tests start throwaway clusters) and Java 17+
-# (Spark in master mode; Debian 12 ships 17).
+# tmux (the console's end-to-end tests, the installed wheel's console), git (the wheel test builds
+# from the checkout's files), sqlite3, curl and jq (the operator guide's examples), the PostgreSQL
+# server binaries (the connector tests start throwaway clusters) and Java 17+ (Spark in master
+# mode; Debian 12 ships 17).
 tools:
 	@missing=""; \
-	for tool in tmux sqlite3 curl jq; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	for tool in tmux git sqlite3 curl jq; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \

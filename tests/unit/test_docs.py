@@ -142,3 +142,13 @@ def test_readme_commands_are_the_makefile_targets_and_ci_runs_the_second() -> No
     assert re.search(r"^demo: .*\n(\t.*\n)*\t\$\(BIN\)/flowdeck run daily_sales", makefile, re.M)
     assert re.search(r"^test: ", makefile, re.M)
     assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+def test_make_demo_installs_flowdeck_without_the_test_tools_or_spark() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    demo = re.search(r"^demo: (.*)$", makefile, re.M)
+    assert demo is not None and demo.group(1).split() == ["$(BASE)"]
+    base = re.search(r"^\$\(BASE\): .*\n((?:\t.*\n)+)", makefile, re.M)
+    assert base is not None
+    installs = [line for line in base.group(1).splitlines() if "$(EDITABLE)" in line]
+    assert installs and all("$(EDITABLE) . " in line for line in installs), installs  # `.`, no [extras]
