@@ -25,7 +25,6 @@ import sys
 import time
 import tomllib
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,8 +92,9 @@ def _checkout_files() -> list[str]:
 def _pip_install(python: Path, *requirements: str) -> None:
     """Install into the venv of ``python`` with this venv's pip (a venv made --without-pip needs none)."""
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", *requirements],
-                   check=True, capture_output=True, env=env, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", *requirements],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, f"pip install {' '.join(requirements)} failed:\n{done.stdout}{done.stderr}"
 
 
 def _fresh_venv(folder: Path) -> Path:
@@ -137,7 +137,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 
 
 @pytest.fixture
-def audited(installed: Installed, tmp_path: Path) -> Iterator[Path]:
+def audited(installed: Installed, tmp_path: Path) -> Path:
     """A folder the venv's processes log the paths they touch into, for this test (see the module's docstring)."""
     audit = Path(__file__).with_name("path_audit.py")
     if not (installed.site_packages / f"{AUDIT}.py").exists():
@@ -145,7 +145,7 @@ def audited(installed: Installed, tmp_path: Path) -> Iterator[Path]:
         (installed.site_packages / f"{AUDIT}.pth").write_text(f"import {AUDIT}\n")
     log = tmp_path / "paths"
     log.mkdir()
-    yield log
+    return log
 
 
 def _logged(log: Path) -> list[tuple[str, str]]:
