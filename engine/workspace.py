@@ -25,7 +25,7 @@ from flowdeck.engine.daemon.lease import DaemonState, read_daemon_state
 from flowdeck.engine.errors import FlowdeckError, Forbidden, NotFound, ParamError
 from flowdeck.engine.masking import install_log_masking, mask
 from flowdeck.engine.run.processes import pid_alive, process_identity
-from flowdeck.engine.project.models import ExtractStep, TransformStep
+from flowdeck.engine.project.config.steps import ExtractStep, TransformStep
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.governance.roles import Identity
 from flowdeck.engine.run.trigger_keys import manual_key, resume_key

@@ -28,7 +28,7 @@ def severity_text(severity: str) -> str:
 def parse_duration(text: str) -> float:
     """``2h`` → 7200.0; bad input is a clear error."""
     from flowdeck.engine.errors import ParamError
-    from flowdeck.engine.project.models import parse_duration as parse
+    from flowdeck.engine.project.config.fields import parse_duration as parse
 
     try:
         return float(parse(text).total_seconds())

@@ -188,7 +188,8 @@ def schema(
     Example: `flowdeck schema pipeline > pipeline.schema.json`
     """
     from flowdeck.engine.errors import FlowdeckError
-    from flowdeck.engine.project.models import PipelineConfig, ProjectConfig
+    from flowdeck.engine.project.config.pipeline import PipelineConfig
+    from flowdeck.engine.project.config.project import ProjectConfig
 
     schemas = {
         "project": ProjectConfig.model_json_schema(),

@@ -12,7 +12,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import FlowdeckError
-from flowdeck.engine.project.models import Channel
+from flowdeck.engine.project.config.alerts import Channel
 from flowdeck.engine.masking import mask
 from flowdeck.engine.secrets import resolve
 from flowdeck.state import Notification

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowdeck.engine.project.models import AlertsConfig, Route
+from flowdeck.engine.project.config.alerts import AlertsConfig, Route
 from flowdeck.state import Delivery
 
 CONSOLE = "console"

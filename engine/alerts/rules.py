@@ -15,7 +15,7 @@ from typing import Any
 
 from flowdeck.engine.alerts.routing import deliveries_for
 from flowdeck.engine.errors import FlowdeckError
-from flowdeck.engine.project.models import PipelineAlerts, Rule, SlowRunRule, StaleRule
+from flowdeck.engine.project.config.alerts import PipelineAlerts, Rule, SlowRunRule, StaleRule
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.units import format_duration
 from flowdeck.state import AlertBook, AlertSignal, RunRecord, Transition

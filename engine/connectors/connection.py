@@ -20,7 +20,7 @@ import pyarrow as pa
 from flowdeck.engine.connectors.dialects import DIALECTS, Dialect, QualifiedName, adapt_batch, adapted_schema
 from flowdeck.engine.connectors.failures import ConnectionFailed, explain
 from flowdeck.engine.errors import ConfigError, NotFound
-from flowdeck.engine.project.models import ConnectionConfig
+from flowdeck.engine.project.config.connections import ConnectionConfig
 
 if TYPE_CHECKING:
     from flowdeck.engine.project.project import Project

@@ -20,7 +20,7 @@ from flowdeck.engine.connectors.connection import BatchStream, Connection, conne
 from flowdeck.engine.connectors.dialects import Dialect, QualifiedName
 from flowdeck.engine.connectors.progress import Counted, ledger_reporter
 from flowdeck.engine.errors import StepFailed
-from flowdeck.engine.project.models import DatabaseSource, ExtractStep
+from flowdeck.engine.project.config.steps import DatabaseSource, ExtractStep
 from flowdeck.engine.run import incremental
 from flowdeck.engine.sql.analysis import statement_text
 from flowdeck.state.records import Watermark

@@ -16,7 +16,7 @@ from flowdeck.engine.connectors.dialects import MARKER_TABLE, QualifiedName
 from flowdeck.engine.connectors.failures import ConnectionFailed
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.masking import mask
-from flowdeck.engine.project.models import DatabaseSource, DatabaseTarget, ExtractStep, LoadStep
+from flowdeck.engine.project.config.steps import DatabaseSource, DatabaseTarget, ExtractStep, LoadStep
 from flowdeck.engine.sql.analysis import statement_text
 
 if TYPE_CHECKING:

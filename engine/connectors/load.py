@@ -26,7 +26,7 @@ from flowdeck.engine.connectors.dialects import QualifiedName, adapt_batch, adap
 from flowdeck.engine.connectors.progress import Counted, ledger_reporter
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import StepFailed
-from flowdeck.engine.project.models import DatabaseTarget, LoadStep
+from flowdeck.engine.project.config.steps import DatabaseTarget, LoadStep
 
 if TYPE_CHECKING:
     from flowdeck.engine.run.steps import StepContext, StepResult

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import FlowdeckError
-from flowdeck.engine.project.models import Schedule
+from flowdeck.engine.project.config.pipeline import Schedule
 from flowdeck.engine.run.trigger_keys import schedule_key
 from flowdeck.state.records import iso
 

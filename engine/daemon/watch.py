@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import FlowdeckError
-from flowdeck.engine.project.models import FileTrigger
+from flowdeck.engine.project.config.pipeline import FileTrigger
 from flowdeck.engine.run.files import sha256_of
 from flowdeck.engine.run.trigger_keys import file_key
 from flowdeck.state import RunRecord

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import FlowdeckError, NotFound
-from flowdeck.engine.project.models import DatabaseSource, DatabaseTarget, ExtractStep, LoadStep, TransformStep
+from flowdeck.engine.project.config.steps import DatabaseSource, DatabaseTarget, ExtractStep, LoadStep, TransformStep
 
 # sqlglot-based modules are imported where they are used: a run records lineage (sha256_file)
 # and must not pay sqlglot's import for it

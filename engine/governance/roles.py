@@ -17,7 +17,7 @@ import os
 import pwd
 from dataclasses import dataclass
 
-from flowdeck.engine.project.models import RolesConfig
+from flowdeck.engine.project.config.security import RolesConfig
 
 ROLES = ("viewer", "operator", "admin")
 RANK = {role: rank for rank, role in enumerate(ROLES)}

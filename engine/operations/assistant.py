@@ -18,8 +18,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from flowdeck.engine.errors import ConfigError, FlowdeckError, Location
-from flowdeck.engine.project.models import IDENTIFIER
+from flowdeck.engine.project.config.fields import IDENTIFIER, parse_duration
+from flowdeck.engine.project.config.pipeline import Schedule
 
 if TYPE_CHECKING:
     from flowdeck.engine.plan.planner import Plan
@@ -164,8 +167,6 @@ def check_interval(value: str) -> str | None:
 
 def check_settle(value: str) -> str | None:
     """A duration such as 5s."""
-    from flowdeck.engine.project.models import parse_duration
-
     try:
         parse_duration(value)
     except ValueError as error:
@@ -209,10 +210,6 @@ def split_list(value: str | list[str] | None) -> list[str]:
 
 
 def _schedule_problem(values: dict[str, str]) -> str | None:
-    from pydantic import ValidationError
-
-    from flowdeck.engine.project.models import Schedule
-
     try:
         Schedule.model_validate(values)
     except ValidationError as error:

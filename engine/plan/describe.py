@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from flowdeck.engine.project.models import CheckStep, ExtractStep, LoadStep, PipelineConfig, Schedule, TransformStep
+from flowdeck.engine.project.config.pipeline import PipelineConfig, Schedule
+from flowdeck.engine.project.config.steps import CheckStep, ExtractStep, LoadStep, TransformStep
 from flowdeck.engine.project.project import PipelineSource
 from flowdeck.state import RunRecord
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowdeck.engine.errors import FlowdeckError, Location, PlanError, SqlError, excerpt_of
-from flowdeck.engine.project.models import (
+from flowdeck.engine.project.config.steps import (
     CheckSpec,
     CheckStep,
     DatabaseSource,

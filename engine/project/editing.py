@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowdeck.engine.errors import ConfigError, FlowdeckError, Location
-from flowdeck.engine.project.models import PipelineConfig, ProjectConfig
+from flowdeck.engine.project.config.pipeline import PipelineConfig
+from flowdeck.engine.project.config.project import ProjectConfig
 from flowdeck.engine.project.project import PIPELINE_FILE, PROJECT_FILE
 from flowdeck.engine.project.validation import validate_document
 from flowdeck.engine.project.yamlfile import parse_yaml

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowdeck.engine.errors import ConfigError, Location, NotFound, ProjectNotFound
-from flowdeck.engine.project.models import IDENTIFIER, PipelineConfig, ProjectConfig
+from flowdeck.engine.project.config.fields import IDENTIFIER
+from flowdeck.engine.project.config.pipeline import PipelineConfig
+from flowdeck.engine.project.config.project import ProjectConfig
 from flowdeck.engine.project.validation import validate_document
 from flowdeck.engine.project.yamlfile import YamlDocument, load_yaml
 

@@ -29,7 +29,7 @@ from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import EXIT_RUN_FAILED, CheckFailed, FlowdeckError, PlanError, SqlError, StepFailed, WarehouseBusy
 from flowdeck.engine.masking import mask
 from flowdeck.engine.plan.planner import Plan, PlannedStep, build_plan
-from flowdeck.engine.project.models import LoadStep, Retries
+from flowdeck.engine.project.config.steps import LoadStep, Retries
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.monitor.sampler import RunMonitor
 from flowdeck.engine.run import janitor

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from flowdeck.engine.backends.base import Backend, MergeSpec
 from flowdeck.engine.backends.duckdb.backend import literal, quote
 from flowdeck.engine.errors import StepFailed
-from flowdeck.engine.project.models import PublishingStep
+from flowdeck.engine.project.config.steps import PublishingStep
 from flowdeck.state import Ledger
 from flowdeck.state.records import Interval, Watermark
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flowdeck.engine.backends.base import Backend, run_tag
 from flowdeck.engine.errors import FlowdeckError
-from flowdeck.engine.project.models import DatabaseTarget, LoadStep
+from flowdeck.engine.project.config.steps import DatabaseTarget, LoadStep
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run import tempfiles
 from flowdeck.engine.run.steps import PARTIAL_MARK

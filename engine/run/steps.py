@@ -23,7 +23,7 @@ from flowdeck.engine.debug_hooks import crash_point, fault_point
 from flowdeck.engine.errors import CheckFailed, StepFailed
 from flowdeck.engine.masking import MASKER
 from flowdeck.engine.plan.planner import PlannedStep
-from flowdeck.engine.project.models import (
+from flowdeck.engine.project.config.steps import (
     CheckStep,
     DatabaseSource,
     DatabaseTarget,

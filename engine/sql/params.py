@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flowdeck.engine.errors import Location, ParamError, excerpt_of
-from flowdeck.engine.project.models import ParamSpec
+from flowdeck.engine.project.config.pipeline import ParamSpec
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}

@@ -17,7 +17,7 @@ from alertkit import flowdeck, make_failing, make_healthy, make_project, write
 from flowdeck.engine.alerts.rules import AlertRules
 from flowdeck.engine.alerts.routing import deliveries_for
 from flowdeck.engine.workspace import Workspace
-from flowdeck.engine.project.models import AlertsConfig
+from flowdeck.engine.project.config.alerts import AlertsConfig
 from flowdeck.state import Notification
 
 HOUR = 3600.0

@@ -18,7 +18,7 @@ from flowdeck.console.tui.themes import load_theme_file
 from flowdeck.engine.workspace import Workspace
 from flowdeck.engine.errors import ConfigError, NotFound
 from flowdeck.engine.plan.describe import next_scheduled_at
-from flowdeck.engine.project.models import Schedule
+from flowdeck.engine.project.config.pipeline import Schedule
 
 REPO = Path(__file__).resolve().parents[2]
 

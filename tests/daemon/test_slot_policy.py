@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from flowdeck.engine.daemon.schedules import due_slots, plan_slots
-from flowdeck.engine.project.models import Schedule
+from flowdeck.engine.project.config.pipeline import Schedule
 
 
 def at(text: str) -> float:

@@ -18,7 +18,7 @@ from flowdeck.engine.operations.assistant import (
 )
 from flowdeck.engine.workspace import Workspace
 from flowdeck.engine.errors import Forbidden
-from flowdeck.engine.project.models import PipelineConfig
+from flowdeck.engine.project.config.pipeline import PipelineConfig
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.operations.scaffold import init_project
 

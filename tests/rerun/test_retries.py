@@ -13,7 +13,7 @@ import pytest
 from flowdeck.engine.backends.base import FileRead
 from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
 from flowdeck.engine.errors import StepFailed
-from flowdeck.engine.project.models import Retries
+from flowdeck.engine.project.config.steps import Retries
 from flowdeck.engine.run.executor import backoff_seconds
 from tests.rerun.helpers import edit_pipeline, flowdeck, ledger_rows, run_in_process
 

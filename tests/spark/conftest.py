@@ -44,7 +44,7 @@ def example_project(tmp_path: Path) -> Path:
 def local_spark():
     """The one Spark driver of this test process (started on first use, stopped at exit)."""
     from flowdeck.engine.backends.spark.session import local_server
-    from flowdeck.engine.project.models import SparkConfig
+    from flowdeck.engine.project.config.spark import SparkConfig
 
     return local_server(SparkConfig(master="local[2]"))
 

@@ -25,7 +25,7 @@ def engines(tmp_path_factory: pytest.TempPathFactory, local_spark: Any) -> dict[
     """The corpus tables, read by each engine's own readers and published on both backends."""
     from flowdeck.engine.backends.spark.backend import SparkBackend
     from flowdeck.engine.backends.spark.session import connect
-    from flowdeck.engine.project.models import SparkConfig
+    from flowdeck.engine.project.config.spark import SparkConfig
 
     folder = tmp_path_factory.mktemp("corpus")
     tables = write_data(folder / "data")

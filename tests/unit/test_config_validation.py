@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from flowdeck.engine.errors import EXIT_BAD_INPUT, ConfigError
-from flowdeck.engine.project.models import PipelineConfig, ProjectConfig, parse_duration
+from flowdeck.engine.project.config.fields import parse_duration
+from flowdeck.engine.project.config.pipeline import PipelineConfig
+from flowdeck.engine.project.config.project import ProjectConfig
 from flowdeck.engine.project.validation import validate_document
 from flowdeck.engine.project.yamlfile import parse_yaml
 
@@ -133,7 +135,7 @@ def test_cron_fast_path_never_vouches_for_what_apscheduler_rejects() -> None:
 
     from apscheduler.triggers.cron import CronTrigger
 
-    from flowdeck.engine.project.models import plainly_valid_cron
+    from flowdeck.engine.project.config.pipeline import plainly_valid_cron
 
     def accepted(expression: str) -> bool:
         try:

@@ -41,7 +41,7 @@ def _config_sections() -> list[tuple[str, Any]]:
 def test_every_key_of_the_configuration_has_an_example() -> None:
     missing = [f"{model.__name__}.{name}" for _, model in _config_sections()
                for name, field in model.model_fields.items() if not field.examples]
-    assert not missing, f"fields without examples=[...] in engine/project/models.py: {missing}"
+    assert not missing, f"fields without examples=[...] in engine/project/config/: {missing}"
     rows = [line for line in (DOCS / "configuration.md").read_text().splitlines() if line.startswith("| `")]
     assert rows and all(line.rstrip().endswith("` |") for line in rows), "a row of the reference shows no example"
 
@@ -76,7 +76,8 @@ def test_every_example_is_valid_where_it_is_written() -> None:
 
 
 def test_the_examples_of_each_file_together_make_a_valid_file(tmp_path: Path) -> None:
-    from flowdeck.engine.project.models import PipelineConfig, ProjectConfig
+    from flowdeck.engine.project.config.pipeline import PipelineConfig
+    from flowdeck.engine.project.config.project import ProjectConfig
     from flowdeck.engine.project.project import Project
 
     for model in (ProjectConfig, PipelineConfig):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flowdeck.engine.errors import EXIT_BAD_INPUT, ParamError
-from flowdeck.engine.project.models import ParamSpec
+from flowdeck.engine.project.config.pipeline import ParamSpec
 from flowdeck.engine.sql.params import bind_path, bind_sql, check_param_uses, coerce_params, find_param_uses, sql_literal
 
 SPECS = {

@@ -200,7 +200,7 @@ def lint_plan(project: Project, plan: Plan) -> LintReport:
     from flowdeck.engine.backends.spark.schemas import plan_schemas
     from flowdeck.engine.backends.spark.sources import check_source_options
     from flowdeck.engine.backends.spark.transpile import transpile
-    from flowdeck.engine.project.models import ExtractStep, FileSource
+    from flowdeck.engine.project.config.steps import ExtractStep, FileSource
 
     report = LintReport(pipeline=plan.name)
     schemas = plan_schemas(project, plan)

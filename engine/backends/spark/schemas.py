@@ -15,7 +15,7 @@ import duckdb
 
 from flowdeck.engine.backends.duckdb.backend import quote, reader_sql
 from flowdeck.engine.errors import FlowdeckError
-from flowdeck.engine.project.models import ExtractStep, FileSource, TransformStep
+from flowdeck.engine.project.config.steps import ExtractStep, FileSource, TransformStep
 from flowdeck.engine.sql.params import find_param_uses
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from flowdeck.engine.errors import FlowdeckError, StepFailed
 if TYPE_CHECKING:
     from pyspark.sql.connect.session import SparkSession
 
-    from flowdeck.engine.project.models import SparkConfig
+    from flowdeck.engine.project.config.spark import SparkConfig
 
 # Settings every session gets so that results match DuckDB's: UTC, ANSI, TIMESTAMP without zone.
 SESSION_CONF = {

@@ -17,7 +17,7 @@ from flowdeck.engine.backends.spark.rules import RULES
 
 if TYPE_CHECKING:
     from flowdeck.engine.backends.spark.lint import LintIssue
-    from flowdeck.engine.project.models import FileSource
+    from flowdeck.engine.project.config.steps import FileSource
     from flowdeck.engine.project.yamlfile import YamlDocument
 
 SOURCE_RULE = RULES["source_option"]

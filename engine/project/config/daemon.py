@@ -1,0 +1,55 @@
+"""The headless daemon's settings: workers, shutdown, connection checks and its HTTP endpoints."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+
+from flowdeck.engine.project.config.fields import Duration, Model, SecretReference
+
+
+class HttpConfig(Model):
+    """Where the daemon serves /healthz, /readyz, /status and /metrics."""
+
+    host: str = Field(
+        default="127.0.0.1", description="address to listen on; loopback unless you mean otherwise",
+        examples=["10.0.0.5"],
+    )
+    port: int = Field(
+        default=8791, ge=0, le=65535, description="TCP port; 0 picks a free one (see `flowdeck status`)",
+        examples=[9100],
+    )
+    token: SecretReference | None = Field(
+        default=None,
+        description="bearer token every endpoint but /healthz requires; needed to bind beyond loopback "
+        "(e.g. ${secret:DAEMON_HTTP_TOKEN}, see docs/security.md)",
+        examples=["${secret:DAEMON_HTTP_TOKEN}"],
+    )
+
+
+class DaemonConfig(Model):
+    """The headless daemon (`flowdeck daemon`)."""
+
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="runs executed at once; each holds the DuckDB warehouse for its whole length, so more than "
+        "1 only makes runs wait for each other (see docs/daemon.md)",
+        examples=[1],
+    )
+    shutdown_grace: Duration = Field(
+        default=timedelta(seconds=30),
+        description="on SIGTERM, how long running steps may take to finish before they are interrupted",
+        examples=["2m"],
+    )
+    http: HttpConfig = Field(
+        default_factory=HttpConfig, description="the daemon's HTTP endpoints",
+        examples=[{"host": "127.0.0.1", "port": 9100}],
+    )
+    connection_checks: Duration | None = Field(
+        default=timedelta(seconds=60),
+        description="how often the daemon checks that each connection (with health_check: true) answers; "
+        "null turns the checks off",
+        examples=["5m"],
+    )
