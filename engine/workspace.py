@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.governance import roles
 from flowdeck.engine.governance.audit import SOURCES, audited
-from flowdeck.engine.alerts.rules import AlertRules, DaemonHealth
+from flowdeck.engine.alerts.rules import AlertEvaluator, DaemonHealth
 from flowdeck.engine.backends.base import QueryResult, TableVersion
 from flowdeck.engine.daemon.lease import DaemonState, read_daemon_state
 from flowdeck.engine.errors import FlowdeckError, Forbidden, NotFound, ParamError
@@ -92,7 +92,7 @@ class Workspace:
                 if self._ledger is None:
                     self.project.ensure_runtime_dirs()
                     self._ledger = Ledger(self.project.ledger_path, redact=mask,
-                                          alert_hook=AlertRules(self.project).on_transition)
+                                          alert_hook=AlertEvaluator(self.project).on_transition)
                     self.reaped = self.reap_orphans()
         return self._ledger
 
@@ -652,7 +652,7 @@ class Workspace:
     def evaluate_alerts(self, daemon: DaemonHealth | None = None) -> None:
         """Evaluate the conditions no transition announces (deadlines, stale data, the daemon's
         health) and enqueue the reminders due. Without ``daemon``, its health is read from its lease."""
-        rules = AlertRules(self.project)
+        rules = AlertEvaluator(self.project)
         health = daemon if daemon is not None else self._daemon_health()
         self.ledger.evaluate_alerts(lambda book: rules.evaluate(book, health))
 

@@ -1,7 +1,7 @@
 """The built-in alert rules: which ledger transitions raise or resolve which alerts, and the
 periodic evaluation of conditions no transition announces (deadlines, stale data, the daemon).
 
-``AlertRules.on_transition`` is installed as the ledger's alert hook, so it runs inside the
+``AlertEvaluator.on_transition`` is installed as the ledger's alert hook, so it runs inside the
 transaction of the run, check or schedule transition it reacts to: the alert, and the outbox
 rows its routes call for, commit with that transition or not at all.
 """
@@ -41,7 +41,7 @@ class DaemonHealth:
     reasons: tuple[str, ...] = ()
 
 
-class AlertRules:
+class AlertEvaluator:
     """The rules of one project, evaluated on ledger transitions and periodically."""
 
     def __init__(self, project: Project) -> None:

@@ -39,7 +39,7 @@ PACKAGES = (
 
 
 @dataclass(frozen=True)
-class Finding:
+class DoctorFinding:
     """The outcome of one check: what was looked at, how it went, and what to do about it."""
 
     check: str
@@ -53,7 +53,7 @@ class Finding:
 
 
 def diagnose(project_dir: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None,
-             stdout_is_terminal: bool | None = None) -> list[Finding]:
+             stdout_is_terminal: bool | None = None) -> list[DoctorFinding]:
     """Run every check; the project ones only when a project is found (and it is said when not)."""
     from flowdeck.engine.project.project import Project
 
@@ -76,7 +76,7 @@ def diagnose(project_dir: str | os.PathLike[str] | None = None, *, environ: Mapp
     return findings
 
 
-def worst(findings: list[Finding]) -> Status:
+def worst(findings: list[DoctorFinding]) -> Status:
     """The most serious status found (``fail`` > ``warn`` > ``ok``)."""
     statuses = {finding.status for finding in findings}
     return "fail" if "fail" in statuses else "warn" if "warn" in statuses else "ok"
@@ -85,15 +85,15 @@ def worst(findings: list[Finding]) -> Status:
 # -- the installation --------------------------------------------------------------------------------------
 
 
-def check_python(version: tuple[int, ...] | None = None) -> Finding:
+def check_python(version: tuple[int, ...] | None = None) -> DoctorFinding:
     """Python is new enough."""
     version = tuple(sys.version_info[:3]) if version is None else version
     shown = ".".join(str(part) for part in version)
     if version[:2] < MIN_PYTHON:
         needed = ".".join(str(part) for part in MIN_PYTHON)
-        return Finding("python", "fail", f"Python {shown}; flowdeck needs {needed} or newer",
-                       f"install Python {needed}+ and reinstall flowdeck in a virtual environment made with it")
-    return Finding("python", "ok", f"Python {shown} ({sys.executable})")
+        return DoctorFinding("python", "fail", f"Python {shown}; flowdeck needs {needed} or newer",
+                             f"install Python {needed}+ and reinstall flowdeck in a virtual environment made with it")
+    return DoctorFinding("python", "ok", f"Python {shown} ({sys.executable})")
 
 
 def pinned_versions() -> dict[str, str]:
@@ -116,7 +116,7 @@ def pinned_versions() -> dict[str, str]:
 
 
 def check_packages(installed: Callable[[str], str | None] | None = None,
-                   pins: dict[str, str] | None = None) -> Iterator[Finding]:
+                   pins: dict[str, str] | None = None) -> Iterator[DoctorFinding]:
     """Each key library is installed, at the version flowdeck pins (another one works, maybe not the same)."""
     installed = installed or _installed_version
     pins = pinned_versions() if pins is None else pins
@@ -124,17 +124,17 @@ def check_packages(installed: Callable[[str], str | None] | None = None,
         version = installed(name)
         if version is None:
             if optional:
-                yield Finding(name, "skip", f"not installed (only needed for {role})",
-                              f"to use it: pip install {name}" + (f"=={pins[name]}" if name in pins else ""))
+                yield DoctorFinding(name, "skip", f"not installed (only needed for {role})",
+                                    f"to use it: pip install {name}" + (f"=={pins[name]}" if name in pins else ""))
             else:
-                yield Finding(name, "fail", f"not installed ({role})", "reinstall flowdeck: pip install flowdeck")
+                yield DoctorFinding(name, "fail", f"not installed ({role})", "reinstall flowdeck: pip install flowdeck")
             continue
         wanted = pins.get(name)
         if wanted and version != wanted:
-            yield Finding(name, "warn", f"{version} installed; flowdeck is tested with {wanted} ({role})",
-                          f"pip install '{name}=={wanted}' (or reinstall with constraints.txt)")
+            yield DoctorFinding(name, "warn", f"{version} installed; flowdeck is tested with {wanted} ({role})",
+                                f"pip install '{name}=={wanted}' (or reinstall with constraints.txt)")
         else:
-            yield Finding(name, "ok", f"{version} ({role})")
+            yield DoctorFinding(name, "ok", f"{version} ({role})")
 
 
 def _installed_version(name: str) -> str | None:
@@ -146,60 +146,62 @@ def _installed_version(name: str) -> str | None:
         return None
 
 
-def check_terminal(environ: Mapping[str, str], stdout_is_terminal: bool | None = None) -> Finding:
+def check_terminal(environ: Mapping[str, str], stdout_is_terminal: bool | None = None) -> DoctorFinding:
     """What colours this terminal gets: NO_COLOR, TERM, COLORTERM (the console works in every case)."""
     terminal = sys.stdout.isatty() if stdout_is_terminal is None else stdout_is_terminal
     term, colorterm = environ.get("TERM", ""), environ.get("COLORTERM", "")
     shown = f"TERM={term or '(unset)'} COLORTERM={colorterm or '(unset)'}"
     if "NO_COLOR" in environ:
-        return Finding("terminal", "ok", f"NO_COLOR is set: no colours; status shows as words and symbols ({shown})")
+        return DoctorFinding("terminal", "ok",
+                             f"NO_COLOR is set: no colours; status shows as words and symbols ({shown})")
     if not terminal:
-        return Finding("terminal", "ok", f"output is not a terminal (piped): no colours ({shown})")
+        return DoctorFinding("terminal", "ok", f"output is not a terminal (piped): no colours ({shown})")
     if term in ("", "dumb"):
-        return Finding("terminal", "warn", f"{shown}: the console cannot tell what this terminal can draw",
-                       "export TERM=xterm-256color (or what your terminal emulator is), e.g. in ~/.profile")
+        return DoctorFinding("terminal", "warn", f"{shown}: the console cannot tell what this terminal can draw",
+                             "export TERM=xterm-256color (or what your terminal emulator is), e.g. in ~/.profile")
     if colorterm.lower() in ("truecolor", "24bit"):
         depth = "truecolor (16 million colours)"
     elif "256" in term:
         depth = "256 colours"
     else:
-        return Finding("terminal", "ok", f"{shown}: 16 colours; themes fall back to the ansi palette",
-                       "for richer themes: export COLORTERM=truecolor if your terminal supports it")
-    return Finding("terminal", "ok", f"{shown}: {depth}")
+        return DoctorFinding("terminal", "ok", f"{shown}: 16 colours; themes fall back to the ansi palette",
+                             "for richer themes: export COLORTERM=truecolor if your terminal supports it")
+    return DoctorFinding("terminal", "ok", f"{shown}: {depth}")
 
 
 # -- the project -------------------------------------------------------------------------------------------
 
 
-def _project_not_loaded(error: FlowdeckError) -> Finding:
+def _project_not_loaded(error: FlowdeckError) -> DoctorFinding:
     from flowdeck.engine.errors import ProjectNotFound
 
     if isinstance(error, ProjectNotFound):
-        return Finding("project", "warn", f"no project checked: {error.what}",
-                       error.hint or "run inside a project, or pass --project DIR")
-    return Finding("project", "fail", f"flowdeck.yaml is not valid: {error.render()}",
-                   "fix flowdeck.yaml at the line shown (`flowdeck validate` reports every problem)")
+        return DoctorFinding("project", "warn", f"no project checked: {error.what}",
+                             error.hint or "run inside a project, or pass --project DIR")
+    return DoctorFinding("project", "fail", f"flowdeck.yaml is not valid: {error.render()}",
+                         "fix flowdeck.yaml at the line shown (`flowdeck validate` reports every problem)")
 
 
-def check_keyring(project: Project) -> Finding:
+def check_keyring(project: Project) -> DoctorFinding:
     """Where `flowdeck secrets set` would keep secrets: the OS keyring, else the encrypted file keyring."""
     from flowdeck.engine.secrets.filekeyring import SecretsError
     from flowdeck.engine.secrets.store import MASTER_KEY_ENV, master_key, os_keyring, secrets_file
 
     backend = os_keyring()
     if backend is not None:
-        return Finding("keyring", "ok", f"OS keyring: {type(backend).__module__}.{type(backend).__name__}")
+        return DoctorFinding("keyring", "ok", f"OS keyring: {type(backend).__module__}.{type(backend).__name__}")
     try:
         key = master_key()
     except SecretsError as error:
-        return Finding("keyring", "fail", error.what, error.hint)
+        return DoctorFinding("keyring", "fail", error.what, error.hint)
     if key is not None:
-        return Finding("keyring", "ok", f"encrypted file keyring {secrets_file(project)} ({MASTER_KEY_ENV} is set)")
-    return Finding("keyring", "warn",
-                   f"no OS keyring backend and {MASTER_KEY_ENV} is not set: `flowdeck secrets set` has nowhere safe "
-                   "to keep a secret (${env:NAME} references still work)",
-                   f'export {MASTER_KEY_ENV}="$(flowdeck secrets new-master-key)" (keep a copy somewhere safe), '
-                   "or install and unlock an OS keyring (python -m keyring --list-backends)")
+        return DoctorFinding("keyring", "ok",
+                             f"encrypted file keyring {secrets_file(project)} ({MASTER_KEY_ENV} is set)")
+    return DoctorFinding("keyring", "warn",
+                         f"no OS keyring backend and {MASTER_KEY_ENV} is not set: `flowdeck secrets set` has nowhere "
+                         "safe to keep a secret (${env:NAME} references still work)",
+                         f'export {MASTER_KEY_ENV}="$(flowdeck secrets new-master-key)" (keep a copy somewhere safe), '
+                         "or install and unlock an OS keyring (python -m keyring --list-backends)")
 
 
 def runtime_paths(project: Project) -> dict[str, Path]:
@@ -208,16 +210,16 @@ def runtime_paths(project: Project) -> dict[str, Path]:
             "tmp": project.temp_dir}
 
 
-def check_paths(project: Project) -> Iterator[Finding]:
+def check_paths(project: Project) -> Iterator[DoctorFinding]:
     """Each runtime folder can be written (or created)."""
     for label, path in runtime_paths(project).items():
         problem = writable_problem(path)
         check = f"path {label}"
         if problem is None:
             state = "writable" if path.is_dir() else "can be created"
-            yield Finding(check, "ok", f"{path} {state}")
+            yield DoctorFinding(check, "ok", f"{path} {state}")
         else:
-            yield Finding(check, "fail", problem, _path_fix(path))
+            yield DoctorFinding(check, "fail", problem, _path_fix(path))
 
 
 def writable_problem(folder: Path) -> str | None:
@@ -254,7 +256,7 @@ def _user() -> str:
         return str(os.getuid())
 
 
-def check_ledger(project: Project) -> Finding:
+def check_ledger(project: Project) -> DoctorFinding:
     """The ledger's schema version matches this flowdeck's (no pending migrations, not from a newer flowdeck)."""
     from flowdeck.state import LedgerError, stored_schema_version
     from flowdeck.state.schema import SCHEMA_VERSION
@@ -263,27 +265,28 @@ def check_ledger(project: Project) -> Finding:
     try:
         stored = stored_schema_version(path)
     except LedgerError as error:
-        return Finding("ledger", "fail", str(error),
-                       f"restore {path.name} from a backup (the daemon keeps none by itself), or move it aside to "
-                       "start a new ledger (run history is lost)")
+        return DoctorFinding("ledger", "fail", str(error),
+                             f"restore {path.name} from a backup (the daemon keeps none by itself), or move it aside "
+                             "to start a new ledger (run history is lost)")
     if stored is None:
-        return Finding("ledger", "ok", f"no ledger yet at {path} (the first command that needs it creates it)")
+        return DoctorFinding("ledger", "ok", f"no ledger yet at {path} (the first command that needs it creates it)")
     if stored > SCHEMA_VERSION:
-        return Finding("ledger", "fail",
-                       f"{path} has schema version {stored}, newer than this flowdeck's {SCHEMA_VERSION}: "
-                       "a newer flowdeck wrote it, this one cannot use it",
-                       "upgrade flowdeck to the version that wrote it (pip install -U flowdeck), "
-                       f"or restore the ledger backup made before that upgrade ({path.name}.v{SCHEMA_VERSION}.bak)")
+        return DoctorFinding("ledger", "fail",
+                             f"{path} has schema version {stored}, newer than this flowdeck's {SCHEMA_VERSION}: "
+                             "a newer flowdeck wrote it, this one cannot use it",
+                             "upgrade flowdeck to the version that wrote it (pip install -U flowdeck), or restore "
+                             f"the ledger backup made before that upgrade ({path.name}.v{SCHEMA_VERSION}.bak)")
     if stored < SCHEMA_VERSION:
         pending = SCHEMA_VERSION - stored
-        return Finding("ledger", "warn",
-                       f"{path} has schema version {stored}; {pending} migration{'s' if pending > 1 else ''} pending",
-                       "they are applied by the next flowdeck command (a copy is kept as "
-                       f"{path.name}.v{stored}.bak); stop the daemon first if an older flowdeck runs it")
-    return Finding("ledger", "ok", f"{path}: schema version {stored} (current)")
+        return DoctorFinding("ledger", "warn",
+                             f"{path} has schema version {stored}; "
+                             f"{pending} migration{'s' if pending > 1 else ''} pending",
+                             "they are applied by the next flowdeck command (a copy is kept as "
+                             f"{path.name}.v{stored}.bak); stop the daemon first if an older flowdeck runs it")
+    return DoctorFinding("ledger", "ok", f"{path}: schema version {stored} (current)")
 
 
-def check_warehouse(project: Project) -> Finding:
+def check_warehouse(project: Project) -> DoctorFinding:
     """The warehouse opens read-only; if another process holds it, that this is a live flowdeck process."""
     from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
     from flowdeck.engine.errors import WarehouseBusy
@@ -291,39 +294,39 @@ def check_warehouse(project: Project) -> Finding:
 
     path = project.warehouse_path
     if not path.exists():
-        return Finding("warehouse", "ok", f"no warehouse yet at {path} (the first run creates it)")
+        return DoctorFinding("warehouse", "ok", f"no warehouse yet at {path} (the first run creates it)")
     try:
         connection = open_warehouse(project, read_only=True, timeout=0.05)
     except WarehouseBusy as busy:
         pid = busy.holder_pid
         return _held_warehouse(project, path, pid, pid is not None and pid_alive(pid))
     except FlowdeckError as error:
-        return Finding("warehouse", "fail", f"cannot open {path}: {error.what}",
-                       error.hint or "restore the warehouse from a backup; `flowdeck validate` and the ledger are "
-                       "unaffected")
+        return DoctorFinding("warehouse", "fail", f"cannot open {path}: {error.what}",
+                             error.hint or "restore the warehouse from a backup; `flowdeck validate` and the ledger "
+                             "are unaffected")
     try:
         tables = connection.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main'").fetchone()
     finally:
         connection.close()
-    return Finding("warehouse", "ok", f"{path} opens ({tables[0] if tables else 0} tables)")
+    return DoctorFinding("warehouse", "ok", f"{path} opens ({tables[0] if tables else 0} tables)")
 
 
-def _held_warehouse(project: Project, path: Path, pid: int | None, alive: bool) -> Finding:
+def _held_warehouse(project: Project, path: Path, pid: int | None, alive: bool) -> DoctorFinding:
     if pid is None:
-        return Finding("warehouse", "warn", f"{path} is held by another process", "wait for it, then check again")
+        return DoctorFinding("warehouse", "warn", f"{path} is held by another process", "wait for it, then check again")
     if not alive:
-        return Finding("warehouse", "fail",
-                       f"{path} is locked by process {pid}, which is not running on this machine (another "
-                       "machine or container sharing the folder?)",
-                       f"find and stop process {pid} where it runs; never delete the lock by hand")
+        return DoctorFinding("warehouse", "fail",
+                             f"{path} is locked by process {pid}, which is not running on this machine (another "
+                             "machine or container sharing the folder?)",
+                             f"find and stop process {pid} where it runs; never delete the lock by hand")
     owner = _flowdeck_owner(project, pid)
     if owner:
-        return Finding("warehouse", "ok", f"{path} is in use by {owner}; it opens when that ends")
-    return Finding("warehouse", "warn",
-                   f"{path} is held by process {pid}, which is not a flowdeck run or daemon of this project",
-                   f"see what it is (ps -o pid,etime,cmd -p {pid}); if it is a stuck flowdeck query or console, "
-                   f"stop it (kill {pid}); runs wait for it up to warehouse.lock_timeout")
+        return DoctorFinding("warehouse", "ok", f"{path} is in use by {owner}; it opens when that ends")
+    return DoctorFinding("warehouse", "warn",
+                         f"{path} is held by process {pid}, which is not a flowdeck run or daemon of this project",
+                         f"see what it is (ps -o pid,etime,cmd -p {pid}); if it is a stuck flowdeck query or console, "
+                         f"stop it (kill {pid}); runs wait for it up to warehouse.lock_timeout")
 
 
 def _flowdeck_owner(project: Project, pid: int) -> str | None:
@@ -346,7 +349,7 @@ def _flowdeck_owner(project: Project, pid: int) -> str | None:
     return None
 
 
-def check_daemon(project: Project, *, ledger_usable: bool) -> Finding:
+def check_daemon(project: Project, *, ledger_usable: bool) -> DoctorFinding:
     """Whether the daemon runs, and whether anything needs it (schedules, file triggers)."""
     from flowdeck.engine.daemon.lease import read_daemon_state
     from flowdeck.state import Ledger, LedgerError
@@ -355,25 +358,25 @@ def check_daemon(project: Project, *, ledger_usable: bool) -> Finding:
     if not project.ledger_path.exists():
         running, reason, where = False, "never started", ""
     elif not ledger_usable:
-        return Finding("daemon", "skip", "not checked: the ledger needs attention first (see `ledger`)")
+        return DoctorFinding("daemon", "skip", "not checked: the ledger needs attention first (see `ledger`)")
     else:
         try:
             with Ledger(project.ledger_path) as ledger:
                 state = read_daemon_state(ledger)
         except LedgerError as error:
-            return Finding("daemon", "skip", f"not checked: {error}")
+            return DoctorFinding("daemon", "skip", f"not checked: {error}")
         running, reason = state.running, state.reason
         lease = state.lease
         where = f", pid {lease.pid} on {lease.host}" + (f", http://{lease.http_address}" if lease.http_address else "") \
             if lease else ""
     if running:
-        return Finding("daemon", "ok", f"running{where}")
+        return DoctorFinding("daemon", "ok", f"running{where}")
     if needing:
         shown = ", ".join(needing[:5]) + (" …" if len(needing) > 5 else "")
-        return Finding("daemon", "warn",
-                       f"not running ({reason}), so nothing starts {shown} on its schedule or file trigger",
-                       "start it: `flowdeck daemon` (on a server, under systemd: see docs/daemon.md)")
-    return Finding("daemon", "ok", f"not running ({reason}); no pipeline has a schedule or trigger")
+        return DoctorFinding("daemon", "warn",
+                             f"not running ({reason}), so nothing starts {shown} on its schedule or file trigger",
+                             "start it: `flowdeck daemon` (on a server, under systemd: see docs/daemon.md)")
+    return DoctorFinding("daemon", "ok", f"not running ({reason}); no pipeline has a schedule or trigger")
 
 
 def _pipelines_needing_daemon(project: Project) -> list[str]:
@@ -388,74 +391,75 @@ def _pipelines_needing_daemon(project: Project) -> list[str]:
     return needing
 
 
-def check_connections(project: Project) -> Iterator[Finding]:
+def check_connections(project: Project) -> Iterator[DoctorFinding]:
     """Each database connection answers (the same test as `flowdeck connections test`)."""
     connections = getattr(project.config, "connections", None)
     try:
         from flowdeck.engine.connectors.health import test_connection
     except ImportError:
-        yield Finding("connections", "skip", "unavailable: this flowdeck has no database connectors")
+        yield DoctorFinding("connections", "skip", "unavailable: this flowdeck has no database connectors")
         return
     if not connections:
-        yield Finding("connections", "skip", "none declared in flowdeck.yaml")
+        yield DoctorFinding("connections", "skip", "none declared in flowdeck.yaml")
         return
     from flowdeck.engine.workspace import Workspace
 
     workspace = Workspace(project, source="cli")
     if not workspace.can("run"):  # testing logs in with the connection's credentials: operators and admins
-        yield Finding("connections", "skip", f"not tested: {workspace.user} is a {workspace.role}; testing "
-                      "connections needs the operator role", "ask an operator to run `flowdeck doctor`")
+        yield DoctorFinding("connections", "skip", f"not tested: {workspace.user} is a {workspace.role}; testing "
+                            "connections needs the operator role", "ask an operator to run `flowdeck doctor`")
         return
     for name in sorted(connections):
         try:
             report = test_connection(project, name)
         except FlowdeckError as error:
-            yield Finding(f"connection {name}", "fail", error.what, error.hint)
+            yield DoctorFinding(f"connection {name}", "fail", error.what, error.hint)
             continue
         failure = report.first_failure()
         if failure is None:
-            yield Finding(f"connection {name}", "ok", f"{report.type} at {report.where} answers "
-                          f"({len(report.checks)} check{'s' if len(report.checks) != 1 else ''})")
+            yield DoctorFinding(f"connection {name}", "ok", f"{report.type} at {report.where} answers "
+                                f"({len(report.checks)} check{'s' if len(report.checks) != 1 else ''})")
         else:
-            yield Finding(f"connection {name}", "fail", f"{report.where}: {failure.what}: {failure.message}",
-                          failure.hint or f"see `flowdeck connections test {name}`")
+            yield DoctorFinding(f"connection {name}", "fail", f"{report.where}: {failure.what}: {failure.message}",
+                                failure.hint or f"see `flowdeck connections test {name}`")
 
 
 MIN_JAVA = 17
 
 
 def check_spark(project: Project, environ: Mapping[str, str],
-                installed: Callable[[str], str | None] | None = None) -> Finding:
+                installed: Callable[[str], str | None] | None = None) -> DoctorFinding:
     """With `engine: spark`: pyspark is installed and, unless a Spark Connect server is used,
     Java 17+ is on PATH (flowdeck starts the Spark driver itself). Nothing is started."""
     config = project.config
     if config.engine != "spark":
-        return Finding("spark", "skip", f"not the project's engine (engine: {config.engine}); docs/spark.md")
+        return DoctorFinding("spark", "skip", f"not the project's engine (engine: {config.engine}); docs/spark.md")
     if (installed or _installed_version)("pyspark") is None:
-        return Finding("spark", "fail", "engine: spark, but pyspark is not installed",
-                       "pip install 'flowdeck[spark]' (see docs/spark.md)")
+        return DoctorFinding("spark", "fail", "engine: spark, but pyspark is not installed",
+                             "pip install 'flowdeck[spark]' (see docs/spark.md)")
     if config.spark.remote:
-        return Finding("spark", "ok", f"runs on the Spark Connect server {config.spark.remote} (not contacted)")
+        return DoctorFinding("spark", "ok", f"runs on the Spark Connect server {config.spark.remote} (not contacted)")
     java = shutil.which("java", path=environ.get("PATH", ""))
     install = (f"install Java {MIN_JAVA} or newer (Debian: apt-get install openjdk-17-jre-headless), "
                "or set spark.remote to a Spark Connect server")
     if java is None:
-        return Finding("spark", "fail", f"master {config.spark.master} starts Spark in flowdeck's process, "
-                       "which needs Java, and there is no `java` on PATH", install)
+        return DoctorFinding("spark", "fail", f"master {config.spark.master} starts Spark in flowdeck's process, "
+                             "which needs Java, and there is no `java` on PATH", install)
     try:
         shown = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
     except (OSError, subprocess.SubprocessError) as error:
-        return Finding("spark", "warn", f"{java} -version failed: {error}", install)
+        return DoctorFinding("spark", "warn", f"{java} -version failed: {error}", install)
     found = re.search(r'version "(\d+)(?:\.(\d+))?', shown)
     if found is None:
-        return Finding("spark", "warn", f"cannot tell the version of {java}: {shown.strip()[:80]}", install)
+        return DoctorFinding("spark", "warn", f"cannot tell the version of {java}: {shown.strip()[:80]}", install)
     major = int(found[2]) if found[1] == "1" and found[2] else int(found[1])  # "1.8" is Java 8
     if major < MIN_JAVA:
-        return Finding("spark", "fail", f"Java {major} at {java}; Spark 4 needs Java {MIN_JAVA} or newer", install)
-    return Finding("spark", "ok", f"master {config.spark.master}, Java {major} ({java})")
+        return DoctorFinding("spark", "fail", f"Java {major} at {java}; Spark 4 needs Java {MIN_JAVA} or newer",
+                             install)
+    return DoctorFinding("spark", "ok", f"master {config.spark.master}, Java {major} ({java})")
 
 
-def check_pipelines(project: Project) -> Finding:
+def check_pipelines(project: Project) -> DoctorFinding:
     """Every pipeline validates (YAML, SQL, DAG), as `flowdeck validate` checks them."""
     from flowdeck.engine.plan.planner import build_plan
 
@@ -467,12 +471,13 @@ def check_pipelines(project: Project) -> Finding:
         except FlowdeckError as error:
             bad.append(error)
     if not names:
-        return Finding("pipelines", "warn", f"no pipelines yet in {project.pipelines_dir}",
-                       "create one: `flowdeck new pipeline`")
+        return DoctorFinding("pipelines", "warn", f"no pipelines yet in {project.pipelines_dir}",
+                             "create one: `flowdeck new pipeline`")
     if bad:
         first = bad[0]
         where = f"{first.location}: " if first.location else ""
         key = f" (key {first.location.key})" if first.location is not None and first.location.key else ""
-        return Finding("pipelines", "fail", f"{len(bad)} of {len(names)} pipelines invalid; first: {where}{first.what}{key}",
-                       (f"{first.hint}; " if first.hint else "") + "`flowdeck validate` lists every problem")
-    return Finding("pipelines", "ok", f"{len(names)} pipeline{'s' if len(names) > 1 else ''} valid")
+        return DoctorFinding("pipelines", "fail",
+                             f"{len(bad)} of {len(names)} pipelines invalid; first: {where}{first.what}{key}",
+                             (f"{first.hint}; " if first.hint else "") + "`flowdeck validate` lists every problem")
+    return DoctorFinding("pipelines", "ok", f"{len(names)} pipeline{'s' if len(names) > 1 else ''} valid")

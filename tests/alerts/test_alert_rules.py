@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from alertkit import flowdeck, make_failing, make_healthy, make_project, write
 
-from flowdeck.engine.alerts.rules import AlertRules
+from flowdeck.engine.alerts.rules import AlertEvaluator
 from flowdeck.engine.alerts.routing import deliveries_for
 from flowdeck.engine.workspace import Workspace
 from flowdeck.engine.project.config.alerts import AlertsConfig
@@ -43,7 +43,7 @@ def outbox(ws: Workspace) -> list[Notification]:
 
 def evaluate_at(ws: Workspace, now: float) -> None:
     """Run the periodic evaluation as if it were ``now``."""
-    rules = AlertRules(ws.project)
+    rules = AlertEvaluator(ws.project)
     ws.ledger.evaluate_alerts(lambda book: rules.evaluate(book, None), now=now)
 
 

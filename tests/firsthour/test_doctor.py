@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from flowdeck.engine.operations.doctor import Finding, check_packages, check_python, check_terminal, writable_problem
+from flowdeck.engine.operations.doctor import (
+    DoctorFinding,
+    check_packages,
+    check_python,
+    check_terminal,
+    writable_problem,
+)
 from flowdeck.state.schema import SCHEMA_VERSION
 from tests.conftest import clean_env, run_flowdeck
 
@@ -24,12 +30,12 @@ def _project(tmp_path: Path, template: str = "minimal") -> Path:
     return root
 
 
-def _doctor(root: Path | None, *, cwd: Path | None = None, **env: str) -> tuple[int, dict[str, Finding]]:
+def _doctor(root: Path | None, *, cwd: Path | None = None, **env: str) -> tuple[int, dict[str, DoctorFinding]]:
     result = run_flowdeck("doctor", "--json", project=root, cwd=cwd, env=clean_env(**NO_KEYRING, **env))
     assert result.returncode in (0, 1), result
     assert "Traceback" not in result.output
     payload = result.json()
-    findings = {item["check"]: Finding(**item) for item in payload["checks"]}
+    findings = {item["check"]: DoctorFinding(**item) for item in payload["checks"]}
     assert payload["status"] == ("fail" if any(f.status == "fail" for f in findings.values()) else
                                  "warn" if any(f.status == "warn" for f in findings.values()) else "ok")
     assert result.returncode == (1 if payload["status"] == "fail" else 0)

@@ -22,7 +22,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.tokens import TokenType
 
-from flowdeck.engine.backends.spark.rules import RULES, Rule
+from flowdeck.engine.backends.spark.rules import RULES, SparkRule
 
 READ_DIALECT = "duckdb"
 Schema = dict[str, dict[str, str]]
@@ -49,7 +49,7 @@ class FlowdeckSpark(Spark):
 class Finding:
     """A construct the lint refuses: which rule, where in the SQL text (1-based), and as written."""
 
-    rule: Rule
+    rule: SparkRule
     line: int
     column: int
     construct: str
