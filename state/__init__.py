@@ -1,6 +1,7 @@
 """The SQLite run ledger: its schema, its migrations, and the only code that writes it.
 
-Nothing here imports the rest of flowdeck; the engine records through ``Ledger``.
+Nothing here imports the rest of flowdeck; the engine records through ``Ledger``. Run and step
+statuses are the enums of ``flowdeck.state.status``.
 """
 
 from flowdeck.state.alerting import (
@@ -22,10 +23,8 @@ from flowdeck.state.records import (
     EventRecord,
     LineageRecord,
     RunRecord,
-    RunStatus,
     ScheduleTick,
     StepRecord,
-    StepStatus,
 )
 
 __all__ = [
@@ -46,13 +45,11 @@ __all__ = [
     "ProgressSample",
     "ResourceSample",
     "RunRecord",
-    "RunStatus",
     "ScheduleTick",
     "Silence",
     "StepHistory",
     "StepMetrics",
     "StepRecord",
-    "StepStatus",
     "stored_schema_version",
     "Transition",
 ]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from flowdeck.state.records import CheckRecord, RunRecord, ScheduleTick, StepRecord, iso
+from flowdeck.state.status import RunStatus
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")
@@ -256,7 +257,7 @@ class AlertBook:
         row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return RunRecord.from_row(row) if row else None
 
-    def runs_in_status(self, status: str) -> list[RunRecord]:
+    def runs_in_status(self, status: RunStatus) -> list[RunRecord]:
         """Every run in a status, oldest first."""
         rows = self._db.execute("SELECT * FROM runs WHERE status = ? ORDER BY created_at", (status,))
         return [RunRecord.from_row(row) for row in rows]

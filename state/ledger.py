@@ -25,7 +25,6 @@ from flowdeck.state.alerting import AlertHook, AlertLedger, Transition
 from flowdeck.state.audit import GENESIS, PRUNED, AuditRecord, AuditVerification, entry_hash, verify_rows
 from flowdeck.state.monitoring import PER_RUN_MEASURES, MonitoringLedger
 from flowdeck.state.records import (
-    FINISHED,
     AttemptRecord,
     CheckRecord,
     CommitRecord,
@@ -41,6 +40,7 @@ from flowdeck.state.records import (
     Watermark,
 )
 from flowdeck.state.schema import MIGRATIONS, SCHEMA_VERSION
+from flowdeck.state.status import RUN_FINISHED, RunStatus, StepStatus
 
 Redactor = Callable[[str], str]
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -273,9 +273,9 @@ class Ledger(MonitoringLedger, AlertLedger):
                 "UPDATE runs SET heartbeat_at = ? WHERE run_id = ? AND status = 'running'", (time.time(), run_id)
             ).rowcount == 1
 
-    def finish_run(self, run_id: str, status: str, error: str | None = None) -> bool:
+    def finish_run(self, run_id: str, status: RunStatus, error: str | None = None) -> bool:
         """Move a running run to a final state; ``False`` if it was not running."""
-        if status not in FINISHED:
+        if status not in RUN_FINISHED:
             raise ValueError(f"not a final status: {status}")
         now = time.time()
         with self._write() as db:
@@ -286,7 +286,7 @@ class Ledger(MonitoringLedger, AlertLedger):
             ).rowcount
             if changed != 1:
                 return False
-            if status != "succeeded":  # steps that never finished did not run to the end
+            if status != RunStatus.SUCCEEDED:  # steps that never finished did not run to the end
                 db.execute(
                     "UPDATE steps SET status = 'canceled', ended_at = ? WHERE run_id = ? AND status IN ('pending', 'running')",
                     (now, run_id),
@@ -296,7 +296,8 @@ class Ledger(MonitoringLedger, AlertLedger):
                     (now, run_id),
                 )
             message = f"run {status}" + (f": {error}" if error else "")
-            self._event(db, run_id, f"run.{status}", message, level="info" if status == "succeeded" else "error", ts=now)
+            self._event(db, run_id, f"run.{status}", message, level="info" if status == RunStatus.SUCCEEDED else "error",
+                        ts=now)
             self._run_transition(db, run_id, now)
         return True
 
@@ -312,13 +313,13 @@ class Ledger(MonitoringLedger, AlertLedger):
             row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 raise KeyError(run_id)
-            if row["status"] == "queued":
+            if row["status"] == RunStatus.QUEUED:
                 db.execute(
                     "UPDATE runs SET status = 'canceled', cancel_requested = 1, ended_at = ?, version = version + 1 WHERE run_id = ?",
                     (now, run_id),
                 )
                 self._event(db, run_id, "run.canceled", f"run canceled before it started{by}", ts=now)
-            elif row["status"] == "running" and not row["cancel_requested"]:
+            elif row["status"] == RunStatus.RUNNING and not row["cancel_requested"]:
                 db.execute("UPDATE runs SET cancel_requested = 1, version = version + 1 WHERE run_id = ?", (run_id,))
                 self._event(db, run_id, "run.cancel_requested", f"cancel requested{by}", level="warning", ts=now)
             row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -400,7 +401,7 @@ class Ledger(MonitoringLedger, AlertLedger):
         self,
         run_id: str,
         step: str,
-        status: str,
+        status: StepStatus,
         *,
         rows: int | None = None,
         error: str | None = None,
@@ -420,7 +421,7 @@ class Ledger(MonitoringLedger, AlertLedger):
                 "UPDATE steps SET status = ?, ended_at = ?, rows_out = ?, error = ? WHERE run_id = ? AND step = ?",
                 (status, now, rows, self._redact(error) if error else None, run_id, step),
             )
-            if status in ("succeeded", "failed", "canceled"):
+            if status in (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELED):  # a skipped step never started
                 db.execute(
                     "UPDATE step_attempts SET status = ?, ended_at = ?, transient = ?, error = ? "
                     "WHERE run_id = ? AND step = ? AND status = 'running'",
@@ -435,10 +436,10 @@ class Ledger(MonitoringLedger, AlertLedger):
                     (export.run_id, export.step, export.path, export.format, export.rows, export.bytes, export.sha256,
                      export.ts),
                 )
-            detail = f" ({rows:,} rows)" if rows is not None and status == "succeeded" else ""
+            detail = f" ({rows:,} rows)" if rows is not None and status == StepStatus.SUCCEEDED else ""
             detail += f": {error}" if error else ""
             detail += f"; {payload['note']}" if payload and payload.get("note") else ""
-            level = {"failed": "error", "canceled": "warning"}.get(status, "info")
+            level = {StepStatus.FAILED: "error", StepStatus.CANCELED: "warning"}.get(status, "info")
             self._event(db, run_id, f"step.{status}", f"{step} {status}{detail}", step=step, level=level,
                         payload=payload, ts=now)
 
@@ -778,12 +779,12 @@ class Ledger(MonitoringLedger, AlertLedger):
 
     # -- aggregates (for /metrics) ---------------------------------------------------------------
 
-    def run_counts(self) -> list[tuple[str, str, str, int]]:
+    def run_counts(self) -> list[tuple[str, str, RunStatus, int]]:
         """(pipeline, trigger kind, status, number of runs) for every combination present."""
         rows = self._query("SELECT pipeline, trigger_kind, status, COUNT(*) FROM runs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
-        return [(row[0], row[1], row[2], int(row[3])) for row in rows]
+        return [(row[0], row[1], RunStatus(row[2]), int(row[3])) for row in rows]
 
-    def run_duration_buckets(self, bounds: Sequence[float]) -> list[tuple[str, str, list[int], int, float]]:
+    def run_duration_buckets(self, bounds: Sequence[float]) -> list[tuple[str, RunStatus, list[int], int, float]]:
         """Finished runs' durations per (pipeline, status): cumulative counts at ``bounds``, count, sum."""
         cases = ", ".join(f"SUM(ended_at - started_at <= {float(bound)!r})" for bound in bounds)
         rows = self._query(
@@ -791,7 +792,7 @@ class Ledger(MonitoringLedger, AlertLedger):
                 WHERE ended_at IS NOT NULL AND started_at IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"""
         )
         width = len(bounds)
-        return [(row[0], row[1], [int(value or 0) for value in tuple(row)[2:2 + width]], int(row[2 + width]),
+        return [(row[0], RunStatus(row[1]), [int(value or 0) for value in tuple(row)[2:2 + width]], int(row[2 + width]),
                  float(row[3 + width])) for row in rows]
 
     def last_success_times(self) -> dict[str, float]:
@@ -946,13 +947,12 @@ class Ledger(MonitoringLedger, AlertLedger):
         counts = {"runs": 0, "steps": 0, "step_attempts": 0, "check_results": 0, "exports": 0, "events": 0,
                   "lineage": 0, "audit": 0}
         if runs_before is not None:
-            finished = tuple(sorted(FINISHED))
             db.execute("CREATE TEMP TABLE IF NOT EXISTS prune_runs (run_id TEXT PRIMARY KEY)")
             db.execute("DELETE FROM prune_runs")
             db.execute(
                 f"""INSERT INTO prune_runs SELECT run_id FROM runs
-                    WHERE status IN ({", ".join("?" * len(finished))}) AND IFNULL(ended_at, created_at) < ?""",
-                (*finished, runs_before),
+                    WHERE status IN ({", ".join("?" * len(RUN_FINISHED))}) AND IFNULL(ended_at, created_at) < ?""",
+                (*RUN_FINISHED, runs_before),
             )
             # commits and the incremental state they carry stay: they describe data, not runs
             for table in ("check_results", "step_attempts", "exports", "steps", "events", "lineage"):
@@ -1027,7 +1027,8 @@ class Ledger(MonitoringLedger, AlertLedger):
         limit: int = 50,
         before: float | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, filtered by pipeline, status and free text (in id, pipeline, error)."""
+        """Runs, newest first, filtered by pipeline, status (a ``RunStatus``, or a word someone typed: an
+        unknown one matches no run) and free text (in id, pipeline, error)."""
         clauses: list[str] = []
         args: list[Any] = []
         if pipeline:
@@ -1046,7 +1047,7 @@ class Ledger(MonitoringLedger, AlertLedger):
         rows = self._query(f"SELECT * FROM runs {where} ORDER BY created_at DESC LIMIT ?", (*args, limit))
         return [RunRecord.from_row(row) for row in rows]
 
-    def runs_in_status(self, *statuses: str) -> list[RunRecord]:
+    def runs_in_status(self, *statuses: RunStatus) -> list[RunRecord]:
         """Every run currently in one of ``statuses``, oldest first."""
         marks = ", ".join("?" * len(statuses))
         rows = self._query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY created_at", statuses)

@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from flowdeck.state.status import RunStatus
+
 PER_RUN_MEASURES = ("step_metrics", "resource_samples", "progress_samples")  # rows that live and die with their run
 
 
@@ -130,7 +132,7 @@ class MonitoringLedger:
             """SELECT step, MAX(ts) AS ts, percent FROM progress_samples WHERE run_id = ? GROUP BY step""", (run_id,))
         return {row["step"]: ProgressSample(row["step"], row["ts"], row["percent"]) for row in rows}
 
-    def finished_durations(self, pipeline: str, *, status: str | None = "succeeded", limit: int = 50,
+    def finished_durations(self, pipeline: str, *, status: RunStatus | None = RunStatus.SUCCEEDED, limit: int = 50,
                            before: float | None = None) -> list[tuple[str, float]]:
         """(run id, seconds) of the pipeline's latest finished runs, newest first."""
         clauses = ["pipeline = ?", "ended_at IS NOT NULL", "started_at IS NOT NULL"]
@@ -145,13 +147,14 @@ class MonitoringLedger:
                            "ORDER BY ended_at DESC LIMIT ?", (*args, limit))
         return [(row[0], float(row[1])) for row in rows]
 
-    def status_counts(self, pipeline: str | None = None, since: float | None = None) -> dict[str, dict[str, int]]:
+    def status_counts(self, pipeline: str | None = None,
+                      since: float | None = None) -> dict[str, dict[RunStatus, int]]:
         """pipeline → status → number of runs (created since ``since``)."""
         clauses, args = _filters(pipeline, since)
         rows = self._query(f"SELECT pipeline, status, COUNT(*) FROM runs {clauses} GROUP BY 1, 2", args)
-        counts: dict[str, dict[str, int]] = {}
+        counts: dict[str, dict[RunStatus, int]] = {}
         for row in rows:
-            counts.setdefault(row[0], {})[row[1]] = int(row[2])
+            counts.setdefault(row[0], {})[RunStatus(row[1])] = int(row[2])
         return counts
 
     def error_kinds(self, pipeline: str | None = None, since: float | None = None) -> list[tuple[str, int]]:

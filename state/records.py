@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-RunStatus = Literal["queued", "running", "succeeded", "failed", "canceled", "abandoned"]
-StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped", "canceled"]
-FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "canceled", "abandoned"})
+from flowdeck.state.status import RUN_FINISHED, RunStatus, StepStatus
 
 
 def iso(ts: float | None) -> str | None:
@@ -52,7 +50,7 @@ class RunRecord:
             pipeline=row["pipeline"],
             trigger_kind=row["trigger_kind"],
             trigger_key=row["trigger_key"],
-            status=row["status"],
+            status=RunStatus(row["status"]),
             params=json.loads(row["params_json"]),
             options=json.loads(row["options_json"]),
             requested_by=row["requested_by"],
@@ -72,7 +70,7 @@ class RunRecord:
     @property
     def finished(self) -> bool:
         """Whether the run has reached a final state."""
-        return self.status in FINISHED
+        return self.status in RUN_FINISHED
 
     @property
     def duration(self) -> float | None:
@@ -124,7 +122,7 @@ class StepRecord:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StepRecord:
         """Build from a ``steps`` row."""
-        return cls(**{key: row[key] for key in row.keys()})
+        return cls(**{key: row[key] for key in row.keys() if key != "status"}, status=StepStatus(row["status"]))
 
     @property
     def duration(self) -> float | None:
@@ -160,7 +158,7 @@ class AttemptRecord:
     run_id: str
     step: str
     attempt: int
-    status: str
+    status: StepStatus
     started_at: float
     ended_at: float | None
     transient: bool | None
@@ -172,7 +170,7 @@ class AttemptRecord:
         """Build from a ``step_attempts`` row."""
         transient = row["transient"]
         return cls(
-            run_id=row["run_id"], step=row["step"], attempt=row["attempt"], status=row["status"],
+            run_id=row["run_id"], step=row["step"], attempt=row["attempt"], status=StepStatus(row["status"]),
             started_at=row["started_at"], ended_at=row["ended_at"],
             transient=None if transient is None else bool(transient), retry_in=row["retry_in"], error=row["error"],
         )

@@ -6,6 +6,8 @@ append a new one. Before migrating an existing ledger, ``Ledger`` copies it asid
 
 from __future__ import annotations
 
+# The values the first migration allows, spelled as it was released (a released migration never changes);
+# the code uses the enums of state/status.py, which hold the same values (tests/state/test_statuses.py).
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "abandoned")
 STEP_STATUSES = ("pending", "running", "succeeded", "failed", "skipped", "canceled")
 

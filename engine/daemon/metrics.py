@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from flowdeck.state import Ledger
-from flowdeck.state.records import FINISHED
+from flowdeck.state.status import RUN_FINISHED
 
 RUN_DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400)
 SCHEDULE_DELAY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
@@ -36,7 +36,7 @@ class LedgerCollector:
         in_progress: dict[str, int] = {}
         queued = 0
         for pipeline, trigger, status, count in counts:
-            if status in FINISHED:
+            if status in RUN_FINISHED:
                 runs.add_metric([pipeline, trigger, status], count)
             elif status == "running":
                 in_progress[pipeline] = in_progress.get(pipeline, 0) + count
