@@ -33,6 +33,8 @@ def stats(
         return
     from rich.table import Table
 
+    from flowdeck.state.status import RUN_FAILURES, RunStatus
+
     console = out()
     if not report.pipelines:
         console.print(f"no runs in the last {days:g} days")
@@ -44,9 +46,9 @@ def stats(
     for item in report.pipelines:
         counts = item.counts
         rate = "" if item.success_rate is None else f"{item.success_rate:.0f}%"
-        table.add_row(item.pipeline, str(item.total), str(counts.get("succeeded", 0)), str(counts.get("failed", 0)),
-                      str(counts.get("abandoned", 0)), rate, format_duration(item.percentile(0.5)),
-                      format_duration(item.percentile(0.95)),
+        table.add_row(item.pipeline, str(item.total), str(counts.get(RunStatus.SUCCEEDED, 0)),
+                      str(counts.get(RunStatus.FAILED, 0)), str(counts.get(RunStatus.ABANDONED, 0)), rate,
+                      format_duration(item.percentile(0.5)), format_duration(item.percentile(0.95)),
                       status_bars([(point.status, point.seconds) for point in item.recent[-40:]]))
     console.print(table)
     if pipeline is not None and report.pipelines and report.pipelines[0].recent:
@@ -54,7 +56,8 @@ def stats(
         longest = max(point.seconds for point in item.recent) or 1.0
         console.print("\n[bold]recent runs[/] (duration)")
         for point in item.recent[-15:]:
-            colour = "green" if point.status == "succeeded" else "red" if point.status in ("failed", "abandoned") else "magenta"
+            colour = ("green" if point.status == RunStatus.SUCCEEDED else "red" if point.status in RUN_FAILURES
+                      else "magenta")
             console.print(f"  {format_time(point.started_at)}  [{colour}]{bar(point.seconds, longest, 40):<40}[/] "
                           f"{format_duration(point.seconds):>8}  {point.status}")
     if report.error_kinds:

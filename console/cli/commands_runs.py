@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from flowdeck.engine.workspace import Workspace
     from flowdeck.engine.run.executor import RunUpdate
 
-RUN_STATUSES = ("queued", "running", "succeeded", "failed", "canceled", "abandoned")
-
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
     """``["day=2026-11-01"]`` → ``{"day": "2026-11-01"}``; a malformed pair is bad input."""
@@ -170,7 +168,9 @@ def runs(
     ctx: typer.Context,
     pipeline: Annotated[Optional[str], typer.Option("--pipeline", help="Only runs of this pipeline.")] = None,
     status: Annotated[
-        Optional[str], typer.Option("--status", help=f"Only runs in this state: {', '.join(RUN_STATUSES)}.")
+        # the words of RunStatus, spelled out: importing the ledger package would slow `flowdeck --help`
+        Optional[str], typer.Option("--status", help="Only runs in this state: queued, running, succeeded, failed, "
+                                    "canceled, abandoned.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many runs, newest first.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (see docs/cli.md).")] = False,
@@ -180,9 +180,10 @@ def runs(
     Example: `flowdeck runs --pipeline daily_sales --status failed --limit 5`
     """
     from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.state.status import RunStatus
 
-    if status is not None and status not in RUN_STATUSES:
-        raise FlowdeckError(f"unknown status {status!r}", hint=f"use one of {', '.join(RUN_STATUSES)}")
+    if status is not None and status not in tuple(RunStatus):
+        raise FlowdeckError(f"unknown status {status!r}", hint=f"use one of {', '.join(RunStatus)}")
     records = workspace(ctx).ledger.list_runs(pipeline=pipeline, status=status, limit=limit)
     if as_json:
         print_json([record.to_json() for record in records])
@@ -246,6 +247,7 @@ def show(
 
     from flowdeck.console.cli.charts import format_bytes, format_rate
     from flowdeck.console.cli.commands_monitor import _print_resources
+    from flowdeck.state.status import StepStatus
 
     console = out()
     console.print(f"[bold]run {record.run_id}[/]  {record.pipeline}  {status_text(record.status)}")
@@ -280,12 +282,12 @@ def show(
                       format_rate(view.rows_per_second, "rows"), str(step.attempts), step.engine or "")
     console.print(table)
     _print_resources(metrics)
-    retried = [a for a in attempts if a.status == "failed" and a.retry_in is not None]
+    retried = [a for a in attempts if a.status == StepStatus.FAILED and a.retry_in is not None]
     for attempt in retried:
         console.print(f"\n[yellow]{attempt.step}[/] attempt {attempt.attempt} failed (transient), retried after "
                       f"{attempt.retry_in:g}s: {plain(attempt.error or '')}")
     for step in steps:
-        if step.error and step.status == "failed":
+        if step.error and step.status == StepStatus.FAILED:
             console.print(f"\n[red]{step.step}[/]: {plain(step.error)}")
     for commit in commits:
         if commit.reconciled:
@@ -348,6 +350,8 @@ def cancel(
 
     Example: `flowdeck cancel 20261127-104512-3fa9c2`
     """
+    from flowdeck.state.status import RunStatus
+
     record = workspace(ctx).cancel(run_id)
     out().print(f"run {record.run_id}: {status_text(record.status)}"
-                + (" (cancel requested)" if record.status == "running" else ""))
+                + (" (cancel requested)" if record.status == RunStatus.RUNNING else ""))

@@ -13,6 +13,7 @@ from flowdeck.console.cli.output import err, format_duration, format_rows, out, 
 from flowdeck.engine.plan.planner import Plan
 from flowdeck.engine.run.executor import RunUpdate
 from flowdeck.state import RunRecord
+from flowdeck.state.status import RunStatus
 
 if TYPE_CHECKING:  # the live table is drawn only on a terminal; off one, rich.live is not loaded
     from rich.live import Live
@@ -119,5 +120,5 @@ class RunProgress:
                 err().print(note)
         took = format_duration(run.duration)
         out().print(f"{status_text(run.status)}  run {run.run_id} of {run.pipeline} in {took}")
-        if run.error and run.status != "succeeded":
+        if run.error and run.status != RunStatus.SUCCEEDED:
             err().print(f"[red]{plain(run.error)}[/]")

@@ -38,6 +38,7 @@ from flowdeck.console.tui.screens.runs import RunsScreen
 from flowdeck.console.tui.themes import BUILTIN_THEMES_DIR, DEFAULT_THEME, load_themes
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.state import LedgerError
+from flowdeck.state.status import RUN_LIVE, RunStatus
 
 if TYPE_CHECKING:
     from flowdeck.engine.workspace import Workspace
@@ -170,7 +171,7 @@ class FlowdeckConsole(App[None]):
                 ledger_owner.deliver_notifications(channels=["console"])  # toasts; becomes events read below
                 newest = ledger.last_event_id()
                 if cursor is None:
-                    running = len(ledger.runs_in_status("queued", "running"))
+                    running = len(ledger.runs_in_status(*RUN_LIVE))
                     return LedgerChanged(events=[], cursor=newest, previous_cursor=-running - 1)
                 if newest == cursor:
                     return None
@@ -228,7 +229,7 @@ class FlowdeckConsole(App[None]):
         workspace = self.workspace
 
         def count() -> Message | None:
-            return RunningCounted(len(workspace.ledger.runs_in_status("queued", "running")))
+            return RunningCounted(len(workspace.ledger.runs_in_status(*RUN_LIVE)))
 
         self.engine_worker(self, count, title="counting runs", group="count", exclusive=True)
 
@@ -489,7 +490,7 @@ class FlowdeckConsole(App[None]):
     def on_run_cancel_requested(self, message: RunCancelRequested) -> None:
         """Say what happened."""
         run = message.run
-        if run.status == "canceled":
+        if run.status == RunStatus.CANCELED:
             text = f"run {run.run_id} canceled"
         elif run.finished:
             text = f"run {run.run_id} had already {run.status}"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, cast
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from flowdeck.console.tui.actions import ACTIONS, is_refused
+from flowdeck.state.status import RunStatus
 
 if TYPE_CHECKING:
     from flowdeck.console.tui.app import FlowdeckConsole
@@ -38,8 +39,8 @@ class ConsoleCommands(Provider):
             if not is_refused("edit_pipeline", app.read_only, app.allowed):
                 entries.append((f"Edit {name}", f":edit {name}", run(f"app.edit_pipeline({name!r})")))
             entries.append((f"Runs of {name}", f":runs {name}", run(f"app.show_runs({name!r})")))
-        for status in ("failed", "running"):
-            entries.append((f"Runs {status}", f":runs {status}", run(f"app.show_runs({status!r})")))
+        for status in (RunStatus.FAILED, RunStatus.RUNNING):
+            entries.append((f"Runs {status}", f":runs {status}", run(f"app.show_runs({status.value!r})")))
         entries.append(("Last run", ":show last", run("app.open_run('last')")))
         for theme in app.theme_names:
             entries.append((f"Theme {theme}", f":theme {theme}", run(f"app.set_theme({theme!r})")))

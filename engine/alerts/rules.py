@@ -19,6 +19,7 @@ from flowdeck.engine.project.config.alerts import PipelineAlerts, Rule, SlowRunR
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.units import format_duration
 from flowdeck.state import AlertBook, AlertSignal, RunRecord, Transition
+from flowdeck.state.status import RunStatus, StepStatus
 
 DEFAULT_SEVERITY: dict[str, str] = {
     "run_failed": "critical",
@@ -110,10 +111,10 @@ class AlertEvaluator:
 
     def _run_finished(self, book: AlertBook, run: RunRecord) -> None:
         pipeline = run.pipeline
-        if run.status == "failed":
+        if run.status == RunStatus.FAILED:
             rule = self.rule("run_failed", pipeline)
             if rule is not None:
-                failed = [step for step in book.steps_of(run.run_id) if step.status == "failed"]
+                failed = [step for step in book.steps_of(run.run_id) if step.status == StepStatus.FAILED]
                 step = failed[0] if failed else None
                 error = (step.error if step and step.error else run.error) or "no error recorded"
                 where = f" at step {step.step}" if step else ""
@@ -121,15 +122,15 @@ class AlertEvaluator:
                                      annotations={"run_id": run.run_id, "step": step.step if step else None,
                                                   "error": error})
                 book.fire(signal, inhibited_by=self._inhibitor(book, "run_failed", pipeline, run.run_id))
-        elif run.status == "abandoned":
+        elif run.status == RunStatus.ABANDONED:
             rule = self.rule("run_abandoned", pipeline)
             if rule is not None:
                 book.fire(self.signal("run_abandoned", rule, pipeline, f"run of {pipeline} was abandoned",
                                       run_id=run.run_id, annotations={"run_id": run.run_id, "error": run.error}))
-        elif run.status == "succeeded":
+        elif run.status == RunStatus.SUCCEEDED:
             for name in ("run_failed", "run_abandoned", "data_stale"):
                 self._resolve(book, name, pipeline, f"run {run.run_id} succeeded", run_id=run.run_id)
-        if run.status in ("succeeded", "failed") and run.started_at and run.ended_at:
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED) and run.started_at and run.ended_at:
             self._judge_speed(book, run, run.ended_at - run.started_at, finished=True)
 
     def _inhibitor(self, book: AlertBook, rule: str, pipeline: str | None, run_id: str | None) -> str | None:
@@ -181,7 +182,7 @@ class AlertEvaluator:
                                                "usual_seconds": round(usual, 3) if usual else None,
                                                "description": "; ".join(reasons)}),
                       occurrence=finished)
-        elif finished and run.status == "succeeded":
+        elif finished and run.status == RunStatus.SUCCEEDED:
             self._resolve(book, "run_slow", run.pipeline, f"run {run.run_id} took a usual time", run_id=run.run_id)
 
     # -- periodic evaluation -------------------------------------------------------------------
@@ -189,7 +190,7 @@ class AlertEvaluator:
     def evaluate(self, book: AlertBook, daemon: DaemonHealth | None = None) -> None:
         """Conditions no transition announces: runs past their deadline, stale data, the daemon's
         health; then the reminders due for alerts still firing."""
-        for run in book.runs_in_status("running"):
+        for run in book.runs_in_status(RunStatus.RUNNING):
             if run.started_at:
                 self._judge_speed(book, run, book.now - run.started_at, finished=False)
         for pipeline in self.project.pipeline_names():

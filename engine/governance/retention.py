@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.run.tempfiles import sweep
 from flowdeck.state.records import iso
+from flowdeck.state.status import RUN_LIVE
 
 if TYPE_CHECKING:
     from flowdeck.engine.project.project import Project
@@ -50,7 +51,7 @@ def prune(project: Project, ledger: Ledger, *, dry_run: bool = False, now: float
                "lineage": cutoff(policy.file_records)}
     removed = ledger.prune(runs_before=cutoffs["runs"], events_before=cutoffs["events"],
                            audit_before=cutoffs["audit"], lineage_before=cutoffs["lineage"], dry_run=dry_run)
-    live = [run.run_id for run in ledger.runs_in_status("queued", "running")]
+    live = [run.run_id for run in ledger.runs_in_status(*RUN_LIVE)]
     removed["temp_dirs"] = len(sweep(project.temp_dir, live, dry_run=dry_run))
     return PruneReport(dry_run=dry_run, removed=removed,
                        cutoffs={name: iso(value) for name, value in cutoffs.items()})

@@ -13,6 +13,7 @@ from typing import Any
 
 from flowdeck.state import CheckRecord, Ledger, ProgressSample, ResourceSample, RunRecord, StepHistory, StepMetrics, StepRecord
 from flowdeck.state.records import iso
+from flowdeck.state.status import RUN_FAILURES, RunStatus, StepStatus
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class StepView:
         """Rows written (or read, for steps that write none) per second."""
         rows = self.rows_out if self.rows_out is not None else self.rows_in
         seconds = self.seconds
-        if rows is None or not seconds or self.record.status != "succeeded":
+        if rows is None or not seconds or self.record.status != StepStatus.SUCCEEDED:
             return None
         return rows / max(seconds, 1e-3)
 
@@ -62,7 +63,7 @@ class StepView:
         """File bytes moved per second."""
         moved = (self.bytes_in or 0) + (self.bytes_out or 0)
         seconds = self.seconds
-        if not moved or not seconds or self.record.status != "succeeded":
+        if not moved or not seconds or self.record.status != StepStatus.SUCCEEDED:
             return None
         return moved / max(seconds, 1e-3)
 
@@ -143,7 +144,8 @@ def run_metrics(ledger: Ledger, run: RunRecord, *, max_points: int = 600) -> Run
     metrics = ledger.step_metrics(run.run_id)
     latest = ledger.latest_progress(run.run_id) if not run.finished else {}
     steps = [StepView(record=step, metrics=metrics.get(step.step),
-                      progress=latest[step.step].percent if step.status == "running" and step.step in latest else None)
+                      progress=(latest[step.step].percent
+                                if step.status == StepStatus.RUNNING and step.step in latest else None))
              for step in ledger.steps_of(run.run_id)]
     progress: dict[str, list[ProgressSample]] = {}
     for sample in ledger.progress_samples(run.run_id):
@@ -161,7 +163,7 @@ class RunPoint:
     """One finished run in a trend: when, how it ended, how long it took."""
 
     run_id: str
-    status: str
+    status: RunStatus
     started_at: float
     seconds: float
 
@@ -171,7 +173,7 @@ class PipelineStats:
     """A pipeline's run counts, duration trend and percentiles."""
 
     pipeline: str
-    counts: dict[str, int]
+    counts: dict[RunStatus, int]
     recent: list[RunPoint]  # oldest first
 
     @property
@@ -182,10 +184,10 @@ class PipelineStats:
     @property
     def success_rate(self) -> float | None:
         """Succeeded / finished (succeeded, failed, abandoned), in percent."""
-        finished = sum(self.counts.get(status, 0) for status in ("succeeded", "failed", "abandoned"))
-        return round(100.0 * self.counts.get("succeeded", 0) / finished, 1) if finished else None
+        finished = sum(self.counts.get(status, 0) for status in (RunStatus.SUCCEEDED, *RUN_FAILURES))
+        return round(100.0 * self.counts.get(RunStatus.SUCCEEDED, 0) / finished, 1) if finished else None
 
-    def durations(self, status: str | None = "succeeded") -> list[float]:
+    def durations(self, status: RunStatus | None = RunStatus.SUCCEEDED) -> list[float]:
         """Durations of the recent runs (oldest first), of one status or all."""
         return [point.seconds for point in self.recent if status is None or point.status == status]
 

@@ -333,12 +333,13 @@ def _flowdeck_owner(project: Project, pid: int) -> str | None:
     """Which run or daemon of this project a pid is, when the ledger can say."""
     from flowdeck.state import Ledger, LedgerError, stored_schema_version
     from flowdeck.state.schema import SCHEMA_VERSION
+    from flowdeck.state.status import RunStatus
 
     try:
         if stored_schema_version(project.ledger_path) != SCHEMA_VERSION:
             return None
         with Ledger(project.ledger_path) as ledger:
-            for run in ledger.runs_in_status("running"):
+            for run in ledger.runs_in_status(RunStatus.RUNNING):
                 if run.owner_pid == pid:
                     return f"run {run.run_id} of {run.pipeline} (pid {pid})"
             lease = ledger.daemon_lease()

@@ -105,6 +105,19 @@ def test_runs_json_shape_and_filters(ran_daily_sales: Path, flowdeck) -> None:
     assert runs[0]["run_id"] in table.stdout and "✓ succeeded" in table.stdout and "✗ failed" in table.stdout
     bad = flowdeck("runs", "--status", "done")
     assert bad.returncode == 2 and "unknown status 'done'" in bad.stderr
+    assert "use one of queued, running, succeeded, failed, canceled, abandoned" in bad.stderr
+
+
+def test_runs_status_help_names_every_run_status() -> None:
+    """The help spells the statuses out, so that `flowdeck --help` need not import the ledger: all of them."""
+    from typer.main import get_group
+
+    from flowdeck.console.cli.main import app
+    from flowdeck.state.status import RunStatus
+
+    runs = get_group(app).commands["runs"]
+    shown = next(param.help for param in runs.params if param.name == "status")
+    assert shown == f"Only runs in this state: {', '.join(RunStatus)}."
 
 
 def test_show_json_has_the_run_its_steps_and_checks(ran_daily_sales: Path, flowdeck) -> None:

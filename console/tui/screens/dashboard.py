@@ -16,6 +16,7 @@ from flowdeck.console.tui.widgets.status import format_duration
 from flowdeck.console.tui.widgets.tables import refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
 from flowdeck.state import EventRecord
+from flowdeck.state.status import RUN_FAILURES, RunStatus
 
 DAYS = 30.0
 
@@ -57,8 +58,8 @@ class DashboardScreen(ConsoleScreen):
         """Fill the table and the details."""
         report = message.report
         refill(self.query_one(DataTable), ((item.pipeline, (
-            item.pipeline, str(item.total), str(item.counts.get("succeeded", 0)),
-            str(item.counts.get("failed", 0) + item.counts.get("abandoned", 0)),
+            item.pipeline, str(item.total), str(item.counts.get(RunStatus.SUCCEEDED, 0)),
+            str(sum(item.counts.get(status, 0) for status in RUN_FAILURES)),
             "" if item.success_rate is None else f"{item.success_rate:.0f}%",
             format_duration(item.percentile(0.5)), format_duration(item.percentile(0.95)),
             Text(sparkline(item.durations(None), 30), style="cyan"))) for item in report.pipelines))

@@ -17,6 +17,7 @@ from flowdeck.console.tui.widgets.status import format_duration, short_time, sta
 from flowdeck.console.tui.widgets.step_progress import StepProgress
 from flowdeck.console.tui.widgets.top_bar import TopBar
 from flowdeck.state import CheckRecord, EventRecord, RunRecord, StepRecord
+from flowdeck.state.status import StepStatus
 
 if TYPE_CHECKING:
     from flowdeck.engine.monitor.views import RunMetrics
@@ -111,7 +112,7 @@ class RunDetailScreen(ConsoleScreen):
         run = self.run
         if run is None:
             return
-        done = sum(1 for step in self.steps if step.status in ("succeeded", "skipped"))
+        done = sum(1 for step in self.steps if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED))
         summary = status_text(run.status)
         took = format_duration(run.duration) or "not started"
         started = short_time(run.started_at or run.created_at, now=self.console.clock())
@@ -156,7 +157,7 @@ class RunDetailScreen(ConsoleScreen):
     def _tick(self) -> None:
         now = self.console.clock()
         for widget in self.query(StepProgress):
-            if widget.step.status == "running":
+            if widget.step.status == StepStatus.RUNNING:
                 widget.tick(now)
         if self.run is not None and not self.run.finished:
             self._draw_summary()

@@ -16,7 +16,7 @@ from flowdeck.console.tui.screens.base import ConsoleScreen
 from flowdeck.console.tui.widgets.status import format_duration, short_time, status_text
 from flowdeck.console.tui.widgets.tables import cursor_key, refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
-from flowdeck.state.schema import RUN_STATUSES
+from flowdeck.state.status import RunStatus
 
 RUNS_SHOWN = 200
 
@@ -25,7 +25,7 @@ RUNS_SHOWN = 200
 class RunFilter:
     """What the runs list is narrowed to."""
 
-    status: str | None = None
+    status: str | None = None  # as typed: a RunStatus, or a word no run has
     pipeline: str | None = None
     text: str | None = None
 
@@ -41,7 +41,7 @@ class RunFilter:
                     status = value
                 else:
                     pipeline = value
-            elif word in RUN_STATUSES:
+            elif word in tuple(RunStatus):
                 status = word
             elif word in pipelines:
                 pipeline = word
@@ -161,7 +161,7 @@ class RunsScreen(ConsoleScreen):
     def action_toggle_failed(self) -> None:
         """Show only failed runs, or all again."""
         current = self.filter
-        status = None if current.status == "failed" else "failed"
+        status = None if current.status == RunStatus.FAILED else RunStatus.FAILED
         self.set_filter(" ".join(part for part in (status, current.pipeline, current.text) if part))
 
     def handle_back(self) -> bool:

@@ -11,8 +11,7 @@ from textual.widgets import ProgressBar, Static
 
 from flowdeck.console.tui.widgets.status import format_duration, format_rows, status_text
 from flowdeck.state import StepRecord
-
-DONE = frozenset({"succeeded", "failed", "skipped", "canceled"})
+from flowdeck.state.status import STEP_FINISHED, StepStatus
 
 
 class StepProgress(Horizontal):
@@ -58,12 +57,12 @@ class StepProgress(Horizontal):
         attempts = f" (try {step.attempts})" if step.attempts > 1 else ""
         self.query_one(".step-name", Static).update(Text(f"{step.step} · {step.kind}{attempts}"))
         bar = self.query_one(ProgressBar)
-        if step.status == "running" and progress is not None:
+        if step.status == StepStatus.RUNNING and progress is not None:
             bar.update(total=100, progress=progress)
-        elif step.status == "running":
+        elif step.status == StepStatus.RUNNING:
             bar.update(total=None)
         else:
-            bar.update(total=1, progress=1 if step.status in DONE else 0)
+            bar.update(total=1, progress=1 if step.status in STEP_FINISHED else 0)
         self.query_one(".step-rows", Static).update(f"{format_rows(step.rows_out)} rows" if step.rows_out is not None else "")
         self.tick(now)
 
