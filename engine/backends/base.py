@@ -3,6 +3,11 @@
 The run executor only talks to a ``Backend``; which database does the work (DuckDB, Spark)
 is the backend's business. Every method is safe to call from several threads at once.
 
+The SQL the run layer hands a backend (steps' queries, checks, incremental batches, the
+relation names it quotes) is DuckDB's dialect, written through ``engine.sql.render``. The
+DuckDB backend runs it as it is; the Spark backend transpiles it to Spark SQL with sqlglot
+(``engine.backends.spark.transpile``) and writes its own statements in Spark's dialect.
+
 What the engine relies on for safe reruns (docs/rerunning.md):
 - ``publish`` is atomic: the new data (or the merged batch), the previous version kept
   aside, and the commit marker become visible together or not at all;
@@ -19,12 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from flowdeck.engine.errors import NotFound, StepFailed
+from flowdeck.engine.sql.render import identifier
 
-
-def quote(name: str) -> str:
-    """An identifier quoted in DuckDB's dialect, the dialect of all SQL the engine writes."""
-    return '"' + name.replace('"', '""') + '"'
-
+STAGE_PREFIX = "__fd_stage__"
+"""The start of every staging object's name (``Backend.stage_name``), so leftovers can be found."""
 
 ARROW_RELATION = "__fd_arrow"
 """The name a query given to ``stage_arrow`` reads the incoming Arrow batches under."""
@@ -160,6 +163,11 @@ class Backend(ABC):
     # ties refused before staging (``incremental.refuse_ambiguous_ties``), never broken otherwise.
     breaks_ties_by_duckdb_hash: bool = True
 
+    @staticmethod
+    def stage_name(run_id: str, output: str) -> str:
+        """The private name a run builds ``output`` under (the same on every backend)."""
+        return f"{STAGE_PREFIX}{output}__{run_tag(run_id)}"
+
     # -- staging and checks ------------------------------------------------------------------
 
     @abstractmethod
@@ -198,8 +206,8 @@ class Backend(ABC):
 
     def check_same_columns(self, staged: Staged, output: str, step: str) -> None:
         """Fail clearly when an incremental batch's columns differ from its table's (before merging)."""
-        new = dict(self.columns(quote(staged.name)))
-        old = dict(self.columns(quote(output)))
+        new = dict(self.columns(identifier(staged.name)))
+        old = dict(self.columns(identifier(output)))
         if set(new) != set(old):
             added = sorted(set(new) - set(old))
             missing = sorted(set(old) - set(new))

@@ -15,7 +15,6 @@ import decimal
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.backends.base import ARROW_RELATION, MergeSpec, Staged
-from flowdeck.engine.backends.duckdb.backend import quote
 from flowdeck.engine.connectors.connection import BatchStream, Connection, connected
 from flowdeck.engine.connectors.dialects import Dialect, QualifiedName
 from flowdeck.engine.connectors.progress import Counted, ledger_reporter
@@ -23,6 +22,7 @@ from flowdeck.engine.errors import StepFailed
 from flowdeck.engine.project.config.steps import DatabaseSource, ExtractStep
 from flowdeck.engine.run import incremental
 from flowdeck.engine.sql.analysis import statement_text
+from flowdeck.engine.sql.render import identifier
 from flowdeck.state.records import Watermark
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def _stage_refusing_ties(context: StepContext, step: PlannedStep, rows: Any, sel
     backend = context.backend
     landed = backend.stage_arrow(context.run_id, f"{step.output}__batch", rows, sql=select)
     try:
-        batch = f"SELECT * FROM {quote(landed.name)}"
+        batch = f"SELECT * FROM {identifier(landed.name)}"
         incremental.refuse_ambiguous_ties(backend, batch, spec, step.name)
         return backend.stage_query(context.run_id, step.output,
                                    incremental.shape_batch(batch, spec, load_id=load_id, hash_ties=False))
@@ -145,12 +145,12 @@ def _pushed_down(context: StepContext, step: PlannedStep, column: str, connectio
 
 def _watermark_read(context: StepContext, staged: Staged, column: str, previous: Watermark | None) -> Watermark | None:
     """The watermark the staged rows carry: their newest value, typed as the warehouse stores it."""
-    types = dict(context.backend.columns(quote(staged.name)))
+    types = dict(context.backend.columns(identifier(staged.name)))
     if column not in types:
         context.backend.discard(staged)
         raise StepFailed(f"the watermark column `{column}` is not among the columns read ({', '.join(types)})",
                          hint="fix `watermark:` in pipeline.yaml")
-    newest = context.backend.query(f"SELECT max({quote(column)}) FROM {quote(staged.name)}", limit=1).rows
+    newest = context.backend.query(f"SELECT max({identifier(column)}) FROM {identifier(staged.name)}", limit=1).rows
     value = newest[0][0] if newest else None
     if value is None:
         return previous

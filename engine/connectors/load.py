@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from flowdeck.engine.backends.duckdb.backend import quote
 from flowdeck.engine.connectors.connection import Connection, connected
 from flowdeck.engine.connectors.dialects import QualifiedName, adapt_batch, adapted_schema
 from flowdeck.engine.connectors.progress import Counted, ledger_reporter
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import StepFailed
 from flowdeck.engine.project.config.steps import DatabaseTarget, LoadStep
+from flowdeck.engine.sql.render import identifier, identifiers
 
 if TYPE_CHECKING:
     from flowdeck.engine.run.steps import StepContext, StepResult
@@ -175,19 +175,19 @@ def _ensure_marker_table(connection: Connection, markers: QualifiedName, doing: 
 def _refuse_bad_keys(context: StepContext, step: str, table: str, key: list[str]) -> None:
     """An upsert key must exist, never be NULL (it would match nothing) and be unique among the loaded rows."""
     backend = context.backend
-    columns = backend.query(f"SELECT * FROM {quote(table)} LIMIT 0", limit=0).columns
+    columns = backend.query(f"SELECT * FROM {identifier(table)} LIMIT 0", limit=0).columns
     missing = [column for column in key if column not in columns]
     if missing:
         raise StepFailed(f"step `{step}`: the upsert key names {', '.join(missing)}, which table {table} does not "
                          f"have (columns: {', '.join(columns)})", hint="fix `to.key` in pipeline.yaml")
-    keys = ", ".join(quote(column) for column in key)
-    nulls = backend.failing_rows(f"SELECT {keys} FROM {quote(table)} WHERE "
-                                 + " OR ".join(f"{quote(column)} IS NULL" for column in key))
+    keys = identifiers(key)
+    nulls = backend.failing_rows(f"SELECT {keys} FROM {identifier(table)} WHERE "
+                                 + " OR ".join(f"{identifier(column)} IS NULL" for column in key))
     if nulls.count:
         raise StepFailed(f"step `{step}`: {nulls.count:,} rows of {table} have a NULL in the upsert key "
                          f"({', '.join(key)}); such a row matches no row of the target", hint="filter them out or "
                          "fill the key in a transform; nothing was loaded")
-    twice = backend.failing_rows(f"SELECT {keys}, count(*) AS occurrences FROM {quote(table)} "
+    twice = backend.failing_rows(f"SELECT {keys}, count(*) AS occurrences FROM {identifier(table)} "
                                  f"GROUP BY {keys} HAVING count(*) > 1")
     if twice.count:
         raise StepFailed(f"step `{step}`: {twice.count:,} values of the upsert key ({', '.join(key)}) occur more than "

@@ -12,10 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 from flowdeck.engine.backends.base import Failing
-from flowdeck.engine.backends.duckdb.backend import literal, quote
 from flowdeck.engine.plan.planner import PlannedCheck
 from flowdeck.engine.sql.analysis import statement_text
 from flowdeck.engine.sql.params import bind_sql
+from flowdeck.engine.sql.render import identifier, identifiers, literal
 
 
 @dataclass(frozen=True)
@@ -45,21 +45,21 @@ def check_queries(
 ) -> list[CheckQuery]:
     """The failing-row queries of ``check`` against ``relation`` (a table, view or staging table)."""
     spec = check.spec
-    table = quote(relation)
+    table = identifier(relation)
     severity = spec.severity
     if spec.not_null:
         return [
             CheckQuery(
                 name=f"not_null({column})" if spec.name is None else spec.name,
                 severity=severity,
-                sql=f"SELECT * FROM {table} WHERE {quote(column)} IS NULL",
+                sql=f"SELECT * FROM {table} WHERE {identifier(column)} IS NULL",
                 column=column,
                 describe=f"{{rows}} with NULL in {column}",
             )
             for column in spec.not_null
         ]
     if spec.unique:
-        columns = ", ".join(quote(column) for column in spec.unique)
+        columns = identifiers(spec.unique)
         shown = ", ".join(spec.unique)
         return [
             CheckQuery(
@@ -78,8 +78,8 @@ def check_queries(
             CheckQuery(
                 name=check.name,
                 severity=severity,
-                sql=f"SELECT {quote(column)}, count(*) AS occurrences FROM {table} "
-                f"WHERE {quote(column)} IS NOT NULL AND {quote(column)} NOT IN ({values}) GROUP BY ALL",
+                sql=f"SELECT {identifier(column)}, count(*) AS occurrences FROM {table} "
+                f"WHERE {identifier(column)} IS NOT NULL AND {identifier(column)} NOT IN ({values}) GROUP BY ALL",
                 column=column,
                 describe=f"{{rows}} of {column} outside the accepted list",
                 noun="value",
@@ -106,8 +106,8 @@ def check_queries(
             CheckQuery(
                 name=check.name,
                 severity=severity,
-                sql=f"SELECT max({quote(column)}) AS newest FROM {table} "
-                f"HAVING max({quote(column)}) IS NULL OR max({quote(column)})::TIMESTAMP < "
+                sql=f"SELECT max({identifier(column)}) AS newest FROM {table} "
+                f"HAVING max({identifier(column)}) IS NULL OR max({identifier(column)})::TIMESTAMP < "
                 f"now()::TIMESTAMP - INTERVAL {seconds} SECOND",
                 column=column,
                 describe=f"the newest {column} is {{value}}, older than {spec.freshness.max_age}",
@@ -119,9 +119,9 @@ def check_queries(
             CheckQuery(
                 name=check.name,
                 severity=severity,
-                sql=f"SELECT child.{quote(rel.column)}, count(*) AS occurrences FROM {table} AS child "
-                f"WHERE child.{quote(rel.column)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {quote(rel.to)} AS parent "
-                f"WHERE parent.{quote(rel.field)} = child.{quote(rel.column)}) GROUP BY ALL",
+                sql=f"SELECT child.{identifier(rel.column)}, count(*) AS occurrences FROM {table} AS child "
+                f"WHERE child.{identifier(rel.column)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {identifier(rel.to)} AS parent "
+                f"WHERE parent.{identifier(rel.field)} = child.{identifier(rel.column)}) GROUP BY ALL",
                 column=rel.column,
                 describe=f"{{rows}} of {rel.column} missing from {rel.to}.{rel.field}",
                 noun="value",
@@ -141,4 +141,4 @@ def _retarget(sql: str, output: str, relation: str) -> str:
     including its subqueries, without parsing it (schema-qualified names still reach the
     published table, on purpose).
     """
-    return f"WITH {quote(output)} AS (SELECT * FROM {quote(relation)})\nSELECT * FROM (\n{sql}\n) AS {quote('check')}"
+    return f"WITH {identifier(output)} AS (SELECT * FROM {identifier(relation)})\nSELECT * FROM (\n{sql}\n) AS {identifier('check')}"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from flowdeck.engine.errors import StepFailed
-from flowdeck.engine.sql.analysis import DIALECT
+from flowdeck.engine.sql.render import identifier
 
 if TYPE_CHECKING:
     from flowdeck.engine.plan.planner import PlannedStep
@@ -35,7 +35,7 @@ def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Map
         f"SELECT * FROM (\n{sql}\n) AS __fd_probe LIMIT 0", limit=0).columns
     sources = None
     if step.query is not None:
-        schema = {table: backend.query(f"SELECT * FROM {_identifier(table)} LIMIT 0", limit=0).columns
+        schema = {table: backend.query(f"SELECT * FROM {identifier(table)} LIMIT 0", limit=0).columns
                   for table in sorted(step.query.tables) if backend.table_exists(table)}
         sources = column_sources(step.query.tree, schema)
         if sources is None:
@@ -55,9 +55,3 @@ def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Map
     context.log(step.name, "masked " + ", ".join(item.describe() for item in masked), kind="step.masked",
                 payload={"masked": [{"column": m.column, "method": m.method, "follows": m.follows} for m in masked]})
     return masked_query(sql, outputs, masked, hash_key)
-
-
-def _identifier(name: str) -> str:
-    from sqlglot import exp
-
-    return exp.to_identifier(name, quoted=True).sql(DIALECT)  # type: ignore[union-attr]

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowdeck.engine.backends.base import Backend, MergeSpec
-from flowdeck.engine.backends.duckdb.backend import literal, quote
 from flowdeck.engine.errors import StepFailed
 from flowdeck.engine.project.config.steps import PublishingStep
+from flowdeck.engine.sql.render import identifier, identifiers, string
 from flowdeck.state import Ledger
 from flowdeck.state.records import Interval, Watermark
 
@@ -68,14 +68,14 @@ def _watermark_delta(backend: Backend, ledger: Ledger, warehouse_id: str, step: 
                      relation: str, source_name: str, reprocess: bool) -> Delta:
     value_type = _column_type(backend, relation, column, source_name, step)
     previous = None if reprocess else ledger.watermark(warehouse_id, output, column)
-    above = f"{quote(column)} > CAST({literal(previous.value)} AS {value_type})" if previous else "true"
-    newest = backend.query(f"SELECT max({quote(column)})::VARCHAR FROM {relation} WHERE {above}", limit=1).rows
+    above = f"{identifier(column)} > CAST({string(previous.value)} AS {value_type})" if previous else "true"
+    newest = backend.query(f"SELECT max({identifier(column)})::VARCHAR FROM {relation} WHERE {above}", limit=1).rows
     high = newest[0][0] if newest else None
     if high is None:
         return Delta(predicate="false", note=f"no rows of {source_name} with {column} above {previous.value}"
                      if previous else f"{source_name} has no rows with {column} set")
     # bounded above too, so rows arriving while the step runs wait for the next run
-    predicate = f"{above} AND {quote(column)} <= CAST({literal(high)} AS {value_type})"
+    predicate = f"{above} AND {identifier(column)} <= CAST({string(high)} AS {value_type})"
     since = f"above {previous.value} " if previous else ""
     return Delta(predicate=predicate, watermark=Watermark(column, high, value_type),
                  note=f"rows of {source_name} with {column} {since}up to {high}")
@@ -85,9 +85,9 @@ def _time_range_delta(backend: Backend, ledger: Ledger, warehouse_id: str, step:
                       config: PublishingStep, relation: str, source_name: str, reprocess: bool) -> Delta:
     spec = config.time_range
     assert spec is not None
-    column = quote(spec.column)
+    column = identifier(spec.column)
     _column_type(backend, relation, spec.column, source_name, step)
-    start = f"date_trunc('{spec.unit}', {column}::TIMESTAMP)"
+    start = f"date_trunc({string(spec.unit)}, {column}::TIMESTAMP)"
     present = backend.query(
         f"SELECT DISTINCT {start}::VARCHAR, ({start} + INTERVAL 1 {spec.unit})::VARCHAR FROM {relation} "
         f"WHERE {column} IS NOT NULL ORDER BY 1", limit=MAX_INTERVALS,
@@ -106,7 +106,7 @@ def _time_range_delta(backend: Backend, ledger: Ledger, warehouse_id: str, step:
         else:
             ranges.append([interval.start, interval.end])
     predicate = " OR ".join(
-        f"({column} >= CAST({literal(low)} AS TIMESTAMP) AND {column} < CAST({literal(high)} AS TIMESTAMP))"
+        f"({column} >= CAST({string(low)} AS TIMESTAMP) AND {column} < CAST({string(high)} AS TIMESTAMP))"
         for low, high in ranges
     )
     return Delta(predicate=f"({predicate})", intervals=tuple(todo),
@@ -122,7 +122,7 @@ def shape_batch(sql: str, spec: MergeSpec, *, load_id: int | None = None, hash_t
     engine: ``refuse_ambiguous_ties`` has made sure that tied rows are equal.
     """
     if spec.on_duplicate in ("skip", "update"):
-        keys = [f"b.{quote(key)}" for key in spec.unique_key]
+        keys = [f"b.{identifier(key)}" for key in spec.unique_key]
         # without a tie-break, any order will do (Spark wants one): the first rows are all equal
         order = _batch_order(spec) + ["hash(b)"] if hash_ties else _batch_order(spec) or keys
         sql = (f"SELECT * FROM (\n{sql}\n) AS b\n"
@@ -134,7 +134,7 @@ def shape_batch(sql: str, spec: MergeSpec, *, load_id: int | None = None, hash_t
 
 def _batch_order(spec: MergeSpec) -> list[str]:
     direction = "DESC" if spec.on_duplicate == "update" else "ASC"
-    return [f"b.{quote(column)} {direction} NULLS LAST" for column in spec.order_by]
+    return [f"b.{identifier(column)} {direction} NULLS LAST" for column in spec.order_by]
 
 
 def refuse_ambiguous_ties(backend: Backend, sql: str, spec: MergeSpec, step: str) -> None:
@@ -143,10 +143,10 @@ def refuse_ambiguous_ties(backend: Backend, sql: str, spec: MergeSpec, step: str
     of them by a hash no other engine computes. Equal tied rows give the same batch either way."""
     if spec.on_duplicate not in ("skip", "update"):
         return
-    keys = ", ".join(quote(key) for key in spec.unique_key)
+    keys = identifiers(spec.unique_key)
     first = f"SELECT * FROM (\n{sql}\n) AS b"
     if spec.order_by:
-        partition = ", ".join(f"b.{quote(key)}" for key in spec.unique_key)
+        partition = identifiers(spec.unique_key, of="b")
         first += f"\nQUALIFY rank() OVER (PARTITION BY {partition} ORDER BY {', '.join(_batch_order(spec))}) = 1"
     tied = backend.failing_rows(
         f"SELECT {keys}, count(*) AS different_rows FROM (SELECT DISTINCT * FROM (\n{first}\n) AS first_rows) AS tied "
@@ -163,7 +163,7 @@ def refuse_ambiguous_ties(backend: Backend, sql: str, spec: MergeSpec, step: str
 
 def check_key_columns(backend: Backend, staged: str, spec: MergeSpec, step: str) -> None:
     """Fail clearly when ``unique_key`` or ``order_by`` names a column the batch does not have."""
-    columns = [name for name, _ in backend.columns(f"SELECT * FROM {quote(staged)}")]
+    columns = [name for name, _ in backend.columns(f"SELECT * FROM {identifier(staged)}")]
     for setting, names in (("unique_key", spec.unique_key), ("order_by", spec.order_by)):
         missing = [name for name in names if name not in columns]
         if missing:
@@ -177,10 +177,10 @@ def check_key_columns(backend: Backend, staged: str, spec: MergeSpec, step: str)
 def refuse_duplicates(backend: Backend, staged: str, output: str, spec: MergeSpec, step: str, *,
                       against_table: bool) -> None:
     """For ``on_duplicate: error``: fail when a key occurs twice in the batch, or is already in the table."""
-    keys = ", ".join(quote(key) for key in spec.unique_key)
+    keys = identifiers(spec.unique_key)
     shown = ", ".join(spec.unique_key)
     inside = backend.failing_rows(
-        f"SELECT {keys}, count(*) AS occurrences FROM {quote(staged)} GROUP BY ALL HAVING count(*) > 1")
+        f"SELECT {keys}, count(*) AS occurrences FROM {identifier(staged)} GROUP BY ALL HAVING count(*) > 1")
     if inside.count:
         raise StepFailed(
             f"step `{step}`: {inside.count:,} value(s) of ({shown}) occur more than once in the new rows "
@@ -189,10 +189,10 @@ def refuse_duplicates(backend: Backend, staged: str, output: str, spec: MergeSpe
         )
     if not against_table:
         return
-    same_key = " AND ".join(f"t.{quote(key)} IS NOT DISTINCT FROM b.{quote(key)}" for key in spec.unique_key)
+    same_key = " AND ".join(f"t.{identifier(key)} IS NOT DISTINCT FROM b.{identifier(key)}" for key in spec.unique_key)
     existing = backend.failing_rows(
-        f"SELECT {', '.join(f'b.{quote(key)}' for key in spec.unique_key)} FROM {quote(staged)} AS b "
-        f"WHERE EXISTS (SELECT 1 FROM {quote(output)} AS t WHERE {same_key})")
+        f"SELECT {identifiers(spec.unique_key, of='b')} FROM {identifier(staged)} AS b "
+        f"WHERE EXISTS (SELECT 1 FROM {identifier(output)} AS t WHERE {same_key})")
     if existing.count:
         raise StepFailed(
             f"step `{step}`: {existing.count:,} incoming value(s) of ({shown}) already exist in table {output} "

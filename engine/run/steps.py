@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flowdeck.engine.backends.base import Backend, CommitMarker, Failing, FileRead, MergeSpec, Staged
-from flowdeck.engine.backends.duckdb.backend import quote
 from flowdeck.engine.debug_hooks import crash_point, fault_point
 from flowdeck.engine.errors import CheckFailed, StepFailed
 from flowdeck.engine.masking import MASKER
@@ -41,6 +40,7 @@ from flowdeck.engine.run.files import fingerprint, matching_files, sha256_of
 from flowdeck.engine.sql.analysis import statement_text
 from flowdeck.engine.sql.delta import restrict_table
 from flowdeck.engine.sql.params import bind_path, bind_sql
+from flowdeck.engine.sql.render import identifier
 from flowdeck.state import Ledger
 from flowdeck.state.records import ExportRecord, InputFile
 
@@ -238,7 +238,7 @@ def _transform(context: StepContext, step: PlannedStep, config: TransformStep) -
         )
     if step.incremental:
         source = step.delta_source
-        result = _incremental(context, step, config, sql, quote(source) if source else "", f"table {source}")
+        result = _incremental(context, step, config, sql, identifier(source) if source else "", f"table {source}")
     else:
         if config.mask:
             sql = apply_masking(context, step, sql, config.mask)

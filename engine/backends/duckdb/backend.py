@@ -24,6 +24,7 @@ import duckdb
 
 from flowdeck.engine.backends.base import (
     ARROW_RELATION,
+    STAGE_PREFIX,
     Backend,
     CommitMarker,
     Failing,
@@ -33,36 +34,22 @@ from flowdeck.engine.backends.base import (
     QueryResult,
     Staged,
     TableVersion,
-    quote,
     rollback_refusal,
     run_tag,
 )
+from flowdeck.engine.backends.files import reader_sql, write_file
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import ConfigError, FlowdeckError, NotFound, StepFailed, WarehouseBusy
 from flowdeck.engine.masking import mask
+from flowdeck.engine.sql.render import identifier, identifiers, string
 
 META_SCHEMA = "_flowdeck"
-STAGE_PREFIX = "__fd_stage__"
 VERSION_PREFIX = "__fd_v__"
 ARROW_BATCH_ROWS = 64 * 1024
 _COMMIT_COLUMNS = "seq, run_id, step, output, kind, data_run_id, base_run_id, rows, checksum, state_json, committed_at"
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
-_READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
 
 WaitCallback = Callable[[int | None, float], None]
-
-
-def literal(value: Any) -> str:
-    """A DuckDB literal for an option value (strings, numbers, booleans, lists, maps)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(literal(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{literal(str(key))}: {literal(item)}" for key, item in value.items()) + "}"
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def lock_holder_pid(error: BaseException) -> int | None:
@@ -136,9 +123,9 @@ def _attach_encrypted(path: Path, key: str, *, read_only: bool, config: dict[str
     try:
         if not read_only:
             load_crypto_extension(connection, extension_directory)
-        options = f"ENCRYPTION_KEY {literal(key)}" + (", READ_ONLY" if read_only else "")
+        options = f"ENCRYPTION_KEY {string(key)}" + (", READ_ONLY" if read_only else "")
         try:
-            connection.execute(f"ATTACH {literal(str(path))} AS warehouse ({options})")
+            connection.execute(f"ATTACH {string(str(path))} AS warehouse ({options})")
         except duckdb.InvalidInputException as error:
             if "encryption key" in str(error).lower():
                 raise ConfigError(f"the warehouse key does not open {path}",
@@ -296,11 +283,6 @@ class DuckDBBackend(Backend):
         )
 
     @staticmethod
-    def stage_name(run_id: str, output: str) -> str:
-        """The private name a run builds ``output`` under."""
-        return f"{STAGE_PREFIX}{output}__{run_tag(run_id)}"
-
-    @staticmethod
     def version_name(output: str, data_run_id: str) -> str:
         """Where the version of ``output`` holding ``data_run_id``'s data is kept."""
         return f"{VERSION_PREFIX}{output}__{run_tag(data_run_id)}"
@@ -314,7 +296,7 @@ class DuckDBBackend(Backend):
 
     def _measure(self, relation: str) -> tuple[int, str]:
         rows, checksum = self._cursor().execute(
-            f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR FROM {quote(relation)} AS t"
+            f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR FROM {identifier(relation)} AS t"
         ).fetchone()  # type: ignore[misc]
         return int(rows), str(checksum)
 
@@ -325,8 +307,8 @@ class DuckDBBackend(Backend):
         kind = "VIEW" if view else "TABLE"
         with self._errors(f"building {output}"):
             cursor = self._cursor()
-            cursor.execute(f"DROP {kind} IF EXISTS {quote(name)}")
-            cursor.execute(f"CREATE {kind} {quote(name)} AS\n{sql}\n")
+            cursor.execute(f"DROP {kind} IF EXISTS {identifier(name)}")
+            cursor.execute(f"CREATE {kind} {identifier(name)} AS\n{sql}\n")
             rows, checksum = (None, "view") if view else self._measure(name)
         return Staged(name=name, rows=rows, checksum=checksum, is_view=view, sql=sql if view else None)
 
@@ -345,16 +327,16 @@ class DuckDBBackend(Backend):
         name = self.stage_name(run_id, output)
         with self._errors(f"building {output}"):
             cursor = self._cursor()  # the relation is registered on this thread's cursor only
-            cursor.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+            cursor.execute(f"DROP TABLE IF EXISTS {identifier(name)}")
             cursor.register(ARROW_RELATION, batches)
             try:
-                cursor.execute(f"CREATE TABLE {quote(name)} AS\n{sql or f'SELECT * FROM {ARROW_RELATION}'}\n")
+                cursor.execute(f"CREATE TABLE {identifier(name)} AS\n{sql or f'SELECT * FROM {ARROW_RELATION}'}\n")
             finally:
                 cursor.unregister(ARROW_RELATION)
             try:
                 rows, checksum = self._measure(name)
             except BaseException:
-                cursor.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+                cursor.execute(f"DROP TABLE IF EXISTS {identifier(name)}")
                 raise
         return Staged(name=name, rows=rows, checksum=checksum)
 
@@ -386,26 +368,26 @@ class DuckDBBackend(Backend):
                 kept: str | None = None
                 if staged.is_view:
                     if existing:
-                        cursor.execute(f"DROP {existing} {quote(output)}")
-                    cursor.execute(f"CREATE VIEW {quote(output)} AS\n{staged.sql}\n")
-                    cursor.execute(f"DROP VIEW {quote(staged.name)}")
+                        cursor.execute(f"DROP {existing} {identifier(output)}")
+                    cursor.execute(f"CREATE VIEW {identifier(output)} AS\n{staged.sql}\n")
+                    cursor.execute(f"DROP VIEW {identifier(staged.name)}")
                 elif not merged:
                     if existing == "TABLE" and keep_versions > 1:
                         kept = self.version_name(output, previous_run or "unknown")
-                        cursor.execute(f"DROP TABLE IF EXISTS {quote(kept)}")
-                        cursor.execute(f"ALTER TABLE {quote(output)} RENAME TO {quote(kept)}")
+                        cursor.execute(f"DROP TABLE IF EXISTS {identifier(kept)}")
+                        cursor.execute(f"ALTER TABLE {identifier(output)} RENAME TO {identifier(kept)}")
                     elif existing:
-                        cursor.execute(f"DROP {existing} {quote(output)}")
-                    cursor.execute(f"ALTER TABLE {quote(staged.name)} RENAME TO {quote(output)}")
+                        cursor.execute(f"DROP {existing} {identifier(output)}")
+                    cursor.execute(f"ALTER TABLE {identifier(staged.name)} RENAME TO {identifier(output)}")
                 else:
                     assert merge is not None
                     if keep_versions > 1 and staged.rows != 0:  # an empty batch changes nothing worth keeping
                         kept = self.version_name(output, previous_run or "unknown")
-                        cursor.execute(f"DROP TABLE IF EXISTS {quote(kept)}")
-                        cursor.execute(f"CREATE TABLE {quote(kept)} AS SELECT * FROM {quote(output)}")
+                        cursor.execute(f"DROP TABLE IF EXISTS {identifier(kept)}")
+                        cursor.execute(f"CREATE TABLE {identifier(kept)} AS SELECT * FROM {identifier(output)}")
                     for statement in _merge_statements(staged.name, output, merge):
                         cursor.execute(statement)
-                    cursor.execute(f"DROP TABLE {quote(staged.name)}")
+                    cursor.execute(f"DROP TABLE {identifier(staged.name)}")
                 if staged.is_view:
                     rows, checksum = None, "view"
                 elif merged:  # the table now holds old and new rows: measure what was published
@@ -470,7 +452,7 @@ class DuckDBBackend(Backend):
             f"SELECT table_name FROM {META_SCHEMA}.versions WHERE output = ? ORDER BY retired_seq DESC", [output]
         ).fetchall()
         for (table_name,) in kept[keep:]:
-            cursor.execute(f"DROP TABLE IF EXISTS {quote(table_name)}")
+            cursor.execute(f"DROP TABLE IF EXISTS {identifier(table_name)}")
             cursor.execute(f"DELETE FROM {META_SCHEMA}.versions WHERE output = ? AND table_name = ?", [output, table_name])
 
     def commit_markers(self, after_seq: int = 0) -> list[CommitMarker]:
@@ -520,9 +502,9 @@ class DuckDBBackend(Backend):
             try:
                 kept_name = self.version_name(output, previous_run)
                 if existing:
-                    cursor.execute(f"DROP TABLE IF EXISTS {quote(kept_name)}")
-                    cursor.execute(f"ALTER TABLE {quote(output)} RENAME TO {quote(kept_name)}")
-                cursor.execute(f"ALTER TABLE {quote(target.table)} RENAME TO {quote(output)}")
+                    cursor.execute(f"DROP TABLE IF EXISTS {identifier(kept_name)}")
+                    cursor.execute(f"ALTER TABLE {identifier(output)} RENAME TO {identifier(kept_name)}")
+                cursor.execute(f"ALTER TABLE {identifier(target.table)} RENAME TO {identifier(output)}")
                 cursor.execute(f"DELETE FROM {META_SCHEMA}.versions WHERE output = ? AND table_name = ?",
                                [output, target.table])
                 rows, checksum = self._measure(output)
@@ -550,12 +532,12 @@ class DuckDBBackend(Backend):
 
     def drop_leftover(self, leftover: Leftover) -> None:
         with self._errors(f"removing {leftover.name}"):
-            self._cursor().execute(f"DROP {'VIEW' if leftover.is_view else 'TABLE'} IF EXISTS {quote(leftover.name)}")
+            self._cursor().execute(f"DROP {'VIEW' if leftover.is_view else 'TABLE'} IF EXISTS {identifier(leftover.name)}")
 
     def discard(self, staged: Staged) -> None:
         kind = "VIEW" if staged.is_view else "TABLE"
         with self._errors("removing a staged table"):
-            self._cursor().execute(f"DROP {kind} IF EXISTS {quote(staged.name)}")
+            self._cursor().execute(f"DROP {kind} IF EXISTS {identifier(staged.name)}")
 
     def export(
         self, table: str, path: Path, file_format: str, options: dict[str, Any], *,
@@ -572,7 +554,7 @@ class DuckDBBackend(Backend):
         with self._cursors_lock:
             self._cursors.append(cursor)
         with self._errors(f"reading {table}"):
-            return cursor.sql(f"SELECT * FROM {quote(table)}").to_arrow_reader(batch_size=ARROW_BATCH_ROWS)
+            return cursor.sql(f"SELECT * FROM {identifier(table)}").to_arrow_reader(batch_size=ARROW_BATCH_ROWS)
 
     def query(self, sql: str, *, limit: int = 1000) -> QueryResult:
         with self._errors("running the query"):
@@ -615,19 +597,19 @@ class DuckDBBackend(Backend):
 
 def _merge_statements(batch: str, output: str, merge: MergeSpec) -> list[str]:
     """The statements merging a de-duplicated batch into its table, per ``merge.on_duplicate``."""
-    same_key = " AND ".join(f"t.{quote(key)} IS NOT DISTINCT FROM b.{quote(key)}" for key in merge.unique_key)
-    insert_all = f"INSERT INTO {quote(output)} BY NAME SELECT * FROM {quote(batch)}"
-    insert_new = (f"INSERT INTO {quote(output)} BY NAME SELECT * FROM {quote(batch)} AS b "
-                  f"WHERE NOT EXISTS (SELECT 1 FROM {quote(output)} AS t WHERE {same_key})")
+    same_key = " AND ".join(f"t.{identifier(key)} IS NOT DISTINCT FROM b.{identifier(key)}" for key in merge.unique_key)
+    insert_all = f"INSERT INTO {identifier(output)} BY NAME SELECT * FROM {identifier(batch)}"
+    insert_new = (f"INSERT INTO {identifier(output)} BY NAME SELECT * FROM {identifier(batch)} AS b "
+                  f"WHERE NOT EXISTS (SELECT 1 FROM {identifier(output)} AS t WHERE {same_key})")
     if merge.on_duplicate == "skip":
         return [insert_new]
     if merge.on_duplicate == "update":
         newer = "false"
         if merge.order_by:  # the table's row survives only when it is strictly later
-            table_order = ", ".join(f"t.{quote(column)}" for column in merge.order_by)
-            batch_order = ", ".join(f"b.{quote(column)}" for column in merge.order_by)
+            table_order = identifiers(merge.order_by, of="t")
+            batch_order = identifiers(merge.order_by, of="b")
             newer = f"coalesce(row({table_order}) > row({batch_order}), false)"
-        return [f"DELETE FROM {quote(output)} AS t USING {quote(batch)} AS b WHERE {same_key} AND NOT {newer}",
+        return [f"DELETE FROM {identifier(output)} AS t USING {identifier(batch)} AS b WHERE {same_key} AND NOT {newer}",
                 insert_new]
     return [insert_all]  # keep, and error (whose duplicates were refused before publishing)
 
@@ -637,32 +619,6 @@ def _marker_from_row(row: tuple[Any, ...]) -> CommitMarker:
     return CommitMarker(run_id=run_id, step=step, output=output, rows=rows, checksum=checksum, kind=kind,
                         data_run_id=data_run_id, base_run_id=base_run_id, state=json.loads(state_json),
                         seq=int(seq), committed_at=float(committed_at))
-
-
-def reader_sql(read: FileRead) -> str:
-    """The DuckDB query that reads ``read``'s files (read_csv / read_parquet / read_json with its options)."""
-    reader = _READERS[read.format]
-    options = dict(read.options)
-    if read.hive_partitioning:
-        options["hive_partitioning"] = True
-    if read.filename:
-        options["filename"] = True
-    arguments = ", ".join([literal(read.paths), *(f"{key} = {literal(value)}" for key, value in options.items())])
-    return f"SELECT * FROM {reader}({arguments})"
-
-
-def write_file(cursor: duckdb.DuckDBPyConnection, relation: str, path: Path, file_format: str,
-               options: dict[str, Any], *, order_by: list[str] | None = None) -> int:
-    """COPY ``relation`` to exactly ``path``, rows sorted by ``order_by`` (every column when None,
-    the relation's order when empty); return the row count. Spark exports go through it too, so
-    both engines write the same file for the same data."""
-    settings = ", ".join([f"FORMAT {file_format}", *(f"{key} {literal(value)}" for key, value in options.items())])
-    if order_by is None:
-        order = " ORDER BY ALL"
-    else:
-        order = f" ORDER BY {', '.join(quote(column) for column in order_by)}" if order_by else ""
-    result = cursor.execute(f"COPY (SELECT * FROM {quote(relation)}{order}) TO {literal(str(path))} ({settings})").fetchone()
-    return int(result[0]) if result else 0
 
 
 def _first_line(error: BaseException) -> str:

@@ -13,6 +13,8 @@ published outputs in it as temporary views, so steps read them by name, as they 
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import re
@@ -40,13 +42,14 @@ from flowdeck.engine.backends.base import (
     rollback_refusal,
     run_tag,
 )
-from flowdeck.engine.backends.duckdb.backend import STAGE_PREFIX, write_file
+from flowdeck.engine.backends.files import write_file
 from flowdeck.engine.backends.spark.session import connect, first_line
 from flowdeck.engine.backends.spark.sources import reader_options
 from flowdeck.engine.backends.spark.transpile import Transpiled, transpile
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import FlowdeckError, SqlError, StepFailed
 from flowdeck.engine.sql.analysis import DIALECT
+from flowdeck.engine.sql.render import identifier, identifiers
 
 if TYPE_CHECKING:
     from pyspark.sql.connect.dataframe import DataFrame
@@ -173,8 +176,6 @@ class SparkBackend(Backend):
             if not self._local:
                 yield  # a cluster's warehouse: one writing process at a time, as documented
                 return
-            import fcntl
-
             lock_path = self._path(f"{self.warehouse}/_flowdeck/publish.lock")
             lock_path.parent.mkdir(parents=True, exist_ok=True)
             with open(lock_path, "a+") as handle:
@@ -235,7 +236,7 @@ class SparkBackend(Backend):
             entry = self._current[output]
             if entry.view_sql:
                 try:
-                    self.spark.sql(f"CREATE OR REPLACE TEMP VIEW `{output}` AS {entry.view_sql}")
+                    self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {_name(output)} AS {entry.view_sql}")
                 except Exception:
                     continue  # a view over a table that no longer exists; the next publish replaces it
             elif entry.location:
@@ -298,17 +299,12 @@ class SparkBackend(Backend):
         for name in names:
             if name not in self._schemas:
                 try:
-                    fields = self.spark.table(f"`{name}`").schema.fields
+                    fields = self.spark.table(_name(name)).schema.fields
                 except Exception:
                     continue  # a CTE or a table this session does not know: no types
                 self._schemas[name] = {field.name: field.dataType.simpleString() for field in fields}
             schema[name] = self._schemas[name]
         return schema
-
-    @staticmethod
-    def stage_name(run_id: str, output: str) -> str:
-        """The private name a run builds ``output`` under (the same as on DuckDB)."""
-        return f"{STAGE_PREFIX}{output}__{run_tag(run_id)}"
 
     def _new_location(self, run_id: str, output: str) -> str:
         """A fresh version folder for ``output``, named for the run that writes it."""
@@ -332,7 +328,7 @@ class SparkBackend(Backend):
             spark_sql = self._translate(sql, output=True)
             if view:
                 name = self.stage_name(run_id, output)
-                self.spark.sql(f"CREATE OR REPLACE TEMP VIEW `{name}` AS {spark_sql}")
+                self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {_name(name)} AS {spark_sql}")
                 self._schemas.pop(name, None)
                 return Staged(name=name, rows=None, checksum="view", is_view=True, sql=spark_sql)
             return self._write_staged(run_id, output, self.spark.sql(spark_sql))
@@ -344,13 +340,11 @@ class SparkBackend(Backend):
 
     def file_query(self, read: FileRead) -> str:
         """The files as a temporary view read by spark.read, and the (DuckDB-dialect) SELECT of it."""
-        import hashlib
-
         name = "__fd_files_" + hashlib.sha256(repr(read).encode()).hexdigest()[:16]
         with self._errors("reading the source files"):
             self._reader_frame(read).createOrReplaceTempView(name)
         self._schemas.pop(name, None)
-        return f'SELECT * FROM "{name}"'
+        return f"SELECT * FROM {identifier(name)}"  # DuckDB's dialect, like every query the run layer writes
 
     def _reader_frame(self, read: FileRead) -> DataFrame:
         options, schema = reader_options(read)
@@ -397,7 +391,7 @@ class SparkBackend(Backend):
     def arrow_batches(self, table: str) -> Any:
         """The rows of ``table`` as a pyarrow RecordBatchReader (fetched through Spark Connect's Arrow stream)."""
         with self._errors(f"reading {table}"):
-            return self.spark.table(f"`{table}`").toArrow().to_reader()
+            return self.spark.table(_name(table)).toArrow().to_reader()
 
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
         with self._errors("running a check"):
@@ -467,7 +461,7 @@ class SparkBackend(Backend):
 
     def _spark_columns(self, table: str) -> list[tuple[str, str]]:
         """(name, Spark type) of a table registered in this session, in its order."""
-        return [(field.name, field.dataType.simpleString()) for field in self.spark.table(f"`{table}`").schema.fields]
+        return [(field.name, field.dataType.simpleString()) for field in self.spark.table(_name(table)).schema.fields]
 
     def discard(self, staged: Staged) -> None:
         with self._errors("removing a staged table"):
@@ -545,7 +539,7 @@ class SparkBackend(Backend):
         import duckdb
 
         with self._errors(f"exporting {table} to {path.name}"):
-            arrow = self.spark.table(f"`{table}`").toArrow()
+            arrow = self.spark.table(_name(table)).toArrow()
         # The rows are sorted and written by the same writer as on DuckDB, so the same data gives the same file.
         connection = duckdb.connect()
         try:
@@ -590,24 +584,25 @@ class SparkBackend(Backend):
             pass
 
 
-def _spark_quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+def _name(name: str) -> str:
+    """A table, view or column name in Spark SQL."""
+    return identifier(name, "spark")
 
 
 def _merge_sql(columns: list[tuple[str, str]], batch: str, output: str, merge: MergeSpec) -> str:
     """The Spark query giving ``output`` after merging ``batch`` into it, row for row what DuckDB's
     ``_merge_statements`` leave: the batch's columns by name, cast to the table's types."""
-    table, new = _spark_quote(output), _spark_quote(batch)
-    batch_rows = ", ".join(f"CAST(b.{_spark_quote(name)} AS {kind}) AS {_spark_quote(name)}" for name, kind in columns)
-    same_key = " AND ".join(f"t.{_spark_quote(key)} <=> b.{_spark_quote(key)}" for key in merge.unique_key)
+    table, new = _name(output), _name(batch)
+    batch_rows = ", ".join(f"CAST(b.{_name(name)} AS {kind}) AS {_name(name)}" for name, kind in columns)
+    same_key = " AND ".join(f"t.{_name(key)} <=> b.{_name(key)}" for key in merge.unique_key)
     if merge.on_duplicate == "skip":
         return (f"SELECT * FROM {table} UNION ALL "
                 f"SELECT {batch_rows} FROM {new} AS b LEFT ANTI JOIN {table} AS t ON {same_key}")
     if merge.on_duplicate == "update":
         # DuckDB deletes the table's rows of the batch's keys unless the table's is strictly later by
         # order_by (row comparison: NULL above every value), then inserts the batch rows whose key is gone
-        newer = _row_greater([f"t.{_spark_quote(c)}" for c in merge.order_by],
-                             [f"b.{_spark_quote(c)}" for c in merge.order_by])
+        newer = _row_greater([f"t.{_name(c)}" for c in merge.order_by],
+                             [f"b.{_name(c)}" for c in merge.order_by])
         return (f"WITH kept AS (SELECT t.* FROM {table} AS t LEFT ANTI JOIN {new} AS b ON {same_key} AND NOT ({newer})) "
                 f"SELECT * FROM kept UNION ALL "
                 f"SELECT {batch_rows} FROM {new} AS b LEFT ANTI JOIN kept AS t ON {same_key}")
@@ -628,7 +623,7 @@ def _row_greater(left: list[str], right: list[str]) -> str:
 
 def _measure(frame: DataFrame) -> tuple[int, str]:
     """Row count and an order-independent checksum of the staged data, in one pass."""
-    columns = ", ".join("`" + name.replace("`", "``") + "`" for name in frame.columns)
+    columns = identifiers(frame.columns, dialect="spark")
     digest = f"xxhash64({columns})" if columns else "0"
     row = frame.selectExpr("count(1) AS n", f"coalesce(sum(CAST({digest} AS DECIMAL(38, 0))), 0) AS c").collect()[0]
     return int(row["n"]), str(row["c"])

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 from sqlglot.dialects.spark import Spark
 
+from flowdeck.engine.sql.render import string
+
 if TYPE_CHECKING:
     from flowdeck.engine.backends.spark.transpile import _Context
 
@@ -140,7 +142,7 @@ def _regexp_replace(node: exp.Expr, context: _Context) -> exp.Expr | None:
         prefix = flags + r"^([\s\S]*?)("
         java_pattern = _shift_backreferences(prefix + pattern + ")", len(prefix))
         java_replacement = "$1" + _java_replacement(replacement, shift=2)
-    return spark(f"regexp_replace({subject}, {_quote(java_pattern)}, {_quote(java_replacement)})")
+    return spark(f"regexp_replace({subject}, {string(java_pattern, 'spark')}, {string(java_replacement, 'spark')})")
 
 
 def _java_replacement(replacement: str, *, shift: int) -> str:
@@ -165,10 +167,6 @@ def _shift_backreferences(pattern: str, start: int) -> str:
     return head + re.sub(r"\\(\d)", lambda m: "\\" + str(int(m[1]) + 2), body)
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _ordered_list(node: exp.Expr, context: _Context) -> exp.Expr | None:
     if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order):
         context.rewrote("ordered_list_agg")
@@ -176,7 +174,7 @@ def _ordered_list(node: exp.Expr, context: _Context) -> exp.Expr | None:
     if isinstance(node, exp.GroupConcat) and isinstance(node.this, exp.Order):
         context.rewrote("ordered_list_agg")
         separator = node.args.get("separator")
-        joined = f"array_join({_sorted_values(node.this)}, {text(separator) if separator is not None else chr(39) + ',' + chr(39)})"
+        joined = f"array_join({_sorted_values(node.this)}, {text(separator) if separator is not None else string(',', 'spark')})"
         # string_agg over no non-NULL value is NULL in DuckDB; array_join of nothing is ''
         return spark(f"(CASE WHEN count({text(node.this.this)}) = 0 THEN NULL ELSE {joined} END)")
     return None

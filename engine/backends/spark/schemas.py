@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from flowdeck.engine.backends.duckdb.backend import quote, reader_sql
+from flowdeck.engine.backends.files import reader_sql
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.project.config.steps import ExtractStep, FileSource, TransformStep
 from flowdeck.engine.sql.params import find_param_uses
+from flowdeck.engine.sql.render import identifier
 
 if TYPE_CHECKING:
     from flowdeck.engine.plan.planner import Plan
@@ -46,8 +47,8 @@ def plan_schemas(project: Project, plan: Plan) -> dict[str, dict[str, str]]:
                 else:
                     continue
                 assert step.output is not None
-                connection.execute(f"CREATE OR REPLACE VIEW {quote(step.output)} AS {_strip(sql)}")
-                rows = connection.execute(f"DESCRIBE {quote(step.output)}").fetchall()
+                connection.execute(f"CREATE OR REPLACE VIEW {identifier(step.output)} AS {_strip(sql)}")
+                rows = connection.execute(f"DESCRIBE {identifier(step.output)}").fetchall()
                 schemas[step.output] = {str(row[0]): str(row[1]) for row in rows}
             except (duckdb.Error, FlowdeckError):
                 continue  # unknown types: the lint refuses what depends on them

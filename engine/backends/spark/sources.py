@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from flowdeck.engine.backends.base import FileRead
 from flowdeck.engine.backends.spark.rules import RULES
+from flowdeck.engine.sql.render import identifier
 
 if TYPE_CHECKING:
     from flowdeck.engine.backends.spark.lint import LintIssue
@@ -67,7 +68,7 @@ def reader_options(read: FileRead) -> tuple[dict[str, str], str | None]:
     raw: dict[str, Any] = dict(read.options)
     columns = raw.pop("columns", None)
     if isinstance(columns, dict):
-        schema = ", ".join(f"`{name}` {exp.DataType.build(str(kind), dialect='duckdb').sql('spark')}"
+        schema = ", ".join(f"{identifier(name, 'spark')} {exp.DataType.build(str(kind), dialect='duckdb').sql('spark')}"
                            for name, kind in columns.items())
     if read.format == "csv":
         all_varchar = bool(raw.pop("all_varchar", False))
