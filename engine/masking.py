@@ -24,6 +24,8 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
+from flowdeck.engine.sql import render
+
 MASK = "***"
 MIN_SECRET_LENGTH = 5
 MAX_DEPTH = 6  # how deep mask_value walks nested payloads
@@ -57,7 +59,7 @@ _ALWAYS = [
 
 
 def spellings(value: str) -> set[str]:
-    """The ways ``value`` may appear in text: as is, URL-encoded, JSON- and SQL-quoted, base64."""
+    """The ways ``value`` may appear in text: as is, URL-encoded, JSON- and SQL-quoted (in every dialect), base64."""
     forms = {
         value,
         urllib.parse.quote(value, safe=""),
@@ -65,8 +67,8 @@ def spellings(value: str) -> set[str]:
         urllib.parse.quote_plus(value),
         json.dumps(value)[1:-1],
         repr(value)[1:-1],
-        value.replace("'", "''"),
-        value.replace('"', '""'),
+        *(render.string(value, dialect)[1:-1] for dialect in render.DIALECTS),  # inside a SQL string or name
+        *(render.identifier(value, dialect)[1:-1] for dialect in render.DIALECTS),
         base64.b64encode(value.encode()).decode().rstrip("="),
     }
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}

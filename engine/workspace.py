@@ -29,6 +29,7 @@ from flowdeck.engine.project.config.steps import ExtractStep, TransformStep
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.governance.roles import Identity
 from flowdeck.engine.run.trigger_keys import manual_key, resume_key
+from flowdeck.engine.sql.render import identifier
 from flowdeck.state import AlertRecord, AuditRecord, AuditVerification, Ledger, Notification, RunRecord, Silence
 from flowdeck.state.records import CommitRecord
 
@@ -233,8 +234,7 @@ class Workspace:
     def preview_table(self, table: str, *, limit: int = 200, wait: float = 30.0,
                       on_wait: Callable[[str], None] | None = None) -> QueryResult:
         """The first ``limit`` rows of a published table, waiting (and saying who holds it) while a run writes."""
-        quoted = '"' + table.replace('"', '""') + '"'
-        return self.query(f"SELECT * FROM {quoted}", limit=limit, wait=wait, on_wait=on_wait)
+        return self.query(f"SELECT * FROM {identifier(table)}", limit=limit, wait=wait, on_wait=on_wait)
 
     def lint_spark(self, pipeline: str) -> LintReport:
         """What the Spark lint refuses (and rewrites) in one pipeline, without running anything."""

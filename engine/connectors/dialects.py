@@ -1,12 +1,12 @@
-"""What differs between the databases flowdeck connects to: quoting, literals, the SQL of a load,
-and which Arrow types each can take.
+"""What differs between the databases flowdeck connects to: which values become which literals,
+the SQL of a load, and which Arrow types each can take.
 
-Everything else (transactions, streaming, markers) is written once against ``Dialect``.
+Names and values are written in each database's SQL by ``engine.sql.render``; everything else
+(transactions, streaming, markers) is written once against ``Dialect``.
 """
 
 from __future__ import annotations
 
-import datetime
 import decimal
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from flowdeck.engine.errors import StepFailed
+from flowdeck.engine.sql import render
 
 MARKER_TABLE = "_flowdeck_loads"
 LOAD_STAGE_PREFIX = "__fd_load_"
@@ -44,24 +45,24 @@ class Dialect:
     """The SQL and types of one kind of database."""
 
     name = "sql"
+    sql: render.Dialect  # the dialect ``engine.sql.render`` writes names and values in
 
     def quote(self, identifier: str) -> str:
-        """An identifier, double-quoted (both PostgreSQL and SQLite follow the standard)."""
-        return '"' + identifier.replace('"', '""') + '"'
+        """A quoted identifier."""
+        return render.identifier(identifier, self.sql)
 
     def table(self, table: QualifiedName) -> str:
         """A table reference, each part quoted."""
-        return ".".join(self.quote(part) for part in (table.schema, table.name) if part)
+        return render.table(table.name, table.schema, self.sql)
 
     def literal(self, value: Any) -> str:
-        """A value written into SQL (watermarks: values read back from the warehouse, never user text)."""
-        if value is None:
-            return "NULL"
-        if isinstance(value, bool):
-            return "TRUE" if value else "FALSE"
+        """A value written into SQL (watermarks: values read back from the warehouse, never user text):
+        NULL, a boolean, a number, else its text."""
+        if value is None or isinstance(value, bool):
+            return render.literal(value, self.sql)
         if isinstance(value, (int, float, decimal.Decimal)):
-            return str(value)
-        return "'" + str(value).replace("'", "''") + "'"
+            return render.number(value, self.sql)
+        return render.string(str(value), self.sql)
 
     def stored_literal(self, value: str, value_type: str) -> str:
         """A watermark as the ledger keeps it (its text and its warehouse type), written into this database's SQL."""
@@ -96,13 +97,13 @@ class Dialect:
         A row-value ``IN`` is a hashed semi-join in PostgreSQL and uses an automatic index in
         SQLite, so neither scans the stage once per target row.
         """
-        columns = ", ".join(self.quote(column) for column in key)
+        columns = render.identifiers(key, dialect=self.sql)
         return (f"DELETE FROM {self.table(table)} WHERE ({columns}) IN "
                 f"(SELECT {columns} FROM {self.table(stage)})")
 
     def insert_from(self, table: QualifiedName, stage: QualifiedName, columns: list[str]) -> str:
         """Insert every staged row into ``table`` (the second half of an upsert)."""
-        names = ", ".join(self.quote(column) for column in columns)
+        names = render.identifiers(columns, dialect=self.sql)
         return f"INSERT INTO {self.table(table)} ({names}) SELECT {names} FROM {self.table(stage)}"
 
     def stage_name(self, tag: str) -> QualifiedName:
@@ -137,6 +138,7 @@ class PostgreSQL(Dialect):
     """PostgreSQL, through adbc-driver-postgresql (libpq; COPY in binary for reads and writes)."""
 
     name = "postgresql"
+    sql: render.Dialect = "postgres"
     timestamp_default = "TIMESTAMPTZ NOT NULL DEFAULT now()"
 
     def literal(self, value: Any) -> str:
@@ -144,9 +146,7 @@ class PostgreSQL(Dialect):
         # timestamp, date, numeric or text watermark compares as its own type.
         if value is None or isinstance(value, bool):
             return super().literal(value)
-        if isinstance(value, datetime.datetime) and value.tzinfo is not None:
-            value = value.isoformat(sep=" ")
-        return "'" + str(value).replace("'", "''") + "'"
+        return render.string(str(value), self.sql)
 
     def table_exists(self, table: QualifiedName) -> str:
         schema = self.literal(table.schema) if table.schema else "current_schema()"
@@ -192,6 +192,7 @@ class SQLite(Dialect):
     """SQLite, through adbc-driver-sqlite (a file on this machine)."""
 
     name = "sqlite"
+    sql: render.Dialect = "sqlite"
 
     def stored_literal(self, value: str, value_type: str) -> str:
         # SQLite compares a number with text as text (every number is smaller): keep numbers bare

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import Location, SqlError, excerpt_of
 from flowdeck.engine.sql.params import ParamUse, find_param_uses
+from flowdeck.engine.sql.render import RUN_DIALECT
 
 if TYPE_CHECKING:
     import duckdb
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     from flowdeck.engine.sql.cache import AnalysisCache
 
-DIALECT = "duckdb"
+DIALECT = RUN_DIALECT
 SYNTAX_HINT = "fix the SQL at this position; `flowdeck validate` checks it without running anything"
 
 

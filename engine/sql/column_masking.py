@@ -23,6 +23,7 @@ from sqlglot import exp
 
 from flowdeck.engine.sql.analysis import DIALECT
 from flowdeck.engine.sql.lineage import SourceColumn
+from flowdeck.engine.sql.render import identifier, string
 
 MASK_METHODS = ("hash", "redact", "partial")
 KEEP_LAST = 4
@@ -85,9 +86,8 @@ def masked_columns(
 
 def mask_expression(column: str, method: str, hash_key: str | None = None) -> exp.Expression:
     """The SQL that masks ``column`` with ``method``."""
-    quoted = exp.to_identifier(column, quoted=True).sql(DIALECT)  # type: ignore[union-attr]
-    key = (exp.Literal.string(hash_key).sql(DIALECT) + " || ") if (hash_key and method == "hash") else ""
-    return sqlglot.parse_one(_TEMPLATES[method].format(col=quoted, key=key, keep=KEEP_LAST), read=DIALECT)
+    key = (string(hash_key) + " || ") if (hash_key and method == "hash") else ""
+    return sqlglot.parse_one(_TEMPLATES[method].format(col=identifier(column), key=key, keep=KEEP_LAST), read=DIALECT)
 
 
 def masked_query(sql: str, outputs: Sequence[str], masked: Sequence[MaskedColumn], hash_key: str | None = None) -> str:

@@ -1,8 +1,8 @@
 """Run parameters: checked against their declared types, then bound into SQL and paths.
 
 In SQL a parameter is written ``$day``; flowdeck replaces it by a typed literal
-(``DATE '2026-11-01'``) at the token's position, so the rest of the text is run exactly as
-written. In paths (extract sources, load targets) it is written ``{day}``.
+(``DATE '2026-11-01'``, written by ``engine.sql.render``) at the token's position, so the rest
+of the text is run exactly as written. In paths (extract sources, load targets) it is written ``{day}``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from flowdeck.engine.errors import Location, ParamError, excerpt_of
 from flowdeck.engine.project.config.pipeline import ParamSpec
+from flowdeck.engine.sql.render import literal
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -127,25 +128,10 @@ def bind_sql(text: str, uses: list[ParamUse], values: Mapping[str, Any]) -> str:
     cursor = 0
     for use in uses:
         pieces.append(text[cursor : use.start])
-        pieces.append(sql_literal(values.get(use.name)))
+        pieces.append(literal(values.get(use.name)))
         cursor = use.end
     pieces.append(text[cursor:])
     return "".join(pieces)
-
-
-def sql_literal(value: Any) -> str:
-    """A DuckDB literal for a parameter value."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, datetime):
-        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def path_params(template: str) -> list[str]:

@@ -9,7 +9,8 @@ import pytest
 
 from flowdeck.engine.errors import EXIT_BAD_INPUT, ParamError
 from flowdeck.engine.project.config.pipeline import ParamSpec
-from flowdeck.engine.sql.params import bind_path, bind_sql, check_param_uses, coerce_params, find_param_uses, sql_literal
+from flowdeck.engine.sql.params import bind_path, bind_sql, check_param_uses, coerce_params, find_param_uses
+from flowdeck.engine.sql.render import literal as sql_literal
 
 SPECS = {
     "day": ParamSpec(type="date", required=True),

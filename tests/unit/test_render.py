@@ -8,8 +8,10 @@ through real engines (DuckDB, SQLite) and come back unchanged.
 from __future__ import annotations
 
 import datetime
+import re
 import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 from flowdeck.engine.sql import render
+from tests.conftest import REPO_ROOT
 
 HOSTILE = ["'", "''", '"', "`", "\\", "\\'", "\n", "\r\n", "\t", "\x00", "\x1a", "\x7f", "é", "ß", "🦆", "--", "/*", ";",
            "$1", "?", "%", "\u2028", "\ufeff"]
@@ -128,3 +131,18 @@ def test_rendering_does_not_load_sqlglot() -> None:
     loaded = _modules_after("from flowdeck.engine.sql import render\n"
                             "render.literal([1, 'a', None]); render.identifier('x', 'spark')")
     assert not {name for name in loaded if name.split(".")[0] == "sqlglot"}
+# Hand quoting: escaping a quote character by doubling or backslashing it, or having sqlglot write
+# one identifier or literal as text. Only render.py may do either.
+_HAND_QUOTING = re.compile(r"""\.replace\(\s*(['"])\\?['"`]\1\s*,|to_identifier\([^)]*\)\.sql\(|Literal\.string\([^)]*\)\.sql\(""")
+
+
+def test_only_render_quotes_sql_by_hand() -> None:
+    offenders = []
+    for folder in ("engine", "state", "console"):
+        for path in sorted((REPO_ROOT / folder).rglob("*.py")):
+            if path == REPO_ROOT / "engine" / "sql" / "render.py":
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if _HAND_QUOTING.search(line):
+                    offenders.append(f"{Path(path).relative_to(REPO_ROOT)}:{number}: {line.strip()}")
+    assert not offenders, "quote through engine.sql.render:\n" + "\n".join(offenders)
