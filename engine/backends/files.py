@@ -1,9 +1,10 @@
-"""Files in and out of a warehouse, in DuckDB's SQL: the reader query of a ``FileRead`` and the one file writer.
+"""Files in and out of a warehouse: the ``FileRead`` of an extract's source, its format, DuckDB's
+reader query of it, and the one file writer.
 
 Both backends use them: the DuckDB backend stages extract steps with ``reader_sql`` and exports
 with ``write_file``; the Spark backend exports through ``write_file`` too (so the same data
-gives the same file on either engine), and its lint types a pipeline's sources with ``reader_sql``.
-Neither loads DuckDB: ``write_file`` is handed the connection to run on.
+gives the same file on either engine), and its lint types a pipeline's sources with ``file_read``
+and ``reader_sql``. Nothing here loads DuckDB: ``write_file`` is handed the connection to run on.
 """
 
 from __future__ import annotations
@@ -12,12 +13,50 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.backends.base import FileRead
+from flowdeck.engine.errors import StepFailed
+from flowdeck.engine.project.config.steps import FileSource
+from flowdeck.engine.sql.params import bind_path
 from flowdeck.engine.sql.render import identifier, identifiers, literal, string
 
 if TYPE_CHECKING:
     import duckdb
 
+    from flowdeck.engine.project.project import Project
+
 READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
+
+
+def file_read(project: Project, step: str, source: FileSource, params: dict[str, Any]) -> FileRead:
+    """The files an extract step's source names: a path or glob resolved in the project, or a path
+    with a scheme (``s3a://``, ``hdfs://``: one only a Spark cluster reads) exactly as written."""
+    pattern = bind_path(source.path, params)
+    path = pattern if "://" in pattern else str(project.resolve_path(pattern))
+    return FileRead(paths=[path], format=source.format or file_format(Path(path), step),
+                    options=dict(source.options), hive_partitioning=source.hive_partitioning,
+                    filename=source.filename)
+
+
+def format_of(path: Path | str) -> str | None:
+    """The file format its extension names (csv, parquet, json), or None."""
+    for suffix in reversed([suffix.lower() for suffix in Path(path).suffixes]):
+        if suffix in (".csv", ".tsv"):
+            return "csv"
+        if suffix in (".parquet", ".pq"):
+            return "parquet"
+        if suffix in (".json", ".ndjson", ".jsonl"):
+            return "json"
+    return None
+
+
+def file_format(path: Path, step: str) -> str:
+    """The format of the file a step reads or writes, from its extension; a ``StepFailed`` when it names none."""
+    found = format_of(path)
+    if found is None:
+        raise StepFailed(
+            f"step `{step}`: cannot tell the file format of {path.name}",
+            hint="set `format:` to csv, parquet or json",
+        )
+    return found
 
 
 def reader_sql(read: FileRead) -> str:

@@ -55,6 +55,10 @@ class Dialect:
         """A table reference, each part quoted."""
         return render.table(table.name, table.schema, self.sql)
 
+    def quoted_table(self, text: str) -> str:
+        """A table name as the user wrote it (``orders`` or ``sales.orders``), each part quoted."""
+        return self.table(QualifiedName.parse(text))
+
     def literal(self, value: Any) -> str:
         """A value written into SQL (watermarks: values read back from the warehouse, never user text):
         NULL, a boolean, a number, else its text."""

@@ -16,7 +16,9 @@ from flowdeck.engine.connectors.dialects import MARKER_TABLE, QualifiedName
 from flowdeck.engine.connectors.failures import ConnectionFailed
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.masking import mask
+from flowdeck.engine.plan.planner import build_plan
 from flowdeck.engine.project.config.steps import DatabaseSource, DatabaseTarget, ExtractStep, LoadStep
+from flowdeck.engine.secrets import SecretsError
 from flowdeck.engine.sql.analysis import statement_text
 
 if TYPE_CHECKING:
@@ -92,8 +94,6 @@ def tables_used(project: Project, name: str) -> list[TableUse]:
                 if step.source.connection == name:
                     query = None
                     if step.source.query is not None:
-                        from flowdeck.engine.plan.planner import build_plan
-
                         try:
                             query = build_plan(project, pipeline).steps[step.name].source_query
                         except FlowdeckError:
@@ -151,7 +151,7 @@ def _probe(connection: Connection, use: TableUse) -> Check:
     try:
         if use.access == "read":
             if use.table is not None:
-                sql = f"SELECT * FROM {dialect.table(QualifiedName.parse(use.table))} WHERE 1 = 0"
+                sql = f"SELECT * FROM {dialect.quoted_table(use.table)} WHERE 1 = 0"
             else:
                 sql = f"SELECT * FROM (\n{statement_text(use.query or '')}\n) AS flowdeck_probe WHERE 1 = 0"
             connection.execute(sql, f"reading {label}", table=use.table)
@@ -203,8 +203,6 @@ def _server_version(connection: Connection) -> str | None:
 
 
 def _failed(what: str, error: FlowdeckError, started: float) -> Check:
-    from flowdeck.engine.secrets import SecretsError
-
     reason = "secret" if isinstance(error, SecretsError) else getattr(error, "reason", "unknown")
     return Check(what, False, reason=reason, message=mask(error.what),
                  hint=mask(error.hint) if error.hint else None, seconds=time.monotonic() - started)

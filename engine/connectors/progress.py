@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
-
-if TYPE_CHECKING:
-    from flowdeck.engine.run.steps import StepContext
 
 REPORT_SECONDS = 1.0
 
@@ -41,12 +37,3 @@ class Counted:
         """The batches as a RecordBatchReader (what DuckDB and the ADBC drivers consume)."""
         return pa.RecordBatchReader.from_batches(self.schema, iter(self))
 
-
-def ledger_reporter(context: StepContext, step: str, verb: str) -> Report:
-    """A ``Report`` writing ``N rows <verb> so far`` as a ``step.progress`` event of the run."""
-
-    def report(rows: int, batches: int) -> None:
-        context.log(step, f"{rows:,} rows {verb} so far", kind="step.progress",
-                    payload={"rows": rows, "batches": batches})
-
-    return report

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.project.config.pipeline import FileTrigger
-from flowdeck.engine.run.files import sha256_of
 from flowdeck.engine.run.trigger_keys import file_key
+from flowdeck.engine.steps.input_files import sha256_of
 from flowdeck.state import RunRecord
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import ParamError
-from flowdeck.engine.run.files import sha256_of
+from flowdeck.engine.steps.input_files import sha256_of
 from flowdeck.state.records import iso
 
 if TYPE_CHECKING:

@@ -33,13 +33,14 @@ from flowdeck.engine.project.config.steps import LoadStep, Retries
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.monitor.sampler import RunMonitor
 from flowdeck.engine.run import janitor
-from flowdeck.engine.run.checks import CheckQuery
-from flowdeck.engine.run.files import sha256_of
 from flowdeck.engine.run.reconcile import commit_record, reconcile_ledger
-from flowdeck.engine.run.steps import StepContext, StepResult, bytes_moved, run_step
 from flowdeck.engine.run.tempfiles import run_temp_dir
 from flowdeck.engine.secrets import resolve_values
 from flowdeck.engine.sql.params import coerce_params
+from flowdeck.engine.steps.check_queries import CheckQuery
+from flowdeck.engine.steps.context import StepContext, StepResult
+from flowdeck.engine.steps.dispatch import bytes_moved, run_step
+from flowdeck.engine.steps.input_files import sha256_of
 from flowdeck.state import Ledger, RunRecord
 
 HEARTBEAT_SECONDS = 2.0

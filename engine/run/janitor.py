@@ -16,8 +16,8 @@ from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.project.config.steps import DatabaseTarget, LoadStep
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run import tempfiles
-from flowdeck.engine.run.steps import PARTIAL_MARK
 from flowdeck.engine.sql.params import path_params
+from flowdeck.engine.steps.publish import PARTIAL_MARK
 from flowdeck.state import Ledger
 
 LIVE_STATUSES = ("queued", "running")

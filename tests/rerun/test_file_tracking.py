@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowdeck.engine.run import files as file_tracking
+from flowdeck.engine.steps import input_files as file_tracking
 from tests.rerun.helpers import (
     flowdeck,
     land_deliveries,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from flowdeck.engine.backends.files import reader_sql
+from flowdeck.engine.backends.files import file_read, reader_sql
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.project.config.steps import ExtractStep, FileSource, TransformStep
 from flowdeck.engine.sql.params import find_param_uses
@@ -29,8 +29,6 @@ _PARAM_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "b
 
 def plan_schemas(project: Project, plan: Plan) -> dict[str, dict[str, str]]:
     """Table → column → DuckDB type, for every step output of ``plan`` whose types can be found."""
-    from flowdeck.engine.run.steps import extract_read
-
     specs = plan.source.config.params
     defaults = {name: spec.default for name, spec in specs.items()}
     schemas: dict[str, dict[str, str]] = {}
@@ -41,7 +39,7 @@ def plan_schemas(project: Project, plan: Plan) -> dict[str, dict[str, str]]:
             config = step.config
             try:
                 if isinstance(config, ExtractStep) and isinstance(config.source, FileSource):
-                    sql = reader_sql(extract_read(project, name, config, defaults))
+                    sql = reader_sql(file_read(project, name, config.source, defaults))
                 elif isinstance(config, TransformStep) and step.query is not None:
                     sql = _typed_nulls(step.query.text, {n: _PARAM_TYPES[s.type] for n, s in specs.items()})
                 else:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from flowdeck.engine.backends.base import FileRead
+from flowdeck.engine.backends.files import format_of
 from flowdeck.engine.backends.spark.rules import RULES
 from flowdeck.engine.sql.render import identifier
 
@@ -45,8 +46,6 @@ class SourceProblem:
 
 def check_source_options(source: FileSource) -> list[SourceProblem]:
     """What in ``source`` the Spark reader would read differently (nothing for a faithful source)."""
-    from flowdeck.engine.run.steps import format_of
-
     file_format = source.format or format_of(source.path)
     problems: list[SourceProblem] = []
     allowed = {"csv": {*_CSV, "all_varchar", "columns"}, "json": {"columns", "format"}, "parquet": set()}

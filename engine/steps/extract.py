@@ -1,51 +1,148 @@
-"""Extract steps from a database: the table or query runs in the source, filtered there by the
-watermark, and its rows stream into a staging table of the warehouse as Arrow batches.
+"""Extract steps: files (CSV, Parquet, JSON; globs) through the backend's readers, and database
+tables or queries streamed in as Arrow batches through a connector.
 
-An incremental extract (``materialized: incremental``) works like any incremental step of
-docs/rerunning.md: the watermark it read up to is committed with the merged rows and read
-back from the ledger. Only the filtering differs: it is pushed down to the source, bounded
+Files: every file read is fingerprinted (path, size, sha256) and the list is committed with the
+data; an incremental extract reads only new or changed files. Databases: the table or query runs
+in the source; an incremental extract there filters by its watermark in the source, bounded
 above by the newest value there when the step starts, so rows arriving meanwhile wait for the
-next run instead of being half-read.
+next run instead of being half-read. Either way the rows land in a staging table and are
+published by ``engine.steps.publish``.
 """
 
 from __future__ import annotations
 
 import datetime
 import decimal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowdeck.engine.backends.base import ARROW_RELATION, MergeSpec, Staged
-from flowdeck.engine.connectors.connection import BatchStream, Connection, connected
-from flowdeck.engine.connectors.dialects import Dialect, QualifiedName
-from flowdeck.engine.connectors.progress import Counted, ledger_reporter
+from flowdeck.engine.backends.base import ARROW_RELATION, FileRead, MergeSpec, Staged
+from flowdeck.engine.backends.files import file_read
 from flowdeck.engine.errors import StepFailed
-from flowdeck.engine.project.config.steps import DatabaseSource, ExtractStep
-from flowdeck.engine.run import incremental
+from flowdeck.engine.plan.planner import PlannedStep
+from flowdeck.engine.project.config.steps import DatabaseSource, ExtractStep, FileSource
 from flowdeck.engine.sql.analysis import statement_text
 from flowdeck.engine.sql.render import identifier
-from flowdeck.state.records import Watermark
+from flowdeck.engine.steps import incremental
+from flowdeck.engine.steps.column_policies import apply_masking
+from flowdeck.engine.steps.context import StepContext, StepResult
+from flowdeck.engine.steps.input_files import fingerprint, matching_files
+from flowdeck.engine.steps.publish import publish_checked, publish_increment, stage_increment
+from flowdeck.state.records import InputFile, Watermark
 
 if TYPE_CHECKING:
-    from flowdeck.engine.plan.planner import PlannedStep
-    from flowdeck.engine.run.steps import StepContext, StepResult
+    from flowdeck.engine.connectors.connection import BatchStream, Connection
+    from flowdeck.engine.connectors.dialects import Dialect
+    from flowdeck.engine.connectors.progress import Counted
 
 SOURCE_ALIAS = "flowdeck_source"
+
+
+def extract(context: StepContext, step: PlannedStep, config: ExtractStep) -> StepResult:
+    """Read the step's source into its output: replaced whole, or merged (incremental)."""
+    if isinstance(config.source, DatabaseSource):
+        return _extract_database(context, step, config, config.source)
+    return _extract_files(context, step, config, config.source)
+
+
+# -- files -------------------------------------------------------------------------------------------
+
+
+def _extract_files(context: StepContext, step: PlannedStep, config: ExtractStep, source: FileSource) -> StepResult:
+    assert step.output is not None
+    read = file_read(context.project, step.name, source, context.params)
+    if "://" in read.paths[0]:
+        return _extract_remote(context, step, read)
+    path = Path(read.paths[0])
+    paths = matching_files(path, step.name)
+
+    def reader(chosen: list[Path]) -> FileRead:
+        return replace(read, paths=[str(found) for found in chosen])
+
+    if not step.incremental:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"hash-{step.name}") as hasher:
+            # hashing new files overlaps DuckDB reading them, so recording them costs no extra pass
+            hashing = hasher.submit(
+                lambda: [fingerprint(found, context.project.root, context.ledger, step.name) for found in paths])
+            staged = context.backend.stage_query(context.run_id, step.output, _file_query(context, step, reader(paths)))
+            try:
+                files = hashing.result()
+            except StepFailed:
+                context.backend.discard(staged)
+                raise
+        result = publish_checked(context, step, staged, state={"files": [f.to_json() for f in files]})
+        _record_file_lineage(context, step, result, paths, files)
+        return result
+    files = [fingerprint(found, context.project.root, context.ledger, step.name) for found in paths]
+    seen = {} if context.reprocess else context.ledger.processed_files(context.warehouse_id, step.output)
+    new = [(found, f) for found, f in zip(paths, files) if seen.get(f.path) != f.sha256]
+    skipped = len(files) - len(new)
+    if not new:
+        return StepResult(rows=0, note=f"no new or changed files ({skipped} already processed)",
+                          payload={"files_read": 0, "files_skipped": skipped})
+    query = _file_query(context, step, reader([found for found, _ in new]))
+    note = f"{len(new)} new or changed file(s), {skipped} skipped"
+    load_id = context.ledger.publish_count(context.warehouse_id, step.output) + 1
+    result = stage_increment(context, step, config, query, f"(\n{query}\n)", "the new files",
+                             files=[f for _, f in new], load_id=load_id)
+    result.note = note + (f"; {result.note}" if result.note else "")
+    result.payload.update(files_read=len(new), files_skipped=skipped)
+    if result.commit is not None:
+        _record_file_lineage(context, step, result, [found for found, _ in new], [f for _, f in new])
+    return result
+
+
+def _extract_remote(context: StepContext, step: PlannedStep, read: FileRead) -> StepResult:
+    """Read files only the engine's cluster sees: unchecked and untracked (their content is not on this machine)."""
+    assert step.output is not None
+    if step.incremental:
+        raise StepFailed(
+            f"step `{step.name}`: an incremental extract reads only new or changed files, which flowdeck tells "
+            f"by their content, and {read.paths[0]} is not on this machine",
+            hint="make the step `materialized: table`, or land the files where flowdeck can read them",
+        )
+    staged = context.backend.stage_query(context.run_id, step.output, _file_query(context, step, read))
+    result = publish_checked(context, step, staged)
+    checksum = result.commit.checksum if result.commit is not None else None
+    context.record_lineage(step.name, output=step.output, output_kind="table", output_checksum=checksum,
+                           inputs=[(read.paths[0], "file", None)])
+    return result
+
+
+def _file_query(context: StepContext, step: PlannedStep, read: FileRead) -> str:
+    """The query reading an extract's files, masked when the step has a masking policy."""
+    sql = context.backend.file_query(read)
+    mask = getattr(step.config, "mask", None)
+    return apply_masking(context, step, sql, mask) if mask else sql
+
+
+def _record_file_lineage(context: StepContext, step: PlannedStep, result: StepResult, paths: list[Path],
+                         files: list[InputFile]) -> None:
+    assert step.output is not None
+    checksum = result.commit.checksum if result.commit is not None else None
+    context.record_lineage(step.name, output=step.output, output_kind="table", output_checksum=checksum,
+                           inputs=[(str(found), "file", f.sha256) for found, f in zip(paths, files)])
+
+
+# -- databases ---------------------------------------------------------------------------------------
 
 
 def source_query(dialect: Dialect, source: DatabaseSource, query_text: str | None) -> str:
     """The SELECT the source runs for every row: the table, or the query as a subquery."""
     if source.table is not None:
-        return f"SELECT * FROM {dialect.table(QualifiedName.parse(source.table))}"
+        return f"SELECT * FROM {dialect.quoted_table(source.table)}"
     assert query_text is not None
     return f"SELECT * FROM (\n{statement_text(query_text)}\n) AS {SOURCE_ALIAS}"
 
 
-def extract_database(context: StepContext, step: PlannedStep, config: ExtractStep) -> StepResult:
-    """Read the step's table or query into its output: replaced whole, or merged (incremental)."""
-    from flowdeck.engine.run.steps import StepResult, publish_checked, publish_increment
+def _extract_database(context: StepContext, step: PlannedStep, config: ExtractStep, source: DatabaseSource) -> StepResult:
+    """Read the step's table or query from its connection into its output."""
+    # imported here: the connectors load pyarrow and the ADBC drivers, which only database steps need
+    from flowdeck.engine.connectors.connection import connected
 
-    source = config.source
-    assert isinstance(source, DatabaseSource) and step.output is not None
+    assert step.output is not None
     label = source.table or "the query"
     with connected(context.project, source.connection) as connection:
         base = source_query(connection.dialect, source, step.source_query)
@@ -75,12 +172,14 @@ def _stage(context: StepContext, step: PlannedStep, config: ExtractStep, connect
            label: str, *, spec: MergeSpec | None = None, load_id: int | None = None) -> tuple[Staged, Counted]:
     """Stream ``sql``'s rows from the source into the step's staging table (masked, then shaped
     as an incremental batch when ``spec`` is given)."""
+    from flowdeck.engine.connectors.progress import Counted  # imported here: it loads pyarrow
+
     assert step.output is not None
-    doing = f"step `{step.name}` reading {label} from connection `{connection.name}`"
     table = config.source.table if isinstance(config.source, DatabaseSource) else None
     backend = context.backend
-    with connection.read(sql, doing, table=table) as stream:
-        counted = Counted(stream, stream.schema, ledger_reporter(context, step.name, "read"))
+    with connection.read(sql, f"step `{step.name}` reading {label} from connection `{connection.name}`",
+                         table=table) as stream:
+        counted = Counted(stream, stream.schema, context.progress(step.name, "read"))
         select = _select(context, step, config, stream)
         if spec is None:
             staged = backend.stage_arrow(context.run_id, step.output, counted.reader(), sql=select)
@@ -114,8 +213,6 @@ def _select(context: StepContext, step: PlannedStep, config: ExtractStep, stream
     """The masked SELECT over the incoming rows, when the step has a masking policy."""
     if not config.mask:
         return None
-    from flowdeck.engine.run.column_policies import apply_masking
-
     return apply_masking(context, step, f"SELECT * FROM {ARROW_RELATION}", config.mask,
                          columns=list(stream.schema.names))
 

@@ -1,5 +1,5 @@
-"""Load steps into a database: a published table streams out of the warehouse as Arrow batches
-and lands in the target inside ONE transaction, with a load marker, the dlt way.
+"""Arrow batches into a database table inside ONE transaction, with a load marker, the dlt way
+(the database side of a load step, ``engine.steps.load``).
 
 The marker (table ``_flowdeck_loads`` beside the target) is keyed by the pipeline, the step,
 the target and the *data version* loaded: the warehouse commit that made the table's current
@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import adbc_driver_manager
 import pyarrow as pa
 
-from flowdeck.engine.connectors.connection import Connection, connected
+from flowdeck.engine.connectors.connection import Connection
 from flowdeck.engine.connectors.dialects import QualifiedName, adapt_batch, adapted_schema
-from flowdeck.engine.connectors.progress import Counted, ledger_reporter
+from flowdeck.engine.connectors.progress import Counted, Report
 from flowdeck.engine.debug_hooks import crash_point
-from flowdeck.engine.errors import StepFailed
-from flowdeck.engine.project.config.steps import DatabaseTarget, LoadStep
-from flowdeck.engine.sql.render import identifier, identifiers
-
-if TYPE_CHECKING:
-    from flowdeck.engine.run.steps import StepContext, StepResult
+from flowdeck.engine.project.config.steps import DatabaseTarget
 
 
 @dataclass(frozen=True)
@@ -52,49 +48,9 @@ class LoadOutcome:
     already_loaded: bool = False
 
 
-def load_database_target(context: StepContext, config: LoadStep) -> StepResult:
-    """Write the step's table into its database target, unless this data version is there already."""
-    from flowdeck.engine.run.steps import StepResult
-
-    target = config.to
-    assert isinstance(target, DatabaseTarget)
-    table = config.table.lower()
-    if target.mode == "upsert":
-        _refuse_bad_keys(context, config.name, table, list(target.key or ()))
-    marker = LoadMarker(load_id=data_version(context, table), pipeline=context.pipeline, step=config.name,
-                        target=target.table, run_id=context.run_id, mode=target.mode)
-    with connected(context.project, target.connection, create=True) as connection:
-        outcome = load_batches(connection, context.backend.arrow_batches(table), target, marker,
-                               report=ledger_reporter(context, config.name, "loaded"))
-    if not outcome.already_loaded:
-        crash_point("exported", config.name)  # committed on the target, the ledger not yet written
-    payload = {"rows": outcome.rows, "target": target.label, "load_id": marker.load_id,
-               "already_loaded": outcome.already_loaded}
-    if outcome.already_loaded:
-        note = (f"{target.table} already holds this data ({outcome.rows:,} rows, version {marker.load_id}, loaded by "
-                "an earlier run); nothing loaded again")
-        context.log(config.name, note, kind="step.already_loaded", payload=payload)
-    else:
-        note = None
-        context.log(config.name, f"loaded {outcome.rows:,} rows into {target.table} ({target.mode})",
-                    kind="step.progress", payload={**payload, "done": True})
-        context.record_lineage(config.name, output=target.label, output_kind="database", output_checksum=None,
-                               inputs=[(table, "table", None)])
-    return StepResult(rows=outcome.rows, note=note, payload=payload)
-
-
-def data_version(context: StepContext, table: str) -> str:
-    """The commit that made ``table``'s current data, as ``warehouse:seq``: a rerun of a load-only
-    pipeline or a resumed run sees the same one; a new publish or a rollback makes a new one."""
-    commits = context.ledger.commits_of_output(context.warehouse_id, table)
-    return f"{context.warehouse_id}:{commits[-1].seq}" if commits else f"run:{context.run_id}"
-
-
 def load_batches(connection: Connection, batches: pa.RecordBatchReader, target: DatabaseTarget, marker: LoadMarker,
-                 *, report: Any = None) -> LoadOutcome:
+                 *, report: Report | None = None) -> LoadOutcome:
     """Write ``batches`` into ``target`` with ``marker`` in one transaction; roll back on any failure."""
-    import adbc_driver_manager
-
     dialect = connection.dialect
     table = QualifiedName.parse(target.table)
     markers = dialect.marker_table(table)
@@ -158,8 +114,6 @@ def _upsert(connection: Connection, cursor: Any, reader: pa.RecordBatchReader, t
 
 def _ensure_marker_table(connection: Connection, markers: QualifiedName, doing: str) -> None:
     """Create the marker table in its own short transaction (two first loads at once: one wins)."""
-    import adbc_driver_manager
-
     for attempt in range(2):
         try:
             with connection.cursor() as cursor:
@@ -170,26 +124,3 @@ def _ensure_marker_table(connection: Connection, markers: QualifiedName, doing: 
             connection.rollback()
             if attempt == 1 or "already exists" not in str(error) and "duplicate key" not in str(error):
                 raise connection.failure(error, doing, table=str(markers)) from None
-
-
-def _refuse_bad_keys(context: StepContext, step: str, table: str, key: list[str]) -> None:
-    """An upsert key must exist, never be NULL (it would match nothing) and be unique among the loaded rows."""
-    backend = context.backend
-    columns = backend.query(f"SELECT * FROM {identifier(table)} LIMIT 0", limit=0).columns
-    missing = [column for column in key if column not in columns]
-    if missing:
-        raise StepFailed(f"step `{step}`: the upsert key names {', '.join(missing)}, which table {table} does not "
-                         f"have (columns: {', '.join(columns)})", hint="fix `to.key` in pipeline.yaml")
-    keys = identifiers(key)
-    nulls = backend.failing_rows(f"SELECT {keys} FROM {identifier(table)} WHERE "
-                                 + " OR ".join(f"{identifier(column)} IS NULL" for column in key))
-    if nulls.count:
-        raise StepFailed(f"step `{step}`: {nulls.count:,} rows of {table} have a NULL in the upsert key "
-                         f"({', '.join(key)}); such a row matches no row of the target", hint="filter them out or "
-                         "fill the key in a transform; nothing was loaded")
-    twice = backend.failing_rows(f"SELECT {keys}, count(*) AS occurrences FROM {identifier(table)} "
-                                 f"GROUP BY {keys} HAVING count(*) > 1")
-    if twice.count:
-        raise StepFailed(f"step `{step}`: {twice.count:,} values of the upsert key ({', '.join(key)}) occur more than "
-                         f"once in {table}, e.g. {twice.sample[0]}", hint="make the key unique in a transform "
-                         "(which row should win?); nothing was loaded")

@@ -9,14 +9,12 @@ even in a staging table.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from flowdeck.engine.errors import StepFailed
+from flowdeck.engine.plan.planner import PlannedStep
+from flowdeck.engine.secrets import resolve
 from flowdeck.engine.sql.render import identifier
-
-if TYPE_CHECKING:
-    from flowdeck.engine.plan.planner import PlannedStep
-    from flowdeck.engine.run.steps import StepContext
+from flowdeck.engine.steps.context import StepContext
 
 
 def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Mapping[str, str], *,
@@ -49,8 +47,6 @@ def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Map
     hash_key = None
     security = context.project.config.security
     if security.pii_hash_key and any(item.method == "hash" for item in masked):
-        from flowdeck.engine.secrets import resolve
-
         hash_key = resolve(security.pii_hash_key, context.project)
     context.log(step.name, "masked " + ", ".join(item.describe() for item in masked), kind="step.masked",
                 payload={"masked": [{"column": m.column, "method": m.method, "follows": m.follows} for m in masked]})

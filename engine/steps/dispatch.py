@@ -1,0 +1,50 @@
+"""One step, whatever its kind: ``run_step`` hands a planned step to its kind's module, and
+``bytes_moved`` says what it read from and wrote to files (the executor records both)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowdeck.engine.backends.files import file_read
+from flowdeck.engine.debug_hooks import fault_point
+from flowdeck.engine.errors import StepFailed
+from flowdeck.engine.plan.planner import PlannedStep
+from flowdeck.engine.project.config.steps import CheckStep, ExtractStep, FileSource, FileTarget, LoadStep, TransformStep
+from flowdeck.engine.steps.check import check
+from flowdeck.engine.steps.context import StepContext, StepResult
+from flowdeck.engine.steps.extract import extract
+from flowdeck.engine.steps.input_files import matching_files
+from flowdeck.engine.steps.load import load, target_path
+from flowdeck.engine.steps.transform import transform
+
+
+def run_step(context: StepContext, step: PlannedStep) -> StepResult:
+    """Execute one step. Raises ``StepFailed`` (or ``CheckFailed``); ``transient`` says whether a retry may help."""
+    config = step.config
+    fault_point("staging", step.name)
+    if isinstance(config, ExtractStep):
+        return extract(context, step, config)
+    if isinstance(config, TransformStep):
+        return transform(context, step, config)
+    if isinstance(config, CheckStep):
+        return check(context, step, config)
+    if isinstance(config, LoadStep):
+        return load(context, step, config)
+    raise StepFailed(f"step `{step.name}` has an unknown kind `{step.kind}`")
+
+
+def bytes_moved(context: StepContext, step: PlannedStep) -> tuple[int | None, int | None]:
+    """(bytes read from files, bytes written to files) by a step that has run: an extract's source
+    files, a load's target file; None where the step touches no file (a database is measured in rows),
+    or reads files only the engine's cluster sees."""
+    config = step.config
+    if isinstance(config, ExtractStep) and isinstance(config.source, FileSource):
+        pattern = file_read(context.project, step.name, config.source, context.params).paths[0]
+        if "://" in pattern:
+            return None, None
+        files = matching_files(Path(pattern), step.name)
+        return sum(found.stat().st_size for found in files if found.is_file()), None
+    if isinstance(config, LoadStep) and isinstance(config.to, FileTarget):
+        target = target_path(context, config)
+        return None, target.stat().st_size if target.is_file() else None
+    return None, None
