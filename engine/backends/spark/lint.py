@@ -1,9 +1,9 @@
-"""The Spark lint: refuse, before anything runs, every construct Spark would run differently.
+"""The Spark lint of a whole pipeline: every step's query and custom check transpiled (no JVM),
+every file source's reader options checked, and what would run differently refused.
 
-The checks run on the DuckDB syntax tree (and once on the generated Spark SQL). A refusal
-names the construct, the file and line, and a Spark-safe alternative (``rules.py``).
-``lint_plan`` checks every step and custom check of a pipeline; ``flowdeck validate --engine
-spark`` prints its report and the executor refuses a Spark run whose report has findings.
+A refusal names the construct, the file and line, and a Spark-safe alternative (``rules.py``);
+the checks themselves are ``query_checks``. ``flowdeck validate --engine spark`` prints the
+report and the executor refuses a Spark run whose report has findings.
 """
 
 from __future__ import annotations
@@ -12,135 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlglot import exp
-
+from flowdeck.engine.backends.spark.context import Finding
+from flowdeck.engine.backends.spark.schemas import plan_schemas
+from flowdeck.engine.backends.spark.sources import SOURCE_RULE, SourceProblem, check_source_options
+from flowdeck.engine.backends.spark.transpile import transpile
 from flowdeck.engine.errors import Location, PlanError, excerpt_of
+from flowdeck.engine.project.config.steps import ExtractStep, FileSource
 
 if TYPE_CHECKING:
-    from flowdeck.engine.backends.spark.transpile import Finding, _Context
     from flowdeck.engine.plan.planner import Plan
     from flowdeck.engine.project.project import Project
-
-_LIST_AGGREGATES = (exp.ArrayAgg, exp.GroupConcat)
-_PICK_ANY = (exp.AnyValue, exp.First, exp.Last)
-_FLOATS = {exp.DType.DOUBLE, exp.DType.FLOAT}
-_FILE_FUNCTIONS = (exp.ReadCSV, exp.ReadParquet)
-_FILE_NAMES = {"read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
-               "read_ndjson", "read_json_objects", "read_text", "read_blob", "read_xlsx"}
-_SPARK_KEYWORD_CALLS = {"array", "struct", "map", "cast", "try_cast", "exists", "in", "values", "over", "filter",
-                        "within", "using", "interval", "extract", "position", "trim", "overlay", "substring",
-                        "date", "timestamp", "timestamp_ntz", "timestamp_ltz", "decimal", "varchar", "char", "group"}
-
-
-def check_syntax(tree: exp.Expr, context: _Context, *, output: bool) -> None:
-    """Refusals that need no types: DuckDB-only syntax, non-deterministic picks, file functions."""
-    for node in tree.walk():
-        if isinstance(node, _LIST_AGGREGATES) and not _is_ordered(node):
-            context.refuse("unordered_list_agg", node)
-        elif isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
-            continue
-        elif isinstance(node, _PICK_ANY) and not isinstance(node.parent, exp.Window):
-            if not (isinstance(node.parent, exp.IgnoreNulls) and isinstance(node.parent.parent, exp.Window)):
-                context.refuse("nondeterministic_pick", node)
-        elif isinstance(node, exp.Anonymous) and node.name.lower() in ("arbitrary", "any_value", "first", "last"):
-            context.refuse("nondeterministic_pick", node, name=node.name)
-        elif isinstance(node, exp.Select):
-            _check_select(node, context)
-        elif isinstance(node, exp.JSONExtract):
-            context.refuse("json_extract", node)
-        elif isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
-            context.refuse("hash", node, name="hash")
-        elif isinstance(node, exp.DataType) and node.this in (exp.DType.TIMESTAMPTZ, exp.DType.TIMESTAMPLTZ):
-            context.refuse("timestamptz", node.parent or node)
-        elif isinstance(node, (exp.AtTimeZone, exp.ConvertTimezone)):
-            context.refuse("timestamptz", node)
-        elif isinstance(node, exp.Table):
-            _check_table(node, context)
-        elif isinstance(node, exp.Union) and node.args.get("by_name"):
-            context.refuse("duckdb_only_syntax", node, detail="UNION BY NAME")
-        elif isinstance(node, (exp.Pivot, exp.Columns, exp.Comprehension, exp.SimilarTo)):
-            context.refuse("duckdb_only_syntax", node, detail=type(node).__name__.upper())
-        elif isinstance(node, exp.Star) and (node.args.get("replace") or node.args.get("rename")):
-            context.refuse("duckdb_only_syntax", node, detail="* REPLACE / * RENAME")
-        elif isinstance(node, exp.Join) and str(node.args.get("method") or "").upper() in ("ASOF", "POSITIONAL"):
-            context.refuse("duckdb_only_syntax", node, detail=f"{node.args['method']} JOIN")
-        elif isinstance(node, exp.PercentileDisc):
-            context.refuse("median_decimal", node, detail="quantile_disc")
-    if output:
-        _check_output_names(tree, context)
-
-
-def _check_select(node: exp.Select, context: _Context) -> None:
-    limit = node.args.get("limit")
-    keeps_nothing = isinstance(limit, exp.Limit) and limit.expression is not None and limit.expression.name == "0"
-    if (limit or node.args.get("offset")) and not node.args.get("order") and not keeps_nothing:
-        context.refuse("limit_without_order", limit or node.args["offset"], name="limit")
-    generators = [projection for projection in node.selects if projection.find(exp.Unnest, exp.Explode)]
-    if len(generators) > 1:
-        context.refuse("several_unnest", generators[1])
-
-
-def _is_ordered(node: exp.Expr) -> bool:
-    if isinstance(node, exp.GroupConcat):
-        return isinstance(node.this, exp.Order) or bool(node.find(exp.WithinGroup)) or isinstance(
-            node.parent, exp.WithinGroup)
-    return isinstance(node.this, exp.Order)
-
-
-def _check_table(node: exp.Table, context: _Context) -> None:
-    source = node.this
-    if isinstance(source, _FILE_FUNCTIONS) or (
-        isinstance(source, exp.Anonymous) and source.name.lower() in _FILE_NAMES
-    ):
-        context.refuse("file_function", node)
-    elif isinstance(source, exp.Identifier) and source.quoted and any(ch in source.name for ch in "./*"):
-        context.refuse("file_function", node)
-    elif isinstance(source, (exp.GenerateSeries, exp.Unnest, exp.Explode)) or (
-        isinstance(source, exp.Anonymous) and source.name.lower() in ("range", "generate_series")
-    ):
-        context.refuse("table_function_range", node)
-
-
-def _check_output_names(tree: exp.Expr, context: _Context) -> None:
-    select = tree
-    while isinstance(select, exp.SetOperation):
-        select = select.this  # the first branch names the columns
-    if not isinstance(select, exp.Select):
-        return
-    for projection in select.selects:
-        if not isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
-            context.refuse("unnamed_output", projection)
-
-
-def check_types(tree: exp.Expr, context: _Context) -> None:
-    """Refusals that depend on types: floats printed as text, medians over DECIMAL."""
-    for node in tree.walk():
-        if isinstance(node, (exp.Cast, exp.TryCast)) and node.to.is_type(*exp.DataType.TEXT_TYPES):
-            if node.this.type is not None and node.this.type.this in _FLOATS:
-                context.refuse("double_to_text", node)
-        elif isinstance(node, (exp.Median, exp.PercentileCont)):
-            if node.this.type is not None and node.this.type.this == exp.DType.DECIMAL:
-                context.refuse("median_decimal", node)
-
-
-def check_generated(spark_sql: str, tree: exp.Expr, context: _Context) -> None:
-    """The last net: a function name Spark does not know would fail at run time, so refuse it now."""
-    from flowdeck.engine.backends.spark.transpile import called_functions, spark_functions
-
-    known = spark_functions()
-    for name in called_functions(spark_sql):
-        lowered = name.lower()
-        if lowered in known or lowered in _SPARK_KEYWORD_CALLS:
-            continue
-        if any(f"{lowered}(" in f.construct.lower() for f in context.findings):
-            continue  # already refused by a more specific rule
-        node = next((n for n in tree.walk() if isinstance(n, exp.Func) and n.sql_name().lower() == lowered), None)
-        context.refuse("unknown_function", node if node is not None else exp.Anonymous(this=name),
-                       detail=f"Spark has no function {name}", name=name)
-
-
-# ---------------------------------------------------------------------------------------------
-# a whole pipeline
+    from flowdeck.engine.project.yamlfile import YamlDocument
 
 
 @dataclass
@@ -197,19 +79,14 @@ def _issue_error(issue: LintIssue) -> PlanError:
 
 def lint_plan(project: Project, plan: Plan) -> LintReport:
     """Transpile every query of ``plan`` for Spark (no JVM) and collect what the lint refuses."""
-    from flowdeck.engine.backends.spark.schemas import plan_schemas
-    from flowdeck.engine.backends.spark.sources import check_source_options
-    from flowdeck.engine.backends.spark.transpile import transpile
-    from flowdeck.engine.project.config.steps import ExtractStep, FileSource
-
     report = LintReport(pipeline=plan.name)
     schemas = plan_schemas(project, plan)
     for name in plan.order:
         step = plan.steps[name]
         if isinstance(step.config, ExtractStep) and isinstance(step.config.source, FileSource):
             for problem in check_source_options(step.config.source):
-                report.issues.append(problem.as_issue(name, plan.source.file, plan.source.document,
-                                                      ("steps", step.index, "source", "options")))
+                report.issues.append(_source_issue(problem, name, plan.source.file, plan.source.document,
+                                                   ("steps", step.index, "source", "options")))
         queries = []
         if step.query is not None:
             queries.append((step.query, True))
@@ -221,3 +98,11 @@ def lint_plan(project: Project, plan: Plan) -> LintReport:
             if translated.rewrites:
                 report.rewrites.setdefault(name, []).extend(translated.rewrites)
     return report
+
+
+def _source_issue(problem: SourceProblem, step: str, path: Path, document: YamlDocument,
+                  at: tuple[str | int, ...]) -> LintIssue:
+    """A source option the Spark reader cannot honour, as a lint issue pointing into pipeline.yaml."""
+    location = document.location(at)
+    finding = Finding(SOURCE_RULE, location.line, location.column, problem.option, problem.message)
+    return LintIssue(step=step, path=path, finding=finding, text=path.read_text(encoding="utf-8"))

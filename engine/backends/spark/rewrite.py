@@ -8,15 +8,13 @@ needs a type it cannot know refuses instead (``unknown_type``).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from sqlglot import exp
 from sqlglot.dialects.spark import Spark
 
+from flowdeck.engine.backends.spark.context import TranslationContext
+from flowdeck.engine.backends.spark.dialect import FlowdeckSpark
 from flowdeck.engine.sql.render import string
-
-if TYPE_CHECKING:
-    from flowdeck.engine.backends.spark.transpile import _Context
 
 DType = exp.DType
 _INTEGERS = exp.DataType.INTEGER_TYPES
@@ -43,7 +41,7 @@ _UNIT_ALIASES = {"YEARS": "YEAR", "Y": "YEAR", "YR": "YEAR", "YRS": "YEAR", "QUA
 _DOW_NAMES = {"dow": "dow", "dayofweek": "dow", "weekday": "dow", "isodow": "isodow"}
 
 
-def rewrite(tree: exp.Expr, context: _Context) -> exp.Expr:
+def rewrite(tree: exp.Expr, context: TranslationContext) -> exp.Expr:
     """Apply every rewrite to ``tree``, children before parents, and return the new tree."""
     root = tree
     for node in reversed(list(tree.walk(bfs=False))):
@@ -71,8 +69,6 @@ def spark(sql: str) -> exp.Expr:
 
 def text(node: exp.Expr) -> str:
     """A (rewritten) node as Spark SQL."""
-    from flowdeck.engine.backends.spark.transpile import FlowdeckSpark
-
     return node.sql(dialect=FlowdeckSpark)
 
 
@@ -98,7 +94,7 @@ def _literal_int(node: exp.Expr | None) -> int | None:
 # -- the rewrites ---------------------------------------------------------------------------------
 
 
-def _division(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _division(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if not isinstance(node, exp.Div):
         return None
     if any(_type(side) in (DType.INTERVAL,) for side in (node.this, node.expression)):
@@ -122,7 +118,7 @@ def _literal_number(node: exp.Expr) -> float | None:
     return None
 
 
-def _regexp_replace(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _regexp_replace(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if not isinstance(node, exp.RegexpReplace):
         return None
     pattern = _literal_string(node.expression)
@@ -167,7 +163,7 @@ def _shift_backreferences(pattern: str, start: int) -> str:
     return head + re.sub(r"\\(\d)", lambda m: "\\" + str(int(m[1]) + 2), body)
 
 
-def _ordered_list(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _ordered_list(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order):
         context.rewrote("ordered_list_agg")
         return spark(_sorted_values(node.this))
@@ -200,7 +196,7 @@ def _sorted_values(order: exp.Order) -> str:
     return f"transform(array_sort(collect_list(struct({fields})), (l, r) -> {comparison}), s -> s.v)"
 
 
-def _date_diff(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _date_diff(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if not isinstance(node, exp.DateDiff):
         return None
     unit_node = node.args.get("unit")
@@ -214,7 +210,7 @@ def _date_diff(node: exp.Expr, context: _Context) -> exp.Expr | None:
     return spark("(" + template.format(a=text(node.expression), b=text(node.this)) + ")")
 
 
-def _day_of_week(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _day_of_week(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     kind: str | None = None
     argument: exp.Expr | None = None
     if isinstance(node, exp.DayOfWeekIso):
@@ -238,7 +234,7 @@ def _day_of_week(node: exp.Expr, context: _Context) -> exp.Expr | None:
     return spark(f"CAST((dayofweek({value}) - 1) AS BIGINT)")
 
 
-def _epoch(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _epoch(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if isinstance(node, exp.TimeToUnix):
         argument, scale = node.this, 0
     elif isinstance(node, exp.UnixToTime) and _literal_int(node.args.get("scale")) == 3:
@@ -264,7 +260,7 @@ def _epoch(node: exp.Expr, context: _Context) -> exp.Expr | None:
     return spark(micros if scale == 6 else f"({micros} * 1000)")
 
 
-def _bracket(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _bracket(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if not isinstance(node, exp.Bracket) or len(node.expressions) != 1:
         return None
     base, index = node.this, node.expressions[0]
@@ -300,7 +296,7 @@ def _bracket(node: exp.Expr, context: _Context) -> exp.Expr | None:
     return spark(f"try_element_at({text(base)}, {position})")
 
 
-def _length(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _length(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if not isinstance(node, exp.Length):
         return None
     kind = _type(node.this)
@@ -312,7 +308,7 @@ def _length(node: exp.Expr, context: _Context) -> exp.Expr | None:
     return None
 
 
-def _avg_decimal(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _avg_decimal(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if isinstance(node, exp.Avg) and _type(node.this) == DType.DECIMAL:
         context.rewrote("avg_decimal")
         return spark(f"avg(CAST({text(node.this)} AS DOUBLE))")
@@ -323,7 +319,7 @@ def _avg_decimal(node: exp.Expr, context: _Context) -> exp.Expr | None:
     return None
 
 
-def _round_double(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _round_double(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if isinstance(node, (exp.Floor, exp.Ceil)) and _type(node.this) in (DType.DOUBLE, DType.FLOAT):
         if node.args.get("decimals") is None:
             context.rewrote("round_double")
@@ -366,7 +362,7 @@ def _exact_round(value: str, digits: int) -> str:
     return f"(CAST({rounded} AS DOUBLE) / {scale})"
 
 
-def _cast_text_to_integer(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _cast_text_to_integer(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if not isinstance(node, (exp.Cast, exp.TryCast)) or not node.to.is_type(*_INTEGERS):
         return None
     kind = _type(node.this)
@@ -378,7 +374,7 @@ def _cast_text_to_integer(node: exp.Expr, context: _Context) -> exp.Expr | None:
     return spark(f"{cast}(round({cast}({text(node.this)} AS DECIMAL(38, 10))) AS {target})")
 
 
-def _date_plus_interval(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _date_plus_interval(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if not isinstance(node, (exp.Add, exp.Sub)):
         return None
     left, right = node.this, node.expression
@@ -399,7 +395,7 @@ def _date_plus_interval(node: exp.Expr, context: _Context) -> exp.Expr | None:
     return spark(f"(CAST({text(operand)} AS TIMESTAMP) {sign} {text(right)})")
 
 
-def _try_strptime(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _try_strptime(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if not (isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime" and len(node.expressions) == 2):
         return None
     value, fmt = node.expressions
@@ -412,7 +408,7 @@ def _try_strptime(node: exp.Expr, context: _Context) -> exp.Expr | None:
     return spark(f"try_to_timestamp{arguments}")
 
 
-def _quantile_cont(node: exp.Expr, context: _Context) -> exp.Expr | None:
+def _quantile_cont(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if not isinstance(node, exp.PercentileCont) or node.expression is None:
         return None
     if _type(node.this) == DType.DECIMAL:

@@ -7,20 +7,15 @@ Only options with a faithful Spark equivalent are accepted; the lint refuses the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlglot import exp
 
 from flowdeck.engine.backends.base import FileRead
 from flowdeck.engine.backends.files import format_of
 from flowdeck.engine.backends.spark.rules import RULES
+from flowdeck.engine.project.config.steps import FileSource
 from flowdeck.engine.sql.render import identifier
-
-if TYPE_CHECKING:
-    from flowdeck.engine.backends.spark.lint import LintIssue
-    from flowdeck.engine.project.config.steps import FileSource
-    from flowdeck.engine.project.yamlfile import YamlDocument
 
 SOURCE_RULE = RULES["source_option"]
 # DuckDB option → Spark reader option, for options that mean the same on both
@@ -33,15 +28,6 @@ class SourceProblem:
 
     option: str
     message: str
-
-    def as_issue(self, step: str, path: Path, document: YamlDocument, at: tuple[str | int, ...]) -> LintIssue:
-        """The problem as a lint issue pointing into pipeline.yaml."""
-        from flowdeck.engine.backends.spark.lint import LintIssue
-        from flowdeck.engine.backends.spark.transpile import Finding
-
-        location = document.location(at)
-        finding = Finding(SOURCE_RULE, location.line, location.column, self.option, self.message)
-        return LintIssue(step=step, path=path, finding=finding, text=path.read_text(encoding="utf-8"))
 
 
 def check_source_options(source: FileSource) -> list[SourceProblem]:

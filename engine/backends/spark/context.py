@@ -1,0 +1,89 @@
+"""What the Spark lint and rewrites share while walking one query: the source text, the constructs
+refused (``Finding``: which rule, where, as written) and the rewrites applied."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from flowdeck.engine.backends.spark.rules import RULES, SparkRule
+from flowdeck.engine.sql.render import RUN_DIALECT
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A construct the lint refuses: which rule, where in the SQL text (1-based), and as written."""
+
+    rule: SparkRule
+    line: int
+    column: int
+    construct: str
+    detail: str | None = None
+
+    def message(self) -> str:
+        """One sentence: what is refused and why."""
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"`{self.construct}` cannot run on Spark with the same result{detail}: {self.rule.why}"
+
+
+class TranslationContext:
+    """One query on its way to Spark: its DuckDB text, what the lint refused in it, what was rewritten."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.findings: list[Finding] = []
+        self.rewrites: list[str] = []
+
+    def refuse(self, rule_id: str, node: exp.Expr, detail: str | None = None, name: str | None = None) -> None:
+        """Record that ``node`` breaks rule ``rule_id`` (once per rule, line and construct); ``name``
+        is the word to point at (a function's name, by default)."""
+        if name is None and isinstance(node, exp.Func):  # point at the function's name, not its first argument
+            name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
+        line, column = position(node, self.text, name)
+        if not line and name:  # a node made up for the message: find the name in the text
+            line, column = _find_call(self.text, name)
+        construct = _excerpt(node)
+        if not any(f.rule.id == rule_id and f.line == line and f.construct == construct for f in self.findings):
+            self.findings.append(Finding(RULES[rule_id], line, column, construct, detail))
+
+    def rewrote(self, rule_id: str) -> None:
+        """Record that rule ``rule_id`` rewrote something (once per rule)."""
+        if rule_id not in self.rewrites:
+            self.rewrites.append(rule_id)
+
+
+def position(node: exp.Expr, text: str, name: str | None = None) -> tuple[int, int]:
+    """Line and column (1-based) of ``node`` in ``text``; of the word ``name`` before it when given."""
+    line = column = 0
+    for child in node.walk():
+        meta = getattr(child, "_meta", None) or {}
+        if "line" in meta:
+            line, column = int(meta["line"]), int(meta.get("col", 0))
+            if "start" in meta:  # `col` is the end of the token; the start is more useful
+                start = int(meta["start"])
+                column = start - (text.rfind("\n", 0, start) + 1) + 1
+            break
+    if line and name:
+        source = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
+        found = source.lower().rfind(name.lower(), 0, max(column - 1, 0))
+        if found >= 0:
+            column = found + 1
+    return line, column
+
+
+def _find_call(text: str, name: str) -> tuple[int, int]:
+    match = re.search(rf"\b{re.escape(name)}\s*\(", text, flags=re.IGNORECASE)
+    if match is None:
+        return 0, 0
+    line = text.count("\n", 0, match.start()) + 1
+    return line, match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+
+
+def _excerpt(node: exp.Expr) -> str:
+    try:
+        text = node.sql(dialect=RUN_DIALECT)
+    except Exception:
+        text = type(node).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
