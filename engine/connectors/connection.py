@@ -8,6 +8,7 @@ holds a password.
 
 from __future__ import annotations
 
+import difflib
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import adbc_driver_manager
 import pyarrow as pa
 
 from flowdeck.engine.connectors.dialects import DIALECTS, Dialect, QualifiedName, adapt_batch, adapted_schema
 from flowdeck.engine.connectors.failures import ConnectionFailed, explain
 from flowdeck.engine.errors import ConfigError, NotFound
 from flowdeck.engine.project.config.connections import ConnectionConfig
+from flowdeck.engine.secrets import has_reference, resolve
 
 if TYPE_CHECKING:
     from flowdeck.engine.project.project import Project
@@ -33,8 +36,6 @@ def connection_config(project: Project, name: str) -> ConnectionConfig:
     """The declared connection ``name``, or a NotFound naming the ones there are."""
     connections = project.config.connections
     if name not in connections:
-        import difflib
-
         close = difflib.get_close_matches(name, list(connections), n=1)
         known = ", ".join(sorted(connections)) or "none"
         raise NotFound(f"no connection named `{name}` in flowdeck.yaml (declared: {known})",
@@ -82,8 +83,6 @@ class Connection:
 
     def execute(self, sql: str, doing: str, *, table: str | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; return its rows (if any)."""
-        import adbc_driver_manager
-
         try:
             with self.cursor() as cursor:
                 cursor.execute(sql)
@@ -98,8 +97,6 @@ class Connection:
     @contextmanager
     def read(self, sql: str, doing: str, *, table: str | None = None) -> Iterator[BatchStream]:
         """The rows of ``sql``, run by the database, as a stream of Arrow batches in flowdeck's types."""
-        import adbc_driver_manager
-
         with self.cursor() as cursor:
             try:
                 options = self.dialect.statement_options()
@@ -170,8 +167,6 @@ def open_connection(project: Project, name: str, *, create: bool = False) -> Con
     ``create``: a SQLite file that does not exist yet is created (a load target); otherwise
     a missing file is an error (an extract source, a test).
     """
-    import adbc_driver_manager
-
     config = connection_config(project, name)
     dialect = DIALECTS[config.type]
     where = describe(project, name)
@@ -189,7 +184,7 @@ def open_connection(project: Project, name: str, *, create: bool = False) -> Con
     else:
         uri, user = _postgresql_uri(project, config)
     try:
-        if config.type == "sqlite":
+        if config.type == "sqlite":  # each driver imported here: only the one a connection uses is loaded
             import adbc_driver_sqlite.dbapi
 
             dbapi = adbc_driver_sqlite.dbapi.connect(str(path), autocommit=False)
@@ -218,16 +213,12 @@ def connected(project: Project, name: str, *, create: bool = False) -> Iterator[
 
 
 def _sqlite_path(project: Project, config: ConnectionConfig) -> Path:
-    from flowdeck.engine.secrets import has_reference, resolve
-
     uri = resolve(config.uri, project) if has_reference(config.uri) else config.uri
     return project.resolve_path(uri.removeprefix("sqlite://").removeprefix("file:"))
 
 
 def _postgresql_uri(project: Project, config: ConnectionConfig) -> tuple[str, str | None]:
     """The libpq URI with user, password and TLS options as query parameters; and the user."""
-    from flowdeck.engine.secrets import has_reference, resolve
-
     def resolved(text: str) -> str:
         return resolve(text, project) if has_reference(text) else text
 

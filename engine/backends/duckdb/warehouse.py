@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from flowdeck.engine.backends.duckdb.backend import WaitCallback, connect_warehouse
+from flowdeck.engine.secrets import resolve
 
 if TYPE_CHECKING:
     from flowdeck.engine.project.project import Project
@@ -34,8 +35,6 @@ def open_warehouse(
     config["file_search_path"] = str(project.root)
     key: str | None = None
     if settings.encrypt:
-        from flowdeck.engine.secrets import resolve
-
         key = resolve(settings.encryption_key, project)
     extensions = project.resolve_path(settings.extension_directory) if settings.extension_directory else None
     if not read_only:

@@ -28,6 +28,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import sqlglot
+from sqlglot import exp
+
 from flowdeck.engine.backends.base import (
     ARROW_RELATION,
     Backend,
@@ -288,9 +291,6 @@ class SparkBackend(Backend):
 
     def _schema_of(self, sql: str) -> dict[str, dict[str, str]]:
         """Types of the tables ``sql`` reads, from Spark (so type-dependent rewrites can decide)."""
-        import sqlglot
-        from sqlglot import exp
-
         schema: dict[str, dict[str, str]] = {}
         try:
             names = {table.name for table in sqlglot.parse_one(sql, read=DIALECT).find_all(exp.Table) if table.name}
@@ -359,7 +359,7 @@ class SparkBackend(Backend):
     def stage_arrow(self, run_id: str, output: str, batches: Any, *, sql: str | None = None) -> Staged:
         """Land the Arrow batches as Parquet through Spark Connect (a chunk at a time, so the rows
         never sit in memory whole), then stage ``sql`` over them, or the rows as they came."""
-        import pyarrow as pa
+        import pyarrow as pa  # imported here: only steps reading a database need it
 
         landing = self._new_location(run_id, output)  # named like a version folder: a leftover if we die
         relation = f"{ARROW_RELATION}_{uuid.uuid4().hex[:12]}"  # steps run in parallel on one session
@@ -406,8 +406,6 @@ class SparkBackend(Backend):
 
     def columns(self, relation_sql: str) -> list[tuple[str, str]]:
         """(name, type) of a table or query's columns, the types spelled in DuckDB's dialect (the engine's)."""
-        from sqlglot import exp
-
         is_query = re.match(r"\s*(\(|select\b|with\b|from\b)", relation_sql, re.IGNORECASE)
         sql = relation_sql if is_query else f"SELECT * FROM {relation_sql}"
         with self._errors("reading column names"):
@@ -536,7 +534,7 @@ class SparkBackend(Backend):
         self, table: str, path: Path, file_format: str, options: dict[str, Any], *,
         order_by: list[str] | None = None,
     ) -> int:
-        import duckdb
+        import duckdb  # imported here: a Spark run needs DuckDB only to write files
 
         with self._errors(f"exporting {table} to {path.name}"):
             arrow = self.spark.table(_name(table)).toArrow()
@@ -551,9 +549,6 @@ class SparkBackend(Backend):
             connection.close()
 
     def query(self, sql: str, *, limit: int = 1000) -> QueryResult:
-        import sqlglot
-        from sqlglot import exp
-
         try:
             is_query = isinstance(sqlglot.parse_one(sql, read=DIALECT), exp.Query)
         except Exception:
