@@ -47,6 +47,10 @@ def check_queries(
     spec = check.spec
     table = identifier(relation)
     severity = spec.severity
+
+    def single(sql: str, column: str | None, describe: str, noun: str = "row") -> list[CheckQuery]:
+        return [CheckQuery(name=check.name, severity=severity, sql=sql, column=column, describe=describe, noun=noun)]
+
     if spec.not_null:
         return [
             CheckQuery(
@@ -59,79 +63,40 @@ def check_queries(
             for column in spec.not_null
         ]
     if spec.unique:
-        columns = identifiers(spec.unique)
         shown = ", ".join(spec.unique)
-        return [
-            CheckQuery(
-                name=check.name,
-                severity=severity,
-                sql=f"SELECT {columns}, count(*) AS occurrences FROM {table} GROUP BY ALL HAVING count(*) > 1",
-                column=shown,
-                describe=f"{{rows}} of ({shown}) occur more than once",
-                noun="value",
-            )
-        ]
+        return single(f"SELECT {identifiers(spec.unique)}, count(*) AS occurrences FROM {table} GROUP BY ALL "
+                      "HAVING count(*) > 1", shown, f"{{rows}} of ({shown}) occur more than once", noun="value")
     if spec.accepted_values:
         column = spec.accepted_values.column
         values = ", ".join(literal(value) for value in spec.accepted_values.values)
-        return [
-            CheckQuery(
-                name=check.name,
-                severity=severity,
-                sql=f"SELECT {identifier(column)}, count(*) AS occurrences FROM {table} "
-                f"WHERE {identifier(column)} IS NOT NULL AND {identifier(column)} NOT IN ({values}) GROUP BY ALL",
-                column=column,
-                describe=f"{{rows}} of {column} outside the accepted list",
-                noun="value",
-            )
-        ]
+        return single(f"SELECT {identifier(column)}, count(*) AS occurrences FROM {table} "
+                      f"WHERE {identifier(column)} IS NOT NULL AND {identifier(column)} NOT IN ({values}) GROUP BY ALL",
+                      column, f"{{rows}} of {column} outside the accepted list", noun="value")
     if spec.row_count:
         low, high = spec.row_count.min, spec.row_count.max
         conditions = [f"count(*) < {low}" if low is not None else None, f"count(*) > {high}" if high is not None else None]
         having = " OR ".join(condition for condition in conditions if condition) or "false"
         bounds = f"at least {low}" if high is None else f"at most {high}" if low is None else f"between {low} and {high}"
-        return [
-            CheckQuery(
-                name=check.name,
-                severity=severity,
-                sql=f"SELECT count(*) AS row_count FROM {table} HAVING {having}",
-                column=None,
-                describe=f"the table has {{value}} rows, expected {bounds}",
-            )
-        ]
+        return single(f"SELECT count(*) AS row_count FROM {table} HAVING {having}", None,
+                      f"the table has {{value}} rows, expected {bounds}")
     if spec.freshness:
         column = spec.freshness.column
         seconds = int(spec.freshness.max_age / timedelta(seconds=1))
-        return [
-            CheckQuery(
-                name=check.name,
-                severity=severity,
-                sql=f"SELECT max({identifier(column)}) AS newest FROM {table} "
-                f"HAVING max({identifier(column)}) IS NULL OR max({identifier(column)})::TIMESTAMP < "
-                f"now()::TIMESTAMP - INTERVAL {seconds} SECOND",
-                column=column,
-                describe=f"the newest {column} is {{value}}, older than {spec.freshness.max_age}",
-            )
-        ]
+        return single(f"SELECT max({identifier(column)}) AS newest FROM {table} "
+                      f"HAVING max({identifier(column)}) IS NULL OR max({identifier(column)})::TIMESTAMP < "
+                      f"now()::TIMESTAMP - INTERVAL {seconds} SECOND",
+                      column, f"the newest {column} is {{value}}, older than {spec.freshness.max_age}")
     if spec.relationships:
         rel = spec.relationships
-        return [
-            CheckQuery(
-                name=check.name,
-                severity=severity,
-                sql=f"SELECT child.{identifier(rel.column)}, count(*) AS occurrences FROM {table} AS child "
-                f"WHERE child.{identifier(rel.column)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {identifier(rel.to)} AS parent "
-                f"WHERE parent.{identifier(rel.field)} = child.{identifier(rel.column)}) GROUP BY ALL",
-                column=rel.column,
-                describe=f"{{rows}} of {rel.column} missing from {rel.to}.{rel.field}",
-                noun="value",
-            )
-        ]
+        return single(f"SELECT child.{identifier(rel.column)}, count(*) AS occurrences FROM {table} AS child "
+                      f"WHERE child.{identifier(rel.column)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {identifier(rel.to)} "
+                      f"AS parent WHERE parent.{identifier(rel.field)} = child.{identifier(rel.column)}) GROUP BY ALL",
+                      rel.column, f"{{rows}} of {rel.column} missing from {rel.to}.{rel.field}", noun="value")
     assert check.query is not None  # the model guarantees one kind is set
     sql = bind_sql(statement_text(check.query.text), list(check.param_uses), params or {})
     if output is not None and relation != output:
         sql = _retarget(sql, output, relation)
-    return [CheckQuery(name=check.name, severity=severity, sql=sql, column=None, describe="{rows} returned by the check query")]
+    return single(sql, None, "{rows} returned by the check query")
 
 
 def _retarget(sql: str, output: str, relation: str) -> str:

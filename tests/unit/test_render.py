@@ -94,26 +94,19 @@ def test_timestamps_read_back_as_the_cast_sqlglot_writes(value: datetime.datetim
         assert sqlglot.parse_one(written, read=dialect).sql(dialect) == exp.convert(value).sql(dialect)
 
 
-@PROPERTY
-@given(text=texts.filter(lambda text: "\x00" not in text))  # DuckDB's SQL text ends at a NUL
-def test_duckdb_reads_back_the_strings_and_names_it_is_given(text: str) -> None:
-    connection = duckdb.connect()
-    try:
-        row = connection.execute(f"SELECT {render.string(text)} AS {render.identifier(text or 'x')}")
-        assert row.fetchone() == (text,)
-        assert row.description[0][0] == (text or "x")
-    finally:
-        connection.close()
+ENGINES = {"duckdb": duckdb.connect, "sqlite": lambda: sqlite3.connect(":memory:")}
 
 
+@pytest.mark.parametrize("dialect", sorted(ENGINES))
 @PROPERTY
-@given(text=texts.filter(lambda text: "\x00" not in text))  # sqlite3 refuses SQL text with a NUL
-def test_sqlite_reads_back_the_strings_and_names_it_is_given(text: str) -> None:
-    connection = sqlite3.connect(":memory:")
+@given(text=texts.filter(lambda text: "\x00" not in text))  # DuckDB's SQL text ends at a NUL; sqlite3 refuses one
+def test_engines_read_back_the_strings_and_names_they_are_given(dialect: render.Dialect, text: str) -> None:
+    connection = ENGINES[dialect]()
     try:
-        cursor = connection.execute(f"SELECT {render.string(text, 'sqlite')} AS {render.identifier(text or 'x', 'sqlite')}")
+        name = text or "x"  # an empty name is no name
+        cursor = connection.execute(f"SELECT {render.string(text, dialect)} AS {render.identifier(name, dialect)}")
         assert cursor.fetchone() == (text,)
-        assert cursor.description[0][0] == (text or "x")
+        assert cursor.description[0][0] == name
     finally:
         connection.close()
 
