@@ -4,6 +4,8 @@ A fenced block's info string is its language, optionally followed by ``file=PATH
 "save this as PATH"; ``append`` adds it to the end of the file instead). In ``sh`` blocks every
 line that is not blank or a comment is a command (a trailing ``\\`` continues it); a trailing
 comment with ``→ exit N`` says the command is meant to exit with N (a failure shown on purpose).
+A ``text output`` block shows what the last command of the ``sh`` block just before it prints
+(see tests/docs/output.py for how the two are compared).
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ class Block:
     def appends(self) -> bool:
         """Whether the block is added to the end of its ``file=`` rather than replacing it."""
         return "append" in self.options
+
+    @property
+    def shows_output(self) -> bool:
+        """Whether the block is what a command prints (``text output``), checked against what it really prints."""
+        return "output" in self.options
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,22 @@ def commands(block: Block) -> list[Command]:
         found.append(Command(block.path, block.line + start, text, int(expected.group(1)) if expected else 0))
         pending = []
     return found
+
+
+def documented_outputs(found: list[Block]) -> list[tuple[Block, Command]]:
+    """Each ``output`` block with the command whose output it shows: the last command of the ``sh``
+    block right before it (other blocks in between would leave the reader guessing which command)."""
+    pairs: list[tuple[Block, Command]] = []
+    for index, block in enumerate(found):
+        if not block.shows_output:
+            continue
+        before = found[index - 1] if index else None
+        shown = commands(before) if before is not None and before.language == "sh" else []
+        if not shown:
+            raise ValueError(f"{_shown(block.path)}:{block.line}: an output block must come right after the sh "
+                             "block whose last command prints it")
+        pairs.append((block, shown[-1]))
+    return pairs
 
 
 def links(path: Path) -> list[tuple[int, str]]:

@@ -4,7 +4,8 @@ The blocks of a page become one bash script: each command runs as written (after
 placeholder substitutions), its output goes to its own file, and its exit code is compared to
 the one the page promises (0 unless the line says ``→ exit N``). The script stops at the first
 command that ends otherwise, and the failure names the page and line. ``file=`` blocks are
-written where they say, at their place in the sequence.
+written where they say, at their place in the sequence. What a command printed is then compared
+with the ``text output`` block the page shows for it, if any (``output_mismatches``).
 
 Two kinds of command cannot simply run to completion, and are handled here, in the open:
 
@@ -29,7 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.docs.markdown import Block, Command, commands
+from tests.docs.markdown import Block, Command, commands, documented_outputs
+from tests.docs.output import mismatch
 
 BIN = Path(sys.executable).parent
 DAEMON = re.compile(r"^(?P<flowdeck>\S*flowdeck)(?P<global>(?:\s+--project\s+\S+)?)\s+daemon\b(?P<args>[^#\n]*)")
@@ -224,6 +226,23 @@ def failures(outcomes: Sequence[Outcome]) -> list[str]:
         ended = "did not finish in time" if outcome.exit_code is None else f"exited {outcome.exit_code}"
         tail = "\n".join(outcome.output.splitlines()[-25:])
         messages.append(f"{command.where}: `{command.text}` {ended} (the page expects {command.expected_exit})\n{tail}")
+    return messages
+
+
+def output_mismatches(found: Sequence[Block], outcomes: Sequence[Outcome], seen_as: dict[str, str]) -> list[str]:
+    """A message per ``text output`` block that is not what its command printed (stdout and stderr,
+    as on a terminal), or whose command the script did not run."""
+    printed = {outcome.command: outcome.output for outcome in outcomes if outcome.exit_code is not None}
+    messages = []
+    for block, command in documented_outputs(list(found)):
+        if command not in printed:
+            messages.append(f"{block.path.name}:{block.line}: shows the output of `{command.text}` "
+                            f"({command.where}), which did not run to its end")
+            continue
+        diff = mismatch(block.text, printed[command], seen_as)
+        if diff is not None:
+            messages.append(f"{block.path.name}:{block.line}: the output of `{command.text}` ({command.where}) "
+                            f"is not what the page shows:\n{diff}")
     return messages
 
 

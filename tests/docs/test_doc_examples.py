@@ -12,6 +12,9 @@ something to act on. Placeholders of the docs are replaced by real values:
   restore: the newest backup there);
 - ``http://127.0.0.1:8791``: the address of the daemon the page started (on a free port);
 - the channels the pages try (``ops_email``, ``finance_email``): the test's SMTP server on 127.0.0.1.
+
+Each ``text output`` block is then compared with what its command printed (tests/docs/output.py),
+the test's folders shown as the page's (``/srv``, ``/var/backups``) and its user as ``you``.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from pathlib import Path
 
 import pytest
 
+from flowdeck.engine.governance.roles import Identity
 from tests.conftest import FLOWDECK, REPO_ROOT
 from tests.docs.conftest import DOC_PAGES, SMTP_URL_VARIABLE, Mailbox, PreparedProject
 from tests.docs.markdown import Block, blocks
-from tests.docs.runner import Script, doc_env, failures, page_steps
+from tests.docs.runner import Script, doc_env, failures, output_mismatches, page_steps
 
 RUN_ID = r"\b\d{8}-\d{6}(?:-[0-9a-f]{6})?\b"
 OWN_TESTS = {"tutorial.md", "templates.md"}  # the tutorial: test_tutorial.py; templates: below, one project each
@@ -63,13 +67,18 @@ def test_every_shell_example_of_the_page_runs(page: Path, example_with_history: 
         "FLOWDECK_TEST_KEYRING_FILE": str(tmp_path / "keyring.json"),
         "PGPASSWORD": "doc-test-password",
     })
-    script = Script(page_steps(blocks(page)), project.root, env, substitutions)
+    found = blocks(page)
+    script = Script(page_steps(found), project.root, env, substitutions)
     try:
         outcomes = script.run(tmp_path / "script")
     finally:
         stop_problems = script.stop_daemons(str(FLOWDECK), project.root)
     problems = failures(outcomes)
     assert not problems, "\n\n".join(problems)
+    shown_otherwise = output_mismatches(found, outcomes, {str(tmp_path / "srv"): "/srv",
+                                                         str(tmp_path / "var" / "backups"): "/var/backups",
+                                                         Identity.current().user: "you"})
+    assert not shown_otherwise, "\n\n".join(shown_otherwise)
     assert script.finished, f"{page.name}: the examples did not run to the end (see {tmp_path / 'script'})"
     assert not stop_problems, stop_problems
 
@@ -100,12 +109,15 @@ def test_every_template_example_runs_in_a_project_of_its_template(template: str,
                                  capture_output=True, text=True, timeout=120)
         assert created.returncode == 0, created.stderr
         start = start / template
-    script = Script(page_steps(template_sections()[template]), start, env)
+    found = template_sections()[template]
+    script = Script(page_steps(found), start, env)
     try:
         outcomes = script.run(tmp_path / "script")
     finally:
         stop_problems = script.stop_daemons(str(FLOWDECK), start)
     problems = failures(outcomes)
     assert not problems, "\n\n".join(problems)
+    shown_otherwise = output_mismatches(found, outcomes, {str(tmp_path / "work"): "~", Identity.current().user: "you"})
+    assert not shown_otherwise, "\n\n".join(shown_otherwise)
     assert script.finished, f"the examples did not run to the end (see {tmp_path / 'script'})"
     assert not stop_problems, stop_problems

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.docs.conftest import DOC_PAGES
-from tests.docs.markdown import anchors, blocks, commands, links
+from tests.docs.markdown import anchors, blocks, commands, documented_outputs, links
 from tests.docs.runner import SKIPPED
 
 DOCS = REPO_ROOT / "docs"
@@ -55,3 +55,16 @@ def test_every_skipped_command_is_still_in_the_docs_and_says_why() -> None:
     for entry in SKIPPED:
         assert len(entry.reason) > 20, entry
         assert any(entry.matches(command) for command in documented), f"stale entry in SKIPPED: {entry}"
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=[str(page.relative_to(REPO_ROOT)) for page in DOC_PAGES])
+def test_every_output_block_shows_a_command_the_doc_test_runs(page: Path) -> None:
+    """An output block follows the sh block of its command (else the doc test could not compare it),
+    and that command is one the doc test runs."""
+    try:
+        pairs = documented_outputs(blocks(page))
+    except ValueError as error:
+        pytest.fail(str(error))
+    skipped = [f"{page.name}:{block.line}: shows `{command.text}`, which the doc test skips"
+               for block, command in pairs if any(entry.matches(command) for entry in SKIPPED)]
+    assert not skipped, "\n".join(skipped)

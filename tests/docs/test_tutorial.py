@@ -1,9 +1,11 @@
 """The tutorial, followed from start to end as a reader would: one shell, in an empty folder, in order.
 
 Its files are written where it says, its commands run as written, and each ends as the page
-says (the failures it shows on purpose end with the exit code it names). The only placeholder
-is the mail relay: ``localhost:25`` becomes the test's SMTP server on 127.0.0.1, which must
-receive the test mail, the alert, and its resolution.
+says (the failures it shows on purpose end with the exit code it names); each output it shows is
+what its command printed (tests/docs/output.py: times, ids and durations aside; the reader's
+folder is ``/home/you`` and they are the user ``you``). The only placeholder is the mail relay:
+``localhost:25`` becomes the test's SMTP server on 127.0.0.1, which must receive the test mail,
+the alert, and its resolution.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from flowdeck.engine.governance.roles import Identity
+
 import pytest
 
 from tests.conftest import FLOWDECK, REPO_ROOT
 from tests.docs.conftest import Mailbox
 from tests.docs.markdown import blocks
-from tests.docs.runner import Script, doc_env, failures, page_steps
+from tests.docs.runner import Script, doc_env, failures, output_mismatches, page_steps
 
 TUTORIAL = REPO_ROOT / "docs" / "tutorial.md"
 
@@ -26,12 +30,15 @@ def test_the_tutorial_runs_from_an_empty_folder_to_an_alert_and_its_resolution(m
                                                                                 tmp_path: Path) -> None:
     start = tmp_path / "work"
     start.mkdir()
-    script = Script(page_steps(blocks(TUTORIAL)), start, doc_env(tmp_path / "home"),
+    page = blocks(TUTORIAL)
+    script = Script(page_steps(page), start, doc_env(tmp_path / "home"),
                     substitutions=[(r"\blocalhost:25\b", f"localhost:{mailbox.port}")], each_block_apart=False)
     try:
         outcomes = script.run(tmp_path / "script")
         problems = failures(outcomes)
         assert not problems, "\n\n".join(problems)
+        shown_otherwise = output_mismatches(page, outcomes, {str(start): "/home/you", Identity.current().user: "you"})
+        assert not shown_otherwise, "\n\n".join(shown_otherwise)
         assert script.finished, f"the tutorial did not run to the end (see {tmp_path / 'script'})"
         assert script.daemons, "the tutorial starts the daemon"
         deadline = time.monotonic() + 60  # the daemon delivers the outbox about every second
