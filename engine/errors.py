@@ -133,6 +133,14 @@ class CheckFailed(StepFailed):
     """A blocking data-quality check found failing rows."""
 
 
+class UnknownColumn(StepFailed):
+    """A step's SQL names a column that the tables it reads do not have (the engine's binder said so).
+
+    The backend knows the column is unknown; the step knows which tables it reads, and names them
+    in the hint (``flowdeck query "DESCRIBE orders_clean"``).
+    """
+
+
 def excerpt_of(text: str, line: int, column: int = 0) -> str:
     """Show one line of ``text`` with a caret under ``column`` (both 1-based)."""
     lines = text.splitlines()

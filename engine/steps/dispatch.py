@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flowdeck.engine.backends.files import file_read
 from flowdeck.engine.debug_hooks import fault_point
-from flowdeck.engine.errors import StepFailed
+from flowdeck.engine.errors import StepFailed, UnknownColumn
 from flowdeck.engine.plan.planner import PlannedStep
 from flowdeck.engine.project.config.steps import CheckStep, ExtractStep, FileSource, FileTarget, LoadStep, TransformStep
 from flowdeck.engine.steps.check import check
@@ -22,15 +22,30 @@ def run_step(context: StepContext, step: PlannedStep) -> StepResult:
     """Execute one step. Raises ``StepFailed`` (or ``CheckFailed``); ``transient`` says whether a retry may help."""
     config = step.config
     fault_point("staging", step.name)
-    if isinstance(config, ExtractStep):
-        return extract(context, step, config)
-    if isinstance(config, TransformStep):
-        return transform(context, step, config)
-    if isinstance(config, CheckStep):
-        return check(context, step, config)
-    if isinstance(config, LoadStep):
-        return load(context, step, config)
+    try:
+        if isinstance(config, ExtractStep):
+            return extract(context, step, config)
+        if isinstance(config, TransformStep):
+            return transform(context, step, config)
+        if isinstance(config, CheckStep):
+            return check(context, step, config)
+        if isinstance(config, LoadStep):
+            return load(context, step, config)
+    except UnknownColumn as error:
+        raise _naming_the_tables_read(error, step) from None
     raise StepFailed(f"step `{step.name}` has an unknown kind `{step.kind}`")
+
+
+def _naming_the_tables_read(error: UnknownColumn, step: PlannedStep) -> UnknownColumn:
+    """The error with a hint that shows how to see the columns of each table the step reads (the
+    backend knows a column was unknown; the step knows which tables it reads)."""
+    tables = sorted(step.reads)
+    if not tables:
+        return error
+    describe = " or ".join(f'`flowdeck query "DESCRIBE {table}"`' for table in tables)
+    return UnknownColumn(error.what, location=error.location,
+                         hint=f"check the column name against the table{'s' if len(tables) > 1 else ''} "
+                              f"`{step.name}` reads: {describe}")
 
 
 def bytes_moved(context: StepContext, step: PlannedStep) -> tuple[int | None, int | None]:

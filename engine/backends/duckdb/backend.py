@@ -39,7 +39,7 @@ from flowdeck.engine.backends.base import (
 )
 from flowdeck.engine.backends.files import reader_sql, write_file
 from flowdeck.engine.debug_hooks import crash_point
-from flowdeck.engine.errors import ConfigError, FlowdeckError, NotFound, StepFailed, WarehouseBusy
+from flowdeck.engine.errors import ConfigError, FlowdeckError, NotFound, StepFailed, UnknownColumn, WarehouseBusy
 from flowdeck.engine.masking import mask
 from flowdeck.engine.sql.render import identifier, identifiers, string
 
@@ -255,7 +255,8 @@ class DuckDBBackend(Backend):
         except (duckdb.IOException, duckdb.TransactionException) as error:  # the disk, a conflict: may pass
             raise StepFailed(f"{doing}: {mask(_first_line(error))}", transient=True) from None
         except duckdb.Error as error:
-            raise StepFailed(f"{doing}: {mask(_first_line(error))}", hint=_hint_for(error)) from None
+            failure = UnknownColumn if _unknown_column(error) else StepFailed
+            raise failure(f"{doing}: {mask(_first_line(error))}", hint=_hint_for(error)) from None
 
     def _ensure_meta_schema(self) -> None:
         connection = self._connection
@@ -632,6 +633,14 @@ def _hint_for(error: duckdb.Error) -> str | None:
         return "check the source path and glob in pipeline.yaml; paths are relative to the project"
     if "Could not convert string" in text or "Conversion Error" in text:
         return "a value does not fit its column type; cast it explicitly (TRY_CAST returns NULL instead of failing)"
-    if "Referenced column" in text or "not found in FROM clause" in text:
-        return "check the column name against the upstream table (`flowdeck query \"DESCRIBE table\"`)"
+    if _unknown_column(error):
+        return "check the column name against the tables the query reads"
     return None
+
+
+def _unknown_column(error: duckdb.Error) -> bool:
+    """Whether DuckDB's binder refused a column name (``Referenced column "x" not found``, ``Table "o" does
+    not have a column named "x"``)."""
+    text = str(error)
+    return isinstance(error, duckdb.BinderException) and (
+        "Referenced column" in text or "does not have a column named" in text)

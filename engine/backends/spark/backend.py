@@ -50,7 +50,7 @@ from flowdeck.engine.backends.spark.session import connect, first_line
 from flowdeck.engine.backends.spark.sources import reader_options
 from flowdeck.engine.backends.spark.transpile import Transpiled, transpile
 from flowdeck.engine.debug_hooks import crash_point
-from flowdeck.engine.errors import FlowdeckError, SqlError, StepFailed
+from flowdeck.engine.errors import FlowdeckError, SqlError, StepFailed, UnknownColumn
 from flowdeck.engine.sql.analysis import DIALECT
 from flowdeck.engine.sql.render import identifier, identifiers
 
@@ -170,7 +170,8 @@ class SparkBackend(Backend):
             transient = any(word in text for word in ("UNAVAILABLE", "Connection refused", "DEADLINE_EXCEEDED"))
             if "OPERATION_CANCELED" in text or "cancelled" in text.lower():
                 raise StepFailed(f"{doing}: interrupted (the run was canceled)") from None
-            raise StepFailed(f"{doing}: {text}", transient=transient, hint=_hint_for(text)) from None
+            failure = UnknownColumn if "UNRESOLVED_COLUMN" in text else StepFailed
+            raise failure(f"{doing}: {text}", transient=transient, hint=_hint_for(text)) from None
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -637,7 +638,7 @@ def _hint_for(text: str) -> str | None:
     if "CAST_INVALID_INPUT" in text or "CAST_OVERFLOW" in text:
         return "a value does not fit its type; TRY_CAST returns NULL instead of failing"
     if "UNRESOLVED_COLUMN" in text:
-        return "check the column name against the upstream table"
+        return "check the column name against the tables the query reads"
     return None
 
 
