@@ -44,6 +44,8 @@ def out() -> Console:
     console = Console(highlight=False, soft_wrap=False)
     if not console.is_terminal:
         console.width = PIPE_WIDTH
+        # a line of text stays one line, however long (grep, logs, a mail body); tables still fit PIPE_WIDTH
+        console.soft_wrap = True
     return console
 
 

@@ -36,6 +36,7 @@ from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.project.project import PIPELINE_FILE
 from flowdeck.state import RunRecord
 from flowdeck.state.records import iso
+from flowdeck.state.status import RUN_FAILURES, RunStatus
 
 LOOP_SECONDS = 0.25
 RELOAD_CHECK_SECONDS = 2.0
@@ -43,6 +44,7 @@ RELOAD_SETTLE_SECONDS = 1.0  # an edited pipeline is read once its files have be
 RECOVERY_SECONDS = 30.0
 HEALTHY_LOOP_SECONDS = 15.0  # a main loop silent for longer than this is stuck
 ALERT_EVALUATION_SECONDS = 10.0  # deadlines, stale data, own health, reminders
+LAST_ERRORS_LOOKED_AT = 50  # the newest failed (and abandoned) runs `status` looks through for failures that still stand
 LOG_FILE = "daemon.log"
 log = logging.getLogger("flowdeck.daemon")
 
@@ -315,12 +317,22 @@ class Daemon:
 
 
 def last_errors(workspace: Workspace, limit: int = 5) -> list[dict[str, Any]]:
-    """The latest failed and abandoned runs, newest first, with their errors."""
+    """The latest failed and abandoned runs that still stand, newest first, with their errors.
+
+    A failure stands until a later run of its pipeline succeeds (a resume, a rerun, the next
+    scheduled run): once one has, the failure was made good and is no longer a problem to show.
+    """
     ledger = workspace.ledger
-    failed = ledger.list_runs(status="failed", limit=limit) + ledger.list_runs(status="abandoned", limit=limit)
-    failed.sort(key=lambda run: run.ended_at or run.created_at, reverse=True)
+    seen = LAST_ERRORS_LOOKED_AT
+    failed = [run for status in RUN_FAILURES for run in ledger.list_runs(status=status, limit=seen)]
+    last_success: dict[str, float] = {}
+    for pipeline in {run.pipeline for run in failed}:
+        succeeded = ledger.list_runs(pipeline=pipeline, status=RunStatus.SUCCEEDED, limit=1)
+        last_success[pipeline] = succeeded[0].created_at if succeeded else float("-inf")
+    standing = [run for run in failed if run.created_at > last_success[run.pipeline]]
+    standing.sort(key=lambda run: run.ended_at or run.created_at, reverse=True)
     return [{"run_id": run.run_id, "pipeline": run.pipeline, "status": run.status, "ended_at": iso(run.ended_at),
-             "error": run.error} for run in failed[:limit]]
+             "error": run.error} for run in standing[:limit]]
 
 
 def _fingerprint(folder: Path) -> Fingerprint:

@@ -34,3 +34,29 @@ def test_a_misspelt_column_is_explained_with_the_describe_of_the_table_the_step_
     # the command the hint gives works as written, and shows the column that was meant
     described = run_flowdeck("query", "DESCRIBE raw_sales", project=root)
     assert described.returncode == 0 and "amount" in described.stdout.split(), described
+
+
+def test_status_lists_only_failures_no_later_run_made_good_each_on_one_line(tmp_path: Path) -> None:
+    root = _minimal(tmp_path)
+    pipeline = root / "pipelines/hello/pipeline.yaml"
+    missing = "data/" + "sales_exported_by_the_shop_every_night_" * 4 + ".csv"  # an error longer than 200 columns
+    _edit(pipeline, "path: data/sales.csv", f"path: {missing}")
+    assert run_flowdeck("run", "hello", project=root).returncode == 1
+    status = run_flowdeck("status", project=root)
+    lines = status.stdout.splitlines()
+    assert "last errors:" in lines, status
+    error_lines = [line for line in lines if missing in line]
+    assert len(error_lines) == 1 and error_lines[0].endswith("does not exist"), status  # piped: never wrapped
+    assert len(error_lines[0]) > 200
+    # the failure is made good by resuming it: no longer an error to show
+    _edit(pipeline, f"path: {missing}", "path: data/sales.csv")
+    assert run_flowdeck("run", "--resume", "last", project=root).returncode == 0
+    status = run_flowdeck("status", project=root)
+    assert "last errors:" not in status.stdout, status
+    assert run_flowdeck("status", "--json", project=root).json()["last_errors"] == []
+    # a later failure stands again, until a later run succeeds
+    assert run_flowdeck("run", "hello", "--param", "min_amount=100000", project=root).returncode == 1
+    standing = run_flowdeck("status", "--json", project=root).json()["last_errors"]
+    assert [error["pipeline"] for error in standing] == ["hello"] and "row_count" in standing[0]["error"]
+    assert run_flowdeck("run", "hello", project=root).returncode == 0
+    assert run_flowdeck("status", "--json", project=root).json()["last_errors"] == []
