@@ -25,8 +25,13 @@ def _read_value(name: str) -> str:
     if sys.stdin.isatty():
         import getpass
 
-        value = getpass.getpass(f"value of {name} (not shown): ")
-        if getpass.getpass("again: ") != value:
+        try:
+            value = getpass.getpass(f"value of {name} (not shown): ")
+            again = getpass.getpass("again: ")
+        except EOFError:  # Ctrl-D at the prompt
+            sys.stderr.write("\n")
+            raise SecretsError(f"no value given for {name}; nothing was stored") from None
+        if again != value:
             raise SecretsError("the two values differ; nothing was stored")
         return value
     value = sys.stdin.read()
@@ -48,7 +53,10 @@ def set_secret(
     import secrets
 
     ws = workspace(ctx)
-    ws.require("secrets", name)  # before prompting: a viewer should not type a password for nothing
+    # before prompting, so nobody types a password for nothing: a viewer is refused, and a machine
+    # with nowhere safe to keep it (no keyring, no master key) says how to set one up
+    ws.require("secrets", name)
+    ws.secret_store_description()
     value = secrets.token_urlsafe(32) if generate else _read_value(name)
     where = ws.set_secret(name, value)
     err().print(f"stored secret {name} in {where}")

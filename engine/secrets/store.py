@@ -29,12 +29,13 @@ SECRETS_FILE = "secrets.enc"
 MIN_MASTER_KEY_LENGTH = 16
 _INDEX = "__flowdeck_index__"  # keyring cannot list entries, so the names are kept in one more entry
 
-SETUP_HINT = (
+SETUP_HINT = (  # lines a terminal shows whole: a hint is read, not scrolled sideways
     "either give flowdeck a master key for its encrypted file keyring under .flowdeck/:\n"
     f'    export {MASTER_KEY_ENV}="$(flowdeck secrets new-master-key)"   # keep a copy somewhere safe\n'
-    f"  (for the daemon under systemd: LoadCredential={MASTER_KEY_ENV}:/etc/flowdeck/master-key), "
-    "or install and unlock a keyring backend (e.g. the Secret Service in a D-Bus session; "
-    "`python -m keyring --list-backends` shows what is available). flowdeck never keeps secrets in plain text"
+    f"  (for the daemon under systemd: LoadCredential={MASTER_KEY_ENV}:/etc/flowdeck/master-key),\n"
+    "  or install and unlock a keyring backend (e.g. the Secret Service in a D-Bus session;\n"
+    "  `python -m keyring --list-backends` shows what is available).\n"
+    "  flowdeck never keeps secrets in plain text"
 )
 
 
