@@ -1,8 +1,9 @@
 """`flowdeck new pipeline`: the assistant that asks for a source, a schedule, checks and a destination.
 
-Every answer can be given as a flag, so the command is scriptable; on a terminal the missing
-ones are asked (and asked again when wrong). It shows the files it would write, validates
-them with the project's own validation, and writes only once confirmed (or with --yes).
+Every answer can be given as a flag, so the command is scriptable; on a terminal (or with
+--interactive, from stdin) the missing ones are asked, and asked again when wrong. It validates
+the files it would write with the project's own validation, shows them once they are valid, and
+writes them only once confirmed (or with --yes).
 The questions, the files and the validation are engine/assistant.py's; only the asking is here.
 """
 
@@ -115,9 +116,7 @@ def new_pipeline(
         draft = render(answers)
     except AnswerError as error:
         raise _with_flag(error) from None
-    for relative, text in draft.files.items():
-        _show(relative, text)
-    problems = draft_problems(project, answers, draft)
+    problems = draft_problems(project, answers, draft)  # before the files are shown: the error is the news
     if problems:
         first, *rest = problems
         if isinstance(first, AnswerError):
@@ -126,6 +125,8 @@ def new_pipeline(
 
         raise ConfigError(f"not written: the new pipeline would not be valid: {first.what}", location=first.location,
                           excerpt=first.excerpt, hint=first.hint, also=rest)
+    for relative, text in draft.files.items():
+        _show(relative, text)
     err().print(f"[green]✓[/] valid: {plain(answers.name)} passes `flowdeck validate`")
     if dry_run:
         err().print("dry run: nothing written")
@@ -290,7 +291,9 @@ def _show(relative: str, text: str) -> None:
     console = out()
     if console.is_terminal:
         console.rule(plain(relative), align="left")
-        console.print(Syntax(text, "yaml" if relative.endswith(".yaml") else "sql", background_color="default"))
+        # wrapped, not cropped: a comment past the terminal's width is still read to its end
+        console.print(Syntax(text, "yaml" if relative.endswith(".yaml") else "sql", background_color="default",
+                             word_wrap=True))
     else:
         console.print(f"--- {relative}", markup=False, highlight=False)
         console.print(text, markup=False, highlight=False, end="")

@@ -2,7 +2,9 @@
 
 A command that asks never waits on a pipe or a closed stdin: without a terminal it asks only
 when told to (``--interactive``, answers read line by line from stdin) and otherwise stops
-with an error naming the flag that gives the missing answer.
+with an error naming the flag that gives the missing answer. Piped answers are treated as
+typed ones: a wrong answer is explained and the next line is read as the answer again, and
+stdin ending before every question is answered stops the command.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class MissingAnswer(FlowdeckError):
 
 
 class Asker:
-    """Asks questions: on a terminal (re-asking after a wrong answer), or from piped lines, or not at all."""
+    """Asks questions: on a terminal or from piped lines (re-asking after a wrong answer), or not at all."""
 
     def __init__(self, *, interactive: bool | None = None) -> None:
         self.terminal = on_terminal()
@@ -46,8 +48,6 @@ class Asker:
                 "an answer is needed" if not answer else (check(answer) if check else None))
             if problem is None:
                 return answer
-            if not self.terminal:  # piped answers: re-asking would shift every later answer
-                raise FlowdeckError(f"{question}: {problem} (got {answer!r})", hint=f"fix the answer, or pass {flag}")
             self._say(f"  ✗ {problem}")
 
     def choice(self, question: str, options: Sequence[tuple[str, str]], *, flag: str, default: str) -> str:

@@ -1,11 +1,16 @@
-"""`flowdeck new pipeline` as a person or a script uses it: real subprocesses, flags, piped answers, no terminal."""
+"""`flowdeck new pipeline` as a person or a script uses it: real subprocesses, flags, piped answers,
+and a real terminal (a pty) where it asks."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
-from tests.conftest import FLOWDECK, clean_env, run_flowdeck, warehouse_rows
+from tests.conftest import FLOWDECK, REPO_ROOT, clean_env, run_flowdeck, warehouse_rows
+from tests.docs.markdown import section
+from tests.docs.output import mismatch
+from tests.firsthour.terminal import Terminal
 
 
 def _project(tmp_path: Path) -> Path:
@@ -51,12 +56,74 @@ def test_piped_answers_are_asked_in_order_and_the_file_trigger_is_written(tmp_pa
     assert run_flowdeck("validate", "landed", project=root).returncode == 0
 
 
-def test_a_wrong_piped_answer_stops_without_writing(tmp_path: Path) -> None:
+def test_a_wrong_piped_answer_is_explained_and_the_next_line_answers_again(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    answers = ["nightly", "data/incoming/orders/*.csv", "cron", "0 6 * *", "0 6 * * *", "", "", "", "", "", "", "y"]
+    result = _piped(root, answers)
+    assert result.returncode == 0, result.stdout + result.stderr
+    transcript = result.stdout.splitlines()
+    wrong = transcript.index("Cron expression (minute hour day month weekday) [0 6 * * *]: 0 6 * *")
+    assert "invalid cron expression" in transcript[wrong + 1]
+    assert transcript[wrong + 2] == "Cron expression (minute hour day month weekday) [0 6 * * *]: 0 6 * * *"
+    assert 'cron: "0 6 * * *"' in (root / "pipelines/nightly/pipeline.yaml").read_text()
+
+
+def test_piped_answers_ending_after_a_wrong_one_stop_without_writing(tmp_path: Path) -> None:
     root = _project(tmp_path)
     result = _piped(root, ["bad_cron", "data/incoming/orders/*.csv", "cron", "0 6 * *"])
     assert result.returncode == 2
-    assert "invalid cron expression" in result.stderr and "--cron" in result.stderr
+    assert "invalid cron expression" in result.stdout
+    assert "missing answer: Cron expression" in result.stderr and "--cron" in result.stderr
     assert not (root / "pipelines/bad_cron").exists()
+
+
+def test_a_flag_that_makes_an_invalid_pipeline_is_refused_before_any_file_is_shown(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    result = run_flowdeck("new", "pipeline", "x", "--source", "data/incoming/orders/*.csv", "--no-schedule",
+                          "--unique", "nosuch", "--yes", project=root)
+    assert result.returncode == 2
+    assert "no column 'nosuch'" in result.stderr and "change --unique" in result.stderr
+    assert result.stdout == ""  # no preview of files that will not be written
+    assert not (root / "pipelines/x").exists()
+
+
+TRANSCRIPT = section(REPO_ROOT / "docs" / "new-pipeline.md", "## On a terminal")[0].text
+QUESTION = re.compile(r"^(?P<prompt>\S.*:)(?: (?P<answer>[^:]*))?$")  # "Time zone [UTC]: Europe/Paris"
+
+
+def test_on_a_terminal_the_documented_session_asks_as_shown_and_the_preview_is_wrapped_not_cut(tmp_path: Path) -> None:
+    """docs/new-pipeline.md's session, typed on an 80-column terminal: each question as shown, then the
+    files (their lines longer than 80 columns wrapped, not cut), then the confirmation."""
+    root = tmp_path / "shop"
+    assert run_flowdeck("init", str(root), "--template", "minimal", cwd=tmp_path).returncode == 0
+    (root / "data/orders").mkdir()
+    (root / "data/orders/2026-11.csv").write_text("order_id,customer_id,status,amount,ordered_at\n"
+                                                  "1,7,paid,12.5,2026-11-02 09:14:00\n")
+    command, *session = TRANSCRIPT.splitlines()
+    assert command == "$ flowdeck new pipeline"
+    terminal = Terminal([str(FLOWDECK), "new", "pipeline"], env=clean_env(), cwd=root, columns=80)
+    for line in session:
+        question = QUESTION.match(line)
+        if question and not line.startswith(" "):
+            terminal.expect(question["prompt"] + " ")
+            terminal.type(question["answer"] or "")
+    terminal.expect("Write these 2 files? (y/n) [y]: ")
+    terminal.type("y")
+    assert terminal.wait() == 0, terminal.text
+    shown = terminal.text
+    asked = shown[:shown.index("Also export it")]
+    asked += shown[shown.index("Also export it"):].split("\n", 1)[0]
+    assert mismatch("\n".join(session), asked) is None, mismatch("\n".join(session), asked)
+    # every line of the files written was on the screen whole: lines past 80 columns wrapped, not cut
+    words_shown = " ".join(shown.split())
+    written = [root / "pipelines/orders/pipeline.yaml", root / "pipelines/orders/orders.sql"]
+    long_lines = [line for path in written for line in path.read_text().splitlines() if len(line) > 80]
+    assert long_lines, "the files have no line past 80 columns: this test would prove nothing"
+    cut = [line for path in written for line in path.read_text().splitlines()
+           if line.strip() and " ".join(line.split()) not in words_shown]
+    assert not cut, cut
+    assert "wrote pipelines/orders/orders.sql" in shown
+    assert run_flowdeck("run", "orders", project=root).returncode == 0
 
 
 def test_answers_running_out_name_the_missing_one(tmp_path: Path) -> None:
