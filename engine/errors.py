@@ -63,6 +63,20 @@ class FlowdeckError(Exception):
         self.also = also or []
         super().__init__(self.render())
 
+    def to_json(self) -> list[dict[str, object]]:
+        """This error and those it carries (``also``), each as ``{message, file, line, column, key, hint}``
+        (the JSON of `flowdeck validate --json`); unknown parts are null."""
+        location = self.location
+        this: dict[str, object] = {
+            "message": self.what,
+            "file": str(location.path) if location else None,
+            "line": location.line or None if location else None,
+            "column": location.column or None if location else None,
+            "key": location.key or None if location else None,
+            "hint": self.hint,
+        }
+        return [this, *(entry for other in self.also for entry in other.to_json())]
+
     def render(self) -> str:
         """The message as printed: location, what, excerpt of the offending line, hint."""
         head = f"{self.location}: {self.what}" if self.location else self.what

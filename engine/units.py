@@ -1,4 +1,4 @@
-"""Durations written for people, the same in the CLI, the console and alert messages."""
+"""Durations and counts written for people, the same in the CLI, the console and alert messages."""
 
 from __future__ import annotations
 
@@ -14,3 +14,8 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 step``, ``2 steps``, ``3,100 rows``: the count and the noun that agrees with it."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

@@ -125,7 +125,8 @@ class Workspace:
         needed = roles.needed_role(action)
         on = f" ({target})" if target else ""
         raise Forbidden(
-            f"{self.user} is a {self.role} in this project; {roles.describe(action)}{on} needs the {needed} role",
+            f"{self.user} is {roles.with_article(self.role)} in this project; {roles.describe(action)}{on} "
+            f"needs the {needed} role",
             hint=f"ask an admin to add you (or one of your groups, as @group) to roles.{needed}s in flowdeck.yaml",
         )
 
@@ -162,16 +163,15 @@ class Workspace:
 
         return build_plan(self.project, pipeline)
 
-    def validate_all(self) -> tuple[list[Plan], list[FlowdeckError]]:
-        """Validate every pipeline; return the good plans and the errors of the bad ones."""
-        plans: list[Plan] = []
-        errors: list[FlowdeckError] = []
+    def validate_all(self) -> dict[str, Plan | FlowdeckError]:
+        """Validate every pipeline: each name with its plan, or with the error that makes it invalid."""
+        results: dict[str, Plan | FlowdeckError] = {}
         for name in self.project.pipeline_names():
             try:
-                plans.append(self.plan(name))
+                results[name] = self.plan(name)
             except FlowdeckError as error:
-                errors.append(error)
-        return plans, errors
+                results[name] = error
+        return results
 
     def pipeline_summaries(self, now: float | None = None) -> list[PipelineSummary]:
         """Every pipeline with its trigger, next scheduled time and last run; invalid ones included."""
@@ -911,7 +911,8 @@ class Workspace:
         return schemas
 
     def prune(self, *, dry_run: bool = False) -> PruneReport:
-        """Apply the retention policies (admins; the daemon applies them daily as configured)."""
+        """Apply the retention policies (admins; the daemon applies them daily as configured). A dry run
+        only counts what would go, so any role may ask for one."""
         from flowdeck.engine.governance.retention import prune
 
         if self.source == "daemon":  # the configured policy, applied on schedule: no person to check
@@ -920,7 +921,7 @@ class Workspace:
                 self.audit("prune", self.project.config.name, details=report.removed)
             return report
         if dry_run:
-            self.require("prune")
+            self.require("read")  # it changes nothing
             return prune(self.project, self.ledger, dry_run=True)
         with self._guarded("prune", "prune", self.project.config.name) as details:
             report = prune(self.project, self.ledger)

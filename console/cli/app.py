@@ -10,9 +10,26 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from typer.core import TyperOption
 
 if TYPE_CHECKING:
+    import click
+
     from flowdeck.engine.workspace import Workspace
+
+
+def _flags_show_no_type() -> None:
+    """typer (0.29) shows a type beside every option in --help, `<bool>` beside a flag too, as if
+    `--version` took a value; a flag takes none, so its type column stays empty."""
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: click.Context) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
 
 app = typer.Typer(
     name="flowdeck",
@@ -46,8 +63,8 @@ def main(
     ctx: typer.Context,
     project: Annotated[
         Optional[str],
-        typer.Option("--project", "-p", help="Project folder (else $FLOWDECK_PROJECT, else the nearest flowdeck.yaml upward).",
-                     show_default=False),
+        typer.Option("--project", "-p", metavar="DIR", show_default=False,
+                     help="Project folder (else $FLOWDECK_PROJECT, else the nearest flowdeck.yaml upward)."),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)

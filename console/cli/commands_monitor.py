@@ -9,7 +9,16 @@ import typer
 
 from flowdeck.console.cli.app import app, workspace
 from flowdeck.console.cli.charts import bar, format_bytes, format_rate, sparkline, status_bars, timeline
-from flowdeck.console.cli.output import format_duration, format_rows, format_time, out, plain, print_json, status_text
+from flowdeck.console.cli.output import (
+    counted,
+    format_duration,
+    format_rows,
+    format_time,
+    out,
+    plain,
+    print_json,
+    status_text,
+)
 
 if TYPE_CHECKING:
     from flowdeck.engine.monitor.views import RunMetrics
@@ -71,7 +80,7 @@ def stats(
         for name, history in report.slowest_steps:
             console.print(f"  {name + '.' + history.step:<40} [yellow]{bar(history.mean_seconds, longest, 24):<24}[/] "
                           f"{format_duration(history.mean_seconds):>8}  max {format_duration(history.max_seconds)} "
-                          f"({history.runs} runs)")
+                          f"({counted(history.runs, 'run')})")
 
 
 @app.command()

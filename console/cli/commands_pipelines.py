@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from flowdeck.console.cli.app import app, workspace
-from flowdeck.console.cli.output import err, out, plain, print_json
+from flowdeck.console.cli.output import counted, err, out, plain, print_json
+
+if TYPE_CHECKING:
+    from flowdeck.engine.plan.planner import Plan
 
 
 @app.command()
@@ -49,7 +52,7 @@ def init(
                         "(choose one with --template NAME; `flowdeck init --list-templates` lists them)")
     written = init_project(directory, template)
     out().print(f"created a flowdeck project in {plain(written.root)} from the `{plain(template)}` template "
-                f"({len(written)} files)")
+                f"({counted(len(written), 'file')})")
     out().print(f"next: cd {plain(directory)} && flowdeck validate && flowdeck run {written.pipeline}")
 
 
@@ -62,6 +65,8 @@ def validate(
         typer.Option("--engine", "-e", help="Also check that the SQL runs the same on this engine: duckdb or spark "
                      "(spark runs the lint of docs/spark.md; nothing is run, no JVM is started)."),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each pipeline's verdict and problems as JSON "
+                                          "(docs/cli.md).")] = False,
 ) -> None:
     """Check the project's YAML and SQL without running anything.
 
@@ -70,35 +75,59 @@ def validate(
     Example: `flowdeck validate daily_sales --engine spark`
     """
     from flowdeck.engine.errors import EXIT_BAD_INPUT, FlowdeckError
+    from flowdeck.engine.masking import mask
 
     ws = workspace(ctx)
     chosen = engine or ws.project.config.engine
     if chosen not in ("duckdb", "spark"):
         raise FlowdeckError(f"unknown engine {chosen!r}", hint="use duckdb or spark")
-    if pipeline is not None:
-        plans, errors = [ws.plan(pipeline)], []
+    results: dict[str, Plan | FlowdeckError]
+    if pipeline is None:
+        results = ws.validate_all()
     else:
-        plans, errors = ws.validate_all()
-    valid = []
-    for plan in plans:
+        try:
+            results = {pipeline: ws.plan(pipeline)}
+        except FlowdeckError as error:
+            if not as_json:
+                raise  # printed as any error is
+            results = {pipeline: error}
+    verdicts: list[dict[str, Any]] = []
+    errors: list[FlowdeckError] = []
+    for name, result in results.items():
+        if isinstance(result, FlowdeckError):
+            errors.append(result)
+            verdicts.append({"pipeline": name, "valid": False, "steps": None, "engine": chosen,
+                             "spark_rewrites": [], "problems": result.to_json()})
+            continue
+        rewritten: list[str] = []
         if chosen == "spark":
-            report = ws.lint_spark(plan.name)
+            report = ws.lint_spark(name)
             if not report.ok:
-                errors.append(report.error())
+                refusal = report.error()
+                errors.append(refusal)
+                verdicts.append({"pipeline": name, "valid": False, "steps": len(result.steps), "engine": chosen,
+                                 "spark_rewrites": [], "problems": refusal.to_json()})
                 continue
             rewritten = sorted({rule for rules in report.rewrites.values() for rule in rules})
-            note = f"; on spark, rewritten: {', '.join(rewritten)}" if rewritten else ""
-            out().print(f"[green]✓[/] {plan.name} ({len(plan.steps)} steps, runs on spark{plain(note)})")
-        else:
-            out().print(f"[green]✓[/] {plan.name} ({len(plan.steps)} steps)")
-        valid.append(plan)
-    for error in errors:
+        verdicts.append({"pipeline": name, "valid": True, "steps": len(result.steps), "engine": chosen,
+                         "spark_rewrites": rewritten, "problems": []})
+    if as_json:
+        print_json(json.loads(mask(json.dumps(verdicts))))
+    for verdict in [] if as_json else verdicts:
+        if not verdict["valid"]:
+            continue
+        note = f"; on spark, rewritten: {', '.join(verdict['spark_rewrites'])}" if verdict["spark_rewrites"] else ""
+        on = f", runs on spark{plain(note)}" if chosen == "spark" else ""
+        out().print(f"[green]✓[/] {verdict['pipeline']} ({counted(verdict['steps'], 'step')}{on})")
+    for error in [] if as_json else errors:
         err().print("[red]✗[/] " + plain(error.render()) + "\n")
     if errors:
-        err().print(f"{len(errors)} of {len(valid) + len(errors)} pipelines are invalid"
-                    + (" or refused on spark" if chosen == "spark" else ""))
+        if not as_json:
+            err().print(f"{len(errors)} of {counted(len(verdicts), 'pipeline')} "
+                        + ("is" if len(errors) == 1 else "are") + " invalid"
+                        + (" or refused on spark" if chosen == "spark" else ""))
         raise typer.Exit(EXIT_BAD_INPUT)
-    if not plans:
+    if not verdicts and not as_json:
         err().print("no pipelines yet: add one under pipelines/<name>/pipeline.yaml")
 
 
@@ -160,18 +189,23 @@ def graph(
     output_format: Annotated[
         str, typer.Option("--format", "-f", help="text (drawn in the terminal), mermaid or dot.")
     ] = "text",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the steps, their levels and what each waits for as "
+                                          "JSON (docs/cli.md).")] = False,
 ) -> None:
     """Draw a pipeline's DAG: which step feeds which.
 
     Example: `flowdeck graph daily_sales --format mermaid`
     """
     from flowdeck.engine.errors import FlowdeckError
-    from flowdeck.engine.plan.describe import graph_dot, graph_mermaid, graph_text
+    from flowdeck.engine.plan.describe import graph_dot, graph_json, graph_mermaid, graph_text
 
     renderers = {"text": graph_text, "mermaid": graph_mermaid, "dot": graph_dot}
     if output_format not in renderers:
         raise FlowdeckError(f"unknown format {output_format!r}", hint="use text, mermaid or dot")
     plan = workspace(ctx).plan(pipeline)
+    if as_json:
+        print_json(graph_json(plan))
+        return
     text = renderers[output_format](plan)
     if output_format == "text":
         out().print(text)

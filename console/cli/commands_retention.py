@@ -18,7 +18,8 @@ def prune(
 ) -> None:
     """Remove runs, events, lineage, audit entries and temporary folders older than the retention policies.
 
-    The policies are `retention:` in flowdeck.yaml. Needs the admin role.
+    The policies are `retention:` in flowdeck.yaml. Needs the admin role; a dry run, which changes
+    nothing, any role.
 
     Example: `flowdeck prune --dry-run`
     """

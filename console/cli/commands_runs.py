@@ -45,7 +45,7 @@ def run(
         Optional[str], typer.Argument(help="The pipeline to run (a folder under pipelines/); omit with --resume.")
     ] = None,
     param: Annotated[
-        Optional[list[str]], typer.Option("--param", "-P", help="A run parameter, NAME=VALUE; repeatable.")
+        Optional[list[str]], typer.Option("--param", "-P", metavar="NAME=VALUE", help="A run parameter; repeatable.")
     ] = None,
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Queue the run and return; the daemon (if running) or a background worker executes it.")
@@ -314,11 +314,15 @@ def logs(
 ) -> None:
     """Print a run's event log.
 
+    With --follow, wait for the run to end and exit with its outcome: 0 when it succeeded, 1 otherwise.
+
     Example: `flowdeck logs last --follow`
     """
     import json
 
     from flowdeck.console.cli.output import json_default
+    from flowdeck.engine.errors import EXIT_RUN_FAILED
+    from flowdeck.state.status import RunStatus
 
     ws = workspace(ctx)
     record = ws.resolve_run(run_id)
@@ -336,8 +340,10 @@ def logs(
         if not follow:
             return
         current = ws.ledger.get_run(record.run_id)
-        if current is None or (current.finished and not events):
+        if current is None:
             return
+        if current.finished and not events:  # followed to its end: say how it ended, as `flowdeck run` does
+            raise typer.Exit(0 if current.status == RunStatus.SUCCEEDED else EXIT_RUN_FAILED)
         time.sleep(0.3)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from flowdeck.console.cli.app import app, workspace
-from flowdeck.console.cli.output import err, out, print_json
+from flowdeck.console.cli.output import counted, err, out, print_json
 
 secrets_app = typer.Typer(
     help="Store credentials outside YAML: in the OS keyring, or in flowdeck's encrypted file keyring.\n\n"
@@ -78,7 +78,7 @@ def list_secrets(
         return
     for name in names:
         out().print(name)
-    err().print(f"{len(names)} secrets in {ws.secret_store_description()}")
+    err().print(f"{counted(len(names), 'secret')} in {ws.secret_store_description()}")
 
 
 @secrets_app.command("delete")

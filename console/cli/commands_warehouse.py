@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from flowdeck.console.cli.app import app, workspace
-from flowdeck.console.cli.output import err, json_default, out, plain, print_json
+from flowdeck.console.cli.output import counted, err, json_default, out, plain, print_json
 
 
 @app.command()
@@ -43,4 +43,4 @@ def query(
         for row in result.rows:
             table.add_row(*("[dim]NULL[/]" if value is None else plain(value) for value in row))
         out().print(table)
-        err().print(f"{len(result.rows):,} rows" + (f" (first {limit}; more exist)" if result.truncated else ""))
+        err().print(counted(len(result.rows), "row") + (f" (first {limit}; more exist)" if result.truncated else ""))

@@ -16,9 +16,10 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from flowdeck.engine.units import format_duration
+from flowdeck.engine.units import counted, format_duration
 
-__all__ = ["err", "format_duration", "format_rows", "format_time", "json_default", "out", "plain", "print_json", "status_text"]
+__all__ = ["counted", "err", "format_duration", "format_rows", "format_time", "json_default", "out", "plain", "print_json",
+           "status_text"]
 
 STATUS_STYLE = {
     "queued": ("…", "cyan"),

@@ -37,6 +37,7 @@ from flowdeck.console.tui.screens.run_detail import RunDetailScreen
 from flowdeck.console.tui.screens.runs import RunsScreen
 from flowdeck.console.tui.themes import BUILTIN_THEMES_DIR, DEFAULT_THEME, load_themes
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.governance.roles import with_article
 from flowdeck.state import LedgerError
 from flowdeck.state.status import RUN_LIVE, RunStatus
 
@@ -283,10 +284,10 @@ class FlowdeckConsole(App[None]):
 
     def _refusal_reason(self) -> str:
         if self.read_only and self.workspace.read_only:
-            return f"read-only console ({self.workspace.user} is a {self.workspace.role})"
+            return f"read-only console ({self.workspace.user} is {with_article(self.workspace.role)})"
         if self.read_only:
             return "read-only console"
-        return f"{self.workspace.user} is a {self.workspace.role}"
+        return f"{self.workspace.user} is {with_article(self.workspace.role)}"
 
     # -- navigation --------------------------------------------------------------------------------------
 

@@ -95,6 +95,11 @@ def needed_role(action: str) -> str:
     return ACTIONS[action][0]
 
 
+def with_article(role: str) -> str:
+    """``a viewer``, ``an operator``, ``an admin``: the role as said after "is"."""
+    return f"{'an' if role[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {role}"
+
+
 def describe(action: str) -> str:
     """How messages name ``action`` (``running pipelines``)."""
     return ACTIONS[action][1]

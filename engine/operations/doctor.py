@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.governance.roles import with_article
 
 if TYPE_CHECKING:
     from flowdeck.engine.project.project import Project
@@ -407,8 +408,8 @@ def check_connections(project: Project) -> Iterator[DoctorFinding]:
 
     workspace = Workspace(project, source="cli")
     if not workspace.can("run"):  # testing logs in with the connection's credentials: operators and admins
-        yield DoctorFinding("connections", "skip", f"not tested: {workspace.user} is a {workspace.role}; testing "
-                            "connections needs the operator role", "ask an operator to run `flowdeck doctor`")
+        yield DoctorFinding("connections", "skip", f"not tested: {workspace.user} is {with_article(workspace.role)}; "
+                            "testing connections needs the operator role", "ask an operator to run `flowdeck doctor`")
         return
     for name in sorted(connections):
         try:

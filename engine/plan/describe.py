@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from flowdeck.engine.project.config.pipeline import PipelineConfig, Schedule
 from flowdeck.engine.project.config.steps import CheckStep, ExtractStep, LoadStep, TransformStep
 from flowdeck.engine.project.project import PipelineSource
+from flowdeck.engine.units import counted
 from flowdeck.state import RunRecord
 
 if TYPE_CHECKING:  # listing pipelines must not load sqlglot; drawing a plan gets one already built
@@ -143,7 +144,7 @@ def mask_label(policy: dict[str, str]) -> str:
 
 def graph_text(plan: Plan, marks: dict[str, str] | None = None) -> str:
     """The DAG drawn level by level for a terminal (rich markup); ``marks`` prefix steps (e.g. last status)."""
-    lines = [f"[bold]{plan.name}[/] — {len(plan.steps)} steps"]
+    lines = [f"[bold]{plan.name}[/] — {counted(len(plan.steps), 'step')}"]
     for depth, names in enumerate(levels(plan)):
         if depth:
             lines.append("   │")
@@ -156,6 +157,19 @@ def graph_text(plan: Plan, marks: dict[str, str] | None = None) -> str:
             mark = f"{marks[name]} " if marks and name in marks else ""
             lines.append(f" {depth + 1:>2} {mark}[bold]{label}[/]{masks}{feeds}")
     return "\n".join(lines)
+
+
+def graph_json(plan: Plan) -> dict[str, Any]:
+    """The DAG as data (`flowdeck graph --json`): each step in run order with its level (1 first, as
+    `graph` draws them), kind, output table and the steps it waits for."""
+    level_of = {name: depth + 1 for depth, names in enumerate(levels(plan)) for name in names}
+    return {
+        "pipeline": plan.name,
+        "steps": [{"name": name, "kind": plan.steps[name].kind, "level": level_of[name],
+                   "output": plan.steps[name].output,
+                   "upstream": sorted(plan.steps[name].upstream, key=lambda n: plan.steps[n].index)}
+                  for name in plan.order],
+    }
 
 
 def graph_mermaid(plan: Plan) -> str:

@@ -117,3 +117,108 @@ def test_secrets_set_on_a_terminal_asks_twice_without_echo_and_ctrl_d_stores_not
     assert ended.wait() == 2
     assert "error: no value given for OTHER; nothing was stored" in ended.text and "Traceback" not in ended.text
     assert run_flowdeck("secrets", "list", project=root, env=env).stdout.split() == ["HOOK_TOKEN"]
+
+
+def _one_step_pipeline(root: Path) -> None:
+    (root / "pipelines/single").mkdir()
+    (root / "pipelines/single/pipeline.yaml").write_text(
+        "steps:\n  - name: only_sales\n    kind: extract\n    source: {path: data/sales.csv}\n")
+
+
+def test_counts_agree_with_their_nouns(tmp_path: Path) -> None:
+    root = _minimal(tmp_path)
+    _one_step_pipeline(root)
+    validated = run_flowdeck("validate", project=root)
+    assert validated.stdout.splitlines() == ["✓ hello (3 steps)", "✓ single (1 step)"], validated
+    assert run_flowdeck("graph", "single", project=root).stdout.splitlines()[0] == "single — 1 step"
+    assert run_flowdeck("run", "single", project=root).returncode == 0
+    assert run_flowdeck("query", "SELECT 1 AS one", project=root).stderr.strip() == "1 row"
+    (root / "pipelines/broken").mkdir()
+    (root / "pipelines/broken/pipeline.yaml").write_text("steps:\n  - name: x\n    kind: extrct\n")
+    invalid = run_flowdeck("validate", project=root)
+    assert invalid.returncode == 2 and invalid.stderr.splitlines()[-1] == "1 of 3 pipelines is invalid", invalid
+
+
+def test_a_refusal_says_an_operator_and_a_dry_run_of_prune_needs_no_admin(tmp_path: Path) -> None:
+    from flowdeck.engine.governance.roles import Identity
+
+    me = Identity.current().user
+    root = _minimal(tmp_path)
+    config = root / "flowdeck.yaml"
+    config.write_text(config.read_text() + f"\nroles:\n  operators: [{me}]\n")
+    refused = run_flowdeck("secrets", "set", "X", "--generate", project=root)
+    assert refused.returncode == 3
+    assert f"error: {me} is an operator in this project; changing secrets (X) needs the admin role" in refused.stderr
+    assert run_flowdeck("prune", "--dry-run", project=root).returncode == 0
+    config.write_text(config.read_text().replace(f"operators: [{me}]", f"viewers: [{me}]"))
+    dry = run_flowdeck("prune", "--dry-run", "--json", project=root)  # changes nothing: any role may ask
+    assert dry.returncode == 0 and dry.json()["dry_run"] is True, dry
+    real = run_flowdeck("prune", project=root)
+    assert real.returncode == 3 and f"{me} is a viewer in this project; pruning the ledger" in real.stderr, real
+
+
+def test_help_shows_no_type_beside_a_flag() -> None:
+    for command in (["--help"], ["run", "--help"], ["alerts", "--help"]):
+        shown = run_flowdeck(*command)
+        assert shown.returncode == 0 and "<bool>" not in shown.stdout, shown
+    top = run_flowdeck("--help").stdout
+    version = next(line for line in top.splitlines() if "--version" in line)
+    assert version.split("--version", 1)[1].split() [:3] == ["Print", "the", "version"], version
+    assert "--project  -p      DIR" in top
+
+
+def test_logs_follow_exits_with_the_outcome_of_the_run(tmp_path: Path) -> None:
+    root = _minimal(tmp_path)
+    assert run_flowdeck("run", "hello", project=root).returncode == 0
+    assert run_flowdeck("logs", "last", "--follow", project=root).returncode == 0
+    assert run_flowdeck("run", "hello", "--param", "min_amount=100000", project=root).returncode == 1
+    followed = run_flowdeck("logs", "last", "--follow", project=root)
+    assert followed.returncode == 1 and "run failed" in followed.stdout, followed
+    assert run_flowdeck("logs", "last", project=root).returncode == 0  # without --follow it only prints
+
+
+def test_validate_and_graph_speak_json(tmp_path: Path) -> None:
+    root = _minimal(tmp_path)
+    _one_step_pipeline(root)
+    verdicts = run_flowdeck("validate", "--json", project=root)
+    assert verdicts.returncode == 0
+    assert [(v["pipeline"], v["valid"], v["steps"], v["problems"]) for v in verdicts.json()] == [
+        ("hello", True, 3, []), ("single", True, 1, [])]
+    _edit(root / "pipelines/single/pipeline.yaml", "kind: extract", "kind: extrct")
+    invalid = run_flowdeck("validate", "--json", project=root)
+    assert invalid.returncode == 2 and invalid.stderr == ""
+    single = next(v for v in invalid.json() if v["pipeline"] == "single")
+    assert single["valid"] is False and single["problems"] == [{
+        "message": "unknown step kind `extrct`; expected one of extract, transform, check, load",
+        "file": str(root / "pipelines/single/pipeline.yaml"), "line": 3, "column": 11, "key": "steps[0].kind",
+        "hint": "did you mean `extract`?"}]
+    graph = run_flowdeck("graph", "hello", "--json", project=root).json()
+    assert graph == {"pipeline": "hello", "steps": [
+        {"name": "raw_sales", "kind": "extract", "level": 1, "output": "raw_sales", "upstream": []},
+        {"name": "sales_by_city", "kind": "transform", "level": 2, "output": "sales_by_city", "upstream": ["raw_sales"]},
+        {"name": "export_sales_by_city", "kind": "load", "level": 3, "output": None, "upstream": ["sales_by_city"]}]}
+
+
+def test_an_abandoned_run_the_daemon_resumes_reuses_the_steps_it_finished(tmp_path: Path) -> None:
+    """docs/daemon.md: with `on_abandoned: resume`, the new run continues where the abandoned one stopped."""
+    from flowdeck.engine.daemon.workers import resume_abandoned
+    from flowdeck.engine.workspace import Workspace
+
+    root = _minimal(tmp_path)
+    (root / "pipelines/hello/pipeline.yaml").write_text(
+        (root / "pipelines/hello/pipeline.yaml").read_text() + "\non_abandoned: resume\n")
+    # the run's process dies while writing the export, its first two steps done
+    killed = run_flowdeck("run", "hello", project=root,
+                          env=clean_env(FLOWDECK_DEBUG_CRASH_AT="exporting:export_sales_by_city"))
+    assert killed.returncode == -9, killed
+    workspace = Workspace.open(root, source="daemon")
+    try:
+        abandoned = workspace.ledger.list_runs(status="abandoned")[0]  # opening the ledger noticed the dead process
+        queued = resume_abandoned(workspace, set())  # what the daemon does at start and every 30 s
+        assert len(queued) == 1
+        assert workspace.execute(queued[0]) == "succeeded"
+        steps = {step.step: step for step in workspace.ledger.steps_of(queued[0])}
+    finally:
+        workspace.close()
+    assert steps["raw_sales"].reused_from == abandoned.run_id and steps["sales_by_city"].reused_from == abandoned.run_id
+    assert steps["export_sales_by_city"].reused_from is None and steps["export_sales_by_city"].status == "succeeded"
