@@ -685,6 +685,22 @@ class Workspace:
             logging.getLogger("flowdeck.alerts").exception("could not deliver notifications at the end of the run")
             return None
 
+    def drop_notification(self, outbox_id: int) -> Notification:
+        """Remove a notification not delivered yet from the outbox (operators; audited): a failed test,
+        or a message the operator has decided not to send. Return it as it was."""
+        with self._guarded("notify", "notification.drop", str(outbox_id)) as details:
+            notification = self.ledger.drop_notification(outbox_id, by=self.user)
+            if notification is None:
+                raise NotFound(f"there is no notification {outbox_id} in the outbox",
+                               hint="`flowdeck alerts` lists the notifications not delivered, with their numbers (#)")
+            details.update(channel=notification.channel, kind=notification.kind, state=notification.state)
+            if notification.state == "sending":
+                raise ParamError(f"notification {outbox_id} is being sent right now; it cannot be dropped",
+                                 hint="look again in a moment (`flowdeck alerts`)")
+            if notification.state == "sent":
+                raise ParamError(f"notification {outbox_id} was delivered; there is nothing to drop")
+        return notification
+
     def test_channel(self, name: str) -> tuple[Notification, str | None]:
         """Send a test notification on one channel now (through the outbox); return it and the
         error if the channel did not take it."""
@@ -695,7 +711,7 @@ class Workspace:
         if channel_named(self.project, name) is None:
             known = ", ".join(sorted({*self.project.config.alerts.channels, "console"}))
             raise NotFound(f"no channel named `{name}` in alerts.channels of flowdeck.yaml", hint=f"known: {known}")
-        self.require("acknowledge", f"testing channel {name}")
+        self.require("notify", f"channel {name}")
         key = f"test-{secrets.token_hex(6)}"
         outbox_id = self.ledger.enqueue_notification(
             name, "test", {"summary": f"test notification from flowdeck ({self.project.config.name}) "

@@ -639,11 +639,32 @@ class AlertLedger:
         return changed == 1
 
     def retry_failed_notifications(self) -> int:
-        """Queue every given-up notification again, now; return how many."""
+        """Queue every given-up notification again, now; return how many. Failed tests are not queued:
+        a test is for the person who asked for it then, not a message to deliver later."""
         now = time.time()
         with self._write() as db:
-            return int(db.execute("UPDATE outbox SET state = 'pending', next_attempt_at = ? WHERE state = 'failed'",
-                                  (now,)).rowcount)
+            return int(db.execute("UPDATE outbox SET state = 'pending', next_attempt_at = ? "
+                                  "WHERE state = 'failed' AND kind <> 'test'", (now,)).rowcount)
+
+    def drop_notification(self, outbox_id: int, *, by: str | None = None) -> Notification | None:
+        """Remove a notification not delivered (pending, or given up) from the outbox, with its attempts,
+        and record it as an event; return it as it was (None if there is no such notification). A
+        notification being sent, or sent, is returned unchanged: the caller says why it stays."""
+        with self._write() as db:
+            row = db.execute("SELECT * FROM outbox WHERE id = ?", (outbox_id,)).fetchone()
+            if row is None:
+                return None
+            notification = Notification.from_row(row)
+            if notification.state not in ("pending", "failed"):
+                return notification
+            db.execute("DELETE FROM outbox_attempts WHERE outbox_id = ?", (outbox_id,))
+            db.execute("DELETE FROM outbox WHERE id = ?", (outbox_id,))
+            self._event(db, None, "notification.dropped",
+                        f"notification {outbox_id} ({notification.kind}) to {notification.channel} dropped"
+                        + (f" by {by}" if by else "") + " before it was delivered",
+                        payload={"outbox_id": outbox_id, "channel": notification.channel, "kind": notification.kind,
+                                 "fingerprint": notification.fingerprint, "last_error": notification.last_error})
+        return notification
 
     def notifications(self, *, states: Sequence[str] = NOTIFICATION_STATES, limit: int = 100,
                       channel: str | None = None) -> list[Notification]:

@@ -1,4 +1,4 @@
-"""Commands about alerts: list them, test a channel, acknowledge, silence, deliver the outbox."""
+"""Commands about alerts: list them, test a channel, acknowledge, silence, deliver or drop notifications."""
 
 from __future__ import annotations
 
@@ -101,8 +101,13 @@ def alerts(
                           format_time(notification.next_attempt_at) if notification.state == "pending" else "",
                           plain(notification.last_error or ""))
         console.print(table)
-    if any(n.state == "failed" for n in undelivered):
-        err().print("some notifications were given up: fix the channel, then `flowdeck alerts send --retry-failed`")
+    given_up = [n for n in undelivered if n.state == "failed"]
+    if any(n.kind != "test" for n in given_up):
+        err().print("some notifications were given up: fix the channel, then `flowdeck alerts send --retry-failed` "
+                    "(or drop one: `flowdeck alerts drop ID`)")
+    failed_tests = [str(n.id) for n in given_up if n.kind == "test"]
+    if failed_tests:
+        err().print(f"failed tests stay listed until dropped: `flowdeck alerts drop {' '.join(failed_tests)}`")
 
 
 @alerts_app.command("test")
@@ -110,15 +115,24 @@ def test(
     ctx: typer.Context,
     channel: Annotated[str, typer.Argument(help="A channel name from alerts.channels in flowdeck.yaml (or `console`).")],
 ) -> None:
-    """Send a test notification on one channel now, and say whether the channel took it (exit 1 if not).
+    """Send a test notification on one channel now, and say whether the channel took it (exit 1 if not,
+    with what to check). A test is sent once: it is not retried later.
 
     Example: `flowdeck alerts test ops_email`
     """
-    notification, error = workspace(ctx).test_channel(channel)
+    from flowdeck.engine.alerts.channels import channel_named, delivery_hint
+
+    ws = workspace(ctx)
+    notification, error = ws.test_channel(channel)
     if error:
-        err().print(f"[red]✗[/] {channel}: {error}")
+        settings = channel_named(ws.project, channel)
+        err().print(f"[red]✗[/] {plain(channel)}: {plain(error)}")
+        if settings is not None and settings.type != "console":
+            err().print(f"hint: {plain(delivery_hint(channel, settings))}")
+        err().print(f"the failed test is listed by `flowdeck alerts` until dropped: "
+                    f"`flowdeck alerts drop {notification.id}`")
         raise typer.Exit(1)
-    out().print(f"[green]✓[/] test notification {notification.dedup_key} delivered to {channel}")
+    out().print(f"[green]✓[/] test notification {notification.dedup_key} delivered to {plain(channel)}")
 
 
 @alerts_app.command("ack")
@@ -166,6 +180,26 @@ def unsilence(
     """
     count = workspace(ctx).unsilence(pipeline)
     out().print(f"{count} silence(s) of {pipeline} ended" if count else f"{pipeline} was not silenced")
+
+
+@alerts_app.command("drop")
+def drop(
+    ctx: typer.Context,
+    ids: Annotated[list[int], typer.Argument(help="Notification numbers, as `flowdeck alerts` lists them (#).",
+                                             metavar="ID...")],
+) -> None:
+    """Drop notifications not delivered yet from the outbox: a failed test, or a message you decided not to send.
+
+    Needs the operator role; each drop is in the audit log. A delivered notification, or one being
+    sent right now, is not dropped (exit 2).
+
+    Example: `flowdeck alerts drop 7`
+    """
+    ws = workspace(ctx)
+    for outbox_id in ids:
+        notification = ws.drop_notification(outbox_id)
+        out().print(f"dropped notification {outbox_id} ({notification.kind} to {plain(notification.channel)}, "
+                    f"{notification.state})")
 
 
 @alerts_app.command("send")

@@ -31,6 +31,10 @@ from flowdeck.console.cli.app import app
 
 def run() -> None:
     """The console script."""
+    import logging
+
+    # the sender logs each delivery for the daemon's log; a command says what happened in its own words
+    logging.getLogger("flowdeck.alerts.sender").addHandler(logging.NullHandler())
     try:
         app()
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ sending and never stored; every text that leaves (errors included) is masked fir
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -159,6 +160,29 @@ def _send_apprise(name: str, channel: Channel, url: str, message: Message) -> No
         problems = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")]
         reason = "; ".join(problems[-3:]) or "the service did not accept it"
         raise DeliveryError(f"channel {name}: {mask(reason)}")
+
+
+_MAIL_SERVER = re.compile(r"^mailtos?://(?:[^@/?]*@)?(?P<host>[^/?:]+)(?::(?P<port>\d+))?")
+# a mail server on this machine that keeps what it receives, for trying alerts without one (aiosmtpd's own CLI)
+LOCAL_MAIL_SINK = "python -m aiosmtpd -n -l 127.0.0.1:8025"
+
+
+def delivery_hint(name: str, channel: Channel) -> str:
+    """What to check when channel ``name`` did not take a notification: where its url points, and
+    (for email) how to point it at a real relay or at a local sink to try alerts without one."""
+    where = f"alerts.channels.{name}.url in flowdeck.yaml"
+    if channel.type == "email":
+        server = _MAIL_SERVER.match(channel.url or "")
+        at = (f": here {server['host']}" + (f":{server['port']}" if server["port"] else "")) if server else ""
+        return (f"flowdeck hands the mail to the server named in {where}{at}.\n"
+                "  Point it at your mail relay, e.g. "
+                "mailtos://USER:${secret:SMTP_PASSWORD}@smtp.example.com?from=etl@example.com&to=you@example.com,\n"
+                f"  or, to try alerts on this machine, run a local mail sink (`{LOCAL_MAIL_SINK}`, after\n"
+                "  `pip install aiosmtpd`; it prints each mail) and use "
+                "mailto://127.0.0.1:8025?from=flowdeck@example.com&to=you@example.com")
+    if channel.type == "webhook":
+        return f"flowdeck POSTs JSON to the server named in {where} (json:// for http, jsons:// for https): is it up?"
+    return f"check {where} (the Apprise URL of the service and its credentials; docs/alerting.md)"
 
 
 def _first_line(text: object) -> str | None:

@@ -32,6 +32,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "rollback": ("operator", "rolling back tables"),
     "cleanup": ("operator", "cleaning up after dead runs"),
     "acknowledge": ("operator", "acknowledging alerts"),
+    "notify": ("operator", "testing alert channels and dropping notifications"),
     "audit": ("operator", "reading the audit log"),
     "edit": ("admin", "editing pipelines and configuration"),
     "schedule": ("admin", "changing schedules"),
