@@ -46,9 +46,12 @@ tools:
 
 setup: $(STAMP)
 
+# The demo's own commands are not echoed either: the run, then the console (or, with no terminal
+# to open it on, what to try next).
 demo: $(BASE)
-	$(BIN)/flowdeck run daily_sales
-	@if [ -t 0 ] && [ -t 1 ]; then $(BIN)/flowdeck console; fi
+	@$(BIN)/flowdeck run daily_sales
+	@if [ -t 0 ] && [ -t 1 ]; then $(BIN)/flowdeck console; \
+	else echo "next: .venv/bin/flowdeck console (the operator console; README.md lists more to try)"; fi
 
 test: $(STAMP) tools
 	$(BIN)/python -m pytest -n auto

@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import FLOWDECK, clean_env, run_flowdeck
+from tests.conftest import FLOWDECK, REPO_ROOT, clean_env, run_flowdeck
 from tests.firsthour.terminal import Terminal
 
 NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
@@ -222,3 +222,42 @@ def test_an_abandoned_run_the_daemon_resumes_reuses_the_steps_it_finished(tmp_pa
         workspace.close()
     assert steps["raw_sales"].reused_from == abandoned.run_id and steps["sales_by_city"].reused_from == abandoned.run_id
     assert steps["export_sales_by_city"].reused_from is None and steps["export_sales_by_city"].status == "succeeded"
+
+
+def test_make_demo_prints_a_few_lines_a_newcomer_reads(tmp_path: Path) -> None:
+    """README's first command, from a fresh checkout: one line for the set-up, the run, and what next.
+
+    The set-up's own work (venv, pip) is stood in for by a `python3` that makes a .venv whose
+    flowdeck is this one: what is tested is what the Makefile itself prints around it.
+    """
+    import shutil
+
+    checkout = tmp_path / "flowdeck"
+    checkout.mkdir()
+    for part in ("Makefile", "pyproject.toml", "constraints.txt", "setup.py", "flowdeck.yaml", "pipelines",
+                 "data/sample", "landing"):
+        source, target = REPO_ROOT / part, checkout / part
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, target)
+    python = tmp_path / "python3"
+    python.write_text(f"""#!/bin/sh
+if [ "$1 $2" = "-m venv" ]; then
+  mkdir -p "$3/bin" && printf '#!/bin/sh\\nexit 0\\n' > "$3/bin/python" && chmod +x "$3/bin/python"
+  ln -s {FLOWDECK} "$3/bin/flowdeck"
+fi
+""")
+    python.chmod(0o755)
+    demo = subprocess.run(["make", "demo", f"PYTHON={python}"], cwd=checkout, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, env=clean_env(), stdin=subprocess.DEVNULL, timeout=300)
+    assert demo.returncode == 0, demo.stdout
+    lines = demo.stdout.splitlines()  # as a terminal shows both streams, in order
+    assert lines[0].startswith("setting up .venv with flowdeck"), lines  # pip's own output goes to .venv/setup.log
+    assert lines[1].startswith("run ") and lines[1].endswith(" of daily_sales"), lines
+    assert lines[-2].startswith("✓ succeeded  run ") and lines[-2].split()[-3:-1] == ["daily_sales", "in"], lines
+    assert lines[-1] == "next: .venv/bin/flowdeck console (the operator console; README.md lists more to try)"
+    assert len(lines) <= 15, lines  # the run's steps, no echoed recipes, no build noise
+    echoed = ("pip install", "-m venv", "touch ", "bin/flowdeck run")  # a recipe make shows before running it
+    assert not [line for line in lines if any(recipe in line for recipe in echoed)], lines
+    again = subprocess.run(["make", "demo", f"PYTHON={python}"], cwd=checkout, capture_output=True, text=True,
+                           env=clean_env(), stdin=subprocess.DEVNULL, timeout=300)
+    assert again.returncode == 0 and not again.stdout.startswith("setting up"), again  # set up once

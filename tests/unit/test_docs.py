@@ -140,7 +140,7 @@ def test_readme_commands_are_the_makefile_targets_and_ci_runs_the_second() -> No
     first, second = re.findall(r"^(make \w+)", readme, re.M)[:2]
     assert (first, second) == ("make demo", "make test")
     makefile = (REPO_ROOT / "Makefile").read_text()
-    assert re.search(r"^demo: .*\n(\t.*\n)*\t\$\(BIN\)/flowdeck run daily_sales", makefile, re.M)
+    assert re.search(r"^demo: .*\n(\t.*\n)*\t@?\$\(BIN\)/flowdeck run daily_sales", makefile, re.M)
     assert re.search(r"^test: ", makefile, re.M)
     assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
 
