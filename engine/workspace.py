@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspac
 
 STALE_HEARTBEAT_SECONDS = 120.0
 RESUMABLE = ("failed", "abandoned", "canceled")
-RUN_END_DELIVERY_SECONDS = 30.0  # how long the end of a run may spend delivering notifications
+RUN_END_DELIVERY_SECONDS = 30.0  # how long the end of a run may spend delivering what the run raised
 
 
 def current_user() -> str:
@@ -370,7 +370,7 @@ class Workspace:
 
         executor = executor or RunExecutor(self.project, self.ledger, observer=observer)
         status = executor.execute(run)
-        self.flush_alerts()
+        self.flush_alerts(run_id)
         return status
 
     def spawn_worker(self, run_id: str, *, claimed_by_parent: bool = False) -> subprocess.Popen[bytes]:
@@ -639,6 +639,10 @@ class Workspace:
         """The silences active now."""
         return self.ledger.silences()
 
+    def notifications_of_run(self, run_id: str) -> list[Notification]:
+        """The notifications a run raised (about alerts it fired or resolved), oldest first."""
+        return self.ledger.notifications_of_run(run_id)
+
     def notifications(self, *, states: tuple[str, ...] = ("pending", "sending", "failed"),
                       limit: int = 100) -> list[Notification]:
         """Outbox notifications in some states (by default: not delivered yet), newest first."""
@@ -671,16 +675,18 @@ class Workspace:
 
         return Sender(self).deliver_due(ids=ids, channels=channels, deadline=deadline)
 
-    def flush_alerts(self) -> DeliveryReport | None:
-        """At the end of a run: with no daemon running (it has its own sender), evaluate and deliver
-        what is due, so nothing waits for a daemon that is not there. Never raises."""
+    def flush_alerts(self, run_id: str) -> DeliveryReport | None:
+        """At the end of a run, with no daemon running (it has its own sender): deliver what this run
+        raised, once each, within RUN_END_DELIVERY_SECONDS; older notifications, retries, reminders
+        and time-based rules are the daemon's or `flowdeck alerts send`'s. Never raises."""
         import logging
+
+        from flowdeck.engine.alerts.sender import Sender
 
         try:
             if self.daemon_state().running:
                 return None
-            self.evaluate_alerts()
-            return self.deliver_notifications(deadline=time.monotonic() + RUN_END_DELIVERY_SECONDS)
+            return Sender(self).deliver_raised_by(run_id, deadline=time.monotonic() + RUN_END_DELIVERY_SECONDS)
         except Exception:  # notifications stay in the outbox; `flowdeck alerts send` delivers them
             logging.getLogger("flowdeck.alerts").exception("could not deliver notifications at the end of the run")
             return None

@@ -675,6 +675,16 @@ class AlertLedger:
                            (*states, *([channel] if channel else []), limit))
         return [Notification.from_row(row) for row in rows]
 
+    def notifications_of_run(self, run_id: str) -> list[Notification]:
+        """The notifications a run raised, oldest first: about the alerts it fired (or fired again) and
+        those its success resolved (the outbox keeps the alert as it was when it was written)."""
+        rows = self._query(
+            """SELECT outbox.* FROM outbox, runs WHERE runs.run_id = ? AND outbox.created_at >= runs.created_at
+                 AND (json_extract(outbox.payload_json, '$.alert.run_id') = runs.run_id
+                      OR json_extract(outbox.payload_json, '$.alert.annotations.resolved_by_run') = runs.run_id)
+               ORDER BY outbox.id""", (run_id,))
+        return [Notification.from_row(row) for row in rows]
+
     def get_notification(self, outbox_id: int) -> Notification | None:
         """One outbox row."""
         rows = self._query("SELECT * FROM outbox WHERE id = ?", (outbox_id,))

@@ -153,6 +153,7 @@ def _execute_in_foreground(ws: Workspace, run_id: str, pipeline: str) -> None:
     final = ws.ledger.get_run(run_id)
     assert final is not None
     progress.summary(final)
+    _say_what_was_not_notified(ws, run_id)
     if outcome.get("error"):
         from flowdeck.engine.masking import mask
 
@@ -161,6 +162,19 @@ def _execute_in_foreground(ws: Workspace, run_id: str, pipeline: str) -> None:
         raise typer.Exit(0)
     code = outcome.get("exit_code")
     raise typer.Exit(code if isinstance(code, int) and code else 1)
+
+
+def _say_what_was_not_notified(ws: Workspace, run_id: str) -> None:
+    """Once, after the run: the notifications it raised that the end of the run could not deliver
+    (a channel down: the daemon or `alerts send` retries; misconfigured: a person fixes it first)."""
+    for notification in ws.notifications_of_run(run_id):
+        error = plain(notification.last_error or "")
+        if notification.state == "failed":
+            err().print(f"[red]✗[/] notification to {plain(notification.channel)} not sent, and not retried: "
+                        f"{error}; fix it, then `flowdeck alerts send --retry-failed`")
+        elif notification.state == "pending" and notification.attempts:
+            err().print(f"[yellow]![/] notification to {plain(notification.channel)} not delivered yet: {error}; "
+                        "the daemon (or `flowdeck alerts send`) tries again")
 
 
 @app.command()

@@ -28,11 +28,16 @@ _SEVERITY_TYPE = {"critical": "failure", "warning": "warning", "info": "info"}
 
 
 class DeliveryError(Exception):
-    """A channel did not take a notification; ``retryable`` is False when trying again cannot help."""
+    """A channel did not take a notification; ``retryable`` is False when trying again cannot help.
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    ``misconfigured`` says why it cannot: the channel's configuration is wrong (a secret its url needs
+    is not set, the channel is gone, Apprise cannot read the url), so a person must fix it first.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True, misconfigured: bool = False) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable = retryable and not misconfigured
+        self.misconfigured = misconfigured
 
 
 @dataclass(frozen=True)
@@ -124,8 +129,9 @@ def deliver(name: str, channel: Channel, notification: Notification, project: Pr
     assert channel.url is not None
     try:
         url = resolve(channel.url, project)
-    except FlowdeckError as error:
-        raise DeliveryError(f"channel {name}: {error.what}", retryable=True) from None
+    except FlowdeckError as error:  # a secret that is not set: no retry sets it
+        hint = f" ({error.hint})" if error.hint else ""
+        raise DeliveryError(f"channel {name}: {error.what}{hint}", misconfigured=True) from None
     _send_apprise(name, channel, url, message)
 
 
@@ -140,7 +146,7 @@ def _send_apprise(name: str, channel: Channel, url: str, message: Message) -> No
 
             parsed = NotifyJSON.parse_url(url)
             if not parsed:
-                raise DeliveryError(f"channel {name}: not a json:// or jsons:// URL", retryable=False)
+                raise DeliveryError(f"channel {name}: not a json:// or jsons:// URL", misconfigured=True)
             parsed["payload"] = {**(parsed.get("payload") or {}), "flowdeck": message.fields}
             service = apprise.Apprise.instantiate(parsed, asset=asset)
         else:
@@ -148,10 +154,11 @@ def _send_apprise(name: str, channel: Channel, url: str, message: Message) -> No
     except DeliveryError:
         raise
     except Exception as error:  # Apprise raises a variety of things on a malformed URL
-        raise DeliveryError(f"channel {name}: Apprise cannot use its url: {mask(str(error))}", retryable=False) from None
+        raise DeliveryError(f"channel {name}: Apprise cannot use its url: {mask(str(error))}",
+                            misconfigured=True) from None
     if service is None:
         raise DeliveryError(f"channel {name}: Apprise does not recognise its url (check the scheme and the "
-                            "fields it needs)", retryable=False)
+                            "fields it needs)", misconfigured=True)
     sender = apprise.Apprise(asset=asset)
     sender.add(service)
     result = sender.notify(body=body, title="" if channel.type == "sms" else message.title,

@@ -7,6 +7,11 @@ else when the lease ends) and sends it again. The receiver may so see a notifica
 never zero times; every copy carries the same ``notification_id`` to drop repeats by.
 Exactly once would need the channel to take part in the transaction, which SMTP, Slack,
 webhooks and SMS gateways do not.
+
+A channel that fails is retried with backoff, by whichever sender finds the notification due;
+one that is misconfigured (a secret its url needs is not set) is given up at once and said once:
+retrying cannot set the secret. The process that ran a run delivers only what that run raised,
+each once, and leaves every retry to the daemon or `flowdeck alerts send`.
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ class DeliveryReport:
 
     sent: list[Notification] = field(default_factory=list)
     retrying: list[tuple[Notification, str]] = field(default_factory=list)
-    given_up: list[tuple[Notification, str]] = field(default_factory=list)
+    given_up: list[tuple[Notification, str]] = field(default_factory=list)  # misconfigured ones included
+    misconfigured: list[tuple[Notification, str]] = field(default_factory=list)
 
     @property
     def attempted(self) -> int:
@@ -78,6 +84,12 @@ class Sender:
                 self._deliver(notification, report)
         return report
 
+    def deliver_raised_by(self, run_id: str, *, deadline: float) -> DeliveryReport:
+        """Deliver, once each and until ``deadline``, the notifications run ``run_id`` raised (about the
+        alerts it fired or resolved). What fails waits for the daemon or `flowdeck alerts send`."""
+        ids = [n.id for n in self.workspace.ledger.notifications_of_run(run_id) if n.state == "pending"]
+        return self.deliver_due(ids=ids, deadline=deadline) if ids else DeliveryReport()
+
     def release_dead_claims(self) -> int:
         """Put back notifications claimed by a process of this host that no longer exists."""
         host = socket.gethostname()
@@ -103,14 +115,19 @@ class Sender:
         try:
             if channel is None:
                 raise DeliveryError(f"channel {notification.channel} is no longer defined in flowdeck.yaml",
-                                    retryable=False)
+                                    misconfigured=True)
             deliver(notification.channel, channel, notification, project, ledger)
         except DeliveryError as error:
             message = mask(str(error))
             # a test is for the operator watching now: report it, do not retry it behind their back
             retry_at = self._retry_at(notification) if error.retryable and notification.kind != "test" else None
             ledger.mark_failed(notification.id, self.claimer, message, retry_at=retry_at)
-            if retry_at is None:
+            if error.misconfigured:
+                report.given_up.append((notification, message))
+                report.misconfigured.append((notification, message))
+                log.error("notification %d to %s not sent, and not retried: the channel is misconfigured: %s",
+                          notification.id, notification.channel, message)
+            elif retry_at is None:
                 report.given_up.append((notification, message))
                 log.error("notification %d to %s given up: %s", notification.id, notification.channel, message)
             else:

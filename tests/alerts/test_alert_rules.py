@@ -69,7 +69,7 @@ def test_a_failure_notifies_once_reminds_after_the_repeat_interval_and_never_aft
 def test_a_success_resolves_and_a_new_failure_starts_a_new_episode(tmp_path: Path) -> None:
     ws = open_project(tmp_path / "p")
     fail_run(ws)
-    ws.flush_alerts()
+    ws.deliver_notifications()
     run, _ = ws.submit("orders")
     assert ws.execute(run.run_id) == "succeeded"
     [alert] = ws.alerts(status="resolved")
