@@ -30,7 +30,9 @@ FLOWDECK = Path(sys.executable).with_name("flowdeck")
 # what makes up the example project (the rest of the repository is flowdeck itself)
 EXAMPLE_PARTS = ("flowdeck.yaml", "pipelines", "data/sample", "landing")
 # variables that would make output depend on the machine running the tests
-_SCRUBBED = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "TERM", "COLUMNS", "LINES", "FLOWDECK_PROJECT")
+# MAKEFLAGS and MAKELEVEL come from `make test`; a nested make would print "Entering directory" lines a user never sees.
+_SCRUBBED = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "TERM", "COLUMNS", "LINES", "FLOWDECK_PROJECT",
+             "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")
 
 
 def copy_example_project(target: Path) -> Path:
