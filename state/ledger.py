@@ -725,20 +725,21 @@ class Ledger(MonitoringLedger, AlertLedger):
         rows = self._query("SELECT * FROM daemon_lease WHERE name = 'daemon'")
         return DaemonLease.from_row(rows[0]) if rows else None
 
-    def schedule_since(self, pipeline: str, spec: str) -> float:
-        """Since when ``spec`` is the pipeline's schedule; a new or changed spec starts now."""
+    def schedule_since(self, pipeline: str, key: str, description: str) -> float:
+        """Since when the schedule identified by ``key`` is the pipeline's; a new or changed one starts
+        now (recorded in an event that gives the schedule's ``description``)."""
         now = time.time()
         with self._write() as db:
-            row = db.execute("SELECT spec, since FROM schedule_state WHERE pipeline = ?", (pipeline,)).fetchone()
-            if row is not None and row["spec"] == spec:
+            row = db.execute("SELECT key, since FROM schedule_state WHERE pipeline = ?", (pipeline,)).fetchone()
+            if row is not None and row["key"] == key:
                 return float(row["since"])
             db.execute(
-                "INSERT INTO schedule_state (pipeline, spec, since) VALUES (?, ?, ?) "
-                "ON CONFLICT (pipeline) DO UPDATE SET spec = excluded.spec, since = excluded.since",
-                (pipeline, spec, now),
+                "INSERT INTO schedule_state (pipeline, key, since) VALUES (?, ?, ?) "
+                "ON CONFLICT (pipeline) DO UPDATE SET key = excluded.key, since = excluded.since",
+                (pipeline, key, now),
             )
-            self._event(db, None, "schedule.changed", f"schedule of {pipeline} is now {spec}",
-                        payload={"pipeline": pipeline, "spec": spec}, ts=now)
+            self._event(db, None, "schedule.changed", f"schedule of {pipeline} is now {description}",
+                        payload={"pipeline": pipeline, "spec": description, "key": key}, ts=now)
         return now
 
     def last_tick_slot(self, pipeline: str) -> float | None:

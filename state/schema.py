@@ -410,6 +410,20 @@ _STEP_ENGINE = """
 ALTER TABLE steps ADD COLUMN engine TEXT;
 """
 
+# A schedule's identity is a stable key (``cron:<time zone>:<expression>``, ``interval:<seconds>``),
+# not its description (``cron '0 6 * * *' (Europe/Paris)``, ``every 900s``): rewording a description
+# must not restart every schedule. Rows written with descriptions get their keys, so an unchanged
+# schedule keeps the moment it came into force (and so its catch-up) across the upgrade.
+_SCHEDULE_KEYS = """
+ALTER TABLE schedule_state RENAME COLUMN spec TO key;
+UPDATE schedule_state
+   SET key = 'cron:' || substr(key, instr(key, ''' (') + 3, length(key) - instr(key, ''' (') - 3)
+             || ':' || substr(key, 7, instr(key, ''' (') - 7)
+ WHERE key LIKE 'cron ''%'' (%)';
+UPDATE schedule_state SET key = 'interval:' || substr(key, 7, length(key) - 7)
+ WHERE key GLOB 'every [0-9]*s' AND substr(key, 7, length(key) - 7) NOT GLOB '*[^0-9]*';
+"""
+
 MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS,
-                         _CONNECTORS, _STEP_ENGINE]
+                         _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS]
 SCHEMA_VERSION = len(MIGRATIONS)

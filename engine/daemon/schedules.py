@@ -20,43 +20,17 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.plan.slots import build_trigger, describe_schedule, schedule_identity
 from flowdeck.engine.project.config.pipeline import Schedule
 from flowdeck.engine.run.trigger_keys import schedule_key
 from flowdeck.state.records import iso
 
 if TYPE_CHECKING:
-    from apscheduler.triggers.base import BaseTrigger
-
     from flowdeck.engine.workspace import Workspace
 
 CATCHUP_HORIZON_SECONDS = 7 * 86400  # never look further back than this for missed slots
 MISSED_RECORDED = 100  # missed slots recorded one by one; older ones only counted in an event
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 log = logging.getLogger("flowdeck.daemon.schedules")
-
-
-def build_trigger(schedule: Schedule) -> BaseTrigger:
-    """The APScheduler trigger of a schedule (interval slots aligned to the Unix epoch)."""
-    from apscheduler.triggers.cron import CronTrigger
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    if schedule.cron is not None:
-        return CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
-    assert schedule.interval is not None
-    return IntervalTrigger(seconds=int(schedule.interval.total_seconds()), start_date=EPOCH, timezone=timezone.utc)
-
-
-def describe(schedule: Schedule) -> str:
-    """``cron '0 6 * * *' (Europe/Paris)`` or ``every 900s``."""
-    if schedule.cron is not None:
-        return f"cron '{schedule.cron}' ({schedule.timezone})"
-    assert schedule.interval is not None
-    return f"every {int(schedule.interval.total_seconds())}s"
-
-
-def spec_key(schedule: Schedule) -> str:
-    """What identifies a schedule's slots: a change of it starts the schedule afresh."""
-    return describe(schedule)
 
 
 def due_slots(schedule: Schedule, after: float, until: float, keep: int) -> tuple[list[float], int]:
@@ -151,11 +125,12 @@ class Schedules:
             return
         if self._schedules.get(pipeline) == schedule:
             return
-        self._since[pipeline] = self.workspace.ledger.schedule_since(pipeline, spec_key(schedule))
+        self._since[pipeline] = self.workspace.ledger.schedule_since(pipeline, schedule_identity(schedule),
+                                                                     describe_schedule(schedule))
         self._schedules[pipeline] = schedule
         self._scheduler.add_job(self._wakeups.put, build_trigger(schedule), args=[pipeline], id=job_id,
                                 name=job_id, replace_existing=True)
-        log.info("%s: scheduled %s, catch-up %s, overlap %s", pipeline, describe(schedule), schedule.catchup,
+        log.info("%s: scheduled %s, catch-up %s, overlap %s", pipeline, describe_schedule(schedule), schedule.catchup,
                  schedule.overlap)
         self.reconcile(pipeline)
 
@@ -212,7 +187,7 @@ class Schedules:
             last = self.workspace.ledger.ticks(pipeline, limit=1)
             entries.append({
                 "pipeline": pipeline,
-                "schedule": describe(schedule),
+                "schedule": describe_schedule(schedule),
                 "catchup": schedule.catchup,
                 "overlap": schedule.overlap,
                 "in_force_since": iso(self._since.get(pipeline)),

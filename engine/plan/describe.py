@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from flowdeck.engine.project.config.pipeline import PipelineConfig, Schedule
+from flowdeck.engine.plan.slots import next_scheduled_at
+from flowdeck.engine.project.config.pipeline import PipelineConfig
 from flowdeck.engine.project.config.steps import CheckStep, ExtractStep, LoadStep, TransformStep
 from flowdeck.engine.project.project import PipelineSource
 from flowdeck.engine.units import counted
@@ -60,18 +60,6 @@ def trigger_text(config: PipelineConfig) -> str:
     for trigger in config.triggers:
         parts.append(f"files {trigger.folder.rstrip('/')}/{','.join(trigger.patterns)}")
     return "; ".join(parts) or "manual"
-
-
-def next_scheduled_at(schedule: Schedule, now: float) -> float | None:
-    """When the daemon fires this schedule next after ``now`` (unix time), from its own trigger."""
-    from flowdeck.engine.daemon.schedules import build_trigger  # the daemon's trigger: the same slots it will fire
-
-    try:
-        trigger = build_trigger(schedule)
-    except (ValueError, LookupError):  # a bad expression or zone is the validator's to report, not ours
-        return None
-    moment = trigger.get_next_fire_time(None, datetime.fromtimestamp(now, tz=timezone.utc))
-    return moment.timestamp() if moment is not None else None
 
 
 def _short_duration(seconds: float) -> str:

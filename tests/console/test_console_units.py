@@ -17,7 +17,7 @@ from flowdeck.console.tui.screens.runs import RunFilter
 from flowdeck.console.tui.themes import load_theme_file
 from flowdeck.engine.workspace import Workspace
 from flowdeck.engine.errors import ConfigError, NotFound
-from flowdeck.engine.plan.describe import next_scheduled_at
+from flowdeck.engine.plan.slots import next_scheduled_at
 from flowdeck.engine.project.config.pipeline import Schedule
 
 REPO = Path(__file__).resolve().parents[2]
