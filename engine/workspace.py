@@ -7,9 +7,6 @@ launches detached workers, cancels and reads runs; it never draws anything.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,12 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.governance import roles
 from flowdeck.engine.governance.audit import SOURCES, audited
-from flowdeck.engine.alerts.rules import AlertEvaluator, DaemonHealth
+from flowdeck.engine.alerts.rules import AlertEvaluator, DaemonHealth, evaluate_periodic
+from flowdeck.engine.alerts.sender import DeliveryReport, Sender, send_test
 from flowdeck.engine.backends.base import QueryResult, TableVersion
-from flowdeck.engine.daemon.lease import DaemonState, read_daemon_state
+from flowdeck.engine.daemon import stand_in
+from flowdeck.engine.daemon.lease import DaemonState, daemon_health, read_daemon_state
 from flowdeck.engine.errors import FlowdeckError, Forbidden, NotFound, ParamError
 from flowdeck.engine.masking import install_log_masking, mask
-from flowdeck.engine.run.processes import pid_alive, process_identity
+from flowdeck.engine.run import launch
+from flowdeck.engine.run.liveness import reap_dead_runs
+from flowdeck.engine.run.processes import process_identity
 from flowdeck.engine.project.config.steps import ExtractStep, TransformStep
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.governance.roles import Identity
@@ -35,7 +36,6 @@ from flowdeck.state.records import CommitRecord
 
 if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspace (and the console) stays fast
     from flowdeck.engine.operations.assistant import PipelineAnswers
-    from flowdeck.engine.alerts.sender import DeliveryReport
     from flowdeck.engine.backends.spark.lint import LintReport
     from flowdeck.engine.operations.backup import BackupReport
     from flowdeck.engine.connectors.health import ConnectionReport
@@ -48,9 +48,7 @@ if TYPE_CHECKING:  # DuckDB and sqlglot load on first use, so opening a workspac
     from flowdeck.engine.run.executor import Observer, RunExecutor
     from flowdeck.engine.run.janitor import CleanupReport
 
-STALE_HEARTBEAT_SECONDS = 120.0
 RESUMABLE = ("failed", "abandoned", "canceled")
-RUN_END_DELIVERY_SECONDS = 30.0  # how long the end of a run may spend delivering what the run raised
 
 
 def current_user() -> str:
@@ -373,38 +371,14 @@ class Workspace:
         self.flush_alerts(run_id)
         return status
 
-    def spawn_worker(self, run_id: str, *, claimed_by_parent: bool = False) -> subprocess.Popen[bytes]:
-        """Start a worker process for a queued run, logging to ``logs/worker-<run>.log``.
-
-        With ``claimed_by_parent`` the worker waits for one line on its stdin, then executes the
-        run only if the ledger says it was claimed for the worker's pid, and dies with its parent.
-        """
-        self.project.ensure_runtime_dirs()
-        log_path = self.project.logs_dir / f"worker-{run_id}.log"
-        command = [sys.executable, "-m", "flowdeck.engine.run.worker", "--project", str(self.project.root), run_id]
-        if claimed_by_parent:
-            command[3:3] = ["--claimed-by-parent", str(os.getpid())]
-        with open(log_path, "ab") as log:
-            return subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE if claimed_by_parent else subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # a closed terminal or SSH session must not stop it
-                cwd=self.project.root,
-            )
-
     def launch_detached(self, run_id: str) -> int:
         """Start a worker process for a queued run that outlives this one; return its pid."""
-        return self.spawn_worker(run_id).pid
+        return launch.launch_detached(self.project, run_id)
 
     def hand_off(self, run_id: str) -> str:
         """Have a queued run executed in the background: by the daemon when one is running (it
         picks queued runs up), else by a detached worker. Return a sentence saying which."""
-        state = self.daemon_state()
-        if state.running:
-            return f"the daemon (pid {state.lease.pid}) will run it" if state.lease else "the daemon will run it"
-        return f"worker pid {self.launch_detached(run_id)}"
+        return stand_in.hand_off(self.project, self.ledger, run_id)
 
     def daemon_state(self) -> DaemonState:
         """Whether the project's daemon is running, with its lease (pid, since, HTTP address, report)."""
@@ -443,14 +417,7 @@ class Workspace:
     def reap_orphans(self) -> list[RunRecord]:
         """Mark runs whose process died (or stopped heartbeating) as abandoned; return them."""
         assert self._ledger is not None
-        host = socket.gethostname()
-        now = time.time()
-        reaped: list[RunRecord] = []
-        for run in self._ledger.runs_in_status("running"):
-            reason = _why_dead(run, host, now)
-            if reason and self._ledger.mark_abandoned(run.run_id, reason):
-                reaped.append(run)
-        return reaped
+        return reap_dead_runs(self._ledger)
 
     def cleanup(self, on_wait: Callable[[str], None] | None = None) -> CleanupReport:
         """Abandon dead runs, reconcile the ledger from the warehouse's markers, and remove what
@@ -656,40 +623,19 @@ class Workspace:
     def evaluate_alerts(self, daemon: DaemonHealth | None = None) -> None:
         """Evaluate the conditions no transition announces (deadlines, stale data, the daemon's
         health) and enqueue the reminders due. Without ``daemon``, its health is read from its lease."""
-        rules = AlertEvaluator(self.project)
-        health = daemon if daemon is not None else self._daemon_health()
-        self.ledger.evaluate_alerts(lambda book: rules.evaluate(book, health))
-
-    def _daemon_health(self) -> DaemonHealth:
-        state = self.daemon_state()
-        lease = state.lease
-        if state.running or lease is None or lease.stopped_at is not None:
-            return DaemonHealth(unhealthy_for=None)  # running, never started, or stopped on purpose
-        return DaemonHealth(unhealthy_for=time.time() - lease.heartbeat_at, reasons=(state.reason,))
+        health = daemon if daemon is not None else daemon_health(self.daemon_state())
+        evaluate_periodic(self.project, self.ledger, health)
 
     def deliver_notifications(self, *, ids: list[int] | None = None, channels: list[str] | None = None,
                               deadline: float | None = None) -> DeliveryReport:
         """Deliver the notifications due now (or just ``ids``, or those of ``channels``) from this
         process; return what happened. An open console delivers the ``console`` channel (its toasts)."""
-        from flowdeck.engine.alerts.sender import Sender
-
-        return Sender(self).deliver_due(ids=ids, channels=channels, deadline=deadline)
+        return Sender(self.project, self.ledger).deliver_due(ids=ids, channels=channels, deadline=deadline)
 
     def flush_alerts(self, run_id: str) -> DeliveryReport | None:
         """At the end of a run, with no daemon running (it has its own sender): deliver what this run
-        raised, once each, within RUN_END_DELIVERY_SECONDS; older notifications, retries, reminders
-        and time-based rules are the daemon's or `flowdeck alerts send`'s. Never raises."""
-        import logging
-
-        from flowdeck.engine.alerts.sender import Sender
-
-        try:
-            if self.daemon_state().running:
-                return None
-            return Sender(self).deliver_raised_by(run_id, deadline=time.monotonic() + RUN_END_DELIVERY_SECONDS)
-        except Exception:  # notifications stay in the outbox; `flowdeck alerts send` delivers them
-            logging.getLogger("flowdeck.alerts").exception("could not deliver notifications at the end of the run")
-            return None
+        raised, once each; the rest is the daemon's or `flowdeck alerts send`'s. Never raises."""
+        return stand_in.deliver_after_run(self.project, self.ledger, run_id)
 
     def drop_notification(self, outbox_id: int) -> Notification:
         """Remove a notification not delivered yet from the outbox (operators; audited): a failed test,
@@ -710,23 +656,13 @@ class Workspace:
     def test_channel(self, name: str) -> tuple[Notification, str | None]:
         """Send a test notification on one channel now (through the outbox); return it and the
         error if the channel did not take it."""
-        import secrets
-
         from flowdeck.engine.alerts.channels import channel_named
 
         if channel_named(self.project, name) is None:
             known = ", ".join(sorted({*self.project.config.alerts.channels, "console"}))
             raise NotFound(f"no channel named `{name}` in alerts.channels of flowdeck.yaml", hint=f"known: {known}")
         self.require("notify", f"channel {name}")
-        key = f"test-{secrets.token_hex(6)}"
-        outbox_id = self.ledger.enqueue_notification(
-            name, "test", {"summary": f"test notification from flowdeck ({self.project.config.name}) "
-                                      f"by {self.user}"}, dedup_key=key)
-        report = self.deliver_notifications(ids=[outbox_id])
-        notification = self.ledger.get_notification(outbox_id)
-        assert notification is not None
-        failures = [message for _, message in report.retrying + report.given_up]
-        return notification, failures[0] if failures else None
+        return send_test(self.project, self.ledger, name, by=self.user)
 
     # -- the warehouse -------------------------------------------------------------------------
 
@@ -979,16 +915,3 @@ def _read_only_query(cursor: Any, sql: str, limit: int) -> QueryResult:
                            hint="change tables through pipelines") from None
         raise SqlError(f"the query failed: {text}") from None
     return QueryResult(columns=columns, rows=rows[:limit], truncated=len(rows) > limit)
-
-
-def _why_dead(run: RunRecord, host: str, now: float) -> str | None:
-    if run.owner_host == host and run.owner_pid:
-        if not pid_alive(run.owner_pid):
-            return f"its process (pid {run.owner_pid}) is gone"
-        identity = process_identity(run.owner_pid)
-        if run.owner_started and identity is not None and identity != run.owner_started:
-            return f"its process (pid {run.owner_pid}) is gone; that pid now belongs to another process"
-    last_sign = run.heartbeat_at or run.started_at or run.created_at
-    if now - last_sign > STALE_HEARTBEAT_SECONDS:
-        return f"no heartbeat for {now - last_sign:.0f}s (pid {run.owner_pid} on {run.owner_host})"
-    return None

@@ -31,7 +31,8 @@ def daemon(
     """
     from flowdeck.engine.daemon.daemon import Daemon
 
-    raise typer.Exit(Daemon(workspace(ctx, source="daemon"), port=port).run())
+    ws = workspace(ctx, source="daemon")  # its runs are role-checked and audited as the daemon's
+    raise typer.Exit(Daemon(ws.project, ws.ledger, submit=ws.submit, resume=ws.resume, port=port).run())
 
 
 @app.command()
@@ -64,7 +65,7 @@ def status(
         "problems": report.get("problems", []),
         "running": [run.to_json() for run in ledger.runs_in_status("running")],
         "queued": [run.to_json() for run in ledger.runs_in_status("queued")],
-        "last_errors": last_errors(ws),
+        "last_errors": last_errors(ws.ledger),
     }
     if as_json:
         print_json(document)

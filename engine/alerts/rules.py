@@ -18,7 +18,7 @@ from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.project.config.alerts import PipelineAlerts, Rule, SlowRunRule, StaleRule
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.units import format_duration
-from flowdeck.state import AlertBook, AlertSignal, RunRecord, Transition
+from flowdeck.state import AlertBook, AlertSignal, Ledger, RunRecord, Transition
 from flowdeck.state.status import RunStatus, StepStatus
 
 DEFAULT_SEVERITY: dict[str, str] = {
@@ -235,3 +235,10 @@ class AlertEvaluator:
         elif daemon.unhealthy_for is None:
             self._resolve(book, "daemon_unhealthy", None, "the daemon is healthy again", component="daemon")
 
+
+
+def evaluate_periodic(project: Project, ledger: Ledger, daemon: DaemonHealth) -> None:
+    """Evaluate the conditions no transition announces (deadlines, stale data, the daemon's health)
+    and enqueue the reminders due, in one ledger transaction."""
+    rules = AlertEvaluator(project)
+    ledger.evaluate_alerts(lambda book: rules.evaluate(book, daemon))

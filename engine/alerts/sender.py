@@ -23,15 +23,12 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from flowdeck.engine.alerts.channels import DeliveryError, channel_named, deliver
-from flowdeck.engine.run.processes import pid_alive
 from flowdeck.engine.masking import mask
-from flowdeck.state import Notification
-
-if TYPE_CHECKING:
-    from flowdeck.engine.workspace import Workspace
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.run.processes import pid_alive
+from flowdeck.state import Ledger, Notification
 
 LEASE_SECONDS = 120.0  # longer than any one delivery takes (Apprise's timeouts are seconds)
 log = logging.getLogger("flowdeck.alerts.sender")
@@ -61,14 +58,15 @@ class Sender:
     """Delivers the project's outbox. Several senders (daemon, run processes, the CLI) may run at
     once: each notification is claimed by one of them at a time."""
 
-    def __init__(self, workspace: Workspace) -> None:
-        self.workspace = workspace
+    def __init__(self, project: Project, ledger: Ledger) -> None:
+        self.project = project
+        self.ledger = ledger
         self.claimer = claimer_id()
 
     def deliver_due(self, *, ids: list[int] | None = None, channels: list[str] | None = None, limit: int = 100,
                     deadline: float | None = None) -> DeliveryReport:
         """Deliver the notifications due now (or just ``ids``, or those of ``channels``), each once."""
-        ledger = self.workspace.ledger
+        ledger = self.ledger
         report = DeliveryReport()
         self.release_dead_claims()  # a read, unless a dead sender's claim is to be put back
         due = ledger.next_notification_due(channels)
@@ -87,14 +85,14 @@ class Sender:
     def deliver_raised_by(self, run_id: str, *, deadline: float) -> DeliveryReport:
         """Deliver, once each and until ``deadline``, the notifications run ``run_id`` raised (about the
         alerts it fired or resolved). What fails waits for the daemon or `flowdeck alerts send`."""
-        ids = [n.id for n in self.workspace.ledger.notifications_of_run(run_id) if n.state == "pending"]
+        ids = [n.id for n in self.ledger.notifications_of_run(run_id) if n.state == "pending"]
         return self.deliver_due(ids=ids, deadline=deadline) if ids else DeliveryReport()
 
     def release_dead_claims(self) -> int:
         """Put back notifications claimed by a process of this host that no longer exists."""
         host = socket.gethostname()
         released = 0
-        for outbox_id, claimer in self.workspace.ledger.sending_claims():
+        for outbox_id, claimer in self.ledger.sending_claims():
             pid_text, _, rest = claimer.partition("@")
             claim_host = rest.split("#", 1)[0]
             if claim_host != host or not pid_text.isdigit() or claimer == self.claimer:
@@ -103,14 +101,14 @@ class Sender:
             if pid != os.getpid() and not pid_alive(pid):
                 reason = (f"the sender (pid {pid}) died while delivering it; it may have reached the channel "
                           "before that: sending again (at least once)")
-                if self.workspace.ledger.release_claim(outbox_id, claimer, reason):
+                if self.ledger.release_claim(outbox_id, claimer, reason):
                     log.warning("notification %d: %s", outbox_id, reason)
                     released += 1
         return released
 
     def _deliver(self, notification: Notification, report: DeliveryReport) -> None:
-        ledger = self.workspace.ledger
-        project = self.workspace.project
+        ledger = self.ledger
+        project = self.project
         channel = channel_named(project, notification.channel)
         try:
             if channel is None:
@@ -147,7 +145,7 @@ class Sender:
 
     def _retry_at(self, notification: Notification) -> float | None:
         """Exponential backoff from ``retry.initial`` up to ``retry.max``; None once ``give_up_after`` has passed."""
-        policy = self.workspace.project.config.alerts.retry
+        policy = self.project.config.alerts.retry
         now = time.time()
         if now - notification.created_at >= policy.give_up_after.total_seconds():
             return None
@@ -158,9 +156,9 @@ class Sender:
 class SenderThread(threading.Thread):
     """The daemon's sender: delivers due notifications as they come, until stopped."""
 
-    def __init__(self, workspace: Workspace, *, poll_seconds: float = 1.0) -> None:
+    def __init__(self, project: Project, ledger: Ledger, *, poll_seconds: float = 1.0) -> None:
         super().__init__(name="alert-sender", daemon=True)
-        self.sender = Sender(workspace)
+        self.sender = Sender(project, ledger)
         self.poll_seconds = poll_seconds
         self._stop_event = threading.Event()
         self.last_error: str | None = None
@@ -179,3 +177,16 @@ class SenderThread(threading.Thread):
         """Stop after the current delivery."""
         self._stop_event.set()
         self.join(timeout)
+
+
+def send_test(project: Project, ledger: Ledger, channel: str, *, by: str) -> tuple[Notification, str | None]:
+    """Send a test notification on ``channel`` now, through the outbox; return it and the error if the
+    channel did not take it (a test is never retried behind the operator's back)."""
+    key = f"test-{secrets.token_hex(6)}"
+    outbox_id = ledger.enqueue_notification(
+        channel, "test", {"summary": f"test notification from flowdeck ({project.config.name}) by {by}"}, dedup_key=key)
+    report = Sender(project, ledger).deliver_due(ids=[outbox_id])
+    notification = ledger.get_notification(outbox_id)
+    assert notification is not None
+    failures = [message for _, message in report.retrying + report.given_up]
+    return notification, failures[0] if failures else None

@@ -21,20 +21,21 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from flowdeck.engine.alerts.rules import DaemonHealth
+from flowdeck.engine.alerts.rules import DaemonHealth, evaluate_periodic
 from flowdeck.engine.alerts.sender import SenderThread
-from flowdeck.engine.workspace import Workspace
 from flowdeck.engine.daemon.connections import ConnectionChecks
 from flowdeck.engine.daemon.http import HttpEndpoint, Routes
+from flowdeck.engine.daemon.http_auth import http_token
 from flowdeck.engine.daemon.lease import LEASE_HEARTBEAT_SECONDS, LEASE_STALE_SECONDS, ProjectLock
 from flowdeck.engine.daemon.metrics import DaemonMetrics
-from flowdeck.engine.daemon.schedules import Schedules
+from flowdeck.engine.daemon.schedules import Schedules, Submit
 from flowdeck.engine.daemon.watch import Watchers
-from flowdeck.engine.daemon.workers import WorkerPool, resume_abandoned
-from flowdeck.engine.daemon.http_auth import http_token
+from flowdeck.engine.daemon.workers import Resume, WorkerPool, resume_abandoned
 from flowdeck.engine.errors import FlowdeckError
-from flowdeck.engine.project.project import PIPELINE_FILE
-from flowdeck.state import RunRecord
+from flowdeck.engine.plan.planner import build_plan
+from flowdeck.engine.project.project import PIPELINE_FILE, Project
+from flowdeck.engine.run.liveness import reap_dead_runs
+from flowdeck.state import Ledger, RunRecord
 from flowdeck.state.records import iso
 from flowdeck.state.status import RUN_FAILURES, RunStatus
 
@@ -67,11 +68,19 @@ def setup_logging(logs_dir: Path, level: int = logging.INFO) -> None:
 
 
 class Daemon:
-    """``flowdeck daemon``: everything the project does while nobody is watching."""
+    """``flowdeck daemon``: everything the project does while nobody is watching.
 
-    def __init__(self, workspace: Workspace, *, port: int | None = None) -> None:
-        self.workspace = workspace
-        self.project = workspace.project
+    ``submit`` and ``resume`` are how it asks for runs: the front door's own, on a workspace opened
+    with source "daemon", so scheduled, file-triggered and resumed runs are role-checked and audited
+    like any other. Everything else it does through the project, the ledger and the run lifecycle.
+    """
+
+    def __init__(self, project: Project, ledger: Ledger, *, submit: Submit, resume: Resume,
+                 port: int | None = None) -> None:
+        self.project = project
+        self.ledger = ledger
+        self.submit = submit
+        self.resume = resume
         settings = self.project.config.daemon
         self.host = settings.http.host
         self.port = settings.http.port if port is None else port
@@ -102,14 +111,15 @@ class Daemon:
             lock.release()
 
     def _run_locked(self) -> int:
-        ledger = self.workspace.ledger  # opening it marks runs of dead processes abandoned
+        ledger = self.ledger
         self.metrics = DaemonMetrics(ledger)
         self.http = HttpEndpoint(self.host, self.port, Routes(self.health, self.ready, self.status, self.metrics.render),
                                  token=http_token(self.project, self.host))  # refuses beyond loopback without one
-        self.schedules = Schedules(self.workspace, self._wakeups)
-        self.watchers = Watchers(self.workspace, self.metrics)
-        self.pool = WorkerPool(self.workspace, self.project.config.daemon.workers, self.metrics, self._run_finished)
-        self.sender = SenderThread(self.workspace)
+        self.schedules = Schedules(ledger, self.submit, self._wakeups)
+        self.watchers = Watchers(self.project, ledger, self.submit, self.metrics)
+        self.pool = WorkerPool(self.project, ledger, self.project.config.daemon.workers, self.metrics,
+                               self._run_finished)
+        self.sender = SenderThread(self.project, ledger)
         every = self.project.config.daemon.connection_checks
         self.connections = ConnectionChecks(self.project, every.total_seconds() if every else None)
         self.http.start()
@@ -123,7 +133,7 @@ class Daemon:
             self.schedules.start()
             self.watchers.start()
             self.connections.start()
-            self._recover()
+            self._recover()  # before any schedule fires or worker starts: runs of dead processes are abandoned
             self._reload(initial=True)
             self._renew_lease()
             self.sender.start()  # after the start-up catch-up: its first delivery must not delay due slots
@@ -214,7 +224,7 @@ class Daemon:
             self._fingerprints[name] = fingerprint
             self.project.forget(name)
             try:
-                plan = self.workspace.plan(name)
+                plan = build_plan(self.project, name)
             except FlowdeckError as error:
                 kept = " (the last good schedule and triggers stay)" if known and name not in self._problems else ""
                 self._problems[name] = f"pipeline {name}: {error.render()}"
@@ -229,8 +239,8 @@ class Daemon:
 
     def _recover(self) -> None:
         """Mark runs of dead processes abandoned and resume those their pipeline allows."""
-        self.workspace.reap_orphans()
-        resume_abandoned(self.workspace, self._reported)
+        reap_dead_runs(self.ledger)
+        resume_abandoned(self.project, self.ledger, self.resume, self._reported)
 
     def _evaluate_alerts(self) -> None:
         """Periodic alert rules, with this daemon's own readiness as its health."""
@@ -240,12 +250,12 @@ class Daemon:
         elif self._unready_since is None:
             self._unready_since = time.time()
         unhealthy_for = None if ready or self._unready_since is None else time.time() - self._unready_since
-        self.workspace.evaluate_alerts(DaemonHealth(unhealthy_for=unhealthy_for, reasons=tuple(reasons)))
+        evaluate_periodic(self.project, self.ledger, DaemonHealth(unhealthy_for=unhealthy_for, reasons=tuple(reasons)))
 
     def _run_finished(self, run: RunRecord) -> None:
         self.watchers.run_finished(run)
         if run.status == "abandoned":
-            resume_abandoned(self.workspace, self._reported)
+            resume_abandoned(self.project, self.ledger, self.resume, self._reported)
 
     # -- what it reports -------------------------------------------------------------------------
 
@@ -285,7 +295,7 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         """The /status document."""
-        ledger = self.workspace.ledger
+        ledger = self.ledger
         ready, reasons = self.ready()
         report = self._report()
         return {
@@ -300,12 +310,12 @@ class Daemon:
             **report,
             "running": [run.to_json() for run in ledger.runs_in_status("running")],
             "queued": [run.to_json() for run in ledger.runs_in_status("queued")],
-            "last_errors": last_errors(self.workspace),
+            "last_errors": last_errors(ledger),
         }
 
     def _renew_lease(self) -> None:
         try:
-            self._lease_ok = self.workspace.ledger.renew_daemon_lease(self.holder_id, self._report())
+            self._lease_ok = self.ledger.renew_daemon_lease(self.holder_id, self._report())
         except Exception as error:  # the ledger is busy or broken: unready until the next renewal
             self._lease_ok = False
             log.error("cannot renew the daemon lease: %s", error)
@@ -316,13 +326,12 @@ class Daemon:
         self.metrics.problems.value = len(self.problems())
 
 
-def last_errors(workspace: Workspace, limit: int = 5) -> list[dict[str, Any]]:
+def last_errors(ledger: Ledger, limit: int = 5) -> list[dict[str, Any]]:
     """The latest failed and abandoned runs that still stand, newest first, with their errors.
 
     A failure stands until a later run of its pipeline succeeds (a resume, a rerun, the next
     scheduled run): once one has, the failure was made good and is no longer a problem to show.
     """
-    ledger = workspace.ledger
     seen = LAST_ERRORS_LOOKED_AT
     failed = [run for status in RUN_FAILURES for run in ledger.list_runs(status=status, limit=seen)]
     last_success: dict[str, float] = {}

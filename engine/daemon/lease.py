@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowdeck.engine.alerts.rules import DaemonHealth
 from flowdeck.engine.errors import EXIT_BUSY, FlowdeckError
 from flowdeck.engine.run.processes import pid_alive
 from flowdeck.state import DaemonLease, Ledger
@@ -115,3 +116,12 @@ def read_daemon_state(ledger: Ledger, now: float | None = None) -> DaemonState:
     if silence > LEASE_STALE_SECONDS:
         return DaemonState(False, f"not responding: no heartbeat for {silence:.0f}s (pid {lease.pid})", lease)
     return DaemonState(True, "running", lease)
+
+
+def daemon_health(state: DaemonState) -> DaemonHealth:
+    """The daemon's health as the alert rules see it from outside: unhealthy since its last heartbeat
+    when it stopped without being stopped; healthy when it runs, never started, or was stopped on purpose."""
+    lease = state.lease
+    if state.running or lease is None or lease.stopped_at is not None:
+        return DaemonHealth(unhealthy_for=None)
+    return DaemonHealth(unhealthy_for=time.time() - lease.heartbeat_at, reasons=(state.reason,))

@@ -15,22 +15,23 @@ import logging
 import queue
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.plan.slots import build_trigger, describe_schedule, schedule_identity
 from flowdeck.engine.project.config.pipeline import Schedule
 from flowdeck.engine.run.trigger_keys import schedule_key
+from flowdeck.state import Ledger, RunRecord
 from flowdeck.state.records import iso
-
-if TYPE_CHECKING:
-    from flowdeck.engine.workspace import Workspace
 
 CATCHUP_HORIZON_SECONDS = 7 * 86400  # never look further back than this for missed slots
 MISSED_RECORDED = 100  # missed slots recorded one by one; older ones only counted in an event
 log = logging.getLogger("flowdeck.daemon.schedules")
+
+Submit = Callable[..., tuple[RunRecord, bool]]  # the front door's submit, audited as the daemon's
 
 
 def due_slots(schedule: Schedule, after: float, until: float, keep: int) -> tuple[list[float], int]:
@@ -83,12 +84,13 @@ def plan_slots(schedule: Schedule, slots: list[float], total: int, now: float) -
 class Schedules:
     """The pipelines' schedules: APScheduler jobs that wake the daemon, and the slot bookkeeping."""
 
-    def __init__(self, workspace: Workspace, wakeups: queue.Queue[str]) -> None:
+    def __init__(self, ledger: Ledger, submit: Submit, wakeups: queue.Queue[str]) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.jobstores.memory import MemoryJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        self.workspace = workspace
+        self.ledger = ledger
+        self.submit = submit
         self._wakeups = wakeups
         self._schedules: dict[str, Schedule] = {}
         self._since: dict[str, float] = {}
@@ -125,8 +127,8 @@ class Schedules:
             return
         if self._schedules.get(pipeline) == schedule:
             return
-        self._since[pipeline] = self.workspace.ledger.schedule_since(pipeline, schedule_identity(schedule),
-                                                                     describe_schedule(schedule))
+        self._since[pipeline] = self.ledger.schedule_since(pipeline, schedule_identity(schedule),
+                                                           describe_schedule(schedule))
         self._schedules[pipeline] = schedule
         self._scheduler.add_job(self._wakeups.put, build_trigger(schedule), args=[pipeline], id=job_id,
                                 name=job_id, replace_existing=True)
@@ -140,7 +142,7 @@ class Schedules:
         if schedule is None:
             return []
         now = now or time.time()
-        ledger = self.workspace.ledger
+        ledger = self.ledger
         anchor = max(self._since[pipeline], ledger.last_tick_slot(pipeline) or 0.0)
         slots, total = due_slots(schedule, anchor, now, keep=max(schedule.max_catchup, MISSED_RECORDED) + 1)
         if not total:
@@ -163,9 +165,9 @@ class Schedules:
         return queued
 
     def _fire(self, pipeline: str, slot: float) -> str | None:
-        ledger = self.workspace.ledger
+        ledger = self.ledger
         try:
-            record, new = self.workspace.submit(
+            record, new = self.submit(
                 pipeline, {}, trigger_kind="schedule", trigger_key=schedule_key(pipeline, slot),
                 options={"scheduled_for": slot},
             )
@@ -184,7 +186,7 @@ class Schedules:
         for pipeline, schedule in sorted(self._schedules.items()):
             job = self._scheduler.get_job(f"schedule:{pipeline}")
             next_fire = job.next_run_time.timestamp() if job is not None and job.next_run_time else None
-            last = self.workspace.ledger.ticks(pipeline, limit=1)
+            last = self.ledger.ticks(pipeline, limit=1)
             entries.append({
                 "pipeline": pipeline,
                 "schedule": describe_schedule(schedule),

@@ -21,17 +21,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowdeck.engine.daemon.schedules import Submit
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.project.config.pipeline import FileTrigger
+from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.trigger_keys import file_key
 from flowdeck.engine.steps.input_files import sha256_of
-from flowdeck.state import RunRecord
+from flowdeck.state import Ledger, RunRecord
 
 if TYPE_CHECKING:
     from watchdog.events import FileSystemEvent
     from watchdog.observers.api import BaseObserver, ObservedWatch
 
-    from flowdeck.engine.workspace import Workspace
     from flowdeck.engine.daemon.metrics import DaemonMetrics
 
 RESCAN_SECONDS = 30.0
@@ -94,10 +95,12 @@ class FolderWatch:
 class Watchers:
     """Every file trigger of every pipeline, on one watchdog observer."""
 
-    def __init__(self, workspace: Workspace, metrics: DaemonMetrics) -> None:
+    def __init__(self, project: Project, ledger: Ledger, submit: Submit, metrics: DaemonMetrics) -> None:
         from watchdog.observers import Observer
 
-        self.workspace = workspace
+        self.project = project
+        self.ledger = ledger
+        self.submit = submit
         self.metrics = metrics
         self._observer: BaseObserver = Observer()
         self._watches: dict[str, list[FolderWatch]] = {}
@@ -120,7 +123,7 @@ class Watchers:
             return
         for watch in current:
             self._unwatch(watch)
-        project = self.workspace.project
+        project = self.project
         self._watches[pipeline] = [
             FolderWatch(pipeline, trigger, project.resolve_path(trigger.folder),
                         project.resolve_path(trigger.archive) if trigger.archive else None)
@@ -264,9 +267,9 @@ class Watchers:
             self._take(watch, path, digest)
 
     def _take(self, watch: FolderWatch, path: Path, digest: str) -> None:
-        relative = os.path.relpath(path, self.workspace.project.root)
+        relative = os.path.relpath(path, self.project.root)
         try:
-            record, new = self.workspace.submit(
+            record, new = self.submit(
                 watch.pipeline, {}, trigger_kind="file", trigger_key=file_key(watch.pipeline, digest),
                 options={"file": relative, "sha256": digest},
             )
@@ -277,14 +280,14 @@ class Watchers:
             return
         if new:
             self.metrics.file_events.labels(watch.pipeline, "accepted").inc()
-            self.workspace.ledger.log(record.run_id, f"file {relative} ({digest[:12]}…) started this run",
+            self.ledger.log(record.run_id, f"file {relative} ({digest[:12]}…) started this run",
                                       kind="file.accepted", payload={"file": relative, "sha256": digest})
             log.info("pipeline %s: file %s queued run %s", watch.pipeline, relative, record.run_id)
             return
         self.metrics.file_events.labels(watch.pipeline, "duplicate").inc()
-        self.workspace.ledger.log(None, f"file {relative} of {watch.pipeline} has the content of run {record.run_id}; "
-                                  "no new run", kind="file.duplicate", payload={"file": relative, "sha256": digest,
-                                                                                 "pipeline": watch.pipeline})
+        self.ledger.log(None, f"file {relative} of {watch.pipeline} has the content of run {record.run_id}; "
+                        "no new run", kind="file.duplicate", payload={"file": relative, "sha256": digest,
+                                                                       "pipeline": watch.pipeline})
         log.info("pipeline %s: file %s is the same content as run %s; no new run", watch.pipeline, relative,
                  record.run_id)
         if record.status == "succeeded":
@@ -296,7 +299,7 @@ class Watchers:
         """Archive the file that started a run, once the run has succeeded (if it is unchanged)."""
         if run.trigger_kind != "file" or run.status != "succeeded":
             return
-        path = self.workspace.project.resolve_path(str(run.options.get("file", "")))
+        path = self.project.resolve_path(str(run.options.get("file", "")))
         digest = str(run.options.get("sha256", ""))
         for watch in self._watches.get(run.pipeline, []):
             if watch.archive is not None and path.parent == watch.folder:

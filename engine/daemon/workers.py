@@ -17,18 +17,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.run.launch import spawn_worker
 from flowdeck.engine.run.processes import process_identity
 from flowdeck.engine.run.trigger_keys import resume_key
-from flowdeck.state import RunRecord
+from flowdeck.state import Ledger, RunRecord
 
 if TYPE_CHECKING:
-    from flowdeck.engine.workspace import Workspace
     from flowdeck.engine.daemon.metrics import DaemonMetrics
 
 MAX_RESUMES = 3  # a run abandoned this many times in a row is only reported
 RESUME_WINDOW_SECONDS = 24 * 3600  # runs abandoned longer ago than this are not resumed
 INTERRUPT_WAIT_SECONDS = 10.0  # after the grace: how long interrupted steps get to stop
 log = logging.getLogger("flowdeck.daemon.workers")
+
+Resume = Callable[[str], tuple[RunRecord, bool]]  # the front door's resume, audited as the daemon's
 
 
 @dataclass
@@ -41,9 +44,10 @@ class _Worker:
 class WorkerPool:
     """Runs queued runs in worker processes, at most ``size`` at once."""
 
-    def __init__(self, workspace: Workspace, size: int, metrics: DaemonMetrics,
+    def __init__(self, project: Project, ledger: Ledger, size: int, metrics: DaemonMetrics,
                  on_finished: Callable[[RunRecord], None]) -> None:
-        self.workspace = workspace
+        self.project = project
+        self.ledger = ledger
         self.size = size
         self.metrics = metrics
         self.on_finished = on_finished
@@ -64,7 +68,7 @@ class WorkerPool:
         self._reap()
         if not accept or len(self._workers) >= self.size:
             return
-        ledger = self.workspace.ledger
+        ledger = self.ledger
         busy = {run.pipeline for run in ledger.runs_in_status("running")}
         for run in ledger.runs_in_status("queued"):
             if len(self._workers) >= self.size:
@@ -75,9 +79,8 @@ class WorkerPool:
                 busy.add(run.pipeline)
 
     def _start(self, run: RunRecord) -> bool:
-        process = self.workspace.spawn_worker(run.run_id, claimed_by_parent=True)
-        claimed = self.workspace.ledger.claim_run(run.run_id, pid=process.pid,
-                                                  process_started=process_identity(process.pid))
+        process = spawn_worker(self.project, run.run_id, claimed_by_parent=True)
+        claimed = self.ledger.claim_run(run.run_id, pid=process.pid, process_started=process_identity(process.pid))
         assert process.stdin is not None
         try:
             process.stdin.write(b"go\n" if claimed else b"no\n")
@@ -89,7 +92,7 @@ class WorkerPool:
         if not claimed:  # someone else took it first; the worker sees it is not its run and exits
             self._losers.append(process)
             return False
-        claimed_run = self.workspace.ledger.get_run(run.run_id) or run
+        claimed_run = self.ledger.get_run(run.run_id) or run
         self._workers[run.run_id] = _Worker(claimed_run, process, time.time())
         slot = run.options.get("scheduled_for")
         if run.trigger_kind == "schedule" and isinstance(slot, (int, float)) and claimed_run.started_at:
@@ -112,7 +115,7 @@ class WorkerPool:
             self._finished(worker, code)
 
     def _finished(self, worker: _Worker, code: int) -> None:
-        ledger = self.workspace.ledger
+        ledger = self.ledger
         run = ledger.get_run(worker.run.run_id)
         if run is not None and run.status == "running" and run.owner_pid == worker.process.pid:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
@@ -162,7 +165,8 @@ class WorkerPool:
                 pass
 
 
-def resume_abandoned(workspace: Workspace, reported: set[str], now: float | None = None) -> list[str]:
+def resume_abandoned(project: Project, ledger: Ledger, resume: Resume, reported: set[str],
+                     now: float | None = None) -> list[str]:
     """Queue again the recently abandoned runs of pipelines with ``on_abandoned: resume``.
 
     The new run has the trigger key ``resume:<abandoned run>`` (so it is queued once) and the
@@ -170,7 +174,6 @@ def resume_abandoned(workspace: Workspace, reported: set[str], now: float | None
     ``reported`` collects the runs already logged as not resumed, so each is logged once.
     Return the ids of the runs queued.
     """
-    ledger = workspace.ledger
     now = now or time.time()
     queued: list[str] = []
     for run in ledger.list_runs(status="abandoned", limit=200):
@@ -179,10 +182,10 @@ def resume_abandoned(workspace: Workspace, reported: set[str], now: float | None
         if ledger.run_by_trigger_key(resume_key(run.run_id)) is not None:
             continue
         try:
-            policy = workspace.project.pipeline(run.pipeline).config.on_abandoned
+            policy = project.pipeline(run.pipeline).config.on_abandoned
         except FlowdeckError:
             policy = "report"
-        depth = _abandoned_chain(workspace, run)
+        depth = _abandoned_chain(ledger, run)
         if policy != "resume" or depth > MAX_RESUMES:
             why = "the pipeline says on_abandoned: report" if policy != "resume" else \
                 f"it was abandoned {depth} times in a row"
@@ -191,7 +194,7 @@ def resume_abandoned(workspace: Workspace, reported: set[str], now: float | None
             reported.add(run.run_id)
             continue
         try:
-            record, new = workspace.resume(run.run_id)
+            record, new = resume(run.run_id)
         except FlowdeckError as error:
             log.error("run %s of %s cannot be resumed: %s", run.run_id, run.pipeline, error.what)
             reported.add(run.run_id)
@@ -204,7 +207,7 @@ def resume_abandoned(workspace: Workspace, reported: set[str], now: float | None
     return queued
 
 
-def _abandoned_chain(workspace: Workspace, run: RunRecord) -> int:
+def _abandoned_chain(ledger: Ledger, run: RunRecord) -> int:
     """How many abandoned runs in a row end with ``run`` (following resume parents)."""
     depth = 0
     current: RunRecord | None = run
@@ -212,5 +215,5 @@ def _abandoned_chain(workspace: Workspace, run: RunRecord) -> int:
         depth += 1
         if current.trigger_kind != "resume" or current.parent_run_id is None:
             break
-        current = workspace.ledger.get_run(current.parent_run_id)
+        current = ledger.get_run(current.parent_run_id)
     return depth

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from flowdeck.engine.errors import FlowdeckError
-from flowdeck.engine.governance.roles import with_article
+from flowdeck.engine.governance import roles
 
 if TYPE_CHECKING:
     from flowdeck.engine.project.project import Project
@@ -404,11 +404,10 @@ def check_connections(project: Project) -> Iterator[DoctorFinding]:
     if not connections:
         yield DoctorFinding("connections", "skip", "none declared in flowdeck.yaml")
         return
-    from flowdeck.engine.workspace import Workspace
-
-    workspace = Workspace(project, source="cli")
-    if not workspace.can("run"):  # testing logs in with the connection's credentials: operators and admins
-        yield DoctorFinding("connections", "skip", f"not tested: {workspace.user} is {with_article(workspace.role)}; "
+    identity = roles.Identity.current()
+    role = roles.role_of(identity, project.config.roles)
+    if not roles.allows(role, "run"):  # testing logs in with the connection's credentials: operators and admins
+        yield DoctorFinding("connections", "skip", f"not tested: {identity.user} is {roles.with_article(role)}; "
                             "testing connections needs the operator role", "ask an operator to run `flowdeck doctor`")
         return
     for name in sorted(connections):
