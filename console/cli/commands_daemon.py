@@ -52,6 +52,7 @@ def status(
     from flowdeck.engine.daemon.daemon import last_errors
 
     ws = workspace(ctx)
+    ws.reap_orphans()  # a run whose process died is reported abandoned, not running
     state = ws.daemon_state()
     report = state.lease.report if state.lease and state.running else {}
     ready, reasons = _probe_ready(state.to_json()["http"]) if state.running else (False, [state.reason])

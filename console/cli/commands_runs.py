@@ -21,8 +21,9 @@ from flowdeck.console.cli.output import (
 )
 
 if TYPE_CHECKING:
-    from flowdeck.engine.workspace import Workspace
     from flowdeck.engine.run.executor import RunUpdate
+    from flowdeck.engine.run.submit import Submitted
+    from flowdeck.engine.workspace import Workspace
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -92,7 +93,8 @@ def run(
         if param or from_step or request_id or reprocess or engine:
             raise ParamError("--resume continues a run as it was (on the same engine); it takes no --param, --from, "
                              "--request-id, --reprocess or --engine", hint="drop those options, or start a new run instead")
-        record, new = ws.resume(resume)
+        submitted = ws.resume(resume)
+        record, new = submitted
         if pipeline is not None and pipeline != record.pipeline:
             raise ParamError(f"run {resume} is a run of `{record.pipeline}`, not `{pipeline}`",
                              hint=f"flowdeck run --resume {resume}")
@@ -102,8 +104,9 @@ def run(
         if pipeline is None:
             raise ParamError("which pipeline? give its name, or --resume RUN_ID",
                              hint="for example `flowdeck run daily_sales`; list them with `flowdeck pipelines`")
-        record, new = ws.submit(pipeline, parse_params(param or []), request_id=request_id, from_step=from_step,
-                                reprocess=reprocess, options={"engine": engine} if engine else None)
+        submitted = ws.submit(pipeline, parse_params(param or []), request_id=request_id, from_step=from_step,
+                              reprocess=reprocess, options={"engine": engine} if engine else None)
+        record, new = submitted
     if not new and record.status != "queued":
         err().print(f"run {record.run_id} was already started for this request ({record.status}); "
                     "not starting another")
@@ -114,15 +117,19 @@ def run(
         out().print(f"run {record.run_id} queued; {ws.hand_off(record.run_id)}")
         err().print(f"follow it with: flowdeck logs {record.run_id} --follow")
         return
-    _execute_in_foreground(ws, record.run_id, record.pipeline)
+    _execute_in_foreground(ws, submitted)
 
 
-def _execute_in_foreground(ws: Workspace, run_id: str, pipeline: str) -> None:
-    """Execute a queued run here, with the live step table; exit with the run's outcome."""
+def _execute_in_foreground(ws: Workspace, submitted: Submitted) -> None:
+    """Execute a queued run here, with the live step table; exit with the run's outcome.
+
+    The plan submit built is the table's and the execution's: a run is planned once.
+    """
     from flowdeck.console.cli.progress import RunProgress
 
-    plan = ws.plan(pipeline)
-    progress = RunProgress(run_id, pipeline, plan)
+    run_id, pipeline, prepared = submitted.record.run_id, submitted.record.pipeline, submitted.prepared
+    assert prepared is not None, "a queued run comes back from submit prepared"
+    progress = RunProgress(run_id, pipeline, prepared.plan)
     outcome: dict[str, object] = {}
 
     def observe(update: RunUpdate) -> None:
@@ -132,7 +139,7 @@ def _execute_in_foreground(ws: Workspace, run_id: str, pipeline: str) -> None:
 
     def execute() -> None:
         try:
-            outcome["status"] = ws.execute(run_id, observer=observe)
+            outcome["status"] = ws.execute(run_id, observer=observe, prepared=prepared)
         except Exception as error:  # reported below; the run itself is recorded by the executor
             outcome["error"] = str(error)
 
@@ -198,7 +205,9 @@ def runs(
 
     if status is not None and status not in tuple(RunStatus):
         raise FlowdeckError(f"unknown status {status!r}", hint=f"use one of {', '.join(RunStatus)}")
-    records = workspace(ctx).ledger.list_runs(pipeline=pipeline, status=status, limit=limit)
+    ws = workspace(ctx)
+    ws.reap_orphans()  # a run whose process died is listed abandoned, not running
+    records = ws.ledger.list_runs(pipeline=pipeline, status=status, limit=limit)
     if as_json:
         print_json([record.to_json() for record in records])
         return
@@ -233,6 +242,7 @@ def show(
     Example: `flowdeck show last`
     """
     ws = workspace(ctx)
+    ws.reap_orphans()  # a run whose process died is shown abandoned, not running
     metrics = ws.run_metrics(run_id)
     record = metrics.run
     ledger = ws.ledger
@@ -339,6 +349,7 @@ def logs(
     from flowdeck.state.status import RunStatus
 
     ws = workspace(ctx)
+    ws.reap_orphans()  # a run whose process died is over: its log is not followed forever
     record = ws.resolve_run(run_id)
     cursor = 0
     while True:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.errors import FlowdeckError, NotFound
 from flowdeck.engine.project.config.alerts import Channel
 from flowdeck.engine.masking import mask
 from flowdeck.engine.secrets import resolve
@@ -56,6 +56,15 @@ def channel_named(project: Project, name: str) -> Channel | None:
     if name in channels:
         return channels[name]
     return _console_channel() if name == "console" else None
+
+
+def require_channel(project: Project, name: str) -> Channel:
+    """The configured channel called ``name``, or a NotFound naming the known ones."""
+    channel = channel_named(project, name)
+    if channel is None:
+        known = ", ".join(sorted({*project.config.alerts.channels, "console"}))
+        raise NotFound(f"no channel named `{name}` in alerts.channels of flowdeck.yaml", hint=f"known: {known}")
+    return channel
 
 
 @cache

@@ -104,6 +104,32 @@ def tables_used(project: Project, name: str) -> list[TableUse]:
     return uses
 
 
+def declared_connections(project: Project) -> list[dict[str, Any]]:
+    """The declared database connections: where they point (no password) and which steps use them."""
+    listed = []
+    for name, config in sorted(project.config.connections.items()):
+        listed.append({
+            "name": name, "type": config.type, "where": describe(project, name),
+            "sslmode": config.sslmode, "health_check": config.health_check,
+            "used_by": [{"step": use.step, "access": use.access, "table": use.table}
+                        for use in tables_used(project, name)],
+        })
+    return listed
+
+
+def chosen_connections(project: Project, names: list[str] | None) -> list[str]:
+    """The connections ``names`` (all declared ones when none), each checked to exist."""
+    chosen = names or sorted(project.config.connections)
+    for name in chosen:
+        connection_config(project, name)  # an unknown name is bad input, before anything else
+    return chosen
+
+
+def test_connections(project: Project, names: list[str], *, tables: list[str] | None = None) -> list[ConnectionReport]:
+    """``test_connection`` of each of ``names``, in that order."""
+    return [test_connection(project, name, tables=tables) for name in names]
+
+
 def test_connection(project: Project, name: str, *, tables: list[str] | None = None) -> ConnectionReport:
     """Connect to ``name`` and probe the tables the pipelines use (or ``tables``); never raises for a failure."""
     config = connection_config(project, name)

@@ -23,15 +23,16 @@ from typing import Any
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.plan.slots import build_trigger, describe_schedule, schedule_identity
 from flowdeck.engine.project.config.pipeline import Schedule
+from flowdeck.engine.run.submit import Submitted
 from flowdeck.engine.run.trigger_keys import schedule_key
-from flowdeck.state import Ledger, RunRecord
+from flowdeck.state import Ledger
 from flowdeck.state.records import iso
 
 CATCHUP_HORIZON_SECONDS = 7 * 86400  # never look further back than this for missed slots
 MISSED_RECORDED = 100  # missed slots recorded one by one; older ones only counted in an event
 log = logging.getLogger("flowdeck.daemon.schedules")
 
-Submit = Callable[..., tuple[RunRecord, bool]]  # the front door's submit, audited as the daemon's
+Submit = Callable[..., Submitted]  # the front door's submit, audited as the daemon's
 
 
 def due_slots(schedule: Schedule, after: float, until: float, keep: int) -> tuple[list[float], int]:

@@ -20,6 +20,7 @@ from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.launch import spawn_worker
 from flowdeck.engine.run.processes import process_identity
+from flowdeck.engine.run.submit import Submitted
 from flowdeck.engine.run.trigger_keys import resume_key
 from flowdeck.state import Ledger, RunRecord
 
@@ -31,7 +32,7 @@ RESUME_WINDOW_SECONDS = 24 * 3600  # runs abandoned longer ago than this are not
 INTERRUPT_WAIT_SECONDS = 10.0  # after the grace: how long interrupted steps get to stop
 log = logging.getLogger("flowdeck.daemon.workers")
 
-Resume = Callable[[str], tuple[RunRecord, bool]]  # the front door's resume, audited as the daemon's
+Resume = Callable[[str], Submitted]  # the front door's resume, audited as the daemon's
 
 
 @dataclass

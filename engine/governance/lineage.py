@@ -233,3 +233,10 @@ def _target_node(config: LoadStep) -> str:
     if isinstance(config.to, DatabaseTarget):
         return f"db:{config.to.label}"
     return f"file:{config.to.path}"
+
+
+def lineage_report(project: Project, ledger: Ledger, target: str, schemas: dict[str, list[str]]) -> LineageReport:
+    """Upstream and downstream of ``TABLE`` or ``TABLE.COLUMN``, given the warehouse's column names."""
+    table, _, column = target.lower().partition(".")
+    catalog = ProjectLineage(project, ledger, schemas)
+    return catalog.column_report(table, column) if column else catalog.table_report(table)

@@ -4,7 +4,8 @@ The CLI (`flowdeck new pipeline`) and the console's form ask the same questions 
 the answers here. This module checks each answer on its own (so a prompt can ask again),
 writes the pipeline.yaml and SQL text, and validates the result with the project's real
 validation (config models, SQL analysis, the DAG) on a scratch copy, before anything is
-written into the project. Writing itself is ``Workspace.create_pipeline`` (role check, audit).
+written into the project. ``create_pipeline`` writes it, through ``Workspace.write_project_file``
+(role check, audit entry, atomic replace) for each file.
 """
 
 from __future__ import annotations
@@ -480,3 +481,12 @@ def draft_pipeline(project: Project, answers: PipelineAnswers) -> DraftPipeline:
         raise ConfigError(f"the new pipeline would not be valid: {first.what}", location=first.location,
                           excerpt=first.excerpt, hint=first.hint or "change the answer it comes from", also=rest)
     return draft
+
+
+def create_pipeline(project: Project, answers: PipelineAnswers, write: Callable[[str, str], Path]) -> list[Path]:
+    """Write the pipeline the answers describe, once the project's validation accepts it, each file
+    through ``write`` (the project-relative path and the text); nothing is written when any is invalid."""
+    draft = draft_pipeline(project, answers)
+    written = [write(relative, text) for relative, text in draft.files.items()]
+    project.forget()
+    return written

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.plan.slots import next_scheduled_at
 from flowdeck.engine.project.config.pipeline import PipelineConfig
 from flowdeck.engine.project.config.steps import CheckStep, ExtractStep, LoadStep, TransformStep
-from flowdeck.engine.project.project import PipelineSource
+from flowdeck.engine.project.project import PipelineSource, Project
 from flowdeck.engine.units import counted
-from flowdeck.state import RunRecord
+from flowdeck.state import Ledger, RunRecord
 
 if TYPE_CHECKING:  # listing pipelines must not load sqlglot; drawing a plan gets one already built
     from flowdeck.engine.plan.planner import Plan
@@ -28,6 +29,20 @@ class PipelineSummary:
     next_run_at: float | None
     last_run: RunRecord | None
     params: dict[str, str | None]  # name -> default (None when required or without default)
+
+
+def pipeline_summaries(project: Project, ledger: Ledger, now: float) -> list[PipelineSummary]:
+    """Every pipeline with its trigger, next scheduled time and last run; invalid ones included."""
+    summaries: list[PipelineSummary] = []
+    for name in project.pipeline_names():
+        last_run = ledger.last_run_of(name)
+        try:
+            source = project.pipeline(name)
+        except FlowdeckError as error:
+            summaries.append(summarize_pipeline(name, None, error.what, last_run, now))
+            continue
+        summaries.append(summarize_pipeline(name, source, None, last_run, now))
+    return summaries
 
 
 def summarize_pipeline(name: str, source: PipelineSource | None, error: str | None,

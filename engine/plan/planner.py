@@ -93,6 +93,21 @@ class Plan:
         """Table name → step that publishes it."""
         return {planned.output: name for name, planned in self.steps.items() if planned.output}
 
+    def published_tables(self) -> list[str]:
+        """The tables the pipeline publishes into the warehouse (its extract and transform outputs), in step order."""
+        return [output for output in (self.steps[name].output for name in self.order) if output]
+
+
+def validate_all(project: Project) -> dict[str, Plan | FlowdeckError]:
+    """Plan every pipeline: each name with its plan, or with the error that makes it invalid."""
+    results: dict[str, Plan | FlowdeckError] = {}
+    for name in project.pipeline_names():
+        try:
+            results[name] = build_plan(project, name)
+        except FlowdeckError as error:
+            results[name] = error
+    return results
+
 
 def build_plan(project: Project, pipeline: str) -> Plan:
     """Load, parse and check one pipeline; collect every problem into one error."""

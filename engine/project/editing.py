@@ -6,15 +6,18 @@ sqlglot), so what the editor accepts is exactly what a run accepts.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from flowdeck.engine.errors import ConfigError, FlowdeckError, Location
+from flowdeck.engine.errors import ConfigError, FlowdeckError, Forbidden, Location, NotFound
 from flowdeck.engine.project.config.pipeline import PipelineConfig
 from flowdeck.engine.project.config.project import ProjectConfig
-from flowdeck.engine.project.project import PIPELINE_FILE, PROJECT_FILE
+from flowdeck.engine.project.project import PIPELINE_FILE, PROJECT_FILE, Project, did_you_mean
 from flowdeck.engine.project.validation import validate_document
 from flowdeck.engine.project.yamlfile import parse_yaml
 from flowdeck.engine.sql.analysis import parse_query
@@ -36,6 +39,51 @@ def editable_files(folder: Path) -> list[Path]:
     files = [folder / PIPELINE_FILE] if (folder / PIPELINE_FILE).is_file() else []
     files += sorted(path for path in folder.glob("*.sql") if path.is_file())
     return files
+
+
+def pipeline_files(project: Project, pipeline: str) -> list[Path]:
+    """The files of a pipeline an operator may edit: pipeline.yaml, then its SQL files."""
+    folder = project.pipeline_folder(pipeline)
+    if not folder.is_dir():
+        raise NotFound(f"no pipeline named `{pipeline}` in {project.pipelines_dir}",
+                       hint=did_you_mean(pipeline, project.pipeline_names()) or "create one with `flowdeck new pipeline`")
+    return editable_files(folder)
+
+
+def save_file(project: Project, path: Path, text: str, *, force: bool, keep_backups: bool,
+              write: Callable[[str, str], Path]) -> SaveResult:
+    """Save an edited pipeline file: refuse an invalid one unless forced, keep the old one in backups
+    (when ``keep_backups``), then ``write`` it (the project-relative path and the text)."""
+    path = Path(path).resolve()
+    if project.pipelines_dir.resolve() not in path.parents:
+        raise NotFound(f"{path} is not a file of a pipeline of this project",
+                       hint=f"only files under {project.pipelines_dir} are saved from the editor")
+    problems = check_source(path, text)
+    if problems and not force:
+        raise refusal(path, problems)
+    backup = keep_backup(path, project.runtime_dir / "backups") if keep_backups else None
+    write(str(path.relative_to(project.root)), text)
+    return SaveResult(path=path, backup=backup, problems=len(problems))
+
+
+def write_project_file(project: Project, relative: str, text: str) -> tuple[Path, str]:
+    """Replace a file of the project's configuration atomically; return its path and the text's sha256.
+
+    Paths outside the project, or inside its runtime folder, are refused.
+    """
+    path = (project.root / relative).resolve()
+    if not path.is_relative_to(project.root) or path.is_relative_to(project.runtime_dir):
+        raise Forbidden(f"{relative} is not a file of the project's configuration",
+                        hint="edit files under the project folder, outside its runtime folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    project.forget()
+    return path, hashlib.sha256(text.encode()).hexdigest()
 
 
 def language_of(path: Path) -> str | None:

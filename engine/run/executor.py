@@ -1,12 +1,14 @@
 """Execute one claimed run: its steps in dependency order, independent ones in parallel.
 
-Before any step, the executor takes the warehouse (waiting, and saying for whom, while another
-process holds it), reconciles the ledger from the warehouse's commit markers and sweeps the
-leftovers of dead runs. It then selects the steps to run: all of them, those downstream of
-``--from STEP``, or, for a resumed run, those its parent did not finish. It records every
-transition and every attempt in the ledger as it happens, retries transient failures with
-backoff, heartbeats while it runs, and stops at the next opportunity when a cancel is
-requested. A failed step stops everything downstream of it; independent branches run to the end.
+It uses the plan and parameters submit prepared when the run was submitted in this process,
+else prepares them itself (a worker). Before any step, it takes the warehouse (waiting, and
+saying for whom, while another process holds it) and runs the janitor's sequence (dead runs
+reaped, the ledger reconciled from the commit markers, leftovers of dead runs swept). It then
+selects the steps to run: all of them, those downstream of ``--from STEP``, or, for a resumed
+run, those its parent did not finish. It records every transition and every attempt in the
+ledger as it happens, retries transient failures with backoff, heartbeats while it runs, and
+stops at the next opportunity when a cancel is requested. A failed step stops everything
+downstream of it; independent branches run to the end.
 """
 
 from __future__ import annotations
@@ -22,21 +24,21 @@ from typing import Any
 from pathlib import Path
 
 from flowdeck.engine.backends.base import Backend
-from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
-from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
 from flowdeck.engine.connectors.failures import ConnectionFailed
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import EXIT_RUN_FAILED, CheckFailed, FlowdeckError, PlanError, SqlError, StepFailed, WarehouseBusy
 from flowdeck.engine.masking import mask
-from flowdeck.engine.plan.planner import Plan, PlannedStep, build_plan
+from flowdeck.engine.plan.planner import Plan, PlannedStep
 from flowdeck.engine.project.config.steps import LoadStep, Retries
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.monitor.sampler import RunMonitor
 from flowdeck.engine.run import janitor
-from flowdeck.engine.run.reconcile import commit_record, reconcile_ledger
+from flowdeck.engine.run.backend_factory import OnWait, engine_of, open_backend
+from flowdeck.engine.run.reconcile import commit_record
+from flowdeck.engine.run.submit import PreparedRun, prepare
 from flowdeck.engine.run.tempfiles import run_temp_dir
+from flowdeck.engine.run.waiting import WarehouseWait
 from flowdeck.engine.secrets import resolve_values
-from flowdeck.engine.sql.params import coerce_params
 from flowdeck.engine.steps.check_queries import CheckQuery
 from flowdeck.engine.steps.context import StepContext, StepResult
 from flowdeck.engine.steps.dispatch import bytes_moved, run_step
@@ -60,6 +62,7 @@ class RunUpdate:
 
 
 Observer = Callable[[RunUpdate], None]
+BackendOpener = Callable[[Project, OnWait, Path], Backend]  # (project, on_wait, the run's temp folder)
 
 
 def backoff_seconds(policy: Retries, attempt: int) -> float:
@@ -76,7 +79,7 @@ class RunExecutor:
         ledger: Ledger,
         *,
         observer: Observer | None = None,
-        open_backend: Callable[..., Backend] | None = None,
+        open_backend: BackendOpener | None = None,
     ) -> None:
         self.project = project
         self.ledger = ledger
@@ -105,8 +108,12 @@ class RunExecutor:
         if self._backend is not None:
             self._backend.interrupt()
 
-    def execute(self, run: RunRecord) -> str:
-        """Execute ``run`` (already claimed by this process); return its final status."""
+    def execute(self, run: RunRecord, prepared: PreparedRun | None = None) -> str:
+        """Execute ``run`` (already claimed by this process); return its final status.
+
+        ``prepared`` is what submitting the run in this process prepared (its plan and checked
+        parameters); without it the run is prepared here, as a worker must.
+        """
         heartbeat = _Heartbeat(self.ledger, run.run_id, self._cancel, self._lost)
         heartbeat.start()
         settings = self.project.config.monitoring
@@ -117,14 +124,18 @@ class RunExecutor:
         try:
             with run_temp_dir(self.project.temp_dir, run.run_id) as temp_dir:
                 try:
-                    plan = self._plan = build_plan(self.project, run.pipeline)
-                    params = coerce_params(plan.source.config.params, run.params, run.pipeline)
-                    params = resolve_values(params, self.project)  # secrets: resolved here, masked from now on
-                    engine = engine_of(self.project, run)
-                    if engine == "spark":
-                        check_spark_lint(self.project, plan)  # refuse before any step runs
-                    opener = self._open_backend or (open_spark_backend if engine == "spark" else open_duckdb_backend)
-                    backend = opener(self.project, self._waiting_reporter(run.run_id), temp_dir)
+                    engine = engine_of(self.project, run.options)
+                    # refused before any step runs: a bad plan, bad parameters, SQL Spark would run differently
+                    prepared = prepared or prepare(self.project, run.pipeline, run.params, engine=engine)
+                    assert prepared.plan.name == run.pipeline, "a run is executed with its own pipeline's plan"
+                    plan = self._plan = prepared.plan
+                    params = resolve_values(prepared.params, self.project)  # secrets: resolved here, masked from now on
+                    waiting = WarehouseWait(lambda: self.ledger, self._say_waiting, run_id=run.run_id,
+                                            stopped=self._stopping)
+                    if self._open_backend is not None:
+                        backend = self._open_backend(self.project, waiting, temp_dir)
+                    else:
+                        backend = open_backend(self.project, "run", engine=engine, on_wait=waiting, temp_dir=temp_dir)
                     heartbeat.backend = self._backend = backend
                     self._prepare(run, backend)
                     selected, reused = self._select(run, plan)
@@ -203,39 +214,23 @@ class RunExecutor:
         self.observer(RunUpdate(kind="run.finished", status=status, message=error, exit_code=code))
         return status
 
-    def _waiting_reporter(self, run_id: str) -> Callable[[int | None, float], None]:
-        def report(pid: int | None, waited: float) -> None:
-            if self._draining.is_set() or self._cancel.is_set():  # stop waiting: nothing has started yet
-                raise StepFailed("stopped while waiting for the warehouse")
-            holder = self._describe_holder(pid)
-            message = f"waiting for the warehouse, held by {holder} ({waited:.0f}s so far)"
-            if waited < 1.0:
-                self.ledger.log(run_id, message, level="warning", kind="run.waiting",
-                                payload={"holder_pid": pid, "holder": holder})
-            self.observer(RunUpdate(kind="waiting", message=message))
+    def _say_waiting(self, message: str) -> None:
+        self.observer(RunUpdate(kind="waiting", message=message))
 
-        return report
-
-    def _describe_holder(self, pid: int | None) -> str:
-        for other in self.ledger.runs_in_status("running"):
-            if other.owner_pid == pid:
-                return f"run {other.run_id} of {other.pipeline} (pid {pid})"
-        return f"process {pid}" if pid else "another process"
+    def _stopping(self) -> bool:
+        """Whether the run was asked to stop (drain, interrupt or cancel): a wait for the warehouse ends then."""
+        return self._draining.is_set() or self._cancel.is_set()
 
     # -- before the steps ------------------------------------------------------------------------
 
     def _prepare(self, run: RunRecord, backend: Backend) -> None:
-        """Reconcile the ledger from the markers and sweep what dead runs left behind."""
-        recovered = reconcile_ledger(self.ledger, backend)
+        """The janitor's sequence, for this run's pipeline: reap, reconcile, sweep; say what it found."""
+        report = janitor.tidy(self.project, self.ledger, backend, [run.pipeline])
+        recovered = report.recovered
         if recovered:
             self._note(run.run_id, f"recovered {len(recovered)} commit(s) the ledger had missed: "
                        + ", ".join(f"{c.step} of run {c.run_id}" for c in recovered[:5]))
-        report = janitor.CleanupReport()
-        live = janitor.live_run_ids(self.ledger)
-        janitor.sweep_staging(backend, live, report)
-        janitor.sweep_partials(self.project, [run.pipeline], live, report)
-        janitor.sweep_temp(self.project, live, report)
-        swept = report.staging_tables + report.partial_files + report.temp_files
+        swept = report.swept
         if swept:
             self._note(run.run_id, f"removed {len(swept)} leftover(s) of dead runs: {', '.join(swept[:5])}")
 
@@ -447,13 +442,6 @@ def error_kind(error: BaseException) -> str:
     return "internal error"
 
 
-def open_duckdb_backend(project: Project, on_wait: Callable[[int | None, float], None],
-                        temp_dir: Path | None = None) -> Backend:
-    """The default backend: the project's DuckDB warehouse, opened for writing, spilling into the run's temp folder."""
-    project.ensure_runtime_dirs()
-    return DuckDBBackend(open_warehouse(project, on_wait=on_wait, temp_directory=temp_dir or project.temp_dir))
-
-
 def _masked(observer: Observer) -> Observer:
     """An observer that never sees a secret: messages are masked before they reach it."""
 
@@ -463,28 +451,6 @@ def _masked(observer: Observer) -> Observer:
         observer(update)
 
     return observe
-
-
-def open_spark_backend(project: Project, on_wait: Callable[[int | None, float], None],
-                       temp_dir: Path | None = None) -> Backend:
-    """The Spark backend (pyspark is imported only now, so DuckDB runs never load it)."""
-    from flowdeck.engine.backends.spark.backend import open_spark_backend as open_spark
-
-    return open_spark(project)
-
-
-def engine_of(project: Project, run: RunRecord) -> str:
-    """Which engine runs ``run``: its ``--engine`` option, else the project's `engine:`."""
-    return str(run.options.get("engine") or project.config.engine)
-
-
-def check_spark_lint(project: Project, plan: Plan) -> None:
-    """Raise the lint's refusal when ``plan`` uses constructs Spark would run differently."""
-    from flowdeck.engine.backends.spark.lint import lint_plan
-
-    report = lint_plan(project, plan)
-    if not report.ok:
-        raise report.error()
 
 
 class _Heartbeat(threading.Thread):

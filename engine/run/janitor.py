@@ -1,8 +1,11 @@
-"""Sweep what dead runs left behind: staging tables, half-written export files, temporary folders.
+"""The janitor: put the ledger right and sweep what dead runs left behind, in one sequence.
 
+``tidy`` is that sequence, the same for a run starting and for ``flowdeck cleanup``: mark runs
+whose process died abandoned, reconcile the ledger from the warehouse's commit markers, then
+remove staging tables, half-written export files and temporary folders of runs that are over.
 A run's leftovers carry its id, so they are removed only once the ledger says the run is over
-(finished, or abandoned because its process died). Runs sweep at their start; ``flowdeck
-cleanup`` sweeps everything on demand and reports it.
+(finished, or abandoned because its process died). A run tidies at its start, sweeping the
+exports of its own pipeline; ``clean_up`` tidies everything on demand and reports it.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.project.config.steps import DatabaseTarget, LoadStep
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run import tempfiles
+from flowdeck.engine.run.backend_factory import OnWait, open_backend
+from flowdeck.engine.run.liveness import reap_dead_runs
+from flowdeck.engine.run.reconcile import reconcile_ledger
 from flowdeck.engine.sql.params import path_params
 from flowdeck.engine.steps.publish import PARTIAL_MARK
 from flowdeck.state import Ledger
-
-LIVE_STATUSES = ("queued", "running")
+from flowdeck.state.records import CommitRecord
+from flowdeck.state.status import RUN_LIVE
 
 
 @dataclass
@@ -33,11 +39,21 @@ class CleanupReport:
     partial_files: list[str] = field(default_factory=list)
     temp_files: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    recovered: list[CommitRecord] = field(default_factory=list, repr=False)  # what ``reconciled`` describes
 
     @property
     def removed_anything(self) -> bool:
         """Whether the sweep changed anything."""
         return any((self.abandoned, self.reconciled, self.staging_tables, self.partial_files, self.temp_files))
+
+    @property
+    def swept(self) -> list[str]:
+        """The leftovers removed: staging tables, partial exports, temporary folders."""
+        return self.staging_tables + self.partial_files + self.temp_files
+
+    def counts(self) -> dict[str, int]:
+        """How many of each thing were found (for the audit entry); kinds with none left out."""
+        return {name: len(items) for name, items in self.to_json().items() if items}
 
     def to_json(self) -> dict[str, list[str]]:
         """The documented JSON object."""
@@ -51,9 +67,41 @@ class CleanupReport:
         }
 
 
+def tidy(project: Project, ledger: Ledger, backend: Backend, pipelines: list[str]) -> CleanupReport:
+    """The janitor's sequence: reap dead runs, reconcile the ledger from the commit markers, then
+    sweep staging tables, the half-written exports of ``pipelines`` and temporary folders of runs
+    that are over. ``backend`` must be a writer (it holds the DuckDB warehouse meanwhile)."""
+    reaped = reap_dead_runs(ledger)
+    recovered = reconcile_ledger(ledger, backend)
+    report = CleanupReport(
+        abandoned=sorted({run.run_id for run in reaped}),
+        reconciled=[f"{c.output}: {c.kind} by {c.step} of run {c.run_id} (commit {c.seq})" for c in recovered],
+        recovered=recovered,
+    )
+    live = live_run_ids(ledger)
+    sweep_staging(backend, live, report)
+    sweep_partials(project, pipelines, live, report)
+    sweep_temp(project, live, report)
+    return report
+
+
+def clean_up(project: Project, ledger: Ledger, on_wait: OnWait | None = None) -> CleanupReport:
+    """``flowdeck cleanup``: tidy the whole project, waiting for the warehouse; record what it removed."""
+    backend = open_backend(project, "maintain", on_wait=on_wait)
+    try:
+        report = tidy(project, ledger, backend, project.pipeline_names())
+    finally:
+        backend.close()
+    if report.removed_anything:
+        ledger.log(None, "cleanup: " + ", ".join(f"{count} {name.replace('_', ' ')}"
+                                                 for name, count in report.counts().items()),
+                   kind="cleanup", payload=report.to_json())
+    return report
+
+
 def live_run_ids(ledger: Ledger) -> set[str]:
     """Runs that may still be using their leftovers."""
-    return {run.run_id for run in ledger.runs_in_status(*LIVE_STATUSES)}
+    return {run.run_id for run in ledger.runs_in_status(*RUN_LIVE)}
 
 
 def sweep_staging(backend: Backend, live: set[str], report: CleanupReport) -> None:

@@ -5,6 +5,10 @@ and by the daemon's pool (``--claimed-by-parent``: the daemon claims the run for
 worker's pid, so claim and execution are one compare-and-set). It writes nothing to a
 terminal; the run's story is in the ledger.
 
+It is a front end, like the CLI: it opens the project through the front door (``Workspace``,
+whose ledger raises alerts and whose ``execute`` delivers them when no daemon runs), the one
+module of the run package that does; nothing imports it.
+
 Signals: a first SIGTERM or SIGINT drains the run (running steps finish, no new step starts,
 the run ends ``abandoned`` so it can be resumed); a second one interrupts the running steps.
 """

@@ -221,3 +221,15 @@ def lookup(project: Project, name: str) -> str:
         f"secret `{name}` is not set; looked in " + ", ".join(looked),
         hint=f"store it with `flowdeck secrets set {name}`",
     )
+
+
+def store_secret(project: Project, name: str, value: str) -> str:
+    """Store ``value`` as secret ``name`` in the project's store; return where it went. The value is
+    registered with the masker first, so no later message can show it."""
+    check_name(name)
+    if not value:
+        raise SecretsError(f"refusing to store an empty value for `{name}`")
+    register_secret(value)
+    store = open_store(project)
+    store.set(name, value)
+    return store.where

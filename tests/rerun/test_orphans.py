@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from flowdeck.engine.workspace import Workspace, process_identity
+from flowdeck.engine.run.processes import process_identity
+from flowdeck.engine.workspace import Workspace
 from flowdeck.state import Ledger
 from flowdeck.engine.backends.base import run_tag
 from tests.rerun.helpers import REPO, flowdeck, land_deliveries, ledger_rows, warehouse_tables, write_pipeline
@@ -49,6 +50,7 @@ def test_a_recycled_pid_is_not_taken_for_the_runs_process(project: Path) -> None
     ours = claimed_run(project, alive, identity=process_identity(alive))
     workspace = Workspace.open(project)
     try:
+        workspace.reap_orphans()  # asked for where run states must be true, never a side effect of opening
         reaped = {run.run_id for run in workspace.ledger.runs_in_status("abandoned")}
     finally:
         workspace.close()

@@ -14,7 +14,8 @@ from security_helpers import MASTER_KEY, cli, files_containing, write
 from flowdeck.engine.workspace import Workspace
 from flowdeck.engine.secrets.encryption import DecryptionFailed, read_encrypted_parquet
 from flowdeck.engine.project.project import Project
-from flowdeck.engine.run.executor import RunExecutor, open_duckdb_backend
+from flowdeck.engine.run.backend_factory import open_backend as open_warehouse_backend
+from flowdeck.engine.run.executor import RunExecutor
 
 EXPORT_KEY = "export-master-key-5e4d3c2b1a09"
 ENV = {"FLOWDECK_MASTER_KEY": MASTER_KEY}
@@ -108,7 +109,7 @@ def test_a_run_has_an_owner_only_temp_folder_removed_even_when_it_fails(project:
 
     def open_backend(project_: Project, on_wait: object, temp_dir: Path) -> object:
         seen.append((temp_dir, stat.S_IMODE(temp_dir.stat().st_mode), temp_dir.is_dir()))
-        return open_duckdb_backend(project_, on_wait, temp_dir)  # type: ignore[arg-type]
+        return open_warehouse_backend(project_, "run", on_wait=on_wait, temp_dir=temp_dir)  # type: ignore[arg-type]
 
     workspace = Workspace.open(project)
     record, _ = workspace.submit("daily_sales")

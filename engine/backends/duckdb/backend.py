@@ -39,7 +39,7 @@ from flowdeck.engine.backends.base import (
 )
 from flowdeck.engine.backends.files import reader_sql, write_file
 from flowdeck.engine.debug_hooks import crash_point
-from flowdeck.engine.errors import ConfigError, FlowdeckError, NotFound, StepFailed, UnknownColumn, WarehouseBusy
+from flowdeck.engine.errors import ConfigError, FlowdeckError, NotFound, SqlError, StepFailed, UnknownColumn, WarehouseBusy
 from flowdeck.engine.masking import mask
 from flowdeck.engine.sql.render import identifier, identifiers, string
 
@@ -192,6 +192,10 @@ class DuckDBBackend(Backend):
         self._publish_lock = threading.Lock()
         self.read_only = read_only
         self._meta: bool | None = None  # whether the _flowdeck schema exists (a read-only warehouse may lack it)
+        # an encrypted warehouse is attached to an in-memory connection and made its default database;
+        # a cursor starts on DuckDB's default ("memory") instead, so each cursor is pointed at it too
+        current = connection.execute("SELECT current_database()").fetchone()
+        self._database = str(current[0]) if current else "memory"
         if not read_only:
             self._ensure_meta_schema()
             self._meta = True
@@ -226,6 +230,7 @@ class DuckDBBackend(Backend):
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
             cursor = self._connection.cursor()
+            cursor.execute(f"USE {identifier(self._database)}")
             # DuckDB tracks a query's progress only with the progress bar on (its printing stays off)
             cursor.execute("SET enable_progress_bar = true")
             cursor.execute("SET enable_progress_bar_print = false")
@@ -558,11 +563,27 @@ class DuckDBBackend(Backend):
             return cursor.sql(f"SELECT * FROM {identifier(table)}").to_arrow_reader(batch_size=ARROW_BATCH_ROWS)
 
     def query(self, sql: str, *, limit: int = 1000) -> QueryResult:
-        with self._errors("running the query"):
+        with self._query_errors():
             cursor = self._cursor().execute(sql)
             columns = [column[0] for column in cursor.description or []]
             rows = cursor.fetchmany(limit + 1) if cursor.description else []
         return QueryResult(columns=columns, rows=rows[:limit], truncated=len(rows) > limit)
+
+    @contextmanager
+    def _query_errors(self) -> Iterator[None]:
+        """A step's query fails the step; a person's read-only query is bad input, said plainly."""
+        if not self.read_only:
+            with self._errors("running the query"):
+                yield
+            return
+        try:
+            yield
+        except duckdb.Error as error:
+            text = mask(_first_line(error))
+            if "read-only mode" in text:
+                raise SqlError("`flowdeck query` only reads; this statement would change the warehouse",
+                               hint="change tables through pipelines") from None
+            raise SqlError(f"the query failed: {text}") from None
 
     def table_exists(self, name: str) -> bool:
         return self._relation_kind(name) is not None

@@ -1,0 +1,73 @@
+"""The one place that picks the engine and opens its backend, for each purpose the core has.
+
+A run writes on the engine its ``--engine`` option names, else the project's `engine:`;
+everything else (read-only queries and previews, versions, rollback, cleanup) goes to the
+project's engine. On DuckDB, a writer waits while another process holds the warehouse file
+(``on_wait`` is told who holds it, see ``run.waiting``) and a reader opens it read-only. Spark
+has no such lock, and runs DuckDB-dialect SQL transpiled: what it would run differently is
+refused before a Spark run is queued (its lint). The engines' modules are imported when they
+are used, so neither DuckDB, sqlglot nor pyspark loads for a command that uses none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from flowdeck.engine.backends.base import Backend
+from flowdeck.engine.plan.planner import Plan
+from flowdeck.engine.project.project import Project
+
+if TYPE_CHECKING:  # named here for the front door too, so that only this module names the engines' own modules
+    from flowdeck.engine.backends.spark.lint import LintReport as LintReport
+
+Purpose = Literal["run", "read", "maintain"]
+OnWait = Callable[[int | None, float], None]  # (holder pid, seconds waited): a run.waiting.WarehouseWait
+
+
+def engine_of(project: Project, options: dict[str, Any] | None = None) -> str:
+    """Which engine a run uses: its ``engine`` option (``--engine``), else the project's `engine:`."""
+    return str((options or {}).get("engine") or project.config.engine)
+
+
+def open_backend(project: Project, purpose: Purpose, *, engine: str | None = None, on_wait: OnWait | None = None,
+                 wait: float | None = None, temp_dir: Path | None = None) -> Backend:
+    """A backend for ``purpose``: ``run`` (a run's writer, spilling into ``temp_dir``), ``read``
+    (read-only queries and versions, waiting up to ``wait`` seconds for a writer) or ``maintain``
+    (rollback and cleanup: a writer). ``engine`` is a run's choice; other purposes use the project's."""
+    if (engine or engine_of(project)) == "spark":
+        from flowdeck.engine.backends.spark.backend import open_spark_backend  # pyspark: only for Spark
+
+        return open_spark_backend(project)
+    from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
+    from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
+
+    if purpose == "read":
+        return DuckDBBackend(open_warehouse(project, read_only=True, timeout=wait, on_wait=on_wait), read_only=True)
+    project.ensure_runtime_dirs()
+    return DuckDBBackend(open_warehouse(project, on_wait=on_wait, temp_directory=temp_dir or project.temp_dir))
+
+
+def open_catalog(project: Project, *, wait: float) -> Backend | None:
+    """A read-only backend to list the warehouse's tables and columns from (lineage), or None on Spark,
+    where lineage works from the SQL alone rather than start a Spark session for a listing."""
+    if engine_of(project) == "spark":
+        return None
+    return open_backend(project, "read", wait=wait)
+
+
+def refuse_engine_differences(project: Project, plan: Plan, engine: str) -> None:
+    """Raise the Spark lint's refusal when ``engine`` is Spark and ``plan`` uses constructs it would run
+    differently; DuckDB runs the SQL as written."""
+    if engine == "spark":
+        report = spark_lint(project, plan)
+        if not report.ok:
+            raise report.error()
+
+
+def spark_lint(project: Project, plan: Plan) -> LintReport:
+    """What the Spark lint refuses (and rewrites) in ``plan``, without running anything."""
+    from flowdeck.engine.backends.spark.lint import lint_plan  # sqlglot: only for Spark
+
+    return lint_plan(project, plan)
