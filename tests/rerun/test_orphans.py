@@ -35,6 +35,35 @@ def claimed_run(project: Path, pid: int, identity: str | None) -> str:
     return run.run_id
 
 
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been waited for)."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(finished.stdout)
+
+
+def test_opening_the_ledger_reaps_nothing_until_it_is_asked_for(project: Path) -> None:
+    run_id = claimed_run(project, dead_pid(), identity=None)
+    workspace = Workspace.open(project)
+    try:
+        run = workspace.ledger.get_run(run_id)  # reading the ledger is only reading
+        assert run is not None and run.status == "running"
+        assert [reaped.run_id for reaped in workspace.reap_orphans()] == [run_id]
+        after = workspace.ledger.get_run(run_id)
+        assert after is not None and after.status == "abandoned"
+    finally:
+        workspace.close()
+
+
+def test_status_reports_a_run_whose_process_died_as_abandoned(project: Path) -> None:
+    run_id = claimed_run(project, dead_pid(), identity=None)
+    result = flowdeck(project, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["running"] == []
+    assert [(run["run_id"], run["status"]) for run in document["last_errors"]] == [(run_id, "abandoned")]
+    assert "is gone" in document["last_errors"][0]["error"]
+
+
 def test_a_run_whose_process_died_is_marked_abandoned_with_the_reason(project: Path) -> None:
     run_id = crash(project, "staged:raw_orders")
     assert flowdeck(project, "runs").returncode == 0  # anything that opens the project notices
