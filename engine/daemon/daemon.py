@@ -231,11 +231,13 @@ class Daemon:
                 log.error("pipeline %s is invalid%s:\n%s", name, kept, error.render())
                 continue
             config = plan.source.config
-            self._problems.pop(name, None)
             if known and not initial:
                 log.info("pipeline %s changed; reloaded", name)
-            self.schedules.apply(name, config.schedule)
-            self.watchers.apply(name, list(config.triggers))
+            try:
+                self.schedules.apply(name, config.schedule)
+                self.watchers.apply(name, list(config.triggers))
+            finally:  # ready again once the new schedule is in force: /readyz never says so before /status shows it
+                self._problems.pop(name, None)
 
     def _recover(self) -> None:
         """Mark runs of dead processes abandoned and resume those their pipeline allows."""
