@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.alerts.channels import require_channel
 from flowdeck.engine.alerts.lookup import find_alert
+from flowdeck.engine.alerts.outbox import drop_notification
 from flowdeck.engine.alerts.rules import AlertEvaluator, DaemonHealth, evaluate_periodic
 from flowdeck.engine.alerts.sender import DeliveryReport, Sender, send_test
 from flowdeck.engine.backends.base import QueryResult, TableVersion
@@ -412,17 +413,7 @@ class Workspace:
         """Remove a notification not delivered yet from the outbox (operators; audited): a failed test,
         or a message the operator has decided not to send. Return it as it was."""
         with self._guarded("notify", "notification.drop", str(outbox_id)) as details:
-            notification = self.ledger.drop_notification(outbox_id, by=self.user)
-            if notification is None:
-                raise NotFound(f"there is no notification {outbox_id} in the outbox",
-                               hint="`flowdeck alerts` lists the notifications not delivered, with their numbers (#)")
-            details.update(channel=notification.channel, kind=notification.kind, state=notification.state)
-            if notification.state == "sending":
-                raise ParamError(f"notification {outbox_id} is being sent right now; it cannot be dropped",
-                                 hint="look again in a moment (`flowdeck alerts`)")
-            if notification.state == "sent":
-                raise ParamError(f"notification {outbox_id} was delivered; there is nothing to drop")
-        return notification
+            return drop_notification(self.ledger, outbox_id, by=self.user, details=details)
 
     def test_channel(self, name: str) -> tuple[Notification, str | None]:
         """Send a test notification on one channel now (through the outbox); return it and the
