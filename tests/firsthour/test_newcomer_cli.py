@@ -213,8 +213,10 @@ def test_an_abandoned_run_the_daemon_resumes_reuses_the_steps_it_finished(tmp_pa
     assert killed.returncode == -9, killed
     workspace = Workspace.open(root, source="daemon")
     try:
-        abandoned = workspace.ledger.list_runs(status="abandoned")[0]  # opening the ledger noticed the dead process
-        queued = resume_abandoned(workspace, set())  # what the daemon does at start and every 30 s
+        # what the daemon does at start and every 30 s: notice the dead process, then resume its run
+        workspace.reap_orphans()
+        abandoned = workspace.ledger.list_runs(status="abandoned")[0]
+        queued = resume_abandoned(workspace.project, workspace.ledger, workspace.resume, set())
         assert len(queued) == 1
         assert workspace.execute(queued[0]) == "succeeded"
         steps = {step.step: step for step in workspace.ledger.steps_of(queued[0])}
