@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlglot
 
 from flowdeck.engine.backends.spark.rewrite import _java_replacement
 from flowdeck.engine.backends.spark.rules import RULES, rules_markdown
@@ -64,6 +65,22 @@ def test_rewrite_produces_spark_sql_with_duckdbs_meaning(duckdb_sql: str, fragme
     translated = transpile(duckdb_sql, schema=SCHEMA)
     assert fragment in translated.sql
     assert rule in translated.rewrites
+
+
+@pytest.mark.parametrize(("duckdb_sql", "fragment"), [
+    ("SELECT sum(p) OVER (PARTITION BY i ORDER BY s) AS r FROM t",
+     "CAST(sum(t.p) OVER (PARTITION BY t.i ORDER BY t.s NULLS LAST) AS DECIMAL(38, 2))"),
+    ("SELECT sum(p) FILTER (WHERE i > 1) AS r FROM t", "CAST(sum(t.p) FILTER(WHERE t.i > 1) AS DECIMAL(38, 2))"),
+    ("SELECT string_agg(s, ',' ORDER BY i) OVER (PARTITION BY a) AS r FROM t",
+     "CASE WHEN count(t.s) OVER (PARTITION BY t.a) = 0 THEN NULL ELSE array_join(transform(array_sort("
+     "collect_list(struct(t.i AS k0, t.s AS v)) OVER (PARTITION BY t.a)"),
+])
+def test_an_aggregate_rewrite_keeps_over_and_filter_on_the_aggregate_call(duckdb_sql: str, fragment: str) -> None:
+    # the issue: `CAST(sum(x) AS DECIMAL(38, 2)) OVER (...)`, which Spark cannot parse ([PARSE_SYNTAX_ERROR])
+    sql = spark_sql(duckdb_sql)
+    assert fragment in sql
+    assert ") OVER" not in sql.replace(f"{fragment}", "")
+    sqlglot.parse_one(sql, read="spark")  # and it is SQL Spark's grammar accepts
 
 
 def test_qualify_stays_native_so_select_star_leaks_no_helper_column() -> None:

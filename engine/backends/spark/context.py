@@ -87,3 +87,20 @@ def _excerpt(node: exp.Expr) -> str:
     except Exception:
         text = type(node).__name__
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+WRAPPERS = (exp.Window, exp.Filter, exp.IgnoreNulls, exp.RespectNulls)
+"""What wraps an aggregate call: ``OVER (...)``, ``FILTER (WHERE ...)``, ``IGNORE NULLS``."""
+
+
+def is_wrapped(node: exp.Expr) -> bool:
+    """Whether ``node`` is the aggregate (or an inner wrapper) of a window, FILTER or IGNORE NULLS."""
+    parent = node.parent
+    return isinstance(parent, WRAPPERS) and parent.this is node
+
+
+def unwrap(node: exp.Expr) -> exp.Expr:
+    """The aggregate inside a chain of wrappers (``sum(x) FILTER (...) OVER (...)`` → ``sum(x)``)."""
+    while isinstance(node, WRAPPERS):
+        node = node.this
+    return node

@@ -3,16 +3,23 @@
 Each rewrite replaces a node of the typed DuckDB syntax tree by Spark SQL with DuckDB's
 meaning. Rewrites run bottom-up, so a node's children are already rewritten; a rewrite that
 needs a type it cannot know refuses instead (``unknown_type``).
+
+An aggregate's rewrite may wrap it (``CAST(sum(x) AS DECIMAL(38, 2))``) or combine several
+aggregates; its ``OVER (...)`` and ``FILTER (WHERE ...)`` then belong to each aggregate call
+inside, not to the whole (Spark cannot parse ``CAST(sum(x) AS ...) OVER (...)``). So aggregate
+rewrites (``_AGGREGATE_REWRITES``) build their Spark SQL from a function that puts the
+aggregate's wrappers back around each call, and run at the outermost wrapper.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sqlglot import exp
 from sqlglot.dialects.spark import Spark
 
-from flowdeck.engine.backends.spark.context import TranslationContext
+from flowdeck.engine.backends.spark.context import WRAPPERS, TranslationContext, is_wrapped, unwrap
 from flowdeck.engine.backends.spark.dialect import FlowdeckSpark
 from flowdeck.engine.sql.render import string
 
@@ -77,6 +84,23 @@ def _type(node: exp.Expr) -> DType | None:
     if kind is None or kind.this in (DType.UNKNOWN, DType.NULL):
         return None
     return kind.this
+
+
+Wrap = Callable[[str], str]  # an aggregate call's Spark SQL → the same call with its FILTER / OVER
+AggregateSql = Callable[[Wrap], str]  # builds an aggregate's Spark SQL around its wrapped calls
+
+
+def _wrapping(outer: exp.Expr) -> Wrap:
+    """A function putting ``outer``'s wrappers (its FILTER, OVER, IGNORE NULLS) around an aggregate call."""
+    if not isinstance(outer, WRAPPERS):
+        return lambda call: call
+
+    def wrap(call: str) -> str:
+        copy = outer.copy()
+        unwrap(copy).replace(spark(call))
+        return text(copy)
+
+    return wrap
 
 
 def _literal_string(node: exp.Expr | None) -> str | None:
@@ -163,20 +187,35 @@ def _shift_backreferences(pattern: str, start: int) -> str:
     return head + re.sub(r"\\(\d)", lambda m: "\\" + str(int(m[1]) + 2), body)
 
 
-def _ordered_list(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
-    if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order):
-        context.rewrote("ordered_list_agg")
-        return spark(_sorted_values(node.this))
-    if isinstance(node, exp.GroupConcat) and isinstance(node.this, exp.Order):
-        context.rewrote("ordered_list_agg")
-        separator = node.args.get("separator")
-        joined = f"array_join({_sorted_values(node.this)}, {text(separator) if separator is not None else string(',', 'spark')})"
-        # string_agg over no non-NULL value is NULL in DuckDB; array_join of nothing is ''
-        return spark(f"(CASE WHEN count({text(node.this.this)}) = 0 THEN NULL ELSE {joined} END)")
+def _aggregate(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """The aggregate rewrites, applied at the outermost of an aggregate's wrappers."""
+    if is_wrapped(node):
+        return None  # the wrapper above rewrites it, with its FILTER / OVER around each call
+    inner = unwrap(node)
+    for rule in _AGGREGATE_REWRITES:
+        build = rule(inner, context)
+        if build is not None:
+            return spark(build(_wrapping(node)))
     return None
 
 
-def _sorted_values(order: exp.Order) -> str:
+def _ordered_list(node: exp.Expr, context: TranslationContext) -> AggregateSql | None:
+    if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order):
+        context.rewrote("ordered_list_agg")
+        order = node.this
+        return lambda wrap: _sorted_values(order, wrap)
+    if isinstance(node, exp.GroupConcat) and isinstance(node.this, exp.Order):
+        context.rewrote("ordered_list_agg")
+        order = node.this
+        separator = node.args.get("separator")
+        glue = text(separator) if separator is not None else string(",", "spark")
+        # string_agg over no non-NULL value is NULL in DuckDB; array_join of nothing is ''
+        return lambda wrap: (f"(CASE WHEN {wrap(f'count({text(order.this)})')} = 0 THEN NULL "
+                             f"ELSE array_join({_sorted_values(order, wrap)}, {glue}) END)")
+    return None
+
+
+def _sorted_values(order: exp.Order, wrap: Wrap) -> str:
     """``list(value ORDER BY keys)`` in Spark: collect (keys, value) structs, sort them, keep the values."""
     value = order.this
     keys = list(order.expressions)
@@ -193,7 +232,8 @@ def _sorted_values(order: exp.Order) -> str:
             f"WHEN r.k{i} IS NULL THEN {null_right} WHEN l.k{i} < r.k{i} THEN {before} "
             f"WHEN l.k{i} > r.k{i} THEN {after} ELSE {comparison} END"
         )
-    return f"transform(array_sort(collect_list(struct({fields})), (l, r) -> {comparison}), s -> s.v)"
+    collected = wrap(f"collect_list(struct({fields}))")
+    return f"transform(array_sort({collected}, (l, r) -> {comparison}), s -> s.v)"
 
 
 def _date_diff(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
@@ -308,14 +348,16 @@ def _length(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     return None
 
 
-def _avg_decimal(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+def _avg_decimal(node: exp.Expr, context: TranslationContext) -> AggregateSql | None:
     if isinstance(node, exp.Avg) and _type(node.this) == DType.DECIMAL:
         context.rewrote("avg_decimal")
-        return spark(f"avg(CAST({text(node.this)} AS DOUBLE))")
+        value = text(node.this)
+        return lambda wrap: wrap(f"avg(CAST({value} AS DOUBLE))")
     if isinstance(node, exp.Sum) and _type(node.this) == DType.DECIMAL and node.this.type is not None:
         scale = node.this.type.expressions[1].this.this if len(node.this.type.expressions) > 1 else "0"
         context.rewrote("avg_decimal")  # DuckDB sums DECIMAL(p, s) into DECIMAL(38, s), Spark into (p + 10, s)
-        return spark(f"CAST(sum({text(node.this)}) AS DECIMAL(38, {scale}))")
+        value = text(node.this)
+        return lambda wrap: f"CAST({wrap(f'sum({value})')} AS DECIMAL(38, {scale}))"
     return None
 
 
@@ -417,7 +459,10 @@ def _quantile_cont(node: exp.Expr, context: TranslationContext) -> exp.Expr | No
     return spark(f"percentile({text(node.this)}, {text(node.expression)})")
 
 
+_AGGREGATE_REWRITES: list[Callable[[exp.Expr, TranslationContext], AggregateSql | None]] = [
+    _ordered_list, _avg_decimal,
+]
 _REWRITES = [
-    _division, _regexp_replace, _ordered_list, _date_diff, _day_of_week, _epoch, _bracket, _length,
-    _avg_decimal, _round_double, _cast_text_to_integer, _date_plus_interval, _try_strptime, _quantile_cont,
+    _division, _regexp_replace, _aggregate, _date_diff, _day_of_week, _epoch, _bracket, _length,
+    _round_double, _cast_text_to_integer, _date_plus_interval, _try_strptime, _quantile_cont,
 ]
