@@ -83,6 +83,23 @@ def test_an_aggregate_rewrite_keeps_over_and_filter_on_the_aggregate_call(duckdb
     sqlglot.parse_one(sql, read="spark")  # and it is SQL Spark's grammar accepts
 
 
+@pytest.mark.parametrize("duckdb_sql", [
+    "SELECT len(array_agg(s)) AS n FROM t", "SELECT len(list(s)) AS n FROM t GROUP BY a",
+    "SELECT array_length(array_agg(DISTINCT s)) AS n FROM t",
+    "SELECT len(array_agg(s) FILTER (WHERE i > 1)) AS n FROM t", "SELECT len(array_agg(s) OVER (PARTITION BY a)) AS n FROM t",
+])
+def test_the_length_of_an_unordered_list_aggregate_is_a_count_not_a_refusal(duckdb_sql: str) -> None:
+    translated = transpile(duckdb_sql, schema=SCHEMA)
+    assert not translated.refused, [finding.message() for finding in translated.findings]
+    assert "collect_list" not in translated.sql.lower() and "NULLIF(" in translated.sql
+    assert "length_of_list_agg" in translated.rewrites
+
+
+def test_a_list_aggregate_used_for_more_than_its_length_is_still_refused_unordered() -> None:
+    assert [f.rule.id for f in transpile("SELECT array_agg(s)[1] AS n FROM t", schema=SCHEMA).findings] == [
+        "unordered_list_agg"]
+
+
 def test_qualify_stays_native_so_select_star_leaks_no_helper_column() -> None:
     sql = spark_sql("SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY a ORDER BY b) = 1")
     assert "QUALIFY ROW_NUMBER()" in sql and "_w" not in sql

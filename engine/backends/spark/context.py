@@ -104,3 +104,16 @@ def unwrap(node: exp.Expr) -> exp.Expr:
     while isinstance(node, WRAPPERS):
         node = node.this
     return node
+
+
+def counted_list(node: exp.Expr) -> exp.ArrayAgg | None:
+    """The unordered ``array_agg`` / ``list`` whose length ``node`` takes (``len(array_agg(x))``), if it is
+    one: only its number of elements is used, so the order Spark collects them in does not matter."""
+    if not isinstance(node, (exp.Length, exp.ArraySize)) or node.args.get("expression") is not None:
+        return None
+    inner = unwrap(node.this)
+    if isinstance(inner, exp.ArrayAgg) and not isinstance(inner.this, exp.Order):
+        if isinstance(inner.this, exp.Distinct) and len(inner.this.expressions) != 1:
+            return None
+        return inner
+    return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from flowdeck.engine.backends.spark.context import TranslationContext
+from flowdeck.engine.backends.spark.context import TranslationContext, counted_list, is_wrapped
 from flowdeck.engine.backends.spark.dialect import called_functions, spark_functions
 
 _LIST_AGGREGATES = (exp.ArrayAgg, exp.GroupConcat)
@@ -29,7 +29,8 @@ def check_syntax(tree: exp.Expr, context: TranslationContext, *, output: bool) -
     """Refusals that need no types: DuckDB-only syntax, non-deterministic picks, file functions."""
     for node in tree.walk():
         if isinstance(node, _LIST_AGGREGATES) and not _is_ordered(node):
-            context.refuse("unordered_list_agg", node)
+            if not _only_counted(node):
+                context.refuse("unordered_list_agg", node)
         elif isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
             continue
         elif isinstance(node, _PICK_ANY) and not isinstance(node.parent, exp.Window):
@@ -78,6 +79,14 @@ def _is_ordered(node: exp.Expr) -> bool:
         return isinstance(node.this, exp.Order) or bool(node.find(exp.WithinGroup)) or isinstance(
             node.parent, exp.WithinGroup)
     return isinstance(node.this, exp.Order)
+
+
+def _only_counted(node: exp.Expr) -> bool:
+    """Whether only the length of this list aggregate is used (``len(array_agg(x))``)."""
+    outer = node
+    while is_wrapped(outer):
+        outer = outer.parent  # type: ignore[assignment]
+    return outer.parent is not None and counted_list(outer.parent) is node
 
 
 def _check_table(node: exp.Table, context: TranslationContext) -> None:

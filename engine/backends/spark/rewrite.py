@@ -19,7 +19,7 @@ from collections.abc import Callable
 from sqlglot import exp
 from sqlglot.dialects.spark import Spark
 
-from flowdeck.engine.backends.spark.context import WRAPPERS, TranslationContext, is_wrapped, unwrap
+from flowdeck.engine.backends.spark.context import WRAPPERS, TranslationContext, counted_list, is_wrapped, unwrap
 from flowdeck.engine.backends.spark.dialect import FlowdeckSpark
 from flowdeck.engine.sql.render import string
 
@@ -337,7 +337,13 @@ def _bracket(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
 
 
 def _length(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
-    if not isinstance(node, exp.Length):
+    if not isinstance(node, (exp.Length, exp.ArraySize)) or node.args.get("expression") is not None:
+        return None
+    counted = counted_list(node)
+    if counted is not None:  # len(array_agg(x)): a count, whatever the order (and NULLs count, as in DuckDB)
+        context.rewrote("length_of_list_agg")
+        return spark(_list_length(counted, _wrapping(node.this)))
+    if isinstance(node, exp.ArraySize):
         return None
     kind = _type(node.this)
     if kind in (DType.ARRAY, DType.LIST):
@@ -346,6 +352,18 @@ def _length(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     if kind is None and not isinstance(node.this, exp.Literal):
         context.refuse("unknown_type", node, detail="len() of a list or of text?", name="len")
     return None
+
+
+def _list_length(aggregate: exp.ArrayAgg, wrap: Wrap) -> str:
+    """The length of DuckDB's ``array_agg(x)``: its rows, NULLs included; NULL (not 0) over no row."""
+    value = aggregate.this
+    if isinstance(value, exp.Distinct):  # distinct values, a NULL among them counting once
+        (item,) = value.expressions
+        column = text(item)
+        counted = f"({wrap(f'count(DISTINCT {column})')} + {wrap(f'max(CASE WHEN {column} IS NULL THEN 1 ELSE 0 END)')})"
+    else:
+        counted = wrap("count(1)")
+    return f"NULLIF({counted}, 0)"
 
 
 def _avg_decimal(node: exp.Expr, context: TranslationContext) -> AggregateSql | None:

@@ -36,6 +36,9 @@ _RULES = [
     SparkRule("ordered_list_agg", "`list(x ORDER BY k)`, `array_agg(x ORDER BY k)`", "rewrite",
               "Spark's collect_list drops the ORDER BY and the NULL elements",
               "none needed: rewritten to a sort of (key, value) structs"),
+    SparkRule("length_of_list_agg", "`len(array_agg(x))`, `len(list(x))`, `array_length(list(x))`", "rewrite",
+              "only the number of elements is used, so their order does not matter; but Spark's collect_list "
+              "drops the NULL elements DuckDB's array_agg keeps", "none needed: rewritten to a count of the rows"),
     SparkRule("date_diff", "`date_diff('unit', a, b)` / `datediff`", "rewrite",
               "DuckDB counts unit boundaries crossed, Spark counts whole units elapsed",
               "none needed for year, quarter, month, day, hour, minute, second; other units are refused: "
