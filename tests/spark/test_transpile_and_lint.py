@@ -100,6 +100,25 @@ def test_a_list_aggregate_used_for_more_than_its_length_is_still_refused_unorder
         "unordered_list_agg"]
 
 
+@pytest.mark.parametrize(("duckdb_sql", "rule", "column"), [
+    ("SELECT CAST(p / i AS VARCHAR) AS v FROM t", "double_to_text", 8),  # a DOUBLE on DuckDB: '7.4e-05' vs '7.4E-5'
+    ("SELECT a, (p / 1000 + 1)::TEXT AS v FROM t", "double_to_text", 11),
+    ("SELECT 'x' || x AS v FROM t", "double_to_text", 8),
+    ("SELECT concat(s, ' ', x) AS v FROM t", "double_to_text", 8),
+    ("SELECT CAST(l AS VARCHAR) AS v FROM t", "nested_to_text", 8),
+])
+def test_numbers_and_lists_the_engines_print_differently_are_refused_as_text(duckdb_sql: str, rule: str,
+                                                                              column: int) -> None:
+    (finding,) = transpile(duckdb_sql, schema=SCHEMA).findings
+    assert (finding.rule.id, finding.line, finding.column) == (rule, 1, column)
+    assert "t." not in finding.construct  # as the user wrote it, not as the typing qualified it
+
+
+def test_text_the_engines_print_alike_is_accepted() -> None:
+    assert not transpile("SELECT CAST(p AS VARCHAR) AS a, 'n' || i AS b, CAST(d AS VARCHAR) AS c, "
+                         "l || l AS d FROM t", schema=SCHEMA).refused
+
+
 def test_qualify_stays_native_so_select_star_leaks_no_helper_column() -> None:
     sql = spark_sql("SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY a ORDER BY b) = 1")
     assert "QUALIFY ROW_NUMBER()" in sql and "_w" not in sql

@@ -44,7 +44,7 @@ class TranslationContext:
         line, column = position(node, self.text, name)
         if not line and name:  # a node made up for the message: find the name in the text
             line, column = _find_call(self.text, name)
-        construct = _excerpt(node)
+        construct = _excerpt(node, self.text)
         if not any(f.rule.id == rule_id and f.line == line and f.construct == construct for f in self.findings):
             self.findings.append(Finding(RULES[rule_id], line, column, construct, detail))
 
@@ -55,22 +55,21 @@ class TranslationContext:
 
 
 def position(node: exp.Expr, text: str, name: str | None = None) -> tuple[int, int]:
-    """Line and column (1-based) of ``node`` in ``text``; of the word ``name`` before it when given."""
-    line = column = 0
-    for child in node.walk():
-        meta = getattr(child, "_meta", None) or {}
-        if "line" in meta:
-            line, column = int(meta["line"]), int(meta.get("col", 0))
-            if "start" in meta:  # `col` is the end of the token; the start is more useful
-                start = int(meta["start"])
-                column = start - (text.rfind("\n", 0, start) + 1) + 1
-            break
-    if line and name:
-        source = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
-        found = source.lower().rfind(name.lower(), 0, max(column - 1, 0))
-        if found >= 0:
-            column = found + 1
-    return line, column
+    """Line and column (1-based) in ``text`` where ``node`` starts: its leftmost token, or the word ``name``
+    (a function's name, which sqlglot keeps no position for) right before it, opening parentheses between."""
+    starts = [int(child.meta["start"]) for child in node.walk() if "start" in (child.meta or {})]
+    if not starts:
+        lines = [child.meta for child in node.walk() if "line" in (child.meta or {})]
+        return (int(lines[0]["line"]), int(lines[0].get("col", 0))) if lines else (0, 0)
+    start = min(starts)
+    before = text[:start]
+    opening = len(before.rstrip(" \t\n(")) if name else start
+    if name and before[:opening].lower().endswith(name.lower()):
+        start = opening - len(name)
+    elif name and opening < start and text[opening:start].strip().startswith("("):
+        start = opening + (len(text[opening:start]) - len(text[opening:start].lstrip()))
+    line = text.count("\n", 0, start) + 1
+    return line, start - (text.rfind("\n", 0, start) + 1) + 1
 
 
 def _find_call(text: str, name: str) -> tuple[int, int]:
@@ -81,12 +80,23 @@ def _find_call(text: str, name: str) -> tuple[int, int]:
     return line, match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
 
 
-def _excerpt(node: exp.Expr) -> str:
+def _excerpt(node: exp.Expr, text: str) -> str:
+    """The construct as the user wrote it: table qualifiers the typing added (``t.x`` for ``x``) left out."""
+    written = ""
+    spans = [(int(child.meta["start"]), int(child.meta["end"])) for child in node.walk() if "start" in (child.meta or {})]
+    if spans:
+        written = text[min(start for start, _ in spans): max(end for _, end in spans) + 1].lower()
+
+    def unqualify(child: exp.Expr) -> exp.Expr:
+        if isinstance(child, exp.Column) and child.table and f"{child.table.lower()}." not in written:
+            return exp.column(child.this.copy())
+        return child
+
     try:
-        text = node.sql(dialect=RUN_DIALECT)
+        shown = node.copy().transform(unqualify).sql(dialect=RUN_DIALECT)
     except Exception:
-        text = type(node).__name__
-    return text if len(text) <= 80 else text[:77] + "..."
+        shown = type(node).__name__
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 WRAPPERS = (exp.Window, exp.Filter, exp.IgnoreNulls, exp.RespectNulls)

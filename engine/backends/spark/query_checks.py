@@ -17,6 +17,7 @@ from flowdeck.engine.backends.spark.dialect import called_functions, spark_funct
 _LIST_AGGREGATES = (exp.ArrayAgg, exp.GroupConcat)
 _PICK_ANY = (exp.AnyValue, exp.First, exp.Last)
 _FLOATS = {exp.DType.DOUBLE, exp.DType.FLOAT}
+_NESTED = {exp.DType.ARRAY, exp.DType.LIST, exp.DType.STRUCT, exp.DType.MAP}
 _FILE_FUNCTIONS = (exp.ReadCSV, exp.ReadParquet)
 _FILE_NAMES = {"read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
                "read_ndjson", "read_json_objects", "read_text", "read_blob", "read_xlsx"}
@@ -115,14 +116,35 @@ def _check_output_names(tree: exp.Expr, context: TranslationContext) -> None:
 
 
 def check_types(tree: exp.Expr, context: TranslationContext) -> None:
-    """Refusals that depend on types: floats printed as text, medians over DECIMAL."""
+    """Refusals that depend on types: floats and nested values printed as text, medians over DECIMAL."""
     for node in tree.walk():
         if isinstance(node, (exp.Cast, exp.TryCast)) and node.to.is_type(*exp.DataType.TEXT_TYPES):
-            if node.this.type is not None and node.this.type.this in _FLOATS:
-                context.refuse("double_to_text", node)
+            rule = _printed_differently(node.this)
+            if rule:
+                context.refuse(rule, node)
+        elif isinstance(node, (exp.DPipe, exp.Concat, exp.ConcatWs)):
+            # text concatenation casts its other operands to text implicitly, each engine its own way
+            operands = [node.this, node.expression] if isinstance(node, exp.DPipe) else list(node.expressions)
+            if isinstance(node, exp.DPipe) and not any(o.is_type(*exp.DataType.TEXT_TYPES) for o in operands):
+                continue  # DuckDB's `||` of two lists joins the lists
+            for operand in operands:
+                rule = _printed_differently(operand)
+                if rule:
+                    context.refuse(rule, node, name="concat" if isinstance(node, exp.Concat) else None)
+                    break
         elif isinstance(node, (exp.Median, exp.PercentileCont)):
             if node.this.type is not None and node.this.type.this == exp.DType.DECIMAL:
                 context.refuse("median_decimal", node)
+
+
+def _printed_differently(operand: exp.Expr) -> str | None:
+    """The rule refusing ``operand`` as text: a float, or a list, struct or map (each engine prints them its way)."""
+    kind = operand.type.this if operand.type is not None else None
+    if kind in _FLOATS:
+        return "double_to_text"
+    if kind in _NESTED:
+        return "nested_to_text"
+    return None
 
 
 def check_generated(spark_sql: str, tree: exp.Expr, context: TranslationContext) -> None:

@@ -93,9 +93,14 @@ _RULES = [
     SparkRule("json_extract", "`json_extract(j, path)`, `j -> path`", "refuse",
               "DuckDB returns JSON (strings keep their quotes), Spark's get_json_object returns unquoted text",
               "`json_extract_string(j, path)` or `j ->> path` (text on both engines; cast it if needed)"),
-    SparkRule("double_to_text", "`CAST(double AS VARCHAR)` (also `::TEXT`)", "refuse",
-              "the engines print floating-point numbers differently ('1e-05' vs '1.0E-5')",
+    SparkRule("double_to_text", "`CAST(double AS VARCHAR)` (also `::TEXT`, a division `a / b`, and `||` or "
+              "`concat` of a double)", "refuse",
+              "the engines print floating-point numbers differently ('7.4e-05' vs '7.4E-5', '10663000.0' vs "
+              "'1.0663E7')",
               "`printf('%.2f', x)` or `CAST(x AS DECIMAL(18, 2))::VARCHAR`"),
+    SparkRule("nested_to_text", "`CAST(list, struct or map AS VARCHAR)`, `||` or `concat` of one", "refuse",
+              "the engines print lists, structs and maps differently (`{'a': 1}` vs `{1}`, `NULL` vs `null`)",
+              "build the text from the elements: `array_to_string(list, ',')`, `s.a || ',' || s.b`"),
     SparkRule("median_decimal", "`median`, `quantile_cont`, `quantile_disc` over DECIMAL; `quantile_disc`", "refuse",
               "DuckDB keeps the DECIMAL type and interpolates in it; Spark returns a DOUBLE",
               "`median(x::DOUBLE)` / `quantile_cont(x::DOUBLE, q)`"),

@@ -15,7 +15,8 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.dialects.duckdb import DuckDB
+from sqlglot.optimizer.annotate_types import TypeAnnotator, annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
@@ -26,6 +27,22 @@ from flowdeck.engine.sql.render import RUN_DIALECT
 
 READ_DIALECT = RUN_DIALECT
 Schema = dict[str, dict[str, str]]
+
+
+def _duckdb_division(annotator: TypeAnnotator, expression: exp.Div) -> exp.Div:
+    """DuckDB's `/` is a DOUBLE whatever its operands (DECIMAL included), except with an INTERVAL."""
+    annotator._annotate_div(expression)
+    if not any(side.is_type(exp.DType.INTERVAL) for side in (expression.left, expression.right)):
+        annotator._set_type(expression, exp.DType.DOUBLE)
+    return expression
+
+
+# sqlglot's typing of DuckDB, with the results DuckDB types otherwise: the checks decide by these types
+_DUCKDB_TYPES = {
+    **DuckDB.EXPRESSION_METADATA,
+    exp.Div: {"annotator": _duckdb_division},
+    **{kind: {"returns": exp.DType.DOUBLE} for kind in (exp.Corr, exp.CovarPop, exp.CovarSamp)},
+}
 
 
 @dataclass
@@ -73,9 +90,9 @@ def _typed(tree: exp.Expr, schema: Schema | None, schema_dialect: str) -> exp.Ex
         qualified = qualify(tree.copy(), schema=types, dialect=READ_DIALECT, validate_qualify_columns=False,
                             quote_identifiers=False, identify=False, expand_alias_refs=False)
         _keep_output_names(tree, qualified)
-        return annotate_types(qualified, schema=types, dialect=READ_DIALECT)
+        return annotate_types(qualified, schema=types, dialect=READ_DIALECT, expression_metadata=_DUCKDB_TYPES)
     except Exception:  # sqlglot cannot qualify every query; fall back to local typing
-        return annotate_types(tree, dialect=READ_DIALECT)
+        return annotate_types(tree, dialect=READ_DIALECT, expression_metadata=_DUCKDB_TYPES)
 
 
 def _keep_output_names(original: exp.Expr, qualified: exp.Expr) -> None:
