@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlglot
 
+from flowdeck.engine.backends.spark.context import Finding
 from flowdeck.engine.backends.spark.rewrite import _java_replacement
 from flowdeck.engine.backends.spark.rules import RULES, rules_markdown
 from flowdeck.engine.backends.spark.transpile import transpile
@@ -119,6 +120,25 @@ def test_text_the_engines_print_alike_is_accepted() -> None:
                          "l || l AS d FROM t", schema=SCHEMA).refused
 
 
+def test_an_alias_list_on_generate_series_gives_one_finding_with_a_line() -> None:
+    findings = transpile("SELECT x FROM generate_series(1, 3) AS g(x)").findings
+    assert [(f.rule.id, f.line, f.column) for f in findings] == [("table_function_range", 1, 15)]
+
+
+def test_every_hint_reads_as_an_instruction_and_names_its_rule() -> None:
+    for rule in RULES.values():
+        hint = Finding(rule, 1, 1, "x").hint()
+        assert not hint.startswith(("on Spark", "none")) and "on Spark use" not in hint
+        assert hint.endswith(f"(rule `{rule.id}`, see docs/spark.md)")
+    refused = transpile("SELECT bar(s) AS b FROM t", schema=SCHEMA).findings[0]
+    assert refused.hint().startswith("rewrite it with functions both engines have")
+
+
+def test_an_unnamed_output_is_refused_without_talking_about_count_star() -> None:
+    (finding,) = transpile("SELECT a + 1 FROM t", schema=SCHEMA).findings
+    assert finding.rule.id == "unnamed_output" and "count_star" not in finding.message() + finding.hint()
+
+
 def test_qualify_stays_native_so_select_star_leaks_no_helper_column() -> None:
     sql = spark_sql("SELECT * FROM t QUALIFY row_number() OVER (PARTITION BY a ORDER BY b) = 1")
     assert "QUALIFY ROW_NUMBER()" in sql and "_w" not in sql
@@ -198,7 +218,7 @@ def test_validate_and_run_refuse_unfaithful_sql_with_file_line_and_alternative(e
     result = flowdeck(example_project, "validate", "daily_sales", "--engine", "spark")
     assert result.returncode == 2
     assert f"daily_sales.sql:{line}:5: step `daily_sales`: `ANY_VALUE(segment)` cannot run on Spark" in result.stderr
-    assert "hint: on Spark use `min(x)`, `max(x)`, or `arg_min(x, key)`" in result.stderr
+    assert "hint: use `min(x)`, `max(x)`, or `arg_min(x, key)`" in result.stderr
     assert flowdeck(example_project, "validate", "daily_sales").returncode == 0  # DuckDB runs it as it is
     run = flowdeck(example_project, "run", "daily_sales", "--engine", "spark")
     assert run.returncode == 2 and "any_value" in run.stderr.lower()

@@ -287,7 +287,7 @@ class SparkBackend(Backend):
     def _translate(self, sql: str, *, output: bool) -> str:
         translated = transpile(sql, schema=self._schema_of(sql), schema_dialect="spark", output=output)
         if translated.refused:
-            raise StepFailed(_refusal(translated), hint=f"use {translated.findings[0].rule.alternative}")
+            raise StepFailed(_refusal(translated), hint=translated.findings[0].hint())
         return translated.sql
 
     def _schema_of(self, sql: str) -> dict[str, dict[str, str]]:

@@ -27,6 +27,10 @@ class Finding:
         detail = f" ({self.detail})" if self.detail else ""
         return f"`{self.construct}` cannot run on Spark with the same result{detail}: {self.rule.why}"
 
+    def hint(self) -> str:
+        """What to write instead, and the rule to read about."""
+        return f"{self.rule.alternative} (rule `{self.rule.id}`, see docs/spark.md)"
+
 
 class TranslationContext:
     """One query on its way to Spark: its DuckDB text, what the lint refused in it, what was rewritten."""

@@ -42,7 +42,7 @@ class LintIssue:
         parts = [f"{location}: step `{self.step}`: {finding.message()}"]
         if excerpt:
             parts.append(excerpt)
-        parts.append(f"hint: on Spark use {finding.rule.alternative} (rule `{finding.rule.id}`)")
+        parts.append(f"hint: {finding.hint()}")
         return "\n".join(parts)
 
 
@@ -73,7 +73,7 @@ def _issue_error(issue: LintIssue) -> PlanError:
         f"step `{issue.step}`: {finding.message()}",
         location=Location(issue.path, finding.line, finding.column),
         excerpt=excerpt_of(issue.text, finding.line, finding.column) if finding.line else None,
-        hint=f"on Spark use {finding.rule.alternative} (rule `{finding.rule.id}`, see docs/spark.md)",
+        hint=finding.hint(),
     )
 
 

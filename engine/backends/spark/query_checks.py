@@ -9,6 +9,8 @@ Spark-safe alternative). ``transpile`` runs them; ``lint`` reports them for a wh
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
 from flowdeck.engine.backends.spark.context import TranslationContext, counted_list, is_wrapped
@@ -156,6 +158,8 @@ def check_generated(spark_sql: str, tree: exp.Expr, context: TranslationContext)
             continue
         if any(f"{lowered}(" in f.construct.lower() for f in context.findings):
             continue  # already refused by a more specific rule
+        if context.findings and not re.search(rf"\b{re.escape(name)}\s*\(", context.text, re.IGNORECASE):
+            continue  # written by sqlglot for a construct already refused (generate_series' `_u(t)`), not by the user
         node = next((n for n in tree.walk() if isinstance(n, exp.Func) and n.sql_name().lower() == lowered), None)
         context.refuse("unknown_function", node if node is not None else exp.Anonymous(this=name),
                        detail=f"Spark has no function {name}", name=name)

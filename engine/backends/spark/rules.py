@@ -12,9 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+ALWAYS = "nothing: it is always rewritten"
+
+
 @dataclass(frozen=True)
 class SparkRule:
-    """One construct: what it is, what flowdeck does on Spark, why, and what to write instead."""
+    """One construct: what it is, what flowdeck does on Spark, why, and what to write when it is refused.
+
+    ``alternative`` is the hint a refusal prints, an instruction on its own (``use `md5(x)` ...``);
+    a rewrite's is what to write when flowdeck cannot rewrite it (``ALWAYS`` when it always can).
+    """
 
     id: str
     construct: str
@@ -28,87 +35,87 @@ _RULES = [
     SparkRule("division", "`a / b`", "rewrite",
               "DuckDB divides as DOUBLE and returns inf/NaN for a zero divisor; Spark keeps DECIMAL and "
               "raises DIVIDE_BY_ZERO under ANSI mode",
-              "none needed: rewritten to DOUBLE division with DuckDB's zero-divisor results"),
+              ALWAYS),
     SparkRule("regexp_replace", "`regexp_replace(s, pattern, replacement[, options])`", "rewrite",
               "without the `g` option DuckDB replaces the first match only, Spark every match; "
               "back-references are `\\1` in DuckDB and `$1` in Spark",
-              "none needed; a pattern, replacement or option that is not a string literal is refused"),
-    SparkRule("ordered_list_agg", "`list(x ORDER BY k)`, `array_agg(x ORDER BY k)`", "rewrite",
-              "Spark's collect_list drops the ORDER BY and the NULL elements",
-              "none needed: rewritten to a sort of (key, value) structs"),
+              "write the pattern, the replacement and the options (`g`, `i`, `c`) as string literals"),
+    SparkRule("ordered_list_agg", "`list(x ORDER BY k)`, `array_agg(x ORDER BY k)`, `string_agg(x, sep ORDER BY k)`",
+              "rewrite", "Spark's collect_list drops the ORDER BY and the NULL elements", ALWAYS),
     SparkRule("length_of_list_agg", "`len(array_agg(x))`, `len(list(x))`, `array_length(list(x))`", "rewrite",
               "only the number of elements is used, so their order does not matter; but Spark's collect_list "
-              "drops the NULL elements DuckDB's array_agg keeps", "none needed: rewritten to a count of the rows"),
+              "drops the NULL elements DuckDB's array_agg keeps", ALWAYS),
     SparkRule("date_diff", "`date_diff('unit', a, b)` / `datediff`", "rewrite",
               "DuckDB counts unit boundaries crossed, Spark counts whole units elapsed",
-              "none needed for year, quarter, month, day, hour, minute, second; other units are refused: "
-              "compute them from `epoch(b) - epoch(a)`"),
+              "compute other units than year, quarter, month, day, hour, minute and second from "
+              "`epoch(b) - epoch(a)`"),
     SparkRule("day_of_week", "`dayofweek`, `isodow`, `date_part('dow' | 'isodow', …)`", "rewrite",
               "Spark numbers Sunday 1 … Saturday 7, DuckDB Sunday 0 … Saturday 6 (isodow Monday 1 … Sunday 7)",
-              "none needed"),
+              ALWAYS),
     SparkRule("epoch", "`epoch(ts)`, `epoch_ms(ts)`, `epoch_us(ts)`", "rewrite",
               "sqlglot maps epoch to UNIX_TIMESTAMP (drops fractions) and epoch_ms(ts) to TIMESTAMP_MILLIS "
               "(the wrong direction)",
-              "none needed when the argument's type is known; otherwise cast it: `epoch_ms(ts::TIMESTAMP)`"),
+              "cast the argument so its type is known: `epoch_ms(ts::TIMESTAMP)`"),
     SparkRule("list_index", "`list[i]`, `list[a:b]`, `str[i]`", "rewrite",
               "sqlglot does not shift computed indexes from 1-based to 0-based, and Spark raises on an "
               "index out of range where DuckDB returns NULL",
-              "none needed for lists and strings of known type; otherwise use `list_extract(list, i)`"),
+              "cast the list or text so its type is known (`x::VARCHAR[]`), or use `list_extract(list, i)`; "
+              "write slice bounds as non-negative integer literals"),
     SparkRule("length_of_list", "`len(list)`", "rewrite",
               "sqlglot turns len into LENGTH, which Spark only accepts for strings",
-              "none needed when the type is known; otherwise write `array_length(list)` or `length(text)`"),
+              "write `array_length(list)` or `length(text)`"),
     SparkRule("avg_decimal", "`avg(decimal)`, `sum(decimal)`", "rewrite",
               "DuckDB averages DECIMALs into a DOUBLE, Spark into a DECIMAL with 4 more digits; DuckDB sums "
               "DECIMAL(p, s) into DECIMAL(38, s), Spark into DECIMAL(p + 10, s)",
-              "none needed: the same types on Spark"),
+              ALWAYS),
     SparkRule("round_double", "`round(double, n)`, `floor(double)`, `ceil(double)`", "rewrite",
               "Spark rounds a DOUBLE's shortest decimal text (round(6.85, 1) = 6.9), DuckDB its binary value (6.8); "
               "Spark's floor and ceil return BIGINT where DuckDB keeps DOUBLE",
-              "none needed: rounded as DuckDB does"),
+              "give the digits as an integer literal: `round(x, 2)`"),
     SparkRule("cast_text_to_integer", "`CAST(text AS INTEGER)` / `TRY_CAST` to an integer type", "rewrite",
               "DuckDB rounds '12.5' to 13, Spark returns NULL (TRY_CAST) or fails (CAST)",
-              "none needed: text is read as a DECIMAL and rounded first"),
+              ALWAYS),
     SparkRule("date_plus_interval", "`date ± INTERVAL …`", "rewrite",
               "DuckDB returns a TIMESTAMP, Spark a DATE",
-              "none needed when the operand is known to be a DATE"),
+              "cast the operand so its type is known: `d::DATE + INTERVAL 1 DAY`"),
     SparkRule("try_strptime", "`try_strptime(text, format)`", "rewrite",
               "sqlglot passes it through; Spark calls it try_to_timestamp with a Java pattern",
-              "none needed"),
+              "give the format as a string literal"),
     SparkRule("quantile_cont", "`quantile_cont(x, q)`", "rewrite",
               "sqlglot emits PERCENTILE_CONT with the wrong number of arguments",
-              "none needed (not for DECIMAL arguments, see median_decimal)"),
+              ALWAYS + " (over a DECIMAL it is refused, see median_decimal)"),
     SparkRule("qualify", "`QUALIFY`", "rewrite",
               "sqlglot moves QUALIFY into a subquery that leaks a `_w` column through `SELECT *`",
-              "none needed: Spark 4 runs QUALIFY natively"),
+              ALWAYS + " (Spark 4 runs QUALIFY natively)"),
     # -- refusals: no faithful Spark translation ---------------------------------------------
     SparkRule("unordered_list_agg", "`list(x)`, `array_agg(x)`, `string_agg(x, sep)` without ORDER BY", "refuse",
               "the order of the elements depends on how Spark partitions the data",
               "add ORDER BY inside the aggregate: `list(x ORDER BY x)`"),
     SparkRule("nondeterministic_pick", "`any_value`, `first`, `last`, `arbitrary` (aggregates)", "refuse",
               "which row is picked depends on how Spark partitions the data",
-              "`min(x)`, `max(x)`, or `arg_min(x, key)` / `arg_max(x, key)`"),
+              "use `min(x)`, `max(x)`, or `arg_min(x, key)` / `arg_max(x, key)`"),
     SparkRule("limit_without_order", "`LIMIT` / `OFFSET` without ORDER BY", "refuse",
               "which rows are kept depends on how Spark partitions the data",
               "add an ORDER BY that makes the kept rows unique"),
     SparkRule("json_extract", "`json_extract(j, path)`, `j -> path`", "refuse",
               "DuckDB returns JSON (strings keep their quotes), Spark's get_json_object returns unquoted text",
-              "`json_extract_string(j, path)` or `j ->> path` (text on both engines; cast it if needed)"),
+              "use `json_extract_string(j, path)` or `j ->> path` (text on both engines; cast it if needed)"),
     SparkRule("double_to_text", "`CAST(double AS VARCHAR)` (also `::TEXT`, a division `a / b`, and `||` or "
               "`concat` of a double)", "refuse",
               "the engines print floating-point numbers differently ('7.4e-05' vs '7.4E-5', '10663000.0' vs "
               "'1.0663E7')",
-              "`printf('%.2f', x)` or `CAST(x AS DECIMAL(18, 2))::VARCHAR`"),
+              "format the number: `printf('%.2f', x)` or `CAST(x AS DECIMAL(18, 2))::VARCHAR`"),
     SparkRule("nested_to_text", "`CAST(list, struct or map AS VARCHAR)`, `||` or `concat` of one", "refuse",
               "the engines print lists, structs and maps differently (`{'a': 1}` vs `{1}`, `NULL` vs `null`)",
               "build the text from the elements: `array_to_string(list, ',')`, `s.a || ',' || s.b`"),
     SparkRule("median_decimal", "`median`, `quantile_cont`, `quantile_disc` over DECIMAL; `quantile_disc`", "refuse",
               "DuckDB keeps the DECIMAL type and interpolates in it; Spark returns a DOUBLE",
-              "`median(x::DOUBLE)` / `quantile_cont(x::DOUBLE, q)`"),
+              "cast to DOUBLE first: `median(x::DOUBLE)` / `quantile_cont(x::DOUBLE, q)`"),
     SparkRule("hash", "`hash(x)`", "refuse",
-              "the engines use different hash functions", "`md5(x)` or `sha256(x)` (the same on both)"),
-    SparkRule("unnamed_output", "an unnamed expression in the step's output (`SELECT count(*) FROM …`)", "refuse",
-              "the engines name unnamed columns differently (`count_star()` vs `count(1)`)",
-              "name it: `count(*) AS orders`"),
+              "the engines use different hash functions", "use `md5(x)` or `sha256(x)` (the same on both)"),
+    SparkRule("unnamed_output", "an unnamed expression in the step's output (`SELECT a + 1 FROM …`)", "refuse",
+              "each engine names an unnamed column after the expression in its own way",
+              "name it: `a + 1 AS next_a`"),
     SparkRule("timestamptz", "`TIMESTAMPTZ`, `AT TIME ZONE`", "refuse",
               "DuckDB renders time zones in the machine's zone, Spark in the session's (UTC)",
               "keep timestamps as TIMESTAMP in UTC"),
@@ -118,7 +125,7 @@ _RULES = [
               "declare the files as an extract step (`kind: extract`, `source: {path: …}`) and read its table"),
     SparkRule("table_function_range", "`range(…)` / `generate_series(…)` in FROM", "refuse",
               "Spark's range names its column `id` and sqlglot emits invalid SQL for an alias list",
-              "`SELECT unnest(generate_series(a, b)) AS x`"),
+              "write `SELECT unnest(generate_series(a, b)) AS x`"),
     SparkRule("duckdb_only_syntax",
               "`UNION BY NAME`, `PIVOT`/`UNPIVOT`, `COLUMNS(…)`, `* REPLACE`, `* RENAME`, `ASOF`/`POSITIONAL JOIN`, "
               "list comprehensions, `SIMILAR TO`", "refuse",
@@ -129,8 +136,8 @@ _RULES = [
               "unnest one list per SELECT (nest a second SELECT for the next list)"),
     SparkRule("source_option", "an extract step's reader option Spark's reader cannot honour the same way", "refuse",
               "Spark's CSV and JSON readers differ from DuckDB's sniffer for it (and infer no dates from JSON)",
-              "csv: header, delim/sep, quote, escape, nullstr, all_varchar, columns; json: `columns` (required) and "
-              "format (newline_delimited or array); parquet: none"),
+              "use only these options: csv: header, delim/sep, quote, escape, nullstr, all_varchar, columns; "
+              "json: `columns` (required) and format (newline_delimited or array); parquet: none"),
     SparkRule("unknown_function", "a function Spark does not have", "refuse",
               "Spark would fail when the step runs", "rewrite it with functions both engines have"),
     SparkRule("unknown_type", "a construct whose meaning depends on a type flowdeck cannot determine", "refuse",
@@ -144,8 +151,9 @@ RULES: dict[str, SparkRule] = {rule.id: rule for rule in _RULES}
 def rules_markdown() -> str:
     """The rules as two Markdown tables (rewritten, refused), as published in docs/spark.md."""
     lines: list[str] = []
-    for action, title in (("rewrite", "Rewritten so the result is the same"), ("refuse", "Refused before the run")):
-        lines += [f"### {title}", "", "| rule | construct | why | Spark-safe alternative |", "|---|---|---|---|"]
+    for action, title, last in (("rewrite", "Rewritten so the result is the same", "when it cannot be rewritten"),
+                                ("refuse", "Refused before the run", "Spark-safe alternative")):
+        lines += [f"### {title}", "", f"| rule | construct | why | {last} |", "|---|---|---|---|"]
         for rule in _RULES:
             if rule.action == action:
                 cells = [f"`{rule.id}`", rule.construct, rule.why, rule.alternative]
