@@ -192,7 +192,8 @@ CASES = [
     Case("limit_without_order", "determinism", "SELECT id FROM events LIMIT 5", "limit_without_order"),
     Case("any_value", "determinism", "SELECT user_id, any_value(id) AS some_id FROM events GROUP BY user_id",
          "nondeterministic_pick"),
-    Case("unnamed_output", "naming", "SELECT user_id, count(*) FROM events GROUP BY user_id", "unnamed_output"),
+    Case("unnamed_output_named_as_duckdb_names_it", "naming", "SELECT user_id, count(*), user_id + 1, "
+         "max(note) || '!' FROM events GROUP BY user_id ORDER BY user_id"),
     Case("union_by_name", "syntax", "SELECT id FROM events UNION ALL BY NAME SELECT user_id AS id FROM users",
          "duckdb_only_syntax"),
     Case("pivot", "syntax", "SELECT * FROM events PIVOT (sum(qty) FOR user_id IN (1, 2))", "duckdb_only_syntax"),

@@ -46,6 +46,7 @@ from flowdeck.engine.backends.base import (
     run_tag,
 )
 from flowdeck.engine.backends.files import write_file
+from flowdeck.engine.backends.spark.outputs import file_columns
 from flowdeck.engine.backends.spark.session import connect, first_line
 from flowdeck.engine.backends.spark.sources import reader_options
 from flowdeck.engine.backends.spark.transpile import Transpiled, transpile
@@ -284,8 +285,9 @@ class SparkBackend(Backend):
         for location in locations - self._referenced():
             shutil.rmtree(self._path(location), ignore_errors=True)
 
-    def _translate(self, sql: str, *, output: bool) -> str:
-        translated = transpile(sql, schema=self._schema_of(sql), schema_dialect="spark", output=output)
+    def _translate(self, sql: str, *, output: bool, name_columns: bool | None = None) -> str:
+        translated = transpile(sql, schema=self._schema_of(sql), schema_dialect="spark", output=output,
+                               name_columns=name_columns)
         if translated.refused:
             raise StepFailed(_refusal(translated), hint=translated.findings[0].hint())
         return translated.sql
@@ -355,7 +357,7 @@ class SparkBackend(Backend):
         frame = reader.load(read.paths if len(read.paths) > 1 else read.paths[0])
         if read.filename:  # DuckDB's `filename` column: the path of the file each row came from
             frame = frame.selectExpr("*", "regexp_replace(_metadata.file_path, '^file:(//)?', '') AS filename")
-        return frame
+        return _as_duckdb_reads(frame, read)
 
     def stage_arrow(self, run_id: str, output: str, batches: Any, *, sql: str | None = None) -> Staged:
         """Land the Arrow batches as Parquet through Spark Connect (a chunk at a time, so the rows
@@ -558,7 +560,7 @@ class SparkBackend(Backend):
             raise SqlError("a query on Spark only reads; this statement would change something",
                            hint="change tables through pipelines")
         with self._errors("running the query"):
-            frame = self.spark.sql(self._translate(sql, output=False))
+            frame = self.spark.sql(self._translate(sql, output=False, name_columns=True))  # DuckDB's names and types
             rows = frame.limit(limit + 1).collect()
             columns = list(frame.columns)
         return QueryResult(columns=columns, rows=[tuple(row) for row in rows[:limit]], truncated=len(rows) > limit)
@@ -615,6 +617,25 @@ def _row_greater(left: list[str], right: list[str]) -> str:
         greater = f"(CASE WHEN {a} IS NULL THEN {b} IS NOT NULL WHEN {b} IS NULL THEN false ELSE {a} > {b} END)"
         terms.append(" AND ".join([*equal_before, greater]))
     return " OR ".join(f"({term})" for term in terms)
+
+
+def _as_duckdb_reads(frame: DataFrame, read: FileRead) -> DataFrame:
+    """The columns of a file read in DuckDB's order, with the types DuckDB's reader gives them (Spark's
+    CSV inference types small integers INT where DuckDB's sniffer says BIGINT, for one); as Spark read
+    them when DuckDB cannot read the files (a path only the cluster sees)."""
+    columns = file_columns(read)
+    if columns is None:
+        return frame
+    spark_names = {name.lower(): name for name in frame.columns}
+    if not all(column.name.lower() in spark_names for column in columns):
+        return frame  # the readers disagree on the columns themselves: leave Spark's (the data will tell)
+    projections = []
+    for column in columns:
+        name = _name(spark_names[column.name.lower()])
+        target = column.spark_type
+        projections.append(f"CAST({name} AS {target}) AS {_name(column.name)}" if target else
+                           f"{name} AS {_name(column.name)}")
+    return frame.selectExpr(*projections)
 
 
 def _measure(frame: DataFrame) -> tuple[int, str]:

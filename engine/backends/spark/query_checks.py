@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from flowdeck.engine.backends.spark.context import TranslationContext, counted_list, is_wrapped
 from flowdeck.engine.backends.spark.dialect import called_functions, spark_functions
+from flowdeck.engine.backends.spark.outputs import OutputColumn
 
 _LIST_AGGREGATES = (exp.ArrayAgg, exp.GroupConcat)
 _PICK_ANY = (exp.AnyValue, exp.First, exp.Last)
@@ -28,7 +29,7 @@ _SPARK_KEYWORD_CALLS = {"array", "struct", "map", "cast", "try_cast", "exists", 
                         "date", "timestamp", "timestamp_ntz", "timestamp_ltz", "decimal", "varchar", "char", "group"}
 
 
-def check_syntax(tree: exp.Expr, context: TranslationContext, *, output: bool) -> None:
+def check_syntax(tree: exp.Expr, context: TranslationContext) -> None:
     """Refusals that need no types: DuckDB-only syntax, non-deterministic picks, file functions."""
     for node in tree.walk():
         if isinstance(node, _LIST_AGGREGATES) and not _is_ordered(node):
@@ -63,8 +64,6 @@ def check_syntax(tree: exp.Expr, context: TranslationContext, *, output: bool) -
             context.refuse("duckdb_only_syntax", node, detail=f"{node.args['method']} JOIN")
         elif isinstance(node, exp.PercentileDisc):
             context.refuse("median_decimal", node, detail="quantile_disc")
-    if output:
-        _check_output_names(tree, context)
 
 
 def _check_select(node: exp.Select, context: TranslationContext) -> None:
@@ -106,15 +105,44 @@ def _check_table(node: exp.Table, context: TranslationContext) -> None:
         context.refuse("table_function_range", node)
 
 
-def _check_output_names(tree: exp.Expr, context: TranslationContext) -> None:
-    select = tree
-    while isinstance(select, exp.SetOperation):
-        select = select.this  # the first branch names the columns
-    if not isinstance(select, exp.Select):
-        return
-    for projection in select.selects:
+def check_output_names(tree: exp.Expr, context: TranslationContext) -> None:
+    """Refuse unnamed output columns: when DuckDB cannot bind the query, their DuckDB name is unknown."""
+    select = _first_select(tree)
+    for projection in select.selects if select is not None else []:
         if not isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
             context.refuse("unnamed_output", projection)
+
+
+def check_output_columns(tree: exp.Expr, columns: list[OutputColumn], context: TranslationContext) -> None:
+    """The Spark query's columns are renamed to DuckDB's by position: refuse when a named column is not
+    where DuckDB has it (the engines would disagree on the order), or its type has no Spark equivalent."""
+    select = _first_select(tree)
+    projections = list(select.selects) if select is not None else []
+    if any(isinstance(projection, exp.Star) or isinstance(projection.unalias(), exp.Star)
+           for projection in projections) or len(projections) != len(columns):
+        if not isinstance(tree, exp.Select) or tree.find(exp.Pivot) is None:
+            context.refuse("output_columns", tree, name="select",
+                           detail=f"DuckDB gives {len(columns)} columns, the Spark query {len(projections)}")
+            return
+    for projection, column in zip(projections, columns):
+        if isinstance(projection, (exp.Alias, exp.Column)):
+            name = projection.alias_or_name
+            if name.lower() != column.name.lower() and not re.fullmatch(
+                    re.escape(name) + r"_\d+", column.name, re.IGNORECASE):  # DuckDB numbers a repeated name
+                context.refuse("output_columns", projection,
+                               detail=f"DuckDB has `{column.name}` where the Spark query has `{name}`")
+        if column.spark_type is None:
+            context.refuse("output_type", projection, detail=f"column `{column.name}` is {column.duckdb_type}")
+
+
+def _first_select(tree: exp.Expr) -> exp.Select | None:
+    """The SELECT naming a query's columns (the first branch of a UNION)."""
+    select = tree
+    while isinstance(select, exp.SetOperation):
+        select = select.this
+    if isinstance(select, exp.Subquery):
+        select = select.unnest()
+    return select if isinstance(select, exp.Select) else None
 
 
 def check_types(tree: exp.Expr, context: TranslationContext) -> None:

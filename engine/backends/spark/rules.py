@@ -87,6 +87,12 @@ _RULES = [
     SparkRule("qualify", "`QUALIFY`", "rewrite",
               "sqlglot moves QUALIFY into a subquery that leaks a `_w` column through `SELECT *`",
               ALWAYS + " (Spark 4 runs QUALIFY natively)"),
+    SparkRule("output_columns", "every output column of a step", "rewrite",
+              "the engines type some results differently (`len`, `length`, `strpos`, `date_part`: BIGINT on "
+              "DuckDB, INT on Spark; `//`; a CSV reader's integers) and name unnamed columns differently",
+              "name each output column, and list the columns rather than `*` where the engines would order "
+              "them differently (each column gets DuckDB's name and type; an integer sum, HUGEINT on DuckDB, is "
+              "BIGINT on Spark, which has no wider integer)"),
     # -- refusals: no faithful Spark translation ---------------------------------------------
     SparkRule("unordered_list_agg", "`list(x)`, `array_agg(x)`, `string_agg(x, sep)` without ORDER BY", "refuse",
               "the order of the elements depends on how Spark partitions the data",
@@ -113,8 +119,10 @@ _RULES = [
               "cast to DOUBLE first: `median(x::DOUBLE)` / `quantile_cont(x::DOUBLE, q)`"),
     SparkRule("hash", "`hash(x)`", "refuse",
               "the engines use different hash functions", "use `md5(x)` or `sha256(x)` (the same on both)"),
-    SparkRule("unnamed_output", "an unnamed expression in the step's output (`SELECT a + 1 FROM …`)", "refuse",
-              "each engine names an unnamed column after the expression in its own way",
+    SparkRule("unnamed_output", "an unnamed expression in the step's output (`SELECT a + 1 FROM …`) whose name "
+              "flowdeck cannot find", "refuse",
+              "each engine names an unnamed column after the expression in its own way; flowdeck gives it "
+              "DuckDB's name when the input columns are known",
               "name it: `a + 1 AS next_a`"),
     SparkRule("timestamptz", "`TIMESTAMPTZ`, `AT TIME ZONE`", "refuse",
               "DuckDB renders time zones in the machine's zone, Spark in the session's (UTC)",
@@ -138,6 +146,10 @@ _RULES = [
               "Spark's CSV and JSON readers differ from DuckDB's sniffer for it (and infer no dates from JSON)",
               "use only these options: csv: header, delim/sep, quote, escape, nullstr, all_varchar, columns; "
               "json: `columns` (required) and format (newline_delimited or array); parquet: none"),
+    SparkRule("output_type", "an output column of a DuckDB type Spark has no type for (INTERVAL, TIME, UUID, "
+              "unsigned integers, ENUM, UNION, BIT, VARINT)", "refuse",
+              "the output schema must be the same on both engines, and Spark cannot hold that type",
+              "cast the column to a type both engines have: `CAST(x AS BIGINT)`, `x::VARCHAR`"),
     SparkRule("unknown_function", "a function Spark does not have", "refuse",
               "Spark would fail when the step runs", "rewrite it with functions both engines have"),
     SparkRule("unknown_type", "a construct whose meaning depends on a type flowdeck cannot determine", "refuse",

@@ -23,6 +23,7 @@ from sqlglot.schema import MappingSchema
 from flowdeck.engine.backends.spark import query_checks, rewrite
 from flowdeck.engine.backends.spark.context import Finding, TranslationContext
 from flowdeck.engine.backends.spark.dialect import FlowdeckSpark
+from flowdeck.engine.backends.spark.outputs import duckdb_columns, wrap
 from flowdeck.engine.sql.render import RUN_DIALECT
 
 READ_DIALECT = RUN_DIALECT
@@ -60,24 +61,34 @@ class Transpiled:
 
 
 def transpile(sql: str, *, schema: Schema | None = None, schema_dialect: str = READ_DIALECT,
-              output: bool = True) -> Transpiled:
+              output: bool = True, name_columns: bool | None = None) -> Transpiled:
     """Translate one DuckDB query into Spark SQL, or say why it cannot be translated faithfully.
 
     ``schema`` maps table → column → type (in ``schema_dialect``) for the tables the query
     reads; without it, type-dependent constructs are refused. ``output`` says the query
-    fills a table, so its columns must be named.
+    fills a table: its columns get DuckDB's names and types (``outputs``), and where those
+    cannot be known, unnamed columns are refused. ``name_columns`` does the naming and typing
+    without the refusals (a read-only query's result); it defaults to ``output``.
     """
     context = TranslationContext(sql)
     try:
         tree = sqlglot.parse_one(sql, read=READ_DIALECT)
     except (ParseError, TokenError) as error:
         raise ValueError(f"the SQL does not parse: {str(error).splitlines()[0]}") from None
-    query_checks.check_syntax(tree, context, output=output)
+    columns = duckdb_columns(sql, schema or {}, schema_dialect) if (output or name_columns) else None
+    query_checks.check_syntax(tree, context)
+    if output and columns is None:
+        query_checks.check_output_names(tree, context)
     tree = _typed(tree, schema, schema_dialect)
     query_checks.check_types(tree, context)
     tree = rewrite.rewrite(tree, context)
     spark_sql = tree.sql(dialect=FlowdeckSpark)
     query_checks.check_generated(spark_sql, tree, context)
+    if columns is not None and not context.findings:
+        if output:
+            query_checks.check_output_columns(tree, columns, context)
+        if not context.findings:
+            spark_sql = wrap(spark_sql, columns)
     return Transpiled(sql=spark_sql, findings=context.findings, rewrites=context.rewrites)
 
 
@@ -88,7 +99,7 @@ def _typed(tree: exp.Expr, schema: Schema | None, schema_dialect: str) -> exp.Ex
         # column types are parsed in the dialect they come in (DuckDB's from the lint, Spark's at run time)
         types = MappingSchema(mapping, dialect=schema_dialect) if mapping else None
         qualified = qualify(tree.copy(), schema=types, dialect=READ_DIALECT, validate_qualify_columns=False,
-                            quote_identifiers=False, identify=False, expand_alias_refs=False)
+                            quote_identifiers=True, identify=False, expand_alias_refs=False)
         _keep_output_names(tree, qualified)
         return annotate_types(qualified, schema=types, dialect=READ_DIALECT, expression_metadata=_DUCKDB_TYPES)
     except Exception:  # sqlglot cannot qualify every query; fall back to local typing
@@ -96,7 +107,7 @@ def _typed(tree: exp.Expr, schema: Schema | None, schema_dialect: str) -> exp.Ex
 
 
 def _keep_output_names(original: exp.Expr, qualified: exp.Expr) -> None:
-    """qualify names unnamed outputs `_col_N`; the lint refuses those anyway, so drop the alias."""
+    """qualify names unnamed outputs `_col_N`; they get DuckDB's names (or are refused), so drop the alias."""
     if not isinstance(original, exp.Select) or not isinstance(qualified, exp.Select):
         return
     if len(original.selects) != len(qualified.selects):
