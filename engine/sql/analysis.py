@@ -14,7 +14,7 @@ import json
 import threading
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import Location, SqlError, excerpt_of
@@ -86,12 +86,31 @@ def tables_read(tree: exp.Expression) -> set[str]:
         scopes = traverse_scope(tree)
     except Exception:  # sqlglot cannot scope every query; fall back to a plain walk
         cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        return {t.name.lower() for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in cte_names}
+        return {t.name.lower() for t in tree.find_all(exp.Table)
+                if t.name and t.name.lower() not in cte_names and file_path_of(t) is None}
     for scope in scopes:
         for source in scope.sources.values():
             if isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier) and source.name:
-                names.add(source.name.lower())
+                if file_path_of(source) is None:
+                    names.add(source.name.lower())
     return names
+
+
+_FILE_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson"}
+
+
+def file_path_of(table: exp.Table) -> str | None:
+    """The path of a bare ``FROM 'x.parquet'`` (DuckDB's replacement scan reads it), or None for a table.
+
+    A step's output is a plain identifier, so a name with a dot, a slash or a glob and a data file's
+    extension (``.csv``, ``.parquet``, ``.json``, ... compressed or not) is a file, not a table."""
+    from sqlglot import exp
+
+    source = table.this
+    if not isinstance(source, exp.Identifier) or table.args.get("db") or not any(ch in source.name for ch in "./*"):
+        return None
+    suffixes = {suffix.lower() for suffix in PurePosixPath(source.name).suffixes}
+    return source.name if suffixes & _FILE_SUFFIXES else None
 
 
 # -- DuckDB's parser ---------------------------------------------------------------------------

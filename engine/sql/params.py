@@ -134,6 +134,19 @@ def bind_sql(text: str, uses: list[ParamUse], values: Mapping[str, Any]) -> str:
     return "".join(pieces)
 
 
+def typed_nulls(text: str, types: Mapping[str, str]) -> str:
+    """``$name`` replaced by ``CAST(NULL AS type)`` (``types``: name → DuckDB type, VARCHAR when missing):
+    what binding a query needs, its types, without a value."""
+    pieces: list[str] = []
+    cursor = 0
+    for use in find_param_uses(text):
+        pieces.append(text[cursor:use.start])
+        pieces.append(f"CAST(NULL AS {types.get(use.name, 'VARCHAR')})")
+        cursor = use.end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
 def path_params(template: str) -> list[str]:
     """Names of the ``{name}`` placeholders in a path."""
     return _PATH_PARAM.findall(template)

@@ -206,6 +206,30 @@ CASES = [
     Case("json_reader_columns", "files", "SELECT * FROM items ORDER BY id"),
     Case("csv_glob_filename", "files", "SELECT filename, count(*) AS n, sum(amount) AS total FROM landed "
          "GROUP BY filename ORDER BY filename"),
-    Case("file_function_in_sql", "files", "SELECT * FROM read_csv('users.csv')", "file_function"),
-    Case("file_path_in_sql", "files", "SELECT * FROM 'events.parquet'", "file_function"),
+    # DuckDB's file table functions in a transform: read by Spark's readers, options and types alike
+    Case("file_function_in_sql", "files", "SELECT * FROM read_csv('users.csv') ORDER BY user_id"),
+    Case("read_csv_options", "files", "SELECT * FROM read_csv('users.csv', header = true, delim = ',', "
+         "columns = {'user_id': 'BIGINT', 'name': 'VARCHAR', 'country': 'VARCHAR', 'signup': 'DATE', "
+         "'score': 'DOUBLE'}) ORDER BY user_id"),
+    Case("read_csv_auto", "files", "SELECT name, score, signup FROM read_csv_auto('users.csv') ORDER BY name"),
+    Case("read_csv_all_varchar", "files", "SELECT * FROM read_csv('users.csv', all_varchar = true) ORDER BY user_id"),
+    Case("read_parquet", "files", "SELECT id, amount, tags FROM read_parquet('events.parquet') AS e WHERE e.id < 10 "
+         "ORDER BY id"),
+    Case("read_parquet_list", "files", "SELECT count(*) AS n, sum(amount) AS total FROM "
+         "read_parquet(['events.parquet', 'events.parquet'])"),
+    Case("read_csv_glob_filename", "files", "SELECT filename, count(*) AS n, sum(amount) AS total "
+         "FROM read_csv('landed/*.csv', filename = true) GROUP BY ALL ORDER BY ALL"),
+    Case("read_json_columns", "files", "SELECT * FROM read_json('items.jsonl', columns = {'id': 'BIGINT', "
+         "'label': 'VARCHAR', 'day': 'DATE'}) ORDER BY id"),
+    Case("read_ndjson", "files", "SELECT id, day FROM read_ndjson('items.jsonl', columns = {'id': 'INTEGER', "
+         "'label': 'VARCHAR', 'day': 'DATE'}) ORDER BY id"),
+    Case("file_path_in_sql", "files", "SELECT count(*) AS n, max(id) AS top FROM 'events.parquet'"),
+    Case("file_path_joined", "files", "SELECT u.name, count(*) AS n FROM 'events.parquet' AS e "
+         "JOIN read_csv('users.csv') AS u ON u.user_id = e.user_id GROUP BY u.name ORDER BY u.name"),
+    Case("file_path_default_alias", "files", "SELECT events.id FROM 'events.parquet' WHERE events.id < 4 "
+         "ORDER BY events.id"),
+    Case("read_csv_unsupported_option", "files", "SELECT * FROM read_csv('users.csv', sample_size = 10)",
+         "file_function"),
+    Case("read_json_without_columns", "files", "SELECT * FROM read_json('items.jsonl')", "file_function"),
+    Case("read_text", "files", "SELECT * FROM read_text('users.csv')", "file_function"),
 ]

@@ -13,7 +13,8 @@ from sqlglot import exp
 from flowdeck.engine.backends.base import CommitMarker, FileRead
 from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
 from flowdeck.engine.backends.spark.transpile import transpile
-from flowdeck.engine.sql.render import identifier
+from flowdeck.engine.backends.spark.file_functions import ProjectFiles
+from flowdeck.engine.sql.render import identifier, string
 from tests.spark.corpus import CASES, Case, write_data
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
@@ -32,7 +33,9 @@ def engines(tmp_path_factory: pytest.TempPathFactory, local_spark: Any) -> dict[
     folder = tmp_path_factory.mktemp("corpus")
     tables = write_data(folder / "data")
     duck = DuckDBBackend.open(folder / "warehouse.duckdb")
-    spark = SparkBackend(connect(SparkConfig(master="local[2]")), str(folder / "spark-warehouse"))
+    # file names in SQL are found in the data folder, as a run finds them in the project
+    duck.query(f"SET GLOBAL file_search_path = {string(str(folder / 'data'))}")
+    spark = SparkBackend(connect(SparkConfig(master="local[2]")), str(folder / "spark-warehouse"), root=folder / "data")
     for backend in (duck, spark):
         for table, (path, options, filename) in tables.items():
             read = FileRead(paths=[path], format=Path(path).suffix.lstrip(".").replace("jsonl", "json"),
@@ -40,7 +43,7 @@ def engines(tmp_path_factory: pytest.TempPathFactory, local_spark: Any) -> dict[
             staged = backend.stage_files("corpus", table, read)
             backend.publish(staged, table, CommitMarker("corpus", table, table, staged.rows, staged.checksum))
     schema = {table: {row[0]: row[1] for row in duck.query(f"DESCRIBE {table}").rows} for table in tables}
-    yield {"duckdb": duck, "spark": spark, "schema": schema}
+    yield {"duckdb": duck, "spark": spark, "schema": schema, "root": folder / "data"}
     spark.close()
     duck.close()
 
@@ -53,7 +56,7 @@ def test_the_corpus_covers_the_construct_families_the_reference_measured() -> No
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_case_gives_identical_rows_or_is_refused_before_running(case: Case, engines: dict[str, Any]) -> None:
-    translated = transpile(case.sql, schema=engines["schema"])
+    translated = transpile(case.sql, schema=engines["schema"], files=ProjectFiles(engines["root"]))
     refused = {finding.rule.id for finding in translated.findings}
     if case.verdict != "same":
         assert case.verdict in refused, f"expected the lint to refuse it ({case.verdict}); it found {refused}"

@@ -146,3 +146,25 @@ def test_column_masking_of_an_extract_gives_the_same_masked_values_on_spark(exam
     rows = published(spark, "raw_customers", "spark")
     assert rows == published(duck, "raw_customers", "duckdb")
     assert not any("@example.com" in str(row) for row in rows)
+
+
+def test_a_transform_reading_files_itself_runs_alike_on_both_engines(example_project: Path, local_spark: Any) -> None:
+    # `FROM 'x.parquet'` was refused even on DuckDB; file functions were refused on Spark
+    pipeline = example_project / "pipelines" / "files_in_sql"
+    pipeline.mkdir()
+    (pipeline / "pipeline.yaml").write_text(
+        "steps:\n"
+        "  - {name: products, kind: transform, sql: products.sql}\n"
+        "  - {name: orders, kind: transform, sql: orders.sql}\n")
+    (pipeline / "products.sql").write_text("SELECT * FROM 'data/sample/products.parquet'\n")
+    (pipeline / "orders.sql").write_text(
+        "SELECT o.status, p.category, count(*) AS n, sum(TRY_CAST(o.quantity AS INTEGER)) AS units\n"
+        "FROM read_csv('data/sample/orders.csv', header = true, all_varchar = true) AS o\n"
+        "JOIN products AS p ON p.product_id = TRY_CAST(o.product_id AS INTEGER)\n"
+        "GROUP BY ALL\n")
+    duck, _, duck_status = run(example_project, "files_in_sql", "duckdb")
+    spark, spark_run, spark_status = run(example_project, "files_in_sql", "spark")
+    assert (duck_status, spark_status) == ("succeeded", "succeeded"), spark.ledger.steps_of(spark_run)
+    for table in ("products", "orders"):
+        assert published(spark, table, "spark") == published(duck, table, "duckdb")
+

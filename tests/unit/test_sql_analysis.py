@@ -32,6 +32,13 @@ def test_tables_read_exclude_ctes_and_table_functions() -> None:
     assert [(use.name, use.line, use.column) for use in query.param_uses] == [("since", 1, 50)]
 
 
+def test_a_file_named_in_from_is_read_by_duckdb_not_a_table_a_step_must_produce() -> None:
+    # DuckDB reads `FROM 'x.parquet'` itself (a replacement scan); it was taken for a table no step produced
+    query = parse_query("SELECT * FROM 'data/sample/products.parquet' AS p JOIN \"landing/*.csv\" USING (id)\n"
+                        "JOIN \"orders\" USING (id) JOIN 'items.json.gz' USING (id)", SQL)
+    assert query.tables == {"orders"}
+
+
 def test_duckdb_rejects_what_sqlglot_would_accept() -> None:
     error = _error("SELECT *\nFROM a JOIN b ON\nWHERE a.x = 1")
     assert error.what == 'SQL syntax error at or near "WHERE"'

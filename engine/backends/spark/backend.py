@@ -14,7 +14,6 @@ published outputs in it as temporary views, so steps read them by name, as they 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -46,6 +45,7 @@ from flowdeck.engine.backends.base import (
     run_tag,
 )
 from flowdeck.engine.backends.files import write_file
+from flowdeck.engine.backends.spark.file_functions import resolve_path, view_name
 from flowdeck.engine.backends.spark.outputs import file_columns
 from flowdeck.engine.backends.spark.session import connect, first_line
 from flowdeck.engine.backends.spark.sources import reader_options
@@ -79,7 +79,7 @@ def warehouse_root(project: Project) -> str:
 
 def open_spark_backend(project: Project) -> SparkBackend:
     """A Spark backend on the project's configured server (started in-process in master mode)."""
-    return SparkBackend(connect(project.config.spark), warehouse_root(project))
+    return SparkBackend(connect(project.config.spark), warehouse_root(project), root=project.root)
 
 
 @dataclass(frozen=True)
@@ -133,9 +133,11 @@ class SparkBackend(Backend):
     name = "spark"
     breaks_ties_by_duckdb_hash = False  # Spark has no DuckDB row hash: tied rows must be equal
 
-    def __init__(self, session: SparkSession, warehouse: str) -> None:
+    def __init__(self, session: SparkSession, warehouse: str, *, root: Path | None = None) -> None:
         self.spark = session
         self.warehouse = warehouse.rstrip("/")
+        # files a query reads itself (read_csv(...), FROM 'x.parquet'), found in the project as DuckDB finds them
+        self._files = _SessionFiles(self, str(root)) if root is not None else None
         self._locations: dict[str, str] = {}  # staging view → its Parquet location
         self._schemas: dict[str, dict[str, str]] = {}
         self._publish_lock = threading.Lock()
@@ -287,7 +289,7 @@ class SparkBackend(Backend):
 
     def _translate(self, sql: str, *, output: bool, name_columns: bool | None = None) -> str:
         translated = transpile(sql, schema=self._schema_of(sql), schema_dialect="spark", output=output,
-                               name_columns=name_columns)
+                               name_columns=name_columns, files=self._files)
         if translated.refused:
             raise StepFailed(_refusal(translated), hint=translated.findings[0].hint())
         return translated.sql
@@ -343,7 +345,7 @@ class SparkBackend(Backend):
 
     def file_query(self, read: FileRead) -> str:
         """The files as a temporary view read by spark.read, and the (DuckDB-dialect) SELECT of it."""
-        name = "__fd_files_" + hashlib.sha256(repr(read).encode()).hexdigest()[:16]
+        name = view_name(read)
         with self._errors("reading the source files"):
             self._reader_frame(read).createOrReplaceTempView(name)
         self._schemas.pop(name, None)
@@ -580,6 +582,29 @@ class SparkBackend(Backend):
             self.spark.stop()
         except Exception:
             pass
+
+
+class _SessionFiles:
+    """The file reads a query writes itself, as temporary views of the backend's session (each registered
+    once, read by the Spark reader an extract step uses, with DuckDB's column types)."""
+
+    def __init__(self, backend: SparkBackend, root: str) -> None:
+        self.backend = backend
+        self.root = root
+
+    def resolve(self, path: str) -> str:
+        """A path as DuckDB finds it (in the project)."""
+        return resolve_path(self.root, path)
+
+    def view(self, read: FileRead) -> tuple[str, dict[str, str]]:
+        """The view holding ``read``'s rows (registered now if it is not yet), and its Spark column types."""
+        backend = self.backend
+        name = view_name(read)
+        if name not in backend._schemas:
+            backend._reader_frame(read).createOrReplaceTempView(name)
+            backend._schemas[name] = {field.name: field.dataType.simpleString()
+                                      for field in backend.spark.table(_name(name)).schema.fields}
+        return name, backend._schemas[name]
 
 
 def _name(name: str) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowdeck.engine.backends.spark.context import Finding
-from flowdeck.engine.backends.spark.schemas import plan_schemas
+from flowdeck.engine.backends.spark.file_functions import ProjectFiles
+from flowdeck.engine.backends.spark.schemas import param_types, plan_schemas
 from flowdeck.engine.backends.spark.sources import SOURCE_RULE, SourceProblem, check_source_options
 from flowdeck.engine.backends.spark.transpile import transpile
 from flowdeck.engine.errors import Location, PlanError, excerpt_of
@@ -81,6 +82,8 @@ def lint_plan(project: Project, plan: Plan) -> LintReport:
     """Transpile every query of ``plan`` for Spark (no JVM) and collect what the lint refuses."""
     report = LintReport(pipeline=plan.name)
     schemas = plan_schemas(project, plan)
+    files = ProjectFiles(project.root)
+    params = param_types(plan.source.config.params)
     for name in plan.order:
         step = plan.steps[name]
         if isinstance(step.config, ExtractStep) and isinstance(step.config.source, FileSource):
@@ -92,7 +95,7 @@ def lint_plan(project: Project, plan: Plan) -> LintReport:
             queries.append((step.query, True))
         queries += [(check.query, False) for check in step.checks if check.query is not None]
         for query, is_output in queries:
-            translated = transpile(query.text, schema=schemas, output=is_output)
+            translated = transpile(query.text, schema=schemas, output=is_output, files=files, params=params)
             for finding in translated.findings:
                 report.issues.append(LintIssue(step=name, path=query.path, finding=finding, text=query.text))
             if translated.rewrites:

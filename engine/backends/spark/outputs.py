@@ -48,12 +48,14 @@ class OutputColumn:
         return spark_type(self.duckdb_type)
 
 
-def duckdb_columns(sql: str, schema: dict[str, dict[str, str]], schema_dialect: str = "duckdb",
-                   ) -> list[OutputColumn] | None:
+def duckdb_columns(sql: str, schema: dict[str, dict[str, str]], schema_dialect: str = "duckdb", *,
+                   search_path: str | None = None) -> list[OutputColumn] | None:
     """The columns DuckDB gives ``sql`` over tables of ``schema`` (table → column → type in
-    ``schema_dialect``), or None when DuckDB cannot bind it (a table or type it does not know)."""
+    ``schema_dialect``), or None when DuckDB cannot bind it (a table or type it does not know).
+    Files the query reads itself are found in ``search_path`` (the project), as a run finds them."""
     with _lock:
         connection = _scratch()
+        connection.execute("SET file_search_path = ?", [search_path or ""])
         connection.execute("BEGIN TRANSACTION")
         try:
             for table, columns in schema.items():

@@ -21,9 +21,6 @@ _LIST_AGGREGATES = (exp.ArrayAgg, exp.GroupConcat)
 _PICK_ANY = (exp.AnyValue, exp.First, exp.Last)
 _FLOATS = {exp.DType.DOUBLE, exp.DType.FLOAT}
 _NESTED = {exp.DType.ARRAY, exp.DType.LIST, exp.DType.STRUCT, exp.DType.MAP}
-_FILE_FUNCTIONS = (exp.ReadCSV, exp.ReadParquet)
-_FILE_NAMES = {"read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
-               "read_ndjson", "read_json_objects", "read_text", "read_blob", "read_xlsx"}
 _SPARK_KEYWORD_CALLS = {"array", "struct", "map", "cast", "try_cast", "exists", "in", "values", "over", "filter",
                         "within", "using", "interval", "extract", "position", "trim", "overlay", "substring",
                         "date", "timestamp", "timestamp_ntz", "timestamp_ltz", "decimal", "varchar", "char", "group"}
@@ -92,14 +89,8 @@ def _only_counted(node: exp.Expr) -> bool:
 
 
 def _check_table(node: exp.Table, context: TranslationContext) -> None:
-    source = node.this
-    if isinstance(source, _FILE_FUNCTIONS) or (
-        isinstance(source, exp.Anonymous) and source.name.lower() in _FILE_NAMES
-    ):
-        context.refuse("file_function", node)
-    elif isinstance(source, exp.Identifier) and source.quoted and any(ch in source.name for ch in "./*"):
-        context.refuse("file_function", node)
-    elif isinstance(source, (exp.GenerateSeries, exp.Unnest, exp.Explode)) or (
+    source = node.this  # (file functions are read by Spark's readers or refused: file_functions.py)
+    if isinstance(source, (exp.GenerateSeries, exp.Unnest, exp.Explode)) or (
         isinstance(source, exp.Anonymous) and source.name.lower() in ("range", "generate_series")
     ):
         context.refuse("table_function_range", node)

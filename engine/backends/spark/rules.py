@@ -93,6 +93,14 @@ _RULES = [
               "name each output column, and list the columns rather than `*` where the engines would order "
               "them differently (each column gets DuckDB's name and type; an integer sum, HUGEINT on DuckDB, is "
               "BIGINT on Spark, which has no wider integer)"),
+    SparkRule("file_function",
+              "`read_csv(…)`, `read_csv_auto(…)`, `read_parquet(…)`, `read_json(…)`, `read_ndjson(…)`, a list of "
+              "files, `FROM 'file.parquet'` in a transform", "rewrite",
+              "Spark has no such table functions: the files are read by the Spark reader an extract step uses "
+              "(same options, DuckDB's column types; relative paths in the project, so on a cluster use paths "
+              "it sees: `s3a://…`)",
+              "use literal paths and the reader options of rule `source_option`; `read_text`, `read_blob`, "
+              "`read_xlsx` and `read_json_objects` have no Spark reader: declare the files as an extract step"),
     # -- refusals: no faithful Spark translation ---------------------------------------------
     SparkRule("unordered_list_agg", "`list(x)`, `array_agg(x)`, `string_agg(x, sep)` without ORDER BY", "refuse",
               "the order of the elements depends on how Spark partitions the data",
@@ -127,10 +135,6 @@ _RULES = [
     SparkRule("timestamptz", "`TIMESTAMPTZ`, `AT TIME ZONE`", "refuse",
               "DuckDB renders time zones in the machine's zone, Spark in the session's (UTC)",
               "keep timestamps as TIMESTAMP in UTC"),
-    SparkRule("file_function",
-              "`read_csv(…)`, `read_parquet(…)`, `read_json(…)`, `FROM 'file.parquet'` in a transform", "refuse",
-              "Spark has no such table functions, and a path on this machine is not one the cluster sees",
-              "declare the files as an extract step (`kind: extract`, `source: {path: …}`) and read its table"),
     SparkRule("table_function_range", "`range(…)` / `generate_series(…)` in FROM", "refuse",
               "Spark's range names its column `id` and sqlglot emits invalid SQL for an alias list",
               "write `SELECT unnest(generate_series(a, b)) AS x`"),

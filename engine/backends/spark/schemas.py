@@ -9,6 +9,7 @@ the lint does not connect to), simply has no known types.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -16,15 +17,21 @@ import duckdb
 from flowdeck.engine.backends.files import file_read, reader_sql
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.project.config.steps import ExtractStep, FileSource, TransformStep
-from flowdeck.engine.sql.params import find_param_uses
+from flowdeck.engine.sql.params import typed_nulls
 from flowdeck.engine.sql.render import identifier
 
 if TYPE_CHECKING:
     from flowdeck.engine.plan.planner import Plan
+    from flowdeck.engine.project.config.pipeline import ParamSpec
     from flowdeck.engine.project.project import Project
 
 _PARAM_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN",
                 "date": "DATE", "timestamp": "TIMESTAMP"}
+
+
+def param_types(specs: Mapping[str, ParamSpec]) -> dict[str, str]:
+    """A pipeline's parameters' DuckDB types, by name."""
+    return {name: _PARAM_TYPES[spec.type] for name, spec in specs.items()}
 
 
 def plan_schemas(project: Project, plan: Plan) -> dict[str, dict[str, str]]:
@@ -32,7 +39,8 @@ def plan_schemas(project: Project, plan: Plan) -> dict[str, dict[str, str]]:
     specs = plan.source.config.params
     defaults = {name: spec.default for name, spec in specs.items()}
     schemas: dict[str, dict[str, str]] = {}
-    connection = duckdb.connect()
+    # relative file names in SQL (`read_csv('data/x.csv')`) are found in the project, as a run finds them
+    connection = duckdb.connect(config={"file_search_path": str(project.root)})
     try:
         for name in plan.order:
             step = plan.steps[name]
@@ -41,7 +49,7 @@ def plan_schemas(project: Project, plan: Plan) -> dict[str, dict[str, str]]:
                 if isinstance(config, ExtractStep) and isinstance(config.source, FileSource):
                     sql = reader_sql(file_read(project, name, config.source, defaults))
                 elif isinstance(config, TransformStep) and step.query is not None:
-                    sql = _typed_nulls(step.query.text, {n: _PARAM_TYPES[s.type] for n, s in specs.items()})
+                    sql = typed_nulls(step.query.text, param_types(specs))
                 else:
                     continue
                 assert step.output is not None
@@ -53,18 +61,6 @@ def plan_schemas(project: Project, plan: Plan) -> dict[str, dict[str, str]]:
     finally:
         connection.close()
     return schemas
-
-
-def _typed_nulls(text: str, types: dict[str, str]) -> str:
-    """``$name`` replaced by ``CAST(NULL AS type)``: binding needs the type, not the value."""
-    pieces: list[str] = []
-    cursor = 0
-    for use in find_param_uses(text):
-        pieces.append(text[cursor:use.start])
-        pieces.append(f"CAST(NULL AS {types.get(use.name, 'VARCHAR')})")
-        cursor = use.end
-    pieces.append(text[cursor:])
-    return "".join(pieces)
 
 
 def _strip(sql: str) -> str:

@@ -32,15 +32,20 @@ class SourceProblem:
 
 def check_source_options(source: FileSource) -> list[SourceProblem]:
     """What in ``source`` the Spark reader would read differently (nothing for a faithful source)."""
-    file_format = source.format or format_of(source.path)
+    return check_read_options(source.format or format_of(source.path), source.options)
+
+
+def check_read_options(file_format: str | None, options: dict[str, Any]) -> list[SourceProblem]:
+    """What in reader ``options`` of ``file_format`` (an extract's source, a file function's arguments)
+    the Spark reader would read differently."""
     problems: list[SourceProblem] = []
     allowed = {"csv": {*_CSV, "all_varchar", "columns"}, "json": {"columns", "format"}, "parquet": set()}
-    for option in source.options:
+    for option in options:
         if option not in allowed.get(file_format or "", set()):
             problems.append(SourceProblem(option, f"option `{option}` of a {file_format} source"))
-    if file_format == "json" and "columns" not in source.options:
+    if file_format == "json" and "columns" not in options:
         problems.append(SourceProblem("columns", "a json source without `columns` (Spark infers no dates from JSON)"))
-    json_format = str(source.options.get("format", "newline_delimited"))
+    json_format = str(options.get("format", "newline_delimited"))
     if file_format == "json" and json_format not in ("newline_delimited", "array"):
         problems.append(SourceProblem("format", f"json format `{json_format}`"))
     return problems

@@ -20,10 +20,12 @@ from sqlglot.optimizer.annotate_types import TypeAnnotator, annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
-from flowdeck.engine.backends.spark import query_checks, rewrite
+from flowdeck.engine.backends.spark import file_functions, query_checks, rewrite
 from flowdeck.engine.backends.spark.context import Finding, TranslationContext
 from flowdeck.engine.backends.spark.dialect import FlowdeckSpark
+from flowdeck.engine.backends.spark.file_functions import FileViews
 from flowdeck.engine.backends.spark.outputs import duckdb_columns, wrap
+from flowdeck.engine.sql.params import typed_nulls
 from flowdeck.engine.sql.render import RUN_DIALECT
 
 READ_DIALECT = RUN_DIALECT
@@ -61,21 +63,28 @@ class Transpiled:
 
 
 def transpile(sql: str, *, schema: Schema | None = None, schema_dialect: str = READ_DIALECT,
-              output: bool = True, name_columns: bool | None = None) -> Transpiled:
+              output: bool = True, name_columns: bool | None = None, files: FileViews | None = None,
+              params: dict[str, str] | None = None) -> Transpiled:
     """Translate one DuckDB query into Spark SQL, or say why it cannot be translated faithfully.
 
     ``schema`` maps table → column → type (in ``schema_dialect``) for the tables the query
     reads; without it, type-dependent constructs are refused. ``output`` says the query
     fills a table: its columns get DuckDB's names and types (``outputs``), and where those
     cannot be known, unnamed columns are refused. ``name_columns`` does the naming and typing
-    without the refusals (a read-only query's result); it defaults to ``output``.
+    without the refusals (a read-only query's result); it defaults to ``output``. ``files``
+    provides the views file functions (``read_csv(...)``, ``FROM 'x.parquet'``) are read from;
+    without it they are refused. ``params`` gives the types of ``$parameters`` still in the text
+    (the lint's, before a run binds their values).
     """
     context = TranslationContext(sql)
     try:
         tree = sqlglot.parse_one(sql, read=READ_DIALECT)
     except (ParseError, TokenError) as error:
         raise ValueError(f"the SQL does not parse: {str(error).splitlines()[0]}") from None
-    columns = duckdb_columns(sql, schema or {}, schema_dialect) if (output or name_columns) else None
+    schema = dict(schema or {})
+    tree = file_functions.apply(tree, files, context, schema)
+    columns = duckdb_columns(typed_nulls(sql, params) if params is not None else sql, schema, schema_dialect,
+                             search_path=files.root if files else None) if (output or name_columns) else None
     query_checks.check_syntax(tree, context)
     if output and columns is None:
         query_checks.check_output_names(tree, context)
