@@ -195,11 +195,13 @@ class Workspace:
         """Tables a pipeline publishes into the warehouse (its extract and transform outputs), in step order."""
         return build_plan(self.project, pipeline).published_tables()
 
-    def preview_table(self, table: str, *, limit: int = 200, wait: float = 30.0, on_wait: Say | None = None
-                      ) -> QueryResult:
-        """The first ``limit`` rows of a published table, waiting (and saying who holds it) while a run writes."""
+    def preview_table(self, table: str, *, limit: int = 200, wait: float = 30.0, on_wait: Say | None = None,
+                      engine: str | None = None) -> QueryResult:
+        """The first ``limit`` rows of a published table, waiting (and saying who holds it) while a run writes,
+        from the engine that published its current version (or ``engine``)."""
         return published.preview(self.project, table, limit=limit, wait=wait,
-                                 on_wait=WarehouseWait(self._open_ledger, on_wait, reading=True))
+                                 on_wait=WarehouseWait(self._open_ledger, on_wait, reading=True),
+                                 ledger=self.ledger, engine=engine)
 
     def lint_spark(self, pipeline: str) -> LintReport:
         """What the Spark lint refuses (and rewrites) in one pipeline, without running anything."""
@@ -424,13 +426,16 @@ class Workspace:
 
     # -- the warehouse -------------------------------------------------------------------------
 
-    def query(self, sql: str, *, limit: int = 1000, wait: float = 10.0, on_wait: Say | None = None) -> QueryResult:
+    def query(self, sql: str, *, limit: int = 1000, wait: float = 10.0, on_wait: Say | None = None,
+              engine: str | None = None) -> QueryResult:
         """Run a read-only query on the warehouse, waiting up to ``wait`` seconds for a writer.
 
-        With `engine: spark` the query runs on Spark, over the outputs published there.
+        It reads on the engine (``engine``, or else the one) that published the current version of
+        its tables (``run/query_engine.py``); the result says which and why.
         """
         return published.query(self.project, sql, limit=limit, wait=wait,
-                               on_wait=WarehouseWait(self._open_ledger, on_wait, reading=True))
+                               on_wait=WarehouseWait(self._open_ledger, on_wait, reading=True),
+                               ledger=self.ledger, engine=engine)
 
     def backup(self, folder: Path, *, on_wait: Say | None = None) -> BackupReport:
         """Copy the ledger, the warehouse and the secrets file into ``folder``, consistently, while runs go on."""

@@ -612,6 +612,31 @@ class Ledger(MonitoringLedger, AlertLedger):
                            (warehouse_id, output))
         return int(rows[0][0])
 
+    def publishing_engines(self) -> set[str]:
+        """The engines (duckdb, spark) that ever published a table recorded here."""
+        rows = self._query("SELECT DISTINCT coalesce(s.engine, 'duckdb') FROM commits c "
+                           "JOIN steps s ON s.run_id = c.run_id AND s.step = c.step")
+        return {row[0] for row in rows}
+
+    def current_commits(self, outputs: Sequence[str]) -> dict[str, tuple[str, CommitRecord]]:
+        """The newest commit of each of ``outputs`` over every warehouse, with the engine that warehouse
+        belongs to (duckdb, spark: the engine of the steps that published into it). A table published by
+        one engine and then by the other has its current version on the second; the first holds a stale one.
+        Tables never published (or only into a warehouse no recorded step names) are left out."""
+        if not outputs:
+            return {}
+        marks = ", ".join("?" for _ in outputs)
+        rows = self._query(
+            f"""WITH engines AS (
+                    SELECT c.warehouse_id, max(coalesce(s.engine, 'duckdb')) AS engine
+                    FROM commits c JOIN steps s ON s.run_id = c.run_id AND s.step = c.step
+                    GROUP BY c.warehouse_id)
+                SELECT c.*, e.engine FROM commits c JOIN engines e ON e.warehouse_id = c.warehouse_id
+                WHERE c.output IN ({marks}) ORDER BY c.committed_at, c.seq""",
+            tuple(outputs),
+        )
+        return {row["output"]: (row["engine"], CommitRecord.from_row(row)) for row in rows}  # the newest wins
+
     def known_sha256(self, path: str, size: int, mtime_ns: int) -> str | None:
         """The content hash recorded for a file with this path, size and modification time, if any."""
         rows = self._query(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -20,12 +20,24 @@ def query(
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV with a header line.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")] = 1000,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait while a run holds the warehouse.")] = 10.0,
+    engine: Annotated[
+        Optional[str],
+        typer.Option("--engine", "-e", help="Read on duckdb or spark (default: the engine that published the "
+                     "current version of the tables read; a stale table is warned about)."),
+    ] = None,
 ) -> None:
     """Run a read-only query against the warehouse.
 
+    It reads where its tables' current versions are: after `flowdeck run X --engine spark`, on Spark.
+    Which engine it read (and why) is printed on stderr.
+
     Example: `flowdeck query "SELECT country, sum(revenue) FROM daily_sales GROUP BY ALL" --csv`
     """
-    result = workspace(ctx).query(sql, limit=limit, wait=wait, on_wait=lambda message: err().print(plain(message)))
+    result = workspace(ctx).query(sql, limit=limit, wait=wait, on_wait=lambda message: err().print(plain(message)),
+                                  engine=engine)
+    err().print(plain(result.reason))
+    for warning in result.warnings:
+        err().print(f"[yellow]warning:[/] {plain(warning)}")
     if as_json:
         print_json(result.as_dicts())
     elif as_csv:

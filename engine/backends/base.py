@@ -131,6 +131,7 @@ class Staged:
     checksum: str
     is_view: bool = False
     sql: str | None = None
+    engine_sql: str | None = None  # the SQL the engine ran, when it is a translation (Spark SQL): shown by `show --sql`
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,9 @@ class QueryResult:
     columns: list[str]
     rows: list[tuple[Any, ...]]
     truncated: bool = False
+    engine: str | None = None  # the engine that read it (set by the workspace, which chooses it)
+    reason: str = ""  # why that engine, one line for the operator
+    warnings: tuple[str, ...] = ()  # tables read where their current version is not
 
     def as_dicts(self) -> list[dict[str, Any]]:
         """Rows as column → value mappings."""

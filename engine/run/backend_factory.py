@@ -35,7 +35,8 @@ def open_backend(project: Project, purpose: Purpose, *, engine: str | None = Non
                  wait: float | None = None, temp_dir: Path | None = None) -> Backend:
     """A backend for ``purpose``: ``run`` (a run's writer, spilling into ``temp_dir``), ``read``
     (read-only queries and versions, waiting up to ``wait`` seconds for a writer) or ``maintain``
-    (rollback and cleanup: a writer). ``engine`` is a run's choice; other purposes use the project's."""
+    (rollback and cleanup: a writer). ``engine`` is a run's choice, or a read's (``run.query_engine``: where
+    the tables are current); otherwise the project's."""
     if (engine or engine_of(project)) == "spark":
         from flowdeck.engine.backends.spark.backend import open_spark_backend  # pyspark: only for Spark
 

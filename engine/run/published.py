@@ -1,16 +1,20 @@
 """Published tables read and restored: read-only queries and previews, kept versions, rollback.
 
 Every one goes through a ``Backend`` from ``run.backend_factory``, so it reads or restores the
-tables on the engine the project uses, waiting (and saying who holds it) while a run writes.
+tables on the engine the project uses (a query and a preview: the engine holding the current
+version of the tables read, ``run.query_engine``), waiting (and saying who holds it) while a run writes.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from flowdeck.engine.backends.base import CommitMarker, QueryResult, TableVersion
 from flowdeck.engine.errors import FlowdeckError, NotFound, ParamError
 from flowdeck.engine.project.config.steps import ExtractStep, TransformStep
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.backend_factory import OnWait, open_backend, open_catalog
+from flowdeck.engine.run.query_engine import EngineChoice, choose_engine
 from flowdeck.engine.run.reconcile import commit_record
 from flowdeck.engine.sql.render import identifier
 from flowdeck.state import Ledger
@@ -20,20 +24,27 @@ from flowdeck.state.records import CommitRecord
 CATALOG_WAIT_SECONDS = 2.0  # lineage does without column names rather than wait long for a run
 
 
-def query(project: Project, sql: str, *, limit: int = 1000, wait: float = 10.0,
-          on_wait: OnWait | None = None) -> QueryResult:
-    """Run a read-only query on the project's warehouse, waiting up to ``wait`` seconds for a writer."""
-    backend = open_backend(project, "read", wait=wait, on_wait=on_wait)
+def query(project: Project, sql: str, *, limit: int = 1000, wait: float = 10.0, on_wait: OnWait | None = None,
+          ledger: Ledger | None = None, engine: str | None = None) -> QueryResult:
+    """Run a read-only query, waiting up to ``wait`` seconds for a writer, on ``engine`` or else the engine that
+    published the current version of its tables (known from ``ledger``; ``run.query_engine``): the result
+    says which and why, and warns of a table read where its current version is not."""
+    choice = choose_engine(ledger, sql, configured=project.config.engine, requested=engine) if ledger is not None \
+        else EngineChoice(engine or project.config.engine, "", only_duckdb=True)
+    backend = open_backend(project, "read", engine=choice.engine, wait=wait, on_wait=on_wait)
     try:
-        return backend.query(sql, limit=limit)
+        result = backend.query(sql, limit=limit)
     finally:
         backend.close()
+    return replace(result, engine=choice.engine, reason="" if choice.only_duckdb else choice.reason,
+                   warnings=tuple(choice.stale))
 
 
-def preview(project: Project, table: str, *, limit: int = 200, wait: float = 30.0,
-            on_wait: OnWait | None = None) -> QueryResult:
-    """The first ``limit`` rows of a published table."""
-    return query(project, f"SELECT * FROM {identifier(table)}", limit=limit, wait=wait, on_wait=on_wait)
+def preview(project: Project, table: str, *, limit: int = 200, wait: float = 30.0, on_wait: OnWait | None = None,
+            ledger: Ledger | None = None, engine: str | None = None) -> QueryResult:
+    """The first ``limit`` rows of a published table (read as ``query`` reads)."""
+    return query(project, f"SELECT * FROM {identifier(table)}", limit=limit, wait=wait, on_wait=on_wait,
+                 ledger=ledger, engine=engine)
 
 
 def versions(project: Project, table: str, *, wait: float = 10.0, on_wait: OnWait | None = None) -> list[TableVersion]:

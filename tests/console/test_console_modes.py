@@ -255,6 +255,7 @@ def test_preview_shows_the_first_rows_of_the_pipelines_result_table(workspace: W
         assert app.screen.table == "daily_sales"
         assert [str(column.label) for column in grid.columns.values()][:2] == ["order_date", "country"]
         assert grid.row_count == min(expected, app.preview_rows)
+        assert "on duckdb" in screen_text(app)  # the engine the rows were read on
         await pilot.press("n")  # the next table of the pipeline
         await wait_for(pilot, lambda: app.screen.table == "raw_orders")
 

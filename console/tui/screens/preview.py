@@ -110,8 +110,10 @@ class PreviewScreen(ConsoleScreen):
         grid.add_rows([[_cell(value) for value in row] for row in result.rows])
         more = f" (first {len(result.rows):,}; more exist)" if result.truncated else ""
         others = f" · n: next of {len(self.tables)} tables" if len(self.tables) > 1 else ""
+        engine = f" · on {result.engine}" if result.engine else ""
+        stale = "".join(f"\n⚠ {warning}" for warning in result.warnings)
         self.query_one("#preview-status", Static).update(
-            f"{message.table}: {len(result.rows):,} rows{more} · {len(result.columns)} columns{others}")
+            f"{message.table}: {len(result.rows):,} rows{more} · {len(result.columns)} columns{engine}{others}{stale}")
 
     def selected_pipeline(self) -> str | None:
         """The pipeline whose tables are shown."""
