@@ -40,7 +40,7 @@ from flowdeck.engine.plan.describe import PipelineSummary
 from flowdeck.engine.plan.planner import Plan, build_plan
 from flowdeck.engine.project import editing
 from flowdeck.engine.project.project import Project
-from flowdeck.engine.run import launch, liveness, published
+from flowdeck.engine.run import backend_factory, launch, liveness, published
 from flowdeck.engine.run.backend_factory import spark_lint
 from flowdeck.engine.run.cancel import cancel_run
 from flowdeck.engine.run.claim import claim
@@ -331,6 +331,15 @@ class Workspace:
                                                   on_wait=WarehouseWait(self._open_ledger, on_wait))
             details.update(previous_run=replaced, commit=record.seq)
         return record
+
+    def serve_spark(self) -> str:
+        """Keep the Spark driver warm in this process (master mode) for the project's runs, queries and console
+        in other processes (``run.backend_factory.serve_spark``); its URL. ``stop_serving_spark`` when done."""
+        return backend_factory.serve_spark(self.project)
+
+    def stop_serving_spark(self) -> None:
+        """No longer announce this process's Spark driver (it stops with the process)."""
+        backend_factory.stop_serving_spark(self.project)
 
     # -- monitoring ----------------------------------------------------------------------------
 

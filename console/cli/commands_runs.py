@@ -235,6 +235,8 @@ def show(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="A run id, a unique prefix of one, or `last`.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the run, its steps and checks as JSON.")] = False,
+    engine_sql: Annotated[bool, typer.Option("--sql", help="Also print the SQL each step ran on its engine "
+                                             "(the Spark SQL flowdeck generated; a failed step's error shows it).")] = False,
 ) -> None:
     """Show one run: status, timings, each step's status, rows in and out, bytes, throughput, attempts and
     errors, files written, live query progress of running steps, and the run process's CPU and memory.
@@ -313,6 +315,11 @@ def show(
     for step in steps:
         if step.error and step.status == StepStatus.FAILED:
             console.print(f"\n[red]{step.step}[/]: {plain(step.error)}")
+    if engine_sql:
+        for event in ledger.events(run_id=record.run_id, limit=100_000):
+            if event.kind == "step.succeeded" and event.payload and event.payload.get("engine_sql"):
+                console.print(f"\n[bold]{event.step}[/] ran:")
+                console.print(f"  {event.payload['engine_sql']}", markup=False, highlight=False, soft_wrap=True)
     for commit in commits:
         if commit.reconciled:
             console.print(f"\n[yellow]{commit.step}[/] published {commit.output} (commit {commit.seq}); the ledger "

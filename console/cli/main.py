@@ -24,6 +24,7 @@ from flowdeck.console.cli import (  # noqa: F401 - registers the commands
     commands_retention,
     commands_runs,
     commands_secrets,
+    commands_spark,
     commands_warehouse,
 )
 from flowdeck.console.cli.app import app

@@ -94,6 +94,7 @@ class Daemon:
         self._reported: set[str] = set()
         self._loop_at = time.time()
         self._lease_ok = False
+        self._spark_warm = False  # whether this daemon keeps a Spark driver warm for its runs
         self._started_at = time.time()
         self._unready_since: float | None = None
 
@@ -137,6 +138,7 @@ class Daemon:
             self._reload(initial=True)
             self._renew_lease()
             self.sender.start()  # after the start-up catch-up: its first delivery must not delay due slots
+            self._keep_spark_warm()
             self._loop()
             log.info("stopping: no new runs; %d running", len(self.pool.running))
             self.schedules.shutdown()
@@ -152,8 +154,31 @@ class Daemon:
             self.connections.shutdown()
             ledger.release_daemon_lease(self.holder_id, self._report())
             self.http.stop()
+            if self._spark_warm:
+                from flowdeck.engine.run.backend_factory import stop_serving_spark
+
+                stop_serving_spark(self.project)
         log.info("daemon stopped")
         return 0
+
+    def _keep_spark_warm(self) -> None:
+        """With `engine: spark` in master mode, start the Spark driver here (in the background) and announce it,
+        so the workers' runs reuse it instead of each starting a JVM (engine/backends/spark/served.py)."""
+        config = self.project.config
+        if config.engine != "spark" or config.spark.remote:
+            return
+
+        from flowdeck.engine.run.backend_factory import serve_spark
+
+        def start() -> None:  # in the background: the daemon must not wait for a JVM to start
+            try:
+                url = serve_spark(self.project)
+                log.info("Spark (%s) kept warm for runs on %s", config.spark.master, url)
+            except Exception as error:  # runs then start their own Spark driver, as without a warm one
+                log.error("could not keep Spark warm: %s", error)
+
+        threading.Thread(target=start, name="flowdeck-spark-warm", daemon=True).start()
+        self._spark_warm = True
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self._stop.is_set():

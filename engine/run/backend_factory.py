@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from flowdeck.engine.backends.base import Backend
+from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.plan.planner import Plan
 from flowdeck.engine.project.project import Project
 
@@ -48,6 +49,27 @@ def open_backend(project: Project, purpose: Purpose, *, engine: str | None = Non
         return DuckDBBackend(open_warehouse(project, read_only=True, timeout=wait, on_wait=on_wait), read_only=True)
     project.ensure_runtime_dirs()
     return DuckDBBackend(open_warehouse(project, on_wait=on_wait, temp_directory=temp_dir or project.temp_dir))
+
+
+def serve_spark(project: Project) -> str:
+    """Start the Spark driver in this process (master mode), warm it, and announce it, so the project's runs,
+    queries and console in other processes reuse it instead of starting a JVM (``backends/spark/served.py``);
+    its Connect URL. Call ``stop_serving_spark`` when this process stops serving."""
+    settings = project.config.spark
+    if settings.remote:
+        raise FlowdeckError(f"spark.remote is set: runs use the Spark Connect server {settings.remote}, "
+                            "there is nothing to keep warm here",
+                            hint="keeping Spark warm is for master mode (spark.master)")
+    from flowdeck.engine.backends.spark.served import serve  # pyspark: only for Spark
+
+    return serve(project.runtime_dir, settings).url
+
+
+def stop_serving_spark(project: Project) -> None:
+    """No longer announce this process's Spark driver to the project (it stops with the process)."""
+    from flowdeck.engine.backends.spark.served import withdraw
+
+    withdraw(project.runtime_dir)
 
 
 def open_catalog(project: Project, *, wait: float) -> Backend | None:

@@ -43,7 +43,7 @@ def _naming_the_tables_read(error: UnknownColumn, step: PlannedStep) -> UnknownC
     if not tables:
         return error
     describe = " or ".join(f'`flowdeck query "DESCRIBE {table}"`' for table in tables)
-    return UnknownColumn(error.what, location=error.location,
+    return UnknownColumn(error.what, location=error.location, excerpt=error.excerpt,
                          hint=f"check the column name against the table{'s' if len(tables) > 1 else ''} "
                               f"`{step.name}` reads: {describe}")
 

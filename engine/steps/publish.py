@@ -47,6 +47,8 @@ def publish_checked(context: StepContext, step: PlannedStep, staged: Staged, *, 
     committed = context.backend.publish(staged, step.output, marker, merge=merge, keep_versions=keep)
     payload: dict[str, Any] = {"rows": staged.rows, "table_rows": committed.rows, "checksum": committed.checksum,
                                "commit": committed.seq}
+    if staged.engine_sql is not None:
+        payload["engine_sql"] = staged.engine_sql
     return StepResult(rows=staged.rows, commit=committed, payload=payload)
 
 

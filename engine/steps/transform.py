@@ -3,7 +3,7 @@ into its table by an incremental step's new rows; masked first when the step has
 
 from __future__ import annotations
 
-from flowdeck.engine.errors import StepFailed
+from flowdeck.engine.errors import StepFailed, located
 from flowdeck.engine.masking import MASKER
 from flowdeck.engine.plan.planner import PlannedStep
 from flowdeck.engine.project.config.steps import TransformStep
@@ -31,7 +31,12 @@ def transform(context: StepContext, step: PlannedStep, config: TransformStep) ->
     else:
         if config.mask:
             sql = apply_masking(context, step, sql, config.mask)
-        staged = context.backend.stage_query(context.run_id, step.output, sql, view=view)
+        try:
+            staged = context.backend.stage_query(context.run_id, step.output, sql, view=view)
+        except StepFailed as error:  # the engine ran a translation: point at the user's own file and line
+            if error.ran is None:
+                raise
+            raise located(error, step.name, step.query.path, step.query.text) from None
         result = publish_checked(context, step, staged)
     if result.commit is not None:
         context.record_lineage(step.name, output=step.output, output_kind="table", output_checksum=result.commit.checksum,

@@ -61,6 +61,8 @@ SKIPPED: tuple[Skip, ...] = (
     Skip("operations.md", r"\bsudo |^systemctl |^journalctl ", "server administration: needs root and systemd"),
     Skip("operations.md", r"^python3 -m pip wheel ", "builds a wheel from a checkout of flowdeck itself (the test runs in a project)"),
     Skip("cli.md", r"systemctl restart", "restarts a systemd service: needs root and systemd"),
+    Skip("cli.md", r"^flowdeck spark serve|--engine spark", "starts a Spark driver (Java, a minute): "
+         "tests/spark/test_spark_serve.py runs it"),
     Skip("development.md", r"^make setup|^\.venv/bin/python -m pytest", "sets up a checkout of flowdeck, or runs this very suite"),
 )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ def run(project: Path, pipeline: str, engine: str) -> tuple[Workspace, str, str]
 def published(workspace: Workspace, table: str, engine: str) -> list[tuple[Any, ...]]:
     """A published table's rows, read back through the engine that wrote it, sorted."""
     if engine == "duckdb":
-        return sorted(workspace.query(f"SELECT * FROM {table}", limit=100_000).rows, key=repr)
+        return sorted(workspace.query(f"SELECT * FROM {table}", limit=100_000, engine="duckdb").rows, key=repr)
     from flowdeck.engine.backends.spark.backend import open_spark_backend
 
     backend = open_spark_backend(workspace.project)
@@ -168,3 +170,49 @@ def test_a_transform_reading_files_itself_runs_alike_on_both_engines(example_pro
     for table in ("products", "orders"):
         assert published(spark, table, "spark") == published(duck, table, "duckdb")
 
+
+def test_query_reads_where_the_current_version_was_published_and_says_so(example_project: Path, local_spark: Any) -> None:
+    # after `run --engine spark`, `flowdeck query` read the DuckDB warehouse's stale rows, silently
+    pipeline = example_project / "pipelines" / "tiny"
+    pipeline.mkdir()
+    (pipeline / "pipeline.yaml").write_text("steps:\n  - {name: answer, kind: transform, sql: answer.sql}\n")
+    (pipeline / "answer.sql").write_text("SELECT 1 AS x\n")
+    duck, _, _ = run(example_project, "tiny", "duckdb")
+    (pipeline / "answer.sql").write_text("SELECT 2 AS x\n")
+    spark, spark_run, status = run(example_project, "tiny", "spark")
+    assert status == "succeeded"
+    result = spark.query("SELECT x FROM answer")
+    assert (result.engine, result.rows, result.warnings) == ("spark", [(2,)], ())
+    assert result.reason == f"read on spark, where answer was last published (run {spark_run})"
+    assert spark.preview_table("answer").engine == "spark"
+    stale = spark.query("SELECT x FROM answer", engine="duckdb")  # asked for: the older rows, and a warning
+    assert (stale.engine, stale.rows) == ("duckdb", [(1,)])
+    assert [warning.split(":")[0] for warning in stale.warnings] == ["answer"]
+
+
+def test_a_step_failing_on_spark_names_its_file_and_line_and_shows_the_spark_sql(example_project: Path,
+                                                                                 local_spark: Any) -> None:
+    # a Spark error pointed into SQL the user never wrote ("pos 153"), and nothing showed that SQL
+    pipeline = example_project / "pipelines" / "fails_on_spark"
+    pipeline.mkdir()
+    (pipeline / "pipeline.yaml").write_text(
+        "steps:\n"
+        "  - {name: orders, kind: transform, sql: orders.sql}\n"
+        "  - {name: days, kind: transform, sql: days.sql}\n")
+    (pipeline / "orders.sql").write_text(
+        "SELECT order_id, status\nFROM read_csv('data/sample/orders.csv', header = true, all_varchar = true)\n")
+    (pipeline / "days.sql").write_text("SELECT order_id,\n       -- a status is no date\n"
+                                       "       CAST(status AS DATE) AS day\nFROM orders\n")
+    workspace, run_id, status = run(example_project, "fails_on_spark", "spark")
+    assert status == "failed"
+    steps = {step.step: step for step in workspace.ledger.steps_of(run_id)}
+    error = steps["days"].error or ""
+    assert error.startswith(f"{pipeline / 'days.sql'}:3:8: step `days`: building days: [CAST_INVALID_INPUT]"), error
+    assert "    3 |        CAST(status AS DATE) AS day" in error
+    ran = error.split("the SQL that ran:\n")[1]
+    assert "CAST(" in ran and "\n  " in ran and "^" in ran  # the Spark SQL, with a caret under the CAST
+    # the step that succeeded keeps the Spark SQL it ran, for `flowdeck show --sql`
+    shown = subprocess.run([sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(example_project),
+                            "show", run_id, "--sql"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "orders ran:" in shown.stdout and "FROM __fd_files_" in shown.stdout

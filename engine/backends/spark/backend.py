@@ -45,13 +45,15 @@ from flowdeck.engine.backends.base import (
     run_tag,
 )
 from flowdeck.engine.backends.files import write_file
+from flowdeck.engine.backends.spark.failures import error_origin
 from flowdeck.engine.backends.spark.file_functions import resolve_path, view_name
 from flowdeck.engine.backends.spark.outputs import file_columns
+from flowdeck.engine.backends.spark.served import served_spark
 from flowdeck.engine.backends.spark.session import connect, first_line
 from flowdeck.engine.backends.spark.sources import reader_options
 from flowdeck.engine.backends.spark.transpile import Transpiled, transpile
 from flowdeck.engine.debug_hooks import crash_point
-from flowdeck.engine.errors import FlowdeckError, SqlError, StepFailed, UnknownColumn
+from flowdeck.engine.errors import FlowdeckError, SqlError, StepFailed, TranslatedSql, UnknownColumn
 from flowdeck.engine.sql.analysis import DIALECT
 from flowdeck.engine.sql.render import identifier, identifiers
 
@@ -79,7 +81,9 @@ def warehouse_root(project: Project) -> str:
 
 def open_spark_backend(project: Project) -> SparkBackend:
     """A Spark backend on the project's configured server (started in-process in master mode)."""
-    return SparkBackend(connect(project.config.spark), warehouse_root(project), root=project.root)
+    settings = project.config.spark
+    served = None if settings.remote else served_spark(project.runtime_dir, settings.master)
+    return SparkBackend(connect(settings, served), warehouse_root(project), root=project.root)
 
 
 @dataclass(frozen=True)
@@ -163,9 +167,12 @@ class SparkBackend(Backend):
         return Path(location.removeprefix("file://"))
 
     @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
+    def _errors(self, doing: str) -> Iterator[_Ran]:
+        """Spark's errors as ``StepFailed``; once the block sets the Spark SQL it runs (``ran.sql``), carrying
+        that SQL and where Spark pointed in it (``TranslatedSql``), which the step maps back to the user's line."""
+        ran = _Ran()
         try:
-            yield
+            yield ran
         except FlowdeckError:  # already says what went wrong (a refused rollback, a failed step)
             raise
         except Exception as error:
@@ -174,7 +181,11 @@ class SparkBackend(Backend):
             if "OPERATION_CANCELED" in text or "cancelled" in text.lower():
                 raise StepFailed(f"{doing}: interrupted (the run was canceled)") from None
             failure = UnknownColumn if "UNRESOLVED_COLUMN" in text else StepFailed
-            raise failure(f"{doing}: {text}", transient=transient, hint=_hint_for(text)) from None
+            translated = None
+            if ran.sql is not None and not transient:  # the step maps Spark's position back to the user's line
+                start, names = error_origin(error, ran.sql)
+                translated = TranslatedSql(ran.sql, start, names)
+            raise failure(f"{doing}: {text}", transient=transient, hint=_hint_for(text), ran=translated) from None
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -329,14 +340,14 @@ class SparkBackend(Backend):
     # -- Backend -------------------------------------------------------------------------------
 
     def stage_query(self, run_id: str, output: str, sql: str, *, view: bool = False) -> Staged:
-        with self._errors(f"building {output}"):
-            spark_sql = self._translate(sql, output=True)
+        with self._errors(f"building {output}") as ran:
+            spark_sql = ran.sql = self._translate(sql, output=True)
             if view:
                 name = self.stage_name(run_id, output)
                 self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {_name(name)} AS {spark_sql}")
                 self._schemas.pop(name, None)
-                return Staged(name=name, rows=None, checksum="view", is_view=True, sql=spark_sql)
-            return self._write_staged(run_id, output, self.spark.sql(spark_sql))
+                return Staged(name=name, rows=None, checksum="view", is_view=True, sql=spark_sql, engine_sql=spark_sql)
+            return replace(self._write_staged(run_id, output, self.spark.sql(spark_sql)), engine_sql=spark_sql)
 
     def stage_files(self, run_id: str, output: str, read: FileRead) -> Staged:
         with self._errors(f"reading the files of {output}"):
@@ -582,6 +593,13 @@ class SparkBackend(Backend):
             self.spark.stop()
         except Exception:
             pass
+
+
+@dataclass
+class _Ran:
+    """The Spark SQL a block of ``_errors`` runs, once it is known."""
+
+    sql: str | None = None
 
 
 class _SessionFiles:

@@ -34,7 +34,7 @@ SESSION_CONF = {
     "spark.sql.ansi.enabled": "true",
     "spark.sql.timestampType": "TIMESTAMP_NTZ",
 }
-_TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"
+TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,16 @@ class LocalServer:
     url: str
     warehouse_dir: str
     started_seconds: float
+
+
+@dataclass(frozen=True)
+class ServedSpark:
+    """A Spark Connect server another process keeps warm for the project (``served.py``)."""
+
+    url: str
+    token: str
+    master: str
+    pid: int
 
 
 _servers: dict[str, LocalServer] = {}
@@ -62,13 +72,20 @@ def require_pyspark() -> None:
         ) from None
 
 
-def connect(settings: SparkConfig) -> SparkSession:
-    """A new, isolated Spark Connect session on the configured server (started here in master mode)."""
+def connect(settings: SparkConfig, served: ServedSpark | None = None) -> SparkSession:
+    """A new, isolated Spark Connect session on the configured server: ``spark.remote``, else the project's
+    warm server ``served`` (``flowdeck spark serve``, the daemon), else one started in this process."""
     require_pyspark()
     from pyspark.sql.connect.session import SparkSession
 
     _quiet_python_logging()
-    url = settings.remote or local_server(settings).url
+    if settings.remote:
+        url = settings.remote
+    elif served is not None and not _servers:
+        url = served.url
+        os.environ[TOKEN_ENV] = served.token  # the Connect client authenticates with it
+    else:
+        url = local_server(settings).url
     try:
         session = SparkSession.builder.remote(url).create()
         for key, value in {**SESSION_CONF, **settings.conf}.items():
@@ -104,7 +121,7 @@ def _start(settings: SparkConfig) -> LocalServer:
                             hint="install it (apt-get install openjdk-17-jre-headless) or set spark.remote")
     started = time.monotonic()
     os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # no listener on another interface
-    os.environ.setdefault(_TOKEN_ENV, secrets.token_hex(16))
+    os.environ.setdefault(TOKEN_ENV, secrets.token_hex(16))
     port = _free_port()
     warehouse_dir = tempfile.mkdtemp(prefix="flowdeck-spark-warehouse-")
     atexit.register(shutil.rmtree, warehouse_dir, True)
