@@ -35,7 +35,8 @@ def query(
     """
     result = workspace(ctx).query(sql, limit=limit, wait=wait, on_wait=lambda message: err().print(plain(message)),
                                   engine=engine)
-    err().print(plain(result.reason))
+    if result.reason:  # (a project that only ever used DuckDB has nothing to tell apart)
+        err().print(plain(result.reason))
     for warning in result.warnings:
         err().print(f"[yellow]warning:[/] {plain(warning)}")
     if as_json:

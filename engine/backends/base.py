@@ -142,7 +142,7 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
     truncated: bool = False
     engine: str | None = None  # the engine that read it (set by the workspace, which chooses it)
-    reason: str = ""  # why that engine, one line for the operator
+    reason: str = ""  # why that engine, one line for the operator ("" in a project that only ever used DuckDB)
     warnings: tuple[str, ...] = ()  # tables read where their current version is not
 
     def as_dicts(self) -> list[dict[str, Any]]:

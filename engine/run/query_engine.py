@@ -29,6 +29,7 @@ class EngineChoice:
     engine: str
     reason: str
     stale: list[str] = field(default_factory=list)
+    only_duckdb: bool = False  # nothing was ever published on Spark, nor is it configured: nothing to tell apart
 
 
 def choose_engine(ledger: Ledger, sql: str, *, configured: str, requested: str | None = None) -> EngineChoice:
@@ -43,7 +44,7 @@ def choose_engine(ledger: Ledger, sql: str, *, configured: str, requested: str |
     if requested is None and len(engines) < 2:  # one engine published every table: no need to parse the query
         engine = next(iter(engines), configured)
         how = "every table was published there" if engines else "engine: in flowdeck.yaml"
-        return EngineChoice(engine, f"read on {engine} ({how})")
+        return EngineChoice(engine, f"read on {engine} ({how})", only_duckdb=engine == configured == "duckdb")
     current = ledger.current_commits(sorted(_tables_of(sql)))
     if requested is not None:
         stale = [f"{table}: its current version is on {engine} (published by run {commit.data_run_id}); "

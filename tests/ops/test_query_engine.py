@@ -78,8 +78,10 @@ def test_publishing_again_on_duckdb_makes_duckdb_current_again(ledger: Ledger) -
 def test_without_publishes_on_two_engines_the_query_is_not_parsed(ledger: Ledger) -> None:
     # (not even a syntax error is seen here: the engine reports it)
     assert choose_engine(ledger, "SELEC oops", configured="spark").engine == "spark"
+    assert choose_engine(ledger, "SELECT 1", configured="duckdb").only_duckdb  # nothing to say which about
     publish(ledger, "duckdb", ["sales"], at=100.0)
     choice = choose_engine(ledger, "SELEC oops", configured="spark")
     assert (choice.engine, choice.reason) == ("duckdb", "read on duckdb (every table was published there)")
+    assert not choice.only_duckdb and choose_engine(ledger, "SELECT 1", configured="duckdb").only_duckdb
     with pytest.raises(FlowdeckError, match="unknown engine `postgres`"):
         choose_engine(ledger, "SELECT 1", configured="duckdb", requested="postgres")
