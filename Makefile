@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 BASE   := $(VENV)/.installed-base
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup bench clean tools
+.PHONY: demo test setup check bench clean tools
 
 # Two installs into one venv: the demo needs flowdeck alone; the test suite adds the test tools
 # and the Spark extra (the Spark tests run in CI, docs/spark.md). Editable, so the checkout is
@@ -52,6 +52,23 @@ demo: $(BASE)
 	@$(BIN)/flowdeck run daily_sales
 	@if [ -t 0 ] && [ -t 1 ]; then $(BIN)/flowdeck console; \
 	else echo "next: .venv/bin/flowdeck console (the operator console; README.md lists more to try)"; fi
+
+# The checks CI runs before the tests (docs/development.md, "Checks"), all three even when one
+# fails: the layers of DESIGN.md §1 (import-linter), the types of engine/ and state/ (mypy), the
+# lint (ruff; configured in pyproject.toml). mypy cannot follow the editable install's mapping of
+# the folders to flowdeck.*: it reads them through links under $(TYPECHECK), and its messages name
+# the repository's paths.
+TYPECHECK := $(VENV)/typecheck/flowdeck
+check: $(STAMP)
+	@mkdir -p $(TYPECHECK) && for root in engine state console themes; do ln -sfn ../../../$$root $(TYPECHECK)/$$root; done
+	@failed=""; \
+	echo "layers (lint-imports)"; \
+	if $(BIN)/lint-imports --cache-dir $(VENV)/import-linter-cache > $(VENV)/layers.out 2>&1; \
+	then grep KEPT $(VENV)/layers.out; else sed -n '/^Contracts/,$$p' $(VENV)/layers.out; failed="$$failed layers"; fi; \
+	echo "types (mypy)"; $(BIN)/mypy > $(VENV)/types.out 2>&1 || failed="$$failed types"; \
+	sed 's#^$(TYPECHECK)/##' $(VENV)/types.out; \
+	echo "lint (ruff)"; $(BIN)/ruff check || failed="$$failed lint"; \
+	if [ -n "$$failed" ]; then echo "make check failed:$$failed"; exit 1; fi
 
 test: $(STAMP) tools
 	$(BIN)/python -m pytest -n auto
