@@ -159,7 +159,7 @@ def keystroke_latency(project: Path, work: Path, presses: int, rate: float) -> t
                 expected = "⏸ paused" if following else "▶ following"
                 started = time.perf_counter()
                 tmux("send-keys", "-t", "b", "p")
-                wait_screen(tmux, lambda screen: expected in screen, timeout=5)
+                wait_screen(tmux, lambda screen, expected=expected: expected in screen, timeout=5)
                 latencies.append(time.perf_counter() - started)
                 time.sleep(0.1)
             achieved = (ledger.last_event_id() - before) / (time.monotonic() - stream_started)

@@ -109,7 +109,8 @@ class Masker:
         if pattern is not None:
             text = pattern.sub(MASK, text)
         for shape, keep in _ALWAYS:
-            text = shape.sub((lambda m: m.group(keep) + MASK) if keep else MASK, text)  # type: ignore[misc]
+            # a template, not a function of the match: keeps the named group, masks the rest
+            text = shape.sub(rf"\g<{keep}>{MASK}" if keep else MASK, text)
         return text
 
     def contains_secret(self, text: str) -> bool:

@@ -68,15 +68,7 @@ def parse_query(text: str, path: Path, cache: AnalysisCache | None = None) -> Pa
     return query
 
 
-def statement_text(text: str) -> str:
-    """The query without trailing semicolons, so it can be wrapped (``CREATE ... AS``, a subquery)."""
-    stripped = text.rstrip()
-    while stripped.endswith(";"):
-        stripped = stripped[:-1].rstrip()
-    return stripped
-
-
-def tables_read(tree: exp.Expression) -> set[str]:
+def tables_read(tree: exp.Expr) -> set[str]:
     """Names of the tables ``tree`` reads; CTEs and table functions such as read_csv are not tables."""
     from sqlglot import exp
     from sqlglot.optimizer.scope import traverse_scope

@@ -15,7 +15,7 @@ follows the data through ``SELECT *``, CTEs, joins and aliases (sqlglot lineage)
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlglot
@@ -84,16 +84,23 @@ def masked_columns(
     return [chosen[name.lower()] for name in outputs if name.lower() in chosen]
 
 
-def mask_expression(column: str, method: str, hash_key: str | None = None) -> exp.Expression:
+def mask_expression(column: str, method: str, hash_key: str | None = None) -> exp.Expr:
     """The SQL that masks ``column`` with ``method``."""
     key = (string(hash_key) + " || ") if (hash_key and method == "hash") else ""
     return sqlglot.parse_one(_TEMPLATES[method].format(col=identifier(column), key=key, keep=KEEP_LAST), read=DIALECT)
 
 
+def _replacing_column(name: str, column: exp.Column) -> Callable[[exp.Expr], exp.Expr]:
+    """A transform that puts ``column`` wherever a masking expression names the column ``name``."""
+    def replace(node: exp.Expr) -> exp.Expr:
+        return column.copy() if isinstance(node, exp.Column) and node.name == name else node
+    return replace
+
+
 def masked_query(sql: str, outputs: Sequence[str], masked: Sequence[MaskedColumn], hash_key: str | None = None) -> str:
     """``sql`` wrapped in a query that returns the same columns, in order, with ``masked`` ones masked."""
     methods = {item.column.lower(): item.method for item in masked}
-    projections: list[exp.Expression] = []
+    projections: list[exp.Expr] = []
     for name in outputs:
         column = exp.column(exp.to_identifier(name, quoted=True), table="__fd_unmasked")
         method = methods.get(name.lower())
@@ -101,9 +108,7 @@ def masked_query(sql: str, outputs: Sequence[str], masked: Sequence[MaskedColumn
             projections.append(column)
         else:
             expression = mask_expression(name, method, hash_key)
-            expression = expression.transform(
-                lambda node: column.copy() if isinstance(node, exp.Column) and node.name == name else node
-            )
+            expression = expression.transform(_replacing_column(name, column))
             projections.append(exp.alias_(expression, exp.to_identifier(name, quoted=True)))
     # the step's own text is kept verbatim inside (a sqlglot round trip could change its meaning)
     select_list = ",\n       ".join(projection.sql(DIALECT) for projection in projections)

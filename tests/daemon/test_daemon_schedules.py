@@ -22,7 +22,7 @@ def test_an_interval_schedule_fires_every_slot_exactly_once(project: Path) -> No
     numbers_pipeline(project, "every2", "schedule:\n  interval: 2s\n  overlap: queue\n")
     daemon = Daemon(project)
     try:
-        address = daemon.address()
+        daemon.address()  # waits until the daemon serves: the slots are counted from here
         ready_at = time.time()
         wait_for(lambda: len(runs(project, "pipeline = 'every2' AND status = 'succeeded'")) >= 3, 40,
                  what="three scheduled runs", alive=daemon.process)

@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
 import zipfile
 from dataclasses import dataclass

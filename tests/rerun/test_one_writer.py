@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flowdeck.state import Ledger
-from tests.rerun.helpers import REPO, flowdeck, ledger_rows
+from tests.rerun.helpers import flowdeck, ledger_rows
 
 HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(float(sys.argv[2]))"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from flowdeck.engine.workspace import Workspace
 from flowdeck.engine.run.trigger_keys import file_key, schedule_key
 from tests.conftest import clean_env
-from tests.rerun.helpers import REPO, flowdeck, ledger_rows, sha256_file, write_csv
+from tests.rerun.helpers import flowdeck, ledger_rows, sha256_file, write_csv
 
 
 def test_same_request_id_twice_starts_one_run(project: Path) -> None:

@@ -120,7 +120,7 @@ def test_incremental_merges_of_new_deliveries_give_the_same_tables_on_both_engin
             assert status == "succeeded", workspace.ledger.get_run(run_id)
             runs[engine].append(run_id)
     ledger = workspace.ledger
-    for engine, (first, second, third) in runs.items():
+    for engine, (_first, second, third) in runs.items():
         assert "1 new or changed file(s), 1 skipped" in str(ledger.events(run_id=second)), engine
         assert {s.step: s.rows_out for s in ledger.steps_of(third)} == {"landed_orders": 0, "ingested_orders": 0}
         assert [s.rows_out for s in ledger.steps_of(second)] == [s.rows_out for s in ledger.steps_of(runs["duckdb"][1])]

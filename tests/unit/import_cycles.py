@@ -112,19 +112,25 @@ def _elementary_cycles(graph: dict[str, set[str]], component: set[str]) -> list[
     the components of an import graph are small)."""
     found: list[list[str]] = []
     for start in sorted(component):
-        allowed = {name for name in component if name >= start}
-        path = [start]
+        found.extend(_cycles_through(graph, start, {name for name in component if name >= start}))
+    return found
 
-        def walk(node: str) -> None:
-            for child in sorted(graph[node] & allowed):
-                if child == start:
-                    found.append([*path, start])
-                elif child not in path:
-                    path.append(child)
-                    walk(child)
-                    path.pop()
 
-        walk(start)
+def _cycles_through(graph: dict[str, set[str]], start: str, allowed: set[str]) -> list[list[str]]:
+    """The cycles from ``start`` back to it through ``allowed`` modules only."""
+    found: list[list[str]] = []
+    path = [start]
+
+    def walk(node: str) -> None:
+        for child in sorted(graph[node] & allowed):
+            if child == start:
+                found.append([*path, start])
+            elif child not in path:
+                path.append(child)
+                walk(child)
+                path.pop()
+
+    walk(start)
     return found
 
 
