@@ -6,6 +6,7 @@ with ``error.exit_code``; nothing else should reach a terminal as a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,13 +55,13 @@ class FlowdeckError(Exception):
         location: Location | None = None,
         hint: str | None = None,
         excerpt: str | None = None,
-        also: list[FlowdeckError] | None = None,
+        also: Sequence[FlowdeckError] | None = None,
     ) -> None:
         self.what = what
         self.location = location
         self.hint = hint
         self.excerpt = excerpt
-        self.also = also or []
+        self.also: list[FlowdeckError] = list(also or ())
         super().__init__(self.render())
 
     def to_json(self) -> list[dict[str, object]]:

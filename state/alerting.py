@@ -694,7 +694,7 @@ class AlertLedger:
         """(attempt, claimer, started, ended, outcome, error) of every delivery attempt of a notification."""
         rows = self._query("SELECT attempt, claimed_by, started_at, ended_at, outcome, error FROM outbox_attempts "
                            "WHERE outbox_id = ? ORDER BY attempt", (outbox_id,))
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [tuple(row) for row in rows]
 
     def next_notification_due(self, channels: Sequence[str] | None = None) -> float | None:
         """When the earliest pending notification (of ``channels``) is due, or a claim lease ends;

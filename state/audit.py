@@ -124,4 +124,5 @@ def _expected_start(rows: list[sqlite3.Row], result: AuditVerification) -> str:
             return str(details.get("anchor", ""))
         break
     result.problems.append(f"entries 1..{first_id - 1} are missing and no retention run removed them")
-    return rows[0]["prev_hash"]
+    prev_hash: str = rows[0]["prev_hash"]
+    return prev_hash

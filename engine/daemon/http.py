@@ -48,7 +48,7 @@ class HttpEndpoint:
     @property
     def address(self) -> str:
         """``host:port`` actually bound."""
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]  # server_address's host may be bytes, for typeshed
         return f"{host}:{port}"
 
     def start(self) -> None:

@@ -71,8 +71,8 @@ class LedgerCollector:
 
         ticks = CounterMetricFamily("flowdeck_schedule_ticks", "Schedule slots handled, by pipeline and outcome.",
                                     labels=["pipeline", "outcome"])
-        for pipeline, status, count in self.ledger.tick_counts():
-            ticks.add_metric([pipeline, status], count)
+        for pipeline, outcome, count in self.ledger.tick_counts():
+            ticks.add_metric([pipeline, outcome], count)
         yield ticks
 
         alerts = GaugeMetricFamily("flowdeck_alerts_firing", "Alerts firing now, by rule and severity.",
@@ -103,7 +103,7 @@ class DaemonMetrics:
 
     def __init__(self, ledger: Ledger) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(LedgerCollector(ledger))  # type: ignore[arg-type]
+        self.registry.register(LedgerCollector(ledger))
         self.file_events = Counter("flowdeck_file_events", "Files seen by file triggers, by pipeline and outcome "
                                    "(accepted, duplicate, archived, error).", ["pipeline", "outcome"],
                                    registry=self.registry)
@@ -113,7 +113,7 @@ class DaemonMetrics:
         info = GaugeMetricFamily("flowdeck_build_info", "flowdeck version.", labels=["version"])
         info.add_metric([version("flowdeck")], 1)
         self._static: list[Any] = [info]
-        self.registry.register(_Static(self._static, self.problems))  # type: ignore[arg-type]
+        self.registry.register(_Static(self._static, self.problems))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -104,6 +104,8 @@ def _resources_now(process: object | None, now: float) -> ResourceSample | None:
             cpu = process.cpu_percent(None)
             rss = process.memory_info().rss
             threads = process.num_threads()
+            read: int | None
+            written: int | None
             try:
                 io = process.io_counters()
                 read, written = io.read_bytes, io.write_bytes

@@ -108,8 +108,8 @@ def _explain(document: YamlDocument, model: type[BaseModel], detail: Any) -> Con
         what = f"{subject}: {message}"
         if kind not in ("value_error", "assertion_error") and value is not None and not isinstance(value, (dict, list)):
             what += f" (got {value!r})"
-        expected = _describe_field(owner, name) if name and not isinstance(path[-1], int) else None
-        hint = f"expected: {expected}" if expected else None
+        described = _describe_field(owner, name) if name and not isinstance(path[-1], int) else None
+        hint = f"expected: {described}" if described else None
     return ConfigError(what, location=location, hint=hint, excerpt=document.excerpt(location))
 
 

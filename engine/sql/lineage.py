@@ -23,7 +23,7 @@ def qualified(query: exp.Query, schema: Mapping[str, Sequence[str]]) -> exp.Quer
     """``query`` with stars expanded and every column prefixed by its source (a copy)."""
     mapping = _mapping(schema)
     return qualify(query.copy(), schema=mapping, dialect=DIALECT, validate_qualify_columns=False,
-                   quote_identifiers=True)  # type: ignore[return-value]
+                   quote_identifiers=True)
 
 
 def output_columns(query: exp.Query, schema: Mapping[str, Sequence[str]]) -> list[str]:
@@ -56,5 +56,6 @@ def column_sources(query: exp.Query, schema: Mapping[str, Sequence[str]]) -> dic
     return result
 
 
-def _mapping(schema: Mapping[str, Sequence[str]]) -> dict[str, dict[str, str]]:
+def _mapping(schema: Mapping[str, Sequence[str]]) -> dict[str, object]:
+    """``schema`` as sqlglot's optimizer takes it: table → {column: type}, types unknown."""
     return {table.lower(): {column: "UNKNOWN" for column in columns} for table, columns in schema.items()}

@@ -91,7 +91,7 @@ def _coerce(name: str, kind: str, raw: Any) -> Any:
 def find_param_uses(text: str) -> list[ParamUse]:
     """Every ``$name`` in ``text`` (not inside strings or comments)."""
     from sqlglot.dialects.duckdb import DuckDB  # imported here: sqlglot is costly to load
-    from sqlglot.tokens import TokenType
+    from sqlglot import TokenType
 
     tokens = DuckDB().tokenize(text)
     uses: list[ParamUse] = []

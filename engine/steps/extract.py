@@ -151,6 +151,7 @@ def _extract_database(context: StepContext, step: PlannedStep, config: ExtractSt
             result = publish_checked(context, step, staged)
         else:
             spec = incremental.merge_spec(config)
+            sql: str | None  # None: the pushed-down query found nothing new
             sql, previous, note = base, None, f"every row of {label}"
             if config.watermark is not None:
                 sql, previous, note = _pushed_down(context, step, config.watermark, connection, base, label)

@@ -58,7 +58,7 @@ from flowdeck.engine.sql.analysis import DIALECT
 from flowdeck.engine.sql.render import identifier, identifiers
 
 if TYPE_CHECKING:
-    from pyspark.sql.connect.dataframe import DataFrame
+    from pyspark.sql import DataFrame  # the interface: Connect's methods return it, typed as such
     from pyspark.sql.connect.session import SparkSession
 
     from flowdeck.engine.project.project import Project
@@ -232,7 +232,8 @@ class SparkBackend(Backend):
                 if folder.is_dir() else []
             if not names:
                 return
-            frame = self.spark.read.schema(_MARKER_FIELDS).json([f"{self._markers_dir}/{name}" for name in names])
+            paths = [f"{self._markers_dir}/{name}" for name in names]
+            frame: DataFrame = self.spark.read.schema(_MARKER_FIELDS).json(paths)
         else:
             frame = self.spark.read.schema(_MARKER_FIELDS).option("recursiveFileLookup", "true") \
                 .json(self._markers_dir).where(f"seq > {int(last)}")
@@ -367,7 +368,7 @@ class SparkBackend(Backend):
         reader = self.spark.read.format(read.format).options(**options)
         if schema:
             reader = reader.schema(schema)
-        frame = reader.load(read.paths if len(read.paths) > 1 else read.paths[0])
+        frame: DataFrame = reader.load(read.paths if len(read.paths) > 1 else read.paths[0])
         if read.filename:  # DuckDB's `filename` column: the path of the file each row came from
             frame = frame.selectExpr("*", "regexp_replace(_metadata.file_path, '^file:(//)?', '') AS filename")
         return _as_duckdb_reads(frame, read)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from sqlglot import exp, transforms
+from sqlglot import TokenType, exp, transforms
 from sqlglot.dialects.spark import Spark
 from sqlglot.generators.spark import SparkGenerator
-from sqlglot.tokens import TokenType
 
 
 class FlowdeckSparkGenerator(SparkGenerator):

@@ -83,7 +83,8 @@ def _type(node: exp.Expr) -> DType | None:
     kind = node.type
     if kind is None or kind.this in (DType.UNKNOWN, DType.NULL):
         return None
-    return kind.this
+    this: DType = kind.this  # a DataType's `this` is its DType (sqlglot types its args as Any)
+    return this
 
 
 Wrap = Callable[[str], str]  # an aggregate call's Spark SQL → the same call with its FILTER / OVER
