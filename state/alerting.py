@@ -436,7 +436,8 @@ class AlertLedger:
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:  # supplied by Ledger
         raise NotImplementedError
 
-    def _event(self, db: sqlite3.Connection, run_id: str | None, kind: str, message: str, **kwargs: Any) -> int:
+    def _event(self, db: sqlite3.Connection, run_id: str | None, kind: str, message: str, *, step: str | None = None,
+               level: str = "info", payload: dict[str, Any] | None = None, ts: float | None = None) -> int:
         raise NotImplementedError  # supplied by Ledger
 
     def set_alert_hook(self, hook: AlertHook | None) -> None:
