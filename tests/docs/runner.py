@@ -63,7 +63,8 @@ SKIPPED: tuple[Skip, ...] = (
     Skip("cli.md", r"systemctl restart", "restarts a systemd service: needs root and systemd"),
     Skip("cli.md", r"^flowdeck spark serve|--engine spark", "starts a Spark driver (Java, a minute): "
          "tests/spark/test_spark_serve.py runs it"),
-    Skip("development.md", r"^make setup|^\.venv/bin/python -m pytest", "sets up a checkout of flowdeck, or runs this very suite"),
+    Skip("development.md", r"^make (setup|check)\b|^\.venv/bin/python -m pytest",
+         "sets up a checkout of flowdeck, checks its code, or runs this very suite"),
 )
 
 
