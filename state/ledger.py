@@ -770,7 +770,8 @@ class Ledger(MonitoringLedger, AlertLedger):
     def last_tick_slot(self, pipeline: str) -> float | None:
         """The latest slot of the pipeline's schedule that was handled (fired, skipped or missed)."""
         rows = self._query("SELECT MAX(slot) FROM schedule_ticks WHERE pipeline = ?", (pipeline,))
-        return rows[0][0]
+        slot: float | None = rows[0][0]
+        return slot
 
     def record_tick(self, pipeline: str, slot: float, status: str, *, run_id: str | None = None,
                     reason: str | None = None) -> bool:

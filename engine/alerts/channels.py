@@ -79,7 +79,7 @@ def compose(notification: Notification, project_name: str) -> Message:
     kind = notification.kind
     if kind == "test":
         text = str(payload.get("summary") or "test notification")
-        fields = {"notification_id": notification.dedup_key, "kind": kind, "project": project_name}
+        fields: dict[str, Any] = {"notification_id": notification.dedup_key, "kind": kind, "project": project_name}
         return Message(f"[flowdeck {project_name}] TEST: {text}", f"{text}\n\nproject: {project_name}\n"
                        f"notification: {notification.dedup_key}", "info", fields)
     alert: dict[str, Any] = payload.get("alert", {})

@@ -81,7 +81,7 @@ class AlertEvaluator:
     def _resolve(self, book: AlertBook, name: str, pipeline: str | None, reason: str, *, run_id: str | None = None,
                  **identity: str) -> None:
         rule = self.rule(name, pipeline) or getattr(self.config.rules, name)
-        signal = self.signal(name, rule, pipeline, "", **identity)
+        signal = self.signal(name, rule, pipeline, "", annotations=None, **identity)
         book.resolve(signal.fingerprint, reason=reason, run_id=run_id, deliveries=signal.deliveries)
 
     # -- transitions (inside the ledger transaction) -------------------------------------------

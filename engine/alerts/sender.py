@@ -149,7 +149,7 @@ class Sender:
         now = time.time()
         if now - notification.created_at >= policy.give_up_after.total_seconds():
             return None
-        delay = policy.initial.total_seconds() * 2 ** max(notification.attempts - 1, 0)
+        delay = policy.initial.total_seconds() * 2.0 ** max(notification.attempts - 1, 0)
         return now + min(delay, policy.max.total_seconds())
 
 

@@ -335,8 +335,8 @@ class Daemon:
                 "reasons": reasons,
             },
             **report,
-            "running": [run.to_json() for run in ledger.runs_in_status("running")],
-            "queued": [run.to_json() for run in ledger.runs_in_status("queued")],
+            "running": [run.to_json() for run in ledger.runs_in_status(RunStatus.RUNNING)],
+            "queued": [run.to_json() for run in ledger.runs_in_status(RunStatus.QUEUED)],
             "last_errors": last_errors(ledger),
         }
 

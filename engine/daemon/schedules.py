@@ -27,6 +27,7 @@ from flowdeck.engine.run.submit import Submitted
 from flowdeck.engine.run.trigger_keys import schedule_key
 from flowdeck.state import Ledger
 from flowdeck.state.records import iso
+from flowdeck.state.status import RunStatus
 
 CATCHUP_HORIZON_SECONDS = 7 * 86400  # never look further back than this for missed slots
 MISSED_RECORDED = 100  # missed slots recorded one by one; older ones only counted in an event
@@ -153,7 +154,7 @@ class Schedules:
             ledger.record_tick(pipeline, slot, "missed", reason=f"late by {now - slot:.0f}s, catch-up {schedule.catchup}")
         if plan.missed_total:
             log.warning("%s: %d slot(s) missed (catch-up %s)", pipeline, plan.missed_total, schedule.catchup)
-        busy = any(run.pipeline == pipeline for run in ledger.runs_in_status("queued", "running"))
+        busy = any(run.pipeline == pipeline for run in ledger.runs_in_status(RunStatus.QUEUED, RunStatus.RUNNING))
         queued: list[str] = []
         for slot in plan.fire:
             if busy and schedule.overlap == "skip" and not queued:
@@ -168,7 +169,7 @@ class Schedules:
     def _fire(self, pipeline: str, slot: float) -> str | None:
         ledger = self.ledger
         try:
-            record, new = self.submit(
+            submitted = self.submit(
                 pipeline, {}, trigger_kind="schedule", trigger_key=schedule_key(pipeline, slot),
                 options={"scheduled_for": slot},
             )
@@ -176,8 +177,9 @@ class Schedules:
             ledger.record_tick(pipeline, slot, "failed", reason=error.render())
             log.error("%s: slot %s could not be queued: %s", pipeline, iso(slot), error.what)
             return None
+        record = submitted.record
         ledger.record_tick(pipeline, slot, "submitted", run_id=record.run_id)
-        if new:
+        if submitted.created:
             log.info("%s: slot %s queued run %s", pipeline, iso(slot), record.run_id)
         return record.run_id
 

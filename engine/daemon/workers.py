@@ -23,6 +23,7 @@ from flowdeck.engine.run.processes import process_identity
 from flowdeck.engine.run.submit import Submitted
 from flowdeck.engine.run.trigger_keys import resume_key
 from flowdeck.state import Ledger, RunRecord
+from flowdeck.state.status import RunStatus
 
 if TYPE_CHECKING:
     from flowdeck.engine.daemon.metrics import DaemonMetrics
@@ -70,8 +71,8 @@ class WorkerPool:
         if not accept or len(self._workers) >= self.size:
             return
         ledger = self.ledger
-        busy = {run.pipeline for run in ledger.runs_in_status("running")}
-        for run in ledger.runs_in_status("queued"):
+        busy = {run.pipeline for run in ledger.runs_in_status(RunStatus.RUNNING)}
+        for run in ledger.runs_in_status(RunStatus.QUEUED):
             if len(self._workers) >= self.size:
                 break
             if run.pipeline in busy or run.cancel_requested:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -137,10 +138,11 @@ def _label(plan: Plan, name: str) -> str:
     kind = step.kind
     if isinstance(step.config, TransformStep) and step.config.materialized == "view":
         kind = "view"
-    return f"{name} ({kind})" + (f" {mask_label(step.config.mask)}" if getattr(step.config, "mask", None) else "")
+    mask = getattr(step.config, "mask", None)  # the step kinds that publish a table have one
+    return f"{name} ({kind})" + (f" {mask_label(mask)}" if mask else "")
 
 
-def mask_label(policy: dict[str, str]) -> str:
+def mask_label(policy: Mapping[str, str]) -> str:
     """``[masks email:hash, ssn:redact]``: where an auditor sees PII stop being readable."""
     return "[masks " + ", ".join(f"{column}:{method}" for column, method in policy.items()) + "]"
 

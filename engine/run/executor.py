@@ -44,6 +44,7 @@ from flowdeck.engine.steps.context import StepContext, StepResult
 from flowdeck.engine.steps.dispatch import bytes_moved, run_step
 from flowdeck.engine.steps.input_files import sha256_of
 from flowdeck.state import Ledger, RunRecord
+from flowdeck.state.status import RunStatus, StepStatus
 
 HEARTBEAT_SECONDS = 2.0
 
@@ -67,7 +68,7 @@ BackendOpener = Callable[[Project, OnWait, Path], Backend]  # (project, on_wait,
 
 def backoff_seconds(policy: Retries, attempt: int) -> float:
     """The wait after failed attempt ``attempt`` (1-based): ``backoff``, doubled each time, capped."""
-    return min(policy.backoff.total_seconds() * 2 ** (attempt - 1), policy.max_backoff.total_seconds())
+    return min(policy.backoff.total_seconds() * 2.0 ** (attempt - 1), policy.max_backoff.total_seconds())
 
 
 class RunExecutor:
@@ -153,32 +154,32 @@ class RunExecutor:
                         backend.close()
         except FlowdeckError as error:
             if self._stop_reason is not None:
-                return self._finish(run, "abandoned", self._stop_reason)
+                return self._finish(run, RunStatus.ABANDONED, self._stop_reason)
             if self._cancel.is_set() and not self._lost.is_set():
-                return self._finish(run, "canceled", "canceled on request")
+                return self._finish(run, RunStatus.CANCELED, "canceled on request")
             # a run that failed exits 1, whatever failed it; only a busy warehouse says so (exit 4)
-            return self._finish(run, "failed", error.render(),
+            return self._finish(run, RunStatus.FAILED, error.render(),
                                 exit_code=error.exit_code if isinstance(error, WarehouseBusy) else None)
         except Exception as error:  # a bug, not bad input: record it rather than lose the run
-            return self._finish(run, "failed", f"internal error: {type(error).__name__}: {error}")
+            return self._finish(run, RunStatus.FAILED, f"internal error: {type(error).__name__}: {error}")
         finally:
             heartbeat.stop()
             monitor.stop()
         if self._lost.is_set():
             current = self.ledger.get_run(run.run_id)
-            status = current.status if current else "abandoned"
+            status = current.status if current else RunStatus.ABANDONED
             self.observer(RunUpdate(kind="run.finished", status=status, message=current.error if current else None,
                                     exit_code=EXIT_RUN_FAILED))
             return status
         if self._stop_reason is not None and (self._unfinished or self._cancel.is_set()):
-            return self._finish(run, "abandoned", self._stop_reason)
+            return self._finish(run, RunStatus.ABANDONED, self._stop_reason)
         if self._cancel.is_set():
-            return self._finish(run, "canceled", "canceled on request")
+            return self._finish(run, RunStatus.CANCELED, "canceled on request")
         if failures:
             first = failures[0]
             more = f" (and {len(failures) - 1} more steps failed)" if len(failures) > 1 else ""
-            return self._finish(run, "failed", f"step {first[0]} failed: {first[1]}{more}")
-        return self._finish(run, "succeeded", None)
+            return self._finish(run, RunStatus.FAILED, f"step {first[0]} failed: {first[1]}{more}")
+        return self._finish(run, RunStatus.SUCCEEDED, None)
 
     def _progress(self) -> dict[str, float]:
         """DuckDB's progress estimate of each running step's query (for the monitor thread)."""
@@ -206,11 +207,12 @@ class RunExecutor:
         except Exception as failure:
             context.log(step.name, f"could not record this step's measures: {failure}", level="warning")
 
-    def _finish(self, run: RunRecord, status: str, error: str | None, *, exit_code: int | None = None) -> str:
+    def _finish(self, run: RunRecord, status: RunStatus, error: str | None, *,
+                exit_code: int | None = None) -> RunStatus:
         if not self.ledger.finish_run(run.run_id, status, error):  # someone marked it abandoned meanwhile
             current = self.ledger.get_run(run.run_id)
             status = current.status if current else status
-        code = 0 if status == "succeeded" else (exit_code or EXIT_RUN_FAILED)
+        code = 0 if status == RunStatus.SUCCEEDED else (exit_code or EXIT_RUN_FAILED)
         self.observer(RunUpdate(kind="run.finished", status=status, message=error, exit_code=code))
         return status
 
@@ -256,7 +258,7 @@ class RunExecutor:
             for name in names:
                 step = done[name]
                 upstream_rerun = any(up in names and up not in reused for up in plan.steps[name].upstream)
-                if step.status != "succeeded" or upstream_rerun:
+                if step.status != StepStatus.SUCCEEDED or upstream_rerun:
                     continue
                 origin = step.reused_from or parent
                 if isinstance(plan.steps[name].config, LoadStep) and not self._export_intact(origin, name):
@@ -330,7 +332,7 @@ class RunExecutor:
                             del waiting[name]
                             blocked.add(name)
         for name in sorted(blocked, key=lambda n: plan.steps[n].index):
-            self.ledger.step_finished(run.run_id, name, "skipped", error="an upstream step failed")
+            self.ledger.step_finished(run.run_id, name, StepStatus.SKIPPED, error="an upstream step failed")
             self.observer(RunUpdate(kind="step.skipped", step=name))
         return failures
 
@@ -351,7 +353,7 @@ class RunExecutor:
             except StepFailed as error:
                 self._step_threads.pop(step.name, None)
                 if self._cancel.is_set():
-                    self.ledger.step_finished(run_id, step.name, "canceled", error="canceled on request")
+                    self.ledger.step_finished(run_id, step.name, StepStatus.CANCELED, error="canceled on request")
                     self.observer(RunUpdate(kind="step.canceled", step=step.name))
                     raise
                 if error.transient and attempt < policy.attempts and not self._draining.is_set():
@@ -361,19 +363,20 @@ class RunExecutor:
                                             message=f"{step.name}: attempt {attempt} failed ({error.what}); "
                                                     f"retrying in {delay:g}s"))
                     if self._cancel.wait(delay):
-                        self.ledger.step_finished(run_id, step.name, "canceled", error="canceled on request")
+                        self.ledger.step_finished(run_id, step.name, StepStatus.CANCELED, error="canceled on request")
                         self.observer(RunUpdate(kind="step.canceled", step=step.name))
                         raise
                     continue
                 self._record_metrics(context, step, None, error)
-                self.ledger.step_finished(run_id, step.name, "failed", error=error.render(), transient=error.transient)
+                self.ledger.step_finished(run_id, step.name, StepStatus.FAILED, error=error.render(),
+                                          transient=error.transient)
                 self.observer(RunUpdate(kind="step.failed", step=step.name, message=error.render()))
                 raise
             except Exception as error:
                 self._step_threads.pop(step.name, None)
                 self._record_metrics(context, step, None, error)
                 message = f"internal error: {type(error).__name__}: {error}"
-                self.ledger.step_finished(run_id, step.name, "failed", error=message, transient=False)
+                self.ledger.step_finished(run_id, step.name, StepStatus.FAILED, error=message, transient=False)
                 self.observer(RunUpdate(kind="step.failed", step=step.name, message=message))
                 raise StepFailed(message) from error
             break
@@ -387,8 +390,8 @@ class RunExecutor:
         if result.note:
             payload["note"] = result.note
         commit = commit_record(result.commit, context.warehouse_id) if result.commit is not None else None
-        self.ledger.step_finished(run_id, step.name, "succeeded", rows=result.rows, payload=payload, commit=commit,
-                                  export=result.export)
+        self.ledger.step_finished(run_id, step.name, StepStatus.SUCCEEDED, rows=result.rows, payload=payload,
+                                  commit=commit, export=result.export)
         self.observer(RunUpdate(kind="step.succeeded", step=step.name, rows=result.rows, message=result.note))
         return result
 

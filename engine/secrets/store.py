@@ -91,7 +91,8 @@ class KeyringStore:
         import keyring.errors
 
         try:
-            return getattr(self._backend, method)(self.service, *args)
+            value: str | None = getattr(self._backend, method)(self.service, *args)  # keyring's calls, by name
+            return value
         except keyring.errors.PasswordDeleteError:
             raise
         except keyring.errors.KeyringError as error:

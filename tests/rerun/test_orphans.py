@@ -17,7 +17,7 @@ from flowdeck.engine.run.processes import process_identity
 from flowdeck.engine.workspace import Workspace
 from flowdeck.state import Ledger
 from flowdeck.engine.backends.base import run_tag
-from tests.rerun.helpers import REPO, flowdeck, land_deliveries, ledger_rows, warehouse_tables, write_pipeline
+from tests.rerun.helpers import flowdeck, land_deliveries, ledger_rows, warehouse_tables, write_pipeline
 
 
 def crash(project: Path, point: str) -> str:
