@@ -64,7 +64,9 @@ check: $(STAMP)
 	@failed=""; \
 	echo "layers (lint-imports)"; \
 	if $(BIN)/lint-imports --cache-dir $(VENV)/import-linter-cache > $(VENV)/layers.out 2>&1; \
-	then grep KEPT $(VENV)/layers.out; else sed -n '/^Contracts/,$$p' $(VENV)/layers.out; failed="$$failed layers"; fi; \
+	then grep KEPT $(VENV)/layers.out; \
+	elif grep -q '^Contracts' $(VENV)/layers.out; then sed -n '/^Contracts/,$$p' $(VENV)/layers.out; failed="$$failed layers"; \
+	else cat $(VENV)/layers.out; failed="$$failed layers"; fi; \
 	echo "types (mypy)"; $(BIN)/mypy > $(VENV)/types.out 2>&1 || failed="$$failed types"; \
 	sed 's#^$(TYPECHECK)/##' $(VENV)/types.out; \
 	echo "lint (ruff)"; $(BIN)/ruff check || failed="$$failed lint"; \
