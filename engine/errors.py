@@ -146,7 +146,7 @@ class TranslatedSql:
 
 class StepFailed(FlowdeckError):
     """A step failed while running; carries whether retrying may help, and the translated SQL that failed
-    (``ran``), which ``located`` maps back to the user's file and line."""
+    (``ran``), which ``engine.sql.origin.located`` maps back to the user's file and line."""
 
     exit_code = EXIT_RUN_FAILED
 
@@ -155,34 +155,6 @@ class StepFailed(FlowdeckError):
         self.transient = transient
         self.ran = ran
         super().__init__(what, **kwargs)  # type: ignore[arg-type]
-
-
-def located(error: StepFailed, step: str, path: Path, text: str) -> StepFailed:
-    """``error`` (of the same class) in the user's terms: the step, the file and line the failing construct was
-    written on (mapped back through the translation), and the SQL the engine ran, pointed at."""
-    from flowdeck.engine.sql.origin import written_position
-
-    if error.ran is None:
-        return error
-    where = written_position(text, error.ran.sql, error.ran.start, error.ran.names)
-    line, column = where or (0, 0)
-    ran = f"the SQL that ran:\n{_pointed(error.ran.sql, error.ran.start)}"
-    excerpt = f"{excerpt_of(text, line, column)}\n{ran}" if where else ran
-    return type(error)(f"step `{step}`: {error.what}", transient=error.transient, hint=error.hint,
-                       location=Location(path, line, column), excerpt=excerpt)
-
-
-def _pointed(sql: str, start: int | None) -> str:
-    """``sql`` indented, with a caret under ``start`` (a 0-based index) when there is one."""
-    lines = sql.splitlines() or [""]
-    shown: list[str] = []
-    offset = 0
-    for line in lines:
-        shown.append(f"  {line}")
-        if start is not None and offset <= start <= offset + len(line):
-            shown.append("  " + " " * (start - offset) + "^")
-        offset += len(line) + 1
-    return "\n".join(shown)
 
 
 class CheckFailed(StepFailed):

@@ -1,4 +1,5 @@
-"""Where in the SQL a person wrote a point of the SQL an engine ran came from (the engine ran a translation).
+"""Where in the SQL a person wrote a point of the SQL an engine ran came from (the engine ran a translation),
+and a step's error moved there (``located``).
 
 A Spark error points into the Spark SQL flowdeck generated (``line 1, pos 153``), which the
 user never wrote. The translation keeps the user's names, function names and keywords, in
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
+
+from flowdeck.engine.errors import Location, StepFailed, excerpt_of
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -60,3 +64,29 @@ def _blank_comments_and_strings(text: str) -> str:
 def _line_column(text: str, index: int) -> tuple[int, int]:
     line = text.count("\n", 0, index) + 1
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def located(error: StepFailed, step: str, path: Path, text: str) -> StepFailed:
+    """``error`` (of the same class) in the user's terms: the step, the file and line the failing construct was
+    written on (mapped back through the translation), and the SQL the engine ran, pointed at."""
+    if error.ran is None:
+        return error
+    where = written_position(text, error.ran.sql, error.ran.start, error.ran.names)
+    line, column = where or (0, 0)
+    ran = f"the SQL that ran:\n{_pointed(error.ran.sql, error.ran.start)}"
+    excerpt = f"{excerpt_of(text, line, column)}\n{ran}" if where else ran
+    return type(error)(f"step `{step}`: {error.what}", transient=error.transient, hint=error.hint,
+                       location=Location(path, line, column), excerpt=excerpt)
+
+
+def _pointed(sql: str, start: int | None) -> str:
+    """``sql`` indented, with a caret under ``start`` (a 0-based index) when there is one."""
+    lines = sql.splitlines() or [""]
+    shown: list[str] = []
+    offset = 0
+    for line in lines:
+        shown.append(f"  {line}")
+        if start is not None and offset <= start <= offset + len(line):
+            shown.append("  " + " " * (start - offset) + "^")
+        offset += len(line) + 1
+    return "\n".join(shown)

@@ -3,11 +3,12 @@ into its table by an incremental step's new rows; masked first when the step has
 
 from __future__ import annotations
 
-from flowdeck.engine.errors import StepFailed, located
+from flowdeck.engine.errors import StepFailed
 from flowdeck.engine.masking import MASKER
 from flowdeck.engine.plan.planner import PlannedStep
 from flowdeck.engine.project.config.steps import TransformStep
 from flowdeck.engine.sql.analysis import statement_text
+from flowdeck.engine.sql.origin import located
 from flowdeck.engine.sql.params import bind_sql
 from flowdeck.engine.sql.render import identifier
 from flowdeck.engine.steps.column_policies import apply_masking

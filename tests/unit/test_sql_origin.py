@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowdeck.engine.errors import StepFailed, TranslatedSql, UnknownColumn, located
-from flowdeck.engine.sql.origin import index_of, written_position
+from flowdeck.engine.errors import StepFailed, TranslatedSql, UnknownColumn
+from flowdeck.engine.sql.origin import index_of, located, written_position
 
 WRITTEN = """SELECT day,
        sum(amount) OVER (PARTITION BY day) AS running,  -- over the day

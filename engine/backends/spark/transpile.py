@@ -19,6 +19,7 @@ from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.optimizer.annotate_types import TypeAnnotator, annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
+from sqlglot.typing import ExprMetadataType
 
 from flowdeck.engine.backends.spark import file_functions, query_checks, rewrite
 from flowdeck.engine.backends.spark.context import Finding, TranslationContext
@@ -41,7 +42,7 @@ def _duckdb_division(annotator: TypeAnnotator, expression: exp.Div) -> exp.Div:
 
 
 # sqlglot's typing of DuckDB, with the results DuckDB types otherwise: the checks decide by these types
-_DUCKDB_TYPES = {
+_DUCKDB_TYPES: ExprMetadataType = {
     **DuckDB.EXPRESSION_METADATA,
     exp.Div: {"annotator": _duckdb_division},
     **{kind: {"returns": exp.DType.DOUBLE} for kind in (exp.Corr, exp.CovarPop, exp.CovarSamp)},
