@@ -27,7 +27,7 @@ from flowdeck.engine.daemon import stand_in
 from flowdeck.engine.daemon.lease import DaemonState, daemon_health, read_daemon_state
 from flowdeck.engine.errors import FlowdeckError, Forbidden
 from flowdeck.engine.governance import retention, roles
-from flowdeck.engine.governance.audit import SOURCES, audited
+from flowdeck.engine.governance.audit import SOURCES, audit_key, audited
 from flowdeck.engine.governance.lineage import LineageReport, lineage_report
 from flowdeck.engine.governance.roles import Identity
 from flowdeck.engine.masking import install_log_masking, mask
@@ -96,7 +96,7 @@ class Workspace:
                 if self._ledger is None:
                     self.project.ensure_runtime_dirs()
                     self._ledger = Ledger(self.project.ledger_path, redact=mask,
-                                          alert_hook=AlertEvaluator(self.project).on_transition)
+                                          alert_hook=AlertEvaluator(self.project).on_transition, audit_key=audit_key())
         return self._ledger
 
     def _open_ledger(self) -> Ledger:
@@ -528,9 +528,11 @@ class Workspace:
         return self.ledger.audit_entries(limit=limit, action=action, actor=actor)
 
     def verify_audit(self) -> AuditVerification:
-        """Check the audit log's hash chain (operators and admins)."""
+        """Check the audit log's hash chain and its anchors (operators and admins)."""
+        from flowdeck.engine.governance.audit import verify_audit
+
         self.require("audit")
-        return self.ledger.verify_audit()
+        return verify_audit(self.project, self.ledger)
 
     def lineage(self, target: str) -> LineageReport:
         """Upstream and downstream of ``TABLE`` or ``TABLE.COLUMN``."""

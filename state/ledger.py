@@ -8,6 +8,7 @@ with the same trigger key creates nothing.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -22,7 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from flowdeck.state.alerting import AlertHook, AlertLedger, Transition
-from flowdeck.state.audit import GENESIS, PRUNED, AuditRecord, AuditVerification, entry_hash, verify_rows
+from flowdeck.state.audit import (
+    GENESIS,
+    PRUNED,
+    AuditAnchor,
+    AuditRecord,
+    AuditVerification,
+    anchor_mac,
+    entry_hash,
+    segment_problems,
+    verify_rows,
+)
 from flowdeck.state.monitoring import PER_RUN_MEASURES, MonitoringLedger
 from flowdeck.state.records import (
     AttemptRecord,
@@ -44,6 +55,7 @@ from flowdeck.state.status import RUN_FINISHED, RunStatus, StepStatus
 
 Redactor = Callable[[str], str]
 BUSY_TIMEOUT_SECONDS = 30.0
+log = logging.getLogger("flowdeck.audit")
 
 
 class LedgerError(Exception):
@@ -96,10 +108,13 @@ class Ledger(MonitoringLedger, AlertLedger):
     its notifications commit together with the transition that raised them.
     """
 
-    def __init__(self, path: Path, *, redact: Redactor | None = None, alert_hook: AlertHook | None = None) -> None:
+    def __init__(self, path: Path, *, redact: Redactor | None = None, alert_hook: AlertHook | None = None,
+                 audit_key: bytes | None = None) -> None:
         self.path = Path(path)
         self._redact: Redactor = redact or (lambda text: text)
         self._alert_hook = alert_hook
+        self._audit_key = audit_key
+        self._audit_problems: list[str] = []  # why the chain could not be anchored last time (logged once)
         self._lock = threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -136,6 +151,11 @@ class Ledger(MonitoringLedger, AlertLedger):
     def set_redactor(self, redact: Redactor) -> None:
         """Mask secret values in every text written from now on."""
         self._redact = redact
+
+    @property
+    def holds_audit_key(self) -> bool:
+        """Whether this process seals the audit chain (it was given the audit key)."""
+        return self._audit_key is not None
 
     @property
     def schema_version(self) -> int:
@@ -874,8 +894,70 @@ class Ledger(MonitoringLedger, AlertLedger):
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (entry_id, ts, actor, source, action, target, outcome, details_json, prev_hash, digest),
         )
+        self._anchor(db, allow_pruned=entry_id if action == PRUNED else None)  # a key holder seals what it writes
         row = db.execute("SELECT * FROM audit_log WHERE entry_id = ?", (entry_id,)).fetchone()
         return AuditRecord.from_row(row)
+
+    def _anchor(self, db: sqlite3.Connection, *, allow_pruned: int | None = None) -> AuditAnchor | None:
+        """Seal the chain through its head with the audit key, in the caller's transaction.
+
+        Only when the entries since the newest sealed anchor link up and hold no ``audit.pruned``
+        entry written without the key: a tampered log is never sealed (the problems are logged
+        once and ``audit verify`` reports them). Return the newest anchor (``None`` without the key).
+        """
+        if self._audit_key is None:
+            return None
+        head = db.execute("SELECT entry_id, hash FROM audit_log ORDER BY entry_id DESC LIMIT 1").fetchone()
+        if head is None:
+            return None
+        after = self._newest_sealed_anchor(db)
+        if after is not None and (after.entry_id, after.hash) == (head[0], head[1]):
+            return after
+        problems = segment_problems(db, after, allow_pruned=allow_pruned)
+        if problems:
+            if problems != self._audit_problems:
+                log.error("the audit log was tampered with, so it is not anchored: %s; run `flowdeck audit verify`",
+                          "; ".join(problems))
+            self._audit_problems = problems
+            return None
+        self._audit_problems = []
+        ts = time.time()
+        anchor = AuditAnchor(head[0], head[1], ts, anchor_mac(self._audit_key, head[0], head[1], ts))
+        db.execute("INSERT INTO audit_anchors (entry_id, hash, ts, mac) VALUES (?, ?, ?, ?)",
+                   (anchor.entry_id, anchor.hash, anchor.ts, anchor.mac))
+        return anchor
+
+    def _newest_sealed_anchor(self, db: sqlite3.Connection) -> AuditAnchor | None:
+        """The newest anchor in the ledger whose seal is this key's (forged ones are skipped)."""
+        assert self._audit_key is not None
+        for row in db.execute("SELECT entry_id, hash, ts, mac FROM audit_anchors ORDER BY anchor_id DESC LIMIT 50"):
+            anchor = AuditAnchor(row[0], row[1], row[2], row[3])
+            if anchor.sealed_by(self._audit_key):
+                return anchor
+        return None
+
+    def anchor_audit(self) -> tuple[AuditAnchor | None, list[str]]:
+        """Seal the chain through its head now (the daemon does, for entries written without the key).
+
+        Return the newest anchor and, when the log could not be sealed, why.
+        """
+        with self._write() as db:
+            anchor = self._anchor(db)
+        return anchor, list(self._audit_problems)
+
+    def audit_head(self) -> tuple[int, str] | None:
+        """The newest entry's id and hash (``None`` for an empty log)."""
+        rows = self._query("SELECT entry_id, hash FROM audit_log ORDER BY entry_id DESC LIMIT 1")
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def audit_anchored(self) -> bool:
+        """Whether any anchor was ever written in this ledger (its chain is kept sealed)."""
+        return bool(self._query("SELECT 1 FROM audit_anchors LIMIT 1"))
+
+    def audit_segment_problems(self, after: AuditAnchor | None) -> list[str]:
+        """What keeps the entries written since anchor ``after`` from being anchored (see ``segment_problems``)."""
+        with self._lock:
+            return segment_problems(self._db, after)
 
     def audit_entries(self, *, limit: int = 100, action: str | None = None, actor: str | None = None,
                       before_id: int | None = None) -> list[AuditRecord]:
@@ -895,9 +977,15 @@ class Ledger(MonitoringLedger, AlertLedger):
         rows = self._query(f"SELECT * FROM audit_log {where} ORDER BY entry_id DESC LIMIT ?", (*args, limit))
         return [AuditRecord.from_row(row) for row in rows]
 
-    def verify_audit(self) -> AuditVerification:
-        """Check the whole chain; every changed, removed or reordered entry is reported."""
-        return verify_rows(self._query("SELECT * FROM audit_log ORDER BY entry_id"))
+    def verify_audit(self, outside_anchors: Sequence[AuditAnchor] = (), *,
+                     outside: Sequence[str] = ()) -> AuditVerification:
+        """Check the whole chain against its anchors in the ledger and ``outside_anchors`` (read from
+        ``outside``, e.g. the daemon's anchor file); every changed or removed entry is reported, and
+        what cannot be proven is said."""
+        rows = self._query("SELECT * FROM audit_log ORDER BY entry_id")
+        anchors = [AuditAnchor(row[0], row[1], row[2], row[3])
+                   for row in self._query("SELECT entry_id, hash, ts, mac FROM audit_anchors ORDER BY anchor_id")]
+        return verify_rows(rows, [*anchors, *outside_anchors], self._audit_key, outside=outside)
 
     # -- lineage -------------------------------------------------------------------------------
 

@@ -424,6 +424,20 @@ UPDATE schedule_state SET key = 'interval:' || substr(key, 7, length(key) - 7)
  WHERE key GLOB 'every [0-9]*s' AND substr(key, 7, length(key) - 7) NOT GLOB '*[^0-9]*';
 """
 
+# Anchors of the audit chain: "the chain through entry E had hash H at time T", sealed with an
+# HMAC under the audit key (held by the service user and admins, never by operators), so entries
+# removed at either end, or a forged audit.pruned entry, are found by `flowdeck audit verify`.
+_AUDIT_ANCHORS = """
+CREATE TABLE audit_anchors (
+    anchor_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id  INTEGER NOT NULL,
+    hash      TEXT NOT NULL,
+    ts        REAL NOT NULL,
+    mac       TEXT NOT NULL
+);
+CREATE INDEX audit_anchors_by_entry ON audit_anchors (entry_id);
+"""
+
 MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS,
-                         _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS]
+                         _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS, _AUDIT_ANCHORS]
 SCHEMA_VERSION = len(MIGRATIONS)

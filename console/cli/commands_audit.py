@@ -54,21 +54,31 @@ def audit_verify(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Check the audit log's hash chain; exit code 1 when an entry was changed, removed or reordered.
+    """Check the audit log's hash chain and its anchors; exit code 1 when an entry was changed or removed.
 
-    Prints the head hash: keep it elsewhere to detect a log rewritten whole.
+    Anchors (sealed with the audit key, and kept by the daemon outside the ledger) show entries
+    removed at either end; what no anchor covers is listed as not proven.
 
     Example: `flowdeck audit verify`
     """
     result = workspace(ctx).verify_audit()
     if as_json:
         print_json(result.to_json())
-    elif result.intact:
-        out().print(f"[green]✓[/] audit log intact: {result.checked} entries; head {result.head or '(empty)'}")
     else:
-        out().print(f"[red]✗[/] audit log tampered with ({len(result.problems)} problems in {result.checked} entries):")
-        for problem in result.problems:
-            out().print(f"  {problem}")
+        if result.intact:
+            out().print(f"[green]✓[/] audit log intact: {result.checked} entries; head {result.head or '(empty)'}")
+        else:
+            out().print(f"[red]✗[/] audit log tampered with ({len(result.problems)} problems in {result.checked} "
+                        "entries):")
+            for problem in result.problems:
+                out().print(f"  {problem}")
+        if result.anchored_through is not None:
+            sealed = "sealed with the audit key" if result.keyed else "seals not checked"
+            out().print(f"anchored through entry {result.anchored_through} at {format_time(result.anchored_at)} "
+                        f"({sealed}; {result.outside_anchors} anchors outside the ledger)")
+        out().print("not proven:")
+        for line in result.unproven:
+            out().print(f"  - {line}")
     if not result.intact:
         raise typer.Exit(1)
 

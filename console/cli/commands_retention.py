@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from flowdeck.console.cli.app import app, workspace
-from flowdeck.console.cli.output import out, print_json
+from flowdeck.console.cli.output import err, out, print_json
 
 
 @app.command()
@@ -30,3 +30,5 @@ def prune(
     verb = "would remove" if dry_run else "removed"
     parts = [f"{count:,} {kind.replace('_', ' ')}" for kind, count in report.removed.items() if count]
     out().print(f"{verb} {', '.join(parts)}" if parts else f"nothing to remove ({'dry run' if dry_run else 'all within policy'})")
+    for note in report.notes:
+        err().print(f"note: {note}")

@@ -32,6 +32,7 @@ from flowdeck.engine.daemon.schedules import Schedules, Submit
 from flowdeck.engine.daemon.watch import Watchers
 from flowdeck.engine.daemon.workers import Resume, WorkerPool, resume_abandoned
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.governance.audit import AuditAnchoring, anchor_file
 from flowdeck.engine.plan.planner import build_plan
 from flowdeck.engine.project.project import PIPELINE_FILE, Project
 from flowdeck.engine.run.liveness import reap_dead_runs
@@ -121,6 +122,7 @@ class Daemon:
         self.pool = WorkerPool(self.project, ledger, self.project.config.daemon.workers, self.metrics,
                                self._run_finished)
         self.sender = SenderThread(self.project, ledger)
+        self.anchoring = AuditAnchoring(ledger, anchor_file(self.project))
         every = self.project.config.daemon.connection_checks
         self.connections = ConnectionChecks(self.project, every.total_seconds() if every else None)
         self.http.start()
@@ -152,6 +154,7 @@ class Daemon:
             if self.sender.is_alive():
                 self.sender.stop()  # what it could not send stays in the outbox for the next sender
             self.connections.shutdown()
+            self.anchoring.poll(now=True)  # what was written in the last second is anchored too
             ledger.release_daemon_lease(self.holder_id, self._report())
             self.http.stop()
             if self._spark_warm:
@@ -211,6 +214,7 @@ class Daemon:
                     self._reload()
                 self.watchers.poll()
                 self.pool.poll(accept=True)
+                self.anchoring.poll()
                 if now - last_recovery >= RECOVERY_SECONDS:
                     last_recovery = now
                     self._recover()
@@ -318,6 +322,7 @@ class Daemon:
             "connections": self.connections.report(),
             "workers": {"size": self.pool.size, "running": [run.run_id for run in self.pool.running]},
             "alert_sender": {"running": self.sender.is_alive(), "last_error": self.sender.last_error},
+            "audit": self.anchoring.report(),
         }
 
     def status(self) -> dict[str, Any]:

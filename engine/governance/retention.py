@@ -28,6 +28,7 @@ class PruneReport:
     dry_run: bool
     removed: dict[str, int] = field(default_factory=dict)
     cutoffs: dict[str, str | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what was kept against the policy, and why
 
     @property
     def total(self) -> int:
@@ -36,7 +37,7 @@ class PruneReport:
 
     def to_json(self) -> dict[str, Any]:
         """The stable JSON form (``flowdeck prune --json``)."""
-        return {"dry_run": self.dry_run, "removed": self.removed, "cutoffs": self.cutoffs}
+        return {"dry_run": self.dry_run, "removed": self.removed, "cutoffs": self.cutoffs, "notes": self.notes}
 
 
 def prune(project: Project, ledger: Ledger, *, dry_run: bool = False, now: float | None = None) -> PruneReport:
@@ -49,9 +50,15 @@ def prune(project: Project, ledger: Ledger, *, dry_run: bool = False, now: float
 
     cutoffs = {"runs": cutoff(policy.runs), "events": cutoff(policy.events), "audit": cutoff(policy.audit),
                "lineage": cutoff(policy.file_records)}
+    notes: list[str] = []
+    if cutoffs["audit"] is not None and ledger.audit_anchored() and not ledger.holds_audit_key:
+        # an unsealed audit.pruned entry cannot be told from one forged to hide removed entries
+        cutoffs["audit"] = None
+        notes.append("audit entries kept: removing them needs the audit key (the master key); the daemon, or an "
+                     "admin with FLOWDECK_MASTER_KEY set, prunes them")
     removed = ledger.prune(runs_before=cutoffs["runs"], events_before=cutoffs["events"],
                            audit_before=cutoffs["audit"], lineage_before=cutoffs["lineage"], dry_run=dry_run)
     live = [run.run_id for run in ledger.runs_in_status(*RUN_LIVE)]
     removed["temp_dirs"] = len(sweep(project.temp_dir, live, dry_run=dry_run))
-    return PruneReport(dry_run=dry_run, removed=removed,
-                       cutoffs={name: iso(value) for name, value in cutoffs.items()})
+    return PruneReport(dry_run=dry_run, removed=removed, cutoffs={name: iso(value) for name, value in cutoffs.items()},
+                       notes=notes)
