@@ -33,6 +33,7 @@ from flowdeck.engine.daemon.watch import Watchers
 from flowdeck.engine.daemon.workers import Resume, WorkerPool, resume_abandoned
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.governance.audit import AuditAnchoring, anchor_file
+from flowdeck.engine.masking import mask
 from flowdeck.engine.plan.planner import build_plan
 from flowdeck.engine.project.project import PIPELINE_FILE, Project
 from flowdeck.engine.run.liveness import reap_dead_runs
@@ -114,7 +115,9 @@ class Daemon:
 
     def _run_locked(self) -> int:
         ledger = self.ledger
-        self.metrics = DaemonMetrics(ledger)
+        # HTTP reads on a connection of its own: a scrape never holds the lock the main loop writes under
+        self.http_ledger = Ledger(self.project.ledger_path, redact=mask)
+        self.metrics = DaemonMetrics(self.http_ledger)
         self.http = HttpEndpoint(self.host, self.port, Routes(self.health, self.ready, self.status, self.metrics.render),
                                  token=http_token(self.project, self.host))  # refuses beyond loopback without one
         self.schedules = Schedules(ledger, self.submit, self._wakeups)
@@ -161,6 +164,7 @@ class Daemon:
                 from flowdeck.engine.run.backend_factory import stop_serving_spark
 
                 stop_serving_spark(self.project)
+            self.http_ledger.close()
         log.info("daemon stopped")
         return 0
 
@@ -326,8 +330,8 @@ class Daemon:
         }
 
     def status(self) -> dict[str, Any]:
-        """The /status document."""
-        ledger = self.ledger
+        """The /status document (computed in the HTTP endpoint's threads, on its own ledger connection)."""
+        ledger = self.http_ledger
         ready, reasons = self.ready()
         report = self._report()
         return {

@@ -1,23 +1,43 @@
 """The daemon's HTTP endpoint on loopback: /healthz, /readyz, /status and /metrics.
 
-Plain ``http.server`` in a thread: four read-only GET routes do not need a framework.
+Four read-only GET routes do not need a framework, but they must survive abuse: an asyncio
+loop in one thread holds every connection, so idle or slow clients cost a few hundred bytes,
+not a thread. The endpoint bounds what it holds open (at the cap, the oldest connection still
+sending its request is dropped; fresh ones wait in the kernel's queue), how long a request may take to arrive and to be answered, and how
+often /status and /metrics are computed (once a second at most, in two worker threads, on
+their own ledger connection). A client that goes away is logged at debug level only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import resource
+import socket
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.daemon.http_auth import authorized
+from flowdeck.engine.errors import FlowdeckError
 
 log = logging.getLogger("flowdeck.daemon.http")
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
+MAX_CONNECTIONS = 512  # open at once; and never more than half the open files the daemon may have
+BACKLOG = 1024  # connections the kernel queues before the endpoint accepts them
+REQUEST_SECONDS = 5.0  # to send the whole request head
+STALE_SECONDS = 2.0  # at the cap, a connection still sending its request after this long makes way
+ANSWER_SECONDS = 20.0  # to compute /status or /metrics before answering 503
+WRITE_SECONDS = 10.0  # to take the answer
+MAX_HEAD_BYTES = 16 * 1024
+CACHE_SECONDS = 1.0  # /status and /metrics are computed at most this often, however many ask
+WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -30,73 +50,232 @@ class Routes:
     metrics: Callable[[], bytes]
 
 
+class _Cached:
+    """A value computed at most once per ``seconds``; callers arriving meanwhile wait for that computation."""
+
+    def __init__(self, compute: Callable[[], bytes], seconds: float) -> None:
+        self._compute = compute
+        self._seconds = seconds
+        self._lock = threading.Lock()
+        self._value: bytes | None = None
+        self._at = 0.0
+
+    def __call__(self) -> bytes:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._at >= self._seconds:
+                self._value = self._compute()
+                self._at = time.monotonic()
+            return self._value
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: it collects the request head, then the endpoint answers and closes it.
+
+    A protocol rather than a stream, so a connection counts as still sending its request only
+    until its bytes arrive, not until a task gets around to reading them.
+    """
+
+    def __init__(self, endpoint: HttpEndpoint) -> None:
+        self.endpoint = endpoint
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Any = None
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peer = transport.get_extra_info("peername")
+        self.endpoint._reading[self] = time.monotonic()
+        self._deadline = self.endpoint._loop.call_later(REQUEST_SECONDS, self.drop, "its request took too long")
+
+    def data_received(self, data: bytes) -> None:
+        if self not in self.endpoint._reading:
+            return  # the request is complete; anything more is ignored
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end >= 0:
+            del self.endpoint._reading[self]
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self.endpoint._answer_later(self, bytes(self.buffer[:end]))
+        elif len(self.buffer) > MAX_HEAD_BYTES:
+            self.drop("its request head is too large")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.endpoint._reading.pop(self, None)
+        self.endpoint._open.discard(self)
+        if self._deadline is not None:
+            self._deadline.cancel()
+
+    def drop(self, why: str) -> None:
+        """Close at once, without an answer (a slow, silent or vanished client)."""
+        log.debug("HTTP client %s dropped: %s", self.peer, why)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def send(self, code: int, content_type: str, body: bytes) -> None:
+        """Answer and close; a client that does not take the answer in time is dropped."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(_response(code, content_type, body))
+        self.transport.close()
+        self.endpoint._loop.call_later(WRITE_SECONDS, self.transport.abort)
+
+
 class HttpEndpoint:
-    """A threaded HTTP server bound to ``host:port`` (port 0: a free one)."""
+    """An HTTP server bound to ``host:port`` (port 0: a free one), served from a thread of its own."""
 
     def __init__(self, host: str, port: int, routes: Routes, *, token: str | None = None) -> None:
-        handler = _handler_for(routes, token)
+        self._routes = routes
+        self._token = token
+        self._status = _Cached(lambda: json.dumps(routes.status(), indent=2, default=str).encode(), CACHE_SECONDS)
+        self._metrics = _Cached(routes.metrics, CACHE_SECONDS)
         try:
-            self._server = ThreadingHTTPServer((host, port), handler)
+            family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+            self._socket = socket.create_server(address[:2], family=family, backlog=BACKLOG)
         except OSError as error:
             raise FlowdeckError(
                 f"the daemon cannot listen on {host}:{port}: {error.strerror or error}",
                 hint="another process uses that port: set daemon.http.port in flowdeck.yaml (0 picks a free port)",
             ) from None
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+        self._loop = asyncio.new_event_loop()
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="http-answer")
+        self._reading: dict[_Connection, float] = {}  # still sending their request: since when, oldest first
+        self._open: set[_Connection] = set()
+        self._cap = min(MAX_CONNECTIONS, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2)
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._started = threading.Event()
+        self._stopping: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
 
     @property
     def address(self) -> str:
         """``host:port`` actually bound."""
-        host, port = self._server.socket.getsockname()[:2]  # server_address's host may be bytes, for typeshed
+        host, port = self._socket.getsockname()[:2]
         return f"{host}:{port}"
 
     def start(self) -> None:
         """Serve in a background thread."""
         self._thread.start()
+        self._started.wait(10)
 
     def stop(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
+        """Stop serving and drop every connection."""
+        if self._thread.is_alive() and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+            self._thread.join(10)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._socket.close()
 
+    # -- the loop ---------------------------------------------------------------------------------
 
-def _handler_for(routes: Routes, token: str | None) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "flowdeck"
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            self._loop.close()
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            path = self.path.split("?", 1)[0].rstrip("/") or "/"
-            if not authorized(path, self.headers.get("Authorization"), token):
-                self._send(401, "text/plain; charset=utf-8", b"unauthorized: send Authorization: Bearer <token>\n")
-                return
+    async def _main(self) -> None:
+        self._stopping = asyncio.Event()
+        self._socket.setblocking(False)
+        accepting = asyncio.ensure_future(self._accept())
+        self._started.set()
+        await self._stopping.wait()
+        accepting.cancel()
+        for connection in list(self._open):
+            connection.drop("the daemon is stopping")
+
+    async def _accept(self) -> None:
+        """Accept connections while fewer than the cap are open; at the cap, drop the oldest
+        one that has been sending its request for longer than ``STALE_SECONDS`` (an idle or slow
+        client), else leave new ones queued in the kernel until a slot frees."""
+        while True:
+            while len(self._open) >= self._cap and not self._drop_stale():
+                await asyncio.sleep(0.01)
             try:
-                if path == "/healthz":
-                    self._probe(*routes.health())
-                elif path == "/readyz":
-                    self._probe(*routes.ready())
-                elif path == "/status":
-                    self._send(200, "application/json", json.dumps(routes.status(), indent=2, default=str).encode())
-                elif path == "/metrics":
-                    self._send(200, PROMETHEUS_CONTENT_TYPE, routes.metrics())
-                else:
-                    self._send(404, "text/plain; charset=utf-8", b"not found: try /healthz /readyz /status /metrics\n")
-            except Exception as error:  # a bug must not kill the endpoint; say it and log it
-                log.exception("HTTP %s failed", path)
-                self._send(500, "text/plain; charset=utf-8", f"internal error: {error}\n".encode())
+                client, _ = await self._loop.sock_accept(self._socket)
+            except OSError as error:  # out of file descriptors, or a connection reset while queued
+                log.debug("HTTP: accept failed: %s", error)
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                _, connection = await self._loop.connect_accepted_socket(lambda: _Connection(self), client)
+            except OSError as error:
+                log.debug("HTTP: a client went away as it was accepted: %s", error)
+                client.close()
+                continue
+            self._open.add(connection)
 
-        def _probe(self, ok: bool, reasons: list[str]) -> None:
-            body = {"ok": ok, "reasons": reasons}
-            self._send(200 if ok else 503, "application/json", json.dumps(body).encode())
+    def _drop_stale(self) -> bool:
+        """Drop the oldest connection still sending its request, if it has been at it too long."""
+        if not self._reading:
+            return False
+        oldest, since = next(iter(self._reading.items()))
+        if time.monotonic() - since < STALE_SECONDS:
+            return False
+        del self._reading[oldest]
+        oldest.drop(f"{len(self._open)} connections open and it was the oldest still sending its request")
+        return True
 
-        def _send(self, code: int, content_type: str, body: bytes) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def _answer_later(self, connection: _Connection, head: bytes) -> None:
+        task = asyncio.ensure_future(self._answer_connection(connection, head))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - scrapes are not news
-            log.debug("%s " + format, self.client_address[0], *args)
+    async def _answer_connection(self, connection: _Connection, head: bytes) -> None:
+        try:
+            connection.send(*await self._answer(head))
+        except Exception:  # a bug must not kill the endpoint
+            log.exception("HTTP request from %s failed", connection.peer)
+            connection.drop("the endpoint failed")
 
-    return Handler
+    async def _answer(self, head: bytes) -> tuple[int, str, bytes]:
+        """Route one request head to its answer: (status code, content type, body)."""
+        request_line, *header_lines = head.decode("latin-1").lstrip("\r\n").split("\r\n")
+        parts = request_line.split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+            return 400, TEXT, b"bad request\n"
+        method, target = parts[0], parts[1]
+        if method != "GET":
+            return 405, TEXT, b"only GET\n"
+        headers = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        path = target.split("?", 1)[0].rstrip("/") or "/"
+        if not authorized(path, headers.get("authorization"), self._token):
+            return 401, TEXT, b"unauthorized: send Authorization: Bearer <token>\n"
+        if path == "/healthz":
+            return _probe(*self._routes.health())
+        if path == "/readyz":
+            return _probe(*self._routes.ready())
+        if path == "/status":
+            return await self._in_worker(self._status, JSON)
+        if path == "/metrics":
+            return await self._in_worker(self._metrics, PROMETHEUS_CONTENT_TYPE)
+        return 404, TEXT, b"not found: try /healthz /readyz /status /metrics\n"
+
+    async def _in_worker(self, compute: Callable[[], bytes], content_type: str) -> tuple[int, str, bytes]:
+        """Compute an answer in a worker thread (never on the loop), or 503 when that takes too long."""
+        try:
+            body = await asyncio.wait_for(self._loop.run_in_executor(self._pool, compute), ANSWER_SECONDS)
+        except asyncio.TimeoutError:
+            return 503, TEXT, b"busy: try again\n"
+        except Exception as error:  # a bug or a broken ledger: say it, log it, keep serving
+            log.error("HTTP: could not compute the answer: %s", error)
+            return 500, TEXT, f"internal error: {error}\n".encode()
+        return 200, content_type, body
+
+
+def _probe(ok: bool, reasons: list[str]) -> tuple[int, str, bytes]:
+    return 200 if ok else 503, JSON, json.dumps({"ok": ok, "reasons": reasons}).encode()
+
+
+def _response(code: int, content_type: str, body: bytes) -> bytes:
+    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+              500: "Internal Server Error", 503: "Service Unavailable"}.get(code, "")
+    head = (f"HTTP/1.1 {code} {reason}\r\nServer: flowdeck\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    return head.encode("latin-1") + body

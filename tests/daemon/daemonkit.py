@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -62,12 +63,17 @@ steps:
 class Daemon:
     """A `flowdeck daemon` subprocess."""
 
-    def __init__(self, root: Path, log_name: str = "daemon-stderr.log") -> None:
+    def __init__(self, root: Path, log_name: str = "daemon-stderr.log", *, open_files: int | None = None) -> None:
         self.root = root
         self.stderr_path = root / log_name
         self._stderr = open(self.stderr_path, "ab")
+
+        def limit_open_files() -> None:  # e.g. 1024, the usual default soft limit of a service
+            if open_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
         self.process = subprocess.Popen([FLOWDECK, "--project", str(root), "daemon"], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=self._stderr)
+                                        stdout=subprocess.DEVNULL, stderr=self._stderr, preexec_fn=limit_open_files)
 
     @property
     def pid(self) -> int:
