@@ -51,11 +51,14 @@ def status(
     """
     from flowdeck.engine.daemon.daemon import last_errors
 
+    from flowdeck.engine.daemon.http_auth import client_token
+
     ws = workspace(ctx)
     ws.reap_orphans()  # a run whose process died is reported abandoned, not running
     state = ws.daemon_state()
     report = state.lease.report if state.lease and state.running else {}
-    ready, reasons = _probe_ready(state.to_json()["http"]) if state.running else (False, [state.reason])
+    ready, reasons = (_probe_ready(state.to_json()["http"], client_token(ws.project), report) if state.running
+                      else (False, [state.reason]))
     ledger = ws.ledger
     document: dict[str, Any] = {
         "daemon": {**state.to_json(), "ready": ready, "reasons": reasons},
@@ -78,26 +81,41 @@ def status(
         raise typer.Exit(EXIT_UNHEALTHY)
 
 
-def _probe_ready(address: str | None) -> tuple[bool, list[str]]:
-    """Ask the daemon's /readyz; an endpoint that does not answer is itself a reason."""
+def _probe_ready(address: str | None, token: str | None, report: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Ask the daemon's /readyz (with the HTTP token when this user can read it); an endpoint that does
+    not answer is itself a reason. Without the token, /healthz (which needs none) says the daemon is
+    alive and its last report in the lease (renewed every 5 s) says whether it is ready."""
+    if not address:
+        return False, ["the daemon recorded no HTTP address"]
+    code, body = _get(f"{address}/readyz", token)
+    if code == 401:
+        code, body = _get(f"{address}/healthz", None)
+        if code == 200:
+            return bool(report.get("ready")), list(report.get("reasons", []))
+    if code is None:
+        return False, [f"the daemon's HTTP endpoint {address} does not answer: {body.get('error')}"]
+    return bool(body.get("ok")) and code == 200, list(body.get("reasons", [f"/readyz answered {code}"]))
+
+
+def _get(url: str, token: str | None) -> tuple[int | None, dict[str, Any]]:
+    """GET a JSON probe: (status code, body); (None, {"error": ...}) when nothing answers."""
     import json
     import urllib.error
     import urllib.request
 
-    if not address:
-        return False, ["the daemon recorded no HTTP address"]
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(f"{address}/readyz", timeout=3) as response:
-            body = json.loads(response.read() or b"{}")
-            return bool(body.get("ok")), list(body.get("reasons", []))
+        with urllib.request.urlopen(request, timeout=3) as response:
+            code, raw = response.status, response.read()
     except urllib.error.HTTPError as error:
-        try:
-            body = json.loads(error.read() or b"{}")
-        except ValueError:
-            body = {}
-        return False, list(body.get("reasons", [f"/readyz answered {error.code}"]))
-    except (OSError, ValueError) as error:
-        return False, [f"the daemon's HTTP endpoint {address} does not answer: {error}"]
+        code, raw = error.code, error.read()
+    except OSError as error:
+        return None, {"error": str(error)}
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = {}
+    return code, body if isinstance(body, dict) else {}
 
 
 def _print_status(document: dict[str, Any]) -> None:

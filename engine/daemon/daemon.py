@@ -319,7 +319,10 @@ class Daemon:
 
     def _report(self) -> dict[str, Any]:
         """What the lease carries for `flowdeck status` (no HTTP needed to read it)."""
+        ready, reasons = self.ready()
         return {
+            "ready": ready,
+            "reasons": reasons,
             "problems": self.problems(),
             "schedules": self.schedules.report(),
             "watchers": self.watchers.report(),

@@ -57,3 +57,19 @@ def authorized(path: str, authorization: str | None, token: str | None) -> bool:
     if not authorization:
         return False
     return hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode())
+
+
+def client_token(project: Project) -> str | None:
+    """The token this process can present to the project's daemon (``flowdeck status``): ``None`` when
+    none is configured or this user cannot read the secret it names (an operator without it still
+    learns the daemon's health from /healthz, which needs none, and its readiness from its lease)."""
+    reference = project.config.daemon.http.token
+    if reference is None:
+        return None
+    from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.engine.secrets import resolve
+
+    try:
+        return resolve(reference, project)
+    except FlowdeckError:
+        return None
