@@ -9,8 +9,10 @@ the worker, alert payloads, console panes.
 A value shorter than ``MIN_SECRET_LENGTH`` is not registered: masking a one-letter password
 would replace that letter everywhere and make every message unreadable (Airflow #16007).
 Besides registered values, a few shapes are always masked: the password of a URL
-(``scheme://user:PASSWORD@host``) and well-known token formats (AWS keys, GitHub and Slack
-tokens, JWTs, PEM private keys).
+(``scheme://user:PASSWORD@host``), credential pairs of connection strings (``password=…``,
+``PWD=…;``), Authorization values (``Bearer …``) and well-known token formats (AWS keys,
+GitHub and Slack tokens, JWTs, PEM private keys). A ``${secret:NAME}`` reference is never masked:
+it is how a credential is meant to be written.
 """
 
 from __future__ import annotations
@@ -34,8 +36,15 @@ MAX_DEPTH = 6  # how deep mask_value walks nested payloads
 SENSITIVE_KEYS = frozenset({
     "access_token", "api_key", "apikey", "authorization", "client_secret", "passphrase", "passwd",
     "password", "private_key", "refresh_token", "secret", "secret_key", "token", "auth_token",
-    "master_key", "encryption_key",
+    "master_key", "encryption_key", "pass", "pwd", "credential", "credentials", "secret_access_key",
+    "session_token", "signing_key", "bearer",
 })
+# A word of a key (split on `_`) that makes it a credential wherever it stands (`aws_secret_access_key`,
+# `db_credentials`), and endings that do even without a separator (`clientsecret`, `dbpassword`).
+_SENSITIVE_WORDS = frozenset({"password", "passwd", "pwd", "passphrase", "secret", "credential", "credentials"})
+_SENSITIVE_ENDINGS = ("password", "passwd", "secret", "token", "apikey", "api_key", "_pass", "_pwd", "credentials")
+_PAIR_KEYS = ("password", "passwd", "pwd", "pass", "secret", "token", "api_key", "apikey", "access_token",
+              "client_secret", "sslpassword")
 
 # The password of scheme://user:password@host. The user part may be a ${env:X} reference, read
 # whole, so the `:` inside a reference is never taken for the user/password separator
@@ -49,7 +58,11 @@ URL_PASSWORD = re.compile(
 _ALWAYS = [
     # the password part of scheme://user:password@host (connection strings in driver errors)
     (URL_PASSWORD, "keep"),
-    (re.compile(r"(?P<keep>(?i:\bpassword)\s*=\s*)(?P<secret>[^\s;'\"&]+)"), "keep"),
+    # key=value pairs of connection strings (libpq, ODBC, JDBC): `password=x`, `PWD=x;`, `token=x&`
+    (re.compile(r"(?P<keep>(?i:\b(?:" + "|".join(_PAIR_KEYS) + r"))\s*=\s*)(?!\$\{)(?P<secret>[^\s;'\"&]+)"), "keep"),
+    # an HTTP Authorization value
+    # (a token has a digit or a symbol: "Bearer instrument" is prose)
+    (re.compile(r"(?P<keep>\bBearer\s+)(?P<secret>(?=[A-Za-z0-9._~+/-]*[0-9._~+/-])[A-Za-z0-9._~+/-]{8,}=*)"), "keep"),
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), None),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"), None),
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"), None),
@@ -143,12 +156,19 @@ def looks_like_token(text: str) -> bool:
     return any(shape.search(text) for shape, keep in _ALWAYS if keep is None)
 
 
+def holds_credential_pair(text: str) -> bool:
+    """Whether ``text`` carries a credential as a ``key=value`` pair (``host=db password=x``) or an
+    Authorization value (``Bearer …``), other than a ``${secret:…}`` reference."""
+    return any(shape.search(text) for shape, keep in _ALWAYS[1:3])
+
+
 def is_sensitive_key(key: Any) -> bool:
     """Whether a mapping key names a credential (``password``, ``api-key``, ``SLACK_TOKEN`` ...)."""
     if not isinstance(key, str):
         return False
     name = key.lower().replace("-", "_")
-    return name in SENSITIVE_KEYS or any(name.endswith("_" + word) for word in ("password", "token", "secret", "api_key"))
+    return (name in SENSITIVE_KEYS or bool(_SENSITIVE_WORDS.intersection(name.split("_")))
+            or name.endswith(_SENSITIVE_ENDINGS))
 
 
 _KEY_VALUE = re.compile(r"(?P<keep>(?P<key>[A-Za-z_][A-Za-z0-9_-]*)[\"']?\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,}#]+)")

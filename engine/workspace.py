@@ -487,10 +487,14 @@ class Workspace:
         """Where the project's secrets are kept (for messages)."""
         return open_store(self.project).where
 
-    def set_secret(self, name: str, value: str) -> str:
-        """Store a secret (admins); return where it went. The value is never logged or audited."""
+    def set_secret(self, name: str, value: str, *, allow_short: bool = False) -> str:
+        """Store a secret (admins); return where it went. The value is never logged or audited.
+
+        A value too short for the masker is refused unless ``allow_short`` (``store_secret``).
+        """
         with self._guarded("secrets", "secret.set", name) as details:
-            where = details["store"] = store_secret(self.project, name, value)
+            where, details["maskable"] = store_secret(self.project, name, value, allow_short=allow_short)
+            details["store"] = where
         return where
 
     def delete_secret(self, name: str) -> bool:

@@ -43,10 +43,13 @@ def set_secret(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The secret's name, as written in `${secret:NAME}`.")],
     generate: Annotated[bool, typer.Option("--generate", help="Store a new random value (32 bytes) instead of reading one.")] = False,
+    allow_short: Annotated[bool, typer.Option(
+        "--allow-short", help="Store a value shorter than 5 characters, which flowdeck cannot mask.")] = False,
 ) -> None:
     """Store a secret. Prompts without echo on a terminal; otherwise reads the value from stdin.
 
-    Needs the admin role. The value is never printed, logged or written to the audit log.
+    Needs the admin role. The value is never printed, logged or written to the audit log. A value
+    shorter than 5 characters is refused (flowdeck could not mask it) unless --allow-short.
 
     Example: `printf '%s' "$PGPASSWORD" | flowdeck secrets set PG_PASSWORD`
     """
@@ -58,8 +61,13 @@ def set_secret(
     ws.require("secrets", name)
     ws.secret_store_description()
     value = secrets.token_urlsafe(32) if generate else _read_value(name)
-    where = ws.set_secret(name, value)
+    where = ws.set_secret(name, value, allow_short=allow_short)
     err().print(f"stored secret {name} in {where}")
+    from flowdeck.engine.masking import MIN_SECRET_LENGTH
+
+    if allow_short and len(value) < MIN_SECRET_LENGTH:
+        err().print(f"warning: {name} is too short to be masked: it will appear in clear wherever it is printed "
+                    "or logged")
 
 
 @secrets_app.command("list")

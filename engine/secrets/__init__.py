@@ -39,10 +39,29 @@ def resolve(text: str, project: Project) -> str:
                                    hint=f"export {reference.name}=... before running flowdeck")
         else:
             value = lookup(project, reference.name)
-        register_secret(value)
+        if not register_secret(value) and value:
+            _warn_unmaskable(str(reference))
         return value
 
     return substitute(text, value_of)
+
+
+_warned: set[str] = set()
+
+
+def _warn_unmaskable(reference: str) -> None:
+    """Say once per process that a secret is too short to be masked (it was not refused: it came from
+    the environment or a systemd credential, or was stored with --allow-short)."""
+    if reference in _warned:
+        return
+    _warned.add(reference)
+    import logging
+
+    from flowdeck.engine.masking import MIN_SECRET_LENGTH
+
+    logging.getLogger("flowdeck.secrets").warning(
+        "%s is shorter than %d characters, so it cannot be masked: it will appear in clear wherever it is "
+        "printed or logged; use a longer secret", reference, MIN_SECRET_LENGTH)
 
 
 def resolve_values(values: dict[str, Any], project: Project) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Finding credentials written literally in YAML, so ``validate`` (and every load) refuses them.
 
-A value is a literal credential when its key names one (``password``, ``api_key``,
-``*_token`` ...), when it is a URL carrying a password (``postgres://u:p@host``), or when it
-has the shape of a well-known token. A ``${secret:NAME}`` or ``${env:NAME}`` reference is
+A value is a literal credential when its key names one (``password``, ``pass``, ``pwd``,
+``api_key``, ``credentials``, ``*_token``, ``clientsecret``, ``aws_secret_access_key`` ...), when
+it is a URL carrying a password (``postgres://u:p@host``), when it carries a credential pair
+(``host=db password=x``) or an Authorization value (``Bearer …``), or when it has the shape of a
+well-known token. A ``${secret:NAME}`` or ``${env:NAME}`` reference is
 never one.
 """
 
@@ -12,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flowdeck.engine.errors import ConfigError, Location, excerpt_of
-from flowdeck.engine.masking import MASK, URL_PASSWORD, is_sensitive_key, looks_like_token
+from flowdeck.engine.masking import MASK, URL_PASSWORD, holds_credential_pair, is_sensitive_key, looks_like_token
 from flowdeck.engine.project.yamlfile import YamlDocument, YamlPath
 from flowdeck.engine.secrets.references import has_reference, malformed_references
 
@@ -54,6 +56,8 @@ def _why_literal(path: YamlPath, value: str) -> str | None:
         return "this URL holds a literal password; credentials never go in YAML"
     if looks_like_token(value):
         return "this value looks like an access token or private key; credentials never go in YAML"
+    if holds_credential_pair(value):
+        return "this value carries a literal credential (`password=…`, `Bearer …`); credentials never go in YAML"
     return None
 
 

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from flowdeck.engine.masking import register_secret
+from flowdeck.engine.masking import MIN_SECRET_LENGTH, register_secret
 from flowdeck.engine.secrets.filekeyring import FileKeyring, SecretsError
 from flowdeck.engine.secrets.references import is_valid_name
 
@@ -190,6 +190,18 @@ def check_name(name: str) -> None:
                            hint="use letters, digits, `_`, `.` and `-`, starting with a letter (e.g. PG_PASSWORD)")
 
 
+def check_maskable(name: str, value: str) -> None:
+    """Refuse a value too short for the masker: it would be shown in clear in logs, errors and the ledger."""
+    if len(value) < MIN_SECRET_LENGTH:
+        raise SecretsError(
+            f"refusing to store `{name}`: its value has {len(value)} characters, and flowdeck masks only values "
+            f"of at least {MIN_SECRET_LENGTH} (masking a shorter one would blank that text everywhere), so this "
+            "one would appear in clear in logs, error messages and the ledger",
+            hint=f"use a longer secret (`flowdeck secrets set {name} --generate` makes one); if the system it "
+            "unlocks only takes this one, store it with --allow-short, knowing it will not be masked",
+        )
+
+
 def env_name(name: str) -> str:
     """The environment variable that can hold secret ``name``: ``FLOWDECK_SECRET_PG_PASSWORD``."""
     return SECRET_ENV_PREFIX + name.upper().replace("-", "_").replace(".", "_")
@@ -224,13 +236,19 @@ def lookup(project: Project, name: str) -> str:
     )
 
 
-def store_secret(project: Project, name: str, value: str) -> str:
-    """Store ``value`` as secret ``name`` in the project's store; return where it went. The value is
-    registered with the masker first, so no later message can show it."""
+def store_secret(project: Project, name: str, value: str, *, allow_short: bool = False) -> tuple[str, bool]:
+    """Store ``value`` as secret ``name`` in the project's store; return where it went and whether the
+    masker hides it. The value is registered with the masker first, so no later message can show it.
+
+    A value shorter than the masker's minimum is refused unless ``allow_short``: it could not be
+    masked, so it would appear in clear wherever it is printed or logged.
+    """
     check_name(name)
     if not value:
         raise SecretsError(f"refusing to store an empty value for `{name}`")
-    register_secret(value)
+    if not allow_short:
+        check_maskable(name, value)
+    maskable = register_secret(value)
     store = open_store(project)
     store.set(name, value)
-    return store.where
+    return store.where, maskable
