@@ -711,9 +711,9 @@ class AlertLedger:
             "SELECT rule, severity, COUNT(*) FROM alerts WHERE status = 'firing' GROUP BY 1, 2 ORDER BY 1, 2")]
 
     def notification_counts(self) -> list[tuple[str, str, int]]:
-        """(channel, state, notifications)."""
+        """(channel, state, notifications), from the running totals the outbox's triggers keep."""
         return [(row[0], row[1], int(row[2])) for row in self._query(
-            "SELECT channel, state, COUNT(*) FROM outbox GROUP BY 1, 2 ORDER BY 1, 2")]
+            "SELECT channel, state, notifications FROM notification_totals WHERE notifications > 0 ORDER BY 1, 2")]
 
     def sending_claims(self) -> list[tuple[int, str]]:
         """(outbox id, claimer) of every notification being sent now."""

@@ -50,10 +50,13 @@ from flowdeck.state.records import (
     StepRecord,
     Watermark,
 )
-from flowdeck.state.schema import MIGRATIONS, SCHEMA_VERSION
+from flowdeck.state.schema import MIGRATIONS, RUN_DURATION_BOUNDS, SCHEMA_VERSION, rebuild_rollups
 from flowdeck.state.status import RUN_FINISHED, RunStatus, StepStatus
 
 Redactor = Callable[[str], str]
+# what a prune counts, and the tables whose rows go with their run
+_PRUNE_COUNTS = ("runs", "steps", "step_attempts", "check_results", "exports", "events", "lineage", "audit")
+_PRUNED_WITH_RUNS = ("check_results", "step_attempts", "exports", "steps", "events", "lineage")
 BUSY_TIMEOUT_SECONDS = 30.0
 log = logging.getLogger("flowdeck.audit")
 
@@ -827,37 +830,43 @@ class Ledger(MonitoringLedger, AlertLedger):
     # -- aggregates (for /metrics) ---------------------------------------------------------------
 
     def run_counts(self) -> list[tuple[str, str, RunStatus, int]]:
-        """(pipeline, trigger kind, status, number of runs) for every combination present."""
+        """(pipeline, trigger kind, status, number of runs) the ledger holds now (counted: for backups)."""
         rows = self._query("SELECT pipeline, trigger_kind, status, COUNT(*) FROM runs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
         return [(row[0], row[1], RunStatus(row[2]), int(row[3])) for row in rows]
 
-    def run_duration_buckets(self, bounds: Sequence[float]) -> list[tuple[str, RunStatus, list[int], int, float]]:
-        """Finished runs' durations per (pipeline, status): cumulative counts at ``bounds``, count, sum."""
-        cases = ", ".join(f"SUM(ended_at - started_at <= {float(bound)!r})" for bound in bounds)
-        rows = self._query(
-            f"""SELECT pipeline, status, {cases}, COUNT(*), IFNULL(SUM(ended_at - started_at), 0) FROM runs
-                WHERE ended_at IS NOT NULL AND started_at IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"""
-        )
-        width = len(bounds)
-        return [(row[0], RunStatus(row[1]), [int(value or 0) for value in tuple(row)[2:2 + width]], int(row[2 + width]),
-                 float(row[3 + width])) for row in rows]
+    def run_totals(self) -> list[tuple[str, str, RunStatus, int]]:
+        """(pipeline, trigger kind, status, runs) from the running totals: runs queued or running now, and
+        runs that ever ended in each final status (pruning does not lower these)."""
+        rows = self._query("SELECT pipeline, trigger_kind, status, runs FROM run_totals ORDER BY 1, 2, 3")
+        return [(row[0], row[1], RunStatus(row[2]), int(row[3])) for row in rows]
+
+    def run_duration_buckets(self) -> list[tuple[str, RunStatus, list[int], int, float]]:
+        """Finished runs' durations per (pipeline, status), from the running totals: cumulative counts at
+        ``RUN_DURATION_BOUNDS``, count, sum of seconds."""
+        rows = self._query("SELECT pipeline, status, le, runs, seconds FROM run_duration_totals ORDER BY 1, 2, 3")
+        found: dict[tuple[str, str], tuple[list[int], int, float]] = {}
+        for pipeline, status, le, runs, seconds in (tuple(row) for row in rows):
+            cumulative, count, total = found.get((pipeline, status), ([0] * len(RUN_DURATION_BOUNDS), 0, 0.0))
+            for index, bound in enumerate(RUN_DURATION_BOUNDS):
+                if le <= bound:
+                    cumulative[index] += int(runs)
+            found[(pipeline, status)] = (cumulative, count + int(runs), total + float(seconds))
+        return [(pipeline, RunStatus(status), *value) for (pipeline, status), value in sorted(found.items())]
 
     def last_success_times(self) -> dict[str, float]:
         """When each pipeline's latest successful run ended."""
-        rows = self._query("SELECT pipeline, MAX(ended_at) FROM runs WHERE status = 'succeeded' GROUP BY 1")
+        rows = self._query("SELECT pipeline, MAX(last_ended_at) FROM run_totals WHERE status = 'succeeded' "
+                           "AND last_ended_at IS NOT NULL GROUP BY 1")
         return {row[0]: float(row[1]) for row in rows}
 
     def rows_processed(self) -> list[tuple[str, str, int]]:
-        """(pipeline, step kind, rows written by succeeded steps)."""
-        rows = self._query(
-            """SELECT runs.pipeline, steps.kind, IFNULL(SUM(steps.rows_out), 0) FROM steps JOIN runs USING (run_id)
-               WHERE steps.status = 'succeeded' GROUP BY 1, 2 ORDER BY 1, 2"""
-        )
+        """(pipeline, step kind, rows written by succeeded steps), from the running totals."""
+        rows = self._query("SELECT pipeline, kind, rows FROM step_row_totals ORDER BY 1, 2")
         return [(row[0], row[1], int(row[2])) for row in rows]
 
     def tick_counts(self) -> list[tuple[str, str, int]]:
-        """(pipeline, tick status, number of slots)."""
-        rows = self._query("SELECT pipeline, status, COUNT(*) FROM schedule_ticks GROUP BY 1, 2 ORDER BY 1, 2")
+        """(pipeline, tick status, number of slots), from the running totals."""
+        rows = self._query("SELECT pipeline, status, slots FROM tick_totals ORDER BY 1, 2")
         return [(row[0], row[1], int(row[2])) for row in rows]
 
     # -- the audit log -------------------------------------------------------------------------
@@ -1045,37 +1054,78 @@ class Ledger(MonitoringLedger, AlertLedger):
 
         Only finished runs are removed. Audit entries leave through the gate, and an
         ``audit.pruned`` entry records the new anchor of the chain. A dry run counts exactly
-        what would go, in a transaction it then rolls back.
+        what would go, through the indexes the cutoffs use, and writes nothing: its cost grows
+        with what is due, not with the history kept.
         """
-        counts: dict[str, int] = {}
-        try:
+        if not dry_run:
             with self._write() as db:
-                counts = self._prune(db, runs_before, events_before, audit_before, lineage_before)
-                if dry_run:
-                    raise _Rollback
-        except _Rollback:
-            pass
+                return self._prune(db, runs_before, events_before, audit_before, lineage_before)
+        with self._lock:
+            self._db.execute("BEGIN")  # one consistent view; only the temporary selection is written
+            try:
+                return self._prune_counts(self._db, runs_before, events_before, audit_before, lineage_before)
+            finally:
+                self._db.execute("ROLLBACK")
+
+    @staticmethod
+    def _select_prunable(db: sqlite3.Connection, runs_before: float | None) -> None:
+        """Fill the temporary table ``prune_runs`` with the finished runs that ended before the cutoff."""
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS prune_runs (run_id TEXT PRIMARY KEY)")
+        db.execute("DELETE FROM prune_runs")
+        if runs_before is None:
+            return
+        finished = tuple(sorted(RUN_FINISHED))
+        db.execute(  # through runs_by_end: the expression must be written exactly as the index has it
+            f"""INSERT INTO prune_runs SELECT run_id FROM runs
+                WHERE IFNULL(ended_at, created_at) < ? AND status IN ({", ".join("?" * len(finished))})""",
+            (runs_before, *finished),
+        )
+
+    def _prune_counts(self, db: sqlite3.Connection, runs_before: float | None, events_before: float | None,
+                      audit_before: float | None, lineage_before: float | None) -> dict[str, int]:
+        """What ``_prune`` would remove, counted without removing anything."""
+        counts = dict.fromkeys(_PRUNE_COUNTS, 0)
+        self._select_prunable(db, runs_before)
+        counts["runs"] = int(db.execute("SELECT COUNT(*) FROM prune_runs").fetchone()[0])
+        if counts["runs"]:
+            for table in _PRUNED_WITH_RUNS:
+                counts[table] = int(db.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE run_id IN (SELECT run_id FROM prune_runs)").fetchone()[0])
+        if events_before is not None:
+            counts["events"] += int(db.execute(
+                """SELECT COUNT(*) FROM events WHERE ts < ? AND (run_id IS NULL OR (
+                       run_id NOT IN (SELECT run_id FROM runs WHERE status IN ('queued', 'running'))
+                       AND run_id NOT IN (SELECT run_id FROM prune_runs)))""", (events_before,)).fetchone()[0])
+        if lineage_before is not None:
+            counts["lineage"] += int(db.execute(
+                "SELECT COUNT(*) FROM lineage WHERE ts < ? AND run_id NOT IN (SELECT run_id FROM prune_runs)",
+                (lineage_before,)).fetchone()[0])
+        if audit_before is not None:
+            last = db.execute("SELECT entry_id FROM audit_log WHERE ts < ? ORDER BY entry_id DESC LIMIT 1",
+                              (audit_before,)).fetchone()
+            if last is not None:
+                counts["audit"] = int(db.execute("SELECT COUNT(*) FROM audit_log WHERE entry_id <= ?",
+                                                 (last[0],)).fetchone()[0])
         return counts
 
     def _prune(self, db: sqlite3.Connection, runs_before: float | None, events_before: float | None,
                audit_before: float | None, lineage_before: float | None) -> dict[str, int]:
-        counts = {"runs": 0, "steps": 0, "step_attempts": 0, "check_results": 0, "exports": 0, "events": 0,
-                  "lineage": 0, "audit": 0}
-        if runs_before is not None:
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS prune_runs (run_id TEXT PRIMARY KEY)")
-            db.execute("DELETE FROM prune_runs")
-            db.execute(
-                f"""INSERT INTO prune_runs SELECT run_id FROM runs
-                    WHERE status IN ({", ".join("?" * len(RUN_FINISHED))}) AND IFNULL(ended_at, created_at) < ?""",
-                (*RUN_FINISHED, runs_before),
-            )
+        counts = dict.fromkeys(_PRUNE_COUNTS, 0)
+        self._select_prunable(db, runs_before)
+        newest = db.execute("SELECT MAX(created_at) FROM runs WHERE run_id IN (SELECT run_id FROM prune_runs)"
+                            ).fetchone()[0]
+        if newest is not None:
             # commits and the incremental state they carry stay: they describe data, not runs
-            for table in ("check_results", "step_attempts", "exports", "steps", "events", "lineage"):
+            for table in _PRUNED_WITH_RUNS:
                 counts[table] += db.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM prune_runs)").rowcount
             for table in PER_RUN_MEASURES:  # a pruned run's measures go with it (not counted apart)
                 db.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM prune_runs)")
             self._detach_from_pruned_runs(db)
             counts["runs"] = db.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM prune_runs)").rowcount
+            # the daily rollups of the days runs left: recounted from the runs those days still hold
+            boundary = (int(newest // 86400) + 1) * 86400.0
+            for statement in rebuild_rollups():
+                db.execute(statement, {"before": boundary})
         if events_before is not None:
             counts["events"] += db.execute(
                 """DELETE FROM events WHERE ts < ? AND (run_id IS NULL OR run_id NOT IN (
@@ -1165,7 +1215,10 @@ class Ledger(MonitoringLedger, AlertLedger):
     def runs_in_status(self, *statuses: RunStatus) -> list[RunRecord]:
         """Every run currently in one of ``statuses``, oldest first."""
         marks = ", ".join("?" * len(statuses))
-        rows = self._query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY created_at", statuses)
+        # by the status index, always: in a big ledger the planner may take scanning every run in creation
+        # order for cheaper than sorting the few queued and running ones (it does not know they are few)
+        rows = self._query(f"SELECT * FROM runs INDEXED BY runs_by_status WHERE status IN ({marks}) ORDER BY created_at",
+                           statuses)
         return [RunRecord.from_row(row) for row in rows]
 
     def last_run_of(self, pipeline: str) -> RunRecord | None:
@@ -1197,10 +1250,6 @@ class Ledger(MonitoringLedger, AlertLedger):
         """The id of the newest event (0 when there is none); a cheap "anything new?" probe."""
         rows = self._query("SELECT IFNULL(MAX(event_id), 0) FROM events")
         return int(rows[0][0])
-
-
-class _Rollback(Exception):
-    """Raised inside a write transaction to undo it (a dry run)."""
 
 
 def _statements(script: str) -> list[str]:

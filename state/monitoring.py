@@ -6,6 +6,7 @@ sampled every second writes the ledger once every few seconds.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -150,55 +151,95 @@ class MonitoringLedger:
     def status_counts(self, pipeline: str | None = None,
                       since: float | None = None) -> dict[str, dict[RunStatus, int]]:
         """pipeline → status → number of runs (created since ``since``)."""
-        clauses, args = _filters(pipeline, since)
-        rows = self._query(f"SELECT pipeline, status, COUNT(*) FROM runs {clauses} GROUP BY 1, 2", args)
         counts: dict[str, dict[RunStatus, int]] = {}
-        for row in rows:
-            counts.setdefault(row[0], {})[RunStatus(row[1])] = int(row[2])
+        for window, args in _windows(pipeline, since):
+            if window.rollup:
+                rows = self._query(f"SELECT pipeline, status, SUM(runs) FROM run_days {window.where} GROUP BY 1, 2",
+                                   args)
+            else:
+                rows = self._query(f"SELECT pipeline, status, COUNT(*) FROM runs {window.where} GROUP BY 1, 2", args)
+            for row in rows:
+                if row[2]:
+                    by_status = counts.setdefault(row[0], {})
+                    status = RunStatus(row[1])
+                    by_status[status] = by_status.get(status, 0) + int(row[2])
         return counts
 
     def error_kinds(self, pipeline: str | None = None, since: float | None = None) -> list[tuple[str, int]]:
         """How often each kind of error ended a run (failed step's kind, or `abandoned`), most frequent first."""
-        clauses, args = _filters(pipeline, since, prefix="runs.")
-        extra = " AND " if clauses else " WHERE "
-        rows = self._query(
-            f"""SELECT IFNULL((SELECT error_kind FROM step_metrics m WHERE m.run_id = runs.run_id
-                                 AND m.error_kind IS NOT NULL LIMIT 1),
-                              CASE runs.status WHEN 'abandoned' THEN 'abandoned' ELSE 'run error' END) AS kind,
-                       COUNT(*)
-                FROM runs {clauses}{extra}runs.status IN ('failed', 'abandoned') GROUP BY 1 ORDER BY 2 DESC, 1""",
-            args)
-        return [(row[0], int(row[1])) for row in rows]
+        kinds: dict[str, int] = {}
+        for window, args in _windows(pipeline, since, prefix="runs."):
+            if window.rollup:
+                rows = self._query(f"SELECT kind, SUM(runs) FROM error_days {window.where} GROUP BY 1", args)
+            else:
+                rows = self._query(
+                    f"""SELECT IFNULL((SELECT error_kind FROM step_metrics m WHERE m.run_id = runs.run_id
+                                         AND m.error_kind IS NOT NULL LIMIT 1),
+                                      CASE runs.status WHEN 'abandoned' THEN 'abandoned' ELSE 'run error' END),
+                               COUNT(*)
+                        FROM runs {window.where} AND runs.status IN ('failed', 'abandoned') GROUP BY 1""", args)
+            for kind, count in rows:
+                if count:
+                    kinds[kind] = kinds.get(kind, 0) + int(count)
+        return sorted(kinds.items(), key=lambda item: (-item[1], item[0]))
 
     def slowest_steps(self, pipeline: str | None = None, since: float | None = None,
                       limit: int = 10) -> list[tuple[str, StepHistory]]:
         """(pipeline, step history) of the steps with the longest mean time in succeeded runs."""
-        clauses, args = _filters(pipeline, since, prefix="runs.")
-        extra = " AND " if clauses else " WHERE "
-        rows = self._query(
-            f"""SELECT runs.pipeline, steps.step, COUNT(*), AVG(steps.ended_at - steps.started_at),
-                       MAX(steps.ended_at - steps.started_at),
-                       (SELECT s2.ended_at - s2.started_at FROM steps s2 JOIN runs r2 USING (run_id)
-                         WHERE r2.pipeline = runs.pipeline AND s2.step = steps.step AND s2.status = 'succeeded'
-                         ORDER BY s2.ended_at DESC LIMIT 1)
-                FROM steps JOIN runs USING (run_id) {clauses}{extra}steps.status = 'succeeded'
-                     AND steps.started_at IS NOT NULL AND steps.ended_at IS NOT NULL
-                GROUP BY 1, 2 ORDER BY 4 DESC LIMIT ?""",
-            (*args, limit))
-        return [(row[0], StepHistory(row[1], int(row[2]), float(row[3]), float(row[4]), float(row[5] or 0.0)))
-                for row in rows]
+        found: dict[tuple[str, str], tuple[int, float, float]] = {}
+        for window, args in _windows(pipeline, since, prefix="runs."):
+            if window.rollup:
+                rows = self._query(f"SELECT pipeline, step, SUM(runs), SUM(seconds), MAX(max_seconds) "
+                                   f"FROM step_days {window.where} GROUP BY 1, 2", args)
+            else:
+                rows = self._query(
+                    f"""SELECT runs.pipeline, steps.step, COUNT(*), SUM(steps.ended_at - steps.started_at),
+                               MAX(steps.ended_at - steps.started_at)
+                        FROM runs JOIN steps USING (run_id) {window.where} AND steps.status = 'succeeded'
+                             AND steps.started_at IS NOT NULL AND steps.ended_at IS NOT NULL GROUP BY 1, 2""", args)
+            for name, step, count, seconds, longest in rows:
+                if not count:
+                    continue
+                runs, total, most = found.get((name, step), (0, 0.0, 0.0))
+                found[(name, step)] = (runs + int(count), total + float(seconds), max(most, float(longest)))
+        ranked = sorted(found.items(), key=lambda item: item[1][1] / item[1][0], reverse=True)[:limit]
+        last = {(row[0], row[1]): float(row[2]) for row in self._query("SELECT pipeline, step, seconds FROM step_last")}
+        return [(name, StepHistory(step, runs, total / runs, most, last.get((name, step), 0.0)))
+                for (name, step), (runs, total, most) in ranked]
 
 
-def _filters(pipeline: str | None, since: float | None, prefix: str = "") -> tuple[str, list[Any]]:
-    clauses: list[str] = []
+@dataclass(frozen=True)
+class _Window:
+    """Part of a period: whole UTC days read from the daily rollups, or a part-day read from the runs."""
+
+    rollup: bool
+    where: str
+
+
+def _windows(pipeline: str | None, since: float | None, prefix: str = "") -> list[tuple[_Window, list[Any]]]:
+    """The period from ``since`` to now as whole days of the daily rollups (they cost the same however
+    many runs a day holds) plus, when ``since`` falls inside a day, the rest of that day read from the
+    runs themselves (through their index by creation time), so the counts are exact. ``prefix``
+    qualifies the runs' columns in the part-day query."""
+    rollup: list[str] = []
+    part: list[str] = []
     args: list[Any] = []
     if pipeline:
-        clauses.append(f"{prefix}pipeline = ?")
+        rollup.append("pipeline = ?")
+        part.append(f"{prefix}pipeline = ?")
         args.append(pipeline)
-    if since is not None:
-        clauses.append(f"{prefix}created_at >= ?")
-        args.append(since)
-    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), args
+    if since is None:
+        return [(_Window(True, _where(rollup)), args)]
+    first_whole_day = math.ceil(since / 86400)
+    windows = [(_Window(True, _where([*rollup, "day >= ?"])), [*args, first_whole_day])]
+    if since < first_whole_day * 86400:
+        part += [f"{prefix}created_at >= ?", f"{prefix}created_at < ?"]
+        windows.append((_Window(False, _where(part)), [*args, since, first_whole_day * 86400.0]))
+    return windows
+
+
+def _where(clauses: list[str]) -> str:
+    return f" WHERE {' AND '.join(clauses)}" if clauses else " WHERE 1"
 
 
 def _thin(rows: list[sqlite3.Row], max_points: int) -> Iterator[sqlite3.Row]:

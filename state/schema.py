@@ -438,6 +438,218 @@ CREATE TABLE audit_anchors (
 CREATE INDEX audit_anchors_by_entry ON audit_anchors (entry_id);
 """
 
+# Running aggregates, kept by triggers in the transaction of every change, so /metrics and
+# `flowdeck stats` cost the same with a million runs as with ten. Totals (for /metrics) count
+# since the ledger began, like Prometheus counters: pruning does not lower them. Daily rollups
+# (for stats, by the UTC day a run was created) follow what the ledger holds: prune rebuilds the
+# days it removed runs from. And the indexes retention and its foreign keys need.
+RUN_DURATION_BOUNDS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400)  # seconds; +Inf is 9e999
+# spelled out, as in the first migration: a released migration never changes (RUN_FINISHED holds the same values)
+_FINISHED = "('succeeded', 'failed', 'canceled', 'abandoned')"
+_DAY = "CAST({ts} / 86400 AS INTEGER)"
+_ERROR_KIND = """IFNULL((SELECT error_kind FROM step_metrics m WHERE m.run_id = {run}.run_id
+                           AND m.error_kind IS NOT NULL LIMIT 1),
+                          CASE {run}.status WHEN 'abandoned' THEN 'abandoned' ELSE 'run error' END)"""
+
+
+def _run_added(run: str) -> str:
+    """Statements (for a trigger body) counting run ``run`` (NEW) in its current status."""
+    day = _DAY.format(ts=f"{run}.created_at")
+    return f"""
+    INSERT INTO run_totals (pipeline, trigger_kind, status, runs, last_ended_at)
+        VALUES ({run}.pipeline, {run}.trigger_kind, {run}.status, 1, {run}.ended_at)
+        ON CONFLICT (pipeline, trigger_kind, status) DO UPDATE SET runs = runs + 1,
+            last_ended_at = max(coalesce(last_ended_at, excluded.last_ended_at),
+                                coalesce(excluded.last_ended_at, last_ended_at));
+    INSERT INTO run_duration_totals (pipeline, status, le, runs, seconds)
+        SELECT {run}.pipeline, {run}.status,
+               IFNULL((SELECT MIN(le) FROM run_duration_bounds WHERE le >= {run}.ended_at - {run}.started_at), 9e999),
+               1, {run}.ended_at - {run}.started_at
+        WHERE {run}.status IN {_FINISHED} AND {run}.started_at IS NOT NULL AND {run}.ended_at IS NOT NULL
+        ON CONFLICT (pipeline, status, le) DO UPDATE SET runs = runs + 1, seconds = seconds + excluded.seconds;
+    INSERT INTO run_days (day, pipeline, status, runs) VALUES ({day}, {run}.pipeline, {run}.status, 1)
+        ON CONFLICT (day, pipeline, status) DO UPDATE SET runs = runs + 1;
+    INSERT INTO error_days (day, pipeline, kind, runs)
+        SELECT {day}, {run}.pipeline, {_ERROR_KIND.format(run=run)}, 1 WHERE {run}.status IN ('failed', 'abandoned')
+        ON CONFLICT (day, pipeline, kind) DO UPDATE SET runs = runs + 1;"""
+
+
+def _step_succeeded(step: str) -> str:
+    """Statements (for a trigger body) counting step ``step`` (NEW), which just succeeded."""
+    return f"""
+    INSERT INTO step_row_totals (pipeline, kind, rows)
+        SELECT pipeline, {step}.kind, IFNULL({step}.rows_out, 0) FROM runs WHERE run_id = {step}.run_id
+        ON CONFLICT (pipeline, kind) DO UPDATE SET rows = rows + excluded.rows;
+    INSERT INTO step_days (day, pipeline, step, runs, seconds, max_seconds)
+        SELECT {_DAY.format(ts="created_at")}, pipeline, {step}.step, 1, {step}.ended_at - {step}.started_at,
+               {step}.ended_at - {step}.started_at
+        FROM runs WHERE run_id = {step}.run_id AND {step}.started_at IS NOT NULL AND {step}.ended_at IS NOT NULL
+        ON CONFLICT (day, pipeline, step) DO UPDATE SET runs = runs + 1, seconds = seconds + excluded.seconds,
+            max_seconds = max(max_seconds, excluded.max_seconds);
+    INSERT INTO step_last (pipeline, step, seconds, ended_at)
+        SELECT pipeline, {step}.step, {step}.ended_at - {step}.started_at, {step}.ended_at
+        FROM runs WHERE run_id = {step}.run_id AND {step}.started_at IS NOT NULL AND {step}.ended_at IS NOT NULL
+        ON CONFLICT (pipeline, step) DO UPDATE SET seconds = excluded.seconds, ended_at = excluded.ended_at
+        WHERE excluded.ended_at >= ended_at;"""
+
+
+def rebuild_rollups(*, initial: bool = False) -> list[str]:
+    """Statements recounting the daily rollups of the runs created before ``:before`` (the first time:
+    of every run). Retention runs them for the days it removed runs from."""
+    before = "9e999" if initial else ":before"
+    day = f"< CAST({before} / 86400 AS INTEGER)"
+    return [
+        *([] if initial else [f"DELETE FROM {table} WHERE day {day}" for table in ("run_days", "error_days", "step_days")]),
+        f"""INSERT INTO run_days (day, pipeline, status, runs)
+            SELECT {_DAY.format(ts="created_at")}, pipeline, status, COUNT(*) FROM runs WHERE created_at < {before}
+            GROUP BY 1, 2, 3""",
+        f"""INSERT INTO error_days (day, pipeline, kind, runs)
+            SELECT {_DAY.format(ts="runs.created_at")}, runs.pipeline, {_ERROR_KIND.format(run="runs")}, COUNT(*)
+            FROM runs WHERE runs.created_at < {before} AND runs.status IN ('failed', 'abandoned') GROUP BY 1, 2, 3""",
+        f"""INSERT INTO step_days (day, pipeline, step, runs, seconds, max_seconds)
+            SELECT {_DAY.format(ts="runs.created_at")}, runs.pipeline, steps.step, COUNT(*),
+                   SUM(steps.ended_at - steps.started_at), MAX(steps.ended_at - steps.started_at)
+            FROM runs JOIN steps USING (run_id)
+            WHERE runs.created_at < {before} AND steps.status = 'succeeded' AND steps.started_at IS NOT NULL
+              AND steps.ended_at IS NOT NULL GROUP BY 1, 2, 3""",
+    ]
+
+
+_INITIAL_ROLLUPS = ";\n".join(rebuild_rollups(initial=True))
+_AGGREGATES = f"""
+CREATE TABLE run_totals (
+    pipeline      TEXT NOT NULL,
+    trigger_kind  TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    runs          INTEGER NOT NULL,   -- queued, running: runs in it now; finished: runs that ended in it, ever
+    last_ended_at REAL,
+    PRIMARY KEY (pipeline, trigger_kind, status)
+);
+CREATE TABLE run_duration_bounds (le REAL PRIMARY KEY);
+INSERT INTO run_duration_bounds (le) VALUES {", ".join(f"({bound})" for bound in RUN_DURATION_BOUNDS)};
+CREATE TABLE run_duration_totals (
+    pipeline TEXT NOT NULL,
+    status   TEXT NOT NULL,
+    le       REAL NOT NULL,           -- the bucket a run's duration fell in (not cumulative); 9e999 is +Inf
+    runs     INTEGER NOT NULL,
+    seconds  REAL NOT NULL,
+    PRIMARY KEY (pipeline, status, le)
+);
+CREATE TABLE step_row_totals (
+    pipeline TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    rows     INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, kind)
+);
+CREATE TABLE tick_totals (
+    pipeline TEXT NOT NULL,
+    status   TEXT NOT NULL,
+    slots    INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, status)
+);
+CREATE TABLE notification_totals (
+    channel       TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    notifications INTEGER NOT NULL,
+    PRIMARY KEY (channel, state)
+);
+CREATE TABLE run_days (
+    day      INTEGER NOT NULL,         -- UTC day of the run's created_at (days since 1970-01-01)
+    pipeline TEXT NOT NULL,
+    status   TEXT NOT NULL,
+    runs     INTEGER NOT NULL,
+    PRIMARY KEY (day, pipeline, status)
+);
+CREATE TABLE error_days (
+    day      INTEGER NOT NULL,
+    pipeline TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    runs     INTEGER NOT NULL,
+    PRIMARY KEY (day, pipeline, kind)
+);
+CREATE TABLE step_days (
+    day         INTEGER NOT NULL,      -- UTC day its run was created
+    pipeline    TEXT NOT NULL,
+    step        TEXT NOT NULL,
+    runs        INTEGER NOT NULL,      -- succeeded executions
+    seconds     REAL NOT NULL,
+    max_seconds REAL NOT NULL,
+    PRIMARY KEY (day, pipeline, step)
+);
+CREATE TABLE step_last (
+    pipeline TEXT NOT NULL,
+    step     TEXT NOT NULL,
+    seconds  REAL NOT NULL,
+    ended_at REAL NOT NULL,
+    PRIMARY KEY (pipeline, step)
+);
+
+CREATE TRIGGER run_inserted_counts AFTER INSERT ON runs
+BEGIN{_run_added("NEW")}
+END;
+CREATE TRIGGER run_status_counts AFTER UPDATE OF status ON runs WHEN OLD.status != NEW.status
+BEGIN
+    UPDATE run_totals SET runs = runs - 1
+        WHERE pipeline = OLD.pipeline AND trigger_kind = OLD.trigger_kind AND status = OLD.status
+          AND OLD.status NOT IN {_FINISHED};
+    UPDATE run_days SET runs = runs - 1
+        WHERE day = {_DAY.format(ts="OLD.created_at")} AND pipeline = OLD.pipeline AND status = OLD.status;
+    {_run_added("NEW")}
+END;
+CREATE TRIGGER step_inserted_counts AFTER INSERT ON steps WHEN NEW.status = 'succeeded'
+BEGIN{_step_succeeded("NEW")}
+END;
+CREATE TRIGGER step_status_counts AFTER UPDATE OF status ON steps
+    WHEN NEW.status = 'succeeded' AND OLD.status != 'succeeded'
+BEGIN{_step_succeeded("NEW")}
+END;
+CREATE TRIGGER tick_counts AFTER INSERT ON schedule_ticks
+BEGIN
+    INSERT INTO tick_totals (pipeline, status, slots) VALUES (NEW.pipeline, NEW.status, 1)
+        ON CONFLICT (pipeline, status) DO UPDATE SET slots = slots + 1;
+END;
+CREATE TRIGGER notification_inserted_counts AFTER INSERT ON outbox
+BEGIN
+    INSERT INTO notification_totals (channel, state, notifications) VALUES (NEW.channel, NEW.state, 1)
+        ON CONFLICT (channel, state) DO UPDATE SET notifications = notifications + 1;
+END;
+CREATE TRIGGER notification_state_counts AFTER UPDATE OF state ON outbox WHEN OLD.state != NEW.state
+BEGIN
+    UPDATE notification_totals SET notifications = notifications - 1 WHERE channel = OLD.channel AND state = OLD.state;
+    INSERT INTO notification_totals (channel, state, notifications) VALUES (NEW.channel, NEW.state, 1)
+        ON CONFLICT (channel, state) DO UPDATE SET notifications = notifications + 1;
+END;
+
+-- what the ledger held when this migration ran
+INSERT INTO run_totals (pipeline, trigger_kind, status, runs, last_ended_at)
+    SELECT pipeline, trigger_kind, status, COUNT(*), MAX(ended_at) FROM runs GROUP BY 1, 2, 3;
+INSERT INTO run_duration_totals (pipeline, status, le, runs, seconds)
+    SELECT pipeline, status,
+           IFNULL((SELECT MIN(le) FROM run_duration_bounds WHERE le >= ended_at - started_at), 9e999) AS bucket,
+           COUNT(*), SUM(ended_at - started_at)
+    FROM runs WHERE status IN {_FINISHED} AND started_at IS NOT NULL AND ended_at IS NOT NULL GROUP BY 1, 2, 3;
+INSERT INTO step_row_totals (pipeline, kind, rows)
+    SELECT runs.pipeline, steps.kind, IFNULL(SUM(steps.rows_out), 0) FROM steps JOIN runs USING (run_id)
+    WHERE steps.status = 'succeeded' GROUP BY 1, 2;
+INSERT INTO tick_totals (pipeline, status, slots) SELECT pipeline, status, COUNT(*) FROM schedule_ticks GROUP BY 1, 2;
+INSERT INTO notification_totals (channel, state, notifications) SELECT channel, state, COUNT(*) FROM outbox GROUP BY 1, 2;
+{_INITIAL_ROLLUPS};
+INSERT INTO step_last (pipeline, step, seconds, ended_at)
+    SELECT pipeline, step, seconds, ended_at FROM (
+        SELECT runs.pipeline, steps.step, steps.ended_at - steps.started_at AS seconds, steps.ended_at,
+               row_number() OVER (PARTITION BY runs.pipeline, steps.step ORDER BY steps.ended_at DESC) AS newest
+        FROM steps JOIN runs USING (run_id)
+        WHERE steps.status = 'succeeded' AND steps.started_at IS NOT NULL AND steps.ended_at IS NOT NULL)
+    WHERE newest = 1;
+
+-- retention: what it selects by, and what its foreign-key checks look up
+CREATE INDEX runs_by_end ON runs (IFNULL(ended_at, created_at), status);
+CREATE INDEX runs_by_parent ON runs (parent_run_id);
+CREATE INDEX schedule_ticks_by_run ON schedule_ticks (run_id);
+CREATE INDEX events_by_ts ON events (ts);
+CREATE INDEX lineage_by_ts ON lineage (ts);
+"""
+
 MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS,
-                         _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS, _AUDIT_ANCHORS]
+                         _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS, _AUDIT_ANCHORS, _AGGREGATES]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,8 +1,10 @@
 """Prometheus metrics of the daemon: run facts read from the ledger at each scrape, plus the
 few things only the daemon sees (file events, schedule delay).
 
-Counters of runs come from the ledger rather than from in-memory counters, so they survive
-a daemon restart and always agree with `flowdeck runs`. Labels are low-cardinality
+Counters of runs come from the running totals the ledger keeps (its triggers update them in
+the transaction of each change) rather than from in-memory counters, so they survive a daemon
+restart, agree with `flowdeck runs`, never go down when old runs are pruned, and cost the same
+to read with a million runs as with ten. Labels are low-cardinality
 (pipeline, trigger, status, step kind); never run ids, file names or error text.
 """
 
@@ -16,21 +18,22 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from flowdeck.state import Ledger
+from flowdeck.state.schema import RUN_DURATION_BOUNDS
 from flowdeck.state.status import RUN_FINISHED
 
-RUN_DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400)
+RUN_DURATION_BUCKETS = RUN_DURATION_BOUNDS  # fixed by the ledger, which sorts finished runs into them
 SCHEDULE_DELAY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
 
 
 class LedgerCollector:
-    """Reads run counts, durations, queue depth and freshness from the ledger at scrape time."""
+    """Reads run counts, durations, queue depth and freshness from the ledger's running totals at scrape time."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
     def collect(self) -> Iterator[Metric]:
         """Yield the metric families (called by prometheus-client on each scrape)."""
-        counts = self.ledger.run_counts()
+        counts = self.ledger.run_totals()
         runs = CounterMetricFamily("flowdeck_runs", "Finished runs, by pipeline, trigger and final status.",
                                    labels=["pipeline", "trigger", "status"])
         in_progress: dict[str, int] = {}
@@ -52,7 +55,7 @@ class LedgerCollector:
 
         durations = HistogramMetricFamily("flowdeck_run_duration_seconds", "Duration of finished runs.",
                                           labels=["pipeline", "status"])
-        for pipeline, status, cumulative, count, total in self.ledger.run_duration_buckets(RUN_DURATION_BUCKETS):
+        for pipeline, status, cumulative, count, total in self.ledger.run_duration_buckets():
             buckets = [(_bound(bound), value) for bound, value in zip(RUN_DURATION_BUCKETS, cumulative)]
             durations.add_metric([pipeline, status], buckets + [("+Inf", count)], total)
         yield durations
