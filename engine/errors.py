@@ -169,6 +169,18 @@ class UnknownColumn(StepFailed):
     """
 
 
+class DamagedFile(FlowdeckError):
+    """A file flowdeck keeps (the ledger, the warehouse) is not readable as what it should be; it was left
+    as found, and the way back is a backup."""
+
+
+def restore_hint(runtime_dir: Path) -> str:
+    """What to do about a damaged ledger or warehouse: restore the runtime folder from `flowdeck backup`."""
+    return (f"restore it from your latest `flowdeck backup`: stop the daemon, move {runtime_dir} aside, copy the "
+            "backup's ledger.sqlite and warehouse.duckdb into a new one and run `flowdeck cleanup` "
+            "(docs/operations.md, \"Backup and restore\"); flowdeck changed nothing in the damaged file")
+
+
 def excerpt_of(text: str, line: int, column: int = 0) -> str:
     """Show one line of ``text`` with a caret under ``column`` (both 1-based)."""
     lines = text.splitlines()

@@ -25,7 +25,7 @@ from flowdeck.engine.alerts.sender import DeliveryReport, Sender, send_test
 from flowdeck.engine.backends.base import QueryResult, TableVersion
 from flowdeck.engine.daemon import stand_in
 from flowdeck.engine.daemon.lease import DaemonState, daemon_health, read_daemon_state
-from flowdeck.engine.errors import FlowdeckError, Forbidden
+from flowdeck.engine.errors import DamagedFile, FlowdeckError, Forbidden, restore_hint
 from flowdeck.engine.governance import retention, roles
 from flowdeck.engine.governance.audit import SOURCES, audit_key, audited
 from flowdeck.engine.governance.lineage import LineageReport, lineage_report
@@ -49,7 +49,16 @@ from flowdeck.engine.run.submit import PreparedRun, Submitted, resume_run, submi
 from flowdeck.engine.run.waiting import WarehouseWait
 from flowdeck.engine.secrets import open_store
 from flowdeck.engine.secrets.store import store_secret
-from flowdeck.state import AlertRecord, AuditRecord, AuditVerification, Ledger, Notification, RunRecord, Silence
+from flowdeck.state import (
+    AlertRecord,
+    AuditRecord,
+    AuditVerification,
+    Ledger,
+    LedgerError,
+    Notification,
+    RunRecord,
+    Silence,
+)
 from flowdeck.state.records import CommitRecord
 
 if TYPE_CHECKING:
@@ -95,8 +104,13 @@ class Workspace:
             with self._ledger_opening:  # one connection per workspace, however many threads ask first
                 if self._ledger is None:
                     self.project.ensure_runtime_dirs()
-                    self._ledger = Ledger(self.project.ledger_path, redact=mask,
-                                          alert_hook=AlertEvaluator(self.project).on_transition, audit_key=audit_key())
+                    try:
+                        self._ledger = Ledger(self.project.ledger_path, redact=mask,
+                                              alert_hook=AlertEvaluator(self.project).on_transition, audit_key=audit_key())
+                    except LedgerError as error:
+                        if not error.damaged:
+                            raise
+                        raise DamagedFile(str(error), hint=restore_hint(self.project.runtime_dir)) from None
         return self._ledger
 
     def _open_ledger(self) -> Ledger:

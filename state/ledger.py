@@ -58,11 +58,17 @@ Redactor = Callable[[str], str]
 _PRUNE_COUNTS = ("runs", "steps", "step_attempts", "check_results", "exports", "events", "lineage", "audit")
 _PRUNED_WITH_RUNS = ("check_results", "step_attempts", "exports", "steps", "events", "lineage")
 BUSY_TIMEOUT_SECONDS = 30.0
+DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")  # what SQLite says of a file that is not (or no longer) a database
 log = logging.getLogger("flowdeck.audit")
 
 
 class LedgerError(Exception):
-    """The ledger file cannot be opened or is newer than this flowdeck."""
+    """The ledger file cannot be opened or is newer than this flowdeck; ``damaged`` when it is not a
+    readable SQLite database (its content is lost unless restored from a backup)."""
+
+    def __init__(self, message: str, *, damaged: bool = False) -> None:
+        super().__init__(message)
+        self.damaged = damaged
 
 
 def stored_schema_version(path: Path) -> int | None:
@@ -127,10 +133,16 @@ class Ledger(MonitoringLedger, AlertLedger):
         except sqlite3.Error as error:
             raise LedgerError(f"cannot open the ledger {self.path}: {error}") from None
         self._db.row_factory = sqlite3.Row
-        _use_wal(self._db, self.path)
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        try:
+            _use_wal(self._db, self.path)
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as error:  # not a database, or a damaged one: nothing was written
+            self._db.close()
+            if getattr(error, "sqlite_errorname", "").startswith(DAMAGED):
+                raise LedgerError(f"the ledger {self.path} is damaged: SQLite says \"{error}\"", damaged=True) from None
+            raise LedgerError(f"cannot open the ledger {self.path}: {error}") from None
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ app.add_typer(audit_app, name="audit")
 @audit_app.callback()
 def audit_list(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many entries, newest first.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many entries, newest first.")] = 50,
     action: Annotated[Optional[str], typer.Option("--action", help="Only actions starting with this (run, secret, edit ...).")] = None,
     actor: Annotated[Optional[str], typer.Option("--actor", help="Only entries of this OS user.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (see docs/security.md).")] = False,

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 def stats(
     ctx: typer.Context,
     pipeline: Annotated[Optional[str], typer.Argument(help="One pipeline (all when omitted).")] = None,
-    days: Annotated[float, typer.Option("--days", help="Look this many days back.")] = 30.0,
-    recent: Annotated[int, typer.Option("--recent", help="How many recent runs per pipeline make the trend.")] = 50,
+    days: Annotated[float, typer.Option("--days", min=0, help="Look this many days back (0: all history).")] = 30.0,
+    recent: Annotated[int, typer.Option("--recent", min=1, help="How many recent runs per pipeline make the trend.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON (docs/monitoring.md).")] = False,
 ) -> None:
     """Run history and trends: success and failure counts, duration trends, errors by kind, slowest steps.

@@ -74,7 +74,7 @@ def new_pipeline(
                                                           "(repeatable or comma-separated).", show_default=False)] = None,
     unique: Annotated[Optional[list[str]], typer.Option("--unique", help="Columns no two rows share.",
                                                         show_default=False)] = None,
-    min_rows: Annotated[Optional[int], typer.Option("--min-rows", help="Fewest rows a run may publish.",
+    min_rows: Annotated[Optional[int], typer.Option("--min-rows", min=0, help="Fewest rows a run may publish.",
                                                     show_default=False)] = None,
     no_checks: Annotated[bool, typer.Option("--no-checks", help="Do not ask for checks.")] = False,
     table: Annotated[Text, typer.Option("--table", help="The table it publishes (default: the pipeline's name).",

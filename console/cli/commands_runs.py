@@ -193,7 +193,7 @@ def runs(
         Optional[str], typer.Option("--status", help="Only runs in this state: queued, running, succeeded, failed, "
                                     "canceled, abandoned.")
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many runs, newest first.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many runs, newest first.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (see docs/cli.md).")] = False,
 ) -> None:
     """List runs, newest first.

@@ -18,7 +18,7 @@ def query(
     sql: Annotated[str, typer.Argument(help="A read-only SQL query (DuckDB dialect).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of row objects.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV with a header line.")] = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")] = 1000,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many rows.")] = 1000,
     wait: Annotated[float, typer.Option("--wait", help="Seconds to wait while a run holds the warehouse.")] = 10.0,
     engine: Annotated[
         Optional[str],

@@ -54,6 +54,16 @@ def run() -> None:
         if isinstance(error, LedgerError):
             print(f"error: {mask(str(error))}", file=sys.stderr)
             sys.exit(2)
+        import sqlite3
+
+        from flowdeck.state.ledger import DAMAGED
+
+        if isinstance(error, sqlite3.DatabaseError) and getattr(error, "sqlite_errorname", "").startswith(DAMAGED):
+            # damage found after the ledger opened (a page in the middle): say so, never a traceback
+            print(f"error: the ledger is damaged: SQLite says \"{error}\"\nhint: restore it from your latest "
+                  "`flowdeck backup` (docs/operations.md, \"Backup and restore\"); flowdeck changed nothing in it",
+                  file=sys.stderr)
+            sys.exit(2)
         import traceback
 
         # a bug: the traceback helps, but it may quote a secret's value

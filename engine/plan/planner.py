@@ -23,6 +23,7 @@ from flowdeck.engine.project.config.steps import (
     TransformStep,
 )
 from flowdeck.engine.project.project import PipelineSource, Project, config_error_at
+from flowdeck.engine.project.textfile import read_text
 from flowdeck.engine.sql.analysis import ParsedQuery, parse_query
 from flowdeck.engine.sql.cache import AnalysisCache
 from flowdeck.engine.sql.params import ParamUse, check_param_uses, path_params
@@ -236,7 +237,7 @@ def _check_reads(check: PlannedCheck, own_output: str | None) -> set[str]:
 
 def _read_query(source: PipelineSource, path: Path, at: tuple[str | int, ...], cache: AnalysisCache) -> ParsedQuery:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         raise config_error_at(
             source, at, f"SQL file not found: {path.relative_to(source.folder) if path.is_relative_to(source.folder) else path}",
@@ -265,7 +266,7 @@ def _source_query(source: PipelineSource, database: DatabaseSource, at: tuple[st
     if text.lower().endswith(".sql") and "\n" not in text:
         path = source.folder / text
         try:
-            return path.read_text(encoding="utf-8")
+            return read_text(path)
         except FileNotFoundError:
             raise config_error_at(source, at, f"SQL file not found: {text}",
                                   hint=f"create {path}, or write the query inline") from None

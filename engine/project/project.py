@@ -124,9 +124,17 @@ class Project:
         return self.root / self.config.pipelines_dir
 
     def ensure_runtime_dirs(self) -> None:
-        """Create the runtime folders, readable by the owner only."""
+        """Create the runtime folders, readable by the owner only; a file where one belongs is refused in words."""
         for folder in (self.runtime_dir, self.logs_dir, self.temp_dir):
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+                raise ConfigError(
+                    f"{blocking} is a file, where flowdeck keeps its runtime folder",
+                    hint=f"move the file aside (flowdeck recreates the folder), or set `runtime_dir` in "
+                    f"{self.root / PROJECT_FILE} to another folder",
+                ) from None
         ignore = self.runtime_dir / ".gitignore"
         if not ignore.exists():
             ignore.write_text("*\n")
@@ -134,10 +142,13 @@ class Project:
     # -- pipelines -----------------------------------------------------------------------------
 
     def pipeline_names(self) -> list[str]:
-        """Names of the pipelines on disk (folders holding a pipeline.yaml), sorted."""
+        """Names of the pipelines on disk (folders holding a pipeline.yaml), sorted.
+
+        A folder where pipeline.yaml belongs counts too, so loading it says what is wrong.
+        """
         if not self.pipelines_dir.is_dir():
             return []
-        return sorted(entry.name for entry in self.pipelines_dir.iterdir() if (entry / PIPELINE_FILE).is_file())
+        return sorted(entry.name for entry in self.pipelines_dir.iterdir() if (entry / PIPELINE_FILE).exists())
 
     def pipeline_folder(self, name: str) -> Path:
         """The folder of pipeline ``name``, directly under pipelines/.
@@ -159,7 +170,7 @@ class Project:
         """Load and validate one pipeline's YAML (its name passes ``pipeline_folder``'s gate first)."""
         if name not in self._pipelines:
             folder = self.pipeline_folder(name)
-            if not (folder / PIPELINE_FILE).is_file():
+            if not (folder / PIPELINE_FILE).exists():
                 raise NotFound(
                     f"no pipeline named `{name}` in {self.pipelines_dir}",
                     hint=did_you_mean(name, self.pipeline_names()) or "list them with `flowdeck pipelines`",

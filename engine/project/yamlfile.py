@@ -70,37 +70,71 @@ def key_path(at: YamlPath) -> str:
 
 
 def load_yaml(path: Path) -> YamlDocument:
-    """Parse ``path``; a syntax error or a duplicate key becomes a ``ConfigError``."""
+    """Parse ``path``; a syntax error, a duplicate key, bytes that are not UTF-8 or a folder where the
+    file belongs becomes a ``ConfigError``."""
+    from flowdeck.engine.project.textfile import read_text
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         raise ConfigError(f"file not found: {path}", hint="check the path, or create the file") from None
-    except OSError as error:
-        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
     return parse_yaml(text, path)
 
 
 def parse_yaml(text: str, path: Path) -> YamlDocument:
-    """Parse YAML ``text`` that came from ``path`` (used for messages only)."""
+    """Parse YAML ``text`` that came from ``path`` (used for messages only); whatever the parser refuses
+    (syntax, a character YAML does not allow, a tag it cannot construct) becomes a ``ConfigError``."""
+    document = YamlDocument(path=path, text=text, data=None)
     try:
         root = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as error:
+        document.data = {} if root is None else _build(root, (), document, _Budget(path))
+    except yaml.MarkedYAMLError as error:  # syntax, or a tag (`!x`) it has no constructor for
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        location = Location(path, line, column)
         problem = error.problem or "invalid YAML"
         raise ConfigError(
             f"this is not valid YAML: {problem}",
-            location=location,
+            location=Location(path, line, column),
             excerpt=_masked_excerpt(text, line, column),
             hint="check indentation and quoting on this line or the one before it",
         ) from None
-    document = YamlDocument(path=path, text=text, data=None)
-    if root is None:
-        document.data = {}
-        return document
-    document.data = _build(root, (), document)
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow (a control character)
+        before = text[: error.position]
+        line, column = before.count("\n") + 1, error.position - (before.rfind("\n") + 1) + 1
+        code = error.character if isinstance(error.character, int) else ord(error.character)
+        raise ConfigError(
+            f"this is not valid YAML: character U+{code:04X} is not allowed in a YAML file",
+            location=Location(path, line, column),
+            excerpt=_masked_excerpt(text, line, column),
+            hint="remove the character (control characters other than tab and newline cannot appear in YAML)",
+        ) from None
+    except yaml.YAMLError as error:  # anything else the parser refuses, said in its words
+        raise ConfigError(f"this is not valid YAML: {error}", location=Location(path),
+                          hint="check the file's syntax") from None
     return document
+
+
+class _Budget:
+    """How many values a document may expand to, and how deep: aliases (``*name``) repeat whole
+    subtrees, so a few lines can stand for billions of values (a "billion laughs" file) or, made
+    recursive, for infinitely many."""
+
+    VALUES = 100_000
+    DEPTH = 64
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.values = 0
+
+    def spend(self, node: yaml.Node, depth: int) -> None:
+        self.values += 1
+        if self.values > self.VALUES or depth > self.DEPTH:
+            too = f"more than {self.VALUES:,} values" if self.values > self.VALUES else f"deeper than {self.DEPTH} levels"
+            raise ConfigError(
+                f"this YAML expands to {too} (anchors and `*aliases` repeat what they name)",
+                location=Location(self.path, node.start_mark.line + 1, node.start_mark.column + 1),
+                hint="write the values out instead of nesting aliases; a flowdeck file needs nothing this large",
+            )
 
 
 def _masked_excerpt(text: str, line: int, column: int) -> str:
@@ -113,7 +147,8 @@ def _masked_excerpt(text: str, line: int, column: int) -> str:
 _constructor = yaml.SafeLoader("")  # only its scalar constructors are used
 
 
-def _build(node: yaml.Node, at: YamlPath, document: YamlDocument) -> Any:
+def _build(node: yaml.Node, at: YamlPath, document: YamlDocument, budget: _Budget) -> Any:
+    budget.spend(node, len(at))
     document.value_positions[at] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
@@ -132,8 +167,8 @@ def _build(node: yaml.Node, at: YamlPath, document: YamlDocument) -> Any:
                     hint="remove one of them; YAML would silently keep only the last",
                 )
             document.key_positions[child] = key_position
-            result[key] = _build(value_node, child, document)
+            result[key] = _build(value_node, child, document, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*at, index), document) for index, item in enumerate(node.value)]
+        return [_build(item, (*at, index), document, budget) for index, item in enumerate(node.value)]
     return _constructor.construct_object(node, deep=True)

@@ -7,6 +7,7 @@ of the text is run exactly as written. In paths (extract sources, load targets) 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,7 +69,10 @@ def _coerce(name: str, kind: str, raw: Any) -> Any:
                 raise ValueError
             return int(text)
         if kind == "number":
-            return float(text)
+            number = float(text)
+            if not math.isfinite(number):  # `inf`, `nan`: no pipeline means these, and SQL has no literal for them
+                raise ValueError
+            return number
         if kind == "boolean":
             if isinstance(raw, bool):
                 return raw

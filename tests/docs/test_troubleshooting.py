@@ -118,6 +118,14 @@ def test_ledger_newer_than_flowdeck(project: Path) -> None:
     assert_quoted(result.stderr)
 
 
+def test_damaged_ledger(project: Path) -> None:
+    (project / ".flowdeck").mkdir()
+    (project / ".flowdeck" / "ledger.sqlite").write_bytes(b"not a database\n" * 512)
+    result = run_flowdeck("runs", project=project)
+    assert result.returncode == 2, result
+    assert_quoted(result.stderr)
+
+
 def test_query_before_any_run(project: Path) -> None:
     result = run_flowdeck("query", "SELECT 1", project=project)
     assert result.returncode == 2, result

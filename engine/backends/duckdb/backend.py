@@ -39,7 +39,17 @@ from flowdeck.engine.backends.base import (
 )
 from flowdeck.engine.backends.files import reader_sql, write_file
 from flowdeck.engine.debug_hooks import crash_point
-from flowdeck.engine.errors import ConfigError, FlowdeckError, NotFound, SqlError, StepFailed, UnknownColumn, WarehouseBusy
+from flowdeck.engine.errors import (
+    ConfigError,
+    DamagedFile,
+    FlowdeckError,
+    NotFound,
+    SqlError,
+    StepFailed,
+    UnknownColumn,
+    WarehouseBusy,
+    restore_hint,
+)
 from flowdeck.engine.masking import mask
 from flowdeck.engine.sql.render import identifier, identifiers, string
 
@@ -93,6 +103,9 @@ def connect_warehouse(
             raise
         except duckdb.IOException as error:
             pid = lock_holder_pid(error)
+            if pid is None and _damaged(error):
+                raise DamagedFile(f"the warehouse {path} is damaged: DuckDB says \"{mask(_first_line(error))}\"",
+                                  hint=restore_hint(path.parent)) from None
             if pid is None:
                 raise StepFailed(f"cannot open the warehouse {path}: {mask(_first_line(error))}", transient=True) from None
             waited = time.monotonic() - started
@@ -107,6 +120,12 @@ def connect_warehouse(
                 on_wait(pid, waited)
                 next_report = waited + 1.0
             time.sleep(min(0.1 + waited / 10, 0.5))
+
+
+def _damaged(error: Exception) -> bool:
+    """Whether DuckDB refused a file because it is not (or no longer) a valid database."""
+    text = str(error)
+    return "not a valid DuckDB database file" in text or "Corrupt database file" in text or "checksum" in text.lower()
 
 
 def _attach_encrypted(path: Path, key: str, *, read_only: bool, config: dict[str, Any],
