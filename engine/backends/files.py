@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from flowdeck.engine.backends.base import FileRead
 from flowdeck.engine.errors import StepFailed
 from flowdeck.engine.project.config.steps import FileSource
-from flowdeck.engine.sql.params import bind_path
+from flowdeck.engine.sql.params import bind_path_inside
 from flowdeck.engine.sql.render import identifier, identifiers, literal, string
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ READERS = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}
 def file_read(project: Project, step: str, source: FileSource, params: dict[str, Any]) -> FileRead:
     """The files an extract step's source names: a path or glob resolved in the project, or a path
     with a scheme (``s3a://``, ``hdfs://``: one only a Spark cluster reads) exactly as written."""
-    pattern = bind_path(source.path, params)
+    pattern = bind_path_inside(source.path, params, project.root)
     path = pattern if "://" in pattern else str(project.resolve_path(pattern))
     return FileRead(paths=[path], format=source.format or file_format(Path(path), step),
                     options=dict(source.options), hive_partitioning=source.hive_partitioning,

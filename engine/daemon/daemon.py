@@ -105,6 +105,7 @@ class Daemon:
     def run(self) -> int:
         """Run until SIGTERM or SIGINT; return the exit code (0 after a clean stop)."""
         self.project.ensure_runtime_dirs()
+        os.chdir(self.project.root)  # relative file names in SQL mean the project's files (see confinement.py)
         setup_logging(self.project.logs_dir)
         lock = ProjectLock(self.project.runtime_dir)
         lock.acquire()  # raises DaemonAlreadyRunning naming the holder

@@ -379,3 +379,16 @@ def _find_cycle(edges: dict[str, set[str]]) -> list[str]:
 
 
 __all__ = ["Plan", "PlannedCheck", "PlannedStep", "SqlError", "build_plan"]
+
+
+def path_templates(plan: Plan) -> list[str]:
+    """The file paths its steps read and write, with their ``{param}`` placeholders unbound."""
+    from flowdeck.engine.project.config.steps import ExtractStep, FileSource, FileTarget, LoadStep
+
+    templates: list[str] = []
+    for step in plan.steps.values():
+        if isinstance(step.config, ExtractStep) and isinstance(step.config.source, FileSource):
+            templates.append(step.config.source.path)
+        elif isinstance(step.config, LoadStep) and isinstance(step.config.to, FileTarget):
+            templates.append(step.config.to.path)
+    return templates

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # named here for the front door too, so that only this module
 
 Purpose = Literal["run", "read", "maintain"]
 OnWait = Callable[[int | None, float], None]  # (holder pid, seconds waited): a run.waiting.WarehouseWait
+PROGRESS_CURSORS = 16  # threads of a run that report their query's progress (more than any max_parallel_steps)
 
 
 def engine_of(project: Project, options: dict[str, Any] | None = None) -> str:
@@ -42,13 +43,20 @@ def open_backend(project: Project, purpose: Purpose, *, engine: str | None = Non
         from flowdeck.engine.backends.spark.backend import open_spark_backend  # pyspark: only for Spark
 
         return open_spark_backend(project)
-    from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
+    from flowdeck.engine.backends.duckdb.backend import DuckDBBackend, progress_cursors
     from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
 
     if purpose == "read":
         return DuckDBBackend(open_warehouse(project, read_only=True, timeout=wait, on_wait=on_wait), read_only=True)
     project.ensure_runtime_dirs()
-    return DuckDBBackend(open_warehouse(project, on_wait=on_wait, temp_directory=temp_dir or project.temp_dir))
+    cursors: list[Any] = []
+
+    def prepare(connection: Any) -> None:  # before open_warehouse locks the configuration (confinement.py)
+        cursors.extend(progress_cursors(connection, PROGRESS_CURSORS))
+
+    connection = open_warehouse(project, on_wait=on_wait, temp_directory=temp_dir or project.temp_dir,
+                                before_lock=prepare)
+    return DuckDBBackend(connection, cursors=cursors)
 
 
 def serve_spark(project: Project) -> str:

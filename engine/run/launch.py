@@ -14,21 +14,36 @@ def spawn_worker(project: Project, run_id: str, *, claimed_by_parent: bool = Fal
 
     With ``claimed_by_parent`` the worker waits for one line on its stdin, then executes the
     run only if the ledger says it was claimed for the worker's pid, and dies with its parent.
+    The master key, when this process has it in its environment, is withheld from the worker's
+    environment and written first on its stdin.
     """
+    from flowdeck.engine.secrets.store import withheld_master_key
+
     project.ensure_runtime_dirs()
     log_path = project.logs_dir / f"worker-{run_id}.log"
     command = [sys.executable, "-m", "flowdeck.engine.run.worker", "--project", str(project.root), run_id]
     if claimed_by_parent:
         command[3:3] = ["--claimed-by-parent", str(os.getpid())]
+    environment, key = withheld_master_key()  # the run's SQL must not find the master key in its environment
+    if key:
+        command[3:3] = ["--master-key-on-stdin"]
     with open(log_path, "ab") as log:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             command,
-            stdin=subprocess.PIPE if claimed_by_parent else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if claimed_by_parent or key else subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a closed terminal or SSH session must not stop it
             cwd=project.root,
+            env=environment,
         )
+    if key:
+        assert process.stdin is not None
+        process.stdin.write(key.encode() + b"\n")
+        process.stdin.flush()
+        if not claimed_by_parent:
+            process.stdin.close()
+    return process
 
 
 def launch_detached(project: Project, run_id: str) -> int:

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowdeck.engine.errors import NotFound, ParamError
-from flowdeck.engine.plan.planner import Plan, build_plan
+from flowdeck.engine.plan.planner import Plan, build_plan, path_templates
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.backend_factory import engine_of, refuse_engine_differences
 from flowdeck.engine.run.liveness import reap_dead_runs
 from flowdeck.engine.run.trigger_keys import manual_key, resume_key
 from flowdeck.engine.secrets.literals import literal_param_problem
-from flowdeck.engine.sql.params import coerce_params
+from flowdeck.engine.sql.params import bind_path_inside, coerce_params
 from flowdeck.state import Ledger, RunRecord
 from flowdeck.state.status import RUN_RESUMABLE, RunStatus
 
@@ -60,6 +60,8 @@ def prepare(project: Project, pipeline: str, params: dict[str, str], *, engine: 
     Spark lint); raise the first problem found."""
     plan = build_plan(project, pipeline)
     checked = coerce_params(plan.source.config.params, params, pipeline)
+    for template in path_templates(plan):  # a path parameter leading out of its folder, before queuing
+        bind_path_inside(template, checked, project.root)
     refuse_engine_differences(project, plan, engine)
     return PreparedRun(plan=plan, params=checked)
 

@@ -36,9 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", required=True)
     parser.add_argument("--claimed-by-parent", type=int, metavar="PID",
                         help="wait for the parent (the daemon, pid PID) to claim the run for this process")
+    parser.add_argument("--master-key-on-stdin", action="store_true",
+                        help="read the master key from the first line of stdin (never from the environment)")
     parser.add_argument("run_id")
     arguments = parser.parse_args(argv)
     stops = _StopRequests()  # before the slow imports: a stop request must never be lost
+    if arguments.master_key_on_stdin:
+        from flowdeck.engine.secrets.store import hand_master_key
+
+        hand_master_key(sys.stdin.readline().rstrip("\n"))
     if arguments.claimed_by_parent is not None:
         _die_with_parent(arguments.claimed_by_parent)
         sys.stdin.readline()  # the daemon writes a line (or closes) once its claim is decided

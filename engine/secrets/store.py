@@ -149,9 +149,28 @@ def credential_file(name: str) -> str | None:
         raise SecretsError(f"cannot read the systemd credential {path}: {error.strerror}") from None
 
 
+_handed: str | None = None  # given to this process on a pipe (a worker), never through its environment
+
+
+def hand_master_key(key: str) -> None:
+    """Use ``key`` as the master key in this process (a worker reads it from its parent on stdin)."""
+    global _handed
+    _handed = key
+
+
+def withheld_master_key() -> tuple[dict[str, str], str | None]:
+    """The environment for a child process, without the master key, and the key to hand it on a pipe.
+
+    A run's SQL executes in the child: what its environment holds, SQL could try to read
+    (``/proc/self/environ``), so the key travels on stdin instead (``--master-key-on-stdin``).
+    """
+    environment = {name: value for name, value in os.environ.items() if name != MASTER_KEY_ENV}
+    return environment, _handed or os.environ.get(MASTER_KEY_ENV) or None
+
+
 def master_key() -> str | None:
-    """The master key of the file keyring, from the environment or a systemd credential."""
-    key = os.environ.get(MASTER_KEY_ENV) or credential_file(MASTER_KEY_ENV)
+    """The master key of the file keyring: handed to this process, from the environment, or a systemd credential."""
+    key = _handed or os.environ.get(MASTER_KEY_ENV) or credential_file(MASTER_KEY_ENV)
     if not key:
         return None
     if len(key) < MIN_MASTER_KEY_LENGTH:

@@ -123,6 +123,10 @@ def check_duckdb_syntax(text: str, path: Path) -> None:
     with _parser_lock:
         if _parser_connection is None:
             _parser_connection = duckdb.connect(":memory:")
+            for setting in ("allowed_directories = []", "enable_external_access = false",
+                            "autoinstall_known_extensions = false", "autoload_known_extensions = false",
+                            "lock_configuration = true"):  # it only parses: nothing outside it is reachable
+                _parser_connection.execute(f"SET {setting}")
         row = _parser_connection.execute("SELECT json_serialize_sql(?)", [text]).fetchone()
     result: dict[str, Any] = json.loads(row[0]) if row else {}
     if not result.get("error") or result.get("error_type") != "parser":

@@ -159,3 +159,27 @@ def path_params(template: str) -> list[str]:
 def bind_path(template: str, values: Mapping[str, Any]) -> str:
     """Replace ``{name}`` in a path by the parameter's value."""
     return _PATH_PARAM.sub(lambda match: "" if values.get(match[1]) is None else str(values[match[1]]), template)
+
+
+def bind_path_inside(template: str, values: Mapping[str, Any], root: Path) -> str:
+    """``bind_path``, refusing values that take the path out of the folder its template names.
+
+    The folder is the template's part before its first parameter (``exports/`` for
+    ``exports/{day}.csv``; the project, ``root``, for ``{name}.csv``), resolved with symbolic
+    links followed, so ``--param day=../../etc/x`` or a link planted in the folder cannot lead
+    a run to read or write elsewhere. A path with a scheme (``s3a://``) is left to its engine.
+    """
+    bound = bind_path(template, values)
+    names = path_params(template)
+    if not names or "://" in template:
+        return bound
+    fixed = template[: template.index("{")]
+    folder = (root / (fixed if fixed.endswith("/") or not fixed else str(Path(fixed).parent))).resolve()
+    target = (root / bound).resolve()
+    if target != folder and not target.is_relative_to(folder):
+        given = ", ".join(f"{name}={values.get(name)!r}" for name in names)
+        raise ParamError(
+            f"the path {template} with {given} leads out of {folder}",
+            hint="a path parameter names a file inside that folder: no `..`, no absolute path, no link leading out",
+        )
+    return bound

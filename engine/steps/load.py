@@ -20,7 +20,7 @@ from flowdeck.engine.plan.planner import PlannedStep
 from flowdeck.engine.project.config.steps import DatabaseTarget, FileTarget, LoadStep
 from flowdeck.engine.secrets import resolve
 from flowdeck.engine.secrets.encryption import write_encrypted_parquet
-from flowdeck.engine.sql.params import bind_path
+from flowdeck.engine.sql.params import bind_path_inside
 from flowdeck.engine.sql.render import identifier, identifiers
 from flowdeck.engine.steps.context import StepContext, StepResult
 from flowdeck.engine.steps.publish import publish_file
@@ -37,7 +37,7 @@ def load(context: StepContext, step: PlannedStep, config: LoadStep) -> StepResul
 def target_path(context: StepContext, config: LoadStep) -> Path:
     """The file a load step writes, with run parameters bound."""
     assert isinstance(config.to, FileTarget), "a database target names no file"
-    return context.project.resolve_path(bind_path(config.to.path, context.params))
+    return context.project.resolve_path(bind_path_inside(config.to.path, context.params, context.project.root))
 
 
 # -- files -------------------------------------------------------------------------------------------

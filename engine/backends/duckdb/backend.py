@@ -37,6 +37,7 @@ from flowdeck.engine.backends.base import (
     rollback_refusal,
     run_tag,
 )
+from flowdeck.engine.backends.duckdb.confinement import refuse_side_effects
 from flowdeck.engine.backends.files import reader_sql, write_file
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import (
@@ -60,6 +61,21 @@ _COMMIT_COLUMNS = "seq, run_id, step, output, kind, data_run_id, base_run_id, ro
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 WaitCallback = Callable[[int | None, float], None]
+
+
+def progress_cursors(connection: duckdb.DuckDBPyConnection, count: int) -> list[duckdb.DuckDBPyConnection]:
+    """``count`` cursors that track their queries' progress, made before the configuration is locked
+    (``open_warehouse(before_lock=...)``), for ``DuckDBBackend(cursors=...)``."""
+    cursors = [connection.cursor() for _ in range(count)]
+    for cursor in cursors:
+        _track_progress(cursor)
+    return cursors
+
+
+def _track_progress(cursor: duckdb.DuckDBPyConnection) -> None:
+    # DuckDB tracks a query's progress only with the progress bar on (its printing stays off)
+    cursor.execute("SET enable_progress_bar = true")
+    cursor.execute("SET enable_progress_bar_print = false")
 
 
 def lock_holder_pid(error: BaseException) -> int | None:
@@ -202,9 +218,12 @@ class DuckDBBackend(Backend):
 
     name = "duckdb"
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> None:
+    def __init__(self, connection: duckdb.DuckDBPyConnection, *, read_only: bool = False,
+                 cursors: list[duckdb.DuckDBPyConnection] | None = None) -> None:
         self._connection = connection
         self._local = threading.local()
+        # made by ``progress_cursors`` before the connection's configuration was locked
+        self._spare: list[duckdb.DuckDBPyConnection] = list(cursors or [])
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursor_of_thread: dict[int, duckdb.DuckDBPyConnection] = {}
         self._cursors_lock = threading.Lock()
@@ -248,11 +267,15 @@ class DuckDBBackend(Backend):
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
-            cursor = self._connection.cursor()
-            cursor.execute(f"USE {identifier(self._database)}")
-            # DuckDB tracks a query's progress only with the progress bar on (its printing stays off)
-            cursor.execute("SET enable_progress_bar = true")
-            cursor.execute("SET enable_progress_bar_print = false")
+            with self._cursors_lock:
+                cursor = self._spare.pop() if self._spare else None
+            if cursor is None:  # more threads than prepared cursors: this one reports no progress
+                cursor = self._connection.cursor()
+                try:
+                    _track_progress(cursor)
+                except duckdb.InvalidInputException:  # the configuration is locked
+                    pass
+            cursor.execute(f"USE {identifier(self._database)}")  # USE is allowed with the configuration locked
             self._local.cursor = cursor
             with self._cursors_lock:
                 self._cursors.append(cursor)
@@ -582,6 +605,8 @@ class DuckDBBackend(Backend):
             return cursor.sql(f"SELECT * FROM {identifier(table)}").to_arrow_reader(batch_size=ARROW_BATCH_ROWS)
 
     def query(self, sql: str, *, limit: int = 1000) -> QueryResult:
+        if self.read_only:
+            refuse_side_effects(sql)  # a person's query only reads: no COPY ... TO, ATTACH, INSTALL, LOAD, SET
         with self._query_errors():
             cursor = self._cursor().execute(sql)
             columns = [column[0] for column in cursor.description or []]
@@ -626,12 +651,13 @@ class DuckDBBackend(Backend):
 
     def close(self) -> None:
         with self._cursors_lock:
-            for cursor in self._cursors:
+            for cursor in [*self._cursors, *self._spare]:
                 try:
                     cursor.close()
                 except duckdb.Error:
                     pass
             self._cursors.clear()
+            self._spare.clear()
             self._cursor_of_thread.clear()
         self._connection.close()
 

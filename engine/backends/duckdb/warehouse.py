@@ -1,13 +1,16 @@
-"""Opening the project's DuckDB warehouse with its settings: threads, memory, temp folder, encryption."""
+"""Opening the project's DuckDB warehouse with its settings: threads, memory, temp folder, encryption,
+and confined to the project (``confinement.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from flowdeck.engine.backends.duckdb.backend import WaitCallback, connect_warehouse
+from flowdeck.engine.backends.duckdb.confinement import confine
 from flowdeck.engine.secrets import resolve
 
 if TYPE_CHECKING:
@@ -21,8 +24,14 @@ def open_warehouse(
     timeout: float | None = None,
     on_wait: WaitCallback | None = None,
     temp_directory: Path | None = None,
+    before_lock: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse as flowdeck.yaml describes it; an encrypted one is opened with its key from the secrets store."""
+    """Open the warehouse as flowdeck.yaml describes it; an encrypted one is opened with its key from the secrets store.
+
+    The connection comes back confined (``confinement.confine``): user SQL reaches only the
+    project's folders, and its settings are locked. ``before_lock`` is flowdeck's last chance
+    to set up the connection (its cursors' progress bar) before the lock.
+    """
     settings = project.config.warehouse
     config: dict[str, Any] = {}
     if settings.threads:
@@ -39,7 +48,7 @@ def open_warehouse(
     extensions = project.resolve_path(settings.extension_directory) if settings.extension_directory else None
     if not read_only:
         project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    return connect_warehouse(
+    connection = connect_warehouse(
         project.warehouse_path,
         read_only=read_only,
         timeout=settings.lock_timeout.total_seconds() if timeout is None else timeout,
@@ -48,3 +57,11 @@ def open_warehouse(
         encryption_key=key,
         extension_directory=extensions,
     )
+    try:
+        if before_lock is not None:
+            before_lock(connection)
+        confine(connection, project)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
