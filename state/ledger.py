@@ -51,6 +51,7 @@ from flowdeck.state.records import (
     Watermark,
 )
 from flowdeck.state.schema import MIGRATIONS, RUN_DURATION_BOUNDS, SCHEMA_VERSION, rebuild_rollups
+from flowdeck.state.space import SpaceReserve, full_disk_message, is_disk_full
 from flowdeck.state.status import RUN_FINISHED, RunStatus, StepStatus
 
 Redactor = Callable[[str], str]
@@ -71,6 +72,10 @@ class LedgerError(Exception):
         self.damaged = damaged
 
 
+class LedgerFull(LedgerError):
+    """The disk holding the ledger is full: the message names the folder, what is free and what is needed."""
+
+
 def stored_schema_version(path: Path) -> int | None:
     """The schema version of the ledger file at ``path``, read without opening it for writing or migrating it.
 
@@ -82,6 +87,8 @@ def stored_schema_version(path: Path) -> int | None:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             return int(db.execute("PRAGMA user_version").fetchone()[0])
     except sqlite3.Error as error:
+        if is_disk_full(error, Path(path).parent):
+            raise LedgerFull(full_disk_message(Path(path).parent, "reading the ledger")) from None
         raise LedgerError(f"cannot read the ledger {path}: {error}") from None
 
 
@@ -96,7 +103,7 @@ def _use_wal(db: sqlite3.Connection, path: Path) -> None:
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error):
-                raise LedgerError(f"cannot open the ledger {path}: {error}") from None
+                raise  # the caller says what it means (a full disk is not a damaged ledger)
             if time.monotonic() > deadline:
                 raise LedgerError(f"cannot open the ledger {path}: another process kept it locked for "
                                   f"{BUSY_TIMEOUT_SECONDS:g} s; try again when it is done") from None
@@ -131,6 +138,8 @@ class Ledger(MonitoringLedger, AlertLedger):
                 self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as error:
+            if is_disk_full(error, self.path.parent):
+                raise LedgerFull(full_disk_message(self.path.parent, "opening the ledger")) from None
             raise LedgerError(f"cannot open the ledger {self.path}: {error}") from None
         self._db.row_factory = sqlite3.Row
         try:
@@ -142,7 +151,11 @@ class Ledger(MonitoringLedger, AlertLedger):
             self._db.close()
             if getattr(error, "sqlite_errorname", "").startswith(DAMAGED):
                 raise LedgerError(f"the ledger {self.path} is damaged: SQLite says \"{error}\"", damaged=True) from None
+            if is_disk_full(error, self.path.parent):
+                raise LedgerFull(full_disk_message(self.path.parent, "opening the ledger")) from None
             raise LedgerError(f"cannot open the ledger {self.path}: {error}") from None
+        self._reserve = SpaceReserve(self.path.parent)
+        self._reserve.keep()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -205,15 +218,27 @@ class Ledger(MonitoringLedger, AlertLedger):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken immediately so read-then-write cannot race."""
+        """One write transaction, taken immediately so read-then-write cannot race; ``LedgerFull`` when
+        the disk is full (the transaction rolled back, nothing half-written)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as error:
+                if not is_disk_full(error, self.path.parent):
+                    raise
+                if self._db.in_transaction:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise LedgerFull(full_disk_message(self.path.parent, "writing the ledger")) from None
 
     def _event(
         self,
@@ -309,9 +334,21 @@ class Ledger(MonitoringLedger, AlertLedger):
             ).rowcount == 1
 
     def finish_run(self, run_id: str, status: RunStatus, error: str | None = None) -> bool:
-        """Move a running run to a final state; ``False`` if it was not running."""
+        """Move a running run to a final state; ``False`` if it was not running.
+
+        On a full disk the space reserve is given back and the end recorded with it, so a run that
+        failed for want of space says so instead of being found abandoned later with no cause.
+        """
         if status not in RUN_FINISHED:
             raise ValueError(f"not a final status: {status}")
+        try:
+            return self._finish_run(run_id, status, error)
+        except LedgerFull:
+            if not self._reserve.release():
+                raise
+            return self._finish_run(run_id, status, error)
+
+    def _finish_run(self, run_id: str, status: RunStatus, error: str | None) -> bool:
         now = time.time()
         with self._write() as db:
             changed = db.execute(

@@ -64,6 +64,16 @@ def run() -> None:
                   "`flowdeck backup` (docs/operations.md, \"Backup and restore\"); flowdeck changed nothing in it",
                   file=sys.stderr)
             sys.exit(2)
+        from pathlib import Path
+
+        from flowdeck.state.space import full_disk_message, is_disk_full
+
+        if isinstance(error, OSError) and is_disk_full(error, Path(error.filename or ".").parent):
+            # a file flowdeck writes (a log, the secrets file, an anchor) found the disk full
+            folder = Path(error.filename).parent if error.filename else Path.cwd()
+            print(f"error: {full_disk_message(folder, f'writing {error.filename}' if error.filename else 'flowdeck')}",
+                  file=sys.stderr)
+            sys.exit(2)
         import traceback
 
         # a bug: the traceback helps, but it may quote a secret's value

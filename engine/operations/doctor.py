@@ -213,14 +213,23 @@ def runtime_paths(project: Project) -> dict[str, Path]:
 
 def check_paths(project: Project) -> Iterator[DoctorFinding]:
     """Each runtime folder can be written (or created)."""
+    from flowdeck.state.space import MIN_FREE_BYTES, free_bytes, size_text
+
     for label, path in runtime_paths(project).items():
         problem = writable_problem(path)
         check = f"path {label}"
-        if problem is None:
-            state = "writable" if path.is_dir() else "can be created"
-            yield DoctorFinding(check, "ok", f"{path} {state}")
-        else:
+        if problem is not None:
             yield DoctorFinding(check, "fail", problem, _path_fix(path))
+            continue
+        state = "writable" if path.is_dir() else "can be created"
+        free = free_bytes(path)
+        if free is not None and free < MIN_FREE_BYTES:  # writable, yet nothing fits: every command would fail
+            yield DoctorFinding(check, "fail", f"{path} {state}, but its disk has only {size_text(free)} free; "
+                                f"flowdeck needs at least {size_text(MIN_FREE_BYTES)} there",
+                                "free space on that disk (old worker logs are in the logs folder; `flowdeck prune` "
+                                "needs some space itself), or point runtime_dir in flowdeck.yaml at another disk")
+        else:
+            yield DoctorFinding(check, "ok", f"{path} {state}" + (f", {size_text(free)} free" if free is not None else ""))
 
 
 def writable_problem(folder: Path) -> str | None:
@@ -260,11 +269,15 @@ def _user() -> str:
 def check_ledger(project: Project) -> DoctorFinding:
     """The ledger's schema version matches this flowdeck's (no pending migrations, not from a newer flowdeck)."""
     from flowdeck.state import LedgerError, stored_schema_version
+    from flowdeck.state.ledger import LedgerFull
     from flowdeck.state.schema import SCHEMA_VERSION
 
     path = project.ledger_path
     try:
         stored = stored_schema_version(path)
+    except LedgerFull as error:
+        return DoctorFinding("ledger", "fail", str(error),
+                             "free space on that disk; nothing is wrong with the ledger itself (do not restore it)")
     except LedgerError as error:
         return DoctorFinding("ledger", "fail", str(error),
                              f"restore {path.name} from a backup (the daemon keeps none by itself), or move it aside "

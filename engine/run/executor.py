@@ -43,7 +43,7 @@ from flowdeck.engine.steps.check_queries import CheckQuery
 from flowdeck.engine.steps.context import StepContext, StepResult
 from flowdeck.engine.steps.dispatch import bytes_moved, run_step
 from flowdeck.engine.steps.input_files import sha256_of
-from flowdeck.state import Ledger, RunRecord
+from flowdeck.state import Ledger, LedgerError, RunRecord
 from flowdeck.state.status import RunStatus, StepStatus
 
 HEARTBEAT_SECONDS = 2.0
@@ -160,6 +160,8 @@ class RunExecutor:
             # a run that failed exits 1, whatever failed it; only a busy warehouse says so (exit 4)
             return self._finish(run, RunStatus.FAILED, error.render(),
                                 exit_code=error.exit_code if isinstance(error, WarehouseBusy) else None)
+        except LedgerError as error:  # a full disk: said in words, and kept on the run (the ledger's space reserve)
+            return self._finish(run, RunStatus.FAILED, str(error))
         except Exception as error:  # a bug, not bad input: record it rather than lose the run
             return self._finish(run, RunStatus.FAILED, f"internal error: {type(error).__name__}: {error}")
         finally:
