@@ -28,6 +28,7 @@ from flowdeck.engine.daemon.lease import DaemonState, daemon_health, read_daemon
 from flowdeck.engine.errors import DamagedFile, FlowdeckError, Forbidden, restore_hint
 from flowdeck.engine.governance import retention, roles
 from flowdeck.engine.governance.audit import SOURCES, audit_key, audited
+from flowdeck.engine.governance.refusals import collect_refusals
 from flowdeck.engine.governance.lineage import LineageReport, lineage_report
 from flowdeck.engine.governance.roles import Identity
 from flowdeck.engine.masking import install_log_masking, mask
@@ -111,6 +112,7 @@ class Workspace:
                         if not error.damaged:
                             raise
                         raise DamagedFile(str(error), hint=restore_hint(self.project.runtime_dir)) from None
+                    collect_refusals(self._ledger, self.project.runtime_dir)  # viewers' refusals, by the service user
         return self._ledger
 
     def _open_ledger(self) -> Ledger:
@@ -169,6 +171,7 @@ class Workspace:
         with audited(self.ledger, actor=self.user, source=self.source, action=action, target=target,
                      details=details) as extra:
             self.require(permission, target)
+            self.ledger.require_writable()  # its audit entry is written after the change: refuse before it
             yield extra
 
     def record_login(self) -> AuditRecord:

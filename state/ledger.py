@@ -76,6 +76,10 @@ class LedgerFull(LedgerError):
     """The disk holding the ledger is full: the message names the folder, what is free and what is needed."""
 
 
+class LedgerReadOnly(LedgerError):
+    """This user may read the ledger but not write it (a viewer, in the file layout of docs/security.md)."""
+
+
 def stored_schema_version(path: Path) -> int | None:
     """The schema version of the ledger file at ``path``, read without opening it for writing or migrating it.
 
@@ -83,8 +87,11 @@ def stored_schema_version(path: Path) -> int | None:
     """
     if not Path(path).exists():
         return None
+    shm = Path(path).with_name(Path(path).name + "-shm")
+    # a reader who cannot create the -shm (a viewer) reads the file as it is once no writer has it open
+    fixed = "&immutable=1" if not shm.exists() and not os.access(Path(path).parent, os.W_OK) else ""
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro{fixed}", uri=True)) as db:
             return int(db.execute("PRAGMA user_version").fetchone()[0])
     except sqlite3.Error as error:
         if is_disk_full(error, Path(path).parent):
@@ -149,6 +156,8 @@ class Ledger(MonitoringLedger, AlertLedger):
             self._migrate()
         except sqlite3.DatabaseError as error:  # not a database, or a damaged one: nothing was written
             self._db.close()
+            if self._open_for_reading_only(error):
+                return
             if getattr(error, "sqlite_errorname", "").startswith(DAMAGED):
                 raise LedgerError(f"the ledger {self.path} is damaged: SQLite says \"{error}\"", damaged=True) from None
             if is_disk_full(error, self.path.parent):
@@ -156,6 +165,27 @@ class Ledger(MonitoringLedger, AlertLedger):
             raise LedgerError(f"cannot open the ledger {self.path}: {error}") from None
         self._reserve = SpaceReserve(self.path.parent)
         self._reserve.keep()
+
+    def _open_for_reading_only(self, error: sqlite3.DatabaseError) -> bool:
+        """Open the ledger for reading when this user may only read it (a viewer) and no writer has it open.
+
+        SQLite reads a WAL database through its -shm file, which a reader who cannot write the
+        folder cannot create once the last writer has closed (and removed it). Then every change
+        is in the ledger file itself, read as it is (``immutable``); writes fail (``LedgerReadOnly``).
+        """
+        name = getattr(error, "sqlite_errorname", "") or ""
+        shm = self.path.with_name(self.path.name + "-shm")
+        if not name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")) or shm.exists() or \
+                os.access(self.path.parent, os.W_OK) or not os.access(self.path, os.R_OK):
+            return False
+        self._db = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        if self.schema_version != SCHEMA_VERSION:  # only a writer migrates: say what the version check says
+            self._db.close()
+            return False
+        self._reserve = SpaceReserve(self.path.parent)
+        return True
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -231,6 +261,8 @@ class Ledger(MonitoringLedger, AlertLedger):
                     raise
                 self._db.execute("COMMIT")
             except sqlite3.OperationalError as error:
+                if getattr(error, "sqlite_errorname", "").startswith("SQLITE_READONLY"):
+                    raise self._read_only() from None
                 if not is_disk_full(error, self.path.parent):
                     raise
                 if self._db.in_transaction:
@@ -239,6 +271,19 @@ class Ledger(MonitoringLedger, AlertLedger):
                     except sqlite3.Error:
                         pass
                 raise LedgerFull(full_disk_message(self.path.parent, "writing the ledger")) from None
+
+    def require_writable(self) -> None:
+        """Refuse, before anything changes, when this user cannot write the ledger: an action done then could
+        not be audited after it (``LedgerReadOnly``)."""
+        files = [self.path, *(self.path.with_name(self.path.name + suffix) for suffix in ("-wal", "-shm"))]
+        if any(path.exists() and not os.access(path, os.W_OK) for path in files) or \
+                not os.access(self.path.parent, os.W_OK | os.X_OK):
+            raise self._read_only()
+
+    def _read_only(self) -> LedgerReadOnly:
+        return LedgerReadOnly(f"this user cannot write the ledger {self.path}: nothing was changed "
+                              "(the runtime folder and its files must be writable by the group of admins and "
+                              "operators; docs/security.md, \"File permissions\")")
 
     def _event(
         self,

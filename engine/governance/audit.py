@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import FlowdeckError, Forbidden
+from flowdeck.engine.governance.refusals import collect_refusals, leave_refusal
 from flowdeck.state import AuditVerification, Ledger
 from flowdeck.state.audit import AuditAnchor
+from flowdeck.state.ledger import LedgerReadOnly
 from flowdeck.state.records import iso
 
 if TYPE_CHECKING:
@@ -50,9 +52,14 @@ def audited(ledger: Ledger, *, actor: str, source: str, action: str, target: str
     try:
         yield extra
     except Forbidden:
-        ledger.append_audit(actor=actor, source=source, action=action, target=target, outcome="denied",
-                            details=extra or None)
-        raise
+        try:
+            ledger.append_audit(actor=actor, source=source, action=action, target=target, outcome="denied",
+                                details=extra or None)
+        except LedgerReadOnly:  # a viewer who may only read the ledger: left for the service user to audit
+            if not leave_refusal(ledger.path.parent, source=source, action=action, target=target, details=extra or None):
+                log.warning("not audited: %s was refused %s (%s); this user cannot write the ledger", actor, action,
+                            target)
+        raise  # the refusal stands either way (exit 3)
     except FlowdeckError as error:
         ledger.append_audit(actor=actor, source=source, action=action, target=target, outcome="failed",
                             details={**extra, "error": error.what})
@@ -141,6 +148,7 @@ class AuditAnchoring:
         if not now and moment - self._checked_at < ANCHOR_EVERY_SECONDS:
             return
         self._checked_at = moment
+        collect_refusals(self.ledger, self.ledger.path.parent)  # viewers' refusals join the chain before it is anchored
         head = self.ledger.audit_head()
         if head is None or (self.last is not None and (self.last.entry_id, self.last.hash) == head):
             return

@@ -124,7 +124,13 @@ class Project:
         return self.root / self.config.pipelines_dir
 
     def ensure_runtime_dirs(self) -> None:
-        """Create the runtime folders, readable by the owner only; a file where one belongs is refused in words."""
+        """Create the runtime folders, readable by the owner only; a file where one belongs is refused in words.
+
+        A runtime folder an admin made group-writable is shared with that group (``sharing.py``):
+        its subfolders and what this process creates from now on keep the group's rights.
+        """
+        from flowdeck.engine.project.sharing import folder_mode, group_shared, share_ledger, share_with_group
+
         for folder in (self.runtime_dir, self.logs_dir, self.temp_dir):
             try:
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -135,6 +141,17 @@ class Project:
                     hint=f"move the file aside (flowdeck recreates the folder), or set `runtime_dir` in "
                     f"{self.root / PROJECT_FILE} to another folder",
                 ) from None
+        if group_shared(self.runtime_dir):
+            share_with_group()
+            for folder in (self.logs_dir, self.temp_dir, self.cache_dir):
+                wanted = folder_mode(self.runtime_dir, temp=folder == self.temp_dir)
+                try:
+                    folder.mkdir(mode=wanted & 0o777, exist_ok=True)
+                    if folder.stat().st_uid == os.geteuid() and (folder.stat().st_mode & 0o7777) != wanted:
+                        os.chmod(folder, wanted)  # created private before the folder was shared, or by the umask
+                except OSError:
+                    pass  # another member's folder: they keep it shared
+            share_ledger(self.ledger_path)
         ignore = self.runtime_dir / ".gitignore"
         if not ignore.exists():
             ignore.write_text("*\n")

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from flowdeck.engine.project.sharing import group_shared
+
 PREFIX = "run-"
 
 
@@ -20,7 +22,8 @@ def _name(run_id: str) -> str:
 def run_temp_dir(base: Path, run_id: str) -> Iterator[Path]:
     """A fresh ``base/run-<id>`` folder (mode 0700, and ``base`` too) that is deleted on the way out."""
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(base, 0o700)  # an older base folder may have been created with the umask's mode
+    if not group_shared(base.parent):  # a shared runtime folder shares this one too (ensure_runtime_dirs)
+        os.chmod(base, 0o700)  # an older base folder may have been created with the umask's mode
     folder = base / _name(run_id)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(mode=0o700)

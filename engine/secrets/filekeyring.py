@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.project.sharing import file_mode
 
 FORMAT = "flowdeck-secrets"
 VERSION = 1
@@ -53,6 +54,10 @@ class FileKeyring:
             envelope = json.loads(self.path.read_text(encoding="ascii"))
         except FileNotFoundError:
             return {}
+        except PermissionError:
+            raise SecretsError(f"this user cannot read the secrets file {self.path}",
+                               hint="share the runtime folder with a group that holds this user (docs/security.md, "
+                               "\"File permissions\"), then have an admin set the secret again") from None
         except (OSError, ValueError) as error:
             raise SecretsError(f"cannot read the secrets file {self.path}: {error}",
                                hint="restore it from a backup, or remove it and set the secrets again") from None
@@ -104,7 +109,7 @@ class FileKeyring:
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         lock_path = self.path.with_name(self.path.name + ".lock")
-        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, file_mode(self.path.parent))
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             yield
@@ -127,7 +132,8 @@ class FileKeyring:
             "ciphertext": base64.b64encode(ciphertext).decode(),
         }
         partial = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # 0600, or 0660 in a runtime folder shared with a group: the daemon reads what an admin stored
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode(self.path.parent))
         try:
             with os.fdopen(descriptor, "w", encoding="ascii") as handle:
                 json.dump(envelope, handle)

@@ -63,6 +63,8 @@ SKIPPED: tuple[Skip, ...] = (
     Skip("cli.md", r"systemctl restart", "restarts a systemd service: needs root and systemd"),
     Skip("cli.md", r"^flowdeck spark serve|--engine spark", "starts a Spark driver (Java, a minute): "
          "tests/spark/test_spark_serve.py runs it"),
+    Skip("security.md", r"^sudo ", "sets up OS users and file modes on a server: "
+         "tests/security/test_permission_layout.py does it with real users"),
     Skip("development.md", r"^make (setup|check)\b|^\.venv/bin/python -m pytest",
          "sets up a checkout of flowdeck, checks its code, or runs this very suite"),
 )
