@@ -12,6 +12,7 @@ import flowdeck.state.ledger as ledger_module
 from flowdeck.engine.plan.slots import describe_schedule, schedule_identity
 from flowdeck.engine.project.config.pipeline import Schedule
 from flowdeck.state import Ledger
+from flowdeck.state import schema as schema_module
 from flowdeck.state.schema import MIGRATIONS, SCHEMA_VERSION
 
 PARIS_SIX = Schedule(cron="0 6 * * *", timezone="Europe/Paris")
@@ -21,9 +22,10 @@ WEEKDAYS = Schedule(cron="*/5 8-18 * * 1-5")
 
 def ledger_before_schedule_keys(path: Path, monkeypatch: pytest.MonkeyPatch, rows: dict[str, tuple[str, float]]) -> None:
     """A ledger as the release before stable keys left it: ``schedule_state.spec`` holds descriptions."""
+    keys = MIGRATIONS.index(schema_module._SCHEDULE_KEYS)  # later migrations (audit anchors, aggregates) come after it
     with monkeypatch.context() as before:
-        before.setattr(ledger_module, "MIGRATIONS", MIGRATIONS[:-1])
-        before.setattr(ledger_module, "SCHEMA_VERSION", SCHEMA_VERSION - 1)
+        before.setattr(ledger_module, "MIGRATIONS", MIGRATIONS[:keys])
+        before.setattr(ledger_module, "SCHEMA_VERSION", keys)
         Ledger(path).close()
     with closing(sqlite3.connect(path)) as db, db:
         db.executemany("INSERT INTO schedule_state (pipeline, spec, since) VALUES (?, ?, ?)",
