@@ -45,13 +45,11 @@ def size_text(count: int) -> str:
     """A byte count as people read it: 0 bytes, 812 KB, 3.5 MB, 32 MB."""
     if count < 1024:
         return f"{count} bytes"
-    value = float(count)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1024
+    value, unit = count / 1024, "KB"
+    for larger in ("MB", "GB", "TB"):
         if value < 1024:
             break
-    else:
-        unit, value = "TB", value / 1024
+        value, unit = value / 1024, larger
     return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
 
 
