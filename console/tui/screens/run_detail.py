@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Log, Static
+from textual.widgets import DataTable, Footer, Static
 
 from flowdeck.console.cli.charts import format_bytes, sparkline
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import RunDetailLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
 from flowdeck.console.tui.widgets.status import format_duration, short_time, status_text
+from flowdeck.console.tui.widgets.run_log import RunLog
 from flowdeck.console.tui.widgets.step_progress import StepProgress
 from flowdeck.console.tui.widgets.top_bar import TopBar
 from flowdeck.state import CheckRecord, EventRecord, RunRecord, StepRecord
@@ -58,7 +59,7 @@ class RunDetailScreen(ConsoleScreen):
         checks.add_column("SAMPLE", key="sample")
         yield checks
         yield Static("", id="log-title", classes="subtitle")
-        yield Log(max_lines=LOG_LINES_KEPT, auto_scroll=True, id="log")
+        yield RunLog(max_lines=LOG_LINES_KEPT, auto_scroll=True, id="log")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -103,10 +104,8 @@ class RunDetailScreen(ConsoleScreen):
         self._draw_summary()
         self._draw_steps(message.steps)
         self._draw_checks(message.checks)
-        log = self.query_one(Log)
         if message.events:
-            log.write_lines([line for event in message.events for line in _log_lines(event)],
-                            scroll_end=self.following)
+            self.query_one(RunLog).append([line for event in message.events for line in _log_lines(event)])
 
     def _draw_summary(self) -> None:
         run = self.run
@@ -181,10 +180,7 @@ class RunDetailScreen(ConsoleScreen):
     def action_toggle_follow(self) -> None:
         """Pause the log where it is, or follow the tail again."""
         self.following = not self.following
-        log = self.query_one(Log)
-        log.auto_scroll = self.following
-        if self.following:
-            log.scroll_end(animate=False)
+        self.query_one(RunLog).follow(self.following)
         self._update_log_title()
 
     def _update_log_title(self) -> None:
