@@ -63,6 +63,15 @@ class ActionSpec:
         """The key shown in the footer and help."""
         return _pretty_key(self.keys[0]) if self.keys else ""
 
+    @property
+    def typing_key_display(self) -> str:
+        """The key shown while a text field has the focus, where printable keys type (and Esc leaves the
+        field): the first key that still acts there."""
+        for key in self.keys:
+            if not is_printable_key(key) and key != "escape":
+                return _pretty_key(key)
+        return ""
+
     def binding(self) -> Binding:
         """The Textual binding of this action."""
         return Binding(",".join(self.keys), self.action, self.description, show=self.footer,
@@ -102,7 +111,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("app.theme", "app.set_theme", ("ctrl+t",), "Next theme", command="theme", usage="[NAME]",
                footer=False),
     ActionSpec("app.debug", "app.debug", ("f12",), "Debug info", command="debug", footer=False),
-    ActionSpec("app.quit", "app.quit", ("q", "ctrl+q"), "Quit", command="quit", aliases=("q", "q!", "exit")),
+    ActionSpec("app.quit", "app.quit", ("q", "ctrl+q"), "Quit", command="quit",
+               aliases=("q", "exit")),
+    ActionSpec("app.force_quit", "app.force_quit", (), "Quit, discarding unsaved edits", command="q!", footer=False),
     # -- pipelines --------------------------------------------------------------------------------
     ActionSpec("pipelines.run", "app.launch_run", ("r", "f5"), "Run", scope="pipelines", permission="run",
                palette=False),
@@ -139,11 +150,15 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("alerts.all", "toggle_acknowledged", ("s", "ctrl+s"), "Show/hide acknowledged", scope="alerts",
                palette=False),
     # -- editor ------------------------------------------------------------------------------------------
-    ActionSpec("editor.save", "save", ("ctrl+s",), "Save", scope="editor", permission="edit", palette=False),
-    ActionSpec("editor.next_file", "next_file", ("ctrl+n", "f6"), "Next file", scope="editor", palette=False),
-    ActionSpec("editor.problem", "goto_problem", ("ctrl+g", "f7"), "Go to problem", scope="editor",
+    # letters act after Esc has left the text (the line under it says so); while typing, the ctrl/F keys do
+    ActionSpec("editor.save", "save", ("s", "ctrl+s"), "Save", scope="editor", permission="edit", palette=False),
+    ActionSpec("editor.next_file", "next_file", ("n", "ctrl+n", "f6"), "Next file", scope="editor", palette=False),
+    ActionSpec("editor.problem", "goto_problem", ("p", "ctrl+g", "f7"), "Go to problem", scope="editor",
                palette=False),
-    ActionSpec("editor.close", "close", ("escape", "f9"), "Close", scope="editor", palette=False),
+    ActionSpec("editor.type", "type_text", ("i", "enter"), "Type in the text", scope="editor", footer=False,
+               palette=False),
+    ActionSpec("editor.close", "close", ("escape", "f9"), "Close", scope="editor",
+               palette=False),
     # -- new pipeline ------------------------------------------------------------------------------------------
     ActionSpec("new.save", "save", ("ctrl+s", "f5"), "Save", scope="new", permission="edit", palette=False),
     ActionSpec("new.close", "close", ("escape", "f9"), "Cancel", scope="new", palette=False),
@@ -206,6 +221,12 @@ def help_sections(read_only: bool = False,
 
 
 _KEY_NAMES = {"question_mark": "?", "colon": ":", "slash": "/", "escape": "esc"}
+_PRINTABLE_NAMES = {"question_mark", "colon", "slash", "space", "full_stop", "minus", "plus", "exclamation_mark"}
+
+
+def is_printable_key(key: str) -> bool:
+    """Whether pressing ``key`` types a character into a text field (``q``, ``R``, ``?``), so it cannot command there."""
+    return len(key) == 1 or key in _PRINTABLE_NAMES
 
 
 def _pretty_key(key: str) -> str:

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from textual.app import App
+from textual.binding import Binding
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.worker import Worker
 
-from flowdeck.console.tui.actions import GLOBAL, PERMISSIONS, bindings, command_specs, help_sections, is_refused
+from flowdeck.console.tui.actions import BY_ID, GLOBAL, PERMISSIONS, bindings, command_specs, help_sections, is_refused
 from flowdeck.console.tui.commands import ConsoleCommands
 from flowdeck.console.tui.messages import EngineFailed, LedgerChanged, RunCancelRequested, RunSubmitted
 from flowdeck.console.tui.screens.alerts import AlertsScreen
@@ -35,6 +36,7 @@ from flowdeck.console.tui.screens.pipelines import PipelinesScreen
 from flowdeck.console.tui.screens.preview import PreviewScreen
 from flowdeck.console.tui.screens.run_detail import RunDetailScreen
 from flowdeck.console.tui.screens.runs import RunsScreen
+from flowdeck.console.tui.widgets.code_editor import typing_in
 from flowdeck.console.tui.themes import BUILTIN_THEMES_DIR, DEFAULT_THEME, load_themes
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.governance.roles import with_article
@@ -339,6 +341,42 @@ class FlowdeckConsole(App[None]):
             self.pop_screen()
         elif self.current_mode != "pipelines":
             self.switch_mode("pipelines")
+
+    def unsaved_work(self) -> list[str]:
+        """What quitting would lose: unsaved edits of every open screen, in every mode."""
+        stacks = [*self._screen_stacks.values(), self.screen_stack]
+        seen: set[int] = set()
+        lost: list[str] = []
+        for stack in stacks:
+            for screen in stack:
+                if isinstance(screen, ConsoleScreen) and id(screen) not in seen:
+                    seen.add(id(screen))
+                    lost.extend(screen.unsaved_work())
+        return lost
+
+    async def action_quit(self) -> None:
+        """Quit; with unsaved edits anywhere, only after the operator says to discard them."""
+        lost = self.unsaved_work()
+        if not lost:
+            self.exit()
+            return
+        self.push_screen(ConfirmDialog(f"Unsaved edits to {', '.join(lost)}.\nDiscard them and quit?",
+                                       yes="Discard and quit"),
+                         lambda yes: self.exit() if yes else None)
+
+    def action_force_quit(self, arg: str = "") -> None:
+        """Quit at once, discarding unsaved edits (`:q!`)."""
+        self.exit()
+
+    def get_key_display(self, binding: Binding) -> str:
+        """The key shown for a binding: while a text field has the focus, letters type, so the footer
+        shows the ctrl or function key that still acts there (``^q Quit``, not ``q Quit``)."""
+        spec = BY_ID.get(binding.id or "")
+        if spec is not None and typing_in(self.focused):
+            shown = spec.typing_key_display
+            if shown:
+                return shown
+        return super().get_key_display(binding)
 
     def action_help(self, arg: str = "") -> None:
         """The key and command reference, generated from the action registry."""

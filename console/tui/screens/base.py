@@ -79,6 +79,10 @@ class ConsoleScreen(Screen[None]):
         """New ledger events (the app calls this on the visible screen); reload by default."""
         self.reload()
 
+    def unsaved_work(self) -> list[str]:
+        """What would be lost if this screen closed now (edited files, a filled form); empty when nothing."""
+        return []
+
     def handle_back(self) -> bool:
         """Handle Esc/back inside the screen (close a filter...); ``False`` lets the app go back."""
         return False

@@ -3,6 +3,11 @@
 Each change is checked (after a short pause in typing) by the same loaders a run uses; the
 first problem is shown under the text with its line and column, and ^g jumps to it. Saving
 refuses an invalid file unless the operator confirms, and keeps the previous version.
+
+Two states, as in vi: typing (letters go into the text; ^s, ^n, ^g, F9 and ^q still act) and,
+after Esc, keys (letters are commands: s saves, n next file, p the problem, i or Enter types
+again, Esc closes). The line under the text always says which, so Esc is never silent, and
+nothing typed is lost: closing, switching or quitting with unsaved edits asks first.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from flowdeck.console.tui.checking import TypingCheck
 from flowdeck.console.tui.messages import FileChecked, FileSaved, FilesListed, SaveRefused
 from flowdeck.console.tui.screens.base import ConsoleScreen
 from flowdeck.console.tui.screens.dialogs import ConfirmDialog
+from flowdeck.console.tui.widgets.code_editor import CodeEditor
 from flowdeck.console.tui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
@@ -50,7 +56,7 @@ class EditorScreen(ConsoleScreen):
         """Top bar, file tabs, the editor, the problem line, footer."""
         yield TopBar(f"Edit {self.pipeline}")
         yield Tabs(id="files")
-        yield TextArea.code_editor("", language=None, id="editor", soft_wrap=False)
+        yield CodeEditor.code_editor("", language=None, id="editor", soft_wrap=False)
         yield Static("loading…", id="problems", classes="problem-line")
         yield Footer(show_command_palette=False)
 
@@ -142,6 +148,9 @@ class EditorScreen(ConsoleScreen):
         problems = self.problems.get(path, [])
         modified = self.buffers.get(path) != self.saved_text.get(path)
         line = Text()
+        typing = self.query_one(TextArea).has_focus
+        line.append("typing · Esc: keys   " if typing else "keys: i type · s save · n next file · p problem · Esc close   ",
+                    style="bold")
         line.append("● modified  " if modified else "  saved     ", style="bold" if modified else "dim")
         if self.check.pending:
             line.append("… checking", style="dim")
@@ -164,7 +173,24 @@ class EditorScreen(ConsoleScreen):
             mark = "● " if self.buffers.get(file) != self.saved_text.get(file) else ""
             tab.label = f"{mark}{file.name}"  # type: ignore[assignment]
 
+    @on(CodeEditor.LeftText)
+    def _left_text(self) -> None:
+        """Esc in the text: the keys become commands (the status line says so)."""
+        self.query_one(Tabs).focus()
+
+    def on_descendant_focus(self) -> None:
+        """Typing or keys: the status line and the footer follow the focus."""
+        self._draw_status()
+
+    def on_descendant_blur(self) -> None:
+        """See ``on_descendant_focus``."""
+        self._draw_status()
+
     # -- actions ---------------------------------------------------------------------------------------------
+
+    def action_type_text(self) -> None:
+        """Go back to typing in the text."""
+        self.query_one(TextArea).focus()
 
     def action_next_file(self) -> None:
         """Open the next file of the pipeline."""
@@ -218,11 +244,15 @@ class EditorScreen(ConsoleScreen):
         self.notify(f"saved {message.result.path.name}{forced}{backup}", title="saved", markup=False)
         self._draw_status()
 
+    def unsaved_work(self) -> list[str]:
+        """The files with edits not saved yet."""
+        if self.current is not None and self.is_mounted:
+            self.buffers[self.current] = self.query_one(TextArea).text
+        return [path.name for path in self.files if self.buffers.get(path) != self.saved_text.get(path)]
+
     def handle_back(self) -> bool:
         """Leaving with unsaved changes asks first."""
-        if self.current is not None:
-            self.buffers[self.current] = self.query_one(TextArea).text
-        unsaved = [path.name for path in self.files if self.buffers.get(path) != self.saved_text.get(path)]
+        unsaved = self.unsaved_work()
         if not unsaved:
             return False
         self.app.push_screen(ConfirmDialog(f"Discard unsaved changes to {', '.join(unsaved)}?", yes="Discard"),
