@@ -108,7 +108,8 @@ def test_editor_with_a_problem_snapshot(workspace: Workspace, snap_compare) -> N
         await wait_for(pilot, lambda: pilot.app.screen.query(TextArea) and pilot.app.screen.query_one(TextArea).text)
         area = pilot.app.screen.query_one(TextArea)
         area.text = area.text.replace("kind: extract", "kind: extrakt", 1)
-        await wait_for(pilot, lambda: "unknown step kind" in screen_text(pilot.app))
+        await wait_for(pilot, lambda: "unknown step kind" in screen_text(pilot.app)
+                       and "typing · Esc: keys" in screen_text(pilot.app))
         area.cursor_location = (0, 0)
         steady(pilot)
 
