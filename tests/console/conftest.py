@@ -153,3 +153,41 @@ def finished_run(ws: Workspace, pipeline: str = "daily_sales", params: dict[str,
     record, _ = ws.submit(pipeline, params or {})
     ws.execute(record.run_id)
     return record.run_id
+
+
+BROKEN_PIPELINE = """\
+description: A pipeline whose transform fails on bad data (a text that is no number).
+steps:
+  - name: amounts
+    kind: transform
+"""
+BROKEN_SQL = "SELECT CAST(text AS INTEGER) AS amount FROM (VALUES ('12'), ('twelve, and then some more words "\
+             "that make this error message longer than one line of an 80-column terminal')) AS t(text)\n"
+
+
+def add_broken_pipeline(project: Path) -> None:
+    """A pipeline that fails with DuckDB's Conversion Error, whose message is longer than a line."""
+    folder = project / "pipelines" / "broken_sales"
+    folder.mkdir(parents=True)
+    (folder / "pipeline.yaml").write_text(BROKEN_PIPELINE)
+    (folder / "amounts.sql").write_text(BROKEN_SQL)
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """Make real terminals (tmux servers of this test's own) at a size; all are killed after the test."""
+    import shutil
+
+    from tests.tmuxkit import Terminal
+
+    assert shutil.which("tmux"), "tmux is needed (make test installs it)"
+    made: list[Terminal] = []
+
+    def make(width: int = 80, height: int = 24) -> Terminal:
+        terminal = Terminal(tmp_path / f"tmux-{len(made)}.sock", width, height)
+        made.append(terminal)
+        return terminal
+
+    yield make
+    for terminal in made:
+        terminal.kill()

@@ -202,3 +202,20 @@ def test_a_step_line_given_a_state_before_its_parts_exist_draws_the_newest_once_
 
     drawn = asyncio.run(scenario())
     assert "succeeded" in drawn and "1,200 rows" in drawn and "3.00s" in drawn and "pending" not in drawn, drawn
+
+
+def test_with_no_color_statuses_and_problem_lines_use_attributes_never_shades(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowdeck.console.tui.widgets.status import CONSOLE_STATUS_STYLE, status_text, tone
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    for status in ("failed", "abandoned", "invalid", "error", "critical"):
+        style = str(status_text(status).style)
+        assert "bold" in style and "reverse" in style, (status, style)
+    for status in ("warned", "warning", "new"):
+        assert "underline" in str(status_text(status).style), status
+    colours = ("red", "green", "yellow", "cyan", "blue", "magenta", "white", "dim")
+    for status in CONSOLE_STATUS_STYLE:
+        assert not any(colour in str(status_text(status).style) for colour in colours), status
+    assert tone("red") == "bold" and tone("dim") == "" and tone("green") == ""
+    monkeypatch.delenv("NO_COLOR")
+    assert str(status_text("failed").style) == "red" and tone("dim") == "dim"

@@ -12,7 +12,7 @@ from flowdeck.console.cli.charts import sparkline
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import StatsLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
-from flowdeck.console.tui.widgets.status import format_duration
+from flowdeck.console.tui.widgets.status import format_duration, tone
 from flowdeck.console.tui.widgets.tables import refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
 from flowdeck.state import EventRecord
@@ -62,7 +62,7 @@ class DashboardScreen(ConsoleScreen):
             str(sum(item.counts.get(status, 0) for status in RUN_FAILURES)),
             "" if item.success_rate is None else f"{item.success_rate:.0f}%",
             format_duration(item.percentile(0.5)), format_duration(item.percentile(0.95)),
-            Text(sparkline(item.durations(None), 30), style="cyan"))) for item in report.pipelines))
+            Text(sparkline(item.durations(None), 30), style=tone("cyan")))) for item in report.pipelines))
         runs = sum(item.total for item in report.pipelines)
         self.query_one("#dashboard-line", Static).update(f"{runs} runs of {len(report.pipelines)} pipelines "
                                                          f"in the last {DAYS:g} days")

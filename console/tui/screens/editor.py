@@ -27,6 +27,7 @@ from flowdeck.console.tui.messages import FileChecked, FileSaved, FilesListed, S
 from flowdeck.console.tui.screens.base import ConsoleScreen
 from flowdeck.console.tui.screens.dialogs import ConfirmDialog
 from flowdeck.console.tui.widgets.code_editor import CodeEditor
+from flowdeck.console.tui.widgets.status import tone
 from flowdeck.console.tui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
@@ -151,11 +152,11 @@ class EditorScreen(ConsoleScreen):
         typing = self.query_one(TextArea).has_focus
         line.append("typing · Esc: keys   " if typing else "keys: i type · s save · n next file · p problem · Esc close   ",
                     style="bold")
-        line.append("● modified  " if modified else "  saved     ", style="bold" if modified else "dim")
+        line.append("● modified  " if modified else "  saved     ", style=tone("bold" if modified else "dim"))
         if self.check.pending:
-            line.append("… checking", style="dim")
+            line.append("… checking", style=tone("dim"))
         elif not problems:
-            line.append("✓ valid", style="green")
+            line.append("✓ valid", style=tone("green"))
         else:
             first = problems[0]
             where = ""
@@ -163,9 +164,9 @@ class EditorScreen(ConsoleScreen):
                 where = f"line {first.location.line}" + (f", col {first.location.column}" if first.location.column else "")
                 where += ": "
             more = f"  (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-            line.append(f"✗ {where}{first.what}{more}", style="red")
+            line.append(f"✗ {where}{first.what}{more}", style=tone("red"))
             if first.hint:
-                line.append(f"\n  hint: {first.hint}  · ^g goes there", style="dim")
+                line.append(f"\n  hint: {first.hint}  · ^g goes there", style=tone("dim"))
         self.query_one("#problems", Static).update(line)
         tabs = self.query_one(Tabs)
         for index, file in enumerate(self.files):

@@ -23,6 +23,7 @@ from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.checking import TypingCheck
 from flowdeck.console.tui.messages import DraftChecked, PipelineCreated
 from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.status import tone
 from flowdeck.console.tui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
@@ -201,7 +202,7 @@ class NewPipelineScreen(ConsoleScreen):
             problem = message.fields.get(field, "")
             shown = problem if problem != "an answer is needed" or self._value(field) else ""
             for error in self.query(f"#error-{field}"):
-                error.update(Text(f"✗ {shown}", style="red") if shown else "")
+                error.update(Text(f"✗ {shown}", style=tone("red")) if shown else "")
                 error.display = bool(shown)
             for widget in self.query(f"#{field}"):
                 widget.set_class(bool(shown), "-invalid")
@@ -212,7 +213,7 @@ class NewPipelineScreen(ConsoleScreen):
                                        background_color="default").highlight(text))
             preview.append("\n")
         self.query_one("#preview", Static).update(preview if message.files else Text(
-            "the files appear here once every answer is usable", style="dim"))
+            "the files appear here once every answer is usable", style=tone("dim")))
         self._draw_status()
 
     def _draw_status(self) -> None:
@@ -221,20 +222,20 @@ class NewPipelineScreen(ConsoleScreen):
         if message is None:
             return
         if self.check.pending:
-            line.append("… checking the answers", style="dim")
+            line.append("… checking the answers", style=tone("dim"))
         elif message.problems:
             first = message.problems[0]
             key = f" ({first.location.key})" if first.location is not None and first.location.key else ""
-            line.append(f"✗ {first.what}{key}", style="red")
+            line.append(f"✗ {first.what}{key}", style=tone("red"))
             if first.hint:
-                line.append(f"\n  hint: {first.hint}", style="dim")
+                line.append(f"\n  hint: {first.hint}", style=tone("dim"))
         elif message.fields:
             missing = [field for field, problem in message.fields.items() if problem == "an answer is needed"]
             wrong = [field for field in message.fields if field not in missing]
             line.append(f"✗ fix: {', '.join(wrong)}" if wrong else f"· still needed: {', '.join(missing)}",
-                        style="red" if wrong else "dim")
+                        style=tone("red" if wrong else "dim"))
         else:
-            line.append("✓ valid: ^s writes these files", style="green")
+            line.append("✓ valid: ^s writes these files", style=tone("green"))
         self.query_one("#new-problems", Static).update(line)
 
     # -- saving -------------------------------------------------------------------------------------------

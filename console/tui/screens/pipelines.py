@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import DagLoaded, PipelinesLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
-from flowdeck.console.tui.widgets.status import short_time, status_text
+from flowdeck.console.tui.widgets.status import short_time, status_style, status_symbol, status_text, tone
 from flowdeck.console.tui.widgets.tables import cursor_key, refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
 from flowdeck.engine.errors import FlowdeckError
@@ -114,15 +114,15 @@ class PipelinesScreen(ConsoleScreen):
                                        "press e to edit it")
             marks: dict[str, str] = {}
             if last is not None:
-                from flowdeck.console.cli.output import STATUS_STYLE
 
                 for step in workspace.ledger.steps_of(last.run_id):
-                    symbol, style = STATUS_STYLE.get(step.status, ("?", ""))
+                    symbol, style = status_symbol(step.status), status_style(step.status)
                     marks[step.step] = f"[{style}]{symbol}[/]" if style else symbol
             text = graph_text(plan, marks=marks)
             description = summary.description if summary else None
             if description:
-                text += f"\n\n[dim]{_escape(description)}[/dim]"
+                shade = tone("dim")
+                text += f"\n\n[{shade}]{_escape(description)}[/]" if shade else f"\n\n{_escape(description)}"
             return DagLoaded(name, text)
 
         self.console.engine_worker(self, draw, title=f"drawing {name}", group="dag", exclusive=True)

@@ -1,14 +1,21 @@
-"""Status shown by symbol and word as well as colour (so it reads in 16 colours and with NO_COLOR)."""
+"""Status shown by symbol and word as well as colour (so it reads in 16 colours and with NO_COLOR).
+
+With ``NO_COLOR`` set, Textual turns every colour into a shade of grey by its luminance: red
+text becomes dark grey on a near-black background (colour 236 on 233), nearly invisible. So
+under NO_COLOR meaning is carried by attributes instead: what went wrong is bold and reversed,
+what needs attention is bold and underlined, what is going on is bold; nothing is dimmed.
+"""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 from rich.text import Text
 
 from flowdeck.console.cli.output import STATUS_STYLE, format_duration, format_rows
 
-__all__ = ["format_duration", "format_rows", "short_time", "status_text"]
+__all__ = ["attributes_only", "format_duration", "format_rows", "short_time", "status_text", "tone"]
 
 
 CONSOLE_STATUS_STYLE = {
@@ -24,14 +31,49 @@ CONSOLE_STATUS_STYLE = {
     "resolved": ("✓", "green"),
 }
 
+# Under NO_COLOR: statuses by attribute (those not listed are plain text).
+ALARM, ATTENTION, ACTIVE = "bold reverse", "bold underline", "bold"
+MONOCHROME_STATUS_STYLE = {
+    "failed": ALARM, "abandoned": ALARM, "invalid": ALARM, "error": ALARM, "critical": ALARM,
+    "warned": ATTENTION, "warning": ATTENTION, "new": ATTENTION, "canceled": ATTENTION,
+    "running": ACTIVE, "queued": ACTIVE,
+}
+# Under NO_COLOR: colour words of other text (problem lines, hints) by attribute.
+_MONOCHROME_TONES = {"red": "bold", "yellow": "bold", "magenta": "bold", "bold": "bold", "reverse": "reverse",
+                     "underline": "underline", "italic": "italic"}
+
+
+def attributes_only() -> bool:
+    """Whether colours are off (``NO_COLOR`` set): styles must use attributes, never shades."""
+    return "NO_COLOR" in os.environ
+
+
+def tone(style: str) -> str:
+    """``style`` as shown: itself in colour; under NO_COLOR its colours become attributes (red → bold)
+    and shades (dim, green, cyan) become plain text."""
+    if not attributes_only():
+        return style
+    return " ".join(dict.fromkeys(_MONOCHROME_TONES[word] for word in style.split() if word in _MONOCHROME_TONES))
+
+
+def status_style(status: str) -> str:
+    """The style of a status word: its colour, or under NO_COLOR its attributes."""
+    if attributes_only():
+        return MONOCHROME_STATUS_STYLE.get(status, "")
+    return CONSOLE_STATUS_STYLE.get(status, ("?", ""))[1]
+
+
+def status_symbol(status: str) -> str:
+    """The symbol of a status (``✓``, ``✗``, ``▶`` ...)."""
+    return CONSOLE_STATUS_STYLE.get(status, ("?", ""))[0]
+
 
 def status_text(status: str, *, width: int | None = None) -> Text:
-    """``✓ succeeded`` in the status's colour."""
-    symbol, style = CONSOLE_STATUS_STYLE.get(status, ("?", ""))
-    label = f"{symbol} {status}"
+    """``✓ succeeded`` in the status's colour (or attributes under NO_COLOR)."""
+    label = f"{status_symbol(status)} {status}"
     if width is not None:
         label = label.ljust(width)
-    return Text(label, style=style)
+    return Text(label, style=status_style(status))
 
 
 def short_time(ts: float | None, *, now: float | None = None) -> str:
