@@ -481,7 +481,9 @@ class FlowdeckConsole(App[None]):
         self.launched_here.add(run.run_id)
         if isinstance(self.screen, RunDetailScreen) and self.screen.run_id == run.run_id:
             return  # already watching it
-        self.notify(f"{run.pipeline} {run.run_id}", title=f"▶ {message.action}", markup=False, timeout=3)
+        params = " ".join(f"{name}={value}" for name, value in run.params.items())
+        self.notify(f"{run.pipeline} {run.run_id}" + (f" · {params}" if params else ""), title=f"▶ {message.action}",
+                    markup=False, timeout=3)
         self.push_screen(RunDetailScreen(run.run_id))
 
     def _run_ref(self, arg: str) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
@@ -13,7 +14,7 @@ from flowdeck.console.cli.charts import format_bytes, sparkline
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import RunDetailLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
-from flowdeck.console.tui.widgets.status import format_duration, short_time, status_text
+from flowdeck.console.tui.widgets.status import format_duration, short_time, status_text, tone
 from flowdeck.console.tui.widgets.run_log import RunLog
 from flowdeck.console.tui.widgets.step_progress import StepProgress
 from flowdeck.console.tui.widgets.top_bar import TopBar
@@ -50,6 +51,7 @@ class RunDetailScreen(ConsoleScreen):
         """Summary, steps, failing checks (when any), log, footer."""
         yield TopBar(f"Run {self.run_id}")
         yield Static("loading…", id="run-summary", classes="subtitle")
+        yield Static("", id="run-error", markup=False)
         yield VerticalScroll(id="steps")
         checks: DataTable[object] = DataTable(id="checks", cursor_type="row")
         checks.add_column("CHECK", key="check")
@@ -65,6 +67,7 @@ class RunDetailScreen(ConsoleScreen):
     def on_mount(self) -> None:
         """Hide the checks until a check fails; tick elapsed times each second."""
         self.query_one("#checks").display = False
+        self.query_one("#run-error").display = False
         self._update_log_title()
         self.set_interval(1.0, self._tick)
 
@@ -118,14 +121,28 @@ class RunDetailScreen(ConsoleScreen):
         summary.append(f" · {run.pipeline} · {done}/{len(self.steps)} steps · {took} · {run.trigger_kind} · {started}")
         if run.cancel_requested and not run.finished:
             summary.append("  ·  cancel requested")
+        details: list[str] = []
+        if run.params:
+            details.append("params " + " ".join(f"{name}={value}" for name, value in run.params.items()))
         metrics = self.metrics
         if metrics is not None and metrics.resources:
-            summary.append(f"\ncpu {sparkline(metrics.series('cpu_percent'), 24)} {metrics.mean_cpu_percent or 0:.0f}%"
-                           f"  ·  memory {sparkline(metrics.series('rss_bytes'), 24)} "
+            details.append(f"cpu {sparkline(metrics.series('cpu_percent'), 12)} {metrics.mean_cpu_percent or 0:.0f}%"
+                           f" · memory {sparkline(metrics.series('rss_bytes'), 12)} "
                            f"{format_bytes(metrics.peak_rss_bytes)} peak")
-        if run.error:
-            summary.append(f"\n{run.error.splitlines()[0]}", style="bold")
+        if details:
+            summary.append("\n" + "  ·  ".join(details))
         self.query_one("#run-summary", Static).update(summary)
+        self._draw_error()
+
+    def _draw_error(self) -> None:
+        """The whole error of the first failed step (or of the run), wrapped to the screen's width."""
+        run = self.run
+        failed = next((step for step in self.steps if step.status == "failed" and step.error), None)
+        text = f"{failed.step}: {failed.error}" if failed is not None else (run.error if run is not None else None)
+        box = self.query_one("#run-error", Static)
+        box.display = bool(text)
+        if text:
+            box.update(Text(text, style=tone("bold red")))
 
     def _draw_steps(self, steps: list[StepRecord]) -> None:
         container = self.query_one("#steps", VerticalScroll)

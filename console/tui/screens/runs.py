@@ -85,7 +85,8 @@ class RunsScreen(ConsoleScreen):
         table.add_column("STATUS", key="status", width=11)
         table.add_column("STARTED", key="started", width=11)
         table.add_column("TOOK", key="took", width=7)
-        table.add_column("TRIGGER", key="trigger")  # last: it is the first to go off an 80-column screen
+        table.add_column("TRIGGER", key="trigger")
+        table.add_column("PARAMS", key="params")  # last: the first to go off an 80-column screen
         yield table
         yield Footer(show_command_palette=False)
 
@@ -124,7 +125,8 @@ class RunsScreen(ConsoleScreen):
         now = self.console.clock()
         refill(self.query_one(DataTable), ((run.run_id, (
             run.run_id, run.pipeline, status_text(run.status), short_time(run.started_at or run.created_at, now=now),
-            format_duration(run.duration), run.trigger_kind)) for run in message.runs))
+            format_duration(run.duration), run.trigger_kind,
+            " ".join(f"{name}={value}" for name, value in run.params.items()))) for run in message.runs))
         if not message.runs:
             self.query_one("#runs-filter-line", Static).update(
                 f"{self.filter.describe()} — no runs"
