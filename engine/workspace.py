@@ -25,7 +25,7 @@ from flowdeck.engine.alerts.sender import DeliveryReport, Sender, send_test
 from flowdeck.engine.backends.base import QueryResult, TableVersion
 from flowdeck.engine.daemon import stand_in
 from flowdeck.engine.daemon.lease import DaemonState, daemon_health, read_daemon_state
-from flowdeck.engine.errors import DamagedFile, FlowdeckError, Forbidden, restore_hint
+from flowdeck.engine.errors import DamagedFile, FlowdeckError, Forbidden, NotFound, restore_hint
 from flowdeck.engine.governance import retention, roles
 from flowdeck.engine.governance.audit import SOURCES, audit_key, audited
 from flowdeck.engine.governance.refusals import collect_refusals
@@ -33,7 +33,7 @@ from flowdeck.engine.governance.lineage import LineageReport, lineage_report
 from flowdeck.engine.governance.roles import Identity
 from flowdeck.engine.masking import install_log_masking, mask
 from flowdeck.engine.monitor import views
-from flowdeck.engine.monitor.views import RunMetrics, StatsReport
+from flowdeck.engine.monitor.views import RunMetrics, StatsReport, StepDetail
 from flowdeck.engine.operations import assistant
 from flowdeck.engine.operations.backup import BackupReport, back_up
 from flowdeck.engine.plan import describe, planner
@@ -574,3 +574,16 @@ class Workspace:
             report = retention.prune(self.project, self.ledger)
             details.update(report.removed)
         return report
+
+    # -- a step in detail, performance hints: thin doors (check, audit, delegate)
+
+    def step_detail(self, run_ref: str, step: str) -> StepDetail:
+        """One step of a run: its whole error, log lines, parameters, rows, checks with samples and
+        the SQL it ran (`flowdeck show RUN --step STEP`, the console's step view)."""
+        run = self.resolve_run(run_ref)
+        found = views.step_detail(self.ledger, run, step)
+        if found is None:
+            steps = [record.step for record in self.ledger.steps_of(run.run_id)]
+            raise NotFound(f"run {run.run_id} has no step `{step}`",
+                           hint=f"its steps: {', '.join(steps)}" if steps else "it ran no step")
+        return found

@@ -16,7 +16,7 @@ from flowdeck.state.alerting import (
 )
 from flowdeck.state.audit import AuditRecord, AuditVerification
 from flowdeck.state.ledger import Ledger, LedgerError, stored_schema_version
-from flowdeck.state.monitoring import ProgressSample, ResourceSample, StepHistory, StepMetrics
+from flowdeck.state.monitoring import ProgressSample, ResourceSample, StepHistory, StepMetrics, StepStatement
 from flowdeck.state.records import (
     CheckRecord,
     DaemonLease,
@@ -48,6 +48,7 @@ __all__ = [
     "ScheduleTick",
     "Silence",
     "StepHistory",
+    "StepStatement",
     "StepMetrics",
     "StepRecord",
     "stored_schema_version",

@@ -1330,9 +1330,13 @@ class Ledger(MonitoringLedger, AlertLedger):
         rows = self._query("SELECT * FROM check_results WHERE run_id = ? ORDER BY ts", (run_id,))
         return [CheckRecord.from_row(row) for row in rows]
 
-    def events(self, *, run_id: str | None = None, after: int = 0, limit: int = 1000) -> list[EventRecord]:
-        """Events after the cursor ``after`` (an event id), oldest first, for one run or all."""
-        if run_id is None:
+    def events(self, *, run_id: str | None = None, after: int = 0, limit: int = 1000,
+               step: str | None = None) -> list[EventRecord]:
+        """Events after the cursor ``after`` (an event id), oldest first, for one run or all (or one step of a run)."""
+        if run_id is not None and step is not None:
+            rows = self._query("SELECT * FROM events WHERE run_id = ? AND step = ? AND event_id > ? ORDER BY event_id "
+                               "LIMIT ?", (run_id, step, after, limit))
+        elif run_id is None:
             rows = self._query("SELECT * FROM events WHERE event_id > ? ORDER BY event_id LIMIT ?", (after, limit))
         else:
             rows = self._query(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 
 from flowdeck.state.status import RunStatus
 
-PER_RUN_MEASURES = ("step_metrics", "resource_samples", "progress_samples")  # rows that live and die with their run
+PER_RUN_MEASURES = ("step_metrics", "resource_samples", "progress_samples", "step_statements")  # live and die with their run
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,23 @@ class ProgressSample:
 
 
 @dataclass(frozen=True)
+class StepStatement:
+    """One SQL statement a step ran (``purpose``: stage, check, export ...), as its engine received it."""
+
+    step: str
+    attempt: int
+    seq: int
+    purpose: str
+    engine: str
+    sql: str
+    ts: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of a statement."""
+        return {"attempt": self.attempt, "purpose": self.purpose, "engine": self.engine, "sql": self.sql}
+
+
+@dataclass(frozen=True)
 class StepHistory:
     """How long one step of a pipeline took over its recent successful runs."""
 
@@ -79,6 +97,9 @@ class MonitoringLedger:
         raise NotImplementedError
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:  # supplied by Ledger
+        raise NotImplementedError
+
+    def _redact(self, text: str) -> str:  # supplied by Ledger: the masker of secret values
         raise NotImplementedError
 
     def record_samples(self, run_id: str, resources: Sequence[ResourceSample],
@@ -108,7 +129,30 @@ class MonitoringLedger:
                 (run_id, step, rows_in, bytes_in, bytes_out, error_kind),
             )
 
+    def record_step_statements(self, run_id: str, step: str, attempt: int, engine: str,
+                               statements: Sequence[tuple[str, str]]) -> None:
+        """Store the (purpose, sql) statements one attempt of a step ran, in order; secrets are masked."""
+        if not statements:
+            return
+        now = time.time()
+        with self._write() as db:
+            start = db.execute("SELECT IFNULL(MAX(seq), 0) FROM step_statements WHERE run_id = ? AND step = ? "
+                               "AND attempt = ?", (run_id, step, attempt)).fetchone()[0]
+            db.executemany(
+                "INSERT INTO step_statements (run_id, step, attempt, seq, purpose, engine, sql, ts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, step, attempt, start + index, purpose, engine, self._redact(sql), now)
+                 for index, (purpose, sql) in enumerate(statements, start=1)],
+            )
+
     # -- reading -------------------------------------------------------------------------------
+
+    def step_statements(self, run_id: str, step: str | None = None) -> list[StepStatement]:
+        """The SQL a run's steps ran (one step's, or all), by step, attempt and order."""
+        where, args = ("run_id = ? AND step = ?", (run_id, step)) if step else ("run_id = ?", (run_id,))
+        rows = self._query(f"SELECT step, attempt, seq, purpose, engine, sql, ts FROM step_statements WHERE {where} "
+                           "ORDER BY step, attempt, seq", args)
+        return [StepStatement(*tuple(row)) for row in rows]
 
     def step_metrics(self, run_id: str) -> dict[str, StepMetrics]:
         """A run's step measures by step name."""

@@ -650,6 +650,23 @@ CREATE INDEX events_by_ts ON events (ts);
 CREATE INDEX lineage_by_ts ON lineage (ts);
 """
 
+# The SQL each step ran, statement by statement, as the engine that ran it received it (on Spark
+# the transpiled text), for the console's step view and `flowdeck show --step`: a failed step's
+# SQL is the first thing an operator wants to read.
+_STEP_STATEMENTS = """
+CREATE TABLE step_statements (
+    run_id  TEXT NOT NULL REFERENCES runs(run_id),
+    step    TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    purpose TEXT NOT NULL,
+    engine  TEXT NOT NULL,
+    sql     TEXT NOT NULL,
+    ts      REAL NOT NULL,
+    PRIMARY KEY (run_id, step, attempt, seq)
+);
+"""
+
 MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS,
-                         _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS, _AUDIT_ANCHORS, _AGGREGATES]
+                         _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS, _AUDIT_ANCHORS, _AGGREGATES, _STEP_STATEMENTS]
 SCHEMA_VERSION = len(MIGRATIONS)

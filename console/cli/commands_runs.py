@@ -237,14 +237,19 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run, its steps and checks as JSON.")] = False,
     engine_sql: Annotated[bool, typer.Option("--sql", help="Also print the SQL each step ran on its engine "
                                              "(the Spark SQL flowdeck generated; a failed step's error shows it).")] = False,
+    step: Annotated[Optional[str], typer.Option("--step", help="Show one step in full: its whole error, log "
+                                                "lines, checks with failing rows, and the SQL it ran.")] = None,
 ) -> None:
     """Show one run: status, timings, each step's status, rows in and out, bytes, throughput, attempts and
     errors, files written, live query progress of running steps, and the run process's CPU and memory.
 
-    Example: `flowdeck show last`
+    Example: `flowdeck show last`, `flowdeck show last --step orders_clean`
     """
     ws = workspace(ctx)
     ws.reap_orphans()  # a run whose process died is shown abandoned, not running
+    if step is not None:
+        _show_step(ws, run_id, step, as_json)
+        return
     metrics = ws.run_metrics(run_id)
     record = metrics.run
     ledger = ws.ledger
@@ -334,6 +339,43 @@ def show(
                 console.print(f"    {plain(str(row))}")
     if record.error and not any(step.error for step in steps):
         console.print(f"\n[red]error[/]: {plain(record.error)}")
+
+
+def _show_step(ws: Workspace, run_id: str, step: str, as_json: bool) -> None:
+    """`show RUN --step STEP`: everything about one step, the same as the console's step view."""
+    from flowdeck.console.cli.charts import format_bytes
+
+    detail = ws.step_detail(run_id, step)
+    if as_json:
+        print_json(detail.to_json())
+        return
+    console = out()
+    record, view, run = detail.record, detail.view, detail.run
+    console.print(f"[bold]step {record.step}[/] ({record.kind}) of run {run.run_id}  {run.pipeline}  "
+                  f"{status_text('reused') if record.reused_from else status_text(record.status)}")
+    took = "" if record.reused_from else f"  took {format_duration(record.duration)}"
+    console.print(f"started {format_time(record.started_at)}  ended {format_time(record.ended_at)}{took}  "
+                  f"attempts {record.attempts}  engine {record.engine or '-'}")
+    if record.reused_from:
+        console.print(f"reused: published by run {record.reused_from}, not run again")
+    if run.params:
+        console.print("params " + ", ".join(f"{k}={v}" for k, v in run.params.items()))
+    console.print(f"rows in {format_rows(view.rows_in) or '-'}  rows out {format_rows(view.rows_out) or '-'}  "
+                  f"bytes in {format_bytes(view.bytes_in) or '-'}  bytes out {format_bytes(view.bytes_out) or '-'}")
+    if record.error:
+        console.print(f"\n[red]error[/]\n{plain(record.error)}")
+    for check in detail.checks:
+        console.print(f"\n{status_text(check.status)} {plain(check.message or check.check_name)}")
+        for row in check.sample:
+            console.print(f"    {plain(str(row))}")
+    for statement in detail.last_statements:
+        console.print(f"\n[bold]sql[/] ({statement.purpose}, {statement.engine}, attempt {statement.attempt})")
+        console.print(plain(statement.sql.rstrip()))
+    if detail.events:
+        console.print("\n[bold]log[/]")
+        for event in detail.events:
+            console.print(f"[dim]{format_time(event.ts)}[/] {event.level:<7} {plain(event.message)}")
+    console.print(f"\nplan reason: {plain(detail.plan_reason) if detail.plan_reason else 'not recorded yet'}")
 
 
 @app.command()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:  # annotations only: the console's first paint must not wait for sqlglot or DuckDB
-    from flowdeck.engine.monitor.views import RunMetrics, StatsReport
+    from flowdeck.engine.monitor.views import RunMetrics, StatsReport, StepDetail
     from flowdeck.state import AlertRecord
     from flowdeck.engine.backends.base import QueryResult
     from flowdeck.engine.errors import FlowdeckError
@@ -72,6 +72,13 @@ class RunDetailLoaded(Message):
     cursor: int
     reset_log: bool
     metrics: RunMetrics | None = None  # step measures, live query progress, CPU and memory over time
+
+
+@dataclass
+class StepDetailLoaded(Message):
+    """One step of a run in full (error, log lines, checks, SQL)."""
+
+    detail: StepDetail
 
 
 @dataclass

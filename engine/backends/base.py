@@ -18,6 +18,7 @@ What the engine relies on for safe reruns (docs/rerunning.md):
 from __future__ import annotations
 
 import re
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ from flowdeck.engine.sql.render import identifier
 
 STAGE_PREFIX = "__fd_stage__"
 """The start of every staging object's name (``Backend.stage_name``), so leftovers can be found."""
+
+_STATEMENT_LOGS = threading.local()  # per thread: backend id → the statements it ran for that thread's step
+
 
 ARROW_RELATION = "__fd_arrow"
 """The name a query given to ``stage_arrow`` reads the incoming Arrow batches under."""
@@ -171,6 +175,19 @@ class Backend(ABC):
     def stage_name(run_id: str, output: str) -> str:
         """The private name a run builds ``output`` under (the same on every backend)."""
         return f"{STAGE_PREFIX}{output}__{run_tag(run_id)}"
+
+    # -- the SQL a step runs ------------------------------------------------------------------
+
+    def remember_statement(self, purpose: str, sql: str) -> None:
+        """Note a statement about to run for the step this thread is running (``stage``, ``view``,
+        ``check``), exactly as this engine receives it: the executor records them in the ledger."""
+        logs: dict[int, list[tuple[str, str]]] = _STATEMENT_LOGS.__dict__.setdefault("logs", {})
+        logs.setdefault(id(self), []).append((purpose, sql))
+
+    def take_statements(self) -> list[tuple[str, str]]:
+        """The (purpose, sql) statements this thread ran since the last call, oldest first; forgets them."""
+        logs: dict[int, list[tuple[str, str]]] = _STATEMENT_LOGS.__dict__.setdefault("logs", {})
+        return logs.pop(id(self), [])
 
     # -- staging and checks ------------------------------------------------------------------
 

@@ -11,7 +11,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowdeck.state import CheckRecord, Ledger, ProgressSample, ResourceSample, RunRecord, StepHistory, StepMetrics, StepRecord
+from flowdeck.state import (
+    CheckRecord,
+    EventRecord,
+    Ledger,
+    ProgressSample,
+    ResourceSample,
+    RunRecord,
+    StepHistory,
+    StepMetrics,
+    StepRecord,
+    StepStatement,
+)
+from flowdeck.state.records import AttemptRecord
 from flowdeck.state.records import iso
 from flowdeck.state.status import RUN_FAILURES, RunStatus, StepStatus
 
@@ -152,6 +164,62 @@ def run_metrics(ledger: Ledger, run: RunRecord, *, max_points: int = 600) -> Run
         progress.setdefault(sample.step, []).append(sample)
     return RunMetrics(run=run, steps=steps, resources=ledger.resource_samples(run.run_id, max_points=max_points),
                       progress=progress, checks=ledger.checks_of(run.run_id))
+
+
+STEP_LOG_LINES = 2000  # a step's own log lines shown; `flowdeck logs` has them all
+
+
+@dataclass(frozen=True)
+class StepDetail:
+    """Everything about one step of one run, ready to show (the console's step view, `show --step`)."""
+
+    run: RunRecord
+    view: StepView
+    events: list[EventRecord]  # the step's own log lines, oldest first (capped)
+    checks: list[CheckRecord]  # with their failing-row samples
+    statements: list[StepStatement]  # the SQL each attempt ran, as its engine received it
+    attempts: list[AttemptRecord]
+    # Why the planner ran (or reused) this step: an input's fingerprint changed, its SQL changed,
+    # it was asked for with --from. Filled in once the ledger records plan fingerprints (not yet).
+    plan_reason: str | None = None
+
+    @property
+    def record(self) -> StepRecord:
+        """The step's ledger row."""
+        return self.view.record
+
+    @property
+    def last_statements(self) -> list[StepStatement]:
+        """The SQL of the step's latest attempt (what its error, if any, is about)."""
+        if not self.statements:
+            return []
+        latest = max(statement.attempt for statement in self.statements)
+        return [statement for statement in self.statements if statement.attempt == latest]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document of `flowdeck show RUN --step STEP --json`."""
+        return {
+            "run_id": self.run.run_id, "pipeline": self.run.pipeline, "params": self.run.params,
+            "step": self.view.to_json(),
+            "checks": [check.to_json() for check in self.checks],
+            "statements": [statement.to_json() for statement in self.statements],
+            "attempts": [attempt.to_json() for attempt in self.attempts],
+            "log": [event.to_json() for event in self.events],
+            "plan_reason": self.plan_reason,
+        }
+
+
+def step_detail(ledger: Ledger, run: RunRecord, step: str) -> StepDetail | None:
+    """One step of ``run`` with its log lines, checks, SQL and attempts; None if the run has no such step."""
+    metrics = run_metrics(ledger, run, max_points=2)
+    view = next((candidate for candidate in metrics.steps if candidate.record.step == step), None)
+    if view is None:
+        return None
+    events = ledger.events(run_id=run.run_id, step=step, limit=STEP_LOG_LINES)
+    return StepDetail(run=run, view=view, events=events,
+                      checks=[check for check in metrics.checks if check.step == step],
+                      statements=ledger.step_statements(run.run_id, step),
+                      attempts=[attempt for attempt in ledger.attempts_of(run.run_id) if attempt.step == step])
 
 
 # ---------------------------------------------------------------------------------------------

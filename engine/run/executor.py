@@ -209,6 +209,14 @@ class RunExecutor:
         except Exception as failure:
             context.log(step.name, f"could not record this step's measures: {failure}", level="warning")
 
+    def _record_statements(self, context: StepContext, step: PlannedStep, attempt: int) -> None:
+        """The SQL this attempt of the step ran (as its engine received it), for `show --step` and the console."""
+        try:
+            self.ledger.record_step_statements(context.run_id, step.name, attempt, context.backend.name,
+                                               context.backend.take_statements())
+        except Exception as failure:  # like the measures: never worth failing a step for
+            context.log(step.name, f"could not record the SQL this step ran: {failure}", level="warning")
+
     def _finish(self, run: RunRecord, status: RunStatus, error: str | None, *,
                 exit_code: int | None = None) -> RunStatus:
         if not self.ledger.finish_run(run.run_id, status, error):  # someone marked it abandoned meanwhile
@@ -350,9 +358,11 @@ class RunExecutor:
             self.observer(RunUpdate(kind="step.started", step=step.name))
             started = time.monotonic()
             self._step_threads[step.name] = threading.get_ident()
+            context.backend.take_statements()  # this thread's log starts with this attempt
             try:
                 result = run_step(context, step)
             except StepFailed as error:
+                self._record_statements(context, step, attempt)
                 self._step_threads.pop(step.name, None)
                 if self._cancel.is_set():
                     self.ledger.step_finished(run_id, step.name, StepStatus.CANCELED, error="canceled on request")
@@ -375,6 +385,7 @@ class RunExecutor:
                 self.observer(RunUpdate(kind="step.failed", step=step.name, message=error.render()))
                 raise
             except Exception as error:
+                self._record_statements(context, step, attempt)
                 self._step_threads.pop(step.name, None)
                 self._record_metrics(context, step, None, error)
                 message = f"internal error: {type(error).__name__}: {error}"
@@ -385,6 +396,7 @@ class RunExecutor:
         if result.commit is not None:
             crash_point("published", step.name)  # the warehouse has it; the ledger does not yet
         elapsed = time.monotonic() - started
+        self._record_statements(context, step, attempt)
         self._step_threads.pop(step.name, None)
         self._rows[step.name] = result.rows
         self._record_metrics(context, step, result.rows)

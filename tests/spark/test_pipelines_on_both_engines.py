@@ -216,3 +216,18 @@ def test_a_step_failing_on_spark_names_its_file_and_line_and_shows_the_spark_sql
                             "show", run_id, "--sql"], capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert "orders ran:" in shown.stdout and "FROM __fd_files_" in shown.stdout
+
+
+def test_the_sql_each_step_ran_is_recorded_as_its_engine_received_it(example_project: Path, local_spark: Any) -> None:
+    duck, duck_run, duck_status = run(example_project, "daily_sales", "duckdb")
+    spark, spark_run, spark_status = run(example_project, "daily_sales", "spark")
+    assert (duck_status, spark_status) == ("succeeded", "succeeded")
+    ledger = spark.ledger
+    ran = lambda run_id: {(s.step, s.purpose): s for s in ledger.step_statements(run_id)}  # noqa: E731
+    on_duck, on_spark = ran(duck_run), ran(spark_run)
+    assert set(on_spark) == set(on_duck)  # the same statements: each step's staging SQL and its checks
+    assert {s.engine for s in on_duck.values()} == {"duckdb"} and {s.engine for s in on_spark.values()} == {"spark"}
+    duck_sql, spark_sql = on_duck[("orders_clean", "stage")].sql, on_spark[("orders_clean", "stage")].sql
+    assert "TRY_STRPTIME" in duck_sql and "TRY_STRPTIME" not in spark_sql  # Spark got the transpiled SQL, not ours
+    assert spark_sql.startswith("/* One row per order") and duck_sql.startswith("-- One row per order")
+    assert spark.step_detail(spark_run, "orders_clean").last_statements[0].sql == spark_sql

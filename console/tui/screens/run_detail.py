@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
@@ -193,6 +194,23 @@ class RunDetailScreen(ConsoleScreen):
         """Select the previous step."""
         self.selected_index = max(self.selected_index - 1, 0)
         self._mark_selected()
+
+    def action_open_step(self) -> None:
+        """Everything about the highlighted step: whole error, log lines, checks, the SQL it ran."""
+        step = self.selected_step()
+        if step:
+            from flowdeck.console.tui.screens.step_detail import StepDetailScreen
+
+            self.app.push_screen(StepDetailScreen(self.run_id, step))
+
+    @on(DataTable.RowSelected, "#checks")
+    def _check_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a failing check: its step in detail (with the failing rows)."""
+        step = str(event.data_table.get_row_at(event.cursor_row)[1])
+        if step:
+            from flowdeck.console.tui.screens.step_detail import StepDetailScreen
+
+            self.app.push_screen(StepDetailScreen(self.run_id, step))
 
     def action_toggle_follow(self) -> None:
         """Pause the log where it is, or follow the tail again."""

@@ -353,6 +353,7 @@ class DuckDBBackend(Backend):
     def stage_query(self, run_id: str, output: str, sql: str, *, view: bool = False) -> Staged:
         name = self.stage_name(run_id, output)
         kind = "VIEW" if view else "TABLE"
+        self.remember_statement("view" if view else "stage", sql)
         with self._errors(f"building {output}"):
             cursor = self._cursor()
             cursor.execute(f"DROP {kind} IF EXISTS {identifier(name)}")
@@ -377,8 +378,10 @@ class DuckDBBackend(Backend):
             cursor = self._cursor()  # the relation is registered on this thread's cursor only
             cursor.execute(f"DROP TABLE IF EXISTS {identifier(name)}")
             cursor.register(ARROW_RELATION, batches)
+            statement = sql or f"SELECT * FROM {ARROW_RELATION}"
+            self.remember_statement("stage", statement)
             try:
-                cursor.execute(f"CREATE TABLE {identifier(name)} AS\n{sql or f'SELECT * FROM {ARROW_RELATION}'}\n")
+                cursor.execute(f"CREATE TABLE {identifier(name)} AS\n{statement}\n")
             finally:
                 cursor.unregister(ARROW_RELATION)
             try:
@@ -389,6 +392,7 @@ class DuckDBBackend(Backend):
         return Staged(name=name, rows=rows, checksum=checksum)
 
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
+        self.remember_statement("check", sql)
         with self._errors("running a check"):
             cursor = self._cursor().execute(
                 f"SELECT *, count(*) OVER () AS __fd_failing FROM (\n{sql}\n) AS failing LIMIT {int(sample)}"

@@ -343,6 +343,7 @@ class SparkBackend(Backend):
     def stage_query(self, run_id: str, output: str, sql: str, *, view: bool = False) -> Staged:
         with self._errors(f"building {output}") as ran:
             spark_sql = ran.sql = self._translate(sql, output=True)
+            self.remember_statement("view" if view else "stage", spark_sql)  # the Spark SQL that runs, transpiled
             if view:
                 name = self.stage_name(run_id, output)
                 self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {_name(name)} AS {spark_sql}")
@@ -413,6 +414,7 @@ class SparkBackend(Backend):
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
         with self._errors("running a check"):
             spark_sql = self._translate(sql, output=False)
+            self.remember_statement("check", spark_sql)
             rows = self.spark.sql(
                 f"SELECT *, count(*) OVER () AS __fd_failing FROM (\n{spark_sql}\n) AS failing LIMIT {int(sample)}"
             ).collect()
