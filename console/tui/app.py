@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 POLL_EVENT_CAP = 5000  # events read per poll; a flood is read over several polls, none skipped
 REAP_EVERY_SECONDS = 10.0
+FILES_EVERY_SECONDS = 2.0  # how often pipeline files are looked at (a stat of each, no read)
 TOAST_CHARS = 90  # a toast is a nudge; the alerts screen has the whole story
 TOAST_EVENT = "alert.toast"  # the console channel's deliveries (docs/alerting.md): routed, de-duplicated alerts
 
@@ -93,6 +94,8 @@ class FlowdeckConsole(App[None]):
         self._poll_worker: Worker[None] | None = None
         self._last_reap = 0.0
         self._poll_failed = False
+        self._files_signature: tuple[tuple[str, int, int], ...] | None = None
+        self._files_looked_at = 0.0
         loaded = load_themes(BUILTIN_THEMES_DIR, workspace.project.root / "themes", *extra_theme_dirs)
         self.theme_names = sorted(loaded.themes)
         self._theme_problems = loaded.problems
@@ -164,10 +167,21 @@ class FlowdeckConsole(App[None]):
         reap = self.clock() - self._last_reap >= REAP_EVERY_SECONDS
         if reap:
             self._last_reap = self.clock()
+        look_at_files = time.monotonic() - self._files_looked_at >= FILES_EVERY_SECONDS
+        if look_at_files:
+            self._files_looked_at = time.monotonic()
         ledger_owner = self.workspace
+        signature = self._files_signature
 
         def probe() -> Message | None:
             try:
+                if look_at_files:  # pipeline files edited elsewhere (an editor, git pull) show up here
+                    now = ledger_owner.project.files_signature()
+                    if signature is not None and now != signature:
+                        ledger_owner.project.forget()
+                        self.post_message(ProjectFilesChanged(now))
+                    elif signature is None:
+                        self.post_message(ProjectFilesChanged(now, first=True))
                 ledger = ledger_owner.ledger
                 if reap:
                     ledger_owner.reap_orphans()  # a worker killed while we watch becomes "abandoned"
@@ -186,6 +200,17 @@ class FlowdeckConsole(App[None]):
 
         self._poll_worker = self.run_worker(probe_and_post(self, probe), thread=True, group="poll",
                                             exit_on_error=False, name="ledger poll")
+
+    def on_project_files_changed(self, message: ProjectFilesChanged) -> None:
+        """Pipeline files changed on disk: the pipeline list and the visible screen read them again."""
+        self._files_signature = message.signature
+        if message.first or not self.screen_stack:
+            return
+        self.pipeline_names = self.workspace.project.pipeline_names()
+        for stack in [*self._screen_stacks.values(), self.screen_stack]:
+            for screen in stack:
+                if isinstance(screen, ConsoleScreen):
+                    screen.files_changed(visible=screen is self.screen)
 
     def on_ledger_changed(self, message: LedgerChanged) -> None:
         """Toast alerts, update counts, and let the visible screen refresh."""
@@ -611,6 +636,15 @@ class FlowdeckConsole(App[None]):
             self.notify("choose a pipeline first (or type :preview TABLE)", severity="warning")
             return
         self.push_screen(PreviewScreen(pipeline=pipeline, table=table))
+
+
+class ProjectFilesChanged(Message):
+    """The project's configuration files on disk are not what they were (``first``: the first look)."""
+
+    def __init__(self, signature: tuple[tuple[str, int, int], ...], *, first: bool = False) -> None:
+        super().__init__()
+        self.signature = signature
+        self.first = first
 
 
 class RunningCounted(Message):

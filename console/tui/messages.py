@@ -150,6 +150,13 @@ class FilesListed(Message):
 
 
 @dataclass
+class FilesReread(Message):
+    """The editor's files as they are on disk now (None: removed), after they changed elsewhere."""
+
+    files: list[tuple[Path, str | None]]
+
+
+@dataclass
 class FileChecked(Message):
     """Problems in one version (``generation``) of an edited file."""
 

@@ -202,6 +202,34 @@ class Project:
         """Every pipeline, validated; raises on the first invalid one."""
         return [self.pipeline(name) for name in self.pipeline_names()]
 
+    def files_signature(self) -> tuple[tuple[str, int, int], ...]:
+        """The project's configuration files as they are on disk now: (path, size, mtime) of flowdeck.yaml
+        and of every pipeline's YAML and SQL files. Cheap to take (a few directory reads, no file read)
+        and different after any of them is edited, added or removed: how an open console notices."""
+        found: list[tuple[str, int, int]] = []
+
+        def add(entry: os.DirEntry[str] | Path) -> None:
+            try:
+                info = entry.stat()
+            except OSError:
+                return
+            found.append((str(entry.path if isinstance(entry, os.DirEntry) else entry), info.st_size, info.st_mtime_ns))
+
+        add(self.root / PROJECT_FILE)
+        try:
+            folders = [entry for entry in os.scandir(self.pipelines_dir) if entry.is_dir()]
+        except OSError:
+            folders = []
+        for folder in folders:
+            try:
+                files = [entry for entry in os.scandir(folder.path)
+                         if entry.name.endswith((".yaml", ".yml", ".sql")) and entry.is_file()]
+            except OSError:
+                continue
+            for entry in files:
+                add(entry)
+        return tuple(sorted(found))
+
     def forget(self, name: str | None = None) -> None:
         """Drop cached pipeline files so the next access reads them again (after an edit)."""
         if name is None:

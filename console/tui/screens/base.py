@@ -79,6 +79,9 @@ class ConsoleScreen(Screen[None]):
         """New ledger events (the app calls this on the visible screen); reload by default."""
         self.reload()
 
+    def files_changed(self, *, visible: bool) -> None:
+        """The project's pipeline files changed on disk (edited elsewhere); screens showing them reload."""
+
     def unsaved_work(self) -> list[str]:
         """What would be lost if this screen closed now (edited files, a filled form); empty when nothing."""
         return []

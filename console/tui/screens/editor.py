@@ -23,7 +23,7 @@ from textual.widgets import Footer, Static, Tab, Tabs, TextArea
 
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.checking import TypingCheck
-from flowdeck.console.tui.messages import FileChecked, FileSaved, FilesListed, SaveRefused
+from flowdeck.console.tui.messages import FileChecked, FileSaved, FilesListed, FilesReread, SaveRefused
 from flowdeck.console.tui.screens.base import ConsoleScreen
 from flowdeck.console.tui.screens.dialogs import ConfirmDialog
 from flowdeck.console.tui.widgets.code_editor import CodeEditor
@@ -50,6 +50,7 @@ class EditorScreen(ConsoleScreen):
         self.buffers: dict[Path, str] = {}
         self.problems: dict[Path, list[FlowdeckError]] = {}
         self.current: Path | None = None
+        self.changed_on_disk: set[Path] = set()  # edited here and elsewhere: saving would overwrite the other edit
         self.check = TypingCheck(self, self._check_text)
         self._loading_text = False
 
@@ -77,6 +78,31 @@ class EditorScreen(ConsoleScreen):
 
     def ledger_changed(self, events: list[EventRecord]) -> None:
         """Runs do not change the files being edited."""
+
+    def files_changed(self, *, visible: bool) -> None:
+        """Files edited elsewhere: take the new text of those not edited here; mark the others."""
+        files = list(self.files)
+
+        def read() -> Message:
+            return FilesReread([(path, path.read_text(encoding="utf-8") if path.is_file() else None) for path in files])
+
+        self.console.engine_worker(self, read, title=f"rereading {self.pipeline}", group="files")
+
+    def on_files_reread(self, message: FilesReread) -> None:
+        """A file untouched here follows the disk; an edited one keeps the edit and is marked."""
+        for path, text in message.files:
+            if text is None or text == self.saved_text.get(path):
+                continue
+            if self.buffers.get(path) == self.saved_text.get(path):
+                self.saved_text[path] = self.buffers[path] = text
+                if path == self.current:
+                    self._loading_text = True
+                    self.query_one(TextArea).load_text(text)
+                    self._loading_text = False
+                    self.check.now()
+            else:
+                self.changed_on_disk.add(path)
+        self._draw_status()
 
     def match_theme(self) -> None:
         """Dark or light syntax colours to match the app's theme."""
@@ -153,6 +179,8 @@ class EditorScreen(ConsoleScreen):
         line.append("typing · Esc: keys   " if typing else "keys: i type · s save · n next file · p problem · Esc close   ",
                     style="bold")
         line.append("● modified  " if modified else "  saved     ", style=tone("bold" if modified else "dim"))
+        if path in self.changed_on_disk:
+            line.append("⚠ changed on disk too: saving replaces that version  ", style=tone("bold yellow"))
         if self.check.pending:
             line.append("… checking", style=tone("dim"))
         elif not problems:
@@ -240,6 +268,7 @@ class EditorScreen(ConsoleScreen):
     def on_file_saved(self, message: FileSaved) -> None:
         """Remember what is on disk now and say where the old version went."""
         self.saved_text[message.result.path] = message.text
+        self.changed_on_disk.discard(message.result.path)
         backup = f"; previous version in {message.result.backup.name}" if message.result.backup else ""
         forced = " (with problems, forced)" if message.result.problems else ""
         self.notify(f"saved {message.result.path.name}{forced}{backup}", title="saved", markup=False)

@@ -67,6 +67,11 @@ class PipelinesScreen(ConsoleScreen):
         if any(event.kind.startswith("run.") for event in events):
             self.reload()
 
+    def files_changed(self, *, visible: bool) -> None:
+        """Pipelines edited elsewhere: their validity, triggers and DAG are read again."""
+        self._dag_for = None
+        self.reload()
+
     def on_pipelines_loaded(self, message: PipelinesLoaded) -> None:
         """Fill the table, keeping the cursor on the same pipeline."""
         self.summaries = message.summaries
