@@ -37,6 +37,7 @@ from flowdeck.console.tui.screens.preview import PreviewScreen
 from flowdeck.console.tui.screens.run_detail import RunDetailScreen
 from flowdeck.console.tui.screens.runs import RunsScreen
 from flowdeck.console.tui.widgets.code_editor import typing_in
+from flowdeck.console.tui.widgets.status import tone
 from flowdeck.console.tui.themes import BUILTIN_THEMES_DIR, DEFAULT_THEME, load_themes
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.governance.roles import with_article
@@ -95,6 +96,8 @@ class FlowdeckConsole(App[None]):
         self._last_reap = 0.0
         self._poll_failed = False
         self._files_signature: tuple[tuple[str, int, int], ...] | None = None
+        self.daemon_running: bool | None = None  # None until the first look
+        self.daemon_reason = ""
         self._files_looked_at = 0.0
         loaded = load_themes(BUILTIN_THEMES_DIR, workspace.project.root / "themes", *extra_theme_dirs)
         self.theme_names = sorted(loaded.themes)
@@ -172,6 +175,7 @@ class FlowdeckConsole(App[None]):
             self._files_looked_at = time.monotonic()
         ledger_owner = self.workspace
         signature = self._files_signature
+        daemon_seen = (self.daemon_running, self.daemon_reason)
 
         def probe() -> Message | None:
             try:
@@ -185,6 +189,9 @@ class FlowdeckConsole(App[None]):
                 ledger = ledger_owner.ledger
                 if reap:
                     ledger_owner.reap_orphans()  # a worker killed while we watch becomes "abandoned"
+                    state = ledger_owner.daemon_state()  # schedules fire only while a daemon runs
+                    if (state.running, state.reason) != daemon_seen:
+                        self.post_message(DaemonSeen(state.running, state.reason))
                 ledger_owner.deliver_notifications(channels=["console"])  # toasts; becomes events read below
                 newest = ledger.last_event_id()
                 if cursor is None:
@@ -200,6 +207,15 @@ class FlowdeckConsole(App[None]):
 
         self._poll_worker = self.run_worker(probe_and_post(self, probe), thread=True, group="poll",
                                             exit_on_error=False, name="ledger poll")
+
+    def on_daemon_seen(self, message: DaemonSeen) -> None:
+        """The daemon started or stopped (or was first seen): the top bar and NEXT times say so."""
+        self.daemon_running, self.daemon_reason = message.running, message.reason
+        self.refresh_top_bars()
+        for stack in [*self._screen_stacks.values(), self.screen_stack]:
+            for screen in stack:
+                if isinstance(screen, ConsoleScreen):
+                    screen.daemon_changed()
 
     def on_project_files_changed(self, message: ProjectFilesChanged) -> None:
         """Pipeline files changed on disk: the pipeline list and the visible screen read them again."""
@@ -282,6 +298,9 @@ class FlowdeckConsole(App[None]):
             text.append(" READ-ONLY ", style="bold reverse")
         elif len(self.allowed) < len(PERMISSIONS):
             text.append(f"  {self.workspace.role}", style="bold")
+        if self.daemon_running is False:
+            text.append("  ")
+            text.append("⏸ no daemon", style=tone("bold yellow"))
         if self.running_count:
             text.append(f"  ▶ {self.running_count} active")
         if screen_title not in ("Pipelines", "Runs", "Alerts"):
@@ -636,6 +655,15 @@ class FlowdeckConsole(App[None]):
             self.notify("choose a pipeline first (or type :preview TABLE)", severity="warning")
             return
         self.push_screen(PreviewScreen(pipeline=pipeline, table=table))
+
+
+class DaemonSeen(Message):
+    """Whether the project's daemon runs (schedules and file triggers fire only then), and why not."""
+
+    def __init__(self, running: bool, reason: str) -> None:
+        super().__init__()
+        self.running = running
+        self.reason = reason
 
 
 class ProjectFilesChanged(Message):

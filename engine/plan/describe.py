@@ -30,6 +30,8 @@ class PipelineSummary:
     next_run_at: float | None
     last_run: RunRecord | None
     params: dict[str, str | None]  # name -> default (None when required or without default)
+    schedule_timezone: str | None = None  # the IANA zone its cron is read in (a schedule's next time is in it)
+    needs_daemon: bool = False  # scheduled or file-triggered: nothing starts it while no daemon runs
 
 
 def pipeline_summaries(project: Project, ledger: Ledger, now: float) -> list[PipelineSummary]:
@@ -62,6 +64,8 @@ def summarize_pipeline(name: str, source: PipelineSource | None, error: str | No
         next_run_at=next_scheduled_at(config.schedule, now) if config.schedule else None,
         last_run=last_run,
         params={param: None if spec.default is None else str(spec.default) for param, spec in config.params.items()},
+        schedule_timezone=config.schedule.timezone if config.schedule else None,
+        needs_daemon=config.schedule is not None or bool(config.triggers),
     )
 
 

@@ -79,6 +79,9 @@ class ConsoleScreen(Screen[None]):
         """New ledger events (the app calls this on the visible screen); reload by default."""
         self.reload()
 
+    def daemon_changed(self) -> None:
+        """The daemon started or stopped; screens that show schedules redraw."""
+
     def files_changed(self, *, visible: bool) -> None:
         """The project's pipeline files changed on disk (edited elsewhere); screens showing them reload."""
 

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import DagLoaded, PipelinesLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
-from flowdeck.console.tui.widgets.status import short_time, status_style, status_symbol, status_text, tone
+from flowdeck.console.tui.widgets.status import short_time, status_style, status_symbol, status_text, tone, zoned_time
 from flowdeck.console.tui.widgets.tables import cursor_key, refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
 from flowdeck.engine.errors import FlowdeckError
@@ -46,7 +46,7 @@ class PipelinesScreen(ConsoleScreen):
             table.add_column("PIPELINE", key="name", width=16)
             table.add_column("LAST RUN", key="status", width=12)
             table.add_column("WHEN", key="when", width=11)
-            table.add_column("NEXT", key="next", width=11)
+            table.add_column("NEXT", key="next", width=15)
             table.add_column("TRIGGER", key="trigger", width=16)
             yield table
             with VerticalScroll(id="dag-panel"):
@@ -87,10 +87,31 @@ class PipelinesScreen(ConsoleScreen):
             last = summary.last_run
             status = status_text("invalid" if not summary.valid else last.status if last else "never")
             when = short_time((last.ended_at or last.started_at or last.created_at) if last else None, now=now)
-            rows.append((summary.name, (summary.name, status, when, short_time(summary.next_run_at, now=now),
-                                        summary.trigger)))
+            rows.append((summary.name, (summary.name, status, when, self._next_text(summary, now), summary.trigger)))
         refill(self.query_one(DataTable), rows)
         self._load_dag()
+
+    def _next_text(self, summary: PipelineSummary, now: float) -> str:
+        """When the daemon fires it next, in the schedule's own zone; without a daemon, that nothing will."""
+        if summary.next_run_at is None:
+            return ""
+        if self.console.daemon_running is False:
+            return "⏸ no daemon"
+        return zoned_time(summary.next_run_at, summary.schedule_timezone, now=now)
+
+    def daemon_changed(self) -> None:
+        """The daemon started or stopped: NEXT and the DAG's schedule line say it."""
+        self._render_rows()
+
+    def _schedule_line(self, summary: PipelineSummary | None) -> str:
+        if summary is None or not summary.needs_daemon:
+            return ""
+        next_at = zoned_time(summary.next_run_at, summary.schedule_timezone, now=self.console.clock())
+        when = f"next {next_at} ({summary.schedule_timezone})" if next_at else f"runs on {summary.trigger}"
+        if self.console.daemon_running is False:
+            why = self.console.daemon_reason or "not running"
+            return f"{when}\n[b]⏸ no daemon ({_escape(why)})[/b]: nothing fires it; start one: flowdeck daemon\n\n"
+        return f"{when}\n\n"
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -108,6 +129,7 @@ class PipelinesScreen(ConsoleScreen):
         summary = next((s for s in self.summaries if s.name == name), None)
         last = summary.last_run if summary else None
         workspace = self.console.workspace
+        schedule = self._schedule_line(summary)
 
         def draw() -> Message:
             from flowdeck.engine.plan.describe import graph_text
@@ -123,7 +145,7 @@ class PipelinesScreen(ConsoleScreen):
                 for step in workspace.ledger.steps_of(last.run_id):
                     symbol, style = status_symbol(step.status), status_style(step.status)
                     marks[step.step] = f"[{style}]{symbol}[/]" if style else symbol
-            text = graph_text(plan, marks=marks)
+            text = schedule + graph_text(plan, marks=marks)
             description = summary.description if summary else None
             if description:
                 shade = tone("dim")

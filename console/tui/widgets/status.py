@@ -15,7 +15,7 @@ from rich.text import Text
 
 from flowdeck.console.cli.output import STATUS_STYLE, format_duration, format_rows
 
-__all__ = ["attributes_only", "format_duration", "format_rows", "short_time", "status_text", "tone"]
+__all__ = ["attributes_only", "format_duration", "format_rows", "short_time", "status_text", "tone", "zoned_time"]
 
 
 CONSOLE_STATUS_STYLE = {
@@ -74,6 +74,21 @@ def status_text(status: str, *, width: int | None = None) -> Text:
     if width is not None:
         label = label.ljust(width)
     return Text(label, style=status_style(status))
+
+
+def zoned_time(ts: float | None, zone: str | None, *, now: float | None = None) -> str:
+    """``06:00 CET`` within a day of ``now``, ``12-07 06:00 CET`` later: in the schedule's own zone,
+    named, so a cron in Europe/Paris is not read in the terminal's zone."""
+    if ts is None:
+        return ""
+    from zoneinfo import ZoneInfo
+
+    try:
+        moment = datetime.fromtimestamp(ts, tz=ZoneInfo(zone or "UTC"))
+    except (KeyError, ValueError):
+        return short_time(ts, now=now)
+    within_a_day = now is not None and 0 <= ts - now < 86400
+    return moment.strftime("%H:%M %Z" if within_a_day else "%m-%d %H:%M %Z")
 
 
 def short_time(ts: float | None, *, now: float | None = None) -> str:
