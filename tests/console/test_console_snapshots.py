@@ -111,6 +111,8 @@ def test_editor_with_a_problem_snapshot(workspace: Workspace, snap_compare) -> N
         await wait_for(pilot, lambda: "unknown step kind" in screen_text(pilot.app)
                        and "typing · Esc: keys" in screen_text(pilot.app))
         area.cursor_location = (0, 0)
+        area.focus()  # typing: the cursor is drawn (a late focus change must not decide the picture)
+        await wait_for(pilot, lambda: area.has_focus)
         steady(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
