@@ -85,7 +85,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("app.command", "app.command_bar", ("colon", "ctrl+k"), "Command", footer=False, palette=False),
     ActionSpec("app.palette", "app.command_palette", ("ctrl+p",), "Palette", footer=False, palette=False),
     ActionSpec("app.pipelines", "app.show_pipelines", ("1", "f2"), "Pipelines", command="pipelines",
-               aliases=("p", "pl"), footer=False),  # the top bar shows 1 2 3
+               aliases=("p", "pl"), footer=False),  # the top bar shows 1 2 3 4
     ActionSpec("app.runs", "app.show_runs", ("2", "f3"), "Runs", command="runs", aliases=("r",),
                usage="[STATUS] [PIPELINE] [TEXT]", footer=False),
     ActionSpec("app.alerts", "app.show_alerts", ("3", "f4"), "Alerts", command="alerts", aliases=("a",),

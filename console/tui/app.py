@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from flowdeck.engine.workspace import Workspace
     from flowdeck.state import EventRecord
 
+MODE_LABELS = (("1", "pipelines", "Pipelines"), ("2", "runs", "Runs"), ("3", "alerts", "Alerts"),
+               ("4", "dashboard", "Dashboard"))  # the top bar's screens, by their number key
 POLL_EVENT_CAP = 5000  # events read per poll; a flood is read over several polls, none skipped
 REAP_EVERY_SECONDS = 10.0
 FILES_EVERY_SECONDS = 2.0  # how often pipeline files are looked at (a stat of each, no read)
@@ -289,7 +291,7 @@ class FlowdeckConsole(App[None]):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" flowdeck ", style="bold reverse")
         text.append(f" {self.workspace.project.config.name} ")
-        for key, mode, label in (("1", "pipelines", "Pipelines"), ("2", "runs", "Runs"), ("3", "alerts", "Alerts")):
+        for key, mode, label in MODE_LABELS:
             current = self.current_mode == mode
             text.append(f" {key} ", style="bold")
             text.append(label, style="reverse" if current else "")
@@ -303,7 +305,7 @@ class FlowdeckConsole(App[None]):
             text.append("⏸ no daemon", style=tone("bold yellow"))
         if self.running_count:
             text.append(f"  ▶ {self.running_count} active")
-        if screen_title not in ("Pipelines", "Runs", "Alerts"):
+        if screen_title not in {label for _, _, label in MODE_LABELS}:
             text.append(f"  › {screen_title}")
         return text
 
@@ -346,11 +348,23 @@ class FlowdeckConsole(App[None]):
         return None
 
     def _go(self, mode: str) -> None:
+        """Show a mode's own list (1 pipelines, 2 runs, 3 alerts, 4 dashboard), never the last screen
+        opened over it; screens opened over it close, after asking if one holds unsaved edits."""
         if self.current_mode != mode:
             self.switch_mode(mode)
+        above = self.screen_stack[1:]
+        lost = [name for screen in above if isinstance(screen, ConsoleScreen) for name in screen.unsaved_work()]
+
+        def close_all(confirmed: bool | None = True) -> None:
+            if confirmed:
+                while len(self.screen_stack) > 1:
+                    self.pop_screen()
+
+        if lost:
+            self.push_screen(ConfirmDialog(f"Unsaved edits to {', '.join(lost)}.\nDiscard them?", yes="Discard"),
+                             close_all)
         else:
-            while len(self.screen_stack) > 1:
-                self.pop_screen()
+            close_all()
 
     def action_show_pipelines(self, arg: str = "") -> None:
         """Go to the pipelines screen."""

@@ -138,3 +138,23 @@ def test_f9_from_the_editor_without_edits_goes_back_at_once(workspace: Workspace
         await wait_for(pilot, lambda: isinstance(app.screen, PipelinesScreen))
 
     drive(app, scenario)
+
+
+def test_a_number_key_back_to_a_list_with_an_unsaved_editor_over_it_asks_first(workspace: Workspace) -> None:
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        screen = await _edit_second_file(pilot, app)
+        await pilot.press("f3")  # the runs; the editor stays open over the pipelines
+        await wait_for(pilot, lambda: app.current_mode == "runs")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question before closing it")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is screen, what="the editor, still open with its edit")
+        assert "-- kept" in screen.query_one(TextArea).text
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, PipelinesScreen), what="the pipeline list")
+
+    drive(app, scenario)

@@ -115,3 +115,38 @@ def test_dashboard_shows_counts_trends_and_slowest_steps_and_follows_new_runs(wo
         await wait_for(pilot, lambda: rows(table())[0][1] == "2", what="the dashboard to follow the new run")
 
     drive(app, scenario, size)
+
+
+def test_number_keys_go_to_their_list_not_the_last_screen_opened_under_them(workspace: Workspace) -> None:
+    finished_run(workspace)
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen)
+                       and app.screen.query_one("#run-table", DataTable).row_count == 1)
+        await pilot.press("enter")  # a run opened under 2
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, PipelinesScreen))
+        await pilot.press("v")  # a preview opened under 1
+        await wait_for(pilot, lambda: not isinstance(app.screen, PipelinesScreen))
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="the run list, not the old run")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, PipelinesScreen), what="the pipelines, not the preview")
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+
+    drive(app, scenario)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+def test_the_top_bar_names_all_four_screens_with_their_number_keys(workspace: Workspace, size: tuple[int, int]) -> None:
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        top = screen_text(app).splitlines()[0]
+        assert "1 Pipelines" in top and "2 Runs" in top and "3 Alerts" in top and "4 Dashboard" in top, top
+
+    drive(app, scenario, size)
