@@ -75,6 +75,7 @@ def steady(pilot) -> None:  # type: ignore[no-untyped-def]
     pilot.app.animation_level = "none"
     for area in pilot.app.screen.query(TextArea):
         area.cursor_blink = False
+        area.notify_style_update()  # its lines are cached by a key without the focus: draw them again
     pilot.app.clear_notifications()
 
 
