@@ -284,27 +284,41 @@ class FlowdeckConsole(App[None]):
         self.running_count = message.count
         self.refresh_top_bars()
 
-    def top_bar_text(self, screen_title: str) -> Any:
-        """The top line: project, the three main screens (current one highlighted), where you are, badges."""
+    def top_bar_text(self, screen_title: str, width: int | None = None) -> Any:
+        """The top line: project, the four main screens by number (the current one highlighted), badges,
+        and where you are. What matters most fits first: the place you are in (a run's whole id) and
+        the badges stay; the project name goes, then other screens shrink to their number key."""
+        width = width or self.size.width or 80
+        text = self._top_bar(screen_title, 0)
+        for level in (1, 2, 3):
+            if text.cell_len <= width:
+                break
+            text = self._top_bar(screen_title, level)
+        return text
+
+    def _top_bar(self, screen_title: str, level: int) -> Any:
         from rich.text import Text
 
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" flowdeck ", style="bold reverse")
-        text.append(f" {self.workspace.project.config.name} ")
+        if level < 1:
+            text.append(f" {self.workspace.project.config.name} ")
         for key, mode, label in MODE_LABELS:
             current = self.current_mode == mode
-            text.append(f" {key} ", style="bold")
-            text.append(label, style="reverse" if current else "")
+            text.append(f" {key}", style="bold")
+            if current or level < 2:
+                text.append(" ")
+                text.append(label, style="reverse" if current else "")
         if self.read_only:
             text.append("  ")
-            text.append(" READ-ONLY ", style="bold reverse")
+            text.append(" READ-ONLY " if level < 3 else " RO ", style="bold reverse")
         elif len(self.allowed) < len(PERMISSIONS):
             text.append(f"  {self.workspace.role}", style="bold")
         if self.daemon_running is False:
             text.append("  ")
-            text.append("⏸ no daemon", style=tone("bold yellow"))
+            text.append("⏸ no daemon" if level < 3 else "⏸", style=tone("bold yellow"))
         if self.running_count:
-            text.append(f"  ▶ {self.running_count} active")
+            text.append(f"  ▶ {self.running_count} active" if level < 3 else f"  ▶{self.running_count}")
         if screen_title not in {label for _, _, label in MODE_LABELS}:
             text.append(f"  › {screen_title}")
         return text

@@ -191,3 +191,10 @@ def tmux(tmp_path: Path) -> Iterator[Callable[..., object]]:
     yield make
     for terminal in made:
         terminal.kill()
+
+
+def cells_by_column(table: object) -> list[dict[str, str]]:
+    """A DataTable's rows as {column key: text}: columns come and go with the width, keys stay."""
+    keys = [str(key.value) for key in table.columns]  # type: ignore[attr-defined]
+    return [dict(zip(keys, (str(cell) for cell in table.get_row_at(index))))  # type: ignore[attr-defined]
+            for index in range(table.row_count)]  # type: ignore[attr-defined]

@@ -6,18 +6,14 @@ from pathlib import Path
 
 from textual.widgets import DataTable, TextArea
 
-from conftest import drive, make_app, screen_text, wait_for
+from conftest import cells_by_column, drive, make_app, screen_text, wait_for
 from flowdeck.console.tui.screens.editor import EditorScreen
 from flowdeck.engine.workspace import Workspace
 
 
 def _status_of(app: object, pipeline: str) -> str:
     table = app.screen.query_one("#pipeline-table", DataTable)  # type: ignore[attr-defined]
-    for index in range(table.row_count):
-        row = table.get_row_at(index)
-        if str(row[0]) == pipeline:
-            return str(row[1])
-    return ""
+    return next((row["status"] for row in cells_by_column(table) if row["name"] == pipeline), "")
 
 
 def test_a_typo_made_outside_the_console_shows_as_invalid_and_mending_it_brings_the_dag_back(

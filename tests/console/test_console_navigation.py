@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable
 
-from conftest import SIZES, drive, finished_run, make_app, screen_text, wait_for
+from conftest import SIZES, cells_by_column, drive, finished_run, make_app, screen_text, wait_for
 from flowdeck.console.tui.screens.alerts import AlertsScreen
 from flowdeck.console.tui.screens.dashboard import DashboardScreen
 from flowdeck.console.tui.screens.pipelines import PipelinesScreen
@@ -27,13 +27,13 @@ def test_pipelines_screen_lists_each_pipeline_with_last_run_next_time_and_trigge
     async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
         table = app.screen.query_one("#pipeline-table", DataTable)
         await wait_for(pilot, lambda: table.row_count == 2, what="the pipeline list")
-        listed = {row[0]: row for row in rows(table)}
+        listed = {row["name"]: row for row in cells_by_column(table)}
         assert set(listed) == {"daily_sales", "ingest_orders"}
-        assert listed["daily_sales"][1] == "✓ succeeded"
-        assert listed["ingest_orders"][1] == "· never"
-        assert listed["daily_sales"][4].startswith("cron 0 6 * * *")
-        assert listed["ingest_orders"][4].startswith("files landing/orders")
-        assert listed["daily_sales"][3] != "" and listed["ingest_orders"][3] == ""  # cron has a next time; files do not
+        assert listed["daily_sales"]["status"] == "✓ succeeded"
+        assert listed["ingest_orders"]["status"] == "· never"
+        assert listed["daily_sales"]["trigger"].startswith("cron 0 6 * * *")
+        assert listed["ingest_orders"]["trigger"].startswith("files landing/orders")
+        assert listed["daily_sales"]["next"] != "" and listed["ingest_orders"]["next"] == ""  # cron has a next time
         await wait_for(pilot, lambda: "raw_orders (extract)" in screen_text(app), what="the DAG")
         text = screen_text(app)
         assert "daily_sales — 8 steps" in text

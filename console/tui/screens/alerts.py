@@ -11,7 +11,7 @@ from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import AlertAcknowledged, AlertsLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
 from flowdeck.console.tui.widgets.status import short_time, status_text
-from flowdeck.console.tui.widgets.tables import cursor_key, refill
+from flowdeck.console.tui.widgets.tables import ColumnSpec, cursor_key, lay_out, pick, refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
 from flowdeck.state import AlertRecord
 from flowdeck.state import EventRecord
@@ -33,13 +33,7 @@ class AlertsScreen(ConsoleScreen):
         """Top bar, counts, table, footer."""
         yield TopBar(self.TITLE_TEXT)
         yield Static("", id="alerts-line", classes="subtitle")
-        table: DataTable[object] = DataTable(id="alert-table", cursor_type="row")
-        table.add_column("STATE", key="state", width=7)
-        table.add_column("LEVEL", key="level", width=9)
-        table.add_column("WHEN", key="when", width=11)
-        table.add_column("PIPELINE", key="pipeline", width=14)
-        table.add_column("WHAT", key="what")
-        yield table
+        yield DataTable(id="alert-table", cursor_type="row")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -58,14 +52,28 @@ class AlertsScreen(ConsoleScreen):
     def on_alerts_loaded(self, message: AlertsLoaded) -> None:
         """Fill the table, keeping the cursor on the same alert."""
         self.alerts = message.alerts
-        now = self.console.clock()
-        refill(self.query_one(DataTable), ((alert.alert_id, (
-            status_text("resolved" if alert.status == "resolved" else "acked" if alert.acknowledged else "new"),
-            status_text(alert.severity), short_time(alert.ts, now=now), alert.pipeline or "-",
-            f"{alert.title}: {alert.detail}" if alert.detail else alert.title)) for alert in message.alerts))
+        self._render_rows()
+        self.call_after_refresh(self._render_rows)  # once laid out, the table knows its own width
         new = sum(1 for alert in message.alerts if not alert.acknowledged)
         shown = "including acknowledged" if self.show_acknowledged else "acknowledged hidden"
         self.query_one("#alerts-line", Static).update(f"{new} new · {len(message.alerts)} shown ({shown})")
+
+    def on_resize(self) -> None:
+        """Columns follow the width: WHAT gets what is left."""
+        self.call_after_refresh(self._render_rows)
+
+    def _render_rows(self) -> None:
+        now = self.console.clock()
+        table = self.query_one(DataTable)
+        longest = max((len(alert.pipeline or "-") for alert in self.alerts), default=8)
+        keys = lay_out(table, [ColumnSpec("STATE", "state", 10), ColumnSpec("LEVEL", "level", 10),
+                               ColumnSpec("WHEN", "when", 11),
+                               ColumnSpec("PIPELINE", "pipeline", min(max(longest, 8), 20)),
+                               ColumnSpec("WHAT", "what", None, min_width=16)])
+        refill(table, ((alert.alert_id, pick({
+            "state": status_text("resolved" if alert.status == "resolved" else "acked" if alert.acknowledged else "new"),
+            "level": status_text(alert.severity), "when": short_time(alert.ts, now=now), "pipeline": alert.pipeline or "-",
+            "what": f"{alert.title}: {alert.detail}" if alert.detail else alert.title}, keys)) for alert in self.alerts))
 
     def _selected_alert(self) -> AlertRecord | None:
         key = cursor_key(self.query_one(DataTable))

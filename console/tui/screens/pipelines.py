@@ -14,13 +14,16 @@ from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import DagLoaded, PipelinesLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
 from flowdeck.console.tui.widgets.status import short_time, status_style, status_symbol, status_text, tone, zoned_time
-from flowdeck.console.tui.widgets.tables import cursor_key, refill
+from flowdeck.console.tui.widgets.tables import ColumnSpec, cursor_key, lay_out, pick, refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
 from flowdeck.engine.errors import FlowdeckError
 
 if TYPE_CHECKING:
     from flowdeck.engine.plan.describe import PipelineSummary
     from flowdeck.state import EventRecord
+
+
+WHEN_FROM_WIDTH = 100  # the list's WHEN column needs this much room; the DAG panel names the last run anyway
 
 
 class PipelinesScreen(ConsoleScreen):
@@ -42,13 +45,7 @@ class PipelinesScreen(ConsoleScreen):
         yield TopBar(self.TITLE_TEXT)
         yield Input(placeholder="filter pipelines (Esc clears)", id="filter", classes="filter")
         with Container(id="pipelines-body"):
-            table: DataTable[object] = DataTable(id="pipeline-table", cursor_type="row", zebra_stripes=False)
-            table.add_column("PIPELINE", key="name", width=16)
-            table.add_column("LAST RUN", key="status", width=12)
-            table.add_column("WHEN", key="when", width=11)
-            table.add_column("NEXT", key="next", width=15)
-            table.add_column("TRIGGER", key="trigger", width=16)
-            yield table
+            yield DataTable(id="pipeline-table", cursor_type="row", zebra_stripes=False)
             with VerticalScroll(id="dag-panel"):
                 yield Static("", id="dag")
         yield Footer(show_command_palette=False)
@@ -77,18 +74,37 @@ class PipelinesScreen(ConsoleScreen):
         self.summaries = message.summaries
         self.console.pipeline_names = [summary.name for summary in self.summaries]
         self._render_rows()
+        self.call_after_refresh(self._render_rows)  # once laid out, the table knows its own width
+
+    def on_resize(self) -> None:
+        """Columns follow the width: the trigger gets what is left, WHEN goes on narrow screens."""
+        if self.summaries:
+            self.call_after_refresh(self._render_rows)
+
+    def _columns(self) -> list[ColumnSpec]:
+        longest = max((len(summary.name) for summary in self.summaries), default=8)
+        return [ColumnSpec("PIPELINE", "name", min(max(longest, 8), 24)), ColumnSpec("LAST RUN", "status", 12),
+                ColumnSpec("WHEN", "when", 11, min_table_width=WHEN_FROM_WIDTH), ColumnSpec("NEXT", "next", 15),
+                ColumnSpec("TRIGGER", "trigger", None, min_width=12)]
 
     def _render_rows(self) -> None:
         now = self.console.clock()
+        table = self.query_one(DataTable)
+        keys = lay_out(table, self._columns())
         rows = []
         for summary in self.summaries:
             if self.filter_text and self.filter_text.lower() not in summary.name.lower():
                 continue
             last = summary.last_run
-            status = status_text("invalid" if not summary.valid else last.status if last else "never")
-            when = short_time((last.ended_at or last.started_at or last.created_at) if last else None, now=now)
-            rows.append((summary.name, (summary.name, status, when, self._next_text(summary, now), summary.trigger)))
-        refill(self.query_one(DataTable), rows)
+            cells = {
+                "name": summary.name,
+                "status": status_text("invalid" if not summary.valid else last.status if last else "never"),
+                "when": short_time((last.ended_at or last.started_at or last.created_at) if last else None, now=now),
+                "next": self._next_text(summary, now),
+                "trigger": summary.trigger,
+            }
+            rows.append((summary.name, pick(cells, keys)))
+        refill(table, rows)
         self._load_dag()
 
     def _next_text(self, summary: PipelineSummary, now: float) -> str:
@@ -104,10 +120,18 @@ class PipelinesScreen(ConsoleScreen):
         self._render_rows()
 
     def _schedule_line(self, summary: PipelineSummary | None) -> str:
-        if summary is None or not summary.needs_daemon:
+        if summary is None:
             return ""
+        last = summary.last_run
+        header = ""
+        if last is not None:  # beside the list, whole: on a narrow screen the list has no WHEN column
+            when = short_time(last.ended_at or last.started_at or last.created_at, now=self.console.clock())
+            header = f"last run {status_symbol(last.status)} {last.status} {when} (run {last.run_id})\n"
+        if not summary.needs_daemon:
+            return header + ("\n" if header else "")
+        header += f"trigger {_escape(summary.trigger)}\n"
         next_at = zoned_time(summary.next_run_at, summary.schedule_timezone, now=self.console.clock())
-        when = f"next {next_at} ({summary.schedule_timezone})" if next_at else f"runs on {summary.trigger}"
+        when = f"{header}next {next_at} ({summary.schedule_timezone})" if next_at else header.rstrip("\n")
         if self.console.daemon_running is False:
             why = self.console.daemon_reason or "not running"
             return f"{when}\n[b]⏸ no daemon ({_escape(why)})[/b]: nothing fires it; start one: flowdeck daemon\n\n"

@@ -206,7 +206,7 @@ class RunDetailScreen(ConsoleScreen):
     @on(DataTable.RowSelected, "#checks")
     def _check_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a failing check: its step in detail (with the failing rows)."""
-        step = str(event.data_table.get_row_at(event.cursor_row)[1])
+        step = str(event.data_table.get_row_at(event.cursor_row)[1])  # CHECK, STEP, STATUS, ROWS, SAMPLE
         if step:
             from flowdeck.console.tui.screens.step_detail import StepDetailScreen
 

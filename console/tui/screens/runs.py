@@ -14,8 +14,9 @@ from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import RunsLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
 from flowdeck.console.tui.widgets.status import format_duration, short_time, status_text
-from flowdeck.console.tui.widgets.tables import cursor_key, refill
+from flowdeck.console.tui.widgets.tables import ColumnSpec, cursor_key, lay_out, pick, refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
+from flowdeck.state import RunRecord
 from flowdeck.state.status import RunStatus
 
 RUNS_SHOWN = 200
@@ -72,6 +73,7 @@ class RunsScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__(id="runs")
         self.filter = RunFilter()
+        self.runs: list[RunRecord] = []
 
     def compose(self) -> ComposeResult:
         """Top bar, filter line, table, footer."""
@@ -79,15 +81,7 @@ class RunsScreen(ConsoleScreen):
         yield Input(placeholder="filter: failed · daily_sales · text (Enter applies, Esc clears)", id="filter",
                     classes="filter")
         yield Static("all runs", id="runs-filter-line", classes="subtitle")
-        table: DataTable[object] = DataTable(id="run-table", cursor_type="row")
-        table.add_column("RUN", key="run", width=22)
-        table.add_column("PIPELINE", key="pipeline", width=14)
-        table.add_column("STATUS", key="status", width=11)
-        table.add_column("STARTED", key="started", width=11)
-        table.add_column("TOOK", key="took", width=7)
-        table.add_column("TRIGGER", key="trigger")
-        table.add_column("PARAMS", key="params")  # last: the first to go off an 80-column screen
-        yield table
+        yield DataTable(id="run-table", cursor_type="row")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -120,13 +114,29 @@ class RunsScreen(ConsoleScreen):
         return RunsLoaded(self.console.workspace.ledger.list_runs(
             pipeline=chosen.pipeline, status=chosen.status, text=chosen.text, limit=RUNS_SHOWN))
 
+    def on_resize(self) -> None:
+        """Columns follow the width: parameters get what is left, or go on a narrow screen."""
+        self.call_after_refresh(self._render_rows)
+
+    def _render_rows(self) -> None:
+        now = self.console.clock()
+        table = self.query_one(DataTable)
+        longest = max((len(run.pipeline) for run in self.runs), default=8)
+        keys = lay_out(table, [ColumnSpec("RUN", "run", 22), ColumnSpec("PIPELINE", "pipeline", min(max(longest, 8), 20)),
+                               ColumnSpec("STATUS", "status", 11), ColumnSpec("STARTED", "started", 11),
+                               ColumnSpec("TOOK", "took", 7), ColumnSpec("TRIGGER", "trigger", 9, min_table_width=100),
+                               ColumnSpec("PARAMS", "params", None, min_width=12, min_table_width=100)])
+        refill(table, ((run.run_id, pick({
+            "run": run.run_id, "pipeline": run.pipeline, "status": status_text(run.status),
+            "started": short_time(run.started_at or run.created_at, now=now), "took": format_duration(run.duration),
+            "trigger": run.trigger_kind, "params": " ".join(f"{name}={value}" for name, value in run.params.items())},
+            keys)) for run in self.runs))
+
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         """Fill the table, keeping the cursor on the same run."""
-        now = self.console.clock()
-        refill(self.query_one(DataTable), ((run.run_id, (
-            run.run_id, run.pipeline, status_text(run.status), short_time(run.started_at or run.created_at, now=now),
-            format_duration(run.duration), run.trigger_kind,
-            " ".join(f"{name}={value}" for name, value in run.params.items()))) for run in message.runs))
+        self.runs = message.runs
+        self._render_rows()
+        self.call_after_refresh(self._render_rows)  # once laid out, the table knows its own width
         if not message.runs:
             self.query_one("#runs-filter-line", Static).update(
                 f"{self.filter.describe()} — no runs"

@@ -21,7 +21,8 @@ class StepProgress(Horizontal):
     StepProgress { height: 1; }
     StepProgress .step-status { width: 13; }
     StepProgress .step-name { width: 1fr; min-width: 12; }
-    StepProgress ProgressBar { width: 18; }
+    StepProgress ProgressBar { width: 18; display: none; }
+    StepProgress.-running ProgressBar { display: block; }
     StepProgress ProgressBar Bar { width: 16; }
     StepProgress .step-rows { width: 11; text-align: right; }
     StepProgress .step-elapsed { width: 9; text-align: right; }
@@ -56,6 +57,7 @@ class StepProgress(Horizontal):
         self.query_one(".step-status", Static).update(status_text(step.status))
         attempts = f" (try {step.attempts})" if step.attempts > 1 else ""
         self.query_one(".step-name", Static).update(Text(f"{step.step} · {step.kind}{attempts}"))
+        self.set_class(step.status == "running", "-running")  # a bar only while it moves: the name needs the room
         bar = self.query_one(ProgressBar)
         if step.status == StepStatus.RUNNING and progress is not None:
             bar.update(total=100, progress=progress)

@@ -26,4 +26,8 @@ class TopBar(Static):
 
         app = self.app
         if isinstance(app, FlowdeckConsole):
-            self.update(app.top_bar_text(self.screen_title))
+            self.update(app.top_bar_text(self.screen_title, self.size.width or app.size.width))
+
+    def on_resize(self) -> None:
+        """What fits changes with the width."""
+        self.update_from_app()
