@@ -180,6 +180,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
 BY_ID: dict[str, ActionSpec] = {spec.id: spec for spec in ACTIONS}
 PERMISSION_OF: dict[str, str] = {spec.action_name: spec.permission for spec in ACTIONS if spec.permission}
 PERMISSIONS: frozenset[str] = frozenset(PERMISSION_OF.values())
+ACTION_NAMES: frozenset[str] = frozenset(spec.action_name for spec in ACTIONS)
+DESCRIPTION_OF: dict[str, str] = {spec.action_name: spec.description for spec in reversed(ACTIONS)}  # the first wins
 
 
 def bindings(scope: str) -> list[Binding]:

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.worker import Worker
 
-from flowdeck.console.tui.actions import BY_ID, GLOBAL, PERMISSIONS, bindings, command_specs, help_sections, is_refused
+from flowdeck.console.tui.actions import ACTION_NAMES, BY_ID, DESCRIPTION_OF, GLOBAL, PERMISSIONS, bindings, command_specs, help_sections, is_refused
 from flowdeck.console.tui.commands import ConsoleCommands
 from flowdeck.console.tui.messages import EngineFailed, LedgerChanged, RunCancelRequested, RunSubmitted
 from flowdeck.console.tui.screens.alerts import AlertsScreen
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 MODE_LABELS = (("1", "pipelines", "Pipelines"), ("2", "runs", "Runs"), ("3", "alerts", "Alerts"),
                ("4", "dashboard", "Dashboard"))  # the top bar's screens, by their number key
+RESUMABLE = ("failed", "abandoned", "canceled")  # what the engine resumes (Workspace.resume)
 POLL_EVENT_CAP = 5000  # events read per poll; a flood is read over several polls, none skipped
 REAP_EVERY_SECONDS = 10.0
 FILES_EVERY_SECONDS = 2.0  # how often pipeline files are looked at (a stat of each, no read)
@@ -334,8 +336,35 @@ class FlowdeckConsole(App[None]):
     # -- the read-only gate -------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide and refuse every action that changes something in read-only mode."""
-        return not is_refused(action, self.read_only, self.allowed)
+        """Hide and refuse every action that changes something in read-only mode, and hide a key's action
+        that does not apply to what is shown (Resume on a run that succeeded, Cancel on one that ended).
+        A `:` command names its target (it has parameters): whether it applies is decided when it runs."""
+        if is_refused(action, self.read_only, self.allowed):
+            return False
+        screen = self.console_screen
+        return parameters != () or screen is None or screen.why_not(action) is None
+
+    def on_key(self, event: events.Key) -> None:
+        """A key whose action is hidden here says why instead of doing nothing (read-only, a role,
+        or an action that does not apply to what is shown)."""
+        refused: list[str] = []
+        for namespace, bindings in self.screen._modal_binding_chain:
+            for binding in bindings.key_to_bindings.get(event.key, ()):
+                _, name, parameters = self._parse_action(binding.action, namespace)
+                if name not in ACTION_NAMES:
+                    return  # not one of ours (a widget's own key): it decides
+                if self._check_action_state(binding.action, namespace) is not False:
+                    return  # an action of this key runs
+                refused.append(name)
+        if refused:
+            event.stop()
+            self.notify(self._why_not(refused[0]), title="not here", severity="warning", timeout=4, markup=False)
+
+    def _why_not(self, action: str) -> str:
+        if is_refused(action, self.read_only, self.allowed):
+            return f"{self._refusal_reason()}: {DESCRIPTION_OF.get(action, action).lower()} is not allowed"
+        screen = self.console_screen
+        return (screen.why_not(action) if screen else None) or "that does not apply here"
 
     def refuse_if_read_only(self, what: str, action: str | None = None) -> bool:
         """Say no (with a toast) when read-only or the role lacks the action's permission; ``True`` if refused."""
@@ -581,8 +610,16 @@ class FlowdeckConsole(App[None]):
         self.engine_worker(self, resolve, title=f"opening run {ref}", group="resolve")
 
     def on_run_resolved(self, message: RunResolved) -> None:
-        """Show the resolved run."""
-        self.push_screen(RunDetailScreen(message.run_id))
+        """Show the resolved run, or go on with what was asked about it."""
+        if message.purpose == "cancel":
+            self._confirm_cancel(message.run_id, message.status)
+        elif message.purpose == "resume":
+            hint = ("to run it again from a step, open it and press f on the step (or :rerun STEP RUN)"
+                    if message.status == "succeeded" else "wait for it to end")
+            self.notify(f"run {message.run_id} {message.status}: only a failed, abandoned or canceled run can be "
+                        f"resumed; {hint}", title="↺ resume", severity="warning", markup=False, timeout=8)
+        else:
+            self.push_screen(RunDetailScreen(message.run_id))
 
     def action_cancel_run(self, arg: str = "") -> None:
         """Ask a queued or running run to stop (after a confirmation)."""
@@ -593,12 +630,25 @@ class FlowdeckConsole(App[None]):
             return
         workspace = self.workspace
 
+        def look() -> Message:
+            run = workspace.resolve_run(ref)
+            return RunResolved(run.run_id, "cancel", run.status)
+
+        self.engine_worker(self, look, title=f"looking up {ref}", group="resolve")
+
+    def _confirm_cancel(self, run_id: str, status: str) -> None:
+        """Ask before canceling a run that is still going; say so at once about one that has ended."""
+        if status not in ("queued", "running"):
+            self.notify(f"run {run_id} already {status}: nothing to cancel", title="⊘ cancel", markup=False)
+            return
+        workspace = self.workspace
+
         def cancel(confirmed: bool | None) -> None:
             if confirmed:
-                self.engine_worker(self, lambda: RunCancelRequested(workspace.cancel(ref)),
-                                   title=f"canceling {ref}", group="cancel")
+                self.engine_worker(self, lambda: RunCancelRequested(workspace.cancel(run_id)),
+                                   title=f"canceling {run_id}", group="cancel")
 
-        self.push_screen(ConfirmDialog(f"Cancel run {ref}?", yes="Cancel run"), cancel)
+        self.push_screen(ConfirmDialog(f"Cancel run {run_id}?", yes="Cancel run"), cancel)
 
     def on_run_cancel_requested(self, message: RunCancelRequested) -> None:
         """Say what happened."""
@@ -621,6 +671,9 @@ class FlowdeckConsole(App[None]):
         workspace = self.workspace
 
         def resume() -> Message:
+            parent = workspace.resolve_run(ref)
+            if parent.status not in RESUMABLE:  # say it with the console's keys, not the CLI's
+                return RunResolved(parent.run_id, "resume", parent.status)
             record, new = workspace.resume(ref)
             pid = workspace.launch_detached(record.run_id) if new else None
             return RunSubmitted(record, pid, "resumed" if new else "already being resumed")
@@ -712,11 +765,13 @@ class RunningCounted(Message):
 
 
 class RunResolved(Message):
-    """A run reference resolved to an id."""
+    """A run reference resolved to an id (and its status), for ``purpose``: open, cancel or resume."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, purpose: str = "open", status: str = "") -> None:
         super().__init__()
         self.run_id = run_id
+        self.purpose = purpose
+        self.status = status
 
 
 def probe_and_post(app: App[Any], probe: Callable[[], Message | None]) -> Callable[[], None]:

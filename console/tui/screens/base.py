@@ -38,8 +38,14 @@ class ConsoleScreen(Screen[None]):
         return cast("FlowdeckConsole", self.app)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide and refuse actions that change things in read-only mode."""
-        return not is_refused(action, self.console.read_only, self.console.allowed)
+        """Hide and refuse actions that change things in read-only mode, and those that do not apply."""
+        if is_refused(action, self.console.read_only, self.console.allowed):
+            return False
+        return self.why_not(action) is None
+
+    def why_not(self, action: str) -> str | None:
+        """Why ``action`` does not apply to what this screen shows (a sentence), or None when it does."""
+        return None
 
     # -- loading ---------------------------------------------------------------------------------
 

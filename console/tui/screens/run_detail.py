@@ -25,6 +25,7 @@ from flowdeck.state.status import StepStatus
 if TYPE_CHECKING:
     from flowdeck.engine.monitor.views import RunMetrics
 
+RESUMABLE = ("failed", "abandoned", "canceled")
 LOG_LINES_KEPT = 5000  # the tail in memory; the ledger keeps everything
 EVENTS_PER_READ = 2000
 
@@ -103,6 +104,8 @@ class RunDetailScreen(ConsoleScreen):
         if message.cursor < self._cursor:
             return  # an older load finishing late
         self._cursor = message.cursor
+        if self.run is None or self.run.status != message.run.status:
+            self.refresh_bindings()  # what applies (cancel, resume) follows the run's state
         self.run = message.run
         self.metrics = message.metrics
         self._draw_summary()
@@ -221,6 +224,18 @@ class RunDetailScreen(ConsoleScreen):
     def _update_log_title(self) -> None:
         state = "▶ following" if self.following else "⏸ paused (p follows again)"
         self.query_one("#log-title", Static).update(f"log · {state}")
+
+    def why_not(self, action: str) -> str | None:
+        """Cancel only while the run goes on; resume only once it failed, was abandoned or canceled."""
+        run = self.run
+        if run is None:
+            return None
+        if action == "cancel_run" and run.finished:
+            return f"run {run.run_id} already {run.status}: nothing to cancel"
+        if action == "resume_run" and run.status not in RESUMABLE:
+            return (f"run {run.run_id} {run.status}: nothing to resume; f reruns it from the highlighted step"
+                    if run.status == "succeeded" else f"run {run.run_id} is {run.status}: wait for it to end")
+        return None
 
     def selected_run(self) -> str | None:
         """This run."""

@@ -144,6 +144,22 @@ class RunsScreen(ConsoleScreen):
         else:
             self.query_one("#runs-filter-line", Static).update(f"{self.filter.describe()} — {len(message.runs)} shown")
 
+    def why_not(self, action: str) -> str | None:
+        """Cancel and resume follow the highlighted run's state."""
+        key = self.selected_run()
+        run = next((candidate for candidate in self.runs if candidate.run_id == key), None)
+        if run is None:
+            return None
+        if action == "cancel_run" and run.finished:
+            return f"run {run.run_id} already {run.status}: nothing to cancel"
+        if action == "resume_run" and run.status not in ("failed", "abandoned", "canceled"):
+            return f"run {run.run_id} {run.status}: only a failed, abandoned or canceled run can be resumed"
+        return None
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()  # the footer offers what applies to this run
+
     def selected_run(self) -> str | None:
         """The run under the cursor."""
         return cursor_key(self.query_one(DataTable))
