@@ -25,6 +25,7 @@ SCOPE_TITLES = {
     "editor": "Editor",
     "preview": "Data preview",
     "new": "New pipeline",
+    "text": "Help and text dialogs",
 }
 
 
@@ -79,6 +80,17 @@ class ActionSpec:
                        key_display=self.key_display, id=self.id)
 
 
+def _list_keys(scope: str) -> tuple[ActionSpec, ...]:
+    """j/k/g/G (with arrows, Home and End) in a list, as in vi, less, k9s and lazygit."""
+    return (
+        ActionSpec(f"{scope}.down", "cursor_down", ("j", "down"), "Down", scope=scope, footer=False, palette=False),
+        ActionSpec(f"{scope}.up", "cursor_up", ("k", "up"), "Up", scope=scope, footer=False, palette=False),
+        ActionSpec(f"{scope}.top", "cursor_top", ("g", "home"), "First", scope=scope, footer=False, palette=False),
+        ActionSpec(f"{scope}.bottom", "cursor_bottom", ("G", "end"), "Last", scope=scope, footer=False,
+                   palette=False),
+    )
+
+
 ACTIONS: tuple[ActionSpec, ...] = (
     # -- everywhere -------------------------------------------------------------------------------
     ActionSpec("app.help", "app.help", ("question_mark", "f1"), "Help", command="help", aliases=("h",)),
@@ -126,6 +138,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("pipelines.filter", "filter", ("slash", "ctrl+f"), "Filter", scope="pipelines", palette=False),
     ActionSpec("pipelines.new", "app.new_pipeline", ("n", "ctrl+e"), "New", scope="pipelines", permission="edit",
                palette=False),
+    *_list_keys("pipelines"),
     # -- runs ---------------------------------------------------------------------------------------
     ActionSpec("runs.open", "open_selected", ("enter",), "Open", scope="runs", palette=False),
     ActionSpec("runs.cancel", "app.cancel_run", ("c", "f8"), "Cancel", scope="runs", permission="cancel", palette=False),
@@ -133,6 +146,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
                palette=False),
     ActionSpec("runs.filter", "filter", ("slash", "ctrl+f"), "Filter", scope="runs", palette=False),
     ActionSpec("runs.failed", "toggle_failed", ("x", "ctrl+x"), "Failed only", scope="runs", palette=False),
+    *_list_keys("runs"),
     # -- run detail -----------------------------------------------------------------------------------
     ActionSpec("run.cancel", "app.cancel_run", ("c", "f8"), "Cancel", scope="run", permission="cancel", palette=False),
     ActionSpec("run.resume", "app.resume_run", ("R", "ctrl+r"), "Resume", scope="run", permission="resume",
@@ -158,6 +172,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("alerts.open", "open_selected", ("enter",), "Open run", scope="alerts", palette=False),
     ActionSpec("alerts.all", "toggle_acknowledged", ("s", "ctrl+s"), "Show/hide acknowledged", scope="alerts",
                palette=False),
+    *_list_keys("alerts"),
+    # -- dashboard ----------------------------------------------------------------------------------------
+    *_list_keys("dashboard"),
+    # -- help and other text dialogs --------------------------------------------------------------------
+    ActionSpec("text.down", "scroll_down", ("j", "down"), "Down", scope="text", footer=False, palette=False),
+    ActionSpec("text.up", "scroll_up", ("k", "up"), "Up", scope="text", footer=False, palette=False),
+    ActionSpec("text.top", "scroll_top", ("g", "home"), "Top", scope="text", footer=False, palette=False),
+    ActionSpec("text.bottom", "scroll_bottom", ("G", "end"), "End", scope="text", footer=False, palette=False),
     # -- editor ------------------------------------------------------------------------------------------
     # letters act after Esc has left the text (the line under it says so); while typing, the ctrl/F keys do
     ActionSpec("editor.save", "save", ("s", "ctrl+s"), "Save", scope="editor", permission="edit", palette=False),

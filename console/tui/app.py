@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 MODE_LABELS = (("1", "pipelines", "Pipelines"), ("2", "runs", "Runs"), ("3", "alerts", "Alerts"),
                ("4", "dashboard", "Dashboard"))  # the top bar's screens, by their number key
 RESUMABLE = ("failed", "abandoned", "canceled")  # what the engine resumes (Workspace.resume)
+RECENT_RUNS = 20  # run ids `:show` completes
 POLL_EVENT_CAP = 5000  # events read per poll; a flood is read over several polls, none skipped
 REAP_EVERY_SECONDS = 10.0
 FILES_EVERY_SECONDS = 2.0  # how often pipeline files are looked at (a stat of each, no read)
@@ -95,6 +96,8 @@ class FlowdeckConsole(App[None]):
         self.launched_here: set[str] = set()
         self.running_count = 0
         self.pipeline_names: list[str] = workspace.project.pipeline_names()
+        self.pipeline_params: dict[str, dict[str, str | None]] = {}  # pipeline → parameter → default
+        self.recent_runs: list[str] = []  # the newest run ids, for completing `:show`
         self._cursor: int | None = None
         self._poll_worker: Worker[None] | None = None
         self._last_reap = 0.0
@@ -241,6 +244,7 @@ class FlowdeckConsole(App[None]):
         if first:
             self.running_count = -message.previous_cursor - 1
             self.refresh_top_bars()
+            self._count_running()  # and the newest runs, for completing `:show`
             return
         running_changed = False
         for event in message.events:
@@ -277,13 +281,15 @@ class FlowdeckConsole(App[None]):
         workspace = self.workspace
 
         def count() -> Message | None:
-            return RunningCounted(len(workspace.ledger.runs_in_status(*RUN_LIVE)))
+            return RunningCounted(len(workspace.ledger.runs_in_status(*RUN_LIVE)),
+                                  [run.run_id for run in workspace.ledger.list_runs(limit=RECENT_RUNS)])
 
         self.engine_worker(self, count, title="counting runs", group="count", exclusive=True)
 
     def on_running_counted(self, message: RunningCounted) -> None:
         """Show how many runs are active."""
         self.running_count = message.count
+        self.recent_runs = message.recent
         self.refresh_top_bars()
 
     def top_bar_text(self, screen_title: str, width: int | None = None) -> Any:
@@ -499,7 +505,28 @@ class FlowdeckConsole(App[None]):
 
     def action_command_bar(self) -> None:
         """Open the `:` command line."""
-        self.push_screen(CommandLineScreen(self.command_history), self.run_command_line)
+        self.push_screen(CommandLineScreen(self.command_history, verbs=sorted(command_specs()),
+                                           arguments=self.command_arguments), self.run_command_line)
+
+    def command_arguments(self, verb: str, before: list[str]) -> list[str]:
+        """What may come next after ``:verb`` and the words ``before`` (for Tab in the command line)."""
+        spec = command_specs().get(verb.lower())
+        command = spec.command if spec else None
+        if command in ("run", "edit") and not before:
+            return list(self.pipeline_names)
+        if command == "run" and before:
+            return [f"{name}=" for name in self.pipeline_params.get(before[0], {})]
+        if command == "runs":
+            return [*(str(status) for status in RunStatus), *self.pipeline_names]
+        if command in ("show", "cancel", "resume") and not before:
+            return ["last", *self.recent_runs]
+        if command == "rerun":
+            screen = self.console_screen
+            steps = [step.step for step in getattr(screen, "steps", [])] if not before else []
+            return steps if not before else ["last", *self.recent_runs]
+        if command == "theme":
+            return list(self.theme_names)
+        return []
 
     def run_command_line(self, line: str | None) -> None:
         """Run one `:` command (``run daily_sales``, ``runs failed``, ``theme nord``)."""
@@ -757,11 +784,12 @@ class ProjectFilesChanged(Message):
 
 
 class RunningCounted(Message):
-    """How many runs are queued or running."""
+    """How many runs are queued or running, and the newest runs' ids."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, recent: list[str]) -> None:
         super().__init__()
         self.count = count
+        self.recent = recent
 
 
 class RunResolved(Message):

@@ -222,3 +222,22 @@ def test_with_no_color_statuses_and_problem_lines_use_attributes_never_shades(mo
     assert tone("red") == "bold" and tone("dim") == "" and tone("green") == ""
     monkeypatch.delenv("NO_COLOR")
     assert str(status_text("failed").style) == "red" and tone("dim") == "dim"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("ru", ("run", ("run", "runs"))),
+    ("runs fa", ("runs failed ", ())),
+    ("theme", ("theme ", ())),
+    ("zz", ("zz", ())),
+    ("run daily_sales ", ("run daily_sales since=", ())),
+])
+def test_completion_extends_to_what_every_candidate_shares(line: str, expected: tuple[str, tuple[str, ...]]) -> None:
+    from flowdeck.console.tui.completion import complete
+
+    def arguments(verb: str, before: list[str]) -> list[str]:
+        if verb == "runs":
+            return ["failed", "running", "daily_sales"]
+        return ["since="] if verb == "run" and before else []
+
+    done = complete(line, ["run", "runs", "theme", "rerun"], arguments)
+    assert (done.line, done.candidates) == expected

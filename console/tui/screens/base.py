@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.message import Message
 from textual.screen import Screen
+from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
 from flowdeck.console.tui.actions import is_refused
@@ -98,6 +99,33 @@ class ConsoleScreen(Screen[None]):
     def handle_back(self) -> bool:
         """Handle Esc/back inside the screen (close a filter...); ``False`` lets the app go back."""
         return False
+
+    # -- moving in the screen's list (j/k/g/G) -----------------------------------------------------
+
+    def list_table(self) -> DataTable[object] | None:
+        """The list j/k/g/G move in (the screen's first table)."""
+        tables = self.query(DataTable)
+        return tables.first() if tables else None
+
+    def action_cursor_down(self) -> None:
+        """Down one row."""
+        if (table := self.list_table()) is not None:
+            table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        """Up one row."""
+        if (table := self.list_table()) is not None:
+            table.action_cursor_up()
+
+    def action_cursor_top(self) -> None:
+        """To the first row."""
+        if (table := self.list_table()) is not None and table.row_count:
+            table.move_cursor(row=0)
+
+    def action_cursor_bottom(self) -> None:
+        """To the last row."""
+        if (table := self.list_table()) is not None and table.row_count:
+            table.move_cursor(row=table.row_count - 1)
 
     # -- what the app's actions act on -------------------------------------------------------------
 

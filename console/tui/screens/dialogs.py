@@ -10,6 +10,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from flowdeck.console.tui.actions import bindings
+
 
 class ErrorDialog(ModalScreen[None]):
     """An engine error as the CLI would print it: where, what, the offending line, what to do."""
@@ -147,9 +149,9 @@ class ChooseDialog(ModalScreen[str | None]):
 
 
 class TextDialog(ModalScreen[None]):
-    """Read-only text (help, debug information), scrollable."""
+    """Read-only text (help, debug information), scrollable (j/k/g/G as in less)."""
 
-    BINDINGS = [Binding("escape,enter,f9,q,question_mark,f1", "close", "Close")]
+    BINDINGS = [Binding("escape,enter,f9,q,question_mark,f1", "close", "Close"), *bindings("text")]
 
     def __init__(self, title: str, body: object, *, dialog_id: str) -> None:
         super().__init__(classes="dialog-screen", id=dialog_id)
@@ -171,3 +173,19 @@ class TextDialog(ModalScreen[None]):
     def action_close(self) -> None:
         """Close."""
         self.dismiss(None)
+
+    def action_scroll_down(self) -> None:
+        """Down a line."""
+        self.query_one(VerticalScroll).scroll_down(animate=False)
+
+    def action_scroll_up(self) -> None:
+        """Up a line."""
+        self.query_one(VerticalScroll).scroll_up(animate=False)
+
+    def action_scroll_top(self) -> None:
+        """To the top."""
+        self.query_one(VerticalScroll).scroll_home(animate=False)
+
+    def action_scroll_bottom(self) -> None:
+        """To the end."""
+        self.query_one(VerticalScroll).scroll_end(animate=False)

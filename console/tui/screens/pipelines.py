@@ -73,6 +73,7 @@ class PipelinesScreen(ConsoleScreen):
         """Fill the table, keeping the cursor on the same pipeline."""
         self.summaries = message.summaries
         self.console.pipeline_names = [summary.name for summary in self.summaries]
+        self.console.pipeline_params = {summary.name: summary.params for summary in self.summaries}
         self._render_rows()
         self.call_after_refresh(self._render_rows)  # once laid out, the table knows its own width
 

@@ -8,6 +8,7 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from flowdeck.console.tui.actions import bindings
@@ -20,6 +21,7 @@ from flowdeck.state import RunRecord
 from flowdeck.state.status import RunStatus
 
 RUNS_SHOWN = 200
+FILTER_PAUSE_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,12 @@ class RunsScreen(ConsoleScreen):
         super().__init__(id="runs")
         self.filter = RunFilter()
         self.runs: list[RunRecord] = []
+        self._filter_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         """Top bar, filter line, table, footer."""
         yield TopBar(self.TITLE_TEXT)
-        yield Input(placeholder="filter: failed · daily_sales · text (Enter applies, Esc clears)", id="filter",
+        yield Input(placeholder="filter: failed · daily_sales · text (Enter: back to the list, Esc clears)", id="filter",
                     classes="filter")
         yield Static("all runs", id="runs-filter-line", classes="subtitle")
         yield DataTable(id="run-table", cursor_type="row")
@@ -204,8 +207,20 @@ class RunsScreen(ConsoleScreen):
             return True
         return False
 
+    @on(Input.Changed, "#filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        """Filter as you type, as the pipelines list does (after a short pause: each filter reads the ledger)."""
+        if not event.input.display:
+            return
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        value = event.value
+        self._filter_timer = self.set_timer(FILTER_PAUSE_SECONDS, lambda: self.set_filter(value))
+
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
         event.input.display = False
         self.set_filter(event.value)
         self.query_one(DataTable).focus()
