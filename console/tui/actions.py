@@ -124,6 +124,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("app.theme", "app.set_theme", ("ctrl+t",), "Next theme", command="theme", usage="[NAME]",
                footer=False),
     ActionSpec("app.debug", "app.debug", ("f12",), "Debug info", command="debug", footer=False),
+    ActionSpec("app.dismiss", "app.dismiss_toasts", ("ctrl+l",), "Dismiss notifications", command="clear",
+               aliases=("dismiss",), footer=False),
     ActionSpec("app.quit", "app.quit", ("q", "ctrl+q"), "Quit", command="quit",
                aliases=("q", "exit")),
     ActionSpec("app.force_quit", "app.force_quit", (), "Quit, discarding unsaved edits", command="q!", footer=False),

@@ -9,6 +9,7 @@ runs a pipeline itself: launching queues a run and starts a detached worker proc
 from __future__ import annotations
 
 import difflib
+from collections import deque
 import os
 import time
 from collections.abc import Callable
@@ -57,6 +58,10 @@ POLL_EVENT_CAP = 5000  # events read per poll; a flood is read over several poll
 REAP_EVERY_SECONDS = 10.0
 FILES_EVERY_SECONDS = 2.0  # how often pipeline files are looked at (a stat of each, no read)
 TOAST_CHARS = 90  # a toast is a nudge; the alerts screen has the whole story
+ALERT_TOAST_SECONDS = 8
+ALERT_TOASTS_AT_ONCE = 2  # more alerts in one poll make one toast
+TOASTS_SHOWN_SMALL, TOASTS_SHOWN_TALL, TALL_SCREEN = 2, 4, 30
+TOAST_HISTORY = 200
 TOAST_EVENT = "alert.toast"  # the console channel's deliveries (docs/alerting.md): routed, de-duplicated alerts
 
 
@@ -98,6 +103,7 @@ class FlowdeckConsole(App[None]):
         self.pipeline_names: list[str] = workspace.project.pipeline_names()
         self.pipeline_params: dict[str, dict[str, str | None]] = {}  # pipeline → parameter → default
         self.recent_runs: list[str] = []  # the newest run ids, for completing `:show`
+        self.toast_history: deque[tuple[str, str]] = deque(maxlen=TOAST_HISTORY)  # (title, message), oldest first
         self._cursor: int | None = None
         self._poll_worker: Worker[None] | None = None
         self._last_reap = 0.0
@@ -247,8 +253,8 @@ class FlowdeckConsole(App[None]):
             self._count_running()  # and the newest runs, for completing `:show`
             return
         running_changed = False
+        self._toasts(message.events)
         for event in message.events:
-            self._toast(event)
             if event.kind.startswith("run."):
                 running_changed = True
         if running_changed:
@@ -259,23 +265,59 @@ class FlowdeckConsole(App[None]):
         elif len(self.screen_stack) > 1 and isinstance(self.screen_stack[-2], ConsoleScreen):
             self.screen_stack[-2].ledger_changed(message.events)  # under a dialog: keep it current
 
+    def _toasts(self, events: list[EventRecord]) -> None:
+        """Alerts delivered to the console since the last poll, as toasts: one each, or one for all
+        when several arrive at once (the alerts screen has them all)."""
+        alerts = [event for event in events if event.kind == TOAST_EVENT]
+        if len(alerts) > ALERT_TOASTS_AT_ONCE:
+            worst = "error" if any((event.payload or {}).get("severity") == "critical" for event in alerts) else "warning"
+            pipelines = sorted({str((event.payload or {}).get("pipeline") or "-") for event in alerts})
+            self.notify(_clip(f"for {', '.join(pipelines)}; 3 lists them", TOAST_CHARS),
+                        title=f"‼ {len(alerts)} alerts", severity=worst, timeout=ALERT_TOAST_SECONDS,  # type: ignore[arg-type]
+                        markup=False)
+        else:
+            for event in alerts:
+                self._toast(event)
+        for event in events:
+            if event.kind == "run.succeeded" and event.run_id in self.launched_here:
+                self.notify(f"run {event.run_id}", title="✓ run succeeded", markup=False, timeout=4)
+
     def _toast(self, event: EventRecord) -> None:
-        if event.kind == TOAST_EVENT:
-            payload = event.payload or {}
-            kind = payload.get("kind")
-            severity = "information" if kind in ("resolved", "test") else \
-                "error" if payload.get("severity") == "critical" else "warning"
-            symbol = {"resolved": "✓", "test": "i"}.get(str(kind), "✗" if severity == "error" else "!")
-            title = str(payload.get("rule") or "alert").replace("_", " ")
-            title = "test notification" if kind == "test" else title + {"resolved": " resolved",
-                                                                       "reminder": " (still firing)"}.get(str(kind), "")
-            text = str(payload.get("summary") or event.message)
+        payload = event.payload or {}
+        kind = str(payload.get("kind"))
+        pipeline = f" · {payload['pipeline']}" if payload.get("pipeline") else ""
+        text = str(payload.get("summary") or event.message)
+        if kind == "resolved":  # "✓ run failed resolved" read like a failure: say the alert is over
+            severity, title, text = "information", f"✓ alert resolved{pipeline}", f"was: {text}"
+        elif kind == "test":
+            severity, title = "information", "i test notification"
+        else:
+            severity = "error" if payload.get("severity") == "critical" else "warning"
+            rule = str(payload.get("rule") or "alert").replace("_", " ")
+            symbol = "‼" if severity == "error" else "!"
+            title = f"{symbol} {rule}{' (still firing)' if kind == 'reminder' else ''}{pipeline}"
             if payload.get("detail"):
                 text += f": {payload['detail']}"
-            self.notify(_clip(text, TOAST_CHARS), title=f"{symbol} {title}", severity=severity,  # type: ignore[arg-type]
-                        timeout=12, markup=False)
-        elif event.kind == "run.succeeded" and event.run_id in self.launched_here:
-            self.notify(f"run {event.run_id}", title="✓ run succeeded", markup=False, timeout=4)
+        self.notify(_clip(text, TOAST_CHARS), title=title, severity=severity,  # type: ignore[arg-type]
+                    timeout=ALERT_TOAST_SECONDS, markup=False)
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """A toast; every toast is kept in ``toast_history``, and at most two stay on a small screen
+        (four on a tall one): a burst never covers half of an 80x24 screen."""
+        self.toast_history.append((title, message))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        self.call_later(self._cap_toasts)
+
+    def _cap_toasts(self) -> None:
+        shown = list(self._notifications)
+        keep = TOASTS_SHOWN_SMALL if self.size.height < TALL_SCREEN else TOASTS_SHOWN_TALL
+        for notification in shown[:-keep]:
+            self._unnotify(notification)
+
+    def action_dismiss_toasts(self, arg: str = "") -> None:
+        """Dismiss every toast now (the alerts screen keeps every alert)."""
+        self.clear_notifications()
 
     def _count_running(self) -> None:
         workspace = self.workspace

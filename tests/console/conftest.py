@@ -144,8 +144,8 @@ def screen_text(app: object) -> str:
 
 
 def notifications(app: object) -> list[str]:
-    """Titles and messages of the toasts raised so far."""
-    return [f"{n.title}: {n.message}" for n in app._notifications]  # type: ignore[attr-defined]
+    """Titles and messages of the toasts raised so far (shown now or since gone)."""
+    return [f"{title}: {message}" for title, message in app.toast_history]  # type: ignore[attr-defined]
 
 
 def finished_run(ws: Workspace, pipeline: str = "daily_sales", params: dict[str, str] | None = None) -> str:
