@@ -135,6 +135,15 @@ class PreviewWaiting(Message):
 
 
 @dataclass
+class PreviewFailed(Message):
+    """A table could not be read (not published yet, the warehouse busy too long), in words."""
+
+    table: str
+    what: str
+    hint: str | None
+
+
+@dataclass
 class PreviewLoaded(Message):
     """The first rows of a table."""
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
 from flowdeck.console.tui.actions import bindings
-from flowdeck.console.tui.messages import PreviewLoaded, PreviewWaiting, TablesListed
+from flowdeck.console.tui.messages import PreviewFailed, PreviewLoaded, PreviewWaiting, TablesListed
 from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.status import tone
 from flowdeck.console.tui.widgets.top_bar import TopBar
+from flowdeck.engine.errors import FlowdeckError
 from flowdeck.state import EventRecord
 
 CELL_WIDTH = 40  # longer values are cut: a preview is for looking, not reading documents
@@ -78,8 +81,11 @@ class PreviewScreen(ConsoleScreen):
         workspace, limit = self.console.workspace, self.console.preview_rows
 
         def read() -> Message:
-            result = workspace.preview_table(table, limit=limit,
-                                             on_wait=lambda text: self.post_message(PreviewWaiting(table, text)))
+            try:
+                result = workspace.preview_table(table, limit=limit,
+                                                 on_wait=lambda text: self.post_message(PreviewWaiting(table, text)))
+            except FlowdeckError as error:  # not there yet, busy too long: said on this screen, not in a dialog
+                return PreviewFailed(table, error.what, error.hint)
             return PreviewLoaded(table, result)
 
         self.console.engine_worker(self, read, title=f"reading {table}", group="preview", exclusive=True)
@@ -98,6 +104,19 @@ class PreviewScreen(ConsoleScreen):
         """Say who holds the warehouse while we wait."""
         if message.table == self.table:
             self.query_one("#preview-status", Static).update(f"⏳ {message.text}")
+
+    def on_preview_failed(self, message: PreviewFailed) -> None:
+        """Why there is nothing to show, and what to do: the status line says it, the screen stays usable."""
+        if message.table != self.table:
+            return
+        grid = self.query_one(DataTable)
+        grid.clear(columns=True)
+        text = Text(f"✗ {message.what}", style=tone("bold red"))
+        if self.pipeline and "nothing has published it yet" in message.what:
+            text.append(f"\n  run {self.pipeline} first: r on the pipelines screen, or :run {self.pipeline}")
+        elif message.hint:
+            text.append(f"\n  hint: {message.hint}")
+        self.query_one("#preview-status", Static).update(text)
 
     def on_preview_loaded(self, message: PreviewLoaded) -> None:
         """Show the rows."""

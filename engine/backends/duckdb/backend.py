@@ -627,6 +627,9 @@ class DuckDBBackend(Backend):
         try:
             yield
         except duckdb.Error as error:
+            missing = missing_relation(error)  # a table nothing has published yet: said in words, not DuckDB's
+            if missing is not None:
+                raise missing from None
             text = mask(_first_line(error))
             if "read-only mode" in text:
                 raise SqlError("`flowdeck query` only reads; this statement would change the warehouse",
@@ -695,6 +698,15 @@ def _marker_from_row(row: tuple[Any, ...]) -> CommitMarker:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def missing_relation(error: duckdb.Error) -> NotFound | None:
+    """DuckDB's "Table with name X does not exist!" in words: nothing has published X yet (None if not that)."""
+    found = re.search(r"Table with name (\S+) does not exist", str(error))
+    if not isinstance(error, duckdb.CatalogException) or found is None:
+        return None
+    return NotFound(f"no table `{found[1]}` in the warehouse: nothing has published it yet",
+                    hint="run the pipeline that publishes it first (`flowdeck run PIPELINE`)")
 
 
 def _hint_for(error: duckdb.Error) -> str | None:
