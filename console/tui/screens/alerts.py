@@ -54,7 +54,7 @@ class AlertsScreen(ConsoleScreen):
         self.alerts = message.alerts
         self._render_rows()
         self.call_after_refresh(self._render_rows)  # once laid out, the table knows its own width
-        new = sum(1 for alert in message.alerts if not alert.acknowledged)
+        new = sum(1 for alert in message.alerts if alert.status != "resolved" and not alert.acknowledged)  # firing
         shown = "including acknowledged" if self.show_acknowledged else "acknowledged hidden"
         self.query_one("#alerts-line", Static).update(f"{new} new · {len(message.alerts)} shown ({shown})")
 

@@ -13,7 +13,15 @@ from textual.widgets import DataTable, Footer, Input, Static
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import DagLoaded, PipelinesLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
-from flowdeck.console.tui.widgets.status import short_time, status_style, status_symbol, status_text, tone, zoned_time
+from flowdeck.console.tui.widgets.status import (
+    short_time,
+    status_style,
+    status_symbol,
+    status_text,
+    step_status,
+    tone,
+    zoned_time,
+)
 from flowdeck.console.tui.widgets.tables import ColumnSpec, cursor_key, lay_out, pick, refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
 from flowdeck.engine.errors import FlowdeckError
@@ -167,8 +175,10 @@ class PipelinesScreen(ConsoleScreen):
             marks: dict[str, str] = {}
             if last is not None:
 
+                checks = workspace.ledger.checks_of(last.run_id)
                 for step in workspace.ledger.steps_of(last.run_id):
-                    symbol, style = status_symbol(step.status), status_style(step.status)
+                    shown = step_status(step, checks)  # reused ↺ and warned ! read as such, not as ✓
+                    symbol, style = status_symbol(shown), status_style(shown)
                     marks[step.step] = f"[{style}]{symbol}[/]" if style else symbol
             text = schedule + graph_text(plan, marks=marks)
             description = summary.description if summary else None

@@ -15,7 +15,14 @@ from flowdeck.console.cli.charts import format_bytes, sparkline
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import RunDetailLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
-from flowdeck.console.tui.widgets.status import format_duration, short_time, status_text, tone
+from flowdeck.console.tui.widgets.status import (
+    format_duration,
+    short_time,
+    status_text,
+    step_status,
+    steps_summary,
+    tone,
+)
 from flowdeck.console.tui.widgets.run_log import RunLog
 from flowdeck.console.tui.widgets.step_progress import StepProgress
 from flowdeck.console.tui.widgets.top_bar import TopBar
@@ -108,6 +115,7 @@ class RunDetailScreen(ConsoleScreen):
             self.refresh_bindings()  # what applies (cancel, resume) follows the run's state
         self.run = message.run
         self.metrics = message.metrics
+        self.checks = message.checks  # before the steps: a warned check changes how its step reads
         self._draw_summary()
         self._draw_steps(message.steps)
         self._draw_checks(message.checks)
@@ -118,11 +126,11 @@ class RunDetailScreen(ConsoleScreen):
         run = self.run
         if run is None:
             return
-        done = sum(1 for step in self.steps if step.status in (StepStatus.SUCCEEDED, StepStatus.SKIPPED))
         summary = status_text(run.status)
         took = format_duration(run.duration) or "not started"
         started = short_time(run.started_at or run.created_at, now=self.console.clock())
-        summary.append(f" · {run.pipeline} · {done}/{len(self.steps)} steps · {took} · {run.trigger_kind} · {started}")
+        steps = steps_summary(self.steps, run.finished, self.checks)
+        summary.append(f" · {run.pipeline} · {steps} · {took} · {run.trigger_kind} · {started}")
         if run.cancel_requested and not run.finished:
             summary.append("  ·  cancel requested")
         details: list[str] = []
@@ -152,11 +160,14 @@ class RunDetailScreen(ConsoleScreen):
         container = self.query_one("#steps", VerticalScroll)
         if [step.step for step in steps] != [step.step for step in self.steps] or not container.children:
             container.remove_children()
-            container.mount_all([StepProgress(step) for step in steps])
+            lines = [StepProgress(step) for step in steps]
+            for line, step in zip(lines, steps):
+                line.shown_status = step_status(step, self.checks)
+            container.mount_all(lines)
         else:
             progress = {view.record.step: view.progress for view in self.metrics.steps} if self.metrics else {}
             for widget, step in zip(container.query(StepProgress), steps):
-                widget.show(step, progress=progress.get(step.step))
+                widget.show(step, progress=progress.get(step.step), shown_status=step_status(step, self.checks))
         self.steps = steps
         self._mark_selected()
         self._draw_summary()

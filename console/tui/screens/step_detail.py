@@ -22,7 +22,7 @@ from flowdeck.console.cli.charts import format_bytes
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import StepDetailLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
-from flowdeck.console.tui.widgets.status import format_duration, format_rows, short_time, status_text, tone
+from flowdeck.console.tui.widgets.status import format_duration, format_rows, short_time, status_text, step_status, tone
 from flowdeck.console.tui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ class StepDetailScreen(ConsoleScreen):
 
 def _summary(detail: StepDetail, now: float) -> Text:
     record, view, run = detail.record, detail.view, detail.run
-    text = status_text("reused" if record.reused_from else record.status)
+    text = status_text(step_status(record, detail.checks))
     text.append(f" · {record.step} · {record.kind} · {run.pipeline}")
     if record.reused_from:
         text.append(f" · reused from run {record.reused_from}")

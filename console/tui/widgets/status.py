@@ -9,13 +9,17 @@ what needs attention is bold and underlined, what is going on is bold; nothing i
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from rich.text import Text
 
 from flowdeck.console.cli.output import STATUS_STYLE, format_duration, format_rows
+from flowdeck.state import CheckRecord, StepRecord
 
-__all__ = ["attributes_only", "format_duration", "format_rows", "short_time", "status_text", "tone", "zoned_time"]
+__all__ = ["attributes_only", "format_duration", "format_rows", "short_time", "status_text", "step_status",
+           "steps_summary", "tone", "zoned_time"]
 
 
 CONSOLE_STATUS_STYLE = {
@@ -74,6 +78,33 @@ def status_text(status: str, *, width: int | None = None) -> Text:
     if width is not None:
         label = label.ljust(width)
     return Text(label, style=status_style(status))
+
+
+def step_status(step: StepRecord, checks: Iterable[CheckRecord] = ()) -> str:
+    """How a step ended, as an operator should read it: ``reused`` when a resume took an earlier run's
+    output without running it, ``warned`` when it succeeded with a check that warned, else its status."""
+    if step.reused_from:
+        return "reused"
+    if step.status == "succeeded" and any(check.step == step.step and check.status == "warned" for check in checks):
+        return "warned"
+    return step.status
+
+
+def steps_summary(steps: Sequence[StepRecord], finished: bool, checks: Iterable[CheckRecord] = ()) -> str:
+    """``3/8 steps`` while a run goes on; once it ended, what each step came to: ``8/8 steps · 1 warned``,
+    ``7/8 steps succeeded · 1 canceled`` (never a bare 7/8 that reads like progress)."""
+    checks = list(checks)
+    shown = [step_status(step, checks) for step in steps]
+    done = sum(status in ("succeeded", "reused", "warned") for status in shown)
+    if not finished:
+        return f"{done}/{len(steps)} steps"
+    others = Counter(status for status in shown if status not in ("succeeded", "reused", "warned"))
+    extra = [f"{shown.count(status)} {status}" for status in ("warned", "reused") if status in shown]
+    if not others:
+        return " · ".join([f"{done}/{len(steps)} steps", *extra])
+    order = ("failed", "canceled", "skipped", "abandoned", "running", "pending")
+    rest = [f"{others[status]} {status}" for status in sorted(others, key=lambda s: order.index(s) if s in order else 99)]
+    return " · ".join([f"{done}/{len(steps)} steps succeeded", *extra, *rest])
 
 
 def zoned_time(ts: float | None, zone: str | None, *, now: float | None = None) -> str:

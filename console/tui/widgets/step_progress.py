@@ -33,6 +33,7 @@ class StepProgress(Horizontal):
         super().__init__(id=f"step-{step.step}")
         self.step = step
         self.progress: float | None = None
+        self.shown_status = step.status
         self._composed = False  # a run's newest state can arrive before this line's parts exist
 
     def compose(self) -> ComposeResult:
@@ -46,15 +47,17 @@ class StepProgress(Horizontal):
     def on_mount(self) -> None:
         """Draw the newest state shown so far (``show`` before mounting only remembers it)."""
         self._composed = True
-        self.show(self.step, progress=self.progress)
+        self.show(self.step, progress=self.progress, shown_status=self.shown_status)
 
-    def show(self, step: StepRecord, now: float | None = None, *, progress: float | None = None) -> None:
+    def show(self, step: StepRecord, now: float | None = None, *, progress: float | None = None,
+             shown_status: str | None = None) -> None:
         """Draw ``step``; a running step's bar shows DuckDB's query progress when known (else it is
-        indeterminate) and its elapsed time ticks."""
+        indeterminate) and its elapsed time ticks. ``shown_status`` is how it reads (reused, warned)."""
         self.step, self.progress = step, progress
+        self.shown_status = shown_status or step.status
         if not self._composed:
             return
-        self.query_one(".step-status", Static).update(status_text(step.status))
+        self.query_one(".step-status", Static).update(status_text(self.shown_status))
         attempts = f" (try {step.attempts})" if step.attempts > 1 else ""
         self.query_one(".step-name", Static).update(Text(f"{step.step} · {step.kind}{attempts}"))
         self.set_class(step.status == "running", "-running")  # a bar only while it moves: the name needs the room
@@ -71,6 +74,9 @@ class StepProgress(Horizontal):
     def tick(self, now: float | None = None) -> None:
         """Refresh the elapsed time (each second while running)."""
         if not self._composed:
+            return
+        if self.step.reused_from:  # not run: an earlier run's output was taken, so no time to show
+            self.query_one(".step-elapsed", Static).update("")
             return
         elapsed = None
         if self.step.started_at is not None:
