@@ -27,18 +27,10 @@ from textual.worker import Worker
 from flowdeck.console.tui.actions import ACTION_NAMES, BY_ID, DESCRIPTION_OF, GLOBAL, PERMISSIONS, bindings, command_specs, help_sections, is_refused
 from flowdeck.console.tui.commands import ConsoleCommands
 from flowdeck.console.tui.messages import EngineFailed, LedgerChanged, RunCancelRequested, RunSubmitted
-from flowdeck.console.tui.screens.alerts import AlertsScreen
-from flowdeck.console.tui.screens.dashboard import DashboardScreen
 from flowdeck.console.tui.screens.base import ConsoleScreen
-from flowdeck.console.tui.screens.command_line import CommandLineScreen
 from flowdeck.console.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ParamsDialog, TextDialog
-from flowdeck.console.tui.screens.editor import EditorScreen
-from flowdeck.console.tui.screens.new_pipeline import NewPipelineScreen
 from flowdeck.console.tui.screens.pipelines import PipelinesScreen
-from flowdeck.console.tui.screens.preview import PreviewScreen
-from flowdeck.console.tui.screens.run_detail import RunDetailScreen
-from flowdeck.console.tui.screens.runs import RunsScreen
-from flowdeck.console.tui.widgets.code_editor import typing_in
+from flowdeck.console.tui.widgets.typing import typing_in
 from flowdeck.console.tui.widgets.status import tone
 from flowdeck.console.tui.themes import BUILTIN_THEMES_DIR, DEFAULT_THEME, load_themes
 from flowdeck.engine.errors import FlowdeckError
@@ -71,7 +63,9 @@ class FlowdeckConsole(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "flowdeck"
     BINDINGS = bindings(GLOBAL)
-    MODES = {"pipelines": PipelinesScreen, "runs": RunsScreen, "alerts": AlertsScreen, "dashboard": DashboardScreen}
+    # The first screen is imported with the app; the others when first shown (first paint waits for none of them).
+    MODES = {"pipelines": PipelinesScreen, "runs": lambda: _screens().RunsScreen(),
+             "alerts": lambda: _screens().AlertsScreen(), "dashboard": lambda: _screens().DashboardScreen()}
     DEFAULT_MODE = "pipelines"
     COMMANDS = {ConsoleCommands}
     COMMAND_PALETTE_BINDING = "ctrl+p"
@@ -118,6 +112,8 @@ class FlowdeckConsole(App[None]):
         for registered in loaded.themes.values():
             self.register_theme(registered)
         self._requested_theme = theme or settings.theme
+        if self._requested_theme in self.available_themes:
+            self.theme = self._requested_theme  # before the first styling: the CSS is not computed twice at start
 
     # -- start -------------------------------------------------------------------------------------
 
@@ -125,7 +121,8 @@ class FlowdeckConsole(App[None]):
         """Apply the theme, report bad theme files, start watching the ledger."""
         for problem in self._theme_problems:
             self.notify(f"theme file skipped: {problem}", title="invalid theme", severity="warning", timeout=10)
-        self.apply_theme(self._requested_theme, fallback=True)
+        if self.theme != self._requested_theme:
+            self.apply_theme(self._requested_theme, fallback=True)
         self.set_interval(self.poll_interval, self._poll_ledger)
         self._poll_ledger()
         workspace = self.workspace
@@ -467,10 +464,10 @@ class FlowdeckConsole(App[None]):
         if self.current_mode == "runs":
             self._go("runs")
             screen = self.screen
-            if line is not None and isinstance(screen, RunsScreen):
+            if line is not None and isinstance(screen, _screens().RunsScreen):
                 screen.set_filter(line)
         else:
-            RunsScreen.pending_filter = line  # applied when the screen shows
+            _screens().RunsScreen.pending_filter = line  # applied when the screen shows
             self._go("runs")
 
     def action_show_alerts(self, arg: str = "") -> None:
@@ -547,7 +544,7 @@ class FlowdeckConsole(App[None]):
 
     def action_command_bar(self) -> None:
         """Open the `:` command line."""
-        self.push_screen(CommandLineScreen(self.command_history, verbs=sorted(command_specs()),
+        self.push_screen(_screens().CommandLineScreen(self.command_history, verbs=sorted(command_specs()),
                                            arguments=self.command_arguments), self.run_command_line)
 
     def command_arguments(self, verb: str, before: list[str]) -> list[str]:
@@ -605,7 +602,7 @@ class FlowdeckConsole(App[None]):
     def watch_theme(self, theme: str) -> None:
         """Keep the editor's syntax colours in step with the theme."""
         for screen in self.screen_stack:
-            if isinstance(screen, EditorScreen):
+            if isinstance(screen, _screens().EditorScreen):
                 screen.match_theme()
 
     # -- runs ------------------------------------------------------------------------------------------------
@@ -649,12 +646,12 @@ class FlowdeckConsole(App[None]):
         """Open the new run's live view."""
         run = message.run
         self.launched_here.add(run.run_id)
-        if isinstance(self.screen, RunDetailScreen) and self.screen.run_id == run.run_id:
+        if isinstance(self.screen, _screens().RunDetailScreen) and self.screen.run_id == run.run_id:
             return  # already watching it
         params = " ".join(f"{name}={value}" for name, value in run.params.items())
         self.notify(f"{run.pipeline} {run.run_id}" + (f" · {params}" if params else ""), title=f"▶ {message.action}",
                     markup=False, timeout=3)
-        self.push_screen(RunDetailScreen(run.run_id))
+        self.push_screen(_screens().RunDetailScreen(run.run_id))
 
     def _run_ref(self, arg: str) -> str | None:
         ref = arg.strip()
@@ -688,7 +685,7 @@ class FlowdeckConsole(App[None]):
             self.notify(f"run {message.run_id} {message.status}: only a failed, abandoned or canceled run can be "
                         f"resumed; {hint}", title="↺ resume", severity="warning", markup=False, timeout=8)
         else:
-            self.push_screen(RunDetailScreen(message.run_id))
+            self.push_screen(_screens().RunDetailScreen(message.run_id))
 
     def action_cancel_run(self, arg: str = "") -> None:
         """Ask a queued or running run to stop (after a confirmation)."""
@@ -788,13 +785,13 @@ class FlowdeckConsole(App[None]):
         if pipeline not in self.workspace.project.pipeline_names():
             self.notify(f"no pipeline named {pipeline!r}", severity="error")
             return
-        self.push_screen(EditorScreen(pipeline))
+        self.push_screen(_screens().EditorScreen(pipeline))
 
     def action_new_pipeline(self, arg: str = "") -> None:
         """Open the new-pipeline assistant (the form of `flowdeck new pipeline`)."""
         if self.refuse_if_read_only("creating a pipeline", "new_pipeline"):
             return
-        self.push_screen(NewPipelineScreen(arg.strip()))
+        self.push_screen(_screens().NewPipelineScreen(arg.strip()))
 
     def action_preview_table(self, arg: str = "") -> None:
         """Show the first rows of a published table (of the selected pipeline, or named)."""
@@ -804,7 +801,14 @@ class FlowdeckConsole(App[None]):
         if not table and not pipeline:
             self.notify("choose a pipeline first (or type :preview TABLE)", severity="warning")
             return
-        self.push_screen(PreviewScreen(pipeline=pipeline, table=table))
+        self.push_screen(_screens().PreviewScreen(pipeline=pipeline, table=table))
+
+
+def _screens() -> Any:
+    """The console's screens other than the first, imported on first use (not before the first paint)."""
+    from flowdeck.console.tui import screens
+
+    return screens.all_screens()
 
 
 class DaemonSeen(Message):

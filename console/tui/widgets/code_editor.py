@@ -32,12 +32,3 @@ class CodeEditor(TextArea):
                 event.prevent_default()
                 return
         await super()._on_key(event)
-
-
-def typing_in(widget: object) -> bool:
-    """Whether ``widget`` (the focused one) takes printable keys as text: letters type, they do not command."""
-    from textual.widgets import Input
-
-    if isinstance(widget, TextArea):
-        return not widget.read_only
-    return isinstance(widget, Input)

@@ -11,7 +11,7 @@ from textual.widgets import ProgressBar, Static
 
 from flowdeck.console.tui.widgets.status import format_duration, format_rows, status_text
 from flowdeck.state import StepRecord
-from flowdeck.state.status import STEP_FINISHED, StepStatus
+from flowdeck.state.status import StepStatus
 
 
 class StepProgress(Horizontal):
@@ -60,14 +60,13 @@ class StepProgress(Horizontal):
         self.query_one(".step-status", Static).update(status_text(self.shown_status))
         attempts = f" (try {step.attempts})" if step.attempts > 1 else ""
         self.query_one(".step-name", Static).update(Text(f"{step.step} · {step.kind}{attempts}"))
-        self.set_class(step.status == "running", "-running")  # a bar only while it moves: the name needs the room
-        bar = self.query_one(ProgressBar)
-        if step.status == StepStatus.RUNNING and progress is not None:
-            bar.update(total=100, progress=progress)
-        elif step.status == StepStatus.RUNNING:
-            bar.update(total=None)
-        else:
-            bar.update(total=1, progress=1 if step.status in STEP_FINISHED else 0)
+        # A bar only while DuckDB says how far the query is: a finished step's name needs the room, and
+        # an indeterminate bar animates at the screen's frame rate, which kept a console watching a
+        # long step at 5% of a core; the elapsed time ticking once a second says it is alive.
+        measured = step.status == StepStatus.RUNNING and progress is not None
+        self.set_class(measured, "-running")
+        if measured:
+            self.query_one(ProgressBar).update(total=100, progress=progress)
         self.query_one(".step-rows", Static).update(f"{format_rows(step.rows_out)} rows" if step.rows_out is not None else "")
         self.tick(now)
 
