@@ -44,6 +44,7 @@ class ActionSpec:
     aliases: tuple[str, ...] = ()
     usage: str = ""  # arguments of the `:` verb, for help
     palette: bool = True
+    button: str = ""  # the label of a button that does it on its screen (reached with Tab, pressed with Enter)
 
     @property
     def action_name(self) -> str:
@@ -95,7 +96,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     # -- everywhere -------------------------------------------------------------------------------
     ActionSpec("app.help", "app.help", ("question_mark", "f1"), "Help", command="help", aliases=("h",)),
     ActionSpec("app.command", "app.command_bar", ("colon", "ctrl+k"), "Command", footer=False, palette=False),
-    ActionSpec("app.palette", "app.command_palette", ("ctrl+p",), "Palette", footer=False, palette=False),
+    ActionSpec("app.palette", "app.command_palette", ("ctrl+p",), "Palette", command="palette", footer=False,
+               palette=False),
     ActionSpec("app.pipelines", "app.show_pipelines", ("1", "f2"), "Pipelines", command="pipelines",
                aliases=("p", "pl"), footer=False),  # the top bar shows 1 2 3 4
     ActionSpec("app.runs", "app.show_runs", ("2", "f3"), "Runs", command="runs", aliases=("r",),
@@ -193,7 +195,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("editor.close", "close", ("escape", "f9"), "Close", scope="editor",
                palette=False),
     # -- new pipeline ------------------------------------------------------------------------------------------
-    ActionSpec("new.save", "save", ("ctrl+s", "f5"), "Save", scope="new", permission="edit", palette=False),
+    ActionSpec("new.save", "save", ("ctrl+s", "f5"), "Save", scope="new", permission="edit", palette=False,
+               button="Save"),
     ActionSpec("new.close", "close", ("escape", "f9"), "Cancel", scope="new", palette=False),
     # -- preview -------------------------------------------------------------------------------------------
     ActionSpec("preview.refresh", "refresh_preview", ("r", "f5"), "Refresh", scope="preview", palette=False),
@@ -250,13 +253,29 @@ def help_sections(read_only: bool = False,
                 verb = " ".join(f":{name}" for name in (spec.command, *spec.aliases))
                 if spec.usage:
                     verb += f" {spec.usage}"
-            rows.append((keys, verb, spec.description + (" (changes things)" if spec.mutates else "")))
+            button = f" (or its {spec.button} button: Tab to it, Enter)" if spec.button else ""
+            rows.append((keys, verb, spec.description + button + (" (changes things)" if spec.mutates else "")))
         if rows:
             yield title, rows
 
 
 _KEY_NAMES = {"question_mark": "?", "colon": ":", "slash": "/", "escape": "esc"}
 _PRINTABLE_NAMES = {"question_mark", "colon", "slash", "space", "full_stop", "minus", "plus", "exclamation_mark"}
+
+
+NAMED_PLAIN_KEYS = frozenset({"enter", "escape", "tab", "space", "up", "down", "left", "right", "home", "end",
+                              "pageup", "pagedown", "backspace", "delete"})
+
+
+def plain_path(spec: ActionSpec) -> str:
+    """How to reach ``spec`` without a ctrl combination or a function key, which terminals, GNU screen
+    (^a) and tmux can take for themselves: a plain key, a `:` command, or a button; empty if none."""
+    plain = [key for key in spec.keys if is_printable_key(key) or key in NAMED_PLAIN_KEYS]
+    if plain:
+        return _pretty_key(plain[0])
+    if spec.command:
+        return f":{spec.command}"
+    return f"the {spec.button} button" if spec.button else ""
 
 
 def is_printable_key(key: str) -> bool:

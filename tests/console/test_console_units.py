@@ -241,3 +241,10 @@ def test_completion_extends_to_what_every_candidate_shares(line: str, expected: 
 
     done = complete(line, ["run", "runs", "theme", "rerun"], arguments)
     assert (done.line, done.candidates) == expected
+
+
+def test_every_action_has_a_plain_key_path_besides_ctrl_and_function_keys() -> None:
+    from flowdeck.console.tui.actions import plain_path
+
+    missing = [spec.id for spec in ACTIONS if not plain_path(spec)]
+    assert not missing, f"reachable only by ctrl or F-keys (GNU screen takes ^a, terminals F1/F10): {missing}"

@@ -16,7 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Input, Label, Select, Static
 from textual.worker import Worker
 
 from flowdeck.console.tui.actions import bindings
@@ -95,6 +95,9 @@ class NewPipelineScreen(ConsoleScreen):
                             yield Label("Format", classes="field-label")
                             yield Select(FORMAT_OPTIONS, value="", allow_blank=False, id="format")
                             yield Static("", id="error-format", classes="field-error")
+                with Horizontal(id="new-buttons", classes="dialog-buttons"):  # Tab to them, Enter: no ctrl keys
+                    yield Button("Save (^s)", id="new-save", variant="primary")
+                    yield Button("Cancel (Esc)", id="new-cancel")
             with VerticalScroll(id="new-preview"):
                 yield Static("", id="preview")
         yield Static("fill in the form; the files appear on the right", id="new-problems", classes="problem-line")
@@ -278,6 +281,14 @@ class NewPipelineScreen(ConsoleScreen):
     def dismiss_screen(self) -> None:
         """Close the form."""
         self.app.pop_screen()
+
+    @on(Button.Pressed, "#new-save")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#new-cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_close()
 
     def action_close(self) -> None:
         """Close without writing anything."""
