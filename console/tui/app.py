@@ -36,7 +36,7 @@ from flowdeck.console.tui.themes import BUILTIN_THEMES_DIR, DEFAULT_THEME, load_
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.governance.roles import with_article
 from flowdeck.state import LedgerError
-from flowdeck.state.status import RUN_LIVE, RunStatus
+from flowdeck.state.status import RUN_LIVE, RUN_RESUMABLE, RunStatus
 
 if TYPE_CHECKING:
     from flowdeck.engine.workspace import Workspace
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 MODE_LABELS = (("1", "pipelines", "Pipelines"), ("2", "runs", "Runs"), ("3", "alerts", "Alerts"),
                ("4", "dashboard", "Dashboard"))  # the top bar's screens, by their number key
-RESUMABLE = ("failed", "abandoned", "canceled")  # what the engine resumes (Workspace.resume)
 RECENT_RUNS = 20  # run ids `:show` completes
 POLL_EVENT_CAP = 5000  # events read per poll; a flood is read over several polls, none skipped
 REAP_EVERY_SECONDS = 10.0
@@ -681,7 +680,7 @@ class FlowdeckConsole(App[None]):
             self._confirm_cancel(message.run_id, message.status)
         elif message.purpose == "resume":
             hint = ("to run it again from a step, open it and press f on the step (or :rerun STEP RUN)"
-                    if message.status == "succeeded" else "wait for it to end")
+                    if message.status == RunStatus.SUCCEEDED else "wait for it to end")
             self.notify(f"run {message.run_id} {message.status}: only a failed, abandoned or canceled run can be "
                         f"resumed; {hint}", title="↺ resume", severity="warning", markup=False, timeout=8)
         else:
@@ -704,7 +703,7 @@ class FlowdeckConsole(App[None]):
 
     def _confirm_cancel(self, run_id: str, status: str) -> None:
         """Ask before canceling a run that is still going; say so at once about one that has ended."""
-        if status not in ("queued", "running"):
+        if status not in RUN_LIVE:
             self.notify(f"run {run_id} already {status}: nothing to cancel", title="⊘ cancel", markup=False)
             return
         workspace = self.workspace
@@ -738,7 +737,7 @@ class FlowdeckConsole(App[None]):
 
         def resume() -> Message:
             parent = workspace.resolve_run(ref)
-            if parent.status not in RESUMABLE:  # say it with the console's keys, not the CLI's
+            if parent.status not in RUN_RESUMABLE:  # say it with the console's keys, not the CLI's
                 return RunResolved(parent.run_id, "resume", parent.status)
             record, new = workspace.resume(ref)
             pid = workspace.launch_detached(record.run_id) if new else None

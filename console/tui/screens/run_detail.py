@@ -27,12 +27,11 @@ from flowdeck.console.tui.widgets.run_log import RunLog
 from flowdeck.console.tui.widgets.step_progress import StepProgress
 from flowdeck.console.tui.widgets.top_bar import TopBar
 from flowdeck.state import CheckRecord, EventRecord, RunRecord, StepRecord
-from flowdeck.state.status import StepStatus
+from flowdeck.state.status import RUN_RESUMABLE, RunStatus, StepStatus
 
 if TYPE_CHECKING:
     from flowdeck.engine.monitor.views import RunMetrics
 
-RESUMABLE = ("failed", "abandoned", "canceled")
 LOG_LINES_KEPT = 5000  # the tail in memory; the ledger keeps everything
 EVENTS_PER_READ = 2000
 
@@ -243,9 +242,9 @@ class RunDetailScreen(ConsoleScreen):
             return None
         if action == "cancel_run" and run.finished:
             return f"run {run.run_id} already {run.status}: nothing to cancel"
-        if action == "resume_run" and run.status not in RESUMABLE:
+        if action == "resume_run" and run.status not in RUN_RESUMABLE:
             return (f"run {run.run_id} {run.status}: nothing to resume; f reruns it from the highlighted step"
-                    if run.status == "succeeded" else f"run {run.run_id} is {run.status}: wait for it to end")
+                    if run.status == RunStatus.SUCCEEDED else f"run {run.run_id} is {run.status}: wait for it to end")
         return None
 
     def selected_run(self) -> str | None:

@@ -18,7 +18,7 @@ from flowdeck.console.tui.widgets.status import format_duration, short_time, sta
 from flowdeck.console.tui.widgets.tables import ColumnSpec, cursor_key, lay_out, pick, refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
 from flowdeck.state import RunRecord
-from flowdeck.state.status import RunStatus
+from flowdeck.state.status import RUN_RESUMABLE, RunStatus
 
 RUNS_SHOWN = 200
 FILTER_PAUSE_SECONDS = 0.25
@@ -155,7 +155,7 @@ class RunsScreen(ConsoleScreen):
             return None
         if action == "cancel_run" and run.finished:
             return f"run {run.run_id} already {run.status}: nothing to cancel"
-        if action == "resume_run" and run.status not in ("failed", "abandoned", "canceled"):
+        if action == "resume_run" and run.status not in RUN_RESUMABLE:
             return f"run {run.run_id} {run.status}: only a failed, abandoned or canceled run can be resumed"
         return None
 

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from flowdeck.console.cli.output import STATUS_STYLE, format_duration, format_rows
 from flowdeck.state import CheckRecord, StepRecord
+from flowdeck.state.status import StepStatus
 
 __all__ = ["attributes_only", "format_duration", "format_rows", "short_time", "status_text", "step_status",
            "steps_summary", "tone", "zoned_time"]
@@ -85,7 +86,7 @@ def step_status(step: StepRecord, checks: Iterable[CheckRecord] = ()) -> str:
     output without running it, ``warned`` when it succeeded with a check that warned, else its status."""
     if step.reused_from:
         return "reused"
-    if step.status == "succeeded" and any(check.step == step.step and check.status == "warned" for check in checks):
+    if step.status == StepStatus.SUCCEEDED and any(check.step == step.step and check.status == "warned" for check in checks):
         return "warned"
     return step.status
 
