@@ -32,7 +32,8 @@ from flowdeck.engine.governance.refusals import collect_refusals
 from flowdeck.engine.governance.lineage import LineageReport, lineage_report
 from flowdeck.engine.governance.roles import Identity
 from flowdeck.engine.masking import install_log_masking, mask
-from flowdeck.engine.monitor import views
+from flowdeck.engine.monitor import hints, views
+from flowdeck.engine.monitor.hints import Hint
 from flowdeck.engine.monitor.views import RunMetrics, StatsReport, StepDetail
 from flowdeck.engine.operations import assistant
 from flowdeck.engine.operations.backup import BackupReport, back_up
@@ -364,6 +365,11 @@ class Workspace:
         """A run with its steps' measures (rows in/out, bytes, throughput, live query progress) and
         the process's CPU, memory and I/O over time: what run detail screens and reports draw."""
         return views.run_metrics(self.ledger, self.resolve_run(run_ref))
+
+    def run_hints(self, metrics: RunMetrics) -> list[Hint]:
+        """Performance hints of a finished run, from what was measured about it and its steps' history
+        (`flowdeck show`, `flowdeck report`, the console's run view); none for a run that did nothing unusual."""
+        return hints.run_hints(self.ledger, self.project, metrics)
 
     def stats(self, pipeline: str | None = None, *, days: float | None = 30.0, recent: int = 50) -> StatsReport:
         """Run counts, duration trends, errors by kind and slowest steps (`flowdeck stats`, the dashboard)."""

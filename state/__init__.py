@@ -16,7 +16,14 @@ from flowdeck.state.alerting import (
 )
 from flowdeck.state.audit import AuditRecord, AuditVerification
 from flowdeck.state.ledger import Ledger, LedgerError, stored_schema_version
-from flowdeck.state.monitoring import ProgressSample, ResourceSample, StepHistory, StepMetrics, StepStatement
+from flowdeck.state.monitoring import (
+    ProgressSample,
+    ResourceSample,
+    StepHistory,
+    StepMetrics,
+    StepRun,
+    StepStatement,
+)
 from flowdeck.state.records import (
     CheckRecord,
     DaemonLease,
@@ -50,6 +57,7 @@ __all__ = [
     "StepHistory",
     "StepStatement",
     "StepMetrics",
+    "StepRun",
     "StepRecord",
     "stored_schema_version",
     "Transition",

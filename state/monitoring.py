@@ -38,7 +38,8 @@ class StepMetrics:
 
 @dataclass(frozen=True)
 class ResourceSample:
-    """The run process at one moment: CPU (percent of one core), resident memory, bytes read and written so far."""
+    """The run process at one moment: CPU (percent of one core), resident memory, bytes read and written so far,
+    and the bytes in the run's temporary folder (what DuckDB spilled to disk)."""
 
     ts: float
     cpu_percent: float | None
@@ -46,11 +47,13 @@ class ResourceSample:
     read_bytes: int | None
     write_bytes: int | None
     threads: int | None
+    temp_bytes: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of a sample."""
         return {"ts": self.ts, "cpu_percent": self.cpu_percent, "rss_bytes": self.rss_bytes,
-                "read_bytes": self.read_bytes, "write_bytes": self.write_bytes, "threads": self.threads}
+                "read_bytes": self.read_bytes, "write_bytes": self.write_bytes, "threads": self.threads,
+                "temp_bytes": self.temp_bytes}
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,16 @@ class StepHistory:
     last_seconds: float
 
 
+@dataclass(frozen=True)
+class StepRun:
+    """One successful execution of a step: its run, how long it took, rows in and file bytes read."""
+
+    run_id: str
+    seconds: float
+    rows_in: int | None
+    bytes_in: int | None
+
+
 class MonitoringLedger:
     """The ledger's monitoring tables (mixed into ``Ledger``, which supplies the connection)."""
 
@@ -109,9 +122,10 @@ class MonitoringLedger:
             return
         with self._write() as db:
             db.executemany(
-                "INSERT INTO resource_samples (run_id, ts, cpu_percent, rss_bytes, read_bytes, write_bytes, threads) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, s.ts, s.cpu_percent, s.rss_bytes, s.read_bytes, s.write_bytes, s.threads) for s in resources],
+                "INSERT INTO resource_samples (run_id, ts, cpu_percent, rss_bytes, read_bytes, write_bytes, threads, "
+                "temp_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, s.ts, s.cpu_percent, s.rss_bytes, s.read_bytes, s.write_bytes, s.threads, s.temp_bytes)
+                 for s in resources],
             )
             db.executemany(
                 "INSERT INTO progress_samples (run_id, step, ts, percent) VALUES (?, ?, ?, ?)",
@@ -162,7 +176,7 @@ class MonitoringLedger:
     def resource_samples(self, run_id: str, *, max_points: int = 600) -> list[ResourceSample]:
         """A run's resource samples in time order, thinned evenly to at most ``max_points``."""
         rows = self._query(
-            "SELECT ts, cpu_percent, rss_bytes, read_bytes, write_bytes, threads FROM resource_samples "
+            "SELECT ts, cpu_percent, rss_bytes, read_bytes, write_bytes, threads, temp_bytes FROM resource_samples "
             "WHERE run_id = ? ORDER BY ts", (run_id,))
         return [ResourceSample(*tuple(row)) for row in _thin(rows, max_points)]
 
@@ -191,6 +205,26 @@ class MonitoringLedger:
         rows = self._query(f"SELECT run_id, ended_at - started_at FROM runs WHERE {' AND '.join(clauses)} "
                            "ORDER BY ended_at DESC LIMIT ?", (*args, limit))
         return [(row[0], float(row[1])) for row in rows]
+
+    def step_runs(self, pipeline: str, step: str, *, before: float | None = None, since: float | None = None,
+                  limit: int = 50) -> list[StepRun]:
+        """The step's executions in succeeded runs of the pipeline (reused ones left out), newest first:
+        time, rows in and bytes read, for the performance hints' history."""
+        clauses = ["runs.pipeline = ?", "steps.step = ?", "steps.status = 'succeeded'", "steps.reused_from IS NULL",
+                   "steps.started_at IS NOT NULL", "steps.ended_at IS NOT NULL"]
+        args: list[Any] = [pipeline, step]
+        if before is not None:
+            clauses.append("runs.created_at < ?")
+            args.append(before)
+        if since is not None:
+            clauses.append("runs.created_at >= ?")
+            args.append(since)
+        rows = self._query(
+            f"""SELECT steps.run_id, steps.ended_at - steps.started_at, m.rows_in, m.bytes_in
+                FROM steps JOIN runs USING (run_id)
+                LEFT JOIN step_metrics m ON m.run_id = steps.run_id AND m.step = steps.step
+                WHERE {' AND '.join(clauses)} ORDER BY runs.created_at DESC LIMIT ?""", (*args, limit))
+        return [StepRun(row[0], float(row[1]), row[2], row[3]) for row in rows]
 
     def status_counts(self, pipeline: str | None = None,
                       since: float | None = None) -> dict[str, dict[RunStatus, int]]:

@@ -667,6 +667,14 @@ CREATE TABLE step_statements (
 );
 """
 
+# How much a run had spilled to its private temporary folder at each sample (DuckDB writes there what
+# does not fit in memory_limit): the folder is removed when the run ends, so only the samples remember
+# it, for the performance hints (`flowdeck show`, the console).
+_SPILL_SAMPLES = """
+ALTER TABLE resource_samples ADD COLUMN temp_bytes INTEGER;
+"""
+
 MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS,
-                         _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS, _AUDIT_ANCHORS, _AGGREGATES, _STEP_STATEMENTS]
+                         _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS, _AUDIT_ANCHORS, _AGGREGATES, _STEP_STATEMENTS,
+                         _SPILL_SAMPLES]
 SCHEMA_VERSION = len(MIGRATIONS)

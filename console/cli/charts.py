@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from flowdeck.engine.units import format_bytes as format_bytes  # the engine's, so hints and tables agree
+
 BLOCKS = "▁▂▃▄▅▆▇█"
 STATUS_COLOUR = {"succeeded": "green", "failed": "red", "abandoned": "red", "canceled": "magenta", "running": "yellow"}
 
@@ -53,17 +55,6 @@ def timeline(start: float, end: float, span_start: float, span_end: float, width
     length = max(1, int(round((end - start) / total * width)))
     left = min(left, width - 1)
     return " " * left + "█" * min(length, width - left)
-
-
-def format_bytes(value: float | None) -> str:
-    """``1.4 MB`` (powers of 1000), or empty."""
-    if value is None:
-        return ""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return ""
 
 
 def format_rate(value: float | None, unit: str) -> str:

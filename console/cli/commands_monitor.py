@@ -21,6 +21,7 @@ from flowdeck.console.cli.output import (
 )
 
 if TYPE_CHECKING:
+    from flowdeck.engine.monitor.hints import Hint
     from flowdeck.engine.monitor.views import RunMetrics
 
 
@@ -91,7 +92,7 @@ def report(
                                                  metavar="FILE")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run's measures as JSON.")] = False,
 ) -> None:
-    """A run's summary: step timeline, rows per step, throughput, resource use, checks and alerts.
+    """A run's summary: step timeline, rows per step, throughput, resource use, checks, alerts and performance hints.
 
     Example: `flowdeck report last --html run.html`
     """
@@ -100,16 +101,18 @@ def report(
     if html is not None:
         from flowdeck.console.cli.report_html import render_run_report
 
-        html.write_text(render_run_report(metrics, ws.project.config.name), encoding="utf-8")
+        html.write_text(render_run_report(metrics, ws.project.config.name, ws.run_hints(metrics)), encoding="utf-8")
         out().print(f"wrote {html}")
         return
+    hints = ws.run_hints(metrics)
     if as_json:
-        print_json({**metrics.run.to_json(), **metrics.to_json(), "checks": [c.to_json() for c in metrics.checks]})
+        print_json({**metrics.run.to_json(), **metrics.to_json(), "checks": [c.to_json() for c in metrics.checks],
+                    "hints": [hint.to_json() for hint in hints]})
         return
-    _print_report(metrics, [alert for alert in ws.alerts(limit=500) if alert.run_id == metrics.run.run_id])
+    _print_report(metrics, [alert for alert in ws.alerts(limit=500) if alert.run_id == metrics.run.run_id], hints)
 
 
-def _print_report(metrics: RunMetrics, alerts: list) -> None:  # type: ignore[type-arg]
+def _print_report(metrics: RunMetrics, alerts: list, hints: list[Hint]) -> None:  # type: ignore[type-arg]
     from rich.table import Table
 
     console = out()
@@ -140,6 +143,19 @@ def _print_report(metrics: RunMetrics, alerts: list) -> None:  # type: ignore[ty
         console.print(f"alert {alert.status}: {alert.rule}: {plain(alert.summary)}")
     if run.error:
         console.print(f"\n[red]error[/]: {plain(run.error)}")
+    _print_hints(hints)
+
+
+def _print_hints(hints: list[Hint]) -> None:
+    """The run's performance hints, each with the section of docs/tuning.md that explains it (shared by
+    `show` and `report`); nothing at all for a run without any."""
+    if not hints:
+        return
+    console = out()
+    console.print("\n[bold]hints[/]")
+    for hint in hints:
+        console.print(f"  [yellow]▸[/] {plain(hint.text)}")
+        console.print(f"    [dim]see {hint.doc}[/]")
 
 
 def _print_resources(metrics: RunMetrics) -> None:

@@ -241,7 +241,8 @@ def show(
                                                 "lines, checks with failing rows, and the SQL it ran.")] = None,
 ) -> None:
     """Show one run: status, timings, each step's status, rows in and out, bytes, throughput, attempts and
-    errors, files written, live query progress of running steps, and the run process's CPU and memory.
+    errors, files written, live query progress of running steps, the run process's CPU and memory, and
+    once it has ended, performance hints (docs/tuning.md) when something stood out.
 
     Example: `flowdeck show last`, `flowdeck show last --step orders_clean`
     """
@@ -259,6 +260,7 @@ def show(
     exports = ledger.exports_of(record.run_id)
     commits = ledger.commits_of_run(record.run_id)
     children = ledger.children_of(record.run_id)
+    hints = ws.run_hints(metrics)
     if as_json:
         by_step: dict[str, list[dict[str, object]]] = {}
         for attempt in attempts:
@@ -272,12 +274,13 @@ def show(
             "commits": [c.to_json() for c in commits],
             "resumed_by": [child.run_id for child in children],
             "resources": metrics.to_json()["resources"],
+            "hints": [hint.to_json() for hint in hints],
         })
         return
     from rich.table import Table
 
     from flowdeck.console.cli.charts import format_bytes, format_rate
-    from flowdeck.console.cli.commands_monitor import _print_resources
+    from flowdeck.console.cli.commands_monitor import _print_hints, _print_resources
     from flowdeck.state.status import StepStatus
 
     console = out()
@@ -339,6 +342,7 @@ def show(
                 console.print(f"    {plain(str(row))}")
     if record.error and not any(step.error for step in steps):
         console.print(f"\n[red]error[/]: {plain(record.error)}")
+    _print_hints(hints)
 
 
 def _show_step(ws: Workspace, run_id: str, step: str, as_json: bool) -> None:

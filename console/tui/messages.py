@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:  # annotations only: the console's first paint must not wait for sqlglot or DuckDB
+    from flowdeck.engine.monitor.hints import Hint
     from flowdeck.engine.monitor.views import RunMetrics, StatsReport, StepDetail
     from flowdeck.state import AlertRecord
     from flowdeck.engine.backends.base import QueryResult
@@ -72,6 +73,7 @@ class RunDetailLoaded(Message):
     cursor: int
     reset_log: bool
     metrics: RunMetrics | None = None  # step measures, live query progress, CPU and memory over time
+    hints: list[Hint] | None = None  # performance hints, once the run has finished (None: not read this time)
 
 
 @dataclass

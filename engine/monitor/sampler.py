@@ -1,5 +1,6 @@
-"""The run monitor: a thread sampling the run process (CPU, memory, I/O through psutil) and the
-DuckDB query progress of each running step, written to the ledger in batches.
+"""The run monitor: a thread sampling the run process (CPU, memory, I/O through psutil, and the
+size of its temporary folder, where DuckDB spills) and the DuckDB query progress of each running
+step, written to the ledger in batches.
 
 Samples are taken every ``monitoring.sample_interval`` and written every
 ``monitoring.flush_interval`` in one transaction. A long run is thinned as it goes: after
@@ -9,9 +10,11 @@ every ``THIN_AFTER`` samples the interval doubles, so a run of hours stays a few
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from flowdeck.state import Ledger, ProgressSample, ResourceSample
 
@@ -25,7 +28,7 @@ class RunMonitor(threading.Thread):
     """Samples one run until stopped; ``progress`` returns {step: percent} for the running steps."""
 
     def __init__(self, ledger: Ledger, run_id: str, progress: ProgressProbe, *, sample_seconds: float = 1.0,
-                 flush_seconds: float = 3.0) -> None:
+                 flush_seconds: float = 3.0, temp_dir: Path | None = None) -> None:
         super().__init__(name=f"monitor-{run_id}", daemon=True)
         self.ledger = ledger
         self.run_id = run_id
@@ -38,6 +41,7 @@ class RunMonitor(threading.Thread):
         self._last_percent: dict[str, float] = {}
         self._count = 0
         self._process = _own_process()
+        self.temp_dir = temp_dir
 
     def run(self) -> None:
         interval = self.sample_seconds
@@ -59,7 +63,7 @@ class RunMonitor(threading.Thread):
 
     def _sample(self) -> None:
         now = time.time()
-        sample = _resources_now(self._process, now)
+        sample = _resources_now(self._process, now, self.temp_dir)
         if sample is not None:
             self._resources.append(sample)
             self._count += 1
@@ -93,7 +97,21 @@ def _own_process() -> object | None:
         return None
 
 
-def _resources_now(process: object | None, now: float) -> ResourceSample | None:
+def folder_bytes(folder: Path) -> int | None:
+    """Bytes of the files under ``folder`` (None when it does not exist); files vanishing meanwhile count 0."""
+    if not folder.is_dir():
+        return None
+    total = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:  # DuckDB removed a spill file between the listing and the stat
+                pass
+    return total
+
+
+def _resources_now(process: object | None, now: float, temp_dir: Path | None = None) -> ResourceSample | None:
     if process is None:
         return None
     import psutil
@@ -114,4 +132,4 @@ def _resources_now(process: object | None, now: float) -> ResourceSample | None:
     except psutil.Error:
         return None
     return ResourceSample(ts=now, cpu_percent=round(cpu, 1), rss_bytes=rss, read_bytes=read, write_bytes=written,
-                          threads=threads)
+                          threads=threads, temp_bytes=folder_bytes(temp_dir) if temp_dir is not None else None)

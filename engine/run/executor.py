@@ -36,7 +36,7 @@ from flowdeck.engine.run import janitor
 from flowdeck.engine.run.backend_factory import OnWait, engine_of, open_backend
 from flowdeck.engine.run.reconcile import commit_record
 from flowdeck.engine.run.submit import PreparedRun, prepare
-from flowdeck.engine.run.tempfiles import run_temp_dir
+from flowdeck.engine.run.tempfiles import run_temp_dir, run_temp_path
 from flowdeck.engine.run.waiting import WarehouseWait
 from flowdeck.engine.secrets import resolve_values
 from flowdeck.engine.steps.check_queries import CheckQuery
@@ -119,7 +119,8 @@ class RunExecutor:
         heartbeat.start()
         settings = self.project.config.monitoring
         monitor = RunMonitor(self.ledger, run.run_id, self._progress, sample_seconds=settings.sample_interval.total_seconds(),
-                             flush_seconds=settings.flush_interval.total_seconds())
+                             flush_seconds=settings.flush_interval.total_seconds(),
+                             temp_dir=run_temp_path(self.project.temp_dir, run.run_id))
         monitor.start()
         backend: Backend | None = None
         try:

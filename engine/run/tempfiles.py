@@ -18,13 +18,18 @@ def _name(run_id: str) -> str:
     return PREFIX + re.sub(r"[^A-Za-z0-9_-]", "_", run_id)
 
 
+def run_temp_path(base: Path, run_id: str) -> Path:
+    """Where the run's temporary folder is (``run_temp_dir`` makes it); the run monitor measures it."""
+    return base / _name(run_id)
+
+
 @contextmanager
 def run_temp_dir(base: Path, run_id: str) -> Iterator[Path]:
     """A fresh ``base/run-<id>`` folder (mode 0700, and ``base`` too) that is deleted on the way out."""
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not group_shared(base.parent):  # a shared runtime folder shares this one too (ensure_runtime_dirs)
         os.chmod(base, 0o700)  # an older base folder may have been created with the umask's mode
-    folder = base / _name(run_id)
+    folder = run_temp_path(base, run_id)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(mode=0o700)
     try:

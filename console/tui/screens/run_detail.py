@@ -1,4 +1,5 @@
-"""One run, live: each step's progress with rows and elapsed time, the log tail, and failing checks."""
+"""One run, live: each step's progress with rows and elapsed time, the log tail, failing checks, and
+once it has ended, its performance hints."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from flowdeck.state import CheckRecord, EventRecord, RunRecord, StepRecord
 from flowdeck.state.status import RUN_RESUMABLE, RunStatus, StepStatus
 
 if TYPE_CHECKING:
+    from flowdeck.engine.monitor.hints import Hint
     from flowdeck.engine.monitor.views import RunMetrics
 
 LOG_LINES_KEPT = 5000  # the tail in memory; the ledger keeps everything
@@ -54,6 +56,7 @@ class RunDetailScreen(ConsoleScreen):
         self.selected_index = 0
         self._cursor = 0
         self._ticker_started = False
+        self.hints: list[Hint] | None = None  # read once the run has finished; they do not change after
 
     def compose(self) -> ComposeResult:
         """Summary, steps, failing checks (when any), log, footer."""
@@ -68,13 +71,15 @@ class RunDetailScreen(ConsoleScreen):
         checks.add_column("ROWS", key="rows")
         checks.add_column("SAMPLE", key="sample")
         yield checks
+        yield Static("", id="hints", markup=False)
         yield Static("", id="log-title", classes="subtitle")
         yield RunLog(max_lines=LOG_LINES_KEPT, auto_scroll=True, id="log")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
-        """Hide the checks until a check fails; tick elapsed times each second."""
+        """Hide the checks until a check fails, and the hints until the run has some; tick elapsed times each second."""
         self.query_one("#checks").display = False
+        self.query_one("#hints").display = False
         self.query_one("#run-error").display = False
         self._update_log_title()
         self.set_interval(1.0, self._tick)
@@ -97,8 +102,10 @@ class RunDetailScreen(ConsoleScreen):
             if len(chunk) < EVENTS_PER_READ:
                 break
         metrics = self.console.workspace.run_metrics(run.run_id)
+        hints = self.console.workspace.run_hints(metrics) if run.finished and self.hints is None else None
         return RunDetailLoaded(run=run, steps=[view.record for view in metrics.steps], checks=metrics.checks,
-                               events=events, cursor=cursor, reset_log=self._cursor == 0, metrics=metrics)
+                               events=events, cursor=cursor, reset_log=self._cursor == 0, metrics=metrics,
+                               hints=hints)
 
     def ledger_changed(self, events: list[EventRecord]) -> None:
         """Reload when this run has news."""
@@ -118,6 +125,9 @@ class RunDetailScreen(ConsoleScreen):
         self._draw_summary()
         self._draw_steps(message.steps)
         self._draw_checks(message.checks)
+        if message.hints is not None:
+            self.hints = message.hints
+            self._draw_hints(message.hints)
         if message.events:
             self.query_one(RunLog).append([line for event in message.events for line in _log_lines(event)])
 
@@ -183,6 +193,19 @@ class RunDetailScreen(ConsoleScreen):
             table.add_row(check.check_name, check.step, status_text(check.status), f"{check.failing_rows:,}",
                           sample or (check.message or ""))
         self.checks = checks
+
+    def _draw_hints(self, hints: list[Hint]) -> None:
+        """What the run's measures suggest changing, each with the docs section that explains it."""
+        box = self.query_one("#hints", Static)
+        box.display = bool(hints)
+        if not hints:
+            return
+        text = Text("hints", style=tone("bold"))
+        for hint in hints:
+            text.append("\n▸ ", style=tone("bold yellow"))
+            text.append(hint.text)
+            text.append(f" (see {hint.doc})", style=tone("dim"))
+        box.update(text)
 
     def _tick(self) -> None:
         now = self.console.clock()
