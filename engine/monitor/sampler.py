@@ -71,11 +71,12 @@ class RunMonitor(threading.Thread):
             progress = self.progress()
         except Exception:  # a probe racing a step that just ended: skip this sample
             progress = {}
-        for step, percent in progress.items():
+        for step, raw in progress.items():
+            percent = round(raw, 2)  # compared as stored: 41.001 then 41.004 is no news
             if percent < 0 or self._last_percent.get(step) == percent:
                 continue  # no estimate, or nothing new to say
             self._last_percent[step] = percent
-            self._progress.append(ProgressSample(step=step, ts=now, percent=round(percent, 2)))
+            self._progress.append(ProgressSample(step=step, ts=now, percent=percent))
 
     def _flush(self) -> None:
         resources, progress = self._resources, self._progress
