@@ -40,6 +40,8 @@ CSV_MIN_BYTES = 32 * 1024 * 1024
 CSV_MIN_RUNS = 3
 CSV_WINDOW_DAYS = 7
 
+WHOLE_RESULT_MIN_ROWS = 1_000_000  # a sort or DISTINCT of fewer rows costs little
+
 SPILL_MIN_BYTES = 8 * 1024 * 1024  # DuckDB spills a little now and then; this much is worth a word
 MEMORY_NEAR_FRACTION = 0.7  # of warehouse.memory_limit (or of DuckDB's default, 80% of RAM): the run process's growth
 # under-counts what DuckDB holds (it starts with buffers of its own), so 70% of it is close
@@ -49,7 +51,8 @@ MEMORY_NEAR_FRACTION = 0.7  # of warehouse.memory_limit (or of DuckDB's default,
 class Hint:
     """One piece of advice about a run: what was seen, what to do, and where the docs explain it."""
 
-    kind: str  # slower_than_usual, csv_parsed_again, spilled_to_disk, memory_near_limit
+    kind: str  # slower_than_usual, csv_parsed_again, sorts_whole_result, distinct_whole_result, spilled_to_disk,
+    #            memory_near_limit
     step: str | None  # the step it is about, or None for the whole run
     text: str
     anchor: str  # the section of docs/tuning.md
@@ -79,6 +82,7 @@ def run_hints(ledger: Ledger, project: Project, metrics: RunMetrics, *, now: flo
             continue
         hints.extend(_slower_than_usual(ledger, run, view))
         hints.extend(_csv_parsed_again(ledger, project, run, view, now=now))
+        hints.extend(_sort_or_distinct_of_everything(ledger, run, view))
     spilled = _spilled_to_disk(project, metrics)
     hints.extend(spilled)
     if not spilled:  # a spill already says memory ran short
@@ -127,6 +131,31 @@ def _csv_parsed_again(ledger: Ledger, project: Project, run: RunRecord, view: St
                  f"{path} ({format_bytes(size)}) was parsed by {len(same)} runs of the last {CSV_WINDOW_DAYS} days "
                  f"(step {view.record.step}); convert it to Parquet once and read that: a CSV is parsed "
                  "whole every time, Parquet reads only the columns a query uses", "csv-parsed-again")]
+
+
+def _sort_or_distinct_of_everything(ledger: Ledger, run: RunRecord, view: StepView) -> list[Hint]:
+    from flowdeck.engine.sql.analysis import whole_result_work
+
+    rows = max(view.rows_in or 0, view.rows_out or 0)
+    if view.record.kind != "transform" or rows < WHOLE_RESULT_MIN_ROWS:
+        return []
+    staged = [statement for statement in ledger.step_statements(run.run_id, view.record.step)
+              if statement.purpose in ("stage", "view")]
+    latest = max((statement.attempt for statement in staged), default=None)
+    work = {whole_result_work(statement.sql) for statement in staged if statement.attempt == latest} - {None}
+    step, took = view.record.step, format_duration(view.seconds)
+    if "ORDER BY" in work:
+        return [Hint("sorts_whole_result", step,
+                     f"step {step} sorts all of its {rows:,} rows (ORDER BY with no LIMIT; the step took {took}): "
+                     "sort where an order is needed, in the query that reads the table or in a load step, or "
+                     "keep it only if filters on that column should skip blocks", "sort-or-distinct-of-everything")]
+    if "DISTINCT" in work:
+        return [Hint("distinct_whole_result", step,
+                     f"step {step} removes duplicates from all of its {rows:,} rows (SELECT DISTINCT; the step took "
+                     f"{took}): if a join makes them, join on the whole key; if the input re-delivers rows, keep "
+                     "one per key (QUALIFY row_number() ... = 1) or make the step incremental with a unique_key",
+                     "sort-or-distinct-of-everything")]
+    return []
 
 
 def _csv_source(project: Project, pipeline: str, step: str) -> str | None:

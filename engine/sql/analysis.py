@@ -105,6 +105,23 @@ def file_path_of(table: exp.Table) -> str | None:
     return source.name if suffixes & _FILE_SUFFIXES else None
 
 
+def whole_result_work(text: str) -> str | None:
+    """``ORDER BY`` or ``DISTINCT`` when the query's outermost level sorts its whole result (an ORDER BY
+    with no LIMIT) or de-duplicates it (SELECT DISTINCT); None otherwise, or when it does not parse."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(statement_text(text), read=DIALECT)
+    except Exception:  # the SQL a step ran, read back for advice: never worth an error
+        return None
+    if tree.args.get("order") is not None and tree.args.get("limit") is None and tree.args.get("fetch") is None:
+        return "ORDER BY"
+    if isinstance(tree, exp.Select) and tree.args.get("distinct") is not None:
+        return "DISTINCT"
+    return None
+
+
 # -- DuckDB's parser ---------------------------------------------------------------------------
 
 _parser_lock = threading.Lock()

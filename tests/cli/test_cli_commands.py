@@ -123,7 +123,7 @@ def test_runs_status_help_names_every_run_status() -> None:
 def test_show_json_has_the_run_its_steps_and_checks(ran_daily_sales: Path, flowdeck) -> None:
     run_id = flowdeck("runs", "--json").json()[0]["run_id"]
     shown = flowdeck("show", run_id[:15], "--json").json()  # a unique prefix is enough
-    assert set(shown) == RUN_FIELDS | {"steps", "checks", "exports", "commits", "resumed_by", "resources"}
+    assert set(shown) == RUN_FIELDS | {"steps", "checks", "exports", "commits", "resumed_by", "resources", "hints"}
     assert shown["run_id"] == run_id and shown["status"] == "succeeded"
     assert [step["step"] for step in shown["steps"]][:3] == ["raw_orders", "raw_customers", "raw_products"]
     for step in shown["steps"]:

@@ -28,7 +28,8 @@ def write(path: Path, text: str) -> None:
 def make_project(root: Path, warehouse: str = "") -> Path:
     """A project sampled five times a second, with the pipelines the hints are tried on:
     `aggregate` (a hash aggregate of 1.5M distinct keys, ~150 MB of DuckDB memory), `grows` (a
-    step whose work follows a parameter) and `feed` (a large CSV extract)."""
+    step whose work follows a parameter), `whole` (a sort and a DISTINCT of 1.2M rows) and `feed`
+    (a large CSV extract)."""
     extra = f"  {warehouse}\n" if warehouse else ""
     write(root / "flowdeck.yaml", "name: hints-test\nwarehouse:\n  threads: 2\n" + extra
           + "monitoring:\n  sample_interval: 200ms\n  flush_interval: 1s\n")
@@ -47,6 +48,18 @@ def make_project(root: Path, warehouse: str = "") -> Path:
     (root / "pipelines" / "grows" / "numbers.sql").write_text("SELECT i FROM range($n) t(i)\n")
     (root / "pipelines" / "grows" / "crunch.sql").write_text(
         "SELECT a.i % 100 AS k, sum(hash(a.i * b.j)) AS h FROM numbers a, range(20000) b(j) GROUP BY 1\n")
+    write(root / "pipelines" / "whole" / "pipeline.yaml", """
+        steps:
+          - {name: numbers, kind: transform, sql: numbers.sql}
+          - {name: sorted_numbers, kind: transform, sql: sorted_numbers.sql}
+          - {name: distinct_keys, kind: transform, sql: distinct_keys.sql}
+          - {name: few_sorted, kind: transform, sql: few_sorted.sql}
+        """)
+    (root / "pipelines" / "whole" / "numbers.sql").write_text("SELECT i FROM range(1200000) t(i)\n")
+    (root / "pipelines" / "whole" / "sorted_numbers.sql").write_text("SELECT i, hash(i) AS h FROM numbers ORDER BY h\n")
+    (root / "pipelines" / "whole" / "distinct_keys.sql").write_text("SELECT DISTINCT i % 1000 AS k FROM numbers\n")
+    (root / "pipelines" / "whole" / "few_sorted.sql").write_text(  # a sort of the first ten only: fine
+        "SELECT i FROM numbers ORDER BY hash(i) LIMIT 10\n")
     write(root / "pipelines" / "feed" / "pipeline.yaml", """
         steps:
           - {name: orders, kind: extract, source: {path: landing/orders.csv}}
@@ -127,6 +140,21 @@ def test_a_large_csv_parsed_by_several_runs_is_named_with_its_size(tmp_path: Pat
     assert hint["text"].startswith(f"landing/orders.csv ({size / 1e6:.1f} MB) was parsed by {CSV_MIN_RUNS} runs "
                                    "of the last 7 days (step orders); convert it to Parquet once")
     assert hint["doc"] == "docs/tuning.md#csv-parsed-again"
+
+
+@pytest.mark.slow
+def test_a_sort_or_distinct_of_a_million_rows_is_named(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project")
+    ran(project, "whole")
+    hints = {hint["step"]: hint for hint in hints_of(project)}
+    assert sorted(hints) == ["distinct_keys", "sorted_numbers"]  # not numbers, not the sort with a LIMIT
+    assert hints["sorted_numbers"]["kind"] == "sorts_whole_result"
+    assert hints["sorted_numbers"]["text"].startswith(
+        "step sorted_numbers sorts all of its 1,200,000 rows (ORDER BY with no LIMIT; the step took ")
+    assert hints["distinct_keys"]["kind"] == "distinct_whole_result"
+    assert "step distinct_keys removes duplicates from all of its 1,200,000 rows (SELECT DISTINCT" \
+        in hints["distinct_keys"]["text"]
+    assert {hint["doc"] for hint in hints.values()} == {"docs/tuning.md#sort-or-distinct-of-everything"}
 
 
 @pytest.mark.slow
