@@ -10,7 +10,6 @@ and the console's run view print what ``run_hints`` returns.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,11 +66,11 @@ class Hint:
         return {"kind": self.kind, "step": self.step, "text": self.text, "doc": self.doc}
 
 
-def run_hints(ledger: Ledger, project: Project, metrics: RunMetrics, *, now: float | None = None) -> list[Hint]:
+def run_hints(ledger: Ledger, project: Project, metrics: RunMetrics) -> list[Hint]:
     """The hints of a finished run (none while it runs: its measures are not complete yet).
 
-    History is read as it was when the run was created, so a run's hints do not change as
-    later runs arrive (except the CSV count, which looks at the CSV_WINDOW_DAYS around it).
+    History is read as it was when the run was created, so a run's hints do not change as later
+    runs arrive.
     """
     run = metrics.run
     if not run.finished:
@@ -81,7 +80,7 @@ def run_hints(ledger: Ledger, project: Project, metrics: RunMetrics, *, now: flo
         if view.record.status != StepStatus.SUCCEEDED or view.record.reused_from:
             continue
         hints.extend(_slower_than_usual(ledger, run, view))
-        hints.extend(_csv_parsed_again(ledger, project, run, view, now=now))
+        hints.extend(_csv_parsed_again(ledger, project, run, view))
         hints.extend(_sort_or_distinct_of_everything(ledger, run, view))
     spilled = _spilled_to_disk(project, metrics)
     hints.extend(spilled)
@@ -113,22 +112,20 @@ def _slower_than_usual(ledger: Ledger, run: RunRecord, view: StepView) -> list[H
                  f"(p95 {format_duration(p95)}), {why}", "slower-than-usual")]
 
 
-def _csv_parsed_again(ledger: Ledger, project: Project, run: RunRecord, view: StepView, *,
-                      now: float | None) -> list[Hint]:
+def _csv_parsed_again(ledger: Ledger, project: Project, run: RunRecord, view: StepView) -> list[Hint]:
     size = view.bytes_in
     if view.record.kind != "extract" or size is None or size < CSV_MIN_BYTES:
         return []
     path = _csv_source(project, run.pipeline, view.record.step)
     if path is None:
         return []
-    window = CSV_WINDOW_DAYS * 86400
-    since = min(run.created_at, now if now is not None else time.time()) - window
-    same = [past for past in ledger.step_runs(run.pipeline, view.record.step, since=since, limit=1000)
-            if past.bytes_in == size]
-    if len(same) < CSV_MIN_RUNS:
+    earlier = ledger.step_runs(run.pipeline, view.record.step, since=run.created_at - CSV_WINDOW_DAYS * 86400,
+                               before=run.created_at, limit=1000)
+    parsed = 1 + sum(1 for past in earlier if past.bytes_in == size)  # this run, and the earlier ones of that size
+    if parsed < CSV_MIN_RUNS:
         return []
     return [Hint("csv_parsed_again", view.record.step,
-                 f"{path} ({format_bytes(size)}) was parsed by {len(same)} runs of the last {CSV_WINDOW_DAYS} days "
+                 f"{path} ({format_bytes(size)}) was parsed by {parsed} runs of the last {CSV_WINDOW_DAYS} days "
                  f"(step {view.record.step}); convert it to Parquet once and read that: a CSV is parsed "
                  "whole every time, Parquet reads only the columns a query uses", "csv-parsed-again")]
 

@@ -136,6 +136,8 @@ def test_a_large_csv_parsed_by_several_runs_is_named_with_its_size(tmp_path: Pat
         if count < CSV_MIN_RUNS:
             assert hints == [], f"after {count} runs"
     (hint,) = hints
+    first = json.loads(run_flowdeck("runs", "--json", project=project).stdout)[-1]["run_id"]
+    assert hints_of(project, first) == []  # a run's hints are its history's then, not changed by later runs
     assert hint["kind"] == "csv_parsed_again" and hint["step"] == "orders"
     assert hint["text"].startswith(f"landing/orders.csv ({size / 1e6:.1f} MB) was parsed by {CSV_MIN_RUNS} runs "
                                    "of the last 7 days (step orders); convert it to Parquet once")
