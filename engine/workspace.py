@@ -581,7 +581,7 @@ class Workspace:
             details.update(report.removed)
         return report
 
-    # -- a step in detail, performance hints: thin doors (check, audit, delegate)
+    # -- a step in detail
 
     def step_detail(self, run_ref: str, step: str) -> StepDetail:
         """One step of a run: its whole error, log lines, parameters, rows, checks with samples and
