@@ -241,25 +241,31 @@ class FlowdeckConsole(App[None]):
         """Toast alerts, update counts, and let the visible screen refresh."""
         if not self.screen_stack:
             return  # shutting down
-        first = self._cursor is None
-        self._cursor = message.cursor
-        if first:
+        seen = self._cursor
+        if seen is None:
+            self._cursor = message.cursor
             self.running_count = -message.previous_cursor - 1
             self.refresh_top_bars()
             self._count_running()  # and the newest runs, for completing `:show`
             return
+        # A probe can start before the previous one's message is handled here (the worker is done, its
+        # message still queued, under load): it read from the older cursor, so drop what was seen already.
+        events = [event for event in message.events if event.event_id > seen]
+        self._cursor = max(seen, message.cursor)
+        if not events:
+            return
         running_changed = False
-        self._toasts(message.events)
-        for event in message.events:
+        self._toasts(events)
+        for event in events:
             if event.kind.startswith("run."):
                 running_changed = True
         if running_changed:
             self._count_running()
         screen = self.screen
         if isinstance(screen, ConsoleScreen):
-            screen.ledger_changed(message.events)
+            screen.ledger_changed(events)
         elif len(self.screen_stack) > 1 and isinstance(self.screen_stack[-2], ConsoleScreen):
-            self.screen_stack[-2].ledger_changed(message.events)  # under a dialog: keep it current
+            self.screen_stack[-2].ledger_changed(events)  # under a dialog: keep it current
 
     def _toasts(self, events: list[EventRecord]) -> None:
         """Alerts delivered to the console since the last poll, as toasts: one each, or one for all

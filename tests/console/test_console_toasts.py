@@ -67,3 +67,24 @@ def test_a_resolved_alert_says_it_is_over_not_that_the_run_failed(workspace: Wor
         assert not any("run failed resolved" in text for text in notifications(app))
 
     drive(app, scenario)
+
+
+def test_two_polls_that_read_the_same_alert_make_one_toast(workspace: Workspace) -> None:
+    """Under load a poll can start before the previous poll's news is handled: both read the alert."""
+    from flowdeck.console.tui.messages import LedgerChanged
+
+    app = make_app(workspace, poll_interval=3600)  # no poll of its own after the first: this test plays both
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await wait_for(pilot, lambda: app._cursor is not None)
+        before = app._cursor
+        _alert_toast(workspace, "a")
+        events = workspace.ledger.events(after=before)
+        for _ in range(2):  # the same events, from the same older cursor, twice
+            app.post_message(LedgerChanged(events=events, cursor=events[-1].event_id, previous_cursor=before))
+        await wait_for(pilot, lambda: len(list(app._notifications)) >= 1, what="the toast")
+        await pilot.pause(0.3)
+        assert notifications(app) == ["‼ run failed · a: run of a failed at step amounts"]
+        assert app._cursor == events[-1].event_id
+
+    drive(app, scenario)
