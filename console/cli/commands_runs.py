@@ -238,7 +238,7 @@ def show(
     engine_sql: Annotated[bool, typer.Option("--sql", help="Also print the SQL each step ran on its engine "
                                              "(the Spark SQL flowdeck generated; a failed step's error shows it).")] = False,
     step: Annotated[Optional[str], typer.Option("--step", help="Show one step in full: its whole error, log "
-                                                "lines, checks with failing rows, and the SQL it ran.")] = None,
+                                                "lines, checks with failing rows, and the SQL it ran.", metavar="STEP")] = None,
 ) -> None:
     """Show one run: status, timings, each step's status, rows in and out, bytes, throughput, attempts and
     errors, files written, live query progress of running steps, the run process's CPU and memory, and
