@@ -398,8 +398,8 @@ class FlowdeckConsole(App[None]):
         """A key whose action is hidden here says why instead of doing nothing (read-only, a role,
         or an action that does not apply to what is shown)."""
         refused: list[str] = []
-        for namespace, bindings in self.screen._modal_binding_chain:
-            for binding in bindings.key_to_bindings.get(event.key, ()):
+        for namespace, chain in self.screen._modal_binding_chain:
+            for binding in chain.key_to_bindings.get(event.key, ()):
                 _, name, parameters = self._parse_action(binding.action, namespace)
                 if name not in ACTION_NAMES:
                     return  # not one of ours (a widget's own key): it decides

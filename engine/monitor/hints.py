@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.units import format_bytes, format_duration
-from flowdeck.state import Ledger, RunRecord, StepRun
+from flowdeck.state import Ledger, RunRecord
 from flowdeck.state.status import StepStatus
 
 if TYPE_CHECKING:
