@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -112,8 +112,7 @@ class MonitoringLedger:
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:  # supplied by Ledger
         raise NotImplementedError
 
-    def _redact(self, text: str) -> str:  # supplied by Ledger: the masker of secret values
-        raise NotImplementedError
+    _redact: Callable[[str], str]  # supplied by Ledger: the masker of secret values
 
     def record_samples(self, run_id: str, resources: Sequence[ResourceSample],
                        progress: Sequence[ProgressSample]) -> None:
