@@ -47,7 +47,7 @@ def make_project(root: Path, warehouse: str = "") -> Path:
         """)
     (root / "pipelines" / "grows" / "numbers.sql").write_text("SELECT i FROM range($n) t(i)\n")
     (root / "pipelines" / "grows" / "crunch.sql").write_text(
-        "SELECT a.i % 100 AS k, sum(hash(a.i * b.j)) AS h FROM numbers a, range(20000) b(j) GROUP BY 1\n")
+        "SELECT a.i % 100 AS k, sum(hash(a.i * b.j)) AS h FROM numbers a, range(200000) b(j) GROUP BY 1\n")
     write(root / "pipelines" / "whole" / "pipeline.yaml", """
         steps:
           - {name: numbers, kind: transform, sql: numbers.sql}
