@@ -158,6 +158,8 @@ class FlowdeckConsole(App[None]):
                 self.post_message(EngineFailed(title, None, str(error)))
                 return
             except Exception as error:  # a bug must become a dialog, never a crashed console
+                if not target.is_attached:  # its screen was closed meanwhile (reaching for the app from here fails)
+                    return
                 self.post_message(EngineFailed(title, None, f"internal error: {type(error).__name__}: {error}"))
                 return
             if message is not None:
