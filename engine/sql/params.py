@@ -161,6 +161,12 @@ def bind_path(template: str, values: Mapping[str, Any]) -> str:
     return _PATH_PARAM.sub(lambda match: "" if values.get(match[1]) is None else str(values[match[1]]), template)
 
 
+def folder_of_prefix(root: Path, prefix: str) -> Path:
+    """The folder a path's fixed part names, resolved under ``root``: ``exports/`` and
+    ``exports/day_`` both name ``exports``; an empty prefix names ``root`` itself."""
+    return (root / (prefix if prefix.endswith("/") or not prefix else str(Path(prefix).parent))).resolve()
+
+
 def bind_path_inside(template: str, values: Mapping[str, Any], root: Path) -> str:
     """``bind_path``, refusing values that take the path out of the folder its template names.
 
@@ -173,8 +179,7 @@ def bind_path_inside(template: str, values: Mapping[str, Any], root: Path) -> st
     names = path_params(template)
     if not names or "://" in template:
         return bound
-    fixed = template[: template.index("{")]
-    folder = (root / (fixed if fixed.endswith("/") or not fixed else str(Path(fixed).parent))).resolve()
+    folder = folder_of_prefix(root, template[: template.index("{")])
     target = (root / bound).resolve()
     if target != folder and not target.is_relative_to(folder):
         given = ", ".join(f"{name}={values.get(name)!r}" for name in names)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from flowdeck.engine.errors import FlowdeckError, SqlError
+from flowdeck.engine.sql.params import folder_of_prefix
 from flowdeck.engine.sql.render import literal
 
 if TYPE_CHECKING:
@@ -79,8 +80,7 @@ def declared_folders(project: Project) -> list[Path]:
         for template in templates:
             if "://" in template:
                 continue  # read by another engine (Spark), not DuckDB's file system
-            fixed = _WILDCARD.split(template, maxsplit=1)[0]
-            folder = (project.root / (fixed if fixed.endswith("/") or not fixed else str(Path(fixed).parent))).resolve()
+            folder = folder_of_prefix(project.root, _WILDCARD.split(template, maxsplit=1)[0])
             if folder != project.root and not folder.is_relative_to(project.runtime_dir):
                 found.add(folder)  # (the project itself is never allowed whole: its runtime folder is in it)
     return sorted(found)
