@@ -52,24 +52,51 @@ def _run(*command: str) -> None:
     subprocess.run(command, check=True, capture_output=True, text=True)
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("engine", "state", "console", "themes")  # installed as flowdeck.<folder> (setup.py)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link (the file's own mode decides who reads it, not the folders above the original),
+    or a copy across file systems."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _reachable_tree(source: Path, target: Path) -> None:
+    """``source`` again under ``target``, reachable by other users whatever folders ``source`` sits in."""
+    shutil.copytree(source, target, copy_function=_link_or_copy, symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "__editable__*", "pyspark"))
+
+
 def _interpreter(user: str, scratch: Path) -> tuple[str, str]:
     """A Python ``user`` may run with flowdeck importable: this one, or the system's of the same version
-    reading this environment's packages (when this one lives in a folder only root may enter)."""
+    reading this checkout and this environment's packages linked under ``scratch`` (when they live in a
+    folder only root may enter, as a checkout under /root or in a `mktemp -d` folder does)."""
     probe = ["runuser", "-u", user, "--", "env", "-i", "PATH=/usr/bin:/bin"]
     if subprocess.run([*probe, sys.executable, "-c", "import flowdeck.engine"], capture_output=True).returncode == 0:
         return sys.executable, ""
     system = shutil.which(f"python{sys.version_info.major}.{sys.version_info.minor}", path="/usr/bin:/usr/local/bin")
     if system is None:
         pytest.skip(f"no Python {sys.version_info.major}.{sys.version_info.minor} that another user may run")
+    source = scratch / "src"
+    for package in PACKAGES:
+        _reachable_tree(REPO_ROOT / package, source / "flowdeck" / package)
+    _reachable_tree(Path(sysconfig.get_paths()["purelib"]), scratch / "packages")
     site = scratch / "site"
     site.mkdir(mode=0o755)
-    (site / "sitecustomize.py").write_text(f"import site\nsite.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+    (site / "sitecustomize.py").write_text(f"import site\nsite.addsitedir({str(scratch / 'packages')!r})\n")
     os.chmod(site / "sitecustomize.py", 0o644)
-    check = subprocess.run([*probe, f"PYTHONPATH={site}", system, "-c", "import flowdeck.engine, duckdb"],
+    for folder in (scratch, source, source / "flowdeck", scratch / "packages"):
+        os.chmod(folder, 0o755)
+    pythonpath = f"{source}:{site}"
+    check = subprocess.run([*probe, f"PYTHONPATH={pythonpath}", system, "-c", "import flowdeck.engine, duckdb"],
                            capture_output=True, text=True)
     if check.returncode != 0:
         pytest.skip(f"another user cannot import flowdeck here: {check.stderr.strip()[-300:]}")
-    return system, str(site)
+    return system, pythonpath
 
 
 @pytest.fixture(scope="module")
