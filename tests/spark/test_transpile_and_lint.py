@@ -280,3 +280,16 @@ def test_the_ledger_records_which_engine_ran_each_step(tmp_path: Path) -> None:
         assert (steps["a"].engine, steps["b"].engine) == ("spark", None)
         assert steps["a"].to_json()["engine"] == "spark"
         assert "on spark" in ledger.events(run_id=run.run_id)[-2].message
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "data/../../outside.csv", ".flowdeck/ledger.sqlite", "."])
+def test_a_query_reading_a_file_outside_the_project_is_refused_for_spark(tmp_path: Path, path: str) -> None:
+    from flowdeck.engine.backends.spark.file_functions import ProjectFiles
+    from flowdeck.engine.errors import SqlError
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.csv").write_text("a\n1\n")
+    inside = transpile("SELECT a FROM read_csv('data/x.csv')", files=ProjectFiles(tmp_path))
+    assert inside.rewrites == ["file_function"] and "__fd_files_" in inside.sql  # read through a view
+    with pytest.raises(SqlError, match="not a file of the project"):  # Spark has no confinement of its own
+        transpile(f"SELECT * FROM read_csv('{path}')", files=ProjectFiles(tmp_path))

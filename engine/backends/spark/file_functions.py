@@ -26,6 +26,7 @@ from flowdeck.engine.backends.files import format_of
 from flowdeck.engine.backends.spark.context import TranslationContext
 from flowdeck.engine.backends.spark.outputs import file_columns
 from flowdeck.engine.backends.spark.sources import check_read_options
+from flowdeck.engine.errors import SqlError
 from flowdeck.engine.sql.analysis import file_path_of
 
 # DuckDB's reader functions and the format each reads (read_ndjson: newline-delimited JSON)
@@ -50,8 +51,21 @@ class FileViews(Protocol):
 
 def resolve_path(root: str, path: str) -> str:
     """A path written in SQL as DuckDB finds it (its file_search_path is the project): relative to ``root``;
-    absolute, or with a scheme (``s3a://``: one only a cluster reads), as written."""
-    return path if "://" in path or os.path.isabs(path) else os.path.join(root, path)
+    absolute, or with a scheme (``s3a://``: one only a cluster reads), as written.
+
+    Spark has no confinement of its own (DuckDB's is engine/backends/duckdb/confinement.py), so a path
+    leading out of the project, or into a hidden folder of it (the ledger's, the secrets'), is refused here.
+    """
+    if "://" in path:
+        return path
+    joined = path if os.path.isabs(path) else os.path.join(root, path)
+    project, target = Path(root).resolve(), Path(joined).resolve()
+    parts = target.relative_to(project).parts if target.is_relative_to(project) else ()
+    if not parts or parts[0].startswith("."):
+        raise SqlError(f"the query reads {path}, which is not a file of the project",
+                       hint="a query reads files inside the project folder (not its hidden folders); "
+                       "read others with an extract step")
+    return joined
 
 
 class ProjectFiles:
