@@ -24,6 +24,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from flowdeck.state.filters import Where
 from flowdeck.state.records import CheckRecord, RunRecord, ScheduleTick, StepRecord, iso
 from flowdeck.state.status import RunStatus
 
@@ -242,14 +243,12 @@ class AlertBook:
 
     def firing(self, *, pipeline: str | None = None, rule: str | None = None) -> list[AlertRecord]:
         """Alerts firing now, optionally of one pipeline or rule."""
-        clauses, args = ["status = 'firing'"], []
+        where = Where(["status = 'firing'"])
         if pipeline is not None:
-            clauses.append("pipeline = ?")
-            args.append(pipeline)
+            where.add("pipeline = ?", pipeline)
         if rule is not None:
-            clauses.append("rule = ?")
-            args.append(rule)
-        rows = self._db.execute(f"SELECT * FROM alerts WHERE {' AND '.join(clauses)} ORDER BY starts_at", args)
+            where.add("rule = ?", rule)
+        rows = self._db.execute(f"SELECT * FROM alerts {where.sql()} ORDER BY starts_at", where.args)
         return [AlertRecord.from_row(row) for row in rows]
 
     def run(self, run_id: str) -> RunRecord | None:
@@ -472,23 +471,19 @@ class AlertLedger:
     def alerts(self, *, status: str | None = None, limit: int = 200, include_acknowledged: bool = True,
                pipeline: str | None = None) -> list[AlertRecord]:
         """Alerts, firing first then newest first, with the silence covering each."""
-        clauses: list[str] = []
-        args: list[Any] = []
+        where = Where()
         if status:
-            clauses.append("status = ?")
-            args.append(status)
+            where.add("status = ?", status)
         if pipeline:
-            clauses.append("pipeline = ?")
-            args.append(pipeline)
+            where.add("pipeline = ?", pipeline)
         if not include_acknowledged:
-            clauses.append("acknowledged_at IS NULL")
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            where.add("acknowledged_at IS NULL")
         rows = self._query(
             f"""SELECT alerts.*, (SELECT MAX(ends_at) FROM silences WHERE silences.pipeline IN (alerts.pipeline, '*')
                                    AND starts_at <= ? AND ends_at > ?) AS silenced_until
-                FROM alerts {where}
+                FROM alerts {where.sql()}
                 ORDER BY status = 'firing' DESC, IFNULL(ends_at, last_seen_at) DESC LIMIT ?""",
-            (time.time(), time.time(), *args, limit))
+            (time.time(), time.time(), *where.args, limit))
         return [AlertRecord.from_row(row, row["silenced_until"]) for row in rows]
 
     def get_alert(self, fingerprint: str) -> AlertRecord | None:

@@ -34,6 +34,7 @@ from flowdeck.state.audit import (
     segment_problems,
     verify_rows,
 )
+from flowdeck.state.filters import Where
 from flowdeck.state.monitoring import PER_RUN_MEASURES, MonitoringLedger
 from flowdeck.state.records import (
     AttemptRecord,
@@ -1065,19 +1066,15 @@ class Ledger(MonitoringLedger, AlertLedger):
     def audit_entries(self, *, limit: int = 100, action: str | None = None, actor: str | None = None,
                       before_id: int | None = None) -> list[AuditRecord]:
         """Audit entries, newest first, filtered by action (prefix) and actor."""
-        clauses: list[str] = []
-        args: list[Any] = []
+        where = Where()
         if action:
-            clauses.append("action LIKE ?")
-            args.append(action + "%")
+            where.add("action LIKE ?", action + "%")
         if actor:
-            clauses.append("actor = ?")
-            args.append(actor)
+            where.add("actor = ?", actor)
         if before_id is not None:
-            clauses.append("entry_id < ?")
-            args.append(before_id)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._query(f"SELECT * FROM audit_log {where} ORDER BY entry_id DESC LIMIT ?", (*args, limit))
+            where.add("entry_id < ?", before_id)
+        rows = self._query(f"SELECT * FROM audit_log {where.sql()} ORDER BY entry_id DESC LIMIT ?",
+                           (*where.args, limit))
         return [AuditRecord.from_row(row) for row in rows]
 
     def verify_audit(self, outside_anchors: Sequence[AuditAnchor] = (), *,
@@ -1288,22 +1285,17 @@ class Ledger(MonitoringLedger, AlertLedger):
     ) -> list[RunRecord]:
         """Runs, newest first, filtered by pipeline, status (a ``RunStatus``, or a word someone typed: an
         unknown one matches no run) and free text (in id, pipeline, error)."""
-        clauses: list[str] = []
-        args: list[Any] = []
+        where = Where()
         if pipeline:
-            clauses.append("pipeline = ?")
-            args.append(pipeline)
+            where.add("pipeline = ?", pipeline)
         if status:
-            clauses.append("status = ?")
-            args.append(status)
+            where.add("status = ?", status)
         if text:
-            clauses.append("(run_id LIKE ? OR pipeline LIKE ? OR IFNULL(error, '') LIKE ? OR trigger_kind LIKE ?)")
-            args.extend([f"%{text}%"] * 4)
+            where.add("(run_id LIKE ? OR pipeline LIKE ? OR IFNULL(error, '') LIKE ? OR trigger_kind LIKE ?)",
+                      *[f"%{text}%"] * 4)
         if before is not None:
-            clauses.append("created_at < ?")
-            args.append(before)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._query(f"SELECT * FROM runs {where} ORDER BY created_at DESC LIMIT ?", (*args, limit))
+            where.add("created_at < ?", before)
+        rows = self._query(f"SELECT * FROM runs {where.sql()} ORDER BY created_at DESC LIMIT ?", (*where.args, limit))
         return [RunRecord.from_row(row) for row in rows]
 
     def runs_in_status(self, *statuses: RunStatus) -> list[RunRecord]:

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from flowdeck.state.filters import Where
 from flowdeck.state.status import RunStatus
 
 PER_RUN_MEASURES = ("step_metrics", "resource_samples", "progress_samples", "step_statements")  # live and die with their run
@@ -193,36 +194,30 @@ class MonitoringLedger:
     def finished_durations(self, pipeline: str, *, status: RunStatus | None = RunStatus.SUCCEEDED, limit: int = 50,
                            before: float | None = None) -> list[tuple[str, float]]:
         """(run id, seconds) of the pipeline's latest finished runs, newest first."""
-        clauses = ["pipeline = ?", "ended_at IS NOT NULL", "started_at IS NOT NULL"]
-        args: list[Any] = [pipeline]
+        where = Where(["pipeline = ?", "ended_at IS NOT NULL", "started_at IS NOT NULL"], [pipeline])
         if status:
-            clauses.append("status = ?")
-            args.append(status)
+            where.add("status = ?", status)
         if before is not None:
-            clauses.append("ended_at < ?")
-            args.append(before)
-        rows = self._query(f"SELECT run_id, ended_at - started_at FROM runs WHERE {' AND '.join(clauses)} "
-                           "ORDER BY ended_at DESC LIMIT ?", (*args, limit))
+            where.add("ended_at < ?", before)
+        rows = self._query(f"SELECT run_id, ended_at - started_at FROM runs {where.sql()} "
+                           "ORDER BY ended_at DESC LIMIT ?", (*where.args, limit))
         return [(row[0], float(row[1])) for row in rows]
 
     def step_runs(self, pipeline: str, step: str, *, before: float | None = None, since: float | None = None,
                   limit: int = 50) -> list[StepRun]:
         """The step's executions in succeeded runs of the pipeline (reused ones left out), newest first:
         time, rows in and bytes read, for the performance hints' history."""
-        clauses = ["runs.pipeline = ?", "steps.step = ?", "steps.status = 'succeeded'", "steps.reused_from IS NULL",
-                   "steps.started_at IS NOT NULL", "steps.ended_at IS NOT NULL"]
-        args: list[Any] = [pipeline, step]
+        where = Where(["runs.pipeline = ?", "steps.step = ?", "steps.status = 'succeeded'", "steps.reused_from IS NULL",
+                       "steps.started_at IS NOT NULL", "steps.ended_at IS NOT NULL"], [pipeline, step])
         if before is not None:
-            clauses.append("runs.created_at < ?")
-            args.append(before)
+            where.add("runs.created_at < ?", before)
         if since is not None:
-            clauses.append("runs.created_at >= ?")
-            args.append(since)
+            where.add("runs.created_at >= ?", since)
         rows = self._query(
             f"""SELECT steps.run_id, steps.ended_at - steps.started_at, m.rows_in, m.bytes_in
                 FROM steps JOIN runs USING (run_id)
                 LEFT JOIN step_metrics m ON m.run_id = steps.run_id AND m.step = steps.step
-                WHERE {' AND '.join(clauses)} ORDER BY runs.created_at DESC LIMIT ?""", (*args, limit))
+                {where.sql()} ORDER BY runs.created_at DESC LIMIT ?""", (*where.args, limit))
         return [StepRun(row[0], float(row[1]), row[2], row[3]) for row in rows]
 
     def status_counts(self, pipeline: str | None = None,

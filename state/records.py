@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -16,6 +17,18 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def elapsed(started_at: float | None, ended_at: float | None) -> float | None:
+    """Seconds from a start to its end, or to now while it is still going; None before it starts."""
+    if started_at is None:
+        return None
+    return (ended_at or time.time()) - started_at
+
+
+def rounded(seconds: float | None) -> float | None:
+    """Seconds to the millisecond, as ``--json`` prints them."""
+    return None if seconds is None else round(seconds, 3)
 
 
 @dataclass(frozen=True)
@@ -75,11 +88,7 @@ class RunRecord:
     @property
     def duration(self) -> float | None:
         """Seconds from start to end (or to now, while running)."""
-        if self.started_at is None:
-            return None
-        import time
-
-        return (self.ended_at or time.time()) - self.started_at
+        return elapsed(self.started_at, self.ended_at)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON object of a run (``flowdeck runs --json``)."""
@@ -96,7 +105,7 @@ class RunRecord:
             "created_at": iso(self.created_at),
             "started_at": iso(self.started_at),
             "ended_at": iso(self.ended_at),
-            "duration_seconds": None if self.duration is None else round(self.duration, 3),
+            "duration_seconds": rounded(self.duration),
             "error": self.error,
         }
 
@@ -127,11 +136,7 @@ class StepRecord:
     @property
     def duration(self) -> float | None:
         """Seconds the step ran (so far, while running)."""
-        if self.started_at is None:
-            return None
-        import time
-
-        return (self.ended_at or time.time()) - self.started_at
+        return elapsed(self.started_at, self.ended_at)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON object of a step (``flowdeck show --json``)."""
@@ -143,7 +148,7 @@ class StepRecord:
             "attempts": self.attempts,
             "started_at": iso(self.started_at),
             "ended_at": iso(self.ended_at),
-            "duration_seconds": None if self.duration is None else round(self.duration, 3),
+            "duration_seconds": rounded(self.duration),
             "rows": self.rows_out,
             "error": self.error,
             "reused_from": self.reused_from,
