@@ -8,7 +8,6 @@ Every key, its type, its default, its description and an example come from the m
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import types
@@ -27,6 +26,7 @@ sys.path.insert(0, str(HERE.parent))
 from flowdeck.engine.project.config.fields import IDENTIFIER  # noqa: E402 - after the path is set
 from flowdeck.engine.project.config.pipeline import PipelineConfig  # noqa: E402
 from flowdeck.engine.project.config.project import ProjectConfig  # noqa: E402
+from page_check import write_or_check  # noqa: E402 - docs/, beside this file
 
 TARGET = HERE / "configuration.md"
 
@@ -205,18 +205,7 @@ def generate() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the page, or with --check compare it to the committed one."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when docs/configuration.md is out of date")
-    arguments = parser.parse_args(argv)
-    text = generate()
-    if arguments.check:
-        if not TARGET.exists() or TARGET.read_text(encoding="utf-8") != text:
-            print(f"{TARGET} is out of date: run python docs/gen_config_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text, encoding="utf-8")
-    return 0
-
+    return write_or_check(TARGET, generate, argv, script=Path(__file__).name, description=__doc__.splitlines()[0])
 
 if __name__ == "__main__":
     sys.exit(main())

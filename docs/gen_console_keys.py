@@ -9,9 +9,10 @@ The console's own `?` help is drawn from the same registry (``help_sections``) a
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from page_check import write_or_check
 
 from flowdeck.console.tui.actions import help_sections
 
@@ -45,19 +46,8 @@ def generate(page: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Rewrite the page, or with --check compare it to the committed one."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when docs/console.md is out of date")
-    arguments = parser.parse_args(argv)
-    page = TARGET.read_text(encoding="utf-8")
-    text = generate(page)
-    if arguments.check:
-        if text != page:
-            print(f"{TARGET} is out of date: run python docs/gen_console_keys.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text, encoding="utf-8")
-    return 0
-
+    return write_or_check(TARGET, lambda: generate(TARGET.read_text(encoding="utf-8")), argv,
+                          script=Path(__file__).name, description=__doc__.splitlines()[0])
 
 if __name__ == "__main__":
     sys.exit(main())
