@@ -36,14 +36,17 @@ _SCRUBBED = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "TERM", "COLUMNS", "LI
 
 
 def copy_example_project(target: Path) -> Path:
-    """Copy the bundled example project into ``target`` (created) and return it."""
+    """Copy the bundled example project into ``target`` (created) and return it: its configuration,
+    pipelines and sample data, and an empty landing folder (runtime files of the checkout left out)."""
     target.mkdir(parents=True, exist_ok=True)
     for part in EXAMPLE_PARTS:
         source = REPO_ROOT / part
         destination = target / part
         destination.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
-            shutil.copytree(source, destination, ignore=shutil.ignore_patterns("*.csv") if part == "landing" else None)
+            landed = ("*.csv",) if part == "landing" else ()
+            shutil.copytree(source, destination,
+                            ignore=shutil.ignore_patterns("__pycache__", ".flowdeck", "generated", *landed))
         else:
             shutil.copy2(source, destination)
     return target

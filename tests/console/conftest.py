@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from flowdeck.engine.workspace import Workspace
+from tests.conftest import copy_example_project
 
 REPO = Path(__file__).resolve().parents[2]
 FIXED_NOW = 1_795_000_000.0  # 2026-11-18 (UTC), a fixed "now" for screens that show times
@@ -31,15 +32,6 @@ steps:
     kind: transform
 """
 SLOW_SQL = "SELECT sum(hash(i)) AS total, {n} AS step FROM range(0, {rows}) t(i)\n"
-
-
-def copy_example_project(target: Path) -> Path:
-    """The bundled example project (config, pipelines, sample data) copied into ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(REPO / "flowdeck.yaml", target / "flowdeck.yaml")
-    for folder in ("pipelines", "data", "landing"):
-        shutil.copytree(REPO / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__", "generated"))
-    return target
 
 
 def add_slow_pipeline(project: Path, rows: int = 500_000_000) -> None:
@@ -176,8 +168,6 @@ def add_broken_pipeline(project: Path) -> None:
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[Callable[..., object]]:
     """Make real terminals (tmux servers of this test's own) at a size; all are killed after the test."""
-    import shutil
-
     from tests.tmuxkit import Terminal
 
     assert shutil.which("tmux"), "tmux is needed (make test installs it)"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import copy_example_project
+from tests.conftest import copy_example_project
 from tests.conftest import clean_env, run_flowdeck
 from tests.tmuxkit import FLOWDECK, console_env
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from tests.conftest import copy_example_project
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -148,9 +149,6 @@ def portable_rows(project: Path, table: str) -> list[tuple[Any, ...]]:
 
 def copy_example(root: Path) -> Path:
     """A copy of the bundled example project at ``root``, with an empty landing folder."""
-    root.mkdir(parents=True)
-    shutil.copy(REPO / "flowdeck.yaml", root / "flowdeck.yaml")
-    shutil.copytree(REPO / "pipelines", root / "pipelines")
-    shutil.copytree(REPO / "data" / "sample", root / "data" / "sample")
-    (root / "landing" / "orders").mkdir(parents=True)
+    copy_example_project(root)
+    (root / "landing" / "orders").mkdir(parents=True, exist_ok=True)
     return root

@@ -8,27 +8,19 @@ worker runs them while the others run the rest of the suite.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import copy_example_project
+
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_FILES = ("flowdeck.yaml", "pipelines", "data/sample", "landing")
 SPARK_SETTINGS = "\nengine: duckdb\nspark:\n  master: local[2]\n  driver_memory: 1g\n"
 
 
 def copy_example(target: Path) -> Path:
     """The bundled example project, copied to ``target`` (runtime files excluded), set up for local[2]."""
-    target.mkdir(parents=True, exist_ok=True)
-    for name in EXAMPLE_FILES:
-        source = REPO / name
-        destination = target / name
-        if source.is_dir():
-            shutil.copytree(source, destination, ignore=shutil.ignore_patterns(".flowdeck", "__pycache__"))
-        else:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination)
+    copy_example_project(target)
     with open(target / "flowdeck.yaml", "a", encoding="utf-8") as handle:
         handle.write(SPARK_SETTINGS)
     return target
