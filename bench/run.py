@@ -173,7 +173,7 @@ def bench_pipeline(rounds: int) -> dict[str, object]:
     out.mkdir(exist_ok=True)
     orders, customers = WORKLOAD / "orders.csv", WORKLOAD / "customers.csv"
     hand_db, hand_out = WORKLOAD / "hand.duckdb", out / "hand_daily_revenue.parquet"
-    flowdeck_out = out / "flowdeck_daily_revenue.parquet"
+    flowdeck_out = WORKLOAD / "flowdeck_daily_revenue.parquet"  # where the bench pipeline writes it
     warehouse = PROJECT / ".flowdeck" / "warehouse.duckdb"
     hand_command = [sys.executable, str(HERE / "hand_sql.py"), str(hand_db), str(hand_out), str(orders), str(customers)]
     flowdeck_command = [str(FLOWDECK), "--project", str(PROJECT), "run", "orders_daily",
