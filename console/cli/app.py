@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, cast
 
+import click
 import typer
 from typer.core import TyperOption
 
@@ -74,9 +75,9 @@ def main(
     ctx.obj = Globals(project=project)
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            from flowdeck.console.cli.commands_console import open_console
-
-            open_console(ctx.obj, read_only=False, theme=None)
+            # `flowdeck` alone is `flowdeck console`: the command is looked up the way the CLI dispatches
+            # one (its module registers itself on this app, so importing it from here would be a cycle)
+            ctx.invoke(cast(click.Group, ctx.command).get_command(ctx, "console"))
         else:
             typer.echo(ctx.get_help())
 

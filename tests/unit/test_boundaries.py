@@ -118,3 +118,59 @@ def test_help_loads_no_engine_heavyweights() -> None:
         "    pass\n"
     )
     assert not _top_level(loaded) & {"duckdb", "sqlglot", "pydantic", "yaml", "textual"}
+
+
+def _import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Groups of modules that import each other round in a circle (Tarjan's strongly connected components)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(sorted(graph[root])))]
+        while work:
+            module, targets = work[-1]
+            for target in targets:
+                if target not in index:
+                    index[target] = low[target] = len(index)
+                    stack.append(target)
+                    on_stack.add(target)
+                    work.append((target, iter(sorted(graph[target]))))
+                    break
+                if target in on_stack:
+                    low[module] = min(low[module], index[target])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[module])
+                if low[module] == index[module]:
+                    group: list[str] = []
+                    while not group or group[-1] != module:
+                        group.append(stack.pop())
+                        on_stack.discard(group[-1])
+                    if len(group) > 1:
+                        cycles.append(sorted(group))
+    return cycles
+
+
+def test_the_cycle_finder_finds_a_cycle_through_three_modules() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"e"}}
+    assert _import_cycles(graph) == [["a", "b", "c"]]
+
+
+def test_no_module_imports_itself_back_through_others() -> None:
+    """Not even through an import inside a function: a cycle makes the order of imports matter, and
+    hides which layer a module belongs to. Imports under TYPE_CHECKING do not run, and do not count."""
+    import grimp
+
+    graph = grimp.build_graph("flowdeck.engine", "flowdeck.state", "flowdeck.console",
+                              exclude_type_checking_imports=True)
+    imports = {module: graph.find_modules_directly_imported_by(module) & graph.modules for module in graph.modules}
+    assert len(imports) > 150, "the import graph is missing most of flowdeck's modules"
+    assert _import_cycles(imports) == []

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol, runtime_checkable
+
 from textual.widgets import Static
+
+
+@runtime_checkable
+class DrawsTopBar(Protocol):
+    """An app that says what its top line shows (the console does; a test's bare app does not)."""
+
+    def top_bar_text(self, screen_title: str, width: int | None = None) -> Any:
+        """The top line for a screen of this title at this width."""
 
 
 class TopBar(Static):
@@ -22,10 +32,8 @@ class TopBar(Static):
 
     def update_from_app(self) -> None:
         """Redraw (the app calls this when the read-only state or run counts change)."""
-        from flowdeck.console.tui.app import FlowdeckConsole
-
-        app = self.app
-        if isinstance(app, FlowdeckConsole):
+        app = self.app  # by protocol, not by class: the app module imports the screens that hold this bar
+        if isinstance(app, DrawsTopBar):
             self.update(app.top_bar_text(self.screen_title, self.size.width or app.size.width))
 
     def on_resize(self) -> None:
