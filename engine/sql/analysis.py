@@ -75,8 +75,11 @@ def tables_read(tree: exp.Expr) -> set[str]:
 
     names: set[str] = set()
     try:
-        scopes = traverse_scope(tree)
+        # sqlglot's scopes do not look inside DuckDB's PIVOT / UNPIVOT statement (`PIVOT t ON ...`)
+        scopes = [] if any(pivot.this is not None for pivot in tree.find_all(exp.Pivot)) else traverse_scope(tree)
     except Exception:  # sqlglot cannot scope every query; fall back to a plain walk
+        scopes = []
+    if not scopes:
         cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
         return {t.name.lower() for t in tree.find_all(exp.Table)
                 if t.name and t.name.lower() not in cte_names and file_path_of(t) is None}
@@ -194,6 +197,10 @@ def _parse_select(text: str, path: Path) -> exp.Query:
             hint="split them into steps, one .sql file each",
         )
     tree = statements[0]
+    if isinstance(tree, exp.Pivot) and tree.this is not None:
+        # DuckDB's PIVOT / UNPIVOT statement is a query too; it is analysed as the SELECT that reads
+        # it (the step still runs the text as written)
+        return exp.select("*").from_(exp.Subquery(this=tree))
     if not isinstance(tree, exp.Query):
         kind = type(tree).__name__.upper()
         raise SqlError(

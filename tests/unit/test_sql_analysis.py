@@ -113,3 +113,18 @@ def test_a_read_only_runtime_folder_just_keeps_no_cache(tmp_path: Path) -> None:
     parse_query("SELECT 1", SQL, cache)
     cache.save()  # cannot be written: no error, nothing left behind
     assert blocked.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize(
+    ("text", "tables"),
+    [
+        ("PIVOT orders ON status USING count(*) GROUP BY customer_id", {"orders"}),
+        ("UNPIVOT wide ON a, b INTO NAME k VALUE v;", {"wide"}),
+        ("WITH w AS (SELECT * FROM raw) PIVOT w ON a USING sum(b)", {"raw"}),
+        ("PIVOT (SELECT * FROM x JOIN y USING (k)) ON a USING sum(b)", {"x", "y"}),
+        ("SELECT * FROM (PIVOT orders ON status USING count(*))", {"orders"}),
+        ("PIVOT read_csv('data/x.csv') ON a USING sum(b)", set()),
+    ],
+)
+def test_duckdbs_pivot_statement_is_a_query_and_its_tables_are_found(text: str, tables: set[str]) -> None:
+    assert parse_query(text, SQL).tables == tables
