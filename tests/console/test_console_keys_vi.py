@@ -3,6 +3,7 @@ the runs list filtering as you type."""
 
 from __future__ import annotations
 
+from textual import events
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Input
 
@@ -96,6 +97,20 @@ def test_tab_completes_verbs_and_their_arguments_in_the_command_line(workspace: 
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen), what="the run launched")
         run = workspace.ledger.get_run(app.screen.run_id)
         assert run is not None and run.params == {"since": "2026-11-01"}
+
+    drive(app, scenario)
+
+
+def test_tab_sent_in_a_burst_after_letters_completes_what_they_typed(workspace: Workspace) -> None:
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("colon")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandLineScreen))
+        field = app.screen.query_one(Input)
+        for key, character in (("t", "t"), ("h", "h"), ("tab", None)):  # as tmux delivers them: all at once
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: field.value == "theme ", what="Tab to complete the letters typed before it")
 
     drive(app, scenario)
 

@@ -20,7 +20,7 @@ class CommandLineScreen(ModalScreen[str | None]):
         Binding("escape", "close", "Close", show=False),
         Binding("up", "history(-1)", "Previous", show=False),
         Binding("down", "history(1)", "Next", show=False),
-        Binding("tab", "complete", "Complete", show=False, priority=True),  # not "next field": completion
+        Binding("tab", "complete", "Complete", show=False),  # not "next field": completion
     ]
 
     def __init__(self, history: list[str], prefix: str = "", *, verbs: Sequence[str] = (),
