@@ -551,8 +551,10 @@ class FlowdeckConsole(App[None]):
 
     def action_command_bar(self) -> None:
         """Open the `:` command line."""
-        self.push_screen(_screens().CommandLineScreen(self.command_history, verbs=sorted(command_specs()),
-                                           arguments=self.command_arguments), self.run_command_line)
+        allowed = sorted(verb for verb, spec in command_specs().items()
+                         if not is_refused(spec.action_name, self.read_only, self.allowed))  # as the help hides them
+        self.push_screen(_screens().CommandLineScreen(self.command_history, verbs=allowed,
+                                                      arguments=self.command_arguments), self.run_command_line)
 
     def command_arguments(self, verb: str, before: list[str]) -> list[str]:
         """What may come next after ``:verb`` and the words ``before`` (for Tab in the command line)."""

@@ -115,6 +115,22 @@ def test_tab_sent_in_a_burst_after_letters_completes_what_they_typed(workspace: 
     drive(app, scenario)
 
 
+def test_tab_in_a_read_only_console_completes_only_commands_it_allows(workspace: Workspace) -> None:
+    app = make_app(workspace, read_only=True)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("colon")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandLineScreen))
+        field = app.screen.query_one(Input)
+        await pilot.press("r", "u", "tab")
+        await wait_for(pilot, lambda: field.value == "runs ", what=":runs, not the hidden :run")
+        field.value = "re"
+        await pilot.press("tab")  # :rerun and :resume change things: nothing to complete
+        await wait_for(pilot, lambda: field.value == "re" and "rerun" not in screen_text(app))
+
+    drive(app, scenario)
+
+
 def test_slash_on_the_runs_list_filters_as_you_type(workspace: Workspace) -> None:
     finished_run(workspace)
     other, _ = workspace.submit("ingest_orders")
