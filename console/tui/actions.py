@@ -45,6 +45,10 @@ class ActionSpec:
     usage: str = ""  # arguments of the `:` verb, for help
     palette: bool = True
     button: str = ""  # the label of a button that does it on its screen (reached with Tab, pressed with Enter)
+    # It opens a text field the next keys go into (`/`): a priority binding, acting as the key arrives. A plain
+    # one acts only once the key has bubbled up to the app, when the letters typed right after it have already
+    # gone to the list (`/ingest` in one burst: `n` opened the new-pipeline form).
+    opens_field: bool = False
 
     @property
     def action_name(self) -> str:
@@ -78,7 +82,7 @@ class ActionSpec:
     def binding(self) -> Binding:
         """The Textual binding of this action."""
         return Binding(",".join(self.keys), self.action, self.description, show=self.footer,
-                       key_display=self.key_display, id=self.id)
+                       key_display=self.key_display, id=self.id, priority=self.opens_field)
 
 
 def _list_keys(scope: str) -> tuple[ActionSpec, ...]:
@@ -139,7 +143,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("pipelines.runs", "runs_of_pipeline", ("enter",), "Its runs", scope="pipelines", palette=False),
     ActionSpec("pipelines.preview", "app.preview_table", ("v", "f7"), "Preview", scope="pipelines",
                palette=False),
-    ActionSpec("pipelines.filter", "filter", ("slash", "ctrl+f"), "Filter", scope="pipelines", palette=False),
+    ActionSpec("pipelines.filter", "filter", ("slash", "ctrl+f"), "Filter", scope="pipelines", palette=False,
+               opens_field=True),
     ActionSpec("pipelines.new", "app.new_pipeline", ("n", "ctrl+e"), "New", scope="pipelines", permission="edit",
                palette=False),
     *_list_keys("pipelines"),
@@ -148,7 +153,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("runs.cancel", "app.cancel_run", ("c", "f8"), "Cancel", scope="runs", permission="cancel", palette=False),
     ActionSpec("runs.resume", "app.resume_run", ("R", "ctrl+r"), "Resume", scope="runs", permission="resume",
                palette=False),
-    ActionSpec("runs.filter", "filter", ("slash", "ctrl+f"), "Filter", scope="runs", palette=False),
+    ActionSpec("runs.filter", "filter", ("slash", "ctrl+f"), "Filter", scope="runs", palette=False, opens_field=True),
     ActionSpec("runs.failed", "toggle_failed", ("x", "ctrl+x"), "Failed only", scope="runs", palette=False),
     *_list_keys("runs"),
     # -- run detail -----------------------------------------------------------------------------------

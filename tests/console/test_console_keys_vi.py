@@ -146,3 +146,32 @@ def test_slash_on_the_runs_list_filters_as_you_type(workspace: Workspace) -> Non
         assert not notifications(app)
 
     drive(app, scenario)
+
+
+def test_letters_typed_in_a_burst_after_slash_go_into_the_filter(workspace: Workspace) -> None:
+    finished_run(workspace)
+    other, _ = workspace.submit("ingest_orders")
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("1")
+        pipelines = app.screen.query_one("#pipeline-table", DataTable)
+        await wait_for(pilot, lambda: pipelines.row_count == 2)
+        for key, character in (("slash", "/"), *((letter, letter) for letter in "ingest")):  # all at once, as tmux
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: pipelines.row_count == 1, what="the pipelines narrowed to ingest_orders")
+        await pilot.press("escape", "2")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        runs = app.screen.query_one("#run-table", DataTable)
+        await wait_for(pilot, lambda: runs.row_count == 2)
+        for key, character in (("slash", "/"), *((letter, letter) for letter in "ingest")):
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: runs.row_count == 1 and str(runs.get_row_at(0)[0]) == other.run_id,
+                       what="the runs narrowed to ingest_orders's")
+        field = app.screen.query_one("#filter", Input)
+        assert field.value == "ingest"
+        await pilot.press("slash")  # in the filter, `/` is text
+        await wait_for(pilot, lambda: field.value == "ingest/", what="the slash typed into the filter")
+        assert not notifications(app)
+
+    drive(app, scenario)

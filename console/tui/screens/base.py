@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 from textual.worker import Worker, WorkerState
 
 from flowdeck.console.tui.actions import is_refused
@@ -47,6 +47,20 @@ class ConsoleScreen(Screen[None]):
     def why_not(self, action: str) -> str | None:
         """Why ``action`` does not apply to what this screen shows (a sentence), or None when it does."""
         return None
+
+    def open_field(self, field: Input) -> None:
+        """Show ``field`` and give it the focus now, not at the next turn of the event loop as ``focus()``
+        does: the keys typed right after the one that opened it are already on their way, and go into it."""
+        field.display = True
+        self.set_focus(field)
+
+    def typing_in_field(self, action: str) -> str | None:
+        """Why a key that opens a field (a priority binding, ``opens_field``) does not act while that field
+        has the focus: the key is text there (`/` in a filter)."""
+        if action != "filter":
+            return None
+        fields = self.query("#filter")
+        return "the filter has the focus: the key is text there" if fields and self.focused is fields.first() else None
 
     # -- loading ---------------------------------------------------------------------------------
 

@@ -214,9 +214,11 @@ class PipelinesScreen(ConsoleScreen):
 
     def action_filter(self) -> None:
         """Show and focus the filter."""
-        field = self.query_one("#filter", Input)
-        field.display = True
-        field.focus()
+        self.open_field(self.query_one("#filter", Input))
+
+    def why_not(self, action: str) -> str | None:
+        """`/` is text while the filter has the focus."""
+        return self.typing_in_field(action)
 
     def handle_back(self) -> bool:
         """Esc first clears and hides an open filter."""

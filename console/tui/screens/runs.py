@@ -148,7 +148,10 @@ class RunsScreen(ConsoleScreen):
             self.query_one("#runs-filter-line", Static).update(f"{self.filter.describe()} — {len(message.runs)} shown")
 
     def why_not(self, action: str) -> str | None:
-        """Cancel and resume follow the highlighted run's state."""
+        """Cancel and resume follow the highlighted run's state; `/` is text while the filter has the focus."""
+        typing = self.typing_in_field(action)
+        if typing:
+            return typing
         key = self.selected_run()
         run = next((candidate for candidate in self.runs if candidate.run_id == key), None)
         if run is None:
@@ -186,8 +189,7 @@ class RunsScreen(ConsoleScreen):
         """Show the filter line, prefilled with the current filter."""
         field = self.query_one("#filter", Input)
         field.value = self.filter.as_line()
-        field.display = True
-        field.focus()
+        self.open_field(field)
 
     def action_toggle_failed(self) -> None:
         """Show only failed runs, or all again."""
