@@ -229,7 +229,12 @@ def test_an_operators_day_in_the_console(tmp_path: Path, tmux, size: tuple[int, 
     _wait(terminal, lambda s: "SELECT TRY_CAST(text AS INTEGER)" in s and "✓ valid" in s and "● modified" in s,
           "the mended SQL, valid and unsaved")
 
-    # Quit with the edit unsaved: the console asks, No keeps it.
+    # Quit with the edit unsaved, while typing (^q) and after Esc (q): the console asks, No keeps the edit.
+    terminal.keys("C-q")
+    _wait(terminal, _flat_has("Unsaved edits to amounts.sql.", "Discard them and quit?"), "the question before quitting")
+    terminal.keys("n")
+    _wait(terminal, lambda s: "Discard them" not in s and "typing · Esc: keys" in s and "SELECT TRY_CAST" in s,
+          "the editor again, still typing")
     terminal.keys("Escape")
     _wait(terminal, lambda s: "keys: i type" in s, "the editor to say letters are commands now")
     terminal.keys("q")
