@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from flowdeck.engine.connectors.health import ConnectionReport
     from flowdeck.engine.governance.retention import PruneReport
     from flowdeck.engine.operations.assistant import PipelineAnswers
+    from flowdeck.engine.operations.dag_edit import DagSession
     from flowdeck.engine.project.editing import SaveResult
     from flowdeck.engine.run.backend_factory import LintReport
     from flowdeck.engine.run.executor import Observer, RunExecutor
@@ -537,6 +538,20 @@ class Workspace:
         with self._guarded("edit", "edit", relative) as details:
             path, details["sha256"] = editing.write_project_file(self.project, relative, text)
         return path
+
+    def dag_session(self, pipeline: str) -> DagSession:
+        """Start editing a pipeline's DAG (add, remove, rename steps, set depends_on): changes are validated
+        as they are made and pending until ``save_dag`` (admins)."""
+        from flowdeck.engine.operations.dag_edit import DagSession  # ruamel.yaml loads only for this
+
+        self.require("edit", f"pipelines/{pipeline}")
+        return DagSession(self.project, pipeline)
+
+    def save_dag(self, session: DagSession) -> list[Path]:
+        """Write a DAG session's pending changes, each file through ``write_project_file`` (role check, audit
+        entry, atomic replace); refused when pipeline.yaml changed on disk since the session read it."""
+        self.require("edit", f"pipelines/{session.pipeline}")
+        return session.save(self.write_project_file)
 
     def create_pipeline(self, answers: PipelineAnswers) -> list[Path]:
         """Write the pipeline the assistant's answers describe, once the project's validation accepts it (admins).
