@@ -796,6 +796,20 @@ class FlowdeckConsole(App[None]):
             return
         self.push_screen(_screens().EditorScreen(pipeline))
 
+    def action_edit_dag(self, arg: str = "") -> None:
+        """Open a pipeline's DAG editor (add, remove, rename steps, set depends_on)."""
+        if self.refuse_if_read_only("editing the DAG", "edit_dag"):
+            return
+        screen = self.console_screen
+        pipeline = arg.strip() or (screen.selected_pipeline() if screen else None)
+        if not pipeline:
+            self.notify("choose a pipeline first (or type :dag PIPELINE)", severity="warning")
+            return
+        if pipeline not in self.workspace.project.pipeline_names():
+            self.notify(f"no pipeline named {pipeline!r}", severity="error")
+            return
+        self.push_screen(_screens().DagEditorScreen(pipeline))
+
     def action_new_pipeline(self, arg: str = "") -> None:
         """Open the new-pipeline assistant (the form of `flowdeck new pipeline`)."""
         if self.refuse_if_read_only("creating a pipeline", "new_pipeline"):

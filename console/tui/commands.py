@@ -38,6 +38,7 @@ class ConsoleCommands(Provider):
                 entries.append((f"Run {name}", f":run {name}", run(f"app.launch_run({name!r})")))
             if not is_refused("edit_pipeline", app.read_only, app.allowed):
                 entries.append((f"Edit {name}", f":edit {name}", run(f"app.edit_pipeline({name!r})")))
+                entries.append((f"Edit the DAG of {name}", f":dag {name}", run(f"app.edit_dag({name!r})")))
             entries.append((f"Runs of {name}", f":runs {name}", run(f"app.show_runs({name!r})")))
         for status in (RunStatus.FAILED, RunStatus.RUNNING):
             entries.append((f"Runs {status}", f":runs {status}", run(f"app.show_runs({status.value!r})")))

@@ -13,6 +13,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:  # annotations only: the console's first paint must not wait for sqlglot or DuckDB
     from flowdeck.engine.monitor.hints import Hint
+    from flowdeck.engine.operations.dag_edit import DagSession
     from flowdeck.engine.monitor.views import RunMetrics, StatsReport, StepDetail
     from flowdeck.state import AlertRecord
     from flowdeck.engine.backends.base import QueryResult
@@ -211,4 +212,25 @@ class PipelineCreated(Message):
     """The assistant wrote a new pipeline's files."""
 
     name: str
+    paths: list[Path]
+
+
+@dataclass
+class DagOpened(Message):
+    """A pipeline's DAG was read into an editing session (engine/operations/dag_edit.py)."""
+
+    session: DagSession
+
+
+@dataclass
+class DagChanged(Message):
+    """A DAG change was accepted by the session's validation; ``note`` says what it was."""
+
+    note: str
+
+
+@dataclass
+class DagSaved(Message):
+    """The pending DAG changes were written: these files."""
+
     paths: list[Path]

@@ -11,6 +11,7 @@ def all_screens() -> Any:
 
     from flowdeck.console.tui.screens.alerts import AlertsScreen
     from flowdeck.console.tui.screens.command_line import CommandLineScreen
+    from flowdeck.console.tui.screens.dag_editor import DagEditorScreen
     from flowdeck.console.tui.screens.dashboard import DashboardScreen
     from flowdeck.console.tui.screens.editor import EditorScreen
     from flowdeck.console.tui.screens.new_pipeline import NewPipelineScreen
@@ -18,6 +19,7 @@ def all_screens() -> Any:
     from flowdeck.console.tui.screens.run_detail import RunDetailScreen
     from flowdeck.console.tui.screens.runs import RunsScreen
 
-    return SimpleNamespace(AlertsScreen=AlertsScreen, CommandLineScreen=CommandLineScreen, DashboardScreen=DashboardScreen,
+    return SimpleNamespace(AlertsScreen=AlertsScreen, CommandLineScreen=CommandLineScreen, DagEditorScreen=DagEditorScreen,
+                           DashboardScreen=DashboardScreen,
                            EditorScreen=EditorScreen, NewPipelineScreen=NewPipelineScreen, PreviewScreen=PreviewScreen,
                            RunDetailScreen=RunDetailScreen, RunsScreen=RunsScreen)

@@ -189,3 +189,44 @@ class TextDialog(ModalScreen[None]):
     def action_scroll_bottom(self) -> None:
         """To the end."""
         self.query_one(VerticalScroll).scroll_end(animate=False)
+
+
+class FormDialog(ModalScreen[dict[str, str] | None]):
+    """A few labelled text fields (a new step's kind, name and table...); Enter submits, Esc cancels."""
+
+    BINDINGS = [Binding("escape,f9", "cancel", "Cancel"), Binding("ctrl+s,f5", "submit", "OK")]
+
+    def __init__(self, title: str, fields: list[tuple[str, str, str]], hint: str = "") -> None:
+        """``fields``: (id, label, starting value) of each text field, in order."""
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.fields = fields
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        """The title, one labelled input per field, what the keys do."""
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            for field_id, label, value in self.fields:
+                yield Label(label)
+                yield Input(value=value, id=f"field-{field_id}")
+            yield Static((self.hint + "\n" if self.hint else "") + "Enter: OK · Tab: next field · Esc: cancel",
+                         classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        """Focus the first field."""
+        self.query(Input).first().focus()
+
+    def action_cancel(self) -> None:
+        """Close without an answer."""
+        self.dismiss(None)
+
+    def action_submit(self) -> None:
+        """Close with the values typed."""
+        self.dismiss({field_id: self.query_one(f"#field-{field_id}", Input).value.strip()
+                      for field_id, _, _ in self.fields})
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
