@@ -139,3 +139,42 @@ def test_console_in_16_colours_and_with_no_color_shows_status_by_symbol_and_word
         assert not hues, hues[:5]
     else:  # 16 colours: no 256-colour or truecolor sequences
         assert all(c[0] == "16" for c in colours), [c for c in colours if c[0] != "16"][:5]
+
+
+@pytest.mark.slow
+def test_dag_editor_in_tmux_adds_a_step_undoes_it_adds_it_again_and_saves_a_valid_pipeline(
+        tmp_path: Path, terminal: Terminal) -> None:
+    project = copy_example_project(tmp_path / "project")
+    yaml = project / "pipelines" / "daily_sales" / "pipeline.yaml"
+    before = yaml.read_text()
+    terminal.start([str(FLOWDECK), "console"], _console_env(project))
+    terminal.wait_for(lambda s: "daily_sales" in s and "ingest_orders" in s, 30, "the pipeline list")
+    terminal.keys("D")  # daily_sales is the first row
+    terminal.wait_for_text("WAITS FOR", "export_daily_sales", "no pending change")
+    terminal.keys("G", "a")  # on the last step (it writes daily_sales out): a new step reading daily_sales
+    terminal.wait_for_text("add a step", "daily_sales")
+    terminal.keys("Tab")
+    terminal.type("top_days")
+    terminal.keys("Enter")
+    screen = terminal.wait_for_text("top_days", "1 change not saved")
+    assert "top_days.sql" not in os.listdir(yaml.parent) and yaml.read_text() == before
+    assert re.search(r"top_days\s+transform\s+daily_sales", screen), screen  # the table: kind and what it waits for
+    terminal.keys("u")
+    terminal.wait_for(lambda s: "undone: added transform step" in s and "top_days" not in s.split("undone")[0], 10,
+                      "the undo")
+    terminal.keys("a")
+    terminal.wait_for_text("add a step")
+    terminal.keys("Tab")
+    terminal.type("top_days")
+    terminal.keys("Enter")
+    terminal.wait_for_text("top_days", "1 change not saved")
+    terminal.keys("s")
+    terminal.wait_for_text("saved top_days.sql, pipeline.yaml")
+    saved = yaml.read_text()
+    assert saved.startswith(before.rstrip("\n")) and saved.endswith(
+        "\n\n  - name: top_days\n    kind: transform\n    sql: top_days.sql\n")
+    assert "# if the daemon dies mid-run" in saved  # the comments are kept
+    validate = subprocess.run([str(FLOWDECK), "validate", "daily_sales"], env=_console_env(project),
+                              capture_output=True, text=True, timeout=60)
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+    assert "9 steps" in validate.stdout + validate.stderr

@@ -116,7 +116,8 @@ class DagEditorScreen(ConsoleScreen):
 
         plan = session.current.plan
         table = self.query_one(DataTable)
-        keys = lay_out(table, [ColumnSpec("#", "level", 2), ColumnSpec("STEP", "name", 24),
+        longest = max((len(name) for name in plan.order), default=8) if plan is not None else 8
+        keys = lay_out(table, [ColumnSpec("#", "level", 2), ColumnSpec("STEP", "name", min(max(longest, 8), 40)),
                                ColumnSpec("KIND", "kind", 9), ColumnSpec("WAITS FOR", "upstream", None, min_width=12)])
         rows = []
         if plan is not None:
@@ -217,14 +218,16 @@ class DagEditorScreen(ConsoleScreen):
         def answered(values: dict[str, str] | None) -> None:
             if not values or not values["name"]:
                 return
-            rename_file = values["rename_sql"].lower() in ("y", "yes")
+            rename_file = values.get("rename_sql", "").lower() in ("y", "yes")
             self._change(f"rename step {step}", lambda session: session.rename_step(
                 step, values["name"], rename_sql_file=rename_file))
 
-        self.app.push_screen(FormDialog(f"rename step {step}", [
-            ("name", "new name", step),
-            ("rename_sql", "a transform: save its SQL file under the new name too? (y/N)", "n"),
-        ], hint="its table keeps its name (output: is written), so no SQL reading it changes"), answered)
+        plan = self.session.current.plan
+        fields = [("name", "new name", step)]
+        if plan is not None and step in plan.steps and plan.steps[step].kind == "transform":
+            fields.append(("rename_sql", "save its SQL file under the new name too? (y/N)", "n"))
+        self.app.push_screen(FormDialog(f"rename step {step}", fields, hint="its table keeps its name (output: is "
+                                        "written), so no SQL reading it changes"), answered)
 
     def action_edit_depends_on(self) -> None:
         """Set the selected step's depends_on (the edges its SQL does not show)."""
