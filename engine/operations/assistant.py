@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -372,39 +370,23 @@ def _quoted(value: str) -> str:
 def validate_draft(project: Project, draft: DraftPipeline) -> list[FlowdeckError]:
     """Every problem the project's validation finds in ``draft``, located in the files it would become.
 
-    The draft is planned on a scratch copy: the project's own flowdeck.yaml, its other pipelines
-    (linked, not copied, so tables they publish can be read) and the draft's files. Nothing is
+    The draft is planned on a scratch copy (``trial.plan_trial``): the project's own flowdeck.yaml, its
+    other pipelines (linked, so tables they publish can be read) and the draft's files. Nothing is
     written into the project.
     """
-    from flowdeck.engine.plan.planner import build_plan
-    from flowdeck.engine.project.project import Project as ProjectType
+    from flowdeck.engine.operations.trial import plan_trial
 
     if (project.pipelines_dir / draft.name).exists():
         return [FlowdeckError(f"the project already has a pipeline named `{draft.name}`",
                               location=Location(project.pipelines_dir / draft.name),
                               hint="choose another name, or edit that pipeline")]
-    scratch = Path(tempfile.mkdtemp(prefix="flowdeck-draft-"))
     try:
-        pipelines = scratch / "pipelines"
-        pipelines.mkdir()
-        for name in project.pipeline_names():
-            (pipelines / name).symlink_to(project.pipelines_dir / name, target_is_directory=True)
-        for relative, text in draft.files.items():
-            path = scratch / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        config = project.config.model_copy(update={"pipelines_dir": str(pipelines),
-                                                   "runtime_dir": str(scratch / ".flowdeck")})
-        trial = ProjectType(root=project.root, config=config)
-        try:
-            plan = build_plan(trial, draft.name)
-        except FlowdeckError as error:
-            problems = [error, *error.also]
-        else:
-            problems = list(_tables_published_elsewhere(trial, plan))
-        return [_relocated(problem, pipelines / draft.name, project.pipelines_dir / draft.name) for problem in problems]
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        plan_trial(project, draft.name, {Path(relative).name: text for relative, text in draft.files.items()},
+                   also_check=_tables_published_elsewhere)
+    except FlowdeckError as error:
+        return [type(problem)(problem.what, location=problem.location, hint=problem.hint, excerpt=problem.excerpt)
+                for problem in (error, *error.also)]
+    return []
 
 
 def _tables_published_elsewhere(project: Project, plan: Plan) -> Iterator[FlowdeckError]:
@@ -451,14 +433,6 @@ def unknown_check_columns(answers: PipelineAnswers, columns: list[str] | None) -
         if missing:
             problems[field_name] = f"no column {missing[0]!r} in {answers.source} (its columns: {', '.join(columns)})"
     return problems
-
-
-def _relocated(error: FlowdeckError, scratch_folder: Path, folder: Path) -> FlowdeckError:
-    """``error`` pointing at the file the draft will become instead of its scratch copy."""
-    location = error.location
-    if location is not None and location.path.is_relative_to(scratch_folder):
-        location = replace(location, path=folder / location.path.relative_to(scratch_folder))
-    return type(error)(error.what, location=location, hint=error.hint, excerpt=error.excerpt)
 
 
 def draft_problems(project: Project, answers: PipelineAnswers, draft: DraftPipeline) -> list[FlowdeckError]:

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +30,7 @@ from flowdeck.engine.project.config.fields import IDENTIFIER
 from flowdeck.engine.project.config.steps import STEP_KINDS
 from flowdeck.engine.project.project import PIPELINE_FILE
 from flowdeck.engine.project.textfile import read_text
+from flowdeck.engine.operations.trial import plan_trial
 
 if TYPE_CHECKING:
     from flowdeck.engine.plan.planner import Plan
@@ -348,55 +347,6 @@ def _quoted(value: str) -> str:
     import json
 
     return value if re.fullmatch(r"[A-Za-z0-9_./*-]+", value) and value[0] not in "*-" else json.dumps(value)
-
-
-# -- validating on a scratch copy -----------------------------------------------------------------------------
-
-
-def plan_trial(project: Project, pipeline: str, files: dict[str, str]) -> Plan:
-    """Plan ``pipeline`` as it would be with ``files`` (its folder's file names → text) replacing or adding
-    to its own: on a scratch copy holding the project's other pipelines (linked) and this one's files
-    (linked, but for those given). Nothing is written into the project. Raises what the planner raises,
-    located in the project's own files."""
-    from flowdeck.engine.plan.planner import build_plan
-    from flowdeck.engine.project.project import Project as ProjectType
-
-    folder = project.pipeline_folder(pipeline)
-    scratch = Path(tempfile.mkdtemp(prefix="flowdeck-dag-"))
-    try:
-        pipelines = scratch / "pipelines"
-        pipelines.mkdir()
-        for name in project.pipeline_names():
-            if name != pipeline:
-                (pipelines / name).symlink_to(project.pipelines_dir / name, target_is_directory=True)
-        trial_folder = pipelines / pipeline
-        trial_folder.mkdir()
-        for entry in folder.iterdir() if folder.is_dir() else ():
-            if entry.name not in files:
-                (trial_folder / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
-        for name, text in files.items():
-            (trial_folder / name).write_text(text, encoding="utf-8")
-        config = project.config.model_copy(update={"pipelines_dir": str(pipelines),
-                                                   "runtime_dir": str(scratch / ".flowdeck")})
-        trial = ProjectType(root=project.root, config=config)
-        try:
-            return build_plan(trial, pipeline)
-        except FlowdeckError as error:
-            raise _relocated(error, trial_folder, folder) from None
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _relocated(error: FlowdeckError, scratch_folder: Path, folder: Path) -> FlowdeckError:
-    """``error`` (and those it carries) pointing at the project's files instead of their scratch copies."""
-
-    def moved(location: Location | None) -> Location | None:
-        if location is not None and location.path.is_relative_to(scratch_folder):
-            return replace(location, path=folder / location.path.relative_to(scratch_folder))
-        return location
-
-    return type(error)(error.what, location=moved(error.location), hint=error.hint, excerpt=error.excerpt,
-                       also=[_relocated(other, scratch_folder, folder) for other in error.also])
 
 
 # -- a session: changes, undo, save ---------------------------------------------------------------------------

@@ -77,7 +77,7 @@ class DagEditorScreen(ConsoleScreen):
             on_disk = session.path.read_text(encoding="utf-8")
         except OSError:
             on_disk = None
-        if on_disk == session.loaded_text:
+        if on_disk in (session.loaded_text, session.current.text):  # unchanged, or our own save landing
             return
         if session.dirty:
             self.changed_on_disk = True
