@@ -99,14 +99,9 @@ class _Located:
         return line
 
     def end_line(self, index: int) -> int:
-        """The line after step ``index``'s last content line, and after the blank lines that follow it."""
-        limit = self._limit(index)
-        end = limit
-        while end > 0 and (not self.lines[end - 1].strip() or self.lines[end - 1].strip().startswith("#")):
-            end -= 1
-        while end < limit and not self.lines[end].strip():
-            end += 1
-        return end
+        """The line after step ``index``'s lines, its own trailing comments and the blank lines after it:
+        where the next step (with the comment lines right above it) begins."""
+        return self._limit(index)
 
     def content_end(self, index: int) -> int:
         """The line after step ``index``'s last content line (no blank or comment line after it)."""

@@ -102,6 +102,9 @@ def test_removing_a_step_removes_its_lines_and_the_comment_above_it_only() -> No
     assert edit.text == PIPELINE.replace("\n  - name: clean_check\n    kind: check\n    table: orders_clean\n    depends_on:\n"
                                 "      - orders_clean   # explicit\n    checks:\n      - row_count: {min: 1}\n", "")
     assert edit.text.endswith("    sql: orders_clean.sql\n\n# trailing comment after the steps\n")
+    commented = PIPELINE.replace("    sql: orders_clean.sql\n", "    sql: orders_clean.sql\n    # typed by hand\n")
+    assert remove_step(commented, "orders_clean").text == PIPELINE.replace(
+        "  - name: orders_clean        # typed\n    kind: transform\n    sql: orders_clean.sql\n\n", "")
     first = remove_step(PIPELINE, "feed_orders").text
     assert "# raw feed" not in first and first.startswith(PIPELINE.split("  # raw feed")[0] + "  - name: orders_clean")
 
