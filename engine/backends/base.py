@@ -215,6 +215,15 @@ class Backend(ABC):
         """
         raise NotImplementedError(f"the {self.name} backend cannot read Arrow batches")
 
+    def relation(self, table: str) -> Any:
+        """``table`` as this engine's own lazy relation (a DuckDB relation, a Spark DataFrame), for Python steps."""
+        raise NotImplementedError(f"the {self.name} backend cannot hand a table to Python as a relation")
+
+    def stage_relation(self, run_id: str, output: str, relation: Any, *, sql: str | None = None) -> Staged:
+        """Stage a relation of this engine (as ``relation`` gives, transformed by a Python step) for ``output``;
+        ``sql`` is a SELECT over ``ARROW_RELATION`` (the relation's rows) to stage instead, as for ``stage_arrow``."""
+        raise NotImplementedError(f"the {self.name} backend cannot stage a relation")
+
     @abstractmethod
     def columns(self, relation_sql: str) -> list[tuple[str, str]]:
         """(name, type) of the columns of a (quoted) table name or a SELECT, without reading its rows."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import FlowdeckError, NotFound
-from flowdeck.engine.project.config.steps import DatabaseSource, DatabaseTarget, ExtractStep, LoadStep, TransformStep
+from flowdeck.engine.project.config.steps import DatabaseSource, DatabaseTarget, ExtractStep, LoadStep, PythonStep, TransformStep
 
 # sqlglot-based modules are imported where they are used: a run records lineage (sha256_file)
 # and must not pay sqlglot's import for it
@@ -156,7 +156,7 @@ class ProjectLineage:
             if isinstance(step.config, LoadStep):
                 yield Edge(node, f"{_target_node(step.config)}#{column}", consumer.pipeline, step.name)
                 continue
-            if not isinstance(step.config, TransformStep) or not step.output:
+            if not isinstance(step.config, (TransformStep, PythonStep)) or not step.output:
                 continue
             masks = self._masked(step)
             for output, used in sorted((self._sources(step) or {}).items()):
@@ -171,6 +171,8 @@ class ProjectLineage:
                            hint="list the tables with `flowdeck pipelines --json`")
 
     def _sources(self, step: PlannedStep) -> dict[str, set[tuple[str, str]]] | None:
+        if isinstance(step.config, PythonStep):  # a function's lineage is what its step declares
+            return step.config.column_sources() if step.config.lineage else None
         if step.query is None:
             return None
         from flowdeck.engine.sql.lineage import column_sources

@@ -20,15 +20,19 @@ from flowdeck.engine.project.config.steps import (
     DatabaseTarget,
     ExtractStep,
     LoadStep,
+    PublishingStep,
+    PythonStep,
+    StepBase,
     TransformStep,
 )
+from flowdeck.engine.project.functions import function_exists, module_file
 from flowdeck.engine.project.project import PipelineSource, Project, config_error_at
 from flowdeck.engine.project.textfile import read_text
 from flowdeck.engine.sql.analysis import ParsedQuery, parse_query
 from flowdeck.engine.sql.cache import AnalysisCache
 from flowdeck.engine.sql.params import ParamUse, check_param_uses, path_params
 
-StepConfig = ExtractStep | TransformStep | CheckStep | LoadStep
+StepConfig = StepBase  # ExtractStep, TransformStep, CheckStep, LoadStep or PythonStep
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,22 @@ def _plan_step(project: Project, source: PipelineSource, config: StepConfig, ind
             _check_connection(project, source, config.to.connection, ("steps", index, "to", "connection"))
         else:
             _check_path_params(source, config.to.path, ("steps", index, "to", "path"))
+    elif isinstance(config, PythonStep):
+        planned.output = (config.output or config.name).lower()
+        planned.reads = {table.lower() for table in config.inputs}
+        for column, sources in config.lineage.items():
+            for position, named in enumerate(sources):
+                table, _, name = named.lower().partition(".")
+                if not name or table not in planned.reads:
+                    raise config_error_at(source, ("steps", index, "lineage", column, position),
+                                          f"lineage of `{column}`: `{named}` is not a `table.column` of the step's inputs",
+                                          hint=f"inputs: {', '.join(config.inputs) or 'none (add `inputs:`)'}")
+        if not function_exists(source.folder, config.function):
+            module = config.function.partition(":")[0]
+            raise config_error_at(source, ("steps", index, "function"),
+                                  f"no module `{module}`: neither {module_file(source.folder, module).name} beside "
+                                  "pipeline.yaml nor an installed module",
+                                  hint="create the file, or install the package holding the module")
     for check_index, spec in enumerate(config.checks):
         planned.checks.append(_plan_check(source, spec, ("steps", index, "checks", check_index), cache))
         planned.reads |= _check_reads(planned.checks[-1], planned.output)
@@ -319,7 +339,7 @@ def tables_of_other_pipelines(project: Project, pipeline: str) -> set[str]:
         except FlowdeckError:
             continue  # that pipeline's own errors are reported when it is validated
         for step in other.config.steps:
-            if isinstance(step, (ExtractStep, TransformStep)):
+            if isinstance(step, PublishingStep):
                 tables.add((step.output or step.name).lower())
     return tables
 

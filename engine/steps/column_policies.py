@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from flowdeck.engine.errors import StepFailed
 from flowdeck.engine.plan.planner import PlannedStep
+from flowdeck.engine.project.config.steps import PythonStep
 from flowdeck.engine.secrets import resolve
 from flowdeck.engine.sql.render import identifier
 from flowdeck.engine.steps.context import StepContext
@@ -39,6 +40,8 @@ def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Map
         if sources is None:
             context.log(step.name, f"could not trace the columns of step {step.name}; "
                         "only the columns named in `mask:` are masked", level="warning")
+    elif isinstance(step.config, PythonStep) and step.config.lineage:  # a function's lineage is declared
+        sources = step.config.column_sources()
     try:
         masked = masked_columns(policy, outputs, sources)
     except MaskingPolicyError as error:
@@ -51,3 +54,4 @@ def apply_masking(context: StepContext, step: PlannedStep, sql: str, policy: Map
     context.log(step.name, "masked " + ", ".join(item.describe() for item in masked), kind="step.masked",
                 payload={"masked": [{"column": m.column, "method": m.method, "follows": m.follows} for m in masked]})
     return masked_query(sql, outputs, masked, hash_key)
+

@@ -3,37 +3,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from flowdeck.engine.backends.files import file_read
 from flowdeck.engine.debug_hooks import fault_point
 from flowdeck.engine.errors import StepFailed, UnknownColumn
 from flowdeck.engine.plan.planner import PlannedStep
-from flowdeck.engine.project.config.steps import CheckStep, ExtractStep, FileSource, FileTarget, LoadStep, TransformStep
+from flowdeck.engine.project.config.steps import ExtractStep, FileSource, FileTarget, LoadStep
 from flowdeck.engine.steps.check import check
 from flowdeck.engine.steps.context import StepContext, StepResult
 from flowdeck.engine.steps.extract import extract
 from flowdeck.engine.steps.input_files import matching_files
 from flowdeck.engine.steps.load import load, target_path
+from flowdeck.engine.steps.python import python
 from flowdeck.engine.steps.transform import transform
+
+StepRunner = Callable[[StepContext, PlannedStep, Any], StepResult]
+BUILT_IN: dict[str, StepRunner] = {"extract": extract, "transform": transform, "check": check, "load": load,
+                                   "python": python}
+
+
+def runner_of(kind: str) -> StepRunner:
+    """The function that runs steps of ``kind``."""
+    if kind not in BUILT_IN:
+        raise StepFailed(f"no step kind `{kind}`")
+    return BUILT_IN[kind]
 
 
 def run_step(context: StepContext, step: PlannedStep) -> StepResult:
     """Execute one step. Raises ``StepFailed`` (or ``CheckFailed``); ``transient`` says whether a retry may help."""
-    config = step.config
     fault_point("staging", step.name)
     try:
-        if isinstance(config, ExtractStep):
-            return extract(context, step, config)
-        if isinstance(config, TransformStep):
-            return transform(context, step, config)
-        if isinstance(config, CheckStep):
-            return check(context, step, config)
-        if isinstance(config, LoadStep):
-            return load(context, step, config)
+        return runner_of(step.kind)(context, step, step.config)
     except UnknownColumn as error:
         raise _naming_the_tables_read(error, step) from None
-    raise StepFailed(f"step `{step.name}` has an unknown kind `{step.kind}`")
 
 
 def _naming_the_tables_read(error: UnknownColumn, step: PlannedStep) -> UnknownColumn:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from flowdeck.engine.backends.base import Backend, MergeSpec
 from flowdeck.engine.errors import StepFailed
-from flowdeck.engine.project.config.steps import PublishingStep
+from flowdeck.engine.project.config.steps import IncrementalStep
 from flowdeck.engine.sql.render import identifier, identifiers, string
 from flowdeck.state import Ledger
 from flowdeck.state.records import Interval, Watermark
@@ -36,14 +36,14 @@ class Delta:
         return self.predicate == "false"
 
 
-def merge_spec(config: PublishingStep) -> MergeSpec:
+def merge_spec(config: IncrementalStep) -> MergeSpec:
     """The merge policy of an incremental step."""
     return MergeSpec(unique_key=tuple(config.unique_key or ()), on_duplicate=config.on_duplicate,
                      order_by=tuple(config.order_by or ()))
 
 
 def plan_delta(backend: Backend, ledger: Ledger, warehouse_id: str, step: str, output: str,
-               config: PublishingStep, relation: str, source_name: str, *, reprocess: bool) -> Delta:
+               config: IncrementalStep, relation: str, source_name: str, *, reprocess: bool) -> Delta:
     """The rows of ``relation`` (the delta source, named ``source_name`` in messages) to read now."""
     if config.watermark is not None:
         return _watermark_delta(backend, ledger, warehouse_id, step, output, config.watermark, relation,
@@ -82,7 +82,7 @@ def _watermark_delta(backend: Backend, ledger: Ledger, warehouse_id: str, step: 
 
 
 def _time_range_delta(backend: Backend, ledger: Ledger, warehouse_id: str, step: str, output: str,
-                      config: PublishingStep, relation: str, source_name: str, reprocess: bool) -> Delta:
+                      config: IncrementalStep, relation: str, source_name: str, reprocess: bool) -> Delta:
     spec = config.time_range
     assert spec is not None
     column = identifier(spec.column)

@@ -19,7 +19,7 @@ from flowdeck.engine.backends.base import CommitMarker, MergeSpec, Staged
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import StepFailed
 from flowdeck.engine.plan.planner import PlannedStep
-from flowdeck.engine.project.config.steps import PublishingStep, TransformStep
+from flowdeck.engine.project.config.steps import IncrementalStep, TransformStep
 from flowdeck.engine.sql.delta import restrict_table
 from flowdeck.engine.steps import incremental
 from flowdeck.engine.steps.check import run_checks
@@ -52,7 +52,7 @@ def publish_checked(context: StepContext, step: PlannedStep, staged: Staged, *, 
     return StepResult(rows=staged.rows, commit=committed, payload=payload)
 
 
-def stage_increment(context: StepContext, step: PlannedStep, config: PublishingStep, sql: str, relation: str,
+def stage_increment(context: StepContext, step: PlannedStep, config: IncrementalStep, sql: str, relation: str,
                     source_name: str, *, files: list[InputFile] | None = None, load_id: int | None = None) -> StepResult:
     """Stage the new rows of an incremental step (``sql`` restricted to its delta of ``relation``)
     and merge them into its table."""

@@ -608,6 +608,21 @@ class DuckDBBackend(Backend):
         with self._errors(f"reading {table}"):
             return cursor.sql(f"SELECT * FROM {identifier(table)}").to_arrow_reader(batch_size=ARROW_BATCH_ROWS)
 
+    def relation(self, table: str) -> Any:
+        # on a cursor of its own, kept until the backend closes, for the reason arrow_batches gives
+        cursor = self._connection.cursor()
+        with self._cursors_lock:
+            self._cursors.append(cursor)
+        with self._errors(f"reading {table}"):
+            return cursor.sql(f"SELECT * FROM {identifier(table)}")
+
+    def stage_relation(self, run_id: str, output: str, relation: Any, *, sql: str | None = None) -> Staged:
+        if not isinstance(relation, duckdb.DuckDBPyRelation):
+            raise StepFailed(f"building {output}: expected a DuckDB relation, got {type(relation).__name__}")
+        with self._errors(f"building {output}"):
+            batches = relation.to_arrow_reader(batch_size=ARROW_BATCH_ROWS)
+        return self.stage_arrow(run_id, output, batches, sql=sql)
+
     def query(self, sql: str, *, limit: int = 1000) -> QueryResult:
         if self.read_only:
             refuse_side_effects(sql)  # a person's query only reads: no COPY ... TO, ATTACH, INSTALL, LOAD, SET

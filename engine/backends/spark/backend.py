@@ -411,6 +411,25 @@ class SparkBackend(Backend):
         with self._errors(f"reading {table}"):
             return self.spark.table(_name(table)).toArrow().to_reader()
 
+    def relation(self, table: str) -> Any:
+        """``table`` as a Spark DataFrame (lazy: the Python step's Spark implementation transforms it on the cluster)."""
+        with self._errors(f"reading {table}"):
+            return self.spark.table(_name(table))
+
+    def stage_relation(self, run_id: str, output: str, relation: Any, *, sql: str | None = None) -> Staged:
+        """Stage a DataFrame a Python step's Spark implementation returned (``sql`` over it when given)."""
+        if sql is None:
+            with self._errors(f"building {output}"):
+                return self._write_staged(run_id, output, relation)
+        view = f"{ARROW_RELATION}_{uuid.uuid4().hex[:12]}"  # steps run in parallel on one session
+        try:
+            with self._errors(f"building {output}"):
+                relation.createOrReplaceTempView(view)
+            return self.stage_query(run_id, output, re.sub(rf"\b{ARROW_RELATION}\b", view, sql))
+        finally:
+            self.spark.catalog.dropTempView(view)
+            self._schemas.pop(view, None)
+
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
         with self._errors("running a check"):
             spark_sql = self._translate(sql, output=False)

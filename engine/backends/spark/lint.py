@@ -17,8 +17,10 @@ from flowdeck.engine.backends.spark.file_functions import ProjectFiles
 from flowdeck.engine.backends.spark.schemas import param_types, plan_schemas
 from flowdeck.engine.backends.spark.sources import SOURCE_RULE, SourceProblem, check_source_options
 from flowdeck.engine.backends.spark.transpile import transpile
-from flowdeck.engine.errors import Location, PlanError, excerpt_of
-from flowdeck.engine.project.config.steps import ExtractStep, FileSource
+from flowdeck.engine.backends.spark.rules import RULES
+from flowdeck.engine.errors import FlowdeckError, Location, PlanError, excerpt_of
+from flowdeck.engine.project.config.steps import ExtractStep, FileSource, PythonStep
+from flowdeck.engine.project.functions import load_function, spark_implementation
 
 if TYPE_CHECKING:
     from flowdeck.engine.plan.planner import Plan
@@ -90,6 +92,10 @@ def lint_plan(project: Project, plan: Plan) -> LintReport:
             for problem in check_source_options(step.config.source):
                 report.issues.append(_source_issue(problem, name, plan.source.file, plan.source.document,
                                                    ("steps", step.index, "source", "options")))
+        refusal = _engine_refusal(plan, step.config)
+        if refusal is not None:
+            rule, detail = refusal
+            report.issues.append(_step_issue(plan, step.index, name, rule, detail))
         queries = []
         if step.query is not None:
             queries.append((step.query, True))
@@ -109,3 +115,23 @@ def _source_issue(problem: SourceProblem, step: str, path: Path, document: YamlD
     location = document.location(at)
     finding = Finding(SOURCE_RULE, location.line, location.column, problem.option, problem.message)
     return LintIssue(step=step, path=path, finding=finding, text=path.read_text(encoding="utf-8"))
+
+
+def _engine_refusal(plan: Plan, config: object) -> tuple[str, str] | None:
+    """Why a step that is not SQL cannot run on Spark: a Python function without a Spark
+    implementation (rule id, detail); or None."""
+    if isinstance(config, PythonStep):
+        try:
+            function = load_function(plan.source.folder, config.function, config.name)
+        except FlowdeckError as error:
+            return "python_step", error.what
+        return None if spark_implementation(function) else ("python_step", config.function)
+    return None
+
+
+def _step_issue(plan: Plan, index: int, step: str, rule: str, detail: str) -> LintIssue:
+    """A refused step, pointing at its entry in pipeline.yaml."""
+    location = plan.source.document.location(("steps", index, "kind"))
+    finding = Finding(RULES[rule], location.line, location.column, RULES[rule].construct, detail)
+    return LintIssue(step=step, path=plan.source.file, finding=finding,
+                     text=plan.source.file.read_text(encoding="utf-8"))

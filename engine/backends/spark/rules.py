@@ -154,6 +154,10 @@ _RULES = [
               "unsigned integers, ENUM, UNION, BIT, VARINT)", "refuse",
               "the output schema must be the same on both engines, and Spark cannot hold that type",
               "cast the column to a type both engines have: `CAST(x AS BIGINT)`, `x::VARCHAR`"),
+    SparkRule("python_step", "a `kind: python` step whose function declares no Spark implementation", "refuse",
+              "the function works on Arrow tables or DuckDB relations on this machine, not on the cluster's data",
+              "give the function a Spark implementation: `function.spark = other_function`, taking and returning "
+              "Spark DataFrames (docs/concepts.md)"),
     SparkRule("unknown_function", "a function Spark does not have", "refuse",
               "Spark would fail when the step runs", "rewrite it with functions both engines have"),
     SparkRule("unknown_type", "a construct whose meaning depends on a type flowdeck cannot determine", "refuse",

@@ -317,7 +317,7 @@ class StepBase(Model):
 
 
 class PublishingStep(StepBase):
-    """What every step that publishes a table has: versions kept, and incremental merging."""
+    """What every step that publishes a table has: its name and the versions kept of it."""
 
     output: Identifier | None = Field(
         default=None, description="table name; the step name when omitted",
@@ -329,6 +329,11 @@ class PublishingStep(StepBase):
         "the project's `retention.output_versions` when omitted",
         examples=[5],
     )
+
+
+class IncrementalStep(PublishingStep):
+    """A publishing step that can merge new rows into its table instead of replacing it (`materialized: incremental`)."""
+
     unique_key: list[str] | None = Field(
         default=None, description="incremental: the columns that identify a row (required for incremental)",
         examples=[["order_id"]],
@@ -362,7 +367,7 @@ class PublishingStep(StepBase):
         return one_or_many(data, "unique_key", "order_by")
 
     @model_validator(mode="after")
-    def _incremental_settings(self) -> PublishingStep:
+    def _incremental_settings(self) -> IncrementalStep:
         incremental = getattr(self, "materialized", "table") == "incremental"
         if incremental and not self.unique_key:
             raise ValueError(
@@ -389,7 +394,7 @@ class PublishingStep(StepBase):
         return self
 
 
-class ExtractStep(PublishingStep):
+class ExtractStep(IncrementalStep):
     """Read files, or a table or query of a database, into a table."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "landed_orders", "kind": "extract", "source": {"path": "landing/orders/*.csv"}, "materialized": "incremental", "unique_key": ["order_id"], "order_by": ["updated_at"]}]})
@@ -412,7 +417,7 @@ class ExtractStep(PublishingStep):
     )
 
 
-class TransformStep(PublishingStep):
+class TransformStep(IncrementalStep):
     """Materialise one SQL SELECT as a table, a view, or incrementally."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"name": "orders", "kind": "transform", "sql": "orders.sql", "materialized": "incremental", "unique_key": ["order_id"], "order_by": ["updated_at"]}]})
@@ -457,5 +462,57 @@ class LoadStep(StepBase):
     )
 
 
-Step = Annotated[Union[ExtractStep, TransformStep, CheckStep, LoadStep], Field(discriminator="kind")]
-STEP_KINDS = ("extract", "transform", "check", "load")
+class PythonStep(PublishingStep):
+    """Build a table with a Python function: the input tables in (Arrow or DuckDB relations), a table out."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "scored_orders", "kind": "python", "function": "scoring:score_orders", "inputs": ["orders"]}]})
+
+    kind: Literal["python"] = Field(description="the step kind", examples=["python"])
+    function: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$",
+        description="`module:function`; the module is a .py file beside pipeline.yaml (`scoring` is scoring.py), "
+        "else an installed package. The function takes each input table as a keyword argument named for it "
+        "(and `params`, if it has that parameter) and returns a pyarrow Table or RecordBatchReader, or a DuckDB relation",
+        examples=["scoring:score_orders"],
+    )
+    inputs: list[Identifier] = Field(
+        default_factory=list, description="the published tables handed to the function; they are the step's "
+        "upstream in the DAG and its table lineage",
+        examples=[["orders", "customers"]],
+    )
+    inputs_as: Literal["arrow", "relation"] = Field(
+        default="arrow",
+        description="arrow: each input as a pyarrow Table; relation: as a DuckDB relation (lazy: the function's "
+        "filters and joins run in DuckDB)",
+        examples=["relation"],
+    )
+    lineage: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="column lineage the function cannot show by itself: output column -> the `table.column`s of its "
+        "inputs it derives from (`flowdeck lineage`, masking of derived columns, OpenLineage)",
+        examples=[{"customer_key": ["customers.customer_id"], "score": ["orders.amount", "orders.status"]}],
+    )
+    mask: dict[str, MaskMethod] = Field(
+        default_factory=dict, description=MASK_DESCRIPTION,
+        examples=[{"email": "hash"}],
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inputs_as_list(cls, data: Any) -> Any:
+        return one_or_many(data, "inputs")
+
+    def column_sources(self) -> dict[str, set[tuple[str, str]]]:
+        """The declared ``lineage`` as output column -> {(table, column)}, lower-case (as sqlglot's lineage gives)."""
+        found: dict[str, set[tuple[str, str]]] = {}
+        for column, sources in self.lineage.items():
+            pairs = (source.lower().split(".", 1) for source in sources)
+            found[column.lower()] = {(table, name) for table, name in pairs}
+        return found
+
+
+Step = Annotated[
+    Union[ExtractStep, TransformStep, CheckStep, LoadStep, PythonStep],
+    Field(discriminator="kind"),
+]
+STEP_KINDS = ("extract", "transform", "check", "load", "python")
