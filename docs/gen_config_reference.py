@@ -2,12 +2,15 @@
 
     python docs/gen_config_reference.py           # rewrite docs/configuration.md
     python docs/gen_config_reference.py --check   # exit 1 if the committed file is out of date
+    python docs/gen_config_reference.py --plugins # print it with the installed plugins' models (step kinds,
+                                                  # connection and channel types), for a site's own docs
 
 Every key, its type, its default, its description and an example come from the models in engine/project/config/.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import types
@@ -23,7 +26,8 @@ from pydantic_core import PydanticUndefined
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from flowdeck.engine.project.config.fields import IDENTIFIER  # noqa: E402 - after the path is set
+from flowdeck.engine.plugins.pluggable import Pluggable  # noqa: E402 - after the path is set
+from flowdeck.engine.project.config.fields import IDENTIFIER  # noqa: E402
 from flowdeck.engine.project.config.pipeline import PipelineConfig  # noqa: E402
 from flowdeck.engine.project.config.project import ProjectConfig  # noqa: E402
 from page_check import write_or_check  # noqa: E402 - docs/, beside this file
@@ -47,6 +51,7 @@ its value as you would write it in YAML (a mapping or list shown inline can be w
 way); every example is checked by the test suite to be valid.
 """
 
+WITH_PLUGINS = False  # --plugins: the installed plugins' models too (never in the committed page)
 ROOTS: list[tuple[str, type[BaseModel]]] = [("flowdeck.yaml", ProjectConfig), ("pipeline.yaml", PipelineConfig)]
 
 
@@ -57,7 +62,14 @@ def _strip(annotation: Any) -> Any:
 
 
 def _nested(annotation: Any, key: str) -> list[tuple[str, type[BaseModel]]]:
-    """The models inside a field's type, with the heading each gets: `key`, `key[]`, `key.<name>`."""
+    """The models inside a field's type, with the heading each gets: `key`, `key[]`, `key.<name>`;
+    with ``--plugins``, a pluggable field's plugin models after the built-in ones."""
+    plugins = _plugin_models(annotation) if WITH_PLUGINS else []
+    if plugins:
+        discriminator = plugins[0][0]
+        return [*_nested(_strip(annotation), key),
+                *((f"{key} with {discriminator}: {typing.get_args(m.model_fields[discriminator].annotation)[0]}", m)
+                  for _, m in plugins)]
     annotation = _strip(annotation)
     origin = typing.get_origin(annotation)
     arguments = typing.get_args(annotation)
@@ -76,6 +88,16 @@ def _nested(annotation: Any, key: str) -> list[tuple[str, type[BaseModel]]]:
         return _nested(arguments[1], f"{key}.<name>")
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [(key, annotation)]
+    return []
+
+
+def _plugin_models(annotation: Any) -> list[tuple[str, type[BaseModel]]]:
+    """(discriminating key, model) of every installed plugin a pluggable field takes; [] for other fields."""
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return []
+    for meta in annotation.__metadata__:
+        if isinstance(meta, Pluggable):
+            return [(meta.key, declared.config) for declared in meta.registry.declarations().values()]
     return []
 
 
@@ -204,8 +226,21 @@ def generate() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the page, or with --check compare it to the committed one."""
-    return write_or_check(TARGET, generate, argv, script=Path(__file__).name, description=__doc__.splitlines()[0])
+    """Write the page, or with --check compare it to the committed one, or with --plugins print it with
+    the installed plugins' models."""
+    # --plugins prints and writes nothing: the committed page keeps only flowdeck's own models.
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--plugins", action="store_true")
+    arguments, rest = parser.parse_known_args(argv)
+    if arguments.plugins:
+        global WITH_PLUGINS
+        WITH_PLUGINS = True
+        print(generate(), end="")
+        return 0
+    return write_or_check(TARGET, generate, rest, script=Path(__file__).name,
+                          description=f"{__doc__.splitlines()[0]} (--plugins: print it with the installed plugins' "
+                                      "config models)")
+
 
 if __name__ == "__main__":
     sys.exit(main())

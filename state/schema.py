@@ -674,7 +674,31 @@ _SPILL_SAMPLES = """
 ALTER TABLE resource_samples ADD COLUMN temp_bytes INTEGER;
 """
 
+# Plugins' step kinds read from outside the warehouse, files and databases (an HTTP API): such an
+# input is `external`. SQLite cannot alter a CHECK constraint, so the table is rebuilt again.
+_EXTERNAL_INPUTS = """
+CREATE TABLE lineage_with_external (
+    run_id          TEXT NOT NULL REFERENCES runs(run_id),
+    step            TEXT NOT NULL,
+    output          TEXT NOT NULL,
+    output_kind     TEXT NOT NULL CHECK (output_kind IN ('table', 'file', 'database', 'external')),
+    output_checksum TEXT,
+    input           TEXT NOT NULL,
+    input_kind      TEXT NOT NULL CHECK (input_kind IN ('table', 'file', 'database', 'external')),
+    input_checksum  TEXT,
+    ts              REAL NOT NULL
+);
+INSERT INTO lineage_with_external (run_id, step, output, output_kind, output_checksum, input, input_kind,
+                                   input_checksum, ts)
+    SELECT run_id, step, output, output_kind, output_checksum, input, input_kind, input_checksum, ts FROM lineage;
+DROP TABLE lineage;
+ALTER TABLE lineage_with_external RENAME TO lineage;
+CREATE INDEX lineage_by_output ON lineage (output, ts);
+CREATE INDEX lineage_by_input ON lineage (input, ts);
+CREATE INDEX lineage_by_run ON lineage (run_id);
+"""
+
 MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS,
                          _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS, _AUDIT_ANCHORS, _AGGREGATES, _STEP_STATEMENTS,
-                         _SPILL_SAMPLES]
+                         _SPILL_SAMPLES, _EXTERNAL_INPUTS]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from flowdeck.engine.errors import FlowdeckError, NotFound
 from flowdeck.engine.project.config.alerts import Channel
 from flowdeck.engine.masking import mask
+from flowdeck.engine.plugins import registry
+from flowdeck.engine.plugins.declare import ChannelKind
 from flowdeck.engine.secrets import resolve
 from flowdeck.state import Notification
 
@@ -122,8 +124,15 @@ def compose(notification: Notification, project_name: str) -> Message:
 
 
 def deliver(name: str, channel: Channel, notification: Notification, project: Project, ledger: Ledger) -> None:
-    """Send one notification on one channel; raise ``DeliveryError`` if the channel did not take it."""
+    """Send one notification on one channel; raise ``DeliveryError`` if the channel did not take it.
+
+    A channel type a plugin adds is delivered by the plugin's ``deliver`` (the channels' registry).
+    """
     message = compose(notification, project.config.name)
+    declared = registry.channels.get(channel.type)
+    if declared is not None:
+        _deliver_by_plugin(name, declared, channel, message, project)
+        return
     if channel.type == "console":
         level = {"failure": "error", "warning": "warning"}.get(message.notify_type, "info")
         ledger.log(message.fields.get("run_id") if notification.kind != "test" else None, message.title,
@@ -142,6 +151,16 @@ def deliver(name: str, channel: Channel, notification: Notification, project: Pr
         hint = f" ({error.hint})" if error.hint else ""
         raise DeliveryError(f"channel {name}: {error.what}{hint}", misconfigured=True) from None
     _send_apprise(name, channel, url, message)
+
+
+def _deliver_by_plugin(name: str, declared: ChannelKind, channel: Any, message: Message, project: Project) -> None:
+    """Hand a message to a plugin's channel; whatever else it raises is a failed delivery, masked, tried again."""
+    try:
+        declared.deliver(name, channel, message, project)
+    except DeliveryError:
+        raise
+    except Exception as error:  # a plugin's bug or its service's failure must not stop the sender
+        raise DeliveryError(f"channel {name}: {type(error).__name__}: {mask(str(error))}") from None
 
 
 def _send_apprise(name: str, channel: Channel, url: str, message: Message) -> None:

@@ -20,8 +20,10 @@ import adbc_driver_manager
 import pyarrow as pa
 
 from flowdeck.engine.connectors.dialects import DIALECTS, Dialect, QualifiedName, adapt_batch, adapted_schema
-from flowdeck.engine.connectors.failures import ConnectionFailed, explain
-from flowdeck.engine.errors import ConfigError, NotFound
+from flowdeck.engine.connectors.failures import ConnectionFailed, explain, reason_of
+from flowdeck.engine.errors import ConfigError, FlowdeckError, NotFound
+from flowdeck.engine.plugins import registry
+from flowdeck.engine.plugins.declare import ConnectorKind
 from flowdeck.engine.project.config.connections import ConnectionConfig
 from flowdeck.engine.secrets import has_reference, resolve
 
@@ -47,6 +49,9 @@ def connection_config(project: Project, name: str) -> ConnectionConfig:
 def describe(project: Project, name: str) -> str:
     """Where a connection points, fit to show: no password, references left unresolved."""
     config = connection_config(project, name)
+    declared = registry.connectors.get(config.type)
+    if declared is not None:
+        return declared.describe(project, config) if declared.describe else f"{config.type} connection {name}"
     if config.type == "sqlite":
         return str(project.resolve_path(config.uri)) if "${" not in config.uri else config.uri
     parts = urllib.parse.urlsplit(config.uri)
@@ -168,8 +173,11 @@ def open_connection(project: Project, name: str, *, create: bool = False) -> Con
     a missing file is an error (an extract source, a test).
     """
     config = connection_config(project, name)
-    dialect = DIALECTS[config.type]
     where = describe(project, name)
+    declared = registry.connectors.get(config.type)
+    if declared is not None:
+        return _open_plugin(name, config, declared, where, project)
+    dialect = DIALECTS[config.type]
     if config.type == "sqlite":
         path = _sqlite_path(project, config)
         where = str(path)
@@ -200,6 +208,21 @@ def open_connection(project: Project, name: str, *, create: bool = False) -> Con
         timeout_ms = int(config.connect_timeout.total_seconds() * 1000)
         connection.execute(f"PRAGMA busy_timeout = {timeout_ms}", "connecting")
     return connection
+
+
+def _open_plugin(name: str, config: Any, declared: ConnectorKind, where: str, project: Project) -> Connection:
+    """Connect through a plugin's connector (the connectors' registry); its failures said like the built-ins'."""
+    user = getattr(config, "user", None)
+    try:
+        dbapi = declared.connect(project, config)
+    except adbc_driver_manager.Error as error:
+        raise explain(error, connection=name, where=where, doing="connecting", user=user) from None
+    except FlowdeckError:
+        raise
+    except Exception as error:  # the plugin's driver failed in its own words
+        raise ConnectionFailed(f"connecting: {type(error).__name__}: {error}", reason=reason_of(error),
+                               connection=name, hint=f"check connections.{name} (a {config.type} connection)") from None
+    return Connection(name=name, config=config, dialect=declared.dialect, where=where, user=user, dbapi=dbapi)
 
 
 @contextmanager

@@ -59,7 +59,7 @@ def diagnose(project_dir: str | os.PathLike[str] | None = None, *, environ: Mapp
     from flowdeck.engine.project.project import Project
 
     environ = os.environ if environ is None else environ
-    findings = [check_python(), *check_packages(), check_terminal(environ, stdout_is_terminal)]
+    findings = [check_python(), *check_packages(), check_terminal(environ, stdout_is_terminal), *check_plugins()]
     try:
         project = Project.load(project_dir)
     except FlowdeckError as error:
@@ -75,6 +75,19 @@ def diagnose(project_dir: str | os.PathLike[str] | None = None, *, environ: Mapp
     findings.append(check_spark(project, environ))
     findings.append(check_pipelines(project))
     return findings
+
+
+def check_plugins() -> Iterator[DoctorFinding]:
+    """One finding a plugin installed: it loads (ok) or why it does not (fail: a config using it cannot run)."""
+    from flowdeck.engine.plugins.inventory import installed_plugins  # reads every package's metadata
+
+    for info in installed_plugins():
+        origin = f"{info.distribution} {info.version}" if info.distribution else info.target
+        if info.ok:
+            yield DoctorFinding(f"plugin {info.name}", "ok", f"{info.group}: {origin}")
+        else:
+            yield DoctorFinding(f"plugin {info.name}", "fail", f"{info.group}: {origin} is broken: {info.error}",
+                                f"fix or uninstall the package: pip uninstall {info.distribution or info.target}")
 
 
 def worst(findings: list[DoctorFinding]) -> Status:

@@ -25,6 +25,7 @@ from flowdeck.engine.project.config.steps import (
     StepBase,
     TransformStep,
 )
+from flowdeck.engine.plugins import registry
 from flowdeck.engine.project.functions import function_exists, module_file
 from flowdeck.engine.project.project import PipelineSource, Project, config_error_at
 from flowdeck.engine.project.textfile import read_text
@@ -32,7 +33,7 @@ from flowdeck.engine.sql.analysis import ParsedQuery, parse_query
 from flowdeck.engine.sql.cache import AnalysisCache
 from flowdeck.engine.sql.params import ParamUse, check_param_uses, path_params
 
-StepConfig = StepBase  # ExtractStep, TransformStep, CheckStep, LoadStep or PythonStep
+StepConfig = StepBase  # ExtractStep, TransformStep, CheckStep, LoadStep, PythonStep or a plugin's kind
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,12 @@ def _plan_step(project: Project, source: PipelineSource, config: StepConfig, ind
                                   f"no module `{module}`: neither {module_file(source.folder, module).name} beside "
                                   "pipeline.yaml nor an installed module",
                                   hint="create the file, or install the package holding the module")
+    else:  # a plugin's kind (the config model validated it against the plugin's registry entry)
+        declared = registry.step_kinds.get(config.kind)
+        assert declared is not None, f"step kind {config.kind} validated without a plugin declaring it"
+        planned.output = (getattr(config, "output", None) or config.name).lower() \
+            if isinstance(config, PublishingStep) else None
+        planned.reads = {table.lower() for table in declared.reads(config)} if declared.reads else set()
     for check_index, spec in enumerate(config.checks):
         planned.checks.append(_plan_check(source, spec, ("steps", index, "checks", check_index), cache))
         planned.reads |= _check_reads(planned.checks[-1], planned.output)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Tag, ValidationError
 
 from flowdeck.engine.errors import ConfigError
+from flowdeck.engine.plugins.pluggable import Pluggable
 from flowdeck.engine.project.yamlfile import YamlDocument, YamlPath, key_path
 
 M = TypeVar("M", bound=BaseModel)
@@ -86,6 +87,10 @@ def _explain(document: YamlDocument, model: type[BaseModel], detail: Any) -> Con
         what = f"unknown step kind `{tag}`; expected one of {', '.join(expected)}"
         close = difflib.get_close_matches(str(tag), expected, n=1)
         hint = f"did you mean `{close[0]}`?" if close else None
+    elif kind == "plugin_broken":
+        location = document.location(path)
+        what = str(detail["msg"])
+        hint = "`flowdeck plugins` shows every installed plugin and why a broken one does not load"
     elif kind == "union_tag_not_found":
         location = document.location(path)
         what = "this step has no `kind`"
@@ -125,6 +130,10 @@ def _yaml_path(data: Any, model: type[BaseModel], loc: tuple[Any, ...]) -> tuple
             if member is not None:  # a union's tag (a step `kind`, a source's form), not a key
                 annotation = member
                 continue
+        if isinstance(node, dict):
+            plugin_model = _plugin_model(annotation, node)
+            if plugin_model is not None:  # a plugin's kind carries no tag in `loc`: its value names the model
+                annotation = plugin_model
         path.append(element)
         parent = annotation
         annotation = _child_annotation(annotation, element)
@@ -133,6 +142,16 @@ def _yaml_path(data: Any, model: type[BaseModel], loc: tuple[Any, ...]) -> tuple
         )
     owner = _strip(parent) if path else model
     return tuple(path), owner if _is_model(owner) else None
+
+
+def _plugin_model(annotation: Any, value: dict[str, Any]) -> type[BaseModel] | None:
+    """The plugin config model a pluggable field's ``value`` names (``kind: http_extract``), or None."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        marker = next((meta for meta in annotation.__metadata__ if isinstance(meta, Pluggable)), None)
+        if marker is not None:
+            return marker.model_for(value)
+        annotation = typing.get_args(annotation)[0]
+    return None
 
 
 def _is_model(annotation: Any) -> bool:
@@ -156,15 +175,20 @@ def _strip(annotation: Any) -> Any:
 
 def _child_annotation(annotation: Any, element: Any) -> Any:
     annotation = _strip(annotation)
-    if _is_model(annotation):
+    if _is_model(annotation):  # kept Annotated: a pluggable field's marker says which plugin model a value is
         field = annotation.model_fields.get(element)
-        return _strip(field.annotation) if field else None
+        return _annotated(field) if field else None
     origin = typing.get_origin(annotation)
     if origin in (list, tuple) and isinstance(element, int):
-        return _strip(typing.get_args(annotation)[0])
+        return typing.get_args(annotation)[0]
     if origin is dict:
-        return _strip(typing.get_args(annotation)[1])
+        return typing.get_args(annotation)[1]
     return None
+
+
+def _annotated(field: Any) -> Any:
+    """A model field's annotation with its metadata (pydantic keeps it apart from ``annotation``)."""
+    return typing.Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
 
 
 def _union_member(annotation: Any, tag: Any) -> Any:

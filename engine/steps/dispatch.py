@@ -1,5 +1,6 @@
-"""One step, whatever its kind: ``run_step`` hands a planned step to its kind's module, and
-``bytes_moved`` says what it read from and wrote to files (the executor records both)."""
+"""One step, whatever its kind: ``run_step`` hands a planned step to its kind's module (a built-in
+one, or a plugin's through the step kinds' registry), and ``bytes_moved`` says what it read from
+and wrote to files (the executor records both)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from flowdeck.engine.backends.files import file_read
 from flowdeck.engine.debug_hooks import fault_point
 from flowdeck.engine.errors import StepFailed, UnknownColumn
 from flowdeck.engine.plan.planner import PlannedStep
+from flowdeck.engine.plugins import registry
 from flowdeck.engine.project.config.steps import ExtractStep, FileSource, FileTarget, LoadStep
 from flowdeck.engine.steps.check import check
 from flowdeck.engine.steps.context import StepContext, StepResult
@@ -26,10 +28,13 @@ BUILT_IN: dict[str, StepRunner] = {"extract": extract, "transform": transform, "
 
 
 def runner_of(kind: str) -> StepRunner:
-    """The function that runs steps of ``kind``."""
-    if kind not in BUILT_IN:
-        raise StepFailed(f"no step kind `{kind}`")
-    return BUILT_IN[kind]
+    """The function that runs steps of ``kind``: a built-in one, else the plugin's that declares it."""
+    if kind in BUILT_IN:
+        return BUILT_IN[kind]
+    declared = registry.step_kinds.get(kind)
+    if declared is None:
+        raise StepFailed(f"no step kind `{kind}` is built in or installed", hint="`flowdeck plugins` lists the installed ones")
+    return declared.run
 
 
 def run_step(context: StepContext, step: PlannedStep) -> StepResult:

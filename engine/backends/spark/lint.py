@@ -19,6 +19,7 @@ from flowdeck.engine.backends.spark.sources import SOURCE_RULE, SourceProblem, c
 from flowdeck.engine.backends.spark.transpile import transpile
 from flowdeck.engine.backends.spark.rules import RULES
 from flowdeck.engine.errors import FlowdeckError, Location, PlanError, excerpt_of
+from flowdeck.engine.plugins import registry
 from flowdeck.engine.project.config.steps import ExtractStep, FileSource, PythonStep
 from flowdeck.engine.project.functions import load_function, spark_implementation
 
@@ -119,13 +120,17 @@ def _source_issue(problem: SourceProblem, step: str, path: Path, document: YamlD
 
 def _engine_refusal(plan: Plan, config: object) -> tuple[str, str] | None:
     """Why a step that is not SQL cannot run on Spark: a Python function without a Spark
-    implementation (rule id, detail); or None."""
+    implementation, or a plugin's kind that does not declare Spark (rule id, detail); or None."""
     if isinstance(config, PythonStep):
         try:
             function = load_function(plan.source.folder, config.function, config.name)
         except FlowdeckError as error:
             return "python_step", error.what
         return None if spark_implementation(function) else ("python_step", config.function)
+    kind = getattr(config, "kind", "")
+    declared = registry.step_kinds.get(kind)
+    if declared is not None and "spark" not in declared.engines:
+        return "plugin_step", f"kind {kind} runs on {', '.join(declared.engines)}"
     return None
 
 

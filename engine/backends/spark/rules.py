@@ -158,6 +158,9 @@ _RULES = [
               "the function works on Arrow tables or DuckDB relations on this machine, not on the cluster's data",
               "give the function a Spark implementation: `function.spark = other_function`, taking and returning "
               "Spark DataFrames (docs/concepts.md)"),
+    SparkRule("plugin_step", "a step kind from a plugin that does not declare the Spark engine", "refuse",
+              "the plugin says it runs on other engines only (`engines` of its StepKind)",
+              "run the pipeline on DuckDB, or ask the plugin's authors for Spark support"),
     SparkRule("unknown_function", "a function Spark does not have", "refuse",
               "Spark would fail when the step runs", "rewrite it with functions both engines have"),
     SparkRule("unknown_type", "a construct whose meaning depends on a type flowdeck cannot determine", "refuse",

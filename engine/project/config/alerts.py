@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import ConfigDict, Field, model_validator
 
+from flowdeck.engine.plugins import registry
+from flowdeck.engine.plugins.pluggable import Pluggable
 from flowdeck.engine.project.config.fields import Duration, Identifier, Model
 from flowdeck.engine.secrets.references import has_reference
 
@@ -182,6 +184,10 @@ class Channel(Model):
         return self
 
 
+ChannelSettings = Annotated[Channel, Pluggable(registry.channels, "channel type")]
+"""A channel of ``alerts.channels``: a built-in type (``Channel``) or one a plugin adds."""
+
+
 class Route(Model):
     """Which alerts go to which channels: the first route whose ``match`` fits wins (unless ``continue``)."""
 
@@ -231,7 +237,7 @@ class AlertsConfig(Model):
         default_factory=AlertRules, description="the built-in alert rules and their settings",
         examples=[{"data_stale": {"after": "26h"}}],
     )
-    channels: dict[Identifier, Channel] = Field(
+    channels: dict[Identifier, ChannelSettings] = Field(
         default_factory=dict, description="named channels; `console` (toasts in open consoles) always exists",
         examples=[{"ops_email": {"type": "email", "url": "mailtos://alerts:${secret:SMTP_PASSWORD}@smtp.example.com?from=etl@example.com&to=oncall@example.com"}}],
     )

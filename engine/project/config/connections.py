@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from flowdeck.engine.plugins import registry
+from flowdeck.engine.plugins.pluggable import Pluggable
 from flowdeck.engine.project.config.fields import Duration, Model, SecretReference
 
 
@@ -65,3 +67,7 @@ class ConnectionConfig(Model):
         elif not self.uri.startswith(("postgresql://", "postgres://")) and "${" not in self.uri:
             raise ValueError("a postgresql `uri` starts with postgresql://, e.g. postgresql://db.example.com:5432/sales")
         return self
+
+
+ConnectionSettings = Annotated[ConnectionConfig, Pluggable(registry.connectors, "connection type")]
+"""A connection of ``connections:``: a built-in type (``ConnectionConfig``) or one a plugin adds."""

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from flowdeck.engine.project.config.alerts import AlertsConfig
-from flowdeck.engine.project.config.connections import ConnectionConfig
+from flowdeck.engine.project.config.connections import ConnectionSettings
 from flowdeck.engine.project.config.console import ConsoleConfig
 from flowdeck.engine.project.config.daemon import DaemonConfig
 from flowdeck.engine.project.config.fields import Identifier, Model
@@ -41,7 +41,7 @@ class ProjectConfig(Model):
         default_factory=SparkConfig, description="the Spark engine's connection and settings",
         examples=[{"remote": "sc://spark.example.com:15002"}],
     )
-    connections: dict[Identifier, ConnectionConfig] = Field(
+    connections: dict[Identifier, ConnectionSettings] = Field(
         default_factory=dict, description="databases that extract and load steps read from and write to, by name",
         examples=[{"sales_db": {"type": "postgresql", "uri": "postgresql://db.example.com:5432/sales", "user": "etl", "password": "${secret:SALES_DB_PASSWORD}"}}],
     )

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 
+from flowdeck.engine.plugins import registry
+from flowdeck.engine.plugins.pluggable import Pluggable
 from flowdeck.engine.project.config.fields import Duration, Identifier, Model, Scalar, by_connection, one_or_many
 from flowdeck.engine.project.config.security import MASK_DESCRIPTION, MaskMethod, ParquetEncryption
 
@@ -514,5 +516,6 @@ class PythonStep(PublishingStep):
 Step = Annotated[
     Union[ExtractStep, TransformStep, CheckStep, LoadStep, PythonStep],
     Field(discriminator="kind"),
+    Pluggable(registry.step_kinds, "step kind", base=StepBase, tagged=True),
 ]
 STEP_KINDS = ("extract", "transform", "check", "load", "python")
