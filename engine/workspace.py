@@ -285,6 +285,7 @@ class Workspace:
         run = claim(self.ledger, run_id, already_claimed=claimed)
         status = (executor or RunExecutor(self.project, self.ledger, observer=observer)).execute(run, prepared)
         self.flush_alerts(run_id)
+        self.flush_lineage()
         return status
 
     def launch_detached(self, run_id: str) -> int:
@@ -443,6 +444,21 @@ class Workspace:
         """At the end of a run, with no daemon running (it has its own sender): deliver what this run
         raised, once each; the rest is the daemon's or `flowdeck alerts send`'s. Never raises."""
         return stand_in.deliver_after_run(self.project, self.ledger, run_id)
+
+    def flush_lineage(self) -> None:
+        """At the end of a run (when configured): send the OpenLineage events due, in the order they were
+        queued: this run's, after any a catalog missed before (a catalog wants a run's events in order,
+        and without a daemon nothing else would send those). Never raises: what is not sent stays."""
+        if self.project.config.lineage.openlineage is None:
+            return
+        import logging
+
+        try:
+            from flowdeck.engine.openlineage.sender import deliver_lineage
+
+            deliver_lineage(self.project, self.ledger, deadline=time.monotonic() + RUN_END_DELIVERY_SECONDS)
+        except Exception:
+            logging.getLogger("flowdeck.openlineage").exception("could not send OpenLineage events at the end of the run")
 
     def drop_notification(self, outbox_id: int) -> Notification:
         """Remove a notification not delivered yet from the outbox (operators; audited): a failed test,

@@ -16,6 +16,7 @@ from flowdeck.state.alerting import (
 )
 from flowdeck.state.audit import AuditRecord, AuditVerification
 from flowdeck.state.ledger import Ledger, LedgerError, stored_schema_version
+from flowdeck.state.lineage_outbox import LineageEvent
 from flowdeck.state.monitoring import (
     ProgressSample,
     ResourceSample,
@@ -47,6 +48,7 @@ __all__ = [
     "fingerprint_of",
     "Ledger",
     "LedgerError",
+    "LineageEvent",
     "LineageRecord",
     "Notification",
     "ProgressSample",

@@ -35,6 +35,7 @@ from flowdeck.state.audit import (
     verify_rows,
 )
 from flowdeck.state.filters import Where
+from flowdeck.state.lineage_outbox import LineageOutboxLedger
 from flowdeck.state.monitoring import PER_RUN_MEASURES, MonitoringLedger
 from flowdeck.state.records import (
     AttemptRecord,
@@ -124,7 +125,7 @@ def new_run_id(now: float | None = None) -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
-class Ledger(MonitoringLedger, AlertLedger):
+class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger):
     """A connection to one ledger file, safe to share between threads of one process.
 
     Alert rules plug in as a hook (``set_alert_hook``) called inside the transactions of
@@ -1121,6 +1122,11 @@ class Ledger(MonitoringLedger, AlertLedger):
             rows = self._query("SELECT * FROM lineage WHERE output = ? ORDER BY ts DESC, input", (output,))
         return [LineageRecord.from_row(row) for row in rows]
 
+    def lineage_of_run(self, run_id: str) -> list[LineageRecord]:
+        """Every input that fed an output in run ``run_id``, by step."""
+        rows = self._query("SELECT * FROM lineage WHERE run_id = ? ORDER BY step, output, input", (run_id,))
+        return [LineageRecord.from_row(row) for row in rows]
+
     def lineage_from(self, source: str) -> list[LineageRecord]:
         """Latest recorded edges that read ``source`` (one per output)."""
         rows = self._query(
@@ -1211,6 +1217,9 @@ class Ledger(MonitoringLedger, AlertLedger):
                 counts[table] += db.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM prune_runs)").rowcount
             for table in PER_RUN_MEASURES:  # a pruned run's measures go with it (not counted apart)
                 db.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM prune_runs)")
+            # and its OpenLineage events the catalog has (or never will): one still waiting stays to be sent
+            db.execute("""DELETE FROM lineage_outbox WHERE state IN ('sent', 'failed')
+                              AND run_id IN (SELECT run_id FROM prune_runs)""")
             self._detach_from_pruned_runs(db)
             counts["runs"] = db.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM prune_runs)").rowcount
             # the daily rollups of the days runs left: recounted from the runs those days still hold

@@ -698,7 +698,30 @@ CREATE INDEX lineage_by_input ON lineage (input, ts);
 CREATE INDEX lineage_by_run ON lineage (run_id);
 """
 
+# OpenLineage events waiting for (or given to) the catalog: written when a run or a step changes
+# state, sent by whoever delivers the outbox, kept until sent so a catalog that is down loses none.
+_LINEAGE_OUTBOX = """
+CREATE TABLE lineage_outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_key       TEXT NOT NULL UNIQUE,
+    run_id          TEXT NOT NULL,
+    job             TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    payload_json    TEXT NOT NULL,
+    created_at      REAL NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    claimed_by      TEXT,
+    lease_until     REAL,
+    sent_at         REAL,
+    last_error      TEXT
+);
+CREATE INDEX lineage_outbox_due ON lineage_outbox (state, next_attempt_at);
+CREATE INDEX lineage_outbox_by_run ON lineage_outbox (run_id, id);
+"""
+
 MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS,
                          _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS, _AUDIT_ANCHORS, _AGGREGATES, _STEP_STATEMENTS,
-                         _SPILL_SAMPLES, _EXTERNAL_INPUTS]
+                         _SPILL_SAMPLES, _EXTERNAL_INPUTS, _LINEAGE_OUTBOX]
 SCHEMA_VERSION = len(MIGRATIONS)

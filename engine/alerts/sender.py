@@ -167,6 +167,7 @@ class SenderThread(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 self.sender.deliver_due()
+                self.sender.workspace.flush_lineage()  # OpenLineage events share the daemon's sender
                 self.last_error = None
             except Exception as error:  # a busy ledger or a bug: log it and keep going
                 self.last_error = f"{type(error).__name__}: {error}"

@@ -123,6 +123,12 @@ class RunExecutor:
                              temp_dir=run_temp_path(self.project.temp_dir, run.run_id))
         monitor.start()
         backend: Backend | None = None
+        if self.project.config.lineage.openlineage is not None:  # the client costs ~300 ms to import: only then
+            from flowdeck.engine.openlineage.emitter import LineageEmitter
+
+            # the one hook of OpenLineage: it watches what this run tells its observer
+            self.observer = LineageEmitter(self.project, self.ledger).observing(
+                run.run_id, self.observer, backend=lambda: self._backend, plan=lambda: self._plan)
         try:
             with run_temp_dir(self.project.temp_dir, run.run_id) as temp_dir:
                 try:

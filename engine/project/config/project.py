@@ -11,6 +11,7 @@ from flowdeck.engine.project.config.connections import ConnectionSettings
 from flowdeck.engine.project.config.console import ConsoleConfig
 from flowdeck.engine.project.config.daemon import DaemonConfig
 from flowdeck.engine.project.config.fields import Identifier, Model
+from flowdeck.engine.project.config.lineage import LineageConfig
 from flowdeck.engine.project.config.monitoring import MonitoringConfig
 from flowdeck.engine.project.config.security import RetentionConfig, RolesConfig, SecurityConfig
 from flowdeck.engine.project.config.spark import SparkConfig
@@ -76,4 +77,8 @@ class ProjectConfig(Model):
     alerts: AlertsConfig = Field(
         default_factory=AlertsConfig, description="alert rules, routes, channels and silences (docs/alerting.md)",
         examples=[{"channels": {"ops_email": {"type": "email", "url": "mailtos://alerts:${secret:SMTP_PASSWORD}@smtp.example.com?from=etl@example.com&to=oncall@example.com"}}, "routes": [{"match": {"severity": "critical"}, "channels": ["ops_email", "console"]}]}],
+    )
+    lineage: LineageConfig = Field(
+        default_factory=LineageConfig, description="lineage events for a data catalog (OpenLineage)",
+        examples=[{"openlineage": {"transport": "http", "url": "http://marquez.example.com:5000"}}],
     )
