@@ -162,6 +162,29 @@ def test_events_wait_in_the_outbox_while_the_catalog_is_down(project: Path, cata
     assert {row["state"] for row in ledger_rows(project, "SELECT state FROM lineage_outbox")} == {"sent"}
 
 
+def test_the_daemons_sender_delivers_what_waited_once_the_catalog_is_back(project: Path, catalog: Catalog) -> None:
+    import time
+
+    from flowdeck.engine.alerts.sender import SenderThread
+    from flowdeck.engine.workspace import Workspace
+
+    catalog.answer = 503
+    assert run_flowdeck("run", "daily_sales", project=project).returncode == 0
+    catalog.answer = 201
+    workspace = Workspace.open(project, source="daemon")
+    sender = SenderThread(workspace, poll_seconds=0.1)
+    sender.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(catalog.events) < 18 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        sender.stop()
+        workspace.close()
+    assert len(catalog.events) == 18 and sender.last_error is None
+    assert catalog.of("example-shop.daily_sales") == ["START", "COMPLETE"]
+
+
 def test_an_event_the_catalog_refuses_is_given_up_at_once_and_holds_up_nothing(project: Path, catalog: Catalog) -> None:
     catalog.answer = 400
     assert run_flowdeck("run", "daily_sales", project=project).returncode == 0
