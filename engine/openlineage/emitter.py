@@ -29,9 +29,10 @@ from flowdeck.state.status import StepStatus
 
 if TYPE_CHECKING:
     from flowdeck.engine.plan.planner import Plan
-    from flowdeck.engine.run.executor import Observer, RunUpdate
 
 Build = Callable[[RunRecord], list[tuple[str, str, dict[str, Any]]]]
+# the executor's Observer and RunUpdate (run/executor.py), not imported: the executor imports this module
+Observer = Callable[[Any], None]
 _STEP_ENDS = {"step.succeeded", "step.failed", "step.canceled"}
 
 
@@ -49,7 +50,7 @@ class LineageEmitter:
                   plan: Callable[[], Plan | None]) -> Observer:
         """``inner``, also queuing the events of what run ``run_id`` tells it (the executor's one hook)."""
 
-        def observe(update: RunUpdate) -> None:
+        def observe(update: Any) -> None:  # a RunUpdate: kind, step, ...
             if update.kind == "plan":
                 self.run_started(run_id)
             elif update.kind in _STEP_ENDS and update.step is not None:
@@ -118,10 +119,10 @@ class LineageEmitter:
                             level="warning", kind="lineage.error")
 
     def _facts(self, run: RunRecord) -> RunFacts:
-        from flowdeck.engine.run.executor import engine_of
-
+        # the run's engine as the executor picks it (run/executor.py's engine_of, which imports this module)
+        engine = str(run.options.get("engine") or self.project.config.engine)
         return RunFacts(project=self.project.config.name, namespace=self.namespace, run=run,
-                        warehouse=warehouse_namespace(self.project, engine_of(self.project, run)))
+                        warehouse=warehouse_namespace(self.project, engine))
 
     def _connections(self, lineage: list[Any]) -> dict[str, str]:
         names = {record.input.partition(":")[0] for record in lineage if record.input_kind == "database"}
