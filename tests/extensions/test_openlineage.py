@@ -275,6 +275,14 @@ def test_the_console_transport_prints_one_event_a_line_on_stderr(project: Path) 
         assert_valid(event)
 
 
+def test_validate_refuses_an_http_transport_without_its_url(project: Path) -> None:
+    config = project / "flowdeck.yaml"
+    config.write_text(config.read_text() + "\nlineage:\n  openlineage:\n    transport: http\n")
+    result = run_flowdeck("validate", project=project)
+    assert result.returncode == 2 and "Traceback" not in result.output
+    assert "flowdeck.yaml:" in result.output and "the http transport needs `url:`" in result.output
+
+
 def test_without_lineage_configured_the_client_is_never_imported(project: Path) -> None:
     from tests.unit.test_boundaries import _modules_after
 
