@@ -446,19 +446,10 @@ class Workspace:
         return stand_in.deliver_after_run(self.project, self.ledger, run_id)
 
     def flush_lineage(self) -> None:
-        """At the end of a run (when configured): send the OpenLineage events due, in the order they were
-        queued: this run's, after any a catalog missed before (a catalog wants a run's events in order,
-        and without a daemon nothing else would send those). Never raises: what is not sent stays."""
-        if self.project.config.lineage.openlineage is None:
-            return
-        import logging
+        """At the end of a run: send the OpenLineage events due (when configured). Never raises."""
+        from flowdeck.engine.openlineage.sender import send_due  # light: the client loads only to send
 
-        try:
-            from flowdeck.engine.openlineage.sender import deliver_lineage
-
-            deliver_lineage(self.project, self.ledger, deadline=time.monotonic() + RUN_END_DELIVERY_SECONDS)
-        except Exception:
-            logging.getLogger("flowdeck.openlineage").exception("could not send OpenLineage events at the end of the run")
+        send_due(self.project, self.ledger)
 
     def drop_notification(self, outbox_id: int) -> Notification:
         """Remove a notification not delivered yet from the outbox (operators; audited): a failed test,

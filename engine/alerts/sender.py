@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from flowdeck.engine.alerts.channels import DeliveryError, channel_named, deliver
 from flowdeck.engine.masking import mask
+from flowdeck.engine.openlineage.sender import send_due
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.processes import pid_alive
 from flowdeck.state import Ledger, Notification
@@ -167,7 +168,8 @@ class SenderThread(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 self.sender.deliver_due()
-                self.sender.workspace.flush_lineage()  # OpenLineage events share the daemon's sender
+                # OpenLineage events share the daemon's sender; a slow catalog holds it up 5 s at most
+                send_due(self.sender.project, self.sender.ledger, within=5.0)
                 self.last_error = None
             except Exception as error:  # a busy ledger or a bug: log it and keep going
                 self.last_error = f"{type(error).__name__}: {error}"

@@ -25,6 +25,7 @@ from flowdeck.engine.project.project import Project
 from flowdeck.engine.secrets import resolve
 from flowdeck.state import Ledger, LineageEvent
 
+RUN_END_SECONDS = 30.0  # how long the end of a run may spend sending lineage (as for its notifications)
 LEASE_SECONDS = 60.0
 FIRST_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 300.0
@@ -38,6 +39,20 @@ class LineageDelivery:
     sent: list[LineageEvent] = field(default_factory=list)
     retrying: list[tuple[LineageEvent, str]] = field(default_factory=list)
     given_up: list[tuple[LineageEvent, str]] = field(default_factory=list)
+
+
+def send_due(project: Project, ledger: Ledger, *, within: float = RUN_END_SECONDS) -> LineageDelivery | None:
+    """Send the events due (when configured), in the order they were queued, for at most ``within``
+    seconds: at the end of a run (its events, after any a catalog missed before: without a daemon
+    nothing else would send those) and on each pass of the daemon's sender thread. Never raises:
+    what is not sent stays queued for the next sender."""
+    if project.config.lineage.openlineage is None:
+        return None
+    try:
+        return deliver_lineage(project, ledger, deadline=time.monotonic() + within)
+    except Exception:  # a busy ledger or a bug: the events stay in the outbox
+        log.exception("could not send OpenLineage events")
+        return None
 
 
 def deliver_lineage(project: Project, ledger: Ledger, *, deadline: float | None = None, limit: int = 500) -> LineageDelivery:
