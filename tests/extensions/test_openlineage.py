@@ -172,7 +172,7 @@ def test_the_daemons_sender_delivers_what_waited_once_the_catalog_is_back(projec
     assert run_flowdeck("run", "daily_sales", project=project).returncode == 0
     catalog.answer = 201
     workspace = Workspace.open(project, source="daemon")
-    sender = SenderThread(workspace, poll_seconds=0.1)
+    sender = SenderThread(workspace.project, workspace.ledger, poll_seconds=0.1)
     sender.start()
     try:
         deadline = time.monotonic() + 60
