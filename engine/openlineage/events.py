@@ -170,7 +170,8 @@ def column_sources(planned: Any, facts: RunFacts) -> dict[str, set[tuple[str, st
     Python step declares it; None when unknown."""
     config = getattr(planned, "config", None)
     if config is not None and hasattr(config, "column_sources") and getattr(config, "lineage", None):
-        return config.column_sources()
+        declared: dict[str, set[tuple[str, str]]] = config.column_sources()  # PythonStep.column_sources
+        return declared
     query = getattr(planned, "query", None)
     if query is None:
         return None

@@ -139,7 +139,8 @@ def _retry_at(event: LineageEvent, settings: OpenLineageConfig) -> float | None:
     now = time.time()
     if now - event.created_at >= settings.give_up_after.total_seconds():
         return None
-    return now + min(FIRST_RETRY_SECONDS * 2 ** max(event.attempts - 1, 0), MAX_RETRY_SECONDS)
+    backoff: float = FIRST_RETRY_SECONDS * 2 ** max(event.attempts - 1, 0)  # float: int ** int is typed Any
+    return now + min(backoff, MAX_RETRY_SECONDS)
 
 
 def _queue_missing_ends(project: Project, ledger: Ledger) -> None:

@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, cast
 
 from flowdeck.engine.errors import FlowdeckError, Location, PlanError, SqlError, excerpt_of
 from flowdeck.engine.project.config.steps import (
@@ -34,6 +35,18 @@ from flowdeck.engine.sql.cache import AnalysisCache
 from flowdeck.engine.sql.params import ParamUse, check_param_uses, path_params
 
 StepConfig = StepBase  # ExtractStep, TransformStep, CheckStep, LoadStep, PythonStep or a plugin's kind
+
+
+class _Kinded(Protocol):
+    """A step model as validated: every one has a ``kind`` (a built-in's or a plugin's ``Literal``)."""
+
+    kind: str
+
+
+def _kind(config: StepConfig) -> str:
+    """The step's ``kind``. StepBase leaves the field to each step model, so a plugin's model is typed
+    only as StepBase; the pluggable step union admits no model without a ``kind``."""
+    return cast(_Kinded, config).kind
 
 
 @dataclass(frozen=True)
@@ -142,7 +155,7 @@ def build_plan(project: Project, pipeline: str) -> Plan:
 
 def _plan_step(project: Project, source: PipelineSource, config: StepConfig, index: int, cache: AnalysisCache) -> PlannedStep:
     declared = source.config.params
-    planned = PlannedStep(name=config.name, kind=config.kind, config=config, index=index, output=None)
+    planned = PlannedStep(name=config.name, kind=_kind(config), config=config, index=index, output=None)
     if isinstance(config, ExtractStep):
         planned.output = (config.output or config.name).lower()
         if isinstance(config.source, DatabaseSource):
@@ -191,11 +204,11 @@ def _plan_step(project: Project, source: PipelineSource, config: StepConfig, ind
                                   "pipeline.yaml nor an installed module",
                                   hint="create the file, or install the package holding the module")
     else:  # a plugin's kind (the config model validated it against the plugin's registry entry)
-        declared = registry.step_kinds.get(config.kind)
-        assert declared is not None, f"step kind {config.kind} validated without a plugin declaring it"
+        plugin = registry.step_kinds.get(_kind(config))
+        assert plugin is not None, f"step kind {_kind(config)} validated without a plugin declaring it"
         planned.output = (getattr(config, "output", None) or config.name).lower() \
             if isinstance(config, PublishingStep) else None
-        planned.reads = {table.lower() for table in declared.reads(config)} if declared.reads else set()
+        planned.reads = {table.lower() for table in plugin.reads(config)} if plugin.reads else set()
     for check_index, spec in enumerate(config.checks):
         planned.checks.append(_plan_check(source, spec, ("steps", index, "checks", check_index), cache))
         planned.reads |= _check_reads(planned.checks[-1], planned.output)

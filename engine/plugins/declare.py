@@ -14,6 +14,7 @@ libraries belong inside the functions: flowdeck loads a plugin's module to learn
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +58,7 @@ class ConnectorKind:
     """
 
     type: str
-    config: type[BaseModel]
+    config: builtins.type[BaseModel]  # builtins.: the field `type` above shadows the builtin here
     dialect: Any
     connect: Callable[..., Any]
     describe: Callable[..., str] | None = None
@@ -75,7 +76,7 @@ class ChannelKind:
     """
 
     type: str
-    config: type[BaseModel]
+    config: builtins.type[BaseModel]  # builtins.: the field `type` above shadows the builtin here
     deliver: Callable[..., None]
     description: str = ""
 

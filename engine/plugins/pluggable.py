@@ -93,7 +93,7 @@ class Pluggable:
         generator = getattr(handler, "generate_json_schema", None)  # the generator itself puts models in $defs
         generate = generator.generate_inner if generator is not None else handler
         forms = {model: generate(_core_schema(model)) for model in plugins}
-        widened = dict(json_schema) if "oneOf" in json_schema else {"oneOf": [json_schema]}
+        widened: dict[str, Any] = dict(json_schema) if "oneOf" in json_schema else {"oneOf": [json_schema]}
         widened["oneOf"] = [*widened["oneOf"], *forms.values()]
         if "discriminator" in widened:  # the tagged union's map of names to models gets the plugins too
             mapping = dict(widened["discriminator"].get("mapping", {}))

@@ -53,7 +53,7 @@ class Registry(Generic[D]):
 
     def __init__(self, group: str, declaration: type[D], key: str, name_field: str, builtin: tuple[str, ...]) -> None:
         self.group = group
-        self.declaration = declaration
+        self.declaration: type[D] = declaration
         self.key = key  # the config model's field holding the name: kind or type
         self.name_field = name_field  # the declaration's attribute holding the name
         self.builtin = builtin

@@ -54,7 +54,7 @@ def load_function(folder: Path, spec: str, step: str) -> Callable[..., Any]:
     except Exception as error:  # the user's module failed while it was being imported
         raise StepFailed(f"step `{step}`: importing `{module_name}` failed: {type(error).__name__}: {error}",
                          hint=f"fix {path if path.is_file() else module_name}") from None
-    function = getattr(module, function_name, None)
+    function: object = getattr(module, function_name, None)  # object: callable() below narrows it
     if not callable(function):
         raise StepFailed(f"step `{step}`: module `{module_name}` has no function `{function_name}`",
                          hint="check `function:` in pipeline.yaml (module:function)")
