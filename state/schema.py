@@ -675,7 +675,8 @@ ALTER TABLE resource_samples ADD COLUMN temp_bytes INTEGER;
 """
 
 # Plugins' step kinds read from outside the warehouse, files and databases (an HTTP API): such an
-# input is `external`. SQLite cannot alter a CHECK constraint, so the table is rebuilt again.
+# input is `external`. SQLite cannot alter a CHECK constraint, so the table is rebuilt again,
+# with every index the table had (retention's lineage_by_ts too).
 _EXTERNAL_INPUTS = """
 CREATE TABLE lineage_with_external (
     run_id          TEXT NOT NULL REFERENCES runs(run_id),
@@ -696,6 +697,7 @@ ALTER TABLE lineage_with_external RENAME TO lineage;
 CREATE INDEX lineage_by_output ON lineage (output, ts);
 CREATE INDEX lineage_by_input ON lineage (input, ts);
 CREATE INDEX lineage_by_run ON lineage (run_id);
+CREATE INDEX lineage_by_ts ON lineage (ts);
 """
 
 # OpenLineage events waiting for (or given to) the catalog: written when a run or a step changes
