@@ -189,7 +189,7 @@ def test_validate_and_graph_speak_json(tmp_path: Path) -> None:
     assert invalid.returncode == 2 and invalid.stderr == ""
     single = next(v for v in invalid.json() if v["pipeline"] == "single")
     assert single["valid"] is False and single["problems"] == [{
-        "message": "unknown step kind `extrct`; expected one of extract, transform, check, load",
+        "message": "unknown step kind `extrct`; expected one of extract, transform, check, load, python",
         "file": str(root / "pipelines/single/pipeline.yaml"), "line": 3, "column": 11, "key": "steps[0].kind",
         "hint": "did you mean `extract`?"}]
     graph = run_flowdeck("graph", "hello", "--json", project=root).json()
