@@ -31,6 +31,7 @@ from flowdeck.engine.project.config.steps import STEP_KINDS
 from flowdeck.engine.project.project import PIPELINE_FILE
 from flowdeck.engine.project.textfile import read_text
 from flowdeck.engine.operations.trial import plan_trial
+from flowdeck.engine.plugins.registry import step_kinds
 
 if TYPE_CHECKING:
     from flowdeck.engine.plan.planner import Plan
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
 
 _IDENTIFIER = re.compile(IDENTIFIER)
 _PLAIN_TOKEN = re.compile(r"[^\s,\]\}#]+")
+
+# The kinds the editor writes a new step of: a python step, or a plugin's kind, needs its function or its
+# settings, which only the person writing pipeline.yaml knows.
+NEW_STEP_KINDS = ("extract", "transform", "check", "load")
 
 # The SQL a new step starts with (the step's `{table}` is what it reads: a transform selects from it,
 # a check's custom SQL returns its failing rows, none at first).
@@ -201,8 +206,11 @@ def add_step(text: str, name: str, kind: str, *, reads: str = "", depends_on: li
     load writes out, or an extract's source path. A transform or check gets ``<name>.sql`` from
     ``SQL_TEMPLATES`` (an existing file of that name is used as it is)."""
     _check_identifier(name, "step name")
-    if kind not in STEP_KINDS:
-        raise _refused(f"unknown step kind `{kind}`", hint=f"one of {', '.join(STEP_KINDS)}")
+    if kind not in NEW_STEP_KINDS:
+        known = kind in STEP_KINDS or step_kinds.get(kind) is not None
+        raise _refused(f"the editor does not add {kind} steps" if known else f"unknown step kind `{kind}`",
+                       hint=f"it adds {', '.join(NEW_STEP_KINDS)} steps"
+                            + ("; write this one in pipeline.yaml (its function or settings)" if known else ""))
     reads = reads.strip()
     if not reads:
         what = "the source file path" if kind == "extract" else "the table it reads"

@@ -128,6 +128,8 @@ def test_setting_depends_on_replaces_a_block_list_or_adds_a_flow_list() -> None:
     (lambda s: s.add_step("orders_clean", "transform", reads="feed_orders"), "two steps are named `orders_clean`"),
     (lambda s: s.remove_step("feed_orders"), "reads table `feed_orders`, which no step produces"),
     (lambda s: s.add_step("2bad", "transform", reads="feed_orders"), "not a valid step name"),
+    (lambda s: s.add_step("scores", "python", reads="feed_orders"), "the editor does not add python steps"),
+    (lambda s: s.add_step("scores", "pyhton", reads="feed_orders"), "unknown step kind `pyhton`"),
     (lambda s: s.remove_step("nope"), "no step named `nope`"),
 ])
 def test_a_change_that_makes_the_pipeline_invalid_is_refused_and_nothing_changes(session: DagSession, change,
