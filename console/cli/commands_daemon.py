@@ -20,19 +20,30 @@ def daemon(
         typer.Option("--port", help="HTTP port on the configured host (default: daemon.http.port in flowdeck.yaml; 0 picks a free one).",
                      show_default=False),
     ] = None,
+    log_format: Annotated[
+        Optional[str],
+        typer.Option("--log-format", help="text, or json: one JSON object a line, for the daemon and its workers "
+                     "(default: logging.format in flowdeck.yaml).", show_default=False),
+    ] = None,
 ) -> None:
     """Run schedules, file triggers and queued runs in the foreground until SIGTERM or Ctrl-C.
 
-    Logs to stderr and to .flowdeck/logs/daemon.log. One daemon per project: a second one
+    Logs to stderr and to .flowdeck/logs/daemon.log (and to journald or syslog: `logging:` in
+    flowdeck.yaml, docs/operations.md). One daemon per project: a second one
     exits with code 4 naming the first. On SIGTERM it starts nothing new, lets running steps
     finish (up to daemon.shutdown_grace), and exits 0. See docs/daemon.md.
 
     Example: `flowdeck daemon` (or under systemd: docs/flowdeck.service)
     """
     from flowdeck.engine.daemon.daemon import Daemon
+    from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.engine.project.config.logs import LOG_FORMATS
 
+    if log_format is not None and log_format not in LOG_FORMATS:
+        raise FlowdeckError(f"unknown log format {log_format!r}", hint=f"use one of {', '.join(LOG_FORMATS)}")
     ws = workspace(ctx, source="daemon")  # its runs are role-checked and audited as the daemon's
-    raise typer.Exit(Daemon(ws.project, ws.ledger, submit=ws.submit, resume=ws.resume, port=port).run())
+    raise typer.Exit(Daemon(ws.project, ws.ledger, submit=ws.submit, resume=ws.resume, port=port,
+                            log_format=log_format).run())
 
 
 @app.command()

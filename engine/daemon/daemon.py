@@ -8,12 +8,10 @@ watchdog and the HTTP server run in their own threads but only hand work to it (
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import queue
 import signal
 import socket
-import sys
 import threading
 import time
 import uuid
@@ -33,6 +31,7 @@ from flowdeck.engine.daemon.watch import Watchers
 from flowdeck.engine.daemon.workers import Resume, WorkerPool, resume_abandoned
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.governance.audit import AuditAnchoring, anchor_file
+from flowdeck.engine.logs import configure_logging
 from flowdeck.engine.masking import mask
 from flowdeck.engine.plan.planner import build_plan
 from flowdeck.engine.project.project import PIPELINE_FILE, Project
@@ -54,21 +53,6 @@ log = logging.getLogger("flowdeck.daemon")
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
-def setup_logging(logs_dir: Path, level: int = logging.INFO) -> None:
-    """Log to stderr and to ``logs/daemon.log`` (rotated at 10 MB, 5 kept)."""
-    formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    root = logging.getLogger("flowdeck")
-    root.setLevel(level)
-    root.handlers.clear()
-    root.propagate = False
-    to_stderr = logging.StreamHandler(sys.stderr)
-    to_file = logging.handlers.RotatingFileHandler(logs_dir / LOG_FILE, maxBytes=10 << 20, backupCount=5)
-    for handler in (to_stderr, to_file):
-        handler.setFormatter(formatter)
-        root.addHandler(handler)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-
-
 class Daemon:
     """``flowdeck daemon``: everything the project does while nobody is watching.
 
@@ -78,11 +62,12 @@ class Daemon:
     """
 
     def __init__(self, project: Project, ledger: Ledger, *, submit: Submit, resume: Resume,
-                 port: int | None = None) -> None:
+                 port: int | None = None, log_format: str | None = None) -> None:
         self.project = project
         self.ledger = ledger
         self.submit = submit
         self.resume = resume
+        self.log_format = log_format or self.project.config.logging.format  # its workers log the same way
         settings = self.project.config.daemon
         self.host = settings.http.host
         self.port = settings.http.port if port is None else port
@@ -106,7 +91,8 @@ class Daemon:
         """Run until SIGTERM or SIGINT; return the exit code (0 after a clean stop)."""
         self.project.ensure_runtime_dirs()
         os.chdir(self.project.root)  # relative file names in SQL mean the project's files (see confinement.py)
-        setup_logging(self.project.logs_dir)
+        configure_logging(self.project.config.logging, log_file=self.project.logs_dir / LOG_FILE,
+                          log_format=self.log_format)
         lock = ProjectLock(self.project.runtime_dir)
         lock.acquire()  # raises DaemonAlreadyRunning naming the holder
         try:
@@ -124,7 +110,7 @@ class Daemon:
         self.schedules = Schedules(ledger, self.submit, self._wakeups)
         self.watchers = Watchers(self.project, ledger, self.submit, self.metrics)
         self.pool = WorkerPool(self.project, ledger, self.project.config.daemon.workers, self.metrics,
-                               self._run_finished)
+                               self._run_finished, log_format=self.log_format)
         self.sender = SenderThread(self.project, ledger)
         self.anchoring = AuditAnchoring(ledger, anchor_file(self.project))
         every = self.project.config.daemon.connection_checks
@@ -417,4 +403,4 @@ def _settled(modified_at: float) -> bool:
     return modified_at <= time.time() - RELOAD_SETTLE_SECONDS
 
 
-__all__ = ["Daemon", "LEASE_STALE_SECONDS", "last_errors", "setup_logging"]
+__all__ = ["Daemon", "LEASE_STALE_SECONDS", "last_errors"]

@@ -22,6 +22,7 @@ from typing import Any
 
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.plan.slots import build_trigger, describe_schedule, schedule_identity
+from flowdeck.engine.logs import run_fields
 from flowdeck.engine.project.config.pipeline import Schedule
 from flowdeck.engine.run.submit import Submitted
 from flowdeck.engine.run.trigger_keys import schedule_key
@@ -180,7 +181,8 @@ class Schedules:
         record = submitted.record
         ledger.record_tick(pipeline, slot, "submitted", run_id=record.run_id)
         if submitted.created:
-            log.info("%s: slot %s queued run %s", pipeline, iso(slot), record.run_id)
+            log.info("%s: slot %s queued run %s", pipeline, iso(slot), record.run_id,
+                     extra=run_fields(record.run_id, pipeline, event="run.queued"))
         return record.run_id
 
     def report(self) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.daemon.schedules import Submit
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.logs import run_fields
 from flowdeck.engine.project.config.pipeline import FileTrigger
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.trigger_keys import file_key
@@ -282,7 +283,8 @@ class Watchers:
             self.metrics.file_events.labels(watch.pipeline, "accepted").inc()
             self.ledger.log(record.run_id, f"file {relative} ({digest[:12]}…) started this run",
                                       kind="file.accepted", payload={"file": relative, "sha256": digest})
-            log.info("pipeline %s: file %s queued run %s", watch.pipeline, relative, record.run_id)
+            log.info("pipeline %s: file %s queued run %s", watch.pipeline, relative, record.run_id,
+                     extra=run_fields(record.run_id, watch.pipeline, event="run.queued"))
             return
         self.metrics.file_events.labels(watch.pipeline, "duplicate").inc()
         self.ledger.log(None, f"file {relative} of {watch.pipeline} has the content of run {record.run_id}; "

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.logs import run_fields
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.launch import spawn_worker
 from flowdeck.engine.run.processes import process_identity
@@ -47,10 +48,11 @@ class WorkerPool:
     """Runs queued runs in worker processes, at most ``size`` at once."""
 
     def __init__(self, project: Project, ledger: Ledger, size: int, metrics: DaemonMetrics,
-                 on_finished: Callable[[RunRecord], None]) -> None:
+                 on_finished: Callable[[RunRecord], None], *, log_format: str | None = None) -> None:
         self.project = project
         self.ledger = ledger
         self.size = size
+        self.log_format = log_format
         self.metrics = metrics
         self.on_finished = on_finished
         self._workers: dict[str, _Worker] = {}
@@ -81,7 +83,7 @@ class WorkerPool:
                 busy.add(run.pipeline)
 
     def _start(self, run: RunRecord) -> bool:
-        process = spawn_worker(self.project, run.run_id, claimed_by_parent=True)
+        process = spawn_worker(self.project, run.run_id, claimed_by_parent=True, log_format=self.log_format)
         claimed = self.ledger.claim_run(run.run_id, pid=process.pid, process_started=process_identity(process.pid))
         assert process.stdin is not None
         try:
@@ -99,7 +101,8 @@ class WorkerPool:
         slot = run.options.get("scheduled_for")
         if run.trigger_kind == "schedule" and isinstance(slot, (int, float)) and claimed_run.started_at:
             self.metrics.schedule_delay.labels(run.pipeline).observe(max(claimed_run.started_at - slot, 0.0))
-        log.info("run %s of %s started in worker pid %d", run.run_id, run.pipeline, process.pid)
+        log.info("run %s of %s started in worker pid %d", run.run_id, run.pipeline, process.pid,
+                 extra=run_fields(run.run_id, run.pipeline, event="run.started"))
         return True
 
     def _reap(self) -> None:
@@ -126,7 +129,8 @@ class WorkerPool:
         if run is None:
             return
         log.log(logging.INFO if run.status == "succeeded" else logging.WARNING, "run %s of %s %s%s", run.run_id,
-                run.pipeline, run.status, f": {run.error.splitlines()[0]}" if run.error else "")
+                run.pipeline, run.status, f": {run.error.splitlines()[0]}" if run.error else "",
+                extra=run_fields(run.run_id, run.pipeline, event=f"run.{run.status}"))
         self.on_finished(run)
 
     def shutdown(self, grace: float, hurry: Callable[[], bool]) -> None:

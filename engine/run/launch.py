@@ -9,13 +9,15 @@ import sys
 from flowdeck.engine.project.project import Project
 
 
-def spawn_worker(project: Project, run_id: str, *, claimed_by_parent: bool = False) -> subprocess.Popen[bytes]:
+def spawn_worker(project: Project, run_id: str, *, claimed_by_parent: bool = False,
+                 log_format: str | None = None) -> subprocess.Popen[bytes]:
     """Start a worker process for a queued run, logging to ``logs/worker-<run>.log``.
 
     With ``claimed_by_parent`` the worker waits for one line on its stdin, then executes the
     run only if the ledger says it was claimed for the worker's pid, and dies with its parent.
     The master key, when this process has it in its environment, is withheld from the worker's
     environment and written first on its stdin.
+    ``log_format`` (text, json) overrides ``logging.format`` (the daemon's ``--log-format``).
     """
     from flowdeck.engine.secrets.store import withheld_master_key
 
@@ -27,6 +29,8 @@ def spawn_worker(project: Project, run_id: str, *, claimed_by_parent: bool = Fal
     environment, key = withheld_master_key()  # the run's SQL must not find the master key in its environment
     if key:
         command[3:3] = ["--master-key-on-stdin"]
+    if log_format is not None:
+        command[3:3] = ["--log-format", log_format]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command,

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="wait for the parent (the daemon, pid PID) to claim the run for this process")
     parser.add_argument("--master-key-on-stdin", action="store_true",
                         help="read the master key from the first line of stdin (never from the environment)")
+    parser.add_argument("--log-format", choices=("text", "json"),
+                        help="text or json log lines (default: logging.format in flowdeck.yaml)")
     parser.add_argument("run_id")
     arguments = parser.parse_args(argv)
     stops = _StopRequests()  # before the slow imports: a stop request must never be lost
@@ -51,12 +53,18 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=stops.listen, args=(sys.stdin,), name="control", daemon=True).start()
     from flowdeck.engine.workspace import Workspace
     from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.engine.logs import configure_logging
     from flowdeck.engine.masking import mask
     from flowdeck.engine.run.executor import RunExecutor
+    from flowdeck.engine.run.run_log import RunLog
 
     try:
         workspace = Workspace.open(arguments.project)
-        executor = RunExecutor(workspace.project, workspace.ledger)
+        # stderr is logs/worker-<run>.log; journald and syslog, when configured, get the same records
+        configure_logging(workspace.project.config.logging, log_format=arguments.log_format)
+        run = workspace.ledger.get_run(arguments.run_id)
+        observer = RunLog(arguments.run_id, run.pipeline) if run is not None else None
+        executor = RunExecutor(workspace.project, workspace.ledger, observer=observer)
         stops.hand_to(executor)
         status = workspace.execute(arguments.run_id, claimed=arguments.claimed_by_parent is not None,
                                    executor=executor)

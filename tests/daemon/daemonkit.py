@@ -63,7 +63,8 @@ steps:
 class Daemon:
     """A `flowdeck daemon` subprocess."""
 
-    def __init__(self, root: Path, log_name: str = "daemon-stderr.log", *, open_files: int | None = None) -> None:
+    def __init__(self, root: Path, log_name: str = "daemon-stderr.log", *, args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None, open_files: int | None = None) -> None:
         self.root = root
         self.stderr_path = root / log_name
         self._stderr = open(self.stderr_path, "ab")
@@ -72,8 +73,9 @@ class Daemon:
             if open_files is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
-        self.process = subprocess.Popen([FLOWDECK, "--project", str(root), "daemon"], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=self._stderr, preexec_fn=limit_open_files)
+        self.process = subprocess.Popen([FLOWDECK, "--project", str(root), "daemon", *args], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=self._stderr, preexec_fn=limit_open_files,
+                                        env={**os.environ, **env} if env else None)
 
     @property
     def pid(self) -> int:

@@ -12,6 +12,7 @@ from flowdeck.engine.project.config.console import ConsoleConfig
 from flowdeck.engine.project.config.daemon import DaemonConfig
 from flowdeck.engine.project.config.fields import Identifier, Model
 from flowdeck.engine.project.config.lineage import LineageConfig
+from flowdeck.engine.project.config.logs import LoggingConfig
 from flowdeck.engine.project.config.monitoring import MonitoringConfig
 from flowdeck.engine.project.config.security import RetentionConfig, RolesConfig, SecurityConfig
 from flowdeck.engine.project.config.spark import SparkConfig
@@ -69,6 +70,11 @@ class ProjectConfig(Model):
     console: ConsoleConfig = Field(
         default_factory=ConsoleConfig, description="the operator console",
         examples=[{"theme": "ansi"}],
+    )
+    logging: LoggingConfig = Field(
+        default_factory=LoggingConfig, description="the daemon's and its workers' log lines: text or JSON, "
+        "forwarded to journald or syslog (docs/operations.md)",
+        examples=[{"format": "json", "syslog": "udp://127.0.0.1:514"}],
     )
     monitoring: MonitoringConfig = Field(
         default_factory=MonitoringConfig, description="what is measured while runs execute (docs/monitoring.md)",
