@@ -32,11 +32,12 @@ $(STAMP): $(BASE)
 # What the test suite uses beyond Python, installed from Debian packages when missing:
 # tmux (the console's end-to-end tests, the installed wheel's console), git (the wheel test builds
 # from the checkout's files), sqlite3, curl and jq (the operator guide's examples), the PostgreSQL
-# server binaries (the connector tests start throwaway clusters) and Java 17+ (Spark in master
-# mode; Debian 12 ships 17).
+# server binaries (the connector tests start throwaway clusters), Java 17+ (Spark in master
+# mode; Debian 12 ships 17) and Chromium (the web console's test drives it headless through Playwright,
+# which cannot download a browser of its own here).
 tools:
 	@missing=""; \
-	for tool in tmux git sqlite3 curl jq; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	for tool in tmux git sqlite3 curl jq chromium; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \

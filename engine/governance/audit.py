@@ -33,7 +33,7 @@ from flowdeck.state.records import iso
 if TYPE_CHECKING:
     from flowdeck.engine.project.project import Project
 
-SOURCES = ("cli", "console", "daemon", "http")
+SOURCES = ("cli", "console", "daemon", "http", "web")  # web: a console session in a browser
 # run, cancel, resume, rollback, edit, secret.set, secret.delete, schedule.change, login, prune, audit.pruned
 ANCHOR_FILE = "audit-anchors.jsonl"
 ANCHOR_FILE_WHERE = "the daemon's anchor file"

@@ -44,10 +44,12 @@ ACTIONS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class Identity:
-    """Who is acting: an OS user name and the names of their groups."""
+    """Who is acting: an OS user name and the names of their groups; or, with ``role``, someone whose
+    role was decided elsewhere (a daemon token's, a web console session's: docs/security.md)."""
 
     user: str
     groups: frozenset[str] = frozenset()
+    role: str | None = None
 
     @classmethod
     def current(cls) -> Identity:
@@ -76,13 +78,21 @@ def _listed(identity: Identity, members: list[str]) -> bool:
 
 
 def role_of(identity: Identity, roles: RolesConfig | None) -> str:
-    """The role of ``identity``: the highest it is listed under, else the default; admin without ``roles:``."""
+    """The role of ``identity``: the one it carries, else the highest it is listed under, else the default;
+    admin without ``roles:``."""
+    if identity.role is not None:
+        return identity.role
     if roles is None:
         return "admin"
     for role, members in (("admin", roles.admins), ("operator", roles.operators), ("viewer", roles.viewers)):
         if _listed(identity, members):
             return role
     return roles.default
+
+
+def at_most(role: str, ceiling: str) -> str:
+    """The lesser of two roles (a web session never does more than the user serving it)."""
+    return role if RANK[role] <= RANK[ceiling] else ceiling
 
 
 def allows(role: str, action: str) -> bool:

@@ -50,6 +50,8 @@ class Skip:
 
 
 SKIPPED: tuple[Skip, ...] = (
+    Skip("console.md", r"^flowdeck console --web\b", "serves browsers until Ctrl-C: tests/console/test_console_web.py "
+         "drives it with a real Chromium"),
     Skip("console.md", r"^flowdeck console\b", "full-screen app: needs a terminal (tests/console drive it in tmux and Pilot)"),
     Skip("cli.md", r"^flowdeck console\b", "full-screen app: needs a terminal (tests/console drive it in tmux and Pilot)"),
     Skip("README.md", r"^\.venv/bin/flowdeck console\b", "full-screen app: needs a terminal (tests/console)"),

@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import Field
 
-from flowdeck.engine.project.config.fields import Duration, Model, SecretReference
+from flowdeck.engine.project.config.fields import Duration, Identifier, Model, SecretReference
+
+Role = Literal["viewer", "operator", "admin"]
+
+
+class RoleToken(Model):
+    """A bearer token that acts with a role: to trigger runs (POST /runs) or open the web console."""
+
+    token: SecretReference = Field(
+        description="the token, as a reference to a secret (`flowdeck secrets set NAME --generate`)",
+        examples=["${secret:CI_RUNS_TOKEN}"],
+    )
+    role: Role = Field(
+        description="what requests carrying it may do: viewer (read), operator (also run, cancel), admin",
+        examples=["operator"],
+    )
 
 
 class HttpConfig(Model):
-    """Where the daemon serves /healthz, /readyz, /status and /metrics."""
+    """Where the daemon serves /healthz, /readyz, /status, /metrics and /runs, and who may ask."""
 
     host: str = Field(
         default="127.0.0.1", description="address to listen on; loopback unless you mean otherwise",
@@ -25,6 +41,12 @@ class HttpConfig(Model):
         description="bearer token every endpoint but /healthz requires; needed to bind beyond loopback "
         "(e.g. ${secret:DAEMON_HTTP_TOKEN}, see docs/security.md)",
         examples=["${secret:DAEMON_HTTP_TOKEN}"],
+    )
+    tokens: dict[Identifier, RoleToken] = Field(
+        default_factory=dict,
+        description="named tokens that act with a role: POST /runs needs one whose role may run; they also read "
+        "every endpoint, and open the web console (see docs/security.md); the name is the actor in the audit log",
+        examples=[{"ci": {"token": "${secret:CI_RUNS_TOKEN}", "role": "operator"}}],
     )
 
 
