@@ -23,7 +23,7 @@ from flowdeck.engine.alerts.rules import DaemonHealth, evaluate_periodic
 from flowdeck.engine.alerts.sender import SenderThread
 from flowdeck.engine.daemon.connections import ConnectionChecks
 from flowdeck.engine.daemon.http import HttpEndpoint, Routes
-from flowdeck.engine.daemon.http_auth import http_token
+from flowdeck.engine.daemon.http_auth import allowed_networks, http_token
 from flowdeck.engine.daemon.lease import LEASE_HEARTBEAT_SECONDS, LEASE_STALE_SECONDS, ProjectLock
 from flowdeck.engine.daemon.metrics import DaemonMetrics
 from flowdeck.engine.daemon.schedules import Schedules, Submit
@@ -106,7 +106,8 @@ class Daemon:
         self.http_ledger = Ledger(self.project.ledger_path, redact=mask)
         self.metrics = DaemonMetrics(self.http_ledger)
         self.http = HttpEndpoint(self.host, self.port, Routes(self.health, self.ready, self.status, self.metrics.render),
-                                 token=http_token(self.project, self.host))  # refuses beyond loopback without one
+                                 token=http_token(self.project, self.host),  # refuses beyond loopback without one
+                                 allow=allowed_networks(self.project))
         self.schedules = Schedules(ledger, self.submit, self._wakeups)
         self.watchers = Watchers(self.project, ledger, self.submit, self.metrics)
         self.pool = WorkerPool(self.project, ledger, self.project.config.daemon.workers, self.metrics,

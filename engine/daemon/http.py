@@ -6,6 +6,10 @@ not a thread. The endpoint bounds what it holds open (at the cap, the oldest con
 sending its request is dropped; fresh ones wait in the kernel's queue), how long a request may take to arrive and to be answered, and how
 often /status and /metrics are computed (once a second at most, in two worker threads, on
 their own ledger connection). A client that goes away is logged at debug level only.
+
+Who may ask: ``daemon.http.allow`` is checked first, from the connection's address, so a client
+outside it gets 403 whatever it sends (its token is never looked at); then the token rule of
+``http_auth.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from flowdeck.engine.daemon.http_auth import authorized
+from flowdeck.engine.daemon.http_auth import Network, address_allowed, authorized
 from flowdeck.engine.errors import FlowdeckError
 
 log = logging.getLogger("flowdeck.daemon.http")
@@ -80,12 +84,14 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.peer: Any = None
+        self.allowed = False  # daemon.http.allow admits its address
         self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.peer = transport.get_extra_info("peername")
+        self.allowed = self.peer is not None and address_allowed(self.peer[0], self.endpoint._allow)
         self.endpoint._reading[self] = time.monotonic()
         self._deadline = self.endpoint._loop.call_later(REQUEST_SECONDS, self.drop, "its request took too long")
 
@@ -126,9 +132,11 @@ class _Connection(asyncio.Protocol):
 class HttpEndpoint:
     """An HTTP server bound to ``host:port`` (port 0: a free one), served from a thread of its own."""
 
-    def __init__(self, host: str, port: int, routes: Routes, *, token: str | None = None) -> None:
+    def __init__(self, host: str, port: int, routes: Routes, *, token: str | None = None,
+                 allow: tuple[Network, ...] | None = None) -> None:
         self._routes = routes
         self._token = token
+        self._allow = allow  # None: every address may connect
         self._status = _Cached(lambda: json.dumps(routes.status(), indent=2, default=str).encode(), CACHE_SECONDS)
         self._metrics = _Cached(routes.metrics, CACHE_SECONDS)
         try:
@@ -226,6 +234,9 @@ class HttpEndpoint:
 
     async def _answer_connection(self, connection: _Connection, head: bytes) -> None:
         try:
+            if not connection.allowed:  # before anything of the request is looked at, its token included
+                connection.send(403, TEXT, b"forbidden: this address may not connect\n")
+                return
             connection.send(*await self._answer(head))
         except Exception:  # a bug must not kill the endpoint
             log.exception("HTTP request from %s failed", connection.peer)
@@ -274,7 +285,7 @@ def _probe(ok: bool, reasons: list[str]) -> tuple[int, str, bytes]:
 
 
 def _response(code: int, content_type: str, body: bytes) -> bytes:
-    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
               500: "Internal Server Error", 503: "Service Unavailable"}.get(code, "")
     head = (f"HTTP/1.1 {code} {reason}\r\nServer: flowdeck\r\nContent-Type: {content_type}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")

@@ -36,6 +36,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def allowed_networks(project: Project) -> tuple[Network, ...] | None:
+    """``daemon.http.allow`` as networks; None when every address may connect."""
+    allow = project.config.daemon.http.allow
+    return None if allow is None else tuple(ipaddress.ip_network(entry, strict=False) for entry in allow)
+
+
+def address_allowed(address: str, networks: tuple[Network, ...] | None) -> bool:
+    """Whether a client at ``address`` may talk to the endpoint at all (checked before its token)."""
+    if networks is None:
+        return True
+    try:
+        client = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(client, ipaddress.IPv6Address) and client.ipv4_mapped is not None:
+        client = client.ipv4_mapped  # an IPv4 client of a dual-stack socket
+    return any(client in network for network in networks)
+
+
 def http_token(project: Project, host: str) -> str | None:
     """The token requests must carry when the daemon binds ``host``; ``None`` on loopback without one.
 

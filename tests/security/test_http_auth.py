@@ -73,3 +73,16 @@ def test_the_daemon_endpoint_enforces_the_token(project: Path, monkeypatch: pyte
         assert get(f"{base}/metrics", TOKEN) == 200
     finally:
         endpoint.stop()
+
+
+@pytest.mark.parametrize("address, allowed", [("10.20.3.4", True), ("10.21.0.1", False), ("::ffff:10.20.0.9", True),
+                                              ("2001:db8::1", True), ("2001:db9::1", False), ("fe80::1%eth0", False),
+                                              ("not-an-address", False)])
+def test_the_allowlist_matches_addresses_and_networks_of_both_families(address: str, allowed: bool) -> None:
+    import ipaddress
+
+    from flowdeck.engine.daemon.http_auth import address_allowed
+
+    networks = (ipaddress.ip_network("10.20.0.0/16"), ipaddress.ip_network("2001:db8::/32"))
+    assert address_allowed(address, networks) is allowed
+    assert address_allowed(address, None)  # no allowlist: everyone

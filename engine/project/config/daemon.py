@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from flowdeck.engine.project.config.fields import Duration, Identifier, Model, SecretReference
 
@@ -48,6 +49,22 @@ class HttpConfig(Model):
         "every endpoint, and open the web console (see docs/security.md); the name is the actor in the audit log",
         examples=[{"ci": {"token": "${secret:CI_RUNS_TOKEN}", "role": "operator"}}],
     )
+    allow: list[str] | None = Field(
+        default=None,
+        description="addresses (CIDR) that may connect; any other gets 403 before its token is looked at; "
+        "everyone when omitted",
+        examples=[["10.20.0.0/16", "127.0.0.1/32"]],
+    )
+
+    @field_validator("allow")
+    @classmethod
+    def _networks(cls, value: list[str] | None) -> list[str] | None:
+        for entry in value or []:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an address or a network such as 10.20.0.0/16 or ::1/128") from None
+        return value
 
 
 class DaemonConfig(Model):
