@@ -157,7 +157,9 @@ class Workspace:
         raise Forbidden(
             f"{self.user} is {roles.with_article(self.role)} in this project; {roles.describe(action)}{on} "
             f"needs the {needed} role",
-            hint=f"ask an admin to add you (or one of your groups, as @group) to roles.{needed}s in flowdeck.yaml",
+            hint=f"ask an admin to add you (or one of your groups, as @group) to roles.{needed}s in flowdeck.yaml"
+            if self.identity.role is None else f"its role is set where it is defined (daemon.http.tokens); "
+            f"{needed} or above may do this",
         )
 
     def audit(self, action: str, target: str | None = None, *, outcome: str = "ok",

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from flowdeck.console.cli.app import app, workspace
 from flowdeck.console.cli.output import err, out, plain, print_json, status_text
+
+if TYPE_CHECKING:
+    from flowdeck.engine.daemon.http_runs import SubmitAs
+    from flowdeck.engine.governance.roles import Identity
+    from flowdeck.engine.project.project import Project
+    from flowdeck.state import RunRecord
 
 EXIT_UNHEALTHY = 1
 
@@ -43,7 +49,25 @@ def daemon(
         raise FlowdeckError(f"unknown log format {log_format!r}", hint=f"use one of {', '.join(LOG_FORMATS)}")
     ws = workspace(ctx, source="daemon")  # its runs are role-checked and audited as the daemon's
     raise typer.Exit(Daemon(ws.project, ws.ledger, submit=ws.submit, resume=ws.resume, port=port,
-                            log_format=log_format).run())
+                            log_format=log_format, submit_as=http_submitter(ws.project)).run())
+
+
+def http_submitter(project: Project) -> SubmitAs:
+    """The front door's submit for whoever a daemon token stands for (POST /runs): each request
+    opens the project's ledger as that identity, from ``http``, so it is role-checked and audited
+    like a CLI run."""
+    from flowdeck.engine.workspace import Workspace
+
+    def submit_as(identity: Identity, pipeline: str, params: dict[str, str],
+                  request_id: str | None) -> tuple[RunRecord, bool]:
+        door = Workspace(project, source="http", identity=identity)
+        try:
+            record, created = door.submit(pipeline, params, request_id=request_id)
+            return record, created
+        finally:
+            door.close()
+
+    return submit_as
 
 
 @app.command()

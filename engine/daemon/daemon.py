@@ -23,7 +23,8 @@ from flowdeck.engine.alerts.rules import DaemonHealth, evaluate_periodic
 from flowdeck.engine.alerts.sender import SenderThread
 from flowdeck.engine.daemon.connections import ConnectionChecks
 from flowdeck.engine.daemon.http import HttpEndpoint, Routes
-from flowdeck.engine.daemon.http_auth import allowed_networks, http_token
+from flowdeck.engine.daemon.http_auth import allowed_networks, http_tokens
+from flowdeck.engine.daemon.http_runs import HttpRuns, SubmitAs
 from flowdeck.engine.daemon.lease import LEASE_HEARTBEAT_SECONDS, LEASE_STALE_SECONDS, ProjectLock
 from flowdeck.engine.daemon.metrics import DaemonMetrics
 from flowdeck.engine.daemon.schedules import Schedules, Submit
@@ -58,15 +59,18 @@ class Daemon:
 
     ``submit`` and ``resume`` are how it asks for runs: the front door's own, on a workspace opened
     with source "daemon", so scheduled, file-triggered and resumed runs are role-checked and audited
-    like any other. Everything else it does through the project, the ledger and the run lifecycle.
+    like any other. ``submit_as`` is the front door's submit for whoever a daemon token stands for
+    (POST /runs); without it the daemon serves no /runs. Everything else it does through the
+    project, the ledger and the run lifecycle.
     """
 
     def __init__(self, project: Project, ledger: Ledger, *, submit: Submit, resume: Resume,
-                 port: int | None = None, log_format: str | None = None) -> None:
+                 port: int | None = None, log_format: str | None = None, submit_as: SubmitAs | None = None) -> None:
         self.project = project
         self.ledger = ledger
         self.submit = submit
         self.resume = resume
+        self.submit_as = submit_as
         self.log_format = log_format or self.project.config.logging.format  # its workers log the same way
         settings = self.project.config.daemon
         self.host = settings.http.host
@@ -105,8 +109,10 @@ class Daemon:
         # HTTP reads on a connection of its own: a scrape never holds the lock the main loop writes under
         self.http_ledger = Ledger(self.project.ledger_path, redact=mask)
         self.metrics = DaemonMetrics(self.http_ledger)
-        self.http = HttpEndpoint(self.host, self.port, Routes(self.health, self.ready, self.status, self.metrics.render),
-                                 token=http_token(self.project, self.host),  # refuses beyond loopback without one
+        runs = HttpRuns(self.http_ledger, self.submit_as) if self.submit_as is not None else None
+        self.http = HttpEndpoint(self.host, self.port,
+                                 Routes(self.health, self.ready, self.status, self.metrics.render, runs=runs),
+                                 token=http_tokens(self.project, self.host),  # refuses beyond loopback without one
                                  allow=allowed_networks(self.project))
         self.schedules = Schedules(ledger, self.submit, self._wakeups)
         self.watchers = Watchers(self.project, ledger, self.submit, self.metrics)
