@@ -6,6 +6,12 @@ A file is taken once its size and modification time have not changed for the tri
 second run, whatever its name and however often it is dropped. Events are hints: at start,
 whenever a folder comes back and every ``RESCAN_SECONDS``, the folder itself is listed, so
 files that arrived while the daemon was down (or whose events were lost) are found too.
+
+With ``batch:`` a trigger gathers the files it takes into micro-batches (``batches.py``) and
+starts one run a batch, keyed by the set of contents. Before a file joins a batch the ledger is
+asked whether its content already went into a run; only this daemon takes files (one daemon per
+project, and one thread of it), so asking and then queueing cannot race, and a file is in
+exactly one run even when the daemon was killed between queueing a batch and archiving its files.
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowdeck.engine.daemon.batches import BatchWindow, TakenFile, batch_options
 from flowdeck.engine.daemon.schedules import Submit
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.logs import run_fields
 from flowdeck.engine.project.config.pipeline import FileTrigger
 from flowdeck.engine.project.project import Project
-from flowdeck.engine.run.trigger_keys import file_key
+from flowdeck.engine.run.trigger_keys import batch_key, file_key
 from flowdeck.engine.steps.input_files import sha256_of
 from flowdeck.state import Ledger, RunRecord
 
@@ -74,6 +81,11 @@ class FolderWatch:
     seen: dict[Path, tuple[Signature, str]] = field(default_factory=dict)  # path → (signature, sha256)
     last_rescan: float = 0.0
     last_check: float = 0.0
+    window: BatchWindow | None = None  # with ``batch:``, the files waiting for their batch
+
+    def __post_init__(self) -> None:
+        if self.trigger.batch is not None and self.window is None:
+            self.window = BatchWindow(self.trigger.batch)
 
     def matches(self, path: Path) -> bool:
         """Whether a path is a direct child of the folder whose name matches a pattern."""
@@ -89,6 +101,7 @@ class FolderWatch:
             "archive": str(self.archive) if self.archive else None,
             "watching": self.watch is not None,
             "settling": len(self.pending),
+            "batch": self.window.describe() if self.window is not None else None,
             "problem": self.problem,
         }
 
@@ -163,6 +176,8 @@ class Watchers:
                     if watch.matches(path):
                         self._note(watch, path, now)
                 self._settle(watch, now)
+                if watch.window is not None:
+                    self._start_batches(watch, watch.window.due(now))
 
     def _on_event(self, event: FileSystemEvent) -> None:
         """Called on watchdog's thread: only remember which paths changed."""
@@ -244,6 +259,7 @@ class Watchers:
 
     def _settle(self, watch: FolderWatch, now: float) -> None:
         settle = watch.trigger.settle.total_seconds()
+        taken: list[tuple[Path, str, Signature]] = []
         for path, pending in list(watch.pending.items()):
             signature = file_signature(path)
             if signature is None:
@@ -265,10 +281,26 @@ class Watchers:
                 continue
             del watch.pending[path]
             watch.seen[path] = (signature, digest)
-            self._take(watch, path, digest)
+            taken.append((path, digest, signature))
+        if not taken:
+            return
+        # contents that already went into a run: one question for all of them (a rescan at start may
+        # find hundreds of files that were processed before and are still there, unarchived)
+        known = self.ledger.file_runs(watch.pipeline, [digest for _, digest, _ in taken])
+        for path, digest, signature in sorted(taken):  # files settled together go in the order of their names
+            record = known.get(digest)
+            if watch.window is not None:
+                self._gather(watch, watch.window, TakenFile(path, self._relative(path), digest, signature, now), record)
+            elif record is not None and "files" in record.options:  # in a batch (the trigger had `batch:` then)
+                self._duplicate(watch, path, digest, record)
+            else:
+                self._take(watch, path, digest)
+
+    def _relative(self, path: Path) -> str:
+        return os.path.relpath(path, self.project.root)
 
     def _take(self, watch: FolderWatch, path: Path, digest: str) -> None:
-        relative = os.path.relpath(path, self.project.root)
+        relative = self._relative(path)
         try:
             record, new = self.submit(
                 watch.pipeline, {}, trigger_kind="file", trigger_key=file_key(watch.pipeline, digest),
@@ -286,6 +318,11 @@ class Watchers:
             log.info("pipeline %s: file %s queued run %s", watch.pipeline, relative, record.run_id,
                      extra=run_fields(record.run_id, watch.pipeline, event="run.queued"))
             return
+        self._duplicate(watch, path, digest, record)
+
+    def _duplicate(self, watch: FolderWatch, path: Path, digest: str, record: RunRecord) -> None:
+        """A file whose content already went into ``record``: recorded, no new run; archived once that run succeeded."""
+        relative = self._relative(path)
         self.metrics.file_events.labels(watch.pipeline, "duplicate").inc()
         self.ledger.log(None, f"file {relative} of {watch.pipeline} has the content of run {record.run_id}; "
                         "no new run", kind="file.duplicate", payload={"file": relative, "sha256": digest,
@@ -295,19 +332,68 @@ class Watchers:
         if record.status == "succeeded":
             self._archive(watch, path, digest)
 
+    # -- micro-batches -------------------------------------------------------------------------
+
+    def _gather(self, watch: FolderWatch, window: BatchWindow, taken: TakenFile, record: RunRecord | None) -> None:
+        """Put a settled file into its trigger's batch window, unless its content already went into a run."""
+        window.forget(taken.path)  # its earlier content, if it changed before its batch started
+        if record is not None:
+            self._duplicate(watch, taken.path, taken.sha256, record)
+            return
+        held = window.add(taken)
+        if held is not None:
+            self.metrics.file_events.labels(watch.pipeline, "duplicate").inc()
+            log.info("pipeline %s: file %s has the content of %s, already in the next batch; not taken twice",
+                     watch.pipeline, taken.relative, held.relative)
+
+    def _start_batches(self, watch: FolderWatch, batches: list[list[TakenFile]]) -> None:
+        """Queue one run for each batch that is due (full, or its oldest file waited ``max_wait``)."""
+        for batch in batches:
+            # a file changed or removed since it was hashed is not the content that was taken: a changed
+            # one is settling again and joins a later batch
+            members = [taken for taken in batch if file_signature(taken.path) == taken.signature]
+            if not members:
+                continue
+            try:
+                record, new = self.submit(
+                    watch.pipeline, {}, trigger_kind="file",
+                    trigger_key=batch_key(watch.pipeline, [taken.sha256 for taken in members]),
+                    options=batch_options(members),
+                )
+            except FlowdeckError as error:
+                for taken in members:  # taken again at the next rescan, the pipeline may be fixed by then
+                    watch.seen.pop(taken.path, None)
+                self.metrics.file_events.labels(watch.pipeline, "error").inc(len(members))
+                log.error("pipeline %s: a batch of %d files could not be queued: %s", watch.pipeline, len(members),
+                          error.what)
+                continue
+            if not new:  # this very set was queued before: each file is a duplicate of that run
+                for taken in members:
+                    self._duplicate(watch, taken.path, taken.sha256, record)
+                continue
+            self.metrics.file_events.labels(watch.pipeline, "accepted").inc(len(members))
+            for taken in members:
+                self.ledger.log(
+                    record.run_id, f"file {taken.relative} ({taken.sha256[:12]}…) is in this run's batch of "
+                    f"{len(members)}", kind="file.accepted", payload={"file": taken.relative, "sha256": taken.sha256})
+            log.info("pipeline %s: a batch of %d files queued run %s", watch.pipeline, len(members), record.run_id,
+                     extra=run_fields(record.run_id, watch.pipeline, event="run.queued"))
+
     # -- after a run ---------------------------------------------------------------------------
 
     def run_finished(self, run: RunRecord) -> None:
-        """Archive the file that started a run, once the run has succeeded (if it is unchanged)."""
+        """Archive the files that started a run (one, or a batch), once the run has succeeded (if unchanged)."""
         if run.trigger_kind != "file" or run.status != "succeeded":
             return
-        path = self.project.resolve_path(str(run.options.get("file", "")))
-        digest = str(run.options.get("sha256", ""))
-        for watch in self._watches.get(run.pipeline, []):
-            if watch.archive is not None and path.parent == watch.folder:
-                seen = watch.seen.get(path)
-                if seen is not None and seen[1] == digest and file_signature(path) == seen[0]:
-                    self._archive(watch, path, digest)
+        files = run.options.get("files") or [{"file": run.options.get("file", ""), "sha256": run.options.get("sha256", "")}]
+        for entry in files:
+            path = self.project.resolve_path(str(entry.get("file", "")))
+            digest = str(entry.get("sha256", ""))
+            for watch in self._watches.get(run.pipeline, []):
+                if watch.archive is not None and path.parent == watch.folder:
+                    seen = watch.seen.get(path)
+                    if seen is not None and seen[1] == digest and file_signature(path) == seen[0]:
+                        self._archive(watch, path, digest)
 
     def _archive(self, watch: FolderWatch, path: Path, digest: str) -> None:
         if watch.archive is None:

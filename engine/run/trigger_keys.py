@@ -1,11 +1,14 @@
 """Trigger keys: what makes two requests "the same run". The ledger starts one run per key.
 
 A manual request carries a request id chosen by the caller (a retried script sends the same
-one); a schedule fires once per slot; a file trigger fires once per file content; a run is
-resumed once. Keys name the pipeline, so the same id in two pipelines is two runs.
+one); a schedule fires once per slot; a file trigger fires once per file content (or once per
+micro-batch of contents); a run is resumed once. Keys name the pipeline, so the same id in two pipelines is two runs.
 """
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
 
 from flowdeck.state.records import iso
 
@@ -23,6 +26,12 @@ def schedule_key(pipeline: str, slot: float) -> str:
 def file_key(pipeline: str, sha256: str) -> str:
     """A file-triggered run: the content that landed (the same bytes under another name are the same)."""
     return f"file:{pipeline}:{sha256}"
+
+
+def batch_key(pipeline: str, sha256s: Iterable[str]) -> str:
+    """A micro-batch of file contents: the set of them, so the same batch asked for twice is one run."""
+    members = hashlib.sha256("\n".join(sorted(set(sha256s))).encode()).hexdigest()
+    return f"files:{pipeline}:{members}"
 
 
 def resume_key(parent_run_id: str) -> str:

@@ -134,6 +134,27 @@ class Schedule(Model):
         return self
 
 
+class FileBatch(Model):
+    """Micro-batches: one run for the files that land together instead of one run a file."""
+
+    max_files: int = Field(
+        default=100, ge=1, le=10_000, description="a batch is started as soon as it holds this many files",
+        examples=[50],
+    )
+    max_wait: Duration = Field(
+        default=timedelta(seconds=30),
+        description="at the latest, a batch is started this long after its first file was taken (settled)",
+        examples=["30s"],
+    )
+
+    @field_validator("max_wait")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() <= 0:
+            raise ValueError("max_wait must be longer than 0s (a batch of one file a run needs no batch)")
+        return value
+
+
 class FileTrigger(Model):
     """Start a run when files matching ``patterns`` land in ``folder``."""
 
@@ -149,6 +170,10 @@ class FileTrigger(Model):
     archive: str | None = Field(
         default=None, description="move processed files here, relative to the project",
         examples=["archive/orders"],
+    )
+    batch: FileBatch | None = Field(
+        default=None, description="start one run for the files that land within a window (micro-batches); "
+        "one run a file when omitted", examples=[{"max_files": 50, "max_wait": "30s"}],
     )
 
 
