@@ -21,8 +21,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flowdeck.engine.errors import FlowdeckError
-from flowdeck.engine.plan.slots import build_trigger, describe_schedule, schedule_identity
 from flowdeck.engine.logs import run_fields
+from flowdeck.engine.plan.slots import build_trigger, describe_schedule, schedule_identity
 from flowdeck.engine.project.config.pipeline import Schedule
 from flowdeck.engine.run.submit import Submitted
 from flowdeck.engine.run.trigger_keys import schedule_key
