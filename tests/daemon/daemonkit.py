@@ -74,7 +74,10 @@ class Daemon:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
         self.process = subprocess.Popen([FLOWDECK, "--project", str(root), "daemon", *args], stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=self._stderr, preexec_fn=limit_open_files,
+                                        stdout=subprocess.DEVNULL, stderr=self._stderr,
+                                        # only when asked: a preexec_fn makes Popen fork the test process, and one
+                                        # that has loaded grpc aborts in the child (epoll_wait: Bad file descriptor)
+                                        preexec_fn=limit_open_files if open_files is not None else None,
                                         env={**os.environ, **env} if env else None)
 
     @property
