@@ -22,7 +22,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 from textual.message_pump import MessagePump
-from textual.worker import Worker
+from textual.worker import Worker, get_current_worker
 
 from flowdeck.console.tui.actions import ACTION_NAMES, BY_ID, DESCRIPTION_OF, GLOBAL, PERMISSIONS, bindings, command_specs, help_sections, is_refused
 from flowdeck.console.tui.commands import ConsoleCommands
@@ -162,7 +162,9 @@ class FlowdeckConsole(App[None]):
                     return
                 self.post_message(EngineFailed(title, None, f"internal error: {type(error).__name__}: {error}"))
                 return
-            if message is not None:
+            # a job an exclusive group replaced still runs to its end in its thread: its result is stale
+            # (a DAG drawn before the daemon's state was known), and must not land after the new one's
+            if message is not None and not get_current_worker().is_cancelled:
                 target.post_message(message)
 
         return target.run_worker(work, thread=True, group=group, exclusive=exclusive, exit_on_error=False,
