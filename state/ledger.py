@@ -50,6 +50,8 @@ from flowdeck.state.records import (
     RunRecord,
     ScheduleTick,
     StepRecord,
+    StepVersion,
+    UNCHANGED,
     Watermark,
 )
 from flowdeck.state.schema import MIGRATIONS, RUN_DURATION_BOUNDS, SCHEMA_VERSION, rebuild_rollups
@@ -528,18 +530,24 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger):
         transient: bool | None = None,
         commit: CommitRecord | None = None,
         export: ExportRecord | None = None,
+        version: StepVersion | None = None,
     ) -> None:
         """Mark a step succeeded, failed, skipped or canceled, with its row count or error.
 
-        A publish's commit marker (and the incremental state it carried) and a load step's
-        export are recorded in the same transaction as the step's success.
+        A publish's commit marker (and the incremental state it carried), a load step's export
+        and the fingerprint of what the step was run from (``version``) are recorded in the same
+        transaction as the step's success.
         """
         now = time.time()
         with self._write() as db:
             db.execute(
-                "UPDATE steps SET status = ?, ended_at = ?, rows_out = ?, error = ? WHERE run_id = ? AND step = ?",
-                (status, now, rows, self._redact(error) if error else None, run_id, step),
+                "UPDATE steps SET status = ?, ended_at = ?, rows_out = ?, error = ?, fingerprint = ? "
+                "WHERE run_id = ? AND step = ?",
+                (status, now, rows, self._redact(error) if error else None,
+                 version.fingerprint if version is not None and status == StepStatus.SUCCEEDED else None, run_id, step),
             )
+            if version is not None and status == StepStatus.SUCCEEDED:
+                self._insert_version(db, version, now)
             if status in (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.CANCELED):  # a skipped step never started
                 db.execute(
                     "UPDATE step_attempts SET status = ?, ended_at = ?, transient = ?, error = ? "
@@ -562,17 +570,35 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger):
             self._event(db, run_id, f"step.{status}", f"{step} {status}{detail}", step=step, level=level,
                         payload=payload, ts=now)
 
-    def step_reused(self, run_id: str, step: str, *, from_run: str, rows: int | None) -> None:
-        """Mark a step done without running it: run ``from_run`` already published its output."""
+    def step_reused(self, run_id: str, step: str, *, from_run: str, rows: int | None, reason: str | None = None,
+                    version: StepVersion | None = None) -> None:
+        """Mark a step done without running it: run ``from_run`` already published its output.
+
+        ``reason`` is ``unchanged`` when nothing the step depends on changed since (its fingerprint,
+        ``version``, is the current output's); None when a resume takes what its parent did.
+        """
         now = time.time()
         with self._write() as db:
             db.execute(
-                "UPDATE steps SET status = 'succeeded', started_at = ?, ended_at = ?, rows_out = ?, reused_from = ? "
-                "WHERE run_id = ? AND step = ?",
-                (now, now, rows, from_run, run_id, step),
+                "UPDATE steps SET status = 'succeeded', started_at = ?, ended_at = ?, rows_out = ?, reused_from = ?, "
+                "reuse_reason = ?, fingerprint = coalesce(?, fingerprint) WHERE run_id = ? AND step = ?",
+                (now, now, rows, from_run, reason, version.fingerprint if version else None, run_id, step),
             )
-            self._event(db, run_id, "step.reused", f"{step} reused: run {from_run} already completed it", step=step,
-                        payload={"from_run": from_run, "rows": rows}, ts=now)
+            if version is not None:
+                self._insert_version(db, version, now)
+            message = (f"{step} unchanged: nothing it depends on changed since run {from_run}" if reason == UNCHANGED
+                       else f"{step} reused: run {from_run} already completed it")
+            self._event(db, run_id, "step.reused", message, step=step,
+                        payload={"from_run": from_run, "rows": rows, **({"reason": reason} if reason else {})}, ts=now)
+
+    @staticmethod
+    def _insert_version(db: sqlite3.Connection, version: StepVersion, now: float) -> None:
+        """Remember what a fingerprint was made of (once per fingerprint)."""
+        db.execute(
+            "INSERT OR IGNORE INTO step_versions (fingerprint, pipeline, step, detail_json, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (version.fingerprint, version.pipeline, version.step, json.dumps(version.detail, sort_keys=True), now),
+        )
 
     # -- commits, reconciliation and incremental state ------------------------------------------
 
@@ -580,14 +606,17 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger):
         """Insert a commit and its state rows unless the ledger has it already; whether it was new."""
         inserted = db.execute(
             """INSERT OR IGNORE INTO commits (warehouse_id, seq, run_id, step, output, kind, data_run_id, base_run_id,
-                                              rows, checksum, committed_at, recorded_at, reconciled, requested_by)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                              rows, checksum, committed_at, recorded_at, reconciled, requested_by,
+                                              fingerprint)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (commit.warehouse_id, commit.seq, commit.run_id, commit.step, commit.output, commit.kind,
              commit.data_run_id, commit.base_run_id, commit.rows, commit.checksum, commit.committed_at, now,
-             int(commit.reconciled), commit.requested_by),
+             int(commit.reconciled), commit.requested_by, commit.version.fingerprint if commit.version else None),
         ).rowcount == 1
         if not inserted:
             return False
+        if commit.version is not None:
+            self._insert_version(db, commit.version, now)
         key = (commit.warehouse_id, commit.seq, commit.run_id, commit.output)
         db.executemany(
             "INSERT INTO input_files (warehouse_id, seq, run_id, output, path, size, mtime_ns, sha256) "
@@ -631,9 +660,10 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger):
                                                                         "to_run": marker.data_run_id}, ts=now)
                     continue
                 changed = db.execute(
-                    "UPDATE steps SET status = 'succeeded', rows_out = ?, error = NULL, ended_at = coalesce(ended_at, ?) "
-                    "WHERE run_id = ? AND step = ? AND status != 'succeeded'",
-                    (marker.rows, now, marker.run_id, marker.step),
+                    "UPDATE steps SET status = 'succeeded', rows_out = ?, error = NULL, ended_at = coalesce(ended_at, ?), "
+                    "fingerprint = coalesce(?, fingerprint) WHERE run_id = ? AND step = ? AND status != 'succeeded'",
+                    (marker.rows, now, marker.version.fingerprint if marker.version else None, marker.run_id,
+                     marker.step),
                 ).rowcount
                 if changed:
                     self._event(db, marker.run_id, "step.reconciled",
@@ -758,11 +788,61 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger):
 
     def known_sha256(self, path: str, size: int, mtime_ns: int) -> str | None:
         """The content hash recorded for a file with this path, size and modification time, if any."""
-        rows = self._query(
-            "SELECT sha256 FROM input_files WHERE path = ? AND size = ? AND mtime_ns = ? ORDER BY rowid DESC LIMIT 1",
-            (path, size, mtime_ns),
-        )
+        rows = self._query("SELECT sha256 FROM file_checksums WHERE path = ? AND size = ? AND mtime_ns = ?",
+                           (path, size, mtime_ns))
+        if not rows:
+            rows = self._query(
+                "SELECT sha256 FROM input_files WHERE path = ? AND size = ? AND mtime_ns = ? ORDER BY rowid DESC LIMIT 1",
+                (path, size, mtime_ns),
+            )
         return rows[0]["sha256"] if rows else None
+
+    def remember_sha256(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+        """Remember a file's content hash for its current size and modification time (one row a path)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO file_checksums (path, size, mtime_ns, sha256, checked_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                "sha256 = excluded.sha256, checked_at = excluded.checked_at",
+                (path, size, mtime_ns, sha256, time.time()),
+            )
+
+    # -- fingerprints: the versions a run compares its steps with --------------------------------
+
+    def step_version(self, fingerprint: str) -> StepVersion | None:
+        """What a recorded fingerprint was made of."""
+        rows = self._query("SELECT * FROM step_versions WHERE fingerprint = ?", (fingerprint,))
+        if not rows:
+            return None
+        return StepVersion(fingerprint=rows[0]["fingerprint"], pipeline=rows[0]["pipeline"], step=rows[0]["step"],
+                           detail=json.loads(rows[0]["detail_json"]))
+
+    def current_output_commit(self, output: str, warehouse_id: str | None = None) -> CommitRecord | None:
+        """The publish whose data ``output`` holds now (after a rollback: the publish it restored), in
+        ``warehouse_id`` (or the warehouse that committed it last), with the fingerprint it carried."""
+        where, args = ("warehouse_id = ? AND output = ?", (warehouse_id, output)) if warehouse_id else \
+            ("output = ?", (output,))
+        rows = self._query(f"SELECT * FROM commits WHERE {where} ORDER BY committed_at DESC, seq DESC LIMIT 1", args)
+        if not rows:
+            return None
+        newest = CommitRecord.from_row(rows[0])
+        if newest.kind == "rollback":
+            found = self._query("SELECT * FROM commits WHERE warehouse_id = ? AND output = ? AND run_id = ? "
+                                "AND kind = 'publish' ORDER BY seq DESC LIMIT 1",
+                                (newest.warehouse_id, output, newest.data_run_id))
+            if not found:
+                return None
+            newest = CommitRecord.from_row(found[0])
+        return newest
+
+    def last_step_run(self, pipeline: str, step: str) -> StepRecord | None:
+        """The newest succeeded (or unchanged) execution of a pipeline's step that recorded a fingerprint."""
+        rows = self._query(
+            "SELECT steps.* FROM steps JOIN runs USING (run_id) WHERE steps.step = ? AND runs.pipeline = ? "
+            "AND steps.fingerprint IS NOT NULL AND steps.status = 'succeeded' ORDER BY steps.ended_at DESC LIMIT 1",
+            (step, pipeline),
+        )
+        return StepRecord.from_row(rows[0]) if rows else None
 
     def files_of_run(self, run_id: str) -> list[tuple[str, InputFile]]:
         """(output, file) of every input file a run's commits recorded."""

@@ -127,6 +127,8 @@ class StepRecord:
     error: str | None
     reused_from: str | None = None
     engine: str | None = None
+    fingerprint: str | None = None
+    reuse_reason: str | None = None  # "unchanged": nothing it depends on changed; None with reused_from: a resume
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StepRecord:
@@ -138,13 +140,23 @@ class StepRecord:
         """Seconds the step ran (so far, while running)."""
         return elapsed(self.started_at, self.ended_at)
 
+    @property
+    def unchanged(self) -> bool:
+        """Whether the step was not run because nothing that determines its output had changed."""
+        return self.reuse_reason == UNCHANGED
+
+    @property
+    def shown_status(self) -> str:
+        """The status as people and ``show --json`` read it: ``unchanged`` for a step its fingerprint spared."""
+        return UNCHANGED if self.unchanged else str(self.status)
+
     def to_json(self) -> dict[str, Any]:
         """The documented JSON object of a step (``flowdeck show --json``)."""
         return {
             "step": self.step,
             "kind": self.kind,
             "output": self.output,
-            "status": self.status,
+            "status": self.shown_status,
             "attempts": self.attempts,
             "started_at": iso(self.started_at),
             "ended_at": iso(self.ended_at),
@@ -153,6 +165,7 @@ class StepRecord:
             "error": self.error,
             "reused_from": self.reused_from,
             "engine": self.engine,
+            "fingerprint": self.fingerprint,
         }
 
 
@@ -191,6 +204,32 @@ class AttemptRecord:
             "retry_in_seconds": self.retry_in,
             "error": self.error,
         }
+
+
+UNCHANGED = "unchanged"
+"""The shown status (and ``steps.reuse_reason``) of a step reused because its fingerprint had not changed."""
+
+
+@dataclass(frozen=True)
+class StepVersion:
+    """The fingerprint of one step's output and what it was computed from (``detail``: the components'
+    hashes, the normalised SQL, the configuration; see engine/plan/fingerprint.py), as recorded
+    with a publish or a succeeded step."""
+
+    fingerprint: str
+    pipeline: str
+    step: str
+    detail: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object a commit marker carries (under ``state["version"]``)."""
+        return {"fingerprint": self.fingerprint, "pipeline": self.pipeline, "step": self.step, "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StepVersion:
+        """Read back what ``to_json`` wrote."""
+        return cls(fingerprint=str(data["fingerprint"]), pipeline=str(data["pipeline"]), step=str(data["step"]),
+                   detail=dict(data.get("detail") or {}))
 
 
 @dataclass(frozen=True)
@@ -250,6 +289,8 @@ class CommitRecord:
     files: tuple[InputFile, ...] = ()
     watermark: Watermark | None = None
     intervals: tuple[Interval, ...] = ()
+    version: StepVersion | None = None  # what the published output was made from (None: rollbacks, older commits)
+    fingerprint: str | None = None  # the version's fingerprint, as stored in the commits row
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> CommitRecord:
@@ -259,6 +300,7 @@ class CommitRecord:
             output=row["output"], kind=row["kind"], data_run_id=row["data_run_id"], base_run_id=row["base_run_id"],
             rows=row["rows"], checksum=row["checksum"], committed_at=row["committed_at"],
             requested_by=row["requested_by"], reconciled=bool(row["reconciled"]),
+            fingerprint=row["fingerprint"] if "fingerprint" in row.keys() else None,
         )
 
     def to_json(self) -> dict[str, Any]:

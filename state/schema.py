@@ -723,7 +723,35 @@ CREATE INDEX lineage_outbox_due ON lineage_outbox (state, next_attempt_at);
 CREATE INDEX lineage_outbox_by_run ON lineage_outbox (run_id, id);
 """
 
+# Fingerprints (docs/plans.md): each published version, and each succeeded or unchanged step, carries
+# the fingerprint of everything that determined its output; ``step_versions`` keeps, once per
+# fingerprint, what it was made of (the normalised SQL, the configuration, the hash of each
+# component) so a plan can say which part changed. ``reuse_reason`` tells a step reused because
+# nothing changed (``unchanged``) from one a resume took from its parent (NULL). ``file_checksums``
+# remembers the sha256 of every file flowdeck has read by its (path, size, modification time), so
+# an unchanged file is never read again to learn that it is unchanged.
+_FINGERPRINTS = """
+ALTER TABLE commits ADD COLUMN fingerprint TEXT;
+ALTER TABLE steps ADD COLUMN fingerprint TEXT;
+ALTER TABLE steps ADD COLUMN reuse_reason TEXT;
+CREATE INDEX steps_by_fingerprint ON steps (step, ended_at) WHERE fingerprint IS NOT NULL;
+CREATE TABLE step_versions (
+    fingerprint TEXT PRIMARY KEY,
+    pipeline    TEXT NOT NULL,
+    step        TEXT NOT NULL,
+    detail_json TEXT NOT NULL,
+    recorded_at REAL NOT NULL
+);
+CREATE TABLE file_checksums (
+    path       TEXT PRIMARY KEY,
+    size       INTEGER NOT NULL,
+    mtime_ns   INTEGER NOT NULL,
+    sha256     TEXT NOT NULL,
+    checked_at REAL NOT NULL
+);
+"""
+
 MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS,
                          _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS, _AUDIT_ANCHORS, _AGGREGATES, _STEP_STATEMENTS,
-                         _SPILL_SAMPLES, _EXTERNAL_INPUTS, _LINEAGE_OUTBOX]
+                         _SPILL_SAMPLES, _EXTERNAL_INPUTS, _LINEAGE_OUTBOX, _FINGERPRINTS]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -39,6 +39,16 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
+def run_options(*, engine: str | None, force: bool) -> dict[str, object] | None:
+    """The options a run is submitted with from the command line (None: the defaults)."""
+    options: dict[str, object] = {}
+    if engine:
+        options["engine"] = engine
+    if force:
+        options["force"] = True
+    return options or None
+
+
 @app.command()
 def run(
     ctx: typer.Context,
@@ -71,8 +81,14 @@ def run(
         Optional[str],
         typer.Option("--engine", "-e", help="Run on duckdb or spark (default: `engine:` in flowdeck.yaml, else duckdb)."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run every step, even those whose fingerprint says nothing changed.")
+    ] = False,
 ) -> None:
     """Run a pipeline and show its progress step by step.
+
+    Steps whose fingerprint equals their current output's are `unchanged`: reused, not run
+    (`flowdeck plan` shows what would run and why; docs/plans.md).
 
     Prints the run id. Exit code 0 when the run succeeds, 1 when it fails, 2 on bad input
     (including SQL the Spark lint refuses, with `--engine spark`), 4 when the warehouse stayed
@@ -90,9 +106,9 @@ def run(
         raise ParamError(f"unknown engine {engine!r}", hint="use duckdb or spark")
     ws = workspace(ctx)
     if resume is not None:
-        if param or from_step or request_id or reprocess or engine:
+        if param or from_step or request_id or reprocess or engine or force:
             raise ParamError("--resume continues a run as it was (on the same engine); it takes no --param, --from, "
-                             "--request-id, --reprocess or --engine", hint="drop those options, or start a new run instead")
+                             "--request-id, --reprocess, --engine or --force", hint="drop those options, or start a new run instead")
         submitted = ws.resume(resume)
         record, new = submitted
         if pipeline is not None and pipeline != record.pipeline:
@@ -105,7 +121,7 @@ def run(
             raise ParamError("which pipeline? give its name, or --resume RUN_ID",
                              hint="for example `flowdeck run daily_sales`; list them with `flowdeck pipelines`")
         submitted = ws.submit(pipeline, parse_params(param or []), request_id=request_id, from_step=from_step,
-                              reprocess=reprocess, options={"engine": engine} if engine else None)
+                              reprocess=reprocess, options=run_options(engine=engine, force=force))
         record, new = submitted
     if not new and record.status != "queued":
         err().print(f"run {record.run_id} was already started for this request ({record.status}); "
@@ -295,7 +311,8 @@ def show(
     if record.params:
         console.print("params " + ", ".join(f"{k}={v}" for k, v in record.params.items()))
     chosen = [f"from step {record.options['from_step']}" if record.options.get("from_step") else "",
-              "reprocessing all input" if record.options.get("reprocess") else ""]
+              "reprocessing all input" if record.options.get("reprocess") else "",
+              "forced (every step run)" if record.options.get("force") else ""]
     if any(chosen):
         console.print("options " + ", ".join(item for item in chosen if item))
     engines = sorted({step.engine for step in steps if step.engine})
@@ -307,7 +324,8 @@ def show(
         table.add_column(column, justify="right" if column in numeric else "left")
     for view in metrics.steps:
         step = view.record
-        status = status_text("reused") + f" [dim]({step.reused_from})[/]" if step.reused_from else status_text(step.status)
+        status = status_text(step.shown_status if step.unchanged else "reused") + f" [dim]({step.reused_from})[/]" \
+            if step.reused_from else status_text(step.status)
         if view.progress is not None:
             status += f" {view.progress:.0f}%"
         moved = (view.bytes_in or 0) + (view.bytes_out or 0)

@@ -31,6 +31,7 @@ STATUS_STYLE = {
     "warned": ("!", "yellow"),
     "skipped": ("-", "dim"),
     "reused": ("↺", "cyan"),
+    "unchanged": ("=", "dim"),
     "canceled": ("⊘", "magenta"),
     "abandoned": ("☠", "red"),
 }

@@ -73,8 +73,11 @@ class RunProgress:
                 line.status, line.started = "running", line.started or now
             elif update.kind == "step.retrying" and update.message:
                 err().print(f"[yellow]{update.message}[/]")
+            elif update.kind == "plan.changes" and update.message:
+                for text in update.message.splitlines():
+                    (self._live.console if self._live is not None else err()).print(f"[dim]plan:[/] {plain(text)}")
             elif update.kind == "step.reused" and line:
-                line.status, line.rows = "reused", update.rows
+                line.status, line.rows = update.status or "reused", update.rows
                 if not self._interactive:
                     self._print_line(line)
             elif update.kind.startswith("step.") and line:

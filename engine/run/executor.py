@@ -28,6 +28,8 @@ from flowdeck.engine.connectors.failures import ConnectionFailed
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import EXIT_RUN_FAILED, CheckFailed, FlowdeckError, PlanError, SqlError, StepFailed, WarehouseBusy
 from flowdeck.engine.masking import mask
+from flowdeck.engine.plan.changes import StepChange, export_intact, plan_changes, plan_lines
+from flowdeck.engine.plan.fingerprint import table_tokens, version_of
 from flowdeck.engine.plan.planner import Plan, PlannedStep
 from flowdeck.engine.project.config.steps import LoadStep, Retries
 from flowdeck.engine.project.project import Project
@@ -42,8 +44,8 @@ from flowdeck.engine.secrets import resolve_values
 from flowdeck.engine.steps.check_queries import CheckQuery
 from flowdeck.engine.steps.context import StepContext, StepResult
 from flowdeck.engine.steps.dispatch import bytes_moved, run_step
-from flowdeck.engine.steps.input_files import sha256_of
 from flowdeck.state import Ledger, LedgerError, RunRecord
+from flowdeck.state.records import UNCHANGED
 from flowdeck.state.status import RunStatus, StepStatus
 
 HEARTBEAT_SECONDS = 2.0
@@ -53,8 +55,8 @@ HEARTBEAT_SECONDS = 2.0
 class RunUpdate:
     """What the executor tells an in-process observer (the foreground CLI display)."""
 
-    kind: str  # plan, step.started, step.succeeded, step.failed, step.skipped, step.reused, step.retrying,
-    #            check, waiting, note, run.finished
+    kind: str  # plan, plan.changes, step.started, step.succeeded, step.failed, step.skipped, step.reused,
+    #            step.retrying, check, waiting, note, run.finished (step.reused: status "unchanged" when by fingerprint)
     step: str | None = None
     rows: int | None = None
     message: str | None = None
@@ -95,6 +97,8 @@ class RunExecutor:
         self._step_threads: dict[str, int] = {}  # running step → the thread running it (for query progress)
         self._rows: dict[str, int | None] = {}  # finished step → its row count (the next steps' rows in)
         self._plan: Plan | None = None
+        self._changes: dict[str, StepChange] = {}  # what the fingerprints say of each step (engine/plan/changes.py)
+        self._published: set[str] = set()  # steps of this run that wrote something (a commit, a file)
 
     def drain(self, reason: str) -> None:
         """Start no more steps; running ones finish. A run cut short this way ends ``abandoned``,
@@ -147,13 +151,19 @@ class RunExecutor:
                     heartbeat.backend = self._backend = backend
                     self._prepare(run, backend)
                     selected, reused = self._select(run, plan)
+                    unchanged = self._unchanged(run, plan, prepared.params, engine, backend, selected, reused)
                     self.ledger.add_steps(run.run_id, [(plan.steps[n].name, plan.steps[n].kind, plan.steps[n].output)
                                                        for n in selected])
                     self.observer(RunUpdate(kind="plan", message=",".join(selected)))
+                    if self._changes:
+                        self.observer(RunUpdate(kind="plan.changes", message="\n".join(
+                            plan_lines(self._changes, [n for n in selected if n not in reused]))))
                     for name, (from_run, rows) in reused.items():
                         self.ledger.step_reused(run.run_id, name, from_run=from_run, rows=rows)
                         self.observer(RunUpdate(kind="step.reused", step=name, rows=rows, message=from_run))
-                    to_run = [plan.steps[name] for name in selected if name not in reused]
+                    for name in unchanged:
+                        self._record_unchanged(run.run_id, self._changes[name])
+                    to_run = [plan.steps[name] for name in selected if name not in reused and name not in unchanged]
                     self._require_upstream_tables(plan, set(selected), to_run, backend)
                     failures = self._run_steps(run, plan, to_run, backend, params)
                 finally:
@@ -285,14 +295,52 @@ class RunExecutor:
 
     def _export_intact(self, run_id: str, step: str) -> bool:
         """Whether the file a load step wrote is still there, byte for byte."""
-        exports = self.ledger.exports_of(run_id, step)
-        if not exports:
-            return False
-        path = self.project.resolve_path(exports[-1].path)
-        try:
-            return path.is_file() and sha256_of(path) == exports[-1].sha256
-        except OSError:
-            return False
+        return export_intact(self.project, self.ledger, run_id, step)
+
+    # -- fingerprints: steps nothing changed for -------------------------------------------------
+
+    def _unchanged(self, run: RunRecord, plan: Plan, params: dict[str, Any], engine: str, backend: Backend,
+                   selected: list[str], reused: dict[str, tuple[str, int | None]]) -> list[str]:
+        """Judge every step by its fingerprint (kept for recording them); return the selected steps the run
+        reuses because nothing they depend on changed. A resumed run runs what its parent left, as before."""
+        self._changes = plan_changes(self.project, self.ledger, plan, params, force=bool(run.options.get("force")),
+                                     engine=engine, warehouse_id=backend.warehouse_id())
+        if run.options.get("resume_of"):
+            return []
+        runs: set[str] = set()
+        for name in selected:  # plan order: a step upstream of another comes first
+            change, step = self._changes[name], plan.steps[name]
+            if name not in reused and (change.runs or step.upstream & runs or not self._output_present(step, backend)):
+                runs.add(name)
+        return [name for name in selected if name not in reused and name not in runs]
+
+    @staticmethod
+    def _output_present(step: PlannedStep, backend: Backend) -> bool:
+        """An unchanged step is reused only while its table is still in the warehouse."""
+        return step.output is None or backend.table_exists(step.output)
+
+    def _record_unchanged(self, run_id: str, change: StepChange) -> None:
+        assert change.previous_run is not None, "an unchanged step has a current output"
+        self.ledger.step_reused(run_id, change.step, from_run=change.previous_run, rows=change.rows, reason=UNCHANGED,
+                                version=change.version)
+        self.observer(RunUpdate(kind="step.reused", step=change.step, rows=change.rows, message=change.previous_run,
+                                status=UNCHANGED))
+
+    def _version_now(self, context: StepContext, step: PlannedStep) -> StepChange | None:
+        """The step's fingerprint with the tables it reads as they are now (its upstream steps have run) put
+        where its publish finds it; the step's change when that makes it unchanged after all (the steps
+        upstream it ran for wrote nothing new), else None."""
+        change = self._changes.get(step.name)
+        plan = self._plan
+        if change is None or change.parts is None or plan is None:
+            return None
+        version = version_of(plan.name, step.name, change.parts,
+                             table_tokens(self.ledger, change.parts.reads, context.warehouse_id))
+        context.versions[step.name] = version
+        if change.upstream_only and version.fingerprint == change.previous_fingerprint and \
+                not (step.upstream & self._published) and self._output_present(step, context.backend):
+            return replace(change, status=UNCHANGED, reasons=(), version=version, fingerprint=version.fingerprint)
+        return None
 
     def _require_upstream_tables(self, plan: Plan, selected: set[str], to_run: list[PlannedStep],
                                  backend: Backend) -> None:
@@ -360,6 +408,10 @@ class RunExecutor:
         """Run one step, retrying transient failures; record each attempt and the outcome."""
         run_id = context.run_id
         policy = self._retries(step)
+        if (unchanged := self._version_now(context, step)) is not None:
+            self._record_unchanged(run_id, unchanged)
+            self._rows[step.name] = unchanged.rows
+            return StepResult(rows=unchanged.rows)
         while True:
             attempt = self.ledger.step_started(run_id, step.name, engine=context.backend.name)
             self.observer(RunUpdate(kind="step.started", step=step.name))
@@ -411,8 +463,10 @@ class RunExecutor:
         if result.note:
             payload["note"] = result.note
         commit = commit_record(result.commit, context.warehouse_id) if result.commit is not None else None
+        if result.commit is not None or result.export is not None:
+            self._published.add(step.name)
         self.ledger.step_finished(run_id, step.name, StepStatus.SUCCEEDED, rows=result.rows, payload=payload,
-                                  commit=commit, export=result.export)
+                                  commit=commit, export=result.export, version=context.versions.get(step.name))
         self.observer(RunUpdate(kind="step.succeeded", step=step.name, rows=result.rows, message=result.note))
         return result
 

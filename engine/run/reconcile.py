@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flowdeck.engine.backends.base import Backend, CommitMarker
 from flowdeck.state import Ledger
-from flowdeck.state.records import CommitRecord, InputFile, Interval, Watermark
+from flowdeck.state.records import CommitRecord, InputFile, Interval, StepVersion, Watermark
 
 
 def commit_record(marker: CommitMarker, warehouse_id: str, *, reconciled: bool = False,
@@ -36,6 +36,8 @@ def commit_record(marker: CommitMarker, warehouse_id: str, *, reconciled: bool =
         files=tuple(InputFile(f["path"], int(f["size"]), int(f["mtime_ns"]), f["sha256"]) for f in state.get("files", ())),
         watermark=Watermark(mark["column"], mark["value"], mark["value_type"]) if mark else None,
         intervals=tuple(Interval(i["column"], i["start"], i["end"]) for i in state.get("intervals", ())),
+        # the fingerprint travels in the marker, so a crash before the ledger heard of the publish keeps it
+        version=StepVersion.from_json(state["version"]) if state.get("version") else None,
     )
 
 

@@ -46,6 +46,12 @@ class ParsedQuery:
         """The sqlglot tree of the query (parsed on first use when the analysis came from the cache)."""
         return _parse_select(self.text, self.path)
 
+    @cached_property
+    def facts(self) -> dict[str, Any]:
+        """What change detection needs (engine/sql/canonical.py): ``canonical`` text, ``volatile`` calls,
+        ``files`` read directly. Stored in the analysis cache, so an unchanged query needs no sqlglot."""
+        return change_facts(self.tree)
+
 
 def parse_query(text: str, path: Path, cache: AnalysisCache | None = None) -> ParsedQuery:
     """Check and analyse one SELECT from ``text``; syntax errors name the file, line and column.
@@ -54,9 +60,11 @@ def parse_query(text: str, path: Path, cache: AnalysisCache | None = None) -> Pa
     """
     if cache is not None:
         known = cache.get(text)
-        if known is not None:
-            return ParsedQuery(path=path, text=text, tables=frozenset(known["tables"]),
-                               param_uses=tuple(ParamUse(*use) for use in known["params"]))
+        if known is not None and "facts" in known:
+            cached = ParsedQuery(path=path, text=text, tables=frozenset(known["tables"]),
+                                 param_uses=tuple(ParamUse(*use) for use in known["params"]))
+            cached.__dict__["facts"] = known["facts"]
+            return cached
     check_duckdb_syntax(text, path)
     tree = _parse_select(text, path)
     query = ParsedQuery(path=path, text=text, tables=frozenset(tables_read(tree)),
@@ -64,8 +72,16 @@ def parse_query(text: str, path: Path, cache: AnalysisCache | None = None) -> Pa
     query.__dict__["tree"] = tree  # already parsed: spare the cached property the work
     if cache is not None:
         cache.put(text, {"tables": sorted(query.tables),
-                         "params": [[use.name, use.start, use.end, use.line, use.column] for use in query.param_uses]})
+                         "params": [[use.name, use.start, use.end, use.line, use.column] for use in query.param_uses],
+                         "facts": query.facts})
     return query
+
+
+def change_facts(tree: exp.Expr) -> dict[str, Any]:
+    """The canonical text of a query, its non-deterministic calls and the files it reads directly."""
+    from flowdeck.engine.sql.canonical import canonical_sql, file_reads, volatile_calls
+
+    return {"canonical": canonical_sql(tree), "volatile": volatile_calls(tree), "files": file_reads(tree)}
 
 
 def tables_read(tree: exp.Expr) -> set[str]:

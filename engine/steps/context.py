@@ -11,7 +11,7 @@ from flowdeck.engine.backends.base import Backend, CommitMarker
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.steps.check_queries import CheckQuery
 from flowdeck.state import Ledger
-from flowdeck.state.records import ExportRecord
+from flowdeck.state.records import ExportRecord, StepVersion
 
 
 class CheckRecorder(Protocol):
@@ -47,6 +47,7 @@ class StepContext:
     warehouse_id: str = "none"
     reprocess: bool = False
     pipeline: str = ""
+    versions: dict[str, StepVersion] = field(default_factory=dict)  # step → the fingerprint it runs with
 
     def progress(self, step: str, verb: str) -> Callable[[int, int], None]:
         """A progress report ``(rows, batches)`` written as a ``step.progress`` event: ``N rows <verb> so far``."""

@@ -41,8 +41,12 @@ def publish_checked(context: StepContext, step: PlannedStep, staged: Staged, *, 
     except BaseException:
         context.backend.discard(staged)
         raise
+    state = dict(state or {})
+    version = context.versions.get(step.name)
+    if version is not None:  # the fingerprint is committed with the data it describes
+        state["version"] = version.to_json()
     marker = CommitMarker(run_id=context.run_id, step=step.name, output=step.output, rows=staged.rows,
-                          checksum=staged.checksum, base_run_id=base_run_id, state=state or {})
+                          checksum=staged.checksum, base_run_id=base_run_id, state=state)
     keep = getattr(step.config, "versions", None) or context.project.config.retention.output_versions
     committed = context.backend.publish(staged, step.output, marker, merge=merge, keep_versions=keep)
     payload: dict[str, Any] = {"rows": staged.rows, "table_rows": committed.rows, "checksum": committed.checksum,

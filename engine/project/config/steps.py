@@ -316,6 +316,11 @@ class StepBase(Model):
         default=None, description="retries of transient failures; the project's `defaults.retries` when omitted",
         examples=[{"attempts": 3, "backoff": "10s"}],
     )
+    always_run: bool = Field(
+        default=False, description="run the step every time, even when nothing it depends on changed "
+        "(its fingerprint is the current output's; docs/plans.md)",
+        examples=[True],
+    )
 
 
 class PublishingStep(StepBase):

@@ -1,0 +1,214 @@
+"""What a run of a pipeline would do, step by step, and why: the plan ``flowdeck plan`` shows and the run follows.
+
+Each step's fingerprint (engine/plan/fingerprint.py) is compared with the one recorded with its
+current output (the publish whose data its table holds, or, for a check or a load, its last
+succeeded run). A step is ``unchanged`` when the two are equal, it is deterministic and nothing
+upstream of it runs: the run reuses that output and writes nothing. Otherwise it runs, for the
+reasons given in plain words: ``new``, ``changed`` (which component), ``forced`` (``--force``,
+``always_run``), ``non-deterministic`` (``now()``...), or ``incremental`` (it reads only what is new,
+by its own delta logic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowdeck.engine.plan.fingerprint import StepParts, engine_label, step_parts, table_tokens, version_of
+from flowdeck.engine.plan.planner import Plan, PlannedStep
+from flowdeck.engine.project.checksums import sha256_of
+from flowdeck.engine.project.config.steps import FileTarget, LoadStep
+from flowdeck.engine.project.project import Project
+from flowdeck.state import Ledger
+from flowdeck.state.records import StepVersion
+
+STATUSES = ("new", "changed", "unchanged", "forced", "non-deterministic", "incremental")
+
+
+@dataclass(frozen=True)
+class StepChange:
+    """What a run would do with one step, and why."""
+
+    step: str
+    status: str  # "new" | "changed" | "unchanged" | "forced" | "non-deterministic" | "incremental"
+    reasons: tuple[str, ...]
+    fingerprint: str | None
+    previous_sql: str | None = None  # the canonical SQL of the current version (for the breaking-change classifier)
+    sql: str | None = None  # the canonical SQL the step has now
+    previous_run: str | None = None  # the run whose output is current: what an unchanged step reuses
+    rows: int | None = None  # the current output's rows
+    upstream_only: bool = False  # runs only because steps upstream run: unchanged if they publish nothing new
+    version: StepVersion | None = None  # the fingerprint and what it is made of (with the tables' data as it is now)
+    previous_fingerprint: str | None = None
+    parts: StepParts | None = field(default=None, repr=False, compare=False)  # to fingerprint it again mid-run
+
+    @property
+    def runs(self) -> bool:
+        """Whether the run executes the step."""
+        return self.status != "unchanged"
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON object of one step of a plan (``flowdeck plan --json``)."""
+        return {"step": self.step, "status": self.status, "reasons": list(self.reasons),
+                "fingerprint": self.fingerprint, "previous_run": self.previous_run}
+
+
+@dataclass(frozen=True)
+class _Previous:
+    version: StepVersion | None
+    run_id: str
+    rows: int | None
+    fingerprint: str | None
+
+
+def plan_changes(project: Project, ledger: Ledger, plan: Plan, params: Mapping[str, Any], *, force: bool = False,
+                 engine: str | None = None, warehouse_id: str | None = None) -> dict[str, StepChange]:
+    """Every step of ``plan`` (in plan order) with what a run would do with it and why.
+
+    ``params`` are the run's checked parameters (engine/run/submit.py ``prepare``); ``warehouse_id``
+    names the warehouse whose versions count (None: the one each table was last published in).
+    """
+    engine = engine or project.config.engine
+    changes: dict[str, StepChange] = {}
+    for name in plan.order:
+        step = plan.steps[name]
+        parts = step_parts(project, ledger, plan, step, params, engine)
+        version = version_of(plan.name, name, parts, table_tokens(ledger, parts.reads, warehouse_id))
+        changes[name] = judge(project, ledger, plan, step, parts, version, changes, force=force,
+                              warehouse_id=warehouse_id)
+    return changes
+
+
+def judge(project: Project, ledger: Ledger, plan: Plan, step: PlannedStep, parts: StepParts, version: StepVersion,
+          decided: Mapping[str, StepChange], *, force: bool, warehouse_id: str | None) -> StepChange:
+    """What to do with one step, given what was decided for the steps before it in plan order."""
+    previous = previous_version(ledger, plan, step, warehouse_id)
+    base = {"step": step.name, "fingerprint": version.fingerprint, "sql": parts.sql, "version": version,
+            "parts": parts, "previous_fingerprint": previous.fingerprint if previous else None,
+            "previous_sql": _sql_of(previous.version) if previous else None,
+            "previous_run": previous.run_id if previous else None, "rows": previous.rows if previous else None}
+    if force:
+        return StepChange(status="forced", reasons=("forced",), **base)
+    if step.config.always_run:
+        return StepChange(status="forced", reasons=("always_run: true",), **base)
+    if parts.volatile:
+        return StepChange(status="non-deterministic", reasons=tuple(f"non-deterministic: {why}" for why in parts.volatile),
+                          **base)
+    if previous is None:
+        return StepChange(status="new", reasons=("new step",), **base)
+    reasons: list[str] = []
+    if previous.fingerprint != version.fingerprint:
+        reasons = explain(previous.version, version)
+        if previous.version is None:
+            reasons = ["no fingerprint was recorded with its current output"]
+    running = [up for up in sorted(step.upstream, key=lambda n: plan.steps[n].index)
+               if up in decided and decided[up].runs]
+    stale_reads = [r for r in reasons if r.startswith("upstream ")]
+    if running:
+        reasons = [r for r in reasons if not r.startswith("upstream ")] + \
+            [f"upstream step `{up}` {_verb(decided[up])}" for up in running]
+    if step.incremental:
+        return StepChange(status="incremental",
+                          reasons=tuple(reasons) or ("incremental: reads only what is new since it last ran",), **base)
+    if reasons:
+        own = [r for r in reasons if not r.startswith("upstream step ")]
+        return StepChange(status="changed", reasons=tuple(reasons), upstream_only=not own and not stale_reads,
+                          **base)
+    if isinstance(step.config, LoadStep) and isinstance(step.config.to, FileTarget) and \
+            not export_intact(project, ledger, previous.run_id, step.name):
+        return StepChange(status="changed", reasons=("its output file is missing or was changed",), **base)
+    return StepChange(status="unchanged", reasons=(), **base)
+
+
+def _verb(change: StepChange) -> str:
+    return {"new": "is new", "forced": "is forced", "non-deterministic": "is non-deterministic",
+            "incremental": "is incremental (may read new data)"}.get(change.status, "changed")
+
+
+def _sql_of(version: StepVersion | None) -> str | None:
+    return version.detail.get("sql") if version is not None else None
+
+
+def previous_version(ledger: Ledger, plan: Plan, step: PlannedStep, warehouse_id: str | None) -> _Previous | None:
+    """The version a step's output is now: the publish its table holds, or its last succeeded run (a check,
+    a load). None when it never ran."""
+    if step.output is not None:
+        commit = ledger.current_output_commit(step.output, warehouse_id)
+        if commit is None:
+            return None
+        version = ledger.step_version(commit.fingerprint) if commit.fingerprint else None
+        return _Previous(version=version, run_id=commit.run_id, rows=commit.rows, fingerprint=commit.fingerprint)
+    record = ledger.last_step_run(plan.name, step.name)
+    if record is None or record.fingerprint is None:
+        return None
+    return _Previous(version=ledger.step_version(record.fingerprint), run_id=record.reused_from or record.run_id,
+                     rows=record.rows_out, fingerprint=record.fingerprint)
+
+
+def explain(previous: StepVersion | None, current: StepVersion) -> list[str]:
+    """Which components differ between two versions of a step, in plain words."""
+    if previous is None:
+        return []
+    before, now = previous.detail, current.detail
+    if before.get("format") != now.get("format"):
+        return ["the fingerprint format changed (a new flowdeck)"]
+    old_parts, new_parts = before.get("components", {}), now.get("components", {})
+    reasons: list[str] = []
+    if old_parts.get("sql") != new_parts.get("sql"):
+        reasons.append("SQL changed")
+    if old_parts.get("config") != new_parts.get("config"):
+        reasons.append("configuration changed")
+    if old_parts.get("upstream") != new_parts.get("upstream"):
+        old_up, new_up = before.get("upstream", {}), now.get("upstream", {})
+        for table in sorted(set(old_up) | set(new_up)):
+            if old_up.get(table) != new_up.get(table):
+                reasons.append(f"upstream table `{table}` changed")
+    if old_parts.get("files") != new_parts.get("files"):
+        old_files, new_files = before.get("files", {}), now.get("files", {})
+        for path in sorted(set(old_files) | set(new_files)):
+            if path not in old_files:
+                reasons.append(f"new input file {path}")
+            elif path not in new_files:
+                reasons.append(f"input file {path} is no longer read")
+            elif old_files[path] != new_files[path]:
+                reasons.append(f"input file {path} changed")
+    if old_parts.get("params") != new_parts.get("params"):
+        old_params, new_params = before.get("params", {}), now.get("params", {})
+        for name in sorted(set(old_params) | set(new_params)):
+            if old_params.get(name) != new_params.get(name):
+                reasons.append(f"parameter `{name}` changed")
+    if old_parts.get("engine") != new_parts.get("engine"):
+        reasons.append(f"engine changed (was {before.get('engine')}, now {now.get('engine')})")
+    return reasons
+
+
+def export_intact(project: Project, ledger: Ledger, run_id: str, step: str) -> bool:
+    """Whether the file a load step wrote in run ``run_id`` is still there, byte for byte."""
+    exports = ledger.exports_of(run_id, step)
+    if not exports:
+        return False
+    path = project.resolve_path(exports[-1].path)
+    try:
+        return path.is_file() and sha256_of(path) == exports[-1].sha256
+    except OSError:
+        return False
+
+
+def plan_lines(changes: Mapping[str, StepChange], names: list[str]) -> list[str]:
+    """The compact plan ``flowdeck run`` prints first: a line per step that runs and why, then how many
+    are unchanged."""
+    lines = [f"{name}: {changes[name].status} ({'; '.join(changes[name].reasons)})" if changes[name].reasons
+             else f"{name}: {changes[name].status}" for name in names if changes[name].runs]
+    unchanged = sum(1 for name in names if not changes[name].runs)
+    if unchanged:
+        lines.append(f"{unchanged} step{'s' if unchanged != 1 else ''} unchanged (reused, not run)")
+    return lines
+
+
+def modified_steps(changes: Mapping[str, StepChange]) -> set[str]:
+    """The steps a run would execute: every step that is not unchanged."""
+    return {name for name, change in changes.items() if change.runs}
+
+
+__all__ = ["STATUSES", "StepChange", "engine_label", "explain", "modified_steps", "plan_changes", "plan_lines"]
