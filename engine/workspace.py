@@ -47,6 +47,7 @@ from flowdeck.engine.run.backend_factory import spark_lint
 from flowdeck.engine.run.cancel import cancel_run
 from flowdeck.engine.run.claim import claim
 from flowdeck.engine.run.lookup import find_run
+from flowdeck.engine.run.preview import RunPreview, preview_run
 from flowdeck.engine.run.submit import PreparedRun, Submitted, resume_run, submit_run
 from flowdeck.engine.run.waiting import WarehouseWait
 from flowdeck.engine.secrets import open_store
@@ -187,6 +188,11 @@ class Workspace:
     def plan(self, pipeline: str) -> Plan:
         """Validate one pipeline (YAML, SQL, DAG)."""
         return build_plan(self.project, pipeline)
+
+    def preview(self, pipeline: str, params: dict[str, str] | None = None, *, force: bool = False,
+                engine: str | None = None) -> RunPreview:
+        """What a run of ``pipeline`` would do with each step and why (``flowdeck plan``); nothing runs."""
+        return preview_run(self.project, self.ledger, pipeline, params, force=force, engine=engine)
 
     def validate_all(self) -> dict[str, Plan | FlowdeckError]:
         """Validate every pipeline: each name with its plan, or with the error that makes it invalid."""

@@ -20,6 +20,7 @@ from flowdeck.console.cli import (  # noqa: F401 - registers the commands
     commands_monitor,
     commands_new,
     commands_pipelines,
+    commands_plan,
     commands_plugins,
     commands_recovery,
     commands_retention,

@@ -12,7 +12,7 @@ by its own delta logic).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flowdeck.engine.plan.fingerprint import StepParts, engine_label, step_parts, table_tokens, version_of
@@ -84,19 +84,19 @@ def judge(project: Project, ledger: Ledger, plan: Plan, step: PlannedStep, parts
           decided: Mapping[str, StepChange], *, force: bool, warehouse_id: str | None) -> StepChange:
     """What to do with one step, given what was decided for the steps before it in plan order."""
     previous = previous_version(ledger, plan, step, warehouse_id)
-    base = {"step": step.name, "fingerprint": version.fingerprint, "sql": parts.sql, "version": version,
-            "parts": parts, "previous_fingerprint": previous.fingerprint if previous else None,
-            "previous_sql": _sql_of(previous.version) if previous else None,
-            "previous_run": previous.run_id if previous else None, "rows": previous.rows if previous else None}
+    base = StepChange(step=step.name, status="unchanged", reasons=(), fingerprint=version.fingerprint, sql=parts.sql,
+                      version=version, parts=parts, previous_fingerprint=previous.fingerprint if previous else None,
+                      previous_sql=_sql_of(previous.version) if previous else None,
+                      previous_run=previous.run_id if previous else None, rows=previous.rows if previous else None)
     if force:
-        return StepChange(status="forced", reasons=("forced",), **base)
+        return replace(base, status="forced", reasons=("forced",))
     if step.config.always_run:
-        return StepChange(status="forced", reasons=("always_run: true",), **base)
+        return replace(base, status="forced", reasons=("always_run: true",))
     if parts.volatile:
-        return StepChange(status="non-deterministic", reasons=tuple(f"non-deterministic: {why}" for why in parts.volatile),
-                          **base)
+        return replace(base, status="non-deterministic",
+                       reasons=tuple(f"non-deterministic: {why}" for why in parts.volatile))
     if previous is None:
-        return StepChange(status="new", reasons=("new step",), **base)
+        return replace(base, status="new", reasons=("new step",))
     reasons: list[str] = []
     if previous.fingerprint != version.fingerprint:
         reasons = explain(previous.version, version)
@@ -109,16 +109,15 @@ def judge(project: Project, ledger: Ledger, plan: Plan, step: PlannedStep, parts
         reasons = [r for r in reasons if not r.startswith("upstream ")] + \
             [f"upstream step `{up}` {_verb(decided[up])}" for up in running]
     if step.incremental:
-        return StepChange(status="incremental",
-                          reasons=tuple(reasons) or ("incremental: reads only what is new since it last ran",), **base)
+        return replace(base, status="incremental",
+                       reasons=tuple(reasons) or ("incremental: reads only what is new since it last ran",))
     if reasons:
         own = [r for r in reasons if not r.startswith("upstream step ")]
-        return StepChange(status="changed", reasons=tuple(reasons), upstream_only=not own and not stale_reads,
-                          **base)
+        return replace(base, status="changed", reasons=tuple(reasons), upstream_only=not own and not stale_reads)
     if isinstance(step.config, LoadStep) and isinstance(step.config.to, FileTarget) and \
             not export_intact(project, ledger, previous.run_id, step.name):
-        return StepChange(status="changed", reasons=("its output file is missing or was changed",), **base)
-    return StepChange(status="unchanged", reasons=(), **base)
+        return replace(base, status="changed", reasons=("its output file is missing or was changed",))
+    return base
 
 
 def _verb(change: StepChange) -> str:
