@@ -6,8 +6,12 @@
    aggregate, export to Parquet) run through `flowdeck run` and as hand-written DuckDB SQL in
    one process (bench/hand_sql.py), alternating, each from an empty warehouse. Prints both
    wall times and their ratio, and checks that both produced the same figures.
-2. Start-up: `flowdeck --help`, `flowdeck validate` and a complete `flowdeck run daily_sales`
-   on a copy of the bundled example project.
+2. Unchanged reruns: the same pipeline run again with nothing changed: every step is
+   `unchanged` (its fingerprint is its output's), nothing is read or written; checked from the
+   ledger (no new commit, the input files' checksums taken from the cache) and timed against
+   rerunning the hand-written SQL.
+3. Start-up: `flowdeck --help`, `flowdeck validate`, a complete (`--force`) `flowdeck run
+   daily_sales` and an unchanged rerun of it, on a copy of the bundled example project.
 
 Every figure is a whole process, timed from outside. The machine is often shared, so before
 each run the harness waits (a while) for it to be quiet, and reports how much CPU other
@@ -34,7 +38,8 @@ REPO = HERE.parent
 WORKLOAD = HERE / "workload"
 PROJECT = HERE / "project"
 FLOWDECK = Path(sys.executable).with_name("flowdeck")
-TARGETS = {"ratio": 1.05, "help": 0.3, "validate": 0.5, "run": 0.5}
+TARGETS = {"ratio": 1.05, "help": 0.3, "validate": 0.5, "run": 0.5, "run_unchanged": 0.4, "unchanged": 0.4,
+           "unchanged_speedup": 8.0}
 CORES = os.cpu_count() or 1
 
 
@@ -202,6 +207,50 @@ def bench_pipeline(rounds: int) -> dict[str, object]:
     }
 
 
+def _ledger(query: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    import sqlite3
+
+    connection = sqlite3.connect(PROJECT / ".flowdeck" / "ledger.sqlite")
+    try:
+        return connection.execute(query, args).fetchall()
+    finally:
+        connection.close()
+
+
+def bench_unchanged(runs: int) -> dict[str, object]:
+    """Rerun the pipeline with nothing changed (after one run that published it): every step must be
+    unchanged, no commit made, no input file read to checksum it; timed against the hand-written SQL."""
+    env = child_env()
+    orders, customers = WORKLOAD / "orders.csv", WORKLOAD / "customers.csv"
+    hand_db, hand_out = WORKLOAD / "hand.duckdb", WORKLOAD / "out" / "hand_daily_revenue.parquet"
+    hand_out.parent.mkdir(exist_ok=True)
+    hand_command = [sys.executable, str(HERE / "hand_sql.py"), str(hand_db), str(hand_out), str(orders), str(customers)]
+    flowdeck_command = [str(FLOWDECK), "--project", str(PROJECT), "run", "orders_daily",
+                        "--param", f"orders_csv={orders}", "--param", f"customers_csv={customers}"]
+    timed(flowdeck_command, env=env, cwd=REPO, quiet=False)  # publishes what the reruns find unchanged
+    commits = _ledger("SELECT count(*) FROM commits")
+    checked = _ledger("SELECT path, checked_at FROM file_checksums ORDER BY path")
+    unchanged, hand = Series("flowdeck run, unchanged"), Series("hand-written DuckDB SQL, rerun")
+    for index in range(runs):
+        unchanged.samples.append(timed(flowdeck_command, env=env, cwd=REPO))
+        run_id = _ledger("SELECT run_id FROM runs ORDER BY created_at DESC LIMIT 1")[0][0]
+        statuses = _ledger("SELECT reuse_reason FROM steps WHERE run_id = ?", (run_id,))
+        if any(status != ("unchanged",) for status in statuses):
+            raise SystemExit(f"run {run_id} ran steps: {statuses}")
+        print(f"  rerun {index + 1}: {unchanged.samples[-1].wall:.3f}s", file=sys.stderr)
+    if _ledger("SELECT count(*) FROM commits") != commits:
+        raise SystemExit("an unchanged rerun committed something")
+    if _ledger("SELECT path, checked_at FROM file_checksums ORDER BY path") != checked:
+        raise SystemExit("an unchanged rerun read an input file again to checksum it")
+    for _ in range(min(runs, 3)):
+        _remove_database(hand_db)
+        hand.samples.append(timed(hand_command, env=env, cwd=REPO))
+    return {"unchanged": unchanged.summary(), "hand": hand.summary(),
+            "speedup": round(hand.median() / unchanged.median(), 1),
+            "speedup_cpu": round(statistics.median(s.cpu for s in hand.samples)
+                                 / statistics.median(s.cpu for s in unchanged.samples), 1)}
+
+
 def compare_outputs(first: Path, second: Path) -> dict[str, object]:
     """Row count and totals of both exports; they must agree."""
     import duckdb
@@ -232,7 +281,8 @@ def bench_startup(runs: int) -> dict[str, object]:
         commands = {
             "help": [str(FLOWDECK), "--help"],
             "validate": [*base, "validate"],
-            "run": [*base, "run", "daily_sales"],
+            "run": [*base, "run", "daily_sales", "--force"],  # every step run, as before fingerprints
+            "run_unchanged": [*base, "run", "daily_sales"],  # nothing changed: every step reused
         }
         first = {name: timed(command, env=env, cwd=project, quiet=False).wall
                  for name, command in (("validate", commands["validate"]), ("run", commands["run"]))}
@@ -265,10 +315,21 @@ def report(results: dict[str, dict]) -> str:
         lines.append(f"  ratio     of medians {pipeline['ratio_median']:.3f}  of bests {pipeline['ratio_best']:.3f}  "
                      f"median of rounds {pipeline['ratio_paired_median']:.3f} {pipeline['ratio_paired']}  "
                      f"(target <= {TARGETS['ratio']}: {verdict})")
+    rerun = results.get("unchanged")
+    if rerun:
+        item = rerun["unchanged"]
+        verdict = "ok" if item["wall_median"] <= TARGETS["unchanged"] else "OVER TARGET"
+        lines.append(f"unchanged rerun (every step unchanged, no commit, no input file read): wall median "
+                     f"{item['wall_median']:.3f}s  best {item['wall_best']:.3f}s  cpu {item['cpu_median']:.3f}s  "
+                     f"(target <= {TARGETS['unchanged']}s: {verdict}; others used {item['others_cpu_median']:.2f}s cpu)")
+        verdict = "ok" if rerun["speedup"] >= TARGETS["unchanged_speedup"] else "UNDER TARGET"
+        lines.append(f"  hand-written SQL rerun: wall median {rerun['hand']['wall_median']:.2f}s  cpu "
+                     f"{rerun['hand']['cpu_median']:.2f}s; {rerun['speedup']}x faster by wall, "
+                     f"{rerun['speedup_cpu']}x by cpu (target >= {TARGETS['unchanged_speedup']:g}x: {verdict})")
     startup = results.get("startup")
     if startup:
         lines.append("start-up (example project):")
-        for key in ("help", "validate", "run"):
+        for key in ("help", "validate", "run", "run_unchanged"):
             item = startup[key]
             verdict = "ok" if item["wall_median"] < TARGETS[key] else "OVER TARGET"
             lines.append(f"  {key:<9} wall median {item['wall_median']:.3f}s  best {item['wall_best']:.3f}s  "
@@ -286,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=5_000_000, help="order rows of the workload (default 5,000,000)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the pipeline comparison")
     parser.add_argument("--runs", type=int, default=10, help="timed runs of each start-up command")
-    parser.add_argument("--only", choices=["pipeline", "startup"], help="run one part only")
+    parser.add_argument("--only", choices=["pipeline", "unchanged", "startup"], help="run one part only")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--quiet-wait", type=float, default=QUIET_WAIT,
                         help=f"seconds to wait for a quiet machine before each run (default {QUIET_WAIT:g})")
@@ -297,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         ensure_workload(arguments.rows)
         print("pipeline: hand-written SQL vs flowdeck run ...", file=sys.stderr)
         results["pipeline"] = bench_pipeline(arguments.rounds)
+    if arguments.only in (None, "unchanged"):
+        ensure_workload(arguments.rows)
+        print("unchanged reruns ...", file=sys.stderr)
+        results["unchanged"] = bench_unchanged(arguments.runs)
     if arguments.only in (None, "startup"):
         print("start-up ...", file=sys.stderr)
         results["startup"] = bench_startup(arguments.runs)

@@ -483,9 +483,9 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger):
                 [(run_id, name, kind, output, position) for position, (name, kind, output) in enumerate(steps)],
             )
 
-    def step_started(self, run_id: str, step: str, *, engine: str | None = None) -> int:
+    def step_started(self, run_id: str, step: str, *, engine: str | None = None, plan: str | None = None) -> int:
         """Mark a step running on ``engine`` (duckdb, spark): one more attempt, recorded on its own;
-        return the attempt number."""
+        return the attempt number. ``plan`` says why the step runs (its fingerprint's verdict)."""
         now = time.time()
         with self._write() as db:
             db.execute(
@@ -502,7 +502,8 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger):
             again = f" (attempt {attempt})" if attempt > 1 else ""
             on = f" on {engine}" if engine else ""
             self._event(db, run_id, "step.started", f"{step} started{on}{again}", step=step,
-                        payload={"attempt": attempt, **({"engine": engine} if engine else {})}, ts=now)
+                        payload={"attempt": attempt, **({"engine": engine} if engine else {}),
+                                 **({"plan": plan} if plan else {})}, ts=now)
         return attempt
 
     def step_retrying(self, run_id: str, step: str, attempt: int, error: str, retry_in: float) -> None:
@@ -589,7 +590,9 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger):
             message = (f"{step} unchanged: nothing it depends on changed since run {from_run}" if reason == UNCHANGED
                        else f"{step} reused: run {from_run} already completed it")
             self._event(db, run_id, "step.reused", message, step=step,
-                        payload={"from_run": from_run, "rows": rows, **({"reason": reason} if reason else {})}, ts=now)
+                        payload={"from_run": from_run, "rows": rows,
+                                 **({"reason": reason, "plan": f"unchanged: its output is run {from_run}'s, made "
+                                                               "from the same inputs"} if reason else {})}, ts=now)
 
     @staticmethod
     def _insert_version(db: sqlite3.Connection, version: StepVersion, now: float) -> None:

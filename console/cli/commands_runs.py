@@ -397,7 +397,7 @@ def _show_step(ws: Workspace, run_id: str, step: str, as_json: bool) -> None:
         console.print("\n[bold]log[/]")
         for event in detail.events:
             console.print(f"[dim]{format_time(event.ts)}[/] {event.level:<7} {plain(event.message)}")
-    console.print(f"\nplan reason: {plain(detail.plan_reason) if detail.plan_reason else 'not recorded yet'}")
+    console.print(f"\nplan reason: {plain(detail.plan_reason) if detail.plan_reason else 'not recorded'}")
 
 
 @app.command()

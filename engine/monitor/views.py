@@ -179,8 +179,8 @@ class StepDetail:
     checks: list[CheckRecord]  # with their failing-row samples
     statements: list[StepStatement]  # the SQL each attempt ran, as its engine received it
     attempts: list[AttemptRecord]
-    # Why the planner ran (or reused) this step: an input's fingerprint changed, its SQL changed,
-    # it was asked for with --from. Filled in once the ledger records plan fingerprints (not yet).
+    # Why the run ran (or reused) this step, from its fingerprint (engine/plan/changes.py): "changed: SQL
+    # changed", "unchanged: ..."; recorded with its start (or its reuse). None for runs before fingerprints.
     plan_reason: str | None = None
 
     @property
@@ -219,7 +219,9 @@ def step_detail(ledger: Ledger, run: RunRecord, step: str) -> StepDetail | None:
     return StepDetail(run=run, view=view, events=events,
                       checks=[check for check in metrics.checks if check.step == step],
                       statements=ledger.step_statements(run.run_id, step),
-                      attempts=[attempt for attempt in ledger.attempts_of(run.run_id) if attempt.step == step])
+                      attempts=[attempt for attempt in ledger.attempts_of(run.run_id) if attempt.step == step],
+                      plan_reason=next((str(event.payload["plan"]) for event in events
+                                        if event.payload and event.payload.get("plan")), None))
 
 
 # ---------------------------------------------------------------------------------------------

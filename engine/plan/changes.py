@@ -63,11 +63,13 @@ class _Previous:
 
 
 def plan_changes(project: Project, ledger: Ledger, plan: Plan, params: Mapping[str, Any], *, force: bool = False,
-                 engine: str | None = None, warehouse_id: str | None = None) -> dict[str, StepChange]:
+                 engine: str | None = None, warehouse_id: str | None = None,
+                 forced_steps: Mapping[str, str] | None = None) -> dict[str, StepChange]:
     """Every step of ``plan`` (in plan order) with what a run would do with it and why.
 
     ``params`` are the run's checked parameters (engine/run/submit.py ``prepare``); ``warehouse_id``
-    names the warehouse whose versions count (None: the one each table was last published in).
+    names the warehouse whose versions count (None: the one each table was last published in);
+    ``forced_steps`` are steps run whatever their fingerprint says, each with why (``--from STEP``).
     """
     engine = engine or project.config.engine
     changes: dict[str, StepChange] = {}
@@ -76,12 +78,13 @@ def plan_changes(project: Project, ledger: Ledger, plan: Plan, params: Mapping[s
         parts = step_parts(project, ledger, plan, step, params, engine)
         version = version_of(plan.name, name, parts, table_tokens(ledger, parts.reads, warehouse_id))
         changes[name] = judge(project, ledger, plan, step, parts, version, changes, force=force,
-                              warehouse_id=warehouse_id)
+                              warehouse_id=warehouse_id, forced_why=(forced_steps or {}).get(name))
     return changes
 
 
 def judge(project: Project, ledger: Ledger, plan: Plan, step: PlannedStep, parts: StepParts, version: StepVersion,
-          decided: Mapping[str, StepChange], *, force: bool, warehouse_id: str | None) -> StepChange:
+          decided: Mapping[str, StepChange], *, force: bool, warehouse_id: str | None,
+          forced_why: str | None = None) -> StepChange:
     """What to do with one step, given what was decided for the steps before it in plan order."""
     previous = previous_version(ledger, plan, step, warehouse_id)
     base = StepChange(step=step.name, status="unchanged", reasons=(), fingerprint=version.fingerprint, sql=parts.sql,
@@ -90,6 +93,8 @@ def judge(project: Project, ledger: Ledger, plan: Plan, step: PlannedStep, parts
                       previous_run=previous.run_id if previous else None, rows=previous.rows if previous else None)
     if force:
         return replace(base, status="forced", reasons=("forced",))
+    if forced_why is not None:
+        return replace(base, status="forced", reasons=(forced_why,))
     if step.config.always_run:
         return replace(base, status="forced", reasons=("always_run: true",))
     if parts.volatile:
@@ -99,14 +104,14 @@ def judge(project: Project, ledger: Ledger, plan: Plan, step: PlannedStep, parts
         return replace(base, status="new", reasons=("new step",))
     reasons: list[str] = []
     if previous.fingerprint != version.fingerprint:
-        reasons = explain(previous.version, version)
+        reasons = explain(previous.version, version, plan.outputs())
         if previous.version is None:
             reasons = ["no fingerprint was recorded with its current output"]
     running = [up for up in sorted(step.upstream, key=lambda n: plan.steps[n].index)
                if up in decided and decided[up].runs]
     stale_reads = [r for r in reasons if r.startswith("upstream ")]
     if running:
-        reasons = [r for r in reasons if not r.startswith("upstream ")] + \
+        reasons = [r for r in reasons if not any(r.startswith(f"upstream step `{up}`") for up in running)] + \
             [f"upstream step `{up}` {_verb(decided[up])}" for up in running]
     if step.incremental:
         return replace(base, status="incremental",
@@ -145,8 +150,9 @@ def previous_version(ledger: Ledger, plan: Plan, step: PlannedStep, warehouse_id
                      rows=record.rows_out, fingerprint=record.fingerprint)
 
 
-def explain(previous: StepVersion | None, current: StepVersion) -> list[str]:
-    """Which components differ between two versions of a step, in plain words."""
+def explain(previous: StepVersion | None, current: StepVersion, producers: Mapping[str, str] | None = None) -> list[str]:
+    """Which components differ between two versions of a step, in plain words (``producers``: table → the
+    step of the pipeline that writes it, to name the step rather than the table)."""
     if previous is None:
         return []
     before, now = previous.detail, current.detail
@@ -162,7 +168,8 @@ def explain(previous: StepVersion | None, current: StepVersion) -> list[str]:
         old_up, new_up = before.get("upstream", {}), now.get("upstream", {})
         for table in sorted(set(old_up) | set(new_up)):
             if old_up.get(table) != new_up.get(table):
-                reasons.append(f"upstream table `{table}` changed")
+                producer = (producers or {}).get(table)
+                reasons.append(f"upstream step `{producer}` changed" if producer else f"upstream table `{table}` changed")
     if old_parts.get("files") != new_parts.get("files"):
         old_files, new_files = before.get("files", {}), now.get("files", {})
         for path in sorted(set(old_files) | set(new_files)):

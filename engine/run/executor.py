@@ -303,8 +303,10 @@ class RunExecutor:
                    selected: list[str], reused: dict[str, tuple[str, int | None]]) -> list[str]:
         """Judge every step by its fingerprint (kept for recording them); return the selected steps the run
         reuses because nothing they depend on changed. A resumed run runs what its parent left, as before."""
+        from_step = run.options.get("from_step")
         self._changes = plan_changes(self.project, self.ledger, plan, params, force=bool(run.options.get("force")),
-                                     engine=engine, warehouse_id=backend.warehouse_id())
+                                     engine=engine, warehouse_id=backend.warehouse_id(),
+                                     forced_steps={from_step: "rerun from this step (--from)"} if from_step else None)
         if run.options.get("resume_of"):
             return []
         runs: set[str] = set()
@@ -325,6 +327,13 @@ class RunExecutor:
                                 version=change.version)
         self.observer(RunUpdate(kind="step.reused", step=change.step, rows=change.rows, message=change.previous_run,
                                 status=UNCHANGED))
+
+    def _why(self, step: str) -> str | None:
+        """Why the step runs, in words (recorded with its start for `show --step` and the console)."""
+        change = self._changes.get(step)
+        if change is None:
+            return None
+        return f"{change.status}: {'; '.join(change.reasons)}" if change.reasons else change.status
 
     def _version_now(self, context: StepContext, step: PlannedStep) -> StepChange | None:
         """The step's fingerprint with the tables it reads as they are now (its upstream steps have run) put
@@ -413,7 +422,8 @@ class RunExecutor:
             self._rows[step.name] = unchanged.rows
             return StepResult(rows=unchanged.rows)
         while True:
-            attempt = self.ledger.step_started(run_id, step.name, engine=context.backend.name)
+            attempt = self.ledger.step_started(run_id, step.name, engine=context.backend.name,
+                                               plan=self._why(step.name))
             self.observer(RunUpdate(kind="step.started", step=step.name))
             started = time.monotonic()
             self._step_threads[step.name] = threading.get_ident()

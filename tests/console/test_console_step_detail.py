@@ -87,7 +87,7 @@ def test_show_step_on_the_command_line_prints_the_same_detail(workspace: Workspa
     text = flowdeck("show", run_id, "--step", "daily_sales").stdout
     assert "step daily_sales (transform)" in text and "params since=2026-02-01" in text
     assert "order_date >= DATE '2026-02-01'" in text  # the SQL as it ran, parameters bound
-    assert "check revenue_not_negative passed" in text and "plan reason: not recorded yet" in text
+    assert "check revenue_not_negative passed" in text and "plan reason: new: new step" in text
     document = flowdeck("show", run_id, "--step", "daily_sales", "--json").json()
     assert [s["purpose"] for s in document["statements"]] == ["stage", "check", "check"]
     missing = flowdeck("show", run_id, "--step", "nope", check=False)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from flowdeck.engine.monitor.views import StepDetail
     from flowdeck.state import EventRecord
 
-PLAN_REASON_MISSING = "not recorded yet (the ledger does not keep plan fingerprints so far)"
+PLAN_REASON_MISSING = "not recorded (the run predates fingerprints)"
 
 
 class StepDetailScreen(ConsoleScreen):
@@ -123,7 +123,7 @@ def _summary(detail: StepDetail, now: float) -> Text:
     text = status_text(step_status(record, detail.checks))
     text.append(f" · {record.step} · {record.kind} · {run.pipeline}")
     if record.reused_from:
-        text.append(f" · reused from run {record.reused_from}")
+        text.append(f" · {'output of' if record.unchanged else 'reused from'} run {record.reused_from}")
     else:
         text.append(f" · {format_duration(record.duration) or 'not started'}")
         if record.attempts > 1:

@@ -82,8 +82,11 @@ def status_text(status: str, *, width: int | None = None) -> Text:
 
 
 def step_status(step: StepRecord, checks: Iterable[CheckRecord] = ()) -> str:
-    """How a step ended, as an operator should read it: ``reused`` when a resume took an earlier run's
-    output without running it, ``warned`` when it succeeded with a check that warned, else its status."""
+    """How a step ended, as an operator should read it: ``unchanged`` when nothing it depends on changed
+    (its fingerprint spared it), ``reused`` when a resume took an earlier run's output without running it,
+    ``warned`` when it succeeded with a check that warned, else its status."""
+    if step.unchanged:
+        return "unchanged"
     if step.reused_from:
         return "reused"
     if step.status == StepStatus.SUCCEEDED and any(check.step == step.step and check.status == "warned" for check in checks):
@@ -96,11 +99,11 @@ def steps_summary(steps: Sequence[StepRecord], finished: bool, checks: Iterable[
     ``7/8 steps succeeded · 1 canceled`` (never a bare 7/8 that reads like progress)."""
     checks = list(checks)
     shown = [step_status(step, checks) for step in steps]
-    done = sum(status in ("succeeded", "reused", "warned") for status in shown)
+    done = sum(status in ("succeeded", "reused", "unchanged", "warned") for status in shown)
     if not finished:
         return f"{done}/{len(steps)} steps"
-    others = Counter(status for status in shown if status not in ("succeeded", "reused", "warned"))
-    extra = [f"{shown.count(status)} {status}" for status in ("warned", "reused") if status in shown]
+    others = Counter(status for status in shown if status not in ("succeeded", "reused", "unchanged", "warned"))
+    extra = [f"{shown.count(status)} {status}" for status in ("warned", "reused", "unchanged") if status in shown]
     if not others:
         return " · ".join([f"{done}/{len(steps)} steps", *extra])
     order = ("failed", "canceled", "skipped", "abandoned", "running", "pending")
