@@ -184,7 +184,8 @@ def assert_consistent(project: Path, runtime_dir: str = ".flowdeck") -> None:
     markers = {(run_id, step) for run_id, step in warehouse_rows(
         project, "SELECT run_id, step FROM _flowdeck.commits", runtime_dir)}
     published = ledger_rows(project, """SELECT run_id, step FROM steps
-                                        WHERE status = 'succeeded' AND output IS NOT NULL""", runtime_dir=runtime_dir)
+                                        WHERE status = 'succeeded' AND output IS NOT NULL
+                                        AND reused_from IS NULL""", runtime_dir=runtime_dir)
     for row in published:
         assert (row["run_id"], row["step"]) in markers, f"no commit marker for {row}"
 

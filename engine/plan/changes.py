@@ -127,7 +127,7 @@ def judge(project: Project, ledger: Ledger, plan: Plan, step: PlannedStep, parts
 
 def _verb(change: StepChange) -> str:
     return {"new": "is new", "forced": "is forced", "non-deterministic": "is non-deterministic",
-            "incremental": "is incremental (may read new data)"}.get(change.status, "changed")
+            "incremental": "is incremental"}.get(change.status, "changed")
 
 
 def _sql_of(version: StepVersion | None) -> str | None:

@@ -155,7 +155,7 @@ class RunExecutor:
                     self.ledger.add_steps(run.run_id, [(plan.steps[n].name, plan.steps[n].kind, plan.steps[n].output)
                                                        for n in selected])
                     self.observer(RunUpdate(kind="plan", message=",".join(selected)))
-                    if self._changes:
+                    if self._changes and not run.options.get("resume_of"):  # a resume runs what its parent left
                         self.observer(RunUpdate(kind="plan.changes", message="\n".join(
                             plan_lines(self._changes, [n for n in selected if n not in reused]))))
                     for name, (from_run, rows) in reused.items():
@@ -323,6 +323,7 @@ class RunExecutor:
 
     def _record_unchanged(self, run_id: str, change: StepChange) -> None:
         assert change.previous_run is not None, "an unchanged step has a current output"
+        self._rows[change.step] = change.rows  # the rows the next steps read from it
         self.ledger.step_reused(run_id, change.step, from_run=change.previous_run, rows=change.rows, reason=UNCHANGED,
                                 version=change.version)
         self.observer(RunUpdate(kind="step.reused", step=change.step, rows=change.rows, message=change.previous_run,
@@ -419,7 +420,6 @@ class RunExecutor:
         policy = self._retries(step)
         if (unchanged := self._version_now(context, step)) is not None:
             self._record_unchanged(run_id, unchanged)
-            self._rows[step.name] = unchanged.rows
             return StepResult(rows=unchanged.rows)
         while True:
             attempt = self.ledger.step_started(run_id, step.name, engine=context.backend.name,

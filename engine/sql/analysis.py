@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import Location, SqlError, excerpt_of
+from flowdeck.engine.sql.canonical import change_facts, file_path_of
 from flowdeck.engine.sql.params import ParamUse, find_param_uses
 from flowdeck.engine.sql.render import RUN_DIALECT
 
@@ -77,13 +78,6 @@ def parse_query(text: str, path: Path, cache: AnalysisCache | None = None) -> Pa
     return query
 
 
-def change_facts(tree: exp.Expr) -> dict[str, Any]:
-    """The canonical text of a query, its non-deterministic calls and the files it reads directly."""
-    from flowdeck.engine.sql.canonical import canonical_sql, file_reads, volatile_calls
-
-    return {"canonical": canonical_sql(tree), "volatile": volatile_calls(tree), "files": file_reads(tree)}
-
-
 def tables_read(tree: exp.Expr) -> set[str]:
     """Names of the tables ``tree`` reads; CTEs and table functions such as read_csv are not tables."""
     from sqlglot import exp
@@ -105,23 +99,6 @@ def tables_read(tree: exp.Expr) -> set[str]:
                 if file_path_of(source) is None:
                     names.add(source.name.lower())
     return names
-
-
-_FILE_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson"}
-
-
-def file_path_of(table: exp.Table) -> str | None:
-    """The path of a bare ``FROM 'x.parquet'`` (DuckDB's replacement scan reads it), or None for a table.
-
-    A step's output is a plain identifier, so a name with a dot, a slash or a glob and a data file's
-    extension (``.csv``, ``.parquet``, ``.json``, ... compressed or not) is a file, not a table."""
-    from sqlglot import exp
-
-    source = table.this
-    if not isinstance(source, exp.Identifier) or table.args.get("db") or not any(ch in source.name for ch in "./*"):
-        return None
-    suffixes = {suffix.lower() for suffix in PurePosixPath(source.name).suffixes}
-    return source.name if suffixes & _FILE_SUFFIXES else None
 
 
 def whole_result_work(text: str) -> str | None:

@@ -7,6 +7,7 @@ and keywords in one case, so whitespace, comments and letter case do not count a
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,6 +25,28 @@ _VOLATILE_NAMES = {"now", "get_current_timestamp", "get_current_time", "today", 
                    "current_localtimestamp", "current_localtime", "random", "setseed", "uuid", "gen_random_uuid",
                    "uuidv4", "uuidv7", "nextval", "currval", "current_query", "txid_current"}
 _FILE_FUNCTIONS = {"glob", "st_read", "sniff_csv", "parquet_metadata", "parquet_schema"}
+
+
+def change_facts(tree: exp.Expr) -> dict[str, Any]:
+    """The canonical text of a query, its non-deterministic calls and the files it reads directly."""
+    return {"canonical": canonical_sql(tree), "volatile": volatile_calls(tree), "files": file_reads(tree)}
+
+
+_FILE_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq", ".json", ".jsonl", ".ndjson"}
+
+
+def file_path_of(table: exp.Table) -> str | None:
+    """The path of a bare ``FROM 'x.parquet'`` (DuckDB's replacement scan reads it), or None for a table.
+
+    A step's output is a plain identifier, so a name with a dot, a slash or a glob and a data file's
+    extension (``.csv``, ``.parquet``, ``.json``, ... compressed or not) is a file, not a table."""
+    from sqlglot import exp
+
+    source = table.this
+    if not isinstance(source, exp.Identifier) or table.args.get("db") or not any(ch in source.name for ch in "./*"):
+        return None
+    suffixes = {suffix.lower() for suffix in PurePosixPath(source.name).suffixes}
+    return source.name if suffixes & _FILE_SUFFIXES else None
 
 
 def canonical_sql(tree: exp.Expr) -> str:
@@ -53,8 +76,6 @@ def file_reads(tree: exp.Expr) -> list[dict[str, Any]]:
     """The files the query reads by itself, one entry per path argument: ``{"path": text}`` for a literal,
     ``{"param": name}`` for a ``$parameter``, ``{"expr": sql}`` for anything else (unknown until run)."""
     from sqlglot import exp
-
-    from flowdeck.engine.sql.analysis import file_path_of
 
     reads: list[dict[str, Any]] = []
     for node in tree.walk():

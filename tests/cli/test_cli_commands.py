@@ -27,7 +27,7 @@ RUN_FIELDS = {"run_id", "pipeline", "status", "trigger", "trigger_key", "params"
               "options", "created_at", "started_at", "ended_at", "duration_seconds", "error"}
 STEP_FIELDS = {"step", "kind", "output", "status", "attempts", "started_at", "ended_at", "duration_seconds", "rows", "error",
                "reused_from", "rows_in", "rows_out", "bytes_in", "bytes_out", "rows_per_second", "bytes_per_second",
-               "progress_percent", "error_kind", "attempt_history", "engine"}
+               "progress_percent", "error_kind", "attempt_history", "engine", "fingerprint"}
 CHECK_FIELDS = {"step", "check", "severity", "status", "failing_rows", "message", "sample"}
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -58,7 +58,7 @@ def prepared_example(tmp_path_factory: pytest.TempPathFactory) -> PreparedProjec
     env = clean_env()
     # the older run publishes other data (a later `since`), so rolling back to it changes something
     for params, extra in ((["--param", "since=2026-11-01"], {}), ([], {}),
-                          ([], {"FLOWDECK_DEBUG_FAIL_AT": "staging:daily_sales:1"})):
+                          (["--force"], {"FLOWDECK_DEBUG_FAIL_AT": "staging:daily_sales:1"})):
         subprocess.run([str(FLOWDECK), "--project", str(root), "run", "daily_sales", *params], env={**env, **extra},
                        capture_output=True, timeout=300, check=False)
     runs = [(_ledger_value(root, f"SELECT run_id FROM runs ORDER BY created_at LIMIT 1 OFFSET {n}"),

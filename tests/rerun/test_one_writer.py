@@ -88,7 +88,9 @@ def _waiting_recorded(project: Path) -> bool:
 
 def test_two_runs_at_once_take_turns_and_both_succeed(project: Path) -> None:
     environment = dict(os.environ)
-    command = [sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(project), "run", "daily_sales"]
+    # --force: both runs publish (without it the second would find every step unchanged and write nothing)
+    command = [sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(project), "run", "daily_sales",
+               "--force"]
     runs = [subprocess.Popen(command, cwd=project, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True) for _ in range(2)]
     codes = [run.wait(timeout=120) for run in runs]

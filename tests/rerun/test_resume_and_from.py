@@ -129,4 +129,5 @@ def test_a_succeeded_run_cannot_be_resumed_and_a_run_is_resumed_once(project: Pa
     assert flowdeck(project, "run", "--resume", child).returncode == 0
     (grandchild,) = ledger_rows(project, "SELECT run_id FROM runs WHERE parent_run_id = ?", (child,))[0]
     reused = dict(ledger_rows(project, "SELECT step, reused_from FROM steps WHERE run_id = ?", (grandchild,)))
-    assert reused["raw_orders"] == failed, "a step reused twice points at the run that actually ran it"
+    # raw_orders was unchanged in the failed run: the run that actually ran it is the first one
+    assert reused["raw_orders"] == succeeded, "a step reused twice points at the run that actually ran it"

@@ -81,9 +81,12 @@ def test_analysis_is_remembered_by_text_and_reused(tmp_path: Path) -> None:
     first = parse_query(text, SQL, cache)
     cache.save()
     reloaded = AnalysisCache(tmp_path / "cache" / "sql.json")
-    assert reloaded.get(text) == {"tables": ["orders"], "params": [["since", 34, 40, 1, 35]]}
+    assert reloaded.get(text) == {"tables": ["orders"], "params": [["since", 34, 40, 1, 35]],
+                                  "facts": {"canonical": "SELECT * FROM orders WHERE day >= $since", "volatile": [],
+                                            "files": []}}
     again = parse_query(text, Path("other.sql"), reloaded)
     assert (again.tables, again.param_uses, again.path) == (first.tables, first.param_uses, Path("other.sql"))
+    assert again.facts == first.facts and "tree" not in again.__dict__  # what fingerprints need: no parse
     assert again.tree.sql(dialect="duckdb") == first.tree.sql(dialect="duckdb")  # parsed on demand
     assert reloaded.get(text + " ") is None  # any change is a different text
 

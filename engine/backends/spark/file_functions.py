@@ -27,7 +27,7 @@ from flowdeck.engine.backends.spark.context import TranslationContext
 from flowdeck.engine.backends.spark.outputs import file_columns
 from flowdeck.engine.backends.spark.sources import check_read_options
 from flowdeck.engine.errors import SqlError
-from flowdeck.engine.sql.analysis import file_path_of
+from flowdeck.engine.sql.canonical import file_path_of
 
 # DuckDB's reader functions and the format each reads (read_ndjson: newline-delimited JSON)
 READERS = {"read_csv": "csv", "read_csv_auto": "csv", "read_parquet": "parquet", "parquet_scan": "parquet",
