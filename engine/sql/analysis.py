@@ -14,7 +14,7 @@ import json
 import threading
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import Location, SqlError, excerpt_of
