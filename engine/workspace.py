@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from flowdeck.engine.operations.assistant import PipelineAnswers
     from flowdeck.engine.operations.dag_edit import DagSession
     from flowdeck.engine.project.editing import SaveResult
+    from flowdeck.engine.plan.columns import PipelineColumns
     from flowdeck.engine.run.backend_factory import LintReport
     from flowdeck.engine.run.executor import Observer, RunExecutor
     from flowdeck.engine.run.janitor import CleanupReport
@@ -197,6 +198,12 @@ class Workspace:
     def validate_all(self) -> dict[str, Plan | FlowdeckError]:
         """Validate every pipeline: each name with its plan, or with the error that makes it invalid."""
         return planner.validate_all(self.project)
+
+    def check_columns(self, plan: Plan) -> PipelineColumns:
+        """The columns of a valid pipeline's tables and the column references that do not exist (`validate`)."""
+        from flowdeck.engine.steps.source_columns import check_columns
+
+        return check_columns(self.project, plan)
 
     def pipeline_summaries(self, now: float | None = None) -> list[PipelineSummary]:
         """Every pipeline with its trigger, next scheduled time and last run; invalid ones included."""

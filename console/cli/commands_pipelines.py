@@ -93,12 +93,22 @@ def validate(
             results = {pipeline: error}
     verdicts: list[dict[str, Any]] = []
     errors: list[FlowdeckError] = []
+    notes: dict[str, list[str]] = {}  # what could not be checked, and why: said once, never an error
     for name, result in results.items():
         if isinstance(result, FlowdeckError):
             errors.append(result)
             verdicts.append({"pipeline": name, "valid": False, "steps": None, "engine": chosen,
-                             "spark_rewrites": [], "problems": result.to_json()})
+                             "spark_rewrites": [], "problems": result.to_json(), "notes": []})
             continue
+        columns = ws.check_columns(result)
+        column_error = columns.error()
+        if column_error is not None:
+            errors.append(column_error)
+            verdicts.append({"pipeline": name, "valid": False, "steps": len(result.steps), "engine": chosen,
+                             "spark_rewrites": [], "problems": column_error.to_json(), "notes": columns.notes})
+            notes[name] = columns.notes
+            continue
+        notes[name] = columns.notes
         rewritten: list[str] = []
         if chosen == "spark":
             report = ws.lint_spark(name)
@@ -106,11 +116,11 @@ def validate(
                 refusal = report.error()
                 errors.append(refusal)
                 verdicts.append({"pipeline": name, "valid": False, "steps": len(result.steps), "engine": chosen,
-                                 "spark_rewrites": [], "problems": refusal.to_json()})
+                                 "spark_rewrites": [], "problems": refusal.to_json(), "notes": columns.notes})
                 continue
             rewritten = sorted({rule for rules in report.rewrites.values() for rule in rules})
         verdicts.append({"pipeline": name, "valid": True, "steps": len(result.steps), "engine": chosen,
-                         "spark_rewrites": rewritten, "problems": []})
+                         "spark_rewrites": rewritten, "problems": [], "notes": columns.notes})
     if as_json:
         print_json(json.loads(mask(json.dumps(verdicts))))
     for verdict in [] if as_json else verdicts:
@@ -119,6 +129,9 @@ def validate(
         note = f"; on spark, rewritten: {', '.join(verdict['spark_rewrites'])}" if verdict["spark_rewrites"] else ""
         on = f", runs on spark{plain(note)}" if chosen == "spark" else ""
         out().print(f"[green]✓[/] {verdict['pipeline']} ({counted(verdict['steps'], 'step')}{on})")
+    for name, said in [] if as_json else notes.items():
+        for note in said:
+            err().print(f"note: {name}: {plain(note)}")
     for error in [] if as_json else errors:
         err().print("[red]✗[/] " + plain(error.render()) + "\n")
     if errors:

@@ -4,7 +4,9 @@ reader query of it, and the one file writer.
 Both backends use them: the DuckDB backend stages extract steps with ``reader_sql`` and exports
 with ``write_file``; the Spark backend exports through ``write_file`` too (so the same data
 gives the same file on either engine), and its lint types a pipeline's sources with ``file_read``
-and ``reader_sql``. Nothing here loads DuckDB: ``write_file`` is handed the connection to run on.
+and ``reader_sql``. ``file_columns`` tells the columns a source will have without reading its rows
+(validation's column checks). Nothing here loads DuckDB at import: ``write_file`` is handed the
+connection to run on, ``file_columns`` opens its own in-memory one.
 """
 
 from __future__ import annotations
@@ -68,6 +70,28 @@ def reader_sql(read: FileRead) -> str:
         options["filename"] = True
     arguments = ", ".join([literal(read.paths), *(f"{identifier(key)} = {literal(value)}" for key, value in options.items())])
     return f"SELECT * FROM {READERS[read.format]}({arguments})"
+
+
+def file_columns(read: FileRead) -> list[tuple[str, str]]:
+    """The columns (name, DuckDB type) reading ``read`` gives, from the files' headers and metadata.
+
+    DuckDB describes the reader's query: a CSV's header and a sample of its first rows (for the
+    types), a Parquet file's footer, a JSON file's first records; the rows are not read. The
+    connection is in memory, reaches only these files and loads no extension.
+    """
+    import duckdb
+
+    connection = duckdb.connect(":memory:")
+    try:
+        # only these files are reachable, and nothing can change that (the paths went through the project's gate)
+        connection.execute("SET allowed_paths = ?", [[str(path) for path in read.paths]])
+        for setting in ("enable_external_access = false", "autoinstall_known_extensions = false",
+                        "autoload_known_extensions = false", "lock_configuration = true"):
+            connection.execute(f"SET {setting}")
+        rows = connection.execute(f"DESCRIBE {reader_sql(read)}").fetchall()
+    finally:
+        connection.close()
+    return [(str(row[0]), str(row[1])) for row in rows]
 
 
 def write_file(cursor: duckdb.DuckDBPyConnection, relation: str, path: Path, file_format: str,

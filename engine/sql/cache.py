@@ -30,7 +30,7 @@ def parser_fingerprint() -> str:
     """
     parts = [str(FORMAT)]
     here = Path(__file__).parent
-    for path in (here / "analysis.py", here / "params.py"):
+    for path in (here / "analysis.py", here / "params.py", here / "columns.py"):
         parts.append(_mtime(path))
     for package in ("sqlglot", "duckdb"):
         spec = find_spec(package)
