@@ -60,29 +60,52 @@ def pipeline_columns(plan: Plan, cache: AnalysisCache, source_columns: SourceCol
     ``external`` holds the columns of tables other pipelines publish, where known; other tables the
     pipeline reads from outside it are unknown (said in a note).
     """
-    found = PipelineColumns()
-    for table, columns in (external or {}).items():
-        found.tables[table] = columns
-    for name in plan.order:
+    found = PipelineColumns(tables=dict(external or {}))
+    _walk(plan, plan.order, cache, source_columns, found)
+    cache.save()
+    return found
+
+
+def reads_with(plan: Plan, step: str, output: TableColumns, columns: PipelineColumns,
+               cache: AnalysisCache) -> PipelineColumns:
+    """What the checks of ``step`` and everything downstream of it read when ``step`` outputs ``output``
+    (its previous columns, say), the other tables as in ``columns``."""
+    table = plan.steps[step].output
+    assert table is not None
+    found = PipelineColumns(tables={**columns.tables, table: output}, unknown=dict(columns.unknown))
+    found.unknown.pop(table, None)
+    _checks(plan, plan.steps[step], cache, found)
+    later = plan.downstream_of(step) - {step}
+    _walk(plan, [name for name in plan.order if name in later], cache, lambda _: "not described again", found)
+    return found
+
+
+def _walk(plan: Plan, names: list[str], cache: AnalysisCache, source_columns: SourceColumns,
+          found: PipelineColumns) -> None:
+    """Analyse the steps ``names`` (in DAG order) and their checks into ``found``."""
+    outputs = plan.outputs()
+    for name in names:
         step = plan.steps[name]
         for table in sorted(step.reads):
-            if table not in found.tables and table not in found.unknown and table not in plan.outputs():
+            if table not in found.tables and table not in found.unknown and table not in outputs:
                 found.unknown[table] = "it is not a table of this pipeline"
                 found.notes.append(f"`{table}` is read from outside the pipeline: the columns read from it are not checked")
         if isinstance(step.config, ExtractStep):
             _extract(step, source_columns, found)
         elif isinstance(step.config, TransformStep) and step.query is not None:
-            _transform(plan, step, cache, found)
+            _transform(step, cache, found)
         elif step.output is not None:
             found.unknown[step.output] = f"step `{name}` is a {step.kind} step"
             found.notes.append(f"step `{name}` ({step.kind}): its output columns are unknown, so the columns read "
                                f"from `{step.output}` are not checked")
-        checked = step.output if step.output is not None else (
-            step.config.table.lower() if isinstance(step.config, CheckStep) else None)
-        for index, check in enumerate(step.checks):
-            _check(plan, step, index, check, checked, cache, found)
-    cache.save()
-    return found
+        _checks(plan, step, cache, found)
+
+
+def _checks(plan: Plan, step: PlannedStep, cache: AnalysisCache, found: PipelineColumns) -> None:
+    checked = step.output if step.output is not None else (
+        step.config.table.lower() if isinstance(step.config, CheckStep) else None)
+    for index, check in enumerate(step.checks):
+        _check(plan, step, index, check, checked, cache, found)
 
 
 def _extract(step: PlannedStep, source_columns: SourceColumns, found: PipelineColumns) -> None:
@@ -116,7 +139,7 @@ def _analysed(query: ParsedQuery, schema: dict[str, TableColumns], cache: Analys
     return result
 
 
-def _transform(plan: Plan, step: PlannedStep, cache: AnalysisCache, found: PipelineColumns) -> None:
+def _transform(step: PlannedStep, cache: AnalysisCache, found: PipelineColumns) -> None:
     assert step.query is not None and step.output is not None
     result = _analysed(step.query, _schema_of(step.query.tables, found), cache)
     found.readers[step.name] = result.reads
