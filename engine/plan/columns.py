@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from flowdeck.engine.errors import FlowdeckError, Location, SqlError, excerpt_of
@@ -119,7 +119,7 @@ def _extract(step: PlannedStep, source_columns: SourceColumns, found: PipelineCo
         found.tables[step.output] = columns
 
 
-def _schema_of(tables: set[str], found: PipelineColumns) -> dict[str, TableColumns]:
+def _schema_of(tables: Iterable[str], found: PipelineColumns) -> dict[str, TableColumns]:
     return {table: found.tables[table] for table in sorted(tables) if table in found.tables}
 
 

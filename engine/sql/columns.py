@@ -25,6 +25,7 @@ from flowdeck.engine.sql.analysis import DIALECT
 if TYPE_CHECKING:  # sqlglot is imported where it is used: the types below are read without it (cached analyses)
     from sqlglot import exp
     from sqlglot.optimizer.scope import Scope
+    from sqlglot.schema import MappingSchema
 
 UNKNOWN_TYPE = ""
 # DuckDB's own columns of every table, read without being declared
@@ -81,6 +82,7 @@ def query_columns(tree: exp.Query, text: str, schema: Mapping[str, TableColumns]
     from sqlglot import exp
     from sqlglot.optimizer.qualify import qualify
     from sqlglot.optimizer.scope import traverse_scope
+    from sqlglot.schema import MappingSchema
 
     if any(True for _ in tree.find_all(exp.Pivot)):
         return QueryColumns(output=None, reads=frozenset(), missing=())
@@ -91,7 +93,8 @@ def query_columns(tree: exp.Query, text: str, schema: Mapping[str, TableColumns]
     for identifier in copy.find_all(exp.Identifier):
         identifier.set("this", identifier.this.lower())
     try:
-        qualified = qualify(copy, schema=mapping, dialect=DIALECT, validate_qualify_columns=False,
+        sqlglot_schema = MappingSchema(dict(mapping), dialect=DIALECT)
+        qualified = qualify(copy, schema=sqlglot_schema, dialect=DIALECT, validate_qualify_columns=False,
                             allow_partial_qualification=True, quote_identifiers=False)
         scopes = traverse_scope(qualified)
     except Exception:  # sqlglot cannot qualify every query DuckDB runs: then nothing is known of it
@@ -102,7 +105,7 @@ def query_columns(tree: exp.Query, text: str, schema: Mapping[str, TableColumns]
         if isinstance(scope.expression, exp.Select):
             _check_scope(scope, mapping, text, reads, missing)
     unique = {(found.line, found.column, found.name): found for found in missing}  # a correlated reference is seen twice
-    return QueryColumns(output=_output(tree, qualified, mapping), reads=frozenset(reads), missing=tuple(unique.values()))
+    return QueryColumns(output=_output(tree, qualified, sqlglot_schema), reads=frozenset(reads), missing=tuple(unique.values()))
 
 
 def _sqlglot_type(kind: str) -> str:
@@ -240,7 +243,7 @@ def _missing(column: exp.Column, text: str, candidates: list[str], table: str | 
     return MissingColumn(name=written, line=line, column=column_number, candidates=tuple(candidates), table=table)
 
 
-def _output(original: exp.Query, qualified: exp.Query, mapping: Mapping[str, Mapping[str, str]]) -> TableColumns | None:
+def _output(original: exp.Query, qualified: exp.Query, schema: MappingSchema) -> TableColumns | None:
     """The output columns of the query and their types; None when a star could not be expanded."""
     from sqlglot import exp
     from sqlglot.optimizer.annotate_types import annotate_types
@@ -257,7 +260,7 @@ def _output(original: exp.Query, qualified: exp.Query, mapping: Mapping[str, Map
     complete = not any(_UNNAMED.fullmatch(name) for name in names)
     types = [UNKNOWN_TYPE] * len(names)
     try:
-        annotated = annotate_types(qualified, schema=mapping, dialect=DIALECT)
+        annotated = annotate_types(qualified, schema=schema, dialect=DIALECT)
         types = [_type_name(select) for select in annotated.selects]
     except Exception:  # types are a bonus: the names are known without them
         pass
