@@ -214,8 +214,11 @@ class Workspace:
         return editing.pipeline_files(self.project, pipeline)
 
     def check_file(self, path: Path, text: str) -> list[FlowdeckError]:
-        """Problems in ``text`` as the new content of ``path`` (YAML config or step SQL), with positions."""
-        return editing.check_source(path, text)
+        """Problems in ``text`` as the new content of ``path`` (YAML config or step SQL, its columns
+        included), with positions."""
+        from flowdeck.engine.steps.source_columns import check_edited_file
+
+        return check_edited_file(self.project, path, text)
 
     def save_file(self, path: Path, text: str, *, force: bool = False) -> SaveResult:
         """Save an edited pipeline file: refuse an invalid one unless forced, keep the old one in backups.

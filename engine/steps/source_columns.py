@@ -5,7 +5,8 @@ Files: DuckDB describes the reader's query of the files there now (header and me
 modification times, so an unchanged file is not opened again. Databases: a ``WHERE 1 = 0`` query
 through the connection, given a few seconds at most; a database that does not answer in time, a
 file not there yet or a path depending on a parameter without a default leaves the columns
-unknown, with the reason. Then ``pipeline_columns`` checks a pipeline's column references with them.
+unknown, with the reason. Then ``pipeline_columns`` checks a pipeline's column references with them,
+for `flowdeck validate` and for the console's editor as the operator types.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 from flowdeck.engine.backends.files import file_columns, file_read
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.plan.columns import PipelineColumns, pipeline_columns
-from flowdeck.engine.plan.planner import Plan, PlannedStep
+from flowdeck.engine.plan.planner import Plan, PlannedStep, build_plan
 from flowdeck.engine.project.config.steps import DatabaseSource, ExtractStep, FileSource
+from flowdeck.engine.project.editing import check_source
 from flowdeck.engine.project.project import Project
-from flowdeck.engine.sql.analysis import statement_text
+from flowdeck.engine.sql.analysis import parse_query, statement_text
 from flowdeck.engine.sql.cache import AnalysisCache
 from flowdeck.engine.sql.columns import TableColumns
 from flowdeck.engine.sql.params import path_params
@@ -50,6 +52,29 @@ def check_columns(project: Project, plan: Plan) -> PipelineColumns:
         return TableColumns({name.lower(): kind for name, kind in found})
 
     return pipeline_columns(plan, cache, columns_of)
+
+
+def check_edited_file(project: Project, path: Path, text: str) -> list[FlowdeckError]:
+    """Every problem of ``text`` as the new content of ``path`` (the console's editor): what
+    ``check_source`` finds, then, for a pipeline's SQL file that parses, its column references
+    checked against the pipeline's other files as they are on disk."""
+    problems = check_source(path, text)
+    resolved = Path(path).resolve()
+    if problems or resolved.suffix.lower() != ".sql" or resolved.parent.parent != project.pipelines_dir.resolve():
+        return problems
+    try:
+        plan = build_plan(project, resolved.parent.name)
+        query = parse_query(text, path, project.analysis_cache)
+    except FlowdeckError:
+        return []  # a problem of another file (shown when it is open), or of this one that check_source saw
+    for step in plan.steps.values():
+        if step.query is not None and step.query.path.resolve() == resolved:
+            step.query = query
+        step.checks = [replace(check, query=query) if check.query is not None and check.query.path.resolve() == resolved
+                       else check for check in step.checks]
+    found = check_columns(project, plan)
+    return [problem for problem in found.problems
+            if problem.location is not None and Path(problem.location.path).resolve() == resolved]
 
 
 def files_columns(project: Project, step: str, source: FileSource, params: dict[str, Any],
