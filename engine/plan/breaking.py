@@ -24,7 +24,7 @@ from flowdeck.engine.plan.columns import PipelineColumns, reads_with
 from flowdeck.engine.plan.planner import Plan
 from flowdeck.engine.sql.analysis import parse_query
 from flowdeck.engine.sql.cache import AnalysisCache
-from flowdeck.engine.sql.columns import TableColumns, query_columns
+from flowdeck.engine.sql.columns import query_columns
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ def classify_change(plan: Plan, step: str, previous_sql: str, columns: PipelineC
     retyped = tuple(name for name in previous.columns if name in current.columns
                     and previous.columns[name] and current.columns[name]
                     and previous.columns[name] != current.columns[name])
+    # without the project's cache, one that starts empty and is never saved (/dev/null reads as nothing)
     as_before = reads_with(plan, step, previous, columns, cache or AnalysisCache(Path(os.devnull)))
     readers = _readers(plan, planned.output, set(removed) | set(retyped), as_before)
     return SqlChange(kind="breaking" if readers else "non-breaking", removed=removed, added=added,
@@ -113,12 +114,8 @@ def _derived(plan: Plan, reader: str, table: str, column: str, columns: Pipeline
         return []  # a check, or a step with no SQL: nothing passed on
     from flowdeck.engine.sql.lineage import column_sources
 
-    schema = {name: _names(columns.tables[name]) for name in planned.query.tables if name in columns.tables}
+    schema = {name: columns.tables[name].names() for name in planned.query.tables if name in columns.tables}
     sources = column_sources(planned.query.tree, schema)
     if sources is None:
         return []
     return [(planned.output, output) for output, pairs in sources.items() if (table, column) in pairs]
-
-
-def _names(table: TableColumns) -> list[str]:
-    return table.names()

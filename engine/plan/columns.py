@@ -53,14 +53,12 @@ class PipelineColumns:
                            also=[*first.also, *rest])
 
 
-def pipeline_columns(plan: Plan, cache: AnalysisCache, source_columns: SourceColumns,
-                     external: dict[str, TableColumns] | None = None) -> PipelineColumns:
+def pipeline_columns(plan: Plan, cache: AnalysisCache, source_columns: SourceColumns) -> PipelineColumns:
     """The columns of every table of ``plan`` and the references to columns that do not exist.
 
-    ``external`` holds the columns of tables other pipelines publish, where known; other tables the
-    pipeline reads from outside it are unknown (said in a note).
+    Tables the pipeline reads from outside it (another pipeline's) are unknown, said in a note.
     """
-    found = PipelineColumns(tables=dict(external or {}))
+    found = PipelineColumns()
     _walk(plan, plan.order, cache, source_columns, found)
     cache.save()
     return found
