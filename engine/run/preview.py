@@ -2,19 +2,24 @@
 
 The pipeline and its parameters are checked exactly as submitting a run checks them (so a plan
 is refused for what a run would be refused for), then every step is judged by its fingerprint.
+A transform whose query changed is classified breaking or non-breaking (engine/plan/breaking.py),
+against the columns `flowdeck validate` knows (engine/steps/source_columns.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from flowdeck.engine.plan.breaking import SqlChange, classify_change
 from flowdeck.engine.plan.changes import StepChange, plan_changes
 from flowdeck.engine.plan.planner import Plan
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.backend_factory import engine_of
 from flowdeck.engine.run.submit import prepare, refuse_literal_params
 from flowdeck.state import Ledger
+
+QUERY_SEPARATOR = "\n;\n"  # between a step's canonical query and its checks' (engine/plan/fingerprint.py)
 
 
 @dataclass(frozen=True)
@@ -26,10 +31,12 @@ class RunPreview:
     engine: str
     force: bool
     changes: dict[str, StepChange]
+    sql_changes: dict[str, SqlChange] = field(default_factory=dict)  # transforms whose query changed
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON of ``flowdeck plan --json``."""
-        steps = [{"kind": self.plan.steps[name].kind, **self.changes[name].to_json(), "runs": self.changes[name].runs}
+        steps = [{"kind": self.plan.steps[name].kind, **self.changes[name].to_json(), "runs": self.changes[name].runs,
+                  "sql_change": _sql_change_json(self.sql_changes.get(name))}
                  for name in self.plan.order]
         running = sum(1 for step in steps if step["runs"])
         return {"pipeline": self.plan.name, "params": self.params, "engine": self.engine, "force": self.force,
@@ -44,4 +51,31 @@ def preview_run(project: Project, ledger: Ledger, pipeline: str, params: dict[st
     chosen = engine_of(project, {"engine": engine} if engine else None)
     prepared = prepare(project, pipeline, given, engine=chosen)
     changes = plan_changes(project, ledger, prepared.plan, prepared.params, force=force, engine=chosen)
-    return RunPreview(plan=prepared.plan, params=prepared.params, engine=chosen, force=force, changes=changes)
+    return RunPreview(plan=prepared.plan, params=prepared.params, engine=chosen, force=force, changes=changes,
+                      sql_changes=sql_changes(project, prepared.plan, changes))
+
+
+def sql_changes(project: Project, plan: Plan, changes: dict[str, StepChange]) -> dict[str, SqlChange]:
+    """Each transform whose query is not the one its current output was built by, classified."""
+    changed = {}
+    for name, change in changes.items():
+        if plan.steps[name].query is None or plan.steps[name].kind != "transform" or not change.previous_sql or not change.sql:
+            continue
+        previous = change.previous_sql.split(QUERY_SEPARATOR)[0]  # the step's query; its checks' follow
+        if previous != change.sql.split(QUERY_SEPARATOR)[0]:
+            changed[name] = previous
+    if not changed:
+        return {}
+    from flowdeck.engine.steps.source_columns import check_columns
+
+    columns = check_columns(project, plan)
+    return {name: classify_change(plan, name, previous, columns, project.analysis_cache)
+            for name, previous in changed.items()}
+
+
+def _sql_change_json(change: SqlChange | None) -> dict[str, Any] | None:
+    if change is None:
+        return None
+    return {"kind": change.kind, "removed": list(change.removed), "added": list(change.added),
+            "retyped": list(change.retyped),
+            "readers": [{"reader": reader, "column": column} for reader, column in change.readers]}
