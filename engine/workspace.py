@@ -17,63 +17,43 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowdeck.engine.alerts.channels import require_channel
-from flowdeck.engine.alerts.lookup import find_alert
-from flowdeck.engine.alerts.outbox import drop_notification
-from flowdeck.engine.alerts.rules import AlertEvaluator, DaemonHealth, evaluate_periodic
-from flowdeck.engine.alerts.sender import DeliveryReport, Sender, send_test
-from flowdeck.engine.backends.base import QueryResult, TableVersion
-from flowdeck.engine.daemon import stand_in
-from flowdeck.engine.daemon.lease import DaemonState, daemon_health, read_daemon_state
+from flowdeck.engine.daemon.lease import read_daemon_state
 from flowdeck.engine.errors import DamagedFile, FlowdeckError, Forbidden, NotFound, restore_hint
-from flowdeck.engine.governance import retention, roles
+from flowdeck.engine.governance import roles
 from flowdeck.engine.governance.audit import SOURCES, audit_key, audited
 from flowdeck.engine.governance.refusals import collect_refusals
-from flowdeck.engine.governance.lineage import LineageReport, lineage_report
 from flowdeck.engine.governance.roles import Identity
 from flowdeck.engine.masking import install_log_masking, mask
-from flowdeck.engine.monitor import hints, views
-from flowdeck.engine.monitor.hints import Hint
-from flowdeck.engine.monitor.views import RunMetrics, StatsReport, StepDetail
-from flowdeck.engine.operations import assistant
-from flowdeck.engine.operations.backup import BackupReport, back_up
 from flowdeck.engine.plan import describe, planner
-from flowdeck.engine.plan.describe import PipelineSummary
 from flowdeck.engine.plan.planner import Plan, build_plan
-from flowdeck.engine.project import editing
 from flowdeck.engine.project.project import Project
-from flowdeck.engine.run import backend_factory, launch, liveness, published
-from flowdeck.engine.run.backend_factory import spark_lint
-from flowdeck.engine.run.cancel import cancel_run
-from flowdeck.engine.run.claim import claim
-from flowdeck.engine.run.lookup import find_run
-from flowdeck.engine.run.preview import RunPreview, preview_run
-from flowdeck.engine.run.submit import PreparedRun, Submitted, resume_run, submit_run
-from flowdeck.engine.run.waiting import WarehouseWait
-from flowdeck.engine.secrets import open_store
-from flowdeck.engine.secrets.store import store_secret
-from flowdeck.state import (
-    AlertRecord,
-    AuditRecord,
-    AuditVerification,
-    Ledger,
-    LedgerError,
-    Notification,
-    RunRecord,
-    Silence,
-)
-from flowdeck.state.records import CommitRecord
+from flowdeck.engine.run import liveness
+from flowdeck.state import AlertRecord, AuditRecord, AuditVerification, Ledger, LedgerError, Notification, RunRecord, Silence
 
+# What the console's first screen does not use is imported by the methods that use it (runs, previews,
+# alerts, backups, secrets, edits ...): the console's first paint does not wait for them (bench/README.md).
 if TYPE_CHECKING:
+    from flowdeck.engine.alerts.rules import DaemonHealth
+    from flowdeck.engine.alerts.sender import DeliveryReport
+    from flowdeck.engine.backends.base import QueryResult, TableVersion
     from flowdeck.engine.connectors.health import ConnectionReport
+    from flowdeck.engine.daemon.lease import DaemonState
+    from flowdeck.engine.governance.lineage import LineageReport
     from flowdeck.engine.governance.retention import PruneReport
+    from flowdeck.engine.monitor.hints import Hint
+    from flowdeck.engine.monitor.views import RunMetrics, StatsReport, StepDetail
     from flowdeck.engine.operations.assistant import PipelineAnswers
+    from flowdeck.engine.operations.backup import BackupReport
     from flowdeck.engine.operations.dag_edit import DagSession
+    from flowdeck.engine.plan.describe import PipelineSummary
     from flowdeck.engine.project.editing import SaveResult
     from flowdeck.engine.plan.columns import PipelineColumns
     from flowdeck.engine.run.backend_factory import LintReport
     from flowdeck.engine.run.executor import Observer, RunExecutor
     from flowdeck.engine.run.janitor import CleanupReport
+    from flowdeck.engine.run.preview import RunPreview
+    from flowdeck.engine.run.submit import PreparedRun, Submitted
+    from flowdeck.state.records import CommitRecord
 
 Say = Callable[[str], None]  # one sentence for the person waiting (who holds the warehouse)
 
@@ -106,6 +86,8 @@ class Workspace:
         """The project's ledger, opened (and migrated) on first use, so commands that need none
         (validate) never open it. Every text it writes passes through the masker."""
         if self._ledger is None:
+            from flowdeck.engine.alerts.rules import AlertEvaluator
+
             with self._ledger_opening:  # one connection per workspace, however many threads ask first
                 if self._ledger is None:
                     self.project.ensure_runtime_dirs()
@@ -193,6 +175,8 @@ class Workspace:
     def preview(self, pipeline: str, params: dict[str, str] | None = None, *, force: bool = False,
                 engine: str | None = None) -> RunPreview:
         """What a run of ``pipeline`` would do with each step and why (``flowdeck plan``); nothing runs."""
+        from flowdeck.engine.run.preview import preview_run
+
         return preview_run(self.project, self.ledger, pipeline, params, force=force, engine=engine)
 
     def validate_all(self) -> dict[str, Plan | FlowdeckError]:
@@ -211,6 +195,8 @@ class Workspace:
 
     def pipeline_files(self, pipeline: str) -> list[Path]:
         """The files of a pipeline an operator may edit: pipeline.yaml, then its SQL files."""
+        from flowdeck.engine.project import editing
+
         return editing.pipeline_files(self.project, pipeline)
 
     def check_file(self, path: Path, text: str) -> list[FlowdeckError]:
@@ -225,6 +211,8 @@ class Workspace:
 
         The write itself is ``write_project_file`` (role check, audit entry, atomic replace).
         """
+        from flowdeck.engine.project import editing
+
         return editing.save_file(self.project, path, text, force=force, keep_backups=self.can("edit"),
                                  write=self.write_project_file)
 
@@ -236,12 +224,17 @@ class Workspace:
                       engine: str | None = None) -> QueryResult:
         """The first ``limit`` rows of a published table, waiting (and saying who holds it) while a run writes,
         from the engine that published its current version (or ``engine``)."""
+        from flowdeck.engine.run import published
+        from flowdeck.engine.run.waiting import WarehouseWait
+
         return published.preview(self.project, table, limit=limit, wait=wait,
                                  on_wait=WarehouseWait(self._open_ledger, on_wait, reading=True),
                                  ledger=self.ledger, engine=engine)
 
     def lint_spark(self, pipeline: str) -> LintReport:
         """What the Spark lint refuses (and rewrites) in one pipeline, without running anything."""
+        from flowdeck.engine.run.backend_factory import spark_lint
+
         return spark_lint(self.project, build_plan(self.project, pipeline))
 
     # -- runs ----------------------------------------------------------------------------------
@@ -266,6 +259,8 @@ class Workspace:
         ``reprocess`` makes incremental steps read all their input again and rebuild their tables.
         Hand ``prepared`` to ``execute`` to run it here without planning it again.
         """
+        from flowdeck.engine.run.submit import submit_run
+
         with self._guarded("run", "run", pipeline, {"trigger": trigger_kind}) as details:
             submitted = submit_run(self.project, self.ledger, pipeline, params, requested_by=self.user,
                                    trigger_kind=trigger_kind, trigger_key=trigger_key, options=options,
@@ -281,6 +276,8 @@ class Workspace:
         again returns the run that resumed it (``False``) while it is queued or running, and
         is refused once that run has finished (resume that one instead).
         """
+        from flowdeck.engine.run.submit import resume_run
+
         with self._guarded("resume", "resume", run_ref) as details:
             parent = self.resolve_run(run_ref)
             details["parent_run_id"] = parent.run_id
@@ -298,6 +295,7 @@ class Workspace:
         No role check: whoever queued the run was checked then (a worker or the daemon runs it).
         At the end, with no daemon running, the alerts the run raised are delivered from here.
         """
+        from flowdeck.engine.run.claim import claim
         from flowdeck.engine.run.executor import RunExecutor  # DuckDB: only for commands that run
 
         run = claim(self.ledger, run_id, already_claimed=claimed)
@@ -308,11 +306,15 @@ class Workspace:
 
     def launch_detached(self, run_id: str) -> int:
         """Start a worker process for a queued run that outlives this one; return its pid."""
+        from flowdeck.engine.run import launch
+
         return launch.launch_detached(self.project, run_id)
 
     def hand_off(self, run_id: str) -> str:
         """Have a queued run executed in the background: by the daemon when one is running (it picks
         queued runs up), else by a detached worker. Return a sentence saying which."""
+        from flowdeck.engine.daemon import stand_in
+
         return stand_in.hand_off(self.project, self.ledger, run_id)
 
     def daemon_state(self) -> DaemonState:
@@ -321,6 +323,8 @@ class Workspace:
 
     def cancel(self, run_ref: str) -> RunRecord:
         """Cancel a queued run at once, or ask a running one to stop."""
+        from flowdeck.engine.run.cancel import cancel_run
+
         with self._guarded("cancel", "cancel", run_ref) as details:
             run = self.resolve_run(run_ref)
             details["run_id"] = run.run_id
@@ -328,6 +332,8 @@ class Workspace:
 
     def resolve_run(self, ref: str) -> RunRecord:
         """A run from its id, a unique prefix of it, or ``last``."""
+        from flowdeck.engine.run.lookup import find_run
+
         return find_run(self.ledger, ref, self.project.root)
 
     def reap_orphans(self) -> list[RunRecord]:
@@ -343,6 +349,7 @@ class Workspace:
         """Abandon dead runs, reconcile the ledger from the warehouse's markers, and remove what
         dead runs left: staging tables, half-written export files, temporary files."""
         from flowdeck.engine.run import janitor  # DuckDB (through the steps' modules): only for cleanup
+        from flowdeck.engine.run.waiting import WarehouseWait
 
         with self._guarded("cleanup", "cleanup", self.project.config.name) as details:
             report = janitor.clean_up(self.project, self.ledger, WarehouseWait(self._open_ledger, on_wait))
@@ -353,6 +360,9 @@ class Workspace:
 
     def versions(self, table: str, *, wait: float = 10.0, on_wait: Say | None = None) -> list[TableVersion]:
         """The current version of a published table and the versions kept for rollback, newest first."""
+        from flowdeck.engine.run import published
+        from flowdeck.engine.run.waiting import WarehouseWait
+
         self.require("read")
         return published.versions(self.project, table, wait=wait,
                                   on_wait=WarehouseWait(self._open_ledger, on_wait, reading=True))
@@ -364,6 +374,9 @@ class Workspace:
         place, so a rollback can itself be rolled back. Tables read by other steps are not
         rebuilt: rerun downstream steps with ``flowdeck run PIPELINE --from STEP``.
         """
+        from flowdeck.engine.run import published
+        from flowdeck.engine.run.waiting import WarehouseWait
+
         with self._guarded("rollback", "rollback", table.lower(), {"to_run": to_run}) as details:
             record, replaced = published.rollback(self.project, self.ledger, table, to_run, requested_by=self.user,
                                                   on_wait=WarehouseWait(self._open_ledger, on_wait))
@@ -373,10 +386,14 @@ class Workspace:
     def serve_spark(self) -> str:
         """Keep the Spark driver warm in this process (master mode) for the project's runs, queries and console
         in other processes (``run.backend_factory.serve_spark``); its URL. ``stop_serving_spark`` when done."""
+        from flowdeck.engine.run import backend_factory
+
         return backend_factory.serve_spark(self.project)
 
     def stop_serving_spark(self) -> None:
         """No longer announce this process's Spark driver (it stops with the process)."""
+        from flowdeck.engine.run import backend_factory
+
         backend_factory.stop_serving_spark(self.project)
 
     # -- monitoring ----------------------------------------------------------------------------
@@ -384,15 +401,21 @@ class Workspace:
     def run_metrics(self, run_ref: str) -> RunMetrics:
         """A run with its steps' measures (rows in/out, bytes, throughput, live query progress) and
         the process's CPU, memory and I/O over time: what run detail screens and reports draw."""
+        from flowdeck.engine.monitor import views
+
         return views.run_metrics(self.ledger, self.resolve_run(run_ref))
 
     def run_hints(self, metrics: RunMetrics) -> list[Hint]:
         """Performance hints of a finished run, from what was measured about it and its steps' history
         (`flowdeck show`, `flowdeck report`, the console's run view); none for a run that did nothing unusual."""
+        from flowdeck.engine.monitor import hints
+
         return hints.run_hints(self.ledger, self.project, metrics)
 
     def stats(self, pipeline: str | None = None, *, days: float | None = 30.0, recent: int = 50) -> StatsReport:
         """Run counts, duration trends, errors by kind and slowest steps (`flowdeck stats`, the dashboard)."""
+        from flowdeck.engine.monitor import views
+
         if pipeline is not None:
             self.project.pipeline(pipeline)  # an unknown name is bad input, not an empty report
         return views.stats_report(self.ledger, pipeline, days=days, recent=recent)
@@ -407,6 +430,8 @@ class Workspace:
 
     def resolve_alert(self, ref: str) -> AlertRecord:
         """An alert from its fingerprint or a unique prefix of it."""
+        from flowdeck.engine.alerts.lookup import find_alert
+
         return find_alert(self.ledger, ref)
 
     def acknowledge_alert(self, alert_id: str) -> bool:
@@ -449,6 +474,9 @@ class Workspace:
     def evaluate_alerts(self, daemon: DaemonHealth | None = None) -> None:
         """Evaluate the conditions no transition announces (deadlines, stale data, the daemon's
         health) and enqueue the reminders due. Without ``daemon``, its health is read from its lease."""
+        from flowdeck.engine.alerts.rules import evaluate_periodic
+        from flowdeck.engine.daemon.lease import daemon_health
+
         health = daemon if daemon is not None else daemon_health(self.daemon_state())
         evaluate_periodic(self.project, self.ledger, health)
 
@@ -456,11 +484,15 @@ class Workspace:
                               deadline: float | None = None) -> DeliveryReport:
         """Deliver the notifications due now (or just ``ids``, or those of ``channels``) from this
         process; return what happened. An open console delivers the ``console`` channel (its toasts)."""
+        from flowdeck.engine.alerts.sender import Sender
+
         return Sender(self.project, self.ledger).deliver_due(ids=ids, channels=channels, deadline=deadline)
 
     def flush_alerts(self, run_id: str) -> DeliveryReport | None:
         """At the end of a run, with no daemon running (it has its own sender): deliver what this run
         raised, once each; the rest is the daemon's or `flowdeck alerts send`'s. Never raises."""
+        from flowdeck.engine.daemon import stand_in
+
         return stand_in.deliver_after_run(self.project, self.ledger, run_id)
 
     def flush_lineage(self) -> None:
@@ -472,12 +504,17 @@ class Workspace:
     def drop_notification(self, outbox_id: int) -> Notification:
         """Remove a notification not delivered yet from the outbox (operators; audited): a failed test,
         or a message the operator has decided not to send. Return it as it was."""
+        from flowdeck.engine.alerts.outbox import drop_notification
+
         with self._guarded("notify", "notification.drop", str(outbox_id)) as details:
             return drop_notification(self.ledger, outbox_id, by=self.user, details=details)
 
     def test_channel(self, name: str) -> tuple[Notification, str | None]:
         """Send a test notification on one channel now (through the outbox); return it and the
         error if the channel did not take it."""
+        from flowdeck.engine.alerts.channels import require_channel
+        from flowdeck.engine.alerts.sender import send_test
+
         require_channel(self.project, name)
         self.require("notify", f"channel {name}")
         return send_test(self.project, self.ledger, name, by=self.user)
@@ -491,12 +528,18 @@ class Workspace:
         It reads on the engine (``engine``, or else the one) that published the current version of
         its tables (``run/query_engine.py``); the result says which and why.
         """
+        from flowdeck.engine.run import published
+        from flowdeck.engine.run.waiting import WarehouseWait
+
         return published.query(self.project, sql, limit=limit, wait=wait,
                                on_wait=WarehouseWait(self._open_ledger, on_wait, reading=True),
                                ledger=self.ledger, engine=engine)
 
     def backup(self, folder: Path, *, on_wait: Say | None = None) -> BackupReport:
         """Copy the ledger, the warehouse and the secrets file into ``folder``, consistently, while runs go on."""
+        from flowdeck.engine.operations.backup import back_up
+        from flowdeck.engine.run.waiting import WarehouseWait
+
         with self._guarded("backup", "backup", str(folder)) as details:
             result = back_up(self.project, self.ledger, folder, WarehouseWait(self._open_ledger, on_wait))
             details.update(files=sorted(result.files), runs=result.runs)
@@ -529,11 +572,15 @@ class Workspace:
 
     def secret_names(self) -> list[str]:
         """Names of the secrets in the project's store (never their values)."""
+        from flowdeck.engine.secrets import open_store
+
         self.require("read")
         return open_store(self.project).names()
 
     def secret_store_description(self) -> str:
         """Where the project's secrets are kept (for messages)."""
+        from flowdeck.engine.secrets import open_store
+
         return open_store(self.project).where
 
     def set_secret(self, name: str, value: str, *, allow_short: bool = False) -> str:
@@ -541,6 +588,8 @@ class Workspace:
 
         A value too short for the masker is refused unless ``allow_short`` (``store_secret``).
         """
+        from flowdeck.engine.secrets.store import store_secret
+
         with self._guarded("secrets", "secret.set", name) as details:
             where, details["maskable"] = store_secret(self.project, name, value, allow_short=allow_short)
             details["store"] = where
@@ -548,6 +597,8 @@ class Workspace:
 
     def delete_secret(self, name: str) -> bool:
         """Remove a secret (admins); ``False`` if there was none."""
+        from flowdeck.engine.secrets import open_store
+
         with self._guarded("secrets", "secret.delete", name) as details:
             existed = details["existed"] = open_store(self.project).delete(name)
         return existed
@@ -560,6 +611,8 @@ class Workspace:
         The console's editor saves through this, so the role check and the audit entry hold
         for every edit. Paths outside the project are refused.
         """
+        from flowdeck.engine.project import editing
+
         with self._guarded("edit", "edit", relative) as details:
             path, details["sha256"] = editing.write_project_file(self.project, relative, text)
         return path
@@ -585,6 +638,8 @@ class Workspace:
         through ``write_project_file`` (role check, audit entry, atomic replace).
         """
         self.require("edit", f"pipelines/{answers.name}")
+        from flowdeck.engine.operations import assistant
+
         return assistant.create_pipeline(self.project, answers, write=self.write_project_file)
 
     # -- audit, lineage, retention -------------------------------------------------------------
@@ -603,11 +658,16 @@ class Workspace:
 
     def lineage(self, target: str) -> LineageReport:
         """Upstream and downstream of ``TABLE`` or ``TABLE.COLUMN``."""
+        from flowdeck.engine.governance.lineage import lineage_report
+        from flowdeck.engine.run import published
+
         return lineage_report(self.project, self.ledger, target, published.warehouse_columns(self.project))
 
     def prune(self, *, dry_run: bool = False) -> PruneReport:
         """Apply the retention policies (admins; the daemon applies them daily as configured). A dry run
         only counts what would go, so any role may ask for one."""
+        from flowdeck.engine.governance import retention
+
         if self.source == "daemon":  # the configured policy, applied on schedule: no person to check
             report = retention.prune(self.project, self.ledger, dry_run=dry_run)
             if not dry_run:
@@ -626,6 +686,8 @@ class Workspace:
     def step_detail(self, run_ref: str, step: str) -> StepDetail:
         """One step of a run: its whole error, log lines, parameters, rows, checks with samples and
         the SQL it ran (`flowdeck show RUN --step STEP`, the console's step view)."""
+        from flowdeck.engine.monitor import views
+
         run = self.resolve_run(run_ref)
         found = views.step_detail(self.ledger, run, step)
         if found is None:
