@@ -79,9 +79,18 @@ def load_themes(*folders: Path) -> LoadedThemes:
     return loaded
 
 
+# Themes read, by file and its size and modification time: `flowdeck console` checks --theme against the
+# files before it starts the app, which registers the same files (reading them twice delayed its first paint).
+_READ: dict[tuple[Path, int, int], Theme] = {}
+
+
 def load_theme_file(path: Path) -> Theme:
     """One theme file → Textual theme; ``ValueError`` with a readable reason when it is invalid."""
     try:
+        stat = path.stat()
+        key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+        if key in _READ:
+            return _READ[key]
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise ValueError(f"cannot read it: {str(error).splitlines()[0]}") from None
@@ -93,4 +102,5 @@ def load_theme_file(path: Path) -> Theme:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "file"
         raise ValueError(f"{where}: {first['msg']}") from None
-    return spec.to_theme()
+    theme = _READ[key] = spec.to_theme()
+    return theme
