@@ -5,11 +5,12 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import AlertAcknowledged, AlertsLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.footer import ConsoleFooter
 from flowdeck.console.tui.widgets.status import short_time, status_text
 from flowdeck.console.tui.widgets.tables import ColumnSpec, cursor_key, lay_out, pick, refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
@@ -34,7 +35,7 @@ class AlertsScreen(ConsoleScreen):
         yield TopBar(self.TITLE_TEXT)
         yield Static("", id="alerts-line", classes="subtitle")
         yield DataTable(id="alert-table", cursor_type="row")
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         """Focus the list."""

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import DagChanged, DagOpened, DagSaved
 from flowdeck.console.tui.screens.base import ConsoleScreen
 from flowdeck.console.tui.screens.dialogs import ConfirmDialog, FormDialog
+from flowdeck.console.tui.widgets.footer import ConsoleFooter
 from flowdeck.console.tui.widgets.status import tone
 from flowdeck.console.tui.widgets.tables import ColumnSpec, cursor_key, lay_out, pick, refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
@@ -49,7 +50,7 @@ class DagEditorScreen(ConsoleScreen):
         yield Static("reading…", id="dag-status", classes="problem-line")
         with VerticalScroll(id="dag-graph-panel"):
             yield Static("", id="dag-graph")
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         """Read the pipeline (the session plans it once)."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from flowdeck.console.cli.charts import sparkline
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import StatsLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.footer import ConsoleFooter
 from flowdeck.console.tui.widgets.status import format_duration, tone
 from flowdeck.console.tui.widgets.tables import refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
@@ -39,7 +40,7 @@ class DashboardScreen(ConsoleScreen):
             table.add_column(label, key=key, width=width)
         yield table
         yield Static("", id="dashboard-details")
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         """Focus the table."""

@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.widgets import Footer, Static, Tab, Tabs, TextArea
+from textual.widgets import Static, Tab, Tabs, TextArea
 
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.checking import TypingCheck
@@ -27,6 +27,7 @@ from flowdeck.console.tui.messages import FileChecked, FileSaved, FilesListed, F
 from flowdeck.console.tui.screens.base import ConsoleScreen
 from flowdeck.console.tui.screens.dialogs import ConfirmDialog
 from flowdeck.console.tui.widgets.code_editor import CodeEditor
+from flowdeck.console.tui.widgets.footer import ConsoleFooter
 from flowdeck.console.tui.widgets.status import tone
 from flowdeck.console.tui.widgets.top_bar import TopBar
 
@@ -60,7 +61,7 @@ class EditorScreen(ConsoleScreen):
         yield Tabs(id="files")
         yield CodeEditor.code_editor("", language=None, id="editor", soft_wrap=False)
         yield Static("loading…", id="problems", classes="problem-line")
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         """Read the files."""

@@ -16,13 +16,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker
 
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.checking import TypingCheck
 from flowdeck.console.tui.messages import DraftChecked, PipelineCreated
 from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.footer import ConsoleFooter
 from flowdeck.console.tui.widgets.status import tone
 from flowdeck.console.tui.widgets.top_bar import TopBar
 
@@ -101,7 +102,7 @@ class NewPipelineScreen(ConsoleScreen):
             with VerticalScroll(id="new-preview"):
                 yield Static("", id="preview")
         yield Static("fill in the form; the files appear on the right", id="new-problems", classes="problem-line")
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         """Show the fields the default schedule needs, focus the name."""

@@ -8,11 +8,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container, VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import DagLoaded, PipelinesLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.footer import ConsoleFooter
 from flowdeck.console.tui.widgets.status import (
     short_time,
     status_style,
@@ -56,7 +57,7 @@ class PipelinesScreen(ConsoleScreen):
             yield DataTable(id="pipeline-table", cursor_type="row", zebra_stripes=False)
             with VerticalScroll(id="dag-panel"):
                 yield Static("", id="dag")
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         """Start with the filter hidden and the list focused."""

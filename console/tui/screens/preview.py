@@ -11,11 +11,12 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import PreviewFailed, PreviewLoaded, PreviewWaiting, TablesListed
 from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.footer import ConsoleFooter
 from flowdeck.console.tui.widgets.status import tone
 from flowdeck.console.tui.widgets.top_bar import TopBar
 from flowdeck.engine.errors import FlowdeckError
@@ -42,7 +43,7 @@ class PreviewScreen(ConsoleScreen):
         yield TopBar("Preview")
         yield Static("", id="preview-status", classes="subtitle")
         yield DataTable(id="preview-table", cursor_type="cell")
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         """List the pipeline's tables, or read the named table."""

@@ -10,12 +10,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from flowdeck.console.cli.charts import format_bytes, sparkline
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import RunDetailLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.footer import ConsoleFooter
 from flowdeck.console.tui.widgets.status import (
     format_duration,
     short_time,
@@ -74,7 +75,7 @@ class RunDetailScreen(ConsoleScreen):
         yield Static("", id="hints", markup=False)
         yield Static("", id="log-title", classes="subtitle")
         yield RunLog(max_lines=LOG_LINES_KEPT, auto_scroll=True, id="log")
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         """Hide the checks until a check fails, and the hints until the run has some; tick elapsed times each second."""

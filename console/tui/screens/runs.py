@@ -9,11 +9,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import RunsLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.footer import ConsoleFooter
 from flowdeck.console.tui.widgets.status import format_duration, short_time, status_text
 from flowdeck.console.tui.widgets.tables import ColumnSpec, cursor_key, lay_out, pick, refill
 from flowdeck.console.tui.widgets.top_bar import TopBar
@@ -85,7 +86,7 @@ class RunsScreen(ConsoleScreen):
                     classes="filter")
         yield Static("all runs", id="runs-filter-line", classes="subtitle")
         yield DataTable(id="run-table", cursor_type="row")
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         """Filter hidden, list focused."""

@@ -16,12 +16,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from flowdeck.console.cli.charts import format_bytes
 from flowdeck.console.tui.actions import bindings
 from flowdeck.console.tui.messages import StepDetailLoaded
 from flowdeck.console.tui.screens.base import ConsoleScreen
+from flowdeck.console.tui.widgets.footer import ConsoleFooter
 from flowdeck.console.tui.widgets.status import format_duration, format_rows, short_time, status_text, step_status, tone
 from flowdeck.console.tui.widgets.top_bar import TopBar
 
@@ -55,7 +56,7 @@ class StepDetailScreen(ConsoleScreen):
             yield Static("", id="step-sql")
             yield Static("", id="step-log")
             yield Static("", id="step-plan")
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         """Focus the scroller, so arrows and page keys move through the sections."""
