@@ -1,13 +1,15 @@
 """The console does no work it does not need: nothing animates while a step runs without a progress
-estimate (it kept an idle console at 5% of a core), and the first screen's paint waits for no other
-screen, nor for the editor's syntax highlighting (bench/console_latency.py measures the figures)."""
+estimate (it kept an idle console at 5% of a core), the first screen's paint waits for no other
+screen, nor for the editor's syntax highlighting, and the footer is not rebuilt to show the same keys
+(bench/console_latency.py measures the figures)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from textual.widgets import ProgressBar
+from textual.widgets import DataTable, ProgressBar
+from textual.widgets._footer import FooterKey
 
 from conftest import drive, make_app, wait_for
 from flowdeck.console.tui.screens.run_detail import RunDetailScreen
@@ -40,3 +42,23 @@ def test_importing_the_console_loads_neither_the_other_screens_nor_tree_sitter()
              "if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]", loaded
+
+
+def test_the_footer_keeps_its_keys_while_the_bindings_it_shows_stay_the_same(workspace: Workspace) -> None:
+    app = make_app(workspace)
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        table = app.screen.query_one("#pipeline-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        await pilot.pause(0.2)
+        keys = list(app.screen.query(FooterKey))
+        assert "Filter" in {key.description for key in keys}
+        assert all(not key.has_class("-compact") for key in keys)  # made in the footer's own (roomy) style
+        app.screen.refresh_bindings()  # what focus moves and screen resumes do: the same keys come out
+        await pilot.pause(0.2)
+        assert list(app.screen.query(FooterKey)) == keys  # not rebuilt
+        await pilot.press("slash")  # the filter has the focus: `/` types there, so the footer drops it
+        await wait_for(pilot, lambda: "Filter" not in {key.description for key in app.screen.query(FooterKey)},
+                       what="the footer to drop the filter key")
+
+    drive(app, scenario)
