@@ -27,8 +27,8 @@ from textual.worker import Worker, get_current_worker
 from flowdeck.console.tui.actions import ACTION_NAMES, BY_ID, DESCRIPTION_OF, GLOBAL, PERMISSIONS, bindings, command_specs, help_sections, is_refused
 from flowdeck.console.tui.commands import ConsoleCommands
 from flowdeck.console.tui.messages import EngineFailed, LedgerChanged, RunCancelRequested, RunSubmitted
-from flowdeck.console.tui.screens.base import ConsoleScreen
-from flowdeck.console.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ParamsDialog, TextDialog
+from flowdeck.console.tui.screens.base import ConsoleScreen, FollowsProjectFiles
+from flowdeck.console.tui.screens.dialogs import ConfirmDialog, ErrorDialog, TextDialog
 from flowdeck.console.tui.screens.pipelines import PipelinesScreen
 from flowdeck.console.tui.widgets.typing import typing_in
 from flowdeck.console.tui.widgets.status import tone
@@ -238,7 +238,7 @@ class FlowdeckConsole(App[None]):
         self.pipeline_names = self.workspace.project.pipeline_names()
         for stack in [*self._screen_stacks.values(), self.screen_stack]:
             for screen in stack:
-                if isinstance(screen, ConsoleScreen):
+                if isinstance(screen, FollowsProjectFiles):  # the screens, and the launch dialog's plan
                     screen.files_changed(visible=screen is self.screen)
 
     def on_ledger_changed(self, message: LedgerChanged) -> None:
@@ -619,7 +619,8 @@ class FlowdeckConsole(App[None]):
     # -- runs ------------------------------------------------------------------------------------------------
 
     def action_launch_run(self, arg: str = "") -> None:
-        """Queue a run of a pipeline and hand it to a detached worker; ask for parameters first."""
+        """Queue a run of a pipeline and hand it to a detached worker: from the pipeline list, after the launch
+        dialog (its parameters, and its plan: what each step would do and why); typed (`:run`), at once."""
         if self.refuse_if_read_only("running a pipeline", "launch_run"):
             return
         screen = self.console_screen
@@ -635,19 +636,20 @@ class FlowdeckConsole(App[None]):
         if not pipeline:
             self.notify("choose a pipeline first (or type :run PIPELINE)", severity="warning")
             return
-        declared = screen.selected_params() if screen else None
-        if declared:
-            self.push_screen(ParamsDialog(pipeline, declared),
-                             lambda values: self.submit_run(pipeline, values) if values is not None else None)
-        else:
-            self.submit_run(pipeline, {})
+        from flowdeck.console.tui.screens.launch import LaunchDialog  # with its first use: not before the first paint
 
-    def submit_run(self, pipeline: str, params: dict[str, str]) -> None:
-        """Queue the run and start its worker process (in a thread: validation reads files)."""
+        declared = screen.selected_params() if screen else None
+        self.push_screen(LaunchDialog(pipeline, declared or {}),
+                         lambda launch: self.submit_run(pipeline, launch.params, force=launch.force) if launch else None)
+
+    def submit_run(self, pipeline: str, params: dict[str, str], *, force: bool = False) -> None:
+        """Queue the run (``force``: every step runs, as `flowdeck run --force`) and start its worker process
+        (in a thread: validation reads files)."""
         workspace = self.workspace
 
         def submit() -> Message:
-            record, _ = workspace.submit(pipeline, {name: value for name, value in params.items() if value != ""})
+            record, _ = workspace.submit(pipeline, {name: value for name, value in params.items() if value != ""},
+                                         options={"force": True} if force else None)
             pid = workspace.launch_detached(record.run_id)
             return RunSubmitted(record, pid, "launched")
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:  # annotations only: the console's first paint must not wait for sqlglot or DuckDB
+    from rich.console import RenderableType
+
     from flowdeck.engine.monitor.hints import Hint
     from flowdeck.engine.operations.dag_edit import DagSession
     from flowdeck.engine.monitor.views import RunMetrics, StatsReport, StepDetail
@@ -113,6 +115,14 @@ class RunSubmitted(Message):
     run: RunRecord
     worker_pid: int | None
     action: str  # launched, resumed, rerun
+
+
+@dataclass
+class LaunchPlanned(Message):
+    """The launch dialog's ``request``-th plan, ready to show (or why there is none)."""
+
+    request: int
+    text: RenderableType
 
 
 @dataclass

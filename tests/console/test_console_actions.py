@@ -8,7 +8,8 @@ import pytest
 from textual.widgets import DataTable
 
 from conftest import SIZES, drive, finished_run, make_app, notifications, screen_text, wait_for
-from flowdeck.console.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ParamsDialog
+from flowdeck.console.tui.screens.dialogs import ConfirmDialog, ErrorDialog
+from flowdeck.console.tui.screens.launch import LaunchDialog
 from flowdeck.console.tui.screens.run_detail import RunDetailScreen
 from flowdeck.console.tui.screens.runs import RunsScreen
 from flowdeck.engine.workspace import Workspace
@@ -23,7 +24,7 @@ def test_r_on_a_pipeline_asks_parameters_queues_the_run_and_a_detached_worker_ru
     async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
         await wait_for(pilot, lambda: app.screen.query_one("#pipeline-table", DataTable).row_count == 2)
         await pilot.press("r")
-        await wait_for(pilot, lambda: isinstance(app.screen, ParamsDialog), what="the parameter dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchDialog), what="the parameter dialog")
         field = app.screen.query_one("#param-since")
         assert field.value == "2026-01-01"  # prefilled with the default
         field.value = "2026-10-15"

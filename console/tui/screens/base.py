@@ -8,7 +8,7 @@ up work or stall the screen.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast, runtime_checkable
 
 from textual.message import Message
 from textual.screen import Screen
@@ -20,6 +20,14 @@ from flowdeck.state import EventRecord
 
 if TYPE_CHECKING:
     from flowdeck.console.tui.app import FlowdeckConsole
+
+
+@runtime_checkable
+class FollowsProjectFiles(Protocol):
+    """A screen or dialog showing what the project's files say (every console screen; the launch dialog's plan)."""
+
+    def files_changed(self, *, visible: bool) -> None:
+        """The project's pipeline files changed on disk (edited elsewhere): read them again."""
 
 
 class ConsoleScreen(Screen[None]):

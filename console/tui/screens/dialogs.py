@@ -1,4 +1,5 @@
-"""Small modal dialogs: engine errors, confirmations, run parameters, choosing a step, debug info."""
+"""Small modal dialogs: engine errors, confirmations, choosing a step, debug info, forms (the launch dialog is
+screens/launch.py)."""
 
 from __future__ import annotations
 
@@ -76,43 +77,6 @@ class ConfirmDialog(ModalScreen[bool]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
-
-
-class ParamsDialog(ModalScreen[dict[str, str] | None]):
-    """Values of a pipeline's parameters before a run, prefilled with their defaults."""
-
-    BINDINGS = [Binding("escape,f9", "cancel", "Cancel"), Binding("ctrl+r,f5", "submit", "Run")]
-
-    def __init__(self, pipeline: str, params: dict[str, str | None]) -> None:
-        super().__init__(classes="dialog-screen")
-        self.pipeline = pipeline
-        self.params = params
-
-    def compose(self) -> ComposeResult:
-        """One labelled input per parameter."""
-        with Vertical(classes="dialog"):
-            yield Label(f"▶ run {self.pipeline}", classes="dialog-title")
-            for name, default in self.params.items():
-                yield Label(name)
-                yield Input(value=default or "", placeholder="required" if default is None else "", id=f"param-{name}")
-            yield Static("Enter or ^r: run · Esc: cancel", classes="dialog-hint")
-
-    def on_mount(self) -> None:
-        """Focus the first parameter."""
-        self.query(Input).first().focus()
-
-    def action_cancel(self) -> None:
-        """Close without running."""
-        self.dismiss(None)
-
-    def action_submit(self) -> None:
-        """Run with the values typed."""
-        self.dismiss({name: self.query_one(f"#param-{name}", Input).value for name in self.params})
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_submit()
 
 
 class ChooseDialog(ModalScreen[str | None]):
