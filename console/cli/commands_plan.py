@@ -53,11 +53,7 @@ def plan(
         change = preview.changes[name]
         shown = status_text("unchanged") if not change.runs else \
             f"[{PLAN_STYLE.get(change.status, 'yellow')}]{change.status}[/]"
-        reasons = list(change.reasons)
-        if name in preview.sql_changes:  # which columns, and who reads them: breaking or not
-            reasons = [f"{reason} ({preview.sql_changes[name].describe()})" if reason == "SQL changed" else reason
-                       for reason in reasons]
-        table.add_row(name, preview.plan.steps[name].kind, shown, plain("; ".join(reasons)))
+        table.add_row(name, preview.plan.steps[name].kind, shown, plain("; ".join(preview.reasons(name))))
     out().print(table)
     running = sum(1 for change in preview.changes.values() if change.runs)
     unchanged = len(preview.changes) - running

@@ -33,6 +33,16 @@ class RunPreview:
     changes: dict[str, StepChange]
     sql_changes: dict[str, SqlChange] = field(default_factory=dict)  # transforms whose query changed
 
+    def reasons(self, step: str) -> tuple[str, ...]:
+        """Why a run would run ``step``, in words (`flowdeck plan`, the console's launch dialog): a changed
+        query also says whether it breaks the steps and checks that read it."""
+        change = self.changes[step]
+        sql_change = self.sql_changes.get(step)
+        if sql_change is None:
+            return change.reasons
+        return tuple(f"{reason} ({sql_change.describe()})" if reason == "SQL changed" else reason
+                     for reason in change.reasons)
+
     def to_json(self) -> dict[str, Any]:
         """The documented JSON of ``flowdeck plan --json``."""
         steps = [{"kind": self.plan.steps[name].kind, **self.changes[name].to_json(), "runs": self.changes[name].runs,

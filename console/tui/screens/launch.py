@@ -149,7 +149,7 @@ def plan_text(preview: RunPreview) -> Group:
         change = preview.changes[name]
         if change.runs:
             shown = Text("▶ runs", style=status_style("running"))
-            shown.append(f"  {'; '.join(change.reasons)}", style="")
+            shown.append(f"  {'; '.join(preview.reasons(name))}", style="")  # a changed query: breaking or not
         else:
             shown = status_text("unchanged")
         table.add_row(name, shown)
