@@ -310,6 +310,11 @@ class Backend(ABC):
     def query(self, sql: str, *, limit: int = 1000) -> QueryResult:
         """Run a read-only query."""
 
+    def load_rows(self, name: str, sql: str) -> None:
+        """Make the rows of ``sql`` (a DuckDB-dialect SELECT) readable as the table ``name``: a SQL unit
+        test's input rows, on a scratch backend (``run.backend_factory.open_scratch_backend``)."""
+        raise NotImplementedError(f"the {self.name} backend cannot load a unit test's rows")
+
     @abstractmethod
     def table_exists(self, name: str) -> bool:
         """Whether a published table or view exists."""

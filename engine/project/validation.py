@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Tag, ValidationError
+from pydantic import BaseModel, RootModel, Tag, ValidationError
 
 from flowdeck.engine.errors import ConfigError
 from flowdeck.engine.plugins.pluggable import Pluggable
@@ -175,6 +175,8 @@ def _strip(annotation: Any) -> Any:
 
 def _child_annotation(annotation: Any, element: Any) -> Any:
     annotation = _strip(annotation)
+    if _is_model(annotation) and issubclass(annotation, RootModel):  # a file that is a mapping of names (SQL tests)
+        annotation = _strip(annotation.model_fields["root"].annotation)
     if _is_model(annotation):  # kept Annotated: a pluggable field's marker says which plugin model a value is
         field = annotation.model_fields.get(element)
         return _annotated(field) if field else None

@@ -59,6 +59,20 @@ def open_backend(project: Project, purpose: Purpose, *, engine: str | None = Non
     return DuckDBBackend(connection, cursors=cursors)
 
 
+def open_scratch_backend(project: Project, engine: str, folder: Path) -> Backend:
+    """An empty backend of ``engine`` sharing nothing with the warehouse, for a SQL unit test: an in-memory
+    DuckDB, or a Spark session of its own whose (unused) warehouse is ``folder``, a scratch folder the caller
+    removes."""
+    if engine == "spark":
+        from flowdeck.engine.backends.spark.backend import open_scratch_spark_backend  # pyspark: only for Spark
+
+        return open_scratch_spark_backend(project, folder)
+    from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
+    from flowdeck.engine.backends.duckdb.warehouse import open_scratch
+
+    return DuckDBBackend(open_scratch(project))
+
+
 def serve_spark(project: Project) -> str:
     """Start the Spark driver in this process (master mode), warm it, and announce it, so the project's runs,
     queries and console in other processes reuse it instead of starting a JVM (``backends/spark/served.py``);

@@ -623,6 +623,10 @@ class DuckDBBackend(Backend):
             batches = relation.to_arrow_reader(batch_size=ARROW_BATCH_ROWS)
         return self.stage_arrow(run_id, output, batches, sql=sql)
 
+    def load_rows(self, name: str, sql: str) -> None:
+        with self._errors(f"loading the rows of {name}"):
+            self._cursor().execute(f"CREATE OR REPLACE TABLE {identifier(name)} AS\n{sql}\n")
+
     def query(self, sql: str, *, limit: int = 1000) -> QueryResult:
         if self.read_only:
             refuse_side_effects(sql)  # a person's query only reads: no COPY ... TO, ATTACH, INSTALL, LOAD, SET

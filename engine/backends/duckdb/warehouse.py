@@ -65,3 +65,15 @@ def open_warehouse(
         connection.close()
         raise
     return connection
+
+
+def open_scratch(project: Project) -> duckdb.DuckDBPyConnection:
+    """An empty in-memory DuckDB, confined as the warehouse is (user SQL reads the project's folders only):
+    where a SQL unit test loads its rows and runs a step's query."""
+    connection = duckdb.connect(":memory:", config={"file_search_path": str(project.root)})
+    try:
+        confine(connection, project)
+    except BaseException:
+        connection.close()
+        raise
+    return connection

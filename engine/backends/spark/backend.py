@@ -79,6 +79,14 @@ def warehouse_root(project: Project) -> str:
     return configured if "://" in configured else str(project.resolve_path(configured))
 
 
+def open_scratch_spark_backend(project: Project, warehouse: Path) -> SparkBackend:
+    """A Spark backend of its own session over the empty folder ``warehouse``: nothing published is read or
+    written (SQL unit tests)."""
+    settings = project.config.spark
+    served = None if settings.remote else served_spark(project.runtime_dir, settings.master)
+    return SparkBackend(connect(settings, served), str(warehouse), root=project.root)
+
+
 def open_spark_backend(project: Project) -> SparkBackend:
     """A Spark backend on the project's configured server (started in-process in master mode)."""
     settings = project.config.spark
@@ -599,6 +607,13 @@ class SparkBackend(Backend):
             rows = frame.limit(limit + 1).collect()
             columns = list(frame.columns)
         return QueryResult(columns=columns, rows=[tuple(row) for row in rows[:limit]], truncated=len(rows) > limit)
+
+    def load_rows(self, name: str, sql: str) -> None:
+        with self._errors(f"loading the rows of {name}") as ran:
+            ran.sql = self._translate(sql, output=False, name_columns=True)
+            frame = self.spark.sql(ran.sql)
+            frame.createOrReplaceTempView(name)
+            self._schemas.pop(name, None)
 
     def table_exists(self, name: str) -> bool:
         with self._errors("looking up a table"):

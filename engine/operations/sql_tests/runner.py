@@ -1,0 +1,192 @@
+"""Running SQL unit tests: each test's rows loaded into an empty engine, the step's SQL run on them, the output
+compared with the expected rows.
+
+On DuckDB each test gets an in-memory database of its own. On Spark (``engines`` naming it) one
+scratch session serves every test, since a Spark session is slow to start; the tables a test
+loads replace those of the test before, and every table a step reads is one its test loads. A
+test run on several engines says which engine differs when they disagree.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from flowdeck.engine.backends.base import Backend
+from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.operations.sql_tests.compare import Comparison, compare
+from flowdeck.engine.operations.sql_tests.definitions import SqlTestCase, load_test_file, test_files
+from flowdeck.engine.operations.sql_tests.fixtures import rows_select
+from flowdeck.engine.plan.planner import Plan, build_plan
+from flowdeck.engine.project.project import Project
+from flowdeck.engine.run.backend_factory import open_scratch_backend
+
+MAX_ROWS = 10_000  # a unit test's output; more is a test of something else
+ENGINES = ("duckdb", "spark")
+Status = Literal["passed", "failed", "error"]
+
+
+@dataclass(frozen=True)
+class EngineOutcome:
+    """What one test gave on one engine: passed, failed (with how the rows differ) or error (the SQL failed)."""
+
+    engine: str
+    status: Status
+    seconds: float
+    comparison: Comparison | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One test's outcome on each engine it ran on."""
+
+    case: SqlTestCase
+    outcomes: list[EngineOutcome]
+
+    @property
+    def status(self) -> Status:
+        """``passed`` on every engine; else ``error`` if one failed to run; else ``failed``."""
+        statuses = {outcome.status for outcome in self.outcomes}
+        if statuses == {"passed"}:
+            return "passed"
+        return "error" if "error" in statuses else "failed"
+
+    @property
+    def passed(self) -> bool:
+        """Whether the test passed on every engine."""
+        return self.status == "passed"
+
+    def engine_note(self) -> str | None:
+        """``passes on duckdb, fails on spark: the engines differ``, when they disagree; else None."""
+        good = [outcome.engine for outcome in self.outcomes if outcome.status == "passed"]
+        bad = [outcome.engine for outcome in self.outcomes if outcome.status != "passed"]
+        if good and bad:
+            return f"passes on {', '.join(good)}, fails on {', '.join(bad)}: the engines differ"
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """The outcome as `flowdeck test --json` prints it (docs/sql-tests.md)."""
+        return {
+            "pipeline": self.case.pipeline, "test": self.case.name, "step": self.case.step,
+            "file": str(self.case.location.path), "line": self.case.location.line or None,
+            "status": self.status, "engine_note": self.engine_note(),
+            "engines": [_outcome_json(outcome) for outcome in self.outcomes],
+        }
+
+
+def _outcome_json(outcome: EngineOutcome) -> dict[str, Any]:
+    found: dict[str, Any] = {"engine": outcome.engine, "status": outcome.status,
+                             "seconds": round(outcome.seconds, 3), "error": outcome.error}
+    comparison = outcome.comparison
+    if comparison is not None:
+        found.update(
+            expected_rows=comparison.expected_rows, actual_rows=comparison.actual_rows, problems=comparison.problems,
+            missing=comparison.missing, unexpected=comparison.unexpected,
+            differing=[{"key": difference.key, "position": difference.position,
+                        "columns": [{"column": column.column, "expected": column.expected, "actual": column.actual}
+                                    for column in difference.columns]}
+                       for difference in comparison.differing],
+        )
+    return found
+
+
+@dataclass
+class Collected:
+    """The tests of some pipelines, and the problems of the test files that could not be read."""
+
+    cases: list[SqlTestCase] = field(default_factory=list)
+    problems: list[FlowdeckError] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def collect_tests(project: Project, pipelines: Sequence[str], *, steps: Sequence[str] | None = None) -> Collected:
+    """The tests of ``pipelines`` (only those of ``steps`` when given), each file checked against its pipeline's
+    plan; a pipeline that does not plan, or a test file with problems, is a problem, and its tests are left out."""
+    collected = Collected()
+    for pipeline in pipelines:
+        files = test_files(project.pipeline_folder(pipeline))
+        if not files:
+            continue
+        collected.files += files
+        try:
+            plan = build_plan(project, pipeline)
+        except FlowdeckError as error:
+            collected.problems.append(error)
+            continue
+        for path in files:
+            try:
+                cases = load_test_file(path, plan)
+            except FlowdeckError as error:
+                collected.problems.append(error)
+                continue
+            collected.cases += [case for case in cases if steps is None or case.step in steps]
+    return collected
+
+
+def tests_of_plan(plan: Plan) -> list[SqlTestCase]:
+    """Every test of one planned pipeline (raising the first test file's problems)."""
+    return [case for path in test_files(plan.source.folder) for case in load_test_file(path, plan)]
+
+
+def run_tests(project: Project, cases: Sequence[SqlTestCase], *, engines: Sequence[str] = ("duckdb",),
+              on_start: Callable[[str], None] | None = None) -> Iterator[TestOutcome]:
+    """Run each test on each of ``engines``, yielding its outcome as it completes (``on_start`` is told when a
+    slow engine starts: Spark takes seconds)."""
+    scratch = Path(tempfile.mkdtemp(prefix="flowdeck-sql-tests-"))
+    shared: dict[str, Backend] = {}
+    try:
+        for case in cases:
+            outcomes: list[EngineOutcome] = []
+            for engine in engines:
+                if engine == "spark" and engine not in shared:
+                    if on_start is not None:
+                        on_start("starting Spark (once for every test)")
+                    shared[engine] = open_scratch_backend(project, engine, scratch / engine)
+                outcomes.append(_run_on(project, case, engine, shared.get(engine), scratch))
+            yield TestOutcome(case=case, outcomes=outcomes)
+    finally:
+        for backend in shared.values():
+            backend.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_on(project: Project, case: SqlTestCase, engine: str, shared: Backend | None, scratch: Path) -> EngineOutcome:
+    started = time.monotonic()
+    backend = shared or open_scratch_backend(project, engine, scratch / engine)
+    try:
+        columns, rows = actual_output(backend, case)
+        expected_columns, expected_rows = _expected(backend, case)
+    except FlowdeckError as error:
+        return EngineOutcome(engine=engine, status="error", seconds=time.monotonic() - started, error=error.render())
+    finally:
+        if shared is None:
+            backend.close()
+    comparison = compare(columns, rows, expected_columns, expected_rows, key=case.key,
+                         ignore_order=case.ignore_order, ignore_columns=case.ignore_columns)
+    return EngineOutcome(engine=engine, status="passed" if comparison.passed else "failed",
+                         seconds=time.monotonic() - started, comparison=comparison)
+
+
+def actual_output(backend: Backend, case: SqlTestCase) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Load the test's input rows into ``backend`` and run the step's SQL on them: the output's columns and rows."""
+    for table in case.inputs:
+        backend.load_rows(table.name.lower(), rows_select(table))
+    result = backend.query(case.sql, limit=MAX_ROWS)
+    if result.truncated:
+        raise FlowdeckError(f"step `{case.step}` gave more than {MAX_ROWS:,} rows on the test's input",
+                            hint="a unit test shows a rule on a few rows: give fewer input rows")
+    return result.columns, result.rows
+
+
+def _expected(backend: Backend, case: SqlTestCase) -> tuple[list[str], list[dict[str, Any]]]:
+    """The expected rows as mappings: as written, or (a CSV file) read by the engine."""
+    if case.expect.csv is None:
+        return case.expect.columns, list(case.expect.rows or [])
+    result = backend.query(rows_select(case.expect), limit=MAX_ROWS)
+    return result.columns, result.as_dicts()
