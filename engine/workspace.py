@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from flowdeck.engine.operations.backup import BackupReport
     from flowdeck.engine.operations.dag_edit import DagSession
     from flowdeck.engine.plan.describe import PipelineSummary
+    from flowdeck.engine.operations.sql_tests.definitions import SqlTestCase
+    from flowdeck.engine.operations.sql_tests.runner import Collected, TestOutcome
     from flowdeck.engine.project.editing import SaveResult
     from flowdeck.engine.plan.columns import PipelineColumns
     from flowdeck.engine.run.backend_factory import LintReport
@@ -230,6 +232,35 @@ class Workspace:
         return published.preview(self.project, table, limit=limit, wait=wait,
                                  on_wait=WarehouseWait(self._open_ledger, on_wait, reading=True),
                                  ledger=self.ledger, engine=engine)
+
+    def sql_tests(self, pipelines: list[str] | None = None, *, steps: list[str] | None = None) -> Collected:
+        """The SQL unit tests of ``pipelines`` (default: every pipeline), only those of ``steps`` when given, and
+        the problems of the test files that could not be read (docs/sql-tests.md)."""
+        from flowdeck.engine.operations.sql_tests.runner import collect_tests  # sqlglot: only for tests
+
+        return collect_tests(self.project, self.project.pipeline_names() if pipelines is None else pipelines,
+                             steps=steps)
+
+    def run_sql_tests(self, cases: list[SqlTestCase], *, engines: tuple[str, ...] = ("duckdb",),
+                      on_start: Say | None = None) -> Iterator[TestOutcome]:
+        """Run SQL unit tests in engines of their own (never the warehouse), each outcome as it completes."""
+        from flowdeck.engine.operations.sql_tests.runner import run_tests
+
+        self.require("read")
+        return run_tests(self.project, cases, engines=engines, on_start=on_start)
+
+    def generate_sql_test(self, pipeline: str, step: str, *, force: bool = False) -> Path:
+        """Write a starting SQL unit test of ``step`` from a sample of its published inputs (read-only) and the
+        rows its SQL gives on them; an existing test file is replaced only when ``force``."""
+        from flowdeck.engine.operations.sql_tests.generate import generate_test, generated_test_path
+
+        plan = build_plan(self.project, pipeline)
+        path = generated_test_path(plan, step)
+        if path.exists() and not force:
+            raise FlowdeckError(f"{path} exists; flowdeck does not overwrite a test",
+                                hint="pass --force to replace it, or move it aside")
+        text = generate_test(self.project, plan, step)
+        return self.write_project_file(str(path.relative_to(self.project.root)), text)
 
     def lint_spark(self, pipeline: str) -> LintReport:
         """What the Spark lint refuses (and rewrites) in one pipeline, without running anything."""

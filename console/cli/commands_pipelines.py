@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from flowdeck.console.cli.app import app, workspace
-from flowdeck.console.cli.output import counted, err, out, plain, print_json
+from flowdeck.console.cli.output import counted, err, json_default, out, plain, print_json
 
 if TYPE_CHECKING:
     from flowdeck.engine.plan.planner import Plan
+    from flowdeck.engine.workspace import Workspace
 
 
 @app.command()
@@ -67,14 +69,17 @@ def validate(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print each pipeline's verdict and problems as JSON "
                                           "(docs/cli.md).")] = False,
+    with_tests: Annotated[bool, typer.Option("--with-tests", help="Also run the SQL unit tests of the valid "
+                                             "pipelines (`flowdeck test`, on DuckDB).")] = False,
 ) -> None:
     """Check the project's YAML and SQL without running anything.
 
-    Reports every problem with its file, line and column. Exit code 2 when anything is invalid.
+    Reports every problem with its file, line and column. Exit code 2 when anything is invalid (a test
+    file too, with --with-tests), 1 when a SQL unit test fails.
 
     Example: `flowdeck validate daily_sales --engine spark`
     """
-    from flowdeck.engine.errors import EXIT_BAD_INPUT, FlowdeckError
+    from flowdeck.engine.errors import EXIT_BAD_INPUT, EXIT_RUN_FAILED, FlowdeckError
     from flowdeck.engine.masking import mask
 
     ws = workspace(ctx)
@@ -121,8 +126,10 @@ def validate(
             rewritten = sorted({rule for rules in report.rewrites.values() for rule in rules})
         verdicts.append({"pipeline": name, "valid": True, "steps": len(result.steps), "engine": chosen,
                          "spark_rewrites": rewritten, "problems": [], "notes": columns.notes})
+    valid = [verdict["pipeline"] for verdict in verdicts if verdict["valid"]]
+    tested = _run_tests(ws, valid, verdicts, as_json=True) if with_tests and as_json else None
     if as_json:
-        print_json(json.loads(mask(json.dumps(verdicts))))
+        print_json(json.loads(mask(json.dumps(verdicts, default=json_default))))
     for verdict in [] if as_json else verdicts:
         if not verdict["valid"]:
             continue
@@ -134,6 +141,8 @@ def validate(
             err().print(f"note: {name}: {plain(note)}")
     for error in [] if as_json else errors:
         err().print("[red]✗[/] " + plain(error.render()) + "\n")
+    if with_tests and not as_json:
+        tested = _run_tests(ws, valid, verdicts, as_json=False)
     if errors:
         if not as_json:
             err().print(f"{len(errors)} of {counted(len(verdicts), 'pipeline')} "
@@ -142,6 +151,43 @@ def validate(
         raise typer.Exit(EXIT_BAD_INPUT)
     if not verdicts and not as_json:
         err().print("no pipelines yet: add one under pipelines/<name>/pipeline.yaml")
+    if tested is not None and tested.invalid:
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if tested is not None and tested.failed:
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+@dataclass(frozen=True)
+class _Tested:
+    """How the SQL unit tests of `validate --with-tests` went."""
+
+    failed: int
+    invalid: int
+
+
+def _run_tests(ws: Workspace, pipelines: list[str], verdicts: list[dict[str, Any]], *, as_json: bool) -> _Tested:
+    """Run the SQL unit tests of ``pipelines``: printed as `flowdeck test` prints them, or (JSON) added to each
+    pipeline's verdict as ``tests`` and ``test_problems``."""
+    from flowdeck.console.cli.commands_tests import print_outcome
+
+    collected = ws.sql_tests(pipelines)
+    outcomes = list(ws.run_sql_tests(collected.cases))
+    failed = sum(1 for outcome in outcomes if not outcome.passed)
+    if as_json:
+        for verdict in verdicts:
+            verdict["tests"] = [outcome.to_json() for outcome in outcomes if outcome.case.pipeline == verdict["pipeline"]]
+            verdict["test_problems"] = [entry for problem in collected.problems for entry in problem.to_json()
+                                        if str(entry["file"] or "").startswith(str(ws.project.pipeline_folder(verdict["pipeline"])))]
+        return _Tested(failed=failed, invalid=len(collected.problems))
+    for outcome in outcomes:
+        print_outcome(outcome)
+    for problem in collected.problems:
+        err().print("[red]✗[/] " + plain(problem.render()) + "\n")
+    if outcomes or collected.problems:
+        err().print(f"{counted(len(outcomes), 'SQL unit test')}: {len(outcomes) - failed} passed"
+                    + (f", {failed} failed" if failed else "")
+                    + (f", {counted(len(collected.problems), 'invalid test file')}" if collected.problems else ""))
+    return _Tested(failed=failed, invalid=len(collected.problems))
 
 
 @app.command("pipelines")

@@ -27,6 +27,7 @@ from flowdeck.console.cli import (  # noqa: F401 - registers the commands
     commands_runs,
     commands_secrets,
     commands_spark,
+    commands_tests,
     commands_warehouse,
 )
 from flowdeck.console.cli.app import app
