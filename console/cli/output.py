@@ -28,6 +28,7 @@ STATUS_STYLE = {
     "succeeded": ("✓", "green"),
     "passed": ("✓", "green"),
     "failed": ("✗", "red"),
+    "error": ("✗", "red"),
     "warned": ("!", "yellow"),
     "skipped": ("-", "dim"),
     "reused": ("↺", "cyan"),
