@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from flowdeck.console.cli.app import app, workspace
-from flowdeck.console.cli.output import counted, err, out, plain, print_json, status_text
+from flowdeck.console.cli.output import counted, err, format_duration, out, plain, print_json, status_text
 
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from flowdeck.engine.errors import Location
     from flowdeck.engine.operations.sql_tests.compare import Comparison
     from flowdeck.engine.operations.sql_tests.runner import TestOutcome
     from flowdeck.engine.workspace import Workspace
@@ -79,7 +80,7 @@ def test_command(
 
 
 def _generate(ws: Workspace, pipeline: Optional[str], step: str, force: bool) -> None:
-    from flowdeck.engine.errors import FlowdeckError
+    from flowdeck.engine.errors import FlowdeckError, Location
 
     if pipeline is None:
         owners = [name for name in ws.project.pipeline_names() if step in _step_names(ws, name)]
@@ -88,7 +89,7 @@ def _generate(ws: Workspace, pipeline: Optional[str], step: str, force: bool) ->
                                 hint="name the pipeline: `flowdeck test --generate STEP PIPELINE`")
         pipeline = owners[0]
     path = ws.generate_sql_test(pipeline, step, force=force)
-    out().print(f"wrote {plain(path)}: a starting test of step `{plain(step)}` "
+    out().print(f"wrote {plain(_shown(Location(path)))}: a starting test of step `{plain(step)}` "
                 f"(run it with `flowdeck test {plain(pipeline)}`)")
 
 
@@ -107,10 +108,10 @@ def print_outcome(outcome: TestOutcome) -> None:
     seconds = sum(engine.seconds for engine in outcome.outcomes)
     engines = "" if len(outcome.outcomes) == 1 else " on " + ", ".join(engine.engine for engine in outcome.outcomes)
     out().print(f"{status_text(outcome.status)} {plain(case.pipeline)} › {plain(case.name)} "
-                f"[dim](step {plain(case.step)}{plain(engines)}, {seconds:.2f} s)[/]")
+                f"[dim](step {plain(case.step)}{plain(engines)}, {format_duration(seconds)})[/]")
     if outcome.passed:
         return
-    out().print(f"    [dim]{plain(case.where)}[/]")
+    out().print(f"    [dim]{plain(_shown(case.location))}[/]")
     note = outcome.engine_note()
     if note:
         out().print(f"    [yellow]{plain(note)}[/]")
@@ -124,6 +125,18 @@ def print_outcome(outcome: TestOutcome) -> None:
                 out().print(f"      {plain(line)}")
         elif engine.comparison is not None:
             _print_comparison(engine.comparison, case.key, prefix)
+
+
+def _shown(location: Location) -> str:
+    """``pipelines/x/tests/y.yaml:3:1``: relative to the working directory when it is inside it."""
+    from pathlib import Path
+
+    from flowdeck.engine.errors import Location as Shown
+
+    try:
+        return str(Shown(location.path.relative_to(Path.cwd()), location.line, location.column))
+    except ValueError:
+        return str(location)
 
 
 def _print_comparison(comparison: Comparison, key: list[str], prefix: str) -> None:

@@ -122,6 +122,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                usage="PIPELINE", footer=False),
     ActionSpec("app.preview", "app.preview_table", (), "Preview a table", command="preview", usage="TABLE",
                footer=False),
+    ActionSpec("app.test", "app.run_tests", (), "Run a pipeline's SQL unit tests", command="test",
+               usage="[PIPELINE]", footer=False),
     ActionSpec("app.new_pipeline", "app.new_pipeline", (), "New pipeline (assistant)", permission="edit",
                command="new", usage="[NAME]", footer=False),
     ActionSpec("app.cancel", "app.cancel_run", (), "Cancel a run", permission="cancel", command="cancel", usage="RUN",
@@ -148,6 +150,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("pipelines.runs", "runs_of_pipeline", ("enter",), "Its runs", scope="pipelines", palette=False),
     ActionSpec("pipelines.preview", "app.preview_table", ("v", "f7"), "Preview", scope="pipelines",
                palette=False),
+    ActionSpec("pipelines.test", "app.run_tests", ("t", "ctrl+g"), "Test", scope="pipelines", palette=False,
+               footer=False),  # the footer is full at 80 columns: `?` and docs/console.md list it
     ActionSpec("pipelines.filter", "filter", ("slash", "ctrl+f"), "Filter", scope="pipelines", palette=False,
                opens_field=True),
     ActionSpec("pipelines.new", "app.new_pipeline", ("n", "ctrl+e"), "New", scope="pipelines", permission="edit",

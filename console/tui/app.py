@@ -26,7 +26,7 @@ from textual.worker import Worker, get_current_worker
 
 from flowdeck.console.tui.actions import ACTION_NAMES, BY_ID, DESCRIPTION_OF, GLOBAL, PERMISSIONS, bindings, command_specs, help_sections, is_refused
 from flowdeck.console.tui.commands import ConsoleCommands
-from flowdeck.console.tui.messages import EngineFailed, LedgerChanged, RunCancelRequested, RunSubmitted
+from flowdeck.console.tui.messages import EngineFailed, LedgerChanged, RunCancelRequested, RunSubmitted, TestsRan
 from flowdeck.console.tui.screens.base import ConsoleScreen, FollowsProjectFiles
 from flowdeck.console.tui.screens.dialogs import ConfirmDialog, ErrorDialog, TextDialog
 from flowdeck.console.tui.screens.pipelines import PipelinesScreen
@@ -785,6 +785,32 @@ class FlowdeckConsole(App[None]):
                          if yes else None)
 
     # -- other screens ----------------------------------------------------------------------------------------
+
+    def action_run_tests(self, arg: str = "") -> None:
+        """Run the SQL unit tests of a pipeline (the selected one, or named) in a worker; a dialog shows them."""
+        screen = self.console_screen
+        pipeline = arg.strip() or (screen.selected_pipeline() if screen else None)
+        if not pipeline:
+            self.notify("choose a pipeline first (or type :test PIPELINE)", severity="warning")
+            return
+        if pipeline not in self.workspace.project.pipeline_names():
+            self.notify(f"no pipeline named {pipeline!r}", severity="error")
+            return
+        workspace = self.workspace
+
+        def job() -> Message:
+            from flowdeck.console.tui.test_report import tests_report
+
+            collected = workspace.sql_tests([pipeline])
+            title, text = tests_report(pipeline, list(workspace.run_sql_tests(collected.cases)), collected.problems)
+            return TestsRan(pipeline, title, text)
+
+        self.notify(f"testing {pipeline}…", title="SQL unit tests", timeout=3)
+        self.engine_worker(self, job, title=f"testing {pipeline}", group="sql-tests", exclusive=True)
+
+    def on_tests_ran(self, message: TestsRan) -> None:
+        """Show a pipeline's test outcomes."""
+        self.push_screen(TextDialog(message.title, message.text, dialog_id="sql-tests"))
 
     def action_edit_pipeline(self, arg: str = "") -> None:
         """Open a pipeline's YAML and SQL in the editor."""

@@ -59,6 +59,15 @@ class DagLoaded(Message):
 
 
 @dataclass
+class TestsRan(Message):
+    """The SQL unit tests of a pipeline ran: the report to show, ready to render (plain text)."""
+
+    pipeline: str
+    title: str
+    text: str
+
+
+@dataclass
 class RunsLoaded(Message):
     """Runs matching the runs screen's filter."""
 

@@ -23,7 +23,7 @@ CLOCK_NAMES = ("now()", "current_timestamp", "current_date", "today()", "current
                "transaction_timestamp()", "localtimestamp")
 
 
-def _clock_kind(node: exp.Expression) -> str | None:
+def _clock_kind(node: exp.Expr) -> str | None:
     """``timestamp``, ``date`` or ``time`` when ``node`` asks the clock for one, else None."""
     if isinstance(node, (exp.CurrentTimestamp, exp.Localtimestamp)):
         return "timestamp"
@@ -59,7 +59,7 @@ def fix_clock(sql: str, now: datetime) -> str:
         "time": f"CAST({string(now.time().isoformat())} AS TIME)",
     }
 
-    def replace(node: exp.Expression) -> exp.Expression:
+    def replace(node: exp.Expr) -> exp.Expr:
         kind = _clock_kind(node)
         return sqlglot.parse_one(literals[kind], read=DIALECT) if kind else node
 

@@ -189,7 +189,7 @@ def test_generate_writes_a_test_from_the_warehouse_that_passes(project: Path, fl
     result = flowdeck("test", "--generate", "orders_clean")
     assert result.returncode == 0, result
     path = project / TESTS / "orders_clean.yaml"
-    assert f"wrote {path}" in result.stdout
+    assert f"wrote {path.relative_to(project)}" in result.stdout  # the CLI runs in the project
     text = path.read_text()
     assert text.count("- {order_id: '") == 5  # 5 rows of raw_orders, as published (text: the feed is read as text)
     assert "types: {order_id: VARCHAR" in text

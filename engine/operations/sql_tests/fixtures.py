@@ -63,10 +63,10 @@ def rows_select(table: TableRows) -> str:
         typed = ", ".join(f"CAST(NULL AS {types[column] or FALLBACK_TYPE}) AS {identifier(column)}"
                           for column in table.columns)
         return f"SELECT {typed} LIMIT 0"
-    values = ",\n  ".join(
+    tuples = ",\n  ".join(
         "(" + ", ".join(_typed(_get(row, column), types[column]) for column in table.columns) + ")" for row in rows
     )
-    return f"SELECT * FROM (VALUES\n  {values}\n) AS fixture({identifiers(table.columns)})"
+    return f"SELECT * FROM (VALUES\n  {tuples}\n) AS fixture({identifiers(table.columns)})"
 
 
 def _get(row: dict[str, Any], column: str) -> Any:
