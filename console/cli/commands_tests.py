@@ -124,7 +124,10 @@ def print_outcome(outcome: TestOutcome) -> None:
             for line in engine.error.splitlines():
                 out().print(f"      {plain(line)}")
         elif engine.comparison is not None:
-            _print_comparison(engine.comparison, case.key, prefix)
+            if not engine.comparison.passed:
+                _print_comparison(engine.comparison, case.key, prefix)
+            for failed in engine.failed_checks:
+                out().print(f"    {plain(prefix)}[red]{plain(failed)}[/]")
 
 
 def _shown(location: Location) -> str:

@@ -41,6 +41,7 @@ def tests_report(pipeline: str, outcomes: Sequence[TestOutcome], problems: Seque
                 lines += [f"      {line}" for line in engine.error.splitlines()]
             elif engine.comparison is not None and not engine.comparison.passed:
                 lines += _differences(engine.comparison)
+            lines += [f"    {failed}" for failed in engine.failed_checks]
     for problem in problems:
         lines += ["", f"✗ {problem.render()}"]
     return title, "\n".join(lines)

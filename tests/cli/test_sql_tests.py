@@ -53,7 +53,7 @@ wrong_revenue:
     assert result.returncode == 1, result
     no_traceback(result)
     assert "✗ failed daily_sales › wrong_revenue" in result.stdout
-    assert f"{path}:1" in result.stdout  # where the test is
+    assert f"    {path.relative_to(project)}:1:1\n" in result.stdout  # where the test is (the CLI runs in the project)
     assert "1 row missing; 1 row unexpected" in result.stdout
     missing = result.stdout.split("missing (expected")[1].split("unexpected (in the output")[0]
     assert "2026-01-02" in missing and "11" in missing and "DE" not in missing  # the row that matched is not shown
@@ -216,3 +216,24 @@ failing:
     assert "✓ daily_sales (8 steps)" in result.stdout and "✗ failed daily_sales › failing" in result.stdout
     plain = flowdeck("validate")
     assert plain.returncode == 0 and "failing" not in plain.output
+
+
+def test_checks_true_runs_the_steps_checks_on_the_output(project: Path, flowdeck: Callable[..., CliResult]) -> None:
+    write_test(project, "refund.yaml", f"""\
+refund:
+  step: daily_sales
+  checks: true
+  inputs:
+    sales:
+      rows: [{sale(1, "2026-01-02", quantity=-1)}]
+  expect:
+    rows: [{{order_date: 2026-01-02, country: FR, category: books, orders: 1, units: -1, revenue: -5.0}}]
+""")
+    result = flowdeck("test", "--json")
+    assert result.returncode == 1, result
+    refund = next(test for test in result.json()["tests"] if test["test"] == "refund")["engines"][0]
+    assert (refund["status"], refund["missing"], refund["unexpected"]) == ("failed", [], [])  # the rows are as expected
+    assert refund["failed_checks"] == ["check revenue_not_negative failed: 1 row returned by the check query"]
+    text = (project / TESTS / "refund.yaml").read_text().replace("  checks: true\n", "")
+    (project / TESTS / "refund.yaml").write_text(text)
+    assert flowdeck("test").returncode == 0  # without `checks: true`, only the rows count

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flowdeck.engine.errors import ConfigError, FlowdeckError, Location
-from flowdeck.engine.plan.planner import Plan
+from flowdeck.engine.plan.planner import Plan, PlannedCheck
 from flowdeck.engine.project.config.sql_tests import ExpectedRows, Rows, SqlTest, SqlTestFile
 from flowdeck.engine.project.validation import validate_document
 from flowdeck.engine.project.yamlfile import YamlDocument, YamlPath, load_yaml
@@ -52,6 +52,9 @@ class SqlTestCase:
     sql: str
     inputs: list[TableRows]
     expect: TableRows
+    output: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    checks: tuple[PlannedCheck, ...] = ()  # the step's checks, run on the output (`checks: true`)
     key: list[str] = field(default_factory=list)
     ignore_order: bool = True
     ignore_columns: list[str] = field(default_factory=list)
@@ -119,7 +122,7 @@ def _case(document: YamlDocument, plan: Plan, name: str, test: SqlTest) -> SqlTe
                          "this test would give other rows tomorrow", "give the test a fixed time: `now: 2026-11-01T06:00:00`",
                          key=True)
         sql = fix_clock(sql, test.now)
-    reads = sorted(step.query.tables)
+    reads = sorted(step.query.tables | (step.reads - {step.output}) if test.checks else step.query.tables)
     given = {table.lower(): table for table in test.inputs}
     missing = [table for table in reads if table not in given]
     if missing:
@@ -128,6 +131,8 @@ def _case(document: YamlDocument, plan: Plan, name: str, test: SqlTest) -> SqlTe
                      "rows for " + ("it" if len(missing) == 1 else "them"),
                      f"add `{missing[0]}:` under `inputs:` with `rows:` (`rows: []` and `types:` for an empty table)",
                      key=not test.inputs)
+    if test.checks and not step.checks:
+        raise _error(document, (*at, "checks"), f"step `{test.step}` has no checks", "remove `checks: true`")
     for lowered, table in given.items():
         if lowered not in reads:
             raise _error(document, (*at, "inputs", table), f"step `{test.step}` does not read `{table}`",
@@ -137,7 +142,8 @@ def _case(document: YamlDocument, plan: Plan, name: str, test: SqlTest) -> SqlTe
     _check_expected_columns(document, (*at, "expect"), expect, test.expect)
     return SqlTestCase(
         name=name, pipeline=plan.name, step=test.step, location=document.location(at, key=True),
-        description=test.description, sql=sql, inputs=inputs, expect=expect, key=list(test.expect.key),
+        description=test.description, sql=sql, inputs=inputs, expect=expect, output=step.output or step.name,
+        params=params, checks=tuple(step.checks) if test.checks else (), key=list(test.expect.key),
         ignore_order=test.expect.ignore_order, ignore_columns=list(test.expect.ignore_columns), now=test.now,
     )
 

@@ -25,6 +25,8 @@ from flowdeck.engine.operations.sql_tests.fixtures import rows_select
 from flowdeck.engine.plan.planner import Plan, build_plan
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.backend_factory import open_scratch_backend
+from flowdeck.engine.sql.clock import fix_clock
+from flowdeck.engine.steps.check_queries import check_queries
 
 MAX_ROWS = 10_000  # a unit test's output; more is a test of something else
 ENGINES = ("duckdb", "spark")
@@ -40,6 +42,7 @@ class EngineOutcome:
     seconds: float
     comparison: Comparison | None = None
     error: str | None = None
+    failed_checks: list[str] = field(default_factory=list)  # with `checks: true`: each check that failed, in words
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ class TestOutcome:
 
 def _outcome_json(outcome: EngineOutcome) -> dict[str, Any]:
     found: dict[str, Any] = {"engine": outcome.engine, "status": outcome.status,
-                             "seconds": round(outcome.seconds, 3), "error": outcome.error}
+                             "seconds": round(outcome.seconds, 3), "error": outcome.error,
+                             "failed_checks": outcome.failed_checks}
     comparison = outcome.comparison
     if comparison is not None:
         found.update(
@@ -162,6 +166,7 @@ def _run_on(project: Project, case: SqlTestCase, engine: str, shared: Backend | 
     try:
         columns, rows = actual_output(backend, case)
         expected_columns, expected_rows = _expected(backend, case)
+        failed_checks = _failed_checks(backend, case)
     except FlowdeckError as error:
         return EngineOutcome(engine=engine, status="error", seconds=time.monotonic() - started, error=error.render())
     finally:
@@ -169,8 +174,24 @@ def _run_on(project: Project, case: SqlTestCase, engine: str, shared: Backend | 
             backend.close()
     comparison = compare(columns, rows, expected_columns, expected_rows, key=case.key,
                          ignore_order=case.ignore_order, ignore_columns=case.ignore_columns)
-    return EngineOutcome(engine=engine, status="passed" if comparison.passed else "failed",
-                         seconds=time.monotonic() - started, comparison=comparison)
+    return EngineOutcome(engine=engine, status="passed" if comparison.passed and not failed_checks else "failed",
+                         seconds=time.monotonic() - started, comparison=comparison, failed_checks=failed_checks)
+
+
+def _failed_checks(backend: Backend, case: SqlTestCase) -> list[str]:
+    """With `checks: true`: the step's checks run on its output (loaded under the output's name), each one that
+    finds failing rows said as a run says it."""
+    if not case.checks:
+        return []
+    backend.load_rows(case.output, case.sql)
+    failed: list[str] = []
+    for check in case.checks:
+        for query in check_queries(check, case.output, output=case.output, params=case.params):
+            sql = fix_clock(query.sql, case.now) if case.now is not None else query.sql  # a freshness check's now()
+            failing = backend.failing_rows(sql)
+            if failing.count:
+                failed.append(f"check {query.name} failed: {query.explain(failing)}")
+    return failed
 
 
 def actual_output(backend: Backend, case: SqlTestCase) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -80,6 +80,12 @@ class SqlTest(Model):
         default_factory=dict, description="values of the pipeline's parameters (the others take their default)",
         examples=[{"since": "2026-01-01"}],
     )
+    checks: bool = Field(
+        default=False,
+        description="also run the step's checks on the output (the tables a check reads must be inputs of the test); "
+        "a check that finds failing rows, whatever its severity, fails the test",
+        examples=[True],
+    )
     now: datetime | None = Field(
         default=None,
         description="the time now(), current_timestamp and current_date return in the step's SQL "
