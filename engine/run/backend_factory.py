@@ -59,11 +59,13 @@ def open_backend(project: Project, purpose: Purpose, *, engine: str | None = Non
     return DuckDBBackend(connection, cursors=cursors)
 
 
-def open_scratch_backend(project: Project, engine: str, folder: Path) -> Backend:
+def open_scratch_backend(project: Project, engine: str, folder: Path | None = None) -> Backend:
     """An empty backend of ``engine`` sharing nothing with the warehouse, for a SQL unit test: an in-memory
     DuckDB, or a Spark session of its own whose (unused) warehouse is ``folder``, a scratch folder the caller
-    removes."""
+    removes (Spark needs one)."""
     if engine == "spark":
+        if folder is None:
+            raise ValueError("a scratch Spark backend needs a scratch folder")
         from flowdeck.engine.backends.spark.backend import open_scratch_spark_backend  # pyspark: only for Spark
 
         return open_scratch_spark_backend(project, folder)

@@ -57,7 +57,7 @@ def generate_test(project: Project, plan: Plan, step_name: str, *, rows: int = S
     case = SqlTestCase(name=f"{step_name}_sample", pipeline=plan.name, step=step_name, location=where,
                        description=None, sql=sql, inputs=inputs,
                        expect=TableRows(name=step_name, columns=[], rows=[], csv=None, types={}, location=where))
-    backend = open_scratch_backend(project, "duckdb", project.temp_dir)
+    backend = open_scratch_backend(project, "duckdb")
     try:
         columns, output = actual_output(backend, case)
     finally:

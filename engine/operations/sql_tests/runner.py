@@ -22,7 +22,7 @@ from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.operations.sql_tests.compare import Comparison, compare
 from flowdeck.engine.operations.sql_tests.definitions import SqlTestCase, load_test_file, test_files
 from flowdeck.engine.operations.sql_tests.fixtures import rows_select
-from flowdeck.engine.plan.planner import Plan, build_plan
+from flowdeck.engine.plan.planner import build_plan
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.backend_factory import open_scratch_backend
 from flowdeck.engine.sql.clock import fix_clock
@@ -133,11 +133,6 @@ def collect_tests(project: Project, pipelines: Sequence[str], *, steps: Sequence
     return collected
 
 
-def tests_of_plan(plan: Plan) -> list[SqlTestCase]:
-    """Every test of one planned pipeline (raising the first test file's problems)."""
-    return [case for path in test_files(plan.source.folder) for case in load_test_file(path, plan)]
-
-
 def run_tests(project: Project, cases: Sequence[SqlTestCase], *, engines: Sequence[str] = ("duckdb",),
               on_start: Callable[[str], None] | None = None) -> Iterator[TestOutcome]:
     """Run each test on each of ``engines``, yielding its outcome as it completes (``on_start`` is told when a
@@ -152,7 +147,7 @@ def run_tests(project: Project, cases: Sequence[SqlTestCase], *, engines: Sequen
                     if on_start is not None:
                         on_start("starting Spark (once for every test)")
                     shared[engine] = open_scratch_backend(project, engine, scratch / engine)
-                outcomes.append(_run_on(project, case, engine, shared.get(engine), scratch))
+                outcomes.append(_run_on(project, case, engine, shared.get(engine)))
             yield TestOutcome(case=case, outcomes=outcomes)
     finally:
         for backend in shared.values():
@@ -160,9 +155,9 @@ def run_tests(project: Project, cases: Sequence[SqlTestCase], *, engines: Sequen
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _run_on(project: Project, case: SqlTestCase, engine: str, shared: Backend | None, scratch: Path) -> EngineOutcome:
+def _run_on(project: Project, case: SqlTestCase, engine: str, shared: Backend | None) -> EngineOutcome:
     started = time.monotonic()
-    backend = shared or open_scratch_backend(project, engine, scratch / engine)
+    backend = shared or open_scratch_backend(project, engine)
     try:
         columns, rows = actual_output(backend, case)
         expected_columns, expected_rows = _expected(backend, case)
