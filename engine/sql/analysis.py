@@ -101,6 +101,44 @@ def tables_read(tree: exp.Expr) -> set[str]:
     return names
 
 
+@dataclass(frozen=True)
+class JoinKey:
+    """``left.left_column = right.right_column`` in a JOIN's ON: two tables the query matches on these columns."""
+
+    left: str
+    left_column: str
+    right: str
+    right_column: str
+
+
+def join_keys(tree: exp.Expr) -> list[JoinKey]:
+    """The equalities between columns of two tables in the ON clauses of ``tree`` (aliases resolved to table
+    names, lower case), in the order they are written; columns written without their table are left out."""
+    from sqlglot import exp
+
+    aliases = {table.alias_or_name.lower(): table.name.lower() for table in tree.find_all(exp.Table) if table.name}
+    keys: list[JoinKey] = []
+    for join in tree.find_all(exp.Join):
+        condition = join.args.get("on")
+        for equality in condition.find_all(exp.EQ) if condition is not None else ():
+            left, right = equality.this, equality.expression
+            if not (isinstance(left, exp.Column) and isinstance(right, exp.Column)):
+                continue
+            left_table, right_table = aliases.get(left.table.lower()), aliases.get(right.table.lower())
+            if left_table and right_table and left_table != right_table:
+                keys.append(JoinKey(left_table, left.name, right_table, right.name))
+    return keys
+
+
+def driving_table(tree: exp.Expr) -> str | None:
+    """The table the outermost SELECT reads first (``FROM orders``), lower case; None when it reads a CTE or a subquery."""
+    from sqlglot import exp
+
+    source = tree.args.get("from") or tree.args.get("from_")
+    table = source.this if source is not None else None
+    return table.name.lower() if isinstance(table, exp.Table) and table.name else None
+
+
 def whole_result_work(text: str) -> str | None:
     """``ORDER BY`` or ``DISTINCT`` when the query's outermost level sorts its whole result (an ORDER BY
     with no LIMIT) or de-duplicates it (SELECT DISTINCT); None otherwise, or when it does not parse."""

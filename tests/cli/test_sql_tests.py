@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from tests.conftest import CliResult
 
 TESTS = Path("pipelines/daily_sales/tests")
@@ -201,6 +203,15 @@ def test_generate_writes_a_test_from_the_warehouse_that_passes(project: Path, fl
     assert again.returncode == 2 and "--force" in again.stderr
     assert path.read_text() == text
     assert flowdeck("test", "--generate", "orders_clean", "--force").returncode == 0
+    # a step joining three tables: the rows of the tables it joins are those matching the first table's sample
+    assert flowdeck("test", "--generate", "sales").returncode == 0
+    generated = yaml.safe_load((project / TESTS / "sales.yaml").read_text())["sales_sample"]
+    orders = generated["inputs"]["orders_clean"]["rows"]
+    assert len(orders) == 5 and len(generated["expect"]["rows"]) == 5  # every sampled order found its customer
+    assert {row["customer_id"] for row in generated["inputs"]["raw_customers"]["rows"]} == \
+        {row["customer_id"] for row in orders}
+    ran = flowdeck("test", "--select", "sales,orders_clean")
+    assert ran.returncode == 0 and ran.stdout.count("✓ passed") == 2, ran
 
 
 def test_validate_with_tests_runs_them(project: Path, flowdeck: Callable[..., CliResult]) -> None:

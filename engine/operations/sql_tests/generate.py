@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlglot import exp
 
 from flowdeck.engine.errors import FlowdeckError, Location, NotFound
 from flowdeck.engine.operations.sql_tests.definitions import TESTABLE_KINDS, TESTS_FOLDER, SqlTestCase, TableRows
@@ -22,10 +23,10 @@ from flowdeck.engine.plan.planner import Plan
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run import published
 from flowdeck.engine.run.backend_factory import open_scratch_backend
-from flowdeck.engine.sql.analysis import statement_text
+from flowdeck.engine.sql.analysis import JoinKey, driving_table, join_keys, statement_text
 from flowdeck.engine.sql.clock import fix_clock, reads_the_clock
 from flowdeck.engine.sql.params import bind_sql, coerce_params
-from flowdeck.engine.sql.render import identifier
+from flowdeck.engine.sql.render import identifier, literal
 
 SAMPLE_ROWS = 5
 
@@ -53,7 +54,7 @@ def generate_test(project: Project, plan: Plan, step_name: str, *, rows: int = S
         fixed = (now or dt.datetime.now()).replace(microsecond=0)
         sql = fix_clock(sql, fixed)
     where = Location(generated_test_path(plan, step_name))
-    inputs = [_sample(project, table, rows, where) for table in sorted(step.query.tables)]
+    inputs = _samples(project, step.query.tree, sorted(step.query.tables), rows, where)
     case = SqlTestCase(name=f"{step_name}_sample", pipeline=plan.name, step=step_name, location=where,
                        description=None, sql=sql, inputs=inputs,
                        expect=TableRows(name=step_name, columns=[], rows=[], csv=None, types={}, location=where))
@@ -82,15 +83,45 @@ def generate_test(project: Project, plan: Plan, step_name: str, *, rows: int = S
     if not output:
         header += ("# The sample gave no output rows (the rows of different tables may not join): edit the\n"
                    "# input rows so that they do, then `expect:` the rows the step should give.\n")
-    body = yaml.safe_dump({f"{step_name}_sample": test}, sort_keys=False, default_flow_style=None, allow_unicode=True,
-                          width=1_000_000)  # a row a line
+    body = yaml.dump({f"{step_name}_sample": test}, Dumper=_Dumper, sort_keys=False, default_flow_style=None,
+                     allow_unicode=True, width=1_000_000)  # a row a line
     return header + "\n" + body
 
 
-def _sample(project: Project, table: str, rows: int, where: Location) -> TableRows:
-    """``rows`` rows of a published table, with its column types, read-only."""
+def _samples(project: Project, tree: exp.Expr, tables: list[str], rows: int, where: Location) -> list[TableRows]:
+    """A sample of each table the query reads, chosen so that its joins find rows: ``rows`` rows of the table it
+    reads first, then of each table it joins to one sampled already (``ON c.customer_id = o.customer_id``), the
+    rows whose key is among the sampled rows' keys; ``rows`` rows of any other table."""
+    first = driving_table(tree)
+    order = ([first] if first in tables else []) + [table for table in tables if table != first]
+    keys = join_keys(tree)
+    sampled: dict[str, TableRows] = {}
+    while len(sampled) < len(order):
+        table, condition = _next_joined(order, sampled, keys)
+        sampled[table] = _sample(project, table, rows, where, condition)
+    return [sampled[table] for table in tables]
+
+
+def _next_joined(order: list[str], sampled: dict[str, TableRows], keys: list[JoinKey]) -> tuple[str, str]:
+    """The next table to sample, and the condition (SQL) that picks rows joining the rows sampled already."""
+    for key in keys:
+        for known, known_column, other, other_column in ((key.left, key.left_column, key.right, key.right_column),
+                                                         (key.right, key.right_column, key.left, key.left_column)):
+            if known in sampled and other not in sampled and other in order:
+                values = sorted({row.get(known_column) for row in sampled[known].rows or []} - {None}, key=repr)
+                if values:
+                    return other, f"{identifier(other_column)} IN ({', '.join(literal(value) for value in values)})"
+    return next(table for table in order if table not in sampled), ""
+
+
+def _sample(project: Project, table: str, rows: int, where: Location, condition: str = "") -> TableRows:
+    """Rows of a published table, with its column types, read-only: ``rows`` of them, or (``condition``) those
+    that join the rows sampled already (as many as there are keys)."""
+    filtered = f" WHERE {condition}" if condition else ""
+    limit = rows * 4 if condition else rows  # a key may match a few rows; a sample stays small
     try:
-        sample = published.query(project, f"SELECT * FROM {identifier(table)} LIMIT {int(rows)}", limit=rows)
+        sample = published.query(project, f"SELECT * FROM {identifier(table)}{filtered} LIMIT {int(limit)}",
+                                 limit=limit)
         described = published.query(project, f"DESCRIBE {identifier(table)}", limit=10_000)
     except NotFound:
         raise NotFound(f"table `{table}` is not in the warehouse, so there are no rows to start a test from",
@@ -98,6 +129,19 @@ def _sample(project: Project, table: str, rows: int, where: Location) -> TableRo
     types = {str(row[0]): str(row[1]) for row in described.rows}
     return TableRows(name=table, columns=list(sample.columns), rows=sample.as_dicts(), csv=None,
                      types={column.lower(): kind for column, kind in types.items()}, location=where)
+
+
+class _Dumper(yaml.SafeDumper):
+    """YAML as a person writes it: a timestamp inside a row's braces as its quoted text, ``'2026-11-01 06:00:00'``
+    (YAML cannot write it there unquoted, and would tag it ``!!timestamp``): the input's `types:` make it a
+    timestamp again, and an expected value compares equal to the timestamp it writes (docs/sql-tests.md)."""
+
+
+def _timestamp(dumper: yaml.SafeDumper, value: dt.datetime) -> yaml.ScalarNode:
+    return dumper.represent_str(value.isoformat(sep=" "))
+
+
+_Dumper.add_representer(dt.datetime, _timestamp)
 
 
 def _plain(value: Any) -> Any:
