@@ -39,7 +39,7 @@ def test_command(
         "and the rows its SQL gives on them.")] = None,
     force: Annotated[bool, typer.Option("--force", help="With --generate: replace an existing test file.")] = False,
 ) -> None:
-    """Run the SQL unit tests of pipelines/<name>/tests/*.yaml: each step's SQL on the test's rows, in an engine
+    """Run the SQL unit tests of pipelines/NAME/tests/*.yaml: each step's SQL on the test's rows, in an engine
     of its own (never the warehouse), its output compared with the expected rows.
 
     Exit code 0 when every test passes, 1 when one fails (its differing rows are printed), 2 when a
