@@ -281,12 +281,16 @@ class Workspace:
         request_id: str | None = None,
         from_step: str | None = None,
         reprocess: bool = False,
+        select: str | None = None,
+        exclude: str | None = None,
     ) -> Submitted:
         """Validate and queue a run; return it, whether it is new (a reused trigger key is not), and
         what was prepared for it (``run, created = workspace.submit(...)``).
 
         ``request_id`` makes a manual request idempotent: asking again with the same id returns
-        the run it started. ``from_step`` runs that step and everything downstream of it;
+        the run it started. ``select`` and ``exclude`` are selection expressions
+        (engine/plan/selection.py: ``orders_clean+``, ``tag:daily``, ...) naming the steps it runs;
+        ``from_step`` runs that step and everything downstream of it (``select="STEP+"``);
         ``reprocess`` makes incremental steps read all their input again and rebuild their tables.
         Hand ``prepared`` to ``execute`` to run it here without planning it again.
         """
@@ -295,7 +299,8 @@ class Workspace:
         with self._guarded("run", "run", pipeline, {"trigger": trigger_kind}) as details:
             submitted = submit_run(self.project, self.ledger, pipeline, params, requested_by=self.user,
                                    trigger_kind=trigger_kind, trigger_key=trigger_key, options=options,
-                                   request_id=request_id, from_step=from_step, reprocess=reprocess)
+                                   request_id=request_id, from_step=from_step, reprocess=reprocess,
+                                   select=select, exclude=exclude)
             details.update(run_id=submitted.record.run_id, new=submitted.created)
         return submitted
 

@@ -10,7 +10,7 @@ from flowdeck.console.cli.app import app, workspace
 from flowdeck.console.cli.output import err, out, plain, print_json, status_text
 
 if TYPE_CHECKING:
-    from flowdeck.engine.daemon.http_runs import SubmitAs
+    from flowdeck.engine.daemon.http_runs import RunRequest, SubmitAs
     from flowdeck.engine.governance.roles import Identity
     from flowdeck.engine.project.project import Project
     from flowdeck.state import RunRecord
@@ -58,11 +58,11 @@ def http_submitter(project: Project) -> SubmitAs:
     like a CLI run."""
     from flowdeck.engine.workspace import Workspace
 
-    def submit_as(identity: Identity, pipeline: str, params: dict[str, str],
-                  request_id: str | None) -> tuple[RunRecord, bool]:
+    def submit_as(identity: Identity, asked: RunRequest) -> tuple[RunRecord, bool]:
         door = Workspace(project, source="http", identity=identity)
         try:
-            record, created = door.submit(pipeline, params, request_id=request_id)
+            record, created = door.submit(asked.pipeline, asked.params, request_id=asked.request_id,
+                                          select=asked.select, exclude=asked.exclude)
             return record, created
         finally:
             door.close()

@@ -67,7 +67,18 @@ def run(
                      help="Continue a failed, abandoned or canceled run from its first unfinished step."),
     ] = None,
     from_step: Annotated[
-        Optional[str], typer.Option("--from", metavar="STEP", help="Run only this step and everything downstream of it.")
+        Optional[str], typer.Option("--from", metavar="STEP",
+                                    help="Run only this step and everything downstream of it (--select STEP+).")
+    ] = None,
+    select: Annotated[
+        Optional[list[str]],
+        typer.Option("--select", "-s", metavar="EXPR",
+                     help="Run only the steps this selects: STEP, STEP+ (and downstream), +STEP (and upstream), "
+                          "tag:NAME, state:modified+; a space means either, a comma both; repeatable (either)."),
+    ] = None,
+    exclude: Annotated[
+        Optional[list[str]],
+        typer.Option("--exclude", metavar="EXPR", help="Leave out the steps this selects (same forms); repeatable."),
     ] = None,
     request_id: Annotated[
         Optional[str],
@@ -99,6 +110,8 @@ def run(
     Example: `flowdeck run --resume 20261127-104512-3fa9c2`
 
     Example: `flowdeck run daily_sales --from orders_clean --request-id nightly-2026-11-27`
+
+    Example: `flowdeck run daily_sales --select '+daily_sales' --exclude export_daily_sales`
     """
     from flowdeck.engine.errors import ParamError
 
@@ -106,9 +119,10 @@ def run(
         raise ParamError(f"unknown engine {engine!r}", hint="use duckdb or spark")
     ws = workspace(ctx)
     if resume is not None:
-        if param or from_step or request_id or reprocess or engine or force:
+        if param or from_step or select or exclude or request_id or reprocess or engine or force:
             raise ParamError("--resume continues a run as it was (on the same engine); it takes no --param, --from, "
-                             "--request-id, --reprocess, --engine or --force", hint="drop those options, or start a new run instead")
+                             "--select, --exclude, --request-id, --reprocess, --engine or --force",
+                             hint="drop those options, or start a new run instead")
         submitted = ws.resume(resume)
         record, new = submitted
         if pipeline is not None and pipeline != record.pipeline:
@@ -121,7 +135,9 @@ def run(
             raise ParamError("which pipeline? give its name, or --resume RUN_ID",
                              hint="for example `flowdeck run daily_sales`; list them with `flowdeck pipelines`")
         submitted = ws.submit(pipeline, parse_params(param or []), request_id=request_id, from_step=from_step,
-                              reprocess=reprocess, options=run_options(engine=engine, force=force))
+                              reprocess=reprocess, options=run_options(engine=engine, force=force),
+                              select=" ".join(select) if select else None,  # repeated: a union, as a space is
+                              exclude=" ".join(exclude) if exclude else None)
         record, new = submitted
     if not new and record.status != "queued":
         err().print(f"run {record.run_id} was already started for this request ({record.status}); "
@@ -142,10 +158,11 @@ def _execute_in_foreground(ws: Workspace, submitted: Submitted) -> None:
     The plan submit built is the table's and the execution's: a run is planned once.
     """
     from flowdeck.console.cli.progress import RunProgress
+    from flowdeck.engine.plan.selection import selection_of
 
     run_id, pipeline, prepared = submitted.record.run_id, submitted.record.pipeline, submitted.prepared
     assert prepared is not None, "a queued run comes back from submit prepared"
-    progress = RunProgress(run_id, pipeline, prepared.plan)
+    progress = RunProgress(run_id, pipeline, prepared.plan, selected=selection_of(submitted.record.options))
     outcome: dict[str, object] = {}
 
     def observe(update: RunUpdate) -> None:
@@ -297,6 +314,7 @@ def show(
 
     from flowdeck.console.cli.charts import format_bytes, format_rate
     from flowdeck.console.cli.commands_monitor import _print_hints, _print_resources
+    from flowdeck.engine.plan.selection import selection_of
     from flowdeck.state.status import StepStatus
 
     console = out()
@@ -310,8 +328,10 @@ def show(
                   f"took {format_duration(record.duration)}")
     if record.params:
         console.print("params " + ", ".join(f"{k}={v}" for k, v in record.params.items()))
-    chosen = [f"from step {record.options['from_step']}" if record.options.get("from_step") else "",
-              "reprocessing all input" if record.options.get("reprocess") else "",
+    selected = selection_of(record.options)
+    if selected:
+        console.print(f"selected {plain(selected)}")
+    chosen = ["reprocessing all input" if record.options.get("reprocess") else "",
               "forced (every step run)" if record.options.get("force") else ""]
     if any(chosen):
         console.print("options " + ", ".join(item for item in chosen if item))

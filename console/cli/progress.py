@@ -34,9 +34,10 @@ class _StepLine:
 class RunProgress:
     """Receives ``RunUpdate``s from the executor (on its threads) and shows them."""
 
-    def __init__(self, run_id: str, pipeline: str, plan: Plan) -> None:
+    def __init__(self, run_id: str, pipeline: str, plan: Plan, *, selected: str = "") -> None:
         self.run_id = run_id
         self.pipeline = pipeline
+        self.selected = selected  # what --select/--exclude/--from chose, as `show` says it
         self.lines = {name: _StepLine(name, plan.steps[name].kind) for name in plan.order}
         self.notes: list[str] = []
         self._lock = threading.Lock()
@@ -47,7 +48,8 @@ class RunProgress:
     @contextmanager
     def live(self) -> Iterator[None]:
         """Show the live table for the duration of the block (only on a terminal)."""
-        err().print(f"run [bold]{self.run_id}[/] of [bold]{self.pipeline}[/]")
+        err().print(f"run [bold]{self.run_id}[/] of [bold]{self.pipeline}[/]"
+                    + (f", selected {plain(self.selected)}" if self.selected else ""))
         if not self._interactive:
             yield
             return

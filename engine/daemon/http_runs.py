@@ -1,6 +1,7 @@
 """Runs asked for over HTTP: ``POST /runs`` queues one as the token's holder, ``GET /runs/{id}`` reads one.
 
-``POST /runs`` takes ``{"pipeline": ..., "params": {...}, "request_id": ...}`` with a token of
+``POST /runs`` takes ``{"pipeline": ..., "params": {...}, "request_id": ..., "select": ..., "exclude": ...}``
+(the last two: selection expressions, as `flowdeck run --select/--exclude` takes) with a token of
 ``daemon.http.tokens`` whose role may run; the front door's submit (handed in, so a request is
 role-checked and audited as ``token:<name>`` from ``http``, exactly like a CLI run) validates and
 queues it, and the daemon's worker pool picks it up. A repeated ``request_id`` returns the run
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from flowdeck.engine.daemon.http_auth import TokenHolder
@@ -23,9 +25,24 @@ from flowdeck.state import Ledger, RunRecord
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_REQUEST_ID = 200  # it becomes part of the run's trigger key, stored and shown
+MAX_SELECTION = 2000  # stored in the run's options and shown
 RUN_PATH = re.compile(r"^/runs/(?P<run_id>[A-Za-z0-9_-]{1,64})$")
-# the front door's submit, for one identity: (identity, pipeline, params, request_id) -> (run, created)
-SubmitAs = Callable[[Identity, str, dict[str, str], str | None], tuple[RunRecord, bool]]
+FIELDS = ("pipeline", "params", "request_id", "select", "exclude")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a ``POST /runs`` body asks for, read and checked for shape (submit checks the rest)."""
+
+    pipeline: str
+    params: dict[str, str] = field(default_factory=dict)
+    request_id: str | None = None
+    select: str | None = None
+    exclude: str | None = None
+
+
+# the front door's submit, for one identity: (identity, request) -> (run, created)
+SubmitAs = Callable[[Identity, RunRequest], tuple[RunRecord, bool]]
 Answer = tuple[int, dict[str, Any]]
 
 
@@ -50,12 +67,12 @@ class HttpRuns:
             return 403, _error("daemon.http.token reads the endpoints but carries no role, so it cannot run pipelines",
                                "use a token of daemon.http.tokens with role operator or admin")
         try:
-            pipeline, params, request_id = parse_request(body)
+            asked = parse_request(body)
         except ValueError as problem:
             return 400, _error(str(problem), 'send {"pipeline": "NAME", "params": {"NAME": "VALUE"}, '
-                                             '"request_id": "ID"} as JSON')
+                                             '"request_id": "ID"} as JSON, and "select"/"exclude" if you like')
         try:  # the front door checks the token's role (a viewer is refused) and audits the request either way
-            record, created = self.submit_as(identity_of(holder), pipeline, params, request_id)
+            record, created = self.submit_as(identity_of(holder), asked)
         except Forbidden as refused:
             return 403, _error(refused.what, refused.hint)
         except NotFound as missing:
@@ -74,8 +91,8 @@ class HttpRuns:
         return 200, {**describe(record), "steps": [step.to_json() for step in self.ledger.steps_of(record.run_id)]}
 
 
-def parse_request(body: bytes) -> tuple[str, dict[str, str], str | None]:
-    """``(pipeline, params, request_id)`` from a request body; ValueError saying what is wrong."""
+def parse_request(body: bytes) -> RunRequest:
+    """The run a request body asks for; ValueError saying what is wrong."""
     if len(body) > MAX_BODY_BYTES:
         raise ValueError(f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB")
     try:
@@ -84,9 +101,9 @@ def parse_request(body: bytes) -> tuple[str, dict[str, str], str | None]:
         raise ValueError(f"the request body is not JSON: {error}") from None
     if not isinstance(document, dict):
         raise ValueError("the request body must be a JSON object")
-    unknown = sorted(set(document) - {"pipeline", "params", "request_id"})
+    unknown = sorted(set(document) - set(FIELDS))
     if unknown:
-        raise ValueError(f"unknown field(s) {', '.join(unknown)}: the fields are pipeline, params and request_id")
+        raise ValueError(f"unknown field(s) {', '.join(unknown)}: the fields are {', '.join(FIELDS[:-1])} and {FIELDS[-1]}")
     pipeline = document.get("pipeline")
     if not isinstance(pipeline, str) or not pipeline:
         raise ValueError("`pipeline` must be the name of a pipeline")
@@ -98,9 +115,14 @@ def parse_request(body: bytes) -> tuple[str, dict[str, str], str | None]:
                                    or len(request_id) > MAX_REQUEST_ID or not request_id.isprintable()):
         raise ValueError(f"`request_id` must be a non-empty string of at most {MAX_REQUEST_ID} printable "
                          "characters, unique to this request")
+    selection = {key: document.get(key) for key in ("select", "exclude")}
+    for key, value in selection.items():  # their grammar is checked by submit, against the pipeline's steps
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_SELECTION or not value.isprintable()):
+            raise ValueError(f"`{key}` must be a selection expression (a string of at most {MAX_SELECTION} "
+                             "printable characters), such as \"orders_clean+\" or \"tag:daily\"")
     # parameters arrive as the CLI's do, as text, and are checked against their declared types by submit
     text = {str(name): (str(value).lower() if isinstance(value, bool) else str(value)) for name, value in params.items()}
-    return pipeline, text, request_id
+    return RunRequest(pipeline, text, request_id, select=selection["select"], exclude=selection["exclude"])
 
 
 def describe(record: RunRecord) -> dict[str, Any]:

@@ -100,13 +100,23 @@ class Plan:
         """The pipeline's name."""
         return self.source.name
 
-    def downstream_of(self, step: str) -> set[str]:
-        """``step`` and every step that depends on it, directly or not."""
-        found = {step}
-        for name in self.order:
-            if self.steps[name].upstream & found:
-                found.add(name)
-        return found
+    def downstream_of(self, step: str, depth: int | None = None) -> set[str]:
+        """``step`` and every step that depends on it, directly or not (at most ``depth`` edges away when given)."""
+        if depth is None:
+            found = {step}
+            for name in self.order:
+                if self.steps[name].upstream & found:
+                    found.add(name)
+            return found
+        below: dict[str, set[str]] = {name: set() for name in self.steps}
+        for name, planned in self.steps.items():
+            for upstream in planned.upstream:
+                below[upstream].add(name)
+        return _within(step, below, depth)
+
+    def upstream_of(self, step: str, depth: int | None = None) -> set[str]:
+        """``step`` and every step it depends on, directly or not (at most ``depth`` edges away when given)."""
+        return _within(step, {name: planned.upstream for name, planned in self.steps.items()}, depth)
 
     def outputs(self) -> dict[str, str]:
         """Table name → step that publishes it."""
@@ -115,6 +125,16 @@ class Plan:
     def published_tables(self) -> list[str]:
         """The tables the pipeline publishes into the warehouse (its extract and transform outputs), in step order."""
         return [output for output in (self.steps[name].output for name in self.order) if output]
+
+
+def _within(start: str, edges: dict[str, set[str]], depth: int | None) -> set[str]:
+    """``start`` and the nodes reached from it along ``edges`` in at most ``depth`` steps (all when None)."""
+    found, frontier, level = {start}, {start}, 0
+    while frontier and (depth is None or level < depth):
+        frontier = {nxt for node in frontier for nxt in edges[node]} - found
+        found |= frontier
+        level += 1
+    return found
 
 
 def validate_all(project: Project) -> dict[str, Plan | FlowdeckError]:

@@ -272,7 +272,15 @@ class RunExecutor:
         options = run.options
         names = list(plan.order)
         from_step = options.get("from_step")
-        if from_step:
+        chosen = options.get("selected_steps")  # resolved by submit from --select/--exclude/--from
+        if chosen is not None:
+            gone = [name for name in chosen if name not in plan.steps]
+            if gone:
+                raise PlanError(f"pipeline `{plan.name}` has no step `{gone[0]}` any more, which this run selected "
+                                "when it was queued", hint=f"start a new run: `flowdeck run {plan.name}`")
+            keep = set(chosen)
+            names = [name for name in names if name in keep]
+        elif from_step:  # a run queued before selections were resolved at submit
             if from_step not in plan.steps:
                 raise PlanError(f"pipeline `{plan.name}` has no step `{from_step}`")
             downstream = plan.downstream_of(from_step)

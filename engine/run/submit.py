@@ -1,7 +1,8 @@
 """Submitting a run: validate its pipeline, check its parameters, lint it for Spark, then queue it.
 
 Everything a run will need that can be wrong is found here, before anything is queued: YAML,
-SQL and DAG errors (the plan), parameters, a ``--from`` step, SQL that Spark would run
+SQL and DAG errors (the plan), parameters, a ``--from`` step or a ``--select``/``--exclude``
+selection (resolved here to the steps the run covers), SQL that Spark would run
 differently. What submit prepared (the plan and the checked parameters) is handed on to the
 display and the execution in the same process, so neither builds or checks them again; a
 worker in another process prepares the run again with ``prepare``.
@@ -18,6 +19,7 @@ from typing import Any
 
 from flowdeck.engine.errors import NotFound, ParamError
 from flowdeck.engine.plan.planner import Plan, build_plan, path_templates
+from flowdeck.engine.plan.selection import select_steps
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.backend_factory import engine_of, refuse_engine_differences
 from flowdeck.engine.run.liveness import reap_dead_runs
@@ -86,14 +88,15 @@ def submit_run(
     request_id: str | None = None,
     from_step: str | None = None,
     reprocess: bool = False,
+    select: str | None = None,
+    exclude: str | None = None,
 ) -> Submitted:
     """Validate and queue a run (see ``Workspace.submit``); bad input fails before anything is queued."""
     given = params or {}
     refuse_literal_params(given)
     options = dict(options or {})
     prepared = prepare(project, pipeline, given, engine=engine_of(project, options))
-    if from_step is not None:
-        options["from_step"] = step_of(prepared.plan, from_step)
+    options.update(selection_options(prepared.plan, select=select, exclude=exclude, from_step=from_step))
     if reprocess:
         options["reprocess"] = True
     if request_id is not None:
@@ -141,6 +144,30 @@ def resume_run(project: Project, ledger: Ledger, parent: RunRecord, *, requested
         parent_run_id=parent.run_id,
     )
     return Submitted(record, created, prepared if created else prepared_for(project, record))
+
+
+def selection_options(plan: Plan, *, select: str | None, exclude: str | None,
+                      from_step: str | None) -> dict[str, Any]:
+    """The run options that record a selection: the expressions as given and the steps they resolve to
+    (``selected_steps``, what the executor runs); nothing when the run covers every step.
+
+    ``--from STEP`` is ``--select STEP+`` (with its own error for an unknown step); the two do not
+    go together.
+    """
+    if from_step is not None and select is not None:
+        raise ParamError("--from STEP is --select STEP+: give one or the other",
+                         hint=f"for example --select '{from_step}+ {select}' for both")
+    options: dict[str, Any] = {}
+    if from_step is not None:
+        options["from_step"] = step_of(plan, from_step)
+        select = f"{options['from_step']}+"
+    elif select is not None:
+        options["select"] = select
+    if exclude is not None:
+        options["exclude"] = exclude
+    if select is not None or exclude is not None:
+        options["selected_steps"] = select_steps(plan, select, exclude)
+    return options
 
 
 def step_of(plan: Plan, name: str) -> str:

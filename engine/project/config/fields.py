@@ -39,6 +39,9 @@ Duration = Annotated[
     ),
 ]
 Identifier = Annotated[str, Field(pattern=IDENTIFIER, description="letters, digits and _, not starting with a digit")]
+# a step's tag, as `--select tag:NAME` names it: no space, comma, `+`, `@` or `:` (the selection's operators)
+TAG = r"^[A-Za-z0-9_][A-Za-z0-9_-]*$"
+TagName = Annotated[str, Field(pattern=TAG, description="letters, digits, _ and -")]
 Scalar = Union[str, int, float, bool]
 _REFERENCE = re.compile(r"^\$\{(secret|env):[A-Za-z_][A-Za-z0-9_.-]*\}$")
 

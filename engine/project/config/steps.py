@@ -9,7 +9,15 @@ from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 
 from flowdeck.engine.plugins import registry
 from flowdeck.engine.plugins.pluggable import Pluggable
-from flowdeck.engine.project.config.fields import Duration, Identifier, Model, Scalar, by_connection, one_or_many
+from flowdeck.engine.project.config.fields import (
+    Duration,
+    Identifier,
+    Model,
+    Scalar,
+    TagName,
+    by_connection,
+    one_or_many,
+)
 from flowdeck.engine.project.config.security import MASK_DESCRIPTION, MaskMethod, ParquetEncryption
 
 # ---------------------------------------------------------------------------------------------
@@ -307,6 +315,10 @@ class StepBase(Model):
     depends_on: list[str] = Field(
         default_factory=list, description="extra upstream steps, beyond those read in SQL",
         examples=[["raw_customers"]],
+    )
+    tags: list[TagName] = Field(
+        default_factory=list, description="labels to select steps by: `flowdeck run PIPELINE --select tag:NAME`",
+        examples=[["daily", "finance"]],
     )
     checks: list[CheckSpec] = Field(
         default_factory=list, description="checks run on the step's staged output before it is published",
