@@ -19,6 +19,7 @@ from pydantic import BaseModel, RootModel, Tag, ValidationError
 
 from flowdeck.engine.errors import ConfigError
 from flowdeck.engine.plugins.pluggable import Pluggable
+from flowdeck.engine.project.config.fields import TAG
 from flowdeck.engine.project.yamlfile import YamlDocument, YamlPath, key_path
 
 M = TypeVar("M", bound=BaseModel)
@@ -102,6 +103,10 @@ def _explain(document: YamlDocument, model: type[BaseModel], detail: Any) -> Con
         what = f"`{name}` must be one of {', '.join(expected)}, not {value!r}"
         close = difflib.get_close_matches(str(value), expected, n=1)
         hint = f"did you mean `{close[0]}`?" if close else None
+    elif kind == "string_pattern_mismatch" and (detail.get("ctx") or {}).get("pattern") == TAG:
+        location = document.location(path)
+        what = f"{value!r} is not a valid tag"
+        hint = "use letters, digits, _ and - (e.g. daily): no space, comma, `+`, `@` or `:`, which `--select` reads"
     elif kind == "string_pattern_mismatch":
         location = document.location(path)
         what = f"{value!r} is not a valid name for `{name}`"
