@@ -104,6 +104,7 @@ def describe_pipeline(source: PipelineSource) -> dict[str, Any]:
             "materialized": step.materialized if isinstance(step, (ExtractStep, TransformStep)) else None,
             "reads": step.table if isinstance(step, (CheckStep, LoadStep)) else None,
             "mask": dict(step.mask) if isinstance(step, (ExtractStep, TransformStep)) else {},
+            "tags": list(step.tags),
         })
     schedule = None
     if config.schedule is not None:

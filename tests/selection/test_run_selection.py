@@ -144,3 +144,10 @@ def test_every_step_runs_without_a_selection(branching: Path) -> None:
     assert run(branching).returncode == 0
     latest = last_run(branching)
     assert steps_run(branching, latest["run_id"]) == ORDER and json.loads(str(latest["options"])) == {}
+
+
+def test_pipelines_json_shows_each_steps_tags(branching: Path) -> None:
+    listed = run_flowdeck("pipelines", "--json", project=branching).json()
+    (branches,) = [pipeline for pipeline in listed if pipeline["name"] == PIPELINE]
+    tags = {step["name"]: step["tags"] for step in branches["steps"]}
+    assert tags["joined"] == ["daily", "finance"] and tags["customers"] == [] and tags["src_customers"] == ["raw"]
