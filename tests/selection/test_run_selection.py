@@ -151,3 +151,21 @@ def test_pipelines_json_shows_each_steps_tags(branching: Path) -> None:
     (branches,) = [pipeline for pipeline in listed if pipeline["name"] == PIPELINE]
     tags = {step["name"]: step["tags"] for step in branches["steps"]}
     assert tags["joined"] == ["daily", "finance"] and tags["customers"] == [] and tags["src_customers"] == ["raw"]
+
+
+def test_a_resumed_run_keeps_its_parents_selection(branching: Path) -> None:
+    assert run(branching).returncode == 0
+    sql = branching / "pipelines" / PIPELINE / "joined.sql"
+    good = sql.read_text()
+    sql.write_text(good.rstrip() + " LIMIT CAST('not a number' AS INTEGER)\n")
+    assert run(branching, "--select", "+joined", "--exclude", "src_orders+1").returncode == 1  # joined fails
+    failed = last_run(branching)
+    sql.write_text(good)
+    resumed = run_flowdeck("run", "--resume", str(failed["run_id"]), project=branching)
+    assert resumed.returncode == 0, resumed
+    assert "selected --select +joined --exclude src_orders+1 (3 steps)" in resumed.stderr
+    child = last_run(branching)
+    assert json.loads(str(child["options"]))["selected_steps"] == ["src_customers", "customers", "joined"]
+    reused = {row["step"]: row["reused_from"] for row in ledger_rows(
+        branching, "SELECT step, reused_from FROM steps WHERE run_id = ?", (child["run_id"],))}
+    assert reused == {"src_customers": failed["run_id"], "customers": failed["run_id"], "joined": None}
