@@ -158,6 +158,26 @@ def test_post_runs_queues_a_run_as_the_token_and_a_repeated_request_id_returns_t
                                       ("token:ci", "http", "run", "ok")]
 
 
+def test_post_runs_with_a_selection_runs_only_the_selected_steps(tmp_path: Path) -> None:
+    from daemonkit import wait_for
+
+    project = runs_project(tmp_path / "project")
+    daemon = Daemon(project, env=TOKENS_ENV)
+    try:
+        address = daemon.address()
+        code, body = request(address, "POST", "/runs", token=OPERATOR_TOKEN,
+                             body={"pipeline": "counted", "select": "+counted_total", "exclude": "counted_total"})
+        assert code == 201, body
+        asked = json.loads(body)
+        assert asked["options"]["selected_steps"] == ["counted_raw"]
+        finished = wait_for(lambda: (lambda r: r if json.loads(r[1])["status"] == "succeeded" else None)(
+            request(address, "GET", asked["url"], token=TOKEN)), 120, what="the run to succeed", alive=daemon.process)
+        assert [step["step"] for step in json.loads(finished[1])["steps"]] == ["counted_raw"]
+        assert daemon.terminate() == 0
+    finally:
+        daemon.stop_quietly()
+
+
 def test_post_runs_says_what_is_wrong_with_a_request_and_queues_nothing(tmp_path: Path) -> None:
     from daemonkit import runs
 
@@ -196,6 +216,10 @@ def test_post_runs_says_what_is_wrong_with_a_request_and_queues_nothing(tmp_path
         assert code == 400 and "unknown field(s) param" in answer["error"]
         code, answer = post({"pipeline": "counted", "request_id": ""})
         assert code == 400 and "request_id" in answer["error"]
+        code, answer = post({"pipeline": "counted", "select": "counted_totl+"})  # a selection, checked by submit
+        assert code == 400 and "has no step `counted_totl`" in answer["error"] and "`counted_total`" in answer["hint"]
+        code, answer = post({"pipeline": "counted", "exclude": 3})
+        assert code == 400 and "`exclude` must be a selection expression" in answer["error"]
         assert request(address, "POST", "/status", token=OPERATOR_TOKEN)[0] == 404
         # bodies the endpoint will not read: too large, chunked, a length that is not one; each a JSON error
         ask = json.dumps({"pipeline": "counted", "request_id": "x" * 70_000}).encode()
