@@ -175,11 +175,13 @@ class Workspace:
         return build_plan(self.project, pipeline)
 
     def preview(self, pipeline: str, params: dict[str, str] | None = None, *, force: bool = False,
-                engine: str | None = None) -> RunPreview:
-        """What a run of ``pipeline`` would do with each step and why (``flowdeck plan``); nothing runs."""
+                engine: str | None = None, select: str | None = None, exclude: str | None = None) -> RunPreview:
+        """What a run of ``pipeline`` would do with each step and why (``flowdeck plan``); nothing runs.
+        ``select``/``exclude`` narrow it to the steps a run with them would cover."""
         from flowdeck.engine.run.preview import preview_run
 
-        return preview_run(self.project, self.ledger, pipeline, params, force=force, engine=engine)
+        return preview_run(self.project, self.ledger, pipeline, params, force=force, engine=engine,
+                           select=select, exclude=exclude)
 
     def validate_all(self) -> dict[str, Plan | FlowdeckError]:
         """Validate every pipeline: each name with its plan, or with the error that makes it invalid."""

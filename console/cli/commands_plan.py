@@ -25,6 +25,15 @@ def plan(
         Optional[str],
         typer.Option("--engine", "-e", help="Plan for duckdb or spark (default: `engine:` in flowdeck.yaml, else duckdb)."),
     ] = None,
+    select: Annotated[
+        Optional[list[str]],
+        typer.Option("--select", "-s", metavar="EXPR", help="Plan only the steps this selects, as `run --select` "
+                     "(STEP, STEP+, +STEP, tag:NAME, state:modified+); repeatable."),
+    ] = None,
+    exclude: Annotated[
+        Optional[list[str]],
+        typer.Option("--exclude", metavar="EXPR", help="Leave out the steps this selects, as `run --exclude`."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON (docs/cli.md).")] = False,
 ) -> None:
     """Show what `flowdeck run PIPELINE` would do with each step and why, without running anything.
@@ -34,13 +43,17 @@ def plan(
     of what counts as a change are in docs/plans.md. Exit code 2 on bad input.
 
     Example: `flowdeck plan daily_sales --param since=2026-11-01`
+
+    Example: `flowdeck plan daily_sales --select 'state:modified+'`
     """
     from flowdeck.console.cli.commands_runs import parse_params
     from flowdeck.engine.errors import ParamError
 
     if engine is not None and engine not in ("duckdb", "spark"):
         raise ParamError(f"unknown engine {engine!r}", hint="use duckdb or spark")
-    preview = workspace(ctx).preview(pipeline, parse_params(param or []), force=force, engine=engine)
+    preview = workspace(ctx).preview(pipeline, parse_params(param or []), force=force, engine=engine,
+                                     select=" ".join(select) if select else None,
+                                     exclude=" ".join(exclude) if exclude else None)
     if as_json:
         print_json(preview.to_json())
         return
@@ -49,12 +62,15 @@ def plan(
     table = Table(box=None, pad_edge=False)
     for column in ("STEP", "KIND", "PLAN", "WHY"):
         table.add_column(column)
-    for name in preview.plan.order:
+    for name in preview.steps:
         change = preview.changes[name]
         shown = status_text("unchanged") if not change.runs else \
             f"[{PLAN_STYLE.get(change.status, 'yellow')}]{change.status}[/]"
         table.add_row(name, preview.plan.steps[name].kind, shown, plain("; ".join(preview.reasons(name))))
     out().print(table)
-    running = sum(1 for change in preview.changes.values() if change.runs)
-    unchanged = len(preview.changes) - running
-    out().print(f"{running} step{'s' if running != 1 else ''} would run, {unchanged} unchanged")
+    running = sum(1 for name in preview.steps if preview.changes[name].runs)
+    unchanged = len(preview.steps) - running
+    chosen = " ".join(f"--{key} {value}" for key, value in (("select", preview.select), ("exclude", preview.exclude))
+                      if value)
+    out().print(f"{running} step{'s' if running != 1 else ''} would run, {unchanged} unchanged"
+                + (f" (of the {len(preview.steps)} {plain(chosen)} selects)" if chosen else ""))

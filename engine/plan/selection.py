@@ -111,6 +111,15 @@ def select_steps(plan: Plan, select: str | None, exclude: str | None = None, *,
     return [name for name in plan.order if name in chosen]
 
 
+def named_steps(select: str | None, selected: Iterable[str]) -> set[str]:
+    """The selected steps ``select`` names by name (``orders`` in ``orders+``, not those ``+`` or a tag add):
+    like ``--from STEP``'s step, a run rebuilds them whatever their fingerprint says."""
+    if not select:
+        return set()
+    named = {atom.value for term in parse(select) for atom in term if atom.method == "step"}
+    return named & set(selected)
+
+
 def selection_of(options: Mapping[str, Any]) -> str:
     """What a run's options say it selected, as `show` and the run header say it:
     ``--select X --exclude Y (3 steps)``, ``from step X (5 steps)``; '' for a run of every step."""
@@ -151,8 +160,8 @@ class _Resolver:
             union |= found
         if not union:  # a lone atom found something or raised already: only state:modified can be empty here
             raise SelectionError(f"{option} `{expression}` selects no step: no step changed since its last run",
-                                 hint=f"see what would run with `flowdeck plan {self.plan.name}`; "
-                                      f"run everything with `flowdeck run {self.plan.name}`")
+                                 hint=f"`flowdeck plan {self.plan.name}` says why each step is unchanged; "
+                                      f"rebuild anyway with `flowdeck run {self.plan.name} --force`")
         return union
 
     def _base(self, atom: Atom, expression: str, option: str) -> set[str]:

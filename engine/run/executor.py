@@ -31,6 +31,7 @@ from flowdeck.engine.masking import mask
 from flowdeck.engine.plan.changes import StepChange, export_intact, plan_changes, plan_lines
 from flowdeck.engine.plan.fingerprint import table_tokens, version_of
 from flowdeck.engine.plan.planner import Plan, PlannedStep
+from flowdeck.engine.plan.selection import named_steps
 from flowdeck.engine.project.config.steps import LoadStep, Retries
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.monitor.sampler import RunMonitor
@@ -312,9 +313,12 @@ class RunExecutor:
         """Judge every step by its fingerprint (kept for recording them); return the selected steps the run
         reuses because nothing they depend on changed. A resumed run runs what its parent left, as before."""
         from_step = run.options.get("from_step")
+        # a step asked for by name is rebuilt, as --from's is (`--from STEP` is `--select STEP+`)
+        forced = {name: "selected by name (--select)" for name in named_steps(run.options.get("select"), selected)}
+        if from_step:
+            forced[from_step] = "rerun from this step (--from)"
         self._changes = plan_changes(self.project, self.ledger, plan, params, force=bool(run.options.get("force")),
-                                     engine=engine, warehouse_id=backend.warehouse_id(),
-                                     forced_steps={from_step: "rerun from this step (--from)"} if from_step else None)
+                                     engine=engine, warehouse_id=backend.warehouse_id(), forced_steps=forced or None)
         if run.options.get("resume_of"):
             return []
         runs: set[str] = set()

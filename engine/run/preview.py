@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowdeck.engine.plan.breaking import SqlChange, classify_change
-from flowdeck.engine.plan.changes import StepChange, plan_changes
+from flowdeck.engine.plan.changes import StepChange, modified_steps, plan_changes
 from flowdeck.engine.plan.planner import Plan
+from flowdeck.engine.plan.selection import named_steps, select_steps
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.backend_factory import engine_of
 from flowdeck.engine.run.submit import prepare, refuse_literal_params
@@ -32,6 +33,14 @@ class RunPreview:
     force: bool
     changes: dict[str, StepChange]
     sql_changes: dict[str, SqlChange] = field(default_factory=dict)  # transforms whose query changed
+    selected: list[str] = field(default_factory=list)  # the steps a run would cover (--select/--exclude), plan order
+    select: str | None = None
+    exclude: str | None = None
+
+    @property
+    def steps(self) -> list[str]:
+        """The steps the run would cover, in plan order: the selected ones, else every step."""
+        return self.selected or self.plan.order
 
     def reasons(self, step: str) -> tuple[str, ...]:
         """Why a run would run ``step``, in words (`flowdeck plan`, the console's launch dialog): a changed
@@ -47,22 +56,33 @@ class RunPreview:
         """The documented JSON of ``flowdeck plan --json``."""
         steps = [{"kind": self.plan.steps[name].kind, **self.changes[name].to_json(), "runs": self.changes[name].runs,
                   "sql_change": _sql_change_json(self.sql_changes.get(name))}
-                 for name in self.plan.order]
+                 for name in self.steps]
         running = sum(1 for step in steps if step["runs"])
         return {"pipeline": self.plan.name, "params": self.params, "engine": self.engine, "force": self.force,
+                "select": self.select, "exclude": self.exclude,
                 "steps": steps, "summary": {"run": running, "unchanged": len(steps) - running}}
 
 
 def preview_run(project: Project, ledger: Ledger, pipeline: str, params: dict[str, str] | None = None, *,
-                force: bool = False, engine: str | None = None) -> RunPreview:
-    """What ``flowdeck run PIPELINE`` with these parameters and options would do now, step by step."""
+                force: bool = False, engine: str | None = None, select: str | None = None,
+                exclude: str | None = None) -> RunPreview:
+    """What ``flowdeck run PIPELINE`` with these parameters and options would do now, step by step
+    (only the steps ``select``/``exclude`` pick, when given: engine/plan/selection.py)."""
     given = params or {}
     refuse_literal_params(given)
     chosen = engine_of(project, {"engine": engine} if engine else None)
     prepared = prepare(project, pipeline, given, engine=chosen)
-    changes = plan_changes(project, ledger, prepared.plan, prepared.params, force=force, engine=chosen)
+    changes = plan_changes(project, ledger, prepared.plan, prepared.params, engine=chosen)
+    selected: list[str] = []
+    if select is not None or exclude is not None:
+        selected = select_steps(prepared.plan, select, exclude, modified=lambda: modified_steps(changes))
+    named = named_steps(select, selected)
+    if force or named:  # judged again as the run would: forced, or its steps named by --select rebuilt
+        changes = plan_changes(project, ledger, prepared.plan, prepared.params, force=force, engine=chosen,
+                               forced_steps={name: "selected by name (--select)" for name in named} or None)
     return RunPreview(plan=prepared.plan, params=prepared.params, engine=chosen, force=force, changes=changes,
-                      sql_changes=sql_changes(project, prepared.plan, changes))
+                      sql_changes=sql_changes(project, prepared.plan, changes), selected=selected, select=select,
+                      exclude=exclude)
 
 
 def sql_changes(project: Project, plan: Plan, changes: dict[str, StepChange]) -> dict[str, SqlChange]:

@@ -19,7 +19,8 @@ from typing import Any
 
 from flowdeck.engine.errors import NotFound, ParamError
 from flowdeck.engine.plan.planner import Plan, build_plan, path_templates
-from flowdeck.engine.plan.selection import select_steps
+from flowdeck.engine.plan.changes import modified_steps, plan_changes
+from flowdeck.engine.plan.selection import Modified, select_steps
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.backend_factory import engine_of, refuse_engine_differences
 from flowdeck.engine.run.liveness import reap_dead_runs
@@ -95,8 +96,14 @@ def submit_run(
     given = params or {}
     refuse_literal_params(given)
     options = dict(options or {})
-    prepared = prepare(project, pipeline, given, engine=engine_of(project, options))
-    options.update(selection_options(prepared.plan, select=select, exclude=exclude, from_step=from_step))
+    engine = engine_of(project, options)
+    prepared = prepare(project, pipeline, given, engine=engine)
+
+    def modified() -> set[str]:  # what `state:modified` selects: the steps the fingerprint plan says would run
+        return modified_steps(plan_changes(project, ledger, prepared.plan, prepared.params, engine=engine))
+
+    options.update(selection_options(prepared.plan, select=select, exclude=exclude, from_step=from_step,
+                                     modified=modified))
     if reprocess:
         options["reprocess"] = True
     if request_id is not None:
@@ -146,13 +153,13 @@ def resume_run(project: Project, ledger: Ledger, parent: RunRecord, *, requested
     return Submitted(record, created, prepared if created else prepared_for(project, record))
 
 
-def selection_options(plan: Plan, *, select: str | None, exclude: str | None,
-                      from_step: str | None) -> dict[str, Any]:
+def selection_options(plan: Plan, *, select: str | None, exclude: str | None, from_step: str | None,
+                      modified: Modified | None = None) -> dict[str, Any]:
     """The run options that record a selection: the expressions as given and the steps they resolve to
     (``selected_steps``, what the executor runs); nothing when the run covers every step.
 
     ``--from STEP`` is ``--select STEP+`` (with its own error for an unknown step); the two do not
-    go together.
+    go together. ``modified`` gives the steps `state:modified` selects (asked only if an expression says so).
     """
     if from_step is not None and select is not None:
         raise ParamError("--from STEP is --select STEP+: give one or the other",
@@ -166,7 +173,7 @@ def selection_options(plan: Plan, *, select: str | None, exclude: str | None,
     if exclude is not None:
         options["exclude"] = exclude
     if select is not None or exclude is not None:
-        options["selected_steps"] = select_steps(plan, select, exclude)
+        options["selected_steps"] = select_steps(plan, select, exclude, modified=modified)
     return options
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowdeck.engine.plan.planner import Plan, build_plan
-from flowdeck.engine.plan.selection import SelectionError, parse, select_steps, selection_of
+from flowdeck.engine.plan.selection import SelectionError, named_steps, parse, select_steps, selection_of
 from flowdeck.engine.project.project import Project
 from tests.selection.conftest import ORDER, PIPELINE, UPSTREAM, make_branching_project
 
@@ -218,3 +218,10 @@ def test_tags_are_checked_where_they_are_written(tmp_path: Path) -> None:
     message = str(raised.value)
     assert "pipeline.yaml:9:" in message and "'not one' is not a valid tag" in message
     assert "key: steps[1].tags[1]" in message and "letters, digits, _ and -" in message
+
+
+def test_the_steps_named_by_name_are_those_a_run_rebuilds_whatever_their_fingerprint(plan: Plan) -> None:
+    selected = select_steps(plan, "tag:daily,orders+ +per_customer", "customers")
+    assert named_steps("tag:daily,orders+ +per_customer", selected) == {"orders", "per_customer"}
+    assert named_steps("tag:daily+", select_steps(plan, "tag:daily+")) == set()
+    assert named_steps(None, ORDER) == set()

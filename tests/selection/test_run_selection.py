@@ -28,14 +28,15 @@ def steps_run(project: Path, run_id: object) -> list[str]:
 
 def test_run_select_runs_exactly_the_selected_steps_and_show_says_what_was_selected(branching: Path) -> None:
     assert run(branching).returncode == 0
-    result = run(branching, "--select", "customers+", "--exclude", "export_count check_joined")
+    # --force: every selected step runs (unforced, fingerprints would keep the unchanged ones)
+    result = run(branching, "--select", "customers+", "--exclude", "export_count check_joined", "--force")
     assert result.returncode == 0, result
     assert "selected --select customers+ --exclude export_count check_joined (4 steps)" in result.stderr  # the header
     latest = last_run(branching)
     chosen = ["customers", "joined", "per_customer", "order_count"]
     assert steps_run(branching, latest["run_id"]) == chosen
     assert json.loads(str(latest["options"])) == {"select": "customers+", "exclude": "export_count check_joined",
-                                                  "selected_steps": chosen}
+                                                  "selected_steps": chosen, "force": True}
     # published again: only what was selected (src_orders and orders once, by the first run)
     commits = {row["output"]: row["n"] for row in ledger_rows(
         branching, "SELECT output, count(*) AS n FROM commits GROUP BY output")}
@@ -66,6 +67,12 @@ def test_select_with_upstream_runs_on_a_fresh_warehouse_and_without_fails_with_t
                                                                     "customers", "joined"]
 
 
+def step_outcomes(project: Path, run_id: object) -> list[tuple[str, str, bool]]:
+    """(step, status, whether it was reused rather than run) of each step of a run, in plan order."""
+    return [(row["step"], row["status"], row["reused_from"] is not None) for row in ledger_rows(
+        project, "SELECT step, status, reused_from FROM steps WHERE run_id = ? ORDER BY position", (run_id,))]
+
+
 def test_from_step_is_select_step_plus(branching: Path) -> None:
     assert run(branching).returncode == 0
     assert run(branching, "--from", "customers").returncode == 0
@@ -74,6 +81,10 @@ def test_from_step_is_select_step_plus(branching: Path) -> None:
     by_select = last_run(branching)
     assert steps_run(branching, by_from["run_id"]) == steps_run(branching, by_select["run_id"]) == \
         ["customers", "joined", "per_customer", "order_count", "check_joined", "export_count"]
+    # the same outcome: the step named is rebuilt whatever its fingerprint says, the rest as theirs say
+    outcomes = step_outcomes(branching, by_from["run_id"])
+    assert outcomes == step_outcomes(branching, by_select["run_id"])
+    assert outcomes[0] == ("customers", "succeeded", False)
     from_options, select_options = json.loads(str(by_from["options"])), json.loads(str(by_select["options"]))
     assert from_options["selected_steps"] == select_options["selected_steps"]
     assert from_options["from_step"] == "customers"
@@ -89,7 +100,6 @@ def test_from_step_is_select_step_plus(branching: Path) -> None:
     (("--select", "src_orders,src_customers"), ["`src_orders,src_customers` selects no step"]),
     (("--select", "joined", "--exclude", "tag:daily"), ["--exclude `tag:daily` leaves none of the 1 step(s)"]),
     (("--exclude", "custmers"), ["--exclude `custmers`", "did you mean `customers`"]),
-    (("--select", "state:modified+"), ["`state:modified` needs the steps' fingerprints"]),
     (("--from", "joined", "--select", "orders"), ["--from STEP is --select STEP+: give one or the other"]),
     (("--from", "joind"), ["pipeline `branches` has no step `joind`", "did you mean `joined`?"]),  # --from's own words
 ])
@@ -168,4 +178,32 @@ def test_a_resumed_run_keeps_its_parents_selection(branching: Path) -> None:
     assert json.loads(str(child["options"]))["selected_steps"] == ["src_customers", "customers", "joined"]
     reused = {row["step"]: row["reused_from"] for row in ledger_rows(
         branching, "SELECT step, reused_from FROM steps WHERE run_id = ?", (child["run_id"],))}
-    assert reused == {"src_customers": failed["run_id"], "customers": failed["run_id"], "joined": None}
+    assert reused["joined"] is None and reused["src_customers"] and reused["customers"]  # joined alone ran again
+
+
+def test_state_modified_plus_runs_what_changed_and_its_downstream_and_plan_shows_the_same(branching: Path) -> None:
+    assert run(branching).returncode == 0
+    nothing = run(branching, "--select", "state:modified+")
+    assert nothing.returncode == 2 and "selects no step: no step changed since its last run" in nothing.stderr
+    sql = branching / "pipelines" / PIPELINE / "customers.sql"
+    sql.write_text("SELECT customer_id, upper(country) AS country FROM src_customers\n")
+    expected = ["customers", "joined", "per_customer", "order_count", "check_joined", "export_count"]
+    planned = run_flowdeck("plan", PIPELINE, "--select", "state:modified+", "--json", project=branching)
+    assert planned.returncode == 0, planned
+    assert [step["step"] for step in planned.json()["steps"]] == expected
+    assert planned.json()["select"] == "state:modified+" and planned.json()["steps"][0]["status"] == "changed"
+    result = run(branching, "--select", "state:modified+")
+    assert result.returncode == 0, result
+    latest = last_run(branching)
+    assert json.loads(str(latest["options"]))["selected_steps"] == expected
+    assert step_outcomes(branching, latest["run_id"])[0] == ("customers", "succeeded", False)
+
+
+def test_plan_takes_the_same_selection(branching: Path) -> None:
+    shown = run_flowdeck("plan", PIPELINE, "--select", "tag:finance", "--exclude", "export_count", project=branching)
+    assert shown.returncode == 0, shown
+    listed = [line.split()[0] for line in shown.stdout.splitlines()[1:-1]]
+    assert listed == ["joined", "order_count"]
+    assert "(of the 2 --select tag:finance --exclude export_count selects)" in shown.stdout
+    bad = run_flowdeck("plan", PIPELINE, "--select", "tag:finanse", project=branching)
+    assert bad.returncode == 2 and "did you mean `tag:finance`?" in bad.stderr and "Traceback" not in bad.output
