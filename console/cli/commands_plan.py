@@ -73,4 +73,5 @@ def plan(
     chosen = " ".join(f"--{key} {value}" for key, value in (("select", preview.select), ("exclude", preview.exclude))
                       if value)
     out().print(f"{running} step{'s' if running != 1 else ''} would run, {unchanged} unchanged"
-                + (f" (of the {len(preview.steps)} {plain(chosen)} selects)" if chosen else ""))
+                + (f" (the {len(preview.steps)} step{'s' if len(preview.steps) != 1 else ''} {plain(chosen)} selects)"
+                   if chosen else ""))

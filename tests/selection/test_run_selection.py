@@ -204,6 +204,6 @@ def test_plan_takes_the_same_selection(branching: Path) -> None:
     assert shown.returncode == 0, shown
     listed = [line.split()[0] for line in shown.stdout.splitlines()[1:-1]]
     assert listed == ["joined", "order_count"]
-    assert "(of the 2 --select tag:finance --exclude export_count selects)" in shown.stdout
+    assert "(the 2 steps --select tag:finance --exclude export_count selects)" in shown.stdout
     bad = run_flowdeck("plan", PIPELINE, "--select", "tag:finanse", project=branching)
     assert bad.returncode == 2 and "did you mean `tag:finance`?" in bad.stderr and "Traceback" not in bad.output
