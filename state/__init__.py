@@ -15,6 +15,7 @@ from flowdeck.state.alerting import (
     fingerprint_of,
 )
 from flowdeck.state.audit import AuditRecord, AuditVerification
+from flowdeck.state.following import FollowState, Publish
 from flowdeck.state.ledger import Ledger, LedgerError, stored_schema_version
 from flowdeck.state.lineage_outbox import LineageEvent
 from flowdeck.state.monitoring import (
@@ -46,12 +47,14 @@ __all__ = [
     "Delivery",
     "EventRecord",
     "fingerprint_of",
+    "FollowState",
     "Ledger",
     "LedgerError",
     "LineageEvent",
     "LineageRecord",
     "Notification",
     "ProgressSample",
+    "Publish",
     "ResourceSample",
     "RunRecord",
     "ScheduleTick",

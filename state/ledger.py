@@ -35,6 +35,7 @@ from flowdeck.state.audit import (
     verify_rows,
 )
 from flowdeck.state.filters import Where
+from flowdeck.state.following import FollowingLedger
 from flowdeck.state.lineage_outbox import LineageOutboxLedger
 from flowdeck.state.monitoring import PER_RUN_MEASURES, MonitoringLedger
 from flowdeck.state.records import (
@@ -127,7 +128,7 @@ def new_run_id(now: float | None = None) -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
-class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger):
+class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger):
     """A connection to one ledger file, safe to share between threads of one process.
 
     Alert rules plug in as a hook (``set_alert_hook``) called inside the transactions of

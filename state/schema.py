@@ -751,7 +751,43 @@ CREATE TABLE file_checksums (
 );
 """
 
+# Pipelines that follow others (`triggers: - after: [...]`). A publish is a run that succeeded
+# having committed at least one table; the trigger below records it, in the transaction that
+# marks the run succeeded, whichever process finished it, so `seq` is the order runs published
+# in and the daemon follows it by that cursor. `follow_state` is each follower's memory: since
+# which publish its trigger is in force, and the publish of each upstream its last run took.
+_PUBLISHES = """
+CREATE TABLE publishes (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline     TEXT NOT NULL,
+    run_id       TEXT NOT NULL UNIQUE,
+    published_at REAL NOT NULL
+);
+CREATE INDEX publishes_by_pipeline ON publishes (pipeline, seq);
+CREATE TRIGGER run_published AFTER UPDATE OF status ON runs
+    WHEN NEW.status = 'succeeded' AND OLD.status != 'succeeded'
+         AND EXISTS (SELECT 1 FROM commits WHERE commits.run_id = NEW.run_id AND commits.kind = 'publish')
+BEGIN
+    INSERT OR IGNORE INTO publishes (pipeline, run_id, published_at)
+        VALUES (NEW.pipeline, NEW.run_id, IFNULL(NEW.ended_at, NEW.created_at));
+END;
+INSERT INTO publishes (pipeline, run_id, published_at)
+    SELECT pipeline, run_id, IFNULL(ended_at, created_at) FROM runs
+    WHERE status = 'succeeded' AND run_id IN (SELECT run_id FROM commits WHERE kind = 'publish')
+    ORDER BY IFNULL(ended_at, created_at);
+
+CREATE TABLE follow_state (
+    pipeline      TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    since         INTEGER NOT NULL,
+    taken_json    TEXT NOT NULL DEFAULT '{}',
+    last_run_id   TEXT,
+    updated_at    REAL NOT NULL,
+    PRIMARY KEY (pipeline, key)
+);
+"""
+
 MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS,
                          _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS, _AUDIT_ANCHORS, _AGGREGATES, _STEP_STATEMENTS,
-                         _SPILL_SAMPLES, _EXTERNAL_INPUTS, _LINEAGE_OUTBOX, _FINGERPRINTS]
+                         _SPILL_SAMPLES, _EXTERNAL_INPUTS, _LINEAGE_OUTBOX, _FINGERPRINTS, _PUBLISHES]
 SCHEMA_VERSION = len(MIGRATIONS)

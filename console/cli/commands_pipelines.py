@@ -195,7 +195,7 @@ def list_pipelines(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (see docs/cli.md).")] = False,
 ) -> None:
-    """List the pipelines: steps, kinds, output tables, schedule and file triggers.
+    """List the pipelines: steps, kinds, output tables, schedule, file triggers and the pipelines each runs after.
 
     Example: `flowdeck pipelines --json`
     """
@@ -203,13 +203,14 @@ def list_pipelines(
     from flowdeck.engine.plan.describe import describe_pipeline
 
     ws = workspace(ctx)
+    ledger = ws.ledger if ws.project.ledger_path.exists() else None  # a listing never creates the ledger
     described = []
     for name in ws.project.pipeline_names():
         try:
-            described.append(describe_pipeline(ws.project.pipeline(name)))
+            described.append(describe_pipeline(ws.project.pipeline(name), ledger))
         except FlowdeckError as error:
             described.append({"name": name, "valid": False, "error": error.render(), "steps": [],
-                              "schedule": None, "triggers": []})
+                              "schedule": None, "triggers": [], "after": []})
     if as_json:
         print_json(described)
         return
@@ -227,10 +228,17 @@ def list_pipelines(
             continue
         steps = ", ".join(f"{step['name']}" for step in item["steps"])
         schedule = _schedule_text(item["schedule"])
-        triggers = ", ".join(f"{t['folder']}/{'|'.join(t['patterns'])}" for t in item["triggers"])
+        triggers = ", ".join([f"{t['folder']}/{'|'.join(t['patterns'])}" for t in item["triggers"]]
+                             + [_after_text(after) for after in item["after"]])
         table.add_row(item["name"], plain(steps), plain(schedule), plain(triggers),
                       plain((item.get("description") or "").strip()))
     out().print(table)
+
+
+def _after_text(after: dict) -> str:
+    """``after a, b (waiting for b)``."""
+    waiting = after.get("waiting_for")
+    return f"after {', '.join(after['pipelines'])}" + (f" (waiting for {', '.join(waiting)})" if waiting else "")
 
 
 def _schedule_text(schedule: dict | None) -> str:
@@ -257,15 +265,18 @@ def graph(
     """
     from flowdeck.engine.errors import FlowdeckError
     from flowdeck.engine.plan.describe import graph_dot, graph_json, graph_mermaid, graph_text
+    from flowdeck.engine.project.follows import followers_of
 
     renderers = {"text": graph_text, "mermaid": graph_mermaid, "dot": graph_dot}
     if output_format not in renderers:
         raise FlowdeckError(f"unknown format {output_format!r}", hint="use text, mermaid or dot")
-    plan = workspace(ctx).plan(pipeline)
+    ws = workspace(ctx)
+    plan = ws.plan(pipeline)
+    followed_by = followers_of(ws.project, plan.name)
     if as_json:
-        print_json(graph_json(plan))
+        print_json(graph_json(plan, followed_by))
         return
-    text = renderers[output_format](plan)
+    text = renderers[output_format](plan, followed_by=followed_by)
     if output_format == "text":
         out().print(text)
     else:

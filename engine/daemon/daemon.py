@@ -1,7 +1,7 @@
 """The daemon's lifecycle: lock, lease, start the parts, the main loop, signals, clean stop.
 
 One thread (the main one) makes every decision: it handles schedule wake-ups, settles
-files, starts and reaps workers, reloads edited pipelines and renews the lease. APScheduler,
+files, follows publishes, starts and reaps workers, reloads edited pipelines and renews the lease. APScheduler,
 watchdog and the HTTP server run in their own threads but only hand work to it (or read).
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 from flowdeck.engine.alerts.rules import DaemonHealth, evaluate_periodic
 from flowdeck.engine.alerts.sender import SenderThread
 from flowdeck.engine.daemon.connections import ConnectionChecks
+from flowdeck.engine.daemon.followers import Followers
 from flowdeck.engine.daemon.http import HttpEndpoint, Routes
 from flowdeck.engine.daemon.http_auth import allowed_networks, http_tokens
 from flowdeck.engine.daemon.http_runs import HttpRuns, SubmitAs
@@ -116,6 +117,7 @@ class Daemon:
                                  allow=allowed_networks(self.project))
         self.schedules = Schedules(ledger, self.submit, self._wakeups)
         self.watchers = Watchers(self.project, ledger, self.submit, self.metrics)
+        self.followers = Followers(ledger, self.submit)
         self.pool = WorkerPool(self.project, ledger, self.project.config.daemon.workers, self.metrics,
                                self._run_finished, log_format=self.log_format)
         self.sender = SenderThread(self.project, ledger)
@@ -211,6 +213,7 @@ class Daemon:
                     last_reload = now
                     self._reload()
                 self.watchers.poll()
+                self.followers.poll()  # before the pool: a follower queued now is claimed on this pass
                 self.pool.poll(accept=True)
                 self.anchoring.poll()
                 if now - last_recovery >= RECOVERY_SECONDS:
@@ -240,6 +243,7 @@ class Daemon:
             self._problems.pop(name, None)
             self.schedules.apply(name, None)
             self.watchers.apply(name, [])
+            self.followers.apply(name, [])
             log.info("pipeline %s was removed; its schedule and triggers are gone", name)
         for name in names:
             fingerprint = _fingerprint(self.project.pipelines_dir / name)
@@ -262,7 +266,8 @@ class Daemon:
                 log.info("pipeline %s changed; reloaded", name)
             try:
                 self.schedules.apply(name, config.schedule)
-                self.watchers.apply(name, list(config.triggers))
+                self.watchers.apply(name, config.file_triggers)
+                self.followers.apply(name, config.after_triggers)
             finally:  # ready again once the new schedule is in force: /readyz never says so before /status shows it
                 self._problems.pop(name, None)
 
@@ -290,7 +295,8 @@ class Daemon:
 
     def problems(self) -> list[str]:
         """Everything that keeps part of the daemon from working, one sentence each."""
-        return sorted(self._problems.values()) + self.watchers.problems() + self.connections.problems()
+        return (sorted(self._problems.values()) + self.watchers.problems() + self.followers.problems()
+                + self.connections.problems())
 
     def health(self) -> tuple[bool, list[str]]:
         """Liveness: the main loop is turning."""
@@ -320,6 +326,7 @@ class Daemon:
             "problems": self.problems(),
             "schedules": self.schedules.report(),
             "watchers": self.watchers.report(),
+            "followers": self.followers.report(),
             "connections": self.connections.report(),
             "workers": {"size": self.pool.size, "running": [run.run_id for run in self.pool.running]},
             "alert_sender": {"running": self.sender.is_alive(), "last_error": self.sender.last_error},

@@ -402,7 +402,7 @@ def check_daemon(project: Project, *, ledger_usable: bool) -> DoctorFinding:
     if needing:
         shown = ", ".join(needing[:5]) + (" …" if len(needing) > 5 else "")
         return DoctorFinding("daemon", "warn",
-                             f"not running ({reason}), so nothing starts {shown} on its schedule or file trigger",
+                             f"not running ({reason}), so nothing starts {shown} on its schedule or triggers",
                              "start it: `flowdeck daemon` (on a server, under systemd: see docs/daemon.md)")
     return DoctorFinding("daemon", "ok", f"not running ({reason}); no pipeline has a schedule or trigger")
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.plan.follow import current_follow_status
 from flowdeck.engine.plan.slots import next_scheduled_at
-from flowdeck.engine.project.config.pipeline import PipelineConfig
+from flowdeck.engine.project.config.pipeline import AfterTrigger, PipelineConfig
 from flowdeck.engine.project.config.steps import CheckStep, ExtractStep, LoadStep, TransformStep
 from flowdeck.engine.project.project import PipelineSource, Project
 from flowdeck.engine.units import counted
@@ -31,7 +32,7 @@ class PipelineSummary:
     last_run: RunRecord | None
     params: dict[str, str | None]  # name -> default (None when required or without default)
     schedule_timezone: str | None = None  # the IANA zone its cron is read in (a schedule's next time is in it)
-    needs_daemon: bool = False  # scheduled or file-triggered: nothing starts it while no daemon runs
+    needs_daemon: bool = False  # scheduled or triggered: nothing starts it while no daemon runs
 
 
 def pipeline_summaries(project: Project, ledger: Ledger, now: float) -> list[PipelineSummary]:
@@ -65,12 +66,13 @@ def summarize_pipeline(name: str, source: PipelineSource | None, error: str | No
         last_run=last_run,
         params={param: None if spec.default is None else str(spec.default) for param, spec in config.params.items()},
         schedule_timezone=config.schedule.timezone if config.schedule else None,
-        needs_daemon=config.schedule is not None or bool(config.triggers),
+        needs_daemon=config.schedule is not None or bool(config.triggers),  # files and `after:` both need it
     )
 
 
 def trigger_text(config: PipelineConfig) -> str:
-    """How a pipeline starts, in a few words: ``cron 0 6 * * *``, ``every 15m``, ``files landing/*.csv``."""
+    """How a pipeline starts, in a few words: ``cron 0 6 * * *``, ``every 15m``, ``files landing/*.csv``,
+    ``after orders, customers``."""
     parts: list[str] = []
     if config.schedule is not None:
         if config.schedule.cron:
@@ -78,7 +80,10 @@ def trigger_text(config: PipelineConfig) -> str:
         elif config.schedule.interval:
             parts.append(f"every {_short_duration(config.schedule.interval.total_seconds())}")
     for trigger in config.triggers:
-        parts.append(f"files {trigger.folder.rstrip('/')}/{','.join(trigger.patterns)}")
+        if isinstance(trigger, AfterTrigger):
+            parts.append("after " + ", ".join(trigger.after))
+        else:
+            parts.append(f"files {trigger.folder.rstrip('/')}/{','.join(trigger.patterns)}")
     return "; ".join(parts) or "manual"
 
 
@@ -89,8 +94,9 @@ def _short_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def describe_pipeline(source: PipelineSource) -> dict[str, Any]:
-    """The documented JSON object of ``flowdeck pipelines --json`` (from the YAML; no SQL parsed)."""
+def describe_pipeline(source: PipelineSource, ledger: Ledger | None = None) -> dict[str, Any]:
+    """The documented JSON object of ``flowdeck pipelines --json`` (from the YAML; no SQL parsed); with the
+    ``ledger``, what each ``after:`` trigger still waits for."""
     config = source.config
     steps = []
     for step in config.steps:
@@ -122,8 +128,15 @@ def describe_pipeline(source: PipelineSource) -> dict[str, Any]:
         "steps": steps,
         "schedule": schedule,
         "triggers": [{"folder": t.folder, "patterns": list(t.patterns), "settle_seconds": t.settle.total_seconds()}
-                     for t in config.triggers],
+                     for t in config.file_triggers],
+        "after": [_after_json(source.name, trigger, ledger) for trigger in config.after_triggers],
     }
+
+
+def _after_json(pipeline: str, trigger: AfterTrigger, ledger: Ledger | None) -> dict[str, Any]:
+    """An ``after:`` trigger and the upstreams it waits for (None: no daemon has taken it in yet)."""
+    status = current_follow_status(ledger, pipeline, trigger) if ledger is not None else None
+    return {"pipelines": list(trigger.after), "waiting_for": status.waiting_for if status is not None else None}
 
 
 def levels(plan: Plan) -> list[list[str]]:
@@ -152,9 +165,20 @@ def mask_label(policy: Mapping[str, str]) -> str:
     return "[masks " + ", ".join(f"{column}:{method}" for column, method in policy.items()) + "]"
 
 
-def graph_text(plan: Plan, marks: dict[str, str] | None = None) -> str:
-    """The DAG drawn level by level for a terminal (rich markup); ``marks`` prefix steps (e.g. last status)."""
+def follow_lines(plan: Plan, followed_by: list[str]) -> list[str]:
+    """How the pipeline sits among others: ``runs after a, b (once each has published)``, ``followed by c``."""
+    lines = [f"runs after {', '.join(trigger.after)} (once each has published)"
+             for trigger in plan.source.config.after_triggers]
+    if followed_by:
+        lines.append(f"followed by {', '.join(followed_by)} (they run after it publishes)")
+    return lines
+
+
+def graph_text(plan: Plan, marks: dict[str, str] | None = None, followed_by: list[str] | None = None) -> str:
+    """The DAG drawn level by level for a terminal (rich markup); ``marks`` prefix steps (e.g. last status);
+    ``followed_by`` names the pipelines whose ``after:`` lists this one."""
     lines = [f"[bold]{plan.name}[/] — {counted(len(plan.steps), 'step')}"]
+    lines.extend(f"[dim]{line}[/]" for line in follow_lines(plan, followed_by or []))
     for depth, names in enumerate(levels(plan)):
         if depth:
             lines.append("   │")
@@ -169,12 +193,15 @@ def graph_text(plan: Plan, marks: dict[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def graph_json(plan: Plan) -> dict[str, Any]:
+def graph_json(plan: Plan, followed_by: list[str] | None = None) -> dict[str, Any]:
     """The DAG as data (`flowdeck graph --json`): each step in run order with its level (1 first, as
-    `graph` draws them), kind, output table and the steps it waits for."""
+    `graph` draws them), kind, output table and the steps it waits for; the pipelines it runs after
+    (one list per ``after:`` trigger) and those that run after it."""
     level_of = {name: depth + 1 for depth, names in enumerate(levels(plan)) for name in names}
     return {
         "pipeline": plan.name,
+        "after": [list(trigger.after) for trigger in plan.source.config.after_triggers],
+        "followed_by": list(followed_by or []),
         "steps": [{"name": name, "kind": plan.steps[name].kind, "level": level_of[name],
                    "output": plan.steps[name].output,
                    "upstream": sorted(plan.steps[name].upstream, key=lambda n: plan.steps[n].index)}
@@ -182,9 +209,9 @@ def graph_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def graph_mermaid(plan: Plan) -> str:
-    """The DAG as a Mermaid flowchart."""
-    lines = ["flowchart LR"]
+def graph_mermaid(plan: Plan, followed_by: list[str] | None = None) -> str:
+    """The DAG as a Mermaid flowchart (how it follows other pipelines as comments)."""
+    lines = ["flowchart LR", *(f"    %% {line}" for line in follow_lines(plan, followed_by or []))]
     for name in plan.order:
         lines.append(f'    {name}["{_label(plan, name)}"]')
     for name in plan.order:
@@ -193,9 +220,10 @@ def graph_mermaid(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def graph_dot(plan: Plan) -> str:
-    """The DAG in Graphviz dot."""
-    lines = [f'digraph "{plan.name}" {{', "    rankdir=LR;", "    node [shape=box];"]
+def graph_dot(plan: Plan, followed_by: list[str] | None = None) -> str:
+    """The DAG in Graphviz dot (how it follows other pipelines as comments)."""
+    lines = [f'digraph "{plan.name}" {{', *(f"    // {line}" for line in follow_lines(plan, followed_by or [])),
+             "    rankdir=LR;", "    node [shape=box];"]
     for name in plan.order:
         lines.append(f'    "{name}" [label="{_label(plan, name)}"];')
     for name in plan.order:

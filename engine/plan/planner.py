@@ -1,8 +1,9 @@
 """Turn a pipeline's YAML and SQL into a plan: steps, their inputs and outputs, and the DAG.
 
 Dependencies are inferred from the tables each query reads (sqlglot, CTEs excluded) and from
-``depends_on``. Cycles, unknown tables, duplicate outputs and SQL errors are found here,
-before anything runs, and reported with the file, line and column they concern.
+``depends_on``. Cycles, unknown tables, duplicate outputs, SQL errors and ``after:`` triggers that
+name no pipeline (or close a cycle of pipelines) are found here, before anything runs, and
+reported with the file, line and column they concern.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from flowdeck.engine.project.config.steps import (
     TransformStep,
 )
 from flowdeck.engine.plugins import registry
+from flowdeck.engine.project.follows import after_problems
 from flowdeck.engine.project.functions import function_exists, module_file
 from flowdeck.engine.project.project import PipelineSource, Project, config_error_at
 from flowdeck.engine.project.textfile import read_text
@@ -166,6 +168,7 @@ def build_plan(project: Project, pipeline: str) -> Plan:
     cache.save()
     if not problems:
         problems.extend(_link(project, source, steps))
+    problems.extend(after_problems(project, source))
     if problems:
         first, *rest = problems
         raise type(first)(first.what, location=first.location, hint=first.hint, excerpt=first.excerpt,

@@ -2,13 +2,13 @@
 
 A manual request carries a request id chosen by the caller (a retried script sends the same
 one); a schedule fires once per slot; a file trigger fires once per file content (or once per
-micro-batch of contents); a run is resumed once. Keys name the pipeline, so the same id in two pipelines is two runs.
+micro-batch of contents); a follower runs once per set of upstream publishes; a run is resumed once. Keys name the pipeline, so the same id in two pipelines is two runs.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from flowdeck.state.records import iso
 
@@ -32,6 +32,12 @@ def batch_key(pipeline: str, sha256s: Iterable[str]) -> str:
     """A micro-batch of file contents: the set of them, so the same batch asked for twice is one run."""
     members = hashlib.sha256("\n".join(sorted(set(sha256s))).encode()).hexdigest()
     return f"files:{pipeline}:{members}"
+
+
+def after_key(pipeline: str, taken: Mapping[str, str]) -> str:
+    """A run of a pipeline that follows others (``after:``): the upstream runs whose publishes it was
+    started for, by pipeline (``after:daily:orders=RUN,customers=RUN``), so a set is followed once."""
+    return f"after:{pipeline}:" + ",".join(f"{upstream}={run_id}" for upstream, run_id in sorted(taken.items()))
 
 
 def resume_key(parent_run_id: str) -> str:

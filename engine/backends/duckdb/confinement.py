@@ -71,7 +71,7 @@ def declared_folders(project: Project) -> list[Path]:
             config = project.pipeline(name).config
         except FlowdeckError:
             continue  # an invalid pipeline never runs
-        templates = [trigger.folder + "/" for trigger in config.triggers]
+        templates = [trigger.folder + "/" for trigger in config.file_triggers]
         for step in config.steps:
             if isinstance(step, ExtractStep) and isinstance(step.source, FileSource):
                 templates.append(step.source.path)

@@ -1,16 +1,16 @@
-"""A pipeline.yaml: its parameters, schedule, file triggers, policies and steps."""
+"""A pipeline.yaml: its parameters, schedule, triggers (files, other pipelines), policies and steps."""
 
 from __future__ import annotations
 
 import re
 import zoneinfo
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from flowdeck.engine.project.config.alerts import PipelineAlerts
-from flowdeck.engine.project.config.fields import Duration, Identifier, Model, Scalar
+from flowdeck.engine.project.config.fields import Duration, Identifier, Model, Scalar, one_or_many
 from flowdeck.engine.project.config.steps import Step
 
 _CRON_FIELD_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))  # APScheduler 3: Monday is 0
@@ -177,6 +177,45 @@ class FileTrigger(Model):
     )
 
 
+class AfterTrigger(Model):
+    """Start a run once each pipeline listed in ``after`` has published since this trigger last started one."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"after": ["orders", "customers"]}]})
+
+    after: list[Identifier] = Field(
+        min_length=1,
+        description="pipelines this one follows: it runs when each of them has published (a successful run that "
+        "wrote at least one table) since this trigger last started it (docs/daemon.md)",
+        examples=[["orders", "customers"]],
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name(cls, data: Any) -> Any:
+        return one_or_many(data, "after")  # `after: orders` is `after: [orders]`
+
+    @field_validator("after")
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed twice; list each pipeline once")
+        return value
+
+
+def _trigger_form(value: Any) -> str:
+    """A trigger naming ``after`` follows pipelines; any other is a file trigger (as every trigger was before)."""
+    if isinstance(value, dict):
+        return "after" if "after" in value else "file"
+    return "after" if isinstance(value, AfterTrigger) else "file"
+
+
+Trigger = Annotated[
+    Union[Annotated[FileTrigger, Tag("file")], Annotated[AfterTrigger, Tag("after")]],
+    Discriminator(_trigger_form),
+]
+
+
 class PipelineConfig(Model):
     """A pipeline.yaml: a DAG of steps with its parameters, schedule and triggers."""
 
@@ -192,9 +231,10 @@ class PipelineConfig(Model):
         default=None, description="when the daemon runs it; never when omitted",
         examples=[{"cron": "0 6 * * *", "timezone": "Europe/Paris"}],
     )
-    triggers: list[FileTrigger] = Field(
-        default_factory=list, description="folders whose new files start a run",
-        examples=[[{"folder": "landing/orders", "patterns": ["*.csv"]}]],
+    triggers: list[Trigger] = Field(
+        default_factory=list, description="what starts a run besides the schedule: new files in a folder "
+        "(`folder:`), or other pipelines having published (`after:`)",
+        examples=[[{"folder": "landing/orders", "patterns": ["*.csv"]}, {"after": ["customers"]}]],
     )
     on_abandoned: Literal["resume", "report"] = Field(
         default="report",
@@ -214,3 +254,13 @@ class PipelineConfig(Model):
         min_length=1, description="the steps; their order in the file breaks ties only",
         examples=[[{"name": "raw_orders", "kind": "extract", "source": {"path": "data/orders.csv"}}]],
     )
+
+    @property
+    def file_triggers(self) -> list[FileTrigger]:
+        """The triggers that watch folders, in file order."""
+        return [trigger for trigger in self.triggers if isinstance(trigger, FileTrigger)]
+
+    @property
+    def after_triggers(self) -> list[AfterTrigger]:
+        """The triggers that follow other pipelines, in file order."""
+        return [trigger for trigger in self.triggers if isinstance(trigger, AfterTrigger)]
