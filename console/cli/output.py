@@ -44,7 +44,8 @@ PIPE_WIDTH = 200  # off a terminal, do not squeeze tables into 80 columns
 @cache
 def out() -> Console:
     """The console for results (stdout)."""
-    console = Console(highlight=False, soft_wrap=False)
+    # emoji off: a value such as the trigger key `after:b:a=…` must not print its `:b:` as 🅱
+    console = Console(highlight=False, soft_wrap=False, emoji=False)
     if not console.is_terminal:
         console.width = PIPE_WIDTH
         # a line of text stays one line, however long (grep, logs, a mail body); tables still fit PIPE_WIDTH
@@ -55,7 +56,7 @@ def out() -> Console:
 @cache
 def err() -> Console:
     """The console for messages and errors (stderr)."""
-    return Console(stderr=True, highlight=False, soft_wrap=True)  # messages are never hard-wrapped
+    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # messages are never hard-wrapped
 
 
 def plain(value: object) -> str:
