@@ -109,7 +109,8 @@ def _explain(document: YamlDocument, model: type[BaseModel], detail: Any) -> Con
         hint = "use letters, digits, _ and - (e.g. daily): no space, comma, `+`, `@` or `:`, which `--select` reads"
     elif kind == "string_pattern_mismatch":
         location = document.location(path)
-        what = f"{value!r} is not a valid name for `{name}`"
+        listed = len(path) > 1 and isinstance(path[-1], int)  # an item of a list of names: the list's key says what
+        what = f"{value!r} is not a valid name for `{path[-2] if listed else name}`"
         hint = "use letters, digits and underscores, not starting with a digit (e.g. daily_sales)"
     else:
         location = document.location(path)

@@ -154,3 +154,27 @@ def test_cron_fast_path_never_vouches_for_what_apscheduler_rejects() -> None:
     assert len(vouched) > 10  # the fast path is taken for ordinary expressions
     assert [expression for expression in vouched if not accepted(expression)] == []
     assert plainly_valid_cron("0 6 * * *") and plainly_valid_cron("*/15 8-18 * * 0-4")
+
+
+def test_triggers_are_file_triggers_or_after_triggers_told_apart_by_their_keys() -> None:
+    config = _pipeline(STEPS + "triggers:\n  - folder: landing\n  - after: [orders, customers]\n  - after: orders\n")
+    assert [trigger.folder for trigger in config.file_triggers] == ["landing"]
+    assert [trigger.after for trigger in config.after_triggers] == [["orders", "customers"], ["orders"]]
+    assert len(config.triggers) == 3
+
+
+@pytest.mark.parametrize(("trigger", "what", "hint"), [
+    ("  - foldr: landing\n", "`folder` is required here but missing", "add `folder:`"),  # a file trigger, as before
+    ("  - patterns: ['*.csv']\n", "`folder` is required here but missing", "add `folder:`"),
+    ("  - after: [orders]\n    folder: landing\n", "unknown key `folder`", "valid keys here: after"),
+    ("  - after: []\n", "`after`: List should have at least 1 item after validation, not 0", None),
+    ("  - after: [orders, orders]\n", "`after`: orders listed twice; list each pipeline once", None),
+    ("  - after: ['2orders']\n", "'2orders' is not a valid name for `after`", "use letters, digits and underscores"),
+])
+def test_a_wrong_trigger_is_explained_where_it_is(trigger: str, what: str, hint: str | None) -> None:
+    error = _error(STEPS + "triggers:\n" + trigger)
+    assert error.what == what
+    if hint is not None:
+        assert error.hint is not None and error.hint.startswith(hint)
+    assert error.location.line >= 6 and error.location.key.startswith("triggers[0]")
+    assert ".follow" not in error.location.key and ".files" not in error.location.key  # union tags are not keys

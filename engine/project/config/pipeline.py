@@ -204,14 +204,17 @@ class AfterTrigger(Model):
 
 
 def _trigger_form(value: Any) -> str:
-    """A trigger naming ``after`` follows pipelines; any other is a file trigger (as every trigger was before)."""
+    """A trigger naming ``after`` follows pipelines; any other is a file trigger (as every trigger was before).
+
+    The tags are not keys of either form: the error translator tells a tag from a key by that.
+    """
     if isinstance(value, dict):
-        return "after" if "after" in value else "file"
-    return "after" if isinstance(value, AfterTrigger) else "file"
+        return "follow" if "after" in value else "files"
+    return "follow" if isinstance(value, AfterTrigger) else "files"
 
 
 Trigger = Annotated[
-    Union[Annotated[FileTrigger, Tag("file")], Annotated[AfterTrigger, Tag("after")]],
+    Union[Annotated[FileTrigger, Tag("files")], Annotated[AfterTrigger, Tag("follow")]],
     Discriminator(_trigger_form),
 ]
 
