@@ -100,6 +100,7 @@ def status(
         "healthy": state.running and ready,
         "schedules": report.get("schedules", []),
         "watchers": report.get("watchers", []),
+        "followers": report.get("followers", []),
         "connections": report.get("connections", []),
         "problems": report.get("problems", []),
         "running": [run.to_json() for run in ledger.runs_in_status("running")],
@@ -171,6 +172,9 @@ def _print_status(document: dict[str, Any]) -> None:
     for watcher in document["watchers"]:
         state = "[red]" + plain(watcher["problem"]) + "[/]" if watcher["problem"] else "watching"
         console.print(f"watch {watcher['pipeline']}: {plain(watcher['folder'])} {', '.join(watcher['patterns'])} {state}")
+    for follower in document["followers"]:
+        waiting = f"waiting for {', '.join(follower['waiting_for'])}" if follower["waiting_for"] else "due"
+        console.print(f"follow {follower['pipeline']}: after {', '.join(follower['pipelines'])}, {waiting}")
     for connection in document["connections"]:
         if connection["ok"] is None:
             state = "[dim]not checked yet[/]"

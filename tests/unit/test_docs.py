@@ -125,7 +125,8 @@ def test_every_json_field_is_documented(tmp_path: Path) -> None:
         "pipeline": set(describe_pipeline(workspace.project.pipeline("daily_sales"))) | {"error"},
     }
     nested = set(describe_pipeline(workspace.project.pipeline("daily_sales"))["steps"][0])
-    nested |= {"cron", "interval_seconds", "timezone", "folder", "patterns", "settle_seconds"}
+    nested |= {"cron", "interval_seconds", "timezone", "folder", "patterns", "settle_seconds", "pipelines",
+               "waiting_for"}
     workspace.close()
     text = (DOCS / "cli.md").read_text()
     documented = set(re.findall(r"^\| `(\w+)` \|", text, re.M))
