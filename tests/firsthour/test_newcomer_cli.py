@@ -193,7 +193,7 @@ def test_validate_and_graph_speak_json(tmp_path: Path) -> None:
         "file": str(root / "pipelines/single/pipeline.yaml"), "line": 3, "column": 11, "key": "steps[0].kind",
         "hint": "did you mean `extract`?"}]
     graph = run_flowdeck("graph", "hello", "--json", project=root).json()
-    assert graph == {"pipeline": "hello", "steps": [
+    assert graph == {"pipeline": "hello", "after": [], "followed_by": [], "steps": [
         {"name": "raw_sales", "kind": "extract", "level": 1, "output": "raw_sales", "upstream": []},
         {"name": "sales_by_city", "kind": "transform", "level": 2, "output": "sales_by_city", "upstream": ["raw_sales"]},
         {"name": "export_sales_by_city", "kind": "load", "level": 3, "output": None, "upstream": ["sales_by_city"]}]}
