@@ -201,16 +201,26 @@ def list_pipelines(
     """
     from flowdeck.engine.errors import FlowdeckError
     from flowdeck.engine.plan.describe import describe_pipeline
+    from flowdeck.engine.project.project import PipelineSource
 
     ws = workspace(ctx)
-    ledger = ws.ledger if ws.project.ledger_path.exists() else None  # a listing never creates the ledger
-    described = []
+    sources: dict[str, PipelineSource | FlowdeckError] = {}
     for name in ws.project.pipeline_names():
         try:
-            described.append(describe_pipeline(ws.project.pipeline(name), ledger))
+            sources[name] = ws.project.pipeline(name)
         except FlowdeckError as error:
-            described.append({"name": name, "valid": False, "error": error.render(), "steps": [],
+            sources[name] = error
+    # what `after:` triggers wait for is in the ledger: opened only for them, and never created by a listing
+    following = any(not isinstance(source, FlowdeckError) and source.config.after_triggers
+                    for source in sources.values())
+    ledger = ws.ledger if following and ws.project.ledger_path.exists() else None
+    described = []
+    for name, source in sources.items():
+        if isinstance(source, FlowdeckError):
+            described.append({"name": name, "valid": False, "error": source.render(), "steps": [],
                               "schedule": None, "triggers": [], "after": []})
+        else:
+            described.append(describe_pipeline(source, ledger))
     if as_json:
         print_json(described)
         return

@@ -12,6 +12,8 @@ def after_problems(project: Project, source: PipelineSource) -> list[ConfigError
     """Every problem of ``source``'s ``after:`` triggers: unknown pipelines (with the nearest name), a
     trigger listed twice, and a pipeline that would follow itself, directly or through others."""
     problems: list[ConfigError] = []
+    if not source.config.after_triggers:
+        return problems  # the common case costs nothing, not even listing the pipelines
     names = project.pipeline_names()
     seen: set[tuple[str, ...]] = set()
     for index, trigger in enumerate(source.config.triggers):

@@ -101,3 +101,16 @@ def test_a_run_that_publishes_is_recorded_as_a_publish_and_one_that_fails_is_not
     sql.write_text("SELECT CAST('not a number' AS INTEGER) AS n FROM orders_clean\n")
     assert flowdeck("run", "daily_sales").returncode != 0
     assert len(ledger_rows(project, "SELECT * FROM publishes")) == 1
+
+
+def test_the_consoles_pipeline_list_says_after_what_a_pipeline_runs(project: Path) -> None:
+    from flowdeck.engine.workspace import Workspace
+
+    add_follower(project, "follower", "ingest_orders, daily_sales")
+    workspace = Workspace.open(project)
+    try:
+        summary = {item.name: item for item in workspace.pipeline_summaries()}["follower"]
+    finally:
+        workspace.close()
+    assert summary.trigger == "files landing/late/*.csv; after ingest_orders, daily_sales"
+    assert summary.needs_daemon  # nothing starts it while no daemon runs
