@@ -19,10 +19,10 @@ def after_runs(project: Path, pipeline: str = "b") -> list[dict]:
     return runs(project, "pipeline = ? AND trigger_kind = 'after'", (pipeline,))
 
 
-def run_upstream(project: Path, pipeline: str, status: str = "succeeded") -> str:
+def run_upstream(project: Path, pipeline: str, status: str = "succeeded", *options: str) -> str:
     """Run a pipeline with the CLI, in another process as an operator would (queued; the daemon or a
     background worker runs it: a foreground run can be claimed by the daemon's pool first); return its id."""
-    result = flowdeck(project, "run", pipeline, "--detach")
+    result = flowdeck(project, "run", pipeline, "--detach", *options)
     assert result.returncode == 0, result.stderr
     run_id = runs(project, "pipeline = ? AND trigger_kind = 'manual'", (pipeline,))[-1]["run_id"]
     wait_for(lambda: runs(project, "run_id = ? AND status = ?", (run_id, status)), 60,
@@ -56,7 +56,12 @@ def test_each_publish_of_the_upstream_starts_the_follower_once(tmp_path: Path) -
         time.sleep(QUIET_SECONDS)
         assert len(after_runs(project)) == 1, "one publish started the follower twice"
 
-        second_a = run_upstream(project, "a")
+        unchanged_a = run_upstream(project, "a")  # nothing changed: every step unchanged, nothing published
+        assert not query(project, "SELECT 1 FROM publishes WHERE run_id = ?", (unchanged_a,))
+        time.sleep(QUIET_SECONDS)
+        assert len(after_runs(project)) == 1, "a run that published nothing started the follower"
+
+        second_a = run_upstream(project, "a", "succeeded", "--force")  # rebuilt: it publishes again
         both = wait_for_after_runs(project, 2, daemon)
         assert [run["trigger_key"] for run in both] == [f"after:b:a={first_a}", f"after:b:a={second_a}"]
         time.sleep(QUIET_SECONDS)
@@ -90,7 +95,7 @@ def test_a_follower_of_two_pipelines_waits_for_both(tmp_path: Path) -> None:
         listing = {item["name"]: item for item in json.loads(flowdeck(project, "pipelines", "--json").stdout)}
         assert listing["b"]["after"] == [{"pipelines": ["a", "c"], "waiting_for": ["a", "c"]}]
 
-        run_upstream(project, "c")  # c again, a not: still waiting for a
+        run_upstream(project, "c", "succeeded", "--force")  # c publishes again, a not: still waiting for a
         time.sleep(QUIET_SECONDS)
         assert len(after_runs(project)) == 1
         assert daemon.terminate() == 0
@@ -155,9 +160,9 @@ def test_a_failed_upstream_starts_nothing_and_an_older_publish_is_not_followed(t
         daemon.address()
         time.sleep(QUIET_SECONDS)
         assert after_runs(project) == []
-        # a_raw publishes, then a_total fails as it runs: a run that failed after publishing a table
+        # a run that failed after publishing a table
         write(project / "pipelines" / "a" / "total.sql", "SELECT CAST(label AS INTEGER) AS n FROM a_raw\n")
-        failed = run_upstream(project, "a", status="failed")
+        failed = run_upstream(project, "a", "failed", "--force")  # forced: a_raw publishes again, then a_total fails
         assert runs(project, "run_id = ? AND EXISTS (SELECT 1 FROM commits WHERE commits.run_id = runs.run_id)",
                     (failed,)), "the failed run published a table before it failed"
         time.sleep(QUIET_SECONDS)
