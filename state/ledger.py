@@ -580,11 +580,15 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
         ``version``, is the current output's); None when a resume takes what its parent did.
         """
         now = time.time()
+        unchanged = reason == UNCHANGED
         with self._write() as db:
+            # an unchanged step neither started nor wrote rows: no start time (so no duration joins the step's
+            # timings, which "slower than usual" compares with) and no rows out (none were processed)
             db.execute(
                 "UPDATE steps SET status = 'succeeded', started_at = ?, ended_at = ?, rows_out = ?, reused_from = ?, "
                 "reuse_reason = ?, fingerprint = coalesce(?, fingerprint) WHERE run_id = ? AND step = ?",
-                (now, now, rows, from_run, reason, version.fingerprint if version else None, run_id, step),
+                (None if unchanged else now, now, None if unchanged else rows, from_run, reason,
+                 version.fingerprint if version else None, run_id, step),
             )
             if version is not None:
                 self._insert_version(db, version, now)

@@ -146,8 +146,10 @@ def previous_version(ledger: Ledger, plan: Plan, step: PlannedStep, warehouse_id
     record = ledger.last_step_run(plan.name, step.name)
     if record is None or record.fingerprint is None:
         return None
-    return _Previous(version=ledger.step_version(record.fingerprint), run_id=record.reused_from or record.run_id,
-                     rows=record.rows_out, fingerprint=record.fingerprint)
+    origin = record.reused_from or record.run_id
+    exports = ledger.exports_of(origin, step.name) if record.reused_from else []
+    return _Previous(version=ledger.step_version(record.fingerprint), run_id=origin,
+                     rows=exports[-1].rows if exports else record.rows_out, fingerprint=record.fingerprint)
 
 
 def explain(previous: StepVersion | None, current: StepVersion, producers: Mapping[str, str] | None = None) -> list[str]:

@@ -299,7 +299,9 @@ class RunExecutor:
                 origin = step.reused_from or parent
                 if isinstance(plan.steps[name].config, LoadStep) and not self._export_intact(origin, name):
                     continue
-                reused[name] = (origin, step.rows_out)
+                rows = step.rows_out if not step.unchanged else \
+                    next((ran.rows_out for ran in self.ledger.steps_of(origin) if ran.step == name), None)
+                reused[name] = (origin, rows)
         return names, reused
 
     def _export_intact(self, run_id: str, step: str) -> bool:
