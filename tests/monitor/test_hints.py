@@ -68,7 +68,8 @@ def make_project(root: Path, warehouse: str = "") -> Path:
 
 
 def ran(project: Path, pipeline: str, *params: str) -> None:
-    result = run_flowdeck("run", pipeline, *[arg for param in params for arg in ("--param", param)],
+    # --force: the hints are about the history of runs that did the work (an unchanged rerun does none)
+    result = run_flowdeck("run", pipeline, "--force", *[arg for param in params for arg in ("--param", param)],
                           project=project, timeout=240)
     assert result.returncode == 0, result.output
 
