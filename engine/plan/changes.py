@@ -206,8 +206,10 @@ def export_intact(project: Project, ledger: Ledger, run_id: str, step: str) -> b
 def plan_lines(changes: Mapping[str, StepChange], names: list[str]) -> list[str]:
     """The compact plan ``flowdeck run`` prints first: a line per step that runs and why, then how many
     are unchanged."""
-    lines = [f"{name}: {changes[name].status} ({'; '.join(changes[name].reasons)})" if changes[name].reasons
-             else f"{name}: {changes[name].status}" for name in names if changes[name].runs]
+    new = [name for name in names if changes[name].status == "new"]  # a first run: one line, not one a step
+    lines = [f"{len(new)} new step{'s' if len(new) != 1 else ''}: {', '.join(new)}"] if new else []
+    lines += [f"{name}: {changes[name].status} ({'; '.join(changes[name].reasons)})" if changes[name].reasons
+              else f"{name}: {changes[name].status}" for name in names if changes[name].runs and name not in new]
     unchanged = sum(1 for name in names if not changes[name].runs)
     if unchanged:
         lines.append(f"{unchanged} step{'s' if unchanged != 1 else ''} unchanged (reused, not run)")
