@@ -83,8 +83,8 @@ def csv(root: Path, rows: list[tuple[int, str, int]]) -> None:
     write(root / "data" / "orders.csv", "id,item,qty\n" + "".join(f"{i},{item},{qty}\n" for i, item, qty in rows))
 
 
-def run(root: Path, target: Target, pipeline_name: str = "ship") -> None:
-    result = flowdeck(root, "run", pipeline_name, password=target.password)
+def run(root: Path, target: Target, pipeline_name: str = "ship", *options: str) -> None:
+    result = flowdeck(root, "run", pipeline_name, *options, password=target.password)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -165,7 +165,11 @@ def test_loading_the_same_data_version_again_loads_nothing(target: Target) -> No
           to: {connection: out, table: orders_copy, mode: append}
         """)
     run(root, target, "resend")
-    run(root, target, "resend")
+    run(root, target, "resend")  # nothing it depends on changed: its fingerprint keeps it, nothing is sent
+    assert ledger_rows(root, "SELECT reuse_reason FROM steps WHERE step = 'resend' ORDER BY rowid DESC LIMIT 1") \
+        == [("unchanged",)]
+    # forced to run, the load finds its data version on the target already and loads nothing again
+    run(root, target, "resend", "--force")
     assert target.rows("SELECT id, item, qty FROM orders_copy ORDER BY id") == [(1, "tea", 2), (2, "jam", 5)]
     messages = [message for (message,) in ledger_rows(root, "SELECT message FROM events WHERE step = 'resend' "
                                                             "AND kind = 'step.already_loaded'")]
