@@ -786,15 +786,23 @@ class FlowdeckConsole(App[None]):
 
     # -- other screens ----------------------------------------------------------------------------------------
 
-    def action_run_tests(self, arg: str = "") -> None:
-        """Run the SQL unit tests of a pipeline (the selected one, or named) in a worker; a dialog shows them."""
+    def pipeline_named_or_selected(self, arg: str, *, command: str) -> str | None:
+        """The pipeline a ``:command PIPELINE`` names, or else the one selected on the screen; None (said in a
+        toast) when there is none or no such pipeline."""
         screen = self.console_screen
         pipeline = arg.strip() or (screen.selected_pipeline() if screen else None)
         if not pipeline:
-            self.notify("choose a pipeline first (or type :test PIPELINE)", severity="warning")
-            return
+            self.notify(f"choose a pipeline first (or type :{command} PIPELINE)", severity="warning")
+            return None
         if pipeline not in self.workspace.project.pipeline_names():
             self.notify(f"no pipeline named {pipeline!r}", severity="error")
+            return None
+        return pipeline
+
+    def action_run_tests(self, arg: str = "") -> None:
+        """Run the SQL unit tests of a pipeline (the selected one, or named) in a worker; a dialog shows them."""
+        pipeline = self.pipeline_named_or_selected(arg, command="test")
+        if pipeline is None:
             return
         workspace = self.workspace
 
@@ -816,13 +824,8 @@ class FlowdeckConsole(App[None]):
         """Open a pipeline's YAML and SQL in the editor."""
         if self.refuse_if_read_only("editing", "edit_pipeline"):
             return
-        screen = self.console_screen
-        pipeline = arg.strip() or (screen.selected_pipeline() if screen else None)
-        if not pipeline:
-            self.notify("choose a pipeline first (or type :edit PIPELINE)", severity="warning")
-            return
-        if pipeline not in self.workspace.project.pipeline_names():
-            self.notify(f"no pipeline named {pipeline!r}", severity="error")
+        pipeline = self.pipeline_named_or_selected(arg, command="edit")
+        if pipeline is None:
             return
         self.push_screen(_screens().EditorScreen(pipeline))
 
@@ -830,13 +833,8 @@ class FlowdeckConsole(App[None]):
         """Open a pipeline's DAG editor (add, remove, rename steps, set depends_on)."""
         if self.refuse_if_read_only("editing the DAG", "edit_dag"):
             return
-        screen = self.console_screen
-        pipeline = arg.strip() or (screen.selected_pipeline() if screen else None)
-        if not pipeline:
-            self.notify("choose a pipeline first (or type :dag PIPELINE)", severity="warning")
-            return
-        if pipeline not in self.workspace.project.pipeline_names():
-            self.notify(f"no pipeline named {pipeline!r}", severity="error")
+        pipeline = self.pipeline_named_or_selected(arg, command="dag")
+        if pipeline is None:
             return
         self.push_screen(_screens().DagEditorScreen(pipeline))
 
