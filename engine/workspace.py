@@ -235,13 +235,22 @@ class Workspace:
                                  on_wait=WarehouseWait(self._open_ledger, on_wait, reading=True),
                                  ledger=self.ledger, engine=engine)
 
-    def sql_tests(self, pipelines: list[str] | None = None, *, steps: list[str] | None = None) -> Collected:
-        """The SQL unit tests of ``pipelines`` (default: every pipeline), only those of ``steps`` when given, and
-        the problems of the test files that could not be read (docs/sql-tests.md)."""
+    def sql_tests(self, pipelines: list[str] | None = None, *, select: str | None = None,
+                  exclude: str | None = None) -> Collected:
+        """The SQL unit tests of ``pipelines`` (default: every pipeline), only those of the steps the selection
+        expressions ``select``/``exclude`` pick when given (`state:modified`: the steps a run with the default
+        parameters would run), and the problems of the test files that could not be read (docs/sql-tests.md)."""
         from flowdeck.engine.operations.sql_tests.runner import collect_tests  # sqlglot: only for tests
+        from flowdeck.engine.plan.changes import modified_steps, plan_changes
+
+        def modified(plan: Plan) -> set[str]:
+            from flowdeck.engine.sql.params import coerce_params
+
+            params = coerce_params(plan.source.config.params, {}, plan.name)
+            return modified_steps(plan_changes(self.project, self.ledger, plan, params))
 
         return collect_tests(self.project, self.project.pipeline_names() if pipelines is None else pipelines,
-                             steps=steps)
+                             select=select, exclude=exclude, modified=modified)
 
     def run_sql_tests(self, cases: list[SqlTestCase], *, engines: tuple[str, ...] = ("duckdb",),
                       on_start: Say | None = None) -> Iterator[TestOutcome]:

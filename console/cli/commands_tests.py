@@ -27,8 +27,11 @@ def test_command(
                                                       show_default=False)] = None,
     select: Annotated[Optional[str], typer.Option(
         "--select", "-s", show_default=False,
-        help="Only the tests of these steps: step names separated by commas (selection expressions are to come).")
+        help="Only the tests of the steps this selection picks, as `run --select` takes it: `orders_clean+`, "
+        "`tag:daily`, `state:modified` (docs/plans.md).")
     ] = None,
+    exclude: Annotated[Optional[str], typer.Option(
+        "--exclude", show_default=False, help="Leave out the tests of the steps this selection picks.")] = None,
     engine: Annotated[str, typer.Option(
         "--engine", "-e", help="duckdb, or spark: each test runs on DuckDB and on local Spark, and a test the two "
         "disagree on says which engine differs.")] = "duckdb",
@@ -55,10 +58,9 @@ def test_command(
     if generate is not None:
         _generate(ws, pipeline, generate, force)
         return
-    steps = [name.strip() for name in select.split(",") if name.strip()] if select else None
     if pipeline is not None:
         ws.project.pipeline(pipeline)  # an unknown pipeline is said as such, not as "no tests"
-    collected = ws.sql_tests([pipeline] if pipeline else None, steps=steps)
+    collected = ws.sql_tests([pipeline] if pipeline else None, select=select, exclude=exclude)
     engines = ("duckdb", "spark") if engine == "spark" else ("duckdb",)
     say = None if as_json else (lambda message: err().print(plain(message)))
     outcomes: list[TestOutcome] = []
@@ -72,7 +74,7 @@ def test_command(
     else:
         for problem in collected.problems:
             err().print("[red]✗[/] " + plain(problem.render()) + "\n")
-        _print_summary(outcomes, len(collected.problems), pipeline, steps, bool(collected.files))
+        _print_summary(outcomes, len(collected.problems), pipeline, select, bool(collected.files))
     if collected.problems:
         raise typer.Exit(EXIT_BAD_INPUT)
     if any(not outcome.passed for outcome in outcomes):
@@ -187,11 +189,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _print_summary(outcomes: list[TestOutcome], invalid: int, pipeline: str | None, steps: list[str] | None,
+def _print_summary(outcomes: list[TestOutcome], invalid: int, pipeline: str | None, select: str | None,
                    any_files: bool) -> None:
     if not outcomes and not invalid:
         where = f"pipeline `{pipeline}`" if pipeline else "this project"
-        which = f" of step {', '.join(steps)}" if steps else ""
+        which = f" of the steps --select `{select}` picks" if select else ""
         err().print(f"no SQL unit tests{plain(which)} in {plain(where)}" + (
             "" if any_files else ": add one under pipelines/<name>/tests/*.yaml (docs/sql-tests.md), or "
             "`flowdeck test --generate STEP`"))

@@ -210,8 +210,17 @@ def test_generate_writes_a_test_from_the_warehouse_that_passes(project: Path, fl
     assert len(orders) == 5 and len(generated["expect"]["rows"]) == 5  # every sampled order found its customer
     assert {row["customer_id"] for row in generated["inputs"]["raw_customers"]["rows"]} == \
         {row["customer_id"] for row in orders}
-    ran = flowdeck("test", "--select", "sales,orders_clean")
+    ran = flowdeck("test", "--select", "sales orders_clean")  # a union, as run --select takes it
     assert ran.returncode == 0 and ran.stdout.count("✓ passed") == 2, ran
+    # the selection grammar: orders_clean and downstream (sales, daily_sales and its example test), minus one
+    downstream = flowdeck("test", "--select", "orders_clean+")
+    assert downstream.returncode == 0 and downstream.stdout.count("✓ passed") == 3, downstream
+    assert "counts_only_paid_orders" in downstream.stdout
+    narrowed = flowdeck("test", "--select", "orders_clean+", "--exclude", "daily_sales")
+    assert narrowed.returncode == 0 and narrowed.stdout.count("✓ passed") == 2, narrowed
+    assert "counts_only_paid_orders" not in narrowed.stdout
+    unknown = flowdeck("test", "--select", "order_clean")
+    assert unknown.returncode == 2 and "orders_clean" in unknown.stderr and "Traceback" not in unknown.stderr, unknown
 
 
 def test_validate_with_tests_runs_them(project: Path, flowdeck: Callable[..., CliResult]) -> None:

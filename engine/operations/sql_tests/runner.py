@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +23,8 @@ from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.operations.sql_tests.compare import Comparison, compare
 from flowdeck.engine.operations.sql_tests.definitions import SqlTestCase, load_test_file, test_files
 from flowdeck.engine.operations.sql_tests.fixtures import rows_select
-from flowdeck.engine.plan.planner import build_plan
+from flowdeck.engine.plan.planner import Plan, build_plan
+from flowdeck.engine.plan.selection import SelectionError, select_steps
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.backend_factory import open_scratch_backend
 from flowdeck.engine.sql.clock import fix_clock
@@ -109,10 +111,20 @@ class Collected:
     files: list[Path] = field(default_factory=list)
 
 
-def collect_tests(project: Project, pipelines: Sequence[str], *, steps: Sequence[str] | None = None) -> Collected:
-    """The tests of ``pipelines`` (only those of ``steps`` when given), each file checked against its pipeline's
-    plan; a pipeline that does not plan, or a test file with problems, is a problem, and its tests are left out."""
+def collect_tests(project: Project, pipelines: Sequence[str], *, select: str | None = None, exclude: str | None = None,
+                  modified: Callable[[Plan], set[str]] | None = None) -> Collected:
+    """The tests of ``pipelines``, only those of the steps ``select``/``exclude`` pick when given (selection
+    expressions, engine/plan/selection.py), each file checked against its pipeline's plan; a pipeline that does
+    not plan, or a test file with problems, is a problem, and its tests are left out.
+
+    Over several pipelines a selection keeps, in each, the steps it picks there; it is an error only
+    when it picks a step in none of them (the error is the first pipeline's). ``modified`` gives a
+    plan's steps `state:modified` selects.
+    """
     collected = Collected()
+    refused: list[FlowdeckError] = []
+    planned = 0
+    selecting = select is not None or exclude is not None
     for pipeline in pipelines:
         files = test_files(project.pipeline_folder(pipeline))
         if not files:
@@ -123,6 +135,15 @@ def collect_tests(project: Project, pipelines: Sequence[str], *, steps: Sequence
         except FlowdeckError as error:
             collected.problems.append(error)
             continue
+        planned += 1
+        steps: set[str] | None = None
+        if selecting:
+            try:
+                steps = set(select_steps(plan, select, exclude,
+                                         modified=partial(modified, plan) if modified else None))
+            except SelectionError as error:
+                refused.append(error)
+                continue
         for path in files:
             try:
                 cases = load_test_file(path, plan)
@@ -130,6 +151,8 @@ def collect_tests(project: Project, pipelines: Sequence[str], *, steps: Sequence
                 collected.problems.append(error)
                 continue
             collected.cases += [case for case in cases if steps is None or case.step in steps]
+    if refused and len(refused) == planned:  # the selection picks a step in none of the pipelines
+        raise refused[0]
     return collected
 
 
