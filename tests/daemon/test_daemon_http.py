@@ -54,7 +54,7 @@ def test_metrics_parse_and_match_the_ledger(tmp_path: Path) -> None:
     ledger_rows = query(project, "SELECT r.pipeline, s.kind, SUM(s.rows_out) FROM steps s JOIN runs r USING (run_id) "
                                  "WHERE s.status = 'succeeded' GROUP BY 1, 2")
     assert rows == {(pipeline, kind): float(total) for pipeline, kind, total in ledger_rows}
-    assert rows[("fine", "extract")] == 2 * 50
+    assert rows[("fine", "extract")] == 50  # the second run kept the unchanged extract: it processed no row
 
     assert [s.value for s in families["flowdeck_run_queue_depth"].samples] == [0.0]
     assert {s.labels["pipeline"]: s.value for s in families["flowdeck_runs_in_progress"].samples} == \

@@ -17,10 +17,11 @@ from flowdeck.engine.errors import CheckFailed
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
 
-def run(project: Path, pipeline: str, engine: str) -> tuple[Workspace, str, str]:
-    """Queue and execute one run in this process; return the workspace, run id and final status."""
+def run(project: Path, pipeline: str, engine: str, *, force: bool = False) -> tuple[Workspace, str, str]:
+    """Queue and execute one run in this process (``force``: every step runs, whatever its fingerprint says);
+    return the workspace, run id and final status."""
     workspace = Workspace.open(project)
-    record, _ = workspace.submit(pipeline, options={"engine": engine})
+    record, _ = workspace.submit(pipeline, options={"engine": engine, **({"force": True} if force else {})})
     return workspace, record.run_id, workspace.execute(record.run_id)
 
 
