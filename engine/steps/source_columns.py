@@ -21,6 +21,7 @@ from flowdeck.engine.backends.files import file_columns, file_read
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.plan.columns import PipelineColumns, pipeline_columns
 from flowdeck.engine.plan.planner import Plan, PlannedStep, build_plan
+from flowdeck.engine.project.checksums import files_matching
 from flowdeck.engine.project.config.steps import DatabaseSource, ExtractStep, FileSource
 from flowdeck.engine.project.editing import check_source
 from flowdeck.engine.project.project import Project
@@ -89,8 +90,7 @@ def files_columns(project: Project, step: str, source: FileSource, params: dict[
     if "://" in read.paths[0]:
         return f"{read.paths[0]} is read by the engine's cluster, not from here"
     pattern = read.paths[0]
-    matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
-    files = [Path(match) for match in matches if Path(match).is_file()]
+    files = [path for path in files_matching(Path(pattern)) if path.is_file()]
     if not files:
         return f"{source.path} is not there yet" if not glob.has_magic(pattern) else f"no file matches {source.path} yet"
     if not read.options.get("union_by_name"):

@@ -164,6 +164,31 @@ first:
     assert (problem["file"], problem["line"], problem["hint"]) == (str(path), 2, "did you mean `daily_sales`?")
 
 
+def test_paths_from_a_test_or_a_step_name_stay_inside_the_pipeline(project: Path,
+                                                                  flowdeck: Callable[..., CliResult]) -> None:
+    outside = project.parent / "outside.csv"  # a readable CSV, out of the pipeline's folder
+    outside.write_text("order_date,status,country,category,quantity,amount\n2026-01-02,paid,FR,books,1,5.0\n")
+    path = write_test(project, "escape.yaml", """\
+escape:
+  step: daily_sales
+  inputs:
+    sales:
+      csv: ../../../../outside.csv
+  expect:
+    rows: []
+""")
+    result = flowdeck("test")
+    assert result.returncode == 2, result
+    no_traceback(result)
+    assert f"{path}:5:12: ../../../../outside.csv is outside the pipeline's folder" in result.stderr, result
+    # a step name is checked against the plan before it becomes the path of a test to write
+    (project / "pipelines" / "elsewhere.yaml").write_text("kept: true\n")
+    generated = flowdeck("test", "--generate", "../elsewhere", "daily_sales")
+    assert generated.returncode == 2 and "has no step `../elsewhere`" in generated.stderr, generated
+    assert "exists" not in generated.stderr
+    assert (project / "pipelines" / "elsewhere.yaml").read_text() == "kept: true\n"
+
+
 def test_a_step_whose_sql_fails_on_the_rows_is_an_error_said_plainly(project: Path,
                                                                     flowdeck: Callable[..., CliResult]) -> None:
     write_test(project, "types.yaml", """\

@@ -137,8 +137,9 @@ def _case(document: YamlDocument, plan: Plan, name: str, test: SqlTest) -> SqlTe
         if lowered not in reads:
             raise _error(document, (*at, "inputs", table), f"step `{test.step}` does not read `{table}`",
                          f"the tables it reads: {', '.join(reads)}", key=True)
-    inputs = [_table_rows(document, (*at, "inputs", table), table, test.inputs[table]) for table in test.inputs]
-    expect = _table_rows(document, (*at, "expect"), step.output or step.name, test.expect, expected=True)
+    folder = plan.source.folder
+    inputs = [_table_rows(document, folder, (*at, "inputs", table), table, test.inputs[table]) for table in test.inputs]
+    expect = _table_rows(document, folder, (*at, "expect"), step.output or step.name, test.expect, expected=True)
     _check_expected_columns(document, (*at, "expect"), expect, test.expect)
     return SqlTestCase(
         name=name, pipeline=plan.name, step=test.step, location=document.location(at, key=True),
@@ -148,7 +149,9 @@ def _case(document: YamlDocument, plan: Plan, name: str, test: SqlTest) -> SqlTe
     )
 
 
-def _table_rows(document: YamlDocument, at: YamlPath, name: str, given: Rows, *, expected: bool = False) -> TableRows:
+def _table_rows(document: YamlDocument, folder: Path, at: YamlPath, name: str, given: Rows, *,
+                expected: bool = False) -> TableRows:
+    """The rows ``given`` as a table: their columns and types, or the CSV (inside the pipeline's ``folder``) they name."""
     types: dict[str, str] = {}
     for column, written in given.types.items():
         types[column.lower()] = _duckdb_type(document, (*at, "types", column), written)
@@ -156,6 +159,9 @@ def _table_rows(document: YamlDocument, at: YamlPath, name: str, given: Rows, *,
     columns: list[str] = []
     if given.csv is not None:
         csv = (document.path.parent / given.csv).resolve()
+        if not csv.is_relative_to(folder.resolve()):  # a test reads what its pipeline holds, like the pipeline
+            raise _error(document, (*at, "csv"), f"{given.csv} is outside the pipeline's folder",
+                         f"put the CSV beside the test, under {folder.name}/ (no `..` out of it, no absolute path)")
         if not csv.is_file():
             raise _error(document, (*at, "csv"), f"CSV file not found: {csv}",
                          "the path is relative to the test file; create the file or fix the path")

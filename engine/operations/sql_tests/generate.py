@@ -23,6 +23,7 @@ from flowdeck.engine.plan.planner import Plan
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run import published
 from flowdeck.engine.run.backend_factory import open_scratch_backend
+from flowdeck.engine.run.submit import step_of
 from flowdeck.engine.sql.analysis import JoinKey, driving_table, join_keys, statement_text
 from flowdeck.engine.sql.clock import fix_clock, reads_the_clock
 from flowdeck.engine.sql.params import bind_sql, coerce_params
@@ -32,8 +33,9 @@ SAMPLE_ROWS = 5
 
 
 def generated_test_path(plan: Plan, step: str) -> Path:
-    """Where ``--generate`` writes a step's test: ``pipelines/<name>/tests/<step>.yaml``."""
-    return plan.source.folder / TESTS_FOLDER / f"{step}.yaml"
+    """Where ``--generate`` writes a step's test: ``pipelines/<name>/tests/<step>.yaml``; a name the plan has no
+    step of is refused (with the closest one) before it becomes a path."""
+    return plan.source.folder / TESTS_FOLDER / f"{step_of(plan, step)}.yaml"
 
 
 def generate_test(project: Project, plan: Plan, step_name: str, *, rows: int = SAMPLE_ROWS,
@@ -41,9 +43,7 @@ def generate_test(project: Project, plan: Plan, step_name: str, *, rows: int = S
     """The text of a test file for ``step_name``: ``rows`` rows of each table it reads, read from the warehouse,
     and the output its SQL gives on them (parameters at their defaults; the clock fixed at ``now``, by default
     this second, when the SQL reads it)."""
-    step = plan.steps.get(step_name)
-    if step is None:
-        raise NotFound(f"pipeline `{plan.name}` has no step `{step_name}`", hint=f"its steps: {', '.join(plan.order)}")
+    step = plan.steps[step_of(plan, step_name)]
     if step.kind not in TESTABLE_KINDS or step.query is None:
         raise FlowdeckError(f"step `{step_name}` is a {step.kind} step; a SQL unit test tests the SQL of a transform "
                             "step", hint="name a transform step of the pipeline")
