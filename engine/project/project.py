@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 PROJECT_FILE = "flowdeck.yaml"
 PIPELINE_FILE = "pipeline.yaml"
 PROJECT_ENV = "FLOWDECK_PROJECT"
-# A pipeline is named by its folder directly under pipelines/: an identifier, never a path.
-_PIPELINE_NAME = re.compile(IDENTIFIER)
+# The environment every run writes to unless told otherwise: the project's own warehouse.
+PROD = "prod"
+# A pipeline is named by its folder directly under pipelines/, an environment by its folder under
+# envs/: each an identifier, never a path.
+_NAME = re.compile(IDENTIFIER)
 
 
 def find_project_root(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
@@ -69,6 +72,7 @@ class Project:
     root: Path
     config: ProjectConfig
     _pipelines: dict[str, PipelineSource] = field(default_factory=dict, repr=False)
+    environment: str = PROD
 
     @classmethod
     def load(cls, explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Project:
@@ -88,8 +92,35 @@ class Project:
 
     @property
     def warehouse_path(self) -> Path:
-        """The DuckDB database file."""
+        """The DuckDB database file of this project's environment (prod's is the configured one)."""
+        if self.environment == PROD:
+            return self.prod_warehouse_path
+        return self.environments_dir / self.environment / Path(self.config.warehouse.path).name
+
+    @property
+    def prod_warehouse_path(self) -> Path:
+        """The production warehouse, whichever environment this project is in."""
         return self.runtime_dir / self.config.warehouse.path
+
+    @property
+    def environments_dir(self) -> Path:
+        """Where each environment but prod keeps its own warehouse: ``envs/<name>/``."""
+        return self.runtime_dir / "envs"
+
+    def in_environment(self, name: str) -> Project:
+        """This project seen from environment ``name``: same pipelines and ledger, its own warehouse file.
+
+        The one gate an environment name passes before it becomes a path: an identifier, never a path.
+        """
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            shown = name if isinstance(name, str) and name.isprintable() else repr(name)
+            raise ConfigError(
+                f"`{shown}` is not an environment name: use letters, digits and _ (for example `dev`), not a path",
+                hint=f"`{PROD}` is the project's own warehouse; any other name is a development environment",
+            )
+        if name == self.environment:
+            return self
+        return Project(root=self.root, config=self.config, _pipelines=self._pipelines, environment=name)
 
     @property
     def ledger_path(self) -> Path:
@@ -174,7 +205,7 @@ class Project:
         a path: a name is an identifier (letters, digits and _), so ``../elsewhere`` or an
         absolute path can never make a pipeline of a folder outside the project.
         """
-        if not isinstance(name, str) or not _PIPELINE_NAME.fullmatch(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             shown = name if isinstance(name, str) and name.isprintable() else repr(name)
             raise NotFound(
                 f"`{shown}` is not a pipeline name: a pipeline is a folder directly under {self.pipelines_dir}, "
