@@ -7,6 +7,7 @@ watchdog and the HTTP server run in their own threads but only hand work to it (
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import queue
@@ -15,6 +16,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -101,7 +104,8 @@ class Daemon:
         lock = ProjectLock(self.project.runtime_dir)
         lock.acquire()  # raises DaemonAlreadyRunning naming the holder
         try:
-            return self._run_locked()
+            with _stacks_on_request(self.project.logs_dir / LOG_FILE):
+                return self._run_locked()
         finally:
             lock.release()
 
@@ -364,6 +368,22 @@ class Daemon:
             log.error("the daemon lease was taken over by another holder; stopping")
             self._stop.set()
         self.metrics.problems.value = len(self.problems())
+
+
+@contextmanager
+def _stacks_on_request(log_file: Path) -> Iterator[None]:
+    """While the daemon runs, ``kill -USR1 <pid>`` appends every thread's stack to its log file.
+
+    For a daemon that seems stuck (a stop taking longer than its grace, a silent main loop): the
+    stacks say where each thread waits, without stopping the daemon. faulthandler writes from the
+    signal handler itself, so it works even when the main thread is blocked.
+    """
+    with log_file.open("a", encoding="utf-8") as stream:
+        faulthandler.register(signal.SIGUSR1, file=stream, all_threads=True, chain=False)
+        try:
+            yield
+        finally:
+            faulthandler.unregister(signal.SIGUSR1)
 
 
 def last_errors(ledger: Ledger, limit: int = 5) -> list[dict[str, Any]]:

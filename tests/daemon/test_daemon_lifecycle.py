@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,6 +94,25 @@ def test_sigterm_stops_cleanly_leaving_no_run_running(tmp_path: Path) -> None:
         assert again.terminate() == 0
     finally:
         again.stop_quietly()
+
+
+def test_sigusr1_writes_every_threads_stack_to_the_log_and_the_daemon_goes_on(tmp_path: Path) -> None:
+    """For a daemon that seems stuck: its threads' stacks, in its own log, without stopping it."""
+    project = make_project(tmp_path / "project")
+    numbers_pipeline(project, "numbers")
+    daemon = Daemon(project)
+    log_file = project / ".flowdeck" / "logs" / "daemon.log"
+    try:
+        daemon.address()
+        os.kill(daemon.pid, signal.SIGUSR1)
+        dumped = wait_for(lambda: log_file.read_text() if "Current thread" in log_file.read_text() else None, 30,
+                          what="the stacks in daemon.log", alive=daemon.process)
+        assert "_loop" in dumped  # the main thread, in its loop
+        assert "Thread 0x" in dumped  # and the others (HTTP, scheduler, watcher)
+        assert daemon.process.poll() is None
+        assert daemon.terminate(timeout=60) == 0
+    finally:
+        daemon.stop_quietly()
 
 
 def test_sigkill_mid_run_then_restart_abandons_resumes_and_loses_nothing(tmp_path: Path) -> None:

@@ -197,8 +197,11 @@ class Script:
             while _alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             if _alive(pid):
+                os.kill(pid, signal.SIGUSR1)  # where each of its threads waits, into its log, before it goes
+                time.sleep(1.0)
                 os.kill(pid, signal.SIGKILL)
-                problems.append(f"the daemon (pid {pid}) did not stop within {timeout:.0f}s of SIGTERM")
+                problems.append(f"the daemon (pid {pid}) did not stop within {timeout:.0f}s of SIGTERM; "
+                                f"the end of its log:\n{_log_tail(project)}")
         if self.daemons:
             status = subprocess.run([flowdeck, "--project", str(project), "status", "--json"], env=self.env,
                                     capture_output=True, text=True, timeout=60)
@@ -206,6 +209,11 @@ class Script:
             if daemon.get("running") or not daemon.get("stopped_at"):
                 problems.append(f"after SIGTERM the daemon is not recorded as stopped cleanly: {daemon}")
         return problems
+
+
+def _log_tail(project: Path, lines: int = 80) -> str:
+    log_file = project / ".flowdeck" / "logs" / "daemon.log"
+    return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:]) if log_file.exists() else "(no log)"
 
 
 def _alive(pid: int) -> bool:
