@@ -290,9 +290,14 @@ class RunExecutor:
         parent = options.get("resume_of")
         if parent:
             done = {step.step: step for step in self.ledger.steps_of(parent)}
-            names = [name for name in names if name in done]  # the parent's selection, steps since removed dropped
+            # the parent's steps, those since removed dropped; a parent stopped before it recorded its steps
+            # (waiting for the warehouse, say) finished none of them: its resume runs them all
+            if done:
+                names = [name for name in names if name in done]
             for name in names:
-                step = done[name]
+                step = done.get(name)
+                if step is None:
+                    continue
                 upstream_rerun = any(up in names and up not in reused for up in plan.steps[name].upstream)
                 if step.status != StepStatus.SUCCEEDED or upstream_rerun:
                     continue

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.rerun.helpers import flowdeck, ledger_rows, run_in_process, sha256_file, table_rows, warehouse_tables
@@ -131,3 +137,38 @@ def test_a_succeeded_run_cannot_be_resumed_and_a_run_is_resumed_once(project: Pa
     reused = dict(ledger_rows(project, "SELECT step, reused_from FROM steps WHERE run_id = ?", (grandchild,)))
     # raw_orders was unchanged in the failed run: the run that actually ran it is the first one
     assert reused["raw_orders"] == succeeded, "a step reused twice points at the run that actually ran it"
+
+
+def test_resuming_a_run_killed_before_its_first_step_runs_every_step(project: Path) -> None:
+    """A run killed while it waited for the warehouse had recorded no step: its resume must not 'succeed' empty."""
+    warehouse = project / ".flowdeck" / "warehouse.duckdb"
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    holder = duckdb.connect(str(warehouse))  # another writer: the run waits for it before planning its steps
+    try:
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(project), "run", "daily_sales"],
+            cwd=project, env={**os.environ, "NO_COLOR": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not _waited(project):
+            assert time.monotonic() < deadline and waiting.poll() is None, "the run never waited for the warehouse"
+            time.sleep(0.1)
+        waiting.send_signal(signal.SIGKILL)
+        waiting.wait()
+    finally:
+        holder.close()
+    (killed,) = ledger_rows(project, "SELECT run_id FROM runs")[0]
+    assert ledger_rows(project, "SELECT count(*) FROM steps WHERE run_id = ?", (killed,)) == [(0,)]
+
+    resumed = flowdeck(project, "run", "--resume", killed)
+    assert resumed.returncode == 0, resumed.stderr
+    (resumed_id,) = ledger_rows(project, "SELECT run_id FROM runs WHERE parent_run_id = ?", (killed,))[0]
+    statuses = {status for _, (status, _) in steps_of(project, resumed_id).items()}
+    assert len(steps_of(project, resumed_id)) == 8 and statuses == {"succeeded"}
+    assert table_rows(project, "daily_sales")
+
+
+def _waited(project: Path) -> bool:
+    """Whether a run recorded that it waits for the warehouse (event `run.waiting`)."""
+    if not (project / ".flowdeck" / "ledger.sqlite").exists():
+        return False
+    return bool(ledger_rows(project, "SELECT 1 FROM events WHERE kind = 'run.waiting'"))
