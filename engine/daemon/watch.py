@@ -33,7 +33,7 @@ from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.logs import run_fields
 from flowdeck.engine.project.config.pipeline import FileTrigger
 from flowdeck.engine.project.project import Project
-from flowdeck.engine.run.trigger_keys import batch_key, file_key
+from flowdeck.engine.run.trigger_keys import batch_key, file_key, resume_key
 from flowdeck.engine.steps.input_files import sha256_of
 from flowdeck.state import Ledger, RunRecord
 
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 RESCAN_SECONDS = 30.0
 FOLDER_CHECK_SECONDS = 2.0
+MAX_RESUME_CHAIN = 10  # a file's run resumed more often than this is left to the operator
 log = logging.getLogger("flowdeck.daemon.watch")
 
 Signature = tuple[int, int]  # (size, mtime_ns): a file that keeps both for `settle` is whole
@@ -329,8 +330,19 @@ class Watchers:
                                                                        "pipeline": watch.pipeline})
         log.info("pipeline %s: file %s is the same content as run %s; no new run", watch.pipeline, relative,
                  record.run_id)
-        if record.status == "succeeded":
+        if self._ingested(record):
             self._archive(watch, path, digest)
+
+    def _ingested(self, record: RunRecord) -> bool:
+        """Whether the file's run succeeded, or a run resuming it did (the daemon's, or `flowdeck run --resume`'s)."""
+        chain: RunRecord | None = record
+        for _ in range(MAX_RESUME_CHAIN):
+            if chain is None:
+                return False
+            if chain.status == "succeeded":
+                return True
+            chain = self.ledger.run_by_trigger_key(resume_key(chain.run_id))
+        return False
 
     # -- micro-batches -------------------------------------------------------------------------
 
@@ -382,8 +394,12 @@ class Watchers:
     # -- after a run ---------------------------------------------------------------------------
 
     def run_finished(self, run: RunRecord) -> None:
-        """Archive the files that started a run (one, or a batch), once the run has succeeded (if unchanged)."""
-        if run.trigger_kind != "file" or run.status != "succeeded":
+        """Archive the files that started a run (one, or a batch), once the run has succeeded (if unchanged).
+
+        A run resuming a file's run (one the daemon's restart cut short) carries its options, so its
+        success archives the file too: otherwise the file would stay in the landing folder for good.
+        """
+        if run.status != "succeeded" or not ({"file", "files"} & run.options.keys()):
             return
         files = run.options.get("files") or [{"file": run.options.get("file", ""), "sha256": run.options.get("sha256", "")}]
         for entry in files:

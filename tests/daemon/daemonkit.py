@@ -13,9 +13,12 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+
+import duckdb
 
 T = TypeVar("T")
 FLOWDECK = str(Path(sys.executable).with_name("flowdeck"))
@@ -118,6 +121,18 @@ class Daemon:
             self.process.kill()
             self.process.wait(timeout=30)
         self._stderr.close()
+
+
+@contextmanager
+def warehouse_held(project: Path) -> Iterator[None]:
+    """Hold DuckDB's write lock on the warehouse, so a run stays waiting inside its worker."""
+    path = project / ".flowdeck" / "warehouse.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect(str(path))
+    try:
+        yield
+    finally:
+        connection.close()
 
 
 def query(root: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

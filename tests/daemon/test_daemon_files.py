@@ -7,8 +7,20 @@ import shutil
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
-from daemonkit import NUMBERS_CSV, Daemon, make_project, numbers_pipeline, query, runs, wait_for, write
+from daemonkit import (
+    NUMBERS_CSV,
+    Daemon,
+    flowdeck,
+    make_project,
+    numbers_pipeline,
+    query,
+    runs,
+    wait_for,
+    warehouse_held,
+    write,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -88,3 +100,64 @@ def test_files_that_arrived_while_down_are_found_at_start_and_archived_after_suc
         assert daemon.terminate() == 0
     finally:
         daemon.stop_quietly()
+
+
+def _a_file_run_cut_short(project: Path) -> str:
+    """Drop a file while the warehouse is held, stop the daemon while its run waits: the run ends abandoned."""
+    (project / "landing").mkdir()
+    daemon = Daemon(project)
+    try:
+        daemon.address()
+        with warehouse_held(project):
+            write(project / "landing" / "late.csv", NUMBERS_CSV)
+            waiting = wait_for(lambda: runs(project, "trigger_kind = 'file' AND status = 'running'"), 30,
+                               what="the file's run to start", alive=daemon.process)[0]
+            assert daemon.terminate(timeout=60) == 0
+    finally:
+        daemon.stop_quietly()
+    [cut] = runs(project, "run_id = ?", (waiting["run_id"],))
+    assert cut["status"] == "abandoned" and "resumable" in cut["error"]
+    assert (project / "landing" / "late.csv").exists()
+    return str(cut["run_id"])
+
+
+def _archived_once_and_ingested_once(project: Path, daemon: Daemon) -> None:
+    wait_for(lambda: list((project / "archive").glob("*/late.csv")), 30, what="the file to be archived",
+             alive=daemon.process)
+    assert not (project / "landing" / "late.csv").exists()
+    assert len(runs(project, "trigger_kind = 'file'")) == 1  # the file started one run; its resume finished it
+    with duckdb.connect(str(project / ".flowdeck" / "warehouse.duckdb"), read_only=True) as warehouse:
+        assert warehouse.execute("SELECT rows_seen FROM ingest_total").fetchall() == [(50,)]
+
+
+def test_a_file_run_cut_short_by_a_daemon_stop_is_resumed_at_the_next_start_and_its_file_archived(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project", grace="1s")
+    numbers_pipeline(project, "ingest", "on_abandoned: resume\n" + TRIGGER + "    archive: archive\n",
+                     source="landing/*.csv")
+    cut = _a_file_run_cut_short(project)
+    again = Daemon(project, "again.log")
+    try:
+        again.address()
+        wait_for(lambda: runs(project, "trigger_key = ? AND status = 'succeeded'", (f"resume:{cut}",)), 60,
+                 what="the cut run to be resumed", alive=again.process)
+        _archived_once_and_ingested_once(project, again)
+        assert again.terminate() == 0
+    finally:
+        again.stop_quietly()
+
+
+def test_a_file_run_an_operator_resumed_by_hand_has_its_file_archived_by_the_next_daemon(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project", grace="1s")
+    numbers_pipeline(project, "ingest", TRIGGER + "    archive: archive\n", source="landing/*.csv")  # report only
+    cut = _a_file_run_cut_short(project)
+    resumed = flowdeck(project, "run", "--resume", cut)
+    assert resumed.returncode == 0, resumed.stderr
+    again = Daemon(project, "again.log")
+    try:
+        again.address()
+        _archived_once_and_ingested_once(project, again)
+        assert again.terminate() == 0
+    finally:
+        again.stop_quietly()

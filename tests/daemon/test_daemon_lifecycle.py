@@ -5,29 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
 import pytest
-from daemonkit import Daemon, flowdeck, make_project, numbers_pipeline, query, runs, wait_for
+from daemonkit import Daemon, flowdeck, make_project, numbers_pipeline, query, runs, wait_for, warehouse_held
 
 from flowdeck.engine.run.processes import pid_alive
 
 pytestmark = pytest.mark.slow
-
-
-@contextmanager
-def warehouse_held(project: Path) -> Iterator[None]:
-    """Hold DuckDB's write lock on the warehouse, so a run stays waiting inside its worker."""
-    path = project / ".flowdeck" / "warehouse.duckdb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = duckdb.connect(str(path))
-    try:
-        yield
-    finally:
-        connection.close()
 
 
 def wait_for_resumed(project: Path, run_id: str, daemon: Daemon) -> dict[str, object]:
