@@ -16,6 +16,7 @@ from pathlib import Path
 
 from flowdeck.engine.backends.base import Backend, run_tag
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.project.checksums import shown_path
 from flowdeck.engine.project.config.steps import DatabaseTarget, LoadStep
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run import tempfiles
@@ -127,7 +128,7 @@ def sweep_partials(project: Project, pipelines: list[str], live: set[str], repor
                 continue
             try:
                 path.unlink()
-                report.partial_files.append(_shown(project, path))
+                report.partial_files.append(shown_path(path, project.root))
             except OSError as error:
                 report.problems.append(f"{path}: {error.strerror or error}")
 
@@ -135,7 +136,7 @@ def sweep_partials(project: Project, pipelines: list[str], live: set[str], repor
 def sweep_temp(project: Project, live: set[str], report: CleanupReport) -> None:
     """Remove the private temporary folders (DuckDB's spill files) of runs that are not live."""
     for folder in tempfiles.sweep(project.temp_dir, live):
-        report.temp_files.append(_shown(project, folder))
+        report.temp_files.append(shown_path(folder, project.root))
 
 
 def _export_folders(project: Project, pipelines: list[str]) -> set[Path]:
@@ -154,8 +155,4 @@ def _export_folders(project: Project, pipelines: list[str]) -> set[Path]:
             for folder in glob.glob(str(project.resolve_path(template).parent)):
                 folders.add(Path(folder))
     return folders
-
-
-def _shown(project: Project, path: Path) -> str:
-    return str(path.relative_to(project.root)) if path.is_relative_to(project.root) else str(path)
 
