@@ -7,6 +7,7 @@ by a word and a symbol as well as a colour.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -45,7 +46,7 @@ PIPE_WIDTH = 200  # off a terminal, do not squeeze tables into 80 columns
 def out() -> Console:
     """The console for results (stdout)."""
     # emoji off: a value such as the trigger key `after:b:a=…` must not print its `:b:` as 🅱
-    console = Console(highlight=False, soft_wrap=False, emoji=False)
+    console = _Stdout(highlight=False, soft_wrap=False, emoji=False)
     if not console.is_terminal:
         console.width = PIPE_WIDTH
         # a line of text stays one line, however long (grep, logs, a mail body); tables still fit PIPE_WIDTH
@@ -57,6 +58,18 @@ def out() -> Console:
 def err() -> Console:
     """The console for messages and errors (stderr)."""
     return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # messages are never hard-wrapped
+
+
+class _Stdout(Console):
+    """Standard output that outlives its reader: when ``flowdeck run | head`` closes the pipe, the rest of
+    the output goes to /dev/null and the command carries on (rich's default exits at once with 1, which,
+    raised from a running step's progress line, failed the run)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def plain(value: object) -> str:

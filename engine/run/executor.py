@@ -87,7 +87,7 @@ class RunExecutor:
     ) -> None:
         self.project = project
         self.ledger = ledger
-        self.observer: Observer = _masked(observer or (lambda update: None))
+        self.observer: Observer = _harmless(_masked(observer or (lambda update: None)))
         self._open_backend = open_backend
         self._cancel = threading.Event()
         self._draining = threading.Event()
@@ -556,6 +556,22 @@ def _masked(observer: Observer) -> Observer:
         if update.message:
             update = replace(update, message=mask(update.message))
         observer(update)
+
+    return observe
+
+
+def _harmless(observer: Observer) -> Observer:
+    """An observer whose failure never changes the run: a display that breaks (``flowdeck run | head``
+    closed its pipe) is dropped at its first error and the run goes on; the ledger has the whole story."""
+    broken = threading.Event()
+
+    def observe(update: RunUpdate) -> None:
+        if broken.is_set():
+            return
+        try:
+            observer(update)
+        except Exception:
+            broken.set()
 
     return observe
 
