@@ -294,6 +294,7 @@ class Workspace:
         reprocess: bool = False,
         select: str | None = None,
         exclude: str | None = None,
+        here: bool = False,
     ) -> Submitted:
         """Validate and queue a run; return it, whether it is new (a reused trigger key is not), and
         what was prepared for it (``run, created = workspace.submit(...)``).
@@ -303,7 +304,9 @@ class Workspace:
         (engine/plan/selection.py: ``orders_clean+``, ``tag:daily``, ...) naming the steps it runs;
         ``from_step`` runs that step and everything downstream of it (``select="STEP+"``);
         ``reprocess`` makes incremental steps read all their input again and rebuild their tables.
-        Hand ``prepared`` to ``execute`` to run it here without planning it again.
+        Hand ``prepared`` to ``execute`` to run it here without planning it again. With ``here`` the
+        run is created claimed for this process (``execute(..., claimed=True)`` next), so a daemon
+        polling for queued runs can never take it first.
         """
         from flowdeck.engine.run.submit import submit_run
 
@@ -311,24 +314,24 @@ class Workspace:
             submitted = submit_run(self.project, self.ledger, pipeline, params, requested_by=self.user,
                                    trigger_kind=trigger_kind, trigger_key=trigger_key, options=options,
                                    request_id=request_id, from_step=from_step, reprocess=reprocess,
-                                   select=select, exclude=exclude)
+                                   select=select, exclude=exclude, here=here)
             details.update(run_id=submitted.record.run_id, new=submitted.created)
         return submitted
 
-    def resume(self, run_ref: str) -> Submitted:
+    def resume(self, run_ref: str, *, here: bool = False) -> Submitted:
         """Queue a run continuing a failed, abandoned or canceled one from its first unfinished step.
 
         The new run has the same pipeline, parameters and options, and ``parent_run_id`` set;
         steps the parent finished are reused, not run again. A run is resumed once: asking
         again returns the run that resumed it (``False``) while it is queued or running, and
-        is refused once that run has finished (resume that one instead).
+        is refused once that run has finished (resume that one instead). ``here`` as for ``submit``.
         """
         from flowdeck.engine.run.submit import resume_run
 
         with self._guarded("resume", "resume", run_ref) as details:
             parent = self.resolve_run(run_ref)
             details["parent_run_id"] = parent.run_id
-            submitted = resume_run(self.project, self.ledger, parent, requested_by=self.user)
+            submitted = resume_run(self.project, self.ledger, parent, requested_by=self.user, here=here)
             details.update(run_id=submitted.record.run_id, new=submitted.created)
         return submitted
 

@@ -48,6 +48,7 @@ from flowdeck.state.records import (
     InputFile,
     Interval,
     LineageRecord,
+    RunOwner,
     RunRecord,
     ScheduleTick,
     StepRecord,
@@ -321,8 +322,13 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
         options: dict[str, Any] | None = None,
         requested_by: str | None = None,
         parent_run_id: str | None = None,
+        owner: RunOwner | None = None,
     ) -> tuple[RunRecord, bool]:
-        """Queue a run; with a trigger key already used, return that run and ``False``."""
+        """Queue a run; with a trigger key already used, return that run and ``False``.
+
+        With ``owner`` the new run is claimed for that process in the same transaction (it runs
+        where it was asked for, `flowdeck run` in the foreground): no daemon can take it meanwhile.
+        """
         now = time.time()
         with self._write() as db:
             run_id = new_run_id(now)
@@ -350,6 +356,8 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
             )
             by = f" by {requested_by}" if requested_by else ""
             self._event(db, run_id, "run.queued", f"run queued ({trigger_kind}{by})", payload={"trigger_key": key}, ts=now)
+            if owner is not None:
+                self._claim(db, run_id, owner, now)
             row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return RunRecord.from_row(row), True
 
@@ -361,19 +369,21 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
         ``process_started`` identifies the owner process beyond its pid (its start time), so
         that a later process given the same pid is not mistaken for the owner.
         """
-        now = time.time()
-        pid = pid or os.getpid()
-        host = host or socket.gethostname()
+        owner = RunOwner(pid or os.getpid(), host or socket.gethostname(), process_started)
         with self._write() as db:
-            changed = db.execute(
-                """UPDATE runs SET status = 'running', started_at = ?, heartbeat_at = ?, owner_pid = ?, owner_host = ?,
-                                   owner_started = ?, version = version + 1
-                   WHERE run_id = ? AND status = 'queued' AND cancel_requested = 0""",
-                (now, now, pid, host, process_started, run_id),
-            ).rowcount
-            if changed != 1:
-                return False
-            self._event(db, run_id, "run.started", f"run started (pid {pid} on {host})", payload={"pid": pid, "host": host}, ts=now)
+            return self._claim(db, run_id, owner, time.time())
+
+    def _claim(self, db: sqlite3.Connection, run_id: str, owner: RunOwner, now: float) -> bool:
+        changed = db.execute(
+            """UPDATE runs SET status = 'running', started_at = ?, heartbeat_at = ?, owner_pid = ?, owner_host = ?,
+                               owner_started = ?, version = version + 1
+               WHERE run_id = ? AND status = 'queued' AND cancel_requested = 0""",
+            (now, now, owner.pid, owner.host, owner.process_started, run_id),
+        ).rowcount
+        if changed != 1:
+            return False
+        self._event(db, run_id, "run.started", f"run started (pid {owner.pid} on {owner.host})",
+                    payload={"pid": owner.pid, "host": owner.host}, ts=now)
         return True
 
     def heartbeat(self, run_id: str) -> bool:

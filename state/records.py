@@ -32,6 +32,16 @@ def rounded(seconds: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
+class RunOwner:
+    """The process a run is claimed for: its pid, host, and start time (so a later process given the
+    same pid is not mistaken for it)."""
+
+    pid: int
+    host: str
+    process_started: str | None
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """One run of a pipeline."""
 

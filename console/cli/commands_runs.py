@@ -123,7 +123,7 @@ def run(
             raise ParamError("--resume continues a run as it was (on the same engine); it takes no --param, --from, "
                              "--select, --exclude, --request-id, --reprocess, --engine or --force",
                              hint="drop those options, or start a new run instead")
-        submitted = ws.resume(resume)
+        submitted = ws.resume(resume, here=not detach)
         record, new = submitted
         if pipeline is not None and pipeline != record.pipeline:
             raise ParamError(f"run {resume} is a run of `{record.pipeline}`, not `{pipeline}`",
@@ -137,7 +137,8 @@ def run(
         submitted = ws.submit(pipeline, parse_params(param or []), request_id=request_id, from_step=from_step,
                               reprocess=reprocess, options=run_options(engine=engine, force=force),
                               select=" ".join(select) if select else None,  # repeated: a union, as a space is
-                              exclude=" ".join(exclude) if exclude else None)
+                              exclude=" ".join(exclude) if exclude else None,
+                              here=not detach)  # claimed as it is created: a daemon cannot take it first
         record, new = submitted
     if not new and record.status != "queued":
         err().print(f"run {record.run_id} was already started for this request ({record.status}); "
@@ -159,8 +160,10 @@ def _execute_in_foreground(ws: Workspace, submitted: Submitted) -> None:
     """
     from flowdeck.console.cli.progress import RunProgress
     from flowdeck.engine.plan.selection import selection_of
+    from flowdeck.state.status import RunStatus
 
     run_id, pipeline, prepared = submitted.record.run_id, submitted.record.pipeline, submitted.prepared
+    claimed = submitted.record.status == RunStatus.RUNNING  # created claimed for this process (``here``)
     assert prepared is not None, "a queued run comes back from submit prepared"
     progress = RunProgress(run_id, pipeline, prepared.plan, selected=selection_of(submitted.record.options))
     outcome: dict[str, object] = {}
@@ -172,7 +175,7 @@ def _execute_in_foreground(ws: Workspace, submitted: Submitted) -> None:
 
     def execute() -> None:
         try:
-            outcome["status"] = ws.execute(run_id, observer=observe, prepared=prepared)
+            outcome["status"] = ws.execute(run_id, observer=observe, prepared=prepared, claimed=claimed)
         except Exception as error:  # reported below; the run itself is recorded by the executor
             outcome["error"] = str(error)
 

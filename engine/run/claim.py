@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 
 from flowdeck.engine.errors import NotFound
 from flowdeck.engine.run.processes import process_identity
-from flowdeck.state import Ledger, RunRecord
+from flowdeck.state import Ledger, RunOwner, RunRecord
 from flowdeck.state.status import RunStatus
 
 
@@ -30,3 +31,9 @@ def claim(ledger: Ledger, run_id: str, *, already_claimed: bool = False) -> RunR
     run = ledger.get_run(run_id)
     assert run is not None
     return run
+
+
+def this_process() -> RunOwner:
+    """This process, as a run's owner: a run submitted to execute here is created claimed for it."""
+    pid = os.getpid()
+    return RunOwner(pid, socket.gethostname(), process_identity(pid))

@@ -23,6 +23,7 @@ from flowdeck.engine.plan.changes import modified_steps, plan_changes
 from flowdeck.engine.plan.selection import Modified, select_steps
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.backend_factory import engine_of, refuse_engine_differences
+from flowdeck.engine.run.claim import this_process
 from flowdeck.engine.run.liveness import reap_dead_runs
 from flowdeck.engine.run.trigger_keys import manual_key, resume_key
 from flowdeck.engine.secrets.literals import literal_param_problem
@@ -91,8 +92,12 @@ def submit_run(
     reprocess: bool = False,
     select: str | None = None,
     exclude: str | None = None,
+    here: bool = False,
 ) -> Submitted:
-    """Validate and queue a run (see ``Workspace.submit``); bad input fails before anything is queued."""
+    """Validate and queue a run (see ``Workspace.submit``); bad input fails before anything is queued.
+
+    With ``here`` the run is created claimed for this process, which executes it next.
+    """
     given = params or {}
     refuse_literal_params(given)
     options = dict(options or {})
@@ -111,13 +116,16 @@ def submit_run(
             raise ParamError("--request-id must not be empty", hint="pass an id unique to this request")
         trigger_key = manual_key(pipeline, request_id.strip())
     record, created = ledger.create_run(pipeline, trigger_kind=trigger_kind, trigger_key=trigger_key, params=given,
-                                        options=options, requested_by=requested_by)
+                                        options=options, requested_by=requested_by,
+                                        owner=this_process() if here else None)
     # a run the key started before was maybe asked for with other parameters: prepare it as it was recorded
     return Submitted(record, created, prepared if created else prepared_for(project, record))
 
 
-def resume_run(project: Project, ledger: Ledger, parent: RunRecord, *, requested_by: str) -> Submitted:
-    """Queue a run continuing ``parent`` from its first unfinished step (see ``Workspace.resume``).
+def resume_run(project: Project, ledger: Ledger, parent: RunRecord, *, requested_by: str,
+               here: bool = False) -> Submitted:
+    """Queue a run continuing ``parent`` from its first unfinished step (see ``Workspace.resume``);
+    with ``here``, created claimed for this process.
 
     A run is resumed once: asking again returns the run that resumed it (not new) while it is
     queued or running, and is refused once that run has finished (resume that one instead).
@@ -149,6 +157,7 @@ def resume_run(project: Project, ledger: Ledger, parent: RunRecord, *, requested
         options={**parent.options, "resume_of": parent.run_id},
         requested_by=requested_by,
         parent_run_id=parent.run_id,
+        owner=this_process() if here else None,
     )
     return Submitted(record, created, prepared if created else prepared_for(project, record))
 
