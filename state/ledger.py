@@ -1320,6 +1320,11 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
                               AND run_id IN (SELECT run_id FROM prune_runs)""")
             self._detach_from_pruned_runs(db)
             counts["runs"] = db.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM prune_runs)").rowcount
+            # what a fingerprint was made of, once no step left and no published version has it: a plan
+            # compares with the current versions (commits) and the latest steps only
+            db.execute("""DELETE FROM step_versions
+                          WHERE fingerprint NOT IN (SELECT fingerprint FROM steps WHERE fingerprint IS NOT NULL)
+                            AND fingerprint NOT IN (SELECT fingerprint FROM commits WHERE fingerprint IS NOT NULL)""")
             # the daily rollups of the days runs left: recounted from the runs those days still hold
             boundary = (int(newest // 86400) + 1) * 86400.0
             for statement in rebuild_rollups():

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from security_helpers import cli, write
 
+from tests.conftest import ledger_rows
+
 from flowdeck.engine.workspace import Workspace
 from flowdeck.engine.errors import ConfigError
 from flowdeck.engine.project.project import Project
@@ -80,3 +82,27 @@ def test_only_admins_prune(project: Path) -> None:
     write(project / "flowdeck.yaml", (project / "flowdeck.yaml").read_text()
           + "\nroles:\n  admins: [nobody-here]\n  default: operator\n")
     assert "pruning the ledger" in cli(project, "prune", check=3).stderr
+
+
+def test_pruned_runs_take_the_fingerprint_versions_nothing_else_has_with_them(project: Path) -> None:
+    """step_versions grows by one row per new fingerprint (a changed parameter is one): runs pruned, the
+    versions only they had go too; those of the published tables stay, so the next plan still explains itself."""
+    workspace = Workspace.open(project)
+    try:
+        for since in ("2026-01-01", "2026-02-01"):  # two fingerprints for the steps that read the parameter
+            record, _ = workspace.submit("daily_sales", {"since": since})
+            assert workspace.execute(record.run_id) == "succeeded"
+        ledger = workspace.ledger
+        before = {row["fingerprint"] for row in ledger_rows(project, "SELECT fingerprint FROM step_versions")}
+        current = {row["fingerprint"] for row in ledger_rows(
+            project, "SELECT fingerprint FROM commits WHERE fingerprint IS NOT NULL")}
+        assert current and before - current  # some versions are only the first run's
+        prune(workspace.project, ledger, now=time.time() + 91 * DAY)
+        after = {row["fingerprint"] for row in ledger_rows(project, "SELECT fingerprint FROM step_versions")}
+        assert after == before & current
+        plan = json.loads(cli(project, "plan", "daily_sales", "--param", "since=2026-02-01", "--json", check=0).stdout)
+        published = {row["output"] for row in ledger_rows(project, "SELECT DISTINCT output FROM commits")}
+        tables = [step for step in plan["steps"] if step["step"] in published]  # a table is named for its step
+        assert tables and all(step["runs"] is False for step in tables), tables  # still known unchanged
+    finally:
+        workspace.close()
