@@ -232,4 +232,86 @@ CASES = [
          "file_function"),
     Case("read_json_without_columns", "files", "SELECT * FROM read_json('items.jsonl')", "file_function"),
     Case("read_text", "files", "SELECT * FROM read_text('users.csv')", "file_function"),
+    # -- the constructs issue 20 lists -------------------------------------------------------------
+    Case("sum_decimal_over", "decimals", "SELECT id, sum(amount) OVER (PARTITION BY user_id ORDER BY id) AS running, avg(amount) "
+         "OVER (PARTITION BY user_id) AS mean FROM events ORDER BY id"),
+    Case("decimal_division_to_text", "decimals", "SELECT id, CAST(amount / qty AS VARCHAR) AS v FROM events", "double_to_text"),
+    Case("length_of_list_agg", "lists", "SELECT user_id, len(array_agg(note)) AS n, array_length(list(qty)) AS q FROM events GROUP "
+         "BY user_id ORDER BY user_id"),
+    Case("pivot_statement", "syntax", "PIVOT events ON user_id USING sum(qty)", "duckdb_only_syntax"),
+    # -- functions docs/spark.md names (its rules and the alternatives its refusals offer) -----------
+    Case("arg_min", "numbers", "SELECT user_id, arg_min(id, amount) AS low FROM events GROUP BY user_id ORDER BY user_id"),
+    Case("array_agg_ordered", "lists", "SELECT user_id, array_agg(note ORDER BY id) AS notes FROM events GROUP BY user_id ORDER "
+         "BY user_id"),
+    Case("array_agg_unordered", "lists", "SELECT user_id, array_agg(note) AS notes FROM events GROUP BY user_id", "unordered_list_agg"),
+    Case("array_to_string", "lists", "SELECT id, array_to_string(tags, ',') AS t FROM events ORDER BY id"),
+    Case("list_extract", "lists", "SELECT id, list_extract(tags, 2) AS second, list_extract(tags, qty) AS at_qty FROM events "
+         "ORDER BY id"),
+    Case("list_cast_then_index", "lists", "SELECT id, (tags::VARCHAR[])[1] AS first_tag FROM events ORDER BY id"),
+    Case("printf_percent_s_of_double", "strings", "SELECT id, printf('%s', price) AS p FROM events", "printf"),
+    Case("printf", "strings", "SELECT id, printf('%.1f', price) AS p, printf('%.2f|%5.1f', price, price / 7) AS q, "
+         "printf('%d of %s', qty, note) AS s FROM events ORDER BY id"),
+    Case("decimal_to_text", "decimals", "SELECT id, CAST(price AS DECIMAL(18, 2))::VARCHAR AS p, amount::VARCHAR AS a FROM events "
+         "ORDER BY id"),
+    Case("sha256", "strings", "SELECT id, sha256(url) AS h FROM events ORDER BY id"),
+    Case("struct_fields_as_text", "structs", "SELECT id, props.a || ',' || props.b AS t FROM events ORDER BY id"),
+    Case("struct_to_text", "structs", "SELECT id, props::VARCHAR AS t FROM events", "nested_to_text"),
+    Case("median_double", "numbers", "SELECT median(amount::DOUBLE) AS m, quantile_cont(amount::DOUBLE, 0.25) AS q FROM events"),
+    Case("epoch_difference", "dates", "SELECT id, epoch(TIMESTAMP '2027-01-03 00:00:00') - epoch(ts) AS s FROM events ORDER BY id"),
+    Case("epoch_ms_cast", "dates", "SELECT id, epoch_ms(ts::TIMESTAMP) AS ms FROM events ORDER BY id"),
+    Case("date_cast_plus_interval", "dates", "SELECT id, d::DATE + INTERVAL 1 DAY AS t FROM events ORDER BY id"),
+    Case("cast_to_bigint", "numbers", "SELECT id, CAST(price AS BIGINT) AS p, CAST(amount AS BIGINT) AS a FROM events ORDER BY id"),
+    Case("generate_series_unnest_range", "lists", "SELECT unnest(generate_series(2, 5)) AS x ORDER BY x"),
+    Case("concat_function", "strings", "SELECT id, concat(url, '#', qty, note) AS c, concat(d, '/', amount, '/', qty > 2) AS t, "
+         "concat_ws('-', note, code) AS w FROM events ORDER BY id"),
+    Case("concat_double", "strings", "SELECT id, concat('p=', price) AS c FROM events", "double_to_text"),
+    Case("first_aggregate", "determinism", "SELECT user_id, first(id) AS f FROM events GROUP BY user_id", "nondeterministic_pick"),
+    Case("last_aggregate", "determinism", "SELECT user_id, last(id) AS f FROM events GROUP BY user_id", "nondeterministic_pick"),
+    Case("arbitrary_aggregate", "determinism", "SELECT user_id, arbitrary(id) AS f FROM events GROUP BY user_id", "nondeterministic_pick"),
+    Case("read_blob", "files", "SELECT * FROM read_blob('users.csv')", "file_function"),
+    Case("read_json_objects", "files", "SELECT * FROM read_json_objects('items.jsonl')", "file_function"),
+    Case("read_xlsx", "files", "SELECT * FROM read_xlsx('users.xlsx')", "file_function"),
+    Case("strpos_and_length", "strings", "SELECT id, strpos(note, ' ') AS p, length(url) AS n, date_part('day', d) AS dd FROM "
+         "events ORDER BY id"),
+    # -- functions and casts of the example and template pipelines (pipelines/, operations/templates/) --
+    Case("lower_trim", "strings", "SELECT id, lower(trim(code)) AS c, upper(trim(note)) AS n FROM events ORDER BY id"),
+    Case("try_cast_text_to_date", "dates", "SELECT id, TRY_CAST(note AS DATE) AS d, TRY_CAST(code AS DATE) AS c FROM events ORDER BY "
+         "id"),
+    Case("try_cast_text_to_timestamp", "dates", "SELECT id, TRY_CAST(note AS TIMESTAMP) AS t, TRY_CAST(strftime(ts, '%Y-%m-%d %H:%M:%S') "
+         "AS TIMESTAMP) AS back FROM events ORDER BY id"),
+    Case("try_strptime_to_date", "dates", "SELECT id, TRY_STRPTIME(note, '%Y-%m-%d')::DATE AS d FROM events ORDER BY id"),
+    Case("cast_text_to_decimal", "decimals", "SELECT id, TRY_CAST(code AS DECIMAL(12, 2)) AS c, CAST(amount AS DECIMAL(12, 2)) AS a "
+         "FROM events ORDER BY id"),
+    Case("cast_text_to_double", "numbers", "SELECT id, TRY_CAST(code AS DOUBLE) AS c FROM events ORDER BY id"),
+    Case("coalesce_try_cast", "numbers", "SELECT id, COALESCE(TRY_CAST(code AS INTEGER), 1) AS q FROM events ORDER BY id"),
+    Case("count_distinct", "grouping", "SELECT d, count(DISTINCT user_id) AS users, count(*) AS n FROM events GROUP BY ALL ORDER "
+         "BY d"),
+    Case("cast_timestamp_to_date", "dates", "SELECT CAST(ts AS DATE) AS day, count(*) AS n FROM events GROUP BY ALL ORDER BY day"),
+    Case("parse_filename", "files", "SELECT parse_filename(filename) AS f, count(*) AS n FROM landed GROUP BY ALL ORDER BY ALL"),
+    Case("parse_filename_paths", "files", "SELECT parse_filename(p) AS a, parse_filename(p, true) AS b, "
+         "parse_filename(p, false, 'forward_slash') AS c FROM (SELECT unnest(['a/b/c.csv', 'a\\b\\c.tar.gz', "
+         "'x/.hidden', 'plain', 'dir/']) AS p) ORDER BY p"),
+    Case("parse_filename_trimmed", "files", "SELECT parse_filename(filename, true) AS f, count(*) AS n FROM landed GROUP BY ALL ORDER "
+         "BY ALL"),
+    Case("in_list_filter", "grouping", "SELECT user_id, sum(amount) AS revenue FROM events WHERE qty IN (1, 2, 3) GROUP BY "
+         "user_id ORDER BY user_id"),
+    # -- the clock and random values of docs/plans.md and docs/sql-tests.md -------------------------
+    Case("clock_dates", "dates", "SELECT id, d > current_date AS future, d > today() AS future2, ts > now() AS later FROM "
+         "events ORDER BY id"),
+    Case("current_timestamp_compare", "dates", "SELECT count(*) AS n FROM events WHERE ts > current_timestamp"),
+    Case("random_in_aggregate", "determinism", "SELECT min(random()) >= 0 AS lo FROM events",
+         "nondeterministic_in_aggregate"),
+    Case("uuid_in_aggregate", "determinism", "SELECT count(DISTINCT uuid()) AS n FROM events",
+         "nondeterministic_in_aggregate"),
+    Case("random_values", "numbers", "SELECT count(*) AS n, min(r) >= 0 AS lo, max(r) < 1 AS hi "
+         "FROM (SELECT random() AS r FROM events)"),
+    Case("uuid_text", "strings", "SELECT count(DISTINCT u) AS n, min(length(g)) AS l FROM (SELECT uuid()::VARCHAR AS u, "
+         "gen_random_uuid()::VARCHAR AS g FROM events)"),
+    Case("uuid_output", "strings", "SELECT id, uuid() AS u FROM events", "output_type"),
+    Case("nextval", "numbers", "SELECT nextval('seq') AS n FROM events", "unknown_function"),
+    # -- docs/connectors.md: nested values as JSON text for a database load --------------------------
+    Case("to_json", "json", "SELECT id, to_json(props)::VARCHAR AS j, to_json(tags)::VARCHAR AS t, "
+         "to_json({'k': id, 'v': note, 'd': d, 'ok': qty > 2})::VARCHAR AS n FROM events ORDER BY id"),
+    Case("to_json_output", "json", "SELECT id, to_json(props) AS j FROM events", "output_type"),
+    Case("to_json_double", "json", "SELECT id, to_json({'p': price})::VARCHAR AS j FROM events", "to_json"),
 ]

@@ -19,6 +19,7 @@ from flowdeck.engine.backends.spark.outputs import OutputColumn
 
 _LIST_AGGREGATES = (exp.ArrayAgg, exp.GroupConcat)
 _PICK_ANY = (exp.AnyValue, exp.First, exp.Last)
+_RANDOM = (exp.Rand, exp.Randn, exp.Uuid)
 _FLOATS = {exp.DType.DOUBLE, exp.DType.FLOAT}
 _NESTED = {exp.DType.ARRAY, exp.DType.LIST, exp.DType.STRUCT, exp.DType.MAP}
 _SPARK_KEYWORD_CALLS = {"array", "struct", "map", "cast", "try_cast", "exists", "in", "values", "over", "filter",
@@ -61,6 +62,18 @@ def check_syntax(tree: exp.Expr, context: TranslationContext) -> None:
             context.refuse("duckdb_only_syntax", node, detail=f"{node.args['method']} JOIN")
         elif isinstance(node, exp.PercentileDisc):
             context.refuse("median_decimal", node, detail="quantile_disc")
+        elif isinstance(node, _RANDOM) and _in_aggregate(node):
+            context.refuse("nondeterministic_in_aggregate", node)
+
+
+def _in_aggregate(node: exp.Expr) -> bool:
+    """Whether ``node`` is inside an aggregate's arguments (a subquery in between ends the search)."""
+    parent = node.parent
+    while parent is not None and not isinstance(parent, (exp.Query, exp.Subquery)):
+        if isinstance(parent, exp.AggFunc):
+            return True
+        parent = parent.parent
+    return False
 
 
 def _check_select(node: exp.Select, context: TranslationContext) -> None:

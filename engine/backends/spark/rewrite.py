@@ -330,11 +330,34 @@ def _bracket(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     # sqlglot stores a literal index already shifted to 0-based, a computed one as written (1-based)
     position = str(literal + 1) if literal is not None else f"NULLIF({text(index)}, 0)"
     context.rewrote("list_index")
+    return spark(_element(text(base), is_text, position))
+
+
+def _element(base: str, is_text: bool, position: str) -> str:
+    """DuckDB's element ``position`` (1-based, negative from the end) of a list or text: NULL (a list)
+    or '' (text) out of range, where Spark raises."""
     if position == "0":
-        return spark("NULL")
+        return "NULL"
     if is_text:
-        return spark(f"substring({text(base)}, {position}, 1)")
-    return spark(f"try_element_at({text(base)}, {position})")
+        return f"substring({base}, {position}, 1)"
+    return f"try_element_at({base}, {position})"
+
+
+def _list_extract(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``list_extract(list, i)`` (and its names ``list_element``, ``array_extract``): ``list[i]``."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() in ("list_extract", "list_element", "array_extract")
+            and len(node.expressions) == 2):
+        return None
+    base, index = node.expressions
+    kind = _type(base)
+    if kind not in (DType.ARRAY, DType.LIST) and kind not in _TEXT:
+        context.refuse("unknown_type" if kind is None else "list_index", node,
+                       detail="list_extract needs a list or text of known type")
+        return node
+    literal = _literal_int(index)  # as written: 1-based
+    position = str(literal) if literal is not None else f"NULLIF({text(index)}, 0)"
+    context.rewrote("list_index")
+    return spark(_element(text(base), kind in _TEXT, position))
 
 
 def _length(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
@@ -398,8 +421,9 @@ def _round_double(node: exp.Expr, context: TranslationContext) -> exp.Expr | Non
     return None
 
 
-def _exact_round(value: str, digits: int) -> str:
-    """Round the binary value of a DOUBLE half away from zero, as DuckDB does, in Spark SQL.
+def _exact_round(value: str, digits: int, *, ties_to_even: bool = False) -> str:
+    """Round the binary value of a DOUBLE half away from zero, as DuckDB's round does (half to
+    even, as its printf does, with ``ties_to_even``), in Spark SQL.
 
     ``x * 10^n`` is computed exactly as ``p + e`` (Dekker's two-product: ``p`` the rounded
     product, ``e`` its error); only when ``p`` lands exactly on a half does ``e`` decide.
@@ -419,7 +443,7 @@ def _exact_round(value: str, digits: int) -> str:
     e = f"((({a_hi} * {b_hi} - {p}) + {a_hi} * {b_lo} + {a_lo} * {b_hi}) + {a_lo} * {b_lo})"
     tie = f"({p} - floor({p}) = 0.5D)"
     rounded = (f"CASE WHEN {tie} AND {e} > 0 THEN ceil({p}) WHEN {tie} AND {e} < 0 THEN floor({p}) "
-               f"ELSE round({p}, 0) END")
+               f"ELSE {'bround' if ties_to_even else 'round'}({p}, 0) END")
     return f"(CAST({rounded} AS DOUBLE) / {scale})"
 
 
@@ -433,6 +457,117 @@ def _cast_text_to_integer(node: exp.Expr, context: TranslationContext) -> exp.Ex
     cast = "TRY_CAST" if isinstance(node, exp.TryCast) or node.args.get("safe") else "CAST"
     target = text(node.to)
     return spark(f"{cast}(round({cast}({text(node.this)} AS DECIMAL(38, 10))) AS {target})")
+
+
+def _cast_number_to_integer(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    if not isinstance(node, (exp.Cast, exp.TryCast)) or not node.to.is_type(*_INTEGERS):
+        return None
+    kind = _type(node.this)
+    if kind not in (DType.DOUBLE, DType.FLOAT, DType.DECIMAL):
+        return None
+    context.rewrote("cast_number_to_integer")
+    cast = "TRY_CAST" if isinstance(node, exp.TryCast) or node.args.get("safe") else "CAST"
+    # DuckDB rounds a DOUBLE half to even and a DECIMAL half away from zero; Spark truncates both
+    rounded = f"bround({text(node.this)}, 0)" if kind != DType.DECIMAL else f"round({text(node.this)}, 0)"
+    return spark(f"{cast}({rounded} AS {text(node.to)})")
+
+
+def _concat(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """DuckDB's ``concat`` skips NULLs and takes any type; sqlglot's Spark SQL coalesces a number with ''."""
+    if not isinstance(node, exp.Concat) or all(_type(o) in _TEXT for o in node.expressions):
+        return None
+    if any(_type(o) is None for o in node.expressions):
+        context.refuse("unknown_type", node, detail="concat of text or of another type?", name="concat")
+        return node
+    context.rewrote("concat")
+    parts = [text(o) if _type(o) in _TEXT else f"CAST({text(o)} AS STRING)" for o in node.expressions]
+    return spark("concat(" + ", ".join(f"coalesce({part}, '')" for part in parts) + ")")
+
+
+def _parse_filename(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``parse_filename(path[, trim_extension[, separator]])``: the last part of a path, as DuckDB cuts it."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "parse_filename") or not node.expressions:
+        return None
+    path, *options = node.expressions
+    trim = options[0] if options else exp.false()
+    separator = _literal_string(options[1]) if len(options) > 1 else "default"
+    separators = {"default": r"/\\", "both_slash": r"/\\", "system": "/", "forward_slash": "/", "backslash": r"\\"}
+    if not isinstance(trim, exp.Boolean) or separator not in separators:
+        context.refuse("parse_filename", node, name="parse_filename",
+                       detail="trim_extension must be true or false, the separator a literal")
+        return node
+    context.rewrote("parse_filename")
+    name = f"regexp_extract({text(path)}, {string('[^' + separators[separator] + ']*$', 'spark')}, 0)"
+    if trim.this:  # DuckDB cuts the last extension, and a name that starts with a dot entirely
+        name = f"regexp_replace({name}, {string(r'[.][^.]*$', 'spark')}, '')"
+    return spark(name)
+
+
+_PRINTF_SPEC = re.compile(r"%(?P<flags>[-+ 0#,]*)(?P<width>\d*)(?:\.(?P<precision>\d+))?(?P<conversion>[a-zA-Z%])")
+
+
+def _printf(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``printf(format, ...)``: NULL when an argument is NULL, and a DOUBLE's ``%.Nf`` rounded from its
+    binary value half to even (DuckDB's fmt); Spark prints `null` and rounds the shortest text half up."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() in ("printf", "format_string")
+            and node.expressions):
+        return None
+    fmt, *arguments = node.expressions
+    pattern = _literal_string(fmt)
+    specs = [m for m in _PRINTF_SPEC.finditer(pattern or "") if m["conversion"] != "%"]
+    if pattern is None or len(specs) != len(arguments):
+        context.refuse("printf", node, name=node.name, detail="the format must be a string literal with one "
+                       "specifier an argument")
+        return node
+    java_format, values = pattern, []
+    for spec, argument in zip(specs, arguments):
+        conversion, kind = spec["conversion"], _type(argument)
+        if kind is None:
+            context.refuse("unknown_type", node, name=node.name, detail=f"the type of {text(argument)}")
+            return node
+        if conversion in "di" and kind in _INTEGERS:
+            values.append(text(argument))
+        elif conversion == "s" and kind in {*_TEXT, *_INTEGERS, DType.BOOLEAN}:
+            values.append(text(argument))
+        elif conversion == "f" and kind in _NUMBERS:
+            digits = int(spec["precision"] or 6)
+            values.append(_exact_round(f"CAST({text(argument)} AS DOUBLE)", digits, ties_to_even=True))
+        else:
+            context.refuse("printf", node, name=node.name,
+                           detail=f"%{conversion} of a {kind.value if kind else 'value'}")
+            return node
+    java_format = _PRINTF_SPEC.sub(lambda m: m[0][:-1] + "d" if m["conversion"] == "i" else m[0], pattern)
+    context.rewrote("printf")
+    call = f"format_string({', '.join([string(java_format, 'spark'), *values])})"
+    nullable = [text(argument) for argument in arguments if not isinstance(argument, exp.Literal)]
+    if not nullable:
+        return spark(call)
+    return spark(f"(CASE WHEN {' OR '.join(f'{value} IS NULL' for value in nullable)} THEN NULL ELSE {call} END)")
+
+
+_JSON_LEAVES = {*_INTEGERS, *_TEXT, DType.BOOLEAN, DType.DATE}
+
+
+def _to_json(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``to_json(list, struct or map)``: DuckDB writes NULL fields, Spark leaves them out unless told."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "to_json" and len(node.expressions) == 1):
+        return None
+    (value,) = node.expressions
+    kind = value.type
+    if kind is None or kind.this not in (DType.STRUCT, DType.ARRAY, DType.LIST, DType.MAP) or not _json_safe(kind):
+        context.refuse("unknown_type" if kind is None or kind.this == DType.UNKNOWN else "to_json", node,
+                       name="to_json")
+        return node
+    context.rewrote("to_json")
+    return spark(f"to_json({text(value)}, map('ignoreNullFields', 'false'))")
+
+
+def _json_safe(kind: exp.DataType) -> bool:
+    """Whether both engines write every value of this (nested) type the same way in JSON."""
+    if kind.this in (DType.STRUCT, DType.ARRAY, DType.LIST, DType.MAP):
+        fields = [f.args.get("kind") if isinstance(f, exp.ColumnDef) else f for f in kind.expressions]
+        return bool(fields) and all(isinstance(f, exp.DataType) and _json_safe(f) for f in fields)
+    return kind.this in _JSON_LEAVES
 
 
 def _date_plus_interval(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
@@ -483,5 +618,6 @@ _AGGREGATE_REWRITES: list[Callable[[exp.Expr, TranslationContext], AggregateSql 
 ]
 _REWRITES = [
     _division, _regexp_replace, _aggregate, _date_diff, _day_of_week, _epoch, _bracket, _length,
-    _round_double, _cast_text_to_integer, _date_plus_interval, _try_strptime, _quantile_cont,
+    _round_double, _cast_text_to_integer, _cast_number_to_integer, _date_plus_interval, _try_strptime, _quantile_cont,
+    _list_extract, _concat, _parse_filename, _printf, _to_json,
 ]

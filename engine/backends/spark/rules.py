@@ -75,6 +75,27 @@ _RULES = [
     SparkRule("cast_text_to_integer", "`CAST(text AS INTEGER)` / `TRY_CAST` to an integer type", "rewrite",
               "DuckDB rounds '12.5' to 13, Spark returns NULL (TRY_CAST) or fails (CAST)",
               ALWAYS),
+    SparkRule("cast_number_to_integer", "`CAST(double AS INTEGER)`, `CAST(decimal AS BIGINT)` / `TRY_CAST` "
+              "to an integer type", "rewrite",
+              "DuckDB rounds (a DOUBLE half to even, a DECIMAL half away from zero: 43.5 → 44), Spark truncates (43)",
+              ALWAYS),
+    SparkRule("concat", "`concat(a, b, …)` of other types than text", "rewrite",
+              "DuckDB skips NULLs and turns numbers into text; sqlglot's Spark SQL coalesces a number with '', "
+              "which Spark fails to cast",
+              "cast the operands so their types are known: `concat(x::VARCHAR, …)`"),
+    SparkRule("parse_filename", "`parse_filename(path[, trim_extension[, separator]])`", "rewrite",
+              "Spark has no parse_filename: the last part of the path is cut with a regular expression",
+              "give trim_extension as `true` or `false` and the separator as a string literal"),
+    SparkRule("printf", "`printf(format, …)`", "rewrite",
+              "Spark's printf prints `null` where DuckDB's returns NULL, rounds a DOUBLE's shortest decimal text "
+              "half up where DuckDB rounds its binary value half to even (`printf('%.1f', 0.25)`: '0.3' vs "
+              "'0.2'), and has no `%i`",
+              "write the format as a string literal, one `%d`/`%i` (integers), `%s` (text, integers, booleans) "
+              "or `%f` (numbers) an argument; format a timestamp with `strftime` first"),
+    SparkRule("to_json", "`to_json(list, struct or map)`", "rewrite",
+              "Spark leaves NULL fields out of the JSON text where DuckDB writes `null`",
+              "keep to text, integer, boolean and date fields (DuckDB and Spark write doubles, decimals and "
+              "timestamps differently in JSON): cast the others to VARCHAR first"),
     SparkRule("date_plus_interval", "`date ± INTERVAL …`", "rewrite",
               "DuckDB returns a TIMESTAMP, Spark a DATE",
               "cast the operand so its type is known: `d::DATE + INTERVAL 1 DAY`"),
@@ -108,6 +129,11 @@ _RULES = [
     SparkRule("nondeterministic_pick", "`any_value`, `first`, `last`, `arbitrary` (aggregates)", "refuse",
               "which row is picked depends on how Spark partitions the data",
               "use `min(x)`, `max(x)`, or `arg_min(x, key)` / `arg_max(x, key)`"),
+    SparkRule("nondeterministic_in_aggregate", "`random()`, `uuid()`, `gen_random_uuid()` inside an aggregate "
+              "(`count(DISTINCT uuid())`)", "refuse",
+              "Spark refuses a non-deterministic expression as an aggregate's argument "
+              "(AGGREGATE_FUNCTION_WITH_NONDETERMINISTIC_EXPRESSION)",
+              "compute the value in a subquery first: `SELECT min(r) FROM (SELECT random() AS r FROM t)`"),
     SparkRule("limit_without_order", "`LIMIT` / `OFFSET` without ORDER BY", "refuse",
               "which rows are kept depends on how Spark partitions the data",
               "add an ORDER BY that makes the kept rows unique"),
