@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from flowdeck.engine.backends.base import Failing
-from flowdeck.engine.errors import CheckFailed
+from flowdeck.engine.errors import CheckFailed, StepFailed
 from flowdeck.engine.plan.planner import PlannedStep
 from flowdeck.engine.project.config.steps import CheckStep
+from flowdeck.engine.sql.origin import located
 from flowdeck.engine.steps.check_queries import CheckQuery, check_queries
 from flowdeck.engine.steps.context import StepContext, StepResult
 
@@ -30,7 +31,16 @@ def run_checks(context: StepContext, step: PlannedStep, relation: str) -> None:
     blocking: list[tuple[CheckQuery, Failing]] = []
     for planned in step.checks:
         for query in check_queries(planned, relation, output=step.output, params=context.params):
-            failing = context.backend.failing_rows(query.sql, sample=SAMPLE_ROWS)
+            try:
+                failing = context.backend.failing_rows(query.sql, sample=SAMPLE_ROWS)
+            except StepFailed as error:  # the engine ran a translation of the check's SQL: point at its file and line
+                if error.ran is None:
+                    raise
+                if planned.query is not None:
+                    raise located(error, step.name, planned.query.path, planned.query.text) from None
+                # a built-in check's SQL is flowdeck's: say which check, and point at no file of the user's
+                raise type(error)(f"step `{step.name}`: check {query.name}: {error.what}", transient=error.transient,
+                                  hint=error.hint) from None
             if failing.count == 0:
                 context.record_check(step.name, query, "passed", 0, f"check {query.name} passed", [])
                 continue

@@ -26,19 +26,20 @@ def transform(context: StepContext, step: PlannedStep, config: TransformStep) ->
             f"step `{step.name}` is a view, and its SQL holds a secret value; a view keeps its SQL in the warehouse",
             hint="set `materialized: table` on this step (a table keeps only its rows)",
         )
-    if step.incremental:
-        source = step.delta_source
-        result = stage_increment(context, step, config, sql, identifier(source) if source else "", f"table {source}")
-    else:
-        if config.mask:
-            sql = apply_masking(context, step, sql, config.mask)
-        try:
+    try:
+        if step.incremental:
+            source = step.delta_source
+            result = stage_increment(context, step, config, sql, identifier(source) if source else "",
+                                     f"table {source}")
+        else:
+            if config.mask:
+                sql = apply_masking(context, step, sql, config.mask)
             staged = context.backend.stage_query(context.run_id, step.output, sql, view=view)
-        except StepFailed as error:  # the engine ran a translation: point at the user's own file and line
-            if error.ran is None:
-                raise
-            raise located(error, step.name, step.query.path, step.query.text) from None
-        result = publish_checked(context, step, staged)
+            result = publish_checked(context, step, staged)
+    except StepFailed as error:  # the engine ran a translation of the step's SQL: point at its file and line
+        if error.ran is None or error.location is not None:  # a check's SQL failing is located at the check's
+            raise
+        raise located(error, step.name, step.query.path, step.query.text) from None
     if result.commit is not None:
         context.record_lineage(step.name, output=step.output, output_kind="table", output_checksum=result.commit.checksum,
                                inputs=[(table, "table", None) for table in sorted(step.query.tables)])

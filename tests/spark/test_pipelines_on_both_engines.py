@@ -219,6 +219,36 @@ def test_a_step_failing_on_spark_names_its_file_and_line_and_shows_the_spark_sql
     assert "orders ran:" in shown.stdout and "FROM __fd_files_" in shown.stdout
 
 
+def test_a_check_or_an_incremental_step_failing_on_spark_names_its_file_and_line(example_project: Path,
+                                                                                 local_spark: Any) -> None:
+    # a custom check's SQL and an incremental step's SQL failed on Spark with a plain Spark error, no file, no line
+    orders = ("  - name: orders\n    kind: transform\n    sql: orders.sql\n", "SELECT order_id, status\nFROM read_csv("
+              "'data/sample/orders.csv', header = true, all_varchar = true)\n")
+    for name, steps in (
+        ("check_fails", "    checks:\n      - {sql: status_dates.sql, name: status_dates}\n"),
+        ("merge_fails", "  - {name: days, kind: transform, sql: days.sql, materialized: incremental, "
+                        "unique_key: [order_id]}\n"),
+    ):
+        pipeline = example_project / "pipelines" / name
+        pipeline.mkdir()
+        (pipeline / "pipeline.yaml").write_text("steps:\n" + orders[0] + steps)
+        (pipeline / "orders.sql").write_text(orders[1])
+        failing = "SELECT order_id,\n       -- a status is no date\n       CAST(status AS DATE) AS day\nFROM orders\n"
+        (pipeline / ("status_dates.sql" if name == "check_fails" else "days.sql")).write_text(failing)
+    workspace, run_id, status = run(example_project, "check_fails", "spark")
+    assert status == "failed"
+    error = {step.step: step for step in workspace.ledger.steps_of(run_id)}["orders"].error or ""
+    path = example_project / "pipelines" / "check_fails" / "status_dates.sql"
+    assert error.startswith(f"{path}:3:8: step `orders`: running a check: [CAST_INVALID_INPUT]"), error
+    assert "    3 |        CAST(status AS DATE) AS day" in error and "the SQL that ran:\n" in error
+    workspace, run_id, status = run(example_project, "merge_fails", "spark")
+    assert status == "failed"
+    error = {step.step: step for step in workspace.ledger.steps_of(run_id)}["days"].error or ""
+    path = example_project / "pipelines" / "merge_fails" / "days.sql"
+    assert error.startswith(f"{path}:3:8: step `days`: "), error
+    assert "[CAST_INVALID_INPUT]" in error and "    3 |        CAST(status AS DATE) AS day" in error
+
+
 def test_the_sql_each_step_ran_is_recorded_as_its_engine_received_it(example_project: Path, local_spark: Any) -> None:
     duck, duck_run, duck_status = run(example_project, "daily_sales", "duckdb")
     spark, spark_run, spark_status = run(example_project, "daily_sales", "spark")

@@ -439,12 +439,11 @@ class SparkBackend(Backend):
             self._schemas.pop(view, None)
 
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
-        with self._errors("running a check"):
+        with self._errors("running a check") as ran:
             spark_sql = self._translate(sql, output=False)
             self.remember_statement("check", spark_sql)
-            rows = self.spark.sql(
-                f"SELECT *, count(*) OVER () AS __fd_failing FROM (\n{spark_sql}\n) AS failing LIMIT {int(sample)}"
-            ).collect()
+            ran.sql = f"SELECT *, count(*) OVER () AS __fd_failing FROM (\n{spark_sql}\n) AS failing LIMIT {int(sample)}"
+            rows = self.spark.sql(ran.sql).collect()
         if not rows:
             return Failing(count=0, sample=[])
         samples = [{key: value for key, value in row.asDict().items() if key != "__fd_failing"} for row in rows]
