@@ -314,4 +314,69 @@ CASES = [
          "to_json({'k': id, 'v': note, 'd': d, 'ok': qty > 2})::VARCHAR AS n FROM events ORDER BY id"),
     Case("to_json_output", "json", "SELECT id, to_json(props) AS j FROM events", "output_type"),
     Case("to_json_double", "json", "SELECT id, to_json({'p': price})::VARCHAR AS j FROM events", "to_json"),
+    # -- everyday DuckDB functions beyond the docs (strings, math, dates, lists, statistics, windows) -----
+    Case("string_everyday", "strings", "SELECT id, substring(url, 9, 5) AS s, replace(url, 'https://', '') AS r, ltrim(code) AS "
+         "l, rtrim(code) AS rt, lpad(CAST(qty AS VARCHAR), 3, '0') AS p, reverse(note) AS rv, "
+         "repeat('ab', qty) AS rp, right(url, 4) AS rg FROM events ORDER BY id"),
+    Case("string_search", "strings", "SELECT id, position('id=' IN url) AS p, instr(url, 'shop') AS i, ends_with(url, '3') AS e "
+         "FROM events ORDER BY id"),
+    Case("string_case_and_split", "strings", "SELECT id, lcase(note) AS lc, ucase(note) AS uc, str_split(note, ' ') AS parts, "
+         "regexp_split_to_array(url, '[/.]') AS re FROM events ORDER BY id"),
+    Case("math_functions", "numbers", "SELECT id, abs(price - 50) AS a, sign(price - 50) AS s, power(qty, 2) AS p, sqrt(price) "
+         "AS q, ln(price + 1) AS l, log10(price + 1) AS l10, exp(qty) AS e, mod(id, 7) AS m FROM "
+         "events ORDER BY id"),
+    Case("integer_math", "numbers", "SELECT id, id % 7 AS m, abs(qty - 3) AS a, greatest(id, 50) AS g, least(qty, 2) AS l, id "
+         "* qty AS p, -id AS n FROM events ORDER BY id"),
+    Case("date_parts", "dates", "SELECT id, year(d) AS y, month(d) AS m, day(d) AS dd, quarter(d) AS q, dayofyear(d) AS "
+         "doy, hour(ts) AS h, minute(ts) AS mi, second(ts) AS s FROM events ORDER BY id"),
+    Case("date_names", "dates", "SELECT id, dayname(d) AS dn, monthname(d) AS mn FROM events ORDER BY id"),
+    Case("make_date_and_add", "dates", "SELECT id, make_date(2026, (id % 12 + 1)::BIGINT, 1) AS m, date_add(d, INTERVAL 2 DAY) AS a, "
+         "date_add(ts, INTERVAL 3 HOUR) AS b, d - 3 AS earlier FROM events ORDER BY id"),
+    Case("date_difference_days", "dates", "SELECT id, d - DATE '2026-12-01' AS days FROM events ORDER BY id"),
+    Case("timestamp_parts", "dates", "SELECT id, ts::DATE AS day, date_trunc('hour', ts) AS h, date_trunc('year', ts) AS y, "
+         "extract(year FROM ts) AS ey, extract(epoch FROM ts) AS ee FROM events ORDER BY id"),
+    Case("strftime_codes", "dates", "SELECT id, strftime(ts, '%j|%-j|%y|%b|%h|%a|%I%p|%-I|%S.%f|%g|%c|%x %X|100%%') AS s, "
+         "strftime(d, 'Q: %A, %-d %B ''%y') AS q FROM events ORDER BY id"),
+    Case("strftime_weekday_number", "dates", "SELECT id, strftime(d, '%u') AS s FROM events", "strftime"),
+    Case("list_everyday", "lists", "SELECT id, list_sort(tags) AS s, list_sort(list_distinct(tags)) AS dd, "
+         "array_contains(tags, 'b') AS c, list_concat(tags, ['z']) AS cc, list_concat(tags, tags) AS c2 FROM events ORDER BY id"),
+    Case("list_distinct_unsorted", "lists", "SELECT id, list_distinct(tags) AS dd FROM events", "list_distinct"),
+    Case("list_aggregates", "lists", "SELECT id, list_max([qty, id]) AS mx, flatten([tags, ['z']]) AS f FROM events ORDER BY id"),
+    Case("statistics", "numbers", "SELECT user_id, stddev(price) AS sd, variance(price) AS v, stddev_pop(price) AS sp, "
+         "corr(price, id) AS c FROM events GROUP BY user_id ORDER BY user_id"),
+    Case("boolean_aggregates", "grouping", "SELECT user_id, bool_and(qty > 0) AS a, bool_or(qty > 3) AS o, count_if(qty > 2) AS c, "
+         "sum(CASE WHEN qty > 2 THEN 1 ELSE 0 END) AS s FROM events GROUP BY user_id ORDER BY "
+         "user_id"),
+    Case("window_functions", "windows", "SELECT id, lead(id) OVER (PARTITION BY user_id ORDER BY id) AS nxt, ntile(3) OVER (ORDER "
+         "BY id) AS t, percent_rank() OVER (ORDER BY id) AS pr, cume_dist() OVER (ORDER BY id) AS "
+         "cd, first_value(id) OVER (PARTITION BY user_id ORDER BY id) AS fv, rank() OVER (ORDER BY "
+         "qty) AS r FROM events ORDER BY id"),
+    Case("window_frames", "windows", "SELECT id, avg(price) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND 2 FOLLOWING) AS ma, "
+         "count(*) OVER (PARTITION BY user_id) AS n, max(amount) OVER (PARTITION BY user_id) AS top "
+         "FROM events ORDER BY id"),
+    Case("last_value_window", "windows", "SELECT id, last_value(id) OVER (PARTITION BY user_id ORDER BY id ROWS BETWEEN UNBOUNDED "
+         "PRECEDING AND UNBOUNDED FOLLOWING) AS lv FROM events ORDER BY id"),
+    Case("case_and_between", "numbers", "SELECT id, CASE WHEN price BETWEEN 10 AND 50 THEN 'mid' WHEN price > 50 THEN 'high' ELSE "
+         "'low' END AS band, qty IS DISTINCT FROM 2 AS d FROM events ORDER BY id"),
+    Case("string_agg_distinct", "strings", "SELECT country, string_agg(DISTINCT name, ',' ORDER BY name) AS ns, "
+         "string_agg(DISTINCT name, '|' ORDER BY name DESC) AS rs FROM users GROUP BY country ORDER BY country"),
+    Case("string_agg_distinct_other_order", "strings", "SELECT string_agg(DISTINCT name, ',' ORDER BY user_id) AS ns "
+         "FROM users", "ordered_list_agg"),
+    Case("approx_and_distinct_counts", "grouping", "SELECT count(DISTINCT note) AS n, count(note) AS nn, count(*) AS a FROM events"),
+    Case("regexp_matches_anchor", "regex", "SELECT id, regexp_matches(code, '^[0-9]+$') AS f, regexp_matches(note, '^note 1') AS m "
+         "FROM events ORDER BY id"),
+    Case("json_text_cast", "json", "SELECT id, json_extract_string(payload, '$.n')::INTEGER AS n FROM events ORDER BY id"),
+    Case("cast_integer_to_text", "strings", "SELECT id, id::VARCHAR AS s, CAST(qty AS TEXT) AS q, amount::VARCHAR || '€' AS a FROM "
+         "events ORDER BY id"),
+    Case("cast_bool_and_date_text", "strings", "SELECT id, (qty > 2)::VARCHAR AS b, CAST('2026-03-04' AS DATE) AS d, CAST('2026-03-04 "
+         "05:06:07' AS TIMESTAMP) AS t FROM events ORDER BY id"),
+    Case("decimal_arithmetic", "decimals", "SELECT id, amount * 2 AS doubled, amount + 1.5 AS plus, amount - amount AS zero, amount * "
+         "amount AS squared FROM events ORDER BY id"),
+    Case("decimal_aggregates", "decimals", "SELECT user_id, max(amount) AS mx, min(amount) AS mn, count(amount) AS n, sum(amount * "
+         "qty) AS weighted FROM events GROUP BY user_id ORDER BY user_id"),
+    Case("integer_sum_avg", "numbers", "SELECT user_id, sum(qty) AS s, avg(qty) AS a, sum(id) AS ids FROM events GROUP BY user_id "
+         "ORDER BY user_id"),
+    Case("functions_spark_lacks", "syntax", "SELECT id, prefix(url, 'https') AS p, suffix(url, '0') AS s, week(d) AS w, "
+         "list_reverse(tags) AS r, list_position(tags, 'b') AS lp, list_sum([qty, id]) AS ls, "
+         "regexp_full_match(code, '[0-9]+') AS f, json_valid(payload) AS v FROM events", "unknown_function"),
 ]

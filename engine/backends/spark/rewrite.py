@@ -205,6 +205,9 @@ def _ordered_list(node: exp.Expr, context: TranslationContext) -> AggregateSql |
         context.rewrote("ordered_list_agg")
         order = node.this
         return lambda wrap: _sorted_values(order, wrap)
+    if isinstance(node, (exp.ArrayAgg, exp.GroupConcat)) and isinstance(node.this, exp.Order) and isinstance(
+            node.this.this, exp.Distinct):
+        return _distinct_ordered(node, node.this, context)
     if isinstance(node, exp.GroupConcat) and isinstance(node.this, exp.Order):
         context.rewrote("ordered_list_agg")
         order = node.this
@@ -214,6 +217,27 @@ def _ordered_list(node: exp.Expr, context: TranslationContext) -> AggregateSql |
         return lambda wrap: (f"(CASE WHEN {wrap(f'count({text(order.this)})')} = 0 THEN NULL "
                              f"ELSE array_join({_sorted_values(order, wrap)}, {glue}) END)")
     return None
+
+
+def _distinct_ordered(node: exp.Expr, order: exp.Order, context: TranslationContext) -> AggregateSql | None:
+    """``string_agg(DISTINCT x, sep ORDER BY x)``: Spark's collect_set sorted (NULLs skipped, as string_agg does)."""
+    values = order.this.expressions
+    keys = list(order.expressions)
+    if not (isinstance(node, exp.GroupConcat) and len(values) == 1 and len(keys) == 1
+            and keys[0].this == values[0] and not keys[0].args.get("nulls_first")):
+        context.refuse("ordered_list_agg", node, detail="DISTINCT with an ORDER BY other than the value itself")
+        return None
+    context.rewrote("ordered_list_agg")
+    value, descending = text(values[0]), bool(keys[0].args.get("desc"))
+    separator = node.args.get("separator")
+    glue = text(separator) if separator is not None else string(",", "spark")
+
+    def build(wrap: Wrap) -> str:
+        distinct = f"array_sort({wrap(f'collect_set({value})')})"
+        listed = f"reverse({distinct})" if descending else distinct
+        return f"(CASE WHEN {wrap(f'count({value})')} = 0 THEN NULL ELSE array_join({listed}, {glue}) END)"
+
+    return build
 
 
 def _sorted_values(order: exp.Order, wrap: Wrap) -> str:
@@ -282,6 +306,8 @@ def _epoch(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
         argument, scale = node.this, 3
     elif isinstance(node, exp.Anonymous) and node.name.lower() in ("epoch_us", "epoch_ns") and len(node.expressions) == 1:
         argument, scale = node.expressions[0], 6 if node.name.lower() == "epoch_us" else 9
+    elif isinstance(node, exp.Extract) and node.name.lower() == "epoch":  # a DOUBLE of seconds, as epoch(x)
+        argument, scale = node.expression, 0
     else:
         return None
     kind = _type(argument)
@@ -545,6 +571,103 @@ def _printf(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     return spark(f"(CASE WHEN {' OR '.join(f'{value} IS NULL' for value in nullable)} THEN NULL ELSE {call} END)")
 
 
+# DuckDB's strftime codes with the Java pattern Spark's date_format prints the same text for
+_STRFTIME = {"a": "EEE", "A": "EEEE", "d": "dd", "-d": "d", "b": "MMM", "h": "MMM", "B": "MMMM", "m": "MM", "-m": "M",
+             "y": "yy", "Y": "yyyy", "H": "HH", "-H": "H", "I": "hh", "-I": "h", "p": "a", "M": "mm", "-M": "m",
+             "S": "ss", "-S": "s", "f": "SSSSSS", "g": "SSS", "j": "DDD", "-j": "D", "c": "yyyy-MM-dd HH:mm:ss",
+             "x": "yyyy-MM-dd", "X": "HH:mm:ss"}
+_STRFTIME_CODE = re.compile(r"%(-?[A-Za-z%])")
+
+
+def _strftime(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``strftime(x, format)`` as Spark's date_format with a Java pattern printing the same text (sqlglot's
+    mapping gets ``%j`` wrong and passes the codes it does not know through as literal text)."""
+    if not isinstance(node, exp.TimeToStr) or node.args.get("zone") or node.args.get("culture"):
+        return None
+    fmt = _literal_string(node.args.get("format"))
+    if fmt is None:
+        context.refuse("strftime", node, name="strftime", detail="the format must be a string literal")
+        return node
+    pattern, literal, position = "", "", 0  # text between codes is quoted once a run: `''` would print a quote
+    for match in _STRFTIME_CODE.finditer(fmt):
+        literal += fmt[position:match.start()]
+        code, position = match.group(1), match.end()
+        if code == "%":
+            literal += "%"
+        elif code in _STRFTIME:
+            pattern, literal = pattern + _java_literal(literal) + _STRFTIME[code], ""
+        else:
+            context.refuse("strftime", node, name="strftime", detail=f"%{code}")
+            return node
+    pattern += _java_literal(literal + fmt[position:])
+    context.rewrote("strftime")
+    return spark(f"date_format({text(node.this)}, {string(pattern, 'spark')})")
+
+
+def _java_literal(literal: str) -> str:
+    """Text a Java date pattern prints as it is: quoted (a quote doubled)."""
+    return "'" + literal.replace("'", "''") + "'" if literal else ""
+
+
+def _day_and_month_names(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``dayname``, ``monthname``: DuckDB's full names (Spark's functions of those names abbreviate)."""
+    if not isinstance(node, (exp.Dayname, exp.Monthname)):
+        return None
+    context.rewrote("strftime")
+    full = "EEEE" if isinstance(node, exp.Dayname) else "MMMM"
+    short = "EEE" if isinstance(node, exp.Dayname) else "MMM"
+    return spark(f"date_format({text(node.this)}, '{short if node.args.get('abbreviated') else full}')")
+
+
+def _list_nulls(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """DuckDB's list_concat and flatten skip NULL lists, and list_distinct drops NULL elements (in an order of
+    its hash table: only sorted is it the same on both engines); Spark's propagate or keep them."""
+    if isinstance(node, exp.Flatten):
+        context.rewrote("list_nulls")
+        return spark(f"flatten(filter({text(node.this)}, e -> e IS NOT NULL))")
+    if isinstance(node, exp.ArrayDistinct):
+        if not isinstance(node.parent, exp.ArraySort):
+            context.refuse("list_distinct", node, name="list_distinct")
+            return node
+        context.rewrote("list_nulls")
+        return spark(f"array_distinct(filter({text(node.this)}, e -> e IS NOT NULL))")
+    if isinstance(node, exp.ArrayConcat) and not isinstance(node.parent, exp.ArrayConcat):
+        lists = [node.this, *node.expressions]
+        kind = node.type if node.type is not None and node.type.this in (DType.ARRAY, DType.LIST) else next(
+            (item.type for item in lists if item.type is not None and item.type.this in (DType.ARRAY, DType.LIST)),
+            None)
+        if kind is None:
+            context.refuse("unknown_type", node, name="list_concat", detail="the type of the lists")
+            return node
+        context.rewrote("list_nulls")
+        empty = f"CAST(array() AS {text(kind)})"
+        return spark(f"concat({', '.join(f'coalesce({text(item)}, {empty})' for item in lists)})")
+    return None
+
+
+def _date_add_interval(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``date_add(x, INTERVAL …)``: x + the interval (a TIMESTAMP from a DATE, as DuckDB returns)."""
+    if not isinstance(node, (exp.DateAdd, exp.DateSub)) or not isinstance(node.expression, exp.Interval):
+        return None
+    kind = _type(node.this)
+    if kind not in _TIMESTAMPS and kind != DType.DATE:
+        context.refuse("unknown_type", node, detail="date or timestamp?")
+        return node
+    context.rewrote("date_plus_interval")
+    sign = "+" if isinstance(node, exp.DateAdd) else "-"
+    return spark(f"(CAST({text(node.this)} AS TIMESTAMP) {sign} {text(node.expression)})")
+
+
+def _regexp_split(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``regexp_split_to_array`` / ``str_split_regex``: Spark's split (trailing empty strings kept, as in DuckDB)."""
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() in ("regexp_split_to_array", "str_split_regex")
+            and len(node.expressions) == 2):
+        return None
+    subject, pattern = node.expressions
+    context.rewrote("regexp_split")
+    return spark(f"split({text(subject)}, {text(pattern)}, -1)")
+
+
 _JSON_LEAVES = {*_INTEGERS, *_TEXT, DType.BOOLEAN, DType.DATE}
 
 
@@ -619,5 +742,6 @@ _AGGREGATE_REWRITES: list[Callable[[exp.Expr, TranslationContext], AggregateSql 
 _REWRITES = [
     _division, _regexp_replace, _aggregate, _date_diff, _day_of_week, _epoch, _bracket, _length,
     _round_double, _cast_text_to_integer, _cast_number_to_integer, _date_plus_interval, _try_strptime, _quantile_cont,
-    _list_extract, _concat, _parse_filename, _printf, _to_json,
+    _list_extract, _concat, _parse_filename, _printf, _to_json, _strftime, _day_and_month_names, _list_nulls,
+    _date_add_interval, _regexp_split,
 ]

@@ -96,7 +96,17 @@ _RULES = [
               "Spark leaves NULL fields out of the JSON text where DuckDB writes `null`",
               "keep to text, integer, boolean and date fields (DuckDB and Spark write doubles, decimals and "
               "timestamps differently in JSON): cast the others to VARCHAR first"),
-    SparkRule("date_plus_interval", "`date ± INTERVAL …`", "rewrite",
+    SparkRule("strftime", "`strftime(x, format)`, `dayname(x)`, `monthname(x)`", "rewrite",
+              "sqlglot's Java pattern prints `%j` with two digits and passes the codes it does not know through as "
+              "text; Spark's dayname and monthname abbreviate ('Thu', 'Jan') where DuckDB's write the full name",
+              "write the format as a string literal using the codes %a %A %d %-d %b %h %B %m %-m %y %Y %H %-H %I %-I "
+              "%p %M %-M %S %-S %f %g %j %-j %c %x %X %% (for a weekday number use `dayofweek(x)` or `isodow(x)`)"),
+    SparkRule("list_nulls", "`list_concat(a, b)`, `flatten(lists)`, `list_sort(list_distinct(l))`", "rewrite",
+              "DuckDB skips a NULL list in list_concat and flatten, and list_distinct drops NULL elements; Spark "
+              "returns NULL, or keeps the NULL element", ALWAYS),
+    SparkRule("regexp_split", "`regexp_split_to_array(s, pattern)`, `str_split_regex(s, pattern)`", "rewrite",
+              "Spark calls it split", ALWAYS),
+    SparkRule("date_plus_interval", "`date ± INTERVAL …`, `date_add(date, INTERVAL …)`", "rewrite",
               "DuckDB returns a TIMESTAMP, Spark a DATE",
               "cast the operand so its type is known: `d::DATE + INTERVAL 1 DAY`"),
     SparkRule("try_strptime", "`try_strptime(text, format)`", "rewrite",
@@ -151,6 +161,9 @@ _RULES = [
     SparkRule("median_decimal", "`median`, `quantile_cont`, `quantile_disc` over DECIMAL; `quantile_disc`", "refuse",
               "DuckDB keeps the DECIMAL type and interpolates in it; Spark returns a DOUBLE",
               "cast to DOUBLE first: `median(x::DOUBLE)` / `quantile_cont(x::DOUBLE, q)`"),
+    SparkRule("list_distinct", "`list_distinct(l)` / `array_distinct(l)` not sorted", "refuse",
+              "DuckDB returns the distinct elements in the order of its hash table, Spark in the order they first "
+              "occur", "sort them: `list_sort(list_distinct(l))`"),
     SparkRule("hash", "`hash(x)`", "refuse",
               "the engines use different hash functions", "use `md5(x)` or `sha256(x)` (the same on both)"),
     SparkRule("unnamed_output", "an unnamed expression in the step's output (`SELECT a + 1 FROM …`) whose name "
