@@ -321,7 +321,7 @@ CASES = [
     Case("string_search", "strings", "SELECT id, position('id=' IN url) AS p, instr(url, 'shop') AS i, ends_with(url, '3') AS e "
          "FROM events ORDER BY id"),
     Case("string_case_and_split", "strings", "SELECT id, lcase(note) AS lc, ucase(note) AS uc, str_split(note, ' ') AS parts, "
-         "regexp_split_to_array(url, '[/.]') AS re FROM events ORDER BY id"),
+         "regexp_split_to_array(url, '[/.]') AS re, str_split_regex(note, ' +') AS sr FROM events ORDER BY id"),
     Case("math_functions", "numbers", "SELECT id, abs(price - 50) AS a, sign(price - 50) AS s, power(qty, 2) AS p, sqrt(price) "
          "AS q, ln(price + 1) AS l, log10(price + 1) AS l10, exp(qty) AS e, mod(id, 7) AS m FROM "
          "events ORDER BY id"),
@@ -339,7 +339,8 @@ CASES = [
          "strftime(d, 'Q: %A, %-d %B ''%y') AS q FROM events ORDER BY id"),
     Case("strftime_weekday_number", "dates", "SELECT id, strftime(d, '%u') AS s FROM events", "strftime"),
     Case("list_everyday", "lists", "SELECT id, list_sort(tags) AS s, list_sort(list_distinct(tags)) AS dd, "
-         "array_contains(tags, 'b') AS c, list_concat(tags, ['z']) AS cc, list_concat(tags, tags) AS c2 FROM events ORDER BY id"),
+         "array_contains(tags, 'b') AS c, list_concat(tags, ['z']) AS cc, list_concat(tags, tags) AS c2, "
+         "array_sort(array_distinct(tags)) AS ad FROM events ORDER BY id"),
     Case("list_distinct_unsorted", "lists", "SELECT id, list_distinct(tags) AS dd FROM events", "list_distinct"),
     Case("list_aggregates", "lists", "SELECT id, list_max([qty, id]) AS mx, flatten([tags, ['z']]) AS f FROM events ORDER BY id"),
     Case("statistics", "numbers", "SELECT user_id, stddev(price) AS sd, variance(price) AS v, stddev_pop(price) AS sp, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,25 @@ def spark_sql(sql: str) -> str:
     ("SELECT d + INTERVAL 1 DAY AS r FROM t", "CAST(t.d AS TIMESTAMP) + INTERVAL '1' DAY", "date_plus_interval"),
     ("SELECT try_strptime(s, '%Y-%m-%d') AS r FROM t", "try_to_timestamp(t.s, 'yyyy-M-d')", "try_strptime"),
     ("SELECT quantile_cont(x, 0.9) AS r FROM t", "percentile(t.x, 0.9)", "quantile_cont"),
+    ("SELECT list_extract(l, 2) AS r FROM t", "try_element_at(t.l, 2)", "list_index"),
+    ("SELECT list_extract(l, i) AS r FROM t", "try_element_at(t.l, NULLIF(t.i, 0))", "list_index"),
+    ("SELECT parse_filename(s, true) AS r FROM t",
+     r"regexp_replace(regexp_extract(t.s, '[^/\\\\]*$', 0), '[.][^.]*$', '')", "parse_filename"),
+    ("SELECT printf('%i: %s', i, s) AS r FROM t",
+     "(CASE WHEN t.i IS NULL OR t.s IS NULL THEN NULL ELSE format_string('%d: %s', t.i, t.s) END)", "printf"),
+    ("SELECT printf('%.1f', x) AS r FROM t", "ELSE bround(", "printf"),  # DuckDB's fmt: half to even on the binary value
+    ("SELECT CAST(x AS INTEGER) AS r FROM t", "CAST(bround(t.x, 0) AS INT)", "cast_number_to_integer"),
+    ("SELECT CAST(p AS BIGINT) AS r FROM t", "CAST(round(t.p, 0) AS BIGINT)", "cast_number_to_integer"),
+    ("SELECT concat(s, i) AS r FROM t", "concat(coalesce(t.s, ''), coalesce(CAST(t.i AS STRING), ''))", "concat"),
+    ("SELECT strftime(ts, '%j %% %-d') AS r FROM t", r"date_format(t.ts, 'DDD\' % \'d')", "strftime"),
+    ("SELECT dayname(d) AS r FROM t", "date_format(t.d, 'EEEE')", "strftime"),
+    ("SELECT list_concat(l, l) AS r FROM t", "concat(coalesce(t.l, CAST(array() AS ARRAY<STRING>)), ", "list_nulls"),
+    ("SELECT flatten([l]) AS r FROM t", "flatten(filter(ARRAY(t.l), e -> e IS NOT NULL))", "list_nulls"),
+    ("SELECT list_sort(list_distinct(l)) AS r FROM t", "array_distinct(filter(t.l, e -> e IS NOT NULL))", "list_nulls"),
+    ("SELECT extract(epoch FROM ts) AS r FROM t", "(unix_micros(CAST(t.ts AS TIMESTAMP)) / 1000000D)", "epoch"),
+    ("SELECT to_json([i]) AS r FROM t", "to_json(ARRAY(t.i), map('ignoreNullFields', 'false'))", "to_json"),
+    ("SELECT date_add(d, INTERVAL 1 DAY) AS r FROM t", "(CAST(t.d AS TIMESTAMP) + INTERVAL '1' DAY)", "date_plus_interval"),
+    ("SELECT regexp_split_to_array(s, ',') AS r FROM t", "split(t.s, ',', -1)", "regexp_split"),
 ])
 def test_rewrite_produces_spark_sql_with_duckdbs_meaning(duckdb_sql: str, fragment: str, rule: str) -> None:
     translated = transpile(duckdb_sql, schema=SCHEMA)
@@ -209,6 +229,28 @@ def test_an_output_type_spark_cannot_hold_is_refused(duckdb_sql: str, detail: st
 ])
 def test_regexp_replacements_are_translated_from_re2_to_java(re2: str, java: str, shift: int) -> None:
     assert _java_replacement(re2, shift=shift) == java
+
+
+# words the docs write as calls that are not SQL: Python (`group_by(...).aggregate(...)`, `map(json.loads, ...)`,
+# `Workspace.stats(...)`) and prose ("error (default)", "a new day (", "half a minute (")
+NOT_SQL_CALLS = {"aggregate", "map", "stats", "error", "day", "minute"}
+
+
+def test_the_corpus_covers_every_duckdb_function_the_docs_and_the_example_pipelines_name() -> None:
+    import duckdb
+
+    known = {row[0] for row in duckdb.connect().execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions()"
+                                                        ).fetchall()}
+    texts = [path.read_text() for pattern in ("pipelines/**/*.sql", "pipelines/**/*.yaml",
+                                              "engine/operations/templates/**/*.sql",
+                                              "engine/operations/templates/**/*.yaml") for path in REPO.glob(pattern)]
+    for path in (REPO / "docs").glob("*.md"):  # the SQL of the docs: code blocks and `inline code`
+        text = path.read_text()
+        texts += re.findall(r"```.*?```", text, re.DOTALL) + re.findall(r"`[^`\n]+`", text)
+    named = {name.lower() for text in texts for name in re.findall(r"\b([A-Za-z_]\w*)\s*\(", text)} & known
+    covered = {name.lower() for case in CASES for name in re.findall(r"\b([A-Za-z_]\w*)\s*\(", case.sql)}
+    assert len(named) >= 50
+    assert named - NOT_SQL_CALLS - covered == set(), "add a case to tests/spark/corpus.py for each"
 
 
 def test_every_rule_has_an_alternative_and_the_docs_list_them_all() -> None:
