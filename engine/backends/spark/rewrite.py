@@ -500,13 +500,14 @@ def _cast_number_to_integer(node: exp.Expr, context: TranslationContext) -> exp.
 
 def _concat(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     """DuckDB's ``concat`` skips NULLs and takes any type; sqlglot's Spark SQL coalesces a number with ''."""
-    if not isinstance(node, exp.Concat) or all(_type(o) in _TEXT for o in node.expressions):
+    if not isinstance(node, exp.Concat) or all(_type(o) in _TEXT or isinstance(o, exp.Null) for o in node.expressions):
         return None
-    if any(_type(o) is None for o in node.expressions):
+    if any(_type(o) is None and not isinstance(o, exp.Null) for o in node.expressions):
         context.refuse("unknown_type", node, detail="concat of text or of another type?", name="concat")
         return node
     context.rewrote("concat")
-    parts = [text(o) if _type(o) in _TEXT else f"CAST({text(o)} AS STRING)" for o in node.expressions]
+    parts = [text(o) if _type(o) in _TEXT or isinstance(o, exp.Null) else f"CAST({text(o)} AS STRING)"
+             for o in node.expressions]
     return spark("concat(" + ", ".join(f"coalesce({part}, '')" for part in parts) + ")")
 
 
