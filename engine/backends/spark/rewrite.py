@@ -606,8 +606,9 @@ def _strftime(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
 
 
 def _java_literal(literal: str) -> str:
-    """Text a Java date pattern prints as it is: quoted (a quote doubled)."""
-    return "'" + literal.replace("'", "''") + "'" if literal else ""
+    """Text a Java date pattern prints as it is: quoted, a quote doubled (the pattern's own syntax, not SQL's:
+    the SQL literal holding the pattern is ``render.string``'s)."""
+    return "'" + "''".join(literal.split("'")) + "'" if literal else ""
 
 
 def _day_and_month_names(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
