@@ -16,9 +16,9 @@ pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 def test_a_test_runs_on_both_engines_and_says_which_one_differs(example_project: Path, local_spark: Any) -> None:
     folder = example_project / "pipelines" / "daily_sales"
     (folder / "unit_price.sql").write_text("SELECT order_id, amount / quantity AS unit_price FROM sales\n")
-    (folder / "whole_units.sql").write_text("SELECT order_id, CAST(amount AS INTEGER) AS whole FROM sales\n")
+    (folder / "loud_notes.sql").write_text("SELECT order_id, upper(note) AS loud FROM sales\n")
     with open(folder / "pipeline.yaml", "a", encoding="utf-8") as handle:
-        for step in ("unit_price", "whole_units"):
+        for step in ("unit_price", "loud_notes"):
             handle.write(f"\n  - name: {step}\n    kind: transform\n    sql: {step}.sql\n")
     (folder / "tests" / "unit_price.yaml").write_text("""\
 by_quantity:
@@ -28,28 +28,28 @@ by_quantity:
       rows: [{order_id: 1, amount: 10.0, quantity: 4}, {order_id: 2, amount: 3, quantity: 3}]
   expect:
     rows: [{order_id: 1, unit_price: 2.5}, {order_id: 2, unit_price: 1}]
-whole_units:
-  step: whole_units
-  description: DuckDB rounds a DOUBLE cast to an integer, Spark truncates it
+loud_notes:
+  step: loud_notes
+  description: DuckDB upper-cases ß to ẞ, Spark (Java's full case mapping) to SS
   inputs:
     sales:
-      rows: [{order_id: 1, amount: 2.7, quantity: 1}]
+      rows: [{order_id: 1, note: straße}]
   expect:
-    rows: [{order_id: 1, whole: 3}]
-""")
+    rows: [{order_id: 1, loud: STRAẞE}]
+""", encoding="utf-8")
     project = Project.load(example_project)
     collected = collect_tests(project, ["daily_sales"])
     assert collected.problems == []
     outcomes = {outcome.case.name: outcome for outcome in run_tests(project, collected.cases,
                                                                     engines=("duckdb", "spark"))}
-    assert set(outcomes) == {"counts_only_paid_orders", "by_quantity", "whole_units"}
+    assert set(outcomes) == {"counts_only_paid_orders", "by_quantity", "loud_notes"}
     for name in ("counts_only_paid_orders", "by_quantity"):
         assert [(engine.engine, engine.status) for engine in outcomes[name].outcomes] == [
             ("duckdb", "passed"), ("spark", "passed")], outcomes[name]
-    differing = outcomes["whole_units"]
+    differing = outcomes["loud_notes"]
     assert [(engine.engine, engine.status) for engine in differing.outcomes] == [("duckdb", "passed"),
                                                                                  ("spark", "failed")], differing
     assert differing.engine_note() == "passes on duckdb, fails on spark: the engines differ"
     spark = differing.outcomes[1].comparison
-    assert spark is not None and spark.missing == [{"order_id": 1, "whole": 3}]
-    assert spark.unexpected == [{"order_id": 1, "whole": 2}]
+    assert spark is not None and spark.missing == [{"order_id": 1, "loud": "STRAẞE"}]
+    assert spark.unexpected == [{"order_id": 1, "loud": "STRASSE"}]
