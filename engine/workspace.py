@@ -26,7 +26,7 @@ from flowdeck.engine.governance.roles import Identity
 from flowdeck.engine.masking import install_log_masking, mask
 from flowdeck.engine.plan import describe, planner
 from flowdeck.engine.plan.planner import Plan, build_plan
-from flowdeck.engine.project.project import Project
+from flowdeck.engine.project.project import PROD, Project
 from flowdeck.engine.run import liveness
 from flowdeck.state import AlertRecord, AuditRecord, AuditVerification, Ledger, LedgerError, Notification, RunRecord, Silence
 
@@ -175,13 +175,15 @@ class Workspace:
         return build_plan(self.project, pipeline)
 
     def preview(self, pipeline: str, params: dict[str, str] | None = None, *, force: bool = False,
-                engine: str | None = None, select: str | None = None, exclude: str | None = None) -> RunPreview:
+                engine: str | None = None, select: str | None = None, exclude: str | None = None,
+                environment: str = PROD) -> RunPreview:
         """What a run of ``pipeline`` would do with each step and why (``flowdeck plan``); nothing runs.
-        ``select``/``exclude`` narrow it to the steps a run with them would cover."""
+        ``select``/``exclude`` narrow it to the steps a run with them would cover; ``environment``: a run there
+        (what it would build, what it would read from prod)."""
         from flowdeck.engine.run.preview import preview_run
 
-        return preview_run(self.project, self.ledger, pipeline, params, force=force, engine=engine,
-                           select=select, exclude=exclude)
+        return preview_run(self.project.in_environment(environment), self.ledger, pipeline, params, force=force,
+                           engine=engine, select=select, exclude=exclude)
 
     def validate_all(self) -> dict[str, Plan | FlowdeckError]:
         """Validate every pipeline: each name with its plan, or with the error that makes it invalid."""
@@ -295,9 +297,13 @@ class Workspace:
         select: str | None = None,
         exclude: str | None = None,
         here: bool = False,
+        environment: str = PROD,
     ) -> Submitted:
         """Validate and queue a run; return it, whether it is new (a reused trigger key is not), and
         what was prepared for it (``run, created = workspace.submit(...)``).
+
+        ``environment`` is where it writes: prod's warehouse, or a development environment's
+        (docs/environments.md; the name is checked before it becomes a path).
 
         ``request_id`` makes a manual request idempotent: asking again with the same id returns
         the run it started. ``select`` and ``exclude`` are selection expressions
@@ -310,8 +316,9 @@ class Workspace:
         """
         from flowdeck.engine.run.submit import submit_run
 
-        with self._guarded("run", "run", pipeline, {"trigger": trigger_kind}) as details:
-            submitted = submit_run(self.project, self.ledger, pipeline, params, requested_by=self.user,
+        project = self.project.in_environment(environment)
+        with self._guarded("run", "run", pipeline, {"trigger": trigger_kind, "environment": environment}) as details:
+            submitted = submit_run(project, self.ledger, pipeline, params, requested_by=self.user,
                                    trigger_kind=trigger_kind, trigger_key=trigger_key, options=options,
                                    request_id=request_id, from_step=from_step, reprocess=reprocess,
                                    select=select, exclude=exclude, here=here)
@@ -572,16 +579,18 @@ class Workspace:
     # -- the warehouse -------------------------------------------------------------------------
 
     def query(self, sql: str, *, limit: int = 1000, wait: float = 10.0, on_wait: Say | None = None,
-              engine: str | None = None) -> QueryResult:
-        """Run a read-only query on the warehouse, waiting up to ``wait`` seconds for a writer.
+              engine: str | None = None, environment: str = PROD) -> QueryResult:
+        """Run a read-only query on the warehouse (of ``environment``), waiting up to ``wait`` seconds for a writer.
 
         It reads on the engine (``engine``, or else the one) that published the current version of
-        its tables (``run/query_engine.py``); the result says which and why.
+        its tables (``run/query_engine.py``); the result says which and why. In a development
+        environment it reads that environment's tables, and prod's where the environment reads prod's.
         """
         from flowdeck.engine.run import published
         from flowdeck.engine.run.waiting import WarehouseWait
 
-        return published.query(self.project, sql, limit=limit, wait=wait,
+        project = self.project.in_environment(environment)
+        return published.query(project, sql, limit=limit, wait=wait,
                                on_wait=WarehouseWait(self._open_ledger, on_wait, reading=True),
                                ledger=self.ledger, engine=engine)
 

@@ -53,6 +53,7 @@ from flowdeck.state.records import (
     ScheduleTick,
     StepRecord,
     StepVersion,
+    FROM_PROD,
     UNCHANGED,
     Watermark,
 )
@@ -323,8 +324,9 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
         requested_by: str | None = None,
         parent_run_id: str | None = None,
         owner: RunOwner | None = None,
+        environment: str = "prod",
     ) -> tuple[RunRecord, bool]:
-        """Queue a run; with a trigger key already used, return that run and ``False``.
+        """Queue a run (in ``environment``); with a trigger key already used, return that run and ``False``.
 
         With ``owner`` the new run is claimed for that process in the same transaction (it runs
         where it was asked for, `flowdeck run` in the foreground): no daemon can take it meanwhile.
@@ -340,8 +342,8 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
                 return RunRecord.from_row(existing), False
             db.execute(
                 """INSERT INTO runs (run_id, pipeline, trigger_kind, trigger_key, status, params_json, options_json,
-                                     requested_by, parent_run_id, created_at)
-                   VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)""",
+                                     requested_by, parent_run_id, created_at, environment)
+                   VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)""",
                 (
                     run_id,
                     pipeline,
@@ -352,10 +354,12 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
                     requested_by,
                     parent_run_id,
                     now,
+                    environment,
                 ),
             )
             by = f" by {requested_by}" if requested_by else ""
-            self._event(db, run_id, "run.queued", f"run queued ({trigger_kind}{by})", payload={"trigger_key": key}, ts=now)
+            self._event(db, run_id, "run.queued", f"run queued ({trigger_kind}{by})",
+                        payload={"trigger_key": key, "environment": environment}, ts=now)
             if owner is not None:
                 self._claim(db, run_id, owner, now)
             row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -590,7 +594,7 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
         ``version``, is the current output's); None when a resume takes what its parent did.
         """
         now = time.time()
-        unchanged = reason == UNCHANGED
+        unchanged = reason in (UNCHANGED, FROM_PROD)
         with self._write() as db:
             # an unchanged step neither started nor wrote rows: no start time (so no duration joins the step's
             # timings, which "slower than usual" compares with) and no rows out (none were processed)
@@ -603,7 +607,8 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
             if version is not None:
                 self._insert_version(db, version, now)
             message = (f"{step} unchanged: nothing it depends on changed since run {from_run}" if reason == UNCHANGED
-                       else f"{step} reused: run {from_run} already completed it")
+                       else f"{step} unchanged since prod's version (run {from_run}): read from prod, not built here"
+                       if reason == FROM_PROD else f"{step} reused: run {from_run} already completed it")
             self._event(db, run_id, "step.reused", message, step=step,
                         payload={"from_run": from_run, "rows": rows,
                                  **({"reason": reason, "plan": f"unchanged: its output is run {from_run}'s, made "
@@ -853,12 +858,48 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
             newest = CommitRecord.from_row(found[0])
         return newest
 
-    def last_step_run(self, pipeline: str, step: str) -> StepRecord | None:
-        """The newest succeeded (or unchanged) execution of a pipeline's step that recorded a fingerprint."""
+    def warehouse_of(self, environment: str) -> str | None:
+        """The id of the warehouse ``environment``'s runs publish into now (that of its newest publish), if any."""
+        rows = self._query("SELECT commits.warehouse_id FROM commits JOIN runs USING (run_id) WHERE runs.environment = ? "
+                           "AND commits.kind = 'publish' ORDER BY commits.recorded_at DESC, commits.seq DESC LIMIT 1",
+                           (environment,))
+        return str(rows[0]["warehouse_id"]) if rows else None
+
+    def environments(self) -> list[tuple[str, int, RunRecord | None]]:
+        """Every environment runs were queued in, prod first, each with how many runs it had and its newest run."""
+        rows = self._query("SELECT environment, count(*) AS runs, max(created_at) AS newest FROM runs "
+                           "GROUP BY environment ORDER BY environment != 'prod', environment")
+        found: list[tuple[str, int, RunRecord | None]] = []
+        for row in rows:
+            newest = self._query("SELECT * FROM runs WHERE environment = ? ORDER BY created_at DESC LIMIT 1",
+                                 (row["environment"],))
+            found.append((str(row["environment"]), int(row["runs"]), RunRecord.from_row(newest[0]) if newest else None))
+        return found
+
+    def environment_output_commit(self, output: str, environment: str, warehouse_id: str | None,
+                                  prod_warehouse_id: str | None) -> tuple[CommitRecord | None, bool]:
+        """The version ``output`` holds in a development environment, and whether it is prod's: the
+        environment's own publish (in ``warehouse_id``), unless a run in it read the output from prod since,
+        else prod's current one (in ``prod_warehouse_id``)."""
+        own = self.current_output_commit(output, warehouse_id) if warehouse_id else None
+        if own is not None:
+            switched = self._query(
+                "SELECT 1 FROM steps JOIN runs USING (run_id) WHERE steps.output = ? AND steps.reuse_reason = ? "
+                "AND runs.environment = ? AND steps.ended_at > ? LIMIT 1",
+                (output, FROM_PROD, environment, own.committed_at))
+            if not switched:
+                return own, False
+        prod = self.current_output_commit(output, prod_warehouse_id) if prod_warehouse_id else None
+        return prod, prod is not None
+
+    def last_step_run(self, pipeline: str, step: str, environment: str = "prod") -> StepRecord | None:
+        """The newest succeeded (or unchanged) execution of a pipeline's step that recorded a fingerprint, in
+        ``environment`` or prod (a development environment may take prod's result; prod, only its own)."""
         rows = self._query(
             "SELECT steps.* FROM steps JOIN runs USING (run_id) WHERE steps.step = ? AND runs.pipeline = ? "
+            "AND runs.environment IN (?, 'prod') "
             "AND steps.fingerprint IS NOT NULL AND steps.status = 'succeeded' ORDER BY steps.ended_at DESC LIMIT 1",
-            (step, pipeline),
+            (step, pipeline, environment),
         )
         return StepRecord.from_row(rows[0]) if rows else None
 
@@ -1394,12 +1435,15 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
         text: str | None = None,
         limit: int = 50,
         before: float | None = None,
+        environment: str | None = None,
     ) -> list[RunRecord]:
         """Runs, newest first, filtered by pipeline, status (a ``RunStatus``, or a word someone typed: an
-        unknown one matches no run) and free text (in id, pipeline, error)."""
+        unknown one matches no run), free text (in id, pipeline, error) and environment."""
         where = Where()
         if pipeline:
             where.add("pipeline = ?", pipeline)
+        if environment:
+            where.add("environment = ?", environment)
         if status:
             where.add("status = ?", status)
         if text:

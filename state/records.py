@@ -64,6 +64,7 @@ class RunRecord:
     cancel_requested: bool
     error: str | None
     version: int
+    environment: str = "prod"  # where the run writes: prod's warehouse, or a development environment's
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> RunRecord:
@@ -88,6 +89,7 @@ class RunRecord:
             cancel_requested=bool(row["cancel_requested"]),
             error=row["error"],
             version=row["version"],
+            environment=row["environment"],
         )
 
     @property
@@ -105,6 +107,7 @@ class RunRecord:
         return {
             "run_id": self.run_id,
             "pipeline": self.pipeline,
+            "environment": self.environment,
             "status": self.status,
             "trigger": self.trigger_kind,
             "trigger_key": self.trigger_key,
@@ -138,7 +141,8 @@ class StepRecord:
     reused_from: str | None = None
     engine: str | None = None
     fingerprint: str | None = None
-    reuse_reason: str | None = None  # "unchanged": nothing it depends on changed; None with reused_from: a resume
+    reuse_reason: str | None = None  # "unchanged": nothing it depends on changed; "prod": read from prod's table
+    #                                    (a development environment); None with reused_from: a resume
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StepRecord:
@@ -152,8 +156,14 @@ class StepRecord:
 
     @property
     def unchanged(self) -> bool:
-        """Whether the step was not run because nothing that determines its output had changed."""
-        return self.reuse_reason == UNCHANGED
+        """Whether the step was not run because nothing that determines its output had changed (here, or since
+        prod's version, which a development environment then reads)."""
+        return self.reuse_reason in (UNCHANGED, FROM_PROD)
+
+    @property
+    def from_prod(self) -> bool:
+        """Whether a development environment reads this step's output from prod's warehouse."""
+        return self.reuse_reason == FROM_PROD
 
     @property
     def shown_status(self) -> str:
@@ -174,6 +184,7 @@ class StepRecord:
             "rows": self.rows_out,
             "error": self.error,
             "reused_from": self.reused_from,
+            "from_prod": self.from_prod,
             "engine": self.engine,
             "fingerprint": self.fingerprint,
         }
@@ -218,6 +229,9 @@ class AttemptRecord:
 
 UNCHANGED = "unchanged"
 """The shown status (and ``steps.reuse_reason``) of a step reused because its fingerprint had not changed."""
+FROM_PROD = "prod"
+"""``steps.reuse_reason`` of a step a development environment reads from prod: its fingerprint is prod's
+current version's, so the environment reads prod's table rather than build its own (shown ``unchanged (prod)``)."""
 
 
 @dataclass(frozen=True)

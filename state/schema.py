@@ -787,7 +787,24 @@ CREATE TABLE follow_state (
 );
 """
 
+# Environments (docs/environments.md): each run is in one, ``prod`` (the project's own warehouse) unless
+# it said otherwise; runs before this migration were all prod's. Only a prod run publishes for the
+# pipelines that follow others: a development environment's build is not a publish anyone follows.
+_ENVIRONMENTS = """
+ALTER TABLE runs ADD COLUMN environment TEXT NOT NULL DEFAULT 'prod';
+CREATE INDEX runs_by_environment ON runs (environment, created_at);
+DROP TRIGGER run_published;
+CREATE TRIGGER run_published AFTER UPDATE OF status ON runs
+    WHEN NEW.status = 'succeeded' AND OLD.status != 'succeeded' AND NEW.environment = 'prod'
+         AND EXISTS (SELECT 1 FROM commits WHERE commits.run_id = NEW.run_id AND commits.kind = 'publish')
+BEGIN
+    INSERT OR IGNORE INTO publishes (pipeline, run_id, published_at)
+        VALUES (NEW.pipeline, NEW.run_id, IFNULL(NEW.ended_at, NEW.created_at));
+END;
+"""
+
 MIGRATIONS: list[str] = [_V1, _V_DAEMON, _SECURITY, _V_ALERT_ACKNOWLEDGEMENTS, _V_RERUNS, _V_MONITORING, _V_ALERTS,
                          _CONNECTORS, _STEP_ENGINE, _SCHEDULE_KEYS, _AUDIT_ANCHORS, _AGGREGATES, _STEP_STATEMENTS,
-                         _SPILL_SAMPLES, _EXTERNAL_INPUTS, _LINEAGE_OUTBOX, _FINGERPRINTS, _PUBLISHES]
+                         _SPILL_SAMPLES, _EXTERNAL_INPUTS, _LINEAGE_OUTBOX, _FINGERPRINTS, _PUBLISHES,
+                         _ENVIRONMENTS]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -88,3 +88,12 @@ def workspace(ctx: typer.Context, *, source: str = "cli") -> Workspace:
 
     globals_: Globals = ctx.find_root().obj or Globals()
     return Workspace.open(globals_.project, source=source)
+
+
+# The one `--env` option of the commands that run in, plan for or read an environment (docs/environments.md).
+EnvOption = Annotated[
+    str,
+    typer.Option("--env", metavar="NAME",
+                 help="The environment: prod (the project's warehouse, the default) or a development one, "
+                      "such as dev, which builds only what changed and reads the rest from prod."),
+]

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.app import EnvOption, app, workspace
 from flowdeck.console.cli.output import out, plain, print_json, status_text
 
 PLAN_STYLE = {"new": "green", "changed": "yellow", "forced": "magenta", "non-deterministic": "cyan",
@@ -35,6 +35,7 @@ def plan(
         typer.Option("--exclude", metavar="EXPR", help="Leave out the steps this selects, as `run --exclude`."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON (docs/cli.md).")] = False,
+    env: EnvOption = "prod",
 ) -> None:
     """Show what `flowdeck run PIPELINE` would do with each step and why, without running anything.
 
@@ -45,6 +46,8 @@ def plan(
     Example: `flowdeck plan daily_sales --param since=2026-11-01`
 
     Example: `flowdeck plan daily_sales --select 'state:modified+'`
+
+    Example: `flowdeck plan daily_sales --env dev` (what a run in dev would build, what it would read from prod)
     """
     from flowdeck.console.cli.commands_runs import parse_params
     from flowdeck.engine.errors import ParamError
@@ -53,9 +56,9 @@ def plan(
         raise ParamError(f"unknown engine {engine!r}", hint="use duckdb or spark")
     preview = workspace(ctx).preview(pipeline, parse_params(param or []), force=force, engine=engine,
                                      select=" ".join(select) if select else None,
-                                     exclude=" ".join(exclude) if exclude else None)
+                                     exclude=" ".join(exclude) if exclude else None, environment=env)
     if as_json:
-        print_json(preview.to_json())
+        print_json({**preview.to_json(), "environment": env})
         return
     from rich.table import Table
 
@@ -64,7 +67,7 @@ def plan(
         table.add_column(column)
     for name in preview.steps:
         change = preview.changes[name]
-        shown = status_text("unchanged") if not change.runs else \
+        shown = (status_text("unchanged") + (" [dim](prod)[/]" if change.reads_prod else "")) if not change.runs else \
             f"[{PLAN_STYLE.get(change.status, 'yellow')}]{change.status}[/]"
         table.add_row(name, preview.plan.steps[name].kind, shown, plain("; ".join(preview.reasons(name))))
     out().print(table)
@@ -72,6 +75,9 @@ def plan(
     unchanged = len(preview.steps) - running
     chosen = " ".join(f"--{key} {value}" for key, value in (("select", preview.select), ("exclude", preview.exclude))
                       if value)
-    out().print(f"{running} step{'s' if running != 1 else ''} would run, {unchanged} unchanged"
+    from_prod = sum(1 for name in preview.steps if preview.changes[name].reads_prod)
+    out().print(f"{running} step{'s' if running != 1 else ''} would run"
+                + (f" in environment {env}" if env != "prod" else "") + f", {unchanged} unchanged"
+                + (f" ({from_prod} read from prod)" if from_prod else "")
                 + (f" (the {len(preview.steps)} step{'s' if len(preview.steps) != 1 else ''} {plain(chosen)} selects)"
                    if chosen else ""))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.app import EnvOption, app, workspace
 from flowdeck.console.cli.output import (
     err,
     format_duration,
@@ -95,11 +95,16 @@ def run(
     force: Annotated[
         bool, typer.Option("--force", help="Run every step, even those whose fingerprint says nothing changed.")
     ] = False,
+    env: EnvOption = "prod",
 ) -> None:
     """Run a pipeline and show its progress step by step.
 
     Steps whose fingerprint equals their current output's are `unchanged`: reused, not run
     (`flowdeck plan` shows what would run and why; docs/plans.md).
+
+    With `--env dev` the run writes into environment dev's own warehouse, never prod's: steps whose
+    fingerprint equals prod's current version are read from prod (`unchanged (prod)`), the others
+    are built there (docs/environments.md).
 
     Prints the run id. Exit code 0 when the run succeeds, 1 when it fails, 2 on bad input
     (including SQL the Spark lint refuses, with `--engine spark`), 4 when the warehouse stayed
@@ -112,6 +117,8 @@ def run(
     Example: `flowdeck run daily_sales --from orders_clean --request-id nightly-2026-11-27`
 
     Example: `flowdeck run daily_sales --select '+daily_sales' --exclude export_daily_sales`
+
+    Example: `flowdeck run daily_sales --env dev`
     """
     from flowdeck.engine.errors import ParamError
 
@@ -119,9 +126,10 @@ def run(
         raise ParamError(f"unknown engine {engine!r}", hint="use duckdb or spark")
     ws = workspace(ctx)
     if resume is not None:
-        if param or from_step or select or exclude or request_id or reprocess or engine or force:
-            raise ParamError("--resume continues a run as it was (on the same engine); it takes no --param, --from, "
-                             "--select, --exclude, --request-id, --reprocess, --engine or --force",
+        if param or from_step or select or exclude or request_id or reprocess or engine or force or env != "prod":
+            raise ParamError("--resume continues a run as it was (on the same engine, in the same environment); it "
+                             "takes no --param, --from, --select, --exclude, --request-id, --reprocess, --engine, "
+                             "--force or --env",
                              hint="drop those options, or start a new run instead")
         submitted = ws.resume(resume, here=not detach)
         record, new = submitted
@@ -137,7 +145,7 @@ def run(
         submitted = ws.submit(pipeline, parse_params(param or []), request_id=request_id, from_step=from_step,
                               reprocess=reprocess, options=run_options(engine=engine, force=force),
                               select=" ".join(select) if select else None,  # repeated: a union, as a space is
-                              exclude=" ".join(exclude) if exclude else None,
+                              exclude=" ".join(exclude) if exclude else None, environment=env,
                               here=not detach)  # claimed as it is created: a daemon cannot take it first
         record, new = submitted
     if not new and record.status != "queued":
@@ -231,10 +239,14 @@ def runs(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many runs, newest first.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (see docs/cli.md).")] = False,
+    env: Annotated[Optional[str], typer.Option("--env", metavar="NAME",
+                                               help="Only runs in this environment (prod, dev, ...).")] = None,
 ) -> None:
-    """List runs, newest first.
+    """List runs, newest first. A run in a development environment shows it beside its pipeline (`daily_sales [dev]`).
 
     Example: `flowdeck runs --pipeline daily_sales --status failed --limit 5`
+
+    Example: `flowdeck runs --env dev`
     """
     from flowdeck.engine.errors import FlowdeckError
     from flowdeck.state.status import RunStatus
@@ -243,7 +255,9 @@ def runs(
         raise FlowdeckError(f"unknown status {status!r}", hint=f"use one of {', '.join(RunStatus)}")
     ws = workspace(ctx)
     ws.reap_orphans()  # a run whose process died is listed abandoned, not running
-    records = ws.ledger.list_runs(pipeline=pipeline, status=status, limit=limit)
+    if env is not None:
+        ws.project.in_environment(env)  # the one gate of an environment name: a path is refused in words
+    records = ws.ledger.list_runs(pipeline=pipeline, status=status, limit=limit, environment=env)
     if as_json:
         print_json([record.to_json() for record in records])
         return
@@ -261,7 +275,8 @@ def runs(
     table.add_column("STARTED", no_wrap=True)
     table.add_column("DURATION", no_wrap=True)
     for record in records:
-        table.add_row(record.run_id, record.pipeline, status_text(record.status), record.trigger_kind,
+        shown = record.pipeline if record.environment == "prod" else f"{record.pipeline} [{record.environment}]"
+        table.add_row(record.run_id, plain(shown), status_text(record.status), record.trigger_kind,
                       format_time(record.started_at or record.created_at, short=True), format_duration(record.duration))
     out().print(table)
 
@@ -321,7 +336,8 @@ def show(
     from flowdeck.state.status import StepStatus
 
     console = out()
-    console.print(f"[bold]run {record.run_id}[/]  {record.pipeline}  {status_text(record.status)}")
+    console.print(f"[bold]run {record.run_id}[/]  {record.pipeline}  {status_text(record.status)}"
+                  + (f"  in environment [bold]{plain(record.environment)}[/]" if record.environment != "prod" else ""))
     console.print(f"trigger {record.trigger_kind} ({plain(record.trigger_key)})  by {record.requested_by or '?'}")
     if record.parent_run_id:
         console.print(f"resumes run {record.parent_run_id}")
@@ -347,7 +363,8 @@ def show(
         table.add_column(column, justify="right" if column in numeric else "left")
     for view in metrics.steps:
         step = view.record
-        status = status_text(step.shown_status if step.unchanged else "reused") + f" [dim]({step.reused_from})[/]" \
+        status = status_text(step.shown_status if step.unchanged else "reused") + \
+            (f" [dim](prod, {step.reused_from})[/]" if step.from_prod else f" [dim]({step.reused_from})[/]") \
             if step.reused_from else status_text(step.status)
         if view.progress is not None:
             status += f" {view.progress:.0f}%"

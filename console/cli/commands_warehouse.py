@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from flowdeck.console.cli.app import app, workspace
+from flowdeck.console.cli.app import EnvOption, app, workspace
 from flowdeck.console.cli.output import counted, err, json_default, out, plain, print_json
 
 
@@ -25,8 +25,9 @@ def query(
         typer.Option("--engine", "-e", help="Read on duckdb or spark (default: the engine that published the "
                      "current version of the tables read; a stale table is warned about)."),
     ] = None,
+    env: EnvOption = "prod",
 ) -> None:
-    """Run a read-only query against the warehouse.
+    """Run a read-only query against the warehouse (of `--env NAME`: its own tables, and prod's it reads).
 
     It reads where its tables' current versions are: after `flowdeck run X --engine spark`, on Spark.
     Which engine it read (and why) is printed on stderr.
@@ -34,7 +35,7 @@ def query(
     Example: `flowdeck query "SELECT country, sum(revenue) FROM daily_sales GROUP BY ALL" --csv`
     """
     result = workspace(ctx).query(sql, limit=limit, wait=wait, on_wait=lambda message: err().print(plain(message)),
-                                  engine=engine)
+                                  engine=engine, environment=env)
     if result.reason:  # (a project that only ever used DuckDB has nothing to tell apart)
         err().print(plain(result.reason))
     for warning in result.warnings:

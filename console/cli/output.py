@@ -34,6 +34,7 @@ STATUS_STYLE = {
     "skipped": ("-", "dim"),
     "reused": ("↺", "cyan"),
     "unchanged": ("=", "dim"),
+    "unchanged (prod)": ("=", "dim"),  # a development environment reads the step's table from prod
     "canceled": ("⊘", "magenta"),
     "abandoned": ("☠", "red"),
 }

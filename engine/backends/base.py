@@ -319,6 +319,30 @@ class Backend(ABC):
     def table_exists(self, name: str) -> bool:
         """Whether a published table or view exists."""
 
+    # -- a development environment's reads from prod (docs/environments.md) ------------------
+
+    def prod_warehouse_id(self) -> str | None:
+        """The id of prod's warehouse when this backend is a development environment's and reads prod's
+        (attached read-only); None otherwise."""
+        return None
+
+    def prod_table_exists(self, name: str) -> bool:
+        """Whether prod's warehouse has the table ``name`` (False when prod is not attached)."""
+        return False
+
+    def link_from_prod(self, output: str, prod_run_id: str) -> None:
+        """Make ``output`` read prod's table, read-only and without a copy, in place of whatever the
+        environment held: what it built of it (and its commit markers) goes, in one transaction."""
+        raise NotImplementedError(f"the {self.name} backend has no environments")
+
+    def prod_links(self) -> list[str]:
+        """The outputs this environment reads from prod."""
+        return []
+
+    def detach_prod(self) -> None:
+        """Let go of prod's warehouse (when nothing more of this run reads it), so a prod writer need not wait."""
+        return None  # nothing attached: a backend without environments
+
     @abstractmethod
     def interrupt(self) -> None:
         """Stop every query running now (used to cancel a run)."""

@@ -7,6 +7,12 @@ upstream of it runs: the run reuses that output and writes nothing. Otherwise it
 reasons given in plain words: ``new``, ``changed`` (which component), ``forced`` (``--force``,
 ``always_run``), ``non-deterministic`` (``now()``...), or ``incremental`` (it reads only what is new,
 by its own delta logic).
+
+In a development environment (``project.environment`` is not prod, docs/environments.md) a step's
+current output is the environment's own version, else prod's: a step whose fingerprint equals
+prod's current version is ``unchanged`` with ``from_prod`` set, and the environment reads prod's
+table instead of building one; the tables it reads count with the data of the version the
+environment reads.
 """
 
 from __future__ import annotations
@@ -15,13 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from flowdeck.engine.plan.fingerprint import StepParts, engine_label, step_parts, table_tokens, version_of
+from flowdeck.engine.plan.fingerprint import StepParts, engine_label, step_parts, table_tokens, token_of, version_of
 from flowdeck.engine.plan.planner import Plan, PlannedStep
 from flowdeck.engine.project.checksums import sha256_of
 from flowdeck.engine.project.config.steps import FileTarget, LoadStep
-from flowdeck.engine.project.project import Project
+from flowdeck.engine.project.project import PROD, Project
 from flowdeck.state import Ledger
-from flowdeck.state.records import StepVersion
+from flowdeck.state.records import CommitRecord, StepVersion
 
 STATUSES = ("new", "changed", "unchanged", "forced", "non-deterministic", "incremental")
 
@@ -42,16 +48,22 @@ class StepChange:
     version: StepVersion | None = None  # the fingerprint and what it is made of (with the tables' data as it is now)
     previous_fingerprint: str | None = None
     parts: StepParts | None = field(default=None, repr=False, compare=False)  # to fingerprint it again mid-run
+    from_prod: bool = False  # unchanged since prod's version: a development environment reads prod's table
 
     @property
     def runs(self) -> bool:
         """Whether the run executes the step."""
         return self.status != "unchanged"
 
+    @property
+    def reads_prod(self) -> bool:
+        """Whether a development environment reads this step's output from prod rather than build it."""
+        return self.from_prod and not self.runs
+
     def to_json(self) -> dict[str, Any]:
         """The documented JSON object of one step of a plan (``flowdeck plan --json``)."""
         return {"step": self.step, "status": self.status, "reasons": list(self.reasons),
-                "fingerprint": self.fingerprint, "previous_run": self.previous_run}
+                "fingerprint": self.fingerprint, "previous_run": self.previous_run, "from_prod": self.reads_prod}
 
 
 @dataclass(frozen=True)
@@ -60,37 +72,107 @@ class _Previous:
     run_id: str
     rows: int | None
     fingerprint: str | None
+    from_prod: bool = False
+
+
+@dataclass(frozen=True)
+class EnvironmentVersions:
+    """Where a development environment's tables are: its own warehouse's versions, else prod's."""
+
+    environment: str
+    warehouse_id: str | None  # the environment's warehouse (None: nothing published there yet)
+    prod_warehouse_id: str | None  # prod's (None: prod has published nothing)
+
+    def commit(self, ledger: Ledger, output: str) -> tuple[CommitRecord | None, bool]:
+        """The version of ``output`` the environment reads, and whether it is prod's."""
+        return ledger.environment_output_commit(output, self.environment, self.warehouse_id, self.prod_warehouse_id)
+
+
+def environment_versions(project: Project, ledger: Ledger, warehouse_id: str | None = None,
+                         prod_warehouse_id: str | None = None) -> EnvironmentVersions | None:
+    """How ``project``'s environment finds its tables' versions (None in prod, where a warehouse is enough);
+    warehouse ids not given are those the environments last published into."""
+    if project.environment == PROD:
+        return None
+    return EnvironmentVersions(environment=project.environment,
+                               warehouse_id=warehouse_id or ledger.warehouse_of(project.environment),
+                               prod_warehouse_id=prod_warehouse_id or ledger.warehouse_of(PROD))
+
+
+def prod_warehouse(ledger: Ledger) -> str | None:
+    """The warehouse prod's versions are in, for a plan made without opening it: never a development
+    environment's (None: any warehouse, as before environments, when no environment but prod has runs)."""
+    found = ledger.warehouse_of(PROD)
+    if found is None and any(name != PROD for name, _, _ in ledger.environments()):
+        return "none"  # prod has published nothing: what a development environment built is not prod's
+    return found
 
 
 def plan_changes(project: Project, ledger: Ledger, plan: Plan, params: Mapping[str, Any], *, force: bool = False,
                  engine: str | None = None, warehouse_id: str | None = None,
-                 forced_steps: Mapping[str, str] | None = None) -> dict[str, StepChange]:
+                 forced_steps: Mapping[str, str] | None = None,
+                 prod_warehouse_id: str | None = None) -> dict[str, StepChange]:
     """Every step of ``plan`` (in plan order) with what a run would do with it and why.
 
     ``params`` are the run's checked parameters (engine/run/submit.py ``prepare``); ``warehouse_id``
-    names the warehouse whose versions count (None: the one each table was last published in);
+    names the warehouse whose versions count (None: the one each table was last published in; in a
+    development environment, the environment's, with prod's, ``prod_warehouse_id``, under it);
     ``forced_steps`` are steps run whatever their fingerprint says, each with why (``--from STEP``).
     """
     engine = engine or project.config.engine
+    if warehouse_id is None and project.environment == PROD:
+        warehouse_id = prod_warehouse(ledger)
+    environment = environment_versions(project, ledger, warehouse_id, prod_warehouse_id)
     changes: dict[str, StepChange] = {}
+    producers = plan.outputs()
     for name in plan.order:
         step = plan.steps[name]
         parts = step_parts(project, ledger, plan, step, params, engine)
-        version = version_of(plan.name, name, parts, table_tokens(ledger, parts.reads, warehouse_id))
+        # a table this run is about to read from prod counts with prod's data, whatever the env built before
+        from_prod = {table for table in parts.reads
+                     if producers.get(table) in changes and changes[producers[table]].reads_prod}
+        tokens = read_tokens(ledger, parts.reads, warehouse_id, environment, from_prod)
+        version = version_of(plan.name, name, parts, tokens)
         changes[name] = judge(project, ledger, plan, step, parts, version, changes, force=force,
-                              warehouse_id=warehouse_id, forced_why=(forced_steps or {}).get(name))
+                              warehouse_id=warehouse_id, forced_why=(forced_steps or {}).get(name),
+                              environment=environment)
     return changes
+
+
+def read_tokens(ledger: Ledger, tables: tuple[str, ...], warehouse_id: str | None,
+                environment: EnvironmentVersions | None, from_prod: set[str] | None = None) -> dict[str, str]:
+    """What each table a step reads holds now, as the run reads it: in ``warehouse_id`` (prod), or as a
+    development environment reads it (its own version, else prod's)."""
+    if environment is None:
+        return table_tokens(ledger, tables, warehouse_id)
+    return environment_tokens(ledger, tables, environment, from_prod or set())
+
+
+def environment_tokens(ledger: Ledger, tables: tuple[str, ...], environment: EnvironmentVersions,
+                       from_prod: set[str]) -> dict[str, str]:
+    """``table_tokens`` in a development environment: each table as the environment reads it (``from_prod``:
+    tables read from prod whatever the environment holds now)."""
+    tokens: dict[str, str] = {}
+    for table in tables:
+        if table in from_prod:
+            commit = ledger.current_output_commit(table, environment.prod_warehouse_id) \
+                if environment.prod_warehouse_id else None
+        else:
+            commit, _ = environment.commit(ledger, table)
+        tokens[table] = token_of(commit)
+    return tokens
 
 
 def judge(project: Project, ledger: Ledger, plan: Plan, step: PlannedStep, parts: StepParts, version: StepVersion,
           decided: Mapping[str, StepChange], *, force: bool, warehouse_id: str | None,
-          forced_why: str | None = None) -> StepChange:
+          forced_why: str | None = None, environment: EnvironmentVersions | None = None) -> StepChange:
     """What to do with one step, given what was decided for the steps before it in plan order."""
-    previous = previous_version(ledger, plan, step, warehouse_id)
+    previous = previous_version(ledger, plan, step, warehouse_id, environment, version.fingerprint)
     base = StepChange(step=step.name, status="unchanged", reasons=(), fingerprint=version.fingerprint, sql=parts.sql,
                       version=version, parts=parts, previous_fingerprint=previous.fingerprint if previous else None,
                       previous_sql=_sql_of(previous.version) if previous else None,
-                      previous_run=previous.run_id if previous else None, rows=previous.rows if previous else None)
+                      previous_run=previous.run_id if previous else None, rows=previous.rows if previous else None,
+                      from_prod=previous.from_prod if previous else False)
     if force:
         return replace(base, status="forced", reasons=("forced",))
     if forced_why is not None:
@@ -134,16 +216,31 @@ def _sql_of(version: StepVersion | None) -> str | None:
     return version.detail.get("sql") if version is not None else None
 
 
-def previous_version(ledger: Ledger, plan: Plan, step: PlannedStep, warehouse_id: str | None) -> _Previous | None:
+def previous_version(ledger: Ledger, plan: Plan, step: PlannedStep, warehouse_id: str | None,
+                     environment: EnvironmentVersions | None = None, fingerprint: str | None = None) -> _Previous | None:
     """The version a step's output is now: the publish its table holds, or its last succeeded run (a check,
-    a load). None when it never ran."""
+    a load). None when it never ran.
+
+    In a development environment: the environment's own version, unless prod's current one has the
+    step's ``fingerprint`` now (then the environment reads prod's rather than keep or build its own).
+    """
     if step.output is not None:
-        commit = ledger.current_output_commit(step.output, warehouse_id)
+        from_prod = False
+        if environment is None:
+            commit = ledger.current_output_commit(step.output, warehouse_id)
+        else:
+            commit, from_prod = environment.commit(ledger, step.output)
+            if not from_prod and (commit is None or commit.fingerprint != fingerprint) and \
+                    environment.prod_warehouse_id:
+                prod = ledger.current_output_commit(step.output, environment.prod_warehouse_id)
+                if prod is not None and prod.fingerprint is not None and prod.fingerprint == fingerprint:
+                    commit, from_prod = prod, True
         if commit is None:
             return None
         version = ledger.step_version(commit.fingerprint) if commit.fingerprint else None
-        return _Previous(version=version, run_id=commit.run_id, rows=commit.rows, fingerprint=commit.fingerprint)
-    record = ledger.last_step_run(plan.name, step.name)
+        return _Previous(version=version, run_id=commit.run_id, rows=commit.rows, fingerprint=commit.fingerprint,
+                         from_prod=from_prod)
+    record = ledger.last_step_run(plan.name, step.name, environment.environment if environment else PROD)
     if record is None or record.fingerprint is None:
         return None
     origin = record.reused_from or record.run_id
@@ -211,8 +308,10 @@ def plan_lines(changes: Mapping[str, StepChange], names: list[str]) -> list[str]
     lines += [f"{name}: {changes[name].status} ({'; '.join(changes[name].reasons)})" if changes[name].reasons
               else f"{name}: {changes[name].status}" for name in names if changes[name].runs and name not in new]
     unchanged = sum(1 for name in names if not changes[name].runs)
+    from_prod = sum(1 for name in names if changes[name].reads_prod)
     if unchanged:
-        lines.append(f"{unchanged} step{'s' if unchanged != 1 else ''} unchanged (reused, not run)")
+        lines.append(f"{unchanged} step{'s' if unchanged != 1 else ''} unchanged (reused, not run"
+                     + (f"; {from_prod} read from prod)" if from_prod else ")"))
     return lines
 
 
@@ -221,4 +320,5 @@ def modified_steps(changes: Mapping[str, StepChange]) -> set[str]:
     return {name for name, change in changes.items() if change.runs}
 
 
-__all__ = ["STATUSES", "StepChange", "engine_label", "explain", "modified_steps", "plan_changes", "plan_lines"]
+__all__ = ["STATUSES", "EnvironmentVersions", "StepChange", "engine_label", "environment_versions", "explain",
+           "modified_steps", "plan_changes", "plan_lines", "read_tokens"]

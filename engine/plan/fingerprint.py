@@ -45,7 +45,7 @@ from flowdeck.engine.project.functions import module_file
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.sql.params import bind_path, path_params
 from flowdeck.state import Ledger
-from flowdeck.state.records import StepVersion
+from flowdeck.state.records import CommitRecord, StepVersion
 
 FORMAT = 1
 COMPONENTS = ("sql", "config", "upstream", "files", "params", "engine")
@@ -175,16 +175,16 @@ def _module_checksum(folder: Path, module: str) -> str:
 def table_tokens(ledger: Ledger, tables: tuple[str, ...], warehouse_id: str | None) -> dict[str, str]:
     """What each table holds now: the content checksum of its current version (a view: that version's
     fingerprint), ``missing`` for a table never published."""
-    tokens: dict[str, str] = {}
-    for table in tables:
-        commit = ledger.current_output_commit(table, warehouse_id)
-        if commit is None:
-            tokens[table] = "missing"
-        elif commit.checksum == "view":
-            tokens[table] = f"view {commit.fingerprint or commit.data_run_id}"
-        else:
-            tokens[table] = commit.checksum
-    return tokens
+    return {table: token_of(ledger.current_output_commit(table, warehouse_id)) for table in tables}
+
+
+def token_of(commit: CommitRecord | None) -> str:
+    """What a table's current version holds, for the fingerprints of the steps reading it."""
+    if commit is None:
+        return "missing"
+    if commit.checksum == "view":
+        return f"view {commit.fingerprint or commit.data_run_id}"
+    return commit.checksum
 
 
 def version_of(pipeline: str, step: str, parts: StepParts, tokens: Mapping[str, str]) -> StepVersion:

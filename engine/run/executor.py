@@ -28,12 +28,20 @@ from flowdeck.engine.connectors.failures import ConnectionFailed
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import EXIT_RUN_FAILED, CheckFailed, FlowdeckError, PlanError, SqlError, StepFailed, WarehouseBusy
 from flowdeck.engine.masking import mask
-from flowdeck.engine.plan.changes import StepChange, export_intact, plan_changes, plan_lines
-from flowdeck.engine.plan.fingerprint import table_tokens, version_of
+from flowdeck.engine.plan.changes import (
+    EnvironmentVersions,
+    StepChange,
+    environment_versions,
+    export_intact,
+    plan_changes,
+    plan_lines,
+    read_tokens,
+)
+from flowdeck.engine.plan.fingerprint import version_of
 from flowdeck.engine.plan.planner import Plan, PlannedStep
 from flowdeck.engine.plan.selection import named_steps
 from flowdeck.engine.project.config.steps import LoadStep, Retries
-from flowdeck.engine.project.project import Project
+from flowdeck.engine.project.project import PROD, Project
 from flowdeck.engine.monitor.sampler import RunMonitor
 from flowdeck.engine.run import janitor
 from flowdeck.engine.run.backend_factory import OnWait, engine_of, open_backend
@@ -46,7 +54,7 @@ from flowdeck.engine.steps.check_queries import CheckQuery
 from flowdeck.engine.steps.context import StepContext, StepResult
 from flowdeck.engine.steps.dispatch import bytes_moved, run_step
 from flowdeck.state import Ledger, LedgerError, RunRecord
-from flowdeck.state.records import UNCHANGED
+from flowdeck.state.records import FROM_PROD, UNCHANGED
 from flowdeck.state.status import RunStatus, StepStatus
 
 HEARTBEAT_SECONDS = 2.0
@@ -99,6 +107,7 @@ class RunExecutor:
         self._rows: dict[str, int | None] = {}  # finished step → its row count (the next steps' rows in)
         self._plan: Plan | None = None
         self._changes: dict[str, StepChange] = {}  # what the fingerprints say of each step (engine/plan/changes.py)
+        self._environment: EnvironmentVersions | None = None  # where a development environment's tables are
         self._published: set[str] = set()  # steps of this run that wrote something (a commit, a file)
 
     def drain(self, reason: str) -> None:
@@ -118,8 +127,10 @@ class RunExecutor:
         """Execute ``run`` (already claimed by this process); return its final status.
 
         ``prepared`` is what submitting the run in this process prepared (its plan and checked
-        parameters); without it the run is prepared here, as a worker must.
+        parameters); without it the run is prepared here, as a worker must. The run writes into the
+        warehouse of its environment (docs/environments.md), whoever executes it.
         """
+        self.project = self.project.in_environment(run.environment)
         heartbeat = _Heartbeat(self.ledger, run.run_id, self._cancel, self._lost)
         heartbeat.start()
         settings = self.project.config.monitoring
@@ -165,6 +176,9 @@ class RunExecutor:
                     for name in unchanged:
                         self._record_unchanged(run.run_id, self._changes[name])
                     to_run = [plan.steps[name] for name in selected if name not in reused and name not in unchanged]
+                    to_run = self._outside_the_warehouse(run, to_run)
+                    if not to_run or not backend.prod_links():  # nothing left reads prod: a prod writer need not wait
+                        backend.detach_prod()
                     self._require_upstream_tables(plan, set(selected), to_run, backend)
                     failures = self._run_steps(run, plan, to_run, backend, params)
                 finally:
@@ -324,29 +338,61 @@ class RunExecutor:
         forced = {name: "selected by name (--select)" for name in named_steps(run.options.get("select"), selected)}
         if from_step:
             forced[from_step] = "rerun from this step (--from)"
+        self._environment = environment_versions(self.project, self.ledger, backend.warehouse_id(),
+                                                 backend.prod_warehouse_id())
         self._changes = plan_changes(self.project, self.ledger, plan, params, force=bool(run.options.get("force")),
-                                     engine=engine, warehouse_id=backend.warehouse_id(), forced_steps=forced or None)
+                                     engine=engine, warehouse_id=backend.warehouse_id(), forced_steps=forced or None,
+                                     prod_warehouse_id=self._environment.prod_warehouse_id if self._environment else None)
         if run.options.get("resume_of"):
             return []
         runs: set[str] = set()
         for name in selected:  # plan order: a step upstream of another comes first
             change, step = self._changes[name], plan.steps[name]
-            if name not in reused and (change.runs or step.upstream & runs or not self._output_present(step, backend)):
+            if name not in reused and (change.runs or step.upstream & runs or
+                                       not self._output_present(step, backend, change)):
                 runs.add(name)
         return [name for name in selected if name not in reused and name not in runs]
 
     @staticmethod
-    def _output_present(step: PlannedStep, backend: Backend) -> bool:
-        """An unchanged step is reused only while its table is still in the warehouse."""
-        return step.output is None or backend.table_exists(step.output)
+    def _output_present(step: PlannedStep, backend: Backend, change: StepChange | None = None) -> bool:
+        """An unchanged step is reused only while its table is still in the warehouse (prod's, for a step
+        a development environment reads from prod)."""
+        if step.output is None:
+            return True
+        if change is not None and change.reads_prod:
+            return backend.prod_table_exists(step.output)
+        return backend.table_exists(step.output)
 
     def _record_unchanged(self, run_id: str, change: StepChange) -> None:
         assert change.previous_run is not None, "an unchanged step has a current output"
         self._rows[change.step] = change.rows  # the rows the next steps read from it
-        self.ledger.step_reused(run_id, change.step, from_run=change.previous_run, rows=change.rows, reason=UNCHANGED,
+        reason = UNCHANGED
+        if change.reads_prod:
+            plan, backend = self._plan, self._backend
+            assert plan is not None and backend is not None, "a step is read from prod during a run"
+            output = plan.steps[change.step].output
+            if output is not None:  # the warehouse first, then the ledger: a crash between is healed by the next run
+                backend.link_from_prod(output, change.previous_run)
+            reason = FROM_PROD
+        self.ledger.step_reused(run_id, change.step, from_run=change.previous_run, rows=change.rows, reason=reason,
                                 version=change.version)
         self.observer(RunUpdate(kind="step.reused", step=change.step, rows=change.rows, message=change.previous_run,
-                                status=UNCHANGED))
+                                status=UNCHANGED if reason == UNCHANGED else f"{UNCHANGED} (prod)"))
+
+    def _outside_the_warehouse(self, run: RunRecord, to_run: list[PlannedStep]) -> list[PlannedStep]:
+        """``to_run`` without the load steps when the run is in a development environment: a load writes files
+        or another database, which are prod's, so it runs in prod only (recorded skipped, saying so)."""
+        if run.environment == PROD:
+            return to_run
+        kept: list[PlannedStep] = []
+        for step in to_run:
+            if isinstance(step.config, LoadStep):
+                why = f"load steps write outside the warehouse: they run in prod only, not in `{run.environment}`"
+                self.ledger.step_finished(run.run_id, step.name, StepStatus.SKIPPED, error=why)
+                self.observer(RunUpdate(kind="step.skipped", step=step.name, message=why))
+            else:
+                kept.append(step)
+        return kept
 
     def _why(self, step: str) -> str | None:
         """Why the step runs, in words (recorded with its start for `show --step` and the console)."""
@@ -364,10 +410,11 @@ class RunExecutor:
         if change is None or change.parts is None or plan is None:
             return None
         version = version_of(plan.name, step.name, change.parts,
-                             table_tokens(self.ledger, change.parts.reads, context.warehouse_id))
+                             read_tokens(self.ledger, change.parts.reads, context.warehouse_id, self._environment))
         context.versions[step.name] = version
         if change.upstream_only and version.fingerprint == change.previous_fingerprint and \
-                not (step.upstream & self._published) and self._output_present(step, context.backend):
+                not (step.upstream & self._published) and \
+                self._output_present(step, context.backend, replace(change, status=UNCHANGED)):
             return replace(change, status=UNCHANGED, reasons=(), version=version, fingerprint=version.fingerprint)
         return None
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from flowdeck.engine.backends.base import CommitMarker, QueryResult, TableVersion
 from flowdeck.engine.errors import FlowdeckError, NotFound, ParamError
 from flowdeck.engine.project.config.steps import ExtractStep, TransformStep
-from flowdeck.engine.project.project import Project
+from flowdeck.engine.project.project import PROD, Project
 from flowdeck.engine.run.backend_factory import OnWait, open_backend, open_catalog
 from flowdeck.engine.run.query_engine import EngineChoice, choose_engine
 from flowdeck.engine.run.reconcile import commit_record
@@ -29,8 +29,12 @@ def query(project: Project, sql: str, *, limit: int = 1000, wait: float = 10.0, 
     """Run a read-only query, waiting up to ``wait`` seconds for a writer, on ``engine`` or else the engine that
     published the current version of its tables (known from ``ledger``; ``run.query_engine``): the result
     says which and why, and warns of a table read where its current version is not."""
-    choice = choose_engine(ledger, sql, configured=project.config.engine, requested=engine) if ledger is not None \
-        else EngineChoice(engine or project.config.engine, "", only_duckdb=True)
+    if project.environment != PROD:  # a development environment is a DuckDB warehouse (docs/environments.md)
+        choice = EngineChoice("duckdb", "", only_duckdb=True)
+    elif ledger is not None:
+        choice = choose_engine(ledger, sql, configured=project.config.engine, requested=engine)
+    else:
+        choice = EngineChoice(engine or project.config.engine, "", only_duckdb=True)
     backend = open_backend(project, "read", engine=choice.engine, wait=wait, on_wait=on_wait)
     try:
         result = backend.query(sql, limit=limit)

@@ -21,7 +21,7 @@ from flowdeck.engine.errors import NotFound, ParamError
 from flowdeck.engine.plan.planner import Plan, build_plan, path_templates
 from flowdeck.engine.plan.changes import modified_steps, plan_changes
 from flowdeck.engine.plan.selection import Modified, select_steps
-from flowdeck.engine.project.project import Project
+from flowdeck.engine.project.project import PROD, Project
 from flowdeck.engine.run.backend_factory import engine_of, refuse_engine_differences
 from flowdeck.engine.run.claim import this_process
 from flowdeck.engine.run.liveness import reap_dead_runs
@@ -102,6 +102,7 @@ def submit_run(
     refuse_literal_params(given)
     options = dict(options or {})
     engine = engine_of(project, options)
+    refuse_environment_engine(project, engine)
     prepared = prepare(project, pipeline, given, engine=engine)
 
     def modified() -> set[str]:  # what `state:modified` selects: the steps the fingerprint plan says would run
@@ -117,7 +118,7 @@ def submit_run(
         trigger_key = manual_key(pipeline, request_id.strip())
     record, created = ledger.create_run(pipeline, trigger_kind=trigger_kind, trigger_key=trigger_key, params=given,
                                         options=options, requested_by=requested_by,
-                                        owner=this_process() if here else None)
+                                        owner=this_process() if here else None, environment=project.environment)
     # a run the key started before was maybe asked for with other parameters: prepare it as it was recorded
     return Submitted(record, created, prepared if created else prepared_for(project, record))
 
@@ -158,8 +159,16 @@ def resume_run(project: Project, ledger: Ledger, parent: RunRecord, *, requested
         requested_by=requested_by,
         parent_run_id=parent.run_id,
         owner=this_process() if here else None,
+        environment=parent.environment,  # a resumed run goes on where its parent wrote
     )
     return Submitted(record, created, prepared if created else prepared_for(project, record))
+
+
+def refuse_environment_engine(project: Project, engine: str) -> None:
+    """A development environment is a DuckDB warehouse reading prod's file: refuse another engine there."""
+    if project.environment != PROD and engine != "duckdb":
+        raise ParamError(f"environment `{project.environment}` runs on DuckDB; --engine {engine} runs in prod only",
+                         hint=f"drop --engine, or run in prod: `--env {PROD}`")
 
 
 def selection_options(plan: Plan, *, select: str | None, exclude: str | None, from_step: str | None,

@@ -55,6 +55,8 @@ from flowdeck.engine.masking import mask
 from flowdeck.engine.sql.render import identifier, identifiers, string
 
 META_SCHEMA = "_flowdeck"
+# where a development environment's connection has prod's warehouse attached, read-only (warehouse.py)
+PROD_CATALOG = "fd_prod"
 VERSION_PREFIX = "__fd_v__"
 ARROW_BATCH_ROWS = 64 * 1024
 _COMMIT_COLUMNS = "seq, run_id, step, output, kind, data_run_id, base_run_id, rows, checksum, state_json, committed_at"
@@ -324,6 +326,9 @@ class DuckDBBackend(Backend):
                     rows BIGINT, checksum VARCHAR NOT NULL, state_json VARCHAR NOT NULL,
                     committed_at DOUBLE NOT NULL)"""
         )
+        # a development environment's outputs read from prod (views on PROD_CATALOG); they have no commit marker here
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.prod_links "
+                           "(output VARCHAR PRIMARY KEY, prod_run_id VARCHAR, linked_at DOUBLE NOT NULL)")
         connection.execute(
             f"""CREATE TABLE IF NOT EXISTS {META_SCHEMA}.versions (
                     output VARCHAR NOT NULL, run_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL,
@@ -456,6 +461,7 @@ class DuckDBBackend(Backend):
                          self._published_at(output, previous_run) if previous_run else None, committed.seq],
                     )
                 self._prune_versions(cursor, output, keep_versions - 1)
+                cursor.execute(f"DELETE FROM {META_SCHEMA}.prod_links WHERE output = ?", [output])  # built here now
                 crash_point("publishing", marker.step)
                 cursor.execute("COMMIT")
             except BaseException:
@@ -666,6 +672,72 @@ class DuckDBBackend(Backend):
         if row is None:
             return None
         return "VIEW" if row[0] == "VIEW" else "TABLE"
+
+    # -- a development environment's reads from prod ----------------------------------------------
+
+    def _prod_attached(self) -> bool:
+        row = self._cursor().execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = ?",
+                                     [PROD_CATALOG]).fetchone()
+        return bool(row and row[0])
+
+    def prod_warehouse_id(self) -> str | None:
+        if not self._prod_attached():
+            return None
+        try:
+            row = self._cursor().execute(
+                f"SELECT value FROM {PROD_CATALOG}.{META_SCHEMA}.info WHERE key = 'warehouse_id'").fetchone()
+        except duckdb.CatalogException:  # a prod warehouse nothing has published into yet
+            return None
+        return str(row[0]) if row else None
+
+    def prod_table_exists(self, name: str) -> bool:
+        if not self._prod_attached():
+            return False
+        row = self._cursor().execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_catalog = ? AND table_schema = 'main' "
+            "AND table_name = ?", [PROD_CATALOG, name]).fetchone()
+        return bool(row and row[0])
+
+    def link_from_prod(self, output: str, prod_run_id: str) -> None:
+        with self._publish_lock, self._errors(f"reading {output} from prod"):
+            cursor = self._cursor()
+            existing = self._relation_kind(output)
+            if existing == "VIEW" and output in self.prod_links():
+                return  # read from prod already: nothing to write
+            kept = cursor.execute(f"SELECT table_name FROM {META_SCHEMA}.versions WHERE output = ?",
+                                  [output]).fetchall()
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                if existing:
+                    cursor.execute(f"DROP {existing} {identifier(output)}")
+                for (table_name,) in kept:
+                    cursor.execute(f"DROP TABLE IF EXISTS {identifier(table_name)}")
+                cursor.execute(f"DELETE FROM {META_SCHEMA}.versions WHERE output = ?", [output])
+                # the contract with `env diff`/`promote`: an output read from prod has no commit marker here
+                cursor.execute(f"DELETE FROM {META_SCHEMA}.commits WHERE output = ?", [output])
+                # bound when read: the view follows prod's table as prod publishes it, and copies nothing
+                cursor.execute(f"CREATE VIEW {identifier(output)} AS SELECT * FROM "
+                               f"{identifier(PROD_CATALOG)}.main.{identifier(output)}")
+                cursor.execute(f"INSERT OR REPLACE INTO {META_SCHEMA}.prod_links VALUES (?, ?, ?)",
+                               [output, prod_run_id, time.time()])
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+
+    def prod_links(self) -> list[str]:
+        if not self._has_meta():
+            return []
+        try:
+            rows = self._cursor().execute(f"SELECT output FROM {META_SCHEMA}.prod_links ORDER BY output").fetchall()
+        except duckdb.CatalogException:  # a warehouse from before environments
+            return []
+        return [str(row[0]) for row in rows]
+
+    def detach_prod(self) -> None:
+        if self._prod_attached():
+            with self._errors("letting go of prod's warehouse"):
+                self._cursor().execute(f"DETACH {PROD_CATALOG}")
 
     def interrupt(self) -> None:
         with self._cursors_lock:

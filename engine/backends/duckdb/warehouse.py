@@ -1,20 +1,33 @@
 """Opening the project's DuckDB warehouse with its settings: threads, memory, temp folder, encryption,
-and confined to the project (``confinement.py``)."""
+and confined to the project (``confinement.py``).
+
+A development environment's warehouse is opened with prod's attached read-only (``attach_prod``), so
+its views on the tables it reads from prod resolve (docs/environments.md). It is attached before the
+connection is confined, because a confined connection may attach nothing: user SQL must never reach
+the runtime folder, where prod's file lives, to attach it writable.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from flowdeck.engine.backends.duckdb.backend import WaitCallback, connect_warehouse
+from flowdeck.engine.backends.duckdb.backend import PROD_CATALOG, WaitCallback, connect_warehouse, lock_holder_pid
 from flowdeck.engine.backends.duckdb.confinement import confine
+from flowdeck.engine.errors import StepFailed, WarehouseBusy
+from flowdeck.engine.masking import mask
+from flowdeck.engine.project.project import PROD
 from flowdeck.engine.secrets import resolve
+from flowdeck.engine.sql.render import identifier, string
 
 if TYPE_CHECKING:
     from flowdeck.engine.project.project import Project
+
+ENVIRONMENT_BLOCK_SIZE = 16 * 1024
 
 
 def open_warehouse(
@@ -40,6 +53,10 @@ def open_warehouse(
         config["memory_limit"] = settings.memory_limit
     if temp_directory is not None:
         config["temp_directory"] = str(temp_directory)
+    if project.environment != PROD:
+        # a development environment holds only what changed: DuckDB's smallest block (16 KiB, not 256) keeps
+        # a new one's bookkeeping and small tables to kilobytes; the size is the file's for life, set on creation
+        config["default_block_size"] = str(ENVIRONMENT_BLOCK_SIZE)
     # relative file names in SQL (`read_csv('data/x.csv')`) are found in the project, whatever the working directory
     config["file_search_path"] = str(project.root)
     key: str | None = None
@@ -47,6 +64,9 @@ def open_warehouse(
         key = resolve(settings.encryption_key, project)
     extensions = project.resolve_path(settings.extension_directory) if settings.extension_directory else None
     if not read_only:
+        if project.environment != PROD:  # envs/ and envs/<name>/ are runtime folders: the owner's only
+            project.environments_dir.mkdir(mode=0o700, exist_ok=True)
+            project.warehouse_path.parent.mkdir(mode=0o700, exist_ok=True)
         project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     connection = connect_warehouse(
         project.warehouse_path,
@@ -58,6 +78,9 @@ def open_warehouse(
         extension_directory=extensions,
     )
     try:
+        if project.environment != PROD and project.prod_warehouse_path.exists():
+            attach_prod(connection, project.prod_warehouse_path, key=key,
+                        timeout=settings.lock_timeout.total_seconds() if timeout is None else timeout, on_wait=on_wait)
         if before_lock is not None:
             before_lock(connection)
         confine(connection, project)
@@ -65,6 +88,39 @@ def open_warehouse(
         connection.close()
         raise
     return connection
+
+
+def attach_prod(connection: duckdb.DuckDBPyConnection, path: Path, *, key: str | None, timeout: float,
+                on_wait: WaitCallback | None) -> None:
+    """Attach prod's warehouse read-only as ``fd_prod``, waiting (and saying who holds it) while a prod run
+    writes it, up to ``timeout`` seconds: DuckDB lets no other process open a file a writer holds, not even
+    read-only. A read-only attach never takes prod's write lock, and a write through it is refused by DuckDB."""
+    options = "READ_ONLY" + (f", ENCRYPTION_KEY {string(key)}" if key is not None else "")
+    statement = f"ATTACH {string(str(path))} AS {identifier(PROD_CATALOG)} ({options})"
+    started = time.monotonic()
+    next_report = 0.0
+    while True:
+        try:
+            connection.execute(statement)
+            return
+        except duckdb.IOException as error:
+            pid = lock_holder_pid(error)
+            if pid is None:
+                raise StepFailed(f"cannot read prod's warehouse {path}: {mask(str(error).splitlines()[0])}",
+                                 transient=True) from None
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise WarehouseBusy(
+                    f"prod's warehouse {path} is held by process {pid}, and it did not let go within {timeout:.0f}s; "
+                    "this environment reads its unchanged tables from there",
+                    hint="wait for that run to finish (`flowdeck runs --status running`), "
+                    "or raise warehouse.lock_timeout in flowdeck.yaml",
+                    holder_pid=pid,
+                ) from None
+            if on_wait is not None and waited >= next_report:
+                on_wait(pid, waited)
+                next_report = waited + 1.0
+            time.sleep(min(0.1 + waited / 10, 0.5))
 
 
 def open_scratch(project: Project) -> duckdb.DuckDBPyConnection:
