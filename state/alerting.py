@@ -267,22 +267,24 @@ class AlertBook:
         return [StepRecord.from_row(row) for row in rows]
 
     def durations(self, pipeline: str, *, limit: int, before: float) -> list[float]:
-        """Seconds taken by the pipeline's latest successful runs that ended before ``before``."""
+        """Seconds taken by the pipeline's latest successful runs in prod that ended before ``before``."""
         rows = self._db.execute(
-            """SELECT ended_at - started_at FROM runs WHERE pipeline = ? AND status = 'succeeded'
+            """SELECT ended_at - started_at FROM runs WHERE pipeline = ? AND status = 'succeeded' AND environment = 'prod'
                AND started_at IS NOT NULL AND ended_at IS NOT NULL AND ended_at < ? ORDER BY ended_at DESC LIMIT ?""",
             (pipeline, before, limit))
         return [float(row[0]) for row in rows]
 
     def last_success(self, pipeline: str) -> float | None:
-        """When the pipeline's latest successful run ended."""
-        row = self._db.execute("SELECT MAX(ended_at) FROM runs WHERE pipeline = ? AND status = 'succeeded'",
+        """When the pipeline's latest successful run in prod ended (a development environment's is not prod's data)."""
+        row = self._db.execute("SELECT MAX(ended_at) FROM runs WHERE pipeline = ? AND status = 'succeeded' "
+                               "AND environment = 'prod'",
                                (pipeline,)).fetchone()
         return row[0] if row else None
 
     def first_run_created(self, pipeline: str) -> float | None:
-        """When the pipeline's first run was queued (None: it never ran)."""
-        row = self._db.execute("SELECT MIN(created_at) FROM runs WHERE pipeline = ?", (pipeline,)).fetchone()
+        """When the pipeline's first run in prod was queued (None: it never ran there)."""
+        row = self._db.execute("SELECT MIN(created_at) FROM runs WHERE pipeline = ? AND environment = 'prod'",
+                               (pipeline,)).fetchone()
         return row[0] if row else None
 
     def silenced_until(self, pipeline: str | None) -> float | None:

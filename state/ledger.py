@@ -1088,6 +1088,11 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
             found[(pipeline, status)] = (cumulative, count + int(runs), total + float(seconds))
         return [(pipeline, RunStatus(status), *value) for (pipeline, status), value in sorted(found.items())]
 
+    def environment_run_totals(self) -> list[tuple[str, str, RunStatus, int]]:
+        """(environment, pipeline, final status, runs that ever ended so), from the running totals."""
+        rows = self._query("SELECT environment, pipeline, status, runs FROM environment_run_totals ORDER BY 1, 2, 3")
+        return [(row[0], row[1], RunStatus(row[2]), int(row[3])) for row in rows]
+
     def last_success_times(self) -> dict[str, float]:
         """When each pipeline's latest successful run ended."""
         rows = self._query("SELECT pipeline, MAX(last_ended_at) FROM run_totals WHERE status = 'succeeded' "

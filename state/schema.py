@@ -790,7 +790,7 @@ CREATE TABLE follow_state (
 # Environments (docs/environments.md): each run is in one, ``prod`` (the project's own warehouse) unless
 # it said otherwise; runs before this migration were all prod's. Only a prod run publishes for the
 # pipelines that follow others: a development environment's build is not a publish anyone follows.
-_ENVIRONMENTS = """
+_ENVIRONMENTS = f"""
 ALTER TABLE runs ADD COLUMN environment TEXT NOT NULL DEFAULT 'prod';
 CREATE INDEX runs_by_environment ON runs (environment, created_at);
 DROP TRIGGER run_published;
@@ -800,6 +800,24 @@ CREATE TRIGGER run_published AFTER UPDATE OF status ON runs
 BEGIN
     INSERT OR IGNORE INTO publishes (pipeline, run_id, published_at)
         VALUES (NEW.pipeline, NEW.run_id, IFNULL(NEW.ended_at, NEW.created_at));
+END;
+-- finished runs per environment, for the daemon's metrics: kept by a trigger as run_totals is, so a scrape
+-- costs the same with a million runs, and pruning old runs never lowers a counter
+CREATE TABLE environment_run_totals (
+    environment TEXT NOT NULL,
+    pipeline    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    runs        INTEGER NOT NULL,
+    PRIMARY KEY (environment, pipeline, status)
+);
+INSERT INTO environment_run_totals (environment, pipeline, status, runs)
+    SELECT environment, pipeline, status, COUNT(*) FROM runs WHERE status IN {_FINISHED} GROUP BY 1, 2, 3;
+CREATE TRIGGER run_environment_counts AFTER UPDATE OF status ON runs
+    WHEN OLD.status != NEW.status AND NEW.status IN {_FINISHED}
+BEGIN
+    INSERT INTO environment_run_totals (environment, pipeline, status, runs)
+        VALUES (NEW.environment, NEW.pipeline, NEW.status, 1)
+        ON CONFLICT (environment, pipeline, status) DO UPDATE SET runs = runs + 1;
 END;
 """
 

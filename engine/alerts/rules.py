@@ -16,7 +16,7 @@ from typing import Any
 from flowdeck.engine.alerts.routing import deliveries_for
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.project.config.alerts import PipelineAlerts, Rule, SlowRunRule, StaleRule
-from flowdeck.engine.project.project import Project
+from flowdeck.engine.project.project import PROD, Project
 from flowdeck.engine.units import format_duration
 from flowdeck.state import AlertBook, AlertSignal, Ledger, RunRecord, Transition
 from flowdeck.state.status import RunStatus, StepStatus
@@ -109,27 +109,41 @@ class AlertEvaluator:
             elif tick.status == "submitted":
                 self._resolve(book, "schedule_missed", tick.pipeline, "a later slot was submitted", run_id=tick.run_id)
 
+    def run_rule(self, name: str, run: RunRecord) -> Rule | None:
+        """The settings of a rule for a run's pipeline, None when off or when the rule does not watch the run's
+        environment (by default a rule watches prod only)."""
+        rule = self.rule(name, run.pipeline)
+        return rule if rule is not None and run.environment in rule.environments else None
+
+    @staticmethod
+    def _where(run: RunRecord) -> dict[str, str]:
+        """What tells a development environment's alert from prod's (prod's alerts keep their identity)."""
+        return {} if run.environment == PROD else {"environment": run.environment}
+
     def _run_finished(self, book: AlertBook, run: RunRecord) -> None:
         pipeline = run.pipeline
+        where = self._where(run)
         if run.status == RunStatus.FAILED:
-            rule = self.rule("run_failed", pipeline)
+            rule = self.run_rule("run_failed", run)
             if rule is not None:
                 failed = [step for step in book.steps_of(run.run_id) if step.status == StepStatus.FAILED]
                 step = failed[0] if failed else None
                 error = (step.error if step and step.error else run.error) or "no error recorded"
-                where = f" at step {step.step}" if step else ""
-                signal = self.signal("run_failed", rule, pipeline, f"run of {pipeline} failed{where}", run_id=run.run_id,
-                                     annotations={"run_id": run.run_id, "step": step.step if step else None,
-                                                  "error": error})
+                at = f" at step {step.step}" if step else ""
+                signal = self.signal("run_failed", rule, pipeline, f"run of {pipeline}{_in(run)} failed{at}",
+                                     run_id=run.run_id, annotations={"run_id": run.run_id,
+                                                                     "step": step.step if step else None,
+                                                                     "error": error}, **where)
                 book.fire(signal, inhibited_by=self._inhibitor(book, "run_failed", pipeline, run.run_id))
         elif run.status == RunStatus.ABANDONED:
-            rule = self.rule("run_abandoned", pipeline)
+            rule = self.run_rule("run_abandoned", run)
             if rule is not None:
-                book.fire(self.signal("run_abandoned", rule, pipeline, f"run of {pipeline} was abandoned",
-                                      run_id=run.run_id, annotations={"run_id": run.run_id, "error": run.error}))
+                book.fire(self.signal("run_abandoned", rule, pipeline, f"run of {pipeline}{_in(run)} was abandoned",
+                                      run_id=run.run_id, annotations={"run_id": run.run_id, "error": run.error},
+                                      **where))
         elif run.status == RunStatus.SUCCEEDED:
-            for name in ("run_failed", "run_abandoned", "data_stale"):
-                self._resolve(book, name, pipeline, f"run {run.run_id} succeeded", run_id=run.run_id)
+            for name in ("run_failed", "run_abandoned") + (("data_stale",) if not where else ()):
+                self._resolve(book, name, pipeline, f"run {run.run_id} succeeded", run_id=run.run_id, **where)
         if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED) and run.started_at and run.ended_at:
             self._judge_speed(book, run, run.ended_at - run.started_at, finished=True)
 
@@ -146,21 +160,21 @@ class AlertEvaluator:
         if status == "passed":
             for name in ("check_failed", "check_warned"):
                 self._resolve(book, name, run.pipeline, f"check passed in run {run.run_id}", run_id=run.run_id,
-                              step=step, check=check)
+                              step=step, check=check, **self._where(run))
             return
         name = "check_failed" if status == "failed" else "check_warned"
-        rule = self.rule(name, run.pipeline)
+        rule = self.run_rule(name, run)
         if rule is None:
             return
         verb = "failed" if status == "failed" else "found rows"
-        book.fire(self.signal(name, rule, run.pipeline, f"check {check} on {run.pipeline}.{step} {verb}",
-                              run_id=run.run_id, step=step, check=check,
+        book.fire(self.signal(name, rule, run.pipeline, f"check {check} on {run.pipeline}.{step}{_in(run)} {verb}",
+                              run_id=run.run_id, step=step, check=check, **self._where(run),
                               annotations={"run_id": run.run_id, "step": step, "check": check,
                                            "failing_rows": failing, "error": message}))
 
     def _judge_speed(self, book: AlertBook, run: RunRecord, seconds: float, *, finished: bool) -> None:
         """Fire ``run_slow`` for a run slower than usual or past its deadline; a normal successful run resolves it."""
-        rule = self.rule("run_slow", run.pipeline)
+        rule = self.run_rule("run_slow", run)
         if not isinstance(rule, SlowRunRule):
             return
         reasons: list[str] = []
@@ -177,13 +191,15 @@ class AlertEvaluator:
         if reasons:
             doing = "took" if finished else "has been running for"
             book.fire(self.signal("run_slow", rule, run.pipeline,
-                                  f"run of {run.pipeline} {doing} {format_duration(seconds)}", run_id=run.run_id,
+                                  f"run of {run.pipeline}{_in(run)} {doing} {format_duration(seconds)}",
+                                  run_id=run.run_id, **self._where(run),
                                   annotations={"run_id": run.run_id, "seconds": round(seconds, 3),
                                                "usual_seconds": round(usual, 3) if usual else None,
                                                "description": "; ".join(reasons)}),
                       occurrence=finished)
         elif finished and run.status == RunStatus.SUCCEEDED:
-            self._resolve(book, "run_slow", run.pipeline, f"run {run.run_id} took a usual time", run_id=run.run_id)
+            self._resolve(book, "run_slow", run.pipeline, f"run {run.run_id} took a usual time", run_id=run.run_id,
+                          **self._where(run))
 
     # -- periodic evaluation -------------------------------------------------------------------
 
@@ -235,6 +251,11 @@ class AlertEvaluator:
         elif daemon.unhealthy_for is None:
             self._resolve(book, "daemon_unhealthy", None, "the daemon is healthy again", component="daemon")
 
+
+
+def _in(run: RunRecord) -> str:
+    """`` in environment dev`` for a development environment's run, nothing for prod's."""
+    return "" if run.environment == PROD else f" in environment {run.environment}"
 
 
 def evaluate_periodic(project: Project, ledger: Ledger, daemon: DaemonHealth) -> None:

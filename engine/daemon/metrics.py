@@ -47,6 +47,13 @@ class LedgerCollector:
                 queued += count
         yield runs
 
+        by_environment = CounterMetricFamily(
+            "flowdeck_environment_runs", "Finished runs, by environment (prod, dev, ...), pipeline and final status.",
+            labels=["environment", "pipeline", "status"])
+        for environment, pipeline, status, count in self.ledger.environment_run_totals():
+            by_environment.add_metric([environment, pipeline, status], count)
+        yield by_environment
+
         running = GaugeMetricFamily("flowdeck_runs_in_progress", "Runs executing now, by pipeline.", labels=["pipeline"])
         for pipeline in sorted({pipeline for pipeline, *_ in counts}):
             running.add_metric([pipeline], in_progress.get(pipeline, 0))

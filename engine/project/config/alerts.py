@@ -27,6 +27,12 @@ class Rule(Model):
         default_factory=dict, description="extra labels for routing, e.g. {team: finance}",
         examples=[{"team": "finance"}],
     )
+    environments: list[Identifier] = Field(
+        default_factory=lambda: ["prod"],
+        description="the environments whose runs this rule watches; a development environment's runs raise no "
+        "alert unless it is named here (docs/environments.md)",
+        examples=[["prod", "dev"]],
+    )
 
 
 class SlowRunRule(Rule):
