@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from flowdeck.engine.run.backend_factory import LintReport
     from flowdeck.engine.run.executor import Observer, RunExecutor
     from flowdeck.engine.run.janitor import CleanupReport
+    from flowdeck.engine.run.environments import EnvironmentSummary
     from flowdeck.engine.run.preview import RunPreview
     from flowdeck.engine.run.submit import PreparedRun, Submitted
     from flowdeck.state.records import CommitRecord
@@ -412,6 +413,27 @@ class Workspace:
             report = janitor.clean_up(self.project, self.ledger, WarehouseWait(self._open_ledger, on_wait))
             details.update(report.counts())
         return report
+
+    # -- environments ------------------------------------------------------------------------------
+
+    def environments(self, *, wait: float = 5.0, on_wait: Say | None = None) -> list[EnvironmentSummary]:
+        """Every environment (prod first): its warehouse size, the tables it built, those it reads from prod,
+        its last run (``flowdeck env list``; docs/environments.md)."""
+        from flowdeck.engine.run.environments import list_environments
+        from flowdeck.engine.run.waiting import WarehouseWait
+
+        self.require("read")
+        return list_environments(self.project, self.ledger, wait=wait,
+                                 on_wait=WarehouseWait(self._open_ledger, on_wait, reading=True))
+
+    def drop_environment(self, name: str) -> Path:
+        """Remove a development environment's warehouse (never prod's; not while a run is active in it); audited."""
+        from flowdeck.engine.run.environments import drop_environment
+
+        with self._guarded("drop_environment", "env.drop", name) as details:
+            folder = drop_environment(self.project, self.ledger, name)
+            details.update(folder=str(folder))
+        return folder
 
     # -- table versions ----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from flowdeck.console.cli import (  # noqa: F401 - registers the commands
     commands_console,
     commands_daemon,
     commands_doctor,
+    commands_env,
     commands_lineage,
     commands_monitor,
     commands_new,

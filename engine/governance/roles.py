@@ -31,6 +31,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "retry": ("operator", "retrying runs"),
     "rollback": ("operator", "rolling back tables"),
     "cleanup": ("operator", "cleaning up after dead runs"),
+    "drop_environment": ("operator", "dropping development environments"),
     "acknowledge": ("operator", "acknowledging alerts"),
     "notify": ("operator", "testing alert channels and dropping notifications"),
     "audit": ("operator", "reading the audit log"),

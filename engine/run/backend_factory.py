@@ -34,11 +34,12 @@ def engine_of(project: Project, options: dict[str, Any] | None = None) -> str:
 
 
 def open_backend(project: Project, purpose: Purpose, *, engine: str | None = None, on_wait: OnWait | None = None,
-                 wait: float | None = None, temp_dir: Path | None = None) -> Backend:
+                 wait: float | None = None, temp_dir: Path | None = None, reads_prod: bool = True) -> Backend:
     """A backend for ``purpose``: ``run`` (a run's writer, spilling into ``temp_dir``), ``read``
     (read-only queries and versions, waiting up to ``wait`` seconds for a writer) or ``maintain``
     (rollback and cleanup: a writer). ``engine`` is a run's choice, or a read's (``run.query_engine``: where
-    the tables are current); otherwise the project's."""
+    the tables are current); otherwise the project's. A development environment's warehouse reads prod's
+    (attached read-only) unless ``reads_prod`` is false (only its own tables are looked at)."""
     if (engine or engine_of(project)) == "spark":
         from flowdeck.engine.backends.spark.backend import open_spark_backend  # pyspark: only for Spark
 
@@ -47,7 +48,8 @@ def open_backend(project: Project, purpose: Purpose, *, engine: str | None = Non
     from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
 
     if purpose == "read":
-        return DuckDBBackend(open_warehouse(project, read_only=True, timeout=wait, on_wait=on_wait), read_only=True)
+        return DuckDBBackend(open_warehouse(project, read_only=True, timeout=wait, on_wait=on_wait,
+                                            reads_prod=reads_prod), read_only=True)
     project.ensure_runtime_dirs()
     cursors: list[Any] = []
 

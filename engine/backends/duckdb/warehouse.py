@@ -38,12 +38,15 @@ def open_warehouse(
     on_wait: WaitCallback | None = None,
     temp_directory: Path | None = None,
     before_lock: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    reads_prod: bool = True,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse as flowdeck.yaml describes it; an encrypted one is opened with its key from the secrets store.
 
     The connection comes back confined (``confinement.confine``): user SQL reaches only the
     project's folders, and its settings are locked. ``before_lock`` is flowdeck's last chance
-    to set up the connection (its cursors' progress bar) before the lock.
+    to set up the connection (its cursors' progress bar) before the lock. A development environment's
+    warehouse comes with prod's attached read-only, unless ``reads_prod`` is false (a listing of its own
+    tables, which need not wait for a prod writer).
     """
     settings = project.config.warehouse
     config: dict[str, Any] = {}
@@ -78,7 +81,7 @@ def open_warehouse(
         extension_directory=extensions,
     )
     try:
-        if project.environment != PROD and project.prod_warehouse_path.exists():
+        if reads_prod and project.environment != PROD and project.prod_warehouse_path.exists():
             attach_prod(connection, project.prod_warehouse_path, key=key,
                         timeout=settings.lock_timeout.total_seconds() if timeout is None else timeout, on_wait=on_wait)
         if before_lock is not None:
