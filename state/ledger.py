@@ -340,10 +340,12 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
             existing = db.execute("SELECT * FROM runs WHERE trigger_key = ?", (key,)).fetchone()
             if existing is not None:
                 return RunRecord.from_row(existing), False
+            # prod is the column's default: a prod run is written as it was before environments
+            named = ", environment" if environment != "prod" else ""
             db.execute(
-                """INSERT INTO runs (run_id, pipeline, trigger_kind, trigger_key, status, params_json, options_json,
-                                     requested_by, parent_run_id, created_at, environment)
-                   VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)""",
+                f"""INSERT INTO runs (run_id, pipeline, trigger_kind, trigger_key, status, params_json, options_json,
+                                      requested_by, parent_run_id, created_at{named})
+                    VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?{", ?" if named else ""})""",
                 (
                     run_id,
                     pipeline,
@@ -354,7 +356,7 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
                     requested_by,
                     parent_run_id,
                     now,
-                    environment,
+                    *((environment,) if named else ()),
                 ),
             )
             by = f" by {requested_by}" if requested_by else ""

@@ -89,7 +89,7 @@ class RunRecord:
             cancel_requested=bool(row["cancel_requested"]),
             error=row["error"],
             version=row["version"],
-            environment=row["environment"],
+            environment=row["environment"] if "environment" in row.keys() else "prod",  # a ledger not yet migrated
         )
 
     @property

@@ -640,16 +640,18 @@ class FlowdeckConsole(App[None]):
 
         declared = screen.selected_params() if screen else None
         self.push_screen(LaunchDialog(pipeline, declared or {}),
-                         lambda launch: self.submit_run(pipeline, launch.params, force=launch.force) if launch else None)
+                         lambda launch: self.submit_run(pipeline, launch.params, force=launch.force,
+                                                        environment=launch.environment) if launch else None)
 
-    def submit_run(self, pipeline: str, params: dict[str, str], *, force: bool = False) -> None:
-        """Queue the run (``force``: every step runs, as `flowdeck run --force`) and start its worker process
-        (in a thread: validation reads files)."""
+    def submit_run(self, pipeline: str, params: dict[str, str], *, force: bool = False,
+                   environment: str = "prod") -> None:
+        """Queue the run (``force``: every step runs, as `flowdeck run --force`; in ``environment``, as
+        `--env`) and start its worker process (in a thread: validation reads files)."""
         workspace = self.workspace
 
         def submit() -> Message:
             record, _ = workspace.submit(pipeline, {name: value for name, value in params.items() if value != ""},
-                                         options={"force": True} if force else None)
+                                         options={"force": True} if force else None, environment=environment)
             pid = workspace.launch_detached(record.run_id)
             return RunSubmitted(record, pid, "launched")
 

@@ -172,7 +172,7 @@ class Schedules:
         try:
             submitted = self.submit(
                 pipeline, {}, trigger_kind="schedule", trigger_key=schedule_key(pipeline, slot),
-                options={"scheduled_for": slot},
+                options={"scheduled_for": slot}, environment=self._schedules[pipeline].env,
             )
         except FlowdeckError as error:
             ledger.record_tick(pipeline, slot, "failed", reason=error.render())

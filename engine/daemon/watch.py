@@ -305,7 +305,7 @@ class Watchers:
         try:
             record, new = self.submit(
                 watch.pipeline, {}, trigger_kind="file", trigger_key=file_key(watch.pipeline, digest),
-                options={"file": relative, "sha256": digest},
+                options={"file": relative, "sha256": digest}, environment=watch.trigger.env,
             )
         except FlowdeckError as error:
             del watch.seen[path]  # try again at the next rescan, the pipeline may be fixed by then
@@ -370,7 +370,7 @@ class Watchers:
                 record, new = self.submit(
                     watch.pipeline, {}, trigger_kind="file",
                     trigger_key=batch_key(watch.pipeline, [taken.sha256 for taken in members]),
-                    options=batch_options(members),
+                    options=batch_options(members), environment=watch.trigger.env,
                 )
             except FlowdeckError as error:
                 for taken in members:  # taken again at the next rescan, the pipeline may be fixed by then

@@ -10,7 +10,10 @@ from pathlib import Path
 from flowdeck.state import Ledger
 from flowdeck.state.ledger import _statements
 from flowdeck.state.records import CommitRecord
+from flowdeck.state import schema as schema_module
 from flowdeck.state.schema import MIGRATIONS
+
+PUBLISHES = MIGRATIONS.index(schema_module._PUBLISHES)  # the migration that records past publishes (others follow it)
 from flowdeck.state.status import RunStatus, StepStatus
 
 
@@ -68,10 +71,10 @@ def test_a_trigger_follows_publishes_made_after_it_came_into_force(tmp_path: Pat
 def test_migrating_an_existing_ledger_records_its_past_publishes(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     with closing(sqlite3.connect(path, isolation_level=None)) as db:  # a ledger of the version before
-        for migration in MIGRATIONS[:-1]:
+        for migration in MIGRATIONS[:PUBLISHES]:
             for statement in _statements(migration):
                 db.execute(statement)
-        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+        db.execute(f"PRAGMA user_version = {PUBLISHES}")
         for run_id, status, ended in (("r1", "succeeded", 2.0), ("r2", "failed", 3.0), ("r0", "succeeded", 1.0)):
             db.execute("INSERT INTO runs (run_id, pipeline, trigger_kind, trigger_key, status, created_at, ended_at) "
                        "VALUES (?, 'a', 'manual', ?, ?, 0, ?)", (run_id, run_id, status, ended))

@@ -3,8 +3,10 @@
 The plan comes from the engine (``Workspace.preview``, what `flowdeck plan` prints): a step whose
 fingerprint says nothing it depends on changed is ``unchanged`` and the run reuses its output;
 the others run, each with its reasons (``SQL changed``, ``upstream step `x` changed``, ``new step``
-...). It is computed in a worker, again whenever a parameter, the force box or a pipeline file changes;
-the console owns no run: launching queues it through the engine as before.
+...). It is computed in a worker, again whenever a parameter, the force box, the environment or a
+pipeline file changes; the console owns no run: launching queues it through the engine as before.
+The environment field (``prod`` unless changed) is where the run writes: in a development environment
+the plan says which steps it would read from prod (``= unchanged (prod)``), docs/environments.md.
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ REPLAN_AFTER_SECONDS = 0.3  # after the last key typed in a parameter: one plan 
 
 @dataclass(frozen=True)
 class Launch:
-    """What the operator chose: the parameters typed (empty ones left out) and whether to force every step."""
+    """What the operator chose: the parameters typed (empty ones left out), whether to force every step, and
+    the environment the run writes to."""
 
     params: dict[str, str]
     force: bool
+    environment: str = "prod"
 
 
 class LaunchDialog(ModalScreen[Launch | None]):
@@ -65,9 +69,13 @@ class LaunchDialog(ModalScreen[Launch | None]):
                 yield Label(name)
                 yield Input(value=default or "", placeholder="required" if default is None else "", id=f"param-{name}")
             yield Checkbox(force_label(False), id="force", compact=True)
+            # after the force box, so Tab from the parameters still reaches the box first
+            yield Label("environment (prod, or a development one such as dev)")
+            yield Input(value="prod", id="environment")
             with VerticalScroll(id="launch-plan"):
                 yield Static("planning…", id="plan")
-            yield Static("Enter or ^r: run · Tab: the force box (Space), the plan (↓) · Esc: cancel", classes="dialog-hint")
+            yield Static("Enter or ^r: run · Tab: the force box (Space), the environment, the plan (↓) · Esc: cancel",
+                         classes="dialog-hint")
 
     def on_mount(self) -> None:
         """Focus the first parameter (else the plan) and ask for the plan."""
@@ -76,10 +84,11 @@ class LaunchDialog(ModalScreen[Launch | None]):
         self._plan()
 
     def launch(self) -> Launch:
-        """The parameters typed (an empty one takes its default) and the force box."""
+        """The parameters typed (an empty one takes its default), the force box and the environment."""
         values = {name: self.query_one(f"#param-{name}", Input).value for name in self.params}
         return Launch({name: value for name, value in values.items() if value != ""},
-                      self.query_one("#force", Checkbox).value)
+                      self.query_one("#force", Checkbox).value,
+                      self.query_one("#environment", Input).value.strip() or "prod")
 
     def action_cancel(self) -> None:
         """Close without running."""
@@ -113,10 +122,11 @@ class LaunchDialog(ModalScreen[Launch | None]):
 
         def plan() -> Message:
             try:
-                preview = workspace.preview(pipeline, launch.params, force=launch.force)
+                preview = workspace.preview(pipeline, launch.params, force=launch.force,
+                                            environment=launch.environment)
             except FlowdeckError as error:  # a parameter being typed: said here, not as an error dialog
                 return LaunchPlanned(request, Text(f"✗ {error.render()}", style=status_style("failed")))
-            return LaunchPlanned(request, plan_text(preview))
+            return LaunchPlanned(request, plan_text(preview, launch.environment))
 
         console.engine_worker(self, plan, title=f"planning {pipeline}", group="plan", exclusive=True)
 
@@ -135,12 +145,16 @@ def force_label(force: bool) -> str:
     return "force ON: every step runs (--force)" if force else "force off: unchanged steps are reused"
 
 
-def plan_text(preview: RunPreview) -> Group:
-    """How many steps run and how many are unchanged, then one row a step: its name, and ``= unchanged`` or
-    ``▶ runs`` with why (wrapped under itself, never cut)."""
+def plan_text(preview: RunPreview, environment: str = "prod") -> Group:
+    """How many steps run (and in which environment, if not prod) and how many are unchanged, then one row a
+    step: its name, and ``= unchanged`` (``(prod)``: read from prod) or ``▶ runs`` with why (wrapped under
+    itself, never cut)."""
     running = sum(1 for change in preview.changes.values() if change.runs)
     unchanged = len(preview.changes) - running
-    summary = Text(f"{running} step{'s' if running != 1 else ''} will run, {unchanged} unchanged"
+    from_prod = sum(1 for change in preview.changes.values() if change.reads_prod)
+    summary = Text(f"{running} step{'s' if running != 1 else ''} will run"
+                   + (f" in {environment}" if environment != "prod" else "") + f", {unchanged} unchanged"
+                   + (f" ({from_prod} read from prod)" if from_prod else "")
                    + (" (forced)" if preview.force else ""), style="bold")
     table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 2, 0, 0), expand=True)
     table.add_column("step", no_wrap=True)
@@ -152,5 +166,7 @@ def plan_text(preview: RunPreview) -> Group:
             shown.append(f"  {'; '.join(preview.reasons(name))}", style="")  # a changed query: breaking or not
         else:
             shown = status_text("unchanged")
+            if change.reads_prod:
+                shown.append(" (prod)")
         table.add_row(name, shown)
     return Group(summary, table)

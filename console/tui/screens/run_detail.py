@@ -140,7 +140,8 @@ class RunDetailScreen(ConsoleScreen):
         took = format_duration(run.duration) or "not started"
         started = short_time(run.started_at or run.created_at, now=self.console.clock())
         steps = steps_summary(self.steps, run.finished, self.checks)
-        summary.append(f" · {run.pipeline} · {steps} · {took} · {run.trigger_kind} · {started}")
+        where = "" if run.environment == "prod" else f" · env {run.environment}"  # prod's runs read as before
+        summary.append(f" · {run.pipeline}{where} · {steps} · {took} · {run.trigger_kind} · {started}")
         if run.cancel_requested and not run.finished:
             summary.append("  ·  cancel requested")
         details: list[str] = []

@@ -125,13 +125,13 @@ class RunsScreen(ConsoleScreen):
     def _render_rows(self) -> None:
         now = self.console.clock()
         table = self.query_one(DataTable)
-        longest = max((len(run.pipeline) for run in self.runs), default=8)
+        longest = max((len(_pipeline_of(run)) for run in self.runs), default=8)
         keys = lay_out(table, [ColumnSpec("RUN", "run", 22), ColumnSpec("PIPELINE", "pipeline", min(max(longest, 8), 20)),
                                ColumnSpec("STATUS", "status", 11), ColumnSpec("STARTED", "started", 11),
                                ColumnSpec("TOOK", "took", 7), ColumnSpec("TRIGGER", "trigger", 9, min_table_width=100),
                                ColumnSpec("PARAMS", "params", None, min_width=12, min_table_width=100)])
         refill(table, ((run.run_id, pick({
-            "run": run.run_id, "pipeline": run.pipeline, "status": status_text(run.status),
+            "run": run.run_id, "pipeline": _pipeline_of(run), "status": status_text(run.status),
             "started": short_time(run.started_at or run.created_at, now=now), "took": format_duration(run.duration),
             "trigger": run.trigger_kind, "params": " ".join(f"{name}={value}" for name, value in run.params.items())},
             keys)) for run in self.runs))
@@ -231,3 +231,8 @@ class RunsScreen(ConsoleScreen):
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open_selected()
+
+
+def _pipeline_of(run: RunRecord) -> str:
+    """A run's pipeline, with its environment when that is not prod (``daily_sales (dev)``)."""
+    return run.pipeline if run.environment == "prod" else f"{run.pipeline} ({run.environment})"

@@ -92,6 +92,11 @@ class Schedule(Model):
         description="a slot reached within this time of its due time runs normally; a later one counts as missed",
         examples=["5m"],
     )
+    env: Identifier = Field(
+        default="prod", description="the environment the runs it starts write to: prod (the project's warehouse) or "
+        "a development one, which builds only what changed and reads the rest from prod (docs/environments.md)",
+        examples=["dev"],
+    )
     overlap: Literal["skip", "queue"] = Field(
         default="skip",
         description="when a slot is due while a run of this pipeline is still queued or running: skip the slot, "
@@ -175,6 +180,11 @@ class FileTrigger(Model):
         default=None, description="start one run for the files that land within a window (micro-batches); "
         "one run a file when omitted", examples=[{"max_files": 50, "max_wait": "30s"}],
     )
+    env: Identifier = Field(
+        default="prod", description="the environment the runs it starts write to: prod (the project's warehouse) or "
+        "a development one, which builds only what changed and reads the rest from prod (docs/environments.md)",
+        examples=["dev"],
+    )
 
 
 class AfterTrigger(Model):
@@ -187,6 +197,11 @@ class AfterTrigger(Model):
         description="pipelines this one follows: it runs when each of them has published (a successful run that "
         "wrote at least one table) since this trigger last started it (docs/daemon.md)",
         examples=[["orders", "customers"]],
+    )
+    env: Identifier = Field(
+        default="prod", description="the environment the runs it starts write to: prod (the project's warehouse) or "
+        "a development one, which builds only what changed and reads the rest from prod (docs/environments.md)",
+        examples=["dev"],
     )
 
     @model_validator(mode="before")
