@@ -12,9 +12,9 @@ from flowdeck.state.ledger import _statements
 from flowdeck.state.records import CommitRecord
 from flowdeck.state import schema as schema_module
 from flowdeck.state.schema import MIGRATIONS
+from flowdeck.state.status import RunStatus, StepStatus
 
 PUBLISHES = MIGRATIONS.index(schema_module._PUBLISHES)  # the migration that records past publishes (others follow it)
-from flowdeck.state.status import RunStatus, StepStatus
 
 
 def finished_run(ledger: Ledger, pipeline: str, status: RunStatus, *, commits: int) -> str:
