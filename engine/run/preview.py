@@ -17,7 +17,7 @@ from flowdeck.engine.plan.planner import Plan
 from flowdeck.engine.plan.selection import named_steps, select_steps
 from flowdeck.engine.project.project import Project
 from flowdeck.engine.run.backend_factory import engine_of
-from flowdeck.engine.run.submit import prepare, refuse_literal_params
+from flowdeck.engine.run.submit import prepare, refuse_environment_engine, refuse_literal_params
 from flowdeck.state import Ledger
 
 QUERY_SEPARATOR = "\n;\n"  # between a step's canonical query and its checks' (engine/plan/fingerprint.py)
@@ -71,6 +71,7 @@ def preview_run(project: Project, ledger: Ledger, pipeline: str, params: dict[st
     given = params or {}
     refuse_literal_params(given)
     chosen = engine_of(project, {"engine": engine} if engine else None)
+    refuse_environment_engine(project, chosen)
     prepared = prepare(project, pipeline, given, engine=chosen)
     changes = plan_changes(project, ledger, prepared.plan, prepared.params, engine=chosen)
     selected: list[str] = []

@@ -185,3 +185,41 @@ def test_runs_lists_the_environment_and_filters_by_it(ran_daily_sales: Path) -> 
     only_dev = json.loads(ok(run_flowdeck("runs", "--env", "dev", "--json", project=project)).stdout)
     assert [run["environment"] for run in only_dev] == ["dev"]
     assert "daily_sales [dev]" in ok(run_flowdeck("runs", project=project)).stdout
+
+
+def test_while_a_dev_run_runs_prod_can_still_be_read_by_another_process(ran_daily_sales: Path) -> None:
+    """A dev run holds prod's file read-only: another process may read it meanwhile (a writer would not let it)."""
+    import subprocess
+    import time
+
+    from tests.conftest import FLOWDECK, clean_env
+
+    project = ran_daily_sales
+    change_daily_sales(project)
+    pipeline = project / "pipelines/daily_sales/pipeline.yaml"
+    text = pipeline.read_text()
+    pipeline.write_text(text.replace("    sql: daily_sales.sql\n",
+                                     "    sql: daily_sales.sql\n    retries: {attempts: 2, backoff: 6s}\n", 1))
+    prod_file = project / ".flowdeck/warehouse.duckdb"
+    before = fingerprint_of_file(prod_file)
+    # the first attempt fails (transiently) before staging: the run then waits 6 s, prod attached, to retry
+    process = subprocess.Popen([str(FLOWDECK), "--project", str(project), "run", "daily_sales", "--env", "dev"],
+                               env=clean_env(FLOWDECK_DEBUG_FAIL_AT="staging:daily_sales:1"), cwd=project,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ledger_rows(project, "SELECT 1 FROM events WHERE kind = 'step.retrying'"):
+            assert process.poll() is None and time.monotonic() < deadline, "the dev run never retried"
+            time.sleep(0.2)
+        reader = duckdb.connect(str(prod_file), read_only=True)  # not refused: the dev run holds no write lock
+        try:
+            assert reader.execute("SELECT count(*) FROM orders_clean").fetchone() == (2962,)
+        finally:
+            reader.close()
+        assert process.poll() is None, "the dev run ended before prod was read beside it"
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert fingerprint_of_file(prod_file) == before
