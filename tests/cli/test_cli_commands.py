@@ -24,10 +24,10 @@ from tests.conftest import (
 
 COMMANDS = ["init", "validate", "pipelines", "graph", "schema", "run", "runs", "show", "logs", "cancel", "query", "console"]
 RUN_FIELDS = {"run_id", "pipeline", "status", "trigger", "trigger_key", "params", "requested_by", "parent_run_id",
-              "options", "created_at", "started_at", "ended_at", "duration_seconds", "error"}
+              "options", "created_at", "started_at", "ended_at", "duration_seconds", "error", "environment"}
 STEP_FIELDS = {"step", "kind", "output", "status", "attempts", "started_at", "ended_at", "duration_seconds", "rows", "error",
                "reused_from", "rows_in", "rows_out", "bytes_in", "bytes_out", "rows_per_second", "bytes_per_second",
-               "progress_percent", "error_kind", "attempt_history", "engine", "fingerprint"}
+               "progress_percent", "error_kind", "attempt_history", "engine", "fingerprint", "from_prod"}
 CHECK_FIELDS = {"step", "check", "severity", "status", "failing_rows", "message", "sample"}
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

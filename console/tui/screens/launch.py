@@ -20,7 +20,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.timer import Timer
@@ -68,10 +68,12 @@ class LaunchDialog(ModalScreen[Launch | None]):
             for name, default in self.params.items():
                 yield Label(name)
                 yield Input(value=default or "", placeholder="required" if default is None else "", id=f"param-{name}")
-            yield Checkbox(force_label(False), id="force", compact=True)
-            # after the force box, so Tab from the parameters still reaches the box first
-            yield Label("environment (prod, or a development one such as dev)")
-            yield Input(value="prod", id="environment")
+            # the environment on the force box's line (the plan keeps its rows at 80x24), after the box, so Tab
+            # from the parameters still reaches the box first
+            with Horizontal(id="launch-options"):
+                yield Checkbox(force_label(False), id="force", compact=True)
+                yield Label("  environment ")
+                yield Input(value="prod", id="environment", compact=True)
             with VerticalScroll(id="launch-plan"):
                 yield Static("planning…", id="plan")
             yield Static("Enter or ^r: run · Tab: the force box (Space), the environment, the plan (↓) · Esc: cancel",
