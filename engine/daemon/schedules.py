@@ -155,7 +155,9 @@ class Schedules:
             ledger.record_tick(pipeline, slot, "missed", reason=f"late by {now - slot:.0f}s, catch-up {schedule.catchup}")
         if plan.missed_total:
             log.warning("%s: %d slot(s) missed (catch-up %s)", pipeline, plan.missed_total, schedule.catchup)
-        busy = any(run.pipeline == pipeline for run in ledger.runs_in_status(RunStatus.QUEUED, RunStatus.RUNNING))
+        # a run of the pipeline in another environment is not this schedule's previous run
+        busy = any(run.pipeline == pipeline and run.environment == schedule.env
+                   for run in ledger.runs_in_status(RunStatus.QUEUED, RunStatus.RUNNING))
         queued: list[str] = []
         for slot in plan.fire:
             if busy and schedule.overlap == "skip" and not queued:
