@@ -10,6 +10,9 @@ Copies the example project to a temporary folder and measures, on Spark in maste
   times from the ledger;
 - a step's fixed overhead: a pipeline of trivial chained transforms (`SELECT x + 1 AS x FROM
   previous`) run warm, so what is measured is the per-step cost, not the data;
+
+Every run is forced (`--force`): otherwise a rerun's steps are all `unchanged` by fingerprint
+and nothing runs.
 - as an operator meets it: `flowdeck run daily_sales --engine spark` as a new process, with a
   `flowdeck spark serve` keeping Spark warm (``--no-serve``: without one, where each run starts
   its own Spark driver).
@@ -69,7 +72,8 @@ def timed_run(project: Path, pipeline: str, engine: str) -> dict[str, Any]:
     """One run in this process: its wall time and the ledger's per-step seconds."""
     workspace = Workspace.open(project)
     started = time.perf_counter()
-    record, _ = workspace.submit(pipeline, options={"engine": engine})
+    # forced: unforced, fingerprints would keep every step of a rerun `unchanged` (nothing measured)
+    record, _ = workspace.submit(pipeline, options={"engine": engine, "force": True})
     status = workspace.execute(record.run_id)
     wall = time.perf_counter() - started
     steps = {step.step: round(step.duration or 0.0, 3) for step in workspace.ledger.steps_of(record.run_id)}
@@ -99,8 +103,8 @@ def cli_runs(project: Path, runs: int, *, serve: bool) -> dict[str, Any]:
         walls = []
         for _ in range(runs):
             started = time.perf_counter()
-            done = subprocess.run(flowdeck(project, "run", "daily_sales", "--engine", "spark"), capture_output=True,
-                                  text=True)
+            done = subprocess.run(flowdeck(project, "run", "daily_sales", "--engine", "spark", "--force"),
+                                  capture_output=True, text=True)
             walls.append({"wall_seconds": round(time.perf_counter() - started, 3), "load": load()})
             if done.returncode != 0:
                 raise SystemExit(f"the CLI run failed:\n{done.stdout}\n{done.stderr}")

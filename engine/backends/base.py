@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,12 @@ class Backend(ABC):
     @abstractmethod
     def failing_rows(self, sql: str, *, sample: int = 5) -> Failing:
         """Count the rows ``sql`` returns and keep a few (checks return failing rows)."""
+
+    def failing_rows_of(self, sqls: list[str], *, sample: int = 5) -> Iterator[Failing]:
+        """``failing_rows`` of each query of ``sqls`` (a step's checks), in order, each run as it is asked for;
+        an engine for which each query is costly runs them together."""
+        for sql in sqls:
+            yield self.failing_rows(sql, sample=sample)
 
     # -- publishing, versions, markers ---------------------------------------------------------
 

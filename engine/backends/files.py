@@ -1,5 +1,5 @@
 """Files in and out of a warehouse: the ``FileRead`` of an extract's source, its format, DuckDB's
-reader query of it, and the one file writer.
+reader query of it, the one file writer, and making a rename durable.
 
 Both backends use them: the DuckDB backend stages extract steps with ``reader_sql`` and exports
 with ``write_file``; the Spark backend exports through ``write_file`` too (so the same data
@@ -11,6 +11,7 @@ connection to run on, ``file_columns`` opens its own in-memory one.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,3 +106,17 @@ def write_file(cursor: duckdb.DuckDBPyConnection, relation: str, path: Path, fil
         order = f" ORDER BY {identifiers(order_by)}" if order_by else ""
     result = cursor.execute(f"COPY (SELECT * FROM {identifier(relation)}{order}) TO {string(str(path))} ({settings})").fetchone()
     return int(result[0]) if result else 0
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX: the directory entry is data of the directory)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

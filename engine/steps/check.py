@@ -29,26 +29,29 @@ def check(context: StepContext, step: PlannedStep, config: CheckStep) -> StepRes
 def run_checks(context: StepContext, step: PlannedStep, relation: str) -> None:
     """Run every check of ``step`` against ``relation``; raise ``CheckFailed`` on a blocking failure."""
     blocking: list[tuple[CheckQuery, Failing]] = []
-    for planned in step.checks:
-        for query in check_queries(planned, relation, output=step.output, params=context.params):
-            try:
-                failing = context.backend.failing_rows(query.sql, sample=SAMPLE_ROWS)
-            except StepFailed as error:  # the engine ran a translation of the check's SQL: point at its file and line
-                if error.ran is None:
-                    raise
-                if planned.query is not None:
-                    raise located(error, step.name, planned.query.path, planned.query.text) from None
-                # a built-in check's SQL is flowdeck's: say which check, and point at no file of the user's
-                raise type(error)(f"step `{step.name}`: check {query.name}: {error.what}", transient=error.transient,
-                                  hint=error.hint) from None
-            if failing.count == 0:
-                context.record_check(step.name, query, "passed", 0, f"check {query.name} passed", [])
-                continue
-            status = "failed" if query.severity == "error" else "warned"
-            message = f"check {query.name} {status} on step {step.name}: {query.explain(failing)}"
-            context.record_check(step.name, query, status, failing.count, message, failing.sample)
-            if status == "failed":
-                blocking.append((query, failing))
+    queries = [(planned, query) for planned in step.checks
+               for query in check_queries(planned, relation, output=step.output, params=context.params)]
+    # asked for all at once (on Spark each query was a job, together they are one), each taken in turn
+    results = context.backend.failing_rows_of([query.sql for _, query in queries], sample=SAMPLE_ROWS)
+    for planned, query in queries:
+        try:
+            failing = next(results)
+        except StepFailed as error:  # the engine ran a translation of the check's SQL: point at its file and line
+            if error.ran is None:
+                raise
+            if planned.query is not None:
+                raise located(error, step.name, planned.query.path, planned.query.text) from None
+            # a built-in check's SQL is flowdeck's: say which check, and point at no file of the user's
+            raise type(error)(f"step `{step.name}`: check {query.name}: {error.what}", transient=error.transient,
+                              hint=error.hint) from None
+        if failing.count == 0:
+            context.record_check(step.name, query, "passed", 0, f"check {query.name} passed", [])
+            continue
+        status = "failed" if query.severity == "error" else "warned"
+        message = f"check {query.name} {status} on step {step.name}: {query.explain(failing)}"
+        context.record_check(step.name, query, status, failing.count, message, failing.sample)
+        if status == "failed":
+            blocking.append((query, failing))
     if blocking:
         query, failing = blocking[0]
         rows = "; ".join(_row_text(row) for row in failing.sample[:3])

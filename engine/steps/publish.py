@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flowdeck.engine.backends.base import CommitMarker, MergeSpec, Staged
+from flowdeck.engine.backends.files import fsync_directory
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import StepFailed
 from flowdeck.engine.plan.planner import PlannedStep
@@ -136,7 +137,7 @@ def publish_file(context: StepContext, step: str, target: Path, write: Callable[
             checksum, size = sha256_of(partial), partial.stat().st_size
             crash_point("exporting", step)
             os.replace(partial, target)
-            _fsync_directory(target.parent)
+            fsync_directory(target.parent)
         except OSError as error:
             raise StepFailed(f"step `{step}`: cannot write {target}: {error.strerror or error}",
                              transient=True) from None
@@ -144,17 +145,3 @@ def publish_file(context: StepContext, step: str, target: Path, write: Callable[
         partial.unlink(missing_ok=True)
     crash_point("exported", step)
     return rows, checksum, size
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make a rename durable (POSIX: the directory entry is data of the directory)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)

@@ -45,9 +45,10 @@ from flowdeck.engine.backends.base import (
     run_tag,
 )
 from flowdeck.engine.backends.files import write_file
+from flowdeck.engine.backends.spark import marker_files
 from flowdeck.engine.backends.spark.failures import error_origin
 from flowdeck.engine.backends.spark.file_functions import resolve_path, view_name
-from flowdeck.engine.backends.spark.outputs import file_columns
+from flowdeck.engine.backends.spark.outputs import OutputColumn, file_columns
 from flowdeck.engine.backends.spark.served import served_spark
 from flowdeck.engine.backends.spark.session import connect, first_line
 from flowdeck.engine.backends.spark.sources import reader_options
@@ -60,12 +61,15 @@ from flowdeck.engine.sql.render import identifier, identifiers
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame  # the interface: Connect's methods return it, typed as such
     from pyspark.sql.connect.session import SparkSession
+    from pyspark.sql.types import StructType
 
     from flowdeck.engine.project.project import Project
 
+# schema_json: the Spark schema of the current version's Parquet files, so reading them needs no schema
+# inference (a Spark job per read); NULL in markers written before it was kept (the files are inferred then)
 _MARKER_FIELDS = ("seq BIGINT, run_id STRING, step STRING, output STRING, kind STRING, data_run_id STRING, "
                   "base_run_id STRING, rows BIGINT, checksum STRING, state_json STRING, committed_at DOUBLE, "
-                  "published_at DOUBLE, location STRING, view_sql STRING, kept_json STRING")
+                  "published_at DOUBLE, location STRING, view_sql STRING, kept_json STRING, schema_json STRING")
 _MARKER_COLUMNS = [part.split()[0] for part in _MARKER_FIELDS.split(", ")]
 _SEQ_DIGITS = 12
 _ARROW_CHUNK_BYTES = 32 * 1024 * 1024  # rows sent to Spark per write when reading from a database
@@ -114,13 +118,14 @@ class _Entry:
     location: str | None  # the current version's folder; None for a view
     view_sql: str | None
     kept: tuple[_Kept, ...] = field(default_factory=tuple)
+    schema_json: str | None = None  # the Spark schema of the current version's files
 
     def row(self) -> tuple[Any, ...]:
         marker = self.marker
         kept = json.dumps([vars(version) for version in self.kept])
         return (marker.seq, marker.run_id, marker.step, marker.output, marker.kind, marker.data_run_id,
                 marker.base_run_id, marker.rows, marker.checksum, json.dumps(marker.state, sort_keys=True, default=str),
-                marker.committed_at, self.published_at, self.location, self.view_sql, kept)
+                marker.committed_at, self.published_at, self.location, self.view_sql, kept, self.schema_json)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> _Entry:
@@ -130,7 +135,7 @@ class _Entry:
                               seq=int(row["seq"]), committed_at=float(row["committed_at"]))
         kept = tuple(_Kept(**version) for version in json.loads(row["kept_json"] or "[]"))
         return cls(marker=marker, published_at=row["published_at"], location=row["location"],
-                   view_sql=row["view_sql"], kept=kept)
+                   view_sql=row["view_sql"], kept=kept, schema_json=row.get("schema_json"))
 
     def version(self) -> _Kept:
         """The current data, as it is kept once something replaces it."""
@@ -151,6 +156,7 @@ class SparkBackend(Backend):
         # files a query reads itself (read_csv(...), FROM 'x.parquet'), found in the project as DuckDB finds them
         self._files = _SessionFiles(self, str(root)) if root is not None else None
         self._locations: dict[str, str] = {}  # staging view → its Parquet location
+        self._written: dict[str, StructType] = {}  # staging view → the Spark schema of its Parquet files
         self._schemas: dict[str, dict[str, str]] = {}
         self._publish_lock = threading.Lock()
         self._entries: list[_Entry] = []  # every marker read so far, in commit order
@@ -214,6 +220,13 @@ class SparkBackend(Backend):
     def _read_warehouse_id(self) -> str:
         """The id kept in ``_flowdeck/info`` (written by the first backend to open the warehouse)."""
         info = f"{self.warehouse}/_flowdeck/info"
+        if self._local:  # read and written as files: no Spark job (marker_files.py)
+            for _ in range(2):
+                rows = marker_files.read_rows(self._path(info), ["warehouse_id"])
+                if rows and rows[0]["warehouse_id"]:
+                    return str(rows[0]["warehouse_id"])
+                marker_files.write_rows(self._path(info), [{"warehouse_id": str(uuid.uuid4())}])
+            raise StepFailed(f"cannot read or write the warehouse id in {info}")
         for _ in range(2):
             try:
                 rows = self.spark.read.schema("warehouse_id STRING").json(info).collect()
@@ -238,20 +251,17 @@ class SparkBackend(Backend):
             folder = self._path(self._markers_dir)
             names = sorted(name for name in os.listdir(folder) if name.isdigit() and int(name) > last) \
                 if folder.is_dir() else []
-            if not names:
-                return
-            paths = [f"{self._markers_dir}/{name}" for name in names]
-            frame: DataFrame = self.spark.read.schema(_MARKER_FIELDS).json(paths)
+            found = [row for name in names for row in marker_files.read_rows(folder / name, _MARKER_COLUMNS)]
         else:
-            frame = self.spark.read.schema(_MARKER_FIELDS).option("recursiveFileLookup", "true") \
+            frame: DataFrame = self.spark.read.schema(_MARKER_FIELDS).option("recursiveFileLookup", "true") \
                 .json(self._markers_dir).where(f"seq > {int(last)}")
-        try:
-            rows = frame.collect()
-        except Exception as error:
-            if "PATH_NOT_FOUND" in str(error):
-                return
-            raise
-        for row in sorted((row.asDict() for row in rows), key=lambda found: found["seq"]):
+            try:
+                found = [row.asDict() for row in frame.collect()]
+            except Exception as error:
+                if "PATH_NOT_FOUND" in str(error):
+                    return
+                raise
+        for row in sorted(found, key=lambda row: int(row["seq"])):
             entry = _Entry.from_row(row)
             self._entries.append(entry)
             self._current[entry.marker.output] = entry
@@ -267,16 +277,32 @@ class SparkBackend(Backend):
                 except Exception:
                     continue  # a view over a table that no longer exists; the next publish replaces it
             elif entry.location:
-                self.spark.read.parquet(entry.location).createOrReplaceTempView(output)
+                self._read_parquet(entry.location, entry.schema_json).createOrReplaceTempView(output)
+                if entry.schema_json:  # its columns are known: the next query's typing need not ask Spark
+                    self._schemas[output] = _types(_struct(entry.schema_json))
+
+    def _read_parquet(self, location: str, schema: StructType | str | None) -> DataFrame:
+        """A version folder's rows; with its schema given, Spark reads no file to infer it (a job)."""
+        reader = self.spark.read
+        if schema is not None:
+            reader = reader.schema(_struct(schema) if isinstance(schema, str) else schema)
+        frame: DataFrame = reader.parquet(location)
+        return frame
 
     def _write_marker(self, entry: _Entry) -> _Entry:
         """Commit: write the marker under the next free number, and return it as committed."""
         while True:
             seq = (self._entries[-1].marker.seq or 0) + 1 if self._entries else 1
             committed = replace(entry, marker=replace(entry.marker, seq=seq, committed_at=time.time()))
+            folder = f"{self._markers_dir}/{seq:0{_SEQ_DIGITS}d}"
+            if self._local:  # a file flowdeck writes itself: a Spark job per commit was most of a step's cost
+                if marker_files.write_rows(self._path(folder), [dict(zip(_MARKER_COLUMNS, committed.row()))]):
+                    break
+                self._refresh()  # another process committed this number first
+                continue
             try:
                 self.spark.createDataFrame([committed.row()], schema=_MARKER_FIELDS).coalesce(1).write \
-                    .mode("error").json(f"{self._markers_dir}/{seq:0{_SEQ_DIGITS}d}")
+                    .mode("error").json(folder)
                 break
             except Exception as error:
                 if "PATH_ALREADY_EXISTS" not in str(error) and "already exists" not in str(error):
@@ -314,6 +340,15 @@ class SparkBackend(Backend):
             raise StepFailed(_refusal(translated), hint=translated.findings[0].hint())
         return translated.sql
 
+    def _query(self, spark_sql: str) -> DataFrame:
+        """A query's rows, lazily: ``spark.sql`` sends the query to the server at once (a round trip, only to
+        hand back a reference to it); this relation goes with the action that reads it."""
+        from pyspark.sql.connect.dataframe import DataFrame as ConnectFrame
+        from pyspark.sql.connect.plan import SQL
+
+        frame: DataFrame = ConnectFrame(SQL(spark_sql, [], {}, []), self.spark)
+        return frame
+
     def _schema_of(self, sql: str) -> dict[str, dict[str, str]]:
         """Types of the tables ``sql`` reads, from Spark (so type-dependent rewrites can decide)."""
         schema: dict[str, dict[str, str]] = {}
@@ -338,13 +373,28 @@ class SparkBackend(Backend):
     def _write_staged(self, run_id: str, output: str, frame: DataFrame) -> Staged:
         name = self.stage_name(run_id, output)
         location = self._new_location(run_id, output)
-        frame.write.parquet(location)  # a fresh version folder: never overwrites
-        staged_frame = self.spark.read.parquet(location)
-        staged_frame.createOrReplaceTempView(name)
+        rows, checksum, schema = self._write_measured(frame, location)
+        self._read_parquet(location, schema).createOrReplaceTempView(name)
         self._locations[name] = location
-        self._schemas.pop(name, None)
-        rows, checksum = _measure(staged_frame)
+        self._written[name] = schema
+        self._schemas[name] = _types(schema)
         return Staged(name=name, rows=rows, checksum=checksum)
+
+    def _write_measured(self, frame: DataFrame, location: str) -> tuple[int, str, StructType]:
+        """Write ``frame`` as Parquet to the fresh folder ``location`` (never overwriting), measuring its row count
+        and checksum in the same job (observed metrics); return them with the schema written."""
+        from pyspark.sql.connect import functions
+
+        schema = frame.schema  # an analysis, no job: reading the files back with it needs no inference
+        count, digest = _measures([field.name for field in schema.fields])
+        # a named observation: an Observation object asks the server first whether the frame is a stream
+        observed = frame.observe("fd_measure", functions.expr(count).alias("n"), functions.expr(digest).alias("c"))
+        observed.write.parquet(location)
+        info = observed.executionInfo
+        measured = dict(info.flows).get("fd_measure", {}) if info is not None else {}
+        if "n" not in measured:  # no metrics came back (not seen, but a wrong count would be committed): read them
+            return (*_measure(self._read_parquet(location, schema)), schema)
+        return int(measured["n"]), str(measured["c"]), schema
 
     # -- Backend -------------------------------------------------------------------------------
 
@@ -357,7 +407,7 @@ class SparkBackend(Backend):
                 self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {_name(name)} AS {spark_sql}")
                 self._schemas.pop(name, None)
                 return Staged(name=name, rows=None, checksum="view", is_view=True, sql=spark_sql, engine_sql=spark_sql)
-            return replace(self._write_staged(run_id, output, self.spark.sql(spark_sql)), engine_sql=spark_sql)
+            return replace(self._write_staged(run_id, output, self._query(spark_sql)), engine_sql=spark_sql)
 
     def stage_files(self, run_id: str, output: str, read: FileRead) -> Staged:
         with self._errors(f"reading the files of {output}"):
@@ -374,13 +424,25 @@ class SparkBackend(Backend):
 
     def _reader_frame(self, read: FileRead) -> DataFrame:
         options, schema = reader_options(read)
+        columns = file_columns(read)  # DuckDB's names and types; None when DuckDB cannot read the files
+        as_text = schema is None and read.format == "csv" and columns is not None and not read.filename \
+            and not read.hive_partitioning
+        if as_text:
+            # Spark would read the files once to find their header and once more to infer types (a job each,
+            # before the step's own). DuckDB's reader has named and typed the columns already: Spark reads them
+            # as text and _as_duckdb_reads casts each to DuckDB's type, as it casts what Spark infers (a value
+            # that does not fit fails the step under ANSI, it does not turn NULL); the header is still checked
+            # against the names (enforceSchema false), so a file whose header differs fails rather than shifts.
+            assert columns is not None
+            schema = ", ".join(f"{_name(column.name)} STRING" for column in columns)
+            options = {**options, "inferSchema": "false", "enforceSchema": "false"}
         reader = self.spark.read.format(read.format).options(**options)
         if schema:
             reader = reader.schema(schema)
         frame: DataFrame = reader.load(read.paths if len(read.paths) > 1 else read.paths[0])
         if read.filename:  # DuckDB's `filename` column: the path of the file each row came from
             frame = frame.selectExpr("*", "regexp_replace(_metadata.file_path, '^file:(//)?', '') AS filename")
-        return _as_duckdb_reads(frame, read)
+        return _as_duckdb_reads(frame, columns, [column.name for column in columns or []] if as_text else None)
 
     def stage_arrow(self, run_id: str, output: str, batches: Any, *, sql: str | None = None) -> Staged:
         """Land the Arrow batches as Parquet through Spark Connect (a chunk at a time, so the rows
@@ -442,8 +504,39 @@ class SparkBackend(Backend):
         with self._errors("running a check") as ran:
             spark_sql = self._translate(sql, output=False)
             self.remember_statement("check", spark_sql)
-            ran.sql = f"SELECT *, count(*) OVER () AS __fd_failing FROM (\n{spark_sql}\n) AS failing LIMIT {int(sample)}"
-            rows = self.spark.sql(ran.sql).collect()
+            ran.sql = _sampled(spark_sql, sample)
+            return self._failing(ran.sql)
+
+    def failing_rows_of(self, sqls: list[str], *, sample: int = 5) -> Iterator[Failing]:
+        """Several checks' failing rows: first how many each query returns, all in one Spark query (one job
+        where each check was one), then samples of those that failed (a passing check has none to take).
+        When that query fails, the checks run one at a time, so the error names its check and line."""
+        if len(sqls) < 2:
+            for sql in sqls:
+                yield self.failing_rows(sql, sample=sample)
+            return
+        try:
+            with self._errors("running a check"):
+                translated = [self._translate(sql, output=False) for sql in sqls]
+                counts = " UNION ALL ".join(f"SELECT {index} AS query, count(*) AS failing FROM (\n{spark_sql}\n) "
+                                            f"AS q{index}" for index, spark_sql in enumerate(translated))
+                failing = {int(row["query"]): int(row["failing"]) for row in self._query(counts).collect()}
+        except StepFailed:
+            for sql in sqls:
+                yield self.failing_rows(sql, sample=sample)
+            return
+        for index, spark_sql in enumerate(translated):
+            self.remember_statement("check", spark_sql)
+            if not failing.get(index):
+                yield Failing(count=0, sample=[])
+                continue
+            with self._errors("running a check") as ran:
+                ran.sql = _sampled(spark_sql, sample)
+                yield self._failing(ran.sql)
+
+    def _failing(self, sampled_sql: str) -> Failing:
+        """A check's failing rows from its ``_sampled`` query: how many, and the first few."""
+        rows = self._query(sampled_sql).collect()
         if not rows:
             return Failing(count=0, sample=[])
         samples = [{key: value for key, value in row.asDict().items() if key != "__fd_failing"} for row in rows]
@@ -454,7 +547,7 @@ class SparkBackend(Backend):
         is_query = re.match(r"\s*(\(|select\b|with\b|from\b)", relation_sql, re.IGNORECASE)
         sql = relation_sql if is_query else f"SELECT * FROM {relation_sql}"
         with self._errors("reading column names"):
-            fields = self.spark.sql(self._translate(sql, output=False)).schema.fields
+            fields = self._query(self._translate(sql, output=False)).schema.fields
         return [(field.name, exp.DataType.build(field.dataType.simpleString(), dialect="spark").sql("duckdb"))
                 for field in fields]
 
@@ -469,6 +562,7 @@ class SparkBackend(Backend):
             kept = list(previous.kept) if previous is not None else []
             location: str | None = None
             rows, checksum = staged.rows, staged.checksum
+            schema = self._written.get(staged.name)
             if staged.is_view:
                 replaced = None  # a view is not versioned; its table (if it was one) goes
                 if previous is not None and previous.location:
@@ -478,13 +572,13 @@ class SparkBackend(Backend):
             elif staged.rows == 0:  # an empty batch changes nothing: the table keeps its folder
                 assert previous is not None
                 location, rows, checksum = replaced, previous.marker.rows, previous.marker.checksum
+                schema = _struct(previous.schema_json) if previous.schema_json else None
                 replaced = None
             else:
                 self.check_same_columns(staged, output, marker.step)
                 location = self._new_location(marker.run_id, output)
-                self.spark.sql(_merge_sql(self._spark_columns(output), staged.name, output, merge)) \
-                    .write.parquet(location)
-                rows, checksum = _measure(self.spark.read.parquet(location))
+                rows, checksum, schema = self._write_measured(
+                    self._query(_merge_sql(self._spark_columns(output), staged.name, output, merge)), location)
             if replaced is not None and keep_versions > 1 and location is not None:
                 assert previous is not None
                 kept.insert(0, previous.version())
@@ -494,10 +588,11 @@ class SparkBackend(Backend):
             committed = self._write_marker(_Entry(
                 marker=replace(marker, rows=rows, checksum=checksum, data_run_id=marker.data_run_id or marker.run_id),
                 published_at=time.time(), location=location, view_sql=staged.sql if staged.is_view else None,
-                kept=tuple(kept)))
+                kept=tuple(kept), schema_json=schema.json() if schema is not None and location else None))
+            self._schemas.pop(output, None)
             self._register_published([output])
             self.spark.catalog.dropTempView(staged.name)
-            self._schemas.pop(output, None)
+            self._written.pop(staged.name, None)
             staged_location = self._locations.pop(staged.name, None)
             self._remove_folders({*dropped, *(item for item in (replaced, staged_location) if item)})
         return committed.marker
@@ -509,6 +604,7 @@ class SparkBackend(Backend):
     def discard(self, staged: Staged) -> None:
         with self._errors("removing a staged table"):
             self.spark.catalog.dropTempView(staged.name)
+            self._written.pop(staged.name, None)
             location = self._locations.pop(staged.name, None)
             if location and self._local:
                 self._remove_local(location)
@@ -549,8 +645,8 @@ class SparkBackend(Backend):
             committed = self._write_marker(_Entry(
                 marker=replace(marker, rows=target.rows, checksum=target.checksum or "", data_run_id=to_run_id),
                 published_at=target.published_at, location=target.location, view_sql=None, kept=tuple(kept)))
-            self._register_published([output])
             self._schemas.pop(output, None)
+            self._register_published([output])
         return committed.marker
 
     def staging_leftovers(self) -> list[Leftover]:
@@ -602,7 +698,7 @@ class SparkBackend(Backend):
             raise SqlError("a query on Spark only reads; this statement would change something",
                            hint="change tables through pipelines")
         with self._errors("running the query"):
-            frame = self.spark.sql(self._translate(sql, output=False, name_columns=True))  # DuckDB's names and types
+            frame = self._query(self._translate(sql, output=False, name_columns=True))  # DuckDB's names and types
             rows = frame.limit(limit + 1).collect()
             columns = list(frame.columns)
         return QueryResult(columns=columns, rows=[tuple(row) for row in rows[:limit]], truncated=len(rows) > limit)
@@ -610,7 +706,7 @@ class SparkBackend(Backend):
     def load_rows(self, name: str, sql: str) -> None:
         with self._errors(f"loading the rows of {name}") as ran:
             ran.sql = self._translate(sql, output=False, name_columns=True)
-            frame = self.spark.sql(ran.sql)
+            frame = self._query(ran.sql)
             frame.createOrReplaceTempView(name)
             self._schemas.pop(name, None)
 
@@ -698,14 +794,14 @@ def _row_greater(left: list[str], right: list[str]) -> str:
     return " OR ".join(f"({term})" for term in terms)
 
 
-def _as_duckdb_reads(frame: DataFrame, read: FileRead) -> DataFrame:
-    """The columns of a file read in DuckDB's order, with the types DuckDB's reader gives them (Spark's
-    CSV inference types small integers INT where DuckDB's sniffer says BIGINT, for one); as Spark read
-    them when DuckDB cannot read the files (a path only the cluster sees)."""
-    columns = file_columns(read)
+def _as_duckdb_reads(frame: DataFrame, columns: list[OutputColumn] | None, names: list[str] | None) -> DataFrame:
+    """The columns of a file read in DuckDB's order, with the types DuckDB's reader gives them (``columns``;
+    Spark's CSV inference types small integers INT where DuckDB's sniffer says BIGINT, for one); as Spark read
+    them when DuckDB cannot read the files (a path only the cluster sees). ``names``: the frame's columns
+    when they are known without asking Spark."""
     if columns is None:
         return frame
-    spark_names = {name.lower(): name for name in frame.columns}
+    spark_names = {name.lower(): name for name in (names if names is not None else frame.columns)}
     if not all(column.name.lower() in spark_names for column in columns):
         return frame  # the readers disagree on the columns themselves: leave Spark's (the data will tell)
     projections = []
@@ -717,12 +813,34 @@ def _as_duckdb_reads(frame: DataFrame, read: FileRead) -> DataFrame:
     return frame.selectExpr(*projections)
 
 
+def _sampled(spark_sql: str, sample: int) -> str:
+    """A check query's first ``sample`` rows, each with how many rows it returns in all."""
+    return f"SELECT *, count(*) OVER () AS __fd_failing FROM (\n{spark_sql}\n) AS failing LIMIT {int(sample)}"
+
+
+def _measures(columns: list[str]) -> tuple[str, str]:
+    """The row count and the order-independent checksum of rows of ``columns``, as Spark SQL aggregates."""
+    digest = f"xxhash64({identifiers(columns, dialect='spark')})" if columns else "0"
+    return "count(1)", f"coalesce(sum(CAST({digest} AS DECIMAL(38, 0))), 0)"
+
+
 def _measure(frame: DataFrame) -> tuple[int, str]:
-    """Row count and an order-independent checksum of the staged data, in one pass."""
-    columns = identifiers(frame.columns, dialect="spark")
-    digest = f"xxhash64({columns})" if columns else "0"
-    row = frame.selectExpr("count(1) AS n", f"coalesce(sum(CAST({digest} AS DECIMAL(38, 0))), 0) AS c").collect()[0]
+    """Row count and checksum of ``frame``, in one pass."""
+    count, digest = _measures(list(frame.columns))
+    row = frame.selectExpr(f"{count} AS n", f"{digest} AS c").collect()[0]
     return int(row["n"]), str(row["c"])
+
+
+def _struct(schema_json: str) -> StructType:
+    """A Spark schema from its JSON (``StructType.json()``)."""
+    from pyspark.sql.types import StructType
+
+    return StructType.fromJson(json.loads(schema_json))
+
+
+def _types(schema: StructType) -> dict[str, str]:
+    """Column → Spark type (``simpleString``), as the typing of a query wants a table's columns."""
+    return {field.name: field.dataType.simpleString() for field in schema.fields}
 
 
 def _refusal(translated: Transpiled) -> str:

@@ -140,8 +140,11 @@ def _start(settings: SparkConfig) -> LocalServer:
         ("spark.connect.grpc.binding.port", str(port)),
         ("spark.sql.warehouse.dir", warehouse_dir),  # fresh: a reused one fails with LOCATION_ALREADY_EXISTS
         ("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin"),
-        # Spark's 200 shuffle partitions only slow a single machine down; a cluster keeps its own setting
-        *([("spark.sql.shuffle.partitions", "4")] if settings.master.startswith("local") else []),
+        # On one machine Spark's 200 shuffle partitions only slow it down, and adaptive execution runs each
+        # stage of a query as a job of its own (a step's checks: five jobs where one does), which costs more
+        # than it adapts on data one machine holds; a cluster keeps its own settings, `conf` overrides both
+        *([("spark.sql.shuffle.partitions", "4"), ("spark.sql.adaptive.enabled", "false")]
+          if settings.master.startswith("local") else []),
         *settings.conf.items(),
         *SESSION_CONF.items(),
     ])
