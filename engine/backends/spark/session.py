@@ -88,7 +88,9 @@ def connect(settings: SparkConfig, served: ServedSpark | None = None) -> SparkSe
         url = local_server(settings).url
     try:
         session = SparkSession.builder.remote(url).create()
-        for key, value in {**SESSION_CONF, **settings.conf}.items():
+        for key, value in settings.conf.items():
+            if key in SESSION_CONF:
+                continue  # set below, whatever conf says (each setting is a round trip: set once)
             try:
                 session.conf.set(key, value)
             except Exception:  # a static setting: only the server's start can set it
