@@ -222,9 +222,9 @@ class SparkBackend(Backend):
         info = f"{self.warehouse}/_flowdeck/info"
         if self._local:  # read and written as files: no Spark job (marker_files.py)
             for _ in range(2):
-                rows = marker_files.read_rows(self._path(info), ["warehouse_id"])
-                if rows and rows[0]["warehouse_id"]:
-                    return str(rows[0]["warehouse_id"])
+                found = marker_files.read_rows(self._path(info), ["warehouse_id"])
+                if found and found[0]["warehouse_id"]:
+                    return str(found[0]["warehouse_id"])
                 marker_files.write_rows(self._path(info), [{"warehouse_id": str(uuid.uuid4())}])
             raise StepFailed(f"cannot read or write the warehouse id in {info}")
         for _ in range(2):
@@ -593,6 +593,7 @@ class SparkBackend(Backend):
             self._register_published([output])
             self.spark.catalog.dropTempView(staged.name)
             self._written.pop(staged.name, None)
+            self._schemas.pop(staged.name, None)
             staged_location = self._locations.pop(staged.name, None)
             self._remove_folders({*dropped, *(item for item in (replaced, staged_location) if item)})
         return committed.marker
@@ -605,6 +606,7 @@ class SparkBackend(Backend):
         with self._errors("removing a staged table"):
             self.spark.catalog.dropTempView(staged.name)
             self._written.pop(staged.name, None)
+            self._schemas.pop(staged.name, None)
             location = self._locations.pop(staged.name, None)
             if location and self._local:
                 self._remove_local(location)
