@@ -335,3 +335,13 @@ def test_a_query_reading_a_file_outside_the_project_is_refused_for_spark(tmp_pat
     assert inside.rewrites == ["file_function"] and "__fd_files_" in inside.sql  # read through a view
     with pytest.raises(SqlError, match="not a file of the project"):  # Spark has no confinement of its own
         transpile(f"SELECT * FROM read_csv('{path}')", files=ProjectFiles(tmp_path))
+
+
+@pytest.mark.parametrize(("duckdb_sql", "order"), [
+    ("SELECT DISTINCT ON (a) a, b FROM t ORDER BY a, b DESC", "WHERE _row_number = 1 ORDER BY a NULLS LAST, b DESC"),
+    ("SELECT DISTINCT ON (a) * FROM t ORDER BY a, i", "WHERE _row_number = 1 ORDER BY a NULLS LAST, i NULLS LAST"),
+])
+def test_distinct_on_keeps_the_order_by_of_the_query(duckdb_sql: str, order: str) -> None:
+    # sqlglot moves the ORDER BY into the row_number window only: the rows came back in the order of Spark's
+    # partitions, which was the right order only while one partition held them all
+    assert f"{order}\n)" in spark_sql(duckdb_sql)

@@ -10,13 +10,41 @@ from sqlglot.dialects.spark import Spark
 from sqlglot.generators.spark import SparkGenerator
 
 
+def eliminate_distinct_on_in_order(expression: exp.Expr) -> exp.Expr:
+    """sqlglot's ``eliminate_distinct_on``, keeping the query's ORDER BY: sqlglot moves it into the row_number
+    window and leaves the outer query unordered, so ``SELECT DISTINCT ON (k) … ORDER BY k, x`` came back in
+    whatever order Spark's partitions gave (in order only while one partition held the rows). The outer query
+    is ordered again when the ORDER BY names columns it selects."""
+    order = expression.args.get("order") if isinstance(expression, exp.Select) else None
+    kept = order.copy() if isinstance(order, exp.Order) else None
+    result = transforms.eliminate_distinct_on(expression)
+    if kept is None or result is expression or not isinstance(result, exp.Select):
+        return result
+    inner = result.args["from_"].this.this if result.args.get("from_") else None
+    # what the outer query can order by: the inner query's columns, by the name it gives them
+    names = {projection.alias: projection.alias for projection in getattr(inner, "selects", [])
+             if isinstance(projection, exp.Alias)}
+    names.update({projection.this.sql(): projection.alias for projection in getattr(inner, "selects", [])
+                  if isinstance(projection, exp.Alias) and isinstance(projection.this, exp.Column)})
+    ordered = []
+    for item in kept.expressions:
+        name = names.get(item.this.sql()) if isinstance(item.this, exp.Column) else None
+        if name is None:
+            return result  # an expression, or a column it does not select: the outer query cannot name it
+        by_name = item.copy()
+        by_name.set("this", exp.column(name))
+        ordered.append(by_name)
+    result.set("order", exp.Order(expressions=ordered))
+    return result
+
+
 class FlowdeckSparkGenerator(SparkGenerator):
     """Spark's generator, minus the QUALIFY-to-subquery transform (Spark 4 runs QUALIFY itself)."""
 
     TRANSFORMS = {
         **SparkGenerator.TRANSFORMS,
         exp.Select: transforms.preprocess(
-            [transforms.eliminate_distinct_on, transforms.unnest_to_explode, transforms.any_to_exists]
+            [eliminate_distinct_on_in_order, transforms.unnest_to_explode, transforms.any_to_exists]
         ),
     }
 
