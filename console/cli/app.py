@@ -9,9 +9,10 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Optional, cast
 
-import click
 import typer
 from typer.core import TyperOption
+
+from flowdeck.console.cli.lazy import LazyGroup
 
 if TYPE_CHECKING:
     import click
@@ -34,6 +35,7 @@ _flags_show_no_type()
 
 app = typer.Typer(
     name="flowdeck",
+    cls=LazyGroup,  # a command's module is imported when the command is used (console/cli/lazy.py)
     help="ETL pipelines of YAML and SQL on DuckDB, with a run ledger, a scheduler and an operator console.\n\n"
     "Run `flowdeck` alone on a terminal to open the console.",
     no_args_is_help=False,
@@ -77,7 +79,7 @@ def main(
         if sys.stdin.isatty() and sys.stdout.isatty():
             # `flowdeck` alone is `flowdeck console`: the command is looked up the way the CLI dispatches
             # one (its module registers itself on this app, so importing it from here would be a cycle)
-            ctx.invoke(cast(click.Group, ctx.command).get_command(ctx, "console"))
+            ctx.invoke(cast("click.Group", ctx.command).get_command(ctx, "console"))
         else:
             typer.echo(ctx.get_help())
 

@@ -1,4 +1,4 @@
-"""Entry point of the `flowdeck` command: registers the commands and turns errors into words.
+"""Entry point of the `flowdeck` command: runs the application and turns errors into words.
 
 No traceback ever reaches the user for an error they can act on: every ``FlowdeckError`` is
 printed as its message and exits with its code (2 bad input, 1 failed run, 3 forbidden, 4 busy).
@@ -7,31 +7,20 @@ printed as its message and exits with its code (2 bad input, 1 failed run, 3 for
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from flowdeck.console.cli import (  # noqa: F401 - registers the commands
-    commands_alerts,
-    commands_audit,
-    commands_backup,
-    commands_connections,
-    commands_console,
-    commands_daemon,
-    commands_doctor,
-    commands_env,
-    commands_lineage,
-    commands_monitor,
-    commands_new,
-    commands_pipelines,
-    commands_plan,
-    commands_plugins,
-    commands_recovery,
-    commands_retention,
-    commands_runs,
-    commands_secrets,
-    commands_spark,
-    commands_tests,
-    commands_warehouse,
-)
-from flowdeck.console.cli.app import app
+from flowdeck.console.cli.app import app as _app
+
+
+def __getattr__(name: str) -> Any:
+    """``main.app``: the application with every command registered, for what lists or documents them
+    (the console script itself imports a command's module only when that command runs: lazy.py)."""
+    if name == "app":
+        from flowdeck.console.cli.lazy import import_every_command_module
+
+        import_every_command_module()
+        return _app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run() -> None:
@@ -41,7 +30,7 @@ def run() -> None:
     # the sender logs each delivery for the daemon's log; a command says what happened in its own words
     logging.getLogger("flowdeck.alerts.sender").addHandler(logging.NullHandler())
     try:
-        app()
+        _app()
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # only our own errors are expected here; others are bugs
