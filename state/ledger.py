@@ -667,6 +667,11 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
         rows = self._query("SELECT last_seq FROM reconciled_markers WHERE warehouse_id = ?", (warehouse_id,))
         return int(rows[0][0]) if rows else 0
 
+    def last_commit_seq(self, warehouse_id: str) -> int:
+        """The number of the last commit marker of this warehouse the ledger has recorded (0: none)."""
+        rows = self._query("SELECT coalesce(max(seq), 0) FROM commits WHERE warehouse_id = ?", (warehouse_id,))
+        return int(rows[0][0]) if rows else 0
+
     def reconcile(self, warehouse_id: str, markers: Sequence[CommitRecord]) -> list[CommitRecord]:
         """Record every marker the ledger lacks (a crash came between the warehouse commit and
         the ledger write); return those. Marks the publishing step succeeded, with an event.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Optional, cast
+from typing import TYPE_CHECKING, Annotated, Any, Optional, cast
 
 import typer
 from typer.core import TyperOption
@@ -32,6 +32,44 @@ def _flags_show_no_type() -> None:
 
 
 _flags_show_no_type()
+
+
+def _values_of_their_type_are_taken_as_given() -> None:
+    """typer (0.29) coerces each value through a pydantic ``TypeAdapter`` it builds for the parameter on
+    first use (a flag left out too): for `flowdeck run`'s options about 0.1 s of every start. A text
+    option's value (a repeated one's: a list of texts) arrives from the command line as text, a flag's as
+    a bool, which is all those adapters return; so such values are taken as given, and anything else
+    (numbers with bounds, paths, a value not already of its type) still goes through typer's coercion."""
+    from dataclasses import dataclass
+
+    from typer._coercion import RuntimeParam, build_runtime_param
+    from typer.core import _TyperParameter
+
+    @dataclass(frozen=True)
+    class Given(RuntimeParam):
+        """A ``str``, ``list[str]`` or ``bool`` parameter's coercion: pydantic only for a value not of its type."""
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if self.annotation is str or self.annotation is bool:
+                if type(value) is self.annotation:
+                    return value
+            elif isinstance(value, (list, tuple)) and all(type(item) is str for item in value):
+                return list(value)
+            return build_runtime_param(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+    built = _TyperParameter.get_runtime_param
+
+    def get_runtime_param(self: _TyperParameter) -> RuntimeParam:
+        described = self.type_descriptor
+        if self._runtime_param is None and described.annotation in (str, bool, list[str]) and \
+                described.file_annotation is None and described.parameter_info.parser is None:
+            self._runtime_param = Given(annotation=described.annotation, parameter_info=described.parameter_info)
+        return built(self)
+
+    _TyperParameter.get_runtime_param = get_runtime_param  # type: ignore[method-assign]
+
+
+_values_of_their_type_are_taken_as_given()
 
 app = typer.Typer(
     name="flowdeck",

@@ -358,6 +358,11 @@ class Backend(ABC):
     def close(self) -> None:
         """Release the warehouse."""
 
+    def seal_on_close(self) -> None:
+        """Leave the warehouse sealed when it closes (a run that succeeded asks): a later run that finds
+        every step unchanged then needs not open it (``backends/duckdb/seal.py``). Engines without a
+        file to seal ignore it."""
+
     def query_progress(self, thread_id: int) -> float | None:
         """How far (percent) the query the thread ``thread_id`` is running has got; None when unknown.
 

@@ -21,6 +21,7 @@ from flowdeck.engine.plan.planner import Plan
 from flowdeck.engine.project.project import Project
 
 if TYPE_CHECKING:  # named here for the front door too, so that only this module names the engines' own modules
+    from flowdeck.engine.backends.duckdb.seal import WarehouseFacts
     from flowdeck.engine.backends.spark.lint import LintReport as LintReport
 
 Purpose = Literal["run", "read", "maintain"]
@@ -59,6 +60,17 @@ def open_backend(project: Project, purpose: Purpose, *, engine: str | None = Non
     connection = open_warehouse(project, on_wait=on_wait, temp_directory=temp_dir or project.temp_dir,
                                 before_lock=prepare)
     return DuckDBBackend(connection, cursors=cursors)
+
+
+def sealed_warehouse(project: Project, engine: str) -> WarehouseFacts | None:
+    """What the warehouse's seal says while the DuckDB file is untouched since a run sealed it (its tables,
+    id and last commit), read without opening it (``backends/duckdb/seal.py``); None otherwise, and on Spark."""
+    if engine != "duckdb":
+        return None
+    from flowdeck.engine.backends.duckdb.seal import read_seal  # reads a small file; imports no DuckDB
+
+    seal = read_seal(project.warehouse_path)
+    return seal.facts if seal is not None else None
 
 
 def open_scratch_backend(project: Project, engine: str, folder: Path | None = None) -> Backend:

@@ -44,7 +44,7 @@ from flowdeck.engine.project.config.steps import LoadStep, Retries
 from flowdeck.engine.project.project import PROD, Project
 from flowdeck.engine.monitor.sampler import RunMonitor
 from flowdeck.engine.run import janitor
-from flowdeck.engine.run.backend_factory import OnWait, engine_of, open_backend
+from flowdeck.engine.run.backend_factory import OnWait, engine_of, open_backend, sealed_warehouse
 from flowdeck.engine.run.reconcile import commit_record
 from flowdeck.engine.run.submit import PreparedRun, prepare
 from flowdeck.engine.run.tempfiles import run_temp_dir, run_temp_path
@@ -154,16 +154,25 @@ class RunExecutor:
                     assert prepared.plan.name == run.pipeline, "a run is executed with its own pipeline's plan"
                     plan = self._plan = prepared.plan
                     params = resolve_values(prepared.params, self.project)  # secrets: resolved here, masked from now on
-                    waiting = WarehouseWait(lambda: self.ledger, self._say_waiting, run_id=run.run_id,
-                                            stopped=self._stopping)
-                    if self._open_backend is not None:
-                        backend = self._open_backend(self.project, waiting, temp_dir)
-                    else:
-                        backend = open_backend(self.project, "run", engine=engine, on_wait=waiting, temp_dir=temp_dir)
-                    heartbeat.backend = self._backend = backend
-                    self._prepare(run, backend)
-                    selected, reused = self._select(run, plan)
-                    unchanged = self._unchanged(run, plan, prepared.params, engine, backend, selected, reused)
+                    sealed = self._unchanged_under_seal(run, plan, prepared.params, engine)
+                    if sealed is None:
+                        waiting = WarehouseWait(lambda: self.ledger, self._say_waiting, run_id=run.run_id,
+                                                stopped=self._stopping)
+                        if self._open_backend is not None:
+                            backend = self._open_backend(self.project, waiting, temp_dir)
+                        else:
+                            backend = open_backend(self.project, "run", engine=engine, on_wait=waiting,
+                                                   temp_dir=temp_dir)
+                        heartbeat.backend = self._backend = backend
+                        self._prepare(run, backend)
+                        selected, reused = self._select(run, plan)
+                        opened = backend
+                        unchanged = self._unchanged(
+                            run, plan, prepared.params, engine, backend.warehouse_id(), backend.prod_warehouse_id(),
+                            lambda step, change: self._output_present(step, opened, change), selected, reused)
+                    else:  # every step unchanged, known without opening the warehouse
+                        self._prepare(run, None)
+                        selected, reused, unchanged = sealed, {}, sealed
                     self.ledger.add_steps(run.run_id, [(plan.steps[n].name, plan.steps[n].kind, plan.steps[n].output)
                                                        for n in selected])
                     self.observer(RunUpdate(kind="plan", message=",".join(selected)))
@@ -176,11 +185,15 @@ class RunExecutor:
                     for name in unchanged:
                         self._record_unchanged(run.run_id, self._changes[name])
                     to_run = [plan.steps[name] for name in selected if name not in reused and name not in unchanged]
-                    to_run = self._outside_the_warehouse(run, to_run)
-                    if not to_run or not backend.prod_links():  # nothing left reads prod: a prod writer need not wait
-                        backend.detach_prod()
-                    self._require_upstream_tables(plan, set(selected), to_run, backend)
-                    failures = self._run_steps(run, plan, to_run, backend, params)
+                    failures: list[tuple[str, str]] = []
+                    if backend is not None:
+                        to_run = self._outside_the_warehouse(run, to_run)
+                        if not to_run or not backend.prod_links():  # nothing left reads prod: a prod writer need not wait
+                            backend.detach_prod()
+                        self._require_upstream_tables(plan, set(selected), to_run, backend)
+                        failures = self._run_steps(run, plan, to_run, backend, params)
+                        if not failures and not self._stopping():
+                            backend.seal_on_close()  # a later run finding every step unchanged needs not open it
                 finally:
                     if backend is not None:  # before the temp folder goes: DuckDB may still hold files in it
                         backend.close()
@@ -267,8 +280,9 @@ class RunExecutor:
 
     # -- before the steps ------------------------------------------------------------------------
 
-    def _prepare(self, run: RunRecord, backend: Backend) -> None:
-        """The janitor's sequence, for this run's pipeline: reap, reconcile, sweep; say what it found."""
+    def _prepare(self, run: RunRecord, backend: Backend | None) -> None:
+        """The janitor's sequence, for this run's pipeline: reap, reconcile, sweep; say what it found
+        (without a backend: what needs no warehouse, see ``_unchanged_under_seal``)."""
         report = janitor.tidy(self.project, self.ledger, backend, [run.pipeline])
         recovered = report.recovered
         if recovered:
@@ -329,19 +343,40 @@ class RunExecutor:
 
     # -- fingerprints: steps nothing changed for -------------------------------------------------
 
-    def _unchanged(self, run: RunRecord, plan: Plan, params: dict[str, Any], engine: str, backend: Backend,
+    def _unchanged_under_seal(self, run: RunRecord, plan: Plan, params: dict[str, Any], engine: str) -> list[str] | None:
+        """The selected steps, when every one is unchanged by what the warehouse's seal says (its id and tables,
+        read without opening it: ``backends/duckdb/seal.py``) and the ledger knows every commit in it; else
+        None, and the run opens the warehouse as always. Not for a resumed, forced or reprocessing run, one
+        whose backend the caller opens, one whose lineage is reported (its emitter reads the backend), or one
+        in a development environment."""
+        options = run.options
+        if options.get("resume_of") or options.get("force") or options.get("reprocess") or \
+                self._open_backend is not None or self.project.config.lineage.openlineage is not None or \
+                self.project.environment != PROD:  # a development environment reads prod's tables through its warehouse
+            return None
+        facts = sealed_warehouse(self.project, engine)
+        if facts is None or self.ledger.last_commit_seq(facts.warehouse_id) != facts.last_seq:
+            return None
+        selected, reused = self._select(run, plan)
+        unchanged = self._unchanged(run, plan, params, engine, facts.warehouse_id, None,
+                                    lambda step, change: step.output is None or step.output in facts.tables,
+                                    selected, reused)
+        return selected if not reused and unchanged == selected else None
+
+    def _unchanged(self, run: RunRecord, plan: Plan, params: dict[str, Any], engine: str, warehouse_id: str,
+                   prod_warehouse_id: str | None, output_present: Callable[[PlannedStep, StepChange], bool],
                    selected: list[str], reused: dict[str, tuple[str, int | None]]) -> list[str]:
         """Judge every step by its fingerprint (kept for recording them); return the selected steps the run
-        reuses because nothing they depend on changed. A resumed run runs what its parent left, as before."""
+        reuses because nothing they depend on changed (and whose output is ``output_present`` still). A
+        resumed run runs what its parent left, as before."""
         from_step = run.options.get("from_step")
         # a step asked for by name is rebuilt, as --from's is (`--from STEP` is `--select STEP+`)
         forced = {name: "selected by name (--select)" for name in named_steps(run.options.get("select"), selected)}
         if from_step:
             forced[from_step] = "rerun from this step (--from)"
-        self._environment = environment_versions(self.project, self.ledger, backend.warehouse_id(),
-                                                 backend.prod_warehouse_id())
+        self._environment = environment_versions(self.project, self.ledger, warehouse_id, prod_warehouse_id)
         self._changes = plan_changes(self.project, self.ledger, plan, params, force=bool(run.options.get("force")),
-                                     engine=engine, warehouse_id=backend.warehouse_id(), forced_steps=forced or None,
+                                     engine=engine, warehouse_id=warehouse_id, forced_steps=forced or None,
                                      prod_warehouse_id=self._environment.prod_warehouse_id if self._environment else None)
         if run.options.get("resume_of"):
             return []
@@ -349,7 +384,7 @@ class RunExecutor:
         for name in selected:  # plan order: a step upstream of another comes first
             change, step = self._changes[name], plan.steps[name]
             if name not in reused and (change.runs or step.upstream & runs or
-                                       not self._output_present(step, backend, change)):
+                                       not output_present(step, change)):
                 runs.add(name)
         return [name for name in selected if name not in reused and name not in runs]
 

@@ -68,19 +68,23 @@ class CleanupReport:
         }
 
 
-def tidy(project: Project, ledger: Ledger, backend: Backend, pipelines: list[str]) -> CleanupReport:
+def tidy(project: Project, ledger: Ledger, backend: Backend | None, pipelines: list[str]) -> CleanupReport:
     """The janitor's sequence: reap dead runs, reconcile the ledger from the commit markers, then
     sweep staging tables, the half-written exports of ``pipelines`` and temporary folders of runs
-    that are over. ``backend`` must be a writer (it holds the DuckDB warehouse meanwhile)."""
+    that are over. ``backend`` must be a writer (it holds the DuckDB warehouse meanwhile); None for a
+    run that opens no warehouse because its seal shows it untouched (``backends/duckdb/seal.py``: the
+    ledger knows its every commit and no staging table is left in it), so there is nothing in it to
+    reconcile or sweep."""
     reaped = reap_dead_runs(ledger)
-    recovered = reconcile_ledger(ledger, backend)
+    recovered = reconcile_ledger(ledger, backend) if backend is not None else []
     report = CleanupReport(
         abandoned=sorted({run.run_id for run in reaped}),
         reconciled=[f"{c.output}: {c.kind} by {c.step} of run {c.run_id} (commit {c.seq})" for c in recovered],
         recovered=recovered,
     )
     live = live_run_ids(ledger)
-    sweep_staging(backend, live, report)
+    if backend is not None:
+        sweep_staging(backend, live, report)
     sweep_partials(project, pipelines, live, report)
     sweep_temp(project, live, report)
     return report

@@ -38,6 +38,7 @@ from flowdeck.engine.backends.base import (
     run_tag,
 )
 from flowdeck.engine.backends.duckdb.confinement import refuse_side_effects
+from flowdeck.engine.backends.duckdb.seal import WarehouseFacts, write_seal
 from flowdeck.engine.backends.files import reader_sql, write_file
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import (
@@ -232,6 +233,7 @@ class DuckDBBackend(Backend):
         self._publish_lock = threading.Lock()
         self.read_only = read_only
         self._meta: bool | None = None  # whether the _flowdeck schema exists (a read-only warehouse may lack it)
+        self._seal: tuple[Path, WarehouseFacts] | None = None  # what close seals the file with (seal_on_close)
         # an encrypted warehouse is attached to an in-memory connection and made its default database;
         # a cursor starts on DuckDB's default ("memory") instead, so each cursor is pointed at it too
         current = connection.execute("SELECT current_database()").fetchone()
@@ -664,6 +666,20 @@ class DuckDBBackend(Backend):
     def table_exists(self, name: str) -> bool:
         return self._relation_kind(name) is not None
 
+    def seal_on_close(self) -> None:
+        if self.read_only or not self._has_meta() or self.staging_leftovers():
+            return  # leftovers: the next run's janitor must see the warehouse
+        cursor = self._cursor()
+        found = cursor.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+        last = cursor.execute(f"SELECT coalesce(max(seq), 0) FROM {META_SCHEMA}.commits").fetchone()
+        tables = cursor.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database() AND table_schema = 'main'").fetchall()
+        if found is None or not found[0]:
+            return  # an in-memory database: nothing to seal
+        self._seal = (Path(found[0]), WarehouseFacts(warehouse_id=self.warehouse_id(), last_seq=int(last[0]) if last else 0,
+                                                     tables=frozenset(str(name) for (name,) in tables)))
+
     def _relation_kind(self, name: str) -> str | None:
         row = self._cursor().execute(
             "SELECT table_type FROM information_schema.tables "
@@ -758,6 +774,8 @@ class DuckDBBackend(Backend):
             self._spare.clear()
             self._cursor_of_thread.clear()
         self._connection.close()
+        if self._seal is not None:  # closed: DuckDB has checkpointed, the file is what the seal describes
+            write_seal(*self._seal)
 
 
 def _merge_statements(batch: str, output: str, merge: MergeSpec) -> list[str]:
