@@ -3,7 +3,9 @@
 It uses the plan and parameters submit prepared when the run was submitted in this process,
 else prepares them itself (a worker). Before any step, it takes the warehouse (waiting, and
 saying for whom, while another process holds it) and runs the janitor's sequence (dead runs
-reaped, the ledger reconciled from the commit markers, leftovers of dead runs swept). It then
+reaped, the ledger reconciled from the commit markers, leftovers of dead runs swept); unless the
+warehouse's seal (``backends/duckdb/seal.py``) shows every selected step unchanged, when it
+records them so without opening the warehouse at all. It then
 selects the steps to run: all of them, those downstream of ``--from STEP``, or, for a resumed
 run, those its parent did not finish. It records every transition and every attempt in the
 ledger as it happens, retries transient failures with backoff, heartbeats while it runs, and
