@@ -82,11 +82,10 @@ def test_a_warehouse_replaced_by_a_copy_breaks_the_seal(project: Path) -> None:
     copy = warehouse.with_name("copy.duckdb")
     copy.write_bytes(warehouse.read_bytes())
     connection = duckdb.connect(str(copy))
-    connection.execute("DROP TABLE sales")  # a view in the example
+    connection.execute("DROP VIEW sales")
     connection.close()
     os.replace(copy, warehouse)  # same name, other file (its own inode), one object fewer
-    assert ran(project, run(project)) == {"sales", "check_orders_reference_customers", "daily_sales",
-                                          "export_daily_sales"}
+    assert ran(project, run(project)) == {"sales", "daily_sales", "export_daily_sales"}
 
 
 def test_a_ledger_that_lacks_the_last_commit_does_not_believe_the_seal(project: Path) -> None:
