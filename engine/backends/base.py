@@ -362,6 +362,7 @@ class Backend(ABC):
         """Leave the warehouse sealed when it closes (a run that succeeded asks): a later run that finds
         every step unchanged then needs not open it (``backends/duckdb/seal.py``). Engines without a
         file to seal ignore it."""
+        return None
 
     def query_progress(self, thread_id: int) -> float | None:
         """How far (percent) the query the thread ``thread_id`` is running has got; None when unknown.
