@@ -4,6 +4,7 @@ Drives the real console in a private tmux server at 80x24 (what an operator's te
 so the figures include Python start-up, imports, the terminal round trip and rendering.
 
     .venv/bin/python bench/console_latency.py [--starts 5] [--keys 30] [--events-per-second 2000] [--idle 10]
+    .venv/bin/python bench/console_latency.py --starts 15 --against ../main/.venv/bin/flowdeck  # first paint, A/B
 
 Targets: first paint <= 0.6 s at low load (issue 18; DESIGN.md §10 says under a second);
 keystroke to screen < 50 ms while a run streams; an idle console under 1 % of a core.
@@ -119,11 +120,11 @@ def make_project(root: Path) -> Path:
     return root
 
 
-def console_command(project: Path) -> str:
-    return f"env TERM=xterm-256color FLOWDECK_PROJECT={project} {FLOWDECK} console"
+def console_command(project: Path, flowdeck: Path = FLOWDECK) -> str:
+    return f"env TERM=xterm-256color FLOWDECK_PROJECT={project} {flowdeck} console"
 
 
-def first_paint(project: Path, work: Path, times: int) -> list[tuple[float, float]]:
+def first_paint(project: Path, work: Path, times: int, flowdeck: Path = FLOWDECK) -> list[tuple[float, float]]:
     """(wall, CPU) seconds from launching `flowdeck console` to the pipeline list on screen; CPU is the
     console process's own (user + system, all threads) when the list shows: what the paint costs on an idle
     machine, whatever else runs on this one."""
@@ -133,7 +134,7 @@ def first_paint(project: Path, work: Path, times: int) -> list[tuple[float, floa
     for attempt in range(times):
         tmux = Tmux(work / f"paint-{attempt}.sock")
         started = time.perf_counter()
-        tmux.start(f"exec {console_command(project)}")  # exec: the pane's process is the console itself
+        tmux.start(f"exec {console_command(project, flowdeck)}")  # exec: the pane's process is the console itself
         try:
             console = psutil.Process(int(tmux("display", "-p", "-t", "b", "#{pane_pid}")))
             wait_screen(tmux, lambda screen: "daily_sales" in screen and "ingest_orders" in screen)
@@ -240,6 +241,30 @@ def use_compiled_modules(work: Path) -> None:
     os.environ["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
 
 
+def compare_first_paint(against: Path, starts: int) -> None:
+    """First paint of this checkout's console and of ``against``'s, alternating, on one copy of the project."""
+    load_at_start = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="flowdeck-bench-") as folder:
+        work = Path(folder)
+        (work / "project").mkdir()
+        project = make_project(work / "project")
+        use_compiled_modules(work)
+        sides = {"this": FLOWDECK, "against": against}
+        for flowdeck in sides.values():
+            first_paint(project, work, 1, flowdeck)  # compiles every module once, as installing does
+        paints: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
+        for _ in range(starts):
+            for side, flowdeck in sides.items():
+                paints[side] += first_paint(project, work, 1, flowdeck)
+    load = os.getloadavg()
+    print(f"load average {load_at_start[0]:.2f} at the start (5 min {load_at_start[1]:.2f}), {load[0]:.2f} at the end "
+          f"(5 min {load[1]:.2f}), on {os.cpu_count()} CPUs; median of {starts} starts each, alternating")
+    for side, flowdeck in sides.items():
+        walls, cpus = [wall for wall, _ in paints[side]], [cpu for _, cpu in paints[side]]
+        print(f"  {side:<8} {flowdeck}: first paint wall {statistics.median(walls):.3f}s (best {min(walls):.3f}s), "
+              f"console CPU {statistics.median(cpus):.3f}s (best {min(cpus):.3f}s)")
+
+
 def main() -> None:
     """Measure and print the figures (JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -248,9 +273,15 @@ def main() -> None:
     parser.add_argument("--events-per-second", type=float, default=2000.0)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured on each screen")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--against", type=Path,
+                        help="another flowdeck executable (e.g. main's .venv/bin/flowdeck): measure first paint only, "
+                             "alternating start by start with this checkout's")
     arguments = parser.parse_args()
     if not shutil.which("tmux"):
         sys.exit("tmux is needed: apt-get install tmux")
+    if arguments.against:
+        compare_first_paint(arguments.against, arguments.starts)
+        return
     load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="flowdeck-bench-") as folder:
         work = Path(folder)
