@@ -250,12 +250,14 @@ def compare_first_paint(against: Path, starts: int) -> None:
         project = make_project(work / "project")
         use_compiled_modules(work)
         sides = {"this": FLOWDECK, "against": against}
-        for flowdeck in sides.values():
-            first_paint(project, work, 1, flowdeck)  # compiles every module once, as installing does
         paints: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
-        for _ in range(starts):
+        for start in range(-1, starts):  # the first of each untimed: compiles every module once, as installing does
             for side, flowdeck in sides.items():
-                paints[side] += first_paint(project, work, 1, flowdeck)
+                sockets = work / f"{side}-{start + 1}"  # a tmux server (socket) of its own each time
+                sockets.mkdir()
+                painted = first_paint(project, sockets, 1, flowdeck)
+                if start >= 0:
+                    paints[side] += painted
     load = os.getloadavg()
     print(f"load average {load_at_start[0]:.2f} at the start (5 min {load_at_start[1]:.2f}), {load[0]:.2f} at the end "
           f"(5 min {load[1]:.2f}), on {os.cpu_count()} CPUs; median of {starts} starts each, alternating")
