@@ -110,9 +110,11 @@ class LazyCommands(MutableMapping[str, Any]):  # values: typer's click Commands
         groups = [str(info.name) for info in app.registered_groups]
 
         def rank(name: str) -> tuple[int, int, int]:
-            kind, position = (1, groups.index(name)) if name in groups else (0, order.index(name)) \
-                if name in order else (2, 0)
-            return kind, MODULES.index(COMMAND_MODULES[name]) if name in COMMAND_MODULES else len(MODULES), position
+            """(command 0 or group 1, its module's place in MODULES, its place among its module's registrations)."""
+            module = MODULES.index(COMMAND_MODULES[name]) if name in COMMAND_MODULES else len(MODULES)
+            if name in groups:
+                return 1, module, groups.index(name)
+            return 0, module, order.index(name) if name in order else len(order)
 
         self._built = {name: self._built[name] for name in sorted(self._built, key=rank)}
 
