@@ -82,6 +82,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+LazyGroup.application = app
 
 
 @dataclass

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import typer
 from typer.core import TyperGroup
 
 if TYPE_CHECKING:
@@ -104,8 +105,7 @@ class LazyCommands(MutableMapping[str, Any]):  # values: typer's click Commands
         self._complete = True
         # the order of a full registration: commands before groups, by module, then as each module
         # registered them (what typer did when main.py imported every module in ``MODULES`` order)
-        from flowdeck.console.cli.app import app
-
+        app = LazyGroup.application
         order = [info.name or _command_name(info.callback) for info in app.registered_commands]
         groups = [str(info.name) for info in app.registered_groups]
 
@@ -122,8 +122,7 @@ class LazyCommands(MutableMapping[str, Any]):  # values: typer's click Commands
         """Build the commands and groups registered on the application since the last look."""
         from typer.main import get_command_from_info, get_group_from_info
 
-        from flowdeck.console.cli.app import app
-
+        app = LazyGroup.application
         for info in app.registered_commands:
             name = info.name or _command_name(info.callback)
             if name not in self._built:
@@ -144,6 +143,10 @@ def _command_name(callback: Any) -> str:
 
 class LazyGroup(TyperGroup):
     """flowdeck's top-level group: its commands come from ``LazyCommands``."""
+
+    # the application whose registrations the commands are built from (app.py sets it: importing app.py
+    # from here would be a cycle, as it names this class)
+    application: ClassVar[typer.Typer]
 
     def __init__(self, *, commands: MutableMapping[str, Command] | None = None, **attrs: Any) -> None:
         super().__init__(**attrs)

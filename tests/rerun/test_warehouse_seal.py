@@ -103,11 +103,11 @@ def test_a_ledger_that_lacks_the_last_commit_does_not_believe_the_seal(project: 
     assert ledger_rows(project, "SELECT step, reconciled FROM commits WHERE seq = ?", (seq,)) == [(step, 1)]
 
 
-def test_an_unchanged_run_under_the_seal_does_not_wait_for_a_process_holding_the_warehouse(project: Path) -> None:
+def test_an_unchanged_run_waits_for_a_process_holding_the_warehouse_as_any_run_does(project: Path) -> None:
     run(project)
     set_lock_timeout(project, "1s")
-    with warehouse_held(project, 60):  # holds it open, writes nothing: the seal still holds
+    with warehouse_held(project, 60) as holder:  # holds it open and writes nothing: the file still matches its seal
         result = flowdeck(project, "run", "daily_sales")
-    assert result.returncode == 0, result.stderr
-    assert "waiting for the warehouse" not in result.stderr
-    assert "8 steps unchanged" in result.stderr
+    assert result.returncode == 4, result.stderr
+    assert f"waiting for the warehouse, held by process {holder.pid}" in result.stderr
+    assert ran(project, run(project)) == set()  # let go: under the seal again

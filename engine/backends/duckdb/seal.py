@@ -6,22 +6,27 @@ it. Opening DuckDB to ask costs a tenth of a second (importing it, connecting, r
 schema), so a writer leaves a seal beside the file as it closes it: the file's identity (device,
 inode, size, modification time, and a hash of its headers, which every DuckDB checkpoint rewrites),
 the warehouse id, its last commit marker and the tables and views it holds. While the file still
-matches (no write-ahead log beside it: nothing written since, nothing being written), those facts
-are true without opening it; any change, by flowdeck or anything else, breaks the seal, and the next
-run opens the warehouse as always. This module never imports DuckDB.
+matches (no write-ahead log beside it: nothing written since, nothing being written) and no process
+holds it open, those facts are true without opening it; any change, by flowdeck or anything else,
+breaks the seal, and the next run opens the warehouse as always (waiting for a holder as always).
+This module never imports DuckDB.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from flowdeck.engine.project.sharing import file_mode
 
 HEAD_BYTES = 12288  # DuckDB's main header and both database headers (the checkpoint's iteration is in them)
+_FLOCK = "hhqqi4x"  # Linux's struct flock: type, whence, start, length, pid (and padding)
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,28 @@ def remove_seal(warehouse: Path) -> None:
         pass
 
 
+def held(warehouse: Path) -> bool:
+    """Whether a process holds ``warehouse`` open (DuckDB locks the file with ``fcntl``: a writer exclusively,
+    a reader shared): then a run goes through the warehouse, waiting for it as always. Asked without taking
+    any lock (``F_GETLK``); outside Linux, where ``struct flock`` is laid out otherwise, the answer is yes."""
+    if sys.platform != "linux":
+        return True
+    try:
+        descriptor = os.open(warehouse, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        asked = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)  # could a writer lock all of it?
+        answer = struct.unpack(_FLOCK, fcntl.fcntl(descriptor, fcntl.F_GETLK, asked))
+    except OSError:
+        return True
+    finally:
+        os.close(descriptor)
+    return answer[0] != fcntl.F_UNLCK
+
+
 def read_seal(warehouse: Path) -> Seal | None:
-    """The seal of ``warehouse`` while the file is exactly as it was sealed; None otherwise."""
+    """The seal of ``warehouse`` while the file is exactly as it was sealed and no process holds it; None otherwise."""
     try:
         document = json.loads(seal_path(warehouse).read_text(encoding="utf-8"))
         device, inode, size, mtime, head = document["identity"]
@@ -99,6 +124,6 @@ def read_seal(warehouse: Path) -> Seal | None:
                                tables=frozenset(str(name) for name in document["tables"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if file_identity(warehouse) != sealed:
+    if file_identity(warehouse) != sealed or held(warehouse):
         return None
     return Seal(facts=facts, identity=sealed)
