@@ -111,7 +111,7 @@ def held(warehouse: Path) -> bool:
         return True
     finally:
         os.close(descriptor)
-    return answer[0] != fcntl.F_UNLCK
+    return bool(answer[0] != fcntl.F_UNLCK)
 
 
 def read_seal(warehouse: Path) -> Seal | None:
