@@ -667,14 +667,18 @@ class DuckDBBackend(Backend):
         return self._relation_kind(name) is not None
 
     def seal_on_close(self) -> None:
-        if self.read_only or not self._has_meta() or self.staging_leftovers():
-            return  # leftovers: the next run's janitor must see the warehouse
-        cursor = self._cursor()
-        found = cursor.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
-        last = cursor.execute(f"SELECT coalesce(max(seq), 0) FROM {META_SCHEMA}.commits").fetchone()
-        tables = cursor.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_catalog = current_database() AND table_schema = 'main'").fetchall()
+        try:  # a seal is never worth failing a run for: without one the next run opens the warehouse
+            if self.read_only or not self._has_meta() or self.staging_leftovers():
+                return  # leftovers: the next run's janitor must see the warehouse
+            cursor = self._cursor()
+            found = cursor.execute(
+                "SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+            last = cursor.execute(f"SELECT coalesce(max(seq), 0) FROM {META_SCHEMA}.commits").fetchone()
+            tables = cursor.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_catalog = current_database() AND table_schema = 'main'").fetchall()
+        except duckdb.Error:
+            return
         if found is None or not found[0]:
             return  # an in-memory database: nothing to seal
         self._seal = (Path(found[0]), WarehouseFacts(warehouse_id=self.warehouse_id(), last_seq=int(last[0]) if last else 0,
