@@ -12,7 +12,10 @@ Points: ``staging`` (before a step stages), ``staged`` (staged, not yet checked 
 ``publishing`` (inside the publish transaction, before COMMIT), ``published`` (committed, ledger
 not yet written), ``exporting`` (export file written beside, not yet renamed; or a database
 load's rows and marker written, not yet committed), ``exported`` (renamed into place, or
-committed on the target database; ledger not yet written), ``follow_queued`` (the daemon queued a
+committed on the target database; ledger not yet written), ``promoting`` (``env promote``: the
+table named as the step copied into prod inside the promote's transaction, not yet committed),
+``promoted`` (the promote committed in prod's warehouse, the ledger not yet written; the step is
+the environment), ``follow_queued`` (the daemon queued a
 run of an ``after:`` trigger, not yet recorded what it followed; the "step" is the pipeline).
 Modelled on Dagster's DebugCrashFlags.
 """
@@ -26,7 +29,8 @@ from collections import Counter
 
 CRASH_VARIABLE = "FLOWDECK_DEBUG_CRASH_AT"
 FAIL_VARIABLE = "FLOWDECK_DEBUG_FAIL_AT"
-POINTS = ("staging", "staged", "publishing", "published", "exporting", "exported", "follow_queued")
+POINTS = ("staging", "staged", "publishing", "published", "exporting", "exported", "promoting", "promoted",
+          "follow_queued")
 
 _failures: Counter[tuple[str, str]] = Counter()
 _lock = threading.Lock()

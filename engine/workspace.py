@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from flowdeck.engine.project.editing import SaveResult
     from flowdeck.engine.plan.columns import PipelineColumns
     from flowdeck.engine.run.backend_factory import LintReport
+    from flowdeck.engine.run.env_diff import EnvDiff
+    from flowdeck.engine.run.env_promote import PromoteReport
     from flowdeck.engine.run.executor import Observer, RunExecutor
     from flowdeck.engine.run.janitor import CleanupReport
     from flowdeck.engine.run.environments import EnvironmentSummary
@@ -133,13 +135,13 @@ class Workspace:
 
     def can(self, action: str) -> bool:
         """Whether this user may do ``action`` (run, cancel, edit, secrets, ...); the console hides what it may not."""
-        return roles.allows(self.role, action)
+        return roles.allows(self.role, action, promote_role=self.project.config.environments.promote_role)
 
     def require(self, action: str, target: str | None = None) -> None:
         """Refuse ``action`` unless this user's role allows it, naming the role needed."""
         if self.can(action):
             return
-        needed = roles.needed_role(action)
+        needed = roles.needed_role(action, promote_role=self.project.config.environments.promote_role)
         on = f" ({target})" if target else ""
         raise Forbidden(
             f"{self.user} is {roles.with_article(self.role)} in this project; {roles.describe(action)}{on} "
@@ -461,6 +463,58 @@ class Workspace:
                                                   on_wait=WarehouseWait(self._open_ledger, on_wait))
             details.update(previous_run=replaced, commit=record.seq)
         return record
+
+    # -- environments --------------------------------------------------------------------------
+
+    def env_diff(self, name: str, *, sample: int = 5, wait: float = 30.0, on_wait: Say | None = None) -> EnvDiff:
+        """Each table environment ``name`` built against prod's current version: schema, rows, differing rows."""
+        from flowdeck.engine.run.env_diff import diff_environment
+        from flowdeck.engine.run.waiting import WarehouseWait
+
+        self.require("read")
+        return diff_environment(self.project, name, sample=sample, wait=wait,
+                                on_wait=WarehouseWait(self._open_ledger, on_wait, reading=True))
+
+    def env_promote(self, name: str, *, skip_tests: bool = False, on_wait: Say | None = None) -> PromoteReport:
+        """Make every table environment ``name`` built prod's, all or none, after prod's checks pass on them (and its
+        SQL unit tests, when `environments.require_tests` says so; an admin may skip them). Needs the role
+        `environments.promote_role` names (admin unless it says operator)."""
+        from flowdeck.engine.run.env_promote import promote_environment
+        from flowdeck.engine.run.waiting import WarehouseWait
+
+        with self._guarded("promote", "env.promote", name, {"skip_tests": skip_tests} if skip_tests else None) as details:
+            required = self.project.config.environments.require_tests
+            if skip_tests and required:
+                self.require("skip_tests", name)
+            if required and not skip_tests:
+                details["tests"] = self._tests_before_promote(name)
+            report = promote_environment(self.project, self.ledger, name, requested_by=self.user,
+                                         on_wait=WarehouseWait(self._open_ledger, on_wait))
+            details.update(promote_id=report.promote_id, promoted=[p.output for p in report.promoted],
+                           unchanged=report.unchanged)
+        return report
+
+    def _tests_before_promote(self, name: str) -> int:
+        """Run the SQL unit tests of the steps environment ``name`` built; refuse the promote when one fails.
+        Returns how many passed."""
+        from flowdeck.engine.errors import CheckFailed
+        from flowdeck.engine.run.env_promote import promotable
+
+        steps: dict[str, set[str]] = {}
+        for pipeline, step in promotable(self.project, name):
+            steps.setdefault(pipeline, set()).add(step)
+        collected = self.sql_tests(sorted(steps))
+        if collected.problems:
+            raise collected.problems[0]
+        cases = [case for case in collected.cases if case.step in steps.get(case.pipeline, set())]
+        failed = [outcome for outcome in self.run_sql_tests(cases) if not outcome.passed]
+        if failed:
+            names = ", ".join(f"{o.case.pipeline}/{o.case.name} ({o.status})" for o in failed)
+            raise CheckFailed(f"the promote of environment `{name}` was refused: {len(failed)} of {len(cases)} SQL unit "
+                              f"tests of the steps it built did not pass: {names}",
+                              hint="prod was not changed; see why with `flowdeck test`, fix, rebuild the environment, "
+                              "then promote again")
+        return len(cases)
 
     def serve_spark(self) -> str:
         """Keep the Spark driver warm in this process (master mode) for the project's runs, queries and console

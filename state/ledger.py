@@ -719,6 +719,35 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
                         payload={"output": commit.output, "to_run": commit.data_run_id, "from_run": previous_run,
                                  "rollback_id": commit.run_id, "requested_by": commit.requested_by}, ts=now)
 
+    def record_promote(self, commits: Sequence[CommitRecord], *, environment: str, promote_id: str,
+                       requested_by: str | None) -> None:
+        """Record a promote of an environment's tables to prod (their commit markers in prod's warehouse)
+        and its event, in one transaction."""
+        now = time.time()
+        by = f" by {requested_by}" if requested_by else ""
+        outputs = [commit.output for commit in commits]
+        with self._write() as db:
+            for commit in commits:
+                self._insert_commit(db, commit, now)
+            self._event(db, None, "env.promoted",
+                        f"environment {environment} promoted to prod{by}: {', '.join(outputs)}",
+                        payload={"environment": environment, "promote_id": promote_id, "outputs": outputs,
+                                 "requested_by": requested_by,
+                                 "commits": [commit.seq for commit in commits]}, ts=now)
+
+    def current_input_files(self, warehouse_id: str, output: str) -> list[InputFile]:
+        """The input files in the table's current data (its data chain), each path once, the newest record of it."""
+        chain = self.data_chain(warehouse_id, output)
+        if not chain:
+            return []
+        marks = ", ".join("?" * len(chain))
+        rows = self._query(
+            f"SELECT path, size, mtime_ns, sha256 FROM input_files WHERE warehouse_id = ? AND output = ? "
+            f"AND run_id IN ({marks}) ORDER BY seq", (warehouse_id, output, *chain),
+        )
+        return list({row["path"]: InputFile(row["path"], row["size"], row["mtime_ns"], row["sha256"])
+                     for row in rows}.values())
+
     def commits_of_output(self, warehouse_id: str, output: str) -> list[CommitRecord]:
         """Every commit of one table in one warehouse, oldest first."""
         rows = self._query("SELECT * FROM commits WHERE warehouse_id = ? AND output = ? ORDER BY seq",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,19 @@ class CommitMarker:
     state: dict[str, Any] = field(default_factory=dict)
     seq: int | None = None
     committed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A table (or view) arriving from another warehouse attached to this one, to publish as ``output``
+    (``Backend.publish_together``): ``sql`` selects its rows (a view: is its query), ``marker`` is what
+    its commit marker will say (its checksum, when given, must be the rows' own)."""
+
+    output: str
+    sql: str
+    marker: CommitMarker
+    keep_versions: int = 1
+    is_view: bool = False
 
 
 @dataclass(frozen=True)
@@ -269,6 +282,16 @@ class Backend(ABC):
         newest ``keep_versions - 1`` are dropped. Views are never versioned. Returns the marker
         as committed: its ``seq``, ``committed_at``, and the table's rows and checksum afterwards.
         """
+
+    def publish_together(self, incoming: list[Incoming], *, audit: Callable[[], None] | None = None) -> list[CommitMarker]:
+        """Publish every one of ``incoming`` in one transaction: all of them or none (``flowdeck env promote``).
+
+        Each is copied under a staging name and published as ``publish`` does (the data it replaces
+        kept as a version), with its marker. ``audit`` runs last, inside the transaction, seeing every
+        table as it will be once committed: when it raises, nothing is committed. Returns the markers
+        as committed, in the order given.
+        """
+        raise NotImplementedError(f"the {self.name} backend cannot publish several tables in one transaction")
 
     @abstractmethod
     def discard(self, staged: Staged) -> None:

@@ -36,6 +36,9 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "notify": ("operator", "testing alert channels and dropping notifications"),
     "audit": ("operator", "reading the audit log"),
     "edit": ("admin", "editing pipelines and configuration"),
+    # the least role for promote is flowdeck.yaml's `environments.promote_role` (admin unless it says operator)
+    "promote": ("admin", "promoting an environment to prod"),
+    "skip_tests": ("admin", "promoting without the required SQL unit tests"),
     "schedule": ("admin", "changing schedules"),
     "secrets": ("admin", "changing secrets"),
     "prune": ("admin", "pruning the ledger"),
@@ -96,14 +99,15 @@ def at_most(role: str, ceiling: str) -> str:
     return role if RANK[role] <= RANK[ceiling] else ceiling
 
 
-def allows(role: str, action: str) -> bool:
-    """Whether ``role`` may do ``action``."""
-    needed, _ = ACTIONS[action]
-    return RANK[role] >= RANK[needed]
+def allows(role: str, action: str, *, promote_role: str | None = None) -> bool:
+    """Whether ``role`` may do ``action`` (``promote_role``: the project's `environments.promote_role`)."""
+    return RANK[role] >= RANK[needed_role(action, promote_role=promote_role)]
 
 
-def needed_role(action: str) -> str:
-    """The least role that may do ``action``."""
+def needed_role(action: str, *, promote_role: str | None = None) -> str:
+    """The least role that may do ``action``; promoting an environment needs ``promote_role`` when the project sets one."""
+    if action == "promote" and promote_role is not None:
+        return promote_role
     return ACTIONS[action][0]
 
 

@@ -29,6 +29,7 @@ from flowdeck.engine.backends.base import (
     CommitMarker,
     Failing,
     FileRead,
+    Incoming,
     Leftover,
     MergeSpec,
     QueryResult,
@@ -96,12 +97,14 @@ def connect_warehouse(
     config: dict[str, Any] | None = None,
     encryption_key: str | None = None,
     extension_directory: Path | None = None,
+    attach_as: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, waiting up to ``timeout`` seconds while another process holds it.
 
     ``on_wait(pid, waited)`` is called about once a second while waiting, so the caller can
     say who holds it. Never lets DuckDB's raw lock error through. With ``encryption_key`` the
-    file is attached as an encrypted database (see ``_attach_encrypted``).
+    file is attached as an encrypted database (see ``_attach_encrypted``); with ``attach_as`` it is
+    attached under that name (to an in-memory connection that can attach more beside it).
     """
     started = time.monotonic()
     next_report = 0.0
@@ -111,9 +114,9 @@ def connect_warehouse(
                 raise NotFound(
                     f"the warehouse {path} does not exist yet", hint="run a pipeline first: `flowdeck run PIPELINE`"
                 )
-            if encryption_key is not None:
+            if encryption_key is not None or attach_as is not None:
                 return _attach_encrypted(path, encryption_key, read_only=read_only, config=config or {},
-                                         extension_directory=extension_directory)
+                                         extension_directory=extension_directory, name=attach_as or "warehouse")
             return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.CatalogException as error:
             if "encrypted database" in str(error):
@@ -147,9 +150,10 @@ def _damaged(error: Exception) -> bool:
     return "not a valid DuckDB database file" in text or "Corrupt database file" in text or "checksum" in text.lower()
 
 
-def _attach_encrypted(path: Path, key: str, *, read_only: bool, config: dict[str, Any],
-                      extension_directory: Path | None) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with the warehouse attached, decrypted with ``key``, as its default database.
+def _attach_encrypted(path: Path, key: str | None, *, read_only: bool, config: dict[str, Any],
+                      extension_directory: Path | None, name: str = "warehouse") -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with the warehouse attached as ``name``, decrypted with ``key`` (None: not
+    encrypted), as its default database.
 
     Reading uses DuckDB's built-in crypto module. Writing needs httpfs (OpenSSL): without it
     DuckDB would only write with a cipher it calls unsafe, so flowdeck refuses instead.
@@ -159,11 +163,12 @@ def _attach_encrypted(path: Path, key: str, *, read_only: bool, config: dict[str
                   "autoload_known_extensions": False}
     connection = duckdb.connect(":memory:", config=config)
     try:
-        if not read_only:
+        if not read_only and key is not None:
             load_crypto_extension(connection, extension_directory)
-        options = f"ENCRYPTION_KEY {string(key)}" + (", READ_ONLY" if read_only else "")
+        options = ", ".join(([f"ENCRYPTION_KEY {string(key)}"] if key is not None else []) +
+                            (["READ_ONLY"] if read_only else []))
         try:
-            connection.execute(f"ATTACH {string(str(path))} AS warehouse ({options})")
+            connection.execute(f"ATTACH {string(str(path))} AS {identifier(name)}" + (f" ({options})" if options else ""))
         except duckdb.InvalidInputException as error:
             if "encryption key" in str(error).lower():
                 raise ConfigError(f"the warehouse key does not open {path}",
@@ -171,7 +176,7 @@ def _attach_encrypted(path: Path, key: str, *, read_only: bool, config: dict[str
             raise ConfigError(f"cannot open the encrypted warehouse {path}: {mask(_first_line(error))}",
                               hint="a warehouse created without encryption must be copied into an encrypted one "
                               "(see docs/security.md)") from None
-        connection.execute("USE warehouse")
+        connection.execute(f"USE {identifier(name)}")
     except BaseException:
         connection.close()
         raise
@@ -417,58 +422,97 @@ class DuckDBBackend(Backend):
     ) -> CommitMarker:
         with self._publish_lock, self._errors(f"publishing {output}"):
             cursor = self._cursor()
-            existing = self._relation_kind(output)
-            previous_run = self._current_data_run(output)
-            if merge is not None and existing == "TABLE":
+            if merge is not None and self._relation_kind(output) == "TABLE":
                 self.check_same_columns(staged, output, marker.step)
-            merged = merge is not None and existing == "TABLE" and not staged.is_view
             cursor.execute("BEGIN TRANSACTION")
             try:
-                kept: str | None = None
-                if staged.is_view:
-                    if existing:
-                        cursor.execute(f"DROP {existing} {identifier(output)}")
-                    cursor.execute(f"CREATE VIEW {identifier(output)} AS\n{staged.sql}\n")
-                    cursor.execute(f"DROP VIEW {identifier(staged.name)}")
-                elif not merged:
-                    if existing == "TABLE" and keep_versions > 1:
-                        kept = self.version_name(output, previous_run or "unknown")
-                        cursor.execute(f"DROP TABLE IF EXISTS {identifier(kept)}")
-                        cursor.execute(f"ALTER TABLE {identifier(output)} RENAME TO {identifier(kept)}")
-                    elif existing:
-                        cursor.execute(f"DROP {existing} {identifier(output)}")
-                    cursor.execute(f"ALTER TABLE {identifier(staged.name)} RENAME TO {identifier(output)}")
-                else:
-                    assert merge is not None
-                    if keep_versions > 1 and staged.rows != 0:  # an empty batch changes nothing worth keeping
-                        kept = self.version_name(output, previous_run or "unknown")
-                        cursor.execute(f"DROP TABLE IF EXISTS {identifier(kept)}")
-                        cursor.execute(f"CREATE TABLE {identifier(kept)} AS SELECT * FROM {identifier(output)}")
-                    for statement in _merge_statements(staged.name, output, merge):
-                        cursor.execute(statement)
-                    cursor.execute(f"DROP TABLE {identifier(staged.name)}")
-                if staged.is_view:
-                    rows, checksum = None, "view"
-                elif merged:  # the table now holds old and new rows: measure what was published
-                    rows, checksum = self._measure(output)
-                else:  # renamed as staged: staging measured these very rows, so no second full scan
-                    rows, checksum = staged.rows, staged.checksum
-                committed = self._insert_marker(cursor, marker, rows=rows, checksum=checksum)
-                if kept is not None:
-                    previous = self._latest_marker(output, before=committed.seq)
-                    cursor.execute(
-                        f"INSERT INTO {META_SCHEMA}.versions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [output, previous_run or "unknown", kept, previous.rows if previous else None,
-                         previous.checksum if previous else None,
-                         self._published_at(output, previous_run) if previous_run else None, committed.seq],
-                    )
-                self._prune_versions(cursor, output, keep_versions - 1)
-                cursor.execute(f"DELETE FROM {META_SCHEMA}.prod_links WHERE output = ?", [output])  # built here now
+                committed = self._publish_within(cursor, staged, output, marker, merge=merge,
+                                                 keep_versions=keep_versions)
                 crash_point("publishing", marker.step)
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
+        return committed
+
+    def publish_together(self, incoming: list[Incoming], *, audit: Callable[[], None] | None = None) -> list[CommitMarker]:
+        with self._publish_lock, self._errors("promoting"):
+            cursor = self._cursor()
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                committed: list[CommitMarker] = []
+                for item in incoming:
+                    name = self.stage_name(item.marker.run_id, item.output)
+                    if item.is_view:
+                        cursor.execute(f"CREATE VIEW {identifier(name)} AS\n{item.sql}\n")
+                        staged = Staged(name=name, rows=None, checksum="view", is_view=True, sql=item.sql)
+                    else:
+                        cursor.execute(f"CREATE TABLE {identifier(name)} AS\n{item.sql}\n")
+                        rows, checksum = self._measure(name)
+                        if item.marker.checksum and checksum != item.marker.checksum:
+                            raise StepFailed(
+                                f"table {item.output} does not hold what its commit marker says "
+                                f"({rows} rows, checksum {checksum}; the marker says {item.marker.rows} rows, "
+                                f"checksum {item.marker.checksum})",
+                                hint="it was changed outside flowdeck; rebuild it with a run, then try again")
+                        staged = Staged(name=name, rows=rows, checksum=checksum)
+                    committed.append(self._publish_within(cursor, staged, item.output, item.marker, merge=None,
+                                                          keep_versions=item.keep_versions))
+                    crash_point("promoting", item.output)
+                if audit is not None:  # sees every table as it will be once committed; raising undoes them all
+                    audit()
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+        return committed
+
+    def _publish_within(self, cursor: duckdb.DuckDBPyConnection, staged: Staged, output: str, marker: CommitMarker, *,
+                        merge: MergeSpec | None, keep_versions: int) -> CommitMarker:
+        """The statements of ``publish``, inside the caller's transaction."""
+        existing = self._relation_kind(output)
+        previous_run = self._current_data_run(output)
+        merged = merge is not None and existing == "TABLE" and not staged.is_view
+        kept: str | None = None
+        if staged.is_view:
+            if existing:
+                cursor.execute(f"DROP {existing} {identifier(output)}")
+            cursor.execute(f"CREATE VIEW {identifier(output)} AS\n{staged.sql}\n")
+            cursor.execute(f"DROP VIEW {identifier(staged.name)}")
+        elif not merged:
+            if existing == "TABLE" and keep_versions > 1:
+                kept = self.version_name(output, previous_run or "unknown")
+                cursor.execute(f"DROP TABLE IF EXISTS {identifier(kept)}")
+                cursor.execute(f"ALTER TABLE {identifier(output)} RENAME TO {identifier(kept)}")
+            elif existing:
+                cursor.execute(f"DROP {existing} {identifier(output)}")
+            cursor.execute(f"ALTER TABLE {identifier(staged.name)} RENAME TO {identifier(output)}")
+        else:
+            assert merge is not None
+            if keep_versions > 1 and staged.rows != 0:  # an empty batch changes nothing worth keeping
+                kept = self.version_name(output, previous_run or "unknown")
+                cursor.execute(f"DROP TABLE IF EXISTS {identifier(kept)}")
+                cursor.execute(f"CREATE TABLE {identifier(kept)} AS SELECT * FROM {identifier(output)}")
+            for statement in _merge_statements(staged.name, output, merge):
+                cursor.execute(statement)
+            cursor.execute(f"DROP TABLE {identifier(staged.name)}")
+        if staged.is_view:
+            rows, checksum = None, "view"
+        elif merged:  # the table now holds old and new rows: measure what was published
+            rows, checksum = self._measure(output)
+        else:  # renamed as staged: staging measured these very rows, so no second full scan
+            rows, checksum = staged.rows, staged.checksum
+        committed = self._insert_marker(cursor, marker, rows=rows, checksum=checksum)
+        if kept is not None:
+            previous = self._latest_marker(output, before=committed.seq)
+            cursor.execute(
+                f"INSERT INTO {META_SCHEMA}.versions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [output, previous_run or "unknown", kept, previous.rows if previous else None,
+                 previous.checksum if previous else None,
+                 self._published_at(output, previous_run) if previous_run else None, committed.seq],
+            )
+        self._prune_versions(cursor, output, keep_versions - 1)
+        cursor.execute(f"DELETE FROM {META_SCHEMA}.prod_links WHERE output = ?", [output])  # built here now
         return committed
 
     def _insert_marker(self, cursor: duckdb.DuckDBPyConnection, marker: CommitMarker, *, rows: int | None,
@@ -522,6 +566,50 @@ class DuckDBBackend(Backend):
             f"SELECT {_COMMIT_COLUMNS} FROM {META_SCHEMA}.commits WHERE seq > ? ORDER BY seq", [after_seq]
         ).fetchall()
         return [_marker_from_row(row) for row in rows]
+
+    def markers_in(self, database: str) -> list[CommitMarker]:
+        """Every commit marker of the warehouse attached as ``database``, in commit order (none without bookkeeping)."""
+        with self._errors(f"reading the commit markers of {database}"):
+            cursor = self._cursor()
+            found = cursor.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
+                "AND table_name = 'commits'", [database, META_SCHEMA]).fetchone()
+            if not found or not found[0]:
+                return []
+            rows = cursor.execute(
+                f"SELECT {_COMMIT_COLUMNS} FROM {identifier(database)}.{META_SCHEMA}.commits ORDER BY seq").fetchall()
+        return [_marker_from_row(row) for row in rows]
+
+    @property
+    def database(self) -> str:
+        """The name of the warehouse as a database of its connection (what ``markers_in`` takes for it)."""
+        return self._database
+
+    def warehouse_id_in(self, database: str) -> str:
+        """The id of the warehouse attached as ``database`` ("none" without bookkeeping)."""
+        with self._errors(f"reading the id of {database}"):
+            try:
+                row = self._cursor().execute(
+                    f"SELECT value FROM {identifier(database)}.{META_SCHEMA}.info WHERE key = 'warehouse_id'").fetchone()
+            except duckdb.CatalogException:
+                return "none"
+        return str(row[0]) if row else "none"
+
+    def relation_in(self, database: str, name: str) -> tuple[str | None, str | None]:
+        """Whether ``name`` is a TABLE or a VIEW (None: neither) in the main schema of the warehouse attached as
+        ``database``, and a view's query (the SELECT of its definition)."""
+        with self._errors(f"reading {name} in {database}"):
+            cursor = self._cursor()
+            row = cursor.execute(
+                "SELECT table_type FROM information_schema.tables WHERE table_catalog = ? AND table_schema = 'main' "
+                "AND table_name = ?", [database, name]).fetchone()
+            if row is None:
+                return None, None
+            if row[0] != "VIEW":
+                return "TABLE", None
+            view = cursor.execute("SELECT sql FROM duckdb_views() WHERE database_name = ? AND schema_name = 'main' "
+                                  "AND view_name = ?", [database, name]).fetchone()
+        return "VIEW", view_query(str(view[0])) if view else None
 
     def warehouse_id(self) -> str:
         if not self._has_meta():
@@ -806,6 +894,13 @@ def _marker_from_row(row: tuple[Any, ...]) -> CommitMarker:
     return CommitMarker(run_id=run_id, step=step, output=output, rows=rows, checksum=checksum, kind=kind,
                         data_run_id=data_run_id, base_run_id=base_run_id, state=json.loads(state_json),
                         seq=int(seq), committed_at=float(committed_at))
+
+
+def view_query(definition: str) -> str:
+    """The query of a view from DuckDB's text of it (``CREATE VIEW name AS SELECT ...;``)."""
+    match = re.match(r'(?is)^\s*CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?:"(?:[^"]|"")*"|[^\s(]+)\s*'
+                     r'(?:\([^)]*\)\s*)?AS\s+(?P<query>.*?);?\s*$', definition)
+    return match["query"] if match else definition
 
 
 def _first_line(error: BaseException) -> str:

@@ -38,15 +38,18 @@ def open_warehouse(
     on_wait: WaitCallback | None = None,
     temp_directory: Path | None = None,
     before_lock: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    attach_as: str | None = None,
     reads_prod: bool = True,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse as flowdeck.yaml describes it; an encrypted one is opened with its key from the secrets store.
 
     The connection comes back confined (``confinement.confine``): user SQL reaches only the
     project's folders, and its settings are locked. ``before_lock`` is flowdeck's last chance
-    to set up the connection (its cursors' progress bar) before the lock. A development environment's
-    warehouse comes with prod's attached read-only, unless ``reads_prod`` is false (a listing of its own
-    tables, which need not wait for a prod writer).
+    to set up the connection (its cursors' progress bar, other files to attach) before the lock; with
+    ``attach_as`` the warehouse is attached under that name to an in-memory connection (which can then
+    attach more, even when the warehouse is only read). A development environment's warehouse comes
+    with prod's attached read-only, unless ``reads_prod`` is false (a listing of its own tables, which
+    need not wait for a prod writer).
     """
     settings = project.config.warehouse
     config: dict[str, Any] = {}
@@ -79,6 +82,7 @@ def open_warehouse(
         config=config,
         encryption_key=key,
         extension_directory=extensions,
+        attach_as=attach_as,
     )
     try:
         if reads_prod and project.environment != PROD and project.prod_warehouse_path.exists():

@@ -10,6 +10,7 @@ from flowdeck.engine.project.config.alerts import AlertsConfig
 from flowdeck.engine.project.config.connections import ConnectionSettings
 from flowdeck.engine.project.config.console import ConsoleConfig
 from flowdeck.engine.project.config.daemon import DaemonConfig
+from flowdeck.engine.project.config.environments import EnvironmentsConfig
 from flowdeck.engine.project.config.fields import Identifier, Model
 from flowdeck.engine.project.config.lineage import LineageConfig
 from flowdeck.engine.project.config.logs import LoggingConfig
@@ -58,6 +59,10 @@ class ProjectConfig(Model):
     roles: RolesConfig | None = Field(
         default=None, description="who may do what; without it everyone is admin (a single-user machine)",
         examples=[{"admins": ["alice"], "operators": ["@etl"]}],
+    )
+    environments: EnvironmentsConfig = Field(
+        default_factory=EnvironmentsConfig, description="promoting a development environment to prod (docs/environments.md)",
+        examples=[{"promote_role": "operator", "require_tests": True}],
     )
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig, description="how long runs, events and versions are kept",
