@@ -108,7 +108,8 @@ def promote_environment(project: Project, ledger: Ledger, name: str, *, requeste
         gone = [b.output for b in built if b.output not in steps]
         if gone:
             raise PlanError(f"environment `{name}` holds {', '.join(gone)}, which no valid pipeline publishes now",
-                            hint=f"fix the pipeline (`flowdeck validate`), or drop the environment and build it again")
+                            hint=f"fix the pipeline (`flowdeck validate`), or drop the environment (`flowdeck env drop {name}`) "
+                            "and build it again")
         incoming: list[Incoming] = []
         for item in built:
             plan, step = steps[item.output]
