@@ -373,6 +373,26 @@ class Backend(ABC):
         """Let go of prod's warehouse (when nothing more of this run reads it), so a prod writer need not wait."""
         return None  # nothing attached: a backend without environments
 
+    # -- another warehouse attached beside this one (an environment's: docs/environments.md) ----
+
+    @property
+    def database(self) -> str:
+        """The name this warehouse has as a database of its own connection (what ``markers_in`` takes for it)."""
+        raise NotImplementedError(f"the {self.name} backend has no environments")
+
+    def markers_in(self, database: str) -> list[CommitMarker]:
+        """Every commit marker of the warehouse attached as ``database``, in commit order."""
+        raise NotImplementedError(f"the {self.name} backend has no environments")
+
+    def relation_in(self, database: str, name: str) -> tuple[str | None, str | None]:
+        """Whether ``name`` is a TABLE or a VIEW (None: neither) in the warehouse attached as ``database``,
+        and a view's query."""
+        raise NotImplementedError(f"the {self.name} backend has no environments")
+
+    def warehouse_id_in(self, database: str) -> str:
+        """The id of the warehouse attached as ``database``."""
+        raise NotImplementedError(f"the {self.name} backend has no environments")
+
     @abstractmethod
     def interrupt(self) -> None:
         """Stop every query running now (used to cancel a run)."""

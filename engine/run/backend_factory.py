@@ -73,6 +73,30 @@ def sealed_warehouse(project: Project, engine: str) -> WarehouseFacts | None:
     return seal.facts if seal is not None else None
 
 
+def open_beside(project: Project, other: Path, *, name: str, read_only: bool, wait: float | None = None,
+                on_wait: OnWait | None = None, attach_as: str | None = None) -> Backend:
+    """The project's DuckDB warehouse (read-only, or for writing) with the warehouse file ``other`` attached
+    read-only as ``name`` (decrypted with the project's key when the warehouse is encrypted); with
+    ``attach_as`` the project's warehouse is itself attached under that name (``open_warehouse``)."""
+    from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
+    from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
+    from flowdeck.engine.secrets import resolve
+    from flowdeck.engine.sql.render import identifier, string
+
+    settings = project.config.warehouse
+    key = resolve(settings.encryption_key, project) if settings.encrypt else None
+    options = "READ_ONLY" + (f", ENCRYPTION_KEY {string(key)}" if key is not None else "")
+
+    def attach(connection: Any) -> None:  # before open_warehouse locks the configuration (confinement.py)
+        connection.execute(f"ATTACH {string(str(other))} AS {identifier(name)} ({options})")
+
+    if not read_only:
+        project.ensure_runtime_dirs()
+    connection = open_warehouse(project, read_only=read_only, timeout=wait, on_wait=on_wait, before_lock=attach,
+                                temp_directory=None if read_only else project.temp_dir, attach_as=attach_as)
+    return DuckDBBackend(connection, read_only=read_only)
+
+
 def open_scratch_backend(project: Project, engine: str, folder: Path | None = None) -> Backend:
     """An empty backend of ``engine`` sharing nothing with the warehouse, for a SQL unit test: an in-memory
     DuckDB, or a Spark session of its own whose (unused) warehouse is ``folder``, a scratch folder the caller

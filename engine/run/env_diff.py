@@ -12,11 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
+from flowdeck.engine.backends.base import Backend
 from flowdeck.engine.plan.planner import PlannedStep
 from flowdeck.engine.project.config.steps import IncrementalStep
 from flowdeck.engine.project.project import Project
-from flowdeck.engine.run.env_warehouses import EnvOutput, OnWait, built_outputs, environment, open_beside_prod, steps_by_output
+from flowdeck.engine.run.env_warehouses import (
+    EnvOutput,
+    OnWait,
+    built_outputs,
+    environment,
+    open_beside_prod,
+    steps_by_output,
+)
 from flowdeck.engine.sql.render import identifier
 
 _TOTAL = "__fd_total"
@@ -114,7 +121,7 @@ def unique_key(step: PlannedStep | None) -> list[str]:
     return []
 
 
-def diff_table(backend: DuckDBBackend, built: EnvOutput, step: PlannedStep | None, pipeline: str | None, *,
+def diff_table(backend: Backend, built: EnvOutput, step: PlannedStep | None, pipeline: str | None, *,
                sample: int) -> TableDiff:
     """One table of the environment against prod's table of the same name."""
     env_columns = dict(backend.columns(built.relation))
@@ -143,7 +150,7 @@ def diff_table(backend: DuckDBBackend, built: EnvOutput, step: PlannedStep | Non
     return found
 
 
-def _diff_by_key(backend: DuckDBBackend, found: TableDiff, env: str, prod: str, key: list[str], common: list[str],
+def _diff_by_key(backend: Backend, found: TableDiff, env: str, prod: str, key: list[str], common: list[str],
                  env_types: dict[str, str], prod_types: dict[str, str], sample: int) -> None:
     found.key = key
     same_key = " AND ".join(f"p.{identifier(k)} IS NOT DISTINCT FROM e.{identifier(k)}" for k in key)
@@ -171,7 +178,7 @@ def _diff_by_key(backend: DuckDBBackend, found: TableDiff, env: str, prod: str, 
         found.sample_changed.append({"key": {k: row[f"k:{k}"] for k in key}, "changes": changes})
 
 
-def _diff_as_multisets(backend: DuckDBBackend, found: TableDiff, env: str, prod: str, common: list[str],
+def _diff_as_multisets(backend: Backend, found: TableDiff, env: str, prod: str, common: list[str],
                        sample: int) -> None:
     if not common:
         found.only_in_env, found.only_in_prod = found.env_rows, found.prod_rows or 0
@@ -183,12 +190,12 @@ def _diff_as_multisets(backend: DuckDBBackend, found: TableDiff, env: str, prod:
         backend, f"SELECT {columns} FROM {prod} EXCEPT ALL SELECT {columns} FROM {env}", sample)
 
 
-def _count(backend: DuckDBBackend, relation: str) -> int:
+def _count(backend: Backend, relation: str) -> int:
     result = backend.query(f"SELECT count(*) FROM {relation}", limit=1)
     return int(result.rows[0][0])
 
 
-def _rows(backend: DuckDBBackend, sql: str, sample: int) -> tuple[int, list[dict[str, Any]]]:
+def _rows(backend: Backend, sql: str, sample: int) -> tuple[int, list[dict[str, Any]]]:
     """How many rows ``sql`` gives, and the first ``sample`` of them in a stable order."""
     result = backend.query(f"SELECT *, count(*) OVER () AS {_TOTAL} FROM ({sql}) AS found ORDER BY ALL "
                            f"LIMIT {max(int(sample), 1)}", limit=max(sample, 1))

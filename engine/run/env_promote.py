@@ -15,14 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowdeck.engine.backends.base import CommitMarker, Incoming
-from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
-from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
+from flowdeck.engine.backends.base import Backend, CommitMarker, Incoming
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import CheckFailed, FlowdeckError, NotFound, PlanError
 from flowdeck.engine.plan.planner import Plan, PlannedStep
 from flowdeck.engine.project.config.steps import CheckStep
 from flowdeck.engine.project.project import Project
+from flowdeck.engine.run.backend_factory import open_backend
 from flowdeck.engine.run.env_warehouses import (
     ENV_DATABASE,
     EnvOutput,
@@ -81,7 +80,7 @@ def promotable(project: Project, name: str) -> list[tuple[str, str]]:
     only the environment's warehouse is read."""
     env = environment(project, name)
     steps = steps_by_output(project)
-    backend = DuckDBBackend(open_warehouse(env, read_only=True), read_only=True)
+    backend = open_backend(env, "read")
     try:
         return [(steps[b.output][0].name, steps[b.output][1].name)
                 for b in built_outputs(backend, backend.database) if b.output in steps]
@@ -172,7 +171,7 @@ def _incoming(project: Project, ledger: Ledger, item: EnvOutput, step: PlannedSt
     return Incoming(output=item.output, sql=sql, marker=marker, keep_versions=keep, is_view=item.is_view)
 
 
-def _run_checks(backend: DuckDBBackend, ledger: Ledger, steps: dict[str, tuple[Plan, PlannedStep]],
+def _run_checks(backend: Backend, ledger: Ledger, steps: dict[str, tuple[Plan, PlannedStep]],
                 built: list[EnvOutput], promoted: set[str], report: PromoteReport) -> None:
     """Prod's checks on the promoted tables as they will be: each promoted step's own, and every check step
     on one of them. A blocking failure raises ``CheckFailed``; a warning is reported."""

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from flowdeck.engine.backends.base import CommitMarker
-from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
-from flowdeck.engine.backends.duckdb.warehouse import open_warehouse
+from flowdeck.engine.backends.base import Backend, CommitMarker
 from flowdeck.engine.errors import ConfigError, FlowdeckError, NotFound, ParamError
 from flowdeck.engine.plan.planner import Plan, PlannedStep, build_plan
 from flowdeck.engine.project.project import PROD, Project
-from flowdeck.engine.secrets import resolve
-from flowdeck.engine.sql.render import identifier, string
+from flowdeck.engine.run.backend_factory import open_beside
+from flowdeck.engine.sql.render import identifier
 
 ENV_DATABASE = "fd_env"  # the name the environment's warehouse is attached under
 # The name an environment's own connection gives prod's warehouse: a table it reads from prod is a view of
@@ -66,32 +63,22 @@ def environment(project: Project, name: str) -> Project:
 
 
 def open_beside_prod(project: Project, env: Project, *, read_only: bool, wait: float | None = None,
-                     on_wait: OnWait | None = None) -> DuckDBBackend:
+                     on_wait: OnWait | None = None) -> Backend:
     """Prod's warehouse (read-only, or for writing) with ``env``'s attached read-only as ``ENV_DATABASE``.
 
     Prod's file is held as any reader or writer holds it (a read-only holder only while comparing);
     the environment's file is only read.
     """
     prod = project.in_environment(PROD)
-    key = resolve(project.config.warehouse.encryption_key, project) if project.config.warehouse.encrypt else None
-    options = "READ_ONLY" + (f", ENCRYPTION_KEY {string(key)}" if key is not None else "")
-
-    def attach(connection: Any) -> None:  # before open_warehouse locks the configuration (confinement.py)
-        connection.execute(f"ATTACH {string(str(env.warehouse_path))} AS {ENV_DATABASE} ({options})")
-
     if read_only and not prod.warehouse_path.is_file():
         raise NotFound(f"prod has no warehouse yet ({prod.warehouse_path})",
                        hint="promote the environment to create it, or run a pipeline in prod first")
-    if not read_only:
-        prod.ensure_runtime_dirs()
     # read-only, prod is attached under the name the environment's own views of prod's tables read it by
-    connection = open_warehouse(prod, read_only=read_only, timeout=wait, on_wait=on_wait, before_lock=attach,
-                                temp_directory=None if read_only else prod.temp_dir,
-                                attach_as=PROD_DATABASE if read_only else None)
-    return DuckDBBackend(connection, read_only=read_only)
+    return open_beside(prod, env.warehouse_path, name=ENV_DATABASE, read_only=read_only, wait=wait, on_wait=on_wait,
+                       attach_as=PROD_DATABASE if read_only else None)
 
 
-def built_outputs(backend: DuckDBBackend, database: str = ENV_DATABASE) -> list[EnvOutput]:
+def built_outputs(backend: Backend, database: str = ENV_DATABASE) -> list[EnvOutput]:
     """What the environment (attached as ``database``) built itself, in the order it committed them (upstream first)."""
     markers = backend.markers_in(database)
     newest: dict[str, CommitMarker] = {}
