@@ -48,6 +48,7 @@ from flowdeck.state.records import (
     InputFile,
     Interval,
     LineageRecord,
+    PromoteRun,
     RunOwner,
     RunRecord,
     ScheduleTick,
@@ -719,21 +720,41 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
                         payload={"output": commit.output, "to_run": commit.data_run_id, "from_run": previous_run,
                                  "rollback_id": commit.run_id, "requested_by": commit.requested_by}, ts=now)
 
-    def record_promote(self, commits: Sequence[CommitRecord], *, environment: str, promote_id: str,
-                       requested_by: str | None) -> None:
-        """Record a promote of an environment's tables to prod (their commit markers in prod's warehouse)
-        and its event, in one transaction."""
+    def record_promote(self, commits: Sequence[CommitRecord], runs: Sequence[PromoteRun], *, environment: str,
+                       promote_id: str, requested_by: str | None, started_at: float) -> None:
+        """Record a promote of an environment's tables to prod in one transaction: per pipeline a run
+        (trigger ``promote``) whose steps are the tables it published, succeeded, with the commit markers
+        the promote wrote in prod's warehouse and an ``env.promoted`` event. The runs are never queued, so
+        nothing can claim them; ending as succeeded with commits, they count as publishes (``after:``)."""
         now = time.time()
         by = f" by {requested_by}" if requested_by else ""
-        outputs = [commit.output for commit in commits]
+        host = socket.gethostname()
         with self._write() as db:
+            for run in runs:
+                db.execute(
+                    """INSERT INTO runs (run_id, pipeline, trigger_kind, trigger_key, status, options_json, requested_by,
+                                         created_at, started_at, heartbeat_at, owner_pid, owner_host)
+                       VALUES (?, ?, 'promote', ?, 'running', ?, ?, ?, ?, ?, ?, ?)""",
+                    (run.run_id, run.pipeline, f"promote:{environment}:{promote_id}:{run.pipeline}",
+                     json.dumps({"promote": environment, "promote_id": promote_id}, sort_keys=True), requested_by,
+                     started_at, started_at, now, os.getpid(), host),
+                )
+                db.executemany(
+                    "INSERT INTO steps (run_id, step, kind, output, position, status, attempts, started_at, ended_at, "
+                    "rows_out, engine, fingerprint) VALUES (?, ?, ?, ?, ?, 'succeeded', 1, ?, ?, ?, 'duckdb', ?)",
+                    [(run.run_id, step.step, step.kind, step.output, position, started_at, now, step.rows,
+                      step.fingerprint) for position, step in enumerate(run.steps)],
+                )
             for commit in commits:
                 self._insert_commit(db, commit, now)
-            self._event(db, None, "env.promoted",
-                        f"environment {environment} promoted to prod{by}: {', '.join(outputs)}",
-                        payload={"environment": environment, "promote_id": promote_id, "outputs": outputs,
-                                 "requested_by": requested_by,
-                                 "commits": [commit.seq for commit in commits]}, ts=now)
+            for run in runs:
+                tables = ", ".join(step.output for step in run.steps)
+                self._event(db, run.run_id, "env.promoted", f"environment {environment} promoted to prod{by}: {tables}",
+                            payload={"environment": environment, "promote_id": promote_id, "requested_by": requested_by,
+                                     "outputs": [step.output for step in run.steps]}, ts=now)
+                db.execute("UPDATE runs SET status = 'succeeded', ended_at = ?, version = version + 1 WHERE run_id = ?",
+                           (now, run.run_id))
+                self._event(db, run.run_id, "run.succeeded", "run succeeded", ts=now)
 
     def current_input_files(self, warehouse_id: str, output: str) -> list[InputFile]:
         """The input files in the table's current data (its data chain), each path once, the newest record of it."""

@@ -257,6 +257,26 @@ class StepVersion:
 
 
 @dataclass(frozen=True)
+class PromotedStep:
+    """A step whose table a promote made prod's (``Ledger.record_promote``)."""
+
+    step: str
+    kind: str
+    output: str
+    rows: int | None
+    fingerprint: str | None
+
+
+@dataclass(frozen=True)
+class PromoteRun:
+    """A promote of an environment as one pipeline's run in the ledger: the tables of that pipeline it published."""
+
+    run_id: str
+    pipeline: str
+    steps: tuple[PromotedStep, ...]
+
+
+@dataclass(frozen=True)
 class InputFile:
     """A file an extract step read: where, how big, and its content hash."""
 

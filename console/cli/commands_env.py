@@ -190,11 +190,14 @@ def env_promote(
         out().print(f"nothing to promote: prod already holds every table environment {plain(name)} built "
                     f"({plain(', '.join(report.unchanged))})")
         return
-    out().print(f"[green]✓[/] promoted environment {plain(name)} to prod ({plain(report.promote_id)}): "
-                f"{len(report.promoted)} table{'s' if len(report.promoted) != 1 else ''}")
+    out().print(f"[green]✓[/] promoted environment {plain(name)} to prod: {len(report.promoted)} table"
+                f"{'s' if len(report.promoted) != 1 else ''}")
     for promoted in report.promoted:
         replaced = f"replaces run {plain(promoted.replaced_run)}" if promoted.replaced_run else "new in prod"
         rows = f"{format_rows(promoted.rows)} rows" if promoted.rows is not None else "view"
-        out().print(f"  {plain(promoted.output)}: {rows}, built by run {plain(promoted.from_run)} ({replaced})")
+        out().print(f"  {plain(promoted.output)}: {rows}, built by run {plain(promoted.from_run)} in {plain(name)} "
+                    f"({replaced})")
     if report.unchanged:
         out().print(f"already in prod: {plain(', '.join(report.unchanged))}")
+    for pipeline, run_id in dict.fromkeys((p.pipeline, p.run_id) for p in report.promoted):
+        out().print(f"recorded as run {plain(run_id)} of {plain(pipeline)}: `flowdeck show {plain(run_id)}`")

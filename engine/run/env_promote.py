@@ -12,7 +12,8 @@ after a run). A table prod already holds with the same fingerprint and data is l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flowdeck.engine.backends.base import Backend, CommitMarker, Incoming
@@ -37,7 +38,7 @@ from flowdeck.engine.steps.check import SAMPLE_ROWS
 from flowdeck.engine.steps.check_queries import check_queries
 from flowdeck.state import Ledger
 from flowdeck.state.ledger import new_run_id
-from flowdeck.state.records import CommitRecord
+from flowdeck.state.records import CommitRecord, PromotedStep, PromoteRun
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,19 @@ class Promoted:
     output: str
     pipeline: str
     step: str
+    kind: str
     rows: int | None
+    run_id: str  # the promote's run of this pipeline in the ledger: the run prod's table holds the data of now
     from_run: str  # the environment's run that built the data
     replaced_run: str | None  # the run whose data prod's table held before (kept as a version), None: new in prod
+    fingerprint: str | None = None
     commit: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """As `env promote --json` shows it."""
         return {"table": self.output, "pipeline": self.pipeline, "step": self.step, "rows": self.rows,
-                "from_run": self.from_run, "replaced_run": self.replaced_run, "commit": self.commit}
+                "run_id": self.run_id, "from_run": self.from_run, "replaced_run": self.replaced_run,
+                "commit": self.commit}
 
 
 @dataclass
@@ -95,6 +100,8 @@ def promote_environment(project: Project, ledger: Ledger, name: str, *, requeste
     env = environment(project, name)
     steps = steps_by_output(project)
     report = PromoteReport(environment=name, promote_id=f"promote-{new_run_id()}")
+    run_ids: dict[str, str] = {}  # pipeline -> the run that records the promote of its tables
+    started = time.time()
     backend = open_beside_prod(project, env, read_only=False, on_wait=on_wait)
     try:
         reconcile_ledger(ledger, backend)  # prod's ledger current first: the markers below come after
@@ -117,10 +124,17 @@ def promote_environment(project: Project, ledger: Ledger, name: str, *, requeste
                     and current.checksum == item.marker.checksum:
                 report.unchanged.append(item.output)
                 continue
-            incoming.append(_incoming(project, ledger, item, step, report.promote_id, env_id, name, requested_by))
-            report.promoted.append(Promoted(output=item.output, pipeline=plan.name, step=step.name,
-                                            rows=item.marker.rows, from_run=item.marker.data_run_id or item.marker.run_id,
-                                            replaced_run=current.data_run_id if current is not None else None))
+            while plan.name not in run_ids:
+                candidate = new_run_id()
+                if candidate not in run_ids.values() and ledger.get_run(candidate) is None:
+                    run_ids[plan.name] = candidate
+            incoming.append(_incoming(project, ledger, item, step, run_ids[plan.name], env_id, name, requested_by,
+                                      report.promote_id))
+            report.promoted.append(Promoted(output=item.output, pipeline=plan.name, step=step.name, kind=step.kind,
+                                            rows=item.marker.rows, run_id=run_ids[plan.name],
+                                            from_run=item.marker.data_run_id or item.marker.run_id,
+                                            replaced_run=current.data_run_id if current is not None else None,
+                                            fingerprint=item.fingerprint))
         if not incoming:
             return report
         promoted = {item.output for item in incoming}
@@ -134,20 +148,26 @@ def promote_environment(project: Project, ledger: Ledger, name: str, *, requeste
                                        for marker in committed]
     finally:
         backend.close()
-    ledger.record_promote(records, environment=name, promote_id=report.promote_id, requested_by=requested_by)
-    seqs = {record.output: record.seq for record in records}
-    report.promoted = [Promoted(output=p.output, pipeline=p.pipeline, step=p.step, rows=p.rows, from_run=p.from_run,
-                                replaced_run=p.replaced_run, commit=seqs.get(p.output)) for p in report.promoted]
+    committed_of = {record.output: record for record in records}
+    report.promoted = [replace(p, rows=committed_of[p.output].rows, commit=committed_of[p.output].seq)
+                       for p in report.promoted]
+    runs = [PromoteRun(run_id=run_id, pipeline=pipeline,
+                       steps=tuple(PromotedStep(step=p.step, kind=p.kind, output=p.output, rows=p.rows,
+                                                fingerprint=p.fingerprint)
+                                   for p in report.promoted if p.pipeline == pipeline))
+            for pipeline, run_id in run_ids.items()]
+    ledger.record_promote(records, runs, environment=name, promote_id=report.promote_id, requested_by=requested_by,
+                          started_at=started)
     return report
 
 
-def _incoming(project: Project, ledger: Ledger, item: EnvOutput, step: PlannedStep, promote_id: str, env_id: str,
-              name: str, requested_by: str) -> Incoming:
+def _incoming(project: Project, ledger: Ledger, item: EnvOutput, step: PlannedStep, run_id: str, env_id: str,
+              name: str, requested_by: str, promote_id: str) -> Incoming:
     """What to copy for one table and the marker prod will hold for it: the environment's fingerprint, and the
     incremental state of the environment's data (files read, watermark, intervals), so prod's next run goes on
     from there."""
     state: dict[str, Any] = {"environment": name, "from_run": item.marker.data_run_id or item.marker.run_id,
-                             "requested_by": requested_by}
+                             "requested_by": requested_by, "promote_id": promote_id}
     if item.marker.state.get("version"):
         state["version"] = item.marker.state["version"]
     files = ledger.current_input_files(env_id, item.output)
@@ -164,7 +184,7 @@ def _incoming(project: Project, ledger: Ledger, item: EnvOutput, step: PlannedSt
         intervals = ledger.processed_intervals(env_id, item.output, time_range.column)
         if intervals:
             state["intervals"] = [{"column": i.column, "start": i.start, "end": i.end} for i in intervals]
-    marker = CommitMarker(run_id=promote_id, step=step.name, output=item.output, rows=item.marker.rows,
+    marker = CommitMarker(run_id=run_id, step=step.name, output=item.output, rows=item.marker.rows,
                           checksum="" if item.is_view else item.marker.checksum, state=state)
     keep = getattr(config, "versions", None) or project.config.retention.output_versions
     sql = item.view_sql if item.is_view and item.view_sql else f"SELECT * FROM {item.relation}"

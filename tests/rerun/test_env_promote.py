@@ -51,6 +51,13 @@ def dev_file(project: Path) -> Path:
     return project / ".flowdeck" / "envs" / "dev" / "warehouse.duckdb"
 
 
+def promote_commits(project: Path) -> list[tuple[str, str]]:
+    """(output, fingerprint) of the commits in prod's warehouse the ledger knows of that no pipeline run made."""
+    warehouse_id = dict(rows_of(prod_file(project), "_flowdeck.info"))["warehouse_id"]
+    return ledger_rows(project, "SELECT output, fingerprint FROM commits WHERE warehouse_id = ? AND run_id NOT IN "
+                                "(SELECT run_id FROM runs WHERE trigger_kind != 'promote')", (warehouse_id,))
+
+
 def snapshot(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
     return {table: rows_of(warehouse, table) for table in PROMOTED}
 
@@ -127,8 +134,15 @@ def test_promote_publishes_every_table_keeps_prod_versions_and_the_next_prod_run
     assert snapshot(prod_file(project)) == dev_tables
     assert "double_quantity" in columns_of(prod_file(project), "orders_clean")
     # identical tables were left as they were; the changed ones came from dev with their fingerprints
-    promoted = dict(ledger_rows(project, "SELECT output, fingerprint FROM commits WHERE run_id LIKE 'promote-%'"))
+    promoted = dict(promote_commits(project))
     assert set(promoted) == {"orders_clean", "sales", "daily_sales"} and all(promoted.values())
+    # the promote is a run of daily_sales in the ledger: `runs` lists it, `show` tells its steps
+    runs = json.loads(flowdeck(project, "runs", "--json").stdout)
+    promote = [run for run in runs if run["trigger"] == "promote"]
+    assert len(promote) == 1 and promote[0]["status"] == "succeeded" and promote[0]["pipeline"] == "daily_sales"
+    assert f"recorded as run {promote[0]['run_id']} of daily_sales" in result.stdout
+    shown = flowdeck(project, "show", promote[0]["run_id"])
+    assert shown.returncode == 0 and "orders_clean" in shown.stdout and "daily_sales" in shown.stdout, shown.stdout
     # the next prod run finds nothing to do: the promoted steps are unchanged
     plan = flowdeck(project, "plan", "daily_sales", "--json")
     assert plan.returncode == 0, plan.stderr
@@ -162,13 +176,13 @@ def test_a_promote_killed_midway_leaves_prod_as_it_was_or_fully_promoted(prod_an
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     after = snapshot(prod_file(project))
     assert after == (dev_tables if promoted else prod_before)  # never half: every table, or none
-    assert not ledger_rows(project, "SELECT 1 FROM commits WHERE run_id LIKE 'promote-%'")  # the ledger heard nothing
+    assert not promote_commits(project)  # the ledger heard nothing
     again = flowdeck(project, "env", "promote", "dev", "--yes")
     assert again.returncode == 0, again.stderr
     if promoted:  # the markers committed before the kill are reconciled into the ledger: nothing left to do
         assert "nothing to promote" in again.stdout
     assert snapshot(prod_file(project)) == dev_tables
-    fingerprints = ledger_rows(project, "SELECT output, fingerprint FROM commits WHERE run_id LIKE 'promote-%'")
+    fingerprints = promote_commits(project)
     assert {output for output, _ in fingerprints} == {"orders_clean", "sales", "daily_sales"}
 
 
