@@ -249,3 +249,26 @@ def test_hostile_or_unknown_environment_names_are_refused(prod_and_dev: Path, na
         assert expected in result.stderr, result.stderr
     assert sorted(path.name for path in (project / ".flowdeck" / "envs").iterdir()) == ["dev"]
     assert snapshot(prod_file(project)) == prod_before
+
+
+def test_a_promoted_incremental_table_carries_what_it_read_so_prod_reads_no_file_again(tmp_path: Path) -> None:
+    from tests.rerun.helpers import land_deliveries, step_payload
+
+    project = copy_example(tmp_path / "project")
+    last = land_deliveries(project, parts=3)[-1]
+    content = last.read_bytes()
+    last.unlink()
+    run_in(project, "ingest_orders")  # prod has read two deliveries
+    last.write_bytes(content)
+    run_in(project, "ingest_orders", "dev")  # dev has read all three
+    tables = ("landed_orders", "ingested_orders")
+    dev_tables = {table: rows_of(dev_file(project), table) for table in tables}
+    assert rows_of(prod_file(project), "landed_orders") != dev_tables["landed_orders"]
+    result = flowdeck(project, "env", "promote", "dev", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert {table: rows_of(prod_file(project), table) for table in tables} == dev_tables
+    # the files dev read and its watermark came along: prod's next run reads nothing again
+    run_id = run_in(project, "ingest_orders")
+    assert step_payload(project, run_id, "landed_orders")["files_read"] == 0
+    assert step_payload(project, run_id, "ingested_orders")["rows_read"] == 0
+    assert {table: rows_of(prod_file(project), table) for table in tables} == dev_tables
