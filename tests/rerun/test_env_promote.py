@@ -26,9 +26,14 @@ pytestmark = pytest.mark.slow
 
 
 def rows_of(warehouse: Path, table: str) -> list[tuple[Any, ...]]:
-    """Every row of a table (or view) of a warehouse file, sorted."""
-    connection = duckdb.connect(str(warehouse), read_only=True)
+    """Every row of a table (or view) of a warehouse file, sorted; an environment's views of prod's tables
+    (`fd_prod.main.<table>`) read prod's file, attached as the environment attaches it."""
+    connection = duckdb.connect(":memory:")
     try:
+        connection.execute(f"ATTACH '{warehouse}' AS w (READ_ONLY)")
+        if warehouse.parent.parent.name == "envs":
+            connection.execute(f"ATTACH '{warehouse.parents[2] / 'warehouse.duckdb'}' AS fd_prod (READ_ONLY)")
+        connection.execute("USE w")
         quoted = ".".join(f'"{part}"' for part in table.split("."))  # _flowdeck.commits: schema and table
         return connection.execute(f"SELECT * FROM {quoted} ORDER BY ALL").fetchall()
     finally:
