@@ -101,10 +101,11 @@ def diff_environment(project: Project, name: str, *, sample: int = 5, wait: floa
     steps = steps_by_output(project)
     backend = open_beside_prod(project, env, read_only=True, wait=wait, on_wait=on_wait)
     try:
-        return EnvDiff(environment=name, tables=[
-            diff_table(backend, built, steps.get(built.output, (None, None))[1],
-                       steps[built.output][0].name if built.output in steps else None, sample=sample)
-            for built in built_outputs(backend)])
+        tables: list[TableDiff] = []
+        for built in built_outputs(backend):
+            plan, step = steps.get(built.output) or (None, None)  # (a pipeline since made invalid: no key known)
+            tables.append(diff_table(backend, built, step, plan.name if plan else None, sample=sample))
+        return EnvDiff(environment=name, tables=tables)
     finally:
         backend.close()
 
