@@ -88,6 +88,34 @@ def lock_holder_pid(error: BaseException) -> int | None:
     return int(match["pid"]) if match else None
 
 
+class LockWait:
+    """Waiting for a DuckDB file another process holds (DuckDB lets no other process open a file a writer
+    holds, not even read-only): say who holds it about once a second, give up after ``timeout`` seconds."""
+
+    def __init__(self, what: str, timeout: float, on_wait: WaitCallback | None, *, why: str = "") -> None:
+        self.what = what  # "the warehouse /path/warehouse.duckdb"
+        self.timeout = timeout
+        self.on_wait = on_wait
+        self.why = why  # said after the refusal: why this file is needed at all
+        self.started = time.monotonic()
+        self.next_report = 0.0
+
+    def held_by(self, pid: int) -> None:
+        """The file is held by ``pid``: raise ``WarehouseBusy`` once the time is up, else report and pause."""
+        waited = time.monotonic() - self.started
+        if waited >= self.timeout:
+            raise WarehouseBusy(
+                f"{self.what} is held by process {pid}, and it did not let go within {self.timeout:.0f}s{self.why}",
+                hint="wait for that run to finish (`flowdeck runs --status running`), "
+                "or raise warehouse.lock_timeout in flowdeck.yaml",
+                holder_pid=pid,
+            ) from None
+        if self.on_wait is not None and waited >= self.next_report:
+            self.on_wait(pid, waited)
+            self.next_report = waited + 1.0
+        time.sleep(min(0.1 + waited / 10, 0.5))
+
+
 def connect_warehouse(
     path: Path,
     *,
@@ -106,8 +134,7 @@ def connect_warehouse(
     file is attached as an encrypted database (see ``_attach_encrypted``); with ``attach_as`` it is
     attached under that name (to an in-memory connection that can attach more beside it).
     """
-    started = time.monotonic()
-    next_report = 0.0
+    waiting = LockWait(f"the warehouse {path}", timeout, on_wait)
     while True:
         try:
             if read_only and not path.exists():
@@ -130,18 +157,7 @@ def connect_warehouse(
                                   hint=restore_hint(path.parent)) from None
             if pid is None:
                 raise StepFailed(f"cannot open the warehouse {path}: {mask(_first_line(error))}", transient=True) from None
-            waited = time.monotonic() - started
-            if waited >= timeout:
-                raise WarehouseBusy(
-                    f"the warehouse {path} is held by process {pid}, and it did not let go within {timeout:.0f}s",
-                    hint="wait for that run to finish (`flowdeck runs --status running`), "
-                    "or raise warehouse.lock_timeout in flowdeck.yaml",
-                    holder_pid=pid,
-                ) from None
-            if on_wait is not None and waited >= next_report:
-                on_wait(pid, waited)
-                next_report = waited + 1.0
-            time.sleep(min(0.1 + waited / 10, 0.5))
+            waiting.held_by(pid)
 
 
 def _damaged(error: Exception) -> bool:

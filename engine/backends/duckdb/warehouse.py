@@ -9,16 +9,21 @@ the runtime folder, where prod's file lives, to attach it writable.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from flowdeck.engine.backends.duckdb.backend import PROD_CATALOG, WaitCallback, connect_warehouse, lock_holder_pid
+from flowdeck.engine.backends.duckdb.backend import (
+    PROD_CATALOG,
+    LockWait,
+    WaitCallback,
+    connect_warehouse,
+    lock_holder_pid,
+)
 from flowdeck.engine.backends.duckdb.confinement import confine
-from flowdeck.engine.errors import StepFailed, WarehouseBusy
+from flowdeck.engine.errors import StepFailed
 from flowdeck.engine.masking import mask
 from flowdeck.engine.project.project import PROD
 from flowdeck.engine.secrets import resolve
@@ -104,8 +109,8 @@ def attach_prod(connection: duckdb.DuckDBPyConnection, path: Path, *, key: str |
     read-only. A read-only attach never takes prod's write lock, and a write through it is refused by DuckDB."""
     options = "READ_ONLY" + (f", ENCRYPTION_KEY {string(key)}" if key is not None else "")
     statement = f"ATTACH {string(str(path))} AS {identifier(PROD_CATALOG)} ({options})"
-    started = time.monotonic()
-    next_report = 0.0
+    waiting = LockWait(f"prod's warehouse {path}", timeout, on_wait,
+                       why="; this environment reads its unchanged tables from there")
     while True:
         try:
             connection.execute(statement)
@@ -115,19 +120,7 @@ def attach_prod(connection: duckdb.DuckDBPyConnection, path: Path, *, key: str |
             if pid is None:
                 raise StepFailed(f"cannot read prod's warehouse {path}: {mask(str(error).splitlines()[0])}",
                                  transient=True) from None
-            waited = time.monotonic() - started
-            if waited >= timeout:
-                raise WarehouseBusy(
-                    f"prod's warehouse {path} is held by process {pid}, and it did not let go within {timeout:.0f}s; "
-                    "this environment reads its unchanged tables from there",
-                    hint="wait for that run to finish (`flowdeck runs --status running`), "
-                    "or raise warehouse.lock_timeout in flowdeck.yaml",
-                    holder_pid=pid,
-                ) from None
-            if on_wait is not None and waited >= next_report:
-                on_wait(pid, waited)
-                next_report = waited + 1.0
-            time.sleep(min(0.1 + waited / 10, 0.5))
+            waiting.held_by(pid)
 
 
 def open_scratch(project: Project) -> duckdb.DuckDBPyConnection:
