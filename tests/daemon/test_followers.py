@@ -31,9 +31,9 @@ def publish(ledger: Ledger, pipeline: str) -> str:
 
 def submitter(ledger: Ledger) -> Any:
     def submit(pipeline: str, params: dict[str, str], *, trigger_kind: str, trigger_key: str,
-               options: dict[str, Any]) -> Submitted:
+               options: dict[str, Any], environment: str = "prod") -> Submitted:
         record, created = ledger.create_run(pipeline, trigger_kind=trigger_kind, trigger_key=trigger_key,
-                                            options=options)
+                                            options=options, environment=environment)
         return Submitted(record, created, None)
     return submit
 
