@@ -43,6 +43,7 @@ from flowdeck.engine.project.config.steps import (
 )
 from flowdeck.engine.project.functions import module_file
 from flowdeck.engine.project.project import Project
+from flowdeck.engine.project.validation import without_pydantic_plugins
 from flowdeck.engine.sql.params import bind_path, path_params
 from flowdeck.state import Ledger
 from flowdeck.state.records import CommitRecord, StepVersion
@@ -144,7 +145,8 @@ def step_parts(project: Project, ledger: Ledger, plan: Plan, step: PlannedStep, 
         if check.query is not None:
             query_facts(check.query.facts)
             used.update(use.name for use in check.param_uses)
-    dumped = config.model_dump(mode="json", exclude=set(METADATA_FIELDS), exclude_defaults=True)
+    with without_pydantic_plugins():  # the first dump of a step kind builds its serializer
+        dumped = config.model_dump(mode="json", exclude=set(METADATA_FIELDS), exclude_defaults=True)
     return StepParts(
         sql="\n;\n".join(sql_parts) if sql_parts else None,
         config=json.dumps(dumped, sort_keys=True, separators=(",", ":")),

@@ -37,7 +37,7 @@ def validate_document(document: YamlDocument, model: type[M]) -> M:
             excerpt=document.excerpt(location),
         )
     try:
-        with _without_pydantic_plugins():
+        with without_pydantic_plugins():
             return model.model_validate(data)
     except ValidationError as error:
         problems = [_explain(document, model, detail) for detail in error.errors()[:MAX_REPORTED]]
@@ -48,11 +48,12 @@ def validate_document(document: YamlDocument, model: type[M]) -> M:
 
 
 @contextmanager
-def _without_pydantic_plugins() -> Iterator[None]:
-    """Build the models' validators without pydantic's plugin discovery.
+def without_pydantic_plugins() -> Iterator[None]:
+    """Build the models' validators (and serializers) without pydantic's plugin discovery.
 
-    The models are built on first use (``defer_build``); discovering plugins reads every
-    installed package's metadata (about 15 ms a start) and our config models use none.
+    The models are built on first use (``defer_build``): when a file is validated, and when a
+    model is first dumped (a step's fingerprint); discovering plugins reads every installed
+    package's metadata (about 5-15 ms a start) and our config models use none.
     """
     previous = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
     os.environ["PYDANTIC_DISABLE_PLUGINS"] = "1"
