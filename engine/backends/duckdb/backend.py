@@ -487,7 +487,8 @@ class DuckDBBackend(Backend):
                         merge: MergeSpec | None, keep_versions: int) -> CommitMarker:
         """The statements of ``publish``, inside the caller's transaction."""
         existing = self._relation_kind(output)
-        previous_run = self._current_data_run(output)
+        current = self._latest_marker(output)  # the marker this commit supersedes (its data is kept as a version)
+        previous_run = current.data_run_id if current else None
         merged = merge is not None and existing == "TABLE" and not staged.is_view
         kept: str | None = None
         if staged.is_view:
@@ -520,11 +521,11 @@ class DuckDBBackend(Backend):
             rows, checksum = staged.rows, staged.checksum
         committed = self._insert_marker(cursor, marker, rows=rows, checksum=checksum)
         if kept is not None:
-            previous = self._latest_marker(output, before=committed.seq)
+            # the version kept is what ``current`` (read above, in this transaction) recorded
             cursor.execute(
                 f"INSERT INTO {META_SCHEMA}.versions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [output, previous_run or "unknown", kept, previous.rows if previous else None,
-                 previous.checksum if previous else None,
+                [output, previous_run or "unknown", kept, current.rows if current else None,
+                 current.checksum if current else None,
                  self._published_at(output, previous_run) if previous_run else None, committed.seq],
             )
         self._prune_versions(cursor, output, keep_versions - 1)
@@ -547,12 +548,11 @@ class DuckDBBackend(Backend):
             state=marker.state, seq=int(seq), committed_at=now,
         )
 
-    def _latest_marker(self, output: str, *, before: int | None = None) -> CommitMarker | None:
+    def _latest_marker(self, output: str) -> CommitMarker | None:
         if not self._has_meta():
             return None
         row = self._cursor().execute(
-            f"SELECT {_COMMIT_COLUMNS} FROM {META_SCHEMA}.commits WHERE output = ? AND seq < ? ORDER BY seq DESC LIMIT 1",
-            [output, before if before is not None else 2**62],
+            f"SELECT {_COMMIT_COLUMNS} FROM {META_SCHEMA}.commits WHERE output = ? ORDER BY seq DESC LIMIT 1", [output],
         ).fetchone()
         return _marker_from_row(row) if row else None
 
