@@ -17,14 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowdeck.engine.daemon.lease import read_daemon_state
 from flowdeck.engine.errors import DamagedFile, FlowdeckError, Forbidden, NotFound, restore_hint
 from flowdeck.engine.governance import roles
 from flowdeck.engine.governance.audit import SOURCES, audit_key, audited
 from flowdeck.engine.governance.refusals import collect_refusals
 from flowdeck.engine.governance.roles import Identity
 from flowdeck.engine.masking import install_log_masking, mask
-from flowdeck.engine.plan import describe, planner
+from flowdeck.engine.plan import planner
 from flowdeck.engine.plan.planner import Plan, build_plan
 from flowdeck.engine.project.project import PROD, Project
 from flowdeck.engine.run import liveness
@@ -200,6 +199,8 @@ class Workspace:
 
     def pipeline_summaries(self, now: float | None = None) -> list[PipelineSummary]:
         """Every pipeline with its trigger, next scheduled time and last run; invalid ones included."""
+        from flowdeck.engine.plan import describe
+
         return describe.pipeline_summaries(self.project, self.ledger, time.time() if now is None else now)
 
     def pipeline_files(self, pipeline: str) -> list[Path]:
@@ -379,6 +380,8 @@ class Workspace:
 
     def daemon_state(self) -> DaemonState:
         """Whether the project's daemon is running, with its lease (pid, since, HTTP address, report)."""
+        from flowdeck.engine.daemon.lease import read_daemon_state
+
         return read_daemon_state(self.ledger)
 
     def cancel(self, run_ref: str) -> RunRecord:
