@@ -332,6 +332,8 @@ class DuckDBBackend(Backend):
 
     def _ensure_meta_schema(self) -> None:
         connection = self._connection
+        if self._meta_schema_complete():
+            return
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {META_SCHEMA}")
         columns = {row[0] for row in connection.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = 'commits'",
@@ -357,6 +359,23 @@ class DuckDBBackend(Backend):
                     output VARCHAR NOT NULL, run_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL,
                     rows BIGINT, checksum VARCHAR, published_at DOUBLE, retired_seq BIGINT NOT NULL)"""
         )
+
+    def _meta_schema_complete(self) -> bool:
+        """Whether the bookkeeping ``_ensure_meta_schema`` creates is all there already (every run that opens the
+        warehouse asks): then its statements, each a no-op, a transaction of its own and ~7 ms in all, are skipped."""
+        connection = self._connection
+        present = connection.execute(
+            "SELECT (SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? "
+            "        AND table_name IN ('info', 'commits', 'prod_links', 'versions')) = 4 "
+            "   AND EXISTS (SELECT 1 FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = ? "
+            "               AND table_name = 'commits' AND column_name = 'seq') "
+            "   AND EXISTS (SELECT 1 FROM duckdb_sequences() WHERE database_name = current_database() "
+            "               AND schema_name = ? AND sequence_name = 'commit_seq')",
+            [META_SCHEMA, META_SCHEMA, META_SCHEMA]).fetchone()
+        if not present or not present[0]:
+            return False
+        named = connection.execute(f"SELECT count(*) FROM {META_SCHEMA}.info WHERE key = 'warehouse_id'").fetchone()
+        return bool(named and named[0])
 
     @staticmethod
     def version_name(output: str, data_run_id: str) -> str:
