@@ -254,6 +254,7 @@ class DuckDBBackend(Backend):
         self._publish_lock = threading.Lock()
         self.read_only = read_only
         self._meta: bool | None = None  # whether the _flowdeck schema exists (a read-only warehouse may lack it)
+        self._warehouse_id: str | None = None
         self._seal: tuple[Path, WarehouseFacts] | None = None  # what close seals the file with (seal_on_close)
         # an encrypted warehouse is attached to an in-memory connection and made its default database;
         # a cursor starts on DuckDB's default ("memory") instead, so each cursor is pointed at it too
@@ -647,10 +648,15 @@ class DuckDBBackend(Backend):
         return "VIEW", view_query(str(view[0])) if view else None
 
     def warehouse_id(self) -> str:
+        if self._warehouse_id is not None:
+            return self._warehouse_id
         if not self._has_meta():
             return "none"
         row = self._cursor().execute(f"SELECT value FROM {META_SCHEMA}.info WHERE key = 'warehouse_id'").fetchone()
-        return str(row[0]) if row else "none"
+        if not row:
+            return "none"
+        self._warehouse_id = str(row[0])  # written once, when the bookkeeping is created: a run asks four times
+        return self._warehouse_id
 
     def versions(self, output: str) -> list[TableVersion]:
         found: list[TableVersion] = []
