@@ -52,6 +52,7 @@ FORMAT = 1
 COMPONENTS = ("sql", "config", "upstream", "files", "params", "engine")
 # step settings that change how a step is run or shown, never what it writes
 METADATA_FIELDS = frozenset({"description", "retries", "versions", "always_run"})
+BUILT_IN_KINDS = (ExtractStep, TransformStep, CheckStep, LoadStep, PythonStep)
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,7 @@ def step_parts(project: Project, ledger: Ledger, plan: Plan, step: PlannedStep, 
         if check.query is not None:
             query_facts(check.query.facts)
             used.update(use.name for use in check.param_uses)
-    with without_pydantic_plugins():  # the first dump of a step kind builds its serializer
-        dumped = config.model_dump(mode="json", exclude=set(METADATA_FIELDS), exclude_defaults=True)
+    dumped = _config_dump(plan, config)
     return StepParts(
         sql="\n;\n".join(sql_parts) if sql_parts else None,
         config=json.dumps(dumped, sort_keys=True, separators=(",", ":")),
@@ -156,6 +156,24 @@ def step_parts(project: Project, ledger: Ledger, plan: Plan, step: PlannedStep, 
         reads=tuple(sorted(step.reads)),
         volatile=tuple(dict.fromkeys(volatile)),
     )
+
+
+def _config_dump(plan: Plan, config: Any) -> Any:
+    """The step's validated model as JSON data, without the metadata fields and the values left at their defaults.
+
+    Dumped through the pipeline's model, whose serializer was built when pipeline.yaml was validated: the step's
+    own model would build a serializer of its own, one per step kind (~5 ms a run), for the same JSON
+    (tests/unit/test_fingerprint_config.py). A plugin's step kind, or a model that is not one of the pipeline's
+    own steps, is dumped by its own model.
+    """
+    steps = plan.source.config.steps
+    index = next((i for i, candidate in enumerate(steps) if candidate is config), None)
+    with without_pydantic_plugins():  # a first dump builds a serializer: without pydantic's plugin discovery
+        if index is None or type(config) not in BUILT_IN_KINDS:
+            return config.model_dump(mode="json", exclude=set(METADATA_FIELDS), exclude_defaults=True)
+        dumped = plan.source.config.model_dump(mode="json", include={"steps": {index}},
+                                               exclude={"steps": {index: set(METADATA_FIELDS)}}, exclude_defaults=True)
+    return dumped["steps"][0]
 
 
 def _module_checksum(folder: Path, module: str) -> str:
