@@ -17,8 +17,8 @@ import re
 from collections.abc import Callable
 
 from sqlglot import exp
-from sqlglot.dialects.spark import Spark
 
+from flowdeck.engine.backends.spark.case_mapping import duckdb_case_mapping
 from flowdeck.engine.backends.spark.context import WRAPPERS, TranslationContext, counted_list, is_wrapped, unwrap
 from flowdeck.engine.backends.spark.dialect import FlowdeckSpark
 from flowdeck.engine.sql.render import string
@@ -716,17 +716,65 @@ def _date_plus_interval(node: exp.Expr, context: TranslationContext) -> exp.Expr
     return spark(f"(CAST({text(operand)} AS TIMESTAMP) {sign} {text(right)})")
 
 
-def _try_strptime(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
-    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime" and len(node.expressions) == 2):
+# DuckDB's strptime codes with the Java pattern Spark's to_timestamp parses the same text with (one-letter
+# fields read one or two digits, as DuckDB's do); the codes left out are refused (see the strptime rule)
+_STRPTIME = {"Y": "yyyy", "m": "M", "-m": "M", "d": "d", "-d": "d", "H": "H", "-H": "H", "I": "h", "-I": "h",
+             "M": "m", "-M": "m", "S": "s", "-S": "s", "p": "a", "j": "D", "-j": "D", "b": "MMM", "h": "MMM",
+             "B": "MMMM", "f": "SSSSSS", "g": "SSS", "x": "yyyy-M-d", "X": "H:m:s", "c": "yyyy-M-d H:m:s"}
+
+
+_WHITESPACE = r"\s+"
+_FIXED_WIDTH = {"M": "MM", "d": "dd", "H": "HH", "h": "hh", "m": "mm", "s": "ss", "D": "DDD"}
+
+
+def _strptime(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``strptime(text, format)`` / ``try_strptime``: Spark's to_timestamp / try_to_timestamp with a Java pattern
+    parsing the same text (sqlglot's leaves codes it does not know, and text between codes, unquoted: Spark
+    then fails at run time on an `Unrecognized datetime pattern`)."""
+    if isinstance(node, exp.StrToTime):
+        value, fmt, function = node.this, node.args.get("format"), "to_timestamp"
+        name = "strptime"
+    elif isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime" and len(node.expressions) == 2:
+        (value, fmt), function, name = node.expressions, "try_to_timestamp", "try_strptime"
+    else:
         return None
-    value, fmt = node.expressions
-    if _literal_string(fmt) is None:
-        context.refuse("try_strptime", node, detail="the format must be a string literal", name="try_strptime")
+    written = _literal_string(fmt)
+    if written is None:
+        context.refuse("strptime", node, name=name, detail="the format must be a string literal")
         return node
-    context.rewrote("try_strptime")
-    to_timestamp = exp.StrToTime(this=value, format=fmt).sql(dialect=Spark)
-    arguments = to_timestamp[to_timestamp.index("(") :]
-    return spark(f"try_to_timestamp{arguments}")
+    pieces: list[tuple[str, str]] = []  # ("code", Java field) or ("text", literal text), in order
+    position = 0
+    for match in _STRFTIME_CODE.finditer(written):
+        pieces.append(("text", written[position:match.start()]))
+        code, position = match.group(1), match.end()
+        if code == "%":
+            pieces.append(("text", "%"))
+        elif code in _STRPTIME:
+            pieces.append(("code", _STRPTIME[code]))
+        else:
+            context.refuse("strptime", node, name=name, detail=f"%{code}")
+            return node
+    pieces.append(("text", written[position:]))
+    if written != written.strip():
+        context.refuse("strptime", node, name=name, detail="a format starting or ending with a space")
+        return node
+    pieces = [(kind, re.sub(_WHITESPACE, " ", piece) if kind == "text" else piece) for kind, piece in pieces if piece]
+    pattern, literal = "", ""
+    for index, (kind, piece) in enumerate(pieces):
+        if kind == "text":
+            literal += piece
+            continue
+        # fields side by side (`%Y%m%d`): Java reads a one-letter field greedily, DuckDB two digits at most; so
+        # fields next to another have their fixed width (Java parses side by side only fields of fixed width)
+        adjacent = any(0 <= other < len(pieces) and pieces[other][0] == "code" for other in (index - 1, index + 1))
+        field = _FIXED_WIDTH.get(piece, piece) if adjacent else piece
+        pattern, literal = pattern + _java_literal(literal) + field, ""
+    pattern += _java_literal(literal)
+    context.rewrote("strptime")
+    # DuckDB skips whitespace around the text, and a space of the format matches any run of it: so does
+    # the text Spark parses, its runs of whitespace made one space and its ends trimmed
+    spaced = f"trim(regexp_replace({text(value)}, {string(_WHITESPACE, 'spark')}, ' '))"
+    return spark(f"{function}({spaced}, {string(pattern, 'spark')})")
 
 
 def _quantile_cont(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
@@ -738,12 +786,118 @@ def _quantile_cont(node: exp.Expr, context: TranslationContext) -> exp.Expr | No
     return spark(f"percentile({text(node.this)}, {text(node.expression)})")
 
 
+def _case_mapping(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``upper``/``lower`` (``ucase``/``lcase``): DuckDB's one-character-to-one mapping, as Spark's translate
+    (Spark's own maps 'ß' to 'SS' and a final 'Σ' to 'ς', with a newer Unicode: see ``case_mapping``)."""
+    if not isinstance(node, (exp.Upper, exp.Lower)):
+        return None
+    changed, mapped = duckdb_case_mapping("upper" if isinstance(node, exp.Upper) else "lower")
+    context.rewrote("case_mapping")
+    return spark(f"translate({text(node.this)}, {string(changed, 'spark')}, {string(mapped, 'spark')})")
+
+
+_GRAPHEME = r"(\r|\X)"  # one grapheme cluster (Java's extended ones), a carriage return apart as in DuckDB
+
+
+def _reverse(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``reverse(text)``: DuckDB reverses grapheme clusters (an accent stays on its letter, an emoji on its
+    modifier), Spark code points; so reverse the clusters Java's ``\\X`` finds."""
+    if not isinstance(node, exp.Reverse) or _type(node.this) in (DType.ARRAY, DType.LIST):
+        return None
+    context.rewrote("reverse")
+    clusters = string(_GRAPHEME, "spark")
+    return spark(f"array_join(reverse(regexp_extract_all({text(node.this)}, {clusters}, 1)), '')")
+
+
+def _chr(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``chr(n)``: DuckDB's character of code point n; Spark's chr takes n modulo 256."""
+    if not isinstance(node, exp.Chr) or len(node.expressions) != 1 or node.args.get("charset"):
+        return None
+    (argument,) = node.expressions
+    context.rewrote("chr")
+    literal = _literal_int(argument)
+    if literal is not None and 0 <= literal < 0x110000 and not 0xD800 <= literal <= 0xDFFF:
+        return spark(string(chr(literal), "spark"))
+    n = f"CAST({text(argument)} AS BIGINT)"
+
+    def byte(lead: int, shift: int) -> str:  # one byte of the UTF-8 encoding (0x80 and up: two hex digits)
+        bits = f"shiftright({n}, {shift})" if shift else n
+        return f"hex({lead} + ({bits} & 63))" if lead == 0x80 else f"hex({lead} + {bits})"
+
+    encoded = {2: [byte(0xC0, 6), byte(0x80, 0)], 3: [byte(0xE0, 12), byte(0x80, 6), byte(0x80, 0)],
+               4: [byte(0xF0, 18), byte(0x80, 12), byte(0x80, 6), byte(0x80, 0)]}
+    utf8 = {size: f"decode(unhex(concat({', '.join(parts)})), 'UTF-8')" for size, parts in encoded.items()}
+    return spark(f"(CASE WHEN {n} < 0 OR {n} > 1114111 OR {n} BETWEEN 55296 AND 57343 "
+                 f"THEN raise_error(concat('Invalid UTF8 Codepoint ', {n})) WHEN {n} < 128 THEN chr({n}) "
+                 f"WHEN {n} < 2048 THEN {utf8[2]} WHEN {n} < 65536 THEN {utf8[3]} ELSE {utf8[4]} END)")
+
+
+def _week(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``week``/``weekofyear`` (the ISO week) and ``yearweek``: BIGINT, as DuckDB types them."""
+    if isinstance(node, (exp.Week, exp.WeekOfYear)) and not node.args.get("mode"):
+        context.rewrote("week")
+        return spark(f"CAST(weekofyear({text(node.this)}) AS BIGINT)")
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "yearweek" and len(node.expressions) == 1:
+        context.rewrote("week")
+        value = text(node.expressions[0])
+        return spark(f"CAST(extract(YEAROFWEEK FROM {value}) * 100 + weekofyear({value}) AS BIGINT)")
+    return None
+
+
+_LIST_POSITION = ("list_position", "list_indexof", "array_position", "array_indexof")
+
+
+def _list_functions(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``list_reverse`` and ``list_position`` (DuckDB's position is an INTEGER, NULL when the element is
+    missing, and finds a NULL element; Spark's a BIGINT, 0 when missing, and finds no NULL)."""
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("list_reverse", "array_reverse") and len(
+            node.expressions) == 1:
+        context.rewrote("list_functions")
+        return spark(f"reverse({text(node.expressions[0])})")
+    if isinstance(node, exp.ArrayReverse):
+        context.rewrote("list_functions")
+        return spark(f"reverse({text(node.this)})")
+    if isinstance(node, exp.ArrayPosition):
+        values, element = node.this, node.expression
+    elif isinstance(node, exp.Anonymous) and node.name.lower() in _LIST_POSITION and len(node.expressions) == 2:
+        values, element = node.expressions
+    else:
+        return None
+    context.rewrote("list_functions")
+    found = f"transform({text(values)}, __fd_e -> __fd_e <=> {text(element)})"
+    return spark(f"CAST(NULLIF(array_position({found}, true), 0) AS INT)")
+
+
+_END_OF_TEXT = r"\z"  # Java's `$` also matches before a final line break
+
+
+def _regexp_full_match(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``regexp_full_match(s, pattern[, options])``: the whole text matches (Java's ``$`` also matches before a
+    final line break, so the end is ``\\z``)."""
+    if not isinstance(node, exp.RegexpFullMatch):
+        return None
+    options_node = node.args.get("options")
+    options = _literal_string(options_node) if options_node is not None else ""
+    if options is None or set(options) - set("ic"):
+        context.refuse("regexp_full_match", node, name="regexp_full_match",
+                       detail="the options must be a string literal of i and c")
+        return node
+    flags = "(?i)" if "i" in options and "c" not in options.split("i")[-1] else ""
+    pattern = node.expression
+    literal = _literal_string(pattern)
+    head, tail = string(flags + "^(?:", "spark"), string(")" + _END_OF_TEXT, "spark")
+    anchored = (string(f"{flags}^(?:{literal}){_END_OF_TEXT}", "spark") if literal is not None
+                else f"concat({head}, {text(pattern)}, {tail})")
+    context.rewrote("regexp_full_match")
+    return spark(f"({text(node.this)} RLIKE {anchored})")
+
+
 _AGGREGATE_REWRITES: list[Callable[[exp.Expr, TranslationContext], AggregateSql | None]] = [
     _ordered_list, _avg_decimal,
 ]
 _REWRITES = [
     _division, _regexp_replace, _aggregate, _date_diff, _day_of_week, _epoch, _bracket, _length,
-    _round_double, _cast_text_to_integer, _cast_number_to_integer, _date_plus_interval, _try_strptime, _quantile_cont,
+    _round_double, _cast_text_to_integer, _cast_number_to_integer, _date_plus_interval, _strptime, _quantile_cont,
     _list_extract, _concat, _parse_filename, _printf, _to_json, _strftime, _day_and_month_names, _list_nulls,
-    _date_add_interval, _regexp_split,
+    _date_add_interval, _regexp_split, _case_mapping, _reverse, _chr, _week, _list_functions, _regexp_full_match,
 ]

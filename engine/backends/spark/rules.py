@@ -109,9 +109,38 @@ _RULES = [
     SparkRule("date_plus_interval", "`date ± INTERVAL …`, `date_add(date, INTERVAL …)`", "rewrite",
               "DuckDB returns a TIMESTAMP, Spark a DATE",
               "cast the operand so its type is known: `d::DATE + INTERVAL 1 DAY`"),
-    SparkRule("try_strptime", "`try_strptime(text, format)`", "rewrite",
-              "sqlglot passes it through; Spark calls it try_to_timestamp with a Java pattern",
-              "give the format as a string literal"),
+    SparkRule("strptime", "`strptime(text, format)`, `try_strptime(text, format)`", "rewrite",
+              "Spark parses with a Java pattern (to_timestamp, try_to_timestamp); sqlglot's leaves the codes it does "
+              "not know and the text between codes as they are, and Spark then fails at run time; DuckDB skips "
+              "whitespace around the text and reads a run of it as one space, which flowdeck has Spark do too. "
+              "Malformed text can still parse on one engine only: a year of fewer than four digits, a month or day "
+              "of three",
+              "write the format as a string literal using the codes %Y %m %-m %d %-d %H %-H %I %-I %p %M %-M %S %-S "
+              "%f %g %j %-j %b %h %B %c %x %X %% (for a two-digit year `%y` write `%Y` with the century, or parse "
+              "`'20' || text`; weekday names and numbers, week numbers, `%z` and `%Z` are refused)"),
+    SparkRule("case_mapping", "`upper(s)`, `lower(s)`, `ucase(s)`, `lcase(s)`", "rewrite",
+              "DuckDB maps each character on its own (`upper('ß')` = 'ẞ', `lower('ΑΣ')` = 'ασ'); Spark uses the "
+              "full mappings of its Unicode library ('SS', 'ας', 'i̇' for `lower('İ')`) and a newer Unicode: "
+              "flowdeck has Spark `translate` with DuckDB's own table", ALWAYS),
+    SparkRule("reverse", "`reverse(text)`", "rewrite",
+              "DuckDB reverses grapheme clusters (an accent stays on its letter, an emoji on its skin tone), Spark "
+              "code points; flowdeck reverses the clusters Java finds (`\\X`, a carriage return apart as DuckDB "
+              "has it). Scripts whose clusters changed in recent Unicode (Devanagari conjuncts such as 'क्षि') "
+              "still differ", ALWAYS),
+    SparkRule("chr", "`chr(n)`", "rewrite",
+              "DuckDB returns the character of code point n, Spark the character of n modulo 256", ALWAYS),
+    SparkRule("week", "`week(d)`, `weekofyear(d)`, `yearweek(d)`", "rewrite",
+              "Spark calls it weekofyear and returns an INTEGER where DuckDB returns a BIGINT; yearweek is "
+              "the ISO year times 100 plus the ISO week", ALWAYS),
+    SparkRule("list_functions", "`list_reverse(l)`, `list_position(l, x)` / `list_indexof`, `array_position`",
+              "rewrite",
+              "Spark calls list_reverse reverse; its array_position returns a BIGINT, 0 for a missing element and "
+              "NULL when looking for NULL, where DuckDB's list_position returns an INTEGER, NULL, and the NULL "
+              "element's position", ALWAYS),
+    SparkRule("regexp_full_match", "`regexp_full_match(s, pattern[, options])`", "rewrite",
+              "Spark has no regexp_full_match: the pattern is anchored for RLIKE (at `\\z`, since Java's `$` "
+              "also matches before a final line break)",
+              "give the options as a string literal of `i` and `c`"),
     SparkRule("quantile_cont", "`quantile_cont(x, q)`", "rewrite",
               "sqlglot emits PERCENTILE_CONT with the wrong number of arguments",
               ALWAYS + " (over a DECIMAL it is refused, see median_decimal)"),
