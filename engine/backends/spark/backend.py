@@ -426,7 +426,7 @@ class SparkBackend(Backend):
         options, schema = reader_options(read)
         columns = file_columns(read)  # DuckDB's names and types; None when DuckDB cannot read the files
         as_text = schema is None and read.format == "csv" and columns is not None and not read.filename \
-            and not read.hive_partitioning
+            and not read.hive_partitioning and not any(_renamed_by_duckdb(column.name) for column in columns)
         if as_text:
             # Spark would read the files once to find their header and once more to infer types (a job each,
             # before the step's own). DuckDB's reader has named and typed the columns already: Spark reads them
@@ -805,7 +805,14 @@ def _as_duckdb_reads(frame: DataFrame, columns: list[OutputColumn] | None, names
         return frame
     spark_names = {name.lower(): name for name in (names if names is not None else frame.columns)}
     if not all(column.name.lower() in spark_names for column in columns):
-        return frame  # the readers disagree on the columns themselves: leave Spark's (the data will tell)
+        if len(frame.columns) != len(columns) or not all(
+                _same_header(column.name, spark_name, index)
+                for index, (column, spark_name) in enumerate(zip(columns, frame.columns))):
+            return frame  # the readers disagree on the columns themselves: leave Spark's (the data will tell)
+        # a header both renamed, each its own way (a repeated name `x`, `x_1` / `x0`, `x1`; a blank one
+        # `column3` / `_c3`): the same columns, by position
+        frame = frame.toDF(*[column.name for column in columns])
+        spark_names = {column.name.lower(): column.name for column in columns}
     projections = []
     for column in columns:
         name = _name(spark_names[column.name.lower()])
@@ -813,6 +820,23 @@ def _as_duckdb_reads(frame: DataFrame, columns: list[OutputColumn] | None, names
         projections.append(f"CAST({name} AS {target}) AS {_name(column.name)}" if target else
                            f"{name} AS {_name(column.name)}")
     return frame.selectExpr(*projections)
+
+
+def _renamed_by_duckdb(name: str) -> bool:
+    """Whether DuckDB's CSV reader may have named this column itself: a blank header (`column3`) or a repeated
+    one (`name_1`); Spark names those its own way (`_c3`, `name1`), so they are matched by position."""
+    return re.fullmatch(r"column\d+|.+_\d+", name) is not None
+
+
+def _same_header(duckdb_name: str, spark_name: str, index: int) -> bool:
+    """Whether the CSV column at ``index`` is one column that DuckDB and Spark named alike, or renamed each
+    their own way (DuckDB `x_1` or `column3`, Spark `x1` or `_c3`: the header's name suffixed with the index)."""
+    lowered, spark_lowered = duckdb_name.lower(), spark_name.lower()
+    if lowered == spark_lowered:
+        return True
+    spark_renamed = spark_lowered == f"_c{index}" or (
+        spark_lowered.endswith(str(index)) and lowered.startswith(spark_lowered[: -len(str(index))]))
+    return spark_renamed and (_renamed_by_duckdb(duckdb_name) or lowered == spark_lowered[: -len(str(index))])
 
 
 def _sampled(spark_sql: str, sample: int) -> str:
