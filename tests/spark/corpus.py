@@ -63,6 +63,8 @@ def write_data(folder: Path) -> dict[str, tuple[str, dict[str, object], bool]]:
     )
     items = folder / "items.jsonl"
     items.write_text("".join(f'{{"id": {i}, "label": "item {i}", "day": "2026-11-{i:02d}"}}\n' for i in range(1, 6)))
+    # a header DuckDB's reader renames: a repeated name, a blank one; and one with a space
+    (folder / "odd_header.csv").write_text("id,name,name,,first name,name\n1,a,b,c,d,e\n2,f,g,h,i,j\n")
     for batch in (1, 2):
         (landed / f"batch{batch}.csv").write_text(
             "order_id,amount\n" + "".join(f"{batch * 100 + i},{i * 2.5}\n" for i in range(batch + 2)))
@@ -72,8 +74,12 @@ def write_data(folder: Path) -> dict[str, tuple[str, dict[str, object], bool]]:
         "users": (str(users), {}, False),
         "items": (str(items), {"columns": {"id": "BIGINT", "label": "VARCHAR", "day": "DATE"}}, False),
         "landed": (str(landed / "*.csv"), {"header": True}, True),
+        "odd_header": (str(folder / "odd_header.csv"), {}, False),
     }
 
+
+# text that tells Unicode handling apart: full case mappings, final sigma, grapheme clusters, CR LF
+WORDS = "['Straße', 'ΟΔΟΣ ΑΣ', 'İstanbul', 'ﬁne', 'éx', 'e\u0301x', 'ǅemal', 'ᾳ', '👍🏽a', '👨\u200d👩\u200d👧 fam', '🇫🇷🇩🇪', '각각', 'a\r\nb', 'ä̀b', 'abc', '', NULL]"
 
 CASES = [
     # -- CTEs, joins, grouping ----------------------------------------------------------------
@@ -377,7 +383,40 @@ CASES = [
          "qty) AS weighted FROM events GROUP BY user_id ORDER BY user_id"),
     Case("integer_sum_avg", "numbers", "SELECT user_id, sum(qty) AS s, avg(qty) AS a, sum(id) AS ids FROM events GROUP BY user_id "
          "ORDER BY user_id"),
-    Case("functions_spark_lacks", "syntax", "SELECT id, prefix(url, 'https') AS p, suffix(url, '0') AS s, week(d) AS w, "
-         "list_reverse(tags) AS r, list_position(tags, 'b') AS lp, list_sum([qty, id]) AS ls, "
-         "regexp_full_match(code, '[0-9]+') AS f, json_valid(payload) AS v FROM events", "unknown_function"),
+    Case("functions_spark_lacks", "syntax", "SELECT id, prefix(url, 'https') AS p, suffix(url, '0') AS s, "
+         "list_sum([qty, id]) AS ls, json_valid(payload) AS v FROM events", "unknown_function"),
+    # -- issue 20's last gaps: Unicode text, functions Spark calls otherwise, DISTINCT ON, strptime, CSV headers --
+    Case("unicode_case_mapping", "strings", "SELECT s, upper(s) AS u, lower(s) AS l, ucase(s) AS uc, lcase(s) AS lc, "
+         "upper(s) = upper(lower(s)) AS stable FROM (SELECT unnest(" + WORDS + ") AS s) ORDER BY s"),
+    Case("unicode_reverse_and_length", "strings", "SELECT s, reverse(s) AS r, length(s) AS n, left(s, 2) AS l, "
+         "strpos(s, 'a') AS p FROM (SELECT unnest(" + WORDS + ") AS s) ORDER BY s"),
+    Case("chr_code_points", "strings", "SELECT n, chr(n) AS c, chr(8364) AS euro, ascii(chr(n)) AS back FROM (SELECT "
+         "unnest([1, 65, 127, 128, 255, 256, 769, 2047, 2048, 8364, 65535, 65536, 128512, 1114111]) AS n) ORDER BY n"),
+    Case("week_functions", "dates", "SELECT id, week(d) AS w, weekofyear(ts) AS wy, yearweek(d) AS yw FROM events ORDER BY id"),
+    Case("list_reverse_and_position", "lists", "SELECT id, list_reverse(tags) AS r, array_reverse(tags) AS ar, "
+         "list_position(tags, 'b') AS p, list_indexof(tags, note) AS i, array_position([NULL, 'a'], note) AS np, "
+         "list_position([1, NULL, 3], NULL::INTEGER) AS null_at FROM events ORDER BY id"),
+    Case("regexp_full_match", "regex", "SELECT id, regexp_full_match(code, '[0-9]+') AS f, "
+         "regexp_full_match(note, 'NOTE [0-9]+', 'i') AS i, regexp_full_match(code || chr(10), '[0-9]+') AS nl "
+         "FROM events ORDER BY id"),
+    Case("regexp_full_match_options", "regex", "SELECT id, regexp_full_match(code, '[0-9]+', 's') AS f FROM events",
+         "regexp_full_match"),
+    Case("distinct_on_order_not_selected", "ordering", "SELECT DISTINCT ON (user_id) user_id, id FROM events "
+         "ORDER BY user_id, ts DESC"),
+    Case("distinct_on_order_expression", "ordering", "SELECT DISTINCT ON (user_id) id, note FROM events "
+         "ORDER BY user_id, amount * 2 DESC, id"),
+    Case("distinct_on_limit_and_alias", "ordering", "SELECT DISTINCT ON (user_id) user_id AS u, id FROM events "
+         "ORDER BY u DESC, id LIMIT 3 OFFSET 1"),
+    Case("strptime_codes", "dates", "SELECT s, try_strptime(s, '%d %b %Y, %-I:%M %p') AS a, "
+         "try_strptime(s, '%Y%m%d%H%M%S') AS b, try_strptime(s, 'day %j of %Y') AS c, try_strptime(s, '%x %X.%g') AS d, "
+         "try_strptime(s, '%d/%m/%Y') AS e, try_strptime(s, '%B %-d, %Y') AS f FROM (SELECT unnest(['05 Jan 2027, 3:04 PM', "
+         "'20261231235959', 'day 032 of 2027', '2027-01-05 02:04:04.12', '31/12/2026', ' 5/1/2027 ', '5/1/2027', "
+         "'January 5,  2027', 'x']) AS s) ORDER BY s"),
+    Case("strptime_compact", "dates", "SELECT id, strptime(strftime(ts, '%Y%m%d%H%M%S'), '%Y%m%d%H%M%S') AS t, "
+         "strptime(strftime(d, '%d%m%Y'), '%d%m%Y') AS d FROM events ORDER BY id"),
+    Case("strptime_weekday", "dates", "SELECT strptime('Tue 05 Jan 2027', '%a %d %b %Y') AS t", "strptime"),
+    Case("strptime_two_digit_year", "dates", "SELECT try_strptime(code, '%d/%m/%y') AS t FROM events", "strptime"),
+    Case("csv_header_renamed", "files", "SELECT * FROM odd_header ORDER BY id"),
+    Case("csv_header_renamed_in_sql", "files", "SELECT id, name_1, column3, \"first name\", name_2 "
+         "FROM read_csv('odd_header.csv') ORDER BY id"),
 ]

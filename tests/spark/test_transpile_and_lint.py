@@ -60,7 +60,21 @@ def spark_sql(sql: str) -> str:
     ("SELECT TRY_CAST(s AS INTEGER) AS r FROM t", "TRY_CAST(round(TRY_CAST(t.s AS DECIMAL(38, 10))) AS INT)",
      "cast_text_to_integer"),
     ("SELECT d + INTERVAL 1 DAY AS r FROM t", "CAST(t.d AS TIMESTAMP) + INTERVAL '1' DAY", "date_plus_interval"),
-    ("SELECT try_strptime(s, '%Y-%m-%d') AS r FROM t", "try_to_timestamp(t.s, 'yyyy-M-d')", "try_strptime"),
+    ("SELECT try_strptime(s, '%Y-%m-%d') AS r FROM t",
+     r"try_to_timestamp(trim(regexp_replace(t.s, '\\s+', ' ')), 'yyyy\'-\'M\'-\'d')", "strptime"),
+    ("SELECT strptime(s, '%Y%m%d %H') AS r FROM t", "to_timestamp(", "strptime"),
+    ("SELECT strptime(s, '%Y%m%d %H') AS r FROM t", "'yyyyMMdd\\' \\'H'", "strptime"),
+    ("SELECT upper(s) AS r FROM t", "translate(t.s, 'abc", "case_mapping"),
+    ("SELECT lcase(s) AS r FROM t", "translate(t.s, 'ABC", "case_mapping"),
+    ("SELECT reverse(s) AS r FROM t", r"array_join(reverse(regexp_extract_all(t.s, '(\\r|\\X)', 1)), '')", "reverse"),
+    ("SELECT chr(8364) AS r FROM t", "'€'", "chr"),
+    ("SELECT chr(i) AS r FROM t", "decode(unhex(concat(hex(224 + shiftright(", "chr"),
+    ("SELECT week(d) AS r FROM t", "CAST(weekofyear(t.d) AS BIGINT)", "week"),
+    ("SELECT yearweek(d) AS r FROM t", "extract(YEAROFWEEK FROM t.d) * 100", "week"),
+    ("SELECT list_reverse(l) AS r FROM t", "reverse(t.l)", "list_functions"),
+    ("SELECT list_position(l, s) AS r FROM t",
+     "CAST(NULLIF(array_position(transform(t.l, __fd_e -> __fd_e <=> t.s), true), 0) AS INT)", "list_functions"),
+    ("SELECT regexp_full_match(s, 'a+') AS r FROM t", r"(t.s RLIKE '^(?:a+)\\z')", "regexp_full_match"),
     ("SELECT quantile_cont(x, 0.9) AS r FROM t", "percentile(t.x, 0.9)", "quantile_cont"),
     ("SELECT list_extract(l, 2) AS r FROM t", "try_element_at(t.l, 2)", "list_index"),
     ("SELECT list_extract(l, i) AS r FROM t", "try_element_at(t.l, NULLIF(t.i, 0))", "list_index"),
@@ -86,6 +100,19 @@ def test_rewrite_produces_spark_sql_with_duckdbs_meaning(duckdb_sql: str, fragme
     translated = transpile(duckdb_sql, schema=SCHEMA)
     assert fragment in translated.sql
     assert rule in translated.rewrites
+
+
+@pytest.mark.parametrize(("duckdb_sql", "fragment"), [
+    # ordered by a column it does not select: the column is carried out of the subquery, and not selected there
+    ("SELECT DISTINCT ON (a) a, i FROM t ORDER BY a, x DESC",
+     "AS _fd_order_1 FROM t AS t) AS _t WHERE _row_number = 1 ORDER BY a NULLS LAST, _fd_order_1 DESC"),
+    # the LIMIT cuts the rows left once each group's first is picked, not before
+    ("SELECT DISTINCT ON (a) a, i FROM t ORDER BY a LIMIT 2", "WHERE _row_number = 1 ORDER BY a NULLS LAST LIMIT 2"),
+    # an ORDER BY naming an output alias: the window sees the expression (Spark has no aliases there)
+    ("SELECT DISTINCT ON (a) a AS k, i FROM t ORDER BY k", "ROW_NUMBER() OVER (PARTITION BY t.a ORDER BY t.a NULLS LAST)"),
+])
+def test_distinct_on_keeps_the_order_and_limit_of_the_query(duckdb_sql: str, fragment: str) -> None:
+    assert fragment in spark_sql(duckdb_sql)
 
 
 @pytest.mark.parametrize(("duckdb_sql", "fragment"), [
@@ -276,7 +303,7 @@ def flowdeck(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]
 def test_validate_engine_spark_accepts_the_example_and_names_the_rewrites(example_project: Path) -> None:
     result = flowdeck(example_project, "validate", "--engine", "spark")
     assert result.returncode == 0, result.stderr
-    assert "daily_sales (8 steps, runs on spark; on spark, rewritten: avg_decimal, cast_text_to_integer, try_strptime" in result.stdout
+    assert "daily_sales (8 steps, runs on spark; on spark, rewritten: avg_decimal, case_mapping, cast_text_to_integer, strptime" in result.stdout
 
 
 def test_validate_and_run_refuse_unfaithful_sql_with_file_line_and_alternative(example_project: Path) -> None:
