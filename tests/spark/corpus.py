@@ -419,4 +419,8 @@ CASES = [
     Case("csv_header_renamed", "files", "SELECT * FROM odd_header ORDER BY id"),
     Case("csv_header_renamed_in_sql", "files", "SELECT id, name_1, column3, \"first name\", name_2 "
          "FROM read_csv('odd_header.csv') ORDER BY id"),
+    Case("unnest_in_expression", "lists", "SELECT id, upper(unnest(tags)) AS t FROM events", "unnest_in_expression"),
+    Case("unnest_cast", "lists", "SELECT unnest(tags)::VARCHAR AS t FROM events", "unnest_in_expression"),
+    Case("unnest_then_function", "lists", "SELECT id, upper(t) AS u FROM (SELECT id, unnest(tags) AS t FROM events) "
+         "ORDER BY id, u"),
 ]

@@ -84,6 +84,10 @@ def _check_select(node: exp.Select, context: TranslationContext) -> None:
     generators = [projection for projection in node.selects if projection.find(exp.Unnest, exp.Explode)]
     if len(generators) > 1:
         context.refuse("several_unnest", generators[1])
+    for projection in generators:
+        nested = [found for found in projection.find_all(exp.Unnest, exp.Explode) if found is not projection.unalias()]
+        if nested:  # Spark runs a generator only as a column of its own (UNSUPPORTED_GENERATOR at run time)
+            context.refuse("unnest_in_expression", nested[0], name="unnest")
 
 
 def _is_ordered(node: exp.Expr) -> bool:

@@ -214,6 +214,10 @@ _RULES = [
     SparkRule("several_unnest", "more than one `unnest` in one SELECT", "refuse",
               "DuckDB zips the lists, Spark allows one generator per SELECT",
               "unnest one list per SELECT (nest a second SELECT for the next list)"),
+    SparkRule("unnest_in_expression", "`unnest(list)` inside an expression (`upper(unnest(l))`, "
+              "`unnest(l)::VARCHAR`)", "refuse",
+              "Spark runs a generator only as a column of its own, and fails at run time otherwise",
+              "unnest in a subquery and use the value outside: `SELECT upper(x) FROM (SELECT unnest(l) AS x FROM t)`"),
     SparkRule("source_option", "an extract step's reader option Spark's reader cannot honour the same way", "refuse",
               "Spark's CSV and JSON readers differ from DuckDB's sniffer for it (and infer no dates from JSON)",
               "use only these options: csv: header, delim/sep, quote, escape, nullstr, all_varchar, columns; "
