@@ -372,3 +372,21 @@ def test_distinct_on_keeps_the_order_by_of_the_query(duckdb_sql: str, order: str
     # sqlglot moves the ORDER BY into the row_number window only: the rows came back in the order of Spark's
     # partitions, which was the right order only while one partition held them all
     assert f"{order}\n)" in spark_sql(duckdb_sql)
+
+
+@pytest.mark.parametrize("function", ["upper", "lower"])
+def test_the_case_table_spark_translates_with_is_duckdbs_mapping_of_whole_texts(function: str) -> None:
+    """Spark's translate maps one character to one, out of context: that is DuckDB's upper/lower of a whole
+    text (every character, next to its neighbours: no final sigma, no 'SS'), so translating is exact."""
+    import duckdb
+
+    from flowdeck.engine.backends.spark.case_mapping import duckdb_case_mapping
+
+    changed, mapped = duckdb_case_mapping(function)
+    table = str.maketrans(changed, mapped)
+    every = "".join(chr(point) for point in range(1, 0x30000) if not 0xD800 <= point <= 0xDFFF)
+    samples = [every, "Straße ΟΔΟΣ ΑΣ İstanbul ﬁne ǅemal ᾳ", "straße οδος ας i̇stanbul"]
+    with duckdb.connect() as connection:
+        for text in samples:
+            (expected,) = connection.execute(f"SELECT {function}(?)", [text]).fetchone() or (None,)
+            assert text.translate(table) == expected
