@@ -423,4 +423,7 @@ CASES = [
     Case("unnest_cast", "lists", "SELECT unnest(tags)::VARCHAR AS t FROM events", "unnest_in_expression"),
     Case("unnest_then_function", "lists", "SELECT id, upper(t) AS u FROM (SELECT id, unnest(tags) AS t FROM events) "
          "ORDER BY id, u"),
+    Case("unicode_ilike", "strings", "SELECT s, s ILIKE 'οδοσ ας' AS sigma, s ILIKE 'istanbul' AS dotted, "
+         "s ILIKE 'STRASSE' AS ss, s ILIKE '%É%' AS accent, s NOT ILIKE '%A%' AS no_a "
+         "FROM (SELECT unnest(" + WORDS + ") AS s) ORDER BY s"),
 ]

@@ -66,6 +66,7 @@ def spark_sql(sql: str) -> str:
     ("SELECT strptime(s, '%Y%m%d %H') AS r FROM t", "'yyyyMMdd\\' \\'H'", "strptime"),
     ("SELECT upper(s) AS r FROM t", "translate(t.s, 'abc", "case_mapping"),
     ("SELECT lcase(s) AS r FROM t", "translate(t.s, 'ABC", "case_mapping"),
+    ("SELECT s ILIKE 'a%' AS r FROM t", "translate(t.s, 'ABC", "case_mapping"),
     ("SELECT reverse(s) AS r FROM t", r"array_join(reverse(regexp_extract_all(t.s, '(\\r|\\X)', 1)), '')", "reverse"),
     ("SELECT chr(8364) AS r FROM t", "'€'", "chr"),
     ("SELECT chr(i) AS r FROM t", "decode(unhex(concat(hex(224 + shiftright(", "chr"),

@@ -118,7 +118,7 @@ _RULES = [
               "write the format as a string literal using the codes %Y %m %-m %d %-d %H %-H %I %-I %p %M %-M %S %-S "
               "%f %g %j %-j %b %h %B %c %x %X %% (for a two-digit year `%y` write `%Y` with the century, or parse "
               "`'20' || text`; weekday names and numbers, week numbers, `%z` and `%Z` are refused)"),
-    SparkRule("case_mapping", "`upper(s)`, `lower(s)`, `ucase(s)`, `lcase(s)`", "rewrite",
+    SparkRule("case_mapping", "`upper(s)`, `lower(s)`, `ucase(s)`, `lcase(s)`, `a ILIKE b`", "rewrite",
               "DuckDB maps each character on its own (`upper('ß')` = 'ẞ', `lower('ΑΣ')` = 'ασ'); Spark uses the "
               "full mappings of its Unicode library ('SS', 'ας', 'i̇' for `lower('İ')`) and a newer Unicode: "
               "flowdeck has Spark `translate` with DuckDB's own table", ALWAYS),
