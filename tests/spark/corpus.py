@@ -426,4 +426,10 @@ CASES = [
     Case("unicode_ilike", "strings", "SELECT s, s ILIKE 'οδοσ ας' AS sigma, s ILIKE 'istanbul' AS dotted, "
          "s ILIKE 'STRASSE' AS ss, s ILIKE '%É%' AS accent, s NOT ILIKE '%A%' AS no_a "
          "FROM (SELECT unnest(" + WORDS + ") AS s) ORDER BY s"),
+    Case("regexp_options", "regex", "SELECT id, regexp_matches(note, 'NOTE 1', 'i') AS m, regexp_extract(note, 'N(O)TE', 1, 'i') "
+         "AS x, regexp_extract_all(url, 'SHOP[0-9]', 0, 'i') AS a, regexp_matches(note, 'NOTE', 'ic') AS c "
+         "FROM events ORDER BY id"),
+    Case("regexp_options_unicode", "regex", "SELECT s, regexp_matches(s, 'É', 'i') AS e, regexp_matches(s, 'ας', 'i') AS sigma, "
+         "regexp_replace(s, 'É', '*', 'i') AS r FROM (SELECT unnest(" + WORDS + ") AS s) ORDER BY s"),
+    Case("regexp_options_other", "regex", "SELECT id, regexp_matches(note, 'n.te', 's') AS m FROM events", "regexp_options"),
 ]

@@ -67,6 +67,8 @@ def spark_sql(sql: str) -> str:
     ("SELECT upper(s) AS r FROM t", "translate(t.s, 'abc", "case_mapping"),
     ("SELECT lcase(s) AS r FROM t", "translate(t.s, 'ABC", "case_mapping"),
     ("SELECT s ILIKE 'a%' AS r FROM t", "translate(t.s, 'ABC", "case_mapping"),
+    ("SELECT regexp_matches(s, 'a', 'i') AS r FROM t", "(t.s RLIKE '(?iu)a')", "regexp_options"),
+    ("SELECT regexp_extract(s, 'a(b)', 1, 'i') AS r FROM t", "regexp_extract(t.s, '(?iu)a(b)', 1)", "regexp_options"),
     ("SELECT reverse(s) AS r FROM t", r"array_join(reverse(regexp_extract_all(t.s, '(\\r|\\X)', 1)), '')", "reverse"),
     ("SELECT chr(8364) AS r FROM t", "'€'", "chr"),
     ("SELECT chr(i) AS r FROM t", "decode(unhex(concat(hex(224 + shiftright(", "chr"),

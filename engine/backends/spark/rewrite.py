@@ -155,7 +155,7 @@ def _regexp_replace(node: exp.Expr, context: TranslationContext) -> exp.Expr | N
                        name="regexp_replace")
         return node
     context.rewrote("regexp_replace")
-    flags = "(?i)" if "i" in modifiers and "c" not in modifiers.split("i")[-1] else ""
+    flags = _case_flags(modifiers)
     subject = text(node.this)
     if "g" in modifiers:
         java_pattern, java_replacement = flags + pattern, _java_replacement(replacement, shift=0)
@@ -164,6 +164,38 @@ def _regexp_replace(node: exp.Expr, context: TranslationContext) -> exp.Expr | N
         java_pattern = _shift_backreferences(prefix + pattern + ")", len(prefix))
         java_replacement = "$1" + _java_replacement(replacement, shift=2)
     return spark(f"regexp_replace({subject}, {string(java_pattern, 'spark')}, {string(java_replacement, 'spark')})")
+
+
+def _case_flags(options: str) -> str:
+    """Java's inline flags for DuckDB's regex options `i` (case-insensitive, the last of `i`/`c` wins): Unicode
+    case folding as RE2's (Java's `(?i)` alone folds ASCII only, so 'É' would not match 'é')."""
+    return "(?iu)" if "i" in options and "c" not in options.split("i")[-1] else ""
+
+
+def _regexp_options(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
+    """``regexp_matches`` / ``regexp_extract`` / ``regexp_extract_all`` with options: sqlglot drops the options,
+    so `regexp_matches(s, 'a', 'i')` matched case-sensitively on Spark; they become the pattern's inline flags."""
+    if isinstance(node, exp.RegexpLike) and node.args.get("flag") is not None:
+        options_node = node.args["flag"]
+    elif isinstance(node, (exp.RegexpExtract, exp.RegexpExtractAll)) and node.args.get("parameters") is not None:
+        options_node = node.args["parameters"]
+    else:
+        return None
+    options = _literal_string(options_node)
+    name = {exp.RegexpLike: "regexp_matches", exp.RegexpExtract: "regexp_extract"}.get(type(node), "regexp_extract_all")
+    if options is None or set(options) - set("ic"):
+        context.refuse("regexp_options", node, name=name, detail="options other than a literal of i and c")
+        return node
+    context.rewrote("regexp_options")
+    flags, pattern = _case_flags(options), node.expression
+    literal = _literal_string(pattern)
+    flagged = (string(flags + literal, "spark") if literal is not None
+               else f"concat({string(flags, 'spark')}, {text(pattern)})")
+    if isinstance(node, exp.RegexpLike):
+        return spark(f"({text(node.this)} RLIKE {flagged})")
+    group = node.args.get("group")
+    function = "regexp_extract" if isinstance(node, exp.RegexpExtract) else "regexp_extract_all"
+    return spark(f"{function}({text(node.this)}, {flagged}, {text(group) if group is not None else '0'})")
 
 
 def _java_replacement(replacement: str, *, shift: int) -> str:
@@ -894,7 +926,7 @@ def _regexp_full_match(node: exp.Expr, context: TranslationContext) -> exp.Expr 
         context.refuse("regexp_full_match", node, name="regexp_full_match",
                        detail="the options must be a string literal of i and c")
         return node
-    flags = "(?i)" if "i" in options and "c" not in options.split("i")[-1] else ""
+    flags = _case_flags(options)
     pattern = node.expression
     literal = _literal_string(pattern)
     head, tail = string(flags + "^(?:", "spark"), string(")" + _END_OF_TEXT, "spark")
@@ -911,5 +943,5 @@ _REWRITES = [
     _division, _regexp_replace, _aggregate, _date_diff, _day_of_week, _epoch, _bracket, _length,
     _round_double, _cast_text_to_integer, _cast_number_to_integer, _date_plus_interval, _strptime, _quantile_cont,
     _list_extract, _concat, _parse_filename, _printf, _to_json, _strftime, _day_and_month_names, _list_nulls,
-    _date_add_interval, _regexp_split, _case_mapping, _ilike, _reverse, _chr, _week, _list_functions, _regexp_full_match,
+    _date_add_interval, _regexp_split, _regexp_options, _case_mapping, _ilike, _reverse, _chr, _week, _list_functions, _regexp_full_match,
 ]

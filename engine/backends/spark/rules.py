@@ -137,6 +137,11 @@ _RULES = [
               "Spark calls list_reverse reverse; its array_position returns a BIGINT, 0 for a missing element and "
               "NULL when looking for NULL, where DuckDB's list_position returns an INTEGER, NULL, and the NULL "
               "element's position", ALWAYS),
+    SparkRule("regexp_options", "`regexp_matches(s, p, options)`, `regexp_extract(s, p, group, options)`, "
+              "`regexp_extract_all(s, p, group, options)`", "rewrite",
+              "sqlglot drops the options (`'i'` matched case-sensitively on Spark); they become the pattern's inline "
+              "flags, `(?iu)` for `i` (Java's `(?i)` alone folds only ASCII letters, RE2 all of Unicode)",
+              "give the options as a string literal of `i` and `c`"),
     SparkRule("regexp_full_match", "`regexp_full_match(s, pattern[, options])`", "rewrite",
               "Spark has no regexp_full_match: the pattern is anchored for RLIKE (at `\\z`, since Java's `$` "
               "also matches before a final line break)",
