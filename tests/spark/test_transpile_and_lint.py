@@ -195,7 +195,7 @@ def test_qualify_stays_native_so_select_star_leaks_no_helper_column() -> None:
 
 
 def test_plain_constructs_are_left_to_sqlglot() -> None:
-    translated = transpile("SELECT a, count(*) AS n FROM t WHERE s ILIKE 'x%' GROUP BY ALL ORDER BY ALL", schema=SCHEMA)
+    translated = transpile("SELECT a, count(*) AS n FROM t WHERE s LIKE 'x%' GROUP BY ALL ORDER BY ALL", schema=SCHEMA)
     assert translated.rewrites == [] and not translated.refused
     assert translated.sql.endswith("GROUP BY ALL ORDER BY ALL NULLS LAST\n) AS __fd_output(`__fd_c0`, `__fd_c1`)")
 
