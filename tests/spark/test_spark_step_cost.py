@@ -111,3 +111,14 @@ def test_markers_written_as_files_read_alike_by_spark_and_markers_spark_wrote_ar
         assert reopened.query("SELECT n FROM numbers").rows == [(7,)]  # its schema inferred: none in that marker
     finally:
         reopened.close()
+
+
+def test_the_local_driver_compiles_with_the_quick_jit_and_a_code_cache_it_does_not_outgrow(local_spark: Any) -> None:
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    assert context is not None
+    arguments = [str(argument) for argument in
+                 context._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()]
+    assert "-XX:TieredStopAtLevel=1" in arguments  # what the JVM runs with, not only what was asked
+    assert "-XX:ReservedCodeCacheSize=240m" in arguments

@@ -35,6 +35,17 @@ SESSION_CONF = {
     "spark.sql.timestampType": "TIMESTAMP_NTZ",
 }
 TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"
+# Settings of a driver started on a local[…] master (`conf` overrides each). The JIT: every query
+# makes new classes (Spark's generated code, its plans' closures), and the driver's C2 compiler
+# kept compiling them run after run, warm: about 4 of a warm example run's 7 s of driver CPU.
+# C1 alone compiles them at a fraction of the cost (on one machine's data the slower code is the
+# smaller price: bench/README.md, Spark section). C1 alone also shrinks the JVM's code cache to
+# 48 MB, which a few runs fill, and flushing it and compiling again cost as much: the tiered size.
+LOCAL_CONF = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m",
+}
 
 
 @dataclass(frozen=True)
@@ -144,9 +155,8 @@ def _start(settings: SparkConfig) -> LocalServer:
         ("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin"),
         # On one machine Spark's 200 shuffle partitions only slow it down, and adaptive execution runs each
         # stage of a query as a job of its own (a step's checks: five jobs where one does), which costs more
-        # than it adapts on data one machine holds; a cluster keeps its own settings, `conf` overrides both
-        *([("spark.sql.shuffle.partitions", "4"), ("spark.sql.adaptive.enabled", "false")]
-          if settings.master.startswith("local") else []),
+        # than it adapts on data one machine holds; a cluster keeps its own settings, `conf` overrides these
+        *(LOCAL_CONF.items() if settings.master.startswith("local") else []),
         *settings.conf.items(),
         *SESSION_CONF.items(),
     ])
