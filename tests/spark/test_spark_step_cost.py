@@ -113,6 +113,38 @@ def test_markers_written_as_files_read_alike_by_spark_and_markers_spark_wrote_ar
         reopened.close()
 
 
+def temp_views(backend: Any) -> set[str]:
+    """The temporary views of a backend's own Spark session (each backend has its own)."""
+    return {table.name for table in backend.spark.catalog.listTables() if table.isTemporary}
+
+
+def test_a_session_registers_a_published_table_when_a_query_first_reads_it_and_as_last_published(
+        example_project: Path, local_spark: Any) -> None:
+    from flowdeck.engine.backends.spark.backend import open_spark_backend
+
+    workspace, run_id, status = run(example_project, "daily_sales", "spark")
+    assert status == "succeeded", workspace.ledger.get_run(run_id)
+    expected = published(workspace, "sales", "spark")
+    backend = open_spark_backend(workspace.project)
+    other = open_spark_backend(workspace.project)
+    try:
+        assert temp_views(backend) == set()  # opening reads the markers, not a round trip per table
+        # the view `sales` needs the tables it reads, and only those
+        assert sorted(backend.query("SELECT * FROM sales", limit=100_000).rows, key=repr) == expected
+        assert temp_views(backend) == {"sales", "orders_clean", "raw_customers", "raw_products"}
+        # another session publishes a new version; once this one has read the marker, a query reads it
+        staged = other.stage_query("run-x", "raw_products", "SELECT 1 AS product_id, 'x' AS category, "
+                                   "CAST(2.5 AS DECIMAL(10, 2)) AS unit_price")
+        other.publish(staged, "raw_products", CommitMarker("run-x", "raw_products", "raw_products", staged.rows,
+                                                           staged.checksum))
+        backend.commit_markers()  # this session reads the new marker
+        assert backend.query("SELECT count(*) AS n FROM raw_products").rows == [(1,)]
+        assert backend.query("SELECT count(*) AS n FROM sales").rows != [(len(expected),)]  # joins the new version
+    finally:
+        backend.close()
+        other.close()
+
+
 def test_the_local_driver_compiles_with_the_quick_jit_and_a_code_cache_it_does_not_outgrow(local_spark: Any) -> None:
     from pyspark import SparkContext
 

@@ -7,8 +7,9 @@ Publishing writes a commit marker as one JSON file under ``<warehouse>/_flowdeck
 the marker *is* the commit. It names the table's current folder (or a view's SQL), the folders
 kept as versions, and the incremental state, so the newest marker of a table says everything
 about it; a crash before the marker leaves the previous version current, and folders no
-marker names are leftovers. Each backend opens its own Spark Connect session and registers the
-published outputs in it as temporary views, so steps read them by name, as they do in DuckDB.
+marker names are leftovers. Each backend opens its own Spark Connect session and registers a
+published output in it as a temporary view when a query first reads it, so steps read them by
+name, as they do in DuckDB.
 """
 
 from __future__ import annotations
@@ -161,10 +162,10 @@ class SparkBackend(Backend):
         self._publish_lock = threading.Lock()
         self._entries: list[_Entry] = []  # every marker read so far, in commit order
         self._current: dict[str, _Entry] = {}  # output → its newest marker
+        self._registered: dict[str, int | None] = {}  # output → the seq of the marker its temporary view shows
         with self._errors("opening the Spark warehouse"):
             self._id = self._read_warehouse_id()
-            self._refresh()
-            self._register_published()
+            self._refresh()  # the tables become views when a query first reads them (_readable)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -267,10 +268,28 @@ class SparkBackend(Backend):
             self._current[entry.marker.output] = entry
             self._schemas.pop(entry.marker.output, None)
 
-    def _register_published(self, outputs: list[str] | None = None) -> None:
-        """Make published outputs readable by name in this session (all of them, or ``outputs``)."""
-        for output in outputs if outputs is not None else list(self._current):
+    def _readable(self, names: set[str] | list[str], *, reading: frozenset[str] = frozenset()) -> None:
+        """Make the published tables among ``names`` readable by name in this session, as of their newest
+        marker read. Registering is a round trip per table, so a session registers a table when a query
+        first reads it, not every table of the warehouse when it opens (a run reads a few of them)."""
+        by_lower = {output.lower(): output for output in self._current}
+        for name in names:
+            output = by_lower.get(name.lower())
+            if output is None or output in reading:
+                continue  # not a published table (a CTE, a staged or file view), or a view reading itself
             entry = self._current[output]
+            if self._registered.get(output, -1) == entry.marker.seq:
+                continue
+            if entry.view_sql:  # a view is created over the tables it reads: those first
+                read = _tables_of(entry.view_sql, "spark")
+                self._readable(list(self._current) if read is None else read, reading=reading | {output})
+            self._register_published([output])
+
+    def _register_published(self, outputs: list[str]) -> None:
+        """Make published ``outputs`` readable by name in this session (their newest marker's data or view)."""
+        for output in outputs:
+            entry = self._current[output]
+            self._registered[output] = entry.marker.seq  # a view that cannot be created is not tried again
             if entry.view_sql:
                 try:
                     self.spark.sql(f"CREATE OR REPLACE TEMP VIEW {_name(output)} AS {entry.view_sql}")
@@ -352,10 +371,11 @@ class SparkBackend(Backend):
     def _schema_of(self, sql: str) -> dict[str, dict[str, str]]:
         """Types of the tables ``sql`` reads, from Spark (so type-dependent rewrites can decide)."""
         schema: dict[str, dict[str, str]] = {}
-        try:
-            names = {table.name for table in sqlglot.parse_one(sql, read=DIALECT).find_all(exp.Table) if table.name}
-        except Exception:
+        names = _tables_of(sql, DIALECT)
+        if names is None:  # sqlglot cannot read it; Spark may: every published table is there for it
+            self._readable(list(self._current))
             return schema
+        self._readable(names)
         for name in names:
             if name not in self._schemas:
                 try:
@@ -479,11 +499,13 @@ class SparkBackend(Backend):
     def arrow_batches(self, table: str) -> Any:
         """The rows of ``table`` as a pyarrow RecordBatchReader (fetched through Spark Connect's Arrow stream)."""
         with self._errors(f"reading {table}"):
+            self._readable([table])
             return self.spark.table(_name(table)).toArrow().to_reader()
 
     def relation(self, table: str) -> Any:
         """``table`` as a Spark DataFrame (lazy: the Python step's Spark implementation transforms it on the cluster)."""
         with self._errors(f"reading {table}"):
+            self._readable([table])
             return self.spark.table(_name(table))
 
     def stage_relation(self, run_id: str, output: str, relation: Any, *, sql: str | None = None) -> Staged:
@@ -600,6 +622,7 @@ class SparkBackend(Backend):
 
     def _spark_columns(self, table: str) -> list[tuple[str, str]]:
         """(name, Spark type) of a table registered in this session, in its order."""
+        self._readable([table])
         return [(field.name, field.dataType.simpleString()) for field in self.spark.table(_name(table)).schema.fields]
 
     def discard(self, staged: Staged) -> None:
@@ -680,6 +703,7 @@ class SparkBackend(Backend):
         import duckdb  # imported here: a Spark run needs DuckDB only to write files
 
         with self._errors(f"exporting {table} to {path.name}"):
+            self._readable([table])
             arrow = self.spark.table(_name(table)).toArrow()
         # The rows are sorted and written by the same writer as on DuckDB, so the same data gives the same file.
         connection = duckdb.connect()
@@ -714,6 +738,7 @@ class SparkBackend(Backend):
 
     def table_exists(self, name: str) -> bool:
         with self._errors("looking up a table"):
+            self._readable([name])
             return bool(self.spark.catalog.tableExists(name))
 
     def interrupt(self) -> None:
@@ -762,6 +787,14 @@ class _SessionFiles:
 def _name(name: str) -> str:
     """A table, view or column name in Spark SQL."""
     return identifier(name, "spark")
+
+
+def _tables_of(sql: str, dialect: str) -> set[str] | None:
+    """The names of the tables ``sql`` reads (CTE names among them), or None when sqlglot cannot parse it."""
+    try:
+        return {table.name for table in sqlglot.parse_one(sql, read=dialect).find_all(exp.Table) if table.name}
+    except Exception:
+        return None
 
 
 def _merge_sql(columns: list[tuple[str, str]], batch: str, output: str, merge: MergeSpec) -> str:
