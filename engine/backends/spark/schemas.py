@@ -1,10 +1,11 @@
 """Column types of a pipeline's tables, found without running it: DuckDB binds each step's query.
 
 The lint needs types (is ``x[1]`` a list or text? is ``avg(p)`` over a DECIMAL?) before
-anything runs. An in-memory DuckDB creates a view per step (extract steps over their files,
-transforms over their SQL with parameters as typed NULLs) and describes it; binding reads
-file headers but no data. A step whose files are missing, or that reads a database (which
-the lint does not connect to), simply has no known types.
+anything runs. An in-memory DuckDB creates an empty table per step (extract steps over their
+files, transforms over their SQL with parameters as typed NULLs: ``WITH NO DATA``) and
+describes it; binding reads file headers and a sample, and computes no query. A step whose
+files are missing, or that reads a database (which the lint does not connect to), simply has
+no known types.
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def plan_schemas(project: Project, plan: Plan) -> dict[str, dict[str, str]]:
                 else:
                     continue
                 assert step.output is not None
-                connection.execute(f"CREATE OR REPLACE VIEW {identifier(step.output)} AS {_strip(sql)}")
+                # an empty table, not a view: a view binds again, reading its files' headers again, each
+                # time a later step's query reads it (daily_sales sniffed orders.csv three times)
+                connection.execute(f"CREATE OR REPLACE TABLE {identifier(step.output)} AS {_strip(sql)}\nWITH NO DATA")
                 rows = connection.execute(f"DESCRIBE {identifier(step.output)}").fetchall()
                 schemas[step.output] = {str(row[0]): str(row[1]) for row in rows}
             except (duckdb.Error, FlowdeckError):
