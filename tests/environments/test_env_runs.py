@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from flowdeck.engine.backends.duckdb.warehouse import ENVIRONMENT_BLOCK_SIZE
 from tests.conftest import CliResult, ledger_rows, run_flowdeck
 
 DAILY_SALES_SQL = "pipelines/daily_sales/daily_sales.sql"
@@ -63,9 +64,18 @@ def test_a_dev_run_builds_only_what_changed_and_leaves_prod_byte_identical(ran_d
     assert "= unchanged (prod)  orders_clean" in result.stdout + result.stderr
     assert "read from prod" in result.stdout + result.stderr
     dev_file = project / ".flowdeck/envs/dev/warehouse.duckdb"
-    # no copy of prod's tables: the environment holds one small table (1,582 rows) and its bookkeeping
+    # no copy of prod's tables: the environment holds one small table (1,582 rows) and its bookkeeping, a block
+    # each (DuckDB's catalogue, _flowdeck's info, prod_links and commits, daily_sales); a table of prod's copied
+    # would be one block more at least
     assert dev_file.stat().st_size < 1_000_000
-    assert dev_file.stat().st_size < prod_file.stat().st_size / 4
+    block_size, blocks = dev_rows(project, "SELECT block_size, total_blocks FROM pragma_database_size() "
+                                           "WHERE database_name = current_database()")[0]
+    assert block_size == ENVIRONMENT_BLOCK_SIZE and blocks <= 5
+    # and what it built is stored compressed: at DuckDB's smaller blocks its integers were kept as they are
+    stored = dev_rows(project, "SELECT DISTINCT column_name, compression FROM pragma_storage_info('daily_sales') "
+                               "WHERE column_name IN ('orders', 'units', 'revenue') AND segment_type <> 'VALIDITY'")
+    assert {column for column, _ in stored} == {"orders", "units", "revenue"}
+    assert all(compression != "Uncompressed" for _, compression in stored), stored
     # the contract with `env diff`/`env promote`: commit markers only for what the environment built
     assert dev_rows(project, "SELECT DISTINCT output FROM _flowdeck.commits") == [("daily_sales",)]
     linked = {row[0] for row in dev_rows(project, "SELECT output FROM _flowdeck.prod_links")}

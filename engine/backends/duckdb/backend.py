@@ -342,8 +342,13 @@ class DuckDBBackend(Backend):
         if columns and "seq" not in columns:  # markers of a pre-release warehouse: keep them aside
             connection.execute(f"ALTER TABLE {META_SCHEMA}.commits RENAME TO commits_unnumbered")
         connection.execute(f"CREATE SEQUENCE IF NOT EXISTS {META_SCHEMA}.commit_seq")
-        connection.execute(f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.info (key VARCHAR PRIMARY KEY, value VARCHAR)")
-        connection.execute(f"INSERT INTO {META_SCHEMA}.info VALUES ('warehouse_id', uuid()::VARCHAR) ON CONFLICT DO NOTHING")
+        # No PRIMARY KEY on the small bookkeeping tables: DuckDB stores each index in a block of its own, and in a
+        # development environment's file (warehouse.py, ENVIRONMENT_BLOCK_SIZE) two such blocks were a third of an
+        # empty environment. One process writes a warehouse at a time, and the statements writing these tables keep
+        # their keys unique (a warehouse made before keeps its keys; the statements suit both).
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.info (key VARCHAR NOT NULL, value VARCHAR)")
+        connection.execute(f"INSERT INTO {META_SCHEMA}.info SELECT 'warehouse_id', uuid()::VARCHAR WHERE NOT EXISTS "
+                           f"(SELECT 1 FROM {META_SCHEMA}.info WHERE key = 'warehouse_id')")
         connection.execute(
             f"""CREATE TABLE IF NOT EXISTS {META_SCHEMA}.commits (
                     seq BIGINT NOT NULL DEFAULT nextval('{META_SCHEMA}.commit_seq'),
@@ -354,7 +359,7 @@ class DuckDBBackend(Backend):
         )
         # a development environment's outputs read from prod (views on PROD_CATALOG); they have no commit marker here
         connection.execute(f"CREATE TABLE IF NOT EXISTS {META_SCHEMA}.prod_links "
-                           "(output VARCHAR PRIMARY KEY, prod_run_id VARCHAR, linked_at DOUBLE NOT NULL)")
+                           "(output VARCHAR NOT NULL, prod_run_id VARCHAR, linked_at DOUBLE NOT NULL)")
         connection.execute(
             f"""CREATE TABLE IF NOT EXISTS {META_SCHEMA}.versions (
                     output VARCHAR NOT NULL, run_id VARCHAR NOT NULL, table_name VARCHAR NOT NULL,
@@ -867,7 +872,8 @@ class DuckDBBackend(Backend):
                 # bound when read: the view follows prod's table as prod publishes it, and copies nothing
                 cursor.execute(f"CREATE VIEW {identifier(output)} AS SELECT * FROM "
                                f"{identifier(PROD_CATALOG)}.main.{identifier(output)}")
-                cursor.execute(f"INSERT OR REPLACE INTO {META_SCHEMA}.prod_links VALUES (?, ?, ?)",
+                cursor.execute(f"DELETE FROM {META_SCHEMA}.prod_links WHERE output = ?", [output])  # one row an output
+                cursor.execute(f"INSERT INTO {META_SCHEMA}.prod_links VALUES (?, ?, ?)",
                                [output, prod_run_id, time.time()])
                 cursor.execute("COMMIT")
             except BaseException:

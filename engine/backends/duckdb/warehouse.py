@@ -32,7 +32,12 @@ from flowdeck.engine.sql.render import identifier, string
 if TYPE_CHECKING:
     from flowdeck.engine.project.project import Project
 
-ENVIRONMENT_BLOCK_SIZE = 16 * 1024
+# A development environment's warehouse file is made with 128 KiB blocks, half DuckDB's default: it holds its
+# bookkeeping and the tables it built, each non-empty table taking one block at least, so smaller blocks keep it
+# small. Not smaller than 128: DuckDB bit-packs a column only when 2,048 of its values fit in half a block, so below
+# 64 KiB it stores every BIGINT column uncompressed, below 128 KiB every HUGEINT (the DECIMAL(38, s) of a sum).
+# An aggregate of 27,429 rows took 1.2 MB at 16 KiB, 0.4 MB at 128 KiB (bench/README.md, environments).
+ENVIRONMENT_BLOCK_SIZE = 128 * 1024
 
 
 def open_warehouse(
@@ -65,8 +70,8 @@ def open_warehouse(
     if temp_directory is not None:
         config["temp_directory"] = str(temp_directory)
     if project.environment != PROD:
-        # a development environment holds only what changed: DuckDB's smallest block (16 KiB, not 256) keeps
-        # a new one's bookkeeping and small tables to kilobytes; the size is the file's for life, set on creation
+        # a development environment holds only what changed: smaller blocks than prod's keep it small, yet large
+        # enough that its tables are stored compressed (ENVIRONMENT_BLOCK_SIZE); set on creation, for the file's life
         config["default_block_size"] = str(ENVIRONMENT_BLOCK_SIZE)
     # relative file names in SQL (`read_csv('data/x.csv')`) are found in the project, whatever the working directory
     config["file_search_path"] = str(project.root)
