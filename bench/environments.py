@@ -9,7 +9,7 @@ last transform changed (docs/environments.md).
    seconds and bytes on disk.
 3. The last transform (`daily_revenue`: 5M orders joined and aggregated) gets one more column; the same
    command, again from an empty environment each time, builds that one step: wall and CPU seconds of the
-   whole process, the step's own time (from the ledger) against prod's build of it, and the bytes the
+   whole process, the run's own duration and the step's (from the ledger) against prod's build of it, and the bytes the
    environment holds then (its bookkeeping and the one table it built).
 4. prod's warehouse file is checked unchanged (size, modification time, sha256).
 
@@ -36,6 +36,7 @@ from run import FLOWDECK, HERE, WORKLOAD, child_env, ensure_workload, timed  # n
 PROJECT_COPY = HERE / "env_project"  # beside bench/project, so its ../workload paths hold
 TARGET_SECONDS = 1.0
 TARGET_BYTES = 1_000_000
+RUN = "(the run)"  # step_seconds' key for the run's own duration
 
 
 def folder_bytes(folder: Path) -> int:
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "rows": arguments.rows,
             "prod_build": {"wall": round(prod_build.wall, 3), "cpu": round(prod_build.cpu, 3),
+                           "run_seconds": round(prod_step[RUN], 3),
                            "daily_revenue_seconds": round(prod_step["daily_revenue"], 3)},
             "prod_warehouse_bytes": before[0],
             "prod_unchanged": before == after,
@@ -102,23 +104,28 @@ def main(argv: list[str] | None = None) -> int:
         figures = result[name]
         wall_ok = figures["wall_median"] < TARGET_SECONDS
         bytes_ok = figures["bytes_max"] < TARGET_BYTES
-        print(f"{name}: {figures['wall_median']} s wall, {figures['cpu_median']} s CPU (target < {TARGET_SECONDS} s: "
-              f"{'met' if wall_ok else 'NOT met'}), {figures['bytes_max']:,} bytes (target < {TARGET_BYTES:,}: "
-              f"{'met' if bytes_ok else 'NOT met'})", file=sys.stderr)
+        run_ok = figures["run_median"] < TARGET_SECONDS
+        print(f"{name}: the process {figures['wall_median']} s wall, {figures['cpu_median']} s CPU (target < "
+              f"{TARGET_SECONDS} s: {'met' if wall_ok else 'NOT met'}); the run itself (ledger) {figures['run_median']} s "
+              f"({'under' if run_ok else 'not under'} {TARGET_SECONDS} s); {figures['bytes_max']:,} bytes (target < "
+              f"{TARGET_BYTES:,}: {'met' if bytes_ok else 'NOT met'})", file=sys.stderr)
     print(f"prod unchanged: {result['prod_unchanged']}", file=sys.stderr)
     return 0 if result["prod_unchanged"] else 1
 
 
 def step_seconds(ledger_path: Path, environment: str) -> dict[str, float]:
-    """The steps the newest run of ``environment`` built, with their durations; fails unless the run succeeded."""
+    """The steps the newest run of ``environment`` built, with their durations, and the run's own duration as
+    the ledger records it (started to finished: the process's start-up and exit excluded) under ``RUN``;
+    fails unless the run succeeded."""
     with sqlite3.connect(ledger_path) as ledger:
-        run_id, status = ledger.execute("SELECT run_id, status FROM runs WHERE environment = ? "
-                                        "ORDER BY created_at DESC LIMIT 1", (environment,)).fetchone()
+        run_id, status, started, ended = ledger.execute(
+            "SELECT run_id, status, started_at, ended_at FROM runs WHERE environment = ? "
+            "ORDER BY created_at DESC LIMIT 1", (environment,)).fetchone()
         if status != "succeeded":
             raise SystemExit(f"the {environment} run {run_id} {status}")
-        return {step: ended - started for step, started, ended in ledger.execute(
+        return {RUN: ended - started, **{step: step_ended - step_started for step, step_started, step_ended in ledger.execute(
             "SELECT step, started_at, ended_at FROM steps WHERE run_id = ? AND status = 'succeeded' "
-            "AND reused_from IS NULL", (run_id,))}
+            "AND reused_from IS NULL", (run_id,))}}
 
 
 def measure(command: list[str], env: dict[str, str], dev: Path, ledger_path: Path, runs: int) -> dict[str, object]:
@@ -135,7 +142,9 @@ def measure(command: list[str], env: dict[str, str], dev: Path, ledger_path: Pat
         "cpu": [round(sample.cpu, 3) for sample in samples],
         "wall_median": round(statistics.median(sample.wall for sample in samples), 3),
         "cpu_median": round(statistics.median(sample.cpu for sample in samples), 3),
-        "built": {step: round(statistics.median(run[step] for run in built), 3) for step in built[0]},
+        "run_seconds": [round(run[RUN], 3) for run in built],
+        "run_median": round(statistics.median(run[RUN] for run in built), 3),
+        "built": {step: round(statistics.median(run[step] for run in built), 3) for step in built[0] if step != RUN},
         "bytes": sizes,
         "bytes_max": max(sizes),
         "load_average_1m": [round(load, 2) for load in loads],
