@@ -115,10 +115,14 @@ def submit_run(
     if request_id is not None:
         if not request_id.strip():
             raise ParamError("--request-id must not be empty", hint="pass an id unique to this request")
-        trigger_key = manual_key(pipeline, request_id.strip())
+        trigger_key = manual_key(pipeline, request_id.strip(), project.environment)  # one id, one run per environment
     record, created = ledger.create_run(pipeline, trigger_kind=trigger_kind, trigger_key=trigger_key, params=given,
                                         options=options, requested_by=requested_by,
                                         owner=this_process() if here else None, environment=project.environment)
+    if request_id is not None and not created and record.environment != project.environment:  # an old key: no env in it
+        raise ParamError(f"request id {request_id!r} already started run {record.run_id} of {pipeline} in environment "
+                         f"`{record.environment}`, not in `{project.environment}`",
+                         hint="use another --request-id for this environment")
     # a run the key started before was maybe asked for with other parameters: prepare it as it was recorded
     return Submitted(record, created, prepared if created else prepared_for(project, record))
 

@@ -3,6 +3,7 @@
 A manual request carries a request id chosen by the caller (a retried script sends the same
 one); a schedule fires once per slot; a file trigger fires once per file content (or once per
 micro-batch of contents); a follower runs once per set of upstream publishes; a run is resumed once. Keys name the pipeline, so the same id in two pipelines is two runs.
+A request id is scoped to its environment too: the same id in prod and in ``dev`` is two runs.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from collections.abc import Iterable, Mapping
 from flowdeck.state.records import iso
 
 
-def manual_key(pipeline: str, request_id: str) -> str:
-    """A manual run asked for with ``--request-id``."""
-    return f"manual:{pipeline}:{request_id}"
+def manual_key(pipeline: str, request_id: str, environment: str = "prod") -> str:
+    """A manual run asked for with ``--request-id``: ``manual:P:ID`` in prod (as before environments), and
+    ``manual:P@ENV:ID`` in a development environment, so a request for dev never answers with prod's run
+    (or prod's with dev's). A pipeline name is an identifier: no ``@`` in it, so the two never meet."""
+    scope = pipeline if environment == "prod" else f"{pipeline}@{environment}"
+    return f"manual:{scope}:{request_id}"
 
 
 def schedule_key(pipeline: str, slot: float) -> str:
