@@ -55,14 +55,15 @@ def daemon(
 def http_submitter(project: Project) -> SubmitAs:
     """The front door's submit for whoever a daemon token stands for (POST /runs): each request
     opens the project's ledger as that identity, from ``http``, so it is role-checked and audited
-    like a CLI run."""
+    like a CLI run, and its environment passes the CLI's gate of environment names."""
     from flowdeck.engine.workspace import Workspace
 
     def submit_as(identity: Identity, asked: RunRequest) -> tuple[RunRecord, bool]:
         door = Workspace(project, source="http", identity=identity)
         try:
             record, created = door.submit(asked.pipeline, asked.params, request_id=asked.request_id,
-                                          select=asked.select, exclude=asked.exclude)
+                                          select=asked.select, exclude=asked.exclude,
+                                          environment=asked.environment)
             return record, created
         finally:
             door.close()

@@ -1,11 +1,12 @@
 """Runs asked for over HTTP: ``POST /runs`` queues one as the token's holder, ``GET /runs/{id}`` reads one.
 
-``POST /runs`` takes ``{"pipeline": ..., "params": {...}, "request_id": ..., "select": ..., "exclude": ...}``
-(the last two: selection expressions, as `flowdeck run --select/--exclude` takes) with a token of
+``POST /runs`` takes ``{"pipeline": ..., "params": {...}, "request_id": ..., "select": ..., "exclude": ...,
+"env": ...}`` (``select``/``exclude``: selection expressions, as `flowdeck run --select/--exclude` takes;
+``env``: the environment it writes, as `flowdeck run --env` takes, default prod) with a token of
 ``daemon.http.tokens`` whose role may run; the front door's submit (handed in, so a request is
 role-checked and audited as ``token:<name>`` from ``http``, exactly like a CLI run) validates and
 queues it, and the daemon's worker pool picks it up. A repeated ``request_id`` returns the run
-the first request started (200) instead of a new one (201). This module turns requests into
+the first request started in the same environment (200) instead of a new one (201). This module turns requests into
 calls and answers; the HTTP server (``http.py``) only moves bytes, and calls these in threads of
 its own (never on its event loop), on the daemon's HTTP ledger connection.
 """
@@ -27,7 +28,8 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_REQUEST_ID = 200  # it becomes part of the run's trigger key, stored and shown
 MAX_SELECTION = 2000  # stored in the run's options and shown
 RUN_PATH = re.compile(r"^/runs/(?P<run_id>[A-Za-z0-9_-]{1,64})$")
-FIELDS = ("pipeline", "params", "request_id", "select", "exclude")
+MAX_ENVIRONMENT = 64  # an identifier (Project.in_environment checks it): a longer one is no environment
+FIELDS = ("pipeline", "params", "request_id", "select", "exclude", "env")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class RunRequest:
     request_id: str | None = None
     select: str | None = None
     exclude: str | None = None
+    environment: str = "prod"  # checked by the one gate of environment names (Project.in_environment) in submit
 
 
 # the front door's submit, for one identity: (identity, request) -> (run, created)
@@ -70,14 +73,14 @@ class HttpRuns:
             asked = parse_request(body)
         except ValueError as problem:
             return 400, _error(str(problem), 'send {"pipeline": "NAME", "params": {"NAME": "VALUE"}, '
-                                             '"request_id": "ID"} as JSON, and "select"/"exclude" if you like')
+                                             '"request_id": "ID"} as JSON, and "select"/"exclude"/"env" if you like')
         try:  # the front door checks the token's role (a viewer is refused) and audits the request either way
             record, created = self.submit_as(identity_of(holder), asked)
         except Forbidden as refused:
             return 403, _error(refused.what, refused.hint)
         except NotFound as missing:
             return 404, _error(missing.what, missing.hint)
-        except FlowdeckError as problem:  # invalid pipeline, bad parameters: nothing was queued
+        except FlowdeckError as problem:  # invalid pipeline, bad parameters, no environment name: nothing was queued
             return 400, _error(problem.what, problem.hint)
         return (201 if created else 200), {**describe(record), "created": created}
 
@@ -120,9 +123,13 @@ def parse_request(body: bytes) -> RunRequest:
         if value is not None and (not isinstance(value, str) or len(value) > MAX_SELECTION or not value.isprintable()):
             raise ValueError(f"`{key}` must be a selection expression (a string of at most {MAX_SELECTION} "
                              "printable characters), such as \"orders_clean+\" or \"tag:daily\"")
+    environment = document.get("env", "prod")
+    if not isinstance(environment, str) or not environment or len(environment) > MAX_ENVIRONMENT:
+        raise ValueError("`env` must be the name of an environment (prod, or a development one such as \"dev\")")
     # parameters arrive as the CLI's do, as text, and are checked against their declared types by submit
     text = {str(name): (str(value).lower() if isinstance(value, bool) else str(value)) for name, value in params.items()}
-    return RunRequest(pipeline, text, request_id, select=selection["select"], exclude=selection["exclude"])
+    return RunRequest(pipeline, text, request_id, select=selection["select"], exclude=selection["exclude"],
+                      environment=environment)
 
 
 def describe(record: RunRecord) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import json
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from daemonkit import Daemon, make_project, write
@@ -303,3 +304,56 @@ def test_concurrent_retries_of_one_request_start_one_run(tmp_path: Path) -> None
     finally:
         daemon.stop_quietly()
     assert len(runs(project)) == 1
+
+
+def test_post_runs_with_env_runs_in_that_environment_and_refuses_a_name_that_is_a_path(tmp_path: Path) -> None:
+    """``env`` asks for an environment as `flowdeck run --env` does: the run writes dev's own warehouse, a
+    name that is not an identifier is a 400 saying so (nothing queued, no folder made), a viewer is
+    refused as for prod, and one request id is one run per environment, never the other's."""
+    from daemonkit import runs, wait_for
+
+    project = runs_project(tmp_path / "project")
+    daemon = Daemon(project, env=TOKENS_ENV)
+    try:
+        address = daemon.address()
+
+        def post(body: object, token: str = OPERATOR_TOKEN) -> tuple[int, dict[str, Any]]:
+            code, answer = request(address, "POST", "/runs", body=body, token=token)
+            return code, json.loads(answer)
+
+        for hostile in ("../prod", "../../etc", "/tmp/x", "dev/../prod", "dev\x00", "", 7, None, ["dev"]):
+            code, answer = post({"pipeline": "counted", "env": hostile})
+            assert code == 400, (hostile, answer)
+            assert ("is not an environment name" in answer["error"] or "`env` must be the name of an environment"
+                    in answer["error"]), (hostile, answer)
+            assert "Traceback" not in answer["error"]
+        code, answer = post({"pipeline": "counted", "env": "../prod"})
+        assert answer["error"].startswith("`../prod` is not an environment name") and "not a path" in answer["error"]
+        code, answer = post({"pipeline": "counted", "env": "dev"}, token=VIEWER_TOKEN)  # the CLI's role rule
+        assert code == 403 and "token:readers is a viewer" in answer["error"]
+        assert runs(project) == [] and not (project / ".flowdeck" / "envs").exists()
+
+        ask = {"pipeline": "counted", "params": {"above": 40}, "request_id": "deploy-99"}
+        code, in_dev = post({**ask, "env": "dev"})
+        assert code == 201 and in_dev["environment"] == "dev", in_dev
+        code, in_prod = post(ask)  # the same request id, for prod: a run of its own, not dev's
+        assert code == 201 and in_prod["environment"] == "prod" and in_prod["run_id"] != in_dev["run_id"]
+        code, again = post({**ask, "env": "dev"})
+        assert code == 200 and again["run_id"] == in_dev["run_id"] and not again["created"]
+        code, again = post({**ask, "env": "prod"})
+        assert code == 200 and again["run_id"] == in_prod["run_id"]
+
+        for run in (in_dev, in_prod):
+            wait_for(lambda run=run: (lambda r: r if json.loads(r[1])["status"] == "succeeded" else None)(
+                request(address, "GET", run["url"], token=TOKEN)), 120, what="the runs to succeed", alive=daemon.process)
+        assert daemon.terminate() == 0
+    finally:
+        daemon.stop_quietly()
+    by_id = {run["run_id"]: run for run in runs(project)}
+    assert set(by_id) == {in_dev["run_id"], in_prod["run_id"]}
+    assert (by_id[in_dev["run_id"]]["environment"], by_id[in_dev["run_id"]]["trigger_key"]) == \
+        ("dev", "manual:counted@dev:deploy-99")
+    assert (by_id[in_prod["run_id"]]["environment"], by_id[in_prod["run_id"]]["trigger_key"]) == \
+        ("prod", "manual:counted:deploy-99")
+    assert (project / ".flowdeck" / "envs" / "dev" / "warehouse.duckdb").is_file()  # dev wrote its own file
+    assert audit_entries(project)[0] == ("token:readers", "http", "run", "denied")
