@@ -8,6 +8,7 @@ ones it reads from prod (its views on prod's tables, ``_flowdeck.prod_links``). 
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,7 @@ def drop_environment(project: Project, ledger: Ledger, name: str) -> Path:
         raise ParamError("prod cannot be dropped: it is the project's own warehouse",
                          hint="drop a development environment, for example `flowdeck env drop dev`")
     folder = project.in_environment(name).warehouse_path.parent  # the one gate: an identifier, never a path
+    _refuse_links(project.environments_dir, folder, name)
     if not folder.is_dir():
         known = [env for env in environment_names(project, ledger) if env != PROD]
         raise NotFound(f"there is no environment `{name}` (no folder {folder})",
@@ -120,5 +122,26 @@ def drop_environment(project: Project, ledger: Ledger, name: str) -> Path:
         raise ParamError(f"run {run.run_id} of {run.pipeline} is {run.status} in environment `{name}`",
                          hint=f"wait for it to finish (`flowdeck logs {run.run_id} -f`) or cancel it "
                          f"(`flowdeck cancel {run.run_id}`), then drop `{name}`")
-    shutil.rmtree(folder)
+    try:  # rmtree never follows a link inside the folder either (it removes fd by fd, with O_NOFOLLOW)
+        shutil.rmtree(folder)
+    except OSError as error:
+        raise FlowdeckError(f"could not remove environment `{name}`'s folder {folder}: {error.strerror or error}",
+                            hint="check the folder's owner and permissions; what was removed of it is gone, "
+                            f"the rest is still there (`ls -la {folder}`)") from None
     return folder
+
+
+def _refuse_links(environments_dir: Path, folder: Path, name: str) -> None:
+    """Refuse to drop an environment whose folder, the ``envs`` folder above it, or anything inside it is a
+    symbolic link: flowdeck makes plain folders and files there, so a link is someone else's doing, and
+    deleting through it could delete outside the project (the link itself is left for a person to judge)."""
+    links = [path for path in (environments_dir, folder) if path.is_symlink()]
+    if not links and folder.is_dir():
+        for root, folders, files in os.walk(folder):  # followlinks=False: a link to a folder is listed, not entered
+            links += [Path(root) / entry for entry in (*folders, *files) if (Path(root) / entry).is_symlink()]
+    if links:
+        link = links[0]
+        raise ParamError(f"environment `{name}` was not dropped: {link} is a symbolic link (to {os.readlink(link)}), "
+                         "and flowdeck never deletes through a link",
+                         hint=f"an environment's folder holds plain files that flowdeck made; look at where the link "
+                         f"points, and remove the link itself by hand (`rm {link}`) if it should go")
