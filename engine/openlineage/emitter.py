@@ -20,8 +20,15 @@ from openlineage.client.event_v2 import RunState
 
 from flowdeck.engine.backends.base import Backend
 from flowdeck.engine.masking import mask
-from flowdeck.engine.openlineage.events import RUN_STATES, STEP_STATES, RunFacts, run_event, step_events
-from flowdeck.engine.project.project import Project
+from flowdeck.engine.openlineage.events import (
+    RUN_STATES,
+    STEP_STATES,
+    RunFacts,
+    jobs_namespace,
+    run_event,
+    step_events,
+)
+from flowdeck.engine.project.project import PROD, Project
 from flowdeck.engine.sql.render import identifier
 from flowdeck.state import Ledger
 from flowdeck.state.records import RunRecord
@@ -81,6 +88,8 @@ class LineageEmitter:
             tables |= set(getattr(planned, "reads", set())) | ({record.output} if record.output else set())
             facts.columns = _columns(backend, tables)
             facts.connections = self._connections(lineage)
+            if run.environment != PROD and backend is not None:  # what it reads from prod is prod's dataset
+                facts.from_prod = frozenset(backend.prod_links())
             started, ended = step_events(facts, record, planned, lineage)
             state = STEP_STATES[StepStatus(record.status)].value
             return [(f"{run_id}:step:{step}:START", "START", started), (f"{run_id}:step:{step}:{state}", state, ended)]
@@ -121,8 +130,10 @@ class LineageEmitter:
     def _facts(self, run: RunRecord) -> RunFacts:
         # the run's engine as the executor picks it (run/executor.py's engine_of, which imports this module)
         engine = str(run.options.get("engine") or self.project.config.engine)
-        return RunFacts(project=self.project.config.name, namespace=self.namespace, run=run,
-                        warehouse=warehouse_namespace(self.project, engine))
+        # from the run's environment, not this emitter's project: the daemon's sender queues a dead dev run's end
+        return RunFacts(project=self.project.config.name, namespace=jobs_namespace(self.namespace, run.environment),
+                        run=run, warehouse=warehouse_namespace(self.project.in_environment(run.environment), engine),
+                        prod_warehouse=warehouse_namespace(self.project.in_environment(PROD), engine))
 
     def _connections(self, lineage: list[Any]) -> dict[str, str]:
         names = {record.input.partition(":")[0] for record in lineage if record.input_kind == "database"}

@@ -4,7 +4,10 @@ Run ids are UUIDs derived from flowdeck's run id (and the step's name), so every
 run, from any process, names the same OpenLineage run. Datasets: warehouse tables in the
 namespace of the warehouse (``duckdb:///path/to/warehouse.duckdb``, ``spark://<warehouse>``),
 files in ``file``, database tables in their connection's URL, anything else a plugin reads in
-its URL's scheme and host.
+its URL's scheme and host. A run in a development environment is never reported as prod's: its
+jobs are in the namespace ``<namespace>.<environment>``, its events carry an ``environment`` tag,
+the tables it builds are in its own warehouse's namespace, and the tables it reads from prod
+(without building them) are prod's datasets, in prod's warehouse namespace.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from openlineage.client.facet_v2 import (
     parent_run,
     processing_engine_run,
     schema_dataset,
+    tags_run,
 )
 from openlineage.client.serde import Serde
 
@@ -47,11 +51,13 @@ class RunFacts:
     """What the events of one run say: names, ids, and where its tables live."""
 
     project: str
-    namespace: str
+    namespace: str  # the jobs' namespace: the configured one, ``<namespace>.<environment>`` outside prod
     run: RunRecord
-    warehouse: str  # the warehouse's dataset namespace
+    warehouse: str  # the dataset namespace of the warehouse the run writes (its environment's)
     columns: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # table -> (column, type)
     connections: dict[str, str] = field(default_factory=dict)  # connection -> its URL (no password): a namespace
+    prod_warehouse: str | None = None  # prod's warehouse namespace, for the tables a development run reads from prod
+    from_prod: frozenset[str] = frozenset()  # the tables the run's environment reads from prod (views on them)
 
     @property
     def job(self) -> str:
@@ -68,10 +74,25 @@ class RunFacts:
         return str(uuid.uuid5(_NAMESPACE, f"{self.project}:{self.run.run_id}:{step}"))
 
 
+def jobs_namespace(namespace: str, environment: str) -> str:
+    """The namespace of a run's jobs: the configured one for prod, ``<namespace>.<environment>`` for a
+    development environment, so a catalog never takes a dev run for a run of prod's job (as dbt users
+    give each target a namespace of its own)."""
+    return namespace if environment == "prod" else f"{namespace}.{environment}"
+
+
+def _environment_tag(facts: RunFacts) -> dict[str, Any]:
+    """A development run's ``tags`` facet naming its environment (prod's events are as they were)."""
+    if facts.run.environment == "prod":
+        return {}
+    return {"tags": tags_run.TagsRunFacet(tags=[tags_run.TagsRunFacetFields(
+        key="environment", value=facts.run.environment, source="FLOWDECK")], producer=producer())}
+
+
 def run_event(facts: RunFacts, state: RunState, at: float, *, error: str | None = None) -> dict[str, Any]:
     """The pipeline's event (the parent job of its steps) as a JSON document."""
     run_facets: dict[str, Any] = {"processing_engine": processing_engine_run.ProcessingEngineRunFacet(
-        version=version("flowdeck"), name="flowdeck", producer=producer())}
+        version=version("flowdeck"), name="flowdeck", producer=producer()), **_environment_tag(facts)}
     if error:
         run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
             message=error, programmingLanguage="python", producer=producer())
@@ -87,13 +108,13 @@ def step_events(facts: RunFacts, step: StepRecord, planned: Any, lineage: list[L
                                        job=parent_run.Job(namespace=facts.namespace, name=facts.job),
                                        producer=producer())
     job = Job(namespace=facts.namespace, name=f"{facts.job}.{step.step}", facets=_job_facets("STEP"))
-    run = Run(runId=facts.step_uuid(step.step), facets={"parent": parent})
+    run = Run(runId=facts.step_uuid(step.step), facets={"parent": parent, **_environment_tag(facts)})
     inputs = [_input(facts, record) for record in _unique_inputs(lineage)]
     outputs = _outputs(facts, step, planned, lineage)
     started = RunEvent(eventType=RunState.START, eventTime=_time(step.started_at or step.ended_at or 0.0),
                        producer=producer(), run=run, job=job, inputs=inputs, outputs=outputs)
     state = STEP_STATES.get(step.status, RunState.OTHER)
-    end_facets: dict[str, Any] = {"parent": parent}
+    end_facets: dict[str, Any] = {"parent": parent, **_environment_tag(facts)}
     if step.error:
         end_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
             message=step.error, programmingLanguage="python", producer=producer())
@@ -116,7 +137,9 @@ def _unique_inputs(lineage: list[LineageRecord]) -> list[LineageRecord]:
 
 def dataset_name(facts: RunFacts, name: str, kind: str) -> tuple[str, str]:
     """(namespace, name) of a table, file, database table or external source flowdeck recorded."""
-    if kind == "table":
+    if kind == "table":  # a table a development run reads from prod is prod's dataset, not the environment's
+        if name in facts.from_prod and facts.prod_warehouse is not None:
+            return facts.prod_warehouse, name
         return facts.warehouse, name
     if kind == "file":
         return "file", name
@@ -158,7 +181,8 @@ def _outputs(facts: RunFacts, step: StepRecord, planned: Any, lineage: list[Line
         if sources:
             facets["columnLineage"] = column_lineage_dataset.ColumnLineageDatasetFacet(
                 fields={column: column_lineage_dataset.Fields(inputFields=[
-                    column_lineage_dataset.InputField(namespace=facts.warehouse, name=table, field=source)
+                    column_lineage_dataset.InputField(namespace=dataset_name(facts, table, "table")[0], name=table,
+                                                      field=source)
                     for table, source in sorted(used)]) for column, used in sorted(sources.items()) if used},
                 producer=producer())
         found.append(OutputDataset(namespace=namespace, name=name, facets=facets))

@@ -217,6 +217,60 @@ def test_a_run_whose_process_died_gets_its_fail_from_the_next_sender(project: Pa
         workspace.close()
 
 
+def test_a_dev_run_is_never_reported_as_prods_jobs_or_datasets(project: Path, catalog: Catalog) -> None:
+    """A run in environment dev: its jobs in ``shop.dev`` (tagged environment=dev), what it builds in dev's
+    warehouse namespace, what it reads from prod (without building it) as prod's dataset."""
+    assert run_flowdeck("run", "daily_sales", project=project).returncode == 0
+    prod_events = list(catalog.events)
+    sql = project / "pipelines/daily_sales/daily_sales.sql"
+    sql.write_text(sql.read_text().replace("AS revenue", "AS revenue, 1 AS one", 1))
+    assert run_flowdeck("run", "daily_sales", "--env", "dev", project=project).returncode == 0
+    dev_events = catalog.events[len(prod_events):]
+    prod_warehouse = f"duckdb://{project / '.flowdeck' / 'warehouse.duckdb'}"
+    dev_warehouse = f"duckdb://{project / '.flowdeck' / 'envs' / 'dev' / 'warehouse.duckdb'}"
+    for event in catalog.events:
+        assert_valid(event)
+    assert {event["job"]["namespace"] for event in prod_events} == {"shop"}  # prod's events as they were
+    assert not any("tags" in event["run"]["facets"] for event in prod_events)
+    assert {event["job"]["namespace"] for event in dev_events} == {"shop.dev"}
+    assert all(event["run"]["facets"]["tags"]["tags"] == [{"key": "environment", "value": "dev", "source": "FLOWDECK"}]
+               for event in dev_events)
+    assert [event["job"]["name"] for event in dev_events] == ["example-shop.daily_sales"] + \
+        ["example-shop.daily_sales.daily_sales"] * 2 + ["example-shop.daily_sales"]  # only what dev built
+    step = dev_events[2]
+    assert step["run"]["facets"]["parent"]["job"]["namespace"] == "shop.dev"
+    # built in dev: dev's dataset, never prod's; read from prod (sales was not built in dev): prod's dataset
+    assert [(d["namespace"], d["name"]) for d in step["outputs"]] == [(dev_warehouse, "daily_sales")]
+    assert [(d["namespace"], d["name"]) for d in step["inputs"]] == [(prod_warehouse, "sales")]
+    assert {f["namespace"] for fields in step["outputs"][0]["facets"]["columnLineage"]["fields"].values()
+            for f in fields["inputFields"]} == {prod_warehouse}
+    prod_outputs = {(d["namespace"], d["name"]) for event in prod_events for d in event.get("outputs", [])}
+    assert (prod_warehouse, "daily_sales") in prod_outputs and (dev_warehouse, "daily_sales") not in prod_outputs
+
+
+def test_a_dead_dev_runs_fail_from_the_daemons_sender_is_in_the_environments_namespace(project: Path,
+                                                                                        catalog: Catalog) -> None:
+    """The sender works on prod's project; the end it queues for an abandoned dev run is still dev's."""
+    from flowdeck.engine.openlineage.emitter import LineageEmitter
+    from flowdeck.engine.openlineage.sender import deliver_lineage
+    from flowdeck.engine.workspace import Workspace
+
+    workspace = Workspace.open(project)
+    try:
+        run, _ = workspace.ledger.create_run("daily_sales", trigger_kind="manual", environment="dev")
+        assert workspace.ledger.claim_run(run.run_id)
+        LineageEmitter(workspace.project, workspace.ledger).run_started(run.run_id)  # then the process dies
+        assert workspace.ledger.finish_run(run.run_id, "abandoned", "its process died")
+        assert [event.event_type for event in deliver_lineage(workspace.project, workspace.ledger).sent] == \
+            ["START", "FAIL"]
+    finally:
+        workspace.close()
+    assert [(e["job"]["namespace"], e["eventType"]) for e in catalog.events] == [("shop.dev", "START"),
+                                                                                 ("shop.dev", "FAIL")]
+    for event in catalog.events:
+        assert_valid(event)
+
+
 def test_a_second_run_and_a_second_delivery_send_nothing_twice(project: Path, catalog: Catalog) -> None:
     assert run_flowdeck("run", "daily_sales", project=project).returncode == 0
     first = len(catalog.events)
