@@ -5,6 +5,7 @@ so the figures include Python start-up, imports, the terminal round trip and ren
 
     .venv/bin/python bench/console_latency.py [--starts 5] [--keys 30] [--events-per-second 2000] [--idle 10]
     .venv/bin/python bench/console_latency.py --starts 15 --against ../main/.venv/bin/flowdeck  # first paint, A/B
+    .venv/bin/python bench/console_latency.py --against ../main/.venv/bin/flowdeck --idle-rounds 3  # idle CPU, A/B
 
 Targets: first paint <= 0.6 s at low load (issue 18; DESIGN.md §10 says under a second);
 keystroke to screen < 50 ms while a run streams; an idle console under 1 % of a core.
@@ -198,7 +199,7 @@ while True:
 """
 
 
-def idle_cpu(project: Path, work: Path, seconds: float) -> dict[str, float]:
+def idle_cpu(project: Path, work: Path, seconds: float, flowdeck: Path = FLOWDECK) -> dict[str, float]:
     """Percent of one core the console process uses while nobody types: on the pipeline list, and on the
     live view of a run whose step runs without a progress estimate (the run's own heartbeat goes on)."""
     import psutil
@@ -210,7 +211,7 @@ def idle_cpu(project: Path, work: Path, seconds: float) -> dict[str, float]:
     try:
         assert holder.stdout is not None
         run_id = holder.stdout.readline().strip()
-        tmux.start(f"exec {console_command(project)}")  # exec: the pane's process is the console itself
+        tmux.start(f"exec {console_command(project, flowdeck)}")  # exec: the pane's process is the console itself
         wait_screen(tmux, lambda screen: "daily_sales" in screen and "ingest_orders" in screen)
         console = psutil.Process(int(tmux("display", "-p", "-t", "b", "#{pane_pid}")))
 
@@ -267,6 +268,33 @@ def compare_first_paint(against: Path, starts: int) -> None:
               f"console CPU {statistics.median(cpus):.3f}s (best {min(cpus):.3f}s)")
 
 
+def compare_idle(against: Path, seconds: float, rounds: int) -> None:
+    """Idle CPU of this checkout's console and of ``against``'s, on the pipeline list and watching a running
+    step, alternating round by round on one copy of the project (the load of a shared machine is shared)."""
+    load_at_start = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="flowdeck-bench-") as folder:
+        work = Path(folder)
+        (work / "project").mkdir()
+        project = make_project(work / "project")
+        use_compiled_modules(work)
+        subprocess.run([str(FLOWDECK), "--project", str(project), "runs"], capture_output=True, check=True)  # migrate
+        sides = {"this": FLOWDECK, "against": against}
+        figures: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
+        for index in range(rounds):
+            for side, flowdeck in sides.items():
+                sockets = work / f"idle-{side}-{index}"
+                sockets.mkdir()
+                figures[side].append(idle_cpu(project, sockets, seconds, flowdeck))
+    load = os.getloadavg()
+    print(f"load average {load_at_start[0]:.2f} at the start (5 min {load_at_start[1]:.2f}), {load[0]:.2f} at the end "
+          f"(5 min {load[1]:.2f}), on {os.cpu_count()} CPUs; {rounds} rounds of {seconds:g}s on each screen, alternating")
+    for side, flowdeck in sides.items():
+        shown = ", ".join(f"{screen} median {statistics.median(f[screen] for f in figures[side]):.2f}% "
+                          f"({' '.join(f'{f[screen]:.2f}' for f in figures[side])})"
+                          for screen in ("pipelines", "run_view_step_running"))
+        print(f"  {side:<8} {flowdeck}: idle CPU {shown}")
+
+
 def main() -> None:
     """Measure and print the figures (JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -277,10 +305,16 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--against", type=Path,
                         help="another flowdeck executable (e.g. main's .venv/bin/flowdeck): measure first paint only, "
-                             "alternating start by start with this checkout's")
+                             "alternating start by start with this checkout's (with --idle-rounds: idle CPU instead)")
+    parser.add_argument("--idle-rounds", type=int, default=0,
+                        help="with --against: compare idle CPU (--idle seconds on each screen), this many rounds "
+                             "alternating between the two consoles, instead of first paint")
     arguments = parser.parse_args()
     if not shutil.which("tmux"):
         sys.exit("tmux is needed: apt-get install tmux")
+    if arguments.against and arguments.idle_rounds:
+        compare_idle(arguments.against, arguments.idle, arguments.idle_rounds)
+        return
     if arguments.against:
         compare_first_paint(arguments.against, arguments.starts)
         return

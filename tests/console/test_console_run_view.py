@@ -100,3 +100,43 @@ def test_the_whole_error_of_a_failed_step_can_be_read_at_80_columns(workspace: W
         await wait_for(pilot, lambda: first_line in _flat(screen_text(app)), what="the whole first line of the error")
 
     drive(app, scenario, (80, 24))
+
+
+def test_a_running_steps_elapsed_time_ticks_each_second_without_laying_the_screen_out(workspace: Workspace) -> None:
+    """Watching a running step: its elapsed time and the run's duration are redrawn each second (the view
+    stays live), but a tick redraws only those cells; it never lays the whole screen out again, which
+    was most of an idle console's CPU on this view (bench/console_latency.py, issue 18)."""
+    ledger = workspace.ledger
+    record, _ = ledger.create_run("daily_sales", trigger_kind="manual")
+    assert ledger.claim_run(record.run_id)  # this process owns it: nobody reaps it
+    ledger.add_steps(record.run_id, [("raw_orders", "extract", "raw_orders")])
+    ledger.step_started(record.run_id, "raw_orders")  # no progress estimate: only the time moves
+    app = make_app(workspace)
+
+    def elapsed_shown() -> str:
+        return str(app.screen.query_one("#step-raw_orders .step-elapsed").render())
+
+    async def scenario(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("colon", *f"show {record.run_id}", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and "running" in screen_text(app)
+                       and elapsed_shown().endswith("s"), what="the running step with its elapsed time")
+        await pilot.pause(1.5)  # the first draws settle
+        screen = app.screen
+        layouts: list[object] = []
+        original = screen._refresh_layout
+
+        def counted(*args: object, **kwargs: object) -> None:
+            layouts.append(args)
+            original(*args, **kwargs)
+
+        screen._refresh_layout = counted
+        seen = {elapsed_shown()}
+        summaries = {str(screen.query_one("#run-summary").render())}
+        for _ in range(12):
+            await pilot.pause(0.25)
+            seen.add(elapsed_shown())
+            summaries.add(str(screen.query_one("#run-summary").render()))
+        assert len(seen) >= 2 and len(summaries) >= 2, (seen, summaries)  # still live: both moved on
+        assert layouts == []  # and no tick laid the screen out
+
+    drive(app, scenario)

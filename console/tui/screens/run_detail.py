@@ -57,6 +57,8 @@ class RunDetailScreen(ConsoleScreen):
         self.selected_index = 0
         self._cursor = 0
         self._ticker_started = False
+        self._summary_shown: Text | None = None  # the summary and the error as drawn: each redrawn only on change
+        self._error_shown: str | None = None
         self.hints: list[Hint] | None = None  # read once the run has finished; they do not change after
 
     def compose(self) -> ComposeResult:
@@ -123,8 +125,8 @@ class RunDetailScreen(ConsoleScreen):
         self.run = message.run
         self.metrics = message.metrics
         self.checks = message.checks  # before the steps: a warned check changes how its step reads
-        self._draw_summary()
-        self._draw_steps(message.steps)
+        self._draw_steps(message.steps)  # and the summary, which counts the steps
+        self._draw_error()
         self._draw_checks(message.checks)
         if message.hints is not None:
             self.hints = message.hints
@@ -154,14 +156,24 @@ class RunDetailScreen(ConsoleScreen):
                            f"{format_bytes(metrics.peak_rss_bytes)} peak")
         if details:
             summary.append("\n" + "  ·  ".join(details))
-        self.query_one("#run-summary", Static).update(summary)
-        self._draw_error()
+        shown = self._summary_shown
+        if shown is not None and summary == shown:
+            return  # nothing changed since the last draw (past an hour a duration shows minutes: most ticks)
+        # the same length in the same lines wraps the same: the elapsed time ticking redraws the line, it
+        # does not lay the screen out again; a longer or shorter text may wrap otherwise, so it does
+        same_shape = shown is not None and summary.cell_len == shown.cell_len and summary.plain.count("\n") == \
+            shown.plain.count("\n")
+        self._summary_shown = summary
+        self.query_one("#run-summary", Static).update(summary, layout=not same_shape)
 
     def _draw_error(self) -> None:
         """The whole error of the first failed step (or of the run), wrapped to the screen's width."""
         run = self.run
         failed = next((step for step in self.steps if step.status == "failed" and step.error), None)
         text = f"{failed.step}: {failed.error}" if failed is not None else (run.error if run is not None else None)
+        if (text or "") == self._error_shown:
+            return
+        self._error_shown = text or ""
         box = self.query_one("#run-error", Static)
         box.display = bool(text)
         if text:

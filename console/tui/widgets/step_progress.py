@@ -35,6 +35,7 @@ class StepProgress(Horizontal):
         self.progress: float | None = None
         self.shown_status = step.status
         self._composed = False  # a run's newest state can arrive before this line's parts exist
+        self._elapsed_shown: str | None = None  # what the elapsed box shows: redrawn only when the text changes
 
     def compose(self) -> ComposeResult:
         """Status, name, bar, rows, elapsed."""
@@ -74,10 +75,12 @@ class StepProgress(Horizontal):
         """Refresh the elapsed time (each second while running)."""
         if not self._composed:
             return
-        if self.step.reused_from:  # not run: an earlier run's output was taken, so no time to show
-            self.query_one(".step-elapsed", Static).update("")
+        text = ""  # reused: not run, an earlier run's output was taken, so no time to show
+        if not self.step.reused_from and self.step.started_at is not None:
+            text = format_duration((self.step.ended_at or now or time.time()) - self.step.started_at)
+        if text == self._elapsed_shown:
             return
-        elapsed = None
-        if self.step.started_at is not None:
-            elapsed = (self.step.ended_at or now or time.time()) - self.step.started_at
-        self.query_one(".step-elapsed", Static).update(format_duration(elapsed))
+        self._elapsed_shown = text
+        # the box is 9 cells wide and one line high whatever it says: no layout of the screen each second,
+        # only these cells are drawn again (a layout pass each tick was most of a watched run's idle CPU)
+        self.query_one(".step-elapsed", Static).update(text, layout=False)
