@@ -86,8 +86,10 @@ class Followers:
         pipeline = status.pipeline
         taken = {upstream: publish.run_id for upstream, publish in status.fresh.items()}
         try:
-            submitted = self.submit(pipeline, {}, trigger_kind="after", trigger_key=after_key(pipeline, taken),
-                                    options={"after": taken}, environment=status.trigger.env)
+            environment = status.trigger.env
+            submitted = self.submit(pipeline, {}, trigger_kind="after",
+                                    trigger_key=after_key(pipeline, taken, environment),
+                                    options={"after": taken}, environment=environment)
         except FlowdeckError as error:
             self._problems[pipeline] = f"pipeline {pipeline}: its {describe_after(status.trigger)} run could not be " \
                                        f"queued: {error.what}"

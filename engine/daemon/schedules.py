@@ -171,10 +171,11 @@ class Schedules:
 
     def _fire(self, pipeline: str, slot: float) -> str | None:
         ledger = self.ledger
+        environment = self._schedules[pipeline].env
         try:
             submitted = self.submit(
-                pipeline, {}, trigger_kind="schedule", trigger_key=schedule_key(pipeline, slot),
-                options={"scheduled_for": slot}, environment=self._schedules[pipeline].env,
+                pipeline, {}, trigger_kind="schedule", trigger_key=schedule_key(pipeline, slot, environment),
+                options={"scheduled_for": slot}, environment=environment,
             )
         except FlowdeckError as error:
             ledger.record_tick(pipeline, slot, "failed", reason=error.render())

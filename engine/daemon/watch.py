@@ -304,7 +304,7 @@ class Watchers:
         relative = self._relative(path)
         try:
             record, new = self.submit(
-                watch.pipeline, {}, trigger_kind="file", trigger_key=file_key(watch.pipeline, digest),
+                watch.pipeline, {}, trigger_kind="file", trigger_key=file_key(watch.pipeline, digest, watch.trigger.env),
                 options={"file": relative, "sha256": digest}, environment=watch.trigger.env,
             )
         except FlowdeckError as error:
@@ -369,7 +369,7 @@ class Watchers:
             try:
                 record, new = self.submit(
                     watch.pipeline, {}, trigger_kind="file",
-                    trigger_key=batch_key(watch.pipeline, [taken.sha256 for taken in members]),
+                    trigger_key=batch_key(watch.pipeline, [taken.sha256 for taken in members], watch.trigger.env),
                     options=batch_options(members), environment=watch.trigger.env,
                 )
             except FlowdeckError as error:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from flowdeck.engine.workspace import Workspace
-from flowdeck.engine.run.trigger_keys import file_key, schedule_key
+from flowdeck.engine.run.trigger_keys import after_key, batch_key, file_key, schedule_key
 from tests.conftest import clean_env
 from tests.rerun.helpers import flowdeck, ledger_rows, sha256_file, write_csv
 
@@ -67,3 +67,21 @@ def test_a_run_id_drawn_twice_in_one_second_is_drawn_again(workspace: Workspace,
     first = workspace.submit("daily_sales")[0]
     second = workspace.submit("daily_sales")[0]
     assert first.run_id.endswith("abcdef") and second.run_id.endswith("123456")
+
+
+def test_a_trigger_of_dev_and_one_of_prod_firing_for_the_same_slot_file_or_publish_are_two_runs(
+        workspace: Workspace) -> None:
+    slot = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc).timestamp()
+    cases = [("schedule", lambda environment: schedule_key("daily_sales", slot, environment)),
+             ("file", lambda environment: file_key("daily_sales", "ab" * 32, environment)),
+             ("file", lambda environment: batch_key("daily_sales", ["ab" * 32, "cd" * 32], environment)),
+             ("after", lambda environment: after_key("daily_sales", {"ingest_orders": "r1"}, environment))]
+    for kind, key in cases:
+        prod, prod_created = workspace.submit("daily_sales", trigger_kind=kind, trigger_key=key("prod"))
+        dev, dev_created = workspace.submit("daily_sales", trigger_kind=kind, trigger_key=key("dev"), environment="dev")
+        again, again_created = workspace.submit("daily_sales", trigger_kind=kind, trigger_key=key("dev"),
+                                                environment="dev")
+        assert prod_created and dev_created and not again_created, kind
+        assert (prod.environment, dev.environment) == ("prod", "dev")
+        assert again.run_id == dev.run_id != prod.run_id
+        assert "@" not in prod.trigger_key and dev.trigger_key.split(":")[1] == "daily_sales@dev"
