@@ -107,6 +107,33 @@ class Project:
         """Where each environment but prod keeps its own warehouse: ``envs/<name>/``."""
         return self.runtime_dir / "envs"
 
+    def environment_links(self, *, deep: bool = False) -> list[Path]:
+        """Symbolic links where this environment's files live: ``envs/``, ``envs/<name>/``, its warehouse and
+        write-ahead log (with ``deep``, anything inside its folder). flowdeck makes plain folders and files
+        there, so a link is someone else's doing, and nothing of flowdeck's reads, writes or deletes through one
+        (it could reach outside the project). prod's warehouse is where flowdeck.yaml says: none are looked for."""
+        if self.environment == PROD:
+            return []
+        folder = self.warehouse_path.parent
+        wal = self.warehouse_path.with_name(self.warehouse_path.name + ".wal")
+        links = [path for path in (self.environments_dir, folder, self.warehouse_path, wal) if path.is_symlink()]
+        if deep and not links and folder.is_dir():
+            for root, folders, files in os.walk(folder):  # followlinks=False: a link to a folder is listed, not entered
+                links += [Path(root) / entry for entry in (*folders, *files) if (Path(root) / entry).is_symlink()]
+        return links
+
+    def refuse_environment_links(self) -> None:
+        """Raise (in words) when this environment's warehouse would be opened through a symbolic link."""
+        links = self.environment_links()
+        if links:
+            link = links[0]
+            raise ConfigError(
+                f"environment `{self.environment}`'s warehouse was not opened: {link} is a symbolic link "
+                f"(to {os.readlink(link)}), and flowdeck never reads or writes an environment through a link",
+                hint=f"an environment's folder holds plain files that flowdeck made under {self.environments_dir}; "
+                f"remove the link (`rm {link}`) and run again: the environment is built anew in a plain folder",
+            )
+
     def in_environment(self, name: str) -> Project:
         """This project seen from environment ``name``: same pipelines and ledger, its own warehouse file.
 

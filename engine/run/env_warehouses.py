@@ -56,6 +56,7 @@ def environment(project: Project, name: str) -> Project:
     if project.config.engine == "spark":
         raise ConfigError("environments are DuckDB warehouses; this project runs on Spark (`engine: spark`)",
                           hint="compare and promote on DuckDB projects (docs/environments.md)")
+    env.refuse_environment_links()
     if not env.warehouse_path.is_file():
         raise NotFound(f"no environment `{name}`: its warehouse {env.warehouse_path} does not exist",
                        hint=f"build it with `flowdeck run PIPELINE --env {name}`")

@@ -111,7 +111,7 @@ def drop_environment(project: Project, ledger: Ledger, name: str) -> Path:
         raise ParamError("prod cannot be dropped: it is the project's own warehouse",
                          hint="drop a development environment, for example `flowdeck env drop dev`")
     folder = project.in_environment(name).warehouse_path.parent  # the one gate: an identifier, never a path
-    _refuse_links(project.environments_dir, folder, name)
+    _refuse_links(project, name)
     if not folder.is_dir():
         known = [env for env in environment_names(project, ledger) if env != PROD]
         raise NotFound(f"there is no environment `{name}` (no folder {folder})",
@@ -131,14 +131,11 @@ def drop_environment(project: Project, ledger: Ledger, name: str) -> Path:
     return folder
 
 
-def _refuse_links(environments_dir: Path, folder: Path, name: str) -> None:
+def _refuse_links(project: Project, name: str) -> None:
     """Refuse to drop an environment whose folder, the ``envs`` folder above it, or anything inside it is a
-    symbolic link: flowdeck makes plain folders and files there, so a link is someone else's doing, and
-    deleting through it could delete outside the project (the link itself is left for a person to judge)."""
-    links = [path for path in (environments_dir, folder) if path.is_symlink()]
-    if not links and folder.is_dir():
-        for root, folders, files in os.walk(folder):  # followlinks=False: a link to a folder is listed, not entered
-            links += [Path(root) / entry for entry in (*folders, *files) if (Path(root) / entry).is_symlink()]
+    symbolic link: deleting through it could delete outside the project (the link itself is left for a person
+    to judge)."""
+    links = project.in_environment(name).environment_links(deep=True)
     if links:
         link = links[0]
         raise ParamError(f"environment `{name}` was not dropped: {link} is a symbolic link (to {os.readlink(link)}), "

@@ -1,7 +1,8 @@
-"""`flowdeck env drop NAME` never deletes through a symbolic link: an environment's folder, the envs folder
-above it, or a file in it (its warehouse) that is a link is refused in words, exit 2, no traceback, and
-what the link points at (outside the project) is left as it was. The attacker here can write in
-.flowdeck/ and plants links there; the operator then drops the environment."""
+"""flowdeck never goes through a symbolic link where an environment's files live: `env drop NAME` never deletes
+through one (an environment's folder, the envs folder above it, or a file in it that is a link is refused in
+words, exit 2, no traceback), and `run --env`, `env diff` and `env list` never write or read an environment's
+warehouse through one; what the link points at (outside the project) is left as it was. The attacker here
+can write in .flowdeck/ and plants links there; the operator then works with the environment."""
 
 from __future__ import annotations
 
@@ -81,3 +82,27 @@ def test_a_plain_environment_folder_is_still_dropped(project: Path) -> None:
     result = run_flowdeck("env", "drop", "dev", "--yes", project=project)
     assert result.returncode == 0, result
     assert not folder.exists() and (project / ".flowdeck" / "envs").is_dir()
+
+
+def test_a_run_in_an_environment_whose_folder_is_a_link_out_of_the_project_is_refused(project: Path,
+                                                                                   tmp_path: Path) -> None:
+    assert run_flowdeck("run", "daily_sales", project=project).returncode == 0
+    target = victim(tmp_path)
+    envs = project / ".flowdeck" / "envs"
+    envs.mkdir()
+    (envs / "dev").symlink_to(target)
+    for command in (("run", "daily_sales", "--env", "dev", "--force"), ("env", "diff", "dev")):
+        result = run_flowdeck(*command, project=project)
+        assert result.returncode != 0, (command, result)
+        assert "Traceback" not in result.stdout + result.stderr
+        assert f"environment `dev`'s warehouse was not opened: {envs / 'dev'} is a symbolic link" in result.stderr
+        assert "never reads or writes an environment through a link" in result.stderr
+    assert sorted(os.listdir(target)) == ["warehouse.duckdb"]  # nothing made or changed where the link points
+    assert (target / "warehouse.duckdb").read_text() == "not yours to delete\n"
+    listing = run_flowdeck("env", "list", project=project)
+    assert listing.returncode == 0 and "Traceback" not in listing.stdout + listing.stderr
+    assert "symbolic link" in listing.stdout + listing.stderr  # said, not read through
+
+    (envs / "dev").unlink()  # the operator removes the link, as the hint says: dev is built anew, in a plain folder
+    assert run_flowdeck("run", "daily_sales", "--env", "dev", project=project).returncode == 0
+    assert (envs / "dev").is_dir() and not (envs / "dev").is_symlink()

@@ -79,6 +79,7 @@ def open_warehouse(
     if settings.encrypt:
         key = resolve(settings.encryption_key, project)
     extensions = project.resolve_path(settings.extension_directory) if settings.extension_directory else None
+    project.refuse_environment_links()  # a link there could lead a run to read or write outside the project
     if not read_only:
         if project.environment != PROD:  # envs/ and envs/<name>/ are runtime folders: the owner's only
             project.environments_dir.mkdir(mode=0o700, exist_ok=True)
