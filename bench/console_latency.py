@@ -14,6 +14,7 @@ keystroke to screen < 50 ms while a run streams; an idle console under 1 % of a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -242,14 +244,22 @@ def use_compiled_modules(work: Path) -> None:
     os.environ["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
 
 
-def compare_first_paint(against: Path, starts: int) -> None:
-    """First paint of this checkout's console and of ``against``'s, alternating, on one copy of the project."""
-    load_at_start = os.getloadavg()
+@contextlib.contextmanager
+def comparison_project() -> Iterator[tuple[Path, Path]]:
+    """A temporary folder and a copy of the project in it, where the measured consoles run (compiled modules
+    kept there, as an installed flowdeck has them); removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="flowdeck-bench-") as folder:
         work = Path(folder)
         (work / "project").mkdir()
         project = make_project(work / "project")
         use_compiled_modules(work)
+        yield work, project
+
+
+def compare_first_paint(against: Path, starts: int) -> None:
+    """First paint of this checkout's console and of ``against``'s, alternating, on one copy of the project."""
+    load_at_start = os.getloadavg()
+    with comparison_project() as (work, project):
         sides = {"this": FLOWDECK, "against": against}
         paints: dict[str, list[tuple[float, float]]] = {side: [] for side in sides}
         for start in range(-1, starts):  # the first of each untimed: compiles every module once, as installing does
@@ -272,11 +282,7 @@ def compare_idle(against: Path, seconds: float, rounds: int) -> None:
     """Idle CPU of this checkout's console and of ``against``'s, on the pipeline list and watching a running
     step, alternating round by round on one copy of the project (the load of a shared machine is shared)."""
     load_at_start = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="flowdeck-bench-") as folder:
-        work = Path(folder)
-        (work / "project").mkdir()
-        project = make_project(work / "project")
-        use_compiled_modules(work)
+    with comparison_project() as (work, project):
         subprocess.run([str(FLOWDECK), "--project", str(project), "runs"], capture_output=True, check=True)  # migrate
         sides = {"this": FLOWDECK, "against": against}
         figures: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
@@ -319,11 +325,7 @@ def main() -> None:
         compare_first_paint(arguments.against, arguments.starts)
         return
     load_at_start = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="flowdeck-bench-") as folder:
-        work = Path(folder)
-        (work / "project").mkdir()
-        project = make_project(work / "project")
-        use_compiled_modules(work)
+    with comparison_project() as (work, project):
         first_paint(project, work, 1)  # compiles every module once, as installing does
         paints = first_paint(project, work, arguments.starts)
         headless = headless_paint(project, arguments.starts)
