@@ -322,7 +322,7 @@ CASES = [
     Case("to_json_double", "json", "SELECT id, to_json({'p': price})::VARCHAR AS j FROM events", "to_json"),
     # -- everyday DuckDB functions beyond the docs (strings, math, dates, lists, statistics, windows) -----
     Case("string_everyday", "strings", "SELECT id, substring(url, 9, 5) AS s, replace(url, 'https://', '') AS r, ltrim(code) AS "
-         "l, rtrim(code) AS rt, lpad(CAST(qty AS VARCHAR), 3, '0') AS p, reverse(note) AS rv, "
+         "l, rtrim(code) AS rt, lpad(CAST(qty AS VARCHAR), 3, '0') AS p, "
          "repeat('ab', qty) AS rp, right(url, 4) AS rg FROM events ORDER BY id"),
     Case("string_search", "strings", "SELECT id, position('id=' IN url) AS p, instr(url, 'shop') AS i, ends_with(url, '3') AS e "
          "FROM events ORDER BY id"),
@@ -388,8 +388,11 @@ CASES = [
     # -- issue 20's last gaps: Unicode text, functions Spark calls otherwise, DISTINCT ON, strptime, CSV headers --
     Case("unicode_case_mapping", "strings", "SELECT s, upper(s) AS u, lower(s) AS l, ucase(s) AS uc, lcase(s) AS lc, "
          "upper(s) = upper(lower(s)) AS stable FROM (SELECT unnest(" + WORDS + ") AS s) ORDER BY s"),
-    Case("unicode_reverse_and_length", "strings", "SELECT s, reverse(s) AS r, length(s) AS n, left(s, 2) AS l, "
+    Case("unicode_length", "strings", "SELECT s, length(s) AS n, left(s, 2) AS l, "
          "strpos(s, 'a') AS p FROM (SELECT unnest(" + WORDS + ") AS s) ORDER BY s"),
+    # reverse(text) is refused whatever the text: Java's grapheme clusters are not DuckDB's for every script
+    Case("reverse_text", "strings", "SELECT id, reverse(note) AS rv FROM events", "reverse"),
+    Case("reverse_ascii_literal", "strings", "SELECT reverse('abc') AS r", "reverse"),
     Case("chr_code_points", "strings", "SELECT n, chr(n) AS c, chr(8364) AS euro, ascii(chr(n)) AS back FROM (SELECT "
          "unnest([1, 65, 127, 128, 255, 256, 769, 2047, 2048, 8364, 65535, 65536, 128512, 1114111]) AS n) ORDER BY n"),
     Case("week_functions", "dates", "SELECT id, week(d) AS w, weekofyear(ts) AS wy, yearweek(d) AS yw FROM events ORDER BY id"),

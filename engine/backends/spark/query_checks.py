@@ -46,6 +46,8 @@ def check_syntax(tree: exp.Expr, context: TranslationContext) -> None:
             context.refuse("json_extract", node)
         elif isinstance(node, exp.Anonymous) and node.name.lower() == "hash":
             context.refuse("hash", node, name="hash")
+        elif isinstance(node, exp.Reverse):  # DuckDB's reverse takes text only (a list is list_reverse)
+            context.refuse("reverse", node, name="reverse")
         elif isinstance(node, exp.DataType) and node.this in (exp.DType.TIMESTAMPTZ, exp.DType.TIMESTAMPLTZ):
             context.refuse("timestamptz", node.parent or node)
         elif isinstance(node, (exp.AtTimeZone, exp.ConvertTimezone)):

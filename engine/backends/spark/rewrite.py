@@ -828,9 +828,6 @@ def _case_mapping(node: exp.Expr, context: TranslationContext) -> exp.Expr | Non
     return spark(f"translate({text(node.this)}, {string(changed, 'spark')}, {string(mapped, 'spark')})")
 
 
-_GRAPHEME = r"(\r|\X)"  # one grapheme cluster (Java's extended ones), a carriage return apart as in DuckDB
-
-
 def _ilike(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     """``a ILIKE b``: DuckDB compares the texts lower-cased by its own table (`'İ' ILIKE 'i'`, not `'ΑΣ' ILIKE
     'ας'`), Spark by its full mapping; so both sides are lower-cased as DuckDB does, and compared with LIKE."""
@@ -841,16 +838,6 @@ def _ilike(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
     context.rewrote("case_mapping")
     return exp.Like(this=spark(f"translate({text(node.this)}, {table})"),
                     expression=spark(f"translate({text(node.expression)}, {table})"), negate=node.args.get("negate"))
-
-
-def _reverse(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
-    """``reverse(text)``: DuckDB reverses grapheme clusters (an accent stays on its letter, an emoji on its
-    modifier), Spark code points; so reverse the clusters Java's ``\\X`` finds."""
-    if not isinstance(node, exp.Reverse) or _type(node.this) in (DType.ARRAY, DType.LIST):
-        return None
-    context.rewrote("reverse")
-    clusters = string(_GRAPHEME, "spark")
-    return spark(f"array_join(reverse(regexp_extract_all({text(node.this)}, {clusters}, 1)), '')")
 
 
 def _chr(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
@@ -943,5 +930,5 @@ _REWRITES = [
     _division, _regexp_replace, _aggregate, _date_diff, _day_of_week, _epoch, _bracket, _length,
     _round_double, _cast_text_to_integer, _cast_number_to_integer, _date_plus_interval, _strptime, _quantile_cont,
     _list_extract, _concat, _parse_filename, _printf, _to_json, _strftime, _day_and_month_names, _list_nulls,
-    _date_add_interval, _regexp_split, _regexp_options, _case_mapping, _ilike, _reverse, _chr, _week, _list_functions, _regexp_full_match,
+    _date_add_interval, _regexp_split, _regexp_options, _case_mapping, _ilike, _chr, _week, _list_functions, _regexp_full_match,
 ]
