@@ -417,6 +417,21 @@ CASES = [
          "'January 5,  2027', 'x']) AS s) ORDER BY s"),
     Case("strptime_compact", "dates", "SELECT id, strptime(strftime(ts, '%Y%m%d%H%M%S'), '%Y%m%d%H%M%S') AS t, "
          "strptime(strftime(d, '%d%m%Y'), '%d%m%Y') AS d FROM events ORDER BY id"),
+    # DuckDB reads each field greedily up to its width and never backtracks: malformed text parses (or not) the same
+    Case("strptime_malformed", "dates", "SELECT s, try_strptime(s, '%Y%m%d') AS compact, try_strptime(s, '%Y-%m-%d') AS "
+         "dashed, try_strptime(s, '%Y-%m-%d %H:%M:%S.%f') AS stamped, try_strptime(s, '%Y %j') AS yday, "
+         "try_strptime(s, '%Y %b %d') AS named, try_strptime(s, '%I:%M %p') AS clock FROM (SELECT unnest(["
+         "'2026123', '20261203', '202612031', '2026121', '26-12-03', '026-12-03', '12026-12-03', '2026-012-03', "
+         "'2026-1-3', '2026-13-03', '2026-02-30', '2024-02-29', '2026-00-10', '2026-01-00', ' 2026-01-03 ', "
+         "'+2026-01-03', '-2026-01-03', '2026- 1-03', '2026-01-03x', '2026-01-03 24:00:00.1', '2026-01-03 23:59:60.1', "
+         "'2026-01-03\t 1:2:3.1', '2026-01-03 01:02:03.1234567', '2026-01-03 01:02:03.123456', '2026 366', "
+         "'2024 366', '2026 000', '2026 JAN 05', '2026 January 05', '12:04 am', '0:04 PM', '13:04 PM', '3:04PM', "
+         "'', NULL]) AS s) ORDER BY s"),
+    Case("strptime_year_zero", "dates", "SELECT s, year(try_strptime(s, '%Y-%m-%d')) AS y, "
+         "epoch_us(try_strptime(s, '%Y-%m-%d')::TIMESTAMP) AS us, epoch_us(strptime(s, '%Y-%m-%d')) AS st "
+         "FROM (SELECT unnest(['0-12-03', '0-02-29', '1-01-01', '9999-12-31']) AS s) ORDER BY s"),
+    Case("strptime_repeated_field", "dates", "SELECT strptime(code, '%x %Y') AS t FROM events", "strptime"),
+    Case("strptime_day_of_year_and_month", "dates", "SELECT try_strptime(code, '%Y %j %m') AS t FROM events", "strptime"),
     Case("strptime_weekday", "dates", "SELECT strptime('Tue 05 Jan 2027', '%a %d %b %Y') AS t", "strptime"),
     Case("strptime_two_digit_year", "dates", "SELECT try_strptime(code, '%d/%m/%y') AS t FROM events", "strptime"),
     Case("csv_header_renamed", "files", "SELECT * FROM odd_header ORDER BY id"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from flowdeck.engine.backends.base import CommitMarker, FileRead
 from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
 from flowdeck.engine.backends.spark.transpile import transpile
 from flowdeck.engine.backends.spark.file_functions import ProjectFiles
+from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.sql.render import identifier, string
 from tests.spark.corpus import CASES, Case, write_data
 
@@ -72,6 +74,17 @@ def test_case_gives_identical_rows_or_is_refused_before_running(case: Case, engi
         duck_rows, spark_rows = sorted(duck_rows, key=repr), sorted(spark_rows, key=repr)
     assert spark_rows == duck_rows
     assert duck_rows, "a case that returns nothing proves nothing"
+
+
+@pytest.mark.parametrize("text", ["2026-13-03", "2026-02-30", "202612031", "2026-01-03 23:59:60", "+2026-01-03"])
+def test_strptime_of_text_duckdb_refuses_fails_on_both_engines(text: str, engines: dict[str, Any]) -> None:
+    # an error on both, never a value on one: try_strptime gives NULL for these (corpus case strptime_malformed)
+    sql = f"SELECT strptime({string(text)}, '%Y-%m-%d %H:%M:%S') AS t" if ":" in text else (
+        f"SELECT strptime({string(text)}, {string('%Y%m%d' if text.isdigit() else '%Y-%m-%d')}) AS t")
+    with pytest.raises(FlowdeckError, match="Could not parse string|Date out of range"):
+        engines["duckdb"].query(sql)
+    with pytest.raises(FlowdeckError, match=f'Could not parse string "{re.escape(text)}" according to format'):
+        engines["spark"].query(sql)
 
 
 def column_types(backend: Any, case: Case) -> list[tuple[str, str]]:

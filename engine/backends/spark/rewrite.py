@@ -21,6 +21,7 @@ from sqlglot import exp
 from flowdeck.engine.backends.spark.case_mapping import duckdb_case_mapping
 from flowdeck.engine.backends.spark.context import WRAPPERS, TranslationContext, counted_list, is_wrapped, unwrap
 from flowdeck.engine.backends.spark.dialect import FlowdeckSpark
+from flowdeck.engine.backends.spark.strptime import Unsupported, spark_strptime
 from flowdeck.engine.sql.render import string
 
 DType = exp.DType
@@ -748,65 +749,26 @@ def _date_plus_interval(node: exp.Expr, context: TranslationContext) -> exp.Expr
     return spark(f"(CAST({text(operand)} AS TIMESTAMP) {sign} {text(right)})")
 
 
-# DuckDB's strptime codes with the Java pattern Spark's to_timestamp parses the same text with (one-letter
-# fields read one or two digits, as DuckDB's do); the codes left out are refused (see the strptime rule)
-_STRPTIME = {"Y": "yyyy", "m": "M", "-m": "M", "d": "d", "-d": "d", "H": "H", "-H": "H", "I": "h", "-I": "h",
-             "M": "m", "-M": "m", "S": "s", "-S": "s", "p": "a", "j": "D", "-j": "D", "b": "MMM", "h": "MMM",
-             "B": "MMMM", "f": "SSSSSS", "g": "SSS", "x": "yyyy-M-d", "X": "H:m:s", "c": "yyyy-M-d H:m:s"}
-
-
-_WHITESPACE = r"\s+"
-_FIXED_WIDTH = {"M": "MM", "d": "dd", "H": "HH", "h": "hh", "m": "mm", "s": "ss", "D": "DDD"}
-
-
 def _strptime(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:
-    """``strptime(text, format)`` / ``try_strptime``: Spark's to_timestamp / try_to_timestamp with a Java pattern
-    parsing the same text (sqlglot's leaves codes it does not know, and text between codes, unquoted: Spark
-    then fails at run time on an `Unrecognized datetime pattern`)."""
+    """``strptime(text, format)`` / ``try_strptime``: DuckDB's own parsing rules as Spark SQL (``strptime``: Java's
+    date patterns read fields otherwise, and sqlglot's pattern leaves codes it does not know unquoted)."""
     if isinstance(node, exp.StrToTime):
-        value, fmt, function = node.this, node.args.get("format"), "to_timestamp"
-        name = "strptime"
+        value, fmt, name = node.this, node.args.get("format"), "strptime"
     elif isinstance(node, exp.Anonymous) and node.name.lower() == "try_strptime" and len(node.expressions) == 2:
-        (value, fmt), function, name = node.expressions, "try_to_timestamp", "try_strptime"
+        (value, fmt), name = node.expressions, "try_strptime"
     else:
         return None
     written = _literal_string(fmt)
     if written is None:
         context.refuse("strptime", node, name=name, detail="the format must be a string literal")
         return node
-    pieces: list[tuple[str, str]] = []  # ("code", Java field) or ("text", literal text), in order
-    position = 0
-    for match in _STRFTIME_CODE.finditer(written):
-        pieces.append(("text", written[position:match.start()]))
-        code, position = match.group(1), match.end()
-        if code == "%":
-            pieces.append(("text", "%"))
-        elif code in _STRPTIME:
-            pieces.append(("code", _STRPTIME[code]))
-        else:
-            context.refuse("strptime", node, name=name, detail=f"%{code}")
-            return node
-    pieces.append(("text", written[position:]))
-    if written != written.strip():
-        context.refuse("strptime", node, name=name, detail="a format starting or ending with a space")
+    try:
+        parsed = spark_strptime(text(value), written, try_=name == "try_strptime")
+    except Unsupported as unsupported:
+        context.refuse("strptime", node, name=name, detail=str(unsupported))
         return node
-    pieces = [(kind, re.sub(_WHITESPACE, " ", piece) if kind == "text" else piece) for kind, piece in pieces if piece]
-    pattern, literal = "", ""
-    for index, (kind, piece) in enumerate(pieces):
-        if kind == "text":
-            literal += piece
-            continue
-        # fields side by side (`%Y%m%d`): Java reads a one-letter field greedily, DuckDB two digits at most; so
-        # fields next to another have their fixed width (Java parses side by side only fields of fixed width)
-        adjacent = any(0 <= other < len(pieces) and pieces[other][0] == "code" for other in (index - 1, index + 1))
-        field = _FIXED_WIDTH.get(piece, piece) if adjacent else piece
-        pattern, literal = pattern + _java_literal(literal) + field, ""
-    pattern += _java_literal(literal)
     context.rewrote("strptime")
-    # DuckDB skips whitespace around the text, and a space of the format matches any run of it: so does
-    # the text Spark parses, its runs of whitespace made one space and its ends trimmed
-    spaced = f"trim(regexp_replace({text(value)}, {string(_WHITESPACE, 'spark')}, ' '))"
-    return spark(f"{function}({spaced}, {string(pattern, 'spark')})")
+    return spark(parsed)
 
 
 def _quantile_cont(node: exp.Expr, context: TranslationContext) -> exp.Expr | None:

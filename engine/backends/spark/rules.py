@@ -110,14 +110,16 @@ _RULES = [
               "DuckDB returns a TIMESTAMP, Spark a DATE",
               "cast the operand so its type is known: `d::DATE + INTERVAL 1 DAY`"),
     SparkRule("strptime", "`strptime(text, format)`, `try_strptime(text, format)`", "rewrite",
-              "Spark parses with a Java pattern (to_timestamp, try_to_timestamp); sqlglot's leaves the codes it does "
-              "not know and the text between codes as they are, and Spark then fails at run time; DuckDB skips "
-              "whitespace around the text and reads a run of it as one space, which flowdeck has Spark do too. "
-              "Malformed text can still parse on one engine only: a year of fewer than four digits, a month or day "
-              "of three",
-              "write the format as a string literal using the codes %Y %m %-m %d %-d %H %-H %I %-I %p %M %-M %S %-S "
-              "%f %g %j %-j %b %h %B %c %x %X %% (for a two-digit year `%y` write `%Y` with the century, or parse "
-              "`'20' || text`; weekday names and numbers, week numbers, `%z` and `%Z` are refused)"),
+              "Spark parses with Java date patterns, which read fields otherwise: DuckDB reads each number up to a "
+              "width of its own (`%Y` four digits, `%j` three, `%f` six, the others two) without backtracking "
+              "('2026123' with `%Y%m%d` is 2026-12-03, '26-1-3' the year 26), skips whitespace around the text and "
+              "reads a run of it as one space; flowdeck has Spark parse the same way (one regular expression, the "
+              "same range checks), NULL where try_strptime gives NULL and an error where strptime fails",
+              "write the format as a string literal using the codes %Y %m %-m %d %-d %H %-H %I %-I %p %M %-M %S %-S %f %g %j "
+              "%-j %b %h %B %c %x %X %% (for a two-digit year "
+              "`%y` write `%Y` with the century, or parse `'20' || text`; weekday names and numbers, week numbers, "
+              "`%z` and `%Z` are refused, and so are a field given twice, `%j` with a month or day, `%p` without "
+              "`%I`, and `%H` with `%I` or `%p`)"),
     SparkRule("case_mapping", "`upper(s)`, `lower(s)`, `ucase(s)`, `lcase(s)`, `a ILIKE b`", "rewrite",
               "DuckDB maps each character on its own (`upper('ß')` = 'ẞ', `lower('ΑΣ')` = 'ασ'); Spark uses the "
               "full mappings of its Unicode library ('SS', 'ας', 'i̇' for `lower('İ')`) and a newer Unicode: "
