@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from sqlglot import exp
 
-from flowdeck.engine.backends.base import CommitMarker, FileRead
+from flowdeck.engine.backends.base import CommitMarker, FileRead, MergeSpec
 from flowdeck.engine.backends.duckdb.backend import DuckDBBackend
 from flowdeck.engine.backends.spark.transpile import transpile
 from flowdeck.engine.backends.spark.file_functions import ProjectFiles
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.steps.incremental import check_key_columns
 from flowdeck.engine.sql.render import identifier, string
 from tests.spark.corpus import CASES, Case, write_data
 
@@ -87,6 +88,28 @@ def test_strptime_of_text_duckdb_refuses_fails_on_both_engines(text: str, engine
         engines["spark"].query(sql)
 
 
+def test_columns_keep_the_case_duckdb_gives_them_staged_and_published(engines: dict[str, Any]) -> None:
+    # sqlglot's star expansion for Spark lower-cases names: columns() must still say them as DuckDB does
+    sql = "SELECT 1 AS \"MixedCase\", 'x' AS lower_one, 2.5 AS \"Spaced Name\", id AS \"ID\" FROM events WHERE id < 3"
+    expected = [("MixedCase", "INT"), ("lower_one", "TEXT"), ("Spaced Name", "DECIMAL(2, 1)"), ("ID", "BIGINT")]
+    spark, duck = engines["spark"], engines["duckdb"]
+    for backend in (duck, spark):
+        staged = backend.stage_query("corpus", "mixed_case", sql)
+        assert spelled(backend.columns(identifier(staged.name))) == expected
+        backend.publish(staged, "mixed_case", CommitMarker("corpus", "mixed_case", "mixed_case", staged.rows,
+                                                           staged.checksum))
+        assert spelled(backend.columns(identifier("mixed_case"))) == expected
+        assert spelled(backend.columns('SELECT "MixedCase" + 1 AS "Next", "ID" FROM mixed_case')) == [
+            ("Next", "INT"), ("ID", "BIGINT")]
+        assert backend.query("SELECT * FROM mixed_case ORDER BY 4").columns == [name for name, _ in expected]
+        # what reads columns(): an incremental step's key check, and the batch-fits-the-table check before a merge
+        batch = backend.stage_query("corpus", "mixed_case", sql)
+        check_key_columns(backend, batch.name, MergeSpec(unique_key=("ID",), on_duplicate="update",
+                                                         order_by=("MixedCase",)), "mixed_case")
+        backend.check_same_columns(batch, "mixed_case", "mixed_case")
+        backend.discard(batch)
+
+
 def column_types(backend: Any, case: Case) -> list[tuple[str, str]]:
     """The columns (name, type) of the case staged as a step's output, as the backend publishes it; types
     normalised by sqlglot (DuckDB's spelling). DuckDB's HUGEINT, which Spark has no type for, is BIGINT
@@ -96,8 +119,12 @@ def column_types(backend: Any, case: Case) -> list[tuple[str, str]]:
         columns = backend.columns(identifier(staged.name))
     finally:
         backend.discard(staged)
-    normalised = [(name, exp.DataType.build(kind, dialect="duckdb").sql("duckdb")) for name, kind in columns]
-    return [(name, "BIGINT" if kind == "INT128" else kind) for name, kind in normalised]
+    return [(name, "BIGINT" if kind == "INT128" else kind) for name, kind in spelled(columns)]
+
+
+def spelled(columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Column types as sqlglot spells them in DuckDB's dialect (`INTEGER` and Spark's `INT` alike)."""
+    return [(name, exp.DataType.build(kind, dialect="duckdb").sql("duckdb")) for name, kind in columns]
 
 
 def normal(value: Any) -> Any:

@@ -565,11 +565,12 @@ class SparkBackend(Backend):
         return Failing(count=int(rows[0]["__fd_failing"]), sample=samples)
 
     def columns(self, relation_sql: str) -> list[tuple[str, str]]:
-        """(name, type) of a table or query's columns, the types spelled in DuckDB's dialect (the engine's)."""
+        """(name, type) of a table or query's columns, the types spelled in DuckDB's dialect (the engine's); the
+        names as DuckDB gives them (`MixedCase`, where sqlglot's star expansion for Spark would lower-case them)."""
         is_query = re.match(r"\s*(\(|select\b|with\b|from\b)", relation_sql, re.IGNORECASE)
         sql = relation_sql if is_query else f"SELECT * FROM {relation_sql}"
         with self._errors("reading column names"):
-            fields = self._query(self._translate(sql, output=False)).schema.fields
+            fields = self._query(self._translate(sql, output=False, name_columns=True)).schema.fields
         return [(field.name, exp.DataType.build(field.dataType.simpleString(), dialect="spark").sql("duckdb"))
                 for field in fields]
 
