@@ -169,6 +169,11 @@ class UnknownColumn(StepFailed):
     """
 
 
+class EngineRefusal(StepFailed):
+    """An engine refused a query before running it: it would give another result than DuckDB there (the
+    Spark lint, docs/spark.md); the message names the construct and the hint what to write instead."""
+
+
 class DamagedFile(FlowdeckError):
     """A file flowdeck keeps (the ledger, the warehouse) is not readable as what it should be; it was left
     as found, and the way back is a backup."""

@@ -122,7 +122,8 @@ def print_outcome(outcome: TestOutcome) -> None:
             continue
         prefix = f"on {engine.engine}: " if len(outcome.outcomes) > 1 else ""
         if engine.error is not None:
-            out().print(f"    {plain(prefix)}the step's SQL failed on the test's rows:")
+            doing = "refused before running (docs/spark.md)" if engine.refused else "the step's SQL failed on the test's rows"
+            out().print(f"    {plain(prefix)}{doing}:")
             for line in engine.error.splitlines():
                 out().print(f"      {plain(line)}")
         elif engine.comparison is not None:

@@ -55,7 +55,9 @@ from flowdeck.engine.backends.spark.session import connect, first_line
 from flowdeck.engine.backends.spark.sources import reader_options
 from flowdeck.engine.backends.spark.transpile import Transpiled, transpile
 from flowdeck.engine.debug_hooks import crash_point
-from flowdeck.engine.errors import FlowdeckError, SqlError, StepFailed, TranslatedSql, UnknownColumn
+from flowdeck.engine.errors import (
+    EngineRefusal, FlowdeckError, SqlError, StepFailed, TranslatedSql, UnknownColumn,
+)
 from flowdeck.engine.sql.analysis import DIALECT
 from flowdeck.engine.sql.render import identifier, identifiers
 
@@ -356,7 +358,7 @@ class SparkBackend(Backend):
         translated = transpile(sql, schema=self._schema_of(sql), schema_dialect="spark", output=output,
                                name_columns=name_columns, files=self._files)
         if translated.refused:
-            raise StepFailed(_refusal(translated), hint=translated.findings[0].hint())
+            raise EngineRefusal(_refusal(translated), hint=translated.findings[0].hint())
         return translated.sql
 
     def _query(self, spark_sql: str) -> DataFrame:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from flowdeck.engine.backends.base import Backend
-from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.errors import EngineRefusal, FlowdeckError
 from flowdeck.engine.operations.sql_tests.compare import Comparison, compare
 from flowdeck.engine.operations.sql_tests.definitions import SqlTestCase, load_test_file, test_files
 from flowdeck.engine.operations.sql_tests.fixtures import rows_select
@@ -45,6 +45,7 @@ class EngineOutcome:
     comparison: Comparison | None = None
     error: str | None = None
     failed_checks: list[str] = field(default_factory=list)  # with `checks: true`: each check that failed, in words
+    refused: bool = False  # the engine refused the step's SQL before running it (the Spark lint): an error
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,14 @@ class TestOutcome:
         return self.status == "passed"
 
     def engine_note(self) -> str | None:
-        """``passes on duckdb, fails on spark: the engines differ``, when they disagree; else None."""
+        """``passes on duckdb, fails on spark: the engines differ`` when they disagree, ``passes on duckdb, refused
+        on spark: ...`` when an engine refused the step's SQL before running it; else None."""
         good = [outcome.engine for outcome in self.outcomes if outcome.status == "passed"]
         bad = [outcome.engine for outcome in self.outcomes if outcome.status != "passed"]
+        refused = [outcome.engine for outcome in self.outcomes if outcome.refused]
+        if good and refused:
+            return (f"passes on {', '.join(good)}, refused on {', '.join(refused)}: the step's SQL would not give the "
+                    f"same result there, so it is refused before running")
         if good and bad:
             return f"passes on {', '.join(good)}, fails on {', '.join(bad)}: the engines differ"
         return None
@@ -87,7 +93,7 @@ class TestOutcome:
 
 def _outcome_json(outcome: EngineOutcome) -> dict[str, Any]:
     found: dict[str, Any] = {"engine": outcome.engine, "status": outcome.status,
-                             "seconds": round(outcome.seconds, 3), "error": outcome.error,
+                             "seconds": round(outcome.seconds, 3), "error": outcome.error, "refused": outcome.refused,
                              "failed_checks": outcome.failed_checks}
     comparison = outcome.comparison
     if comparison is not None:
@@ -186,7 +192,8 @@ def _run_on(project: Project, case: SqlTestCase, engine: str, shared: Backend | 
         expected_columns, expected_rows = _expected(backend, case)
         failed_checks = _failed_checks(backend, case)
     except FlowdeckError as error:
-        return EngineOutcome(engine=engine, status="error", seconds=time.monotonic() - started, error=error.render())
+        return EngineOutcome(engine=engine, status="error", seconds=time.monotonic() - started, error=error.render(),
+                             refused=isinstance(error, EngineRefusal))
     finally:
         if shared is None:
             backend.close()
