@@ -427,6 +427,10 @@ CASES = [
          "'2026-01-03\t 1:2:3.1', '2026-01-03 01:02:03.1234567', '2026-01-03 01:02:03.123456', '2026 366', "
          "'2024 366', '2026 000', '2026 JAN 05', '2026 January 05', '12:04 am', '0:04 PM', '13:04 PM', '3:04PM', "
          "'', NULL]) AS s) ORDER BY s"),
+    Case("strptime_literal_text", "dates", "SELECT s, try_strptime(s, '(%Y) [%m] $\\\\ ^*+?{}|.') AS meta, "
+         "try_strptime(s, '%Y→%m😀%d') AS arrows, try_strptime(s, '%Y.%m') AS dot, try_strptime(s, '%I:%M') AS twelve "
+         "FROM (SELECT unnest(['(2026) [12] $\\\\ ^*+?{}|.', '2026→12😀03', '2026.12', '2026x12', '0:04', '12:04', "
+         "'13:04']) AS s) ORDER BY s"),
     Case("strptime_year_zero", "dates", "SELECT s, year(try_strptime(s, '%Y-%m-%d')) AS y, "
          "epoch_us(try_strptime(s, '%Y-%m-%d')::TIMESTAMP) AS us, epoch_us(strptime(s, '%Y-%m-%d')) AS st "
          "FROM (SELECT unnest(['0-12-03', '0-02-29', '1-01-01', '9999-12-31']) AS s) ORDER BY s"),

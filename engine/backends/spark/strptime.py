@@ -99,8 +99,8 @@ def _literal_regex(literal: str) -> str:
             continue
         if _SPACES.fullmatch(part):
             out.append(r"\s++")
-        else:  # a backslash before a character that is not a letter or digit makes it literal in Java
-            out.append("".join(char if char.isalnum() else "\\" + char for char in part))
+        else:  # Java's metacharacters are ASCII; a backslash before one that is not a letter or digit makes it literal
+            out.append("".join(char if char.isalnum() or not char.isascii() else "\\" + char for char in part))
     return "".join(out)
 
 
