@@ -181,6 +181,19 @@ def test_reverse_of_text_is_refused_whatever_the_text_and_a_list_still_reverses(
     assert not listed.refused and listed.rewrites == ["list_functions"]
 
 
+@pytest.mark.parametrize(("fmt", "detail"), [
+    ("%x %Y", "the year given twice"),  # DuckDB keeps the last: a format that says two things
+    ("%Y %j %m", "a day of the year with a month or a day"),  # DuckDB then ignores the day of the year
+    ("%H:%M %p", "%H with %I or %p"),
+    ("%M %p", "%p without %I"),
+    ("%Y ", "a format starting or ending with a space"),
+    ("%d/%m/%y", "%y"),
+])
+def test_strptime_formats_duckdb_reads_ambiguously_are_refused_with_the_reason(fmt: str, detail: str) -> None:
+    (finding,) = transpile(f"SELECT try_strptime(s, '{fmt}') AS r FROM t", schema=SCHEMA).findings
+    assert (finding.rule.id, finding.detail) == ("strptime", detail)
+
+
 def test_an_alias_list_on_generate_series_gives_one_finding_with_a_line() -> None:
     findings = transpile("SELECT x FROM generate_series(1, 3) AS g(x)").findings
     assert [(f.rule.id, f.line, f.column) for f in findings] == [("table_function_range", 1, 15)]
