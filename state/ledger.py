@@ -1525,9 +1525,10 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
                            statuses)
         return [RunRecord.from_row(row) for row in rows]
 
-    def file_runs(self, pipeline: str, sha256s: Sequence[str]) -> dict[str, RunRecord]:
-        """The file-triggered run each of these contents already went into, by sha256: a run of one file
-        (``options.sha256``) or a micro-batch (``options.files[].sha256``); contents in none are absent."""
+    def file_runs(self, pipeline: str, sha256s: Sequence[str], *, environment: str) -> dict[str, RunRecord]:
+        """The file-triggered run of ``environment`` each of these contents already went into, by sha256: a
+        run of one file (``options.sha256``) or a micro-batch (``options.files[].sha256``); contents in none are
+        absent. Each environment's trigger takes every file once: prod's run of a file is no run of dev's."""
         found: dict[str, RunRecord] = {}
         wanted = list(dict.fromkeys(sha256s))
         for start in range(0, len(wanted), 500):  # well under SQLite's limit of bound parameters
@@ -1535,13 +1536,13 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
             marks = ", ".join("?" * len(chunk))
             rows = self._query(
                 f"""SELECT runs.*, json_extract(runs.options_json, '$.sha256') AS member FROM runs
-                    WHERE pipeline = ? AND trigger_kind = 'file' AND member IN ({marks})
+                    WHERE pipeline = ? AND environment = ? AND trigger_kind = 'file' AND member IN ({marks})
                     UNION ALL
                     SELECT runs.*, json_extract(batched.value, '$.sha256') AS member
                     FROM runs, json_each(runs.options_json, '$.files') AS batched
-                    WHERE pipeline = ? AND trigger_kind = 'file' AND member IN ({marks})
+                    WHERE pipeline = ? AND environment = ? AND trigger_kind = 'file' AND member IN ({marks})
                     ORDER BY created_at""",
-                (pipeline, *chunk, pipeline, *chunk),
+                (pipeline, environment, *chunk, pipeline, environment, *chunk),
             )
             for row in rows:
                 found.setdefault(row["member"], RunRecord.from_row(row))  # the first run that took it

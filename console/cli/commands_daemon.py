@@ -172,7 +172,9 @@ def _print_status(document: dict[str, Any]) -> None:
         console.print(f"schedule {schedule['pipeline']}: {plain(schedule['schedule'])}, next {schedule['next_fire_time']}")
     for watcher in document["watchers"]:
         state = "[red]" + plain(watcher["problem"]) + "[/]" if watcher["problem"] else "watching"
-        console.print(f"watch {watcher['pipeline']}: {plain(watcher['folder'])} {', '.join(watcher['patterns'])} {state}")
+        environment = watcher.get("environment", "prod")  # a daemon from before environments reports none
+        shown = plain(watcher["pipeline"] if environment == "prod" else f"{watcher['pipeline']} [{environment}]")
+        console.print(f"watch {shown}: {plain(watcher['folder'])} {', '.join(watcher['patterns'])} {state}")
     for follower in document["followers"]:
         waiting = f"waiting for {', '.join(follower['waiting_for'])}" if follower["waiting_for"] else "due"
         console.print(f"follow {follower['pipeline']}: after {', '.join(follower['pipelines'])}, {waiting}")

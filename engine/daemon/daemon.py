@@ -291,9 +291,10 @@ class Daemon:
         evaluate_periodic(self.project, self.ledger, DaemonHealth(unhealthy_for=unhealthy_for, reasons=tuple(reasons)))
 
     def _run_finished(self, run: RunRecord) -> None:
-        self.watchers.run_finished(run)
+        # an abandoned run is resumed first: a file waiting for it to be read is then kept for its resume
         if run.status == "abandoned":
             resume_abandoned(self.project, self.ledger, self.resume, self._reported)
+        self.watchers.run_finished(run)
 
     # -- what it reports -------------------------------------------------------------------------
 

@@ -12,6 +12,14 @@ starts one run a batch, keyed by the set of contents. Before a file joins a batc
 asked whether its content already went into a run; only this daemon takes files (one daemon per
 project, and one thread of it), so asking and then queueing cannot race, and a file is in
 exactly one run even when the daemon was killed between queueing a batch and archiving its files.
+
+A pipeline may watch one folder in several environments (a prod trigger and a ``env: dev`` one): each
+environment's trigger takes every file once (the ledger is asked per environment), and each run reads
+the folder when it runs. So prod's trigger archives a file only once no other environment's trigger
+still needs it (its run of that content has ended, or the file is still settling or waiting in its
+batch for it); until then the file waits in the folder (``deferred``) and a later pass archives it. A
+run never archives for another environment's trigger, and only prod's trigger may archive a folder
+several environments watch (``engine/project/watched_folders.py`` refuses the rest).
 """
 
 from __future__ import annotations
@@ -82,7 +90,10 @@ class FolderWatch:
     seen: dict[Path, tuple[Signature, str]] = field(default_factory=dict)  # path → (signature, sha256)
     last_rescan: float = 0.0
     last_check: float = 0.0
+    last_release: float = 0.0
     window: BatchWindow | None = None  # with ``batch:``, the files waiting for their batch
+    # files this trigger's run ingested whose archiving waits for another environment's trigger: path → sha256
+    deferred: dict[Path, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.trigger.batch is not None and self.window is None:
@@ -92,16 +103,23 @@ class FolderWatch:
         """Whether a path is a direct child of the folder whose name matches a pattern."""
         return path.parent == self.folder and any(fnmatch.fnmatch(path.name, pattern) for pattern in self.trigger.patterns)
 
+    def awaits(self, path: Path, digest: str) -> bool:
+        """Whether this trigger has yet to queue a run for this file: it is settling, or waiting in its batch."""
+        return path in self.pending or (self.window is not None and any(
+            held.sha256 == digest for held in self.window.files))
+
     def describe(self) -> dict[str, Any]:
         """The watcher's state (for /status and the lease)."""
         return {
             "pipeline": self.pipeline,
+            "environment": self.trigger.env,
             "folder": str(self.folder),
             "patterns": list(self.trigger.patterns),
             "settle_seconds": self.trigger.settle.total_seconds(),
             "archive": str(self.archive) if self.archive else None,
             "watching": self.watch is not None,
             "settling": len(self.pending),
+            "waiting_to_archive": len(self.deferred),
             "batch": self.window.describe() if self.window is not None else None,
             "problem": self.problem,
         }
@@ -161,24 +179,33 @@ class Watchers:
     # -- the loop ------------------------------------------------------------------------------
 
     def poll(self, now: float | None = None) -> None:
-        """Check folders, take touched files into settling, and take the files that have settled."""
+        """Check folders, take touched files into settling, and take the files that have settled.
+
+        Every trigger notes what it sees before any takes a file: a trigger of another environment on the
+        same folder then knows a file is settling for it before a run of this one could archive it.
+        """
         now = now or time.time()
         with self._touched_lock:
             touched, self._touched = self._touched, set()
-        for watches in list(self._watches.values()):
-            for watch in watches:
-                if now - watch.last_check >= FOLDER_CHECK_SECONDS:
-                    self._check_folder(watch, now)
-                if watch.problem:
-                    continue
-                if now - watch.last_rescan >= RESCAN_SECONDS:
-                    self._rescan(watch, now)
-                for path in touched:
-                    if watch.matches(path):
-                        self._note(watch, path, now)
-                self._settle(watch, now)
-                if watch.window is not None:
-                    self._start_batches(watch, watch.window.due(now))
+        watching = [watch for watches in list(self._watches.values()) for watch in watches]
+        for watch in watching:
+            if now - watch.last_check >= FOLDER_CHECK_SECONDS:
+                self._check_folder(watch, now)
+            if watch.problem:
+                continue
+            if now - watch.last_rescan >= RESCAN_SECONDS:
+                self._rescan(watch, now)
+            for path in touched:
+                if watch.matches(path):
+                    self._note(watch, path, now)
+        for watch in watching:
+            if watch.problem:
+                continue
+            self._settle(watch, now)
+            if watch.window is not None:
+                self._start_batches(watch, watch.window.due(now))
+            if watch.deferred and now - watch.last_release >= FOLDER_CHECK_SECONDS:
+                self._release(watch, now)
 
     def _on_event(self, event: FileSystemEvent) -> None:
         """Called on watchdog's thread: only remember which paths changed."""
@@ -287,7 +314,7 @@ class Watchers:
             return
         # contents that already went into a run: one question for all of them (a rescan at start may
         # find hundreds of files that were processed before and are still there, unarchived)
-        known = self.ledger.file_runs(watch.pipeline, [digest for _, digest, _ in taken])
+        known = self.ledger.file_runs(watch.pipeline, [digest for _, digest, _ in taken], environment=watch.trigger.env)
         for path, digest, signature in sorted(taken):  # files settled together go in the order of their names
             record = known.get(digest)
             if watch.window is not None:
@@ -327,11 +354,12 @@ class Watchers:
         self.metrics.file_events.labels(watch.pipeline, "duplicate").inc()
         self.ledger.log(None, f"file {relative} of {watch.pipeline} has the content of run {record.run_id}; "
                         "no new run", kind="file.duplicate", payload={"file": relative, "sha256": digest,
-                                                                       "pipeline": watch.pipeline})
+                                                                       "pipeline": watch.pipeline,
+                                                                       "environment": watch.trigger.env})
         log.info("pipeline %s: file %s is the same content as run %s; no new run", watch.pipeline, relative,
                  record.run_id)
         if self._ingested(record):
-            self._archive(watch, path, digest)
+            self._archive_when_free(watch, [(path, digest)])
 
     def _ingested(self, record: RunRecord) -> bool:
         """Whether the file's run succeeded, or a run resuming it did (the daemon's, or `flowdeck run --resume`'s)."""
@@ -343,6 +371,17 @@ class Watchers:
                 return True
             chain = self.ledger.run_by_trigger_key(resume_key(chain.run_id))
         return False
+
+    def _ended(self, record: RunRecord) -> bool:
+        """Whether a file's run is over for good: it ended and nothing resumes it (a resume reads the file too)."""
+        chain: RunRecord | None = record
+        for _ in range(MAX_RESUME_CHAIN):
+            if chain is None or chain.status == "succeeded":
+                return True
+            if chain.status in ("queued", "running"):
+                return False
+            chain = self.ledger.run_by_trigger_key(resume_key(chain.run_id))
+        return True
 
     # -- micro-batches -------------------------------------------------------------------------
 
@@ -398,18 +437,76 @@ class Watchers:
 
         A run resuming a file's run (one the daemon's restart cut short) carries its options, so its
         success archives the file too: otherwise the file would stay in the landing folder for good.
+        Only the triggers of the run's environment archive for it; a run of another environment that
+        ended, however, may free files they wait to archive (it was the last to read them).
         """
-        if run.status != "succeeded" or not ({"file", "files"} & run.options.keys()):
+        if not ({"file", "files"} & run.options.keys()):
+            return
+        watches = self._watches.get(run.pipeline, [])
+        for watch in watches:
+            if watch.deferred and watch.trigger.env != run.environment:
+                self._release(watch, time.time())
+        if run.status != "succeeded":
             return
         files = run.options.get("files") or [{"file": run.options.get("file", ""), "sha256": run.options.get("sha256", "")}]
-        for entry in files:
-            path = self.project.resolve_path(str(entry.get("file", "")))
-            digest = str(entry.get("sha256", ""))
-            for watch in self._watches.get(run.pipeline, []):
-                if watch.archive is not None and path.parent == watch.folder:
-                    seen = watch.seen.get(path)
-                    if seen is not None and seen[1] == digest and file_signature(path) == seen[0]:
-                        self._archive(watch, path, digest)
+        for watch in watches:
+            if watch.archive is None or watch.trigger.env != run.environment:
+                continue
+            ingested: list[tuple[Path, str]] = []
+            for entry in files:
+                path = self.project.resolve_path(str(entry.get("file", "")))
+                digest = str(entry.get("sha256", ""))
+                seen = watch.seen.get(path)
+                if path.parent == watch.folder and seen is not None and seen[1] == digest \
+                        and file_signature(path) == seen[0]:
+                    ingested.append((path, digest))
+            self._archive_when_free(watch, ingested)
+
+    def _archive_when_free(self, watch: FolderWatch, files: list[tuple[Path, str]]) -> None:
+        """Archive files this trigger's runs ingested, each once no trigger of another environment still
+        needs it; the others wait in the folder (``deferred``) for a later pass of ``_release``."""
+        if watch.archive is None or not files:
+            return
+        needed = self._needed_elsewhere(watch, files)
+        for path, digest in files:
+            environment = needed.get(path)
+            if environment is None:
+                watch.deferred.pop(path, None)
+                self._archive(watch, path, digest)
+            elif path not in watch.deferred:
+                watch.deferred[path] = digest
+                log.info("pipeline %s: %s is archived once the trigger of environment %s has read it",
+                         watch.pipeline, path.name, environment)
+
+    def _needed_elsewhere(self, watch: FolderWatch, files: list[tuple[Path, str]]) -> dict[Path, str]:
+        """The files a trigger of another environment on the same folder still needs, with that environment:
+        its run of the content is queued or running, or it has yet to queue one (settling, in its batch)."""
+        needed: dict[Path, str] = {}
+        for other in self._watches.get(watch.pipeline, []):
+            if other.trigger.env == watch.trigger.env or other.folder != watch.folder or other.problem:
+                continue
+            candidates = [(path, digest) for path, digest in files if path not in needed and other.matches(path)]
+            if not candidates:
+                continue
+            runs = self.ledger.file_runs(watch.pipeline, [digest for _, digest in candidates],
+                                         environment=other.trigger.env)
+            for path, digest in candidates:
+                record = runs.get(digest)
+                if other.awaits(path, digest) if record is None else not self._ended(record):
+                    needed[path] = other.trigger.env
+        return needed
+
+    def _release(self, watch: FolderWatch, now: float) -> None:
+        """Archive the deferred files no other environment's trigger needs any more; forget changed or gone ones."""
+        watch.last_release = now
+        waiting: list[tuple[Path, str]] = []
+        for path, digest in list(watch.deferred.items()):
+            seen = watch.seen.get(path)
+            if seen is None or seen[1] != digest or file_signature(path) != seen[0]:
+                del watch.deferred[path]  # moved, removed or rewritten meanwhile: not the content that was read
+            else:
+                waiting.append((path, digest))
+        self._archive_when_free(watch, waiting)
 
     def _archive(self, watch: FolderWatch, path: Path, digest: str) -> None:
         if watch.archive is None:
@@ -427,5 +524,6 @@ class Watchers:
             return
         watch.seen.pop(path, None)
         watch.pending.pop(path, None)
+        watch.deferred.pop(path, None)
         self.metrics.file_events.labels(watch.pipeline, "archived").inc()
         log.info("pipeline %s: archived %s to %s", watch.pipeline, path.name, target)

@@ -31,6 +31,7 @@ from flowdeck.engine.plugins import registry
 from flowdeck.engine.project.follows import after_problems
 from flowdeck.engine.project.functions import function_exists, module_file
 from flowdeck.engine.project.project import PipelineSource, Project, config_error_at
+from flowdeck.engine.project.watched_folders import shared_folder_problems
 from flowdeck.engine.project.textfile import read_text
 from flowdeck.engine.sql.analysis import ParsedQuery, parse_query
 from flowdeck.engine.sql.cache import AnalysisCache
@@ -169,6 +170,7 @@ def build_plan(project: Project, pipeline: str) -> Plan:
     if not problems:
         problems.extend(_link(project, source, steps))
     problems.extend(after_problems(project, source))
+    problems.extend(shared_folder_problems(project, source))
     if problems:
         first, *rest = problems
         raise type(first)(first.what, location=first.location, hint=first.hint, excerpt=first.excerpt,
