@@ -115,8 +115,8 @@ class Project:
         if self.environment == PROD:
             return []
         folder = self.warehouse_path.parent
-        wal = self.warehouse_path.with_name(self.warehouse_path.name + ".wal")
-        links = [path for path in (self.environments_dir, folder, self.warehouse_path, wal) if path.is_symlink()]
+        links = [path for path in (self.environments_dir, folder, self.warehouse_path, wal_path(self.warehouse_path))
+                 if path.is_symlink()]
         if deep and not links and folder.is_dir():
             for root, folders, files in os.walk(folder):  # followlinks=False: a link to a folder is listed, not entered
                 links += [Path(root) / entry for entry in (*folders, *files) if (Path(root) / entry).is_symlink()]
@@ -298,6 +298,11 @@ class Project:
     def resolve_path(self, relative: str) -> Path:
         """A path from configuration, relative to the project root."""
         return (self.root / relative).resolve() if not os.path.isabs(relative) else Path(relative)
+
+
+def wal_path(warehouse: Path) -> Path:
+    """DuckDB's write-ahead log of a warehouse file: ``<file>.wal`` beside it, holding what is not checkpointed yet."""
+    return warehouse.with_name(warehouse.name + ".wal")
 
 
 def did_you_mean(name: str, choices: list[str]) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flowdeck.engine.errors import FlowdeckError, NotFound, ParamError
-from flowdeck.engine.project.project import PROD, Project
+from flowdeck.engine.project.project import PROD, Project, wal_path
 from flowdeck.engine.run.backend_factory import OnWait, open_backend
 from flowdeck.state import Ledger, RunRecord
 from flowdeck.state.records import iso
@@ -88,7 +88,7 @@ def _size(path: Path) -> int | None:
     """The warehouse file and its write-ahead log, in bytes (None: there is no warehouse yet)."""
     if not path.exists():
         return None
-    wal = path.with_name(path.name + ".wal")
+    wal = wal_path(path)
     return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
 
@@ -110,8 +110,9 @@ def drop_environment(project: Project, ledger: Ledger, name: str) -> Path:
     if name == PROD:
         raise ParamError("prod cannot be dropped: it is the project's own warehouse",
                          hint="drop a development environment, for example `flowdeck env drop dev`")
-    folder = project.in_environment(name).warehouse_path.parent  # the one gate: an identifier, never a path
-    _refuse_links(project, name)
+    environment = project.in_environment(name)  # the one gate: an identifier, never a path
+    folder = environment.warehouse_path.parent
+    _refuse_links(environment)
     if not folder.is_dir():
         known = [env for env in environment_names(project, ledger) if env != PROD]
         raise NotFound(f"there is no environment `{name}` (no folder {folder})",
@@ -131,14 +132,14 @@ def drop_environment(project: Project, ledger: Ledger, name: str) -> Path:
     return folder
 
 
-def _refuse_links(project: Project, name: str) -> None:
-    """Refuse to drop an environment whose folder, the ``envs`` folder above it, or anything inside it is a
-    symbolic link: deleting through it could delete outside the project (the link itself is left for a person
-    to judge)."""
-    links = project.in_environment(name).environment_links(deep=True)
+def _refuse_links(environment: Project) -> None:
+    """Refuse to drop an environment (the project seen from it) whose folder, the ``envs`` folder above it, or
+    anything inside it is a symbolic link: deleting through it could delete outside the project (the link
+    itself is left for a person to judge)."""
+    links = environment.environment_links(deep=True)
     if links:
         link = links[0]
-        raise ParamError(f"environment `{name}` was not dropped: {link} is a symbolic link (to {os.readlink(link)}), "
+        raise ParamError(f"environment `{environment.environment}` was not dropped: {link} is a symbolic link (to {os.readlink(link)}), "
                          "and flowdeck never deletes through a link",
                          hint=f"an environment's folder holds plain files that flowdeck made; look at where the link "
                          f"points, and remove the link itself by hand (`rm {link}`) if it should go")

@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from flowdeck.engine.project.project import wal_path
 from flowdeck.engine.project.sharing import file_mode
 
 HEAD_BYTES = 12288  # DuckDB's main header and both database headers (the checkpoint's iteration is in them)
@@ -55,7 +56,7 @@ def file_identity(warehouse: Path) -> tuple[int, int, int, int, str] | None:
     """The file as it is now, or None when it cannot be sealed: missing, or a write-ahead log beside it
     (changes not checkpointed yet: a writer is at work, or one stopped without closing)."""
     try:
-        if os.path.lexists(f"{warehouse}.wal"):
+        if os.path.lexists(wal_path(warehouse)):
             return None
         with open(warehouse, "rb") as handle:
             info = os.fstat(handle.fileno())
