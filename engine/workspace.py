@@ -33,7 +33,7 @@ from flowdeck.state import AlertRecord, AuditRecord, AuditVerification, Ledger, 
 # alerts, backups, secrets, edits ...): the console's first paint does not wait for them (bench/README.md).
 if TYPE_CHECKING:
     from flowdeck.engine.alerts.rules import DaemonHealth
-    from flowdeck.engine.alerts.sender import DeliveryReport
+    from flowdeck.engine.alerts.sender import DeliveryReport, QuietSender
     from flowdeck.engine.backends.base import QueryResult, TableVersion
     from flowdeck.engine.connectors.health import ConnectionReport
     from flowdeck.engine.daemon.lease import DaemonState
@@ -77,6 +77,7 @@ class Workspace:
         self.identity = identity or Identity.current()
         self._ledger: Ledger | None = None
         self._ledger_opening = threading.Lock()  # the console's workers all reach for the ledger as it starts
+        self._console_sender: QuietSender | None = None  # an open console's toasts (deliver_console_notifications)
         install_log_masking()
 
     @classmethod
@@ -623,6 +624,15 @@ class Workspace:
         from flowdeck.engine.alerts.sender import Sender
 
         return Sender(self.project, self.ledger).deliver_due(ids=ids, channels=channels, deadline=deadline)
+
+    def deliver_console_notifications(self) -> DeliveryReport:
+        """Deliver the ``console`` channel's notifications due now (an open console's toasts), asked on every
+        poll: a pass costs one cheap question while nothing waits and nothing was written since (``QuietSender``)."""
+        if self._console_sender is None:
+            from flowdeck.engine.alerts.sender import QuietSender
+
+            self._console_sender = QuietSender(self.project, self.ledger, ["console"])
+        return self._console_sender.deliver_due()
 
     def flush_alerts(self, run_id: str) -> DeliveryReport | None:
         """At the end of a run, with no daemon running (it has its own sender): deliver what this run

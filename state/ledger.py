@@ -1577,6 +1577,12 @@ class Ledger(MonitoringLedger, AlertLedger, LineageOutboxLedger, FollowingLedger
             )
         return [EventRecord.from_row(row) for row in rows]
 
+    def change_stamp(self) -> tuple[int, int]:
+        """What moves whenever anything is committed to the ledger: by another connection (SQLite's
+        ``data_version``) or by this one (its total changes). Two equal stamps: nothing was written between."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._db.total_changes
+
     def last_event_id(self) -> int:
         """The id of the newest event (0 when there is none); a cheap "anything new?" probe."""
         rows = self._query("SELECT IFNULL(MAX(event_id), 0) FROM events")

@@ -205,7 +205,7 @@ class FlowdeckConsole(App[None]):
                     state = ledger_owner.daemon_state()  # schedules fire only while a daemon runs
                     if (state.running, state.reason) != daemon_seen:
                         self.post_message(DaemonSeen(state.running, state.reason))
-                ledger_owner.deliver_notifications(channels=["console"])  # toasts; becomes events read below
+                ledger_owner.deliver_console_notifications()  # toasts (a cheap question while none wait); events below
                 newest = ledger.last_event_id()
                 if cursor is None:
                     running = len(ledger.runs_in_status(*RUN_LIVE))

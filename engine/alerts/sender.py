@@ -43,6 +43,7 @@ class DeliveryReport:
     retrying: list[tuple[Notification, str]] = field(default_factory=list)
     given_up: list[tuple[Notification, str]] = field(default_factory=list)  # misconfigured ones included
     misconfigured: list[tuple[Notification, str]] = field(default_factory=list)
+    idle: bool = False  # nothing of these channels waits, now or later, and no sender holds a claim
 
     @property
     def attempted(self) -> int:
@@ -63,6 +64,7 @@ class Sender:
         self.project = project
         self.ledger = ledger
         self.claimer = claimer_id()
+        self.claims_seen = 0  # notifications being sent (by anyone) when release_dead_claims last looked
 
     def deliver_due(self, *, ids: list[int] | None = None, channels: list[str] | None = None, limit: int = 100,
                     deadline: float | None = None) -> DeliveryReport:
@@ -72,6 +74,7 @@ class Sender:
         self.release_dead_claims()  # a read, unless a dead sender's claim is to be put back
         due = ledger.next_notification_due(channels)
         if ids is None and (due is None or due > time.time()):
+            report.idle = due is None and not self.claims_seen
             return report  # nothing waits: no write transaction (consoles and the daemon ask often)
         while report.attempted < limit and (deadline is None or time.monotonic() < deadline):
             batch = ledger.claim_notifications(self.claimer, lease_seconds=LEASE_SECONDS,
@@ -93,7 +96,9 @@ class Sender:
         """Put back notifications claimed by a process of this host that no longer exists."""
         host = socket.gethostname()
         released = 0
-        for outbox_id, claimer in self.ledger.sending_claims():
+        claims = self.ledger.sending_claims()
+        self.claims_seen = len(claims)
+        for outbox_id, claimer in claims:
             pid_text, _, rest = claimer.partition("@")
             claim_host = rest.split("#", 1)[0]
             if claim_host != host or not pid_text.isdigit() or claimer == self.claimer:
@@ -152,6 +157,32 @@ class Sender:
             return None
         delay = policy.initial.total_seconds() * 2.0 ** max(notification.attempts - 1, 0)
         return now + min(delay, policy.max.total_seconds())
+
+
+class QuietSender:
+    """Delivers the notifications of ``channels`` for a process that asks every fraction of a second (an
+    open console delivers its toasts on every poll of the ledger).
+
+    A full pass (dead claims, what is due, claiming) runs unless a pass found nothing waiting and nothing
+    was written to the ledger since: then the pass could only find nothing again, and one cheap question
+    (``Ledger.change_stamp``) answers instead. A notification queued by any process, a claim, a release,
+    all write the ledger, so the next ask after one does the full pass: nothing is delivered later than
+    before. While something waits (a retry due later, a claim held), every ask is a full pass, as before.
+    """
+
+    def __init__(self, project: Project, ledger: Ledger, channels: list[str]) -> None:
+        self.sender = Sender(project, ledger)
+        self.channels = list(channels)
+        self._idle_at: tuple[int, int] | None = None  # the ledger's stamp when a pass last found nothing waiting
+
+    def deliver_due(self) -> DeliveryReport:
+        """Deliver what is due now on the channels; nothing, without a pass, while the ledger is as an idle pass left it."""
+        stamp = self.sender.ledger.change_stamp()  # before the pass: a write during it makes the next ask look
+        if stamp == self._idle_at:
+            return DeliveryReport(idle=True)
+        report = self.sender.deliver_due(channels=self.channels)
+        self._idle_at = stamp if report.idle else None
+        return report
 
 
 class SenderThread(threading.Thread):
