@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperOption
 
 from flowdeck.console.cli.lazy import LazyGroup
+from flowdeck.engine.startup import resume_collection
 
 if TYPE_CHECKING:
     import click
@@ -114,6 +115,8 @@ def main(
 ) -> None:
     """Global options."""
     ctx.obj = Globals(project=project)
+    if ctx.invoked_subcommand != "run":  # `run` resumes it as its run begins executing: its start imports the most
+        resume_collection()  # the console script held garbage collection while it started (engine/startup.py)
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
             # `flowdeck` alone is `flowdeck console`: the command is looked up the way the CLI dispatches

@@ -19,6 +19,7 @@ from flowdeck.console.cli.output import (
     print_json,
     status_text,
 )
+from flowdeck.engine.startup import resume_collection
 
 if TYPE_CHECKING:
     from flowdeck.engine.run.executor import RunUpdate
@@ -188,6 +189,7 @@ def _execute_in_foreground(ws: Workspace, submitted: Submitted) -> None:
             outcome["error"] = str(error)
 
     worker = threading.Thread(target=execute, name="run", daemon=True)
+    resume_collection()  # held since the process started (engine/startup.py): the run's own work begins here
     with progress.live():
         worker.start()
         interrupts = 0

@@ -9,28 +9,32 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from flowdeck.console.cli.app import app as _app
+from flowdeck.engine.startup import hold_collection
 
 
 def __getattr__(name: str) -> Any:
     """``main.app``: the application with every command registered, for what lists or documents them
     (the console script itself imports a command's module only when that command runs: lazy.py)."""
     if name == "app":
+        from flowdeck.console.cli.app import app
         from flowdeck.console.cli.lazy import import_every_command_module
 
         import_every_command_module()
-        return _app
+        return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run() -> None:
     """The console script."""
+    hold_collection()  # until the command begins its work (engine/startup.py): before the imports
     import logging
+
+    from flowdeck.console.cli.app import app  # here, not at the top: after the hold
 
     # the sender logs each delivery for the daemon's log; a command says what happened in its own words
     logging.getLogger("flowdeck.alerts.sender").addHandler(logging.NullHandler())
     try:
-        _app()
+        app()
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # only our own errors are expected here; others are bugs

@@ -24,6 +24,8 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
+from flowdeck.engine.startup import hold_collection, resume_collection
+
 if TYPE_CHECKING:
     from flowdeck.engine.run.executor import RunExecutor
 
@@ -32,6 +34,7 @@ _PR_SET_PDEATHSIG = 1
 
 def main(argv: list[str] | None = None) -> int:
     """Execute the run named on the command line; exit 0 if it succeeded."""
+    hold_collection()  # until the run begins executing (engine/startup.py)
     parser = argparse.ArgumentParser(prog="python -m flowdeck.engine.run.worker")
     parser.add_argument("--project", required=True)
     parser.add_argument("--claimed-by-parent", type=int, metavar="PID",
@@ -66,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         observer = RunLog(arguments.run_id, run.pipeline) if run is not None else None
         executor = RunExecutor(workspace.project, workspace.ledger, observer=observer)
         stops.hand_to(executor)
+        resume_collection()
         status = workspace.execute(arguments.run_id, claimed=arguments.claimed_by_parent is not None,
                                    executor=executor)
     except FlowdeckError as error:
