@@ -86,6 +86,12 @@ app = typer.Typer(
 LazyGroup.application = app
 
 
+# The commands that resume garbage collection themselves, once their start-up imports are done (engine/startup.py):
+# `run` as its run begins executing, the console (`flowdeck` alone too: None) as its app starts. Every other command
+# resumes it as it is dispatched.
+HOLD_COLLECTION = ("run", "console", None)
+
+
 @dataclass
 class Globals:
     """Options given before the command."""
@@ -115,7 +121,7 @@ def main(
 ) -> None:
     """Global options."""
     ctx.obj = Globals(project=project)
-    if ctx.invoked_subcommand != "run":  # `run` resumes it as its run begins executing: its start imports the most
+    if ctx.invoked_subcommand not in HOLD_COLLECTION:
         resume_collection()  # the console script held garbage collection while it started (engine/startup.py)
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():

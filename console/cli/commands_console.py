@@ -15,6 +15,7 @@ import typer
 
 from flowdeck.console.cli.app import Globals, app
 from flowdeck.engine.errors import FlowdeckError
+from flowdeck.engine.startup import resume_collection
 
 
 def open_console(globals_: Globals, *, read_only: bool, theme: Optional[str], role: Optional[str] = None,
@@ -64,6 +65,7 @@ def open_console(globals_: Globals, *, read_only: bool, theme: Optional[str], ro
         raise
     from flowdeck.console.tui.app import run_console
 
+    resume_collection()  # held since the process started (engine/startup.py), Textual's import included
     run_console(workspace, read_only=read_only, theme=theme)
 
 
@@ -118,6 +120,7 @@ def console_command(
     if not web and (host is not None or port is not None):
         raise typer.BadParameter("--host and --port go with --web", param_hint="--host/--port")
     if web:
+        resume_collection()  # a server: nothing of its start is worth holding for (engine/startup.py)
         serve_console(globals_, host=host, port=port, read_only=read_only, theme=theme)
     else:
         open_console(globals_, read_only=read_only, theme=theme, role=role, web_session=web_session)
