@@ -7,7 +7,9 @@ collector scans them again and again as they pile up, in vain: about 0.05 s of C
 first line (``hold_collection``) until its command begins its real work (``resume_collection``), which
 freezes what exists then (``gc.freeze``: out of the collector's sight for good, at exit too) and
 collects as usual from there on, so a long run, the daemon or the console are collected as before.
-The few cyclic leftovers of the start (~700 objects) stay in memory.
+The few cyclic leftovers of the start (~700 objects) stay in memory. What is frozen is not collected at
+exit either, so what the start opened and must close (the ledger: its write-ahead log is checkpointed as
+it closes) is closed explicitly by the front end that opened it.
 """
 
 from __future__ import annotations

@@ -207,6 +207,9 @@ def _execute_in_foreground(ws: Workspace, submitted: Submitted) -> None:
     assert final is not None
     progress.summary(final)
     _say_what_was_not_notified(ws, run_id)
+    # closed here, not left to the exit: the ledger was opened before collection resumed, so it is frozen
+    # (engine/startup.py) and no collection at exit would close it and checkpoint its write-ahead log
+    ws.close()
     if outcome.get("error"):
         from flowdeck.engine.masking import mask
 

@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from flowdeck.engine.run.executor import RunExecutor
     from flowdeck.engine.run.run_log import RunLog
 
+    workspace: Workspace | None = None
     try:
         workspace = Workspace.open(arguments.project)
         # stderr is logs/worker-<run>.log; journald and syslog, when configured, get the same records
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except FlowdeckError as error:
         print(mask(error.render()), file=sys.stderr)
         return error.exit_code
+    finally:
+        if workspace is not None:  # opened before collection resumed: frozen, so no collection at exit closes it
+            workspace.close()
     return 0 if status == "succeeded" else 1
 
 

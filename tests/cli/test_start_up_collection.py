@@ -62,6 +62,9 @@ def test_a_foreground_runs_steps_run_with_the_collector_on_after_a_start_without
     enabled, frozen = _collector_seen_by_the_step(project)
     assert enabled  # resumed before the run executes: a long run is collected as before
     assert frozen > 1000  # what the start imported was frozen when the hold ended (it never ran without a hold)
+    # the ledger, opened before the hold ended (so frozen: no collection at exit closes it), was closed by the
+    # command: its write-ahead log checkpointed into the file and removed, as an exit used to do
+    assert not (project / ".flowdeck" / "ledger.sqlite-wal").exists()
 
 
 def test_a_detached_workers_steps_run_with_the_collector_on(project: Path) -> None:
