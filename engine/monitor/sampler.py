@@ -40,10 +40,15 @@ class RunMonitor(threading.Thread):
         self._progress: list[ProgressSample] = []
         self._last_percent: dict[str, float] = {}
         self._count = 0
-        self._process = _own_process()
+        # psutil's handle is taken by the thread itself, not by whoever starts it: importing psutil costs ~10 ms,
+        # which the run's own thread (opening the warehouse meanwhile, which lets go of the GIL) need not wait for
+        self._process: object | None = None
+        self._started = threading.Event()
         self.temp_dir = temp_dir
 
     def run(self) -> None:
+        self._process = _own_process()
+        self._started.set()
         interval = self.sample_seconds
         last_flush = time.monotonic()
         while not self._stopped.wait(interval):
@@ -58,6 +63,8 @@ class RunMonitor(threading.Thread):
         """Take a last sample, write what is buffered, and end the thread."""
         self._stopped.set()
         self.join(timeout=5)
+        if not self._started.is_set():  # never started (or stuck in psutil's import): sample from here
+            self._process = _own_process()
         self._sample()
         self._flush()
 

@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # named here for the front door too, so that only this module
 
 Purpose = Literal["run", "read", "maintain"]
 OnWait = Callable[[int | None, float], None]  # (holder pid, seconds waited): a run.waiting.WarehouseWait
-PROGRESS_CURSORS = 16  # threads of a run that report their query's progress (more than any max_parallel_steps)
 
 
 def engine_of(project: Project, options: dict[str, Any] | None = None) -> str:
@@ -35,12 +34,16 @@ def engine_of(project: Project, options: dict[str, Any] | None = None) -> str:
 
 
 def open_backend(project: Project, purpose: Purpose, *, engine: str | None = None, on_wait: OnWait | None = None,
-                 wait: float | None = None, temp_dir: Path | None = None, reads_prod: bool = True) -> Backend:
+                 wait: float | None = None, temp_dir: Path | None = None, reads_prod: bool = True,
+                 progress_threads: int = 0) -> Backend:
     """A backend for ``purpose``: ``run`` (a run's writer, spilling into ``temp_dir``), ``read``
     (read-only queries and versions, waiting up to ``wait`` seconds for a writer) or ``maintain``
     (rollback and cleanup: a writer). ``engine`` is a run's choice, or a read's (``run.query_engine``: where
     the tables are current); otherwise the project's. A development environment's warehouse reads prod's
-    (attached read-only) unless ``reads_prod`` is false (only its own tables are looked at)."""
+    (attached read-only) unless ``reads_prod`` is false (only its own tables are looked at). A run's writer
+    gives ``progress_threads`` threads (its own and its step threads) cursors that report their query's
+    progress: DuckDB's setting is per cursor and cannot be set once the configuration is locked, so they are
+    made here, and only as many as the run can use (each costs DuckDB three statements)."""
     if (engine or engine_of(project)) == "spark":
         from flowdeck.engine.backends.spark.backend import open_spark_backend  # pyspark: only for Spark
 
@@ -55,7 +58,7 @@ def open_backend(project: Project, purpose: Purpose, *, engine: str | None = Non
     cursors: list[Any] = []
 
     def prepare(connection: Any) -> None:  # before open_warehouse locks the configuration (confinement.py)
-        cursors.extend(progress_cursors(connection, PROGRESS_CURSORS))
+        cursors.extend(progress_cursors(connection, progress_threads))
 
     connection = open_warehouse(project, on_wait=on_wait, temp_directory=temp_dir or project.temp_dir,
                                 before_lock=prepare)

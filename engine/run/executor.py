@@ -164,7 +164,7 @@ class RunExecutor:
                             backend = self._open_backend(self.project, waiting, temp_dir)
                         else:
                             backend = open_backend(self.project, "run", engine=engine, on_wait=waiting,
-                                                   temp_dir=temp_dir)
+                                                   temp_dir=temp_dir, progress_threads=self._parallel(plan) + 1)
                         heartbeat.backend = self._backend = backend
                         self._prepare(run, backend)
                         selected, reused = self._select(run, plan)
@@ -484,7 +484,7 @@ class RunExecutor:
         waiting = {step.name: step.upstream & names for step in selected}
         failures: list[tuple[str, str]] = []
         blocked: set[str] = set()
-        limit = plan.source.config.max_parallel_steps or self.project.config.defaults.max_parallel_steps
+        limit = self._parallel(plan)
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="step") as pool:
             running: dict[Future[StepResult], PlannedStep] = {}
             while waiting or running:
@@ -513,6 +513,10 @@ class RunExecutor:
             self.ledger.step_finished(run.run_id, name, StepStatus.SKIPPED, error="an upstream step failed")
             self.observer(RunUpdate(kind="step.skipped", step=name))
         return failures
+
+    def _parallel(self, plan: Plan) -> int:
+        """How many steps of the run may run at once (each on a thread of its own)."""
+        return plan.source.config.max_parallel_steps or self.project.config.defaults.max_parallel_steps
 
     def _retries(self, step: PlannedStep) -> Retries:
         return step.config.retries or self.project.config.defaults.retries
