@@ -111,13 +111,15 @@ def prod_warehouse(ledger: Ledger) -> str | None:
 def plan_changes(project: Project, ledger: Ledger, plan: Plan, params: Mapping[str, Any], *, force: bool = False,
                  engine: str | None = None, warehouse_id: str | None = None,
                  forced_steps: Mapping[str, str] | None = None,
-                 prod_warehouse_id: str | None = None) -> dict[str, StepChange]:
+                 prod_warehouse_id: str | None = None,
+                 parts: Mapping[str, StepParts] | None = None) -> dict[str, StepChange]:
     """Every step of ``plan`` (in plan order) with what a run would do with it and why.
 
     ``params`` are the run's checked parameters (engine/run/submit.py ``prepare``); ``warehouse_id``
     names the warehouse whose versions count (None: the one each table was last published in; in a
     development environment, the environment's, with prod's, ``prod_warehouse_id``, under it);
-    ``forced_steps`` are steps run whatever their fingerprint says, each with why (``--from STEP``).
+    ``forced_steps`` are steps run whatever their fingerprint says, each with why (``--from STEP``);
+    ``parts`` are steps' ``step_parts`` taken already with the same parameters (``all_step_parts``).
     """
     engine = engine or project.config.engine
     if warehouse_id is None and project.environment == PROD:
@@ -127,13 +129,13 @@ def plan_changes(project: Project, ledger: Ledger, plan: Plan, params: Mapping[s
     producers = plan.outputs()
     for name in plan.order:
         step = plan.steps[name]
-        parts = step_parts(project, ledger, plan, step, params, engine)
+        taken = (parts or {}).get(name) or step_parts(project, ledger, plan, step, params, engine)
         # a table this run is about to read from prod counts with prod's data, whatever the env built before
-        from_prod = {table for table in parts.reads
+        from_prod = {table for table in taken.reads
                      if producers.get(table) in changes and changes[producers[table]].reads_prod}
-        tokens = read_tokens(ledger, parts.reads, warehouse_id, environment, from_prod)
-        version = version_of(plan.name, name, parts, tokens)
-        changes[name] = judge(project, ledger, plan, step, parts, version, changes, force=force,
+        tokens = read_tokens(ledger, taken.reads, warehouse_id, environment, from_prod)
+        version = version_of(plan.name, name, taken, tokens)
+        changes[name] = judge(project, ledger, plan, step, taken, version, changes, force=force,
                               warehouse_id=warehouse_id, forced_why=(forced_steps or {}).get(name),
                               environment=environment)
     return changes

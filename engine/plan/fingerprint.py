@@ -158,6 +158,12 @@ def step_parts(project: Project, ledger: Ledger, plan: Plan, step: PlannedStep, 
     )
 
 
+def all_step_parts(project: Project, ledger: Ledger, plan: Plan, params: Mapping[str, Any],
+                   engine: str) -> dict[str, StepParts]:
+    """``step_parts`` of every step of ``plan``, in plan order (for ``changes.plan_changes``)."""
+    return {name: step_parts(project, ledger, plan, plan.steps[name], params, engine) for name in plan.order}
+
+
 def _config_dump(plan: Plan, config: Any) -> Any:
     """The step's validated model as JSON data, without the metadata fields and the values left at their defaults.
 

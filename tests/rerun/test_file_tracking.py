@@ -63,3 +63,39 @@ def test_an_unchanged_file_is_not_hashed_again(project: Path, monkeypatch) -> No
     monkeypatch.setattr(file_tracking, "sha256_of", lambda path: hashed.append(path) or original(path))
     assert run_in_process(project, "ingest_orders")[1] == "succeeded"
     assert hashed == []
+
+
+def test_a_new_input_file_is_hashed_once_on_a_thread_of_its_own(project: Path, monkeypatch) -> None:
+    """The fingerprints' sha256 of a file the ledger does not know yet is taken on a thread of its own, started
+    before the warehouse opens (so the reading overlaps with opening it), and only once a run: the extract that
+    reads the file finds it in the ledger."""
+    import threading
+
+    from flowdeck.engine.project import checksums
+    from flowdeck.engine.run import executor
+
+    events: list[tuple[str, str]] = []
+    original_sha, original_open = checksums.sha256_of, executor.open_backend
+
+    def hashing(path: Path) -> str:
+        events.append((f"hashed {Path(path).name}", threading.current_thread().name))
+        return original_sha(path)
+
+    def opening(*args: object, **kwargs: object) -> object:
+        events.append(("warehouse opened", threading.current_thread().name))
+        return original_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checksums, "sha256_of", hashing)
+    monkeypatch.setattr(executor, "open_backend", opening)
+    run_id, status = run_in_process(project, "daily_sales")
+    assert status == "succeeded"
+    inputs = sorted((project / "data" / "sample").iterdir())
+    assert sorted(event for event in events if event[0] != "warehouse opened") == \
+        [(f"hashed {path.name}", "fingerprint-parts") for path in inputs]
+    assert [thread for name, thread in events if name == "warehouse opened"] == [threading.current_thread().name]
+    # what the extracts recorded reading is what the fingerprints hashed
+    assert dict(ledger_rows(project, "SELECT path, sha256 FROM input_files WHERE run_id = ?", (run_id,))) == \
+        {str(path.relative_to(project)): sha256_file(path) for path in inputs}
+    events.clear()
+    assert run_in_process(project, "daily_sales")[1] == "succeeded"  # every step unchanged: nothing read again
+    assert [name for name, _ in events if name != "warehouse opened"] == []
