@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,14 +107,19 @@ class Series:
         }
 
 
-def timed(command: list[str], *, env: dict[str, str], cwd: Path, quiet: bool = True) -> Sample:
+def timed(command: list[str], *, env: dict[str, str], cwd: Path, quiet: bool = True,
+          before: Callable[[], None] | None = None) -> Sample:
     """Time ``command``; redo it (up to ATTEMPTS times) while other processes eat the machine.
 
     A sample counts as disturbed when others used more than a quarter of the machine during
-    it; the least disturbed of the attempts is kept.
+    it; the least disturbed of the attempts is kept. ``before`` runs (untimed) before each attempt:
+    what puts the state back as the first attempt found it (a redone run from an empty warehouse
+    must start from an empty warehouse again, not find the first attempt's tables unchanged).
     """
     best: Sample | None = None
     for _ in range(ATTEMPTS if quiet else 1):
+        if before is not None:
+            before()
         sample = _timed_once(command, env=env, cwd=cwd, quiet=quiet)
         if best is None or sample.others < best.others:
             best = sample
@@ -190,8 +196,8 @@ def bench_pipeline(rounds: int) -> dict[str, object]:
     for index in range(rounds):
         order = [(hand, hand_command, hand_db), (flowdeck, flowdeck_command, warehouse)]
         for series, command, database in order if index % 2 == 0 else reversed(order):
-            _remove_database(database)
-            series.samples.append(timed(command, env=env, cwd=REPO))
+            series.samples.append(timed(command, env=env, cwd=REPO,
+                                        before=lambda database=database: _remove_database(database)))
             print(f"  round {index + 1}: {series.name}: {series.samples[-1].wall:.2f}s", file=sys.stderr)
     same = compare_outputs(hand_out, flowdeck_out)
     # each round's pair ran back to back: their ratio cancels slow drifts of a shared machine
