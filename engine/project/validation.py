@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import replace
 import os
+import threading
 import types
 import typing
 from collections.abc import Iterator
@@ -47,6 +48,10 @@ def validate_document(document: YamlDocument, model: type[M]) -> M:
         ) from None
 
 
+_PLUGINS_OFF_LOCK = threading.Lock()
+_plugins_off: dict[str, int | str | None] = {"depth": 0, "previous": None}  # guarded by the lock
+
+
 @contextmanager
 def without_pydantic_plugins() -> Iterator[None]:
     """Build the models' validators (and serializers) without pydantic's plugin discovery.
@@ -55,15 +60,24 @@ def without_pydantic_plugins() -> Iterator[None]:
     model is first dumped (a step's fingerprint); discovering plugins reads every installed
     package's metadata (about 5-15 ms a start) and our config models use none.
     """
-    previous = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
-    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "1"
+    # Threads may nest it (a run takes its fingerprints on a thread of their own while its thread reads the pipelines):
+    # the first in sets the variable, the last out puts back what was there, so none leaves it set or unsets it early.
+    with _PLUGINS_OFF_LOCK:
+        if _plugins_off["depth"] == 0:
+            _plugins_off["previous"] = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
+            os.environ["PYDANTIC_DISABLE_PLUGINS"] = "1"
+        _plugins_off["depth"] = int(_plugins_off["depth"] or 0) + 1
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("PYDANTIC_DISABLE_PLUGINS", None)
-        else:
-            os.environ["PYDANTIC_DISABLE_PLUGINS"] = previous
+        with _PLUGINS_OFF_LOCK:
+            _plugins_off["depth"] = int(_plugins_off["depth"] or 0) - 1
+            if _plugins_off["depth"] == 0:
+                previous = _plugins_off["previous"]
+                if previous is None:
+                    os.environ.pop("PYDANTIC_DISABLE_PLUGINS", None)
+                else:
+                    os.environ["PYDANTIC_DISABLE_PLUGINS"] = str(previous)
 
 
 def _explain(document: YamlDocument, model: type[BaseModel], detail: Any) -> ConfigError:

@@ -178,3 +178,32 @@ def test_a_wrong_trigger_is_explained_where_it_is(trigger: str, what: str, hint:
         assert error.hint is not None and error.hint.startswith(hint)
     assert error.location.line >= 6 and error.location.key.startswith("triggers[0]")
     assert ".follow" not in error.location.key and ".files" not in error.location.key  # union tags are not keys
+
+
+def test_pydantic_plugins_stay_off_while_threads_overlap_and_the_variable_comes_back_after(monkeypatch) -> None:
+    """A run takes its fingerprints (model dumps) on a thread of its own while its thread validates pipelines:
+    no thread may see the plugins on inside, nor leave the variable set or unset it for the others."""
+    import os
+    import threading
+
+    from flowdeck.engine.project.validation import without_pydantic_plugins
+
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "mine")
+    seen: set[str | None] = set()
+
+    def overlap() -> None:
+        for _ in range(500):
+            with without_pydantic_plugins():
+                seen.add(os.environ.get("PYDANTIC_DISABLE_PLUGINS"))
+
+    threads = [threading.Thread(target=overlap) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"1"}
+    assert os.environ["PYDANTIC_DISABLE_PLUGINS"] == "mine"
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS")
+    with without_pydantic_plugins():
+        pass
+    assert "PYDANTIC_DISABLE_PLUGINS" not in os.environ
