@@ -19,7 +19,7 @@ from flowdeck.console.cli.output import (
     print_json,
     status_text,
 )
-from flowdeck.engine.startup import resume_collection
+from flowdeck.engine.startup import nothing_left_to_close, resume_collection
 
 if TYPE_CHECKING:
     from flowdeck.engine.run.executor import RunUpdate
@@ -210,6 +210,7 @@ def _execute_in_foreground(ws: Workspace, submitted: Submitted) -> None:
     # closed here, not left to the exit: the ledger was opened before collection resumed, so it is frozen
     # (engine/startup.py) and no collection at exit would close it and checkpoint its write-ahead log
     ws.close()
+    nothing_left_to_close()  # the run closed its warehouse; the process may end without the teardown
     if outcome.get("error"):
         from flowdeck.engine.masking import mask
 

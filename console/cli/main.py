@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from flowdeck.engine.startup import hold_collection
+from flowdeck.engine.startup import end_without_teardown, exit_with, hold_collection
 
 
 def __getattr__(name: str) -> Any:
@@ -78,5 +78,17 @@ def run() -> None:
         sys.exit(70)
 
 
+def console_script() -> None:
+    """The `flowdeck` command (and ``python -m flowdeck.console.cli.main``): ``run`` in a process of its own,
+    which ends without the interpreter's teardown (engine/startup.py)."""
+    end_without_teardown()
+    try:
+        run()
+    except SystemExit as exit:
+        exit_with(exit.code)
+        raise
+    exit_with(0)
+
+
 if __name__ == "__main__":
-    run()
+    console_script()

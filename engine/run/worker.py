@@ -24,7 +24,13 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from flowdeck.engine.startup import hold_collection, resume_collection
+from flowdeck.engine.startup import (
+    end_without_teardown,
+    exit_with,
+    hold_collection,
+    nothing_left_to_close,
+    resume_collection,
+)
 
 if TYPE_CHECKING:
     from flowdeck.engine.run.executor import RunExecutor
@@ -79,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if workspace is not None:  # opened before collection resumed: frozen, so no collection at exit closes it
             workspace.close()
+            nothing_left_to_close()  # and the run closed its warehouse: no teardown needed (engine/startup.py)
     return 0 if status == "succeeded" else 1
 
 
@@ -143,4 +150,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    end_without_teardown()  # registered first, so it runs after every other exit handler (engine/startup.py)
+    status = main()
+    exit_with(status)
+    sys.exit(status)
