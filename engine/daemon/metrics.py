@@ -114,11 +114,13 @@ class DaemonMetrics:
     def __init__(self, ledger: Ledger) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(LedgerCollector(ledger))
-        self.file_events = Counter("flowdeck_file_events", "Files seen by file triggers, by pipeline and outcome "
-                                   "(accepted, duplicate, archived, error).", ["pipeline", "outcome"],
-                                   registry=self.registry)
-        self.schedule_delay = Histogram("flowdeck_schedule_delay_seconds", "From a schedule slot to its run starting.",
-                                        ["pipeline"], buckets=SCHEDULE_DELAY_BUCKETS, registry=self.registry)
+        # by environment too: a pipeline's prod and dev triggers may watch one folder, each taking every file
+        self.file_events = Counter("flowdeck_file_events", "Files seen by file triggers, by environment, pipeline "
+                                   "and outcome (accepted, duplicate, archived, error).",
+                                   ["environment", "pipeline", "outcome"], registry=self.registry)
+        self.schedule_delay = Histogram("flowdeck_schedule_delay_seconds", "From a schedule slot to its run starting, "
+                                        "by environment and pipeline.", ["environment", "pipeline"],
+                                        buckets=SCHEDULE_DELAY_BUCKETS, registry=self.registry)
         self.problems = GaugeHolder()
         info = GaugeMetricFamily("flowdeck_build_info", "flowdeck version.", labels=["version"])
         info.add_metric([version("flowdeck")], 1)

@@ -336,11 +336,11 @@ class Watchers:
             )
         except FlowdeckError as error:
             del watch.seen[path]  # try again at the next rescan, the pipeline may be fixed by then
-            self.metrics.file_events.labels(watch.pipeline, "error").inc()
+            self.metrics.file_events.labels(watch.trigger.env, watch.pipeline, "error").inc()
             log.error("pipeline %s: file %s could not be queued: %s", watch.pipeline, relative, error.what)
             return
         if new:
-            self.metrics.file_events.labels(watch.pipeline, "accepted").inc()
+            self.metrics.file_events.labels(watch.trigger.env, watch.pipeline, "accepted").inc()
             self.ledger.log(record.run_id, f"file {relative} ({digest[:12]}…) started this run",
                                       kind="file.accepted", payload={"file": relative, "sha256": digest})
             log.info("pipeline %s: file %s queued run %s", watch.pipeline, relative, record.run_id,
@@ -351,7 +351,7 @@ class Watchers:
     def _duplicate(self, watch: FolderWatch, path: Path, digest: str, record: RunRecord) -> None:
         """A file whose content already went into ``record``: recorded, no new run; archived once that run succeeded."""
         relative = self._relative(path)
-        self.metrics.file_events.labels(watch.pipeline, "duplicate").inc()
+        self.metrics.file_events.labels(watch.trigger.env, watch.pipeline, "duplicate").inc()
         self.ledger.log(None, f"file {relative} of {watch.pipeline} has the content of run {record.run_id}; "
                         "no new run", kind="file.duplicate", payload={"file": relative, "sha256": digest,
                                                                        "pipeline": watch.pipeline,
@@ -393,7 +393,7 @@ class Watchers:
             return
         held = window.add(taken)
         if held is not None:
-            self.metrics.file_events.labels(watch.pipeline, "duplicate").inc()
+            self.metrics.file_events.labels(watch.trigger.env, watch.pipeline, "duplicate").inc()
             log.info("pipeline %s: file %s has the content of %s, already in the next batch; not taken twice",
                      watch.pipeline, taken.relative, held.relative)
 
@@ -414,7 +414,7 @@ class Watchers:
             except FlowdeckError as error:
                 for taken in members:  # taken again at the next rescan, the pipeline may be fixed by then
                     watch.seen.pop(taken.path, None)
-                self.metrics.file_events.labels(watch.pipeline, "error").inc(len(members))
+                self.metrics.file_events.labels(watch.trigger.env, watch.pipeline, "error").inc(len(members))
                 log.error("pipeline %s: a batch of %d files could not be queued: %s", watch.pipeline, len(members),
                           error.what)
                 continue
@@ -422,7 +422,7 @@ class Watchers:
                 for taken in members:
                     self._duplicate(watch, taken.path, taken.sha256, record)
                 continue
-            self.metrics.file_events.labels(watch.pipeline, "accepted").inc(len(members))
+            self.metrics.file_events.labels(watch.trigger.env, watch.pipeline, "accepted").inc(len(members))
             for taken in members:
                 self.ledger.log(
                     record.run_id, f"file {taken.relative} ({taken.sha256[:12]}…) is in this run's batch of "
@@ -525,5 +525,5 @@ class Watchers:
         watch.seen.pop(path, None)
         watch.pending.pop(path, None)
         watch.deferred.pop(path, None)
-        self.metrics.file_events.labels(watch.pipeline, "archived").inc()
+        self.metrics.file_events.labels(watch.trigger.env, watch.pipeline, "archived").inc()
         log.info("pipeline %s: archived %s to %s", watch.pipeline, path.name, target)

@@ -100,7 +100,7 @@ class WorkerPool:
         self._workers[run.run_id] = _Worker(claimed_run, process, time.time())
         slot = run.options.get("scheduled_for")
         if run.trigger_kind == "schedule" and isinstance(slot, (int, float)) and claimed_run.started_at:
-            self.metrics.schedule_delay.labels(run.pipeline).observe(max(claimed_run.started_at - slot, 0.0))
+            self.metrics.schedule_delay.labels(run.environment, run.pipeline).observe(max(claimed_run.started_at - slot, 0.0))
         log.info("run %s of %s started in worker pid %d", run.run_id, run.pipeline, process.pid,
                  extra=run_fields(run.run_id, run.pipeline, event="run.started"))
         return True

@@ -11,7 +11,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from daemonkit import NUMBERS_CSV, Daemon, flowdeck, make_project, numbers_pipeline, query, runs, wait_for, write
+from daemonkit import NUMBERS_CSV, Daemon, flowdeck, http_get, make_project, numbers_pipeline, query, runs, wait_for, write
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +41,15 @@ def both_finished(project: Path, count: int) -> list[dict[str, object]]:
     return found if len(found) == count and len(done) == count else []
 
 
+def file_event_counts(address: str) -> dict[tuple[str, str, str], float]:
+    """``flowdeck_file_events_total`` from the daemon's /metrics: (environment, pipeline, outcome) → count."""
+    code, body = http_get(f"{address}/metrics")
+    assert code == 200
+    return {(sample.labels["environment"], sample.labels["pipeline"], sample.labels["outcome"]): sample.value
+            for family in text_string_to_metric_families(body.decode()) if family.name == "flowdeck_file_events"
+            for sample in family.samples if sample.name == "flowdeck_file_events_total"}
+
+
 def extract_rows(project: Path, run_id: object) -> list[tuple[object, ...]]:
     return query(project, "SELECT status, rows_out, reuse_reason FROM steps WHERE run_id = ? AND step = 'ingest_raw'",
                  (run_id,))
@@ -60,6 +70,7 @@ def test_prods_archive_waits_for_devs_run_of_the_file_so_both_environments_read_
         found = wait_for(lambda: both_finished(project, 2), 60, what="dev's run of the file", alive=daemon.process)
         wait_for(lambda: list((project / "archive").glob("*/a.csv")), 30, what="the file to be archived after dev's run",
                  alive=daemon.process)
+        file_events = file_event_counts(daemon.address())
         assert daemon.terminate() == 0
     finally:
         daemon.stop_quietly()
@@ -74,6 +85,9 @@ def test_prods_archive_waits_for_devs_run_of_the_file_so_both_environments_read_
     assert [path.read_text() for path in (project / "archive").glob("*/*")] == [NUMBERS_CSV]  # moved once, whole
     accepted = query(project, "SELECT run_id FROM events WHERE kind = 'file.accepted'")
     assert sorted(row[0] for row in accepted) == sorted(run["run_id"] for run in found)
+    # the daemon's metrics count the file once per environment, and its archiving once, by prod's trigger
+    assert file_events == {("prod", "ingest", "accepted"): 1.0, ("dev", "ingest", "accepted"): 1.0,
+                           ("prod", "ingest", "archived"): 1.0}
 
 
 def test_a_dev_run_that_ends_first_never_archives_the_file_prods_run_has_yet_to_read(tmp_path: Path) -> None:
