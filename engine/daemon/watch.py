@@ -13,13 +13,14 @@ asked whether its content already went into a run; only this daemon takes files 
 project, and one thread of it), so asking and then queueing cannot race, and a file is in
 exactly one run even when the daemon was killed between queueing a batch and archiving its files.
 
-A pipeline may watch one folder in several environments (a prod trigger and a ``env: dev`` one): each
-environment's trigger takes every file once (the ledger is asked per environment), and each run reads
-the folder when it runs. So prod's trigger archives a file only once no other environment's trigger
-still needs it (its run of that content has ended, or the file is still settling or waiting in its
-batch for it); until then the file waits in the folder (``deferred``) and a later pass archives it. A
-run never archives for another environment's trigger, and only prod's trigger may archive a folder
-several environments watch (``engine/project/watched_folders.py`` refuses the rest).
+Several triggers may watch one folder: a pipeline's in several environments (a prod trigger and a
+``env: dev`` one), or several pipelines'. Each takes every file once (the ledger is asked per pipeline
+and environment), and each run reads the folder when it runs. So a trigger archives a file only once no
+other trigger on the folder still needs it (its run of that content has ended, or the file is still
+settling or waiting in its batch for it); until then the file waits in the folder (``deferred``) and a
+later pass archives it, once (the first archiving trigger to find it free). A run never archives for
+another trigger, and only prod's trigger may archive a folder several environments of one pipeline watch
+(``engine/project/watched_folders.py`` refuses the rest).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from flowdeck.engine.daemon.schedules import Submit
 from flowdeck.engine.errors import FlowdeckError
 from flowdeck.engine.logs import run_fields
 from flowdeck.engine.project.config.pipeline import FileTrigger
-from flowdeck.engine.project.project import Project
+from flowdeck.engine.project.project import PROD, Project
 from flowdeck.engine.run.trigger_keys import batch_key, file_key, resume_key
 from flowdeck.engine.steps.input_files import sha256_of
 from flowdeck.state import Ledger, RunRecord
@@ -107,6 +108,10 @@ class FolderWatch:
         """Whether this trigger has yet to queue a run for this file: it is settling, or waiting in its batch."""
         return path in self.pending or (self.window is not None and any(
             held.sha256 == digest for held in self.window.files))
+
+    def described(self) -> str:
+        """This trigger in words: its pipeline, and its environment outside prod."""
+        return f"the trigger of pipeline {self.pipeline}" + ("" if self.trigger.env == PROD else f" in environment {self.trigger.env}")
 
     def describe(self) -> dict[str, Any]:
         """The watcher's state (for /status and the lease)."""
@@ -437,15 +442,16 @@ class Watchers:
 
         A run resuming a file's run (one the daemon's restart cut short) carries its options, so its
         success archives the file too: otherwise the file would stay in the landing folder for good.
-        Only the triggers of the run's environment archive for it; a run of another environment that
-        ended, however, may free files they wait to archive (it was the last to read them).
+        Only the triggers of the run's pipeline and environment archive for it; a run of another trigger
+        that ended, however, may free files they wait to archive (it was the last to read them).
         """
         if not ({"file", "files"} & run.options.keys()):
             return
+        for others in list(self._watches.values()):
+            for other in others:
+                if other.deferred and (other.pipeline, other.trigger.env) != (run.pipeline, run.environment):
+                    self._release(other, time.time())
         watches = self._watches.get(run.pipeline, [])
-        for watch in watches:
-            if watch.deferred and watch.trigger.env != run.environment:
-                self._release(watch, time.time())
         if run.status != "succeeded":
             return
         files = run.options.get("files") or [{"file": run.options.get("file", ""), "sha256": run.options.get("sha256", "")}]
@@ -463,41 +469,43 @@ class Watchers:
             self._archive_when_free(watch, ingested)
 
     def _archive_when_free(self, watch: FolderWatch, files: list[tuple[Path, str]]) -> None:
-        """Archive files this trigger's runs ingested, each once no trigger of another environment still
-        needs it; the others wait in the folder (``deferred``) for a later pass of ``_release``."""
+        """Archive files this trigger's runs ingested, each once no other trigger on the folder still needs
+        it; the others wait in the folder (``deferred``) for a later pass of ``_release``."""
         if watch.archive is None or not files:
             return
         needed = self._needed_elsewhere(watch, files)
         for path, digest in files:
-            environment = needed.get(path)
-            if environment is None:
+            reader = needed.get(path)
+            if reader is None:
                 watch.deferred.pop(path, None)
                 self._archive(watch, path, digest)
             elif path not in watch.deferred:
                 watch.deferred[path] = digest
-                log.info("pipeline %s: %s is archived once the trigger of environment %s has read it",
-                         watch.pipeline, path.name, environment)
+                log.info("pipeline %s: %s is archived once %s has read it", watch.pipeline, path.name, reader)
 
     def _needed_elsewhere(self, watch: FolderWatch, files: list[tuple[Path, str]]) -> dict[Path, str]:
-        """The files a trigger of another environment on the same folder still needs, with that environment:
-        its run of the content is queued or running, or it has yet to queue one (settling, in its batch)."""
+        """The files another trigger on the same folder (another environment's, another pipeline's) still
+        needs, with which trigger in words: its run of the content is queued or running, or it has yet to
+        queue one (settling, in its batch)."""
         needed: dict[Path, str] = {}
-        for other in self._watches.get(watch.pipeline, []):
-            if other.trigger.env == watch.trigger.env or other.folder != watch.folder or other.problem:
-                continue
-            candidates = [(path, digest) for path, digest in files if path not in needed and other.matches(path)]
-            if not candidates:
-                continue
-            runs = self.ledger.file_runs(watch.pipeline, [digest for _, digest in candidates],
-                                         environment=other.trigger.env)
-            for path, digest in candidates:
-                record = runs.get(digest)
-                if other.awaits(path, digest) if record is None else not self._ended(record):
-                    needed[path] = other.trigger.env
+        for others in list(self._watches.values()):
+            for other in others:
+                if (other.pipeline, other.trigger.env) == (watch.pipeline, watch.trigger.env) \
+                        or other.folder != watch.folder or other.problem:
+                    continue
+                candidates = [(path, digest) for path, digest in files if path not in needed and other.matches(path)]
+                if not candidates:
+                    continue
+                runs = self.ledger.file_runs(other.pipeline, [digest for _, digest in candidates],
+                                             environment=other.trigger.env)
+                for path, digest in candidates:
+                    record = runs.get(digest)
+                    if other.awaits(path, digest) if record is None else not self._ended(record):
+                        needed[path] = other.described()
         return needed
 
     def _release(self, watch: FolderWatch, now: float) -> None:
-        """Archive the deferred files no other environment's trigger needs any more; forget changed or gone ones."""
+        """Archive the deferred files no other trigger needs any more; forget changed or gone ones."""
         watch.last_release = now
         waiting: list[tuple[Path, str]] = []
         for path, digest in list(watch.deferred.items()):

@@ -3,6 +3,7 @@
 Each environment runs once for every file; prod's trigger archives a file only after dev's run of
 it has ended (each run reads the folder when it runs, so a file moved away earlier is lost for the
 other); a dev run never archives for prod; a dev trigger that would archive a shared folder is refused.
+Two pipelines on one folder: the same wait, so the second pipeline's run still finds the file.
 """
 
 from __future__ import annotations
@@ -162,3 +163,33 @@ def test_a_dev_trigger_that_would_archive_a_folder_prod_watches_is_refused_namin
     # without archive on dev's, the same two triggers are valid
     numbers_pipeline(project, "ingest", "triggers:" + PROD_TRIGGER + dev_trigger(), source="landing/*.csv")
     assert flowdeck(project, "validate").returncode == 0
+
+
+def test_two_pipelines_on_one_folder_both_read_each_file_before_it_is_archived_once(tmp_path: Path) -> None:
+    # `audit` settles later: `ingest`'s run has succeeded while audit has yet to queue its own; both archive
+    project = make_project(tmp_path / "project")
+    numbers_pipeline(project, "ingest", "triggers:" + PROD_TRIGGER, source="landing/*.csv")
+    numbers_pipeline(project, "audit", "triggers:" + PROD_TRIGGER.replace("settle: 1s", "settle: 4s").replace(
+        "archive: archive", "archive: audit_archive"), source="landing/*.csv")
+    (project / "landing").mkdir()
+    daemon = Daemon(project)
+    try:
+        daemon.address()
+        write(project / "landing" / "a.csv", NUMBERS_CSV)
+        wait_for(lambda: runs(project, "pipeline = 'ingest' AND status = 'succeeded'"), 60, what="ingest's run of the file",
+                 alive=daemon.process)
+        assert (project / "landing" / "a.csv").exists(), "ingest archived the file before audit's trigger took it"
+        wait_for(lambda: runs(project, "pipeline = 'audit' AND status = 'succeeded'"), 60, what="audit's run of the file",
+                 alive=daemon.process)
+        archived = wait_for(lambda: list(project.glob("*archive/*/a.csv")), 30, what="the file to be archived",
+                            alive=daemon.process)
+        assert daemon.terminate() == 0
+    finally:
+        daemon.stop_quietly()
+    for pipeline in ("ingest", "audit"):  # each extract read the whole file
+        assert query(project, "SELECT rows_out FROM steps WHERE step = ?", (f"{pipeline}_raw",)) == [(50,)]
+    # archived once, whole, after both had read it: into the archive of whichever trigger freed it last
+    assert len(archived) == 1 and archived[0].relative_to(project).parts[0] in ("archive", "audit_archive")
+    assert len(list(project.glob("*archive/*/*"))) == 1
+    assert archived[0].read_text() == NUMBERS_CSV and not (project / "landing" / "a.csv").exists()
+    assert "a.csv is archived once the trigger of pipeline audit has read it" in daemon.stderr_path.read_text()
