@@ -171,7 +171,27 @@ class UnknownColumn(StepFailed):
 
 class EngineRefusal(StepFailed):
     """An engine refused a query before running it: it would give another result than DuckDB there (the
-    Spark lint, docs/spark.md); the message names the construct and the hint what to write instead."""
+    Spark lint, docs/spark.md); the message names the construct and the hint what to write instead, ``line``
+    and ``column`` (1-based, 0 unknown) where in the query it is."""
+
+    def __init__(self, what: str, *, line: int = 0, column: int = 0, **kwargs: object) -> None:
+        self.line = line
+        self.column = column
+        super().__init__(what, **kwargs)
+
+    def render(self) -> str:
+        """As every error; a query that is no file's (``flowdeck query``) is pointed into by its line."""
+        rendered = super().render()
+        return f"line {self.line}: {rendered}" if self.location is None and self.line else rendered
+
+    def in_file(self, path: Path, text: str, first_line: int | None) -> EngineRefusal:
+        """This refusal pointing into the file the query came from (``text``: the file's content), whose line
+        ``first_line`` is the query's first; None: the query's lines are not the file's (a rewritten query),
+        so only the file is named."""
+        line = self.line + first_line - 1 if first_line is not None and self.line else 0
+        return EngineRefusal(self.what, line=line, column=self.column if line else 0, hint=self.hint,
+                             location=Location(path, line, self.column if line else 0),
+                             excerpt=excerpt_of(text, line, self.column) if line else None)
 
 
 class DamagedFile(FlowdeckError):

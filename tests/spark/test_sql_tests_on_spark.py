@@ -69,7 +69,8 @@ beyond_bigint:
 def test_a_construct_the_spark_lint_refuses_is_reported_as_refused_not_as_a_difference(
         example_project: Path, local_spark: Any, capsys: pytest.CaptureFixture[str]) -> None:
     # a Devanagari conjunct is one grapheme cluster in DuckDB's Unicode, two in Java's: reverse(text) is refused
-    add_step(example_project, "backwards_notes", "SELECT order_id, reverse(note) AS backwards FROM sales", """\
+    add_step(example_project, "backwards_notes", "-- each note backwards\nSELECT order_id,\n       reverse(note) AS backwards\n"
+             "FROM sales", """\
 backwards_notes:
   step: backwards_notes
   inputs:
@@ -89,5 +90,7 @@ backwards_notes:
     assert "✗ error daily_sales › backwards_notes (step backwards_notes on duckdb, spark" in printed
     assert "passes on duckdb, refused on spark" in printed and "the engines differ" not in printed
     assert "on spark: refused before running (docs/spark.md):" in printed
-    assert "line 1: `REVERSE(note)` cannot run on Spark with the same result" in printed
+    # said at the step's file, line and column (its line shown), as `flowdeck validate --engine spark` says it
+    assert "pipelines/daily_sales/backwards_notes.sql:3:8: `REVERSE(note)` cannot run on Spark with the same result" in printed
+    assert "reverse(note) AS backwards" in printed
     assert "hint: reverse the text on DuckDB (run the step there), or reverse a list with `list_reverse(l)`" in printed

@@ -54,3 +54,18 @@ def test_a_located_unknown_column_stays_one_so_the_step_can_name_the_tables_it_r
     assert isinstance(located(error, "totals", Path("totals.sql"), WRITTEN), UnknownColumn)
     plain = StepFailed("cannot open the warehouse")
     assert located(plain, "totals", Path("totals.sql"), WRITTEN) is plain  # nothing translated: as it was
+
+
+def test_an_engine_refusal_names_the_query_line_then_the_file_it_came_from(tmp_path: Path) -> None:
+    from flowdeck.engine.errors import EngineRefusal
+
+    refusal = EngineRefusal("`REVERSE(note)` cannot run on Spark with the same result", line=2, column=8,
+                            hint="reverse the text on DuckDB")
+    assert refusal.render().startswith("line 2: `REVERSE(note)` cannot")  # a query typed on the command line
+    file = tmp_path / "notes.sql"
+    text = "-- notes\n\nSELECT order_id,\n       reverse(note) AS backwards\nFROM sales\n"
+    shown = refusal.in_file(file, text, first_line=3)  # the query's first line is the file's third
+    assert shown.render().splitlines()[0] == f"{file}:4:8: `REVERSE(note)` cannot run on Spark with the same result"
+    assert "reverse(note) AS backwards" in shown.render() and "hint: reverse the text on DuckDB" in shown.render()
+    rewritten = refusal.in_file(file, text, first_line=None)  # its lines are not the file's: the file alone
+    assert rewritten.render().splitlines()[0] == f"{file}: `REVERSE(note)` cannot run on Spark with the same result"

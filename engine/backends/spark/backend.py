@@ -53,7 +53,7 @@ from flowdeck.engine.backends.spark.outputs import OutputColumn, file_columns
 from flowdeck.engine.backends.spark.served import served_spark
 from flowdeck.engine.backends.spark.session import connect, first_line
 from flowdeck.engine.backends.spark.sources import reader_options
-from flowdeck.engine.backends.spark.transpile import Transpiled, transpile
+from flowdeck.engine.backends.spark.transpile import transpile
 from flowdeck.engine.debug_hooks import crash_point
 from flowdeck.engine.errors import (
     EngineRefusal, FlowdeckError, SqlError, StepFailed, TranslatedSql, UnknownColumn,
@@ -358,7 +358,8 @@ class SparkBackend(Backend):
         translated = transpile(sql, schema=self._schema_of(sql), schema_dialect="spark", output=output,
                                name_columns=name_columns, files=self._files)
         if translated.refused:
-            raise EngineRefusal(_refusal(translated), hint=translated.findings[0].hint())
+            finding = translated.findings[0]
+            raise EngineRefusal(finding.message(), line=finding.line, column=finding.column, hint=finding.hint())
         return translated.sql
 
     def _query(self, spark_sql: str) -> DataFrame:
@@ -903,11 +904,6 @@ def _struct(schema_json: str) -> StructType:
 def _types(schema: StructType) -> dict[str, str]:
     """Column → Spark type (``simpleString``), as the typing of a query wants a table's columns."""
     return {field.name: field.dataType.simpleString() for field in schema.fields}
-
-
-def _refusal(translated: Transpiled) -> str:
-    finding = translated.findings[0]
-    return f"line {finding.line}: {finding.message()}"
 
 
 def _hint_for(text: str) -> str | None:

@@ -59,6 +59,8 @@ class SqlTestCase:
     ignore_order: bool = True
     ignore_columns: list[str] = field(default_factory=list)
     now: datetime | None = None
+    sql_file: Path | None = None  # the step's SQL file, which a refusal of the SQL points into
+    sql_first_line: int | None = None  # the file's line that is line 1 of ``sql``; None: rewritten (the clock)
 
     @property
     def where(self) -> str:
@@ -116,12 +118,14 @@ def _case(document: YamlDocument, plan: Plan, name: str, test: SqlTest) -> SqlTe
     except FlowdeckError as error:
         raise _error(document, (*at, "params"), error.what, error.hint) from None
     sql = bind_sql(statement_text(step.query.text), list(step.param_uses), params)
+    first_line: int | None = step.query.text[:len(step.query.text) - len(step.query.text.lstrip())].count("\n") + 1
     if reads_the_clock(sql):
         if test.now is None:
             raise _error(document, at, f"step `{test.step}` reads the clock ({', '.join(CLOCK_NAMES[:3])} ...), so "
                          "this test would give other rows tomorrow", "give the test a fixed time: `now: 2026-11-01T06:00:00`",
                          key=True)
         sql = fix_clock(sql, test.now)
+        first_line = None  # sqlglot wrote the query again: its lines are not the file's
     reads = sorted(step.query.tables | (step.reads - {step.output}) if test.checks else step.query.tables)
     given = {table.lower(): table for table in test.inputs}
     missing = [table for table in reads if table not in given]
@@ -146,6 +150,7 @@ def _case(document: YamlDocument, plan: Plan, name: str, test: SqlTest) -> SqlTe
         description=test.description, sql=sql, inputs=inputs, expect=expect, output=step.output or step.name,
         params=params, checks=tuple(step.checks) if test.checks else (), key=list(test.expect.key),
         ignore_order=test.expect.ignore_order, ignore_columns=list(test.expect.ignore_columns), now=test.now,
+        sql_file=step.query.path, sql_first_line=first_line,
     )
 
 

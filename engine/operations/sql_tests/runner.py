@@ -223,7 +223,12 @@ def actual_output(backend: Backend, case: SqlTestCase) -> tuple[list[str], list[
     """Load the test's input rows into ``backend`` and run the step's SQL on them: the output's columns and rows."""
     for table in case.inputs:
         backend.load_rows(table.name.lower(), rows_select(table))
-    result = backend.query(case.sql, limit=MAX_ROWS)
+    try:
+        result = backend.query(case.sql, limit=MAX_ROWS)
+    except EngineRefusal as refusal:  # the step's own SQL: said at its file's line, as `validate` says it
+        if case.sql_file is None:
+            raise
+        raise refusal.in_file(case.sql_file, case.sql_file.read_text(encoding="utf-8"), case.sql_first_line) from None
     if result.truncated:
         raise FlowdeckError(f"step `{case.step}` gave more than {MAX_ROWS:,} rows on the test's input",
                             hint="a unit test shows a rule on a few rows: give fewer input rows")
