@@ -177,7 +177,7 @@ class EngineRefusal(StepFailed):
     def __init__(self, what: str, *, line: int = 0, column: int = 0, **kwargs: object) -> None:
         self.line = line
         self.column = column
-        super().__init__(what, **kwargs)
+        super().__init__(what, **kwargs)  # type: ignore[arg-type]
 
     def render(self) -> str:
         """As every error; a query that is no file's (``flowdeck query``) is pointed into by its line."""
