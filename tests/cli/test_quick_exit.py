@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT, clean_env, ledger_rows, run_flowdeck
+from tests.rerun.helpers import write_pipeline
 
 PIPELINE = """\
 steps:
@@ -53,10 +54,7 @@ IN_PROCESS = "import sys; sys.argv = ['flowdeck', *sys.argv[1:]]\nfrom flowdeck.
 
 
 def _witness_project(project: Path) -> Path:
-    folder = project / "pipelines" / "witness"
-    folder.mkdir()
-    (folder / "pipeline.yaml").write_text(PIPELINE)
-    (folder / "witness.py").write_text(FUNCTIONS)
+    write_pipeline(project, "witness", PIPELINE, {"witness.py": FUNCTIONS})
     return project
 
 
@@ -86,10 +84,7 @@ def test_a_caller_of_run_in_its_own_process_keeps_the_teardown(project: Path) ->
 
 
 def test_a_failed_run_exits_1_and_closes_what_it_opened(project: Path) -> None:
-    folder = project / "pipelines" / "broken"
-    folder.mkdir()
-    (folder / "pipeline.yaml").write_text(FAILING)
-    (folder / "broken.sql").write_text("SELECT error('the step fails as it runs') AS x\n")
+    write_pipeline(project, "broken", FAILING, {"broken.sql": "SELECT error('the step fails as it runs') AS x\n"})
     completed = subprocess.run([sys.executable, "-m", "flowdeck.console.cli.main", "--project", str(project), "run",
                                 "broken"], cwd=REPO_ROOT, env=clean_env(), capture_output=True, text=True, timeout=120)
     assert completed.returncode == 1, completed.stderr

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT, clean_env, ledger_rows, run_flowdeck, warehouse_rows
+from tests.rerun.helpers import write_pipeline
 
 PIPELINE = """\
 steps:
@@ -43,10 +44,7 @@ print(json.dumps({"exit": code, "enabled": gc.isenabled(), "frozen": gc.get_free
 
 
 def _probe_project(project: Path) -> Path:
-    folder = project / "pipelines" / "probe"
-    folder.mkdir()
-    (folder / "pipeline.yaml").write_text(PIPELINE)
-    (folder / "probe.py").write_text(FUNCTIONS)
+    write_pipeline(project, "probe", PIPELINE, {"probe.py": FUNCTIONS})
     return project
 
 
