@@ -189,9 +189,9 @@ class EngineRefusal(StepFailed):
         ``first_line`` is the query's first; None: the query's lines are not the file's (a rewritten query),
         so only the file is named."""
         line = self.line + first_line - 1 if first_line is not None and self.line else 0
-        return EngineRefusal(self.what, line=line, column=self.column if line else 0, hint=self.hint,
-                             location=Location(path, line, self.column if line else 0),
-                             excerpt=excerpt_of(text, line, self.column) if line else None)
+        column = self.column if line else 0
+        return EngineRefusal(self.what, line=line, column=column, hint=self.hint, location=Location(path, line, column),
+                             excerpt=excerpt_of(text, line, column) if line else None)
 
 
 class DamagedFile(FlowdeckError):

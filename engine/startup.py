@@ -80,7 +80,7 @@ def _end_process() -> None:
     closed what it opened and the entry point said how it exits; otherwise Python ends it, as ever)."""
     if _exit_status is None or not _closed:
         return
-    if "logging" in sys.modules:  # its handlers flush at each record; shutdown also closes their files
+    if "logging" in sys.modules:  # imported before this handler was registered, its own would come after it
         sys.modules["logging"].shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -108,6 +108,16 @@ def run_flowdeck(
     return CliResult(command, completed.returncode, completed.stdout, completed.stderr)
 
 
+def entry_point_probe(report: str, imports: str = "") -> str:
+    """A ``python -c`` script: the console script's ``main.run()`` in a process of its own, with the arguments
+    given after the script, then one JSON line, ``{"exit": its exit code, **report}``: ``report`` is a Python
+    expression of a dict, evaluated as the command left it (``imports`` made first)."""
+    return (f"import json, sys\n{imports}\nfrom flowdeck.console.cli.main import run\n"
+            "sys.argv = ['flowdeck', *sys.argv[1:]]\ncode = None\n"
+            "try:\n    run()\nexcept SystemExit as exit:\n    code = exit.code\n"
+            f"print(json.dumps({{'exit': code, **{report}}}))\n")
+
+
 @pytest.fixture
 def flowdeck(project: Path) -> Callable[..., CliResult]:
     """``flowdeck("run", "daily_sales")``: the CLI on this test's copy of the example project."""

@@ -31,6 +31,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -93,7 +94,7 @@ class FolderWatch:
     last_check: float = 0.0
     last_release: float = 0.0
     window: BatchWindow | None = None  # with ``batch:``, the files waiting for their batch
-    # files this trigger's run ingested whose archiving waits for another environment's trigger: path → sha256
+    # files this trigger's run ingested whose archiving waits for another trigger on the folder: path → sha256
     deferred: dict[Path, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -366,26 +367,27 @@ class Watchers:
         if self._ingested(record):
             self._archive_when_free(watch, [(path, digest)])
 
-    def _ingested(self, record: RunRecord) -> bool:
-        """Whether the file's run succeeded, or a run resuming it did (the daemon's, or `flowdeck run --resume`'s)."""
+    def _resume_chain(self, record: RunRecord) -> Iterator[RunRecord]:
+        """A file's run, then each run resuming the one before (the daemon's, or `flowdeck run --resume`'s), as
+        they are asked for: the ledger is read only as far as the caller looks."""
         chain: RunRecord | None = record
         for _ in range(MAX_RESUME_CHAIN):
             if chain is None:
-                return False
-            if chain.status == "succeeded":
-                return True
+                return
+            yield chain
             chain = self.ledger.run_by_trigger_key(resume_key(chain.run_id))
-        return False
+
+    def _ingested(self, record: RunRecord) -> bool:
+        """Whether the file's run succeeded, or a run resuming it did."""
+        return any(run.status == "succeeded" for run in self._resume_chain(record))
 
     def _ended(self, record: RunRecord) -> bool:
         """Whether a file's run is over for good: it ended and nothing resumes it (a resume reads the file too)."""
-        chain: RunRecord | None = record
-        for _ in range(MAX_RESUME_CHAIN):
-            if chain is None or chain.status == "succeeded":
+        for run in self._resume_chain(record):
+            if run.status == "succeeded":
                 return True
-            if chain.status in ("queued", "running"):
+            if run.status in ("queued", "running"):
                 return False
-            chain = self.ledger.run_by_trigger_key(resume_key(chain.run_id))
         return True
 
     # -- micro-batches -------------------------------------------------------------------------

@@ -48,8 +48,12 @@ def validate_document(document: YamlDocument, model: type[M]) -> M:
         ) from None
 
 
-_PLUGINS_OFF_LOCK = threading.Lock()
-_plugins_off: dict[str, int | str | None] = {"depth": 0, "previous": None}  # guarded by the lock
+class _PluginsOff:
+    """How many ``without_pydantic_plugins`` are open, across threads, and the variable's value before the first."""
+
+    lock = threading.Lock()
+    depth = 0
+    previous: str | None = None
 
 
 @contextmanager
@@ -62,22 +66,21 @@ def without_pydantic_plugins() -> Iterator[None]:
     """
     # Threads may nest it (a run takes its fingerprints on a thread of their own while its thread reads the pipelines):
     # the first in sets the variable, the last out puts back what was there, so none leaves it set or unsets it early.
-    with _PLUGINS_OFF_LOCK:
-        if _plugins_off["depth"] == 0:
-            _plugins_off["previous"] = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
+    with _PluginsOff.lock:
+        if _PluginsOff.depth == 0:
+            _PluginsOff.previous = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
             os.environ["PYDANTIC_DISABLE_PLUGINS"] = "1"
-        _plugins_off["depth"] = int(_plugins_off["depth"] or 0) + 1
+        _PluginsOff.depth += 1
     try:
         yield
     finally:
-        with _PLUGINS_OFF_LOCK:
-            _plugins_off["depth"] = int(_plugins_off["depth"] or 0) - 1
-            if _plugins_off["depth"] == 0:
-                previous = _plugins_off["previous"]
-                if previous is None:
+        with _PluginsOff.lock:
+            _PluginsOff.depth -= 1
+            if _PluginsOff.depth == 0:
+                if _PluginsOff.previous is None:
                     os.environ.pop("PYDANTIC_DISABLE_PLUGINS", None)
                 else:
-                    os.environ["PYDANTIC_DISABLE_PLUGINS"] = str(previous)
+                    os.environ["PYDANTIC_DISABLE_PLUGINS"] = _PluginsOff.previous
 
 
 def _explain(document: YamlDocument, model: type[BaseModel], detail: Any) -> ConfigError:

@@ -281,3 +281,8 @@ def statement_text(text: str) -> str:
     while stripped.endswith(";"):
         stripped = stripped[:-1].rstrip()
     return stripped
+
+
+def statement_first_line(text: str) -> int:
+    """The line of ``text`` (1-based) that ``statement_text(text)`` begins on: its leading blank lines skipped."""
+    return text.count("\n", 0, len(text) - len(text.lstrip())) + 1

@@ -4,20 +4,14 @@ every exit handler still runs, the status is the command's, and nothing the run 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT, clean_env, ledger_rows, run_flowdeck
-from tests.rerun.helpers import write_pipeline
-
-PIPELINE = """\
-steps:
-  - name: witness
-    kind: python
-    function: witness:one_row
-"""
+from tests.conftest import REPO_ROOT, clean_env, entry_point_probe, ledger_rows, run_flowdeck
+from tests.rerun.helpers import write_pipeline, write_python_pipeline
 
 # An exit handler (Python's exit runs it) and an object freed only by the teardown (its module's globals are
 # cleared then); each says so on stderr, through a write bound while the module still has it.
@@ -50,11 +44,11 @@ steps:
 """
 
 # the entry point as a caller in its own process uses it (a test): no quick exit registered
-IN_PROCESS = "import sys; sys.argv = ['flowdeck', *sys.argv[1:]]\nfrom flowdeck.console.cli.main import run\nrun()"
+IN_PROCESS = entry_point_probe("{}")
 
 
 def _witness_project(project: Path) -> Path:
-    write_pipeline(project, "witness", PIPELINE, {"witness.py": FUNCTIONS})
+    write_python_pipeline(project, "witness", FUNCTIONS, "one_row")
     return project
 
 
@@ -79,7 +73,7 @@ def test_a_caller_of_run_in_its_own_process_keeps_the_teardown(project: Path) ->
     _witness_project(project)
     completed = subprocess.run([sys.executable, "-c", IN_PROCESS, "--project", str(project), "run", "witness", "--force"],
                                cwd=REPO_ROOT, env=clean_env(), capture_output=True, text=True, timeout=120)
-    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout.splitlines()[-1])["exit"] == 0, completed.stderr
     assert "exit handlers ran" in completed.stderr and "torn down" in completed.stderr
 
 

@@ -9,15 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO_ROOT, clean_env, ledger_rows, run_flowdeck, warehouse_rows
-from tests.rerun.helpers import write_pipeline
-
-PIPELINE = """\
-steps:
-  - name: collector
-    kind: python
-    function: probe:collector
-"""
+from tests.conftest import REPO_ROOT, clean_env, entry_point_probe, ledger_rows, run_flowdeck, warehouse_rows
+from tests.rerun.helpers import write_python_pipeline
 
 # the step reports the collector as the process running it has it: on, and how many objects were frozen
 FUNCTIONS = """\
@@ -31,25 +24,16 @@ def collector() -> pa.Table:
 """
 
 # the console script's entry point in a process of its own; then how it left the collector
-ENTRY = """
-import gc, json, sys
-from flowdeck.console.cli.main import run
-sys.argv = ["flowdeck", *sys.argv[1:]]
-try:
-    run()
-except SystemExit as exit:
-    code = exit.code
-print(json.dumps({"exit": code, "enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
-"""
+ENTRY = entry_point_probe('{"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}', imports="import gc")
 
 
 def _probe_project(project: Path) -> Path:
-    write_pipeline(project, "probe", PIPELINE, {"probe.py": FUNCTIONS})
+    write_python_pipeline(project, "probe", FUNCTIONS, "collector")
     return project
 
 
 def _collector_seen_by_the_step(project: Path) -> tuple[bool, int]:
-    [(enabled, frozen)] = warehouse_rows(project, "SELECT enabled, frozen FROM collector")
+    [(enabled, frozen)] = warehouse_rows(project, "SELECT enabled, frozen FROM probe")
     return bool(enabled), int(frozen)
 
 

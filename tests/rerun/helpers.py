@@ -39,6 +39,12 @@ def write_pipeline(project: Path, name: str, yaml_text: str, sql: dict[str, str]
     return folder
 
 
+def write_python_pipeline(project: Path, name: str, module: str, function: str) -> Path:
+    """A pipeline of one Python step, both named ``name``, running ``function`` of ``<name>.py`` (``module``)."""
+    return write_pipeline(project, name, f"steps:\n  - name: {name}\n    kind: python\n    function: {name}:{function}\n",
+                          {f"{name}.py": module})
+
+
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
     """Write a CSV file (creating its folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from tests.conftest import entry_point_probe
 from tests.rerun.helpers import REPO, flowdeck, ledger_rows
 from tests.rerun.test_one_writer import set_lock_timeout, warehouse_held
 
@@ -20,16 +21,7 @@ STEPS = {"raw_orders", "raw_customers", "raw_products", "orders_clean", "sales",
 WAREHOUSE = Path(".flowdeck") / "warehouse.duckdb"
 
 # the console script's own entry point, then what it imported
-ENTRY = """
-import json, sys
-from flowdeck.console.cli.main import run
-sys.argv = ["flowdeck", *sys.argv[1:]]
-try:
-    run()
-except SystemExit as exit:
-    code = exit.code
-print(json.dumps({"exit": code, "modules": sorted(sys.modules)}))
-"""
+ENTRY = entry_point_probe('{"modules": sorted(sys.modules)}')
 
 
 def run(project: Path) -> str:

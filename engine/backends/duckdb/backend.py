@@ -828,8 +828,8 @@ class DuckDBBackend(Backend):
                 return
             cursor = self._cursor()
             found = cursor.execute(
-                "SELECT path, (SELECT coalesce(max(seq), 0) FROM {meta}.commits) FROM duckdb_databases() "
-                "WHERE database_name = current_database()".format(meta=META_SCHEMA)).fetchone()
+                f"SELECT path, (SELECT coalesce(max(seq), 0) FROM {META_SCHEMA}.commits) FROM duckdb_databases() "
+                "WHERE database_name = current_database()").fetchone()
             # this warehouse's relations, and any database's staging leftovers (as ``staging_leftovers`` finds them)
             names = [str(name) for (name,) in cursor.execute(
                 f"SELECT name FROM ({_RELATIONS}) WHERE database_name = current_database() OR starts_with(name, ?)",

@@ -19,7 +19,7 @@ from flowdeck.engine.plan.planner import Plan, PlannedCheck
 from flowdeck.engine.project.config.sql_tests import ExpectedRows, Rows, SqlTest, SqlTestFile
 from flowdeck.engine.project.validation import validate_document
 from flowdeck.engine.project.yamlfile import YamlDocument, YamlPath, load_yaml
-from flowdeck.engine.sql.analysis import statement_text
+from flowdeck.engine.sql.analysis import statement_first_line, statement_text
 from flowdeck.engine.sql.clock import CLOCK_NAMES, fix_clock, reads_the_clock
 from flowdeck.engine.sql.params import bind_sql, coerce_params
 
@@ -118,7 +118,7 @@ def _case(document: YamlDocument, plan: Plan, name: str, test: SqlTest) -> SqlTe
     except FlowdeckError as error:
         raise _error(document, (*at, "params"), error.what, error.hint) from None
     sql = bind_sql(statement_text(step.query.text), list(step.param_uses), params)
-    first_line: int | None = step.query.text[:len(step.query.text) - len(step.query.text.lstrip())].count("\n") + 1
+    first_line: int | None = statement_first_line(step.query.text)
     if reads_the_clock(sql):
         if test.now is None:
             raise _error(document, at, f"step `{test.step}` reads the clock ({', '.join(CLOCK_NAMES[:3])} ...), so "
