@@ -182,20 +182,26 @@ def _execute_in_foreground(ws: Workspace, submitted: Submitted) -> None:
             outcome["exit_code"] = update.exit_code
         progress.update(update)
 
+    finished = threading.Event()
+
     def execute() -> None:
         try:
             outcome["status"] = ws.execute(run_id, observer=observe, prepared=prepared, claimed=claimed)
         except Exception as error:  # reported below; the run itself is recorded by the executor
             outcome["error"] = str(error)
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=execute, name="run", daemon=True)
     resume_collection()  # held since the process started (engine/startup.py): the run's own work begins here
     with progress.live():
         worker.start()
         interrupts = 0
-        while worker.is_alive():
+        # an Event, not worker.join(): Python 3.11's join, cut short by Ctrl-C, marks the thread ended although it
+        # runs on (its tstate lock released in passing), and the run would be reported, and its ledger closed, mid-run
+        while not finished.is_set():
             try:
-                worker.join(timeout=0.2)
+                finished.wait(timeout=0.2)
             except KeyboardInterrupt:
                 interrupts += 1
                 if interrupts > 1:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,21 @@ def write_python_pipeline(project: Path, name: str, module: str, function: str) 
     """A pipeline of one Python step, both named ``name``, running ``function`` of ``<name>.py`` (``module``)."""
     return write_pipeline(project, name, f"steps:\n  - name: {name}\n    kind: python\n    function: {name}:{function}\n",
                           {f"{name}.py": module})
+
+
+def write_slow_pipeline(project: Path, name: str = "slow") -> Path:
+    """A pipeline of one transform, ``slow``, that runs until it is interrupted (a sum over 30 billion rows)."""
+    return write_pipeline(project, name, "steps:\n  - name: slow\n    kind: transform\n    sql: slow.sql\n",
+                          {"slow.sql": "SELECT sum(hash(range) % 7) AS n FROM range(30000000000)\n"})
+
+
+def step_running(project: Path, step: str) -> bool:
+    """Whether the ledger shows ``step`` running (False while there is no ledger, or not its tables yet)."""
+    try:
+        with closing(sqlite3.connect(f"file:{project / '.flowdeck' / 'ledger.sqlite'}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT 1 FROM steps WHERE step = ? AND status = 'running'", (step,)).fetchone() is not None
+    except sqlite3.Error:
+        return False
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
