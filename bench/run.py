@@ -1,6 +1,6 @@
 """flowdeck's performance harness: engine overhead against hand-written DuckDB SQL, and CLI start-up.
 
-    python bench/run.py [--rows 5000000] [--rounds 3] [--runs 10] [--only pipeline|startup]
+    python bench/run.py [--rows 5000000] [--rounds 3] [--runs 10] [--only pipeline|startup] [--warm]
 
 1. The pipeline: the same three steps (type and de-duplicate millions of orders, join and
    aggregate, export to Parquet) run through `flowdeck run` and as hand-written DuckDB SQL in
@@ -33,6 +33,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from warm import WarmServer
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -108,19 +110,21 @@ class Series:
 
 
 def timed(command: list[str], *, env: dict[str, str], cwd: Path, quiet: bool = True,
-          before: Callable[[], None] | None = None) -> Sample:
+          before: Callable[[], None] | None = None, cpu_elsewhere: Callable[[], float] | None = None) -> Sample:
     """Time ``command``; redo it (up to ATTEMPTS times) while other processes eat the machine.
 
     A sample counts as disturbed when others used more than a quarter of the machine during
     it; the least disturbed of the attempts is kept. ``before`` runs (untimed) before each attempt:
     what puts the state back as the first attempt found it (a redone run from an empty warehouse
     must start from an empty warehouse again, not find the first attempt's tables unchanged).
+    ``cpu_elsewhere`` counts the CPU of processes the command had work done by that are not its children
+    (a warm server's forks: bench/warm.py), so that it is the command's, not the others'.
     """
     best: Sample | None = None
     for _ in range(ATTEMPTS if quiet else 1):
         if before is not None:
             before()
-        sample = _timed_once(command, env=env, cwd=cwd, quiet=quiet)
+        sample = _timed_once(command, env=env, cwd=cwd, quiet=quiet, cpu_elsewhere=cpu_elsewhere)
         if best is None or sample.others < best.others:
             best = sample
         if sample.others <= 0.25 * sample.wall * CORES:
@@ -129,10 +133,12 @@ def timed(command: list[str], *, env: dict[str, str], cwd: Path, quiet: bool = T
     return best
 
 
-def _timed_once(command: list[str], *, env: dict[str, str], cwd: Path, quiet: bool) -> Sample:
+def _timed_once(command: list[str], *, env: dict[str, str], cwd: Path, quiet: bool,
+                cpu_elsewhere: Callable[[], float] | None = None) -> Sample:
     """Run ``command`` to completion; its wall time, its CPU time and the CPU others used meanwhile."""
     if quiet:
         wait_for_quiet()
+    elsewhere = cpu_elsewhere() if cpu_elsewhere is not None else 0.0
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0, _ = _cpu_ticks()
     started = time.perf_counter()
@@ -143,6 +149,8 @@ def _timed_once(command: list[str], *, env: dict[str, str], cwd: Path, quiet: bo
     if completed.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if cpu_elsewhere is not None:
+        cpu += cpu_elsewhere() - elsewhere
     ticks = os.sysconf("SC_CLK_TCK")
     others = max((busy1 - busy0) / ticks - cpu, 0.0)
     return Sample(wall=wall, cpu=cpu, others=others)
@@ -177,8 +185,9 @@ def _remove_database(path: Path) -> None:
         candidate.unlink(missing_ok=True)
 
 
-def bench_pipeline(rounds: int) -> dict[str, object]:
-    """Alternate the hand-written SQL and `flowdeck run`, each from an empty database; compare."""
+def bench_pipeline(rounds: int, warm: WarmServer | None = None) -> dict[str, object]:
+    """Alternate the hand-written SQL and `flowdeck run` (through ``warm`` when given), each from an empty
+    database; compare."""
     env = child_env()
     out = WORKLOAD / "out"
     out.mkdir(exist_ok=True)
@@ -189,14 +198,16 @@ def bench_pipeline(rounds: int) -> dict[str, object]:
     hand_command = [sys.executable, str(HERE / "hand_sql.py"), str(hand_db), str(hand_out), str(orders), str(customers)]
     flowdeck_command = [str(FLOWDECK), "--project", str(PROJECT), "run", "orders_daily",
                         "--param", f"orders_csv={orders}", "--param", f"customers_csv={customers}"]
+    flowdeck_env = warm.env if warm is not None else env
+    flowdeck_cpu = warm.commands_cpu if warm is not None else None
     # once untimed: fills the page cache, writes bytecode and the SQL analysis memo
     _remove_database(warehouse)
-    timed(flowdeck_command, env=env, cwd=REPO, quiet=False)
-    hand, flowdeck = Series("hand-written DuckDB SQL"), Series("flowdeck run")
+    timed(flowdeck_command, env=flowdeck_env, cwd=REPO, quiet=False)
+    hand, flowdeck = Series("hand-written DuckDB SQL"), Series("flowdeck run" + (" (warm)" if warm else ""))
     for index in range(rounds):
-        order = [(hand, hand_command, hand_db), (flowdeck, flowdeck_command, warehouse)]
-        for series, command, database in order if index % 2 == 0 else reversed(order):
-            series.samples.append(timed(command, env=env, cwd=REPO,
+        order = [(hand, hand_command, hand_db, env, None), (flowdeck, flowdeck_command, warehouse, flowdeck_env, flowdeck_cpu)]
+        for series, command, database, command_env, cpu_elsewhere in order if index % 2 == 0 else reversed(order):
+            series.samples.append(timed(command, env=command_env, cwd=REPO, cpu_elsewhere=cpu_elsewhere,
                                         before=lambda database=database: _remove_database(database)))
             print(f"  round {index + 1}: {series.name}: {series.samples[-1].wall:.2f}s", file=sys.stderr)
     same = compare_outputs(hand_out, flowdeck_out)
@@ -210,6 +221,8 @@ def bench_pipeline(rounds: int) -> dict[str, object]:
         "ratio_paired_median": round(statistics.median(paired), 3),
         "ratio_paired": [round(ratio, 3) for ratio in paired],
         "same_result": same,
+        # the untimed run and the rounds', as the server counted them (the status command is one more)
+        **({"warm_commands_served": int(warm.status()["commands_served"]) - 1} if warm is not None else {}),
     }
 
 
@@ -355,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="timed runs of each start-up command")
     parser.add_argument("--only", choices=["pipeline", "unchanged", "startup"], help="run one part only")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--warm", action="store_true",
+                        help="run `flowdeck run` of the pipeline comparison through a warm server (bench/warm.py)")
     parser.add_argument("--quiet-wait", type=float, default=QUIET_WAIT,
                         help=f"seconds to wait for a quiet machine before each run (default {QUIET_WAIT:g})")
     arguments = parser.parse_args(argv)
@@ -363,7 +378,11 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.only in (None, "pipeline"):
         ensure_workload(arguments.rows)
         print("pipeline: hand-written SQL vs flowdeck run ...", file=sys.stderr)
-        results["pipeline"] = bench_pipeline(arguments.rounds)
+        if arguments.warm:
+            with WarmServer(FLOWDECK, child_env()) as warm:
+                results["pipeline"] = bench_pipeline(arguments.rounds, warm)
+        else:
+            results["pipeline"] = bench_pipeline(arguments.rounds)
     if arguments.only in (None, "unchanged"):
         ensure_workload(arguments.rows)
         print("unchanged reruns ...", file=sys.stderr)

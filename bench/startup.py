@@ -1,6 +1,6 @@
 """Start-up of whole `flowdeck run` processes: the example pipeline unchanged and forced, the 5M workload unchanged.
 
-    python bench/startup.py [--runs 10] [--against OTHER/.venv/bin/flowdeck] [--only example|orders]
+    python bench/startup.py [--runs 10] [--against OTHER/.venv/bin/flowdeck] [--only example|orders] [--warm]
 
 Each case is a whole process timed from outside (wall, and its CPU: user + system of it and its
 children), median of ``--runs``:
@@ -14,7 +14,8 @@ children), median of ``--runs``:
 
 With ``--against`` the same cases run with a second flowdeck (another checkout's virtualenv, e.g.
 main's) on its own copies of the projects, alternating with this one run by run, so that both
-meet the same load on a shared machine. The processes keep their compiled modules in a temporary
+meet the same load on a shared machine. With ``--warm`` the same cases run a third time each round, through a
+warm server of this flowdeck (`flowdeck warm start`, bench/warm.py): the client's and its fork's CPU counted. The processes keep their compiled modules in a temporary
 folder after an untimed start, as an installed flowdeck has them (PYTHONDONTWRITEBYTECODE, set on
 the shared machine, would have them compile flowdeck's sources at every start). Prints the load
 average before and after, and each case's medians.
@@ -23,6 +24,7 @@ average before and after, and each case's medians.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import shutil
@@ -32,8 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from warm import WarmServer
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -63,8 +68,9 @@ def child_env(pycache: Path) -> dict[str, str]:
     return env
 
 
-def timed(case: Case, env: dict[str, str], *, record: bool = True) -> None:
-    """Run the case's command once; record its wall and CPU seconds."""
+def timed(case: Case, env: dict[str, str], *, record: bool = True, cpu_elsewhere: Callable[[], float] | None = None) -> None:
+    """Run the case's command once; record its wall and CPU seconds (with ``cpu_elsewhere``'s: a warm server's fork)."""
+    elsewhere = cpu_elsewhere() if cpu_elsewhere is not None else 0.0
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     completed = subprocess.run(case.command, cwd=case.cwd, env=env, capture_output=True, text=True)
@@ -84,7 +90,8 @@ def timed(case: Case, env: dict[str, str], *, record: bool = True) -> None:
             raise SystemExit(f"{case.name}: run {run_id} was not all {case.check}: {reasons}")
     if record:
         case.walls.append(wall)
-        case.cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+        case.cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                         + (cpu_elsewhere() - elsewhere if cpu_elsewhere is not None else 0.0))
 
 
 def example_project(folder: Path) -> Path:
@@ -138,25 +145,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="timed runs of each case (default 10)")
     parser.add_argument("--against", type=Path, help="another flowdeck executable, measured alternately")
     parser.add_argument("--only", choices=["example", "orders"], help="one project only")
+    parser.add_argument("--warm", action="store_true",
+                        help="also run each case through a warm server of this flowdeck (bench/warm.py), alternately")
     arguments = parser.parse_args(argv)
     if arguments.only in (None, "orders"):
         ensure_workload()
     sides = {"this": FLOWDECK}
     if arguments.against:
         sides["against"] = arguments.against
-    with tempfile.TemporaryDirectory(prefix="flowdeck-startup-") as work:
-        env = child_env(Path(work) / "pycache")
+    if arguments.warm:
+        sides["warm"] = FLOWDECK
+    with tempfile.TemporaryDirectory(prefix="flowdeck-startup-") as work, contextlib.ExitStack() as stack:
+        env = {**child_env(Path(work) / "pycache"), "FLOWDECK_WARM": "off"}
+        warm = stack.enter_context(WarmServer(FLOWDECK, env)) if arguments.warm else None
+        envs = {side: warm.env if side == "warm" and warm is not None else env for side in sides}
+        cpu_elsewhere = {side: warm.commands_cpu if side == "warm" and warm is not None else None for side in sides}
         cases = {side: cases_for(flowdeck, Path(work) / side, arguments.only) for side, flowdeck in sides.items()}
-        for side_cases in cases.values():  # untimed: compiles, analyses the SQL, publishes what reruns find unchanged
+        for side, side_cases in cases.items():  # untimed: compiles, analyses the SQL, publishes what reruns find unchanged
             for case in side_cases:
                 command = [part for part in case.command if part != "--force"]
-                timed(Case(case.name, command, case.cwd), env, record=False)
-                timed(case, env, record=False)
+                timed(Case(case.name, command, case.cwd), envs[side], record=False)
+                timed(case, envs[side], record=False)
         load_before = os.getloadavg()
         for _ in range(arguments.runs):
             for index in range(len(cases["this"])):
                 for side in sides:  # alternating: both meet the same moments of a shared machine
-                    timed(cases[side][index], env)
+                    timed(cases[side][index], envs[side], cpu_elsewhere=cpu_elsewhere[side])
         load_after = os.getloadavg()
     print(f"{os.cpu_count()} CPUs; load average before {load_before[0]:.2f} (5 min {load_before[1]:.2f}), "
           f"after {load_after[0]:.2f} (5 min {load_after[1]:.2f}); median of {arguments.runs} runs")

@@ -26,6 +26,8 @@ from keyring.backends import fail
 from flowdeck.engine.masking import MASKER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# a warm server of the person running the tests is not one under test (tests/cli/test_warm_start.py starts its own)
+os.environ["FLOWDECK_WARM"] = "off"
 FLOWDECK = Path(sys.executable).with_name("flowdeck")
 # what makes up the example project (the rest of the repository is flowdeck itself)
 EXAMPLE_PARTS = ("flowdeck.yaml", "pipelines", "data/sample", "landing")

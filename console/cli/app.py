@@ -5,6 +5,7 @@ Commands import engine modules inside their bodies, so ``flowdeck --help`` stays
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Optional, cast
@@ -86,10 +87,21 @@ app = typer.Typer(
 LazyGroup.application = app
 
 
+@functools.cache
+def command_line() -> click.Command:
+    """The application as click runs it (``app()`` builds it anew at each call), built once a process: a warm
+    server builds it before it forks, so that its forks do not (console/cli/warm/server.py)."""
+    return cast("click.Command", typer.main.get_command(app))
+
+
 # The commands that resume garbage collection themselves, once their start-up imports are done (engine/startup.py):
 # `run` as its run begins executing, the console (`flowdeck` alone too: None) as its app starts. Every other command
 # resumes it as it is dispatched.
 HOLD_COLLECTION = ("run", "console", None)
+
+# The commands a warm server runs (console/cli/warm/): none asks anything on the terminal, which a process the
+# server forked cannot do as its client's foreground process could. The client runs any other command itself.
+WARM_COMMANDS = ("run", "plan", "validate", "pipelines", "graph", "show", "runs", "logs", "test")
 
 
 @dataclass
@@ -120,6 +132,10 @@ def main(
     ] = False,
 ) -> None:
     """Global options."""
+    from flowdeck.console.cli.warm.command import hand_back, serving
+
+    if serving() and ctx.invoked_subcommand not in WARM_COMMANDS:
+        hand_back(f"`flowdeck {ctx.invoked_subcommand or ''}` is not run by a warm server")
     ctx.obj = Globals(project=project)
     if ctx.invoked_subcommand not in HOLD_COLLECTION:
         resume_collection()  # the console script held garbage collection while it started (engine/startup.py)

@@ -24,7 +24,7 @@ MODULES = (
     "commands_alerts", "commands_audit", "commands_backup", "commands_connections", "commands_console",
     "commands_daemon", "commands_doctor", "commands_env", "commands_lineage", "commands_monitor", "commands_new",
     "commands_pipelines", "commands_plan", "commands_plugins", "commands_recovery", "commands_retention",
-    "commands_runs", "commands_secrets", "commands_spark", "commands_tests", "commands_warehouse",
+    "commands_runs", "commands_secrets", "commands_spark", "commands_tests", "commands_warehouse", "commands_warm",
 )
 
 # each top-level command (or group of commands) → the module that registers it (a test keeps this true)
@@ -52,6 +52,7 @@ COMMAND_MODULES: dict[str, str] = {
     "spark": "commands_spark",
     "test": "commands_tests",
     "query": "commands_warehouse",
+    "warm": "commands_warm",
 }
 
 

@@ -6,6 +6,7 @@ printed as its message and exits with its code (2 bad input, 1 failed run, 3 for
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -29,12 +30,12 @@ def run() -> None:
     hold_collection()  # until the command begins its work (engine/startup.py): before the imports
     import logging
 
-    from flowdeck.console.cli.app import app  # here, not at the top: after the hold
+    from flowdeck.console.cli.app import command_line  # here, not at the top: after the hold
 
     # the sender logs each delivery for the daemon's log; a command says what happened in its own words
     logging.getLogger("flowdeck.alerts.sender").addHandler(logging.NullHandler())
     try:
-        app()
+        command_line()()
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # only our own errors are expected here; others are bugs
@@ -78,9 +79,17 @@ def run() -> None:
         sys.exit(70)
 
 
-def console_script() -> None:
+def console_script(*, try_warm: bool = True) -> None:
     """The `flowdeck` command (and ``python -m flowdeck.console.cli.main``): ``run`` in a process of its own,
-    which ends without the interpreter's teardown (engine/startup.py)."""
+    which ends without the interpreter's teardown (engine/startup.py); or, when this user's warm server runs
+    it (console/cli/warm/), that server's fork of this process, which the command in this one stands in for."""
+    if try_warm:
+        from flowdeck.console.cli.warm.client import run_warm
+
+        status = run_warm(sys.argv)
+        if status is not None:
+            sys.stderr.flush()
+            os._exit(status & 0xFF)
     end_without_teardown()
     try:
         run()

@@ -83,6 +83,32 @@ def without_pydantic_plugins() -> Iterator[None]:
                     os.environ["PYDANTIC_DISABLE_PLUGINS"] = _PluginsOff.previous
 
 
+def build_every_validator() -> int:
+    """Build every config model's validator and serializer now, not on first use; return how many were built.
+
+    For a process that forks the commands it runs (the CLI's warm server): each fork then validates with
+    the validators built once, ~0.04 s of every command. They depend on no project: a plugin's model is
+    looked up as a value is validated (``Pluggable``), not when the validators are built.
+    """
+    import importlib
+    import pkgutil
+
+    from flowdeck.engine.project import config
+    from flowdeck.engine.project.config.fields import Model
+
+    for module in pkgutil.iter_modules(config.__path__):
+        importlib.import_module(f"{config.__name__}.{module.name}")
+    pending, built = [Model], 0
+    with without_pydantic_plugins():
+        while pending:
+            for model in pending.pop().__subclasses__():
+                pending.append(model)
+                if not model.__pydantic_complete__:
+                    model.model_rebuild()
+                    built += 1
+    return built
+
+
 def _explain(document: YamlDocument, model: type[BaseModel], detail: Any) -> ConfigError:
     path, owner = _yaml_path(document.data, model, detail["loc"])
     kind = detail["type"]

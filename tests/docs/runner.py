@@ -18,13 +18,16 @@ Two kinds of command cannot simply run to completion, and are handled here, in t
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -264,12 +267,17 @@ def output_mismatches(found: Sequence[Block], outcomes: Sequence[Outcome], seen_
 
 
 def doc_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment the examples run in: this flowdeck first on PATH, a private HOME, no colour, no keyring."""
+    """The environment the examples run in: this flowdeck first on PATH, a private HOME and runtime folder, no colour,
+    no keyring."""
     scrubbed = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "TERM", "COLUMNS", "LINES", "CREDENTIALS_DIRECTORY")
     env = {key: value for key, value in os.environ.items()
            if key not in scrubbed and not key.startswith("FLOWDECK_") and not key.startswith("PYTEST")}
     home.mkdir(parents=True, exist_ok=True)
-    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", HOME=str(home),
+    # a warm server a page starts (`flowdeck warm start`) is the page's, not the tester's: a runtime folder of its own,
+    # short (a socket's path has at most 107 bytes; pytest's folders under xdist are longer)
+    runtime = Path(tempfile.mkdtemp(prefix="fd-doc-"))
+    atexit.register(shutil.rmtree, runtime, True)
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", HOME=str(home), XDG_RUNTIME_DIR=str(runtime),
                PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
     env.update(extra)
     return env

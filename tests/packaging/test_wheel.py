@@ -257,3 +257,32 @@ def test_the_themes_and_the_console_work_under_tmux_at_80x24(
     finally:
         terminal.kill()
     assert_nothing_read_from_the_checkout(installed, audited, own_files=("themes/ansi.yaml", "console/tui/app.tcss"))
+
+
+def test_a_warm_server_of_the_installed_package_runs_its_commands(installed: Installed, audited: Path,
+                                                                  tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    assert installed.run("flowdeck", "init", str(root), "--template", "minimal", cwd=tmp_path, log=audited).returncode == 0
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    env = {**installed.env(audited), "XDG_RUNTIME_DIR": str(runtime)}
+
+    def flowdeck(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(installed.venv / "bin" / "flowdeck"), *args], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+    started = flowdeck("warm", "start")
+    assert started.returncode == 0, started
+    try:
+        status = json.loads(flowdeck("warm", "status", "--json").stdout)
+        assert status["package"] == str(installed.site_packages / "flowdeck"), status  # its own code, not the checkout's
+        pipelines = sorted(path.parent.name for path in (root / "pipelines").glob("*/pipeline.yaml"))
+        ran = flowdeck("run", pipelines[0])
+        assert ran.returncode == 0 and "succeeded" in ran.stdout + ran.stderr, ran
+        after = json.loads(flowdeck("warm", "status", "--json").stdout)
+        assert after["commands_served"] == status["commands_served"] + 2  # the run, and the status command before it
+    finally:
+        flowdeck("warm", "stop")
+    server = str(installed.site_packages / "flowdeck" / "console" / "cli" / "warm" / "server.py")
+    assert ("module", server) in _logged(audited), "the warm server did not run from the installed package"
+    assert_nothing_read_from_the_checkout(installed, audited, own_files=())
