@@ -55,12 +55,13 @@ class RunProgress:
             return
         from rich.live import Live
 
-        with Live(self._render(), console=out(), refresh_per_second=8, transient=False) as live:
+        # drawn anew at each refresh, not only at each update: a running step's time goes on as it runs
+        with Live(console=out(), get_renderable=self._render, refresh_per_second=8, transient=False) as live:
             self._live = live
             try:
                 yield
             finally:
-                live.update(self._render())
+                live.refresh()
                 self._live = None
 
     def update(self, update: RunUpdate) -> None:
@@ -97,7 +98,7 @@ class RunProgress:
             elif update.kind == "note" and update.message:
                 err().print(f"[dim]{plain(update.message)}[/]")
             if self._live is not None:
-                self._live.update(self._render())
+                self._live.refresh()
 
     def _print_line(self, line: _StepLine) -> None:
         elapsed = (line.ended or 0) - (line.started or line.ended or 0)
@@ -112,7 +113,9 @@ class RunProgress:
         for column in ("STEP", "KIND", "STATUS", "ROWS", "TIME"):
             table.add_column(column, justify="right" if column in ("ROWS", "TIME") else "left")
         now = time.monotonic()
-        for line in self.lines.values():
+        # no lock: rich's refresh thread calls this holding the display's lock, which update takes after ours;
+        # a copy of the lines is taken at once (list() of a dict's values holds the interpreter throughout)
+        for line in list(self.lines.values()):
             elapsed = None if line.started is None else (line.ended or now) - line.started
             table.add_row(line.name, line.kind, status_text(line.status), format_rows(line.rows),
                           format_duration(elapsed))

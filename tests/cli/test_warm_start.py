@@ -14,86 +14,17 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from flowdeck.console.cli.warm.protocol import Frames, send
-from tests.conftest import FLOWDECK, clean_env, copy_example_project, ledger_rows, run_flowdeck
 from tests.cli.test_run_ctrl_c import assert_canceled_and_reported_after, interrupt_a_run
+from tests.cli.warmkit import GROUP, Warm, alive, wait_until
+from tests.conftest import FLOWDECK, copy_example_project, ledger_rows, run_flowdeck
 from tests.rerun.helpers import step_running, write_pipeline, write_slow_pipeline
 
-# one worker runs these one after another: a test that makes flowdeck look changed (the site-packages folder's time)
-# stops every warm server of this installation then, a server of another test's too (and the bench harness's)
-pytestmark = pytest.mark.xdist_group("warm-server")
-
-
-class Warm:
-    """A warm server of this test's own (its socket under the test's $XDG_RUNTIME_DIR), and the environment
-    of the clients that use it."""
-
-    def __init__(self, runtime: Path) -> None:
-        runtime.mkdir(mode=0o700)
-        self.env = clean_env(XDG_RUNTIME_DIR=str(runtime), FLOWDECK_WARM="on")
-        self.folder = runtime / "flowdeck-warm"
-
-    def flowdeck(self, *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(FLOWDECK), *args], env=self.env, capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
-
-    def status(self) -> dict[str, object] | None:
-        """The server's status, asked on its socket (not through `flowdeck warm status`: a command the server
-        would count as one it forked)."""
-        sockets = list(self.folder.glob("*.sock"))
-        if not sockets:
-            return None
-        with socket.socket(socket.AF_UNIX) as connection:
-            try:
-                connection.connect(str(sockets[0]))
-            except OSError:
-                return None
-            send(connection, {"kind": "status"})
-            return Frames(connection).receive()[0]
-
-    def socket(self) -> Path:
-        return next(self.folder.glob("*.sock"))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-
-
-def _wait_until(condition, seconds: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-@pytest.fixture
-def warm() -> Iterator[Warm]:
-    # under /tmp itself, not pytest's folder (root's only): the test of another user needs a path it can reach
-    runtime = Path(tempfile.mkdtemp(prefix="flowdeck-warm-test-", dir="/tmp"))
-    server = Warm(runtime / "runtime")
-    started = server.flowdeck("warm", "start")
-    assert started.returncode == 0 and "warm server started" in started.stdout, started
-    status = server.status()
-    assert status is not None
-    yield server
-    server.flowdeck("warm", "stop")
-    pid = int(status["pid"])  # type: ignore[call-overload]
-    if not _wait_until(lambda: not _alive(pid), 30):
-        os.kill(pid, signal.SIGKILL)
-    shutil.rmtree(runtime, ignore_errors=True)
+pytestmark = GROUP  # one worker runs these one after another (tests/cli/warmkit.py)
 
 
 def _without_ids_and_times(text: str) -> list[str]:
@@ -162,13 +93,13 @@ def test_a_client_killed_hangs_up_its_command(warm: Warm, project: Path) -> None
     write_slow_pipeline(project)
     client = subprocess.Popen([str(FLOWDECK), "--project", str(project), "run", "slow"], env=warm.env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    assert _wait_until(lambda: step_running(project, "slow"), 60)
+    assert wait_until(lambda: step_running(project, "slow"), 60)
     command = ledger_rows(project, "SELECT owner_pid FROM runs")[0]["owner_pid"]
-    assert command != client.pid and _alive(command)
+    assert command != client.pid and alive(command)
     client.kill()  # SIGKILL: nothing of the client's runs to say goodbye; the server sees its end of the socket close
     client.wait()
-    assert _wait_until(lambda: not _alive(command), 20), "the command outlived its client"
-    assert _wait_until(lambda: warm.status()["commands_running"] == 0, 10)  # type: ignore[index]
+    assert wait_until(lambda: not alive(command), 20), "the command outlived its client"
+    assert wait_until(lambda: warm.status()["commands_running"] == 0, 10)  # type: ignore[index]
     assert warm.flowdeck("--project", str(project), "runs").returncode == 0  # the run is reaped as abandoned
     assert ledger_rows(project, "SELECT status FROM runs")[0]["status"] == "abandoned"
 
@@ -225,7 +156,7 @@ def test_a_server_stops_serving_once_flowdeck_changed_under_it(warm: Warm, proje
     result = warm.flowdeck("--project", str(project), "validate")
     assert result.returncode == 0, result  # run by the client itself
     assert "flowdeck changed since its warm server started" in result.stderr
-    assert _wait_until(lambda: warm.status() is None, 10)
+    assert wait_until(lambda: warm.status() is None, 10)
 
 
 def test_one_server_for_two_starts(warm: Warm) -> None:
@@ -238,7 +169,7 @@ def test_stop_lets_a_running_command_finish(warm: Warm, project: Path) -> None:
     write_slow_pipeline(project)
     client = subprocess.Popen([str(FLOWDECK), "--project", str(project), "run", "slow"], env=warm.env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    assert _wait_until(lambda: step_running(project, "slow"), 60)
+    assert wait_until(lambda: step_running(project, "slow"), 60)
     stopped = warm.flowdeck("warm", "stop")
     assert "once its 1 running command(s) end" in stopped.stdout, stopped
     assert warm.status() is None  # takes no more commands: its socket is gone
