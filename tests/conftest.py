@@ -7,12 +7,14 @@ project folder under ``tmp_path`` and a scrubbed environment.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -26,8 +28,10 @@ from keyring.backends import fail
 from flowdeck.engine.masking import MASKER
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# a warm server of the person running the tests is not one under test (tests/cli/test_warm_start.py starts its own)
-os.environ["FLOWDECK_WARM"] = "off"
+# a warm server of the person running the tests is not one under test (tests/cli/conftest.py starts its own): the
+# suite's processes look for one in a runtime folder of the suite's (and a FLOWDECK_ variable would be inherited)
+os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="fd-tests-")
+atexit.register(shutil.rmtree, os.environ["XDG_RUNTIME_DIR"], True)
 FLOWDECK = Path(sys.executable).with_name("flowdeck")
 # what makes up the example project (the rest of the repository is flowdeck itself)
 EXAMPLE_PARTS = ("flowdeck.yaml", "pipelines", "data/sample", "landing")

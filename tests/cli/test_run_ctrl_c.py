@@ -13,11 +13,18 @@ from tests.conftest import FLOWDECK, clean_env, ledger_rows
 from tests.rerun.helpers import step_running, write_slow_pipeline
 
 
+def hear_ctrl_c() -> None:
+    """In a command started by a test: Ctrl-C as a terminal's foreground command has it, whatever the test's runner
+    was started with (a shell's background job, `nohup`, ignores it, and so would the command)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_a_run(project: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str, str]:
     """Start `flowdeck run slow`, press Ctrl-C once its step runs; the client and what it printed."""
     write_slow_pipeline(project)
     client = subprocess.Popen([str(FLOWDECK), "--project", str(project), "run", "slow"], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              preexec_fn=hear_ctrl_c)
     deadline = time.monotonic() + 60
     while not step_running(project, "slow") and time.monotonic() < deadline:
         time.sleep(0.05)

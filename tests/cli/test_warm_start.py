@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_run_ctrl_c import assert_canceled_and_reported_after, interrupt_a_run
+from tests.cli.test_run_ctrl_c import assert_canceled_and_reported_after, hear_ctrl_c, interrupt_a_run
 from tests.cli.warmkit import GROUP, Warm, alive, wait_until
 from tests.conftest import FLOWDECK, copy_example_project, ledger_rows, run_flowdeck
 from tests.rerun.helpers import step_running, write_pipeline, write_slow_pipeline
@@ -87,6 +87,20 @@ def test_ctrl_c_cancels_the_run_as_in_a_process_of_its_own(warm: Warm, project: 
     client, stdout, stderr = interrupt_a_run(project, warm.env)
     assert_canceled_and_reported_after(project, client, stdout, stderr)
     assert ledger_rows(project, "SELECT owner_pid FROM runs")[0]["owner_pid"] != client.pid  # the server's fork ran it
+
+
+def test_a_command_started_ignoring_ctrl_c_ignores_it_through_the_server(warm: Warm, project: Path) -> None:
+    write_slow_pipeline(project)
+    client = subprocess.Popen([str(FLOWDECK), "--project", str(project), "run", "slow"], env=warm.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # as `nohup ... &` does
+    assert wait_until(lambda: step_running(project, "slow"), 60)
+    client.send_signal(signal.SIGINT)
+    assert not wait_until(lambda: client.poll() is not None, 3)  # neither the client nor the command heard it
+    assert step_running(project, "slow")
+    client.kill()
+    client.communicate(timeout=30)
+    assert wait_until(lambda: warm.status()["commands_running"] == 0, 20)  # type: ignore[index]
 
 
 def test_a_client_killed_hangs_up_its_command(warm: Warm, project: Path) -> None:
@@ -168,7 +182,8 @@ def test_one_server_for_two_starts(warm: Warm) -> None:
 def test_stop_lets_a_running_command_finish(warm: Warm, project: Path) -> None:
     write_slow_pipeline(project)
     client = subprocess.Popen([str(FLOWDECK), "--project", str(project), "run", "slow"], env=warm.env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              preexec_fn=hear_ctrl_c)
     assert wait_until(lambda: step_running(project, "slow"), 60)
     stopped = warm.flowdeck("warm", "stop")
     assert "once its 1 running command(s) end" in stopped.stdout, stopped

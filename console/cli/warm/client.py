@@ -85,7 +85,14 @@ def _request(argv: list[str]) -> dict[str, Any]:
     umask = os.umask(0o022)
     os.umask(umask)
     return {"kind": "command", "installation": installation(), "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
-            "stdio": [[stream.encoding, stream.errors] for stream in (sys.stdin, sys.stdout, sys.stderr)]}
+            "stdio": [[stream.encoding, stream.errors] for stream in (sys.stdin, sys.stdout, sys.stderr)],
+            "ignored": ignored_signals()}
+
+
+def ignored_signals() -> list[int]:
+    """The signals this process was started ignoring (`nohup`, a shell's background job: Ctrl-C): the command
+    ignores them too, and they are not passed on."""
+    return [number for number in (*FORWARDED, signal.SIGTSTP) if signal.getsignal(number) == signal.SIG_IGN]
 
 
 def _follow(frames: Frames) -> int | None:
@@ -128,8 +135,10 @@ class _Command:
 
     def started(self, pid: int) -> None:
         self.pid = pid
+        ignored = ignored_signals()
         for number in (*FORWARDED, signal.SIGTSTP, signal.SIGCONT):
-            self._previous[number] = signal.signal(number, self._forward)
+            if number not in ignored:
+                self._previous[number] = signal.signal(number, self._forward)
 
     def _forward(self, number: int, _frame: FrameType | None) -> None:
         if self.pid is None:

@@ -345,6 +345,8 @@ def _run_command(connection: socket.socket, request: dict[str, Any], fds: list[i
         os.close(fd)
     os.chdir(request["cwd"])
     os.umask(int(request["umask"]))
+    for number in request.get("ignored", ()):  # as the client was started: ignoring Ctrl-C under nohup, say
+        signal.signal(number, signal.SIG_IGN)
     os.environ.clear()
     os.environ.update(request["env"])
     time.tzset()
