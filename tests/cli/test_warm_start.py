@@ -21,7 +21,7 @@ import pytest
 
 from tests.cli.test_run_ctrl_c import assert_canceled_and_reported_after, hear_ctrl_c, interrupt_a_run
 from tests.cli.warmkit import GROUP, Warm, alive, wait_until
-from tests.conftest import FLOWDECK, copy_example_project, ledger_rows, run_flowdeck
+from tests.conftest import FLOWDECK, clean_env, copy_example_project, ledger_rows, run_flowdeck
 from tests.rerun.helpers import step_running, write_pipeline, write_slow_pipeline
 
 pytestmark = GROUP  # one worker runs these one after another (tests/cli/warmkit.py)
@@ -205,3 +205,14 @@ def test_a_socket_path_too_long_for_the_kernel_goes_to_tmp(monkeypatch: pytest.M
     with socket.socket(socket.AF_UNIX) as too_long:  # what the kernel would have said of the first choice
         with pytest.raises(OSError, match="too long"):
             too_long.bind(str(deep / "flowdeck-warm" / "12345678.sock"))
+
+
+def test_a_folder_someone_else_made_for_the_socket_is_refused_in_words(tmp_path: Path) -> None:
+    runtime = tmp_path / "runtime"
+    (runtime / "flowdeck-warm").mkdir(parents=True)
+    os.chown(runtime / "flowdeck-warm", 65534, 65534)  # made first by another user, as anyone may under /tmp
+    env = clean_env(XDG_RUNTIME_DIR=str(runtime))
+    started = subprocess.run([str(FLOWDECK), "warm", "start"], env=env, capture_output=True, text=True, timeout=60)
+    assert started.returncode == 2, started
+    assert "is not a folder of this user's" in started.stderr and "Traceback" not in started.stderr
+    assert not list((runtime / "flowdeck-warm").iterdir())  # nothing of ours went into it

@@ -26,6 +26,7 @@ import os
 import selectors
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
@@ -294,10 +295,18 @@ def _listen(path: Path) -> socket.socket:
 
 
 def prepare_folder(folder: Path) -> None:
-    """Make this user's folder of warm servers, or make it private again: only its user may enter it."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if os.lstat(folder).st_uid != os.getuid() or not folder.is_dir() or folder.is_symlink():
-        raise PermissionError(f"{folder} is not a folder of this user's")
+    """Make this user's folder of warm servers, or make it private again: only its user may enter it. Refuse a
+    folder someone else made there (anyone may create one under /tmp), or a link."""
+    from flowdeck.engine.errors import FlowdeckError
+
+    hint = "remove it (or set XDG_RUNTIME_DIR to a folder of yours), then `flowdeck warm start` again"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        status = os.lstat(folder)
+    except OSError as error:
+        raise FlowdeckError(f"cannot make the warm server's folder {folder}: {error.strerror}", hint=hint) from None
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid():
+        raise FlowdeckError(f"{folder} is not a folder of this user's: a warm server's socket cannot go there", hint=hint)
     os.chmod(folder, 0o700)
 
 
