@@ -13,10 +13,12 @@ from tests.conftest import FLOWDECK, clean_env, ledger_rows
 from tests.rerun.helpers import step_running, write_slow_pipeline
 
 
-def hear_ctrl_c() -> None:
-    """In a command started by a test: Ctrl-C as a terminal's foreground command has it, whatever the test's runner
-    was started with (a shell's background job, `nohup`, ignores it, and so would the command)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def foreground_signals() -> None:
+    """In a command started by a test (``preexec_fn``): Ctrl-C and a hangup as a terminal's foreground command has
+    them, whatever the test's runner was started with (a shell's background job ignores SIGINT, `nohup` SIGHUP,
+    and so would the command, in a process of its own or through a warm server)."""
+    for number in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
 
 
 def interrupt_a_run(project: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str, str]:
@@ -24,7 +26,7 @@ def interrupt_a_run(project: Path, env: dict[str, str]) -> tuple[subprocess.Pope
     write_slow_pipeline(project)
     client = subprocess.Popen([str(FLOWDECK), "--project", str(project), "run", "slow"], env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                              preexec_fn=hear_ctrl_c)
+                              preexec_fn=foreground_signals)
     deadline = time.monotonic() + 60
     while not step_running(project, "slow") and time.monotonic() < deadline:
         time.sleep(0.05)

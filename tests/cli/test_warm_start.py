@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_run_ctrl_c import assert_canceled_and_reported_after, hear_ctrl_c, interrupt_a_run
+from tests.cli.test_run_ctrl_c import assert_canceled_and_reported_after, foreground_signals, interrupt_a_run
 from tests.cli.warmkit import GROUP, Warm, alive, wait_until
 from tests.conftest import FLOWDECK, clean_env, copy_example_project, ledger_rows, run_flowdeck
 from tests.rerun.helpers import step_running, write_pipeline, write_slow_pipeline
@@ -89,11 +89,17 @@ def test_ctrl_c_cancels_the_run_as_in_a_process_of_its_own(warm: Warm, project: 
     assert ledger_rows(project, "SELECT owner_pid FROM runs")[0]["owner_pid"] != client.pid  # the server's fork ran it
 
 
+def ignoring_ctrl_c() -> None:
+    """A command started as a shell's background job is: a hangup heard, Ctrl-C ignored."""
+    foreground_signals()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def test_a_command_started_ignoring_ctrl_c_ignores_it_through_the_server(warm: Warm, project: Path) -> None:
     write_slow_pipeline(project)
     client = subprocess.Popen([str(FLOWDECK), "--project", str(project), "run", "slow"], env=warm.env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # as `nohup ... &` does
+                              preexec_fn=ignoring_ctrl_c)
     assert wait_until(lambda: step_running(project, "slow"), 60)
     client.send_signal(signal.SIGINT)
     assert not wait_until(lambda: client.poll() is not None, 3)  # neither the client nor the command heard it
@@ -106,7 +112,8 @@ def test_a_command_started_ignoring_ctrl_c_ignores_it_through_the_server(warm: W
 def test_a_client_killed_hangs_up_its_command(warm: Warm, project: Path) -> None:
     write_slow_pipeline(project)
     client = subprocess.Popen([str(FLOWDECK), "--project", str(project), "run", "slow"], env=warm.env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                              preexec_fn=foreground_signals)
     assert wait_until(lambda: step_running(project, "slow"), 60)
     command = ledger_rows(project, "SELECT owner_pid FROM runs")[0]["owner_pid"]
     assert command != client.pid and alive(command)
@@ -183,7 +190,7 @@ def test_stop_lets_a_running_command_finish(warm: Warm, project: Path) -> None:
     write_slow_pipeline(project)
     client = subprocess.Popen([str(FLOWDECK), "--project", str(project), "run", "slow"], env=warm.env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                              preexec_fn=hear_ctrl_c)
+                              preexec_fn=foreground_signals)
     assert wait_until(lambda: step_running(project, "slow"), 60)
     stopped = warm.flowdeck("warm", "stop")
     assert "once its 1 running command(s) end" in stopped.stdout, stopped
