@@ -223,3 +223,11 @@ def test_a_folder_someone_else_made_for_the_socket_is_refused_in_words(tmp_path:
     assert started.returncode == 2, started
     assert "is not a folder of this user's" in started.stderr and "Traceback" not in started.stderr
     assert not list((runtime / "flowdeck-warm").iterdir())  # nothing of ours went into it
+
+
+def test_a_command_started_with_stdin_closed_runs_in_its_own_process(warm: Warm, project: Path) -> None:
+    closed = subprocess.run(f"{FLOWDECK} --project {project} validate <&-", shell=True, env=warm.env,
+                            capture_output=True, text=True, timeout=120)
+    assert closed.returncode == 0 and "daily_sales" in closed.stdout, closed
+    assert "Traceback" not in closed.stderr
+    assert warm.status()["commands_served"] == 0  # type: ignore[index]  # no descriptor to pass: the client ran it

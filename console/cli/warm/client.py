@@ -38,6 +38,8 @@ def run_warm(argv: list[str]) -> int | None:
     (the caller runs it itself)."""
     if os.environ.get("FLOWDECK_WARM", "").strip().lower() in OFF:
         return None
+    if sys.stdin is None or sys.stdout is None or sys.stderr is None:
+        return None  # started with a standard stream closed: there is no descriptor to pass, run it here
     connection = _connect()
     if connection is None:
         return None
@@ -84,9 +86,9 @@ def _connect() -> socket.socket | None:
 def _request(argv: list[str]) -> dict[str, Any]:
     umask = os.umask(0o022)
     os.umask(umask)
-    return {"kind": "command", "installation": installation(), "argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
-            "stdio": [[stream.encoding, stream.errors] for stream in (sys.stdin, sys.stdout, sys.stderr)],
-            "ignored": ignored_signals()}
+    return {"kind": "command", "installation": installation(), "argv": argv, "cwd": os.getcwd(),
+            "env": dict(os.environ), "umask": umask, "ignored": ignored_signals(),
+            "stdio": [[stream.encoding, stream.errors] for stream in (sys.stdin, sys.stdout, sys.stderr)]}
 
 
 def ignored_signals() -> list[int]:
