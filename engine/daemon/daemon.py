@@ -253,6 +253,8 @@ class Daemon:
             fingerprint = _fingerprint(self.project.pipelines_dir / name)
             if self._fingerprints.get(name) == fingerprint:
                 continue
+            if not fingerprint:
+                continue  # its pipeline.yaml went since the listing (an editor saving a new file): a later pass tells
             if not initial and not _settled(_last_modified(fingerprint)):
                 continue  # still being saved: read it whole on a later pass
             known = name in self._fingerprints
