@@ -83,8 +83,8 @@ def without_pydantic_plugins() -> Iterator[None]:
                     os.environ["PYDANTIC_DISABLE_PLUGINS"] = _PluginsOff.previous
 
 
-def build_every_validator() -> int:
-    """Build every config model's validator and serializer now, not on first use; return how many were built.
+def build_every_validator() -> None:
+    """Build every config model's validator and serializer now, not on first use.
 
     For a process that forks the commands it runs (the CLI's warm server): each fork then validates with
     the validators built once, ~0.04 s of every command. They depend on no project: a plugin's model is
@@ -98,15 +98,13 @@ def build_every_validator() -> int:
 
     for module in pkgutil.iter_modules(config.__path__):
         importlib.import_module(f"{config.__name__}.{module.name}")
-    pending, built = [Model], 0
+    pending: list[type[Model]] = [Model]
     with without_pydantic_plugins():
         while pending:
             for model in pending.pop().__subclasses__():
                 pending.append(model)
                 if not model.__pydantic_complete__:
                     model.model_rebuild()
-                    built += 1
-    return built
 
 
 def _explain(document: YamlDocument, model: type[BaseModel], detail: Any) -> ConfigError:

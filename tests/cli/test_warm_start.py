@@ -75,12 +75,20 @@ def test_the_command_gets_the_clients_folder_and_environment(warm: Warm, project
 
 
 def test_a_command_that_may_ask_is_run_by_the_client(warm: Warm, project: Path) -> None:
-    # `env list` is not one of app.WARM_COMMANDS: the server's fork hands it back, the client runs it itself
-    result = warm.flowdeck("--project", str(project), "env", "list")
-    assert result.returncode == 0 and "prod" in result.stdout, result
-    from flowdeck.console.cli.app import WARM_COMMANDS
-
-    assert "env" not in WARM_COMMANDS and "secrets" not in WARM_COMMANDS and "init" not in WARM_COMMANDS
+    # `secrets set` is not one of app.WARM_COMMANDS: the server's fork hands it back and ends at once, and the
+    # client itself waits for the value on its stdin (a fork still running it would be a command running)
+    key = warm.flowdeck("secrets", "new-master-key").stdout.strip()
+    client = subprocess.Popen([str(FLOWDECK), "--project", str(project), "secrets", "set", "HOOK_TOKEN"],
+                              env={**warm.env, "FLOWDECK_MASTER_KEY": key}, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wait_until(lambda: warm.status()["commands_served"] == 2, 20)  # type: ignore[index]
+    assert wait_until(lambda: warm.status()["commands_running"] == 0, 20)  # type: ignore[index]
+    assert client.poll() is None  # still reading the value: in its own process
+    _stdout, stderr = client.communicate("s3cret\n", timeout=60)
+    assert client.returncode == 0, stderr
+    listed = subprocess.run([str(FLOWDECK), "--project", str(project), "secrets", "list"], capture_output=True,
+                            text=True, env={**warm.env, "FLOWDECK_MASTER_KEY": key}, timeout=60)
+    assert "HOOK_TOKEN" in listed.stdout and "s3cret" not in listed.stdout, listed
 
 
 def test_ctrl_c_cancels_the_run_as_in_a_process_of_its_own(warm: Warm, project: Path) -> None:
